@@ -1,0 +1,41 @@
+"""Every event mailferry puts on a topic. Importing this package registers them all."""
+
+from shared.events.codec import decode, decode_as, encode
+from shared.events.dead_letter import DeadLetter
+from shared.events.envelope import REGISTRY, Event
+from shared.events.items import FolderItem, MailChunk, MailItem, MailMeta
+from shared.events.migration import ControlCommand, EndpointSpec, MigrationRequested
+from shared.events.progress import (
+    ItemResult,
+    ItemResults,
+    MigrationFailed,
+    OperationPlanned,
+    OperationStarted,
+)
+from shared.events.tasks import ExtractTask, FolderRef
+from shared.events.undo import CreatedThing, UndoRecords
+
+__all__ = [
+    "REGISTRY",
+    "ControlCommand",
+    "CreatedThing",
+    "DeadLetter",
+    "EndpointSpec",
+    "Event",
+    "ExtractTask",
+    "FolderItem",
+    "FolderRef",
+    "ItemResult",
+    "ItemResults",
+    "MailChunk",
+    "MailItem",
+    "MailMeta",
+    "MigrationFailed",
+    "MigrationRequested",
+    "OperationPlanned",
+    "OperationStarted",
+    "UndoRecords",
+    "decode",
+    "decode_as",
+    "encode",
+]

@@ -1,0 +1,38 @@
+# The two commands of the quick start are `make demo` and `make test`.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+
+.PHONY: install demo down test lint typecheck unit bench schemas clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt scripts/install-system.sh
+	bash scripts/install-system.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $@
+
+demo: install
+	$(BIN)/mailferry demo
+
+down:
+	@if [ -x $(BIN)/mailferry ]; then $(BIN)/mailferry down; else echo "nothing was installed"; fi
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install lint typecheck
+	$(BIN)/pytest -p no:cacheprovider -q -ra
+
+schemas: install
+	$(PY) -m shared.schema_export
+
+bench: install
+	$(PY) -m tests.bench.run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,217 @@
+"""The ``mailferry`` command: services, the local stack, migrations from the shell.
+
+Passwords are read from a prompt or an environment variable, never from the
+command line (where ``ps`` and shell history would keep them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shared.config import Settings
+
+
+def _state_dir() -> Path:
+    return Settings.from_env().state_dir
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from shared import json_log
+    from shared.service_runtime import stop_on_signals
+
+    settings = Settings.from_env()
+    json_log.setup(args.name, settings.log_level)
+    stop = stop_on_signals() if args.name != "intake" else threading.Event()
+    if args.name == "intake":
+        from services.intake.service import serve
+    elif args.name == "extractor":
+        from services.extractor.service import serve
+    elif args.name == "loader":
+        from services.loader.service import serve
+    else:
+        from services.tracker.service import serve
+    serve(settings, stop)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from mailferry import stack
+
+    state = _state_dir()
+    before = stack.StackInfo.load(state)
+    try:
+        info = stack.up(state, replicas={"extractor": args.extractors, "loader": args.loaders})
+    except stack.StackError as exc:
+        print(f"mailferry up: {exc}", file=sys.stderr)
+        return 1
+    already = before is not None and before.running()
+    print(f"{'already running' if already else 'started'}: intake at {info.intake_url}")
+    print(f"  API docs  {info.intake_url}/docs   OpenAPI {info.intake_url}/openapi.json")
+    print(f"  Kafka     {info.kafka_bootstrap}   Redis {info.redis_url}")
+    print(f"  logs      {state / 'logs'}")
+    return 0
+
+
+def cmd_down(_args: argparse.Namespace) -> int:
+    from mailferry import stack
+
+    print("stopped" if stack.down(_state_dir()) else "nothing was running")
+    return 0
+
+
+def _api(args: argparse.Namespace) -> str:
+    if args.api:
+        return str(args.api).rstrip("/")
+    from mailferry import stack
+
+    info = stack.StackInfo.load(_state_dir())
+    return info.intake_url if info else f"http://127.0.0.1:{os.environ.get('MAILFERRY_INTAKE_PORT', '8080')}"
+
+
+def _password(side: str, env_name: str | None) -> str:
+    if env_name:
+        value = os.environ.get(env_name)
+        if not value:
+            raise SystemExit(f"environment variable {env_name} is empty or not set")
+        return value
+    return getpass.getpass(f"{side} password: ")
+
+
+def progress_line(status: dict[str, Any], width: int = 30) -> str:
+    parts = []
+    for name, c in status.get("items", {}).items():
+        finished = c["done"] + c["skipped"] + c["failed"]
+        total = max(c["total"], 1)
+        filled = int(width * min(finished, total) / total)
+        parts.append(f"{name} [{'#' * filled}{'.' * (width - filled)}] {finished}/{c['total']}"
+                     f" (done {c['done']}, skipped {c['skipped']}, failed {c['failed']})")
+    return f"{status['state']:<22} " + "  ".join(parts)
+
+
+FINAL = {"completed", "completed_with_errors", "failed", "cancelled", "undone", "undo_failed"}
+
+
+def follow(api: str, mid: str, login: str, *, timeout: float = 24 * 3600, out: Any = sys.stdout) -> dict[str, Any]:
+    """Poll the status until a final state, drawing a progress bar; returns the last status."""
+    deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
+    last = ""
+    with httpx.Client(timeout=30) as client:
+        while time.monotonic() < deadline:
+            resp = client.get(f"{api}/api/v1/migrations/{mid}", params={"login": login})
+            resp.raise_for_status()
+            status = resp.json()
+            line = progress_line(status)
+            if line != last:
+                print(("\r" if out.isatty() else "\n") + line, end="", file=out, flush=True)
+                last = line
+            if status["state"] in FINAL:
+                break
+            time.sleep(0.5)
+    print(file=out)
+    return status
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    body = {"options": args.options.split(","), "notify_email": args.notify_email}
+    for side in ("source", "target"):
+        body[side] = {
+            "type": getattr(args, f"{side}_type"), "host": getattr(args, f"{side}_host"),
+            "port": getattr(args, f"{side}_port"), "security": getattr(args, f"{side}_security"),
+            "login": getattr(args, f"{side}_login"),
+            "password": _password(side, getattr(args, f"{side}_password_env")),
+        }
+    api = _api(args)
+    resp = httpx.post(f"{api}/api/v1/migrations", json=body, timeout=120)
+    if resp.status_code != 202:
+        err = resp.json().get("error", {})
+        where = f" ({err['side']})" if err.get("side") else ""
+        print(f"refused{where}: {err.get('message', resp.text)}", file=sys.stderr)
+        return 2
+    mid = resp.json()["id"]
+    print(f"migration ID: {mid}   (keep it: with the source login it finds this migration again)")
+    if args.no_follow:
+        return 0
+    status = follow(api, mid, args.source_login)
+    return 0 if status.get("state") == "completed" else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    resp = httpx.get(f"{_api(args)}/api/v1/migrations/{args.id}", params={"login": args.login}, timeout=30)
+    if resp.status_code == 404:
+        print("no migration with this ID and login", file=sys.stderr)
+        return 1
+    print(json.dumps(resp.json(), indent=2) if args.json else progress_line(resp.json()))
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from shared.credential_seal import generate_master_key
+
+    print(generate_master_key(args.kid))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mailferry import demo
+
+    return demo.run(_state_dir(), generated=args.messages)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mailferry", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("service", help="run one service in the foreground (what Kubernetes runs)")
+    s.add_argument("name", choices=["intake", "extractor", "loader", "tracker"])
+    s.set_defaults(func=cmd_service)
+    s = sub.add_parser("up", help="start the local stack")
+    s.add_argument("--extractors", type=int, default=1)
+    s.add_argument("--loaders", type=int, default=1)
+    s.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop the local stack").set_defaults(func=cmd_down)
+    s = sub.add_parser("migrate", help="start a migration through the REST API and follow it")
+    for side in ("source", "target"):
+        s.add_argument(f"--{side}-type", default="imap", choices=["imap", "pop3", "ews"])
+        s.add_argument(f"--{side}-host", required=True)
+        s.add_argument(f"--{side}-port", type=int, default=993)
+        s.add_argument(f"--{side}-security", default="tls", choices=["tls", "starttls", "none"])
+        s.add_argument(f"--{side}-login", required=True)
+        s.add_argument(f"--{side}-password-env", metavar="VAR",
+                       help="read the password from this environment variable instead of a prompt")
+    s.add_argument("--options", default="emails", help="comma-separated: emails,contacts,...")
+    s.add_argument("--notify-email")
+    s.add_argument("--no-follow", action="store_true")
+    s.add_argument("--api", help="intake URL (default: the local stack's)")
+    s.set_defaults(func=cmd_migrate)
+    s = sub.add_parser("status", help="show a migration's status")
+    s.add_argument("id")
+    s.add_argument("--login", required=True, help="the source login")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--api")
+    s.set_defaults(func=cmd_status)
+    s = sub.add_parser("keygen", help="print a new MAILFERRY_SECRET_KEY value")
+    s.add_argument("--kid", default=time.strftime("k%Y%m%d"))
+    s.set_defaults(func=cmd_keygen)
+    s = sub.add_parser("demo", help="start the stack, two local accounts, and migrate one into the other")
+    s.add_argument("--messages", type=int, default=400, help="generated messages besides the real ones")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

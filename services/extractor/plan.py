@@ -1,0 +1,57 @@
+"""Planning an e-mail operation: folders in neutral form, UIDs split into tasks. Pure code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from shared import folder_map
+from shared.events import FolderRef
+
+
+def item_key(folder_id: str, uidvalidity: int, uid: int) -> str:
+    """Stable identity of a source message: the dedupe key everywhere."""
+    return f"{folder_id}:{uidvalidity}:{uid}"
+
+
+def folder_key(folder_id: str) -> str:
+    return f"folder:{folder_id}"
+
+
+def folder_refs(listed: Sequence[folder_map.ListedFolder], prefix: str = "") -> list[tuple[FolderRef, bool]]:
+    """Every folder to migrate with whether it holds messages; virtual views (\\All) are left out."""
+    specials = folder_map.special_roots(listed, prefix)
+    out = []
+    for f in listed:
+        if f.special_use in folder_map.VIRTUAL_USES:
+            continue
+        path = folder_map.neutral_path(f, specials, prefix)
+        ref = FolderRef(folder_id=folder_map.folder_id(f.name), path=path,
+                        special_use=path[0] if path[0].startswith("\\") and len(path) == 1 else None,
+                        source_name=f.name)
+        out.append((ref, f.selectable))
+    # Parents before children, so the target creates them in order.
+    out.sort(key=lambda pair: (len(pair[0].path), pair[0].path))
+    return out
+
+
+def split(uids: Sequence[int], size: int) -> list[list[int]]:
+    size = max(1, size)
+    return [list(uids[i:i + size]) for i in range(0, len(uids), size)]
+
+
+@dataclass
+class FolderPlan:
+    folder: FolderRef
+    uidvalidity: int
+    new_uids: list[int]
+    known_uids: list[int] = field(default_factory=list)
+
+
+def partition_known(folder_id: str, uidvalidity: int, uids: Sequence[int],
+                    known_keys: set[str]) -> tuple[list[int], list[int]]:
+    """Split UIDs into (new, already on the target according to the ledger)."""
+    new, known = [], []
+    for uid in uids:
+        (known if item_key(folder_id, uidvalidity, uid) in known_keys else new).append(uid)
+    return new, known

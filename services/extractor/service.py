@@ -1,0 +1,211 @@
+"""The extractor: plans a migration into tasks, and runs tasks into item events.
+
+Consumes ``migrations.requested`` (plan) and ``extract.tasks`` (run). Planning
+lists the folders, leaves out what the ledger says is already on the target
+(delta pass) and publishes one task per folder slice, so every replica can take
+a share of a large mailbox. Each message is committed only after its output is
+flushed to Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import redis
+from confluent_kafka import Message
+
+from services.extractor.imap import ImapSource
+from services.extractor.plan import folder_refs, item_key, partition_known, split
+from services.extractor.task_run import OPERATION, Limits, run_task
+from shared import migration_state as ms
+from shared import topics
+from shared.config import Settings
+from shared.credentials import CredentialStore
+from shared.errors import ConnectionCheckFailed, EventError, MailferryError, SecretUnavailable
+from shared.events import (
+    DeadLetter,
+    EndpointSpec,
+    Event,
+    ExtractTask,
+    FolderItem,
+    ItemResult,
+    ItemResults,
+    MailChunk,
+    MailItem,
+    MigrationFailed,
+    MigrationRequested,
+    OperationPlanned,
+    OperationStarted,
+    decode,
+)
+from shared.imap_connection import ConnectOptions, login_imap
+from shared.kafka_edge import EventProducer
+from shared.ledger import Ledger
+from shared.metrics import ServiceMetrics
+from shared.status_store import StatusStore
+
+log = logging.getLogger(__name__)
+SERVICE = "extractor"
+
+
+class SourcePool:
+    """One logged-in source connection per migration, reused across its tasks, closed when idle."""
+
+    def __init__(self, creds: CredentialStore, opts: ConnectOptions, idle_seconds: float = 60.0) -> None:
+        self.creds = creds
+        self.opts = opts
+        self.idle = idle_seconds
+        self._pool: dict[str, tuple[ImapSource, float]] = {}
+
+    def get(self, mid: str, spec: EndpointSpec) -> ImapSource:
+        self.expire()
+        hit = self._pool.pop(mid, None)
+        if hit:
+            self._pool[mid] = (hit[0], time.monotonic())
+            return hit[0]
+        if spec.type != "imap":
+            raise MailferryError(f"{spec.type} sources are not supported by this extractor yet")
+        password = self.creds.password(mid, spec, "source")
+        client = login_imap(spec.host, spec.port, spec.security, spec.tls_verify, spec.login, password, self.opts)
+        source = ImapSource(client)
+        self._pool[mid] = (source, time.monotonic())
+        return source
+
+    def drop(self, mid: str) -> None:
+        hit = self._pool.pop(mid, None)
+        if hit:
+            hit[0].close()
+
+    def expire(self) -> None:
+        now = time.monotonic()
+        for mid, (_src, at) in list(self._pool.items()):
+            if now - at > self.idle:
+                self.drop(mid)
+
+
+class Extractor:
+    def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, pool: SourcePool,
+                 metrics: ServiceMetrics) -> None:
+        self.settings = settings
+        self.r = r
+        self.status = StatusStore(r)
+        self.producer = producer
+        self.pool = pool
+        self.metrics = metrics
+        self.limits = Limits(settings.inline_limit, settings.fetch_batch_bytes)
+
+    # -- edge: one Kafka message at a time, committed after its output is flushed
+    def handle(self, batch: list[Message]) -> list[tuple[str, int, int]]:
+        done: list[tuple[str, int, int]] = []
+        for msg in batch:
+            try:
+                event = decode(msg.value())
+            except EventError as exc:
+                self._dead_letter(msg, exc)
+                done.append((msg.topic(), msg.partition(), msg.offset() + 1))
+                continue
+            if isinstance(event, MigrationRequested):
+                self.plan(event)
+            elif isinstance(event, ExtractTask):
+                self.run(event)
+            self.producer.flush()
+            done.append((msg.topic(), msg.partition(), msg.offset() + 1))
+        return done
+
+    def _dead_letter(self, msg: Message, exc: MailferryError) -> None:
+        self.metrics.dead_letter(exc.code)
+        self.producer.send(topics.ITEMS_FAILED, "unknown", DeadLetter(
+            migration_id="unknown", service=SERVICE, code=exc.code, reason=str(exc), topic=msg.topic(),
+            partition=msg.partition(), offset=msg.offset(), excerpt=(msg.value() or b"")[:200].decode("utf-8", "replace")))
+        self.producer.flush()
+
+    def _progress(self, event: Event) -> None:
+        self.producer.send(topics.PROGRESS, event.migration_id, event)
+
+    def _fail(self, mid: str, exc: MailferryError) -> None:
+        log.warning("migration failed", extra={"migration_id": mid, "error": str(exc), "kind": exc.code})
+        self.metrics.error(exc.code)
+        self._progress(MigrationFailed(migration_id=mid, code=exc.code, reason=str(exc)))
+
+    # -- planning
+    def plan(self, ev: MigrationRequested) -> None:
+        mid = ev.migration_id
+        fields = self.status.fields(mid)
+        if fields.get(f"planned:{OPERATION}") == "1" or fields.get("state") in ms.FINAL | {ms.CANCELLING}:
+            log.info("already planned or stopped; nothing to do", extra={"migration_id": mid})
+            return
+        if "emails" not in ev.options:
+            # Other operations are planned by their own adapters (later issues); nothing to extract here.
+            return
+        self._progress(OperationStarted(migration_id=mid, operation=OPERATION))
+        try:
+            source = self.pool.get(mid, ev.source)
+            listed = source.list_folders()
+            refs = folder_refs(listed, source.prefix)
+            ledger = Ledger(self.r, ev.pair_id)
+            tasks: list[ExtractTask] = []
+            skipped: list[ItemResult] = []
+            total = 0
+            for ref, selectable in refs:
+                self.producer.send(topics.ITEMS, f"{mid}/{ref.folder_id}", FolderItem(migration_id=mid, folder=ref))
+                if not selectable:
+                    continue
+                uidvalidity, uids = source.select(ref.source_name)
+                total += len(uids)
+                keys = [item_key(ref.folder_id, uidvalidity, u) for u in uids]
+                new, known = partition_known(ref.folder_id, uidvalidity, uids, ledger.known_keys(keys))
+                skipped += [ItemResult(item_key=item_key(ref.folder_id, uidvalidity, u), result="skipped",
+                                       folder=ref.display, subject=f"UID {u}",
+                                       reason="already copied to the target by an earlier migration")
+                            for u in known]
+                for n, part in enumerate(split(new, self.settings.task_size)):
+                    tasks.append(ExtractTask(migration_id=mid, task_id=f"{mid}:{ref.folder_id}:{uidvalidity}:{n}",
+                                             source=ev.source, folder=ref, uidvalidity=uidvalidity, uids=part))
+        except (ConnectionCheckFailed, SecretUnavailable) as exc:
+            self.pool.drop(mid)
+            self._fail(mid, exc)
+            return
+        for i in range(0, len(skipped), 1000):
+            self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=skipped[i:i + 1000]))
+        for task in tasks:
+            self.producer.send(topics.EXTRACT_TASKS, task.task_id, task)
+        self._progress(OperationPlanned(migration_id=mid, operation=OPERATION, total=total,
+                                        folders=len(refs), tasks=len(tasks)))
+        log.info("planned", extra={"migration_id": mid, "folders": len(refs), "messages": total,
+                                   "tasks": len(tasks), "already_copied": len(skipped)})
+
+    # -- running a task
+    def run(self, task: ExtractTask) -> None:
+        mid = task.migration_id
+        try:
+            source = self.pool.get(mid, task.source)
+            for event in run_task(task, source, self.limits):
+                if isinstance(event, (MailItem, MailChunk)):
+                    self.producer.send(topics.ITEMS, f"{mid}/{task.folder.folder_id}", event)
+                    if isinstance(event, MailItem) or event.last:
+                        self.metrics.item("email", "extracted")
+                    self.metrics.item("email", "extracted", 0, len(event.data))
+                else:
+                    self._progress(event)
+        except (ConnectionCheckFailed, SecretUnavailable) as exc:
+            self.pool.drop(mid)
+            self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=[
+                ItemResult(item_key=item_key(task.folder.folder_id, task.uidvalidity, u), result="failed",
+                           folder=task.folder.display, subject=f"UID {u}", reason=str(exc)) for u in task.uids]))
+            self._fail(mid, exc)
+        except Exception:
+            # A dropped connection and the like: reconnect on the retry of this task.
+            self.pool.drop(mid)
+            raise
+
+
+def serve(settings: Settings, stop: threading.Event) -> None:
+    """Entry for ``mailferry service extractor``."""
+    from services.runtime import run_service
+
+    run_service(SERVICE, settings, stop, [topics.MIGRATIONS_REQUESTED, topics.EXTRACT_TASKS],
+                lambda ctx: Extractor(settings, ctx.redis, ctx.producer,
+                                      SourcePool(ctx.credentials, ctx.connect_options), ctx.metrics).handle,
+                batch_size=1)

@@ -1,0 +1,117 @@
+"""Running one extract task: fetch a slice of a folder in batches and turn it into item events.
+
+Small messages are fetched many per round trip (bounded by bytes); a message
+above the inline limit is fetched and sent in pieces, so neither the extractor
+nor a Kafka record ever holds more than one piece of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+
+from services.extractor.imap import ImapSource, MessageMeta
+from services.extractor.plan import item_key
+from shared.events import Event, ExtractTask, ItemResult, ItemResults, MailChunk, MailItem, MailMeta
+
+OPERATION = "emails"
+MAX_MESSAGES_PER_FETCH = 200
+
+
+@dataclass(frozen=True)
+class Limits:
+    inline_limit: int
+    fetch_batch_bytes: int
+
+
+def header_fields(data: bytes) -> tuple[str, str]:
+    """Message-ID and Subject, decoded, for the target check and the report."""
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0][:65536]
+    try:
+        msg = BytesHeaderParser(policy=default_policy).parsebytes(head)
+        mid = str(msg.get("Message-ID", "") or "").strip()
+        subject = str(msg.get("Subject", "") or "")
+    except Exception:  # a malformed header must not stop the migration
+        return "", ""
+    return mid[:998], " ".join(subject.split())[:200]
+
+
+def batches(metas: Sequence[MessageMeta], limits: Limits) -> Iterator[list[MessageMeta]]:
+    """Consecutive small messages grouped up to a byte budget; large ones alone."""
+    batch: list[MessageMeta] = []
+    total = 0
+    for m in metas:
+        if m.size > limits.inline_limit:
+            if batch:
+                yield batch
+                batch, total = [], 0
+            yield [m]
+            continue
+        if batch and (total + m.size > limits.fetch_batch_bytes or len(batch) >= MAX_MESSAGES_PER_FETCH):
+            yield batch
+            batch, total = [], 0
+        batch.append(m)
+        total += m.size
+    if batch:
+        yield batch
+
+
+def results_event(task: ExtractTask, results: list[ItemResult]) -> ItemResults:
+    return ItemResults(migration_id=task.migration_id, operation=OPERATION, results=results)
+
+
+def run_task(task: ExtractTask, source: ImapSource, limits: Limits) -> Iterator[Event]:
+    """Yields item events (for ``items``) and ItemResults (for ``progress``), in order."""
+    folder = task.folder
+    uidvalidity, _ = source.select(folder.source_name)
+    if uidvalidity != task.uidvalidity:
+        yield results_event(task, [
+            ItemResult(item_key=item_key(folder.folder_id, task.uidvalidity, u), result="failed",
+                       folder=folder.display, subject=f"UID {u}",
+                       reason="the source folder was reset (UIDVALIDITY changed); run the migration again")
+            for u in task.uids])
+        return
+    metas = source.fetch_meta(task.uids)
+    vanished = [u for u in task.uids if u not in metas]
+    if vanished:
+        yield results_event(task, [
+            ItemResult(item_key=item_key(folder.folder_id, uidvalidity, u), result="skipped",
+                       folder=folder.display, subject=f"UID {u}",
+                       reason="deleted from the source while the migration ran") for u in vanished])
+    ordered = [metas[u] for u in task.uids if u in metas]
+    for batch in batches(ordered, limits):
+        if len(batch) == 1 and batch[0].size > limits.inline_limit:
+            yield from _chunked(task, source, batch[0], limits)
+            continue
+        bodies = source.fetch_bodies([m.uid for m in batch])
+        for m in batch:
+            data = bodies.get(m.uid)
+            key = item_key(folder.folder_id, uidvalidity, m.uid)
+            if data is None:
+                yield results_event(task, [ItemResult(item_key=key, result="skipped", folder=folder.display,
+                                                      subject=f"UID {m.uid}",
+                                                      reason="deleted from the source while the migration ran")])
+                continue
+            message_id, subject = header_fields(data)
+            meta = MailMeta(item_key=key, folder=folder, flags=list(m.flags), internaldate=m.internaldate,
+                            size=len(data), message_id=message_id, subject=subject)
+            yield MailItem(migration_id=task.migration_id, meta=meta, data=data)
+
+
+def _chunked(task: ExtractTask, source: ImapSource, m: MessageMeta, limits: Limits) -> Iterator[Event]:
+    key = item_key(task.folder.folder_id, task.uidvalidity, m.uid)
+    pieces = source.fetch_ranges(m.uid, m.size, limits.inline_limit)
+    first = next(pieces, b"")
+    message_id, subject = header_fields(first)
+    meta = MailMeta(item_key=key, folder=task.folder, flags=list(m.flags), internaldate=m.internaldate,
+                    size=m.size, message_id=message_id, subject=subject)
+    seq = 0
+    current: bytes | None = first
+    for nxt in pieces:
+        yield MailChunk(migration_id=task.migration_id, item_key=key, seq=seq, last=False,
+                        meta=meta if seq == 0 else None, data=current or b"")
+        current, seq = nxt, seq + 1
+    yield MailChunk(migration_id=task.migration_id, item_key=key, seq=seq, last=True,
+                    meta=meta if seq == 0 else None, data=current or b"")

@@ -1,0 +1,81 @@
+"""The REST API's request and response bodies (they make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Endpoint(BaseModel):
+    """One account: where it is, how to talk to it, who logs in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["imap", "pop3", "ews"] = Field(description="the account's protocol")
+    host: str = Field(min_length=1, max_length=253, description="server name or address")
+    port: int = Field(ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = Field(description="implicit TLS, STARTTLS, or none")
+    login: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024, repr=False)
+    tls_verify: bool = Field(default=True, description="false only where the operator allows it")
+
+    @field_validator("host", "login")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("must not be empty")
+        return v
+
+
+class MigrationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: Endpoint
+    target: Endpoint
+    options: list[str] = Field(default_factory=lambda: ["emails"], description="what to migrate")
+    notify_email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class Accepted(BaseModel):
+    id: str
+    status_url: str
+
+
+class ItemCounts(BaseModel):
+    total: int
+    done: int
+    skipped: int
+    failed: int
+    bytes: int
+
+
+class Transition(BaseModel):
+    state: str
+    at: str
+
+
+class MigrationStatus(BaseModel):
+    id: str
+    state: str
+    created_at: str
+    updated_at: str
+    finished_at: str | None = None
+    current_operation: str | None
+    options: list[str]
+    items: dict[str, ItemCounts]
+    errors: list[dict[str, object]]
+    history: list[Transition]
+    error: str | None = None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    side: str | None = None
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

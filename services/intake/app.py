@@ -1,0 +1,174 @@
+"""Intake's HTTP API: start a migration, read its status. OpenAPI at /openapi.json.
+
+Nothing is queued until both logins have been checked on the real servers.
+Passwords are sealed before they leave this process and are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
+
+from services.intake import status_view
+from services.intake.api_models import Accepted, Endpoint, ErrorResponse, MigrationRequest, MigrationStatus
+from services.intake.login_check import SideFailed, check_both
+from services.intake.rate_limit import LoginRateLimiter, RateLimited
+from shared import json_log, option_rules, topics
+from shared.config import Settings
+from shared.credential_seal import MasterKeys, new_data_key, seal
+from shared.credentials import seal_context
+from shared.events import EndpointSpec, MigrationRequested, encode
+from shared.imap_connection import ConnectOptions
+from shared.kafka_edge import EventProducer
+from shared.metrics import ServiceMetrics
+from shared.status_store import StatusStore
+
+log = logging.getLogger(__name__)
+
+
+def error(status: int, code: str, message: str, *, side: str | None = None, field: str | None = None,
+          headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "side": side, "field": field}}
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def pair_id(source: Endpoint, target: Endpoint) -> str:
+    """Same source account and same target account → same ledger, whatever the port or TLS mode."""
+    raw = "|".join([source.type, source.host.lower(), source.login.lower(),
+                    target.type, target.host.lower(), target.login.lower()])
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def login_digest(salt: str, login: str) -> str:
+    return hashlib.sha256(f"{salt}:{login.strip().lower()}".encode()).hexdigest()
+
+
+class Intake:
+    def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, keys: MasterKeys,
+                 registry: CollectorRegistry, metrics: ServiceMetrics) -> None:
+        self.settings = settings
+        self.r = r
+        self.status = StatusStore(r)
+        self.producer = producer
+        self.keys = keys
+        self.registry = registry
+        self.metrics = metrics
+        self.limiter = LoginRateLimiter(r, settings.login_checks_per_minute)
+        self.opts = ConnectOptions(allow=settings.allow_hosts, ca_file=settings.ca_file,
+                                   timeout=settings.connect_timeout)
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="login-check")
+        self.requests = Counter("mailferry_intake_requests", "API requests by endpoint and outcome",
+                                ["endpoint", "outcome"], registry=registry)
+
+    def authorized(self, mid: str, login: str) -> dict[str, str] | None:
+        """The status fields, or None for an unknown ID *or* a wrong login (same answer)."""
+        fields = self.status.fields(mid) if len(mid) <= 64 else {}
+        if not fields:
+            return None
+        want = fields.get("login_hash", "")
+        got = login_digest(fields.get("login_salt", ""), login)
+        return fields if hmac.compare_digest(want, got) else None
+
+    def create(self, req: MigrationRequest, client_ip: str) -> JSONResponse:
+        for side, ep in (("source", req.source), ("target", req.target)):
+            json_log.register_secret(ep.password)
+            if not ep.tls_verify and not self.settings.allow_insecure_tls:
+                return error(422, "tls_verify_not_allowed", "turning off certificate checks is not allowed "
+                             "on this service", side=side, field=f"{side}.tls_verify")
+        problems = option_rules.problems(req.source.type, req.target.type, req.options)
+        if problems:
+            fld, msg = problems[0]
+            return error(422, "options_not_possible", msg, field=fld)
+        try:
+            self.limiter.check(("login", req.source.login), ("ip", client_ip))
+        except RateLimited as exc:
+            return error(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)})
+        try:
+            check_both(req.source, req.target, self.opts, self.pool)
+        except SideFailed as exc:
+            self.metrics.error(exc.error.code)
+            self.requests.labels("create", exc.error.code).inc()
+            return error(422, exc.error.code, str(exc.error), side=exc.side)
+        mid = secrets.token_urlsafe(24)  # 192 random bits: the ID carries the secrecy
+        data_key = new_data_key()
+
+        def spec(ep: Endpoint, side: str) -> EndpointSpec:
+            return EndpointSpec(type=ep.type, host=ep.host, port=ep.port, security=ep.security, login=ep.login,
+                                tls_verify=ep.tls_verify,
+                                password_sealed=seal(data_key, ep.password, seal_context(mid, side)))
+
+        event = MigrationRequested(migration_id=mid, source=spec(req.source, "source"),
+                                   target=spec(req.target, "target"), options=req.options,
+                                   notify_email=req.notify_email, pair_id=pair_id(req.source, req.target))
+        salt = secrets.token_hex(16)
+        self.status.create(mid, {
+            "login_salt": salt,
+            "login_hash": login_digest(salt, req.source.login),
+            "options": json.dumps(req.options),
+            "notify_email": req.notify_email or "",
+            "source": f"{req.source.type}://{req.source.host}:{req.source.port}",
+            "target": f"{req.target.type}://{req.target.host}:{req.target.port}",
+            "pair_id": event.pair_id,
+        }, encode(event).decode(), self.keys.wrap(data_key, mid))
+        self.producer.send(topics.MIGRATIONS_REQUESTED, mid, event)
+        self.producer.flush(30)
+        self.requests.labels("create", "accepted").inc()
+        log.info("migration accepted", extra={"migration_id": mid, "options": req.options})
+        return JSONResponse(status_code=202, content={"id": mid, "status_url": f"/api/v1/migrations/{mid}"})
+
+
+def create_app(intake: Intake) -> FastAPI:
+    app = FastAPI(title="mailferry", version="1", description="Move a whole mail account into another.")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query")]
+        fld = ".".join(loc) or None
+        return error(422, "invalid_request", f"{fld or 'request'}: {first.get('msg')}", field=fld)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        try:
+            await run_in_threadpool(intake.r.ping)
+        except redis.RedisError:
+            return JSONResponse(status_code=503, content={"status": "redis unreachable"})
+        return JSONResponse(content={"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(intake.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/api/v1/migrations", status_code=202, response_model=Accepted,
+              responses={422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}})
+    async def create_migration(req: MigrationRequest, request: Request) -> JSONResponse:
+        ip = request.client.host if request.client else "unknown"
+        return await run_in_threadpool(intake.create, req, ip)
+
+    @app.get("/api/v1/migrations/{mid}", response_model=MigrationStatus,
+             responses={404: {"model": ErrorResponse}})
+    async def get_migration(mid: str, login: str = Query(..., description="the source login")) -> Any:
+        fields = await run_in_threadpool(intake.authorized, mid, login)
+        if fields is None:
+            return error(404, "not_found", "no migration with this ID and login")
+        errors, history = await run_in_threadpool(lambda: (intake.status.errors(mid), intake.status.history(mid)))
+        return status_view.build(mid, fields, errors, history)
+
+    return app

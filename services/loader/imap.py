@@ -1,0 +1,192 @@
+"""IMAP target adapter: folders, APPEND / MULTIAPPEND with flags and dates, search, delete.
+
+Every write returns where the thing landed (folder, UIDVALIDITY, UID) from the
+server's UIDPLUS answer, which becomes the undo record. Without UIDPLUS the UID
+is found by searching, so undo still knows exactly what to remove.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from shared import folder_map
+from shared.errors import ItemRejected, Transient
+
+_APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
+# Flags a client may not set on APPEND.
+_NOT_SETTABLE = {"\\recent"}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to write."""
+
+    data: bytes
+    flags: tuple[str, ...]
+    internaldate: datetime
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
+class Placed:
+    folder: str
+    uidvalidity: int
+    uid: int
+
+
+def expand_uid_set(text: str) -> list[int]:
+    """``"4:6,9"`` → ``[4, 5, 6, 9]``, in the order the server gave (RFC 4315)."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition(":")
+        a, b = int(lo), int(hi or lo)
+        step = 1 if b >= a else -1
+        out.extend(range(a, b + step, step))
+    return out
+
+
+def parse_appenduid(response: bytes | str) -> tuple[int, list[int]] | None:
+    raw = response.encode() if isinstance(response, str) else response
+    m = _APPENDUID.search(raw)
+    if not m:
+        return None
+    return int(m.group(1)), expand_uid_set(m.group(2).decode())
+
+
+def settable_flags(flags: Sequence[str]) -> tuple[str, ...]:
+    return tuple(f for f in flags if f.lower() not in _NOT_SETTABLE)
+
+
+class ImapTarget:
+    """Writes to one account. Not thread-safe: one per worker thread."""
+
+    def __init__(self, client: IMAPClient) -> None:
+        self.client = client
+        client.normalise_times = False
+        listed = [folder_map.ListedFolder(_t(n), _t(d or ""), tuple(_t(f) for f in fl))
+                  for fl, d, n in client.list_folders()]
+        self.delimiter = next((f.delimiter for f in listed if f.delimiter), "/")
+        self.prefix = self._personal_prefix()
+        self.specials = folder_map.target_special_names(listed, self.prefix)
+        self.existing = {f.name for f in listed}
+        caps = {c.decode().upper() if isinstance(c, bytes) else str(c).upper() for c in client.capabilities()}
+        self.multiappend = "MULTIAPPEND" in caps
+        self.uidplus = "UIDPLUS" in caps
+
+    def _personal_prefix(self) -> str:
+        try:
+            ns = self.client.namespace()
+            return _t(ns.personal[0][0]) if ns.personal else ""
+        except Exception:
+            return ""
+
+    def folder_name(self, path: Sequence[str]) -> str:
+        return folder_map.target_name(path, self.specials, self.delimiter, self.prefix)
+
+    def ensure_folder(self, name: str) -> list[str]:
+        """Create the folder and any missing parents; returns the names actually created."""
+        created = []
+        for each in [*folder_map.ancestors(name, self.delimiter), name]:
+            if each in self.existing or each.upper() == "INBOX":
+                continue
+            try:
+                self.client.create_folder(each)
+                created.append(each)
+            except IMAPClientError as exc:
+                if "ALREADYEXISTS" not in str(exc).upper() and not self.client.folder_exists(each):
+                    raise ItemRejected(f"the target refused to create folder {each!r}: {exc}") from None
+            self.existing.add(each)
+            try:
+                self.client.subscribe_folder(each)
+            except IMAPClientError:
+                pass  # subscription is a nicety; some servers do not keep it
+        return created
+
+    def uidvalidity(self, folder: str) -> int:
+        return int(self.client.folder_status(folder, [b"UIDVALIDITY"])[b"UIDVALIDITY"])
+
+    def append(self, folder: str, msg: Outgoing) -> Placed:
+        try:
+            resp = self.client.append(folder, msg.data, flags=settable_flags(msg.flags), msg_time=msg.internaldate)
+        except imaplib.IMAP4.abort as exc:
+            raise Transient(f"connection lost during APPEND: {exc}") from None
+        except (IMAPClientError, imaplib.IMAP4.error) as exc:
+            raise ItemRejected(f"the target refused the message: {_short(exc)}") from None
+        return self._placed(folder, resp, [msg])[0]
+
+    def append_many(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed]:
+        """MULTIAPPEND (RFC 3502) when offered: one round trip, all or nothing."""
+        if len(msgs) == 1 or not self.multiappend:
+            return [self.append(folder, m) for m in msgs]
+        try:
+            resp = self.client.multiappend(folder, [
+                {"msg": m.data, "flags": settable_flags(m.flags), "date": m.internaldate} for m in msgs])
+        except imaplib.IMAP4.abort as exc:
+            raise Transient(f"connection lost during MULTIAPPEND: {exc}") from None
+        except (IMAPClientError, imaplib.IMAP4.error) as exc:
+            raise ItemRejected(f"the target refused a message: {_short(exc)}") from None
+        # imapclient hands back imaplib's raw (type, data) here, and does not check for NO.
+        typ, data = resp if isinstance(resp, tuple) else ("OK", [resp])
+        text = b" ".join(d if isinstance(d, bytes) else str(d).encode() for d in (data or []) if d is not None)
+        if str(typ).upper() != "OK":
+            raise ItemRejected(f"the target refused a message: {text.decode('utf-8', 'replace')[:300]}")
+        return self._placed(folder, text, msgs)
+
+    def _placed(self, folder: str, resp: bytes | str, msgs: Sequence[Outgoing]) -> list[Placed]:
+        parsed = parse_appenduid(resp)
+        if parsed and len(parsed[1]) == len(msgs):
+            return [Placed(folder, parsed[0], uid) for uid in parsed[1]]
+        # No UIDPLUS: find each message to learn its UID (slow path, still exact).
+        out = []
+        for m in msgs:
+            found = self.find(folder, m)
+            if found is None:
+                raise Transient("message appended but not found again on the target")
+            out.append(found)
+        return out
+
+    def find(self, folder: str, msg: Outgoing, exclude: set[int] | frozenset[int] = frozenset()) -> Placed | None:
+        """Look for this message on the target: same size and INTERNALDATE, same Message-ID if any.
+
+        ``exclude`` holds UIDs already claimed by other items, so two identical
+        source messages never resolve to one target copy.
+        """
+        self.client.select_folder(folder, readonly=True)
+        size = len(msg.data)
+        uids: list[int] = []
+        if msg.message_id and msg.message_id.isascii() and '"' not in msg.message_id:
+            uids = self.client.search(["HEADER", "Message-ID", msg.message_id])
+        if not uids:
+            uids = self.client.search(["LARGER", max(size - 1, 0), "SMALLER", size + 1])
+        uids = [u for u in uids if u not in exclude]
+        if not uids:
+            return None
+        info = self.client.fetch(uids, ["INTERNALDATE", "RFC822.SIZE"])
+        uidvalidity = int(self.client.folder_status(folder, [b"UIDVALIDITY"])[b"UIDVALIDITY"])
+        want = int(msg.internaldate.timestamp())
+        for uid in sorted(info):
+            d = info[uid]
+            if int(d[b"INTERNALDATE"].timestamp()) == want and int(d[b"RFC822.SIZE"]) == size:
+                return Placed(folder, uidvalidity, int(uid))
+        return None
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except Exception:
+            self.client.shutdown()
+
+
+def _t(v: bytes | str) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc)[:300]

@@ -1,0 +1,159 @@
+"""The loader service: items from Kafka → the target account, then commit.
+
+Consumes ``items``. Decodes a batch, reassembles chunked messages on disk,
+groups the work per migration and hands it to :class:`MigrationLoader`. Offsets
+are committed only after the target writes, their undo records, the ledger and
+the progress are durable, and never past the first chunk of an unfinished item.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections import defaultdict
+
+import redis
+from confluent_kafka import Message
+
+from services.loader.chunks import ChunkAssembler
+from services.loader.imap import ImapTarget
+from services.loader.load import OPERATION, FolderWork, MailWork, MigrationLoader, Work
+from services.runtime import ServiceContext, run_service
+from shared import redis_keys as k
+from shared import topics
+from shared.config import Settings
+from shared.credentials import CredentialStore
+from shared.errors import ConnectionCheckFailed, EventError, SecretUnavailable
+from shared.events import (
+    DeadLetter,
+    FolderItem,
+    ItemResult,
+    ItemResults,
+    MailChunk,
+    MailItem,
+    MigrationFailed,
+    MigrationRequested,
+    decode,
+    decode_as,
+)
+from shared.imap_connection import ConnectOptions, login_imap
+from shared.kafka_edge import EventProducer
+from shared.ledger import Ledger
+from shared.metrics import ServiceMetrics
+from shared.session_pool import SessionPool
+
+log = logging.getLogger(__name__)
+SERVICE = "loader"
+
+
+class Loader:
+    def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, creds: CredentialStore,
+                 opts: ConnectOptions, metrics: ServiceMetrics) -> None:
+        self.r = r
+        self.producer = producer
+        self.creds = creds
+        self.opts = opts
+        self.metrics = metrics
+        self.specs: dict[str, MigrationRequested] = {}
+        self.targets: SessionPool[ImapTarget] = SessionPool(self._open_target, ImapTarget.close, idle_seconds=120)
+        spool = settings.spool / "loader" / f"{socket.gethostname()}-{os.getpid()}"
+        self.chunks = ChunkAssembler(spool)
+
+    def _spec(self, mid: str) -> MigrationRequested | None:
+        if mid not in self.specs:
+            raw = self.r.get(k.spec(mid))
+            if raw is None:
+                return None
+            self.specs[mid] = decode_as(raw, MigrationRequested)
+        return self.specs[mid]
+
+    def _open_target(self, mid: str) -> ImapTarget:
+        spec = self.specs[mid].target
+        password = self.creds.password(mid, spec, "target")
+        return ImapTarget(login_imap(spec.host, spec.port, spec.security, spec.tls_verify, spec.login,
+                                     password, self.opts))
+
+    def handle(self, batch: list[Message]) -> list[tuple[str, int, int]]:
+        per_migration: dict[str, list[Work]] = defaultdict(list)
+        finished_chunks: list[tuple[str, str]] = []
+        for msg in batch:
+            try:
+                ev = decode(msg.value())
+            except EventError as exc:
+                self._dead_letter(msg, exc)
+                continue
+            if isinstance(ev, FolderItem):
+                per_migration[ev.migration_id].append(FolderWork(ev.folder))
+            elif isinstance(ev, MailItem):
+                per_migration[ev.migration_id].append(MailWork(ev.meta, ev.data))
+            elif isinstance(ev, MailChunk):
+                done = self.chunks.add(ev, (msg.topic(), msg.partition()), msg.offset())
+                if done:
+                    per_migration[ev.migration_id].append(MailWork(done.meta, done.path.read_bytes()))
+                    finished_chunks.append((ev.migration_id, ev.item_key))
+        for mid, work in per_migration.items():
+            self._load(mid, work)
+        for mid, key in finished_chunks:
+            self.chunks.release(mid, key)
+        return self._safe_offsets(batch)
+
+    def _load(self, mid: str, work: list[Work]) -> None:
+        spec = self._spec(mid)
+        if spec is None:
+            self._fail_all(mid, work, "the migration is unknown to this service (its record is gone)")
+            return
+        try:
+            target = self.targets.get(mid)
+        except SecretUnavailable:
+            self._fail_all(mid, work, "the migration had already ended; item not copied")
+            return
+        except ConnectionCheckFailed as exc:
+            if exc.retryable:
+                raise
+            self.producer.send(topics.PROGRESS, mid, MigrationFailed(migration_id=mid, code=exc.code, reason=str(exc)))
+            self._fail_all(mid, work, f"target login failed: {exc}")
+            return
+        loader = MigrationLoader(mid, spec.pair_id, target, Ledger(self.r, spec.pair_id), self.producer, self.metrics)
+        try:
+            loader.load(work)
+        except Exception:
+            self.targets.drop(mid)  # reconnect on the retry
+            raise
+
+    def _fail_all(self, mid: str, work: list[Work], reason: str) -> None:
+        results = [ItemResult(item_key=w.meta.item_key, result="failed", folder=w.meta.folder.display,
+                              subject=w.meta.subject, reason=reason) for w in work if isinstance(w, MailWork)]
+        self.producer.send(topics.PROGRESS, mid, ItemResults(migration_id=mid, operation=OPERATION, results=results))
+        self.producer.flush()
+        self.metrics.item("email", "failed", len(results))
+
+    def _dead_letter(self, msg: Message, exc: EventError) -> None:
+        self.metrics.dead_letter(exc.code)
+        self.producer.send(topics.ITEMS_FAILED, "unknown", DeadLetter(
+            migration_id="unknown", service=SERVICE, code=exc.code, reason=str(exc), topic=msg.topic(),
+            partition=msg.partition(), offset=msg.offset(),
+            excerpt=(msg.value() or b"")[:200].decode("utf-8", "replace")))
+        self.producer.flush()
+
+    def _safe_offsets(self, batch: list[Message]) -> list[tuple[str, int, int]]:
+        top: dict[tuple[str, int], int] = {}
+        for m in batch:
+            tp = (m.topic(), m.partition())
+            top[tp] = max(top.get(tp, -1), m.offset() + 1)
+        out = []
+        for tp, nxt in top.items():
+            barrier = self.chunks.barrier(tp)
+            out.append((tp[0], tp[1], nxt if barrier is None else min(nxt, barrier)))
+        return out
+
+
+def serve(settings: Settings, stop: threading.Event) -> None:
+    """Entry for ``mailferry service loader``."""
+
+    def make(ctx: ServiceContext):  # type: ignore[no-untyped-def]
+        loader = Loader(settings, ctx.redis, ctx.producer, ctx.credentials, ctx.connect_options, ctx.metrics)
+        return loader.handle
+
+    run_service(SERVICE, settings, stop, [topics.ITEMS], make, batch_size=settings.load_batch)

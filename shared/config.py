@@ -1,0 +1,129 @@
+"""Settings, parsed once from the environment into a frozen object.
+
+Only entry points call :func:`Settings.from_env`; everything else receives the
+object, so tests can build one by hand. Kubernetes ConfigMap and Secret keys
+are exactly these variable names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from shared.net_guard import AllowList
+from shared.topics import DEFAULT_PARTITIONS
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def default_state_dir() -> Path:
+    return Path.home() / ".local" / "state" / "mailferry"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = ""
+    port: int = 25
+    starttls: bool = False
+    user: str = ""
+    password: str = field(default="", repr=False)
+    sender: str = "mailferry@localhost"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, with the variable it comes from documented in the README."""
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    intake_port: int = 8080
+    http_port: int = 9100
+    allow_hosts: AllowList = field(default_factory=lambda: AllowList.parse(""))
+    secret_key: str = field(default="", repr=False)
+    state_dir: Path = field(default_factory=default_state_dir)
+    spool_dir: Path | None = None
+    topic_prefix: str = ""
+    topic_partitions: int = DEFAULT_PARTITIONS
+    inline_limit: int = 512 * 1024
+    task_size: int = 500
+    fetch_batch_bytes: int = 8 * 1024 * 1024
+    load_batch: int = 200
+    undo_window_hours: float = 48.0
+    ca_file: str = ""
+    allow_insecure_tls: bool = False
+    connect_timeout: float = 15.0
+    login_checks_per_minute: int = 10
+    log_level: str = "INFO"
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+
+    @property
+    def spool(self) -> Path:
+        return self.spool_dir or (self.state_dir / "spool")
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        d = cls()
+        try:
+            allow = AllowList.parse(e.get("MAILFERRY_ALLOW_HOSTS", ""))
+        except ValueError as exc:
+            raise ConfigError(f"MAILFERRY_ALLOW_HOSTS: {exc}") from None
+        spool = e.get("MAILFERRY_SPOOL_DIR", "").strip()
+        return cls(
+            kafka_bootstrap=e.get("MAILFERRY_KAFKA_BOOTSTRAP", "").strip() or d.kafka_bootstrap,
+            redis_url=e.get("MAILFERRY_REDIS_URL", "").strip() or d.redis_url,
+            intake_port=_int(e, "MAILFERRY_INTAKE_PORT", d.intake_port),
+            http_port=_int(e, "MAILFERRY_HTTP_PORT", d.http_port),
+            allow_hosts=allow,
+            secret_key=e.get("MAILFERRY_SECRET_KEY", ""),
+            state_dir=Path(e.get("MAILFERRY_STATE_DIR", "").strip() or default_state_dir()),
+            spool_dir=Path(spool) if spool else None,
+            topic_prefix=e.get("MAILFERRY_TOPIC_PREFIX", ""),
+            topic_partitions=_int(e, "MAILFERRY_TOPIC_PARTITIONS", d.topic_partitions),
+            inline_limit=_int(e, "MAILFERRY_INLINE_LIMIT", d.inline_limit),
+            task_size=_int(e, "MAILFERRY_TASK_SIZE", d.task_size),
+            fetch_batch_bytes=_int(e, "MAILFERRY_FETCH_BATCH_BYTES", d.fetch_batch_bytes),
+            load_batch=_int(e, "MAILFERRY_LOAD_BATCH", d.load_batch),
+            undo_window_hours=float(e.get("MAILFERRY_UNDO_WINDOW_HOURS", "") or d.undo_window_hours),
+            ca_file=e.get("MAILFERRY_CA_FILE", ""),
+            allow_insecure_tls=_bool(e, "MAILFERRY_ALLOW_INSECURE_TLS", False),
+            connect_timeout=float(e.get("MAILFERRY_CONNECT_TIMEOUT", "") or d.connect_timeout),
+            login_checks_per_minute=_int(e, "MAILFERRY_LOGIN_CHECKS_PER_MINUTE", d.login_checks_per_minute),
+            log_level=e.get("MAILFERRY_LOG_LEVEL", "INFO").upper(),
+            smtp=SmtpSettings(
+                host=e.get("MAILFERRY_SMTP_HOST", ""),
+                port=_int(e, "MAILFERRY_SMTP_PORT", 25),
+                starttls=_bool(e, "MAILFERRY_SMTP_STARTTLS", False),
+                user=e.get("MAILFERRY_SMTP_USER", ""),
+                password=e.get("MAILFERRY_SMTP_PASSWORD", ""),
+                sender=e.get("MAILFERRY_SMTP_FROM", "") or SmtpSettings.sender,
+            ),
+        )

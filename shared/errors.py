@@ -1,0 +1,82 @@
+"""One hierarchy of errors by kind.
+
+The kind decides what happens: retry (``Transient``, ``Throttled``), report the
+item and go on (``ItemRejected``), or fail the migration with a message the user
+can act on (``AuthenticationFailed``, ``ServerUnreachable``, ``TlsError``...).
+``str(error)`` is the user-facing message and never contains a secret.
+"""
+
+from __future__ import annotations
+
+
+class MailferryError(Exception):
+    """Base class; ``code`` is stable and machine-readable."""
+
+    code = "error"
+    retryable = False
+
+
+class ConnectionCheckFailed(MailferryError):
+    """A login check failed before the migration started."""
+
+    code = "connection_failed"
+
+
+class HostNotFound(ConnectionCheckFailed):
+    code = "host_not_found"
+
+
+class AddressNotAllowed(ConnectionCheckFailed):
+    code = "address_not_allowed"
+
+
+class ServerUnreachable(ConnectionCheckFailed):
+    code = "server_unreachable"
+    retryable = True
+
+
+class TlsError(ConnectionCheckFailed):
+    code = "tls_error"
+
+
+class AuthenticationFailed(ConnectionCheckFailed):
+    code = "authentication_failed"
+
+
+class ProtocolError(ConnectionCheckFailed):
+    """The server answered, but not as the chosen protocol would."""
+
+    code = "protocol_error"
+
+
+class ItemRejected(MailferryError):
+    """The target refused one item; it is reported and the migration goes on."""
+
+    code = "item_rejected"
+
+
+class Transient(MailferryError):
+    """A passing fault (connection dropped, timeout); retried with back-off."""
+
+    code = "transient"
+    retryable = True
+
+
+class Throttled(Transient):
+    code = "throttled"
+
+    def __init__(self, message: str, backoff_seconds: float = 1.0) -> None:
+        super().__init__(message)
+        self.backoff_seconds = backoff_seconds
+
+
+class SecretUnavailable(MailferryError):
+    """The migration's credentials were deleted (final state) or the key is unknown."""
+
+    code = "secret_unavailable"
+
+
+class EventError(MailferryError):
+    """An event could not be decoded: unknown type or version, or invalid content."""
+
+    code = "bad_event"

@@ -1,0 +1,63 @@
+"""Items in neutral formats. E-mail is the exact RFC 5322 bytes the source gave.
+
+A message above the inline limit travels as ordered ``MailChunk`` records with
+the same key; the first carries the metadata, the last has ``last=True``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.events.envelope import Event, register
+from shared.events.tasks import FolderRef
+
+
+class MailMeta(BaseModel):
+    """Everything about a message except its bytes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    item_key: str
+    folder: FolderRef
+    flags: list[str]
+    internaldate: datetime
+    size: int
+    message_id: str = ""
+    subject: str = ""
+
+
+@register
+class FolderItem(Event):
+    """Make sure this folder exists on the target (empty folders are migrated too)."""
+
+    EVENT_TYPE = "item.folder"
+    VERSION = 1
+
+    folder: FolderRef
+
+
+@register
+class MailItem(Event):
+    """A whole message below the inline limit."""
+
+    EVENT_TYPE = "item.mail"
+    VERSION = 1
+
+    meta: MailMeta
+    data: bytes
+
+
+@register
+class MailChunk(Event):
+    """One piece of a large message; ``meta`` only on ``seq == 0``."""
+
+    EVENT_TYPE = "item.mail_chunk"
+    VERSION = 1
+
+    item_key: str
+    seq: int
+    last: bool
+    meta: MailMeta | None = None
+    data: bytes

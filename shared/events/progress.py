@@ -1,0 +1,67 @@
+"""Progress events the tracker folds into the status. Applying one twice changes nothing."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.events.envelope import Event, register
+
+ItemType = Literal["email", "folder", "contact", "contact_group", "calendar", "task", "rule", "auto_reply"]
+Result = Literal["done", "skipped", "failed"]
+
+
+class ItemResult(BaseModel):
+    """What happened to one item; ``item_key`` makes a repeated report harmless."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    item_key: str
+    item_type: ItemType = "email"
+    result: Result
+    bytes: int = 0
+    folder: str = ""
+    subject: str = ""
+    reason: str = ""
+
+
+@register
+class OperationStarted(Event):
+    EVENT_TYPE = "progress.operation_started"
+    VERSION = 1
+
+    operation: str
+
+
+@register
+class OperationPlanned(Event):
+    """How many items and folders the operation will report results for."""
+
+    EVENT_TYPE = "progress.operation_planned"
+    VERSION = 1
+
+    operation: str
+    total: int
+    folders: int
+    tasks: int
+
+
+@register
+class ItemResults(Event):
+    EVENT_TYPE = "progress.item_results"
+    VERSION = 1
+
+    operation: str
+    results: list[ItemResult]
+
+
+@register
+class MigrationFailed(Event):
+    """The migration cannot go on (e.g. the source password was changed meanwhile)."""
+
+    EVENT_TYPE = "progress.migration_failed"
+    VERSION = 1
+
+    code: str
+    reason: str

@@ -1,0 +1,37 @@
+"""Extract tasks: a slice of one source folder, so extractor replicas share a mailbox."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.events.envelope import Event, register
+from shared.events.migration import EndpointSpec
+
+
+class FolderRef(BaseModel):
+    """A source folder in neutral form: its path as Unicode components and its special use."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    folder_id: str
+    path: list[str]
+    special_use: str | None = None
+    source_name: str = ""
+
+    @property
+    def display(self) -> str:
+        return "/".join(self.path)
+
+
+@register
+class ExtractTask(Event):
+    """Copy these UIDs of one folder. Self-contained: a replica needs nothing else to run it."""
+
+    EVENT_TYPE = "extract.task"
+    VERSION = 1
+
+    task_id: str
+    source: EndpointSpec
+    folder: FolderRef
+    uidvalidity: int
+    uids: list[int]

@@ -1,0 +1,146 @@
+"""The one place IMAP connections are made: network guard, TLS, login, errors by kind.
+
+The host name is resolved and checked once (:mod:`shared.net_guard`) and the
+socket goes to exactly that address, while TLS still verifies the certificate
+against the host name (SNI) — so DNS rebinding cannot redirect a checked
+connection and certificate checks are not weakened.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import socket
+import ssl
+from dataclasses import dataclass
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from shared import net_guard
+from shared.errors import (
+    AddressNotAllowed,
+    AuthenticationFailed,
+    HostNotFound,
+    ProtocolError,
+    ServerUnreachable,
+    TlsError,
+)
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """Operator settings that shape every connection."""
+
+    allow: net_guard.AllowList
+    ca_file: str = ""
+    timeout: float = 15.0
+
+
+class _PinnedPlain(imaplib.IMAP4):
+    """Plain IMAP to a pre-checked address; ``host`` stays the name for STARTTLS."""
+
+    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+        self._address = address
+        self._connect_timeout = timeout
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        return socket.create_connection((self._address, self.port), timeout or self._connect_timeout)
+
+
+class _PinnedTls(_PinnedPlain):
+    """Implicit TLS (port 993 style) to a pre-checked address, verified against the name."""
+
+    def __init__(self, host: str, address: str, port: int, timeout: float, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__(host, address, port, timeout)
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        sock = super()._create_socket(timeout)
+        return self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class PinnedIMAPClient(IMAPClient):  # type: ignore[misc]
+    """IMAPClient whose socket goes to the address the network guard checked."""
+
+    def __init__(self, host: str, address: str, port: int, implicit_tls: bool,
+                 context: ssl.SSLContext, timeout: float) -> None:
+        self._address = address
+        self._pinned_context = context
+        super().__init__(host, port=port, ssl=implicit_tls, ssl_context=context, timeout=timeout)
+
+    def _create_IMAP4(self) -> imaplib.IMAP4:
+        timeout = float(getattr(self._timeout, "connect", None) or 15.0)
+        if self.ssl:
+            return _PinnedTls(self.host, self._address, self.port, timeout, self._pinned_context)
+        return _PinnedPlain(self.host, self._address, self.port, timeout)
+
+
+def tls_context(verify: bool, ca_file: str = "") -> ssl.SSLContext:
+    """Verifying by default; ``verify=False`` only when the operator allowed it for this migration."""
+    ctx = ssl.create_default_context()
+    if ca_file:
+        ctx.load_verify_locations(cafile=ca_file)
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def resolve(host: str, port: int, allow: net_guard.AllowList) -> str:
+    """Check the host with the network guard; our error kinds, plain words."""
+    try:
+        return net_guard.resolve_checked(host, port, allow)
+    except net_guard.HostNotFound as exc:
+        raise HostNotFound(str(exc)) from None
+    except net_guard.AddressNotAllowed as exc:
+        raise AddressNotAllowed(str(exc)) from None
+
+
+def open_imap(host: str, port: int, security: str, tls_verify: bool, opts: ConnectOptions) -> IMAPClient:
+    """Connect (no login yet). Raises ServerUnreachable, TlsError or ProtocolError."""
+    address = resolve(host, port, opts.allow)
+    context = tls_context(tls_verify, opts.ca_file)
+    where = f"{host}:{port}"
+    try:
+        client = PinnedIMAPClient(host, address, port, security == "tls", context, opts.timeout)
+        if security == "starttls":
+            client.starttls(context)
+    except ssl.SSLCertVerificationError as exc:
+        raise TlsError(f"the TLS certificate of {where} is not trusted: {exc.verify_message}") from None
+    except ssl.SSLError as exc:
+        raise TlsError(f"TLS with {where} failed: {exc.reason or exc}") from None
+    except ConnectionRefusedError:
+        raise ServerUnreachable(f"{where} refused the connection") from None
+    except (TimeoutError, socket.timeout):
+        raise ServerUnreachable(f"{where} did not answer in time") from None
+    except OSError as exc:
+        raise ServerUnreachable(f"cannot reach {where}: {exc.strerror or exc}") from None
+    except (imaplib.IMAP4.error, IMAPClientError) as exc:
+        msg = str(exc)
+        if security == "starttls" and "STARTTLS" in msg.upper():
+            raise TlsError(f"{where} does not offer STARTTLS") from None
+        raise ProtocolError(f"{where} does not speak IMAP as expected: {msg[:200]}") from None
+    return client
+
+
+def login_imap(host: str, port: int, security: str, tls_verify: bool, login: str, password: str,
+               opts: ConnectOptions) -> IMAPClient:
+    """Connect and log in; wrong credentials become AuthenticationFailed (never echoing them)."""
+    client = open_imap(host, port, security, tls_verify, opts)
+    try:
+        client.login(login, password)
+    except LoginError:
+        _quiet_close(client)
+        raise AuthenticationFailed(f"{host} refused the login or password for {login}") from None
+    except (imaplib.IMAP4.error, IMAPClientError, OSError) as exc:
+        _quiet_close(client)
+        raise ProtocolError(f"login at {host} failed: {type(exc).__name__}") from None
+    return client
+
+
+def _quiet_close(client: IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except Exception:  # noqa: S110 - closing a broken connection, nothing to report
+        pass

@@ -1,0 +1,77 @@
+"""JSON log lines with the migration ID, and secrets redacted by the logger itself.
+
+Redaction does not rely on callers being careful: values registered with
+:func:`register_secret` are masked wherever they appear in a line, and any
+field whose name says it holds a secret is masked whatever its value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+_SECRET_FIELD_WORDS = ("password", "secret", "token", "credential", "sealed")
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_secrets: set[str] = set()
+_lock = threading.Lock()
+MASK = "***"
+
+
+def register_secret(value: str) -> None:
+    """Mask this value in every later log line (e.g. a password just unsealed)."""
+    if value and len(value) >= 4:
+        with _lock:
+            if len(_secrets) > 10_000:
+                _secrets.clear()
+            _secrets.add(value)
+
+
+def forget_secret(value: str) -> None:
+    with _lock:
+        _secrets.discard(value)
+
+
+def redact(text: str) -> str:
+    with _lock:
+        values = sorted(_secrets, key=len, reverse=True)
+    for v in values:
+        if v in text:
+            text = text.replace(v, MASK)
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "migration_id": getattr(record, "migration_id", None),
+        }
+        for k, v in record.__dict__.items():
+            if k in _STANDARD or k in line:
+                continue
+            line[k] = MASK if any(w in k.lower() for w in _SECRET_FIELD_WORDS) else v
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return redact(json.dumps(line, default=str, ensure_ascii=False))
+
+
+def setup(service: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("imapclient", "uvicorn.access", "httpx", "exchangelib"):
+        logging.getLogger(noisy).setLevel("WARNING")

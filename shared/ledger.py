@@ -1,0 +1,81 @@
+"""The ledger: which source items already are on the target, per source/target pair.
+
+It makes re-runs copy only what is new (delta passes) and redeliveries harmless.
+Each entry says where the item went and which migration put it there. The
+*in-flight* set marks items whose APPEND may have reached the target without an
+entry yet (a crash between the two): only those need a search on the target.
+All round trips are batched per call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import redis
+
+from shared import redis_keys as k
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    migration_id: str
+    target_folder: str
+    uidvalidity: int
+    uid: int
+    bytes: int
+
+    def to_json(self) -> str:
+        return json.dumps([self.migration_id, self.target_folder, self.uidvalidity, self.uid, self.bytes])
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> LedgerEntry:
+        m, f, v, u, b = json.loads(raw)
+        return cls(m, f, int(v), int(u), int(b))
+
+
+class Ledger:
+    def __init__(self, client: redis.Redis, pair_id: str) -> None:
+        self.r = client
+        self.pair_id = pair_id
+
+    def lookup(self, item_keys: Sequence[str]) -> dict[str, LedgerEntry]:
+        if not item_keys:
+            return {}
+        values = self.r.hmget(k.ledger(self.pair_id), list(item_keys))
+        return {key: LedgerEntry.from_json(v) for key, v in zip(item_keys, values, strict=True) if v}
+
+    def known_keys(self, item_keys: Sequence[str]) -> set[str]:
+        return set(self.lookup(item_keys))
+
+    def inflight(self, item_keys: Sequence[str]) -> set[str]:
+        if not item_keys:
+            return set()
+        flags = self.r.smismember(k.inflight(self.pair_id), list(item_keys))
+        return {key for key, f in zip(item_keys, flags, strict=True) if f}
+
+    def mark_inflight(self, item_keys: Iterable[str]) -> None:
+        keys = list(item_keys)
+        if keys:
+            self.r.sadd(k.inflight(self.pair_id), *keys)
+
+    def record(self, entries: dict[str, LedgerEntry]) -> None:
+        """Write entries and clear their in-flight marks in one round trip."""
+        if not entries:
+            return
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(k.ledger(self.pair_id), mapping={key: e.to_json() for key, e in entries.items()})
+        pipe.srem(k.inflight(self.pair_id), *entries)
+        pipe.execute()
+
+    def clear_inflight(self, item_keys: Iterable[str]) -> None:
+        keys = list(item_keys)
+        if keys:
+            self.r.srem(k.inflight(self.pair_id), *keys)
+
+    def forget(self, item_keys: Iterable[str]) -> None:
+        """Used by undo: removed items may be copied again by a later run."""
+        keys = list(item_keys)
+        if keys:
+            self.r.hdel(k.ledger(self.pair_id), *keys)

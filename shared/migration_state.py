@@ -1,0 +1,82 @@
+"""The states of a migration and the rules between them. Pure code.
+
+Operations run in a fixed order; a migration is complete when every planned
+operation has a result for every item it planned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+QUEUED = "queued"
+VALIDATING = "validating"
+RUNNING = "running"
+CANCELLING = "cancelling"
+CANCELLED = "cancelled"
+COMPLETED = "completed"
+COMPLETED_WITH_ERRORS = "completed_with_errors"
+FAILED = "failed"
+UNDOING = "undoing"
+UNDONE = "undone"
+UNDO_FAILED = "undo_failed"
+
+STATES = (QUEUED, VALIDATING, RUNNING, CANCELLING, CANCELLED, COMPLETED, COMPLETED_WITH_ERRORS,
+          FAILED, UNDOING, UNDONE, UNDO_FAILED)
+FINAL = frozenset({CANCELLED, COMPLETED, COMPLETED_WITH_ERRORS, FAILED, UNDONE, UNDO_FAILED})
+
+# Which state may follow which. Anything else is ignored (a late or repeated event).
+ALLOWED: dict[str, frozenset[str]] = {
+    QUEUED: frozenset({VALIDATING, RUNNING, CANCELLING, CANCELLED, FAILED}),
+    VALIDATING: frozenset({RUNNING, CANCELLING, CANCELLED, FAILED}),
+    RUNNING: frozenset({CANCELLING, COMPLETED, COMPLETED_WITH_ERRORS, FAILED}),
+    CANCELLING: frozenset({CANCELLED, FAILED}),
+    CANCELLED: frozenset({UNDOING}),
+    COMPLETED: frozenset({UNDOING}),
+    COMPLETED_WITH_ERRORS: frozenset({UNDOING}),
+    FAILED: frozenset({UNDOING}),
+    UNDOING: frozenset({UNDONE, UNDO_FAILED}),
+    UNDO_FAILED: frozenset({UNDOING}),
+    UNDONE: frozenset(),
+}
+
+# The fixed order of operations and the item types each reports.
+OPERATIONS = ("emails", "contacts", "contact_groups", "calendars", "tasks", "rules", "auto_reply")
+OPERATION_ITEM_TYPES: dict[str, tuple[str, ...]] = {
+    "emails": ("email", "folder"),
+    "contacts": ("contact",),
+    "contact_groups": ("contact_group",),
+    "calendars": ("calendar",),
+    "tasks": ("task",),
+    "rules": ("rule",),
+    "auto_reply": ("auto_reply",),
+}
+
+
+def can_move(current: str, new: str) -> bool:
+    return new in ALLOWED.get(current, frozenset())
+
+
+def count(fields: Mapping[str, str], name: str) -> int:
+    try:
+        return int(fields.get(name, 0) or 0)
+    except ValueError:
+        return 0
+
+
+def reported(fields: Mapping[str, str], item_type: str) -> int:
+    return sum(count(fields, f"{r}:{item_type}") for r in ("done", "skipped", "failed"))
+
+
+def operation_finished(fields: Mapping[str, str], operation: str) -> bool:
+    """Planned, and a result reported for every planned item of every type it covers."""
+    if fields.get(f"planned:{operation}") != "1":
+        return False
+    return all(reported(fields, t) >= count(fields, f"total:{t}") for t in OPERATION_ITEM_TYPES[operation])
+
+
+def final_state(fields: Mapping[str, str], options: list[str]) -> str | None:
+    """The state a running migration ends in, or None while work is outstanding."""
+    if not all(operation_finished(fields, op) for op in options):
+        return None
+    failed = sum(count(fields, f"failed:{t}") for op in options for t in OPERATION_ITEM_TYPES[op])
+    return COMPLETED_WITH_ERRORS if failed else COMPLETED

@@ -1,0 +1,69 @@
+"""Every Redis key mailferry uses, in one place. All of it is derived state.
+
+The status view and the report are rebuilt from the ``progress`` topic, the
+ledger from the ``undo`` topic; the wrapped data keys are deliberately the only
+copy (deleting one deletes the migration's credentials).
+"""
+
+from __future__ import annotations
+
+PREFIX = "mf"
+
+
+def migration(mid: str) -> str:
+    """Hash: state, timestamps, login hash, counters ``<result>:<item_type>``."""
+    return f"{PREFIX}:mig:{mid}"
+
+
+def spec(mid: str) -> str:
+    """The MigrationRequested event as JSON (passwords sealed): loaders read the target from it."""
+    return f"{PREFIX}:mig:{mid}:spec"
+
+
+def results(mid: str) -> str:
+    """Hash item_key → result: makes every progress report idempotent."""
+    return f"{PREFIX}:mig:{mid}:results"
+
+
+def report(mid: str) -> str:
+    """List of JSON lines: every skipped or failed item with its reason."""
+    return f"{PREFIX}:mig:{mid}:report"
+
+
+def errors(mid: str) -> str:
+    """List: the first errors, for the status view."""
+    return f"{PREFIX}:mig:{mid}:errors"
+
+
+def history(mid: str) -> str:
+    """List of JSON ``{"state", "at"}``: every transition with its time."""
+    return f"{PREFIX}:mig:{mid}:history"
+
+
+def data_key(mid: str) -> str:
+    """The migration's data key, wrapped under the master key. Deleted at the final state."""
+    return f"{PREFIX}:dek:{mid}"
+
+
+def by_state(state: str) -> str:
+    """Set of migration ids in this state (for the metrics gauge)."""
+    return f"{PREFIX}:state:{state}"
+
+
+def ledger(pair_id: str) -> str:
+    """Hash item_key → JSON of where the item went on the target, per source/target pair."""
+    return f"{PREFIX}:ledger:{pair_id}"
+
+
+def inflight(pair_id: str) -> str:
+    """Set of item_keys whose APPEND may have happened without a record yet."""
+    return f"{PREFIX}:inflight:{pair_id}"
+
+
+def undo_index(mid: str) -> str:
+    """List of JSON created-things for one migration, in creation order (the undo index)."""
+    return f"{PREFIX}:mig:{mid}:undo"
+
+
+def rate(kind: str, key: str, window: int) -> str:
+    return f"{PREFIX}:rl:{kind}:{key}:{window}"

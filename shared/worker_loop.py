@@ -1,0 +1,89 @@
+"""The consume → handle → commit loop every worker runs, with health and metrics around it.
+
+The handler does all its writes (target, topics, Redis) and returns the offsets
+that are now safe; only then are they committed. A handler exception commits
+nothing: the batch is retried after a back-off, which is safe because every
+handler is idempotent. SIGTERM ends the loop between batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+from confluent_kafka import Message
+
+from shared.errors import MailferryError
+from shared.kafka_edge import BatchConsumer
+from shared.metrics import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[list[Message]], list[tuple[str, int, int]]]
+
+
+class WorkerLoop:
+    def __init__(self, consumer: BatchConsumer, handler: Handler, metrics: ServiceMetrics,
+                 redis_client: redis.Redis, stop: threading.Event, *, batch_size: int = 200,
+                 poll_timeout: float = 0.5, max_backoff: float = 30.0) -> None:
+        self.consumer = consumer
+        self.handler = handler
+        self.metrics = metrics
+        self.redis = redis_client
+        self.stop = stop
+        self.batch_size = batch_size
+        self.poll_timeout = poll_timeout
+        self.max_backoff = max_backoff
+        self.redis_ok = True
+        self._last_check = 0.0
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.consumer.assigned:
+            return False, "no Kafka partitions assigned yet"
+        if not self.redis_ok:
+            return False, "Redis unreachable"
+        return True, "ready"
+
+    def _check(self) -> None:
+        try:
+            self.redis.ping()
+            self.redis_ok = True
+        except redis.RedisError:
+            self.redis_ok = False
+        self.metrics.dependency_up.labels(self.metrics.service, "redis").set(1 if self.redis_ok else 0)
+        lag = self.consumer.lag()
+        self.metrics.dependency_up.labels(self.metrics.service, "kafka").set(1 if self.consumer.assigned else 0)
+        for topic, n in lag.items():
+            self.metrics.consumer_lag.labels(self.metrics.service, topic).set(n)
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                if time.monotonic() - self._last_check > 10:
+                    self._last_check = time.monotonic()
+                    self._check()
+                batch = self.consumer.poll_batch(self.batch_size, self.poll_timeout)
+                if batch:
+                    self._handle_with_retry(batch)
+        finally:
+            self.consumer.close()
+
+    def _handle_with_retry(self, batch: list[Message]) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                offsets = self.handler(batch)
+                self.consumer.commit(offsets)
+                return
+            except Exception as exc:
+                kind = exc.code if isinstance(exc, MailferryError) else type(exc).__name__
+                self.metrics.error(kind)
+                log.warning("batch failed, will retry", extra={"error": str(exc)[:500], "kind": kind},
+                            exc_info=not isinstance(exc, MailferryError))
+                if self.stop.wait(backoff):
+                    # Stopping: leave the batch uncommitted; it is redelivered to whoever owns it next.
+                    return
+                backoff = min(backoff * 2, self.max_backoff)

@@ -1,0 +1,136 @@
+"""Inbox rule operations: GetInboxRules, UpdateInboxRules (Create/Set/DeleteRuleOperation)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from typing import TYPE_CHECKING, Any
+
+from .soap import M_NS, T_NS, EwsError, copy_el, local, m_el, require, schema_error, sub, text_of, tq
+
+if TYPE_CHECKING:
+    from .server import Context
+    from .store import Mailbox
+
+RULE_CHILDREN = ("RuleId", "DisplayName", "Priority", "IsEnabled", "IsNotSupported", "IsInError", "Conditions",
+                 "Exceptions", "Actions")
+ACTIONS = {"AssignCategories", "CopyToFolder", "Delete", "ForwardAsAttachmentToRecipients", "ForwardToRecipients",
+           "MarkImportance", "MarkAsRead", "MoveToFolder", "PermanentDelete", "RedirectToRecipients",
+           "SendSMSAlertToRecipients", "ServerReplyWithMessage", "StopProcessingRules"}
+_RULE_SERIAL = itertools.count(1)
+
+
+class RuleError(Exception):
+    def __init__(self, index: int, field: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.index, self.field, self.code, self.message = index, field, code, message
+
+
+def _response(op_name: str) -> tuple[Any, Any]:
+    resp = m_el(f"{op_name}Response")
+    resp.set("ResponseClass", "Success")
+    code = sub(resp, M_NS, "ResponseCode", "NoError")
+    return resp, code
+
+
+def get_inbox_rules(ctx: Context, op: Any) -> Any:
+    # Response shape: "GetInboxRules operation" (learn.microsoft.com) successful response sample.
+    smtp = text_of(op, M_NS, "MailboxSmtpAddress")
+    mbx = ctx.resolve_mailbox(smtp)
+    resp, _ = _response("GetInboxRules")
+    sub(resp, M_NS, "OutlookRuleBlobExists", "false")
+    if mbx.rules:
+        holder = sub(resp, M_NS, "InboxRules")
+        for rule in sorted(mbx.rules, key=lambda r: int(r.findtext(tq("Priority")) or 0)):
+            holder.append(copy_el(rule))
+    return resp
+
+
+def _validate(rule: Any, index: int, mbx: Mailbox, require_id: bool) -> None:
+    names = [local(c) for c in rule]
+    for n in names:
+        if n not in RULE_CHILDREN:
+            raise schema_error(f"The element 'Rule' has invalid child element '{n}'.")
+    if require_id and "RuleId" not in names:
+        raise RuleError(index, "RuleId", "MissingRuleId", "A RuleId is required for SetRuleOperation.")
+    if not (text_of(rule, T_NS, "DisplayName") or "").strip():
+        raise RuleError(index, "DisplayName", "EmptyValueFound", "DisplayName must not be empty.")
+    prio = text_of(rule, T_NS, "Priority")
+    if prio is None or not prio.isdigit() or int(prio) < 1:
+        raise RuleError(index, "Priority", "InvalidValue", "Priority must be a positive integer.")
+    actions = rule.find(tq("Actions"))
+    if actions is None or len(actions) == 0:
+        raise RuleError(index, "Actions", "EmptyValueFound", "A rule needs at least one action.")
+    for a in actions:
+        if local(a) not in ACTIONS:
+            raise schema_error(f"The element 'Actions' has invalid child element '{local(a)}'.")
+        for fid in a.iter(tq("FolderId")):
+            if fid.get("Id") not in mbx.folders:
+                raise RuleError(index, local(a), "InvalidValue", "The folder of the rule action does not exist.")
+
+
+def _find(rules: list[Any], rule_id: str | None, index: int) -> Any:
+    for r in rules:
+        if r.findtext(tq("RuleId")) == rule_id:
+            return r
+    raise RuleError(index, "RuleId", "RuleNotFound", f"No rule with id {rule_id!r}.")
+
+
+def update_inbox_rules(ctx: Context, op: Any) -> Any:
+    # Response shape: "UpdateInboxRules operation" (learn.microsoft.com) create/set/delete response samples.
+    mbx = ctx.resolve_mailbox(text_of(op, M_NS, "MailboxSmtpAddress"))
+    staged = [copy_el(r) for r in mbx.rules]  # applied only if every operation validates
+    try:
+        for index, operation in enumerate(require(op, M_NS, "Operations")):
+            kind = local(operation)
+            if kind == "CreateRuleOperation":
+                rule = copy_el(require(operation, T_NS, "Rule"))
+                _validate(rule, index, mbx, require_id=False)
+                old = rule.find(tq("RuleId"))
+                if old is not None:
+                    rule.remove(old)
+                rid = base64.b64encode(f"RULE{next(_RULE_SERIAL):08d}".encode()).decode()
+                rule.insert(0, rule.makeelement(tq("RuleId"), {}))
+                rule[0].text = rid
+                if rule.find(tq("IsEnabled")) is None:
+                    sub(rule, T_NS, "IsEnabled", "true")
+                staged.append(rule)
+            elif kind == "SetRuleOperation":
+                rule = copy_el(require(operation, T_NS, "Rule"))
+                _validate(rule, index, mbx, require_id=True)
+                old = _find(staged, rule.findtext(tq("RuleId")), index)
+                staged[staged.index(old)] = rule
+            elif kind == "DeleteRuleOperation":
+                staged.remove(_find(staged, text_of(operation, T_NS, "RuleId"), index))
+            else:
+                raise schema_error(f"The element 'Operations' has invalid child element '{kind}'.")
+    except RuleError as e:
+        return _error(e)
+    mbx.rules = staged
+    resp, _ = _response("UpdateInboxRules")
+    return resp
+
+
+def _error(e: RuleError) -> Any:
+    # Error shape: "UpdateInboxRules operation" / "RuleOperationErrors" reference page.
+    resp = m_el("UpdateInboxRulesResponse")
+    resp.set("ResponseClass", "Error")
+    sub(resp, M_NS, "MessageText", "Validation error occurred while processing inbox rules.")
+    sub(resp, M_NS, "ResponseCode", "ErrorInboxRulesValidationError")
+    sub(resp, M_NS, "DescriptiveLinkKey", "0")
+    roe = sub(sub(resp, M_NS, "RuleOperationErrors"), T_NS, "RuleOperationError")
+    sub(roe, T_NS, "OperationIndex", str(e.index))
+    err = sub(sub(roe, T_NS, "ValidationErrors"), T_NS, "Error")
+    sub(err, T_NS, "FieldURI", e.field)
+    sub(err, T_NS, "ErrorCode", e.code)
+    sub(err, T_NS, "ErrorMessage", e.message)
+    sub(err, T_NS, "FieldValue", "")
+    return resp
+
+
+OPERATIONS = {
+    "GetInboxRules": get_inbox_rules,
+    "UpdateInboxRules": update_inbox_rules,
+}
+
+__all__ = ["OPERATIONS", "EwsError"]

@@ -1,0 +1,460 @@
+"""The EWS emulator (tests/ews_emulator) against the real exchangelib client."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+exchangelib = pytest.importorskip("exchangelib")
+
+from exchangelib import (  # noqa: E402
+    DELEGATE,
+    OAUTH2,
+    Account,
+    CalendarItem,
+    Configuration,
+    Contact,
+    Credentials,
+    DistributionList,
+    EWSDateTime,
+    EWSTimeZone,
+    FaultTolerance,
+    FileAttachment,
+    Folder,
+    Message,
+    OAuth2AuthorizationCodeCredentials,
+    OofSettings,
+    Task,
+    Version,
+)
+from exchangelib.errors import (  # noqa: E402
+    ErrorDeleteDistinguishedFolder,
+    ErrorFolderExists,
+    ErrorFolderNotFound,
+    ErrorIrresolvableConflict,
+    ErrorItemNotFound,
+    ErrorSchemaValidation,
+    UnauthorizedError,
+)
+from exchangelib.extended_properties import Flag  # noqa: E402
+from exchangelib.indexed_properties import EmailAddress, PhoneNumber  # noqa: E402
+from exchangelib.properties import (  # noqa: E402
+    Actions,
+    Attendee,
+    Conditions,
+    Mailbox,
+    Member,
+    Rule,
+)
+from exchangelib.recurrence import DailyPattern, Recurrence  # noqa: E402
+from exchangelib.transport import BASIC  # noqa: E402
+from exchangelib.version import EXCHANGE_2016  # noqa: E402
+
+try:
+    from tests.ews_emulator import EwsEmulator
+except ModuleNotFoundError:  # pytest without the repo root on sys.path (no pythonpath setting yet)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.ews_emulator import EwsEmulator
+
+pytestmark = pytest.mark.integration
+
+ALICE, PW = "alice@example.test", "s3cret"
+UTC = EWSTimeZone("UTC")
+
+
+@pytest.fixture
+def emu() -> Iterator[EwsEmulator]:
+    with EwsEmulator() as e:
+        e.add_mailbox(ALICE, PW)
+        yield e
+
+
+def account(emu: EwsEmulator, password: str = PW, retry_policy: object = None) -> Account:
+    config = Configuration(
+        service_endpoint=emu.url,
+        credentials=Credentials(ALICE, password),
+        auth_type=BASIC,
+        version=Version(build=EXCHANGE_2016),
+        **({"retry_policy": retry_policy} if retry_policy else {}),
+    )
+    return Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE, default_timezone=UTC)
+
+
+def mime(n: int) -> bytes:
+    return (
+        f"From: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: message {n} \u00fcml\r\n"
+        f"Date: Tue, 02 Jan 2024 10:{n % 60:02d}:00 +0100\r\nMessage-ID: <m{n}@example.test>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        f"Body {n} with trailing spaces   \r\n\r\n"
+    ).encode()
+
+
+# -- auth -------------------------------------------------------------------------
+
+
+def test_basic_auth_ok_and_wrong_password_is_unauthorized(emu: EwsEmulator) -> None:
+    assert account(emu).inbox.name == "Inbox"
+    with pytest.raises(UnauthorizedError):
+        _ = account(emu, password="wrong").inbox
+    assert emu.unauthorized_answers >= 1
+
+
+def test_oauth_bearer_token(emu: EwsEmulator) -> None:
+    emu.add_token("tok-123", mailbox=ALICE)
+    token = {"access_token": "tok-123", "token_type": "Bearer", "expires_in": 3600, "expires_at": time.time() + 3600}
+    config = Configuration(
+        service_endpoint=emu.url,
+        credentials=OAuth2AuthorizationCodeCredentials(access_token=token),
+        auth_type=OAUTH2,
+        version=Version(build=EXCHANGE_2016),
+    )
+    acc = Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE, default_timezone=UTC)
+    assert acc.inbox.name == "Inbox"
+    bad = {**token, "access_token": "nope"}
+    config2 = Configuration(
+        service_endpoint=emu.url,
+        credentials=OAuth2AuthorizationCodeCredentials(access_token=bad),
+        auth_type=OAUTH2,
+        version=Version(build=EXCHANGE_2016),
+    )
+    with pytest.raises(UnauthorizedError):
+        _ = Account(ALICE, config=config2, autodiscover=False, access_type=DELEGATE).inbox
+
+
+# -- folders -------------------------------------------------------------------------
+
+
+def test_folder_create_find_get_delete_nested_and_non_ascii(emu: EwsEmulator) -> None:
+    acc = account(emu)
+    parent = Folder(parent=acc.inbox, name="Projekte – Ärger")
+    parent.save()
+    child = Folder(parent=parent, name="日本語 / sub")
+    child.save()
+    assert emu.mailbox(ALICE).folder("Inbox/Projekte – Ärger/日本語 / sub").id == child.id
+
+    acc.root.refresh()
+    names = {f.name for f in acc.inbox.walk()}
+    assert {"Projekte – Ärger", "日本語 / sub"} <= names
+    fetched = acc.inbox / "Projekte – Ärger" / "日本語 / sub"
+    assert fetched.id == child.id
+    assert [f.name for f in parent.children] == ["日本語 / sub"]
+
+    with pytest.raises(ErrorFolderExists):
+        Folder(parent=acc.inbox, name="projekte – ärger").save()
+    with pytest.raises(ErrorDeleteDistinguishedFolder):
+        acc.inbox.delete()
+
+    parent.delete()
+    assert "Inbox/Projekte – Ärger" not in emu.mailbox(ALICE).folder_paths()
+    with pytest.raises(ErrorFolderNotFound):
+        parent.refresh()
+
+
+def test_german_locale_folder_names() -> None:
+    with EwsEmulator(locale="de") as emu:
+        emu.add_mailbox(ALICE, PW)
+        acc = account(emu)
+        acc.locale = "de_DE"
+        assert acc.inbox.name == "Posteingang"
+        assert acc.sent.name == "Gesendete Elemente"
+        assert acc.drafts.name == "Entwürfe"
+        assert acc.trash.name == "Gelöschte Elemente"
+        assert acc.junk.name == "Junk-E-Mail"
+        assert acc.calendar.name == "Kalender"
+        assert acc.contacts.name == "Kontakte"
+        assert acc.tasks.name == "Aufgaben"
+        assert "Archiv" in emu.mailbox(ALICE).folder_paths()
+
+
+# -- messages -------------------------------------------------------------------------
+
+
+def test_250_mime_messages_round_trip_byte_identical_with_paging(emu: EwsEmulator) -> None:
+    acc = account(emu)
+    folder = Folder(parent=acc.inbox, name="bulk")
+    folder.save()
+    sent = [mime(n) for n in range(250)]
+    results = acc.bulk_create(folder=folder, items=[Message(account=acc, mime_content=m) for m in sent])
+    assert all(not isinstance(r, Exception) for r in results)
+    before = emu.operations_served["FindItem"]
+
+    qs = folder.all().only("mime_content", "subject", "datetime_sent")
+    qs.page_size = 100
+    got = list(qs)
+
+    assert emu.operations_served["FindItem"] - before == 3  # 100 + 100 + 50
+    assert sorted(m.mime_content for m in got) == sorted(sent)
+    assert {m.subject for m in got} == {f"message {n} \u00fcml" for n in range(250)}
+    assert all(m.datetime_sent is not None for m in got)
+    assert folder.all().count() == 250
+    stored = emu.mailbox(ALICE).items_in("Inbox/bulk")
+    assert sorted(i.mime_bytes or b"" for i in stored) == sorted(sent)
+
+
+def test_find_item_page_size_is_capped_at_1000(emu: EwsEmulator) -> None:
+    acc = account(emu)
+    folder = Folder(parent=acc.inbox, name="big")
+    folder.save()
+    acc.bulk_create(folder=folder, items=[Message(account=acc, subject=f"s{n}") for n in range(1005)])
+    before = emu.operations_served["FindItem"]
+    qs = folder.all().only("subject")
+    qs.page_size = 5000
+    assert len(list(qs)) == 1005
+    assert emu.operations_served["FindItem"] - before == 2
+
+
+def test_is_read_flag_and_attachment_round_trip(emu: EwsEmulator) -> None:
+    Message.register("flag", Flag)
+    try:
+        acc = account(emu)
+        msg = Message(account=acc, folder=acc.inbox, mime_content=mime(1), is_read=False)
+        msg.save()
+        msg.is_read = True
+        msg.flag = 2
+        msg.save(update_fields=["is_read", "flag"])
+        msg.attach(FileAttachment(name="r\u00e9sum\u00e9.pdf", content=b"%PDF-1.4\x00\xff"))
+        [back] = list(acc.fetch(ids=[msg]))
+        assert back.is_read is True
+        assert back.flag == 2
+        assert back.mime_content == mime(1)
+        assert [a.name for a in back.attachments] == ["r\u00e9sum\u00e9.pdf"]
+        assert back.attachments[0].content == b"%PDF-1.4\x00\xff"
+        stored = emu.mailbox(ALICE).items_in("inbox")[0]
+        assert stored.text("IsRead") == "true"
+    finally:
+        Message.deregister("flag")
+
+
+def test_change_key_and_unknown_ids(emu: EwsEmulator) -> None:
+    acc = account(emu)
+    msg = Message(account=acc, folder=acc.inbox, subject="v1")
+    msg.save()
+    stale = msg.changekey
+    msg.subject = "v2"
+    msg.save(update_fields=["subject"])
+    assert msg.changekey != stale
+    old = Message(account=acc, folder=acc.inbox, id=msg.id, changekey=stale, subject="v3")
+    [res] = acc.bulk_update([(old, ["subject"])], conflict_resolution="NeverOverwrite")
+    assert isinstance(res, ErrorIrresolvableConflict)
+    [res] = acc.bulk_update([(old, ["subject"])], conflict_resolution="AutoResolve")
+    assert isinstance(res, ErrorIrresolvableConflict)  # subject changed since 'stale'
+    [res] = acc.bulk_update([(old, ["subject"])], conflict_resolution="AlwaysOverwrite")
+    assert not isinstance(res, Exception)
+
+    msg.delete()
+    with pytest.raises(ErrorItemNotFound):
+        msg.refresh()
+    with pytest.raises(ErrorItemNotFound):
+        list(acc.fetch(ids=[(msg.id, None)]))[0].refresh()
+
+
+# -- contacts, lists, tasks -------------------------------------------------------------------
+
+
+def test_contact_and_distribution_list_round_trip(emu: EwsEmulator) -> None:
+    acc = account(emu)
+    contact = Contact(
+        account=acc,
+        folder=acc.contacts,
+        given_name="Jürgen",
+        surname="Müller",
+        display_name="Jürgen Müller",
+        company_name="ACME GmbH",
+        email_addresses=[EmailAddress(email="j@example.test", label="EmailAddress1")],
+        phone_numbers=[PhoneNumber(label="MobilePhone", phone_number="+49 170 1234567")],
+    )
+    contact.save()
+    [c] = list(acc.contacts.all())
+    assert (c.given_name, c.surname, c.company_name) == ("Jürgen", "Müller", "ACME GmbH")
+    assert [e.email for e in c.email_addresses] == ["j@example.test"]
+    assert [p.phone_number for p in c.phone_numbers] == ["+49 170 1234567"]
+
+    dl = DistributionList(
+        account=acc,
+        folder=acc.contacts,
+        display_name="Team",
+        members=[
+            Member(mailbox=Mailbox(email_address="a@example.test", name="A")),
+            Member(mailbox=Mailbox(email_address="b@example.test", name="B")),
+        ],
+    )
+    dl.save()
+    [back] = [i for i in acc.contacts.all() if isinstance(i, DistributionList)]
+    assert back.display_name == "Team"
+    assert sorted(m.mailbox.email_address for m in back.members) == ["a@example.test", "b@example.test"]
+    expanded = acc.protocol.expand_dl(Mailbox(item_id=back.to_id()))
+    assert sorted(m.email_address for m in expanded) == ["a@example.test", "b@example.test"]
+
+    emu.add_distribution_list("all@example.test", [ALICE, "ext@other.test"])
+    assert sorted(m.email_address for m in acc.protocol.expand_dl("all@example.test")) == [ALICE, "ext@other.test"]
+
+
+def test_task_round_trip(emu: EwsEmulator) -> None:
+    acc = account(emu)
+    due = EWSDateTime(2024, 3, 1, 12, 0, tzinfo=UTC)
+    Task(account=acc, folder=acc.tasks, subject="Steuer", due_date=due, status="InProgress",
+         percent_complete=40, body="Belege sammeln").save()
+    [t] = list(acc.tasks.all())
+    assert (t.subject, t.status, t.percent_complete, t.body) == ("Steuer", "InProgress", 40, "Belege sammeln")
+    assert t.due_date == due.date() or t.due_date == due
+    t.delete()
+    assert emu.mailbox(ALICE).items_in("tasks") == []
+
+
+# -- OOF and rules ------------------------------------------------------------------------------
+
+
+def test_oof_set_get_round_trip(emu: EwsEmulator) -> None:
+    acc = account(emu)
+    assert acc.oof_settings.state == OofSettings.DISABLED
+    start = EWSDateTime(2024, 7, 1, 0, 0, tzinfo=UTC)
+    acc.oof_settings = OofSettings(
+        state=OofSettings.SCHEDULED,
+        external_audience="Known",
+        start=start,
+        end=start + timedelta(days=14),
+        internal_reply="Bin im Urlaub",
+        external_reply="Out of office",
+    )
+    got = acc.oof_settings
+    assert (got.state, got.external_audience) == (OofSettings.SCHEDULED, "Known")
+    assert (got.start, got.end) == (start, start + timedelta(days=14))
+    assert (got.internal_reply, got.external_reply) == ("Bin im Urlaub", "Out of office")
+
+
+def test_inbox_rules_create_get_set_delete(emu: EwsEmulator) -> None:
+    acc = account(emu)
+    target = Folder(parent=acc.inbox, name="Newsletters")
+    target.save()
+    rule = Rule(
+        display_name="news",
+        priority=1,
+        is_enabled=True,
+        conditions=Conditions(contains_subject_strings=["newsletter"]),
+        actions=Actions(move_to_folder=target),
+    )
+    acc.create_rule(rule)
+    assert rule.id
+    [got] = acc.rules
+    assert got.display_name == "news"
+    assert got.conditions.contains_subject_strings == ["newsletter"]
+    assert got.actions.move_to_folder.id == target.id
+    got.is_enabled = False
+    acc.set_rule(got)
+    assert acc.rules[0].is_enabled is False
+    acc.delete_rule(got)
+    assert acc.rules == []
+
+
+# -- throttling and strictness ----------------------------------------------------------------
+
+
+def test_throttling_is_survived_by_exchangelib_retry_policy(emu: EwsEmulator) -> None:
+    emu.throttle(every_n=2, backoff_ms=50)
+    acc = account(emu, retry_policy=FaultTolerance(max_wait=30))
+    folder = Folder(parent=acc.inbox, name="throttled")
+    folder.save()
+    for n in range(5):
+        Message(account=acc, folder=folder, mime_content=mime(n)).save()
+    assert len(list(folder.all().only("subject"))) == 5
+    assert emu.busy_answers > 0
+    assert len(emu.mailbox(ALICE).items_in("Inbox/throttled")) == 5
+
+
+def test_busy_answer_carries_back_off_hint(emu: EwsEmulator) -> None:
+    import requests
+
+    emu.throttle(every_n=1, backoff_ms=1234)
+    body = (
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" '
+        'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><s:Body>'
+        "<m:GetInboxRules/></s:Body></s:Envelope>"
+    )
+    r = requests.post(emu.url, data=body, auth=(ALICE, PW), timeout=10)
+    assert r.status_code == 500
+    assert b"ErrorServerBusy" in r.content and b'Name="BackOffMilliseconds">1234<' in r.content
+
+
+def test_unknown_operation_and_element_are_rejected(emu: EwsEmulator) -> None:
+    import requests
+
+    acc = account(emu)
+    with pytest.raises(ErrorSchemaValidation, match="GetRoomLists"):
+        acc.protocol.get_roomlists()
+    body = (
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" '
+        'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><s:Body>'
+        "<m:CreateItem MessageDisposition=\"SaveOnly\"><m:Items><t:Message><t:Subject>x</t:Subject>"
+        "<t:Frobnicate>1</t:Frobnicate></t:Message></m:Items></m:CreateItem></s:Body></s:Envelope>"
+    )
+    r = requests.post(emu.url, data=body, auth=(ALICE, PW), timeout=10)
+    assert r.status_code == 500
+    assert b"ErrorSchemaValidation" in r.content and b"Frobnicate" in r.content
+    assert emu.mailbox(ALICE).items_in("drafts") == []
+
+
+def test_pox_autodiscover(emu: EwsEmulator) -> None:
+    import requests
+
+    req = (
+        '<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">'
+        f"<Request><EMailAddress>{ALICE}</EMailAddress><AcceptableResponseSchema>"
+        "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+        "</AcceptableResponseSchema></Request></Autodiscover>"
+    )
+    r = requests.post(emu.base_url + "/autodiscover/autodiscover.xml", data=req, auth=(ALICE, PW), timeout=10)
+    assert r.status_code == 200
+    assert f"<EwsUrl>{emu.url}</EwsUrl>".encode() in r.content
+
+
+# -- calendar ---------------------------------------------------------------------------------
+
+
+def test_calendar_item_with_recurrence_and_modified_occurrence(emu: EwsEmulator) -> None:
+    acc = account(emu)
+    tz = EWSTimeZone("Europe/Berlin")
+    start = EWSDateTime(2024, 5, 6, 9, 0, tzinfo=tz)
+    master = CalendarItem(
+        account=acc,
+        folder=acc.calendar,
+        subject="Standup",
+        start=start,
+        end=start + timedelta(minutes=15),
+        location="Raum 1",
+        body="täglich",
+        recurrence=Recurrence(pattern=DailyPattern(interval=1), start=date(2024, 5, 6), number=5),
+        required_attendees=[Attendee(mailbox=Mailbox(email_address="bob@example.test"), response_type="Unknown")],
+    )
+    master.save()
+    third = master.occurrence(index=3)
+    third.refresh()
+    assert third.start == start + timedelta(days=2)
+    third.start += timedelta(hours=1)
+    third.end += timedelta(hours=1)
+    third.subject = "Standup (verschoben)"
+    third.save(update_fields=["start", "end", "subject"])
+    master.occurrence(index=5).delete()
+
+    master.refresh()
+    assert master.type == "RecurringMaster"
+    assert master.recurrence.pattern.interval == 1 and master.recurrence.number == 5
+    assert [o.start for o in master.modified_occurrences] == [start + timedelta(days=2, hours=1)]
+    assert [o.start for o in master.deleted_occurrences] == [start + timedelta(days=4)]
+    assert master.location == "Raum 1" and master.body == "täglich"
+    assert [a.mailbox.email_address for a in master.required_attendees] == ["bob@example.test"]
+    [exc] = list(acc.fetch(ids=[(master.modified_occurrences[0].item_id, None)]))
+    assert exc.subject == "Standup (verschoben)" and exc.type == "Exception"
+
+    allday = CalendarItem(account=acc, folder=acc.calendar, subject="Feiertag", is_all_day=True,
+                          start=date(2024, 5, 9), end=date(2024, 5, 10))
+    allday.save()
+    allday.refresh()
+    assert allday.is_all_day is True
+    assert datetime(2024, 5, 9) <= allday.start.replace(tzinfo=None) < datetime(2024, 5, 10)
