@@ -8,6 +8,7 @@ started. Both are safe to run twice. Tests and the benchmark use the same code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -221,24 +222,18 @@ def up(state_dir: Path, base_env: dict[str, str] | None = None, *, replicas: dic
 
 def stop_pids(pids: list[int], timeout: float = 20.0) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
-        except OSError:
-            pass
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.1)
     for pid in pids:
         if alive(pid):
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
     for pid in pids:  # reap our own children so they do not linger as zombies
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
 
 
 def down(state_dir: Path) -> bool:

@@ -112,7 +112,7 @@ def open_imap(host: str, port: int, security: str, tls_verify: bool, opts: Conne
         raise TlsError(f"TLS with {where} failed: {exc.reason or exc}") from None
     except ConnectionRefusedError:
         raise ServerUnreachable(f"{where} refused the connection") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise ServerUnreachable(f"{where} did not answer in time") from None
     except OSError as exc:
         raise ServerUnreachable(f"cannot reach {where}: {exc.strerror or exc}") from None

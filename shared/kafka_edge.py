@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from shared.events import Event, encode
 from shared.topics import TOPICS, TopicSpec
@@ -191,10 +191,15 @@ class BatchConsumer:
         self._consumer.close()
 
 
+def position(msg: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a consumed message (never None for one without error)."""
+    return str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
+
+
 def next_offsets(messages: Iterable[Message]) -> list[tuple[str, int, int]]:
     """The offsets to commit after handling these messages: last offset + 1 per partition."""
     top: dict[tuple[str, int], int] = {}
     for m in messages:
-        key = (m.topic(), m.partition())
-        top[key] = max(top.get(key, -1), m.offset())
+        t, p, o = position(m)
+        top[(t, p)] = max(top.get((t, p), -1), o)
     return [(t, p, o + 1) for (t, p), o in top.items()]

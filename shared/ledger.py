@@ -9,6 +9,7 @@ All round trips are batched per call.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,13 +31,13 @@ class LedgerEntry:
         return json.dumps([self.migration_id, self.target_folder, self.uidvalidity, self.uid, self.bytes])
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> LedgerEntry:
+    def from_json(cls, raw: str | builtins.bytes) -> LedgerEntry:
         m, f, v, u, b = json.loads(raw)
         return cls(m, f, int(v), int(u), int(b))
 
 
 class Ledger:
-    def __init__(self, client: redis.Redis, pair_id: str) -> None:
+    def __init__(self, client: redis.Redis[bytes], pair_id: str) -> None:
         self.r = client
         self.pair_id = pair_id
 
@@ -52,7 +53,7 @@ class Ledger:
     def inflight(self, item_keys: Sequence[str]) -> set[str]:
         if not item_keys:
             return set()
-        flags = self.r.smismember(k.inflight(self.pair_id), list(item_keys))
+        flags = self.r.smismember(k.inflight(self.pair_id), list(item_keys))  # type: ignore[no-untyped-call]
         return {key for key, f in zip(item_keys, flags, strict=True) if f}
 
     def mark_inflight(self, item_keys: Iterable[str]) -> None:

@@ -64,7 +64,7 @@ def login_hash(secret: bytes, login: str) -> str:
 
 
 class StatusStore:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis[bytes]) -> None:
         self.r = client
         self._apply = client.register_script(_APPLY_RESULTS)
         self._transition = client.register_script(_TRANSITION)
@@ -72,7 +72,8 @@ class StatusStore:
     def create(self, mid: str, fields: dict[str, str], spec_json: str, wrapped_key: str) -> None:
         at = now_iso()
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(k.migration(mid), mapping={**fields, "state": ms.QUEUED, "created_at": at, "updated_at": at})
+        mapping: dict[str, str] = {**fields, "state": ms.QUEUED, "created_at": at, "updated_at": at}
+        pipe.hset(k.migration(mid), mapping=mapping)  # type: ignore[arg-type]
         pipe.set(k.spec(mid), spec_json)
         pipe.set(k.data_key(mid), wrapped_key)
         pipe.rpush(k.history(mid), json.dumps({"state": ms.QUEUED, "at": at}))
@@ -87,7 +88,8 @@ class StatusStore:
         return {_s(a): _s(b) for a, b in raw.items()}
 
     def set_fields(self, mid: str, **fields: str) -> None:
-        self.r.hset(k.migration(mid), mapping={**fields, "updated_at": now_iso()})
+        mapping: dict[str, str] = {**fields, "updated_at": now_iso()}
+        self.r.hset(k.migration(mid), mapping=mapping)  # type: ignore[arg-type]
 
     def transition(self, mid: str, new_state: str) -> str | None:
         """Move to ``new_state`` if allowed; returns the previous state, or None if refused."""

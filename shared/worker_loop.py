@@ -27,7 +27,7 @@ Handler = Callable[[list[Message]], list[tuple[str, int, int]]]
 
 class WorkerLoop:
     def __init__(self, consumer: BatchConsumer, handler: Handler, metrics: ServiceMetrics,
-                 redis_client: redis.Redis, stop: threading.Event, *, batch_size: int = 200,
+                 redis_client: redis.Redis[bytes], stop: threading.Event, *, batch_size: int = 200,
                  poll_timeout: float = 0.5, max_backoff: float = 30.0) -> None:
         self.consumer = consumer
         self.handler = handler

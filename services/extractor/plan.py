@@ -51,7 +51,8 @@ class FolderPlan:
 def partition_known(folder_id: str, uidvalidity: int, uids: Sequence[int],
                     known_keys: set[str]) -> tuple[list[int], list[int]]:
     """Split UIDs into (new, already on the target according to the ledger)."""
-    new, known = [], []
+    new: list[int] = []
+    known: list[int] = []
     for uid in uids:
         (known if item_key(folder_id, uidvalidity, uid) in known_keys else new).append(uid)
     return new, known

@@ -23,9 +23,9 @@ from shared import migration_state as ms
 from shared import topics
 from shared.config import Settings
 from shared.credentials import CredentialStore
+from shared.dead_letters import send_undecodable
 from shared.errors import ConnectionCheckFailed, EventError, MailferryError, SecretUnavailable
 from shared.events import (
-    DeadLetter,
     EndpointSpec,
     Event,
     ExtractTask,
@@ -41,13 +41,18 @@ from shared.events import (
     decode,
 )
 from shared.imap_connection import ConnectOptions, login_imap
-from shared.kafka_edge import EventProducer
+from shared.kafka_edge import EventProducer, position
 from shared.ledger import Ledger
 from shared.metrics import ServiceMetrics
 from shared.status_store import StatusStore
 
 log = logging.getLogger(__name__)
 SERVICE = "extractor"
+
+
+def after(msg: Message) -> tuple[str, int, int]:
+    t, p, o = position(msg)
+    return t, p, o + 1
 
 
 class SourcePool:
@@ -86,7 +91,7 @@ class SourcePool:
 
 
 class Extractor:
-    def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, pool: SourcePool,
+    def __init__(self, settings: Settings, r: redis.Redis[bytes], producer: EventProducer, pool: SourcePool,
                  metrics: ServiceMetrics) -> None:
         self.settings = settings
         self.r = r
@@ -103,23 +108,16 @@ class Extractor:
             try:
                 event = decode(msg.value())
             except EventError as exc:
-                self._dead_letter(msg, exc)
-                done.append((msg.topic(), msg.partition(), msg.offset() + 1))
+                send_undecodable(self.producer, self.metrics, msg, exc)
+                done.append(after(msg))
                 continue
             if isinstance(event, MigrationRequested):
                 self.plan(event)
             elif isinstance(event, ExtractTask):
                 self.run(event)
             self.producer.flush()
-            done.append((msg.topic(), msg.partition(), msg.offset() + 1))
+            done.append(after(msg))
         return done
-
-    def _dead_letter(self, msg: Message, exc: MailferryError) -> None:
-        self.metrics.dead_letter(exc.code)
-        self.producer.send(topics.ITEMS_FAILED, "unknown", DeadLetter(
-            migration_id="unknown", service=SERVICE, code=exc.code, reason=str(exc), topic=msg.topic(),
-            partition=msg.partition(), offset=msg.offset(), excerpt=(msg.value() or b"")[:200].decode("utf-8", "replace")))
-        self.producer.flush()
 
     def _progress(self, event: Event) -> None:
         self.producer.send(topics.PROGRESS, event.migration_id, event)

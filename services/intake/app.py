@@ -57,7 +57,7 @@ def login_digest(salt: str, login: str) -> str:
 
 
 class Intake:
-    def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, keys: MasterKeys,
+    def __init__(self, settings: Settings, r: redis.Redis[bytes], producer: EventProducer, keys: MasterKeys,
                  registry: CollectorRegistry, metrics: ServiceMetrics) -> None:
         self.settings = settings
         self.r = r

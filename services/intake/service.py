@@ -25,6 +25,11 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     config = uvicorn.Config(create_app(intake), host="0.0.0.0", port=settings.intake_port, log_config=None,
                             access_log=False)
     server = uvicorn.Server(config)
-    watcher = threading.Thread(target=lambda: (stop.wait(), setattr(server, "should_exit", True)), daemon=True)
+
+    def exit_on_stop() -> None:
+        stop.wait()
+        server.should_exit = True
+
+    watcher = threading.Thread(target=exit_on_stop, daemon=True)
     watcher.start()
     server.run()

@@ -25,9 +25,9 @@ from shared import redis_keys as k
 from shared import topics
 from shared.config import Settings
 from shared.credentials import CredentialStore
+from shared.dead_letters import send_undecodable
 from shared.errors import ConnectionCheckFailed, EventError, SecretUnavailable
 from shared.events import (
-    DeadLetter,
     FolderItem,
     ItemResult,
     ItemResults,
@@ -39,7 +39,7 @@ from shared.events import (
     decode_as,
 )
 from shared.imap_connection import ConnectOptions, login_imap
-from shared.kafka_edge import EventProducer
+from shared.kafka_edge import EventProducer, next_offsets, position
 from shared.ledger import Ledger
 from shared.metrics import ServiceMetrics
 from shared.session_pool import SessionPool
@@ -49,7 +49,7 @@ SERVICE = "loader"
 
 
 class Loader:
-    def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, creds: CredentialStore,
+    def __init__(self, settings: Settings, r: redis.Redis[bytes], producer: EventProducer, creds: CredentialStore,
                  opts: ConnectOptions, metrics: ServiceMetrics) -> None:
         self.r = r
         self.producer = producer
@@ -82,14 +82,15 @@ class Loader:
             try:
                 ev = decode(msg.value())
             except EventError as exc:
-                self._dead_letter(msg, exc)
+                send_undecodable(self.producer, self.metrics, msg, exc)
                 continue
             if isinstance(ev, FolderItem):
                 per_migration[ev.migration_id].append(FolderWork(ev.folder))
             elif isinstance(ev, MailItem):
                 per_migration[ev.migration_id].append(MailWork(ev.meta, ev.data))
             elif isinstance(ev, MailChunk):
-                done = self.chunks.add(ev, (msg.topic(), msg.partition()), msg.offset())
+                t, p, o = position(msg)
+                done = self.chunks.add(ev, (t, p), o)
                 if done:
                     per_migration[ev.migration_id].append(MailWork(done.meta, done.path.read_bytes()))
                     finished_chunks.append((ev.migration_id, ev.item_key))
@@ -129,23 +130,11 @@ class Loader:
         self.producer.flush()
         self.metrics.item("email", "failed", len(results))
 
-    def _dead_letter(self, msg: Message, exc: EventError) -> None:
-        self.metrics.dead_letter(exc.code)
-        self.producer.send(topics.ITEMS_FAILED, "unknown", DeadLetter(
-            migration_id="unknown", service=SERVICE, code=exc.code, reason=str(exc), topic=msg.topic(),
-            partition=msg.partition(), offset=msg.offset(),
-            excerpt=(msg.value() or b"")[:200].decode("utf-8", "replace")))
-        self.producer.flush()
-
     def _safe_offsets(self, batch: list[Message]) -> list[tuple[str, int, int]]:
-        top: dict[tuple[str, int], int] = {}
-        for m in batch:
-            tp = (m.topic(), m.partition())
-            top[tp] = max(top.get(tp, -1), m.offset() + 1)
         out = []
-        for tp, nxt in top.items():
-            barrier = self.chunks.barrier(tp)
-            out.append((tp[0], tp[1], nxt if barrier is None else min(nxt, barrier)))
+        for t, p, nxt in next_offsets(batch):
+            barrier = self.chunks.barrier((t, p))
+            out.append((t, p, nxt if barrier is None else min(nxt, barrier)))
         return out
 
 

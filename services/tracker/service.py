@@ -34,6 +34,7 @@ from shared.events import (
     UndoRecords,
     decode,
 )
+from shared.kafka_edge import next_offsets
 from shared.status_store import StatusStore
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ SERVICE = "tracker"
 
 
 class Tracker:
-    def __init__(self, r: redis.Redis, creds: CredentialStore, metrics: TrackerMetrics) -> None:
+    def __init__(self, r: redis.Redis[bytes], creds: CredentialStore, metrics: TrackerMetrics) -> None:
         self.r = r
         self.status = StatusStore(r)
         self.creds = creds
@@ -63,10 +64,7 @@ class Tracker:
         for mid in touched:
             self.maybe_finish(mid)
         self.refresh_gauges()
-        top: dict[tuple[str, int], int] = {}
-        for m in batch:
-            top[(m.topic(), m.partition())] = max(top.get((m.topic(), m.partition()), 0), m.offset() + 1)
-        return [(t, p, o) for (t, p), o in top.items()]
+        return next_offsets(batch)
 
     def apply(self, ev: Event) -> None:
         mid = ev.migration_id
@@ -105,7 +103,8 @@ class Tracker:
         self.metrics.finished.labels(state).inc()
         try:
             started = datetime.fromisoformat(fields["created_at"])
-            self.metrics.duration.labels(state).observe(max(0.0, (datetime.now(started.tzinfo) - started).total_seconds()))
+            elapsed = (datetime.now(started.tzinfo) - started).total_seconds()
+            self.metrics.duration.labels(state).observe(max(0.0, elapsed))
         except (KeyError, ValueError):
             pass
         log.info("migration ended", extra={"migration_id": mid, "state": state})

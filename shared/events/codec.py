@@ -37,7 +37,8 @@ def decode(raw: bytes | None) -> Event:
     try:
         return cls.model_validate(head)
     except ValidationError as exc:
-        raise EventError(f"invalid {key[0]} v{key[1]}: {exc.error_count()} errors, first: {exc.errors()[0]['msg']}") from None
+        first = exc.errors()[0]
+        raise EventError(f"invalid {key[0]} v{key[1]}: {exc.error_count()} errors, first: {first['msg']}") from None
 
 
 def decode_as(raw: bytes | None, cls: type[E]) -> E:

@@ -5,19 +5,59 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
-from .itemtypes import now_iso
-from .soap import M_NS, T_NS, EwsError, child, copy_el, local, multi_response, require, response_message, schema_error, sub, tq
+from .itemtypes import normalize_booleans, now_iso
+from .soap import (
+    M_NS,
+    T_NS,
+    EwsError,
+    child,
+    copy_el,
+    local,
+    multi_response,
+    require,
+    response_message,
+    schema_error,
+    sub,
+    tq,
+)
 from .store import Attachment, make_id, parse_id
 
 if TYPE_CHECKING:
     from .server import Context
 
 ATTACHMENT_CHILDREN = {
-    "FileAttachment": {"AttachmentId", "Name", "ContentType", "ContentId", "ContentLocation", "Size",
-                       "LastModifiedTime", "IsInline", "IsContactPhoto", "Content"},
-    "ItemAttachment": {"AttachmentId", "Name", "ContentType", "ContentId", "ContentLocation", "Size",
-                       "LastModifiedTime", "IsInline", "Item", "Message", "CalendarItem", "Contact", "Task",
-                       "MeetingMessage", "MeetingRequest", "MeetingResponse", "MeetingCancellation", "PostItem"},
+    "FileAttachment": {
+        "AttachmentId",
+        "Name",
+        "ContentType",
+        "ContentId",
+        "ContentLocation",
+        "Size",
+        "LastModifiedTime",
+        "IsInline",
+        "IsContactPhoto",
+        "Content",
+    },
+    "ItemAttachment": {
+        "AttachmentId",
+        "Name",
+        "ContentType",
+        "ContentId",
+        "ContentLocation",
+        "Size",
+        "LastModifiedTime",
+        "IsInline",
+        "Item",
+        "Message",
+        "CalendarItem",
+        "Contact",
+        "Task",
+        "MeetingMessage",
+        "MeetingRequest",
+        "MeetingResponse",
+        "MeetingCancellation",
+        "PostItem",
+    },
 }
 
 
@@ -42,7 +82,7 @@ def create_attachment(ctx: Context, op: Any) -> Any:
                     raise schema_error(f"The element '{kind}' has invalid child element '{local(c)}'.")
             if kind == "FileAttachment" and src.find(tq("Content")) is None:
                 raise EwsError("ErrorInvalidAttachmentSubfilter", "A FileAttachment requires Content.")
-            stored = copy_el(src)
+            stored = normalize_booleans(copy_el(src))
             content = stored.findtext(tq("Content"))
             if stored.find(tq("Size")) is None:
                 size = len(base64.b64decode(content)) if content else len(str(stored))
@@ -76,8 +116,15 @@ def get_attachment(ctx: Context, op: Any) -> Any:
     shape = child(op, M_NS, "AttachmentShape")
     if shape is not None:
         for c in shape:
-            if local(c) not in ("IncludeMimeContent", "BodyType", "FilterHtmlContent", "AdditionalProperties"):
-                raise schema_error(f"AttachmentShape child '{local(c)}' is not implemented by the EWS emulator.")
+            if local(c) not in (
+                "IncludeMimeContent",
+                "BodyType",
+                "FilterHtmlContent",
+                "AdditionalProperties",
+            ):
+                raise schema_error(
+                    f"AttachmentShape child '{local(c)}' is not implemented by the EWS emulator."
+                )
     msgs = []
     for aid in require(op, M_NS, "AttachmentIds"):
         try:

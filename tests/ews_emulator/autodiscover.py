@@ -24,7 +24,9 @@ def _el(parent: Any, tag: str, text: str | None = None) -> Any:
     return el
 
 
-def handle_pox(emu: EwsEmulator, auth: tuple[str | None, Mailbox | None, bool], body: bytes) -> tuple[int, bytes]:
+def handle_pox(
+    emu: EwsEmulator, auth: tuple[str | None, Mailbox | None, bool], body: bytes
+) -> tuple[int, bytes]:
     # Response shape: "Autodiscover for Exchange" POX sample (learn.microsoft.com,
     # "Get user settings from Exchange by using Autodiscover" / "Response (POX)").
     root = etree.Element(f"{{{RESPONSE_NS}}}Autodiscover", nsmap={None: RESPONSE_NS})
@@ -41,7 +43,11 @@ def handle_pox(emu: EwsEmulator, auth: tuple[str | None, Mailbox | None, bool], 
         error.set("Time", "00:00:00.0000000")
         error.set("Id", "0")
         _el(error, "ErrorCode", "600" if schema != OUTLOOK_NS else "500")
-        _el(error, "Message", "Invalid Request" if schema != OUTLOOK_NS else "The email address can't be found.")
+        _el(
+            error,
+            "Message",
+            "Invalid Request" if schema != OUTLOOK_NS else "The email address can't be found.",
+        )
         _el(error, "DebugData", "")
     else:
         user = _el(resp, "User")

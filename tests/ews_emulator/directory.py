@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .soap import M_NS, T_NS, EwsError, copy_el, local, multi_response, require, response_message, schema_error, sub, text_of, tq
+from .soap import (
+    M_NS,
+    T_NS,
+    EwsError,
+    copy_el,
+    local,
+    multi_response,
+    require,
+    response_message,
+    schema_error,
+    sub,
+    text_of,
+    tq,
+)
 
 if TYPE_CHECKING:
     from .server import Context
@@ -47,8 +60,14 @@ def expand_dl(ctx: Context, op: Any) -> Any:
         else:
             raise schema_error("ExpandDL Mailbox needs EmailAddress or ItemId.")
         msg = response_message("ExpandDL")
-        expansion = sub(msg, M_NS, "DLExpansion", IndexedPagingOffset=str(len(members)),
-                        TotalItemsInView=str(len(members)), IncludesLastItemInRange="true")
+        expansion = sub(
+            msg,
+            M_NS,
+            "DLExpansion",
+            IndexedPagingOffset=str(len(members)),
+            TotalItemsInView=str(len(members)),
+            IncludesLastItemInRange="true",
+        )
         for m in members:
             expansion.append(m)
     except EwsError as e:

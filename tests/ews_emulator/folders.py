@@ -28,16 +28,32 @@ if TYPE_CHECKING:
 
 FOLDER_ELEMENTS = ("Folder", "CalendarFolder", "ContactsFolder", "TasksFolder", "SearchFolder")
 FOLDER_FIELDS = {
-    "folder:FolderId", "folder:ParentFolderId", "folder:DisplayName", "folder:FolderClass", "folder:TotalCount",
-    "folder:ChildFolderCount", "folder:UnreadCount", "folder:EffectiveRights", "folder:DistinguishedFolderId",
-    "folder:PermissionSet", "folder:ManagedFolderInformation", "folder:SearchParameters",
-    "folder:SharingEffectiveRights", "folder:PolicyTag", "folder:ArchiveTag", "folder:ReplicaList",
+    "folder:FolderId",
+    "folder:ParentFolderId",
+    "folder:DisplayName",
+    "folder:FolderClass",
+    "folder:TotalCount",
+    "folder:ChildFolderCount",
+    "folder:UnreadCount",
+    "folder:EffectiveRights",
+    "folder:DistinguishedFolderId",
+    "folder:PermissionSet",
+    "folder:ManagedFolderInformation",
+    "folder:SearchParameters",
+    "folder:SharingEffectiveRights",
+    "folder:PolicyTag",
+    "folder:ArchiveTag",
+    "folder:ReplicaList",
 }
 
 
 def tag_for_class(folder_class: str | None) -> str:
     fc = folder_class or ""
-    for prefix, tag in (("IPF.Appointment", "CalendarFolder"), ("IPF.Contact", "ContactsFolder"), ("IPF.Task", "TasksFolder")):
+    for prefix, tag in (
+        ("IPF.Appointment", "CalendarFolder"),
+        ("IPF.Contact", "ContactsFolder"),
+        ("IPF.Task", "TasksFolder"),
+    ):
         if fc == prefix or fc.startswith(prefix + "."):
             return tag
     return "Folder"
@@ -49,7 +65,9 @@ def resolve_folder(ctx: Context, el: Any) -> tuple[Mailbox, Folder]:
     if name == "DistinguishedFolderId":
         dist = el.get("Id")
         if dist not in DISTINGUISHED_IDS:
-            raise schema_error(f"The 'Id' attribute is invalid - The value '{dist}' is invalid according to its datatype.")
+            raise schema_error(
+                f"The 'Id' attribute is invalid - The value '{dist}' is invalid according to its datatype."
+            )
         mbx_el = child(el, T_NS, "Mailbox")
         smtp = text_of(mbx_el, T_NS, "EmailAddress") if mbx_el is not None else None
         mbx = ctx.resolve_mailbox(smtp)
@@ -99,7 +117,9 @@ def folder_xml(mbx: Mailbox, f: Folder, shape: Shape) -> Any:
     if want("folder:DistinguishedFolderId") and f.distinguished:
         sub(el, T_NS, "DistinguishedFolderId", f.distinguished)
     if (full or want("folder:UnreadCount")) and f.tag in ("Folder", "TasksFolder", "SearchFolder"):
-        unread = sum(1 for i in f.items.values() if (i.text("IsRead") or "false") == "false" and i.kind == "Message")
+        unread = sum(
+            1 for i in f.items.values() if (i.text("IsRead") or "false") == "false" and i.kind == "Message"
+        )
         sub(el, T_NS, "UnreadCount", str(unread))
     return el
 
@@ -179,13 +199,21 @@ def create_folder(ctx: Context, op: Any) -> Any:
                 raise schema_error(f"The element 'Folders' has invalid child element '{local(fe)}'.")
             for c in fe:
                 if local(c) not in ("DisplayName", "FolderClass", "PermissionSet", "ExtendedProperty"):
-                    raise schema_error(f"CreateFolder: element '{local(c)}' is not supported by the EWS emulator.")
+                    raise schema_error(
+                        f"CreateFolder: element '{local(c)}' is not supported by the EWS emulator."
+                    )
             name = text_of(fe, T_NS, "DisplayName")
             if not name:
-                raise EwsError("ErrorFolderSavePropertyError", "Folder property error: DisplayName is required.")
+                raise EwsError(
+                    "ErrorFolderSavePropertyError", "Folder property error: DisplayName is required."
+                )
             folder_class = text_of(fe, T_NS, "FolderClass")
             if folder_class is None and local(fe) != "Folder":
-                folder_class = {"CalendarFolder": "IPF.Appointment", "ContactsFolder": "IPF.Contact", "TasksFolder": "IPF.Task"}.get(local(fe))
+                folder_class = {
+                    "CalendarFolder": "IPF.Appointment",
+                    "ContactsFolder": "IPF.Contact",
+                    "TasksFolder": "IPF.Task",
+                }.get(local(fe))
             _check_name(mbx, parent, name)
             f = mbx.add_folder(parent.id, name, folder_class or "IPF.Note", tag_for_class(folder_class))
             parent.version += 1
@@ -211,7 +239,9 @@ def delete_folder(ctx: Context, op: Any) -> Any:
     # Response shape: "DeleteFolder operation" (learn.microsoft.com) successful response sample.
     delete_type = op.get("DeleteType")
     if delete_type not in ("HardDelete", "SoftDelete", "MoveToDeletedItems"):
-        raise schema_error("DeleteFolder requires DeleteType='HardDelete', 'SoftDelete' or 'MoveToDeletedItems'.")
+        raise schema_error(
+            "DeleteFolder requires DeleteType='HardDelete', 'SoftDelete' or 'MoveToDeletedItems'."
+        )
     msgs = []
     for fid in folder_id_children(require(op, M_NS, "FolderIds")):
         try:
@@ -250,7 +280,10 @@ def update_folder(ctx: Context, op: Any) -> Any:
                 field = uri.get("FieldURI") if uri is not None else None
                 value_el = next((c for c in upd if local(c) in FOLDER_ELEMENTS), None)
                 if value_el is None or field not in ("folder:DisplayName", "folder:FolderClass"):
-                    raise EwsError("ErrorInvalidPropertySet", f"Cannot set folder property {field!r} in the EWS emulator.")
+                    raise EwsError(
+                        "ErrorInvalidPropertySet",
+                        f"Cannot set folder property {field!r} in the EWS emulator.",
+                    )
                 value = text_of(value_el, T_NS, field.split(":")[1]) or ""
                 if field == "folder:DisplayName":
                     if f.distinguished:

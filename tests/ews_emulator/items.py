@@ -10,18 +10,43 @@ from .folders import folder_id_children, resolve_folder
 from .render import render_item
 from .restrictions import parse_restriction, parse_sort
 from .shapes import page, parse_paging, parse_shape
-from .soap import M_NS, T_NS, EwsError, child, copy_el, local, multi_response, require, response_message, schema_error, sub, tq
+from .soap import (
+    M_NS,
+    T_NS,
+    EwsError,
+    child,
+    copy_el,
+    local,
+    multi_response,
+    require,
+    response_message,
+    schema_error,
+    sub,
+    tq,
+)
 from .store import Attachment, Folder, Item, Mailbox, make_id, parse_id, version_of
 
 if TYPE_CHECKING:
     from .server import Context
 
 FIND_ITEM_FORBIDDEN = {
-    "item:MimeContent", "item:Attachments", "item:Body", "item:UniqueBody", "item:TextBody",
-    "calendar:ModifiedOccurrences", "calendar:DeletedOccurrences", "distributionlist:Members",
+    "item:MimeContent",
+    "item:Attachments",
+    "item:Body",
+    "item:UniqueBody",
+    "item:TextBody",
+    "calendar:ModifiedOccurrences",
+    "calendar:DeletedOccurrences",
+    "distributionlist:Members",
 }
-DEFAULT_TARGET = {"Message": "drafts", "Item": "drafts", "CalendarItem": "calendar", "Contact": "contacts",
-                  "DistributionList": "contacts", "Task": "tasks"}
+DEFAULT_TARGET = {
+    "Message": "drafts",
+    "Item": "drafts",
+    "CalendarItem": "calendar",
+    "Contact": "contacts",
+    "DistributionList": "contacts",
+    "Task": "tasks",
+}
 
 
 def resolve_item(ctx: Context, el: Any) -> tuple[Mailbox, Item]:
@@ -76,7 +101,9 @@ def find_item(ctx: Context, op: Any) -> Any:
             raise schema_error(f"FindItem '{unsupported}' is not implemented by the EWS emulator.")
     shape = parse_shape(child(op, M_NS, "ItemShape"))
     if shape.include_mime:
-        raise EwsError("ErrorInvalidPropertyRequest", "MimeContent cannot be requested in FindItem.", fault=False)
+        raise EwsError(
+            "ErrorInvalidPropertyRequest", "MimeContent cannot be requested in FindItem.", fault=False
+        )
     paging = parse_paging(op, "IndexedPageItemView")
     restriction = parse_restriction(child(op, M_NS, "Restriction"))
     sort_key = parse_sort(child(op, M_NS, "SortOrder"))
@@ -84,7 +111,9 @@ def find_item(ctx: Context, op: Any) -> Any:
     def one(msg: Any, fid: Any) -> None:
         bad = [p.uri for p in shape.paths if p.uri in FIND_ITEM_FORBIDDEN]
         if bad:
-            raise EwsError("ErrorInvalidPropertyRequest", f"Property {bad[0]} cannot be used in FindItem requests.")
+            raise EwsError(
+                "ErrorInvalidPropertyRequest", f"Property {bad[0]} cannot be used in FindItem requests."
+            )
         mbx, folder = resolve_folder(ctx, fid)
         found = [] if traversal != "Shallow" else list(folder.items.values())
         if restriction is not None:
@@ -112,7 +141,9 @@ def get_item(ctx: Context, op: Any) -> Any:
 def _check_disposition(op: Any, kinds: set[str], attr: str = "MessageDisposition") -> None:
     disp = op.get(attr)
     if "Message" in kinds and disp is None:
-        raise EwsError("ErrorMessageDispositionRequired", "MessageDisposition is required for messages.", fault=True)
+        raise EwsError(
+            "ErrorMessageDispositionRequired", "MessageDisposition is required for messages.", fault=True
+        )
     if disp not in (None, "SaveOnly"):
         raise schema_error(f"{attr}='{disp}' would send mail, which the EWS emulator does not implement.")
 
@@ -123,7 +154,9 @@ def _take_attachments(item: Item, mbx: Mailbox) -> None:
         item.elem.remove(holder)
         for att in holder:
             if local(att) != "FileAttachment":
-                raise schema_error(f"Inline '{local(att)}' in CreateItem is not implemented by the EWS emulator.")
+                raise schema_error(
+                    f"Inline '{local(att)}' in CreateItem is not implemented by the EWS emulator."
+                )
             item.attachments.append(Attachment(make_id("A", mbx.number), copy_el(att)))
     for name, ctype, payload in itemtypes.mime_attachments(item.elem):
         att = sub(item.elem.makeelement(tq("Dummy"), {}), T_NS, "FileAttachment")
@@ -154,9 +187,13 @@ def create_item(ctx: Context, op: Any) -> Any:
     kinds = {local(i) for i in items_el}
     _check_disposition(op, kinds)
     if "CalendarItem" in kinds and op.get("SendMeetingInvitations") is None:
-        raise EwsError("ErrorSendMeetingInvitationsRequired", "SendMeetingInvitations is required.", fault=True)
+        raise EwsError(
+            "ErrorSendMeetingInvitationsRequired", "SendMeetingInvitations is required.", fault=True
+        )
     if op.get("SendMeetingInvitations") not in (None, "SendToNone"):
-        raise schema_error("Sending meeting invitations is not implemented by the EWS emulator (use SendToNone).")
+        raise schema_error(
+            "Sending meeting invitations is not implemented by the EWS emulator (use SendToNone)."
+        )
     target_el = child(op, M_NS, "SavedItemFolderId")
     target = None
     if target_el is not None:
@@ -188,7 +225,10 @@ def _check_change_key(item: Item, id_el: Any, mode: str, fields: list[str]) -> N
     if seen == item.version:
         return
     if mode == "NeverOverwrite" or any(item.field_versions.get(f, 0) > seen for f in fields):
-        raise EwsError("ErrorIrresolvableConflict", "The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.")
+        raise EwsError(
+            "ErrorIrresolvableConflict",
+            "The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.",
+        )
 
 
 def apply_update(item: Item, upd: Any) -> str:
@@ -205,7 +245,9 @@ def apply_update(item: Item, upd: Any) -> str:
     name = path.element
     allowed, _, _ = itemtypes.KINDS[item.kind]
     if name not in allowed:
-        raise EwsError("ErrorInvalidPropertyRequest", f"Property {path.key()} is not valid for a {item.kind}.")
+        raise EwsError(
+            "ErrorInvalidPropertyRequest", f"Property {path.key()} is not valid for a {item.kind}."
+        )
     if name in itemtypes.READ_ONLY:
         raise EwsError("ErrorInvalidPropertySet", f"Property {name} is read-only.")
     current = item.elem.find(tq(name)) if path.kind != "extended" else _ext(item, path)
@@ -223,7 +265,9 @@ def apply_update(item: Item, upd: Any) -> str:
     if new is not None:
         new = itemtypes.normalize_booleans(copy_el(new))
     if new is None:
-        raise EwsError("ErrorIncorrectUpdatePropertyCount", f"The update for {path.key()} carries no '{name}' element.")
+        raise EwsError(
+            "ErrorIncorrectUpdatePropertyCount", f"The update for {path.key()} carries no '{name}' element."
+        )
     if path.kind == "extended":
         if current is not None:
             item.elem.remove(current)
@@ -290,6 +334,10 @@ def update_item(ctx: Context, op: Any) -> Any:
             raise
         item.touch(touched)
         itemtypes.compute_last_modified(item.elem)
+        if item.kind == "CalendarItem":
+            from .calendar import on_update
+
+            on_update(mbx, item)
         _item_ref(msg, item)
         sub(sub(msg, M_NS, "ConflictResults"), T_NS, "Count", "0")
 
@@ -306,11 +354,21 @@ def delete_item(ctx: Context, op: Any) -> Any:
     def one(msg: Any, iid: Any) -> None:
         mbx, item = resolve_item(ctx, iid)
         if item.kind == "CalendarItem" and op.get("SendMeetingCancellations") is None:
-            raise EwsError("ErrorSendMeetingCancellationsRequired", "SendMeetingCancellations is required for calendar items.")
+            raise EwsError(
+                "ErrorSendMeetingCancellationsRequired",
+                "SendMeetingCancellations is required for calendar items.",
+            )
         if item.kind == "Task" and op.get("AffectedTaskOccurrences") is None:
-            raise EwsError("ErrorAffectedTaskOccurrencesRequired", "AffectedTaskOccurrences is required for tasks.")
+            raise EwsError(
+                "ErrorAffectedTaskOccurrencesRequired", "AffectedTaskOccurrences is required for tasks."
+            )
         trash = mbx.distinguished("deleteditems")
-        if delete_type == "MoveToDeletedItems" and item.folder_id != trash.id:
+        if item.master_id:
+            from .calendar import on_delete
+
+            on_delete(mbx, item)
+            mbx.remove_item(item)
+        elif delete_type == "MoveToDeletedItems" and item.folder_id != trash.id:
             mbx.move_item(item, trash)
         else:
             mbx.remove_item(item)

@@ -5,8 +5,9 @@ TaskType), and the properties Exchange computes on save (including those parsed 
 from __future__ import annotations
 
 import base64
+import contextlib
 import email
-import email.header
+import email.parser
 import email.policy
 import email.utils
 from datetime import UTC, datetime
@@ -15,47 +16,249 @@ from typing import Any
 from .soap import T_NS, EwsError, local, schema_error, sub, tq
 
 ITEM = set(
-    """MimeContent ItemId ParentFolderId ItemClass Subject Sensitivity Body Attachments DateTimeReceived Size
-    Categories Importance InReplyTo IsSubmitted IsDraft IsFromMe IsResend IsUnmodified InternetMessageHeaders
-    DateTimeSent DateTimeCreated ResponseObjects ReminderDueBy ReminderIsSet ReminderNextTime
-    ReminderMinutesBeforeStart DisplayCc DisplayTo DisplayBcc HasAttachments ExtendedProperty Culture
-    EffectiveRights LastModifiedName LastModifiedTime IsAssociated WebClientReadFormQueryString
-    WebClientEditFormQueryString ConversationId UniqueBody Flag StoreEntryId InstanceKey NormalizedBody
-    EntityExtractionResult PolicyTag ArchiveTag RetentionDate Preview RightsManagementLicenseData
-    PredictedActionReasons IsClutter BlockStatus HasBlockedImages TextBody IconIndex SearchKey SortKey
-    Hashtags Mentions MentionedMe MentionsPreview MentionsEx AppliedHashtags AppliedHashtagsPreview Likes
-    LikesPreview PendingSocialActivityTagIds AtAllMention CanDelete InferenceClassification""".split()
+    [
+        "MimeContent",
+        "ItemId",
+        "ParentFolderId",
+        "ItemClass",
+        "Subject",
+        "Sensitivity",
+        "Body",
+        "Attachments",
+        "DateTimeReceived",
+        "Size",
+        "Categories",
+        "Importance",
+        "InReplyTo",
+        "IsSubmitted",
+        "IsDraft",
+        "IsFromMe",
+        "IsResend",
+        "IsUnmodified",
+        "InternetMessageHeaders",
+        "DateTimeSent",
+        "DateTimeCreated",
+        "ResponseObjects",
+        "ReminderDueBy",
+        "ReminderIsSet",
+        "ReminderNextTime",
+        "ReminderMinutesBeforeStart",
+        "DisplayCc",
+        "DisplayTo",
+        "DisplayBcc",
+        "HasAttachments",
+        "ExtendedProperty",
+        "Culture",
+        "EffectiveRights",
+        "LastModifiedName",
+        "LastModifiedTime",
+        "IsAssociated",
+        "WebClientReadFormQueryString",
+        "WebClientEditFormQueryString",
+        "ConversationId",
+        "UniqueBody",
+        "Flag",
+        "StoreEntryId",
+        "InstanceKey",
+        "NormalizedBody",
+        "EntityExtractionResult",
+        "PolicyTag",
+        "ArchiveTag",
+        "RetentionDate",
+        "Preview",
+        "RightsManagementLicenseData",
+        "PredictedActionReasons",
+        "IsClutter",
+        "BlockStatus",
+        "HasBlockedImages",
+        "TextBody",
+        "IconIndex",
+        "SearchKey",
+        "SortKey",
+        "Hashtags",
+        "Mentions",
+        "MentionedMe",
+        "MentionsPreview",
+        "MentionsEx",
+        "AppliedHashtags",
+        "AppliedHashtagsPreview",
+        "Likes",
+        "LikesPreview",
+        "PendingSocialActivityTagIds",
+        "AtAllMention",
+        "CanDelete",
+        "InferenceClassification",
+    ]
 )
 MESSAGE = ITEM | set(
-    """Sender ToRecipients CcRecipients BccRecipients IsReadReceiptRequested IsDeliveryReceiptRequested
-    ConversationIndex ConversationTopic From InternetMessageId IsRead IsResponseRequested References ReplyTo
-    ReceivedBy ReceivedRepresenting ApprovalRequestData VotingInformation ReminderMessageData""".split()
+    [
+        "Sender",
+        "ToRecipients",
+        "CcRecipients",
+        "BccRecipients",
+        "IsReadReceiptRequested",
+        "IsDeliveryReceiptRequested",
+        "ConversationIndex",
+        "ConversationTopic",
+        "From",
+        "InternetMessageId",
+        "IsRead",
+        "IsResponseRequested",
+        "References",
+        "ReplyTo",
+        "ReceivedBy",
+        "ReceivedRepresenting",
+        "ApprovalRequestData",
+        "VotingInformation",
+        "ReminderMessageData",
+    ]
 )
 CALENDAR = ITEM | set(
-    """UID RecurrenceId DateTimeStamp Start End OriginalStart IsAllDayEvent LegacyFreeBusyStatus Location When
-    IsMeeting IsCancelled IsRecurring MeetingRequestWasSent IsResponseRequested CalendarItemType
-    MyResponseType Organizer RequiredAttendees OptionalAttendees Resources ConflictingMeetingCount
-    AdjacentMeetingCount ConflictingMeetings AdjacentMeetings Duration TimeZone AppointmentReplyTime
-    AppointmentSequenceNumber AppointmentState Recurrence FirstOccurrence LastOccurrence ModifiedOccurrences
-    DeletedOccurrences MeetingTimeZone StartTimeZone EndTimeZone ConferenceType AllowNewTimeProposal
-    IsOnlineMeeting MeetingWorkspaceUrl NetShowUrl EnhancedLocation StartWallClock EndWallClock
-    StartTimeZoneId EndTimeZoneId IntendedFreeBusyStatus JoinOnlineMeetingUrl OnlineMeetingSettings
-    IsOrganizer CalendarActivityData DoNotForwardMeeting""".split()
+    [
+        "UID",
+        "RecurrenceId",
+        "DateTimeStamp",
+        "Start",
+        "End",
+        "OriginalStart",
+        "IsAllDayEvent",
+        "LegacyFreeBusyStatus",
+        "Location",
+        "When",
+        "IsMeeting",
+        "IsCancelled",
+        "IsRecurring",
+        "MeetingRequestWasSent",
+        "IsResponseRequested",
+        "CalendarItemType",
+        "MyResponseType",
+        "Organizer",
+        "RequiredAttendees",
+        "OptionalAttendees",
+        "Resources",
+        "ConflictingMeetingCount",
+        "AdjacentMeetingCount",
+        "ConflictingMeetings",
+        "AdjacentMeetings",
+        "Duration",
+        "TimeZone",
+        "AppointmentReplyTime",
+        "AppointmentSequenceNumber",
+        "AppointmentState",
+        "Recurrence",
+        "FirstOccurrence",
+        "LastOccurrence",
+        "ModifiedOccurrences",
+        "DeletedOccurrences",
+        "MeetingTimeZone",
+        "StartTimeZone",
+        "EndTimeZone",
+        "ConferenceType",
+        "AllowNewTimeProposal",
+        "IsOnlineMeeting",
+        "MeetingWorkspaceUrl",
+        "NetShowUrl",
+        "EnhancedLocation",
+        "StartWallClock",
+        "EndWallClock",
+        "StartTimeZoneId",
+        "EndTimeZoneId",
+        "IntendedFreeBusyStatus",
+        "JoinOnlineMeetingUrl",
+        "OnlineMeetingSettings",
+        "IsOrganizer",
+        "CalendarActivityData",
+        "DoNotForwardMeeting",
+    ]
 )
 CONTACT = ITEM | set(
-    """FileAs FileAsMapping DisplayName GivenName Initials MiddleName Nickname CompleteName CompanyName
-    EmailAddresses AbchEmailAddresses PhysicalAddresses PhoneNumbers AssistantName Birthday BusinessHomePage
-    Children Companies ContactSource Department Generation ImAddresses JobTitle Manager Mileage OfficeLocation
-    PostalAddressIndex Profession SpouseName Surname WeddingAnniversary HasPicture PhoneticFullName
-    PhoneticFirstName PhoneticLastName Alias Notes Photo UserSMIMECertificate MSExchangeCertificate DirectoryId
-    ManagerMailbox DirectReports AccountName IsAutoUpdateDisabled IsMessengerEnabled Comment ContactShortId
-    ContactType Gender IsHidden ObjectId PassportId IsPrivate SourceId TrustLevel CreatedBy Urls""".split()
+    [
+        "FileAs",
+        "FileAsMapping",
+        "DisplayName",
+        "GivenName",
+        "Initials",
+        "MiddleName",
+        "Nickname",
+        "CompleteName",
+        "CompanyName",
+        "EmailAddresses",
+        "AbchEmailAddresses",
+        "PhysicalAddresses",
+        "PhoneNumbers",
+        "AssistantName",
+        "Birthday",
+        "BusinessHomePage",
+        "Children",
+        "Companies",
+        "ContactSource",
+        "Department",
+        "Generation",
+        "ImAddresses",
+        "JobTitle",
+        "Manager",
+        "Mileage",
+        "OfficeLocation",
+        "PostalAddressIndex",
+        "Profession",
+        "SpouseName",
+        "Surname",
+        "WeddingAnniversary",
+        "HasPicture",
+        "PhoneticFullName",
+        "PhoneticFirstName",
+        "PhoneticLastName",
+        "Alias",
+        "Notes",
+        "Photo",
+        "UserSMIMECertificate",
+        "MSExchangeCertificate",
+        "DirectoryId",
+        "ManagerMailbox",
+        "DirectReports",
+        "AccountName",
+        "IsAutoUpdateDisabled",
+        "IsMessengerEnabled",
+        "Comment",
+        "ContactShortId",
+        "ContactType",
+        "Gender",
+        "IsHidden",
+        "ObjectId",
+        "PassportId",
+        "IsPrivate",
+        "SourceId",
+        "TrustLevel",
+        "CreatedBy",
+        "Urls",
+    ]
 )
 DISTRIBUTION_LIST = ITEM | {"DisplayName", "FileAs", "ContactSource", "Members"}
 TASK = ITEM | set(
-    """ActualWork AssignedTime BillingInformation ChangeCount Companies CompleteDate Contacts DelegationState
-    Delegator DueDate IsAssignmentEditable IsComplete IsRecurring IsTeamTask Mileage Owner PercentComplete
-    Recurrence StartDate Status StatusDescription TotalWork""".split()
+    [
+        "ActualWork",
+        "AssignedTime",
+        "BillingInformation",
+        "ChangeCount",
+        "Companies",
+        "CompleteDate",
+        "Contacts",
+        "DelegationState",
+        "Delegator",
+        "DueDate",
+        "IsAssignmentEditable",
+        "IsComplete",
+        "IsRecurring",
+        "IsTeamTask",
+        "Mileage",
+        "Owner",
+        "PercentComplete",
+        "Recurrence",
+        "StartDate",
+        "Status",
+        "StatusDescription",
+        "TotalWork",
+    ]
 )
 
 KINDS: dict[str, tuple[set[str], str, tuple[str, ...]]] = {
@@ -75,10 +278,30 @@ KIND_ERRORS = {
 }
 # Set by the server only; a client sending them is rejected (ErrorInvalidPropertySet).
 READ_ONLY = {
-    "ItemId", "ParentFolderId", "DateTimeReceived", "Size", "DateTimeSent", "DateTimeCreated", "HasAttachments",
-    "LastModifiedName", "LastModifiedTime", "ConversationId", "EffectiveRights", "DisplayTo", "DisplayCc",
-    "IsSubmitted", "IsFromMe", "IsResend", "IsUnmodified", "ResponseObjects", "ModifiedOccurrences",
-    "DeletedOccurrences", "FirstOccurrence", "LastOccurrence", "CalendarItemType", "IsRecurring",
+    "ItemId",
+    "ParentFolderId",
+    "DateTimeReceived",
+    "Size",
+    "DateTimeSent",
+    "DateTimeCreated",
+    "HasAttachments",
+    "LastModifiedName",
+    "LastModifiedTime",
+    "ConversationId",
+    "EffectiveRights",
+    "DisplayTo",
+    "DisplayCc",
+    "IsSubmitted",
+    "IsFromMe",
+    "IsResend",
+    "IsUnmodified",
+    "ResponseObjects",
+    "ModifiedOccurrences",
+    "DeletedOccurrences",
+    "FirstOccurrence",
+    "LastOccurrence",
+    "CalendarItemType",
+    "IsRecurring",
 }
 
 PR_MESSAGE_DELIVERY_TIME = "0xe06"
@@ -112,7 +335,8 @@ def _ext_value(elem: Any, tag: str) -> str | None:
     for ep in elem.findall(tq("ExtendedProperty")):
         uri = ep.find(tq("ExtendedFieldURI"))
         if uri is not None and (uri.get("PropertyTag") or "").lower() in (tag, "0x" + tag[2:].zfill(4)):
-            return ep.findtext(tq("Value"))
+            value = ep.findtext(tq("Value"))
+            return None if value is None else str(value)
     return None
 
 
@@ -145,8 +369,9 @@ def mime_attachments(elem: Any) -> list[tuple[str, str, bytes]]:
     out = []
     for part in msg.walk():
         name = part.get_filename()
+        payload = part.get_payload(decode=True)
         if name and not part.is_multipart():
-            out.append((name, part.get_content_type(), part.get_payload(decode=True) or b""))
+            out.append((name, part.get_content_type(), payload if isinstance(payload, bytes) else b""))
     return out
 
 
@@ -159,26 +384,26 @@ def compute_properties(elem: Any, kind: str) -> None:
     mc = elem.find(tq("MimeContent"))
     raw = base64.b64decode(mc.text or "") if mc is not None else b""
     if raw and kind == "Message":
-        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        # Exchange reads raw 8-bit header bytes as UTF-8; RFC 2047 words are decoded by the default policy.
+        msg = email.parser.HeaderParser(policy=email.policy.default).parsestr(raw.decode("utf-8", "replace"))
         if elem.find(tq("Subject")) is None and msg["Subject"] is not None:
-            _set(elem, "Subject", str(email.header.make_header(email.header.decode_header(msg["Subject"]))))
+            _set(elem, "Subject", str(msg["Subject"]))
         if elem.find(tq("From")) is None and msg["From"]:
-            _mailbox(elem, "From", email.utils.parseaddr(msg["From"]))
+            _mailbox(elem, "From", email.utils.parseaddr(str(msg["From"])))
         for header, tag in (("To", "ToRecipients"), ("Cc", "CcRecipients")):
-            if elem.find(tq(tag)) is None and msg.get_all(header):
+            values = msg.get_all(header) or []
+            if elem.find(tq(tag)) is None and values:
                 holder = sub(elem, T_NS, tag)
-                for name, addr in email.utils.getaddresses(msg.get_all(header)):
+                for name, addr in email.utils.getaddresses([str(h) for h in values]):
                     mb = sub(holder, T_NS, "Mailbox")
                     if name:
                         sub(mb, T_NS, "Name", name)
                     sub(mb, T_NS, "EmailAddress", addr)
         if elem.find(tq("InternetMessageId")) is None and msg["Message-ID"]:
-            _set(elem, "InternetMessageId", msg["Message-ID"].strip())
+            _set(elem, "InternetMessageId", str(msg["Message-ID"]).strip())
         if msg["Date"]:
-            try:
-                _set(elem, "DateTimeSent", _iso(email.utils.parsedate_to_datetime(msg["Date"])))
-            except (TypeError, ValueError):
-                pass
+            with contextlib.suppress(TypeError, ValueError):
+                _set(elem, "DateTimeSent", _iso(email.utils.parsedate_to_datetime(str(msg["Date"]))))
     submit = _ext_value(elem, PR_CLIENT_SUBMIT_TIME)
     if submit:
         _set(elem, "DateTimeSent", submit)
@@ -206,8 +431,16 @@ def compute_last_modified(elem: Any) -> None:
     _set(elem, "LastModifiedTime", now_iso())
 
 
-BOOLEAN_EXTRA = {"ReminderIsSet", "AllowNewTimeProposal", "MeetingRequestWasSent", "CanDelete", "MentionedMe",
-                 "AtAllMention", "DoNotForwardMeeting", "PercentCompleteIsSet"}
+BOOLEAN_EXTRA = {
+    "ReminderIsSet",
+    "AllowNewTimeProposal",
+    "MeetingRequestWasSent",
+    "CanDelete",
+    "MentionedMe",
+    "AtAllMention",
+    "DoNotForwardMeeting",
+    "PercentCompleteIsSet",
+}
 
 
 def normalize_booleans(elem: Any) -> Any:

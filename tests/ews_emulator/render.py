@@ -9,17 +9,67 @@ from .soap import T_NS, copy_el, local, sub, t_el, tq
 from .store import Item, Mailbox
 
 DEFAULT_SHAPE = {  # roughly what Exchange returns for BaseShape=Default
-    "Message": ("Subject", "Attachments", "ResponseObjects", "HasAttachments", "IsAssociated", "ToRecipients",
-                "CcRecipients", "From", "IsRead", "DateTimeReceived", "DateTimeSent"),
-    "CalendarItem": ("Subject", "Attachments", "HasAttachments", "Start", "End", "IsAllDayEvent", "Location",
-                     "Organizer", "CalendarItemType", "LegacyFreeBusyStatus"),
-    "Contact": ("Subject", "Attachments", "HasAttachments", "DisplayName", "FileAs", "GivenName", "Surname",
-                "CompanyName", "EmailAddresses", "PhoneNumbers"),
+    "Message": (
+        "Subject",
+        "Attachments",
+        "ResponseObjects",
+        "HasAttachments",
+        "IsAssociated",
+        "ToRecipients",
+        "CcRecipients",
+        "From",
+        "IsRead",
+        "DateTimeReceived",
+        "DateTimeSent",
+    ),
+    "CalendarItem": (
+        "Subject",
+        "Attachments",
+        "HasAttachments",
+        "Start",
+        "End",
+        "IsAllDayEvent",
+        "Location",
+        "Organizer",
+        "CalendarItemType",
+        "LegacyFreeBusyStatus",
+    ),
+    "Contact": (
+        "Subject",
+        "Attachments",
+        "HasAttachments",
+        "DisplayName",
+        "FileAs",
+        "GivenName",
+        "Surname",
+        "CompanyName",
+        "EmailAddresses",
+        "PhoneNumbers",
+    ),
     "DistributionList": ("Subject", "DisplayName", "FileAs", "Members"),
-    "Task": ("Subject", "Attachments", "HasAttachments", "DueDate", "PercentComplete", "Status", "IsComplete"),
+    "Task": (
+        "Subject",
+        "Attachments",
+        "HasAttachments",
+        "DueDate",
+        "PercentComplete",
+        "Status",
+        "IsComplete",
+    ),
 }
-COMPUTED = {"ItemId", "ParentFolderId", "Attachments", "HasAttachments", "EffectiveRights", "ModifiedOccurrences",
-            "DeletedOccurrences", "FirstOccurrence", "LastOccurrence", "CalendarItemType", "IsRecurring"}
+COMPUTED = {
+    "ItemId",
+    "ParentFolderId",
+    "Attachments",
+    "HasAttachments",
+    "EffectiveRights",
+    "ModifiedOccurrences",
+    "DeletedOccurrences",
+    "FirstOccurrence",
+    "LastOccurrence",
+    "CalendarItemType",
+    "IsRecurring",
+}
 
 
 def attachment_summary(parent: Any, item: Item) -> None:
@@ -30,8 +80,16 @@ def attachment_summary(parent: Any, item: Item) -> None:
     for att in item.attachments:
         el = sub(holder, T_NS, local(att.elem))
         sub(el, T_NS, "AttachmentId", Id=att.id)
-        for tag in ("Name", "ContentType", "ContentId", "ContentLocation", "Size", "LastModifiedTime", "IsInline",
-                    "IsContactPhoto"):
+        for tag in (
+            "Name",
+            "ContentType",
+            "ContentId",
+            "ContentLocation",
+            "Size",
+            "LastModifiedTime",
+            "IsInline",
+            "IsContactPhoto",
+        ):
             src = att.elem.find(tq(tag))
             if src is not None:
                 el.append(copy_el(src))
@@ -74,6 +132,8 @@ def _indexed(parent: Any, stored: Any, paths: list[Path]) -> None:
 
 def render_item(item: Item, mbx: Mailbox, shape: Shape, tag: str | None = None) -> Any:
     """An item element with ItemId and the requested properties that the item has."""
+    # Shape: "GetItem operation (email message)", "GetItem operation (calendar item)", "GetItem operation
+    # (contact)" and "GetItem operation (task)" samples; children are copies of what the client stored.
     el = t_el(tag or item.kind)
     sub(el, T_NS, "ItemId", Id=item.id, ChangeKey=item.changekey)
     stored = {local(c): c for c in item.elem if local(c) != "ExtendedProperty"}

@@ -41,7 +41,8 @@ def _value(elem: Any, path: Path) -> str | None:
         if entry is None:
             return None
         if path.sub_field:
-            return entry.findtext(tq(path.sub_field))
+            text = entry.findtext(tq(path.sub_field))
+            return None if text is None else str(text)
         return str(entry.text or "")
     if local(found) in ("FolderId", "ParentFolderId"):
         return str(found.get("Id"))
@@ -51,10 +52,14 @@ def _value(elem: Any, path: Path) -> str | None:
 
 
 def _norm(v: str) -> Any:
+    """Comparable form: numbers and xs:boolean ("true"/"false" = 1/0) numerically, text case-insensitively."""
+    low = v.strip().lower()
+    if low in ("true", "false"):
+        return (0, 1.0 if low == "true" else 0.0)
     try:
-        return (0, float(v))
+        return (0, float(low))
     except ValueError:
-        return (1, v.lower())
+        return (1, low)
 
 
 def _build(el: Any) -> Predicate:
@@ -78,7 +83,9 @@ def _build(el: Any) -> Predicate:
     if op in _COMPARE:
         const = el.find(f"{tq('FieldURIOrConstant')}/{tq('Constant')}")
         if const is None:
-            raise schema_error(f"'{op}' without FieldURIOrConstant/Constant is not implemented by the EWS emulator.")
+            raise schema_error(
+                f"'{op}' without FieldURIOrConstant/Constant is not implemented by the EWS emulator."
+            )
         want = _norm(const.get("Value") or "")
         cmp = _COMPARE[op]
 
@@ -100,9 +107,7 @@ def _build(el: Any) -> Predicate:
             if v is None:
                 return False
             a, b = (v.lower(), needle.lower()) if loose else (v, needle)
-            return {"FullString": a == b, "Prefixed": a.startswith(b), "Substring": b in a}.get(
-                mode, b in a
-            )
+            return {"FullString": a == b, "Prefixed": a.startswith(b), "Substring": b in a}.get(mode, b in a)
 
         return contains
     raise schema_error(f"Restriction operator '{op}' is not implemented by the EWS emulator.")
@@ -131,7 +136,11 @@ def parse_sort(el: Any | None) -> Callable[[list[Any]], list[Any]] | None:
     def sort(items: list[Any]) -> list[Any]:
         out = list(items)
         for path, desc in reversed(orders):
-            out.sort(key=lambda i, p=path: _norm(_value(i.elem, p) or ""), reverse=desc)
+
+            def key(item: Any, p: Path = path) -> Any:
+                return _norm(_value(item.elem, p) or "")
+
+            out.sort(key=key, reverse=desc)
         return out
 
     return sort

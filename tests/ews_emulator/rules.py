@@ -6,17 +6,39 @@ import base64
 import itertools
 from typing import TYPE_CHECKING, Any
 
+from .itemtypes import normalize_booleans
 from .soap import M_NS, T_NS, EwsError, copy_el, local, m_el, require, schema_error, sub, text_of, tq
 
 if TYPE_CHECKING:
     from .server import Context
     from .store import Mailbox
 
-RULE_CHILDREN = ("RuleId", "DisplayName", "Priority", "IsEnabled", "IsNotSupported", "IsInError", "Conditions",
-                 "Exceptions", "Actions")
-ACTIONS = {"AssignCategories", "CopyToFolder", "Delete", "ForwardAsAttachmentToRecipients", "ForwardToRecipients",
-           "MarkImportance", "MarkAsRead", "MoveToFolder", "PermanentDelete", "RedirectToRecipients",
-           "SendSMSAlertToRecipients", "ServerReplyWithMessage", "StopProcessingRules"}
+RULE_CHILDREN = (
+    "RuleId",
+    "DisplayName",
+    "Priority",
+    "IsEnabled",
+    "IsNotSupported",
+    "IsInError",
+    "Conditions",
+    "Exceptions",
+    "Actions",
+)
+ACTIONS = {
+    "AssignCategories",
+    "CopyToFolder",
+    "Delete",
+    "ForwardAsAttachmentToRecipients",
+    "ForwardToRecipients",
+    "MarkImportance",
+    "MarkAsRead",
+    "MoveToFolder",
+    "PermanentDelete",
+    "RedirectToRecipients",
+    "SendSMSAlertToRecipients",
+    "ServerReplyWithMessage",
+    "StopProcessingRules",
+}
 _RULE_SERIAL = itertools.count(1)
 
 
@@ -66,7 +88,9 @@ def _validate(rule: Any, index: int, mbx: Mailbox, require_id: bool) -> None:
             raise schema_error(f"The element 'Actions' has invalid child element '{local(a)}'.")
         for fid in a.iter(tq("FolderId")):
             if fid.get("Id") not in mbx.folders:
-                raise RuleError(index, local(a), "InvalidValue", "The folder of the rule action does not exist.")
+                raise RuleError(
+                    index, local(a), "InvalidValue", "The folder of the rule action does not exist."
+                )
 
 
 def _find(rules: list[Any], rule_id: str | None, index: int) -> Any:
@@ -84,7 +108,7 @@ def update_inbox_rules(ctx: Context, op: Any) -> Any:
         for index, operation in enumerate(require(op, M_NS, "Operations")):
             kind = local(operation)
             if kind == "CreateRuleOperation":
-                rule = copy_el(require(operation, T_NS, "Rule"))
+                rule = normalize_booleans(copy_el(require(operation, T_NS, "Rule")))
                 _validate(rule, index, mbx, require_id=False)
                 old = rule.find(tq("RuleId"))
                 if old is not None:
@@ -96,7 +120,7 @@ def update_inbox_rules(ctx: Context, op: Any) -> Any:
                     sub(rule, T_NS, "IsEnabled", "true")
                 staged.append(rule)
             elif kind == "SetRuleOperation":
-                rule = copy_el(require(operation, T_NS, "Rule"))
+                rule = normalize_booleans(copy_el(require(operation, T_NS, "Rule")))
                 _validate(rule, index, mbx, require_id=True)
                 old = _find(staged, rule.findtext(tq("RuleId")), index)
                 staged[staged.index(old)] = rule

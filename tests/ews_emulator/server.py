@@ -50,7 +50,9 @@ class Context:
         if target is None:
             raise EwsError("ErrorNonExistentMailbox", f"No mailbox with such guid or SMTP address: {smtp}")
         if self.login is None or smtp.lower() not in self.emulator.delegates.get(self.login, set()):
-            raise EwsError("ErrorAccessDenied", f"Access is denied. Check credentials and try again ({smtp}).")
+            raise EwsError(
+                "ErrorAccessDenied", f"Access is denied. Check credentials and try again ({smtp})."
+            )
         return target
 
     def mailbox_by_number(self, number: int) -> Mailbox:
@@ -72,7 +74,9 @@ class EwsEmulator:
         self.locale = locale
         self.host = host
         self.mailboxes: dict[str, Mailbox] = {}
-        self.tokens: dict[str, str | None] = {}  # bearer token -> mailbox smtp (None = app token, impersonates)
+        self.tokens: dict[
+            str, str | None
+        ] = {}  # bearer token -> mailbox smtp (None = app token, impersonates)
         self.delegates: dict[str, set[str]] = {}  # login -> mailboxes it may open
         self.impersonators: set[str] = set()
         self.distribution_lists: dict[str, list[str]] = {}  # public DL address -> member addresses
@@ -200,12 +204,24 @@ class EwsEmulator:
             mailbox = own
             if req.impersonated:
                 if not is_app and login not in self.impersonators:
-                    raise EwsError("ErrorImpersonateUserDenied", "The account does not have permission to impersonate the requested user.", fault=True)
+                    raise EwsError(
+                        "ErrorImpersonateUserDenied",
+                        "The account does not have permission to impersonate the requested user.",
+                        fault=True,
+                    )
                 mailbox = self.mailboxes.get(req.impersonated.lower())
                 if mailbox is None:
-                    raise EwsError("ErrorNonExistentMailbox", f"The SMTP address has no mailbox associated with it: {req.impersonated}", fault=True)
+                    raise EwsError(
+                        "ErrorNonExistentMailbox",
+                        f"The SMTP address has no mailbox associated with it: {req.impersonated}",
+                        fault=True,
+                    )
             if mailbox is None:
-                raise EwsError("ErrorMissingEmailAddress", "An app token must name a mailbox with ExchangeImpersonation.", fault=True)
+                raise EwsError(
+                    "ErrorMissingEmailAddress",
+                    "An app token must name a mailbox with ExchangeImpersonation.",
+                    fault=True,
+                )
             ctx = Context(self, login or mailbox.smtp, mailbox, api_version)
             with self.lock:
                 payload = handler(ctx, req.operation)
@@ -221,7 +237,9 @@ class EwsEmulator:
             return 500, fault_envelope(e, api_version)
         except Exception as e:  # a bug in the emulator: say so loudly instead of hanging the client
             log.exception("EWS emulator failure")
-            err = EwsError("ErrorInternalServerError", f"EWS emulator bug: {type(e).__name__}: {e}", fault=True)
+            err = EwsError(
+                "ErrorInternalServerError", f"EWS emulator bug: {type(e).__name__}: {e}", fault=True
+            )
             return 500, fault_envelope(err, api_version)
 
 
@@ -231,14 +249,20 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "Microsoft-IIS/10.0"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes, content_type: str = "text/xml; charset=utf-8", extra: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "text/xml; charset=utf-8",
+        extra: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -252,7 +276,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.emu.unauthorized_answers += 1
         self.send_response(401)
         self.send_header("WWW-Authenticate", f'Basic realm="{self.emu.host}"')
-        self.send_header("WWW-Authenticate", 'Bearer authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="invalid_token"')
+        self.send_header(
+            "WWW-Authenticate",
+            'Bearer authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", error="invalid_token"',
+        )
         self.send_header("Content-Length", "0")
         self.end_headers()
 

@@ -87,7 +87,9 @@ class Shape:
 
 def parse_shape(shape_el: Any | None) -> Shape:
     if shape_el is None:
-        raise schema_error("The request has incomplete content: a shape element (ItemShape/FolderShape) is required.")
+        raise schema_error(
+            "The request has incomplete content: a shape element (ItemShape/FolderShape) is required."
+        )
     shape = Shape()
     for c in shape_el:
         name = local(c)
@@ -101,7 +103,12 @@ def parse_shape(shape_el: Any | None) -> Shape:
             shape.body_type = c.text
         elif name == "AdditionalProperties":
             shape.paths = [parse_path(p) for p in c]
-        elif name in ("FilterHtmlContent", "ConvertHtmlCodePageToUTF8", "AddBlankTargetToLinks", "InlineImageUrlTemplate"):
+        elif name in (
+            "FilterHtmlContent",
+            "ConvertHtmlCodePageToUTF8",
+            "AddBlankTargetToLinks",
+            "InlineImageUrlTemplate",
+        ):
             continue
         else:
             raise schema_error(f"The element '{local(shape_el)}' has invalid child element '{name}'.")
@@ -125,7 +132,9 @@ def parse_paging(op: Any, view_tag: str) -> Paging:
     try:
         offset = int(view.get("Offset", "0"))
         max_entries = view.get("MaxEntriesReturned")
-        paging = Paging(offset, int(max_entries) if max_entries is not None else None, view.get("BasePoint") == "End")
+        paging = Paging(
+            offset, int(max_entries) if max_entries is not None else None, view.get("BasePoint") == "End"
+        )
     except ValueError as e:
         raise schema_error(f"Invalid {view_tag} attribute: {e}") from e
     if view.get("BasePoint") not in ("Beginning", "End"):
@@ -168,5 +177,13 @@ def bool_text(v: bool) -> str:
 def effective_rights(parent: Any) -> None:
     er = parent.makeelement(tq("EffectiveRights"), {})
     parent.append(er)
-    for name in ("CreateAssociated", "CreateContents", "CreateHierarchy", "Delete", "Modify", "Read", "ViewPrivateItems"):
+    for name in (
+        "CreateAssociated",
+        "CreateContents",
+        "CreateHierarchy",
+        "Delete",
+        "Modify",
+        "Read",
+        "ViewPrivateItems",
+    ):
         sub(er, T_NS, name, "true")

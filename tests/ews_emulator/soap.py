@@ -51,7 +51,9 @@ class EwsError(Exception):
 
 def schema_error(violation: str) -> EwsError:
     """A request Exchange would refuse at schema validation (SOAP fault ErrorSchemaValidation)."""
-    return EwsError("ErrorSchemaValidation", "The request failed schema validation.", {"Violation": violation}, True)
+    return EwsError(
+        "ErrorSchemaValidation", "The request failed schema validation.", {"Violation": violation}, True
+    )
 
 
 def qn(ns: str, tag: str) -> str:
@@ -145,7 +147,11 @@ def parse_request(body: bytes) -> SoapRequest:
             if name == "RequestServerVersion":
                 api_version = h.get("Version")
                 if api_version not in KNOWN_API_VERSIONS:
-                    raise EwsError("ErrorInvalidServerVersion", f"The specified server version is invalid: {api_version}", fault=True)
+                    raise EwsError(
+                        "ErrorInvalidServerVersion",
+                        f"The specified server version is invalid: {api_version}",
+                        fault=True,
+                    )
             elif name == "ExchangeImpersonation":
                 sid = h.find(tq("ConnectingSID"))
                 for tag in ("PrimarySmtpAddress", "SmtpAddress", "PrincipalName"):
@@ -159,16 +165,24 @@ def parse_request(body: bytes) -> SoapRequest:
                 raise schema_error(f"The SOAP header contains the unexpected element '{name}'.")
     op = body_el[0]
     if ns_of(op) != M_NS:
-        raise schema_error(f"The element 'Body' has invalid child element '{local(op)}' in namespace '{ns_of(op)}'.")
+        raise schema_error(
+            f"The element 'Body' has invalid child element '{local(op)}' in namespace '{ns_of(op)}'."
+        )
     return SoapRequest(op, api_version, impersonated)
 
 
 def _envelope(api_version: str | None) -> tuple[Any, Any]:
+    # Shape: the s:Envelope/s:Header/h:ServerVersionInfo of the "GetInboxRules operation" response sample.
     env = etree.Element(qn(SOAP_NS, "Envelope"), nsmap={"s": SOAP_NS})
     header = sub(env, SOAP_NS, "Header")
     info = etree.SubElement(header, tq("ServerVersionInfo"), nsmap={"h": T_NS})
     # Exchange 2016 CU (build 15.1.2507.6), as in the ServerVersionInfo of the published samples.
-    for k, v in (("MajorVersion", "15"), ("MinorVersion", "1"), ("MajorBuildNumber", "2507"), ("MinorBuildNumber", "6")):
+    for k, v in (
+        ("MajorVersion", "15"),
+        ("MinorVersion", "1"),
+        ("MajorBuildNumber", "2507"),
+        ("MinorBuildNumber", "6"),
+    ):
         info.set(k, v)
     info.set("Version", api_version or "Exchange2016")
     body = sub(env, SOAP_NS, "Body")
@@ -191,7 +205,9 @@ def fault_envelope(err: EwsError, api_version: str | None) -> bytes:
     env = etree.Element(qn(SOAP_NS, "Envelope"), nsmap={"s": SOAP_NS})
     body = sub(env, SOAP_NS, "Body")
     fault = sub(body, SOAP_NS, "Fault")
-    code = etree.SubElement(fault, "faultcode", nsmap={"a": T_NS if err.code.startswith("Error") else SOAP_NS})
+    code = etree.SubElement(
+        fault, "faultcode", nsmap={"a": T_NS if err.code.startswith("Error") else SOAP_NS}
+    )
     code.text = f"a:{err.code}"
     etree.SubElement(fault, "faultstring").text = err.text or err.code
     detail = etree.SubElement(fault, "detail")
@@ -211,6 +227,8 @@ def fault_envelope(err: EwsError, api_version: str | None) -> bytes:
 
 def response_message(op_name: str, err: EwsError | None = None, msg_name: str | None = None) -> Any:
     """One <m:FooResponseMessage> (ResponseCode first, then MessageText/MessageXml on error)."""
+    # Shape: the ResponseMessage of every "<Operation> operation" sample; the error form follows the
+    # "GetItem operation" error response sample (MessageText, ResponseCode, DescriptiveLinkKey, MessageXml).
     msg = m_el(msg_name or f"{op_name}ResponseMessage")
     if err is None:
         msg.set("ResponseClass", "Success")
@@ -229,6 +247,7 @@ def response_message(op_name: str, err: EwsError | None = None, msg_name: str | 
 
 def multi_response(op_name: str, messages: list[Any]) -> Any:
     """<m:FooResponse><m:ResponseMessages>...</m:ResponseMessages></m:FooResponse>."""
+    # Shape: the outer element of every batched "<Operation> operation" response sample.
     resp = m_el(f"{op_name}Response")
     msgs = sub(resp, M_NS, "ResponseMessages")
     for msg in messages:

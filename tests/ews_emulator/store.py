@@ -65,6 +65,12 @@ class Item:
     version: int = 1
     field_versions: dict[str, int] = field(default_factory=dict)
     attachments: list[Attachment] = field(default_factory=list)
+    # calendar: an occurrence/exception points at its master; a master tracks its instances
+    master_id: str | None = None
+    instance_index: int | None = None
+    modified: bool = False
+    occurrences: dict[int, str] = field(default_factory=dict)  # instance index -> occurrence item id
+    deleted_occurrences: dict[int, str] = field(default_factory=dict)  # instance index -> original start
 
     @property
     def kind(self) -> str:
@@ -134,7 +140,12 @@ class Mailbox:
 
     # -- folders -----------------------------------------------------------
     def add_folder(
-        self, parent_id: str | None, name: str, folder_class: str | None, tag: str = "Folder", dist: str | None = None
+        self,
+        parent_id: str | None,
+        name: str,
+        folder_class: str | None,
+        tag: str = "Folder",
+        dist: str | None = None,
     ) -> Folder:
         f = Folder(make_id("F", self.number), parent_id, name, folder_class, tag, dist)
         self.folders[f.id] = f
@@ -144,7 +155,9 @@ class Mailbox:
         for f in self.folders.values():
             if f.distinguished == dist:
                 return f
-        raise EwsError("ErrorFolderNotFound", f"The specified folder could not be found in the store ({dist}).")
+        raise EwsError(
+            "ErrorFolderNotFound", f"The specified folder could not be found in the store ({dist})."
+        )
 
     def children(self, folder_id: str) -> list[Folder]:
         return [f for f in self.folders.values() if f.parent_id == folder_id]
@@ -156,17 +169,20 @@ class Mailbox:
             out.extend(self.descendants(c.id))
         return out
 
-    def folder(self, path_or_dist: str) -> Folder:
-        """A folder by distinguished id ("inbox") or display-name path below msgfolderroot ("Inbox/Sub")."""
-        try:
-            return self.distinguished(path_or_dist)
-        except EwsError:
-            pass
+    def folder(self, path: str | tuple[str, ...]) -> Folder:
+        """A folder by distinguished id ("inbox") or display-name path below msgfolderroot: "Inbox/Sub",
+        or a tuple of names (for names that contain "/")."""
+        if isinstance(path, str):
+            try:
+                return self.distinguished(path)
+            except EwsError:
+                pass
+        parts = path.strip("/").split("/") if isinstance(path, str) else path
         cur = self.distinguished("msgfolderroot")
-        for part in path_or_dist.strip("/").split("/"):
+        for part in parts:
             matches = [c for c in self.children(cur.id) if c.name == part]
             if not matches:
-                raise KeyError(path_or_dist)
+                raise KeyError(path)
             cur = matches[0]
         return cur
 
@@ -182,8 +198,8 @@ class Mailbox:
         walk(root.id, "")
         return out
 
-    def items_in(self, path_or_dist: str) -> list[Item]:
-        return list(self.folder(path_or_dist).items.values())
+    def items_in(self, path: str | tuple[str, ...]) -> list[Item]:
+        return list(self.folder(path).items.values())
 
     # -- items -------------------------------------------------------------
     def add_item(self, folder: Folder, elem: Any) -> Item:
@@ -194,8 +210,12 @@ class Mailbox:
         return item
 
     def remove_item(self, item: Item) -> None:
-        self.folders[item.folder_id].items.pop(item.id, None)
+        folder = self.folders.get(item.folder_id)
+        if folder is not None:
+            folder.items.pop(item.id, None)
         self.items.pop(item.id, None)
+        for occ_id in item.occurrences.values():
+            self.items.pop(occ_id, None)
 
     def move_item(self, item: Item, target: Folder) -> None:
         self.folders[item.folder_id].items.pop(item.id, None)

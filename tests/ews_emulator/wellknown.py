@@ -6,13 +6,49 @@ from __future__ import annotations
 # A request naming one of these that the mailbox lacks gets ErrorFolderNotFound; any other
 # value fails schema validation, as on a real server.
 DISTINGUISHED_IDS = frozenset(
-    """calendar contacts deleteditems drafts inbox journal notes outbox sentitems tasks msgfolderroot
-    root junkemail searchfolders voicemail recoverableitemsroot recoverableitemsdeletions
-    recoverableitemsversions recoverableitemspurges archiveroot archivemsgfolderroot archivedeleteditems
-    archiveinbox archiverecoverableitemsroot archiverecoverableitemsdeletions archiverecoverableitemsversions
-    archiverecoverableitemspurges syncissues conflicts localfailures serverfailures recipientcache
-    quickcontacts conversationhistory adminauditlogs todosearch mycontacts directory imcontactlist
-    peopleconnect favorites""".split()
+    [
+        "calendar",
+        "contacts",
+        "deleteditems",
+        "drafts",
+        "inbox",
+        "journal",
+        "notes",
+        "outbox",
+        "sentitems",
+        "tasks",
+        "msgfolderroot",
+        "root",
+        "junkemail",
+        "searchfolders",
+        "voicemail",
+        "recoverableitemsroot",
+        "recoverableitemsdeletions",
+        "recoverableitemsversions",
+        "recoverableitemspurges",
+        "archiveroot",
+        "archivemsgfolderroot",
+        "archivedeleteditems",
+        "archiveinbox",
+        "archiverecoverableitemsroot",
+        "archiverecoverableitemsdeletions",
+        "archiverecoverableitemsversions",
+        "archiverecoverableitemspurges",
+        "syncissues",
+        "conflicts",
+        "localfailures",
+        "serverfailures",
+        "recipientcache",
+        "quickcontacts",
+        "conversationhistory",
+        "adminauditlogs",
+        "todosearch",
+        "mycontacts",
+        "directory",
+        "imcontactlist",
+        "peopleconnect",
+        "favorites",
+    ]
 )
 
 # (distinguished id, parent distinguished id, FolderClass, response element tag)

@@ -1,0 +1,42 @@
+"""Driving migrations through the real REST API, as a user or script would."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from mailferry.cli import FINAL
+from mailferry.stack import StackInfo
+
+
+def start(info: StackInfo, source: dict[str, object], target: dict[str, object],
+          options: list[str] | None = None, **extra: object) -> str:
+    body: dict[str, object] = {"source": source, "target": target, "options": options or ["emails"], **extra}
+    resp = httpx.post(f"{info.intake_url}/api/v1/migrations", json=body, timeout=120)
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["id"])
+
+
+def status(info: StackInfo, mid: str, login: str) -> dict[str, Any]:
+    resp = httpx.get(f"{info.intake_url}/api/v1/migrations/{mid}", params={"login": login}, timeout=30)
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def wait_final(info: StackInfo, mid: str, login: str, timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    st: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        st = status(info, mid, login)
+        if st["state"] in FINAL:
+            return st
+        time.sleep(0.3)
+    raise AssertionError(f"migration {mid} did not finish in {timeout}s; last status {st}")
+
+
+def migrate(info: StackInfo, source: dict[str, object], target: dict[str, object],
+            timeout: float = 300) -> tuple[str, dict[str, Any]]:
+    mid = start(info, source, target)
+    return mid, wait_final(info, mid, str(source["login"]), timeout)

@@ -1,0 +1,99 @@
+"""IMAP → IMAP through the whole stack: fidelity, delta passes, no duplicates.
+
+Real broker, Redis, Dovecot and the four services as separate processes.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+from imapclient import IMAPClient
+
+from mailferry import seed, verify
+from mailferry.dovecot import DovecotServer
+from mailferry.stack import StackInfo
+from tests.conftest import Accounts
+from tests.e2e.flows import migrate
+
+FOLDERS = ("INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive", "Projects", "Projects/2024",
+           "Projects/2024/Q1", "Données/Été 2024", "日本語/メール", "Ελληνικά", "Empty folder")
+
+
+def test_migration_is_faithful_and_reruns_copy_only_what_is_new(running_stack: StackInfo, accounts: Accounts) -> None:
+    src, dst = accounts.new("src"), accounts.new("dst")
+    layout = seed.plan_mailbox(1000, folders=FOLDERS)
+    corpus = len(seed.corpus_messages())
+    with accounts.client(src) as c:
+        seed.seed(c, layout)
+    total = sum(len(v) for v in layout.values())
+    assert total >= 1000 + corpus and corpus >= 100  # the real messages are among them
+
+    # First pass: everything arrives, byte for byte, with flags and dates, in the same tree.
+    _mid, st = migrate(running_stack, accounts.endpoint(src), accounts.endpoint(dst))
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"] == {"total": total, "done": total, "skipped": 0, "failed": 0,
+                                     "bytes": st["items"]["emails"]["bytes"]}
+    assert st["items"]["emails"]["bytes"] > 0
+    assert [h["state"] for h in st["history"]] == ["queued", "running", "completed"]
+    with accounts.client(src) as a, accounts.client(dst) as b:
+        result = verify.compare(a, b)
+        target_folders = {name for _f, _d, name in b.list_folders()}
+    assert result.identical, result
+    assert result.messages == total
+    assert len(result.folders) >= 8
+    assert {"Projects/2024/Q1", "Données/Été 2024", "日本語/メール", "Ελληνικά", "Empty folder"} <= target_folders
+
+    # Second pass: nothing new, nothing copied, everything reported as skipped.
+    _mid2, st2 = migrate(running_stack, accounts.endpoint(src), accounts.endpoint(dst))
+    assert st2["state"] == "completed", st2
+    assert st2["items"]["emails"]["done"] == 0
+    assert st2["items"]["emails"]["skipped"] == total
+    with accounts.client(src) as a, accounts.client(dst) as b:
+        assert verify.compare(a, b).identical
+
+    # Ten new messages in two folders: exactly those ten are copied.
+    rng = random.Random(99)
+    with accounts.client(src) as c:
+        for i in range(10):
+            folder = "INBOX" if i % 2 else "Projects/2024/Q1"
+            c.append(folder, seed.generated(50_000 + i, rng), flags=("\\Seen",),
+                     msg_time=datetime(2024, 5, 1, 12, i, tzinfo=UTC))
+    _mid3, st3 = migrate(running_stack, accounts.endpoint(src), accounts.endpoint(dst))
+    assert st3["state"] == "completed", st3
+    assert st3["items"]["emails"]["done"] == 10
+    assert st3["items"]["emails"]["skipped"] == total
+    with accounts.client(src) as a, accounts.client(dst) as b:
+        result = verify.compare(a, b)
+    assert result.identical, result
+    assert result.messages == total + 10
+
+
+def test_special_use_folders_map_to_the_targets_own(running_stack: StackInfo, accounts: Accounts,
+                                                   tmp_path: Path) -> None:
+    """Sent, Drafts, Trash, Junk, Archive land in a German target's own special folders."""
+    german = {"Gesendete Elemente": "\\Sent", "Entwürfe": "\\Drafts", "Gelöschte Elemente": "\\Trash",
+              "Junk-E-Mail": "\\Junk", "Archiv": "\\Archive"}
+    src = accounts.new("src")
+    with accounts.client(src) as c:
+        c.create_folder("Sent/2019")
+        c.append("Sent", b"Subject: sent one\r\nMessage-ID: <s1@x>\r\n\r\nbody\r\n", flags=("\\Seen",))
+        c.append("Sent/2019", b"Subject: sent old\r\nMessage-ID: <s2@x>\r\n\r\nbody\r\n")
+        c.append("Junk", b"Subject: spam\r\nMessage-ID: <j1@x>\r\n\r\nbuy\r\n")
+    with DovecotServer(tmp_path / "de", special_folders=german) as de:
+        de.add_user("ziel@example.test", "ziel-pw-123")
+        target = {"type": "imap", "host": "127.0.0.1", "port": de.imap_port, "security": "none",
+                  "login": "ziel@example.test", "password": "ziel-pw-123"}
+        _mid, st = migrate(running_stack, accounts.endpoint(src), target)
+        assert st["state"] == "completed", st
+        with IMAPClient("127.0.0.1", port=de.imap_port, ssl=False) as b:
+            b.login("ziel@example.test", "ziel-pw-123")
+            counts = {}
+            for name in ("Gesendete Elemente", "Gesendete Elemente/2019", "Junk-E-Mail"):
+                b.select_folder(name, readonly=True)
+                counts[name] = len(b.search("ALL"))
+            names = {n for _f, _d, n in b.list_folders()}
+        de.destroy()
+    assert counts == {"Gesendete Elemente": 1, "Gesendete Elemente/2019": 1, "Junk-E-Mail": 1}
+    assert not {"Sent", "Junk", "Drafts", "Trash", "Archive"} & names
