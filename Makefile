@@ -5,12 +5,18 @@ BIN    := $(VENV)/bin
 
 .PHONY: install demo down test lint typecheck unit bench schemas clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed .venv-checkov/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt scripts/install-system.sh
 	bash scripts/install-system.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $@
+
+# checkov (the manifests' security scan) pins packages that clash with ours: it gets its own venv.
+.venv-checkov/.installed:
+	test -x .venv-checkov/bin/python || python3 -m venv .venv-checkov
+	.venv-checkov/bin/pip install -q --disable-pip-version-check checkov==3.3.30
 	touch $@
 
 demo: install

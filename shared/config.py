@@ -74,6 +74,7 @@ class Settings:
     fetch_batch_bytes: int = 8 * 1024 * 1024
     load_batch: int = 200
     undo_window_hours: float = 48.0
+    undo_batch: int = 500
     ca_file: str = ""
     allow_insecure_tls: bool = False
     connect_timeout: float = 15.0
@@ -113,6 +114,7 @@ class Settings:
             fetch_batch_bytes=_int(e, "MAILFERRY_FETCH_BATCH_BYTES", d.fetch_batch_bytes),
             load_batch=_int(e, "MAILFERRY_LOAD_BATCH", d.load_batch),
             undo_window_hours=float(e.get("MAILFERRY_UNDO_WINDOW_HOURS", "") or d.undo_window_hours),
+            undo_batch=_int(e, "MAILFERRY_UNDO_BATCH", d.undo_batch),
             ca_file=e.get("MAILFERRY_CA_FILE", ""),
             allow_insecure_tls=_bool(e, "MAILFERRY_ALLOW_INSECURE_TLS", False),
             connect_timeout=float(e.get("MAILFERRY_CONNECT_TIMEOUT", "") or d.connect_timeout),

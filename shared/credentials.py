@@ -14,6 +14,9 @@ from shared.credential_seal import MasterKeys, unseal
 from shared.errors import SecretUnavailable
 from shared.events import EndpointSpec
 
+# The target password given again for an undo is sealed under a fresh data key with this side name.
+UNDO_SEAL_SIDE = "undo-target"
+
 
 def seal_context(mid: str, side: str) -> str:
     return f"{mid}/{side}"
@@ -31,7 +34,10 @@ class CredentialStore:
         return self.keys.unwrap(wrapped.decode() if isinstance(wrapped, bytes) else str(wrapped), mid)
 
     def password(self, mid: str, spec: EndpointSpec, side: str) -> str:
-        value = unseal(self.data_key(mid), spec.password_sealed, seal_context(mid, side))
+        return self.unseal(mid, spec.password_sealed, side)
+
+    def unseal(self, mid: str, sealed: str, side: str) -> str:
+        value = unseal(self.data_key(mid), sealed, seal_context(mid, side))
         json_log.register_secret(value)
         return value
 

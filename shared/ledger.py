@@ -61,14 +61,26 @@ class Ledger:
         if keys:
             self.r.sadd(k.inflight(self.pair_id), *keys)
 
-    def record(self, entries: dict[str, LedgerEntry]) -> None:
-        """Write entries and clear their in-flight marks in one round trip."""
-        if not entries:
+    def record(self, entries: dict[str, LedgerEntry], migration_id: str = "",
+               created: Sequence[str] = ()) -> None:
+        """Write entries, clear their in-flight marks and index what was created, in one round trip.
+
+        ``created`` are the JSON undo records of this batch; they go to the migration's
+        undo index (the durable copy is on the ``undo`` topic), so an undo reads a list
+        instead of scanning the topic.
+        """
+        if not entries and not created:
             return
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(k.ledger(self.pair_id), mapping={key: e.to_json() for key, e in entries.items()})
-        pipe.srem(k.inflight(self.pair_id), *entries)
+        if entries:
+            pipe.hset(k.ledger(self.pair_id), mapping={key: e.to_json() for key, e in entries.items()})
+            pipe.srem(k.inflight(self.pair_id), *entries)
+        if created:
+            pipe.rpush(k.undo_index(migration_id), *created)
         pipe.execute()
+
+    def undo_index(self, migration_id: str) -> list[str]:
+        return [v.decode() for v in self.r.lrange(k.undo_index(migration_id), 0, -1)]
 
     def clear_inflight(self, item_keys: Iterable[str]) -> None:
         keys = list(item_keys)

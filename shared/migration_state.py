@@ -23,6 +23,8 @@ UNDO_FAILED = "undo_failed"
 STATES = (QUEUED, VALIDATING, RUNNING, CANCELLING, CANCELLED, COMPLETED, COMPLETED_WITH_ERRORS,
           FAILED, UNDOING, UNDONE, UNDO_FAILED)
 FINAL = frozenset({CANCELLED, COMPLETED, COMPLETED_WITH_ERRORS, FAILED, UNDONE, UNDO_FAILED})
+# States an undo may start from (within the undo window after the migration ended).
+UNDOABLE = frozenset({CANCELLED, COMPLETED, COMPLETED_WITH_ERRORS, FAILED, UNDO_FAILED})
 
 # Which state may follow which. Anything else is ignored (a late or repeated event).
 ALLOWED: dict[str, frozenset[str]] = {
@@ -50,6 +52,20 @@ OPERATION_ITEM_TYPES: dict[str, tuple[str, ...]] = {
     "rules": ("rule",),
     "auto_reply": ("auto_reply",),
 }
+
+
+# Item types as the API and the notification name them.
+ITEM_TYPE_NAMES = {"email": "emails", "folder": "folders", "contact": "contacts", "contact_group": "contact_groups",
+                   "calendar": "calendars", "task": "tasks", "rule": "rules", "auto_reply": "auto_reply"}
+
+
+def next_operation(options: list[str], current: str) -> str | None:
+    """The operation after ``current`` among the chosen ones, in the fixed order."""
+    chosen = [op for op in OPERATIONS if op in options]
+    if current not in chosen:
+        return chosen[0] if chosen else None
+    i = chosen.index(current)
+    return chosen[i + 1] if i + 1 < len(chosen) else None
 
 
 def can_move(current: str, new: str) -> bool:
@@ -80,3 +96,21 @@ def final_state(fields: Mapping[str, str], options: list[str]) -> str | None:
         return None
     failed = sum(count(fields, f"failed:{t}") for op in options for t in OPERATION_ITEM_TYPES[op])
     return COMPLETED_WITH_ERRORS if failed else COMPLETED
+
+
+def after_operation(fields: Mapping[str, str], options: list[str]) -> tuple[str | None, str | None]:
+    """What to do once the current operation is finished: (final state, next operation).
+
+    Cancelling: the running operation has finished, nothing after it starts.
+    Otherwise the next chosen operation starts, or the migration ends.
+    """
+    current = fields.get("current_operation", "")
+    state = fields.get("state", "")
+    if not current or not operation_finished(fields, current):
+        return None, None
+    if state == CANCELLING:
+        return CANCELLED, None
+    nxt = next_operation(options, current)
+    if nxt is not None:
+        return None, nxt
+    return final_state(fields, options), None

@@ -17,7 +17,15 @@ TYPE_NAMES = {"imap": "IMAP", "pop3": "POP3", "ews": "Exchange (EWS)"}
 def allowed_options(source_type: str, target_type: str) -> tuple[str, ...]:
     if source_type == "ews" and target_type == "ews":
         return OPERATIONS
+    if source_type == "imap" and target_type == "imap":
+        # Rules travel as Sieve scripts over ManageSieve (RFC 5804), vacation auto-reply included.
+        return ("emails", "rules")
     return ("emails",)
+
+
+def ordered(options: list[str]) -> list[str]:
+    """The chosen operations in the fixed order they run in."""
+    return [op for op in OPERATIONS if op in options]
 
 
 def problems(source_type: str, target_type: str, options: list[str]) -> list[tuple[str, str]]:
@@ -37,8 +45,9 @@ def problems(source_type: str, target_type: str, options: list[str]) -> list[tup
     allowed = allowed_options(source_type, target_type)
     refused = [o for o in options if o in OPERATIONS and o not in allowed]
     if refused:
+        what = " and ".join(allowed).replace("emails", "e-mails").replace("rules", "rules (Sieve)")
         out.append(("options", f"from a {TYPE_NAMES.get(source_type, source_type)} source to a "
-                               f"{TYPE_NAMES.get(target_type, target_type)} target only e-mails can be migrated "
+                               f"{TYPE_NAMES.get(target_type, target_type)} target only {what} can be migrated "
                                f"(not {', '.join(refused)})"))
     if len(set(options)) != len(options):
         out.append(("options", "an option is listed twice"))

@@ -65,5 +65,10 @@ def undo_index(mid: str) -> str:
     return f"{PREFIX}:mig:{mid}:undo"
 
 
+def plan_lock(mid: str, operation: str) -> str:
+    """"planning" while an extractor plans the operation, "done" after: a repeated request plans nothing."""
+    return f"{PREFIX}:mig:{mid}:plan:{operation}"
+
+
 def rate(kind: str, key: str, window: int) -> str:
     return f"{PREFIX}:rl:{kind}:{key}:{window}"

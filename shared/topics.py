@@ -35,18 +35,18 @@ class TopicSpec:
 MIGRATIONS_REQUESTED = TopicSpec(
     name="migrations.requested",
     key="migration_id",
-    producers=("intake",),
+    producers=("intake", "tracker"),
     consumers=("extractor",),
     retention_ms=7 * DAY_MS,
-    purpose="a migration was accepted; carries sealed credentials and the plan inputs",
+    purpose="a migration was accepted (sealed credentials, options); the next operation is due",
 )
 MIGRATIONS_CONTROL = TopicSpec(
     name="migrations.control",
     key="migration_id",
     producers=("intake",),
-    consumers=("extractor", "loader", "tracker"),
+    consumers=("loader",),
     retention_ms=7 * DAY_MS,
-    purpose="cancel and undo commands",
+    purpose="cancel and undo commands (the loader runs undo; cancel is recorded for audit)",
 )
 EXTRACT_TASKS = TopicSpec(
     name="extract.tasks",
@@ -77,9 +77,10 @@ UNDO = TopicSpec(
     name="undo",
     key="migration_id",
     producers=("loader",),
-    consumers=("tracker",),
+    consumers=(),
     retention_ms=14 * DAY_MS,
-    purpose="what the loader created or changed on the target; kept longer than the undo window",
+    purpose="what the loader created or changed on the target, the durable undo log (Redis holds its index); "
+            "kept longer than the undo window",
 )
 ITEMS_FAILED = TopicSpec(
     name="items.failed",

@@ -20,7 +20,8 @@ from services.extractor.imap import ImapSource
 from services.extractor.plan import folder_refs, item_key, partition_known, split
 from services.extractor.task_run import OPERATION, Limits, run_task
 from shared import migration_state as ms
-from shared import topics
+from shared import option_rules, topics
+from shared import redis_keys as k
 from shared.config import Settings
 from shared.credentials import CredentialStore
 from shared.dead_letters import send_undecodable
@@ -36,18 +37,25 @@ from shared.events import (
     MailItem,
     MigrationFailed,
     MigrationRequested,
+    MigrationValidating,
     OperationPlanned,
+    OperationRequested,
+    OperationSkipped,
     OperationStarted,
+    SieveScriptItem,
     decode,
+    decode_as,
 )
 from shared.imap_connection import ConnectOptions, login_imap
 from shared.kafka_edge import EventProducer, position
 from shared.ledger import Ledger
+from shared.managesieve import connect_sieve, sieve_port, sieve_security
 from shared.metrics import ServiceMetrics
 from shared.status_store import StatusStore
 
 log = logging.getLogger(__name__)
 SERVICE = "extractor"
+PLAN_LOCK_SECONDS = 14 * 24 * 3600
 
 
 def after(msg: Message) -> tuple[str, int, int]:
@@ -112,7 +120,13 @@ class Extractor:
                 done.append(after(msg))
                 continue
             if isinstance(event, MigrationRequested):
-                self.plan(event)
+                first = option_rules.ordered(event.options)
+                if first:
+                    self.start_operation(event, first[0])
+            elif isinstance(event, OperationRequested):
+                raw = self.r.get(k.spec(event.migration_id))
+                if raw is not None:
+                    self.start_operation(decode_as(raw, MigrationRequested), event.operation)
             elif isinstance(event, ExtractTask):
                 self.run(event)
             self.producer.flush()
@@ -128,18 +142,36 @@ class Extractor:
         self._progress(MigrationFailed(migration_id=mid, code=exc.code, reason=str(exc)))
 
     # -- planning
-    def plan(self, ev: MigrationRequested) -> None:
+    def start_operation(self, ev: MigrationRequested, operation: str) -> None:
+        """Plan one operation, once, unless the migration is being cancelled."""
         mid = ev.migration_id
-        fields = self.status.fields(mid)
-        if fields.get(f"planned:{OPERATION}") == "1" or fields.get("state") in ms.FINAL | {ms.CANCELLING}:
-            log.info("already planned or stopped; nothing to do", extra={"migration_id": mid})
+        lock = k.plan_lock(mid, operation)
+        if self.r.get(lock) == b"done":
+            log.info("operation already planned", extra={"migration_id": mid, "operation": operation})
             return
-        if "emails" not in ev.options:
-            # Other operations are planned by their own adapters (later issues); nothing to extract here.
+        state = self.status.fields(mid).get("state", "")
+        if state in ms.FINAL or state == ms.UNDOING:
             return
-        self._progress(OperationStarted(migration_id=mid, operation=OPERATION))
+        if state == ms.CANCELLING:
+            self._progress(OperationSkipped(migration_id=mid, operation=operation))
+            return
+        self.r.set(lock, "planning", ex=PLAN_LOCK_SECONDS)
+        if state == ms.QUEUED:
+            self._progress(MigrationValidating(migration_id=mid))
+        if operation == OPERATION:
+            self.plan_emails(ev)
+        elif operation == "rules":
+            self.plan_rules(ev)
+        else:
+            self._fail(mid, MailferryError(f"the {operation} operation is not available for this source"))
+        self.producer.flush()
+        self.r.set(lock, "done", ex=PLAN_LOCK_SECONDS)
+
+    def plan_emails(self, ev: MigrationRequested) -> None:
+        mid = ev.migration_id
         try:
             source = self.pool.get(mid, ev.source)
+            self._progress(OperationStarted(migration_id=mid, operation=OPERATION))
             listed = source.list_folders()
             refs = folder_refs(listed, source.prefix)
             ledger = Ledger(self.r, ev.pair_id)
@@ -173,6 +205,31 @@ class Extractor:
                                         folders=len(refs), tasks=len(tasks)))
         log.info("planned", extra={"migration_id": mid, "folders": len(refs), "messages": total,
                                    "tasks": len(tasks), "already_copied": len(skipped)})
+
+    def plan_rules(self, ev: MigrationRequested) -> None:
+        """Sieve scripts are few and small: read them all now, no tasks needed."""
+        mid = ev.migration_id
+        self._progress(OperationStarted(migration_id=mid, operation="rules"))
+        try:
+            spec = ev.source
+            password = self.pool.creds.password(mid, spec, "source")
+            sieve = connect_sieve(spec.host, sieve_port(spec.sieve_port), sieve_security(spec.security),
+                                  spec.tls_verify, spec.login, password, self.pool.opts)
+            try:
+                scripts = sieve.list_scripts()
+                items = [SieveScriptItem(migration_id=mid, item_key=f"sieve:{name}", name=name,
+                                         script=sieve.get_script(name), active=active)
+                         for name, active in scripts.items()]
+            finally:
+                sieve.logout()
+        except (ConnectionCheckFailed, SecretUnavailable) as exc:
+            self._progress(OperationPlanned(migration_id=mid, operation="rules", total=1, folders=0, tasks=0))
+            self._progress(ItemResults(migration_id=mid, operation="rules", results=[ItemResult(
+                item_key="sieve:unavailable", item_type="rule", result="failed", reason=str(exc))]))
+            return
+        for item in items:
+            self.producer.send(topics.ITEMS, f"{mid}/sieve", item)
+        self._progress(OperationPlanned(migration_id=mid, operation="rules", total=len(items), folders=0, tasks=0))
 
     # -- running a task
     def run(self, task: ExtractTask) -> None:

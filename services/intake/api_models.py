@@ -19,6 +19,8 @@ class Endpoint(BaseModel):
     login: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024, repr=False)
     tls_verify: bool = Field(default=True, description="false only where the operator allows it")
+    sieve_port: int | None = Field(default=None, ge=1, le=65535,
+                                   description="ManageSieve port for the rules option (default 4190)")
 
     @field_validator("host", "login")
     @classmethod
@@ -36,6 +38,25 @@ class MigrationRequest(BaseModel):
     target: Endpoint
     options: list[str] = Field(default_factory=lambda: ["emails"], description="what to migrate")
     notify_email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    login: str = Field(min_length=1, max_length=320, description="the source login")
+
+
+class UndoRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    login: str = Field(min_length=1, max_length=320, description="the source login")
+    target_password: str = Field(min_length=1, max_length=1024, repr=False,
+                                 description="asked again: undo removes data from the target")
+
+
+class ControlAccepted(BaseModel):
+    id: str
+    state: str
 
 
 class Accepted(BaseModel):
@@ -68,6 +89,8 @@ class MigrationStatus(BaseModel):
     errors: list[dict[str, object]]
     history: list[Transition]
     error: str | None = None
+    undo_possible_until: str | None = None
+    undo: dict[str, object] | None = None
 
 
 class ErrorBody(BaseModel):

@@ -6,13 +6,16 @@ Passwords are sealed before they leave this process and are never logged.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import json
 import logging
 import secrets
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import redis
 from fastapi import FastAPI, Query, Request
@@ -23,14 +26,26 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from services.intake import status_view
-from services.intake.api_models import Accepted, Endpoint, ErrorResponse, MigrationRequest, MigrationStatus
-from services.intake.login_check import SideFailed, check_both
+from services.intake.api_models import (
+    Accepted,
+    CancelRequest,
+    ControlAccepted,
+    Endpoint,
+    ErrorResponse,
+    MigrationRequest,
+    MigrationStatus,
+    UndoRequest,
+)
+from services.intake.login_check import SideFailed, check_both, check_endpoint
 from services.intake.rate_limit import LoginRateLimiter, RateLimited
 from shared import json_log, option_rules, topics
+from shared import migration_state as ms
+from shared import redis_keys as k
 from shared.config import Settings
 from shared.credential_seal import MasterKeys, new_data_key, seal
-from shared.credentials import seal_context
-from shared.events import EndpointSpec, MigrationRequested, encode
+from shared.credentials import UNDO_SEAL_SIDE, seal_context
+from shared.errors import ConnectionCheckFailed
+from shared.events import ControlCommand, EndpointSpec, MigrationRequested, decode_as, encode
 from shared.imap_connection import ConnectOptions
 from shared.kafka_edge import EventProducer
 from shared.metrics import ServiceMetrics
@@ -97,7 +112,7 @@ class Intake:
         except RateLimited as exc:
             return error(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)})
         try:
-            check_both(req.source, req.target, self.opts, self.pool)
+            check_both(req.source, req.target, self.opts, self.pool, sieve="rules" in req.options)
         except SideFailed as exc:
             self.metrics.error(exc.error.code)
             self.requests.labels("create", exc.error.code).inc()
@@ -107,7 +122,7 @@ class Intake:
 
         def spec(ep: Endpoint, side: str) -> EndpointSpec:
             return EndpointSpec(type=ep.type, host=ep.host, port=ep.port, security=ep.security, login=ep.login,
-                                tls_verify=ep.tls_verify,
+                                tls_verify=ep.tls_verify, sieve_port=ep.sieve_port,
                                 password_sealed=seal(data_key, ep.password, seal_context(mid, side)))
 
         event = MigrationRequested(migration_id=mid, source=spec(req.source, "source"),
@@ -128,6 +143,95 @@ class Intake:
         self.requests.labels("create", "accepted").inc()
         log.info("migration accepted", extra={"migration_id": mid, "options": req.options})
         return JSONResponse(status_code=202, content={"id": mid, "status_url": f"/api/v1/migrations/{mid}"})
+
+
+    # -- after the start: cancel, undo, report ------------------------------------------
+    def cancel(self, mid: str, login: str) -> JSONResponse:
+        fields = self.authorized(mid, login)
+        if fields is None:
+            return error(404, "not_found", "no migration with this ID and login")
+        state = fields.get("state", "")
+        if state == ms.CANCELLING:
+            return JSONResponse(status_code=202, content={"id": mid, "state": state})
+        if state in ms.FINAL or state == ms.UNDOING:
+            return error(409, "already_ended", f"the migration has already ended ({state}); there is nothing to cancel")
+        if self.status.transition(mid, ms.CANCELLING) is None:
+            fresh = self.status.fields(mid).get("state", "")
+            if fresh == ms.CANCELLING:
+                return JSONResponse(status_code=202, content={"id": mid, "state": fresh})
+            return error(409, "already_ended", f"the migration has already ended ({fresh}); there is nothing to cancel")
+        self.producer.send(topics.MIGRATIONS_CONTROL, mid, ControlCommand(migration_id=mid, command="cancel"))
+        self.producer.flush(30)
+        log.info("cancel requested", extra={"migration_id": mid})
+        return JSONResponse(status_code=202, content={"id": mid, "state": ms.CANCELLING})
+
+    def undo_deadline(self, fields: dict[str, str]) -> datetime | None:
+        finished = fields.get("finished_at")
+        if not finished:
+            return None
+        return datetime.fromisoformat(finished) + timedelta(hours=self.settings.undo_window_hours)
+
+    def undo(self, mid: str, login: str, target_password: str, client_ip: str) -> JSONResponse:
+        json_log.register_secret(target_password)
+        fields = self.authorized(mid, login)
+        if fields is None:
+            return error(404, "not_found", "no migration with this ID and login")
+        state = fields.get("state", "")
+        if state == ms.UNDOING:
+            return JSONResponse(status_code=202, content={"id": mid, "state": state})
+        if state == ms.UNDONE:
+            return error(409, "already_undone", "this migration has already been undone")
+        if state not in ms.UNDOABLE:
+            return error(409, "not_finished", f"the migration is {state}; undo is possible once it has ended "
+                                              "(cancel it first to stop it)")
+        deadline = self.undo_deadline(fields)
+        if deadline is None or datetime.now(UTC) > deadline:
+            until = deadline.isoformat(timespec="seconds") if deadline else "unknown"
+            hours = f"{self.settings.undo_window_hours:g}"
+            return error(409, "undo_expired",
+                         f"undo was possible until {until} ({hours} hours after the end); it has expired")
+        try:
+            self.limiter.check(("login", login), ("ip", client_ip))
+        except RateLimited as exc:
+            return error(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)})
+        spec = decode_as(self.r.get(k.spec(mid)), MigrationRequested).target
+        target = Endpoint(type=spec.type, host=spec.host, port=spec.port, security=spec.security, login=spec.login,
+                          password=target_password, tls_verify=spec.tls_verify, sieve_port=spec.sieve_port)
+        try:
+            check_endpoint(target, self.opts)
+        except ConnectionCheckFailed as exc:
+            self.metrics.error(exc.code)
+            return error(422, exc.code, str(exc), side="target")
+        data_key = new_data_key()
+        command = ControlCommand(migration_id=mid, command="undo", target_password_sealed=seal(
+            data_key, target_password, seal_context(mid, UNDO_SEAL_SIDE)))
+        self.r.set(k.data_key(mid), self.keys.wrap(data_key, mid))
+        if self.status.transition(mid, ms.UNDOING) is None:
+            return error(409, "not_finished", "the migration changed state meanwhile; try again")
+        self.producer.send(topics.MIGRATIONS_CONTROL, mid, command)
+        self.producer.flush(30)
+        log.info("undo requested", extra={"migration_id": mid})
+        return JSONResponse(status_code=202, content={"id": mid, "state": ms.UNDOING})
+
+    def report(self, mid: str, login: str, fmt: str) -> Response:
+        if self.authorized(mid, login) is None:
+            return error(404, "not_found", "no migration with this ID and login")
+        rows = self.status.report(mid)
+        if fmt == "csv":
+            return Response(report_csv(rows), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="mailferry-{mid}.csv"'})
+        return JSONResponse(content={"id": mid, "items": rows})
+
+
+REPORT_COLUMNS = ("item_type", "result", "folder", "subject", "bytes", "reason", "item_key")
+
+
+def report_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
 
 
 def create_app(intake: Intake) -> FastAPI:
@@ -169,6 +273,28 @@ def create_app(intake: Intake) -> FastAPI:
         if fields is None:
             return error(404, "not_found", "no migration with this ID and login")
         errors, history = await run_in_threadpool(lambda: (intake.status.errors(mid), intake.status.history(mid)))
-        return status_view.build(mid, fields, errors, history)
+        view = status_view.build(mid, fields, errors, history)
+        deadline = intake.undo_deadline(fields)
+        if deadline and fields.get("state") in ms.UNDOABLE:
+            view["undo_possible_until"] = deadline.isoformat(timespec="seconds")
+        return view
+
+    @app.post("/api/v1/migrations/{mid}/cancel", status_code=202, response_model=ControlAccepted,
+              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}})
+    async def cancel_migration(mid: str, req: CancelRequest) -> JSONResponse:
+        return await run_in_threadpool(intake.cancel, mid, req.login)
+
+    @app.post("/api/v1/migrations/{mid}/undo", status_code=202, response_model=ControlAccepted,
+              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse},
+                         422: {"model": ErrorResponse}})
+    async def undo_migration(mid: str, req: UndoRequest, request: Request) -> JSONResponse:
+        ip = request.client.host if request.client else "unknown"
+        return await run_in_threadpool(intake.undo, mid, req.login, req.target_password, ip)
+
+    @app.get("/api/v1/migrations/{mid}/report", responses={404: {"model": ErrorResponse}})
+    async def migration_report(mid: str, login: str = Query(..., description="the source login"),
+                               format: Literal["json", "csv"] = Query("json")) -> Response:
+        """Every item that was skipped or failed, with its folder, subject, size and reason."""
+        return await run_in_threadpool(intake.report, mid, login, format)
 
     return app

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from services.intake.api_models import Endpoint
 from shared.errors import ConnectionCheckFailed, ProtocolError
 from shared.imap_connection import ConnectOptions, login_imap
+from shared.managesieve import connect_sieve, sieve_port, sieve_security
 
 
 class SideFailed(Exception):
@@ -20,7 +21,7 @@ class SideFailed(Exception):
         self.error = error
 
 
-def check_endpoint(ep: Endpoint, opts: ConnectOptions) -> None:
+def check_endpoint(ep: Endpoint, opts: ConnectOptions, sieve: bool = False) -> None:
     if ep.type != "imap":
         raise ProtocolError(f"{ep.type} accounts cannot be checked by this version")
     client = login_imap(ep.host, ep.port, ep.security, ep.tls_verify, ep.login, ep.password, opts)
@@ -28,11 +29,16 @@ def check_endpoint(ep: Endpoint, opts: ConnectOptions) -> None:
         client.logout()
     except Exception:
         client.shutdown()
+    if sieve:
+        connect_sieve(ep.host, sieve_port(ep.sieve_port), sieve_security(ep.security), ep.tls_verify,
+                      ep.login, ep.password, opts).logout()
 
 
-def check_both(source: Endpoint, target: Endpoint, opts: ConnectOptions, pool: ThreadPoolExecutor) -> None:
+def check_both(source: Endpoint, target: Endpoint, opts: ConnectOptions, pool: ThreadPoolExecutor,
+               sieve: bool = False) -> None:
     """Raises :class:`SideFailed` for the first side (source first) that failed."""
-    futures = {side: pool.submit(check_endpoint, ep, opts) for side, ep in (("source", source), ("target", target))}
+    futures = {side: pool.submit(check_endpoint, ep, opts, sieve)
+               for side, ep in (("source", source), ("target", target))}
     for side, fut in futures.items():
         try:
             fut.result()

@@ -6,11 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from shared.migration_state import ITEM_TYPE_NAMES as PLURAL
 from shared.migration_state import OPERATION_ITEM_TYPES, count
-
-# Item types as the API names them.
-PLURAL = {"email": "emails", "folder": "folders", "contact": "contacts", "contact_group": "contact_groups",
-          "calendar": "calendars", "task": "tasks", "rule": "rules", "auto_reply": "auto_reply"}
 
 
 def item_counts(fields: Mapping[str, str], item_type: str) -> dict[str, int]:

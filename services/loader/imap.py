@@ -177,6 +177,45 @@ class ImapTarget:
                 return Placed(folder, uidvalidity, int(uid))
         return None
 
+    # -- undo ---------------------------------------------------------------------------------
+    def remove_messages(self, folder: str, uidvalidity: int, uids: Sequence[int], batch: int = 500) -> tuple[int, str]:
+        """Delete exactly these UIDs (never anything else); returns (removed, why some were kept)."""
+        if not self.client.folder_exists(folder):
+            return 0, ""
+        info = self.client.select_folder(folder)
+        if int(info[b"UIDVALIDITY"]) != uidvalidity:
+            return 0, (f"{folder} was re-created on the target since the migration (UIDVALIDITY changed); "
+                       "its messages are not the ones mailferry copied and were left alone")
+        if not self.uidplus:
+            return 0, f"the target cannot expunge single messages (no UIDPLUS); {folder} was left as it is"
+        removed = 0
+        for i in range(0, len(uids), batch):
+            part = list(uids[i:i + batch])
+            present = self.client.search(["UID", ",".join(str(u) for u in part)])
+            if present:
+                self.client.add_flags(present, [b"\\Deleted"], silent=True)
+                self.client.uid_expunge(present)
+                removed += len(present)
+        # UNSELECT, not CLOSE: CLOSE would expunge the user's own \\Deleted messages too.
+        if self.client.has_capability("UNSELECT"):
+            self.client.unselect_folder()
+        else:
+            self.client.select_folder("INBOX", readonly=True)
+        return removed, ""
+
+    def delete_folder_if_empty(self, name: str) -> str:
+        """Delete a folder the migration created; returns why it was kept, or "" if gone."""
+        if not self.client.folder_exists(name):
+            return ""
+        held = int(self.client.folder_status(name, [b"MESSAGES"])[b"MESSAGES"])
+        if held:
+            return f"{name} was kept: it holds {held} messages that the migration did not put there"
+        if self.client.list_folders(pattern=f"{name}{self.delimiter}%"):
+            return f"{name} was kept: it has subfolders that the migration did not create"
+        self.client.delete_folder(name)
+        self.existing.discard(name)
+        return ""
+
     def close(self) -> None:
         try:
             self.client.logout()

@@ -186,7 +186,7 @@ class MigrationLoader:
             self.producer.send(topics.UNDO, self.mid, UndoRecords(migration_id=self.mid, pair_id=self.pair_id,
                                                                   records=out.created))
             self.producer.flush()
-        self.ledger.record(out.ledger)
+        self.ledger.record(out.ledger, self.mid, [c.model_dump_json() for c in out.created])
         for i in range(0, len(out.results), 1000):
             self.producer.send(topics.PROGRESS, self.mid, ItemResults(
                 migration_id=self.mid, operation=OPERATION, results=out.results[i:i + 1000]))

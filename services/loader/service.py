@@ -20,14 +20,17 @@ from confluent_kafka import Message
 from services.loader.chunks import ChunkAssembler
 from services.loader.imap import ImapTarget
 from services.loader.load import OPERATION, FolderWork, MailWork, MigrationLoader, Work
+from services.loader.sieve import SieveLoader
+from services.loader.undo import UndoRunner, build_plan
 from services.runtime import ServiceContext, run_service
 from shared import redis_keys as k
 from shared import topics
 from shared.config import Settings
-from shared.credentials import CredentialStore
+from shared.credentials import UNDO_SEAL_SIDE, CredentialStore
 from shared.dead_letters import send_undecodable
 from shared.errors import ConnectionCheckFailed, EventError, SecretUnavailable
 from shared.events import (
+    ControlCommand,
     FolderItem,
     ItemResult,
     ItemResults,
@@ -35,12 +38,15 @@ from shared.events import (
     MailItem,
     MigrationFailed,
     MigrationRequested,
+    SieveScriptItem,
+    UndoFinished,
     decode,
     decode_as,
 )
 from shared.imap_connection import ConnectOptions, login_imap
 from shared.kafka_edge import EventProducer, next_offsets, position
 from shared.ledger import Ledger
+from shared.managesieve import ManageSieve, connect_sieve, sieve_port, sieve_security
 from shared.metrics import ServiceMetrics
 from shared.session_pool import SessionPool
 
@@ -60,6 +66,7 @@ class Loader:
         self.targets: SessionPool[ImapTarget] = SessionPool(self._open_target, ImapTarget.close, idle_seconds=120)
         spool = settings.spool / "loader" / f"{socket.gethostname()}-{os.getpid()}"
         self.chunks = ChunkAssembler(spool)
+        self.undo_batch = settings.undo_batch
 
     def _spec(self, mid: str) -> MigrationRequested | None:
         if mid not in self.specs:
@@ -77,6 +84,8 @@ class Loader:
 
     def handle(self, batch: list[Message]) -> list[tuple[str, int, int]]:
         per_migration: dict[str, list[Work]] = defaultdict(list)
+        scripts: dict[str, list[SieveScriptItem]] = defaultdict(list)
+        undos: list[ControlCommand] = []
         finished_chunks: list[tuple[str, str]] = []
         for msg in batch:
             try:
@@ -94,8 +103,16 @@ class Loader:
                 if done:
                     per_migration[ev.migration_id].append(MailWork(done.meta, done.path.read_bytes()))
                     finished_chunks.append((ev.migration_id, ev.item_key))
+            elif isinstance(ev, SieveScriptItem):
+                scripts[ev.migration_id].append(ev)
+            elif isinstance(ev, ControlCommand) and ev.command == "undo":
+                undos.append(ev)
         for mid, work in per_migration.items():
             self._load(mid, work)
+        for mid, items in scripts.items():
+            self._load_scripts(mid, items)
+        for cmd in undos:
+            self._undo(cmd)
         for mid, key in finished_chunks:
             self.chunks.release(mid, key)
         return self._safe_offsets(batch)
@@ -123,6 +140,62 @@ class Loader:
             self.targets.drop(mid)  # reconnect on the retry
             raise
 
+    def _open_sieve(self, mid: str, password: str | None = None) -> ManageSieve:
+        spec = self.specs[mid].target
+        pw = password if password is not None else self.creds.password(mid, spec, "target")
+        return connect_sieve(spec.host, sieve_port(spec.sieve_port), sieve_security(spec.security),
+                             spec.tls_verify, spec.login, pw, self.opts)
+
+    def _load_scripts(self, mid: str, items: list[SieveScriptItem]) -> None:
+        spec = self._spec(mid)
+        if spec is None:
+            return
+        try:
+            SieveLoader(mid, spec.pair_id, lambda: self._open_sieve(mid), Ledger(self.r, spec.pair_id),
+                        self.producer).load(items)
+        except (SecretUnavailable, ConnectionCheckFailed) as exc:
+            if isinstance(exc, ConnectionCheckFailed) and exc.retryable:
+                raise
+            self.producer.send(topics.PROGRESS, mid, ItemResults(migration_id=mid, operation="rules", results=[
+                ItemResult(item_key=i.item_key, item_type="rule", result="failed", subject=i.name, reason=str(exc))
+                for i in items]))
+            self.producer.flush()
+
+    def _undo(self, cmd: ControlCommand) -> None:
+        """Run an undo to the end; a crash re-delivers the command and the undo runs again (idempotent)."""
+        mid = cmd.migration_id
+        spec = self._spec(mid)
+        if spec is None or not cmd.target_password_sealed:
+            return
+        try:
+            password = self.creds.unseal(mid, cmd.target_password_sealed, UNDO_SEAL_SIDE)
+        except SecretUnavailable:
+            log.info("undo already finished (its key is gone)", extra={"migration_id": mid})
+            return
+        target_spec = spec.target
+        ledger = Ledger(self.r, spec.pair_id)
+        try:
+            target = ImapTarget(login_imap(target_spec.host, target_spec.port, target_spec.security,
+                                           target_spec.tls_verify, target_spec.login, password, self.opts))
+        except ConnectionCheckFailed as exc:
+            if exc.retryable:
+                raise
+            finished = UndoFinished(migration_id=mid, ok=False, removed_messages=0, removed_folders=0,
+                                    restored_settings=0, kept=[], reason=str(exc))
+        else:
+            try:
+                plan = build_plan(ledger.undo_index(mid), target.delimiter)
+                runner = UndoRunner(mid, target, lambda ev: self.producer.send(topics.PROGRESS, mid, ev),
+                                    self.undo_batch)
+                finished = runner.run(plan, (lambda: self._open_sieve(mid, password)) if plan.scripts else None)
+                ledger.forget([*plan.message_keys, *(s.item_key for s in plan.scripts)])
+            finally:
+                target.close()
+        self.producer.send(topics.PROGRESS, mid, finished)
+        self.producer.flush()
+        log.info("undo finished", extra={"migration_id": mid, "ok": finished.ok,
+                                         "removed_messages": finished.removed_messages})
+
     def _fail_all(self, mid: str, work: list[Work], reason: str) -> None:
         results = [ItemResult(item_key=w.meta.item_key, result="failed", folder=w.meta.folder.display,
                               subject=w.meta.subject, reason=reason) for w in work if isinstance(w, MailWork)]
@@ -145,4 +218,5 @@ def serve(settings: Settings, stop: threading.Event) -> None:
         loader = Loader(settings, ctx.redis, ctx.producer, ctx.credentials, ctx.connect_options, ctx.metrics)
         return loader.handle
 
-    run_service(SERVICE, settings, stop, [topics.ITEMS], make, batch_size=settings.load_batch)
+    run_service(SERVICE, settings, stop, [topics.ITEMS, topics.MIGRATIONS_CONTROL], make,
+                batch_size=settings.load_batch)

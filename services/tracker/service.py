@@ -12,13 +12,15 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import redis
 from confluent_kafka import Message
 
 from services.runtime import ServiceContext, run_service
 from services.tracker.metrics import TrackerMetrics
+from services.tracker.notify import Notifier, compose
 from shared import migration_state as ms
 from shared import redis_keys as k
 from shared import topics
@@ -29,12 +31,16 @@ from shared.events import (
     Event,
     ItemResults,
     MigrationFailed,
+    MigrationValidating,
     OperationPlanned,
+    OperationRequested,
+    OperationSkipped,
     OperationStarted,
-    UndoRecords,
+    UndoFinished,
+    UndoProgress,
     decode,
 )
-from shared.kafka_edge import next_offsets
+from shared.kafka_edge import EventProducer, next_offsets
 from shared.status_store import StatusStore
 
 log = logging.getLogger(__name__)
@@ -42,11 +48,14 @@ SERVICE = "tracker"
 
 
 class Tracker:
-    def __init__(self, r: redis.Redis[bytes], creds: CredentialStore, metrics: TrackerMetrics) -> None:
+    def __init__(self, r: redis.Redis[bytes], creds: CredentialStore, producer: EventProducer,
+                 metrics: TrackerMetrics, notifier: Notifier | None = None) -> None:
         self.r = r
         self.status = StatusStore(r)
         self.creds = creds
+        self.producer = producer
         self.metrics = metrics
+        self.notifier = notifier
         self._last_gauges = 0.0
 
     def handle(self, batch: list[Message]) -> list[tuple[str, int, int]]:
@@ -62,13 +71,17 @@ class Tracker:
                 self.apply(ev)
                 touched.add(ev.migration_id)
         for mid in touched:
-            self.maybe_finish(mid)
+            self.advance(mid)
+        self.producer.flush()
         self.refresh_gauges()
         return next_offsets(batch)
 
     def apply(self, ev: Event) -> None:
+        """Fold one event into the status; each branch is idempotent."""
         mid = ev.migration_id
-        if isinstance(ev, OperationStarted):
+        if isinstance(ev, MigrationValidating):
+            self.status.transition(mid, ms.VALIDATING)
+        elif isinstance(ev, OperationStarted):
             self.status.transition(mid, ms.RUNNING)
             self.status.set_fields(mid, current_operation=ev.operation)
         elif isinstance(ev, OperationPlanned):
@@ -79,27 +92,36 @@ class Tracker:
             self.status.set_fields(mid, **fields)
         elif isinstance(ev, ItemResults):
             self.status.apply_results(mid, ev.results)
+        elif isinstance(ev, OperationSkipped):
+            if self.status.transition(mid, ms.CANCELLED) is not None:
+                self.finished(mid, ms.CANCELLED)
         elif isinstance(ev, MigrationFailed):
             if self.status.transition(mid, ms.FAILED) is not None:
                 self.status.set_fields(mid, error=ev.reason, error_code=ev.code)
                 self.finished(mid, ms.FAILED)
-        elif isinstance(ev, UndoRecords):
-            self.r.rpush(k.undo_index(mid), *[json.dumps(rec.model_dump()) for rec in ev.records])
+        elif isinstance(ev, UndoProgress):
+            self.status.set_fields(mid, undo_done=str(ev.done), undo_total=str(ev.total), undo_kept=str(ev.kept))
+        elif isinstance(ev, UndoFinished):
+            self.undo_finished(ev)
 
-    def maybe_finish(self, mid: str) -> None:
+    def advance(self, mid: str) -> None:
+        """After a batch: end the migration, or start its next operation, when the current one is done."""
         fields = self.status.fields(mid)
-        if fields.get("state") != ms.RUNNING:
+        if fields.get("state") not in (ms.RUNNING, ms.CANCELLING):
             return
         options = json.loads(fields.get("options", "[]"))
-        final = ms.final_state(fields, options)
+        final, nxt = ms.after_operation(fields, options)
         if final and self.status.transition(mid, final) is not None:
             self.finished(mid, final)
+        elif nxt and fields.get(f"requested:{nxt}") != "1":
+            self.status.set_fields(mid, **{f"requested:{nxt}": "1"})
+            self.producer.send(topics.MIGRATIONS_REQUESTED, mid, OperationRequested(migration_id=mid, operation=nxt))
 
     def finished(self, mid: str, state: str) -> None:
-        """The final state: credentials go, metrics count it."""
+        """The final state: credentials go, metrics count it, the user is told."""
         self.creds.delete(mid)
         fields = self.status.fields(mid)
-        self.status.set_fields(mid, finished_at=datetime.now().astimezone().isoformat(timespec="seconds"))
+        self.status.set_fields(mid, finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
         self.metrics.finished.labels(state).inc()
         try:
             started = datetime.fromisoformat(fields["created_at"])
@@ -107,7 +129,32 @@ class Tracker:
             self.metrics.duration.labels(state).observe(max(0.0, elapsed))
         except (KeyError, ValueError):
             pass
+        if self.notifier and fields.get("notify_email"):
+            self.notifier.enqueue(mid, "migration")
         log.info("migration ended", extra={"migration_id": mid, "state": state})
+
+    def undo_finished(self, ev: UndoFinished) -> None:
+        mid = ev.migration_id
+        state = ms.UNDONE if ev.ok else ms.UNDO_FAILED
+        if self.status.transition(mid, state) is None:
+            return
+        self.creds.delete(mid)
+        self.status.set_fields(mid, undo_finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                               undo_removed_messages=str(ev.removed_messages),
+                               undo_removed_folders=str(ev.removed_folders),
+                               undo_restored_settings=str(ev.restored_settings),
+                               undo_kept_reasons=json.dumps(ev.kept[:50]), undo_error=ev.reason)
+        self.metrics.undo.labels("undone" if ev.ok else "failed").inc()
+        if self.notifier and self.status.fields(mid).get("notify_email"):
+            self.notifier.enqueue(mid, "undo")
+        log.info("undo ended", extra={"migration_id": mid, "state": state})
+
+    def build_notification(self, mid: str, kind: str) -> EmailMessage | None:
+        fields = self.status.fields(mid)
+        to = fields.get("notify_email")
+        if not to or self.notifier is None:
+            return None
+        return compose(mid, kind, fields, self.status.errors(mid), self.notifier.smtp.sender, to)
 
     def refresh_gauges(self, every: float = 5.0) -> None:
         if time.monotonic() - self._last_gauges < every:
@@ -118,7 +165,7 @@ class Tracker:
         self.metrics.stalled.set(self._stalled())
 
     def _stalled(self, after_seconds: float = 900) -> int:
-        now = datetime.now().astimezone()
+        now = datetime.now(UTC)
         n = 0
         for mid in self.r.smembers(k.by_state(ms.RUNNING)):
             updated = self.r.hget(k.migration(mid.decode()), "updated_at")
@@ -131,7 +178,10 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     """Entry for ``mailferry service tracker``."""
 
     def make(ctx: ServiceContext):  # type: ignore[no-untyped-def]
-        tracker = Tracker(ctx.redis, ctx.credentials, TrackerMetrics(ctx.registry, ctx.metrics))
+        tracker = Tracker(ctx.redis, ctx.credentials, ctx.producer, TrackerMetrics(ctx.registry, ctx.metrics))
+        if settings.smtp.host:
+            tracker.notifier = Notifier(ctx.redis, settings.smtp, tracker.build_notification)
+            tracker.notifier.start()
         return tracker.handle
 
-    run_service(SERVICE, settings, stop, [topics.PROGRESS, topics.UNDO], make, batch_size=500)
+    run_service(SERVICE, settings, stop, [topics.PROGRESS], make, batch_size=500)

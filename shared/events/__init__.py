@@ -3,14 +3,18 @@
 from shared.events.codec import decode, decode_as, encode
 from shared.events.dead_letter import DeadLetter
 from shared.events.envelope import REGISTRY, Event
-from shared.events.items import FolderItem, MailChunk, MailItem, MailMeta
-from shared.events.migration import ControlCommand, EndpointSpec, MigrationRequested
+from shared.events.items import FolderItem, MailChunk, MailItem, MailMeta, SieveScriptItem
+from shared.events.migration import ControlCommand, EndpointSpec, MigrationRequested, OperationRequested
 from shared.events.progress import (
     ItemResult,
     ItemResults,
     MigrationFailed,
+    MigrationValidating,
     OperationPlanned,
+    OperationSkipped,
     OperationStarted,
+    UndoFinished,
+    UndoProgress,
 )
 from shared.events.tasks import ExtractTask, FolderRef
 from shared.events.undo import CreatedThing, UndoRecords
@@ -32,8 +36,14 @@ __all__ = [
     "MailMeta",
     "MigrationFailed",
     "MigrationRequested",
+    "MigrationValidating",
     "OperationPlanned",
+    "OperationRequested",
+    "OperationSkipped",
     "OperationStarted",
+    "SieveScriptItem",
+    "UndoFinished",
+    "UndoProgress",
     "UndoRecords",
     "decode",
     "decode_as",

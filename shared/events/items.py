@@ -61,3 +61,16 @@ class MailChunk(Event):
     last: bool
     meta: MailMeta | None = None
     data: bytes
+
+
+@register
+class SieveScriptItem(Event):
+    """One Sieve script (the IMAP world's inbox rules and vacation auto-reply), read via ManageSieve."""
+
+    EVENT_TYPE = "item.sieve_script"
+    VERSION = 1
+
+    item_key: str
+    name: str
+    script: str
+    active: bool

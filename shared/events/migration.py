@@ -24,6 +24,7 @@ class EndpointSpec(BaseModel):
     login: str
     tls_verify: bool = True
     password_sealed: str = Field(repr=False)
+    sieve_port: int | None = Field(default=None, ge=1, le=65535, description="ManageSieve, for the rules option")
 
 
 @register
@@ -49,3 +50,13 @@ class ControlCommand(Event):
 
     command: Literal["cancel", "undo"]
     target_password_sealed: str | None = Field(default=None, repr=False)
+
+
+@register
+class OperationRequested(Event):
+    """Start the next operation of a migration (the tracker asks when the previous one finished)."""
+
+    EVENT_TYPE = "migration.operation_requested"
+    VERSION = 1
+
+    operation: str

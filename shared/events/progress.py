@@ -65,3 +65,46 @@ class MigrationFailed(Event):
 
     code: str
     reason: str
+
+
+@register
+class MigrationValidating(Event):
+    """The extractor is checking the source login again before it plans."""
+
+    EVENT_TYPE = "progress.validating"
+    VERSION = 1
+
+
+@register
+class UndoProgress(Event):
+    """How far an undo has come: things removed or restored, out of the recorded total."""
+
+    EVENT_TYPE = "progress.undo"
+    VERSION = 1
+
+    done: int
+    total: int
+    kept: int = 0
+
+
+@register
+class UndoFinished(Event):
+    EVENT_TYPE = "progress.undo_finished"
+    VERSION = 1
+
+    ok: bool
+    removed_messages: int
+    removed_folders: int
+    restored_settings: int
+    kept: list[str]
+    reason: str = ""
+
+
+@register
+class OperationSkipped(Event):
+    """An operation was not started because the migration is being cancelled."""
+
+    EVENT_TYPE = "progress.operation_skipped"
+    VERSION = 1
+
+    operation: str

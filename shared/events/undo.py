@@ -10,15 +10,19 @@ from shared.events.envelope import Event, register
 
 
 class CreatedThing(BaseModel):
-    """One thing the migration created: a folder, or a message at (folder, UIDVALIDITY, UID)."""
+    """One thing the migration created or changed: a folder, a message at (folder, UIDVALIDITY, UID), a script."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["folder", "message"]
-    target_folder: str
+    kind: Literal["folder", "message", "sieve_script"]
+    target_folder: str = ""
     uidvalidity: int = 0
     uid: int = 0
     item_key: str = ""
+    # For a changed setting (a Sieve script): its value before, so undo can put it back.
+    name: str = ""
+    previous: str | None = None
+    previous_active: str | None = None
 
 
 @register

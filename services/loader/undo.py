@@ -1,0 +1,111 @@
+"""Undo: remove exactly what a migration created and put back every setting it changed.
+
+The plan comes from the migration's undo index (its undo records, in creation
+order). Messages are removed by their recorded UID in their recorded folder, and
+only if the folder's UIDVALIDITY is still the recorded one; folders the migration
+created are removed only when empty; Sieve scripts get their previous content
+and the previously active script back. Running it twice changes nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from services.loader.imap import ImapTarget
+from shared.events import CreatedThing, UndoFinished, UndoProgress
+from shared.managesieve import ManageSieve
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class UndoPlan:
+    messages: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    message_keys: list[str] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)
+    scripts: list[CreatedThing] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(len(u) for u in self.messages.values()) + len(self.folders) + len({s.name for s in self.scripts})
+
+
+def build_plan(records: Sequence[str], delimiter: str = "/") -> UndoPlan:
+    """Pure: de-duplicated (records may repeat after a redelivery), folders deepest first."""
+    uids: dict[tuple[str, int], set[int]] = defaultdict(set)
+    keys: list[str] = []
+    folders: list[str] = []
+    scripts: list[CreatedThing] = []
+    for raw in records:
+        rec = CreatedThing.model_validate(json.loads(raw))
+        if rec.kind == "message":
+            uids[(rec.target_folder, rec.uidvalidity)].add(rec.uid)
+            if rec.item_key:
+                keys.append(rec.item_key)
+        elif rec.kind == "folder" and rec.target_folder not in folders:
+            folders.append(rec.target_folder)
+        elif rec.kind == "sieve_script":
+            scripts.append(rec)
+    folders.sort(key=lambda f: (-f.count(delimiter), f))
+    return UndoPlan({k: sorted(v) for k, v in uids.items()}, sorted(set(keys)), folders, scripts)
+
+
+def restore_scripts(sieve: ManageSieve, scripts: Sequence[CreatedThing]) -> int:
+    """Newest record first, so the oldest record's ``previous`` is what remains."""
+    if not scripts:
+        return 0
+    existing = sieve.list_scripts()
+    for rec in reversed(scripts):
+        if rec.previous is None:
+            if existing.get(rec.name):
+                sieve.set_active("")
+            sieve.delete_script(rec.name)
+        else:
+            sieve.put_script(rec.name, rec.previous)
+    sieve.set_active(scripts[0].previous_active or "")
+    return len({s.name for s in scripts})
+
+
+@dataclass
+class UndoRunner:
+    """Carries out a plan on a logged-in target; reports progress through ``emit``."""
+
+    mid: str
+    target: ImapTarget
+    emit: Callable[[UndoProgress], None]
+    batch: int = 500
+    kept: list[str] = field(default_factory=list)
+
+    def run(self, plan: UndoPlan, open_sieve: Callable[[], ManageSieve] | None) -> UndoFinished:
+        done = 0
+        removed_messages = 0
+        for (folder, uidvalidity), uids in plan.messages.items():
+            removed, why = self.target.remove_messages(folder, uidvalidity, uids, self.batch)
+            removed_messages += removed
+            if why:
+                self.kept.append(why)
+            done += len(uids)
+            self.emit(UndoProgress(migration_id=self.mid, done=done, total=plan.total, kept=len(self.kept)))
+        removed_folders = 0
+        for folder in plan.folders:
+            why = self.target.delete_folder_if_empty(folder)
+            if why:
+                self.kept.append(why)
+            else:
+                removed_folders += 1
+            done += 1
+        restored = 0
+        if plan.scripts and open_sieve is not None:
+            sieve = open_sieve()
+            try:
+                restored = restore_scripts(sieve, plan.scripts)
+            finally:
+                sieve.logout()
+        done += restored
+        self.emit(UndoProgress(migration_id=self.mid, done=done, total=plan.total, kept=len(self.kept)))
+        return UndoFinished(migration_id=self.mid, ok=True, removed_messages=removed_messages,
+                            removed_folders=removed_folders, restored_settings=restored, kept=self.kept)

@@ -1,0 +1,143 @@
+"""The notification e-mail at the end of a migration or an undo.
+
+Jobs are queued in Redis and sent by a background thread through the operator's
+SMTP relay; a failed send is logged and retried with growing pauses, and never
+changes the migration's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+import redis
+
+from shared.config import SmtpSettings
+from shared.migration_state import ITEM_TYPE_NAMES as PLURAL
+from shared.migration_state import OPERATION_ITEM_TYPES, count
+
+log = logging.getLogger(__name__)
+QUEUE = "mf:notify"
+MAX_ATTEMPTS = 12
+
+
+def duration(fields: Mapping[str, str], end_field: str = "finished_at") -> str:
+    try:
+        start = datetime.fromisoformat(fields["created_at"])
+        end = datetime.fromisoformat(fields[end_field])
+    except (KeyError, ValueError):
+        return "unknown"
+    seconds = int((end - start).total_seconds())
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m {seconds % 60:02d}s"
+
+
+def compose(mid: str, kind: str, fields: Mapping[str, str], errors: list[dict[str, Any]], sender: str,
+            to: str) -> EmailMessage:
+    """Pure: the message for the final state of a migration (kind "migration") or of an undo."""
+    state = fields.get("state", "unknown")
+    options = json.loads(fields.get("options", "[]"))
+    lines = [f"Migration ID: {mid}", f"State: {state}", f"Source: {fields.get('source', '')}",
+             f"Target: {fields.get('target', '')}", f"Started: {fields.get('created_at', '')}",
+             f"Ended: {fields.get('finished_at' if kind == 'migration' else 'undo_finished_at', '')}"]
+    if kind == "migration":
+        lines.append(f"Duration: {duration(fields)}")
+        lines.append("")
+        lines.append("Items (done / skipped / failed of total):")
+        for op in options:
+            for t in OPERATION_ITEM_TYPES.get(op, ()):
+                lines.append(f"  {PLURAL[t]}: {count(fields, f'done:{t}')} / {count(fields, f'skipped:{t}')} / "
+                             f"{count(fields, f'failed:{t}')} of {count(fields, f'total:{t}')}")
+    else:
+        lines.append("")
+        lines.append(f"Undo removed {fields.get('undo_removed_messages', '0')} messages and "
+                     f"{fields.get('undo_removed_folders', '0')} folders, and restored "
+                     f"{fields.get('undo_restored_settings', '0')} settings.")
+    if errors:
+        lines += ["", "First errors:"] + [f"  {e.get('folder', '')} {e.get('subject', '')}: {e.get('reason', '')}"
+                                          for e in errors[:10]]
+    if fields.get("error"):
+        lines += ["", f"Reason: {fields['error']}"]
+    lines += ["", "Keep the migration ID: with the source login it finds this migration again."]
+    msg = EmailMessage()
+    what = "Your mail migration" if kind == "migration" else "The undo of your mail migration"
+    msg["Subject"] = f"{what} has ended: {state}"
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain="mailferry")
+    msg.set_content("\n".join(lines) + "\n")
+    return msg
+
+
+class Notifier:
+    """Queue in Redis (survives a tracker restart), send from one thread, retry with back-off."""
+
+    def __init__(self, r: redis.Redis[bytes], smtp: SmtpSettings,
+                 build: Callable[[str, str], EmailMessage | None], clock: Callable[[], float] = time.time) -> None:
+        self.r = r
+        self.smtp = smtp
+        self.build = build
+        self.clock = clock
+        self.stop = threading.Event()
+        self.sent = 0
+
+    def enqueue(self, mid: str, kind: str) -> None:
+        self.r.rpush(QUEUE, json.dumps({"mid": mid, "kind": kind, "attempt": 0, "not_before": 0}))
+
+    def send(self, msg: EmailMessage) -> None:
+        with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=30) as smtp:
+            if self.smtp.starttls:
+                smtp.starttls()
+            if self.smtp.user:
+                smtp.login(self.smtp.user, self.smtp.password)
+            smtp.send_message(msg)
+
+    def run_once(self) -> bool:
+        """Take one job; returns False when there was nothing due."""
+        raw = self.r.lpop(QUEUE)
+        if raw is None:
+            return False
+        job = json.loads(raw)
+        if job["not_before"] > self.clock():
+            self.r.rpush(QUEUE, raw)
+            return False
+        msg = self.build(job["mid"], job["kind"])
+        if msg is None:
+            return True
+        try:
+            self.send(msg)
+            self.sent += 1
+            log.info("notification sent", extra={"migration_id": job["mid"], "kind": job["kind"]})
+        except (OSError, smtplib.SMTPException) as exc:
+            job["attempt"] += 1
+            if job["attempt"] >= MAX_ATTEMPTS:
+                log.error("notification given up", extra={"migration_id": job["mid"], "error": str(exc)})
+                return True
+            job["not_before"] = self.clock() + min(2 ** job["attempt"], 600)
+            log.warning("notification failed, will retry", extra={"migration_id": job["mid"], "error": str(exc),
+                                                                  "attempt": job["attempt"]})
+            self.r.rpush(QUEUE, json.dumps(job))
+        return True
+
+    def loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                busy = self.run_once()
+            except redis.RedisError as exc:
+                log.warning("notification queue unreachable", extra={"error": str(exc)})
+                busy = False
+            if not busy:
+                self.stop.wait(1.0)
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.loop, name="notifier", daemon=True)
+        thread.start()
+        return thread
