@@ -91,7 +91,8 @@ def run(state_dir: Path, generated: int = 400) -> int:
     print(f"\nThe stack keeps running:\n  intake   {info.intake_url}   (API docs {info.intake_url}/docs)\n"
           f"  status   .venv/bin/mailferry status {mid} --login {SOURCE}\n"
           f"  metrics  {info.intake_url}/metrics, workers at "
-          + ", ".join(f"http://127.0.0.1:{p}/metrics" for ps in info.http_ports.values() for p in ps)
+          + ", ".join(f"http://127.0.0.1:{p}/metrics" for name, ps in info.http_ports.items() if name != "intake"
+                    for p in ps)
           + f"\n  IMAP     127.0.0.1:{server.imap_port} ({SOURCE} / {TARGET}; passwords in this run only)"
           f"\n  logs     {state_dir / 'logs'}\nStop everything with: make down")
     return 0 if status.get("state") == "completed" and result.identical else 1

@@ -1,0 +1,97 @@
+"""A TCP proxy that adds a fixed one-way delay in each direction, so every round trip grows by RTT ms.
+
+Run as its own process (``python -m tests.bench.latency_proxy --listen-port P --target-port T
+--rtt-ms 20``) so that its CPU never competes with the benchmark's own Python threads for a GIL.
+Bandwidth is not limited: every chunk read is forwarded ``rtt/2`` after it arrived, chunks keep
+their order, and a bounded queue per direction gives back-pressure. Prints ``READY <port>`` on
+stdout once it listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+CHUNK = 256 * 1024
+QUEUE_CHUNKS = 256  # at most ~64 MB buffered per direction
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(QUEUE_CHUNKS)
+
+    async def forward() -> None:
+        while True:
+            due, data = await queue.get()
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if not data:
+                with contextlib.suppress(OSError):
+                    if writer.can_write_eof():
+                        writer.write_eof()
+                return
+            writer.write(data)
+            await writer.drain()
+
+    sender = asyncio.create_task(forward())
+    try:
+        while True:
+            data = await reader.read(CHUNK)
+            await queue.put((loop.time() + delay, data))
+            if not data:
+                break
+        await sender
+    except (ConnectionError, OSError):
+        sender.cancel()
+    finally:
+        if not sender.done():
+            sender.cancel()
+
+
+async def _handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, target: tuple[str, int],
+                  delay: float) -> None:
+    try:
+        server_r, server_w = await asyncio.open_connection(*target, limit=CHUNK)
+    except OSError:
+        client_w.close()
+        return
+    try:
+        await asyncio.gather(_pump(client_r, server_w, delay), _pump(server_r, client_w, delay),
+                             return_exceptions=True)
+    finally:
+        for w in (client_w, server_w):
+            with contextlib.suppress(Exception):
+                w.close()
+
+
+async def serve(listen_port: int, target: tuple[str, int], rtt_ms: float) -> None:
+    delay = rtt_ms / 2000.0
+    server = await asyncio.start_server(lambda r, w: _handle(r, w, target, delay), "127.0.0.1", listen_port,
+                                        limit=CHUNK, backlog=512)
+    port = server.sockets[0].getsockname()[1]
+    print(f"READY {port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--listen-port", type=int, default=0)
+    p.add_argument("--target-host", default="127.0.0.1")
+    p.add_argument("--target-port", type=int, required=True)
+    p.add_argument("--rtt-ms", type=float, required=True)
+    a = p.parse_args(argv)
+    asyncio.run(serve(a.listen_port, (a.target_host, a.target_port), a.rtt_ms))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
