@@ -1,0 +1,73 @@
+"""The commands users and scripts run: `mailferry up/down` (twice each), `migrate`, `status`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from mailferry import stack
+from mailferry.stack import StackInfo
+from tests.conftest import Accounts
+
+CLI = [sys.executable, "-m", "mailferry.cli"]
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_up_and_down_start_everything_and_are_safe_twice(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFERRY_")}
+    env.update({"MAILFERRY_STATE_DIR": str(tmp_path / "state"), "MAILFERRY_INTAKE_PORT": str(stack.free_port())})
+    first = run(["up"], env)
+    assert first.returncode == 0, first.stderr
+    try:
+        url = f"http://127.0.0.1:{env['MAILFERRY_INTAKE_PORT']}"
+        assert f"started: intake at {url}" in first.stdout
+        assert httpx.get(f"{url}/readyz").status_code == 200
+        info = StackInfo.load(tmp_path / "state")
+        assert info is not None
+        assert set(info.processes) == {"broker", "redis", "intake", "extractor", "loader", "tracker"}
+        pids = [p for ps in info.processes.values() for p in ps]
+        assert all(stack.alive(p) for p in pids)
+        second = run(["up"], env)
+        assert second.returncode == 0 and "already running" in second.stdout
+        assert (tmp_path / "state" / "logs" / "loader.log").exists()
+    finally:
+        down = run(["down"], env)
+    assert down.returncode == 0 and "stopped" in down.stdout
+    assert not any(stack.alive(p) for p in pids)
+    again = run(["down"], env)
+    assert again.returncode == 0 and "nothing was running" in again.stdout
+
+
+def test_migrate_and_status_commands(running_stack: StackInfo, accounts: Accounts) -> None:
+    src, dst = accounts.new("src"), accounts.new("dst")
+    with accounts.client(src) as c:
+        for i in range(3):
+            c.append("INBOX", f"Subject: cli {i}\r\n\r\nbody\r\n".encode())
+    env = {**os.environ, "SRC_PW": accounts.passwords[src], "DST_PW": accounts.passwords[dst]}
+    port = str(accounts.server.imap_port)
+    result = run(["migrate", "--api", running_stack.intake_url,
+                  "--source-host", "127.0.0.1", "--source-port", port, "--source-security", "none",
+                  "--source-login", src, "--source-password-env", "SRC_PW",
+                  "--target-host", "127.0.0.1", "--target-port", port, "--target-security", "none",
+                  "--target-login", dst, "--target-password-env", "DST_PW"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "completed" in result.stdout and "3/3" in result.stdout
+    mid = result.stdout.split("migration ID: ")[1].split()[0]
+    assert accounts.passwords[src] not in result.stdout + result.stderr
+    status = run(["status", mid, "--login", src, "--api", running_stack.intake_url, "--json"], env)
+    assert status.returncode == 0 and '"state": "completed"' in status.stdout
+    missing = run(["status", mid, "--login", dst, "--api", running_stack.intake_url], env)
+    assert missing.returncode == 1 and "no migration" in missing.stderr
+    refused = run(["migrate", "--api", running_stack.intake_url, "--no-follow",
+                   "--source-host", "127.0.0.1", "--source-port", port, "--source-security", "none",
+                   "--source-login", src, "--source-password-env", "DST_PW",
+                   "--target-host", "127.0.0.1", "--target-port", port, "--target-security", "none",
+                   "--target-login", dst, "--target-password-env", "DST_PW"], env)
+    assert refused.returncode == 2 and "refused (source)" in refused.stderr
