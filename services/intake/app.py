@@ -234,8 +234,26 @@ def report_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def _include_optional_routers(app: FastAPI, intake: Intake) -> None:
+    """TEMPORARY while the web pages and autodetection land: include them when present."""
+    import importlib
+
+    try:
+        web = importlib.import_module("services.intake.web_routes")
+        app.include_router(web.web_router())
+    except ImportError:
+        pass
+    try:
+        auto = importlib.import_module("services.intake.autodetect_api")
+        app.include_router(auto.autodetect_router(intake.settings.allow_hosts))
+    except (ImportError, TypeError):
+        pass
+
+
 def create_app(intake: Intake) -> FastAPI:
     app = FastAPI(title="mailferry", version="1", description="Move a whole mail account into another.")
+
+    _include_optional_routers(app, intake)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:

@@ -33,4 +33,21 @@ def build(mid: str, fields: Mapping[str, str], errors: list[dict[str, Any]],
         "errors": errors,
         "history": history,
         "error": fields.get("error") or None,
+        "undo": undo_view(fields),
+    }
+
+
+def undo_view(fields: Mapping[str, str]) -> dict[str, Any] | None:
+    """Undo's own progress and outcome, once one was asked for."""
+    if "undo_total" not in fields and "undo_finished_at" not in fields:
+        return None
+    return {
+        "done": count(fields, "undo_done"),
+        "total": count(fields, "undo_total"),
+        "removed_messages": count(fields, "undo_removed_messages"),
+        "removed_folders": count(fields, "undo_removed_folders"),
+        "restored_settings": count(fields, "undo_restored_settings"),
+        "kept": json.loads(fields.get("undo_kept_reasons", "[]")),
+        "finished_at": fields.get("undo_finished_at") or None,
+        "error": fields.get("undo_error") or None,
     }

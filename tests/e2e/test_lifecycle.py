@@ -194,6 +194,8 @@ def test_undo_removes_exactly_what_the_migration_created_and_restores_settings(
     assert ok.status_code == 202 and ok.json()["state"] == "undoing", ok.text
     st = wait_final(life_stack, mid, src)
     assert st["state"] == "undone", st
+    assert st["undo"]["removed_messages"] == 300 and st["undo"]["restored_settings"] == 2
+    assert st["undo"]["done"] == st["undo"]["total"] > 300
     with accounts.client(dst) as t:
         folders_after = {n for _f, _d, n in t.list_folders()}
         assert verify.snapshot_folder(t, "INBOX") == expected["INBOX"]
