@@ -2,7 +2,8 @@
 # System packages mailferry's local stack, tests and benchmark need (Debian 12).
 # Installs only what is missing, so a second run costs a second.
 set -euo pipefail
-pkgs=(dovecot-imapd dovecot-pop3d dovecot-managesieved dovecot-sieve redis-server isync openssl python3-venv)
+pkgs=(dovecot-imapd dovecot-pop3d dovecot-managesieved dovecot-sieve redis-server isync openssl python3-venv
+      pff-tools build-essential python3-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

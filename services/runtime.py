@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import redis
 from prometheus_client import CollectorRegistry
 
-from shared import kafka_edge
+from shared import ews_connection, kafka_edge
 from shared.config import Settings
 from shared.credential_seal import MasterKeys
 from shared.credentials import CredentialStore
@@ -41,13 +41,14 @@ class ServiceContext:
 def build_context(service: str, settings: Settings) -> ServiceContext:
     client = redis.Redis.from_url(settings.redis_url)
     registry = CollectorRegistry()
+    opts = ConnectOptions(allow=settings.allow_hosts, ca_file=settings.ca_file, timeout=settings.connect_timeout)
+    ews_connection.configure(opts)
     return ServiceContext(
         settings=settings,
         redis=client,
         producer=kafka_edge.EventProducer(kafka_edge.make_producer(settings.kafka_bootstrap), settings.topic_prefix),
         credentials=CredentialStore(client, MasterKeys.parse(settings.secret_key)),
-        connect_options=ConnectOptions(allow=settings.allow_hosts, ca_file=settings.ca_file,
-                                       timeout=settings.connect_timeout),
+        connect_options=opts,
         registry=registry,
         metrics=ServiceMetrics(registry, service),
     )

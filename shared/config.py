@@ -30,6 +30,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -113,11 +123,11 @@ class Settings:
             task_size=_int(e, "MAILFERRY_TASK_SIZE", d.task_size),
             fetch_batch_bytes=_int(e, "MAILFERRY_FETCH_BATCH_BYTES", d.fetch_batch_bytes),
             load_batch=_int(e, "MAILFERRY_LOAD_BATCH", d.load_batch),
-            undo_window_hours=float(e.get("MAILFERRY_UNDO_WINDOW_HOURS", "") or d.undo_window_hours),
+            undo_window_hours=_float(e, "MAILFERRY_UNDO_WINDOW_HOURS", d.undo_window_hours),
             undo_batch=_int(e, "MAILFERRY_UNDO_BATCH", d.undo_batch),
             ca_file=e.get("MAILFERRY_CA_FILE", ""),
             allow_insecure_tls=_bool(e, "MAILFERRY_ALLOW_INSECURE_TLS", False),
-            connect_timeout=float(e.get("MAILFERRY_CONNECT_TIMEOUT", "") or d.connect_timeout),
+            connect_timeout=_float(e, "MAILFERRY_CONNECT_TIMEOUT", d.connect_timeout),
             login_checks_per_minute=_int(e, "MAILFERRY_LOGIN_CHECKS_PER_MINUTE", d.login_checks_per_minute),
             log_level=e.get("MAILFERRY_LOG_LEVEL", "INFO").upper(),
             smtp=SmtpSettings(

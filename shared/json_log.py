@@ -28,11 +28,15 @@ def register_secret(value: str) -> None:
             if len(_secrets) > 10_000:
                 _secrets.clear()
             _secrets.add(value)
+            # Lines are redacted after JSON encoding: also mask the escaped spellings.
+            _secrets.add(json.dumps(value)[1:-1])
+            _secrets.add(json.dumps(value, ensure_ascii=False)[1:-1])
 
 
 def forget_secret(value: str) -> None:
     with _lock:
-        _secrets.discard(value)
+        for v in (value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]):
+            _secrets.discard(v)
 
 
 def redact(text: str) -> str:

@@ -26,14 +26,21 @@ class LedgerEntry:
     uidvalidity: int
     uid: int
     bytes: int
+    ref: str = ""
+
+    @property
+    def key(self) -> str:
+        """What identifies the copy on the target: the UID, or the EWS ItemId."""
+        return self.ref or str(self.uid)
 
     def to_json(self) -> str:
-        return json.dumps([self.migration_id, self.target_folder, self.uidvalidity, self.uid, self.bytes])
+        fields: list[object] = [self.migration_id, self.target_folder, self.uidvalidity, self.uid, self.bytes]
+        return json.dumps([*fields, self.ref] if self.ref else fields)
 
     @classmethod
     def from_json(cls, raw: str | builtins.bytes) -> LedgerEntry:
-        m, f, v, u, b = json.loads(raw)
-        return cls(m, f, int(v), int(u), int(b))
+        m, f, v, u, b, *rest = json.loads(raw)
+        return cls(m, f, int(v), int(u), int(b), str(rest[0]) if rest else "")
 
 
 class Ledger:

@@ -9,8 +9,15 @@ from __future__ import annotations
 
 from shared.migration_state import OPERATIONS
 
-SUPPORTED_SOURCES = {"imap"}
-SUPPORTED_TARGETS = {"imap"}
+SUPPORTED_SOURCES = {"imap", "ews"}
+SUPPORTED_TARGETS = {"imap", "ews"}
+# What this version can already carry out, per (source, target); the reference allows more for EWS → EWS.
+IMPLEMENTED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("imap", "imap"): ("emails", "rules"),
+    ("imap", "ews"): ("emails",),
+    ("ews", "imap"): ("emails",),
+    ("ews", "ews"): ("emails",),
+}
 TYPE_NAMES = {"imap": "IMAP", "pop3": "POP3", "ews": "Exchange (EWS)"}
 
 
@@ -49,6 +56,10 @@ def problems(source_type: str, target_type: str, options: list[str]) -> list[tup
         out.append(("options", f"from a {TYPE_NAMES.get(source_type, source_type)} source to a "
                                f"{TYPE_NAMES.get(target_type, target_type)} target only {what} can be migrated "
                                f"(not {', '.join(refused)})"))
+    pending = [o for o in options if o in allowed and o not in IMPLEMENTED.get((source_type, target_type), ())]
+    if pending and not refused:
+        out.append(("options", f"{', '.join(pending)} from {TYPE_NAMES.get(source_type, source_type)} to "
+                               f"{TYPE_NAMES.get(target_type, target_type)} is not available in this version yet"))
     if len(set(options)) != len(options):
         out.append(("options", "an option is listed twice"))
     return out

@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
+from collections.abc import Iterator
 
 import redis
 from confluent_kafka import Message
 
+from services.extractor.ews import EwsSource, ews_item_key
 from services.extractor.imap import ImapSource
-from services.extractor.plan import folder_refs, item_key, partition_known, split
-from services.extractor.task_run import OPERATION, Limits, run_task
+from services.extractor.plan import folder_refs, item_key, split
+from services.extractor.sources import Source, SourcePool
+from services.extractor.task_run import OPERATION, Limits, as_chunks, run_task
 from shared import migration_state as ms
 from shared import option_rules, topics
 from shared import redis_keys as k
 from shared.config import Settings
-from shared.credentials import CredentialStore
 from shared.dead_letters import send_undecodable
 from shared.errors import ConnectionCheckFailed, EventError, MailferryError, SecretUnavailable
 from shared.events import (
-    EndpointSpec,
     Event,
     ExtractTask,
     FolderItem,
@@ -46,7 +46,6 @@ from shared.events import (
     decode,
     decode_as,
 )
-from shared.imap_connection import ConnectOptions, login_imap
 from shared.kafka_edge import EventProducer, position
 from shared.ledger import Ledger
 from shared.managesieve import connect_sieve, sieve_port, sieve_security
@@ -61,41 +60,6 @@ PLAN_LOCK_SECONDS = 14 * 24 * 3600
 def after(msg: Message) -> tuple[str, int, int]:
     t, p, o = position(msg)
     return t, p, o + 1
-
-
-class SourcePool:
-    """One logged-in source connection per migration, reused across its tasks, closed when idle."""
-
-    def __init__(self, creds: CredentialStore, opts: ConnectOptions, idle_seconds: float = 60.0) -> None:
-        self.creds = creds
-        self.opts = opts
-        self.idle = idle_seconds
-        self._pool: dict[str, tuple[ImapSource, float]] = {}
-
-    def get(self, mid: str, spec: EndpointSpec) -> ImapSource:
-        self.expire()
-        hit = self._pool.pop(mid, None)
-        if hit:
-            self._pool[mid] = (hit[0], time.monotonic())
-            return hit[0]
-        if spec.type != "imap":
-            raise MailferryError(f"{spec.type} sources are not supported by this extractor yet")
-        password = self.creds.password(mid, spec, "source")
-        client = login_imap(spec.host, spec.port, spec.security, spec.tls_verify, spec.login, password, self.opts)
-        source = ImapSource(client)
-        self._pool[mid] = (source, time.monotonic())
-        return source
-
-    def drop(self, mid: str) -> None:
-        hit = self._pool.pop(mid, None)
-        if hit:
-            hit[0].close()
-
-    def expire(self) -> None:
-        now = time.monotonic()
-        for mid, (_src, at) in list(self._pool.items()):
-            if now - at > self.idle:
-                self.drop(mid)
 
 
 class Extractor:
@@ -182,17 +146,26 @@ class Extractor:
                 self.producer.send(topics.ITEMS, f"{mid}/{ref.folder_id}", FolderItem(migration_id=mid, folder=ref))
                 if not selectable:
                     continue
-                uidvalidity, uids = source.select(ref.source_name)
-                total += len(uids)
-                keys = [item_key(ref.folder_id, uidvalidity, u) for u in uids]
-                new, known = partition_known(ref.folder_id, uidvalidity, uids, ledger.known_keys(keys))
-                skipped += [ItemResult(item_key=item_key(ref.folder_id, uidvalidity, u), result="skipped",
-                                       folder=ref.display, subject=f"UID {u}",
+                uidvalidity, uids, refs_ = self._list_items(source, ref.source_name)
+                keys = ([item_key(ref.folder_id, uidvalidity, u) for u in uids] if uids
+                        else [ews_item_key(ref.folder_id, r) for r in refs_])
+                total += len(keys)
+                known = ledger.known_keys(keys)
+                skipped += [ItemResult(item_key=key, result="skipped", folder=ref.display,
+                                       subject=f"UID {u}" if uids else "item " + key.rsplit(":", 1)[-1][:8],
                                        reason="already copied to the target by an earlier migration")
-                            for u in known]
-                for n, part in enumerate(split(new, self.settings.task_size)):
-                    tasks.append(ExtractTask(migration_id=mid, task_id=f"{mid}:{ref.folder_id}:{uidvalidity}:{n}",
-                                             source=ev.source, folder=ref, uidvalidity=uidvalidity, uids=part))
+                            for key, u in zip(keys, uids or refs_, strict=True) if key in known]
+                new_uids = [u for key, u in zip(keys, uids, strict=False) if key not in known]
+                new_refs = [r for key, r in zip(keys, refs_, strict=False) if key not in known]
+                size = self.settings.task_size
+                for n, part in enumerate(split(new_uids, size)):
+                    tasks.append(ExtractTask(
+                        migration_id=mid, task_id=f"{mid}:{ref.folder_id}:{uidvalidity}:{n}", source=ev.source,
+                        folder=ref, uidvalidity=uidvalidity, uids=part))
+                for n in range(0, len(new_refs), size):
+                    tasks.append(ExtractTask(
+                        migration_id=mid, task_id=f"{mid}:{ref.folder_id}:refs:{n // size}", source=ev.source,
+                        folder=ref, uidvalidity=0, uids=[], refs=new_refs[n:n + size]))
         except (ConnectionCheckFailed, SecretUnavailable) as exc:
             self.pool.drop(mid)
             self._fail(mid, exc)
@@ -205,6 +178,14 @@ class Extractor:
                                         folders=len(refs), tasks=len(tasks)))
         log.info("planned", extra={"migration_id": mid, "folders": len(refs), "messages": total,
                                    "tasks": len(tasks), "already_copied": len(skipped)})
+
+    @staticmethod
+    def _list_items(source: Source, name: str) -> tuple[int, list[int], list[str]]:
+        """(UIDVALIDITY, UIDs) for IMAP; (0, [], item ids) for sources without UIDs."""
+        if isinstance(source, ImapSource):
+            uidvalidity, uids = source.select(name)
+            return uidvalidity, uids, []
+        return 0, [], source.item_ids(name)
 
     def plan_rules(self, ev: MigrationRequested) -> None:
         """Sieve scripts are few and small: read them all now, no tasks needed."""
@@ -236,7 +217,11 @@ class Extractor:
         mid = task.migration_id
         try:
             source = self.pool.get(mid, task.source)
-            for event in run_task(task, source, self.limits):
+            if isinstance(source, ImapSource):
+                events: Iterator[Event] = run_task(task, source, self.limits)
+            else:
+                events = self._run_by_refs(task, source)
+            for event in events:
                 if isinstance(event, (MailItem, MailChunk)):
                     self.producer.send(topics.ITEMS, f"{mid}/{task.folder.folder_id}", event)
                     if isinstance(event, MailItem) or event.last:
@@ -246,14 +231,29 @@ class Extractor:
                     self._progress(event)
         except (ConnectionCheckFailed, SecretUnavailable) as exc:
             self.pool.drop(mid)
+            keys = ([item_key(task.folder.folder_id, task.uidvalidity, u) for u in task.uids]
+                    + [ews_item_key(task.folder.folder_id, r) for r in task.refs])
             self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=[
-                ItemResult(item_key=item_key(task.folder.folder_id, task.uidvalidity, u), result="failed",
-                           folder=task.folder.display, subject=f"UID {u}", reason=str(exc)) for u in task.uids]))
+                ItemResult(item_key=key, result="failed", folder=task.folder.display, reason=str(exc))
+                for key in keys]))
             self._fail(mid, exc)
         except Exception:
             # A dropped connection and the like: reconnect on the retry of this task.
             self.pool.drop(mid)
             raise
+
+    def _run_by_refs(self, task: ExtractTask, source: EwsSource) -> Iterator[Event]:
+        """Items fetched whole (EWS gives MIME in one piece), chunked when large; vanished ones reported."""
+        seen = set()
+        for item in source.fetch(task):
+            seen.add(item.meta.item_key)
+            yield from as_chunks(item, self.limits.inline_limit)
+        gone = [ews_item_key(task.folder.folder_id, r) for r in task.refs]
+        gone = [k for k in gone if k not in seen]
+        if gone:
+            yield ItemResults(migration_id=task.migration_id, operation=OPERATION, results=[
+                ItemResult(item_key=k, result="skipped", folder=task.folder.display,
+                           reason="deleted from the source while the migration ran") for k in gone])
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:

@@ -100,10 +100,26 @@ def run_task(task: ExtractTask, source: ImapSource, limits: Limits) -> Iterator[
             yield MailItem(migration_id=task.migration_id, meta=meta, data=data)
 
 
+def as_chunks(item: MailItem, limit: int) -> Iterator[MailItem | MailChunk]:
+    """A message already in memory (sources without partial fetch), cut to the inline limit if needed."""
+    if len(item.data) <= limit:
+        yield item
+        return
+    pieces = [item.data[i:i + limit] for i in range(0, len(item.data), limit)]
+    for seq, piece in enumerate(pieces):
+        yield MailChunk(migration_id=item.migration_id, item_key=item.meta.item_key, seq=seq,
+                        last=seq == len(pieces) - 1, meta=item.meta if seq == 0 else None, data=piece)
+
+
 def _chunked(task: ExtractTask, source: ImapSource, m: MessageMeta, limits: Limits) -> Iterator[Event]:
     key = item_key(task.folder.folder_id, task.uidvalidity, m.uid)
     pieces = source.fetch_ranges(m.uid, m.size, limits.inline_limit)
     first = next(pieces, b"")
+    if not first:
+        yield results_event(task, [ItemResult(item_key=key, result="skipped", folder=task.folder.display,
+                                              subject=f"UID {m.uid}",
+                                              reason="deleted from the source while the migration ran")])
+        return
     message_id, subject = header_fields(first)
     meta = MailMeta(item_key=key, folder=task.folder, flags=list(m.flags), internaldate=m.internaldate,
                     size=m.size, message_id=message_id, subject=subject)

@@ -21,6 +21,8 @@ class Endpoint(BaseModel):
     tls_verify: bool = Field(default=True, description="false only where the operator allows it")
     sieve_port: int | None = Field(default=None, ge=1, le=65535,
                                    description="ManageSieve port for the rules option (default 4190)")
+    auth: Literal["basic", "oauth2"] = Field(default="basic",
+                                             description="Exchange: basic (password) or oauth2 (password = token)")
 
     @field_validator("host", "login")
     @classmethod

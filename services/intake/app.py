@@ -36,9 +36,11 @@ from services.intake.api_models import (
     MigrationStatus,
     UndoRequest,
 )
+from services.intake.autodetect import DetectSettings
+from services.intake.autodetect_api import autodetect_router
 from services.intake.login_check import SideFailed, check_both, check_endpoint
 from services.intake.rate_limit import LoginRateLimiter, RateLimited
-from shared import json_log, option_rules, topics
+from shared import ews_connection, json_log, option_rules, topics
 from shared import migration_state as ms
 from shared import redis_keys as k
 from shared.config import Settings
@@ -73,7 +75,8 @@ def login_digest(salt: str, login: str) -> str:
 
 class Intake:
     def __init__(self, settings: Settings, r: redis.Redis[bytes], producer: EventProducer, keys: MasterKeys,
-                 registry: CollectorRegistry, metrics: ServiceMetrics) -> None:
+                 registry: CollectorRegistry, metrics: ServiceMetrics,
+                 detect_settings: DetectSettings | None = None) -> None:
         self.settings = settings
         self.r = r
         self.status = StatusStore(r)
@@ -84,6 +87,8 @@ class Intake:
         self.limiter = LoginRateLimiter(r, settings.login_checks_per_minute)
         self.opts = ConnectOptions(allow=settings.allow_hosts, ca_file=settings.ca_file,
                                    timeout=settings.connect_timeout)
+        ews_connection.configure(self.opts)
+        self.detect_settings = detect_settings or DetectSettings()
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="login-check")
         self.requests = Counter("mailferry_intake_requests", "API requests by endpoint and outcome",
                                 ["endpoint", "outcome"], registry=registry)
@@ -122,7 +127,7 @@ class Intake:
 
         def spec(ep: Endpoint, side: str) -> EndpointSpec:
             return EndpointSpec(type=ep.type, host=ep.host, port=ep.port, security=ep.security, login=ep.login,
-                                tls_verify=ep.tls_verify, sieve_port=ep.sieve_port,
+                                tls_verify=ep.tls_verify, sieve_port=ep.sieve_port, auth=ep.auth,
                                 password_sealed=seal(data_key, ep.password, seal_context(mid, side)))
 
         event = MigrationRequested(migration_id=mid, source=spec(req.source, "source"),
@@ -196,7 +201,8 @@ class Intake:
             return error(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)})
         spec = decode_as(self.r.get(k.spec(mid)), MigrationRequested).target
         target = Endpoint(type=spec.type, host=spec.host, port=spec.port, security=spec.security, login=spec.login,
-                          password=target_password, tls_verify=spec.tls_verify, sieve_port=spec.sieve_port)
+                          password=target_password, tls_verify=spec.tls_verify, sieve_port=spec.sieve_port,
+                          auth=spec.auth)
         try:
             check_endpoint(target, self.opts)
         except ConnectionCheckFailed as exc:
@@ -241,19 +247,16 @@ def _include_optional_routers(app: FastAPI, intake: Intake) -> None:
     try:
         web = importlib.import_module("services.intake.web_routes")
         app.include_router(web.web_router())
-    except ImportError:
-        pass
-    try:
-        auto = importlib.import_module("services.intake.autodetect_api")
-        app.include_router(auto.autodetect_router(intake.settings.allow_hosts))
-    except (ImportError, TypeError):
-        pass
+    except Exception as exc:
+        log.warning("web pages not available", extra={"error": str(exc)})
+
 
 
 def create_app(intake: Intake) -> FastAPI:
     app = FastAPI(title="mailferry", version="1", description="Move a whole mail account into another.")
 
     _include_optional_routers(app, intake)
+    app.include_router(autodetect_router(intake.settings.allow_hosts, intake.detect_settings))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:

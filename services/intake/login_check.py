@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from services.intake.api_models import Endpoint
 from shared.errors import ConnectionCheckFailed, ProtocolError
+from shared.ews_connection import check_login
 from shared.imap_connection import ConnectOptions, login_imap
 from shared.managesieve import connect_sieve, sieve_port, sieve_security
 
@@ -22,6 +23,9 @@ class SideFailed(Exception):
 
 
 def check_endpoint(ep: Endpoint, opts: ConnectOptions, sieve: bool = False) -> None:
+    if ep.type == "ews":
+        check_login(ep.host, ep.port, ep.security, ep.login, ep.password, ep.auth)
+        return
     if ep.type != "imap":
         raise ProtocolError(f"{ep.type} accounts cannot be checked by this version")
     client = login_imap(ep.host, ep.port, ep.security, ep.tls_verify, ep.login, ep.password, opts)

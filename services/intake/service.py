@@ -9,6 +9,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from services.intake.app import Intake, create_app
+from services.intake.autodetect import DetectSettings
 from shared import kafka_edge
 from shared.config import Settings
 from shared.credential_seal import MasterKeys
@@ -21,7 +22,8 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     intake = Intake(settings, redis.Redis.from_url(settings.redis_url),
                     kafka_edge.EventProducer(kafka_edge.make_producer(settings.kafka_bootstrap, **{"linger.ms": 0}),
                                              settings.topic_prefix),
-                    MasterKeys.parse(settings.secret_key), registry, ServiceMetrics(registry, "intake"))
+                    MasterKeys.parse(settings.secret_key), registry, ServiceMetrics(registry, "intake"),
+                    DetectSettings.from_env())
     config = uvicorn.Config(create_app(intake), host="0.0.0.0", port=settings.intake_port, log_config=None,
                             access_log=False)
     server = uvicorn.Server(config)

@@ -36,9 +36,16 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class Placed:
+    """Where a message landed: IMAP (folder, UIDVALIDITY, UID), or an EWS ItemId in ``ref``."""
+
     folder: str
     uidvalidity: int
     uid: int
+    ref: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.ref or str(self.uid)
 
 
 def expand_uid_set(text: str) -> list[int]:
@@ -121,10 +128,26 @@ class ImapTarget:
             raise ItemRejected(f"the target refused the message: {_short(exc)}") from None
         return self._placed(folder, resp, [msg])[0]
 
-    def append_many(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed]:
-        """MULTIAPPEND (RFC 3502) when offered: one round trip, all or nothing."""
-        if len(msgs) == 1 or not self.multiappend:
-            return [self.append(folder, m) for m in msgs]
+    def append_many(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed | ItemRejected]:
+        """MULTIAPPEND (RFC 3502) when offered: one round trip for the group.
+
+        MULTIAPPEND is all or nothing, so when the server refuses the group the
+        messages go one by one, to find out which one it refuses.
+        """
+        if len(msgs) > 1 and self.multiappend:
+            try:
+                return list(self._multiappend(folder, msgs))
+            except ItemRejected:
+                pass
+        out: list[Placed | ItemRejected] = []
+        for m in msgs:
+            try:
+                out.append(self.append(folder, m))
+            except ItemRejected as exc:
+                out.append(exc)
+        return out
+
+    def _multiappend(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed]:
         try:
             resp = self.client.multiappend(folder, [
                 {"msg": m.data, "flags": settable_flags(m.flags), "date": m.internaldate} for m in msgs])
@@ -152,7 +175,11 @@ class ImapTarget:
             out.append(found)
         return out
 
-    def find(self, folder: str, msg: Outgoing, exclude: set[int] | frozenset[int] = frozenset()) -> Placed | None:
+    def folder_ref(self, name: str) -> str:
+        """IMAP names folders by name; nothing more to record."""
+        return ""
+
+    def find(self, folder: str, msg: Outgoing, exclude: set[str] | frozenset[str] = frozenset()) -> Placed | None:
         """Look for this message on the target: same size and INTERNALDATE, same Message-ID if any.
 
         ``exclude`` holds UIDs already claimed by other items, so two identical
@@ -165,7 +192,7 @@ class ImapTarget:
             uids = self.client.search(["HEADER", "Message-ID", msg.message_id])
         if not uids:
             uids = self.client.search(["LARGER", max(size - 1, 0), "SMALLER", size + 1])
-        uids = [u for u in uids if u not in exclude]
+        uids = [u for u in uids if str(u) not in exclude]
         if not uids:
             return None
         info = self.client.fetch(uids, ["INTERNALDATE", "RFC822.SIZE"])

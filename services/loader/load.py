@@ -13,7 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from services.extractor.plan import folder_key
-from services.loader.imap import ImapTarget, Outgoing, Placed
+from services.loader.imap import Outgoing, Placed
+from services.loader.target import MailTarget
 from shared import topics
 from shared.errors import ItemRejected
 from shared.events import (
@@ -92,7 +93,7 @@ def outgoing(w: MailWork) -> Outgoing:
 class MigrationLoader:
     """Loads work for one migration into its (already logged-in) target."""
 
-    def __init__(self, mid: str, pair_id: str, target: ImapTarget, ledger: Ledger, producer: EventProducer,
+    def __init__(self, mid: str, pair_id: str, target: MailTarget, ledger: Ledger, producer: EventProducer,
                  metrics: ServiceMetrics) -> None:
         self.mid = mid
         self.pair_id = pair_id
@@ -113,7 +114,7 @@ class MigrationLoader:
     def _folder(self, folder: FolderRef, out: Outcome) -> str:
         name = self.target.folder_name(folder.path)
         created = self.target.ensure_folder(name)
-        out.created += [CreatedThing(kind="folder", target_folder=c) for c in created]
+        out.created += self._folders_created(created)
         out.results.append(ItemResult(item_key=folder_key(folder.folder_id), item_type="folder", result="done",
                                       folder=folder.display, reason="" if created else "existed on the target"))
         return name
@@ -121,39 +122,32 @@ class MigrationLoader:
     def _mails(self, mails: list[MailWork], out: Outcome) -> None:
         folder = mails[0].meta.folder
         name = self.target.folder_name(folder.path)
-        created = self.target.ensure_folder(name)
-        out.created += [CreatedThing(kind="folder", target_folder=c) for c in created]
+        out.created += self._folders_created(self.target.ensure_folder(name))
         keys = [m.meta.item_key for m in mails]
         known = self.ledger.lookup(keys)
         inflight = self.ledger.inflight(keys)
         todo: list[MailWork] = []
-        claimed = {e.uid for e in known.values() if e.target_folder == name}
+        claimed = {e.key for e in known.values() if e.target_folder == name}
         for m in mails:
             key = m.meta.item_key
             if key in known:
                 self._already(m, known[key], out)
             elif key in inflight and (found := self.target.find(name, outgoing(m), claimed)) is not None:
                 # Appended before a crash, never recorded: record it now instead of copying again.
-                claimed.add(found.uid)
+                claimed.add(found.key)
                 self._placed(m, found, out)
             else:
                 todo.append(m)
         self.ledger.mark_inflight(m.meta.item_key for m in todo)
         for group in append_groups(todo):
-            try:
-                placed = self.target.append_many(name, [outgoing(m) for m in group])
-                for m, p in zip(group, placed, strict=True):
-                    self._placed(m, p, out)
-            except ItemRejected as exc:
-                if len(group) == 1:
-                    self._rejected(group[0], exc, out)
-                    continue
-                # MULTIAPPEND is all or nothing: find the message that was refused, one by one.
-                for m in group:
-                    try:
-                        self._placed(m, self.target.append(name, outgoing(m)), out)
-                    except ItemRejected as exc:
-                        self._rejected(m, exc, out)
+            for m, placed in zip(group, self.target.append_many(name, [outgoing(m) for m in group]), strict=True):
+                if isinstance(placed, ItemRejected):
+                    self._rejected(m, placed, out)
+                else:
+                    self._placed(m, placed, out)
+
+    def _folders_created(self, names: list[str]) -> list[CreatedThing]:
+        return [CreatedThing(kind="folder", target_folder=n, ref=self.target.folder_ref(n)) for n in names]
 
     def _already(self, m: MailWork, entry: LedgerEntry, out: Outcome) -> None:
         mine = entry.migration_id == self.mid
@@ -164,8 +158,8 @@ class MigrationLoader:
 
     def _placed(self, m: MailWork, p: Placed, out: Outcome) -> None:
         out.created.append(CreatedThing(kind="message", target_folder=p.folder, uidvalidity=p.uidvalidity,
-                                        uid=p.uid, item_key=m.meta.item_key))
-        out.ledger[m.meta.item_key] = LedgerEntry(self.mid, p.folder, p.uidvalidity, p.uid, len(m.data))
+                                        uid=p.uid, ref=p.ref, item_key=m.meta.item_key))
+        out.ledger[m.meta.item_key] = LedgerEntry(self.mid, p.folder, p.uidvalidity, p.uid, len(m.data), p.ref)
         out.results.append(ItemResult(item_key=m.meta.item_key, result="done", bytes=len(m.data),
                                       folder=m.meta.folder.display, subject=m.meta.subject))
         self.metrics.item("email", "done", 1, len(m.data))

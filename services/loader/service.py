@@ -18,6 +18,7 @@ import redis
 from confluent_kafka import Message
 
 from services.loader.chunks import ChunkAssembler
+from services.loader.ews import EwsTarget
 from services.loader.imap import ImapTarget
 from services.loader.load import OPERATION, FolderWork, MailWork, MigrationLoader, Work
 from services.loader.sieve import SieveLoader
@@ -43,6 +44,7 @@ from shared.events import (
     decode,
     decode_as,
 )
+from shared.ews_connection import connect_ews, pin
 from shared.imap_connection import ConnectOptions, login_imap
 from shared.kafka_edge import EventProducer, next_offsets, position
 from shared.ledger import Ledger
@@ -63,7 +65,8 @@ class Loader:
         self.opts = opts
         self.metrics = metrics
         self.specs: dict[str, MigrationRequested] = {}
-        self.targets: SessionPool[ImapTarget] = SessionPool(self._open_target, ImapTarget.close, idle_seconds=120)
+        self.targets: SessionPool[ImapTarget | EwsTarget] = SessionPool(self._open_target, lambda t: t.close(),
+                                                                        idle_seconds=120)
         spool = settings.spool / "loader" / f"{socket.gethostname()}-{os.getpid()}"
         self.chunks = ChunkAssembler(spool)
         self.undo_batch = settings.undo_batch
@@ -76,11 +79,14 @@ class Loader:
             self.specs[mid] = decode_as(raw, MigrationRequested)
         return self.specs[mid]
 
-    def _open_target(self, mid: str) -> ImapTarget:
+    def _open_target(self, mid: str, password: str | None = None) -> ImapTarget | EwsTarget:
         spec = self.specs[mid].target
-        password = self.creds.password(mid, spec, "target")
+        secret = password if password is not None else self.creds.password(mid, spec, "target")
+        if spec.type == "ews":
+            pin(spec.host, spec.port)
+            return EwsTarget(connect_ews(spec.host, spec.port, spec.security, spec.login, secret, auth=spec.auth))
         return ImapTarget(login_imap(spec.host, spec.port, spec.security, spec.tls_verify, spec.login,
-                                     password, self.opts))
+                                     secret, self.opts))
 
     def handle(self, batch: list[Message]) -> list[tuple[str, int, int]]:
         per_migration: dict[str, list[Work]] = defaultdict(list)
@@ -172,11 +178,9 @@ class Loader:
         except SecretUnavailable:
             log.info("undo already finished (its key is gone)", extra={"migration_id": mid})
             return
-        target_spec = spec.target
         ledger = Ledger(self.r, spec.pair_id)
         try:
-            target = ImapTarget(login_imap(target_spec.host, target_spec.port, target_spec.security,
-                                           target_spec.tls_verify, target_spec.login, password, self.opts))
+            target = self._open_target(mid, password)
         except ConnectionCheckFailed as exc:
             if exc.retryable:
                 raise

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from services.loader.ews import EwsTarget
 from services.loader.imap import ImapTarget
 from shared.events import CreatedThing, UndoFinished, UndoProgress
 from shared.managesieve import ManageSieve
@@ -25,33 +26,44 @@ log = logging.getLogger(__name__)
 @dataclass
 class UndoPlan:
     messages: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    message_refs: list[str] = field(default_factory=list)
     message_keys: list[str] = field(default_factory=list)
     folders: list[str] = field(default_factory=list)
+    folder_refs: dict[str, str] = field(default_factory=dict)
     scripts: list[CreatedThing] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return sum(len(u) for u in self.messages.values()) + len(self.folders) + len({s.name for s in self.scripts})
+        return (sum(len(u) for u in self.messages.values()) + len(self.message_refs) + len(self.folders)
+                + len({s.name for s in self.scripts}))
 
 
 def build_plan(records: Sequence[str], delimiter: str = "/") -> UndoPlan:
     """Pure: de-duplicated (records may repeat after a redelivery), folders deepest first."""
     uids: dict[tuple[str, int], set[int]] = defaultdict(set)
+    refs: dict[str, None] = {}
     keys: list[str] = []
     folders: list[str] = []
+    folder_refs: dict[str, str] = {}
     scripts: list[CreatedThing] = []
     for raw in records:
         rec = CreatedThing.model_validate(json.loads(raw))
         if rec.kind == "message":
-            uids[(rec.target_folder, rec.uidvalidity)].add(rec.uid)
+            if rec.ref:
+                refs[rec.ref] = None
+            else:
+                uids[(rec.target_folder, rec.uidvalidity)].add(rec.uid)
             if rec.item_key:
                 keys.append(rec.item_key)
         elif rec.kind == "folder" and rec.target_folder not in folders:
             folders.append(rec.target_folder)
+            if rec.ref:
+                folder_refs[rec.target_folder] = rec.ref
         elif rec.kind == "sieve_script":
             scripts.append(rec)
     folders.sort(key=lambda f: (-f.count(delimiter), f))
-    return UndoPlan({k: sorted(v) for k, v in uids.items()}, sorted(set(keys)), folders, scripts)
+    return UndoPlan({k: sorted(v) for k, v in uids.items()}, list(refs), sorted(set(keys)), folders, folder_refs,
+                    scripts)
 
 
 def restore_scripts(sieve: ManageSieve, scripts: Sequence[CreatedThing]) -> int:
@@ -75,7 +87,7 @@ class UndoRunner:
     """Carries out a plan on a logged-in target; reports progress through ``emit``."""
 
     mid: str
-    target: ImapTarget
+    target: ImapTarget | EwsTarget
     emit: Callable[[UndoProgress], None]
     batch: int = 500
     kept: list[str] = field(default_factory=list)
@@ -83,16 +95,25 @@ class UndoRunner:
     def run(self, plan: UndoPlan, open_sieve: Callable[[], ManageSieve] | None) -> UndoFinished:
         done = 0
         removed_messages = 0
-        for (folder, uidvalidity), uids in plan.messages.items():
-            removed, why = self.target.remove_messages(folder, uidvalidity, uids, self.batch)
-            removed_messages += removed
-            if why:
-                self.kept.append(why)
-            done += len(uids)
-            self.emit(UndoProgress(migration_id=self.mid, done=done, total=plan.total, kept=len(self.kept)))
+        target = self.target
+        if isinstance(target, ImapTarget):
+            for (folder, uidvalidity), uids in plan.messages.items():
+                removed, why = target.remove_messages(folder, uidvalidity, uids, self.batch)
+                removed_messages += removed
+                if why:
+                    self.kept.append(why)
+                done += len(uids)
+                self.emit(UndoProgress(migration_id=self.mid, done=done, total=plan.total, kept=len(self.kept)))
+        else:
+            for i in range(0, len(plan.message_refs), self.batch):
+                part = plan.message_refs[i:i + self.batch]
+                removed_messages += target.remove_refs(part)
+                done += len(part)
+                self.emit(UndoProgress(migration_id=self.mid, done=done, total=plan.total, kept=len(self.kept)))
         removed_folders = 0
         for folder in plan.folders:
-            why = self.target.delete_folder_if_empty(folder)
+            why = (target.delete_folder_if_empty(folder) if isinstance(target, ImapTarget)
+                   else target.delete_folder_by_ref(folder, plan.folder_refs.get(folder, "")))
             if why:
                 self.kept.append(why)
             else:

@@ -31,7 +31,9 @@ def decode(raw: bytes | None) -> Event:
     if not isinstance(head, dict):
         raise EventError("not a JSON object")
     key = (head.get("event_type"), head.get("version"))
-    cls = REGISTRY.get(key)  # type: ignore[arg-type]
+    if not isinstance(key[0], str) or not isinstance(key[1], int) or isinstance(key[1], bool):
+        raise EventError(f"unknown event type or version: {key[0]!r} v{key[1]!r} (type must be text, version a number)")
+    cls = REGISTRY.get((key[0], key[1]))
     if cls is None:
         raise EventError(f"unknown event type or version: {key[0]!r} v{key[1]!r}")
     try:

@@ -25,6 +25,7 @@ class EndpointSpec(BaseModel):
     tls_verify: bool = True
     password_sealed: str = Field(repr=False)
     sieve_port: int | None = Field(default=None, ge=1, le=65535, description="ManageSieve, for the rules option")
+    auth: Literal["basic", "oauth2"] = Field(default="basic", description="EWS: password, or an OAuth2 access token")
 
 
 @register

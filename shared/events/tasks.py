@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.envelope import Event, register
 from shared.events.migration import EndpointSpec
@@ -35,3 +35,5 @@ class ExtractTask(Event):
     folder: FolderRef
     uidvalidity: int
     uids: list[int]
+    # Sources without IMAP UIDs name their items here instead (EWS ItemIds).
+    refs: list[str] = Field(default_factory=list)

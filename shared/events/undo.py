@@ -19,6 +19,8 @@ class CreatedThing(BaseModel):
     uidvalidity: int = 0
     uid: int = 0
     item_key: str = ""
+    # EWS: the ItemId or FolderId of what was created (IMAP needs none).
+    ref: str = ""
     # For a changed setting (a Sieve script): its value before, so undo can put it back.
     name: str = ""
     previous: str | None = None

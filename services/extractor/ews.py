@@ -1,0 +1,122 @@
+"""Exchange (EWS) source adapter for e-mail: the mail folder tree and messages as MIME.
+
+Folders are presented like an IMAP LIST (so one folder mapping serves every
+source): the well-known Inbox is ``INBOX`` and Sent Items, Drafts, Deleted Items
+and Junk E-mail carry the IMAP special-use flag of their role, whatever their
+localized name. Path components are joined with a control character, because
+Exchange folder names may contain "/" or ".".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from exchangelib import Account, Message
+from exchangelib.extended_properties import Flag
+from exchangelib.folders import Folder
+from exchangelib.properties import ItemId
+
+from services.extractor.task_run import header_fields
+from shared import folder_map
+from shared.events import ExtractTask, MailItem, MailMeta
+
+DELIMITER = "\x1f"
+FETCH_BATCH = 50
+# Folder classes that hold mail; calendars, contacts, tasks and notes are other operations.
+MAIL_CLASSES = (None, "", "IPF.Note", "IPF.Note.OutlookHomepage")
+FLAGGED = 2
+
+if "flag" not in {f.name for f in Message.FIELDS}:
+    Message.register("flag", Flag)
+
+
+def ews_item_key(folder_id: str, item_id: str) -> str:
+    return f"{folder_id}:ews:{hashlib.sha256(item_id.encode()).hexdigest()[:24]}"
+
+
+@dataclass(frozen=True)
+class EwsFolder:
+    listed: folder_map.ListedFolder
+    folder: Folder
+
+
+def imap_flags(is_read: bool | None, flag: int | None, is_draft: bool | None,
+               categories: Sequence[str] | None) -> list[str]:
+    """Exchange's read, follow-up, draft state and categories as IMAP flags and keywords."""
+    flags = []
+    if is_read:
+        flags.append("\\Seen")
+    if flag == FLAGGED:
+        flags.append("\\Flagged")
+    if is_draft:
+        flags.append("\\Draft")
+    flags += [c for c in categories or () if c and " " not in c]
+    return flags
+
+
+class EwsSource:
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self.prefix = ""
+        self._folders: dict[str, Folder] = {}
+
+    def _roles(self) -> dict[str, str]:
+        acc = self.account
+        roles = {acc.inbox.id: "INBOX", acc.sent.id: "\\Sent", acc.drafts.id: "\\Drafts",
+                 acc.trash.id: "\\Trash", acc.junk.id: "\\Junk"}
+        return roles
+
+    def list_folders(self) -> list[folder_map.ListedFolder]:
+        root = self.account.msg_folder_root
+        roles = self._roles()
+        outbox = self.account.outbox.id
+        out: list[folder_map.ListedFolder] = []
+        names: dict[str, list[str]] = {root.id: []}
+        for f in root.walk():
+            parent_path = names.get(f.parent_folder_id.id if f.parent_folder_id else root.id)
+            if parent_path is None or f.id == outbox or f.folder_class not in MAIL_CLASSES:
+                continue
+            role = roles.get(f.id)
+            own = "INBOX" if role == "INBOX" else f.name
+            path = [*parent_path, own]
+            names[f.id] = path
+            name = DELIMITER.join(path)
+            flags = (role,) if role and role.startswith("\\") else ()
+            self._folders[name] = f
+            out.append(folder_map.ListedFolder(name=name, delimiter=DELIMITER, flags=flags))
+        return out
+
+    def item_ids(self, name: str) -> list[str]:
+        """Every message id in the folder, oldest first (FindItem pages of up to 1,000)."""
+        qs = self._folders[name].all().only("id").order_by("datetime_received")
+        qs.page_size = 1000
+        return [i.id for i in qs]
+
+    def fetch(self, task: ExtractTask) -> Iterator[MailItem]:
+        for i in range(0, len(task.refs), FETCH_BATCH):
+            ids = [ItemId(id=r) for r in task.refs[i:i + FETCH_BATCH]]
+            fields = ["mime_content", "is_read", "flag", "is_draft", "categories", "datetime_received"]
+            for item in self.account.fetch(ids=ids, only_fields=fields):
+                if isinstance(item, Exception) or not getattr(item, "mime_content", None):
+                    continue
+                yield self._mail(task, item)
+
+    @staticmethod
+    def _mail(task: ExtractTask, item: Any) -> MailItem:
+        data = bytes(item.mime_content)
+        message_id, subject = header_fields(data)
+        # exchangelib's EWSDateTime refuses plain tzinfo; keep a plain UTC datetime.
+        received = datetime.fromtimestamp(item.datetime_received.timestamp(), UTC) if item.datetime_received \
+            else datetime.now(UTC)
+        meta = MailMeta(item_key=ews_item_key(task.folder.folder_id, item.id), folder=task.folder,
+                        flags=imap_flags(item.is_read, item.flag, item.is_draft, item.categories),
+                        internaldate=received, size=len(data), message_id=message_id,
+                        subject=subject)
+        return MailItem(migration_id=task.migration_id, meta=meta, data=data)
+
+    def close(self) -> None:
+        self.account.protocol.close()

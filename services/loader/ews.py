@@ -1,0 +1,210 @@
+"""Exchange (EWS) target adapter for e-mail, with the same shape as the IMAP one.
+
+A neutral path's special root (``INBOX``, ``\\Sent``…) becomes the mailbox's
+well-known folder of that role, whatever its localized name; other folders go
+under the message folder root. Messages are created from their MIME bytes with
+read, follow-up and draft state and their received/sent dates set through the
+MAPI properties Exchange keeps them in. Every created item and folder is named
+by its Exchange id in the undo record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any
+
+from exchangelib import Account, EWSDateTime, Message
+from exchangelib.errors import ErrorFolderExists, ErrorItemNotFound, ErrorServerBusy, TransportError
+from exchangelib.extended_properties import ExtendedProperty, Flag
+from exchangelib.folders import Folder
+from exchangelib.properties import ItemId
+
+from services.loader.imap import Outgoing, Placed
+from shared.errors import ItemRejected, Throttled, Transient
+from shared.folder_map import DEFAULT_NAMES, INBOX
+
+KEY_SEP = "\x1f"
+FLAGGED = 2
+MSGFLAG_READ = 0x1
+MSGFLAG_UNSENT = 0x8
+
+
+class DeliveryTime(ExtendedProperty):  # type: ignore[misc]
+    """PR_MESSAGE_DELIVERY_TIME: what Outlook shows as "Received"."""
+
+    property_tag = 0x0E06
+    property_type = "SystemTime"
+
+
+class SubmitTime(ExtendedProperty):  # type: ignore[misc]
+    """PR_CLIENT_SUBMIT_TIME: the sent date."""
+
+    property_tag = 0x0039
+    property_type = "SystemTime"
+
+
+class MessageFlags(ExtendedProperty):  # type: ignore[misc]
+    """PR_MESSAGE_FLAGS: read and draft (unsent) state, settable only when the item is created."""
+
+    property_tag = 0x0E07
+    property_type = "Integer"
+
+
+for _name, _cls in (("flag", Flag), ("delivery_time", DeliveryTime), ("submit_time", SubmitTime),
+                    ("message_flags", MessageFlags)):
+    if _name not in {f.name for f in Message.FIELDS}:
+        Message.register(_name, _cls)
+
+
+def mapi_state(flags: Sequence[str]) -> tuple[bool, int | None, int]:
+    """IMAP flags → (is_read, follow-up flag, PR_MESSAGE_FLAGS)."""
+    lowered = {f.lower() for f in flags}
+    read = "\\seen" in lowered
+    value = (MSGFLAG_READ if read else 0) | (MSGFLAG_UNSENT if "\\draft" in lowered else 0)
+    return read, FLAGGED if "\\flagged" in lowered else None, value
+
+
+def keywords(flags: Sequence[str]) -> list[str]:
+    """IMAP keywords become Exchange categories (system flags are state, not categories)."""
+    return [f for f in flags if not f.startswith("\\")]
+
+
+class EwsTarget:
+    delimiter = KEY_SEP
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self._folders: dict[str, Folder] = {}
+        self.specials = self._special_folders()
+
+    def _special_folders(self) -> dict[str, Folder]:
+        acc = self.account
+        found = {INBOX: acc.inbox, "\\Sent": acc.sent, "\\Drafts": acc.drafts, "\\Trash": acc.trash,
+                 "\\Junk": acc.junk}
+        archive_names = {"archive", "archiv", "archives", "archivio", "archivo"}
+        for f in acc.msg_folder_root.children:
+            if f.name and f.name.lower() in archive_names:
+                found["\\Archive"] = f
+                break
+        return found
+
+    def folder_name(self, path: Sequence[str]) -> str:
+        return KEY_SEP.join(path)
+
+    def folder_ref(self, name: str) -> str:
+        folder = self._folders.get(name)
+        return folder.id if folder is not None else ""
+
+    def _child(self, parent: Folder, name: str) -> Folder | None:
+        for child in parent.children:
+            if child.name and child.name.lower() == name.lower():
+                return child  # type: ignore[no-any-return]
+        return None
+
+    def ensure_folder(self, name: str) -> list[str]:
+        """Find or create every level; returns the keys of the folders actually created."""
+        if name in self._folders:
+            return []
+        parts = name.split(KEY_SEP)
+        created: list[str] = []
+        head = parts[0]
+        parent = self.specials.get(head)
+        key = head
+        if parent is None:
+            parent, made = self._get_or_create(self.account.msg_folder_root, DEFAULT_NAMES.get(head, head))
+            if made:
+                created.append(key)
+        self._folders[key] = parent
+        for part in parts[1:]:
+            key = f"{key}{KEY_SEP}{part}"
+            parent, made = self._get_or_create(parent, part)
+            self._folders[key] = parent
+            if made:
+                created.append(key)
+        return created
+
+    def _get_or_create(self, parent: Folder, name: str) -> tuple[Folder, bool]:
+        existing = self._child(parent, name)
+        if existing is not None:
+            return existing, False
+        folder = Folder(parent=parent, name=name, folder_class="IPF.Note")
+        try:
+            folder.save()
+        except ErrorFolderExists:
+            parent.refresh()
+            found = self._child(parent, name)
+            if found is None:
+                raise
+            return found, False
+        return folder, True
+
+    def _message(self, folder: Folder, msg: Outgoing) -> Message:
+        read, flag, mapi = mapi_state(msg.flags)
+        when = EWSDateTime.from_datetime(msg.internaldate.astimezone(UTC))
+        fields: dict[str, Any] = {"is_read": read, "delivery_time": when, "message_flags": mapi}
+        if flag is not None:
+            fields["flag"] = flag
+        cats = keywords(msg.flags)
+        if cats:
+            fields["categories"] = cats
+        return Message(account=self.account, folder=folder, mime_content=msg.data, **fields)
+
+    def append_many(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed | ItemRejected]:
+        target = self._folders[folder]
+        try:
+            results = self.account.bulk_create(folder=target, items=[self._message(target, m) for m in msgs])
+        except (ErrorServerBusy, TransportError) as exc:
+            raise Throttled(f"Exchange is busy: {exc}") from None
+        out: list[Placed | ItemRejected] = []
+        for r in results:
+            if isinstance(r, Exception):
+                out.append(ItemRejected(f"Exchange refused the message: {type(r).__name__}: {r}"[:300]))
+            else:
+                out.append(Placed(folder=folder, uidvalidity=0, uid=0, ref=r.id))
+        return out
+
+    def find(self, folder: str, msg: Outgoing, exclude: set[str] | frozenset[str] = frozenset()) -> Placed | None:
+        """An item with the same Message-ID and received time (a create whose answer was lost)."""
+        if not msg.message_id:
+            return None
+        target = self._folders[folder]
+        want = int(msg.internaldate.timestamp())
+        for item in target.filter(message_id=msg.message_id).only("id", "datetime_received"):
+            if item.id in exclude:
+                continue
+            received = item.datetime_received
+            if received is not None and int(received.timestamp()) == want:
+                return Placed(folder=folder, uidvalidity=0, uid=0, ref=item.id)
+        return None
+
+    # -- undo ------------------------------------------------------------------------------
+    def remove_refs(self, refs: Sequence[str], batch: int = 100) -> int:
+        """Hard-delete exactly these items; already gone counts as done."""
+        removed = 0
+        for i in range(0, len(refs), batch):
+            part = [ItemId(id=r) for r in refs[i:i + batch]]
+            for r in self.account.bulk_delete(ids=part, delete_type="HardDelete"):
+                if r is True or isinstance(r, ErrorItemNotFound):
+                    removed += 1 if r is True else 0
+                elif isinstance(r, Exception):
+                    raise Transient(f"Exchange did not delete an item: {r}")
+        return removed
+
+    def delete_folder_by_ref(self, name: str, ref: str) -> str:
+        """Delete a folder the migration created if it is empty; returns why it was kept, or ""."""
+        try:
+            folder = Folder(root=self.account.root, id=ref)
+            folder.refresh()
+        except Exception:
+            return ""
+        if folder.total_count:
+            return f"{name.replace(KEY_SEP, '/')} was kept: it holds {folder.total_count} items"
+        if folder.child_folder_count:
+            return f"{name.replace(KEY_SEP, '/')} was kept: it has subfolders that the migration did not create"
+        Folder(root=self.account.root, id=ref, changekey=folder.changekey).delete()
+        return ""
+
+    def close(self) -> None:
+        self.account.protocol.close()
+
