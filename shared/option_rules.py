@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from shared.migration_state import OPERATIONS
 
-SUPPORTED_SOURCES = {"imap", "ews"}
+SUPPORTED_SOURCES = {"imap", "pop3", "ews"}
 SUPPORTED_TARGETS = {"imap", "ews"}
 # What this version can already carry out, per (source, target); the reference allows more for EWS → EWS.
 IMPLEMENTED: dict[tuple[str, str], tuple[str, ...]] = {
@@ -17,6 +17,8 @@ IMPLEMENTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("imap", "ews"): ("emails",),
     ("ews", "imap"): ("emails",),
     ("ews", "ews"): ("emails",),
+    ("pop3", "imap"): ("emails",),
+    ("pop3", "ews"): ("emails",),
 }
 TYPE_NAMES = {"imap": "IMAP", "pop3": "POP3", "ews": "Exchange (EWS)"}
 

@@ -90,6 +90,10 @@ class EwsSource:
             out.append(folder_map.ListedFolder(name=name, delimiter=DELIMITER, flags=flags))
         return out
 
+    @staticmethod
+    def key(folder_id: str, ref: str) -> str:
+        return ews_item_key(folder_id, ref)
+
     def item_ids(self, name: str) -> list[str]:
         """Every message id in the folder, oldest first (FindItem pages of up to 1,000)."""
         qs = self._folders[name].all().only("id").order_by("datetime_received")

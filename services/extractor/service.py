@@ -16,9 +16,10 @@ from collections.abc import Iterator
 import redis
 from confluent_kafka import Message
 
-from services.extractor.ews import EwsSource, ews_item_key
+from services.extractor.ews import EwsSource
 from services.extractor.imap import ImapSource
 from services.extractor.plan import folder_refs, item_key, split
+from services.extractor.pop3_mailbox import Pop3Mailbox
 from services.extractor.sources import Source, SourcePool
 from services.extractor.task_run import OPERATION, Limits, as_chunks, run_task
 from shared import migration_state as ms
@@ -148,7 +149,7 @@ class Extractor:
                     continue
                 uidvalidity, uids, refs_ = self._list_items(source, ref.source_name)
                 keys = ([item_key(ref.folder_id, uidvalidity, u) for u in uids] if uids
-                        else [ews_item_key(ref.folder_id, r) for r in refs_])
+                        else [source.key(ref.folder_id, r) for r in refs_])  # type: ignore[union-attr]
                 total += len(keys)
                 known = ledger.known_keys(keys)
                 skipped += [ItemResult(item_key=key, result="skipped", folder=ref.display,
@@ -231,8 +232,9 @@ class Extractor:
                     self._progress(event)
         except (ConnectionCheckFailed, SecretUnavailable) as exc:
             self.pool.drop(mid)
-            keys = ([item_key(task.folder.folder_id, task.uidvalidity, u) for u in task.uids]
-                    + [ews_item_key(task.folder.folder_id, r) for r in task.refs])
+            keys = [item_key(task.folder.folder_id, task.uidvalidity, u) for u in task.uids]
+            if task.refs and not isinstance(source, ImapSource):
+                keys += [source.key(task.folder.folder_id, r) for r in task.refs]
             self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=[
                 ItemResult(item_key=key, result="failed", folder=task.folder.display, reason=str(exc))
                 for key in keys]))
@@ -242,13 +244,13 @@ class Extractor:
             self.pool.drop(mid)
             raise
 
-    def _run_by_refs(self, task: ExtractTask, source: EwsSource) -> Iterator[Event]:
-        """Items fetched whole (EWS gives MIME in one piece), chunked when large; vanished ones reported."""
+    def _run_by_refs(self, task: ExtractTask, source: EwsSource | Pop3Mailbox) -> Iterator[Event]:
+        """Items fetched whole (EWS and POP3 give a message in one piece), chunked when large."""
         seen = set()
         for item in source.fetch(task):
             seen.add(item.meta.item_key)
             yield from as_chunks(item, self.limits.inline_limit)
-        gone = [ews_item_key(task.folder.folder_id, r) for r in task.refs]
+        gone = [source.key(task.folder.folder_id, r) for r in task.refs]
         gone = [k for k in gone if k not in seen]
         if gone:
             yield ItemResults(migration_id=task.migration_id, operation=OPERATION, results=[

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from services.extractor.ews import EwsSource
 from services.extractor.imap import ImapSource
+from services.extractor.pop3 import Pop3Source
+from services.extractor.pop3_mailbox import Pop3Mailbox
 from shared.credentials import CredentialStore
 from shared.errors import MailferryError
 from shared.events import EndpointSpec
 from shared.ews_connection import connect_ews, pin
 from shared.imap_connection import ConnectOptions, login_imap
+from shared.pop3_connection import login_pop3
 from shared.session_pool import SessionPool
 
-Source = ImapSource | EwsSource
+Source = ImapSource | EwsSource | Pop3Mailbox
 
 
 class SourcePool:
@@ -39,4 +42,7 @@ class SourcePool:
         if spec.type == "ews":
             pin(spec.host, spec.port)
             return EwsSource(connect_ews(spec.host, spec.port, spec.security, spec.login, password, auth=spec.auth))
+        if spec.type == "pop3":
+            return Pop3Mailbox(Pop3Source(login_pop3(spec.host, spec.port, spec.security, spec.tls_verify,
+                                                     spec.login, password, self.opts)))
         raise MailferryError(f"{spec.type} sources are not supported by this extractor yet")

@@ -13,6 +13,7 @@ from shared.errors import ConnectionCheckFailed, ProtocolError
 from shared.ews_connection import check_login
 from shared.imap_connection import ConnectOptions, login_imap
 from shared.managesieve import connect_sieve, sieve_port, sieve_security
+from shared.pop3_connection import login_pop3
 
 
 class SideFailed(Exception):
@@ -25,6 +26,9 @@ class SideFailed(Exception):
 def check_endpoint(ep: Endpoint, opts: ConnectOptions, sieve: bool = False) -> None:
     if ep.type == "ews":
         check_login(ep.host, ep.port, ep.security, ep.login, ep.password, ep.auth)
+        return
+    if ep.type == "pop3":
+        login_pop3(ep.host, ep.port, ep.security, ep.tls_verify, ep.login, ep.password, opts).logout()
         return
     if ep.type != "imap":
         raise ProtocolError(f"{ep.type} accounts cannot be checked by this version")
