@@ -37,10 +37,11 @@ def test_every_implemented_pair_runs_what_it_implements() -> None:
 
 
 def test_unsupported_source_and_target_are_named() -> None:
-    found = problems("pop3", "pop3", ["emails"])
+    found = problems("carrier-pigeon", "pop3", ["emails"])
     assert fields(found)[:2] == ["source.type", "target.type"]
-    assert "POP3 sources" in found[0][1]
+    assert "carrier-pigeon sources" in found[0][1]
     assert "POP3 targets" in found[1][1]
+    assert not problems("pop3", "imap", ["emails"])  # POP3 is a source, never a target
     assert fields(problems("carrier-pigeon", "imap", ["emails"]))[0] == "source.type"
     assert "target.type" not in fields(problems("carrier-pigeon", "imap", ["emails"]))
 
