@@ -22,7 +22,7 @@ from shared.imap_connection import ConnectOptions
 from shared.metrics import ServiceMetrics
 from shared.service_runtime import HealthServer
 from shared.topics import TopicSpec
-from shared.worker_loop import Handler, WorkerLoop
+from shared.worker_loop import Handler, PoisonHandler, WorkerLoop
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +55,16 @@ def build_context(service: str, settings: Settings) -> ServiceContext:
 
 
 def run_service(service: str, settings: Settings, stop: threading.Event, reads: list[TopicSpec],
-                make_handler: Callable[[ServiceContext], Handler], *, batch_size: int = 200,
-                context: ServiceContext | None = None) -> None:
+                make_handler: Callable[[ServiceContext], Handler | tuple[Handler, PoisonHandler]], *,
+                batch_size: int = 200, context: ServiceContext | None = None) -> None:
     """Create topics, subscribe, serve health and metrics, and loop until ``stop``."""
     ctx = context or build_context(service, settings)
     kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions)
     consumer = kafka_edge.BatchConsumer(settings.kafka_bootstrap, f"{settings.topic_prefix}mailferry-{service}",
                                         [t.full_name(settings.topic_prefix) for t in reads])
-    handler = make_handler(ctx)
-    loop = WorkerLoop(consumer, handler, ctx.metrics, ctx.redis, stop, batch_size=batch_size)
+    made = make_handler(ctx)
+    handler, poison = made if isinstance(made, tuple) else (made, None)
+    loop = WorkerLoop(consumer, handler, ctx.metrics, ctx.redis, stop, batch_size=batch_size, poison=poison)
     health = HealthServer(settings.http_port, ctx.registry, loop.ready)
     health.start()
     log.info("started", extra={"topics": [t.name for t in reads], "http_port": health.port})

@@ -8,27 +8,39 @@ handler is idempotent. SIGTERM ends the loop between batches.
 
 from __future__ import annotations
 
+import imaplib
 import logging
 import threading
 import time
 from collections.abc import Callable
 
 import redis
-from confluent_kafka import Message
+from confluent_kafka import KafkaException, Message
 
 from shared.errors import MailferryError
-from shared.kafka_edge import BatchConsumer
+from shared.kafka_edge import BatchConsumer, DeliveryFailed, next_offsets
 from shared.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[list[Message]], list[tuple[str, int, int]]]
+# Called with a batch that failed the same way too often: report its items as failed, dead-letter them.
+PoisonHandler = Callable[[list[Message], Exception], None]
+POISON_ATTEMPTS = 5
+
+
+def retryable(exc: Exception) -> bool:
+    """Worth waiting for: network, broker and Redis trouble, and our own transient kinds."""
+    if isinstance(exc, MailferryError):
+        return exc.retryable
+    return isinstance(exc, (OSError, redis.RedisError, KafkaException, DeliveryFailed, imaplib.IMAP4.abort))
 
 
 class WorkerLoop:
     def __init__(self, consumer: BatchConsumer, handler: Handler, metrics: ServiceMetrics,
                  redis_client: redis.Redis[bytes], stop: threading.Event, *, batch_size: int = 200,
-                 poll_timeout: float = 0.5, max_backoff: float = 30.0) -> None:
+                 poll_timeout: float = 0.5, max_backoff: float = 30.0, poison: PoisonHandler | None = None,
+                 initial_backoff: float = 0.5) -> None:
         self.consumer = consumer
         self.handler = handler
         self.metrics = metrics
@@ -37,6 +49,8 @@ class WorkerLoop:
         self.batch_size = batch_size
         self.poll_timeout = poll_timeout
         self.max_backoff = max_backoff
+        self.poison = poison
+        self.initial_backoff = initial_backoff
         self.redis_ok = True
         self._last_check = 0.0
 
@@ -72,7 +86,8 @@ class WorkerLoop:
             self.consumer.close()
 
     def _handle_with_retry(self, batch: list[Message]) -> None:
-        backoff = 0.5
+        backoff = self.initial_backoff
+        failures = 0
         while True:
             try:
                 offsets = self.handler(batch)
@@ -83,6 +98,14 @@ class WorkerLoop:
                 self.metrics.error(kind)
                 log.warning("batch failed, will retry", extra={"error": str(exc)[:500], "kind": kind},
                             exc_info=not isinstance(exc, MailferryError))
+                failures = 0 if retryable(exc) else failures + 1
+                if failures >= POISON_ATTEMPTS and self.poison is not None:
+                    # The same batch keeps failing for a reason waiting will not cure: report its items
+                    # as failed and move on, instead of stalling every migration behind it.
+                    log.error("batch given up as poison", extra={"error": str(exc)[:500], "kind": kind})
+                    self.poison(batch, exc)
+                    self.consumer.commit(next_offsets(batch))
+                    return
                 if self.stop.wait(backoff):
                     # Stopping: leave the batch uncommitted; it is redelivered to whoever owns it next.
                     return

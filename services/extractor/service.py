@@ -16,9 +16,10 @@ from collections.abc import Iterator
 import redis
 from confluent_kafka import Message
 
-from services.extractor.ews import EwsSource
+from services.extractor.ews import EwsSource, ews_item_key
 from services.extractor.imap import ImapSource
 from services.extractor.plan import folder_refs, item_key, split
+from services.extractor.pop3 import pop3_item_key
 from services.extractor.pop3_mailbox import Pop3Mailbox
 from services.extractor.sources import Source, SourcePool
 from services.extractor.task_run import OPERATION, Limits, as_chunks, run_task
@@ -97,6 +98,29 @@ class Extractor:
             self.producer.flush()
             done.append(after(msg))
         return done
+
+    def poison(self, batch: list[Message], exc: Exception) -> None:
+        """A task or request that keeps failing: its items are reported failed, the migration goes on."""
+        for msg in batch:
+            try:
+                event = decode(msg.value())
+            except EventError:
+                continue
+            reason = f"internal error while reading the source ({type(exc).__name__})"
+            if isinstance(event, ExtractTask):
+                self.pool.drop(event.migration_id)
+                keys = [item_key(event.folder.folder_id, event.uidvalidity, u) for u in event.uids]
+                if event.source.type == "pop3":
+                    keys += [pop3_item_key(r) for r in event.refs]
+                else:
+                    keys += [ews_item_key(event.folder.folder_id, r) for r in event.refs]
+                self._progress(ItemResults(migration_id=event.migration_id, operation=OPERATION, results=[
+                    ItemResult(item_key=k, result="failed", folder=event.folder.display, reason=reason)
+                    for k in keys]))
+            elif isinstance(event, (MigrationRequested, OperationRequested)):
+                self._fail(event.migration_id, MailferryError(reason))
+            send_undecodable(self.producer, self.metrics, msg, EventError(f"poison message: {exc}"))
+        self.producer.flush()
 
     def _progress(self, event: Event) -> None:
         self.producer.send(topics.PROGRESS, event.migration_id, event)
@@ -260,9 +284,12 @@ class Extractor:
 
 def serve(settings: Settings, stop: threading.Event) -> None:
     """Entry for ``mailferry service extractor``."""
-    from services.runtime import run_service
+    from services.runtime import ServiceContext, run_service
+    from shared.worker_loop import Handler, PoisonHandler
 
-    run_service(SERVICE, settings, stop, [topics.MIGRATIONS_REQUESTED, topics.EXTRACT_TASKS],
-                lambda ctx: Extractor(settings, ctx.redis, ctx.producer,
-                                      SourcePool(ctx.credentials, ctx.connect_options), ctx.metrics).handle,
-                batch_size=1)
+    def make(ctx: ServiceContext) -> tuple[Handler, PoisonHandler]:
+        extractor = Extractor(settings, ctx.redis, ctx.producer, SourcePool(ctx.credentials, ctx.connect_options),
+                              ctx.metrics)
+        return extractor.handle, extractor.poison
+
+    run_service(SERVICE, settings, stop, [topics.MIGRATIONS_REQUESTED, topics.EXTRACT_TASKS], make, batch_size=1)

@@ -17,6 +17,7 @@ from collections import defaultdict
 import redis
 from confluent_kafka import Message
 
+from services.extractor.plan import folder_key
 from services.loader.chunks import ChunkAssembler
 from services.loader.ews import EwsTarget
 from services.loader.imap import ImapTarget
@@ -200,6 +201,34 @@ class Loader:
         log.info("undo finished", extra={"migration_id": mid, "ok": finished.ok,
                                          "removed_messages": finished.removed_messages})
 
+    def poison(self, batch: list[Message], exc: Exception) -> None:
+        """Every item in a batch that keeps failing: reported failed and dead-lettered, so migrations go on."""
+        reason = f"internal error while loading ({type(exc).__name__}); the item was set aside for an operator"
+        per_migration: dict[str, list[ItemResult]] = defaultdict(list)
+        for msg in batch:
+            try:
+                ev = decode(msg.value())
+            except EventError:
+                continue
+            meta = ev.meta if isinstance(ev, (MailItem, MailChunk)) else None
+            if isinstance(ev, MailChunk) and not ev.last:
+                meta = None
+            if isinstance(ev, MailChunk) and ev.last and meta is None:
+                per_migration[ev.migration_id].append(ItemResult(item_key=ev.item_key, result="failed", reason=reason))
+            elif meta is not None:
+                per_migration[ev.migration_id].append(ItemResult(
+                    item_key=meta.item_key, result="failed", folder=meta.folder.display, subject=meta.subject,
+                    reason=reason))
+            elif isinstance(ev, FolderItem):
+                per_migration[ev.migration_id].append(ItemResult(
+                    item_key=folder_key(ev.folder.folder_id), item_type="folder", result="failed",
+                    folder=ev.folder.display, reason=reason))
+            send_undecodable(self.producer, self.metrics, msg, EventError(f"poison batch: {exc}"))
+        for mid, results in per_migration.items():
+            self.producer.send(topics.PROGRESS, mid, ItemResults(migration_id=mid, operation=OPERATION,
+                                                                 results=results))
+        self.producer.flush()
+
     def _fail_all(self, mid: str, work: list[Work], reason: str) -> None:
         results = [ItemResult(item_key=w.meta.item_key, result="failed", folder=w.meta.folder.display,
                               subject=w.meta.subject, reason=reason) for w in work if isinstance(w, MailWork)]
@@ -220,7 +249,7 @@ def serve(settings: Settings, stop: threading.Event) -> None:
 
     def make(ctx: ServiceContext):  # type: ignore[no-untyped-def]
         loader = Loader(settings, ctx.redis, ctx.producer, ctx.credentials, ctx.connect_options, ctx.metrics)
-        return loader.handle
+        return loader.handle, loader.poison
 
     run_service(SERVICE, settings, stop, [topics.ITEMS, topics.MIGRATIONS_CONTROL], make,
                 batch_size=settings.load_batch)
