@@ -38,6 +38,7 @@ from services.intake.api_models import (
 )
 from services.intake.autodetect import DetectSettings
 from services.intake.autodetect_api import autodetect_router
+from services.intake.web_routes import web_router
 from services.intake.login_check import SideFailed, check_both, check_endpoint
 from services.intake.rate_limit import LoginRateLimiter, RateLimited
 from shared import ews_connection, json_log, option_rules, topics
@@ -240,22 +241,10 @@ def report_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _include_optional_routers(app: FastAPI, intake: Intake) -> None:
-    """TEMPORARY while the web pages and autodetection land: include them when present."""
-    import importlib
-
-    try:
-        web = importlib.import_module("services.intake.web_routes")
-        app.include_router(web.web_router())
-    except Exception as exc:
-        log.warning("web pages not available", extra={"error": str(exc)})
-
-
-
 def create_app(intake: Intake) -> FastAPI:
     app = FastAPI(title="mailferry", version="1", description="Move a whole mail account into another.")
 
-    _include_optional_routers(app, intake)
+    app.include_router(web_router())
     app.include_router(autodetect_router(intake.settings.allow_hosts, intake.detect_settings))
 
     @app.exception_handler(RequestValidationError)

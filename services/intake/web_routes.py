@@ -1,0 +1,108 @@
+"""The web pages users start and follow migrations on, served by intake.
+
+Plain HTML, CSS and JavaScript from ``services/intake/web/``: no build step, nothing fetched from the
+internet. The pages talk to the same REST API as the CLI. Their language (English or German) comes from
+``?lang=``, else from the browser's Accept-Language; the page script lets the user switch and remembers the
+choice in localStorage. Both dictionaries are embedded in the page, so switching needs no request.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+LANGUAGES = ("en", "de")
+DEFAULT_LANGUAGE = "en"
+PAGES = {"/": "index.html", "/pst": "pst.html", "/status": "status.html"}
+ASSET_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+I18N_MARKER = "<!--I18N-->"
+# Everything the pages load comes from this origin; the status page's URL holds the migration ID, so no
+# Referer leaves the page either.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def negotiate_language(accept_language: str | None, query_lang: str | None = None) -> str:
+    """``?lang=`` if it names a page language, else the best match of Accept-Language, else English."""
+    if query_lang and query_lang.lower() in LANGUAGES:
+        return query_lang.lower()
+    best, best_q = DEFAULT_LANGUAGE, 0.0
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        if primary not in LANGUAGES:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        q -= position * 1e-6  # equal weights: the first listed wins
+        if q > best_q:
+            best, best_q = primary, q
+    return best
+
+
+def _dictionaries() -> str:
+    data = {lang: json.loads((WEB_DIR / "i18n" / f"{lang}.json").read_text(encoding="utf-8")) for lang in LANGUAGES}
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    # Safe inside <script type="application/json">: no "</script>", no HTML comment or entity can form.
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _assets() -> dict[str, Path]:
+    """Every file the pages may load, by its path under ``web/``: nothing else is ever served."""
+    return {p.relative_to(WEB_DIR).as_posix(): p for p in sorted(WEB_DIR.rglob("*"))
+            if p.is_file() and p.suffix in ASSET_TYPES}
+
+
+def web_router() -> APIRouter:
+    """``GET /`` (new migration), ``/pst`` (PST file), ``/status`` (follow one) and ``/assets/...``."""
+    router = APIRouter(include_in_schema=False)
+    i18n_block = f'<script type="application/json" id="i18n-data">{_dictionaries()}</script>'
+    pages = {path: (WEB_DIR / name).read_text(encoding="utf-8").replace(I18N_MARKER, i18n_block)
+             for path, name in PAGES.items()}
+    assets = _assets()
+
+    def page_handler(template: str) -> Callable[[Request], Awaitable[HTMLResponse]]:
+        async def handler(request: Request) -> HTMLResponse:
+            lang = negotiate_language(request.headers.get("accept-language"), request.query_params.get("lang"))
+            html = template.replace('<html lang="en"', f'<html lang="{lang}"', 1)
+            headers = {**SECURITY_HEADERS, "Cache-Control": "no-store", "Content-Language": lang,
+                       "Vary": "Accept-Language"}
+            return HTMLResponse(html, headers=headers)
+
+        return handler
+
+    for path, template in pages.items():
+        router.add_api_route(path, page_handler(template), methods=["GET"], response_class=HTMLResponse)
+
+    @router.get("/assets/{name:path}")
+    async def asset(name: str) -> Response:
+        file = assets.get(name)
+        if file is None:
+            return Response(status_code=404, content="not found", media_type="text/plain")
+        headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
+        return Response(file.read_bytes(), media_type=ASSET_TYPES[file.suffix], headers=headers)
+
+    return router
