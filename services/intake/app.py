@@ -38,9 +38,9 @@ from services.intake.api_models import (
 )
 from services.intake.autodetect import DetectSettings
 from services.intake.autodetect_api import autodetect_router
-from services.intake.web_routes import web_router
 from services.intake.login_check import SideFailed, check_both, check_endpoint
 from services.intake.rate_limit import LoginRateLimiter, RateLimited
+from services.intake.web_routes import web_router
 from shared import ews_connection, json_log, option_rules, topics
 from shared import migration_state as ms
 from shared import redis_keys as k
