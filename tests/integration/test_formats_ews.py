@@ -1,0 +1,307 @@
+"""shared.formats.ews_mapping against the EWS emulator with the real exchangelib client:
+neutral record -> exchangelib item -> save -> fetch -> neutral record."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+exchangelib = pytest.importorskip("exchangelib")
+
+from exchangelib import DELEGATE, Account, Configuration, Credentials, EWSTimeZone, Version  # noqa: E402
+from exchangelib.transport import BASIC  # noqa: E402
+from exchangelib.version import EXCHANGE_2016  # noqa: E402
+
+from shared.formats.ews_mapping import (  # noqa: E402
+    ContactGroup,
+    apply_occurrence_changes,
+    contact_from_ews,
+    contact_to_ews,
+    event_from_ews,
+    event_to_ews,
+    group_from_ews,
+    group_to_ews,
+    occurrence_index,
+    recurrence_from_ews,
+    recurrence_to_ews,
+    task_from_ews,
+    task_to_ews,
+)
+from shared.formats.ical import Attendee, EventRecord, RecurrenceRule, TaskRecord, parse_calendar  # noqa: E402
+from shared.formats.vcard import ContactCard, TypedValue, parse_vcard  # noqa: E402
+
+try:
+    from tests.ews_emulator import EwsEmulator
+except ModuleNotFoundError:  # pytest without the repo root on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.ews_emulator import EwsEmulator
+
+pytestmark = pytest.mark.integration
+
+ALICE, PW = "alice@example.test", "s3cret"
+CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora"
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.fixture
+def emu() -> Iterator[EwsEmulator]:
+    with EwsEmulator() as e:
+        e.add_mailbox(ALICE, PW)
+        yield e
+
+
+@pytest.fixture
+def acc(emu: EwsEmulator) -> Account:
+    config = Configuration(
+        service_endpoint=emu.url,
+        credentials=Credentials(ALICE, PW),
+        auth_type=BASIC,
+        version=Version(build=EXCHANGE_2016),
+    )
+    return Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE, default_timezone=EWSTimeZone("UTC"))
+
+
+def _mapped_contact_fields(card: ContactCard) -> dict[str, object]:
+    """What Exchange holds of a card (prefix, UID, extra properties and e-mail types are listed as lossy)."""
+    return {
+        "fn": card.formatted_name,
+        "names": (card.family_name, card.given_name, card.middle_name, card.suffix),
+        "nickname": card.nickname,
+        "emails": sorted(e.value for e in card.emails),
+        "phones": sorted((p.value, tuple(sorted(set(p.types) - {"voice"}))) for p in card.phones),
+        "addresses": [(a.street, a.locality, a.region, a.postal_code, a.country) for a in card.addresses],
+        "org": (card.organization, card.department, card.title),
+        "dates": (card.birthday, card.anniversary),
+        "note": card.note,
+        "urls": [u.value for u in card.urls],
+        "categories": card.categories,
+        "photo": (card.photo, card.photo_type),
+    }
+
+
+def _save_and_read_contact(acc: Account, card: ContactCard) -> tuple[ContactCard, list[str]]:
+    mapped = contact_to_ews(card, account=acc, folder=acc.contacts)
+    mapped.value.save()
+    [fetched] = list(acc.fetch(ids=[mapped.value]))
+    back = contact_from_ews(fetched)
+    return back.value, mapped.lossy + back.lossy
+
+
+def test_corpus_vcard_contact_round_trips_through_exchange(acc: Account) -> None:
+    card = parse_vcard((CORPORA / "vcf" / "radicale" / "contact_photo_with_data_uri.vcf").read_bytes())
+    back, lossy = _save_and_read_contact(acc, card)
+    assert _mapped_contact_fields(back) == _mapped_contact_fields(card)
+    assert back.photo and back.photo_type == "image/png"
+    assert any("UID" in n for n in lossy)
+
+
+def test_full_contact_round_trips_through_exchange(acc: Account) -> None:
+    data = (CORPORA / "vcf" / "vobject" / "radicale-1587.vcf").read_text()
+    extra = (
+        "EMAIL;TYPE=INTERNET,pref:given@example.test\r\n"
+        "EMAIL;TYPE=INTERNET:other@example.test\r\n"
+        "TEL;TYPE=WORK,VOICE:+49 30 1234\r\n"
+        "TEL;TYPE=CELL:+49 170 9999\r\n"
+        "TEL;TYPE=HOME,FAX:+49 30 5555\r\n"
+        "ADR;TYPE=WORK:;;Hauptstr. 1;Berlin;BE;10115;Germany\r\n"
+        "ADR;TYPE=HOME:;;Nebenweg 2\\, Hinterhaus;Potsdam;;14467;Germany\r\n"
+        "ORG:Beispiel GmbH;Entwicklung\r\n"
+        "TITLE:Ingenieurin\r\n"
+        "BDAY:1980-04-15\r\n"
+        "X-ANNIVERSARY:2005-06-01\r\n"
+        "NOTE:Zeile 1\\nZeile 2 mit \\, Komma\r\n"
+        "URL:https://example.test/~given\r\n"
+        "CATEGORIES:Kunden,VIP\r\n"
+        "NICKNAME:Giv\r\n"
+    )
+    card = parse_vcard(data.replace("END:VCARD", extra + "END:VCARD"))
+    back, lossy = _save_and_read_contact(acc, card)
+    assert _mapped_contact_fields(back) == _mapped_contact_fields(card)
+    assert any("prefix" in n for n in lossy) and any("GEO" in n for n in lossy)
+
+
+def test_distribution_list_with_three_members_round_trips(acc: Account) -> None:
+    group = ContactGroup(
+        "Projekt \u00c4rger",
+        [("Bob", "bob@example.test"), ("Carol K\u00f6nig", "carol@example.test"), ("", "dave@example.test")],
+    )
+    mapped = group_to_ews(group, account=acc, folder=acc.contacts)
+    mapped.value.save()
+    [fetched] = list(acc.fetch(ids=[mapped.value]))
+    back = group_from_ews(fetched)
+    assert back.value == group
+    assert back.lossy == [] and mapped.lossy == []
+
+
+def _round_trip_event(acc: Account, event: EventRecord) -> tuple[EventRecord, list[str]]:
+    mapping = event_to_ews(event, default_tz="Europe/Berlin", account=acc, folder=acc.calendar)
+    mapping.item.save()
+    assert apply_occurrence_changes(mapping.item, mapping) == []
+    [master] = list(acc.fetch(ids=[mapping.item]))
+    exceptions = list(acc.fetch(ids=[o.to_id() for o in master.modified_occurrences or []]))
+    back = event_from_ews(master, exceptions)
+    return back.value, mapping.lossy + back.lossy
+
+
+def test_recurring_event_with_modified_and_deleted_occurrence(acc: Account) -> None:
+    start = datetime(2024, 3, 4, 9, 30, tzinfo=BERLIN)  # a Monday; DST starts on 31 March
+    override = EventRecord(
+        uid="weekly-1@example.test",
+        recurrence_id=start + timedelta(days=14),
+        summary="Jour fixe (verschoben)",
+        location="Raum 2",
+        start=start + timedelta(days=15, hours=1),
+        end=start + timedelta(days=15, hours=2),
+    )
+    event = EventRecord(
+        uid="weekly-1@example.test",
+        summary="Jour fixe",
+        description="Agenda\nPunkt 1",
+        location="Raum 1",
+        start=start,
+        end=start + timedelta(hours=1),
+        rrule=RecurrenceRule("WEEKLY", interval=1, count=6, by_day=[(None, "MO"), (None, "TH")]),
+        exdates=[start + timedelta(days=7)],
+        categories=["Team"],
+        exceptions=[override],
+    )
+    back, _ = _round_trip_event(acc, event)
+    assert back.uid == event.uid and back.summary == event.summary and back.location == event.location
+    assert back.description == event.description
+    assert back.start == start and back.end == event.end
+    assert isinstance(back.start, datetime) and getattr(back.start.tzinfo, "key", None) == "Europe/Berlin"
+    assert back.rrule == event.rrule
+    assert back.exdates == event.exdates
+    [exc] = back.exceptions
+    assert exc.recurrence_id == override.recurrence_id
+    assert (exc.summary, exc.location, exc.start, exc.end) == (
+        override.summary,
+        override.location,
+        override.start,
+        override.end,
+    )
+    # after DST the occurrences keep their local time (09:30 Berlin)
+    assert exc.start.astimezone(BERLIN).hour == 10  # type: ignore[union-attr]
+
+
+def test_recurring_event_from_corpus_keeps_override(acc: Account) -> None:
+    cal = parse_calendar((CORPORA / "ics" / "radicale" / "event_daily_rrule_overridden.ics").read_bytes())
+    [event] = cal.events
+    back, lossy = _round_trip_event(acc, event)
+    assert lossy == []
+    assert back.rrule is not None and (back.rrule.freq, back.rrule.count) == ("DAILY", 5)
+    [exc] = back.exceptions
+    assert exc.summary == "Event #2 bis"
+    assert exc.recurrence_id == event.exceptions[0].recurrence_id
+    assert exc.start == event.exceptions[0].start
+
+
+def test_all_day_event_round_trips(acc: Account) -> None:
+    event = EventRecord(
+        uid="allday@example.test", summary="Betriebsausflug", start=date(2024, 5, 9), end=date(2024, 5, 11)
+    )
+    back, _ = _round_trip_event(acc, event)
+    assert (back.start, back.end, back.is_all_day) == (date(2024, 5, 9), date(2024, 5, 11), True)
+    assert back.summary == event.summary and back.uid == event.uid
+
+
+def test_new_york_event_from_corpus_keeps_zone(acc: Account) -> None:
+    cal = parse_calendar((CORPORA / "ics" / "icalendar" / "calendars" / "america_new_york.ics").read_bytes())
+    event = cal.events[0]
+    back, _ = _round_trip_event(acc, event)
+    assert back.start == event.start and back.end == event.effective_end
+    assert back.start.tzinfo.key == "America/New_York"  # type: ignore[union-attr]
+
+
+def test_task_round_trips(acc: Account) -> None:
+    task = TaskRecord(
+        uid="task-1@example.test",
+        summary="Steuererkl\u00e4rung",
+        description="Belege sammeln",
+        start=date(2024, 4, 1),
+        due=date(2024, 7, 31),
+        status="IN-PROCESS",
+        percent_complete=40,
+        priority=1,
+        categories=["Privat"],
+    )
+    mapped = task_to_ews(task, account=acc, folder=acc.tasks)
+    mapped.value.save()
+    [fetched] = list(acc.fetch(ids=[mapped.value]))
+    back = task_from_ews(fetched).value
+    for name in ("summary", "description", "start", "due", "status", "percent_complete", "priority", "categories"):
+        assert getattr(back, name) == getattr(task, name), name
+    assert any("UID" in n for n in mapped.lossy)
+
+
+def test_contact_without_optional_fields(acc: Account) -> None:
+    card = ContactCard(formatted_name="Nur Name", emails=[TypedValue("nur@example.test")])
+    back, _ = _save_and_read_contact(acc, card)
+    assert _mapped_contact_fields(back) == _mapped_contact_fields(card)
+
+
+@pytest.mark.parametrize(
+    ("rule", "pattern", "first"),
+    [
+        (RecurrenceRule("DAILY", interval=3, count=4), "DailyPattern", date(2024, 1, 9)),
+        (RecurrenceRule("WEEKLY", interval=2, by_day=[(None, "TU"), (None, "FR")]), "WeeklyPattern", date(2024, 1, 9)),
+        (RecurrenceRule("MONTHLY", by_month_day=[15]), "AbsoluteMonthlyPattern", date(2024, 1, 15)),
+        (RecurrenceRule("MONTHLY", interval=2, by_day=[(2, "TU")]), "RelativeMonthlyPattern", date(2024, 1, 9)),
+        (RecurrenceRule("MONTHLY", by_day=[(-1, "FR")]), "RelativeMonthlyPattern", date(2024, 1, 26)),
+        (
+            RecurrenceRule("MONTHLY", by_day=[(None, d) for d in ("MO", "TU", "WE", "TH", "FR")], by_set_pos=[-1]),
+            "RelativeMonthlyPattern",
+            date(2024, 1, 31),
+        ),
+        (RecurrenceRule("YEARLY", by_month=[1], by_month_day=[9]), "AbsoluteYearlyPattern", date(2024, 1, 9)),
+        (RecurrenceRule("YEARLY", by_month=[1], by_day=[(2, "TU")]), "RelativeYearlyPattern", date(2024, 1, 9)),
+        (
+            RecurrenceRule("YEARLY", interval=2, by_month=[1], by_month_day=[9]),
+            "AbsoluteMonthlyPattern",
+            date(2024, 1, 9),
+        ),
+    ],
+)
+def test_rrule_to_exchange_pattern_and_back(rule: RecurrenceRule, pattern: str, first: date) -> None:
+    start = date(2024, 1, 9)  # a Tuesday, second of the month
+    recurrence, lossy = recurrence_to_ews(rule, start)
+    assert recurrence is not None and lossy == []
+    assert type(recurrence.pattern).__name__ == pattern
+    assert recurrence_from_ews(recurrence, all_day=True) == rule
+    assert occurrence_index(recurrence, first) == 1
+    assert occurrence_index(recurrence, first - timedelta(days=1)) is None
+
+
+def test_unmappable_rrule_is_reported() -> None:
+    recurrence, lossy = recurrence_to_ews(RecurrenceRule("MONTHLY", by_day=[(-2, "MO")]), date(2024, 1, 22))
+    assert recurrence is None and lossy
+    mapping = event_to_ews(
+        EventRecord(
+            summary="x",
+            start=datetime(2024, 1, 22, 9, tzinfo=BERLIN),
+            rrule=RecurrenceRule("HOURLY"),
+            organizer=Attendee("mailto:boss@example.test"),
+        )
+    )
+    assert mapping.item.recurrence is None
+    assert any("HOURLY" in n for n in mapping.lossy) and any("organizer" in n for n in mapping.lossy)
+
+
+def test_monthly_relative_event_with_deleted_occurrence(acc: Account) -> None:
+    start = datetime(2024, 1, 9, 14, tzinfo=ZoneInfo("America/New_York"))  # second Tuesday
+    event = EventRecord(
+        uid="monthly@example.test",
+        summary="Patch Tuesday",
+        start=start,
+        end=start + timedelta(hours=1),
+        rrule=RecurrenceRule("MONTHLY", count=6, by_day=[(2, "TU")]),
+        exdates=[datetime(2024, 3, 12, 14, tzinfo=ZoneInfo("America/New_York"))],
+    )
+    back, lossy = _round_trip_event(acc, event)
+    assert lossy == []
+    assert back.rrule == event.rrule and back.exdates == event.exdates and back.start == start
