@@ -172,16 +172,22 @@ class BatchConsumer:
             self._consumer.commit(offsets=tps, asynchronous=False)
 
     def lag(self) -> dict[str, int]:
-        """Messages not yet committed, per topic, over the assigned partitions."""
+        """Messages not yet consumed, per topic, over the assigned partitions.
+
+        Local figures only (the consumer's position and the high watermark it
+        learnt from its last fetch): asking the broker here would block the
+        worker's loop for seconds. KEDA reads the group's committed lag itself.
+        """
         parts = [TopicPartition(t, p) for t, p in self._assigned]
         if not parts:
             return {}
         lag: dict[str, int] = {}
         try:
-            committed = self._consumer.committed(parts, timeout=5)
-            for tp in committed:
-                _low, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-                done = tp.offset if tp.offset >= 0 else _low
+            for tp in self._consumer.position(parts):
+                low, high = self._consumer.get_watermark_offsets(tp, cached=True) or (-1, -1)
+                if high < 0:
+                    continue
+                done = tp.offset if tp.offset >= 0 else low
                 lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - done)
         except KafkaException as exc:
             log.debug("lag unavailable", extra={"error": str(exc)})

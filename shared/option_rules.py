@@ -16,7 +16,7 @@ IMPLEMENTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("imap", "imap"): ("emails", "rules"),
     ("imap", "ews"): ("emails",),
     ("ews", "imap"): ("emails",),
-    ("ews", "ews"): ("emails",),
+    ("ews", "ews"): ("emails", "contacts", "contact_groups", "calendars", "tasks", "rules", "auto_reply"),
     ("pop3", "imap"): ("emails",),
     ("pop3", "ews"): ("emails",),
 }

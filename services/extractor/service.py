@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import redis
 from confluent_kafka import Message
 
+from services.extractor import ews_pim
 from services.extractor.ews import EwsSource, ews_item_key
 from services.extractor.imap import ImapSource
 from services.extractor.plan import folder_refs, item_key, split
@@ -149,8 +150,10 @@ class Extractor:
             self._progress(MigrationValidating(migration_id=mid))
         if operation == OPERATION:
             self.plan_emails(ev)
-        elif operation == "rules":
+        elif operation == "rules" and ev.source.type == "imap":
             self.plan_rules(ev)
+        elif ev.source.type == "ews":
+            self.plan_pim(ev, operation)
         else:
             self._fail(mid, MailferryError(f"the {operation} operation is not available for this source"))
         self.producer.flush()
@@ -211,6 +214,26 @@ class Extractor:
             uidvalidity, uids = source.select(name)
             return uidvalidity, uids, []
         return 0, [], source.item_ids(name)
+
+    def plan_pim(self, ev: MigrationRequested, operation: str) -> None:
+        """Contacts, groups, calendars, tasks, rules, auto-reply from Exchange: read them all now."""
+        mid = ev.migration_id
+        self._progress(OperationStarted(migration_id=mid, operation=operation))
+        try:
+            source = self.pool.get(mid, ev.source)
+            if not isinstance(source, EwsSource):
+                raise MailferryError(f"{operation} can only be read from Exchange")
+            items = list(ews_pim.read(source.account, operation, mid))
+        except (ConnectionCheckFailed, SecretUnavailable, MailferryError) as exc:
+            self.pool.drop(mid)
+            self._fail(mid, exc)
+            return
+        for item in items:
+            self.producer.send(topics.ITEMS, f"{mid}/{operation}", item)
+        self.metrics.item(ews_pim.ITEM_TYPE[operation], "extracted", len(items))
+        self._progress(OperationPlanned(migration_id=mid, operation=operation, total=len(items), folders=0,
+                                        tasks=0))
+        log.info("planned", extra={"migration_id": mid, "operation": operation, "items": len(items)})
 
     def plan_rules(self, ev: MigrationRequested) -> None:
         """Sieve scripts are few and small: read them all now, no tasks needed."""

@@ -20,6 +20,7 @@ from confluent_kafka import Message
 from services.extractor.plan import folder_key
 from services.loader.chunks import ChunkAssembler
 from services.loader.ews import EwsTarget
+from services.loader.ews_pim import PimWriter
 from services.loader.imap import ImapTarget
 from services.loader.load import OPERATION, FolderWork, MailWork, MigrationLoader, Work
 from services.loader.sieve import SieveLoader
@@ -33,6 +34,7 @@ from shared.dead_letters import send_undecodable
 from shared.errors import ConnectionCheckFailed, EventError, SecretUnavailable
 from shared.events import (
     ControlCommand,
+    CreatedThing,
     FolderItem,
     ItemResult,
     ItemResults,
@@ -40,21 +42,25 @@ from shared.events import (
     MailItem,
     MigrationFailed,
     MigrationRequested,
+    PimItem,
     SieveScriptItem,
     UndoFinished,
+    UndoRecords,
     decode,
     decode_as,
 )
 from shared.ews_connection import connect_ews, pin
 from shared.imap_connection import ConnectOptions, login_imap
 from shared.kafka_edge import EventProducer, next_offsets, position
-from shared.ledger import Ledger
+from shared.ledger import Ledger, LedgerEntry
 from shared.managesieve import ManageSieve, connect_sieve, sieve_port, sieve_security
 from shared.metrics import ServiceMetrics
 from shared.session_pool import SessionPool
 
 log = logging.getLogger(__name__)
 SERVICE = "loader"
+OPERATION_OF = {"contact": "contacts", "contact_group": "contact_groups", "calendar": "calendars", "task": "tasks",
+                "rule": "rules", "auto_reply": "auto_reply", "email": "emails", "folder": "emails"}
 
 
 class Loader:
@@ -92,6 +98,7 @@ class Loader:
     def handle(self, batch: list[Message]) -> list[tuple[str, int, int]]:
         per_migration: dict[str, list[Work]] = defaultdict(list)
         scripts: dict[str, list[SieveScriptItem]] = defaultdict(list)
+        pim: dict[str, list[PimItem]] = defaultdict(list)
         undos: list[ControlCommand] = []
         finished_chunks: list[tuple[str, str]] = []
         for msg in batch:
@@ -112,12 +119,16 @@ class Loader:
                     finished_chunks.append((ev.migration_id, ev.item_key))
             elif isinstance(ev, SieveScriptItem):
                 scripts[ev.migration_id].append(ev)
+            elif isinstance(ev, PimItem):
+                pim[ev.migration_id].append(ev)
             elif isinstance(ev, ControlCommand) and ev.command == "undo":
                 undos.append(ev)
         for mid, work in per_migration.items():
             self._load(mid, work)
         for mid, items in scripts.items():
             self._load_scripts(mid, items)
+        for mid, pims in pim.items():
+            self._load_pim(mid, pims)
         for cmd in undos:
             self._undo(cmd)
         for mid, key in finished_chunks:
@@ -167,6 +178,60 @@ class Loader:
                 ItemResult(item_key=i.item_key, item_type="rule", result="failed", subject=i.name, reason=str(exc))
                 for i in items]))
             self.producer.flush()
+
+    def _load_pim(self, mid: str, items: list[PimItem]) -> None:
+        """Non-mail items into Exchange, once each (the ledger), with their undo records first."""
+        spec = self._spec(mid)
+        if spec is None:
+            return
+        ledger = Ledger(self.r, spec.pair_id)
+        known = ledger.lookup([i.item_key for i in items])
+        results: list[ItemResult] = []
+        todo = []
+        for item in items:
+            entry = known.get(item.item_key)
+            if entry is None:
+                todo.append(item)
+            else:
+                mine = entry.migration_id == mid
+                results.append(ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
+                                          result="done" if mine else "skipped", subject=item.name,
+                                          reason="" if mine else "already copied by an earlier migration"))
+        if todo:
+            try:
+                target = self.targets.get(mid)
+            except (SecretUnavailable, ConnectionCheckFailed) as exc:
+                if isinstance(exc, ConnectionCheckFailed) and exc.retryable:
+                    raise
+                target = None
+                results += [ItemResult(item_key=i.item_key, item_type=i.item_type,  # type: ignore[arg-type]
+                                       result="failed", subject=i.name, reason=str(exc)) for i in todo]
+            if isinstance(target, EwsTarget):
+                def write_ahead(rec: CreatedThing) -> None:
+                    self.producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=spec.pair_id,
+                                                                     records=[rec]))
+                    self.producer.flush()
+                    ledger.record({}, mid, [rec.model_dump_json()])
+
+                out = PimWriter(target, write_ahead).write(todo)
+                if out.created:
+                    self.producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=spec.pair_id,
+                                                                     records=out.created))
+                    self.producer.flush()
+                done = {r.item_key: r for r in out.results if r.result == "done"}
+                ledger.record({k: LedgerEntry(mid, "pim", 0, 0, r.bytes) for k, r in done.items()}, mid,
+                              [c.model_dump_json() for c in out.created])
+                results += out.results
+            elif target is not None:
+                results += [ItemResult(item_key=i.item_key, item_type=i.item_type,  # type: ignore[arg-type]
+                                       result="failed", subject=i.name,
+                                       reason="this item type can only be written to Exchange") for i in todo]
+        by_op: dict[str, list[ItemResult]] = defaultdict(list)
+        for r in results:
+            by_op[OPERATION_OF[r.item_type]].append(r)
+        for op, rs in by_op.items():
+            self.producer.send(topics.PROGRESS, mid, ItemResults(migration_id=mid, operation=op, results=rs))
+        self.producer.flush()
 
     def _undo(self, cmd: ControlCommand) -> None:
         """Run an undo to the end; a crash re-delivers the command and the undo runs again (idempotent)."""

@@ -15,7 +15,10 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from exchangelib.properties import Rule
+
 from services.loader.ews import EwsTarget
+from services.loader.ews_pim import restore_setting
 from services.loader.imap import ImapTarget
 from shared.events import CreatedThing, UndoFinished, UndoProgress
 from shared.managesieve import ManageSieve
@@ -31,11 +34,13 @@ class UndoPlan:
     folders: list[str] = field(default_factory=list)
     folder_refs: dict[str, str] = field(default_factory=dict)
     scripts: list[CreatedThing] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)
+    settings: list[CreatedThing] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         return (sum(len(u) for u in self.messages.values()) + len(self.message_refs) + len(self.folders)
-                + len({s.name for s in self.scripts}))
+                + len({s.name for s in self.scripts}) + len(self.rules) + len({s.name for s in self.settings}))
 
 
 def build_plan(records: Sequence[str], delimiter: str = "/") -> UndoPlan:
@@ -46,6 +51,8 @@ def build_plan(records: Sequence[str], delimiter: str = "/") -> UndoPlan:
     folders: list[str] = []
     folder_refs: dict[str, str] = {}
     scripts: list[CreatedThing] = []
+    rules: dict[str, None] = {}
+    settings: list[CreatedThing] = []
     for raw in records:
         rec = CreatedThing.model_validate(json.loads(raw))
         if rec.kind == "message":
@@ -61,9 +68,18 @@ def build_plan(records: Sequence[str], delimiter: str = "/") -> UndoPlan:
                 folder_refs[rec.target_folder] = rec.ref
         elif rec.kind == "sieve_script":
             scripts.append(rec)
+        elif rec.kind == "item" and rec.ref:
+            refs[rec.ref] = None
+            keys.append(rec.item_key)
+        elif rec.kind == "rule" and rec.ref:
+            rules[rec.ref] = None
+            keys.append(rec.item_key)
+        elif rec.kind == "setting":
+            settings.append(rec)
+            keys.append(rec.item_key)
     folders.sort(key=lambda f: (-f.count(delimiter), f))
     return UndoPlan({k: sorted(v) for k, v in uids.items()}, list(refs), sorted(set(keys)), folders, folder_refs,
-                    scripts)
+                    scripts, list(rules), settings)
 
 
 def restore_scripts(sieve: ManageSieve, scripts: Sequence[CreatedThing]) -> int:
@@ -120,6 +136,17 @@ class UndoRunner:
                 removed_folders += 1
             done += 1
         restored = 0
+        if isinstance(target, EwsTarget):
+            for ref in plan.rules:
+                try:
+                    target.account.delete_rule(Rule(id=ref))
+                except Exception as exc:  # already gone, or refused: report it, keep going
+                    self.kept.append(f"an inbox rule could not be removed: {type(exc).__name__}")
+                done += 1
+            for rec in reversed(plan.settings):  # the oldest record's previous value is what remains
+                restore_setting(target.account, rec)
+            restored += len({s.name for s in plan.settings})
+            done += len({s.name for s in plan.settings})
         if plan.scripts and open_sieve is not None:
             sieve = open_sieve()
             try:

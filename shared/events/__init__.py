@@ -3,7 +3,7 @@
 from shared.events.codec import decode, decode_as, encode
 from shared.events.dead_letter import DeadLetter
 from shared.events.envelope import REGISTRY, Event
-from shared.events.items import FolderItem, MailChunk, MailItem, MailMeta, SieveScriptItem
+from shared.events.items import FolderItem, MailChunk, MailItem, MailMeta, PimItem, SieveScriptItem
 from shared.events.migration import ControlCommand, EndpointSpec, MigrationRequested, OperationRequested
 from shared.events.progress import (
     ItemResult,
@@ -41,6 +41,7 @@ __all__ = [
     "OperationRequested",
     "OperationSkipped",
     "OperationStarted",
+    "PimItem",
     "SieveScriptItem",
     "UndoFinished",
     "UndoProgress",

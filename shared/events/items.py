@@ -74,3 +74,21 @@ class SieveScriptItem(Event):
     name: str
     script: str
     active: bool
+
+
+@register
+class PimItem(Event):
+    """A contact, contact group, calendar event, task, inbox rule or the auto-reply, in a neutral format.
+
+    ``format`` says how ``payload`` is written: ``vcard`` (contacts), ``ical`` (events with their
+    exceptions, tasks), ``json`` (contact groups, rules, auto-reply: small typed models).
+    """
+
+    EVENT_TYPE = "item.pim"
+    VERSION = 1
+
+    item_key: str
+    item_type: str
+    format: str
+    name: str = ""
+    payload: str

@@ -14,7 +14,7 @@ class CreatedThing(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["folder", "message", "sieve_script"]
+    kind: Literal["folder", "message", "sieve_script", "item", "rule", "setting"]
     target_folder: str = ""
     uidvalidity: int = 0
     uid: int = 0

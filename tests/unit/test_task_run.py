@@ -6,8 +6,6 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import cast
 
-import pytest
-
 from services.extractor import task_run
 from services.extractor.imap import ImapSource, MessageMeta
 from services.extractor.plan import item_key

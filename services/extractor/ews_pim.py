@@ -1,0 +1,87 @@
+"""Reading an Exchange mailbox's contacts, contact groups, calendar, tasks, rules and auto-reply.
+
+Each item becomes a :class:`PimItem` in a neutral format (vCard, iCalendar, or a
+small JSON model). Meeting requests and proposals live in the Inbox as messages
+and are not calendar items: they are not read here (the reference service does
+not migrate invitations either). A recurring event travels with its modified
+occurrences and its deleted dates in one iCalendar text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+from exchangelib import Account, CalendarItem, Contact, DistributionList, Task
+
+from shared.events import PimItem
+from shared.formats.ews_mapping import contact_from_ews, event_from_ews, group_from_ews, task_from_ews
+from shared.formats.ical import Calendar, serialize_calendar
+from shared.formats.settings import auto_reply_from_ews, rule_from_ews
+from shared.formats.vcard import serialize_vcard
+
+# Operation → the item type its results are counted as.
+ITEM_TYPE = {"contacts": "contact", "contact_groups": "contact_group", "calendars": "calendar", "tasks": "task",
+             "rules": "rule", "auto_reply": "auto_reply"}
+
+
+def pim_key(operation: str, source_id: str) -> str:
+    return f"{operation}:{hashlib.sha256(source_id.encode()).hexdigest()[:24]}"
+
+
+def _item(mid: str, operation: str, source_id: str, fmt: str, name: str, payload: str) -> PimItem:
+    return PimItem(migration_id=mid, item_key=pim_key(operation, source_id), item_type=ITEM_TYPE[operation],
+                   format=fmt, name=(name or "")[:200], payload=payload)
+
+
+def folder_paths(account: Account) -> dict[str, list[str]]:
+    """Folder id → neutral path (the Inbox as "INBOX"), for rules that move mail into folders."""
+    root = account.msg_folder_root
+    paths: dict[str, list[str]] = {root.id: []}
+    for f in root.walk():
+        parent = paths.get(f.parent_folder_id.id if f.parent_folder_id else root.id)
+        if parent is not None:
+            paths[f.id] = [*parent, "INBOX" if f.id == account.inbox.id else f.name]
+    return paths
+
+
+def read(account: Account, operation: str, mid: str) -> Iterator[PimItem]:
+    """Every item of one operation, in the source's order."""
+    if operation == "contacts":
+        for c in account.contacts.all():
+            if isinstance(c, Contact) and not isinstance(c, DistributionList):
+                yield _item(mid, operation, c.id, "vcard", c.display_name or "", serialize_vcard(
+                    contact_from_ews(c).value))
+    elif operation == "contact_groups":
+        for dl in account.contacts.all():
+            if isinstance(dl, DistributionList):
+                group = group_from_ews(dl).value
+                yield _item(mid, operation, dl.id, "json", group.display_name, json.dumps(asdict(group)))
+    elif operation == "calendars":
+        for ev in account.calendar.all():
+            if not isinstance(ev, CalendarItem):
+                continue
+            exceptions: list[Any] = []
+            if ev.modified_occurrences:
+                exceptions = [x for x in account.fetch(ids=[o.to_id() for o in ev.modified_occurrences])
+                              if not isinstance(x, Exception)]
+            record = event_from_ews(ev, exceptions).value
+            yield _item(mid, operation, ev.id, "ical", ev.subject or "",
+                        serialize_calendar(Calendar(events=[record])))
+    elif operation == "tasks":
+        for t in account.tasks.all():
+            if isinstance(t, Task):
+                yield _item(mid, operation, t.id, "ical", t.subject or "",
+                            serialize_calendar(Calendar(tasks=[task_from_ews(t).value])))
+    elif operation == "rules":
+        paths = folder_paths(account)
+        for rule in account.rules:
+            model = rule_from_ews(rule, lambda fid: paths.get(fid) if fid else None)
+            yield _item(mid, operation, rule.id or rule.display_name, "json", model.name, model.to_json())
+    elif operation == "auto_reply":
+        yield _item(mid, operation, "oof", "json", "auto-reply", auto_reply_from_ews(account.oof_settings).to_json())
+    else:
+        raise ValueError(f"unknown operation {operation!r}")

@@ -1,0 +1,146 @@
+"""Small typed models for inbox rules and the auto-reply, and their mapping to exchangelib.
+
+Rules keep the conditions and actions that mean the same on any Exchange
+(strings, addresses, flags, a target folder by its neutral path); the ones that
+point at server-specific objects (a reply template item, SMS alerts) are listed
+as lossy. Folder actions travel as neutral paths so the target can resolve them
+to its own folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from exchangelib import EWSDateTime, OofSettings
+from exchangelib.properties import Actions, Conditions, Mailbox, Rule
+
+STRING_CONDITIONS = ("categories", "contains_body_strings", "contains_header_strings", "contains_recipient_strings",
+                     "contains_sender_strings", "contains_subject_or_body_strings", "contains_subject_strings")
+FLAG_CONDITIONS = ("has_attachments", "is_automatic_reply", "is_meeting_request", "not_sent_to_me", "sent_cc_me",
+                   "sent_only_to_me", "sent_to_me", "sent_to_or_cc_me")
+ADDRESS_CONDITIONS = ("from_addresses", "sent_to_addresses")
+FLAG_ACTIONS = ("delete", "mark_as_read", "stop_processing_rules")
+ADDRESS_ACTIONS = ("forward_to_recipients", "forward_as_attachment_to_recipients", "redirect_to_recipients")
+
+
+@dataclass
+class RuleModel:
+    name: str
+    priority: int
+    enabled: bool
+    conditions: dict[str, Any] = field(default_factory=dict)
+    actions: dict[str, Any] = field(default_factory=dict)
+    lossy: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RuleModel:
+        return cls(**json.loads(text))
+
+
+def _emails(mailboxes: Any) -> list[str]:
+    return [m.email_address for m in mailboxes or [] if getattr(m, "email_address", None)]
+
+
+def rule_from_ews(rule: Rule, folder_path: Any) -> RuleModel:
+    """``folder_path(folder_id) -> list[str] | None`` turns a folder action into a neutral path."""
+    model = RuleModel(name=rule.display_name, priority=rule.priority or 1, enabled=bool(rule.is_enabled))
+    cond = rule.conditions
+    if cond is not None:
+        for name in STRING_CONDITIONS:
+            if getattr(cond, name, None):
+                model.conditions[name] = list(getattr(cond, name))
+        for name in FLAG_CONDITIONS:
+            if getattr(cond, name, None) is not None:
+                model.conditions[name] = bool(getattr(cond, name))
+        for name in ADDRESS_CONDITIONS:
+            if getattr(cond, name, None):
+                model.conditions[name] = _emails(getattr(cond, name))
+        if cond.importance:
+            model.conditions["importance"] = cond.importance
+    act = rule.actions
+    if act is not None:
+        for name in FLAG_ACTIONS:
+            if getattr(act, name, None) is not None:
+                model.actions[name] = bool(getattr(act, name))
+        for name in ADDRESS_ACTIONS:
+            if getattr(act, name, None):
+                model.actions[name] = _emails(getattr(act, name))
+        if act.assign_categories:
+            model.actions["assign_categories"] = list(act.assign_categories)
+        if act.mark_importance:
+            model.actions["mark_importance"] = act.mark_importance
+        for name in ("move_to_folder", "copy_to_folder"):
+            target = getattr(act, name, None)
+            if target is not None:
+                path = folder_path(getattr(getattr(target, "folder_id", None), "id", None))
+                if path:
+                    model.actions[name] = path
+                else:
+                    model.lossy.append(f"{name}: the folder could not be identified")
+        if act.server_reply_with_message or act.send_sms_alert_to_recipients:
+            model.lossy.append("reply-with-template and SMS actions are not migrated")
+    return model
+
+
+def rule_to_ews(model: RuleModel, resolve_folder: Any) -> Rule:
+    """``resolve_folder(path) -> Folder`` gives the target folder for a folder action."""
+    cond = Conditions()
+    for name, value in model.conditions.items():
+        if name in ADDRESS_CONDITIONS:
+            setattr(cond, name, [Mailbox(email_address=a) for a in value])
+        else:
+            setattr(cond, name, value)
+    act = Actions()
+    for name, value in model.actions.items():
+        if name in ADDRESS_ACTIONS:
+            setattr(act, name, [Mailbox(email_address=a) for a in value])
+        elif name in ("move_to_folder", "copy_to_folder"):
+            setattr(act, name, resolve_folder(value))
+        else:
+            setattr(act, name, value)
+    return Rule(display_name=model.name, priority=model.priority, is_enabled=model.enabled,
+                conditions=cond, actions=act)
+
+
+@dataclass
+class AutoReply:
+    state: str
+    external_audience: str | None = None
+    start: str | None = None
+    end: str | None = None
+    internal_reply: str | None = None
+    external_reply: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> AutoReply:
+        return cls(**json.loads(text))
+
+
+def _iso(value: Any) -> str | None:
+    return datetime.fromtimestamp(value.timestamp(), UTC).isoformat() if value else None
+
+
+def auto_reply_from_ews(oof: OofSettings) -> AutoReply:
+    return AutoReply(state=oof.state, external_audience=oof.external_audience, start=_iso(oof.start),
+                     end=_iso(oof.end), internal_reply=oof.internal_reply, external_reply=oof.external_reply)
+
+
+def auto_reply_to_ews(model: AutoReply) -> OofSettings:
+    def when(text: str | None) -> EWSDateTime | None:
+        return EWSDateTime.from_datetime(datetime.fromisoformat(text)) if text else None
+
+    kwargs: dict[str, Any] = {"state": model.state, "external_audience": model.external_audience or "All",
+                              "internal_reply": model.internal_reply or "",
+                              "external_reply": model.external_reply or ""}
+    if model.state == OofSettings.SCHEDULED:
+        kwargs.update(start=when(model.start), end=when(model.end))
+    return OofSettings(**kwargs)
