@@ -42,7 +42,7 @@ def build_context(service: str, settings: Settings) -> ServiceContext:
     client = redis.Redis.from_url(settings.redis_url)
     registry = CollectorRegistry()
     opts = ConnectOptions(allow=settings.allow_hosts, ca_file=settings.ca_file, timeout=settings.connect_timeout)
-    ews_connection.configure(opts)
+    ews_connection.configure(opts, settings.ews_max_connections)
     return ServiceContext(
         settings=settings,
         redis=client,

@@ -85,6 +85,7 @@ class Settings:
     load_batch: int = 200
     undo_window_hours: float = 48.0
     undo_batch: int = 500
+    ews_max_connections: int = 4
     ca_file: str = ""
     allow_insecure_tls: bool = False
     connect_timeout: float = 15.0
@@ -125,6 +126,7 @@ class Settings:
             load_batch=_int(e, "MAILFERRY_LOAD_BATCH", d.load_batch),
             undo_window_hours=_float(e, "MAILFERRY_UNDO_WINDOW_HOURS", d.undo_window_hours),
             undo_batch=_int(e, "MAILFERRY_UNDO_BATCH", d.undo_batch),
+            ews_max_connections=_int(e, "MAILFERRY_EWS_MAX_CONNECTIONS", d.ews_max_connections),
             ca_file=e.get("MAILFERRY_CA_FILE", ""),
             allow_insecure_tls=_bool(e, "MAILFERRY_ALLOW_INSECURE_TLS", False),
             connect_timeout=_float(e, "MAILFERRY_CONNECT_TIMEOUT", d.connect_timeout),

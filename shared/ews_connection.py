@@ -53,11 +53,16 @@ _options: ConnectOptions | None = None
 _pinned: dict[tuple[str, int], str] = {}
 
 
-def configure(opts: ConnectOptions) -> None:
-    """Set once per process (the allow list and CA bundle the adapter checks with)."""
-    global _options
+_max_connections = 4
+
+
+def configure(opts: ConnectOptions, max_connections: int = 4) -> None:
+    """Set once per process: the allow list and CA bundle the adapter checks with, and how many
+    connections one process may hold to one Exchange server (MAILFERRY_EWS_MAX_CONNECTIONS)."""
+    global _options, _max_connections
     with _lock:
         _options = opts
+        _max_connections = max(1, max_connections)
 
 
 def pin(host: str, port: int) -> str:
@@ -116,7 +121,8 @@ def connect_ews(host: str, port: int, security: str, login: str, secret: str, *,
         auth_type = BASIC
     policy = FailFast() if fail_fast else FaultTolerance(max_wait=max_wait)
     config = Configuration(service_endpoint=service_url(host, port, security), credentials=credentials,
-                           auth_type=auth_type, version=Version(build=EXCHANGE_2016), retry_policy=policy)
+                           auth_type=auth_type, version=Version(build=EXCHANGE_2016), retry_policy=policy,
+                           max_connections=_max_connections)
     return Account(login, config=config, autodiscover=False, access_type=DELEGATE)
 
 

@@ -88,7 +88,7 @@ class Intake:
         self.limiter = LoginRateLimiter(r, settings.login_checks_per_minute)
         self.opts = ConnectOptions(allow=settings.allow_hosts, ca_file=settings.ca_file,
                                    timeout=settings.connect_timeout)
-        ews_connection.configure(self.opts)
+        ews_connection.configure(self.opts, settings.ews_max_connections)
         self.detect_settings = detect_settings or DetectSettings()
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="login-check")
         self.requests = Counter("mailferry_intake_requests", "API requests by endpoint and outcome",

@@ -11,7 +11,10 @@ by its Exchange id in the undo record.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from exchangelib import Account, EWSDateTime, Message
@@ -63,6 +66,16 @@ def mapi_state(flags: Sequence[str]) -> tuple[bool, int | None, int]:
     read = "\\seen" in lowered
     value = (MSGFLAG_READ if read else 0) | (MSGFLAG_UNSENT if "\\draft" in lowered else 0)
     return read, FLAGGED if "\\flagged" in lowered else None, value
+
+
+def sent_date(data: bytes) -> datetime | None:
+    """The Date: header, for Exchange's "sent" time (the received time is INTERNALDATE)."""
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0][:65536]
+    try:
+        value = BytesHeaderParser(policy=compat32).parsebytes(head).get("Date")
+        return parsedate_to_datetime(str(value)).astimezone(UTC) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def keywords(flags: Sequence[str]) -> list[str]:
@@ -143,6 +156,9 @@ class EwsTarget:
         read, flag, mapi = mapi_state(msg.flags)
         when = EWSDateTime.from_datetime(msg.internaldate.astimezone(UTC))
         fields: dict[str, Any] = {"is_read": read, "delivery_time": when, "message_flags": mapi}
+        sent = sent_date(msg.data)
+        if sent is not None:
+            fields["submit_time"] = EWSDateTime.from_datetime(sent)
         if flag is not None:
             fields["flag"] = flag
         cats = keywords(msg.flags)

@@ -183,3 +183,41 @@ def test_only_emails_between_imap_and_exchange(running_stack: StackInfo, account
     wrong = {**body, "options": ["emails"], "target": {**endpoint(emulator, login, "nope")}}
     err = httpx.post(f"{running_stack.intake_url}/api/v1/migrations", json=wrong, timeout=60).json()["error"]
     assert (err["code"], err["side"]) == ("authentication_failed", "target")
+
+
+def test_a_german_exchange_mailbox_maps_to_the_imap_special_folders(running_stack: StackInfo, accounts: Accounts,
+                                                                    emulator: EwsEmulator) -> None:
+    login = f"de-{random.randrange(10**9)}@example.test"
+    emulator.add_mailbox(login, "de-pw-123", locale="de")
+    acc = account(emulator, login, "de-pw-123")
+    acc.locale = "de_DE"
+    assert acc.sent.name == "Gesendete Elemente" and acc.junk.name == "Junk-E-Mail"
+    rng = random.Random(1)
+    Message(account=acc, folder=acc.sent, mime_content=seed.generated(1, rng), is_read=True,
+            delivery_time=EWSDateTime.from_datetime(datetime(2024, 2, 2, 12, 0, tzinfo=UTC))).save()
+    Message(account=acc, folder=acc.junk, mime_content=seed.generated(2, rng),
+            delivery_time=EWSDateTime.from_datetime(datetime(2024, 2, 3, 12, 0, tzinfo=UTC))).save()
+    dst = accounts.new("dst")
+    _mid, st = migrate(running_stack, endpoint(emulator, login, "de-pw-123"), accounts.endpoint(dst))
+    assert st["state"] == "completed", st
+    with accounts.client(dst) as c:
+        names = {n for _f, _d, n in c.list_folders()}
+        assert not {"Gesendete Elemente", "Junk-E-Mail"} & names  # into the target's own \Sent and \Junk
+        for folder in ("Sent", "Junk"):
+            c.select_folder(folder, readonly=True)
+            assert len(c.search("ALL")) == 1, folder
+
+
+def test_oauth2_bearer_token_logs_in(emulator: EwsEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exchange Online takes OAuth2 only: the access token is given where the password would be."""
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the emulator speaks plain http
+    login, _password = new_mailbox(emulator, "oauth")
+    emulator.add_token("token-abc", mailbox=login)
+    port = int(urlsplit(emulator.url).port or 80)
+    ews_connection.check_login("127.0.0.1", port, "none", login, "token-abc", auth="oauth2")
+    acc = ews_connection.connect_ews("127.0.0.1", port, "none", login, "token-abc", auth="oauth2")
+    assert acc.inbox.name == "Inbox"
+    from shared.errors import AuthenticationFailed
+
+    with pytest.raises(AuthenticationFailed):
+        ews_connection.check_login("127.0.0.1", port, "none", login, "wrong-token", auth="oauth2")
