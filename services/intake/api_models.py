@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Endpoint(BaseModel):
@@ -13,9 +13,10 @@ class Endpoint(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["imap", "pop3", "ews"] = Field(description="the account's protocol")
-    host: str = Field(min_length=1, max_length=253, description="server name or address")
-    port: int = Field(ge=1, le=65535)
-    security: Literal["tls", "starttls", "none"] = Field(description="implicit TLS, STARTTLS, or none")
+    host: str = Field(default="", max_length=253,
+                      description="server name or address; empty for Exchange means: find it by autodiscover")
+    port: int = Field(default=443, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = Field(default="tls", description="implicit TLS, STARTTLS, or none")
     login: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024, repr=False)
     tls_verify: bool = Field(default=True, description="false only where the operator allows it")
@@ -24,13 +25,20 @@ class Endpoint(BaseModel):
     auth: Literal["basic", "oauth2"] = Field(default="basic",
                                              description="Exchange: basic (password) or oauth2 (password = token)")
 
-    @field_validator("host", "login")
+    @field_validator("login")
     @classmethod
     def _strip(cls, v: str) -> str:
         v = v.strip()
         if not v:
             raise ValueError("must not be empty")
         return v
+
+    @model_validator(mode="after")
+    def _host_needed(self) -> Endpoint:
+        self.host = self.host.strip()
+        if not self.host and self.type != "ews":
+            raise ValueError("host: a server name is needed (only Exchange can be found by autodiscover)")
+        return self
 
 
 class MigrationRequest(BaseModel):

@@ -38,6 +38,7 @@ from services.intake.api_models import (
 )
 from services.intake.autodetect import DetectSettings
 from services.intake.autodetect_api import autodetect_router
+from services.intake.ews_discovery import discover_ews
 from services.intake.login_check import SideFailed, check_both, check_endpoint
 from services.intake.rate_limit import LoginRateLimiter, RateLimited
 from services.intake.web_routes import web_router
@@ -118,6 +119,15 @@ class Intake:
         except RateLimited as exc:
             return error(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)})
         try:
+            for side in ("source", "target"):
+                ep = getattr(req, side)
+                if ep.type == "ews" and not ep.host:
+                    try:
+                        host, port, security = discover_ews(ep.login, ep.password, self.detect_settings,
+                                                            self.settings.allow_hosts)
+                    except ConnectionCheckFailed as exc:
+                        raise SideFailed(side, exc) from None
+                    setattr(req, side, ep.model_copy(update={"host": host, "port": port, "security": security}))
             check_both(req.source, req.target, self.opts, self.pool, sieve="rules" in req.options)
         except SideFailed as exc:
             self.metrics.error(exc.error.code)

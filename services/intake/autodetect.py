@@ -143,6 +143,9 @@ class DetectSettings:
             step_timeout=float(e.get("MAILFERRY_AUTODETECT_STEP_TIMEOUT", "") or d.step_timeout),
             total_timeout=float(e.get("MAILFERRY_AUTODETECT_TOTAL_TIMEOUT", "") or d.total_timeout),
             ca_file=e.get("MAILFERRY_CA_FILE", ""),
+            # Only for test rigs and odd setups: where autoconfig/autodiscover answer (never in production).
+            http_scheme="http" if e.get("MAILFERRY_AUTODETECT_HTTP_SCHEME", "") == "http" else "https",
+            http_port=int(e["MAILFERRY_AUTODETECT_HTTP_PORT"]) if e.get("MAILFERRY_AUTODETECT_HTTP_PORT") else None,
         )
 
 
