@@ -9,6 +9,7 @@ asked, redirects included, passes the network guard first.
 from __future__ import annotations
 
 import base64
+
 from services.intake.autodetect import (
     DetectSettings,
     DnsPythonLookup,
