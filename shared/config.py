@@ -83,6 +83,7 @@ class Settings:
     task_size: int = 500
     fetch_batch_bytes: int = 8 * 1024 * 1024
     load_batch: int = 200
+    load_connections: int = 4
     undo_window_hours: float = 48.0
     undo_batch: int = 500
     ews_max_connections: int = 4
@@ -124,6 +125,7 @@ class Settings:
             task_size=_int(e, "MAILFERRY_TASK_SIZE", d.task_size),
             fetch_batch_bytes=_int(e, "MAILFERRY_FETCH_BATCH_BYTES", d.fetch_batch_bytes),
             load_batch=_int(e, "MAILFERRY_LOAD_BATCH", d.load_batch),
+            load_connections=_int(e, "MAILFERRY_LOAD_CONNECTIONS", d.load_connections),
             undo_window_hours=_float(e, "MAILFERRY_UNDO_WINDOW_HOURS", d.undo_window_hours),
             undo_batch=_int(e, "MAILFERRY_UNDO_BATCH", d.undo_batch),
             ews_max_connections=_int(e, "MAILFERRY_EWS_MAX_CONNECTIONS", d.ews_max_connections),

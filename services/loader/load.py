@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from services.extractor.plan import folder_key
@@ -94,13 +95,18 @@ class MigrationLoader:
     """Loads work for one migration into its (already logged-in) target."""
 
     def __init__(self, mid: str, pair_id: str, target: MailTarget, ledger: Ledger, producer: EventProducer,
-                 metrics: ServiceMetrics) -> None:
+                 metrics: ServiceMetrics, appenders: Sequence[MailTarget] = (),
+                 pool: ThreadPoolExecutor | None = None) -> None:
+        """``appenders``: further sessions to the same target, so several APPENDs are in flight at once
+        (each round trip to a distant server costs tens of milliseconds)."""
         self.mid = mid
         self.pair_id = pair_id
         self.target = target
         self.ledger = ledger
         self.producer = producer
         self.metrics = metrics
+        self.appenders = [target, *appenders]
+        self.pool = pool
 
     def load(self, work: Sequence[Work]) -> None:
         out = Outcome()
@@ -139,12 +145,30 @@ class MigrationLoader:
             else:
                 todo.append(m)
         self.ledger.mark_inflight(m.meta.item_key for m in todo)
-        for group in append_groups(todo):
-            for m, placed in zip(group, self.target.append_many(name, [outgoing(m) for m in group]), strict=True):
+        groups = list(append_groups(todo))
+        for group, placed_list in zip(groups, self._append_all(name, groups), strict=True):
+            for m, placed in zip(group, placed_list, strict=True):
                 if isinstance(placed, ItemRejected):
                     self._rejected(m, placed, out)
                 else:
                     self._placed(m, placed, out)
+
+    def _append_all(self, name: str, groups: list[list[MailWork]]) -> list[list[Placed | ItemRejected]]:
+        """Groups spread over the sessions, each session's share in order; results in group order."""
+        if len(groups) <= 1 or len(self.appenders) == 1 or self.pool is None:
+            return [self.target.append_many(name, [outgoing(m) for m in g]) for g in groups]
+        lanes = [groups[i::len(self.appenders)] for i in range(len(self.appenders))]
+
+        def run(target: MailTarget, share: list[list[MailWork]]) -> list[list[Placed | ItemRejected]]:
+            target.ensure_folder(name)
+            return [target.append_many(name, [outgoing(m) for m in g]) for g in share]
+
+        futures = [self.pool.submit(run, t, share) for t, share in zip(self.appenders, lanes, strict=False) if share]
+        per_lane = [f.result() for f in futures]
+        results: list[list[Placed | ItemRejected]] = []
+        for i in range(len(groups)):
+            results.append(per_lane[i % len(self.appenders)][i // len(self.appenders)])
+        return results
 
     def _folders_created(self, names: list[str]) -> list[CreatedThing]:
         return [CreatedThing(kind="folder", target_folder=n, ref=self.target.folder_ref(n)) for n in names]

@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from confluent_kafka import Message
@@ -77,6 +78,8 @@ class Loader:
         spool = settings.spool / "loader" / f"{socket.gethostname()}-{os.getpid()}"
         self.chunks = ChunkAssembler(spool)
         self.undo_batch = settings.undo_batch
+        self.connections = max(1, settings.load_connections)
+        self.append_pool = ThreadPoolExecutor(max_workers=self.connections, thread_name_prefix="append")
 
     def _spec(self, mid: str) -> MigrationRequested | None:
         if mid not in self.specs:
@@ -86,7 +89,8 @@ class Loader:
             self.specs[mid] = decode_as(raw, MigrationRequested)
         return self.specs[mid]
 
-    def _open_target(self, mid: str, password: str | None = None) -> ImapTarget | EwsTarget:
+    def _open_target(self, key: str, password: str | None = None) -> ImapTarget | EwsTarget:
+        mid = key.split("#", 1)[0]
         spec = self.specs[mid].target
         secret = password if password is not None else self.creds.password(mid, spec, "target")
         if spec.type == "ews":
@@ -151,11 +155,15 @@ class Loader:
             self.producer.send(topics.PROGRESS, mid, MigrationFailed(migration_id=mid, code=exc.code, reason=str(exc)))
             self._fail_all(mid, work, f"target login failed: {exc}")
             return
-        loader = MigrationLoader(mid, spec.pair_id, target, Ledger(self.r, spec.pair_id), self.producer, self.metrics)
+        appenders = [self.targets.get(f"{mid}#{i}") for i in range(1, self.connections)] \
+            if isinstance(target, ImapTarget) else []
+        loader = MigrationLoader(mid, spec.pair_id, target, Ledger(self.r, spec.pair_id), self.producer, self.metrics,
+                                 appenders, self.append_pool)
         try:
             loader.load(work)
         except Exception:
-            self.targets.drop(mid)  # reconnect on the retry
+            for i in range(self.connections):  # reconnect on the retry
+                self.targets.drop(mid if i == 0 else f"{mid}#{i}")
             raise
 
     def _open_sieve(self, mid: str, password: str | None = None) -> ManageSieve:

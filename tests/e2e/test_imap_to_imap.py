@@ -36,7 +36,7 @@ def test_migration_is_faithful_and_reruns_copy_only_what_is_new(running_stack: S
     assert st["items"]["emails"] == {"total": total, "done": total, "skipped": 0, "failed": 0,
                                      "bytes": st["items"]["emails"]["bytes"]}
     assert st["items"]["emails"]["bytes"] > 0
-    assert [h["state"] for h in st["history"]] == ["queued", "running", "completed"]
+    assert [h["state"] for h in st["history"]] == ["queued", "validating", "running", "completed"]
     with accounts.client(src) as a, accounts.client(dst) as b:
         result = verify.compare(a, b)
         target_folders = {name for _f, _d, name in b.list_folders()}
