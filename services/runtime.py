@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class ServiceContext:
     settings: Settings
-    redis: redis.Redis[bytes]
+    redis: redis.Redis
     producer: kafka_edge.EventProducer
     credentials: CredentialStore
     connect_options: ConnectOptions

@@ -23,7 +23,7 @@ def seal_context(mid: str, side: str) -> str:
 
 
 class CredentialStore:
-    def __init__(self, client: redis.Redis[bytes], keys: MasterKeys) -> None:
+    def __init__(self, client: redis.Redis, keys: MasterKeys) -> None:
         self.r = client
         self.keys = keys
 

@@ -44,7 +44,7 @@ class LedgerEntry:
 
 
 class Ledger:
-    def __init__(self, client: redis.Redis[bytes], pair_id: str) -> None:
+    def __init__(self, client: redis.Redis, pair_id: str) -> None:
         self.r = client
         self.pair_id = pair_id
 
@@ -87,7 +87,8 @@ class Ledger:
         pipe.execute()
 
     def undo_index(self, migration_id: str) -> list[str]:
-        return [v.decode() for v in self.r.lrange(k.undo_index(migration_id), 0, -1)]
+        values = self.r.lrange(k.undo_index(migration_id), 0, -1)
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
     def clear_inflight(self, item_keys: Iterable[str]) -> None:
         keys = list(item_keys)

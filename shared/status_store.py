@@ -64,7 +64,7 @@ def login_hash(secret: bytes, login: str) -> str:
 
 
 class StatusStore:
-    def __init__(self, client: redis.Redis[bytes]) -> None:
+    def __init__(self, client: redis.Redis) -> None:
         self.r = client
         self._apply = client.register_script(_APPLY_RESULTS)
         self._transition = client.register_script(_TRANSITION)

@@ -38,7 +38,7 @@ def retryable(exc: Exception) -> bool:
 
 class WorkerLoop:
     def __init__(self, consumer: BatchConsumer, handler: Handler, metrics: ServiceMetrics,
-                 redis_client: redis.Redis[bytes], stop: threading.Event, *, batch_size: int = 200,
+                 redis_client: redis.Redis, stop: threading.Event, *, batch_size: int = 200,
                  poll_timeout: float = 0.5, max_backoff: float = 30.0, poison: PoisonHandler | None = None,
                  initial_backoff: float = 0.5) -> None:
         self.consumer = consumer

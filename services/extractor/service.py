@@ -66,7 +66,7 @@ def after(msg: Message) -> tuple[str, int, int]:
 
 
 class Extractor:
-    def __init__(self, settings: Settings, r: redis.Redis[bytes], producer: EventProducer, pool: SourcePool,
+    def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, pool: SourcePool,
                  metrics: ServiceMetrics) -> None:
         self.settings = settings
         self.r = r

@@ -76,7 +76,7 @@ def login_digest(salt: str, login: str) -> str:
 
 
 class Intake:
-    def __init__(self, settings: Settings, r: redis.Redis[bytes], producer: EventProducer, keys: MasterKeys,
+    def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, keys: MasterKeys,
                  registry: CollectorRegistry, metrics: ServiceMetrics,
                  detect_settings: DetectSettings | None = None) -> None:
         self.settings = settings

@@ -20,7 +20,7 @@ class RateLimited(Exception):
 
 
 class LoginRateLimiter:
-    def __init__(self, client: redis.Redis[bytes], per_minute: int) -> None:
+    def __init__(self, client: redis.Redis, per_minute: int) -> None:
         self.r = client
         self.per_minute = per_minute
 

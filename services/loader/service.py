@@ -65,7 +65,7 @@ OPERATION_OF = {"contact": "contacts", "contact_group": "contact_groups", "calen
 
 
 class Loader:
-    def __init__(self, settings: Settings, r: redis.Redis[bytes], producer: EventProducer, creds: CredentialStore,
+    def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, creds: CredentialStore,
                  opts: ConnectOptions, metrics: ServiceMetrics) -> None:
         self.r = r
         self.producer = producer

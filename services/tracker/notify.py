@@ -80,7 +80,7 @@ def compose(mid: str, kind: str, fields: Mapping[str, str], errors: list[dict[st
 class Notifier:
     """Queue in Redis (survives a tracker restart), send from one thread, retry with back-off."""
 
-    def __init__(self, r: redis.Redis[bytes], smtp: SmtpSettings,
+    def __init__(self, r: redis.Redis, smtp: SmtpSettings,
                  build: Callable[[str, str], EmailMessage | None], clock: Callable[[], float] = time.time) -> None:
         self.r = r
         self.smtp = smtp
@@ -102,9 +102,10 @@ class Notifier:
 
     def run_once(self) -> bool:
         """Take one job; returns False when there was nothing due."""
-        raw = self.r.lpop(QUEUE)
-        if raw is None:
+        popped = self.r.lpop(QUEUE)
+        if popped is None or isinstance(popped, list):
             return False
+        raw: bytes | str = popped
         job = json.loads(raw)
         if job["not_before"] > self.clock():
             self.r.rpush(QUEUE, raw)

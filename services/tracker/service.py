@@ -48,7 +48,7 @@ SERVICE = "tracker"
 
 
 class Tracker:
-    def __init__(self, r: redis.Redis[bytes], creds: CredentialStore, producer: EventProducer,
+    def __init__(self, r: redis.Redis, creds: CredentialStore, producer: EventProducer,
                  metrics: TrackerMetrics, notifier: Notifier | None = None) -> None:
         self.r = r
         self.status = StatusStore(r)
@@ -168,10 +168,14 @@ class Tracker:
         now = datetime.now(UTC)
         n = 0
         for mid in self.r.smembers(k.by_state(ms.RUNNING)):
-            updated = self.r.hget(k.migration(mid.decode()), "updated_at")
-            if updated and (now - datetime.fromisoformat(updated.decode())).total_seconds() > after_seconds:
+            updated = self.r.hget(k.migration(_text(mid)), "updated_at")
+            if updated and (now - datetime.fromisoformat(_text(updated))).total_seconds() > after_seconds:
                 n += 1
         return n
+
+
+def _text(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:

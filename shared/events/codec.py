@@ -21,7 +21,7 @@ def encode(event: Event) -> bytes:
     return event.model_dump_json().encode()
 
 
-def decode(raw: bytes | None) -> Event:
+def decode(raw: bytes | str | None) -> Event:
     if not raw:
         raise EventError("empty message")
     try:
@@ -43,7 +43,7 @@ def decode(raw: bytes | None) -> Event:
         raise EventError(f"invalid {key[0]} v{key[1]}: {exc.error_count()} errors, first: {first['msg']}") from None
 
 
-def decode_as(raw: bytes | None, cls: type[E]) -> E:
+def decode_as(raw: bytes | str | None, cls: type[E]) -> E:
     event = decode(raw)
     if not isinstance(event, cls):
         raise EventError(f"expected {cls.EVENT_TYPE}, got {event.event_type}")
