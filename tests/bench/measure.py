@@ -1,0 +1,114 @@
+"""What a process costs, read from /proc, and what went to the broker, read from the kernel.
+
+* CPU seconds: ``utime + stime`` of ``/proc/<pid>/stat`` (all threads), sampled before and after a
+  line; for Dovecot the master's reaped children (``cutime + cstime``) plus every live process of
+  its session, because each IMAP connection is its own short-lived process.
+* Peak RSS: ``VmHWM`` of ``/proc/<pid>/status`` (the process's high-water mark since it started;
+  every mailferry run starts fresh services, so that is the peak of that run).
+* Bytes to the broker: ``tcpi_bytes_received`` of every established socket on the broker's port,
+  from ``ss -ti`` (the broker side of each client connection), after minus before. This is every
+  byte the services sent to Kafka on the wire — Produce requests after lz4 compression, plus fetch,
+  heartbeat, commit and metadata requests — on connections alive at both samples (the services keep
+  theirs open for their lifetime; an admin client that connects and leaves in between is missed).
+* Item bytes: ``mailferry_item_bytes_total`` and ``mailferry_items_total`` from each service's
+  ``/metrics`` (what the extractor read and the loader wrote, by the services' own count).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import urllib.request
+from dataclasses import dataclass
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as fh:
+        raw = fh.read()
+    return raw[raw.rindex(")") + 2:].split()  # fields from 3 (state) on
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU of ``pid`` (all its threads); with ``children`` add reaped children's."""
+    try:
+        f = _stat_fields(pid)
+    except (OSError, ValueError):
+        return 0.0
+    ticks = int(f[11]) + int(f[12])  # utime, stime
+    if children:
+        ticks += int(f[13]) + int(f[14])  # cutime, cstime
+    return ticks / CLK_TCK
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def session_cpu_seconds(leader: int) -> float:
+    """CPU of a session leader, its reaped children and every live process of its session (Dovecot)."""
+    total = cpu_seconds(leader, children=True)
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == leader:
+            continue
+        try:
+            f = _stat_fields(int(name))
+        except (OSError, ValueError):
+            continue
+        if int(f[3]) == leader:  # session id
+            total += (int(f[11]) + int(f[12])) / CLK_TCK
+    return total
+
+
+def broker_bytes(port: int) -> tuple[int, int]:
+    """(bytes received by, bytes sent by) the broker on its live connections, per the kernel."""
+    try:
+        out = subprocess.run(["ss", "-tinH", "state", "established", f"( sport = :{port} )"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0, 0
+    received = sum(int(x) for x in re.findall(r"bytes_received:(\d+)", out))
+    sent = sum(int(x) for x in re.findall(r"bytes_acked:(\d+)", out))
+    return received, sent
+
+
+@dataclass
+class Metric:
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+([-+0-9.eEinfNa]+)$')
+
+
+def scrape(port: int, timeout: float = 5.0) -> list[Metric]:
+    """The Prometheus text of a service's /metrics, parsed into name, labels, value."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return []
+    out = []
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        m = _LINE.match(line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out.append(Metric(m.group(1), labels, float(m.group(3))))
+    return out
+
+
+def metric_sum(metrics: list[Metric], name: str, **labels: str) -> float:
+    return sum(m.value for m in metrics if m.name == name and all(m.labels.get(k) == v for k, v in labels.items()))

@@ -1,0 +1,734 @@
+"""``make bench``: how fast mailferry moves a mailbox, against mbsync, a naive copy and the raw limit.
+
+    python -m tests.bench.run [--messages 5000] [--rtt-ms 0,20] [--out artifacts/bench.json] [--quick]
+                              [--profile] [--env MAILFERRY_X=Y ...] [--lines mailferry,mbsync,...]
+
+One private Dovecot holds a deterministic source mailbox (``tests/bench/mailbox.py``); every line
+copies it into a fresh, empty account on the same Dovecot and is then checked with
+``mailferry.verify.compare`` (bytes, flags, INTERNALDATE, folder tree), straight against Dovecot.
+At an RTT above 0 a TCP proxy (``latency_proxy.py``, its own process) in front of Dovecot adds
+RTT/2 each way for every line, source and target alike; at 0 ms the tools connect to Dovecot
+directly. The broker (tansu) and Redis are started once, like ``tests/servers.py`` does; each
+mailferry run gets a fresh ``stack.up`` (own topic prefix, 1 or 2 replicas of extractor and
+loader) and is driven through the REST API like a user would.
+
+Prints one table at the end and writes the same numbers, and more, as JSON (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imapclient import IMAPClient
+
+from mailferry import stack
+from mailferry.cli import FINAL
+from mailferry.dovecot import DovecotServer
+from mailferry.seed import Message
+from shared.credential_seal import generate_master_key
+from tests.bench import baselines, fidelity, measure
+from tests.bench import mailbox as mbox
+from tests.e2e import flows
+from tests.servers import Process, start_broker, start_redis
+
+ROOT = Path(__file__).resolve().parents[2]
+LINES = ("raw-fetch", "raw-append", "mailferry", "mbsync", "naive")
+# Lines whose copy must be exact; mbsync's differences are reported, not required.
+MUST_BE_EXACT = ("mailferry", "naive", "raw-fetch", "raw-append")
+
+
+@dataclass
+class Config:
+    messages: int = 5000
+    rtts: list[float] = field(default_factory=lambda: [0.0, 20.0])
+    out: Path = ROOT / "artifacts" / "bench.json"
+    quick: bool = False
+    replicas: list[int] = field(default_factory=lambda: [1, 2])
+    lines: tuple[str, ...] = LINES
+    huge_mb: float = 25.0
+    naive_max: int = 1000
+    naive_max_rtt: int = 300
+    naive_cap_s: float = 90.0
+    mailferry_timeout_s: float = 900.0
+    raw_connections: int = 4
+    extra_env: dict[str, str] = field(default_factory=dict)
+    profile: bool = False
+    seed: int = 8
+
+
+def parse_args(argv: list[str] | None) -> Config:
+    p = argparse.ArgumentParser(prog="python -m tests.bench.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--messages", type=int, default=None, help="messages in the source mailbox (default 5000)")
+    p.add_argument("--rtt-ms", default="0,20", help="comma-separated round-trip times to add (default 0,20)")
+    p.add_argument("--out", default=str(ROOT / "artifacts" / "bench.json"))
+    p.add_argument("--quick", action="store_true",
+                   help="small and fast (the smoke test): 200 messages, one 3 MB message instead of 25 MB, "
+                        "naive copy on at most 200 messages")
+    p.add_argument("--replicas", default="1,2", help="replica counts of extractor and loader to run (default 1,2)")
+    p.add_argument("--lines", default=",".join(LINES), help=f"which lines to run, of {','.join(LINES)}")
+    p.add_argument("--huge-mb", type=float, default=None, help="size of the one huge message (default 25, 0 none)")
+    p.add_argument("--naive-max", type=int, default=None,
+                   help="at 0 ms the naive copy copies at most this many messages, a 1-in-k sample (default 1000)")
+    p.add_argument("--naive-max-rtt", type=int, default=None, help="the same at RTT > 0 (default 300)")
+    p.add_argument("--mailferry-timeout", type=float, default=900.0, help="seconds a mailferry run may take")
+    p.add_argument("--env", action="append", default=[], metavar="MAILFERRY_X=VALUE",
+                   help="extra settings for the mailferry services (repeatable)")
+    p.add_argument("--profile", action="store_true",
+                   help="one more mailferry run (1 replica, highest RTT) under py-spy; writes artifacts/profile-*")
+    p.add_argument("--seed", type=int, default=8)
+    a = p.parse_args(argv)
+    cfg = Config(out=Path(a.out), quick=a.quick, profile=a.profile, seed=a.seed,
+                 mailferry_timeout_s=a.mailferry_timeout)
+    cfg.rtts = [float(x) for x in a.rtt_ms.split(",") if x.strip()]
+    cfg.replicas = [int(x) for x in a.replicas.split(",") if x.strip()]
+    cfg.lines = tuple(x.strip() for x in a.lines.split(",") if x.strip())
+    unknown = set(cfg.lines) - set(LINES)
+    if unknown:
+        p.error(f"unknown lines {sorted(unknown)}")
+    if a.quick:
+        cfg.messages, cfg.huge_mb, cfg.naive_max, cfg.naive_max_rtt = 200, 3.0, 200, 100
+    if a.messages is not None:
+        cfg.messages = a.messages
+    if a.huge_mb is not None:
+        cfg.huge_mb = a.huge_mb
+    if a.naive_max is not None:
+        cfg.naive_max = a.naive_max
+    if a.naive_max_rtt is not None:
+        cfg.naive_max_rtt = a.naive_max_rtt
+    for item in a.env:
+        k, _, v = item.partition("=")
+        if not k.startswith("MAILFERRY_"):
+            p.error(f"--env takes MAILFERRY_ settings, got {item!r}")
+        cfg.extra_env[k] = v
+    return cfg
+
+
+# -- the environment -----------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with contextlib.suppress(OSError):
+        mem = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
+    dovecot_version = ""
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        dovecot_version = subprocess.run(["dovecot", "--version"], capture_output=True, text=True,
+                                         timeout=10).stdout.strip()
+    return {"code": code_version(), "nproc": os.cpu_count(), "cpu_model": model, "memory": mem, "kernel": platform.release(),
+            "python": platform.python_version(), "dovecot": dovecot_version, "mbsync": baselines.mbsync_version()}
+
+
+def code_version() -> dict[str, Any]:
+    """Which mailferry was measured: the commit and how many files differ from it (read-only git)."""
+    out: dict[str, Any] = {}
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        out["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                       text=True, timeout=10).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=10).stdout
+        out["modified_files"] = len(status.splitlines())
+    return out
+
+
+class Proxy:
+    """The latency proxy as a child process."""
+
+    def __init__(self, target_port: int, rtt_ms: float) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.latency_proxy", "--target-port", str(target_port),
+             "--rtt-ms", str(rtt_ms)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
+            start_new_session=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode().split()
+        if not line or line[0] != "READY":
+            self.stop()
+            raise RuntimeError("the latency proxy did not start")
+        self.port = int(line[1])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def measure_rtt(port: int, n: int = 5) -> float:
+    """Median time of an IMAP NOOP round trip through ``port``, in ms."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        f = s.makefile("rb")
+        f.readline()
+        times = []
+        for i in range(n):
+            t0 = time.perf_counter()
+            s.sendall(b"N%d NOOP\r\n" % i)
+            while not f.readline().startswith(b"N%d " % i):
+                pass
+            times.append((time.perf_counter() - t0) * 1000)
+        s.sendall(b"L LOGOUT\r\n")
+    return statistics.median(times)
+
+
+class Bench:
+    def __init__(self, cfg: Config, work: Path) -> None:
+        self.cfg = cfg
+        self.work = work
+        self.dovecot: DovecotServer | None = None
+        self.broker: Process | None = None
+        self.redis: Process | None = None
+        self.passwords: dict[str, str] = {}
+        self.layout: dict[str, list[Message]] = {}
+        self.src = ""
+        self.results: list[dict[str, Any]] = []
+        self.run_id = secrets.token_hex(3)
+
+    # accounts on the private Dovecot
+    def account(self, name: str) -> str:
+        login = f"{name}-{self.run_id}-{len(self.passwords)}@bench.test"
+        self.passwords[login] = "pw-" + secrets.token_urlsafe(10)
+        assert self.dovecot is not None
+        self.dovecot.add_user(login, self.passwords[login])
+        return login
+
+    def client(self, login: str) -> IMAPClient:
+        """A direct connection (no proxy), for seeding and checking."""
+        assert self.dovecot is not None
+        c = IMAPClient("127.0.0.1", port=self.dovecot.imap_port, ssl=False, timeout=300)
+        c.login(login, self.passwords[login])
+        return c
+
+    def drop_account(self, login: str) -> None:
+        """Delete a checked target's mail so a long run does not fill the disk."""
+        assert self.dovecot is not None
+        local, _, domain = login.lower().partition("@")
+        shutil.rmtree(self.dovecot.mail_dir / domain / local, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def servers(self) -> Iterator[None]:
+        try:
+            self.dovecot = DovecotServer(Path(tempfile.mkdtemp(prefix="mf-bench-dovecot-")))
+            self.dovecot.start()
+            self.broker = start_broker(self.work / "broker.log")
+            self.redis = start_redis(self.work / "redis")
+            yield
+        finally:
+            for p in (self.broker, self.redis):
+                if p is not None:
+                    p.stop()
+            if self.dovecot is not None:
+                self.dovecot.destroy()
+                shutil.rmtree(self.dovecot.base_dir, ignore_errors=True)
+
+    def seed(self) -> dict[str, Any]:
+        spec = mbox.MailboxSpec(messages=self.cfg.messages, huge_bytes=int(self.cfg.huge_mb * 1024 * 1024),
+                                seed=self.cfg.seed)
+        t0 = time.perf_counter()
+        self.layout = mbox.plan(spec)
+        planned = time.perf_counter() - t0
+        self.src = self.account("src")
+        t0 = time.perf_counter()
+        with self.client(self.src) as c:
+            mbox.seed(c, self.layout)
+        info = mbox.describe(self.layout)
+        info.update({"plan_seconds": round(planned, 2), "seed_seconds": round(time.perf_counter() - t0, 2)})
+        return info
+
+    # -- one line ----------------------------------------------------------------------------------
+
+    def _fixed_pids(self, proxy: Proxy | None) -> dict[str, int]:
+        pids: dict[str, int] = {}
+        if self.broker is not None:
+            pids["broker"] = self.broker.proc.pid
+        if self.redis is not None:
+            pids["redis"] = self.redis.proc.pid
+        if proxy is not None:
+            pids["latency-proxy"] = proxy.proc.pid
+        return pids
+
+    def _cpu(self, pids: dict[str, int]) -> dict[str, float]:
+        out = {name: measure.cpu_seconds(pid) for name, pid in pids.items()}
+        if self.dovecot is not None:
+            out["dovecot"] = measure.session_cpu_seconds(self.dovecot.pid)
+        return out
+
+    def check(self, target: str) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        with self.client(self.src) as a, self.client(target) as b:
+            result = fidelity.check(a, b)
+            if not result["identical"]:
+                b.normalise_times = False
+                result["differences"] = fidelity.diagnose(b, self.layout)
+                result["summary"] = fidelity.summary(result["differences"])
+        result["check_seconds"] = round(time.perf_counter() - t0, 1)
+        return result
+
+    def line(self, name: str, tool: str, rtt: float, port: int, proxy: Proxy | None,
+             **kw: Any) -> dict[str, Any]:
+        print(f"  {name} at {rtt:g} ms ...", flush=True)
+        fixed = self._fixed_pids(proxy)
+        before = self._cpu(fixed)
+        row: dict[str, Any] = {"line": name, "tool": tool, "rtt_ms": rtt}
+        try:
+            res, check = getattr(self, f"_run_{tool.replace('-', '_')}")(port, row, **kw)
+        except Exception as exc:  # a broken line is reported, the others still run
+            res, check = baselines.LineResult(), {"identical": False, "error": f"{type(exc).__name__}: {exc}"}
+            row["error"] = check["error"]
+            row["traceback"] = traceback.format_exc()[-3000:]
+            if self.dovecot is not None:
+                with contextlib.suppress(OSError):
+                    row["dovecot_log_tail"] = self.dovecot.log_path.read_text(errors="replace")[-3000:]
+        after = self._cpu(fixed)
+        row.update({
+            "messages": res.messages, "bytes": res.bytes, "seconds": round(res.seconds, 3),
+            "msgs_per_s": round(res.messages / res.seconds, 1) if res.seconds else 0.0,
+            "mb_per_s": round(res.bytes / 1e6 / res.seconds, 2) if res.seconds else 0.0,
+            "cpu_seconds": {**{k: round(v, 2) for k, v in res.cpu_seconds.items()},
+                            **{k: round(after[k] - before.get(k, 0.0), 2) for k in after}},
+            "peak_rss_mb": {k: round(v, 1) for k, v in res.peak_rss_mb.items()},
+            "fidelity": check, "notes": res.notes, **res.extra,
+        })
+        ok = check.get("identical")
+        print(f"    {res.messages} msgs in {res.seconds:.1f} s = {row['msgs_per_s']} msg/s, {row['mb_per_s']} MB/s; "
+              f"identical={ok}{'' if ok else ' — ' + str(check.get('summary') or check.get('error', ''))}",
+              flush=True)
+        self.results.append(row)
+        return row
+
+    def _run_raw_fetch(self, port: int, row: dict[str, Any]) -> tuple[baselines.LineResult, dict[str, Any]]:
+        res, ok = baselines.raw_fetch("127.0.0.1", port, self.src, self.passwords[self.src],
+                                      mbox.digests(self.layout), connections=self.cfg.raw_connections)
+        return res, {"identical": ok, "messages_checked": res.messages,
+                     "scope": "sha256 of every fetched message against the seeded mailbox"}
+
+    def _run_raw_append(self, port: int, row: dict[str, Any]) -> tuple[baselines.LineResult, dict[str, Any]]:
+        dst = self.account("raw")
+        res = baselines.raw_append("127.0.0.1", port, dst, self.passwords[dst], self.layout,
+                                   connections=self.cfg.raw_connections)
+        check = self.check(dst)
+        self.drop_account(dst)
+        return res, check
+
+    def _run_naive(self, port: int, row: dict[str, Any], limit: int) -> tuple[baselines.LineResult, dict[str, Any]]:
+        dst = self.account("naive")
+        total = mbox.total_messages(self.layout)
+        stride = max(1, math.ceil(total / limit)) if limit else 1
+        res, copied, complete = baselines.naive_copy("127.0.0.1", port, (self.src, self.passwords[self.src]),
+                                                     (dst, self.passwords[dst]), stride=stride,
+                                                     time_cap=self.cfg.naive_cap_s)
+        row["sampled"] = not complete
+        if complete:
+            check = self.check(dst)
+        else:
+            with self.client(dst) as b:
+                check = fidelity.check_subset(b, copied)
+        self.drop_account(dst)
+        return res, check
+
+    def _run_mbsync(self, port: int, row: dict[str, Any]) -> tuple[baselines.LineResult, dict[str, Any]]:
+        dst = self.account("mbsync")
+        res, code = baselines.run_mbsync(self.work / f"mbsync-{row['rtt_ms']:g}", "127.0.0.1", port,
+                                         (self.src, self.passwords[self.src]), (dst, self.passwords[dst]))
+        res.messages, res.bytes = mbox.total_messages(self.layout), mbox.total_bytes(self.layout)
+        row["exit_code"] = code
+        check = self.check(dst)
+        self.drop_account(dst)
+        return res, check
+
+    def _mailferry_env(self, tag: str) -> dict[str, str]:
+        assert self.broker is not None and self.redis is not None
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFERRY_")}
+        env.update({
+            "MAILFERRY_KAFKA_BOOTSTRAP": self.broker.address,
+            "MAILFERRY_REDIS_URL": self.redis.address,
+            "MAILFERRY_TOPIC_PREFIX": f"bench{self.run_id}{tag}.",
+            "MAILFERRY_TOPIC_PARTITIONS": "4",
+            "MAILFERRY_INTAKE_PORT": str(stack.free_port()),
+            "MAILFERRY_ALLOW_HOSTS": "127.0.0.1",
+            "MAILFERRY_SECRET_KEY": generate_master_key("bench1"),
+            "MAILFERRY_LOGIN_CHECKS_PER_MINUTE": "1000",
+        })
+        env.update(self.cfg.extra_env)
+        return env
+
+    def _endpoint(self, login: str, port: int) -> dict[str, object]:
+        return {"type": "imap", "host": "127.0.0.1", "port": port, "security": "none", "login": login,
+                "password": self.passwords[login]}
+
+    def _run_mailferry(self, port: int, row: dict[str, Any], replicas: int,
+                       profile_dir: Path | None = None) -> tuple[baselines.LineResult, dict[str, Any]]:
+        res = baselines.LineResult()
+        dst = self.account(f"mf{replicas}")
+        tag = f"r{replicas}t{row['rtt_ms']:g}{'p' if profile_dir else ''}"
+        state = self.work / f"stack-{tag}"
+        shutil.rmtree(state, ignore_errors=True)
+        row["replicas"] = replicas
+        t_up = time.perf_counter()
+        info = stack.up(state, self._mailferry_env(tag), replicas={"extractor": replicas, "loader": replicas},
+                        timeout=90)  # it starts in ~10 s; a service that crashes at start costs the whole wait
+        samplers: list[tuple[str, subprocess.Popen[bytes]]] = []
+        try:
+            for name, ports in info.http_ports.items():  # intake answered on its own port in stack.up
+                for p in ports if name != "intake" else []:
+                    if not stack.wait_ready(f"http://127.0.0.1:{p}/readyz", 120):
+                        raise RuntimeError(f"{name} on port {p} did not become ready; see {state}/logs")
+            row["stack_up_seconds"] = round(time.perf_counter() - t_up, 1)
+            pids = {f"{name}{'' if i == 0 else f'-{i}'}": pid for name in stack.SERVICES
+                    for i, pid in enumerate(info.processes.get(name, []))}
+            if profile_dir is not None:
+                samplers = start_profilers(profile_dir, pids)
+            before = {k: measure.cpu_seconds(p) for k, p in pids.items()}
+            assert self.broker is not None
+            broker_port = int(self.broker.address.rsplit(":", 1)[1])
+            rx0, tx0 = measure.broker_bytes(broker_port)
+            t0 = time.perf_counter()
+            mid = flows.start(info, self._endpoint(self.src, port), self._endpoint(dst, port))
+            st: dict[str, Any] = {}
+            deadline = time.monotonic() + self.cfg.mailferry_timeout_s
+            while time.monotonic() < deadline:
+                st = flows.status(info, mid, self.src)
+                if st["state"] in FINAL:
+                    break
+                time.sleep(0.1)
+            res.seconds = time.perf_counter() - t0
+            rx1, tx1 = measure.broker_bytes(broker_port)
+            after = {k: measure.cpu_seconds(p) for k, p in pids.items()}
+            res.peak_rss_mb = {k: measure.peak_rss_mb(p) for k, p in pids.items()}
+            res.cpu_seconds = {k: after[k] - before[k] for k in pids}
+            for s_name, proc in samplers:
+                stop_profiler(s_name, proc)
+            samplers = []
+            metrics = {}
+            for name, ports in info.http_ports.items():
+                for i, p in enumerate(ports if name != "intake" else []):
+                    metrics[f"{name}{'' if i == 0 else f'-{i}'}"] = measure.scrape(p)
+        finally:
+            for s_name, proc in samplers:
+                stop_profiler(s_name, proc)
+            stack.down(state)
+        emails = (st.get("items") or {}).get("emails") or {}
+        res.messages = int(emails.get("done", 0))
+        mail_bytes = mbox.total_bytes(self.layout)
+        res.bytes = mail_bytes if res.messages == mbox.total_messages(self.layout) else int(emails.get("bytes", 0))
+        extracted = sum(measure.metric_sum(m, "mailferry_item_bytes_total", service="extractor")
+                        for m in metrics.values())
+        loaded = sum(measure.metric_sum(m, "mailferry_item_bytes_total", service="loader") for m in metrics.values())
+        per_service: dict[str, float] = {}
+        for k, v in res.cpu_seconds.items():
+            per_service[k.split("-")[0]] = per_service.get(k.split("-")[0], 0.0) + v
+        n = max(res.messages, 1)
+        res.extra = {
+            "state": st.get("state"), "status_items": emails, "migration_id": mid,
+            "cpu_s_per_1000_msgs": {k: round(v * 1000 / n, 2) for k, v in per_service.items()},
+            "broker": {
+                "bytes_to_broker": rx1 - rx0, "bytes_from_broker": tx1 - tx0,
+                "to_broker_per_mail_byte": round((rx1 - rx0) / mail_bytes, 3) if mail_bytes else None,
+                "how": "kernel tcpi_bytes_received on the broker's sockets (wire bytes incl. lz4 compression "
+                       "and all Kafka protocol traffic of the services)",
+            },
+            "item_bytes_metric": {"extractor": int(extracted), "loader": int(loaded), "mail_bytes": mail_bytes},
+            "logs": str(state / "logs"),
+        }
+        if st.get("state") not in FINAL:
+            res.notes.append(f"did not finish within {self.cfg.mailferry_timeout_s:.0f} s (state {st.get('state')})")
+        elif st.get("state") != "completed":
+            res.notes.append(f"ended {st.get('state')}: {st.get('error') or st.get('items')}")
+        check = self.check(dst)
+        self.drop_account(dst)
+        return res, check
+
+    # -- the whole run -----------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        t_start = time.perf_counter()
+        report: dict[str, Any] = {"machine": machine(), "config": {
+            k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.cfg).items()}}
+        with self.servers():
+            print("seeding the source mailbox ...", flush=True)
+            report["mailbox"] = self.seed()
+            print(f"  {report['mailbox']}", flush=True)
+            assert self.dovecot is not None
+            report["rtt_measured_ms"] = {}
+            for rtt in self.cfg.rtts:
+                proxy = Proxy(self.dovecot.imap_port, rtt) if rtt > 0 else None
+                port = proxy.port if proxy else self.dovecot.imap_port
+                try:
+                    report["rtt_measured_ms"][f"{rtt:g}"] = round(measure_rtt(port), 2)
+                    print(f"RTT {rtt:g} ms (measured IMAP NOOP round trip "
+                          f"{report['rtt_measured_ms'][f'{rtt:g}']} ms):", flush=True)
+                    if "raw-fetch" in self.cfg.lines:
+                        self.line("raw FETCH (4 conn × 200)", "raw-fetch", rtt, port, proxy)
+                    if "raw-append" in self.cfg.lines:
+                        self.line("raw MULTIAPPEND (4 conn × 50)", "raw-append", rtt, port, proxy)
+                    if "mailferry" in self.cfg.lines:
+                        for r in self.cfg.replicas:
+                            self.line(f"mailferry ×{r}", "mailferry", rtt, port, proxy, replicas=r)
+                    if "mbsync" in self.cfg.lines:
+                        self.line("mbsync", "mbsync", rtt, port, proxy)
+                    if "naive" in self.cfg.lines:
+                        self.line("naive copy", "naive", rtt, port, proxy,
+                                  limit=self.cfg.naive_max if rtt == 0 else self.cfg.naive_max_rtt)
+                finally:
+                    if proxy is not None:
+                        proxy.stop()
+            if self.cfg.profile:
+                report["profile"] = self.profile()
+            report["services_peak_rss_mb"] = {
+                "broker": measure.peak_rss_mb(self.broker.proc.pid) if self.broker else 0,
+                "redis": measure.peak_rss_mb(self.redis.proc.pid) if self.redis else 0}
+        report["lines"] = self.results
+        report["ratios"] = ratios(self.results)
+        report["targets"] = targets(self.results)
+        report["total_seconds"] = round(time.perf_counter() - t_start, 1)
+        return report
+
+    def profile(self) -> dict[str, Any]:
+        """A mailferry run (1 replica, highest RTT) with py-spy on the loader and the extractor."""
+        if shutil.which("py-spy") is None and not (Path(sys.executable).parent / "py-spy").exists():
+            return {"error": "py-spy is not installed (pip install py-spy into the venv)"}
+        assert self.dovecot is not None
+        rtt = max(self.cfg.rtts)
+        out_dir = self.cfg.out.parent
+        proxy = Proxy(self.dovecot.imap_port, rtt) if rtt > 0 else None
+        row: dict[str, Any] = {"line": "mailferry ×1 (under py-spy)", "tool": "mailferry", "rtt_ms": rtt}
+        try:
+            print(f"profiling mailferry ×1 at {rtt:g} ms ...", flush=True)
+            res, check = self._run_mailferry(proxy.port if proxy else self.dovecot.imap_port, row, 1,
+                                             profile_dir=out_dir)
+        finally:
+            if proxy is not None:
+                proxy.stop()
+        summary = {name: summarise_profile(out_dir / f"profile-{name}.txt") for name in ("loader", "extractor")}
+        return {"rtt_ms": rtt, "seconds": round(res.seconds, 1), "messages": res.messages,
+                "identical": check.get("identical"),
+                "files": sorted(str(p) for p in out_dir.glob("profile-*")), "summary": summary}
+
+
+# -- profiling -----------------------------------------------------------------------------------
+
+
+def _py_spy() -> str:
+    local = Path(sys.executable).parent / "py-spy"
+    return str(local) if local.exists() else "py-spy"
+
+
+def start_profilers(out_dir: Path, pids: dict[str, int]) -> list[tuple[str, subprocess.Popen[bytes]]]:
+    """py-spy on loader and extractor: an SVG flame graph (CPU, idle threads left out) and collapsed
+    stacks per thread including idle time (where the wall clock goes)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for name in ("loader", "extractor"):
+        pid = pids.get(name)
+        if not pid:
+            continue
+        for fmt, args, path in (("svg", [], f"profile-{name}.svg"),
+                                ("raw", ["--idle", "--threads", "--format", "raw"], f"profile-{name}.txt")):
+            log = (out_dir / f"profile-{name}-{fmt}.log").open("wb")
+            procs.append((f"{name}-{fmt}", subprocess.Popen(
+                [_py_spy(), "record", "--pid", str(pid), "--rate", "50", "-o", str(out_dir / path), *args],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)))
+    time.sleep(1.0)
+    return procs
+
+
+def stop_profiler(_name: str, proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def summarise_profile(path: Path, top: int = 12) -> dict[str, Any]:
+    """From py-spy's collapsed stacks: share of samples per thread, and per thread the innermost
+    frames of our own code (services/, shared/) and the innermost frames overall."""
+    if not path.exists():
+        return {"error": f"{path} was not written"}
+    per_thread: dict[str, int] = {}
+    own: dict[str, dict[str, int]] = {}
+    leaf: dict[str, dict[str, int]] = {}
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack_text, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack_text.split(";")
+        # py-spy's first frame is "thread (<tid>): <name>"; group by the name
+        thread = frames[0].split(": ", 1)[1] if ": " in frames[0] else frames[0]
+        total += count
+        per_thread[thread] = per_thread.get(thread, 0) + count
+        ours = [f for f in frames[1:] if "services/" in f or "shared/" in f]
+        if ours:
+            key = ours[-1]
+            own.setdefault(thread, {})
+            own[thread][key] = own[thread].get(key, 0) + count
+        leaf.setdefault(thread, {})
+        leaf[thread][frames[-1]] = leaf[thread].get(frames[-1], 0) + count
+
+    def topn(d: dict[str, int], of: int) -> list[list[Any]]:
+        return [[k, round(100 * v / of, 1)] for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
+
+    return {"samples": total, "note": "wall clock (idle included); percentages are of each thread's samples",
+            "threads_pct": {k: round(100 * v / total, 1) for k, v in sorted(per_thread.items(), key=lambda kv: -kv[1])},
+            "innermost_own_frame_pct": {t: topn(d, per_thread[t]) for t, d in own.items()},
+            "innermost_frame_pct": {t: topn(d, per_thread[t]) for t, d in leaf.items()}}
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def ratios(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """messages/s of each mailferry line over each other line of the same RTT."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for rtt in sorted({r["rtt_ms"] for r in rows}):
+        same = [r for r in rows if r["rtt_ms"] == rtt and r["msgs_per_s"]]
+        for mf in (r for r in same if r["tool"] == "mailferry"):
+            out.setdefault(f"{rtt:g}", {})[mf["line"]] = {
+                o["line"]: round(mf["msgs_per_s"] / o["msgs_per_s"], 2) for o in same if o is not mf}
+    return out
+
+
+def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's targets at the highest RTT measured, as pass/fail (informational)."""
+    if not rows:
+        return []
+    rtt = max(r["rtt_ms"] for r in rows)
+
+    def rate(line_prefix: str) -> float:
+        return next((r["msgs_per_s"] for r in rows if r["rtt_ms"] == rtt and r["line"].startswith(line_prefix)), 0.0)
+
+    mf = rate("mailferry ×2") or rate("mailferry ×1")
+    out = []
+    for what, got, want in (
+        ("mailferry ≥ 1.5× mbsync", mf / rate("mbsync") if rate("mbsync") else None, 1.5),
+        ("mailferry ≥ 10× naive copy", mf / rate("naive") if rate("naive") else None, 10.0),
+        ("mailferry ≥ 40 % of raw MULTIAPPEND", mf / rate("raw MULTIAPPEND") if rate("raw MULTIAPPEND") else None, 0.4),
+        ("2 replicas ≥ 1.7× 1 replica",
+         rate("mailferry ×2") / rate("mailferry ×1") if rate("mailferry ×1") and rate("mailferry ×2") else None, 1.7),
+    ):
+        out.append({"target": f"{what} at {rtt:g} ms", "measured": None if got is None else round(got, 2),
+                    "met": None if got is None else got >= want})
+    rss = [v for r in rows if r["tool"] == "mailferry" for v in r.get("peak_rss_mb", {}).values()]
+    if rss:
+        out.append({"target": "peak RSS of every mailferry worker < 300 MB", "measured": round(max(rss), 1),
+                    "met": max(rss) < 300})
+    return out
+
+
+def table(report: dict[str, Any]) -> str:
+    rows = report["lines"]
+    head = ["line", "RTT ms", "msgs", "MB", "wall s", "msg/s", "MB/s", "×2 vs it", "×1 vs it", "identical"]
+    body = []
+    for r in rows:
+        rat = report["ratios"].get(f"{r['rtt_ms']:g}", {})
+        x2 = rat.get("mailferry ×2", {}).get(r["line"])
+        x1 = rat.get("mailferry ×1", {}).get(r["line"])
+        ok = r["fidelity"].get("identical")
+        mark = "yes" if ok else ("NO" if r["tool"] in MUST_BE_EXACT else "no (see below)")
+        if r.get("sampled"):
+            mark += " (sample)"
+        body.append([r["line"], f"{r['rtt_ms']:g}", str(r["messages"]), f"{r['bytes'] / 1e6:.1f}",
+                     f"{r['seconds']:.1f}", f"{r['msgs_per_s']:.0f}", f"{r['mb_per_s']:.1f}",
+                     "" if x2 is None else f"{x2:.2f}", "" if x1 is None else f"{x1:.2f}", mark])
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
+             "-+-".join("-" * w for w in widths)]
+    lines += [" | ".join(c.ljust(w) for c, w in zip(b, widths, strict=True)) for b in body]
+    # mailferry's resources
+    mf = [r for r in rows if r["tool"] == "mailferry"]
+    if mf:
+        lines.append("")
+        lines.append("mailferry per run: CPU s per 1,000 msgs per service | peak RSS MB per process | "
+                     "bytes to broker per mail byte")
+        for r in mf:
+            cpu = ", ".join(f"{k} {v:.2f}" for k, v in r.get("cpu_s_per_1000_msgs", {}).items())
+            rss = ", ".join(f"{k} {v:.0f}" for k, v in r.get("peak_rss_mb", {}).items())
+            br = (r.get("broker") or {}).get("to_broker_per_mail_byte")
+            lines.append(f"  {r['line']} @ {r['rtt_ms']:g} ms: CPU/1k [{cpu}] | RSS [{rss}] | broker {br}")
+    others = [r for r in rows if r["tool"] != "mailferry"]
+    if others:
+        lines.append("")
+        lines.append("CPU s per 1,000 msgs of the other processes during each line (dovecot = the server side)")
+        for r in rows:
+            n = max(r["messages"], 1)
+            cpu = ", ".join(f"{k} {v * 1000 / n:.2f}" for k, v in r["cpu_seconds"].items()
+                            if k not in ("broker", "redis") or r["tool"] == "mailferry")
+            lines.append(f"  {r['line']} @ {r['rtt_ms']:g} ms: {cpu}")
+    notes = [f"  {r['line']} @ {r['rtt_ms']:g} ms: {r['fidelity'].get('summary') or r['fidelity'].get('error')}"
+             for r in rows if not r["fidelity"].get("identical")]
+    notes += [f"  {r['line']} @ {r['rtt_ms']:g} ms: {n}" for r in rows for n in r.get("notes", [])]
+    if notes:
+        lines.append("")
+        lines.append("notes:")
+        lines += notes
+    if report.get("targets"):
+        lines.append("")
+        lines.append("issue 8 targets:")
+        for t in report["targets"]:
+            met = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+            lines.append(f"  {t['target']}: {t['measured']} — {met}")
+    m = report.get("machine", {})
+    lines.append("")
+    lines.append(f"machine: {m.get('nproc')} CPUs, {m.get('cpu_model')}, {m.get('memory')}; "
+                 f"code {m.get('code')}; dovecot {m.get('dovecot')}; {m.get('mbsync')}; RTT measured {report.get('rtt_measured_ms')}; "
+                 f"mailbox {report.get('mailbox', {}).get('messages')} msgs, "
+                 f"{report.get('mailbox', {}).get('bytes', 0) / 1e6:.1f} MB; total {report.get('total_seconds')} s")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    cfg = parse_args(argv)
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    work = cfg.out.parent / "bench-work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    report = Bench(cfg, work).run()
+    cfg.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    print()
+    print(table(report))
+    print(f"\nJSON: {cfg.out}")
+    return report
+
+
+def cli() -> int:
+    report = main(sys.argv[1:])
+    bad = [r["line"] for r in report["lines"] if r["tool"] in MUST_BE_EXACT and not r["fidelity"].get("identical")]
+    if bad:
+        print(f"copies that are not exact: {bad}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,38 @@
+"""The benchmark's smoke variant: every line runs and is checked, so ``make bench`` cannot rot.
+
+200 messages, RTT 0 only, ``--quick`` (one 3 MB message instead of 25 MB). mailferry (1 and 2
+replicas), the naive copy and the raw FETCH / MULTIAPPEND lines must copy exactly; mbsync's
+differences (X-TUID header, dropped keywords) are reported by the benchmark, not asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.bench import run
+
+pytestmark = pytest.mark.e2e
+
+
+def test_bench_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    report = run.main(["--quick", "--messages", "200", "--rtt-ms", "0", "--out", str(out)])
+    assert json.loads(out.read_text())["lines"] == json.loads(json.dumps(report["lines"], default=str))
+    lines = report["lines"]
+    assert {r["tool"] for r in lines} == {"mailferry", "mbsync", "naive", "raw-fetch", "raw-append"}
+    assert sorted(r.get("replicas", 0) for r in lines if r["tool"] == "mailferry") == [1, 2]
+    for r in lines:
+        assert "identical" in r["fidelity"], r
+        if r["tool"] in run.MUST_BE_EXACT:
+            assert r["fidelity"]["identical"] is True, r
+            assert r["messages"] == report["mailbox"]["messages"], r
+            assert r["msgs_per_s"] > 0, r
+    mf = [r for r in lines if r["tool"] == "mailferry"]
+    for r in mf:
+        assert r["state"] == "completed", r
+        assert r["cpu_s_per_1000_msgs"].keys() >= {"extractor", "loader"}, r
+        assert all(v > 0 for v in r["peak_rss_mb"].values()), r
+    assert report["ratios"]["0"]["mailferry ×2"].keys() >= {"mbsync", "naive copy"}
