@@ -146,6 +146,32 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0 if status.get("state") == "completed" else 1
 
 
+def cmd_pst_import(args: argparse.Namespace) -> int:
+    """Upload a PST file (streamed, never read whole) into a target account and follow the import."""
+    target = {"type": args.target_type, "host": args.target_host, "port": args.target_port,
+              "security": args.target_security, "login": args.target_login,
+              "password": _password("target", args.target_password_env)}
+    data = {"target": json.dumps(target), "options": json.dumps(args.options.split(","))}
+    if args.notify_email:
+        data["notify_email"] = args.notify_email
+    api = _api(args)
+    with open(args.file, "rb") as fh:
+        resp = httpx.post(f"{api}/api/v1/pst-migrations", data=data,
+                          files={"file": (os.path.basename(args.file), fh, "application/vnd.ms-outlook")},
+                          timeout=httpx.Timeout(60, read=3600, write=3600))
+    if resp.status_code != 202:
+        err = resp.json().get("error", {}) if resp.headers.get("content-type", "").startswith("application/json") \
+            else {}
+        print(f"refused: {err.get('message', resp.text[:300])}", file=sys.stderr)
+        return 2
+    mid = resp.json()["id"]
+    print(f"migration ID: {mid}   (follow it with this ID and the target login {args.target_login})")
+    if args.no_follow:
+        return 0
+    status = follow(api, mid, args.target_login)
+    return 0 if status.get("state") == "completed" else 1
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     resp = httpx.get(f"{_api(args)}/api/v1/migrations/{args.id}", params={"login": args.login}, timeout=30)
     if resp.status_code == 404:
@@ -193,6 +219,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-follow", action="store_true")
     s.add_argument("--api", help="intake URL (default: the local stack's)")
     s.set_defaults(func=cmd_migrate)
+    s = sub.add_parser("pst-import", help="upload a PST file into a target account and follow the import")
+    s.add_argument("file")
+    s.add_argument("--target-type", default="imap", choices=["imap", "ews"])
+    s.add_argument("--target-host", default="")
+    s.add_argument("--target-port", type=int, default=993)
+    s.add_argument("--target-security", default="tls", choices=["tls", "starttls", "none"])
+    s.add_argument("--target-login", required=True)
+    s.add_argument("--target-password-env", metavar="VAR")
+    s.add_argument("--options", default="emails")
+    s.add_argument("--notify-email")
+    s.add_argument("--no-follow", action="store_true")
+    s.add_argument("--api")
+    s.set_defaults(func=cmd_pst_import)
     s = sub.add_parser("status", help="show a migration's status")
     s.add_argument("id")
     s.add_argument("--login", required=True, help="the source login")

@@ -91,6 +91,7 @@ class Settings:
     allow_insecure_tls: bool = False
     connect_timeout: float = 15.0
     login_checks_per_minute: int = 10
+    pst_max_bytes: int = 50 * 1000**3
     log_level: str = "INFO"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
@@ -133,6 +134,7 @@ class Settings:
             allow_insecure_tls=_bool(e, "MAILFERRY_ALLOW_INSECURE_TLS", False),
             connect_timeout=_float(e, "MAILFERRY_CONNECT_TIMEOUT", d.connect_timeout),
             login_checks_per_minute=_int(e, "MAILFERRY_LOGIN_CHECKS_PER_MINUTE", d.login_checks_per_minute),
+            pst_max_bytes=_int(e, "MAILFERRY_PST_MAX_BYTES", d.pst_max_bytes),
             log_level=e.get("MAILFERRY_LOG_LEVEL", "INFO").upper(),
             smtp=SmtpSettings(
                 host=e.get("MAILFERRY_SMTP_HOST", ""),

@@ -22,6 +22,7 @@ from services.extractor.imap import ImapSource
 from services.extractor.plan import folder_refs, item_key, split
 from services.extractor.pop3 import pop3_item_key
 from services.extractor.pop3_mailbox import Pop3Mailbox
+from services.extractor.pst_source import PstSource, pst_item_key
 from services.extractor.sources import Source, SourcePool
 from services.extractor.task_run import OPERATION, Limits, as_chunks, run_task
 from shared import migration_state as ms
@@ -113,6 +114,8 @@ class Extractor:
                 keys = [item_key(event.folder.folder_id, event.uidvalidity, u) for u in event.uids]
                 if event.source.type == "pop3":
                     keys += [pop3_item_key(r) for r in event.refs]
+                elif event.source.type == "pst":
+                    keys += [pst_item_key(event.folder.folder_id, r) for r in event.refs]
                 else:
                     keys += [ews_item_key(event.folder.folder_id, r) for r in event.refs]
                 self._progress(ItemResults(migration_id=event.migration_id, operation=OPERATION, results=[
@@ -291,10 +294,14 @@ class Extractor:
             self.pool.drop(mid)
             raise
 
-    def _run_by_refs(self, task: ExtractTask, source: EwsSource | Pop3Mailbox) -> Iterator[Event]:
-        """Items fetched whole (EWS and POP3 give a message in one piece), chunked when large."""
-        seen = set()
+    def _run_by_refs(self, task: ExtractTask, source: EwsSource | Pop3Mailbox | PstSource) -> Iterator[Event]:
+        """Items fetched whole (EWS, POP3 and PST give a message in one piece), chunked when large."""
+        seen: set[str] = set()
         for item in source.fetch(task):
+            if isinstance(item, ItemResults):  # a PST item that could not be read: reported, not sent
+                seen.update(r.item_key for r in item.results)
+                yield item
+                continue
             seen.add(item.meta.item_key)
             yield from as_chunks(item, self.limits.inline_limit)
         gone = [source.key(task.folder.folder_id, r) for r in task.refs]
@@ -311,7 +318,8 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     from shared.worker_loop import Handler, PoisonHandler
 
     def make(ctx: ServiceContext) -> tuple[Handler, PoisonHandler]:
-        extractor = Extractor(settings, ctx.redis, ctx.producer, SourcePool(ctx.credentials, ctx.connect_options),
+        extractor = Extractor(settings, ctx.redis, ctx.producer, SourcePool(ctx.credentials, ctx.connect_options,
+                                                                               spool=settings.spool),
                               ctx.metrics)
         return extractor.handle, extractor.poison
 

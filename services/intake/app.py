@@ -40,6 +40,7 @@ from services.intake.autodetect import DetectSettings
 from services.intake.autodetect_api import autodetect_router
 from services.intake.ews_discovery import discover_ews
 from services.intake.login_check import SideFailed, check_both, check_endpoint
+from services.intake.pst_upload import pst_router
 from services.intake.rate_limit import LoginRateLimiter, RateLimited
 from services.intake.web_routes import web_router
 from shared import ews_connection, json_log, option_rules, topics
@@ -211,6 +212,8 @@ class Intake:
         except RateLimited as exc:
             return error(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)})
         spec = decode_as(self.r.get(k.spec(mid)), MigrationRequested).target
+        if spec.type == "pst":  # never a target; narrows the Literal for Endpoint
+            return error(409, "not_finished", "this migration has no target that can be undone")
         target = Endpoint(type=spec.type, host=spec.host, port=spec.port, security=spec.security, login=spec.login,
                           password=target_password, tls_verify=spec.tls_verify, sieve_port=spec.sieve_port,
                           auth=spec.auth)
@@ -256,6 +259,7 @@ def create_app(intake: Intake) -> FastAPI:
 
     app.include_router(web_router())
     app.include_router(autodetect_router(intake.settings.allow_hosts, intake.detect_settings))
+    app.include_router(pst_router(intake))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:

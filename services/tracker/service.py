@@ -14,10 +14,12 @@ import threading
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 
 import redis
 from confluent_kafka import Message
 
+from services.extractor.pst_source import PstUnavailable, spool_file
 from services.runtime import ServiceContext, run_service
 from services.tracker.metrics import TrackerMetrics
 from services.tracker.notify import Notifier, compose
@@ -49,8 +51,9 @@ SERVICE = "tracker"
 
 class Tracker:
     def __init__(self, r: redis.Redis, creds: CredentialStore, producer: EventProducer,
-                 metrics: TrackerMetrics, notifier: Notifier | None = None) -> None:
+                 metrics: TrackerMetrics, notifier: Notifier | None = None, spool: Path | None = None) -> None:
         self.r = r
+        self.spool = spool
         self.status = StatusStore(r)
         self.creds = creds
         self.producer = producer
@@ -121,6 +124,7 @@ class Tracker:
         """The final state: credentials go, metrics count it, the user is told."""
         self.creds.delete(mid)
         fields = self.status.fields(mid)
+        self.remove_spool_file(mid, fields.get("spool_file", ""))
         self.status.set_fields(mid, finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
         self.metrics.finished.labels(state).inc()
         try:
@@ -132,6 +136,15 @@ class Tracker:
         if self.notifier and fields.get("notify_email"):
             self.notifier.enqueue(mid, "migration")
         log.info("migration ended", extra={"migration_id": mid, "state": state})
+
+    def remove_spool_file(self, mid: str, relative: str) -> None:
+        """An uploaded PST is deleted at the final state (a redelivered event finds it gone: harmless)."""
+        if not relative or self.spool is None:
+            return
+        try:
+            spool_file(self.spool, relative).unlink(missing_ok=True)
+        except (OSError, PstUnavailable) as exc:
+            log.warning("spool file not removed", extra={"migration_id": mid, "error": str(exc)})
 
     def undo_finished(self, ev: UndoFinished) -> None:
         mid = ev.migration_id
@@ -182,7 +195,8 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     """Entry for ``mailferry service tracker``."""
 
     def make(ctx: ServiceContext):  # type: ignore[no-untyped-def]
-        tracker = Tracker(ctx.redis, ctx.credentials, ctx.producer, TrackerMetrics(ctx.registry, ctx.metrics))
+        tracker = Tracker(ctx.redis, ctx.credentials, ctx.producer, TrackerMetrics(ctx.registry, ctx.metrics),
+                          spool=settings.spool)
         if settings.smtp.host:
             tracker.notifier = Notifier(ctx.redis, settings.smtp, tracker.build_notification)
             tracker.notifier.start()

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.envelope import Event, register
 
-EndpointType = Literal["imap", "pop3", "ews"]
+EndpointType = Literal["imap", "pop3", "ews", "pst"]
 Security = Literal["tls", "starttls", "none"]
 
 
@@ -26,6 +26,7 @@ class EndpointSpec(BaseModel):
     password_sealed: str = Field(repr=False)
     sieve_port: int | None = Field(default=None, ge=1, le=65535, description="ManageSieve, for the rules option")
     auth: Literal["basic", "oauth2"] = Field(default="basic", description="EWS: password, or an OAuth2 access token")
+    path: str = Field(default="", description="PST: the uploaded file, relative to the spool directory")
 
 
 @register

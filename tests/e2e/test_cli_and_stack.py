@@ -71,3 +71,22 @@ def test_migrate_and_status_commands(running_stack: StackInfo, accounts: Account
                    "--target-host", "127.0.0.1", "--target-port", port, "--target-security", "none",
                    "--target-login", dst, "--target-password-env", "DST_PW"], env)
     assert refused.returncode == 2 and "refused (source)" in refused.stderr
+
+
+def test_pst_import_command(running_stack: StackInfo, accounts: Accounts) -> None:
+    pst = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "pst" / "sample1.pst"
+    dst = accounts.new("pst")
+    env = {**os.environ, "DST_PW": accounts.passwords[dst]}
+    result = run(["pst-import", str(pst), "--api", running_stack.intake_url, "--target-host", "127.0.0.1",
+                  "--target-port", str(accounts.server.imap_port), "--target-security", "none",
+                  "--target-login", dst, "--target-password-env", "DST_PW"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "completed" in result.stdout
+    with accounts.client(dst) as c:
+        total = sum(c.folder_status(n, [b"MESSAGES"])[b"MESSAGES"] for f, _d, n in c.list_folders()
+                    if b"\\Noselect" not in f)
+    assert total >= 1
+    not_pst = run(["pst-import", __file__, "--api", running_stack.intake_url, "--target-host", "127.0.0.1",
+                   "--target-port", str(accounts.server.imap_port), "--target-security", "none",
+                   "--target-login", dst, "--target-password-env", "DST_PW", "--no-follow"], env)
+    assert not_pst.returncode == 2 and "refused" in not_pst.stderr
