@@ -85,3 +85,24 @@ def read(account: Account, operation: str, mid: str) -> Iterator[PimItem]:
         yield _item(mid, operation, "oof", "json", "auto-reply", auto_reply_from_ews(account.oof_settings).to_json())
     else:
         raise ValueError(f"unknown operation {operation!r}")
+
+
+def read_pst(reader: Any, operation: str, mid: str) -> Iterator[PimItem]:
+    """The same items from a PST file (contacts as vCard, appointments and tasks as iCalendar, lists)."""
+    from services.extractor.pst import AppointmentRecord, ContactRecord, DistListRecord, TaskRecord
+
+    wanted: type | None = {"contacts": ContactRecord, "contact_groups": DistListRecord,
+                           "calendars": AppointmentRecord, "tasks": TaskRecord}.get(operation)
+    if wanted is None:
+        raise ValueError(f"a PST file has no {operation}")
+    for _folder, rec in reader.walk():
+        if not isinstance(rec, wanted):
+            continue
+        sid = f"pst:{getattr(rec, 'source_id', '')}"
+        if isinstance(rec, ContactRecord):
+            yield _item(mid, operation, sid, "vcard", rec.display_name, rec.vcard)
+        elif isinstance(rec, DistListRecord):
+            group = {"display_name": rec.name, "members": [list(m) for m in rec.members]}
+            yield _item(mid, operation, sid, "json", rec.name, json.dumps(group))
+        elif isinstance(rec, (AppointmentRecord, TaskRecord)):
+            yield _item(mid, operation, sid, "ical", rec.subject, rec.ical)

@@ -155,7 +155,7 @@ class Extractor:
             self.plan_emails(ev)
         elif operation == "rules" and ev.source.type == "imap":
             self.plan_rules(ev)
-        elif ev.source.type == "ews":
+        elif ev.source.type in ("ews", "pst"):
             self.plan_pim(ev, operation)
         else:
             self._fail(mid, MailferryError(f"the {operation} operation is not available for this source"))
@@ -224,9 +224,12 @@ class Extractor:
         self._progress(OperationStarted(migration_id=mid, operation=operation))
         try:
             source = self.pool.get(mid, ev.source)
-            if not isinstance(source, EwsSource):
-                raise MailferryError(f"{operation} can only be read from Exchange")
-            items = list(ews_pim.read(source.account, operation, mid))
+            if isinstance(source, EwsSource):
+                items = list(ews_pim.read(source.account, operation, mid))
+            elif isinstance(source, PstSource):
+                items = list(ews_pim.read_pst(source.reader, operation, mid))
+            else:
+                raise MailferryError(f"{operation} can only be read from Exchange or a PST file")
         except (ConnectionCheckFailed, SecretUnavailable, MailferryError) as exc:
             self.pool.drop(mid)
             self._fail(mid, exc)

@@ -68,8 +68,10 @@ FIELDS = ("target", "options", "notify_email")
 NOTIFY_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 # What an uploaded PST can go into, and what this version can already carry out.
-PST_ALLOWED: dict[str, tuple[str, ...]] = {"imap": ("emails",), "ews": OPERATIONS}
-PST_IMPLEMENTED: dict[str, tuple[str, ...]] = {"imap": ("emails",), "ews": ("emails",)}
+# A PST holds mail, contacts, groups, calendars and tasks; rules and auto-reply live on the server, not in it.
+PST_ALLOWED: dict[str, tuple[str, ...]] = {"imap": ("emails",),
+                                           "ews": ("emails", "contacts", "contact_groups", "calendars", "tasks")}
+PST_IMPLEMENTED: dict[str, tuple[str, ...]] = PST_ALLOWED
 TYPE_NAMES = {"imap": "IMAP", "pop3": "POP3", "ews": "Exchange (EWS)"}
 
 OPENAPI_BODY: dict[str, Any] = {

@@ -205,3 +205,27 @@ def test_ews_to_imap_refuses_other_item_types(running_stack: StackInfo, emulator
     resp = httpx.post(f"{running_stack.intake_url}/api/v1/migrations", json=body, timeout=60)
     assert resp.status_code == 422
     assert resp.json()["error"]["field"] == "options" and "only e-mails" in resp.json()["error"]["message"]
+
+
+def test_pst_file_into_exchange_with_contacts_calendar_and_lists(running_stack: StackInfo,
+                                                                 emulator: EwsEmulator) -> None:
+    pst = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "pst" / "dist-list.pst"
+    emulator.add_mailbox("pst@new.test", "pst-pw-1")
+    target = {**endpoint(emulator, "pst@new.test", "pst-pw-1")}
+    with pst.open("rb") as fh:
+        resp = httpx.post(f"{running_stack.intake_url}/api/v1/pst-migrations",
+                          data={"target": __import__("json").dumps(target),
+                                "options": '["emails", "contacts", "contact_groups", "calendars", "tasks"]'},
+                          files={"file": ("dist-list.pst", fh, "application/octet-stream")}, timeout=120)
+    assert resp.status_code == 202, resp.text
+    st = wait_final(running_stack, resp.json()["id"], "pst@new.test")
+    assert st["state"] in ("completed", "completed_with_errors"), st
+    items = st["items"]
+    assert items["contacts"]["done"] >= 1 and items["contact_groups"]["done"] >= 1
+    assert items["calendars"]["done"] >= 1
+    dst = account(emulator, "pst@new.test", "pst-pw-1")
+    kinds = {c.__class__.__name__ for c in dst.contacts.all()}
+    assert {"Contact", "DistributionList"} <= kinds
+    [group] = [d for d in dst.contacts.all() if d.__class__.__name__ == "DistributionList"]
+    assert group.members
+    assert len(list(dst.calendar.all())) >= 1
