@@ -114,7 +114,7 @@ def test_cancel_finishes_the_running_operation_and_starts_no_later_one(
         life_stack: StackInfo, accounts: Accounts, dovecot: DovecotServer) -> None:
     src, dst = accounts.new("src"), accounts.new("dst")
     with accounts.client(src) as c:
-        seed.seed(c, seed.plan_mailbox(1200, with_corpus=False))
+        seed.seed(c, seed.plan_mailbox(2500, with_corpus=False))
     s = sieve_of(dovecot, src, accounts.passwords[src])
     s.put_script("rules", 'require ["fileinto"];\nif header :contains "subject" "invoice" { fileinto "Bills"; }\n')
     s.set_active("rules")
@@ -129,7 +129,7 @@ def test_cancel_finishes_the_running_operation_and_starts_no_later_one(
     st = wait_final(life_stack, mid, src)
     assert st["state"] == "cancelled", st
     emails = st["items"]["emails"]
-    assert emails["done"] == emails["total"] == 1200  # the running operation finished
+    assert emails["done"] == emails["total"] == 2500  # the running operation finished
     assert st["items"]["rules"]["done"] == 0  # the later one never started
     assert [h["state"] for h in st["history"]][-2:] == ["cancelling", "cancelled"]
     target_sieve = sieve_of(dovecot, dst, accounts.passwords[dst])
