@@ -231,7 +231,10 @@ def test_find_item_restriction_and_sort(emu: EwsEmulator) -> None:
 
 
 def test_is_read_flag_and_attachment_round_trip(emu: EwsEmulator) -> None:
-    Message.register("flag", Flag)
+    # mailferry's EWS adapters register the same property when they are imported in this process.
+    registered_here = "flag" not in {f.name for f in Message.FIELDS}
+    if registered_here:
+        Message.register("flag", Flag)
     try:
         acc = account(emu)
         msg = Message(account=acc, folder=acc.inbox, mime_content=mime(1), is_read=False)
@@ -249,7 +252,8 @@ def test_is_read_flag_and_attachment_round_trip(emu: EwsEmulator) -> None:
         stored = emu.mailbox(ALICE).items_in("inbox")[0]
         assert stored.text("IsRead") == "true"
     finally:
-        Message.deregister("flag")
+        if registered_here:
+            Message.deregister("flag")
 
 
 def test_change_key_and_unknown_ids(emu: EwsEmulator) -> None:
