@@ -155,6 +155,8 @@ def start_service(info: StackInfo, name: str, logs: Path) -> int:
     pid = _spawn(service_command(name), logs / f"{name}{'' if n == 0 else f'-{n}'}.log", env)
     info.processes.setdefault(name, []).append(pid)
     info.http_ports.setdefault(name, []).append(port)
+    if (Path(info.state_dir) / "stack.json").exists():
+        info.save()  # so that `down` (another process, or a test's teardown) stops this one too
     return pid
 
 
