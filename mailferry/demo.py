@@ -88,7 +88,8 @@ def run(state_dir: Path, generated: int = 400) -> int:
     print(f"\nmigration {mid}: {status.get('state')}, {emails.get('done', 0)} messages copied "
           f"({mb:.1f} MB) in {elapsed:.1f} s — {emails.get('done', 0) / max(elapsed, 0.001):.0f} msg/s; "
           f"target {'identical to' if result.identical else 'DIFFERENT from'} source")
-    print(f"\nThe stack keeps running:\n  intake   {info.intake_url}   (API docs {info.intake_url}/docs)\n"
+    print(f"\nThe stack keeps running:\n  web      {info.intake_url}/ (start, follow, cancel, undo)\n"
+          f"  intake   {info.intake_url}   (API docs {info.intake_url}/docs)\n"
           f"  status   .venv/bin/mailferry status {mid} --login {SOURCE}\n"
           f"  metrics  {info.intake_url}/metrics, workers at "
           + ", ".join(f"http://127.0.0.1:{p}/metrics" for name, ps in info.http_ports.items() if name != "intake"
