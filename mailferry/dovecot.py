@@ -322,6 +322,7 @@ log_path = {self.log_path}
 info_log_path = {self.log_path}
 debug_log_path = {self.log_path}
 protocols = imap pop3 sieve
+verbose_proctitle = yes
 listen = {self.host}
 shutdown_clients = yes
 

@@ -20,9 +20,12 @@ from shared.credential_seal import MasterKeys
 from shared.credentials import CredentialStore
 from shared.imap_connection import ConnectOptions
 from shared.metrics import ServiceMetrics
+from shared.prefetch import Prefetcher, Prepare
 from shared.service_runtime import HealthServer
 from shared.topics import TopicSpec
-from shared.worker_loop import Handler, PoisonHandler, WorkerLoop
+from shared.worker_loop import Consumer, Handler, PoisonHandler, WorkerLoop
+
+Made = Handler | tuple[Handler, PoisonHandler] | tuple[Handler, PoisonHandler, Prepare]
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +57,31 @@ def build_context(service: str, settings: Settings) -> ServiceContext:
     )
 
 
+def _parts(made: Made) -> tuple[Handler, PoisonHandler | None, Prepare | None]:
+    if not isinstance(made, tuple):
+        return made, None, None
+    if len(made) == 2:
+        return made[0], made[1], None
+    return made[0], made[1], made[2]
+
+
 def run_service(service: str, settings: Settings, stop: threading.Event, reads: list[TopicSpec],
-                make_handler: Callable[[ServiceContext], Handler | tuple[Handler, PoisonHandler]], *,
-                batch_size: int = 200, context: ServiceContext | None = None) -> None:
+                make_handler: Callable[[ServiceContext], Made], *,
+                batch_size: int = 200, linger: float = 0.0, batch_bytes: int = 0, context: ServiceContext | None = None,
+                consumer_overrides: dict[str, object] | None = None) -> None:
     """Create topics, subscribe, serve health and metrics, and loop until ``stop``."""
     ctx = context or build_context(service, settings)
     kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions)
     consumer = kafka_edge.BatchConsumer(settings.kafka_bootstrap, f"{settings.topic_prefix}mailferry-{service}",
-                                        [t.full_name(settings.topic_prefix) for t in reads])
+                                        [t.full_name(settings.topic_prefix) for t in reads],
+                                        **(consumer_overrides or {}))
     made = make_handler(ctx)
-    handler, poison = made if isinstance(made, tuple) else (made, None)
-    loop = WorkerLoop(consumer, handler, ctx.metrics, ctx.redis, stop, batch_size=batch_size, poison=poison)
+    handler, poison, prepare = _parts(made)
+    source: Consumer = consumer
+    if prepare is not None:  # the next batch is polled and prepared while this one is handled
+        source = Prefetcher(consumer, prepare, batch_size=batch_size, linger=linger, batch_bytes=batch_bytes)
+    loop = WorkerLoop(source, handler, ctx.metrics, ctx.redis, stop, batch_size=batch_size, poison=poison,
+                      linger=linger, batch_bytes=batch_bytes)
     health = HealthServer(settings.http_port, ctx.registry, loop.ready)
     health.start()
     log.info("started", extra={"topics": [t.name for t in reads], "http_port": health.port})

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 from shared.net_guard import AllowList
 from shared.topics import DEFAULT_PARTITIONS
@@ -66,6 +67,40 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class DetectSettings:
+    """How far and how long intake's autodetection may look.
+
+    ``nameservers``/``dns_port``: DNS servers to ask (IP addresses); empty means the system's.
+    ``http_scheme``/``http_port``: tests serve autoconfig/autodiscover over plain HTTP on a free port; in
+    production these stay "https" and the default port. Redirects never leave the configured scheme.
+    """
+
+    nameservers: tuple[str, ...] = ()
+    dns_port: int = 53
+    step_timeout: float = 2.5
+    total_timeout: float = 10.0
+    http_scheme: Literal["https", "http"] = "https"
+    http_port: int | None = None
+    ca_file: str = ""
+    max_body_bytes: int = 256 * 1024
+
+    @classmethod
+    def from_env(cls, e: Mapping[str, str]) -> DetectSettings:
+        d = cls()
+        port = e.get("MAILFERRY_AUTODETECT_HTTP_PORT", "").strip()
+        return cls(
+            nameservers=tuple(s.strip() for s in e.get("MAILFERRY_AUTODETECT_NAMESERVERS", "").split(",") if s.strip()),
+            dns_port=_int(e, "MAILFERRY_AUTODETECT_DNS_PORT", d.dns_port),
+            step_timeout=_float(e, "MAILFERRY_AUTODETECT_STEP_TIMEOUT", d.step_timeout),
+            total_timeout=_float(e, "MAILFERRY_AUTODETECT_TOTAL_TIMEOUT", d.total_timeout),
+            ca_file=e.get("MAILFERRY_CA_FILE", ""),
+            # Only for test rigs and odd setups: where autoconfig/autodiscover answer (never in production).
+            http_scheme="http" if e.get("MAILFERRY_AUTODETECT_HTTP_SCHEME", "") == "http" else "https",
+            http_port=_int(e, "MAILFERRY_AUTODETECT_HTTP_PORT", 0) if port else None,
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting, with the variable it comes from documented in the README."""
 
@@ -82,8 +117,10 @@ class Settings:
     inline_limit: int = 512 * 1024
     task_size: int = 500
     fetch_batch_bytes: int = 8 * 1024 * 1024
-    load_batch: int = 200
+    load_batch: int = 1000
+    load_batch_bytes: int = 32 * 1024 * 1024
     load_connections: int = 4
+    extract_connections: int = 4
     undo_window_hours: float = 48.0
     undo_batch: int = 500
     ews_max_connections: int = 4
@@ -94,6 +131,7 @@ class Settings:
     pst_max_bytes: int = 50 * 1000**3
     log_level: str = "INFO"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    autodetect: DetectSettings = field(default_factory=DetectSettings)
 
     @property
     def spool(self) -> Path:
@@ -126,7 +164,9 @@ class Settings:
             task_size=_int(e, "MAILFERRY_TASK_SIZE", d.task_size),
             fetch_batch_bytes=_int(e, "MAILFERRY_FETCH_BATCH_BYTES", d.fetch_batch_bytes),
             load_batch=_int(e, "MAILFERRY_LOAD_BATCH", d.load_batch),
+            load_batch_bytes=_int(e, "MAILFERRY_LOAD_BATCH_BYTES", d.load_batch_bytes),
             load_connections=_int(e, "MAILFERRY_LOAD_CONNECTIONS", d.load_connections),
+            extract_connections=_int(e, "MAILFERRY_EXTRACT_CONNECTIONS", d.extract_connections),
             undo_window_hours=_float(e, "MAILFERRY_UNDO_WINDOW_HOURS", d.undo_window_hours),
             undo_batch=_int(e, "MAILFERRY_UNDO_BATCH", d.undo_batch),
             ews_max_connections=_int(e, "MAILFERRY_EWS_MAX_CONNECTIONS", d.ews_max_connections),
@@ -144,4 +184,5 @@ class Settings:
                 password=e.get("MAILFERRY_SMTP_PASSWORD", ""),
                 sender=e.get("MAILFERRY_SMTP_FROM", "") or SmtpSettings.sender,
             ),
+            autodetect=DetectSettings.from_env(e),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -113,6 +114,9 @@ class EventProducer:
             raise DeliveryFailed(f"{remaining} records unsent, errors: {errors[:3]}")
 
 
+POLL_STEP = 50  # messages taken from the local queue at a time while a batch fills
+
+
 class BatchConsumer:
     """A consumer that hands out batches and commits exactly the offsets it is told.
 
@@ -131,6 +135,9 @@ class BatchConsumer:
             "max.poll.interval.ms": 900_000,
             "fetch.max.bytes": 16_000_000,
             "max.partition.fetch.bytes": 4_000_000,
+            # How long the broker may hold a fetch when it has nothing new. Kafka answers at once when
+            # data arrives; a broker that waits out the whole time would add it to every hop.
+            "fetch.wait.max.ms": 100,
         }
         conf.update(overrides)
         self._consumer = Consumer(conf)
@@ -155,9 +162,23 @@ class BatchConsumer:
     def assigned(self) -> bool:
         return bool(self._assigned)
 
-    def poll_batch(self, max_messages: int, timeout: float) -> list[Message]:
+    def poll_batch(self, max_messages: int, timeout: float, linger: float = 0.0,
+                   max_bytes: int = 0) -> list[Message]:
+        """Up to ``max_messages`` (and about ``max_bytes`` of values, if given): waits up to
+        ``timeout`` for the first, then at most ``linger`` more for the batch to fill
+        (librdkafka alone would wait the whole timeout for a full batch)."""
+        got = self._consumer.consume(1, timeout)
+        size = sum(len(m.value() or b"") for m in got)
+        deadline = time.monotonic() + linger
+        while got and len(got) < max_messages and not (max_bytes and size >= max_bytes):
+            want = min(POLL_STEP, max_messages - len(got))
+            more = self._consumer.consume(want, max(0.0, deadline - time.monotonic()))
+            got += more
+            size += sum(len(m.value() or b"") for m in more)
+            if len(more) < want:
+                break
         out = []
-        for msg in self._consumer.consume(max_messages, timeout):
+        for msg in got:
             err = msg.error()
             if err is None:
                 out.append(msg)

@@ -52,6 +52,8 @@ OPERATION_ITEM_TYPES: dict[str, tuple[str, ...]] = {
     "rules": ("rule",),
     "auto_reply": ("auto_reply",),
 }
+# The operation an item type belongs to (the inverse of OPERATION_ITEM_TYPES).
+OPERATION_OF: dict[str, str] = {t: op for op, types in OPERATION_ITEM_TYPES.items() for t in types}
 
 
 # Item types as the API and the notification name them.

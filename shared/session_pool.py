@@ -3,15 +3,27 @@
 A migration's tasks and batches reuse one login instead of paying a TLS
 handshake and LOGIN per batch; idle sessions are closed so a worker that has
 served thousands of migrations holds no stale connections.
+
+Keys are ``<migration id>`` or ``<migration id>#<slot>`` when a worker keeps
+several sessions to one account (parallel FETCH or APPEND). The pool may be
+used from several threads, each with its own keys; a session leased with
+:meth:`lease` is never closed as idle while its holder works with it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def slot_key(mid: str, slot: int) -> str:
+    """The pool key of a migration's ``slot``-th session (slot 0 is the migration's plain key)."""
+    return mid if slot == 0 else f"{mid}#{slot}"
 
 
 class SessionPool(Generic[T]):
@@ -22,28 +34,64 @@ class SessionPool(Generic[T]):
         self._idle = idle_seconds
         self._clock = clock
         self._pool: dict[str, tuple[T, float]] = {}
+        self._busy: dict[str, int] = {}
+        self._opening: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
 
     def get(self, key: str) -> T:
         self.expire()
-        hit = self._pool.get(key)
-        session = hit[0] if hit else self._open(key)
-        self._pool[key] = (session, self._clock())
+        with self._lock:
+            opening = self._opening.setdefault(key, threading.Lock())
+        with opening:  # one login per key at a time; other keys open side by side
+            with self._lock:
+                hit = self._pool.get(key)
+            session = hit[0] if hit else self._open(key)
+            with self._lock:
+                self._pool[key] = (session, self._clock())
         return session
 
+    @contextlib.contextmanager
+    def lease(self, key: str) -> Iterator[T]:
+        """The session for ``key``, protected from idle expiry until the block ends."""
+        session = self.get(key)
+        with self._lock:
+            self._busy[key] = self._busy.get(key, 0) + 1
+        try:
+            yield session
+        finally:
+            with self._lock:
+                self._busy[key] -= 1
+                if not self._busy[key]:
+                    del self._busy[key]
+                if key in self._pool:
+                    self._pool[key] = (self._pool[key][0], self._clock())
+
     def drop(self, key: str) -> None:
-        hit = self._pool.pop(key, None)
+        with self._lock:
+            hit = self._pool.pop(key, None)
+            self._opening.pop(key, None)
         if hit:
             try:
                 self._close(hit[0])
             except Exception:  # noqa: S110 - the session is being discarded because it may be broken
                 pass
 
+    def drop_migration(self, mid: str) -> None:
+        """Every session of one migration (all its slots)."""
+        with self._lock:
+            keys = [k for k in self._pool if k == mid or k.startswith(f"{mid}#")]
+        for key in keys:
+            self.drop(key)
+
     def expire(self) -> None:
         now = self._clock()
-        for key, (_s, at) in list(self._pool.items()):
-            if now - at > self._idle:
-                self.drop(key)
+        with self._lock:
+            stale = [key for key, (_s, at) in self._pool.items() if now - at > self._idle and key not in self._busy]
+        for key in stale:
+            self.drop(key)
 
     def close_all(self) -> None:
-        for key in list(self._pool):
+        with self._lock:
+            keys = list(self._pool)
+        for key in keys:
             self.drop(key)

@@ -12,13 +12,14 @@ import imaplib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 import redis
 from confluent_kafka import KafkaException, Message
 
 from shared.errors import MailferryError
-from shared.kafka_edge import BatchConsumer, DeliveryFailed, next_offsets
+from shared.kafka_edge import DeliveryFailed, next_offsets
 from shared.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,22 @@ PoisonHandler = Callable[[list[Message], Exception], None]
 POISON_ATTEMPTS = 5
 
 
+class Consumer(Protocol):
+    """What the loop needs: a :class:`shared.kafka_edge.BatchConsumer` or a :class:`shared.prefetch.Prefetcher`."""
+
+    def poll_batch(self, max_messages: int, timeout: float, linger: float = 0.0,
+                   max_bytes: int = 0) -> list[Message]: ...
+
+    def commit(self, offsets: Iterable[tuple[str, int, int]]) -> None: ...
+
+    @property
+    def assigned(self) -> bool: ...
+
+    def lag(self) -> dict[str, int]: ...
+
+    def close(self) -> None: ...
+
+
 def retryable(exc: Exception) -> bool:
     """Worth waiting for: network, broker and Redis trouble, and our own transient kinds."""
     if isinstance(exc, MailferryError):
@@ -37,10 +54,10 @@ def retryable(exc: Exception) -> bool:
 
 
 class WorkerLoop:
-    def __init__(self, consumer: BatchConsumer, handler: Handler, metrics: ServiceMetrics,
+    def __init__(self, consumer: Consumer, handler: Handler, metrics: ServiceMetrics,
                  redis_client: redis.Redis, stop: threading.Event, *, batch_size: int = 200,
                  poll_timeout: float = 0.5, max_backoff: float = 30.0, poison: PoisonHandler | None = None,
-                 initial_backoff: float = 0.5) -> None:
+                 initial_backoff: float = 0.5, linger: float = 0.0, batch_bytes: int = 0) -> None:
         self.consumer = consumer
         self.handler = handler
         self.metrics = metrics
@@ -51,6 +68,8 @@ class WorkerLoop:
         self.max_backoff = max_backoff
         self.poison = poison
         self.initial_backoff = initial_backoff
+        self.linger = linger
+        self.batch_bytes = batch_bytes
         self.redis_ok = True
         self._last_check = 0.0
 
@@ -79,8 +98,10 @@ class WorkerLoop:
                 if time.monotonic() - self._last_check > 10:
                     self._last_check = time.monotonic()
                     self._check()
-                batch = self.consumer.poll_batch(self.batch_size, self.poll_timeout)
+                t0 = time.perf_counter()
+                batch = self.consumer.poll_batch(self.batch_size, self.poll_timeout, self.linger, self.batch_bytes)
                 if batch:
+                    self.metrics.stage_seconds.labels(self.metrics.service, "poll").observe(time.perf_counter() - t0)
                     self._handle_with_retry(batch)
         finally:
             self.consumer.close()
@@ -90,8 +111,10 @@ class WorkerLoop:
         failures = 0
         while True:
             try:
-                offsets = self.handler(batch)
-                self.consumer.commit(offsets)
+                with self.metrics.stage("handle"):
+                    offsets = self.handler(batch)
+                with self.metrics.stage("commit"):
+                    self.consumer.commit(offsets)
                 return
             except Exception as exc:
                 kind = exc.code if isinstance(exc, MailferryError) else type(exc).__name__

@@ -1,27 +1,23 @@
 """IMAP source adapter: folders, UIDs and messages, fetched in batches.
 
-Each method is a few lines of I/O around imapclient; what to do with the answers
-lives in :mod:`services.extractor.plan` and :mod:`services.extractor.task_run`.
+Each method is a few lines of I/O around imapclient (FETCH goes straight through
+imaplib and is parsed by :mod:`services.extractor.fetch_parse`, for speed); what
+to do with the answers lives in :mod:`services.extractor.plan` and
+:mod:`services.extractor.task_run`.
 Bodies are fetched with ``BODY.PEEK[]`` so reading never sets ``\\Seen``.
 """
 
 from __future__ import annotations
 
+import imaplib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 from imapclient import IMAPClient
 
+from services.extractor.fetch_parse import MessageMeta, parse_bodies, parse_meta, uid_set
 from shared import folder_map
 
-
-@dataclass(frozen=True)
-class MessageMeta:
-    uid: int
-    size: int
-    flags: tuple[str, ...]
-    internaldate: datetime
+__all__ = ["ImapSource", "MessageMeta"]
 
 
 def _text(v: bytes | str) -> str:
@@ -60,36 +56,47 @@ class ImapSource:
         uids = sorted(int(u) for u in self.client.search("ALL")) if exists else []
         return uidvalidity, uids
 
+    def open_folder(self, name: str) -> int:
+        """Open read-only for fetching a known set of UIDs; returns UIDVALIDITY (one round trip, no SEARCH)."""
+        info = self.client.select_folder(name, readonly=True)
+        return int(info[b"UIDVALIDITY"])
+
     def fetch_meta(self, uids: Sequence[int]) -> dict[int, MessageMeta]:
-        out: dict[int, MessageMeta] = {}
         if not uids:
-            return out
-        for uid, data in self.client.fetch(list(uids), ["RFC822.SIZE", "FLAGS", "INTERNALDATE"]).items():
-            out[int(uid)] = MessageMeta(
-                uid=int(uid),
-                size=int(data[b"RFC822.SIZE"]),
-                flags=tuple(_text(f) for f in data[b"FLAGS"]),
-                internaldate=data[b"INTERNALDATE"],
-            )
-        return out
+            return {}
+        return parse_meta(self._uid_fetch(uid_set(uids), "(UID RFC822.SIZE FLAGS INTERNALDATE)"))
 
     def fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
         if not uids:
             return {}
-        return {int(uid): bytes(d[b"BODY[]"]) for uid, d in self.client.fetch(list(uids), ["BODY.PEEK[]"]).items()
-                if b"BODY[]" in d}
+        return parse_bodies(self._uid_fetch(uid_set(uids), "(UID BODY.PEEK[])"))
 
-    def fetch_ranges(self, uid: int, size: int, piece: int) -> Iterator[bytes]:
-        """A large message in pieces (``BODY.PEEK[]<offset.length>``): never whole in memory."""
+    def fetch_ranges(self, uid: int, piece: int, per_fetch: int = 1) -> Iterator[bytes]:
+        """A large message in pieces of ``piece`` bytes (``BODY.PEEK[]<offset.length>``).
+
+        Each round trip asks for ``per_fetch`` pieces at once (fewer round trips to a distant
+        server), so at most that many pieces are in memory, never the whole message. Reads on
+        until the server gives less than asked: RFC822.SIZE is not trusted to end the message.
+        """
         offset = 0
-        while offset < size:
-            key = f"BODY[]<{offset}>".encode()
-            data = self.client.fetch([uid], [f"BODY.PEEK[]<{offset}.{piece}>"]).get(uid, {})
-            chunk = bytes(data.get(key) or b"")
-            if not chunk:
+        span = piece * max(1, per_fetch)
+        while True:
+            answered = parse_bodies(self._uid_fetch(str(uid), f"(UID BODY.PEEK[]<{offset}.{span}>)"))
+            got = memoryview(answered.pop(uid, b""))
+            if not got:
                 break
-            yield chunk
-            offset += len(chunk)
+            for i in range(0, len(got), piece):
+                yield bytes(got[i:i + piece])
+            offset += len(got)
+            if len(got) < span:
+                break
+
+    def _uid_fetch(self, uids: str, items: str) -> list[object]:
+        """``UID FETCH`` straight through imaplib; the answer is parsed by :mod:`fetch_parse`."""
+        typ, data = self.client._imap.uid("FETCH", uids, items)  # a lost connection raises IMAP4.abort: retried
+        if typ != "OK":
+            raise imaplib.IMAP4.error(f"the source refused FETCH: {data!r:.200}")
+        return list(data or [])
 
     def close(self) -> None:
         try:

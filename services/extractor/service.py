@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from confluent_kafka import Message
@@ -30,7 +32,7 @@ from shared import option_rules, topics
 from shared import redis_keys as k
 from shared.config import Settings
 from shared.dead_letters import send_undecodable
-from shared.errors import ConnectionCheckFailed, EventError, MailferryError, SecretUnavailable
+from shared.errors import ConnectionCheckFailed, EventError, MailferryError, SecretUnavailable, Transient
 from shared.events import (
     Event,
     ExtractTask,
@@ -50,7 +52,8 @@ from shared.events import (
     decode,
     decode_as,
 )
-from shared.kafka_edge import EventProducer, position
+from shared.kafka_edge import EventProducer, next_offsets
+from shared.lanes import deal, undeal
 from shared.ledger import Ledger
 from shared.managesieve import connect_sieve, sieve_port, sieve_security
 from shared.metrics import ServiceMetrics
@@ -59,16 +62,24 @@ from shared.status_store import StatusStore
 log = logging.getLogger(__name__)
 SERVICE = "extractor"
 PLAN_LOCK_SECONDS = 14 * 24 * 3600
+# Sources that take several sessions at once, so a migration's tasks can run side by side.
+PARALLEL_SOURCES = ("imap", "ews")
+FLUSHED_MEMORY = 10_000
+TASKS_PER_SLOT = 4  # tasks taken per batch for each slot: a slow task then delays little else
 
 
-def after(msg: Message) -> tuple[str, int, int]:
-    t, p, o = position(msg)
-    return t, p, o + 1
+def task_ref_key(task: ExtractTask, ref: str) -> str:
+    """The item key of one item a task names by reference (sources without UIDs)."""
+    if task.source.type == "pop3":
+        return pop3_item_key(ref)
+    if task.source.type == "pst":
+        return pst_item_key(task.folder.folder_id, ref)
+    return ews_item_key(task.folder.folder_id, ref)
 
 
 class Extractor:
     def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, pool: SourcePool,
-                 metrics: ServiceMetrics) -> None:
+                 metrics: ServiceMetrics, stopping: threading.Event | None = None) -> None:
         self.settings = settings
         self.r = r
         self.status = StatusStore(r)
@@ -76,16 +87,24 @@ class Extractor:
         self.pool = pool
         self.metrics = metrics
         self.limits = Limits(settings.inline_limit, settings.fetch_batch_bytes)
+        self.workers = ThreadPoolExecutor(max_workers=max(1, settings.extract_connections),
+                                          thread_name_prefix="extract")
+        self.stopping = stopping or threading.Event()  # set on SIGTERM: start no further task
+        self._flushed: dict[str, None] = {}  # task ids whose output is in Kafka (insertion-ordered, bounded)
 
-    # -- edge: one Kafka message at a time, committed after its output is flushed
+    # -- edge: a batch of Kafka messages, committed after all their output is flushed
     def handle(self, batch: list[Message]) -> list[tuple[str, int, int]]:
-        done: list[tuple[str, int, int]] = []
+        """Plan requests in order; extract tasks side by side, one source session per slot.
+
+        A task whose output was already flushed (a retry of a batch where another task
+        failed) is not run again: its items are in Kafka.
+        """
+        tasks: list[ExtractTask] = []
         for msg in batch:
             try:
                 event = decode(msg.value())
             except EventError as exc:
                 send_undecodable(self.producer, self.metrics, msg, exc)
-                done.append(after(msg))
                 continue
             if isinstance(event, MigrationRequested):
                 first = option_rules.ordered(event.options)
@@ -95,11 +114,60 @@ class Extractor:
                 raw = self.r.get(k.spec(event.migration_id))
                 if raw is not None:
                     self.start_operation(decode_as(raw, MigrationRequested), event.operation)
-            elif isinstance(event, ExtractTask):
-                self.run(event)
-            self.producer.flush()
-            done.append(after(msg))
-        return done
+            elif isinstance(event, ExtractTask) and event.task_id not in self._flushed:
+                tasks.append(event)
+        self._run_all(tasks)
+        self.producer.flush()
+        return next_offsets(batch)
+
+    def _run_all(self, tasks: list[ExtractTask]) -> None:
+        """Tasks from a queue, one worker thread per slot (each with its own source sessions), so a
+        long task holds up one slot, not the batch; then one flush for all their output."""
+        # POP3 locks its mailbox per session and a PST reader is not thread-safe: those go one by one.
+        queue = deque(t for t in tasks if t.source.type in PARALLEL_SOURCES)
+        one_by_one = [t for t in tasks if t.source.type not in PARALLEL_SOURCES]
+        finished: list[str] = []
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def work(slot: int) -> None:
+            while True:
+                with lock:
+                    if not queue or errors or self.stopping.is_set():
+                        return
+                    task = queue.popleft()
+                try:
+                    with self.metrics.stage("task"):
+                        self.run(task, slot)
+                    with lock:
+                        finished.append(task.task_id)
+                except Exception as exc:
+                    with lock:
+                        errors.append(exc)
+
+        slots = min(len(queue), max(1, self.settings.extract_connections))
+        futures = [self.workers.submit(work, slot) for slot in range(slots)]
+        for task in one_by_one:
+            if self.stopping.is_set():
+                break
+            try:
+                with self.metrics.stage("task"):
+                    self.run(task, 0)
+                finished.append(task.task_id)
+            except Exception as exc:
+                errors.append(exc)
+                break
+        for fut in futures:
+            fut.result()
+        self.producer.flush()  # what the finished tasks sent is in Kafka: a retry need not run them again
+        for task_id in finished:
+            self._flushed[task_id] = None
+        while len(self._flushed) > FLUSHED_MEMORY:
+            self._flushed.pop(next(iter(self._flushed)))
+        if errors:
+            raise errors[0]
+        if len(finished) < len(tasks):  # stopping (SIGTERM): what did not run is not committed
+            raise Transient(f"stopping: {len(tasks) - len(finished)} extract tasks not run, they come again")
 
     def poison(self, batch: list[Message], exc: Exception) -> None:
         """A task or request that keeps failing: its items are reported failed, the migration goes on."""
@@ -111,17 +179,18 @@ class Extractor:
             reason = f"internal error while reading the source ({type(exc).__name__})"
             if isinstance(event, ExtractTask):
                 self.pool.drop(event.migration_id)
+                if event.task_id in self._flushed:
+                    continue  # this one's output is in Kafka; another task of the batch failed
                 keys = [item_key(event.folder.folder_id, event.uidvalidity, u) for u in event.uids]
-                if event.source.type == "pop3":
-                    keys += [pop3_item_key(r) for r in event.refs]
-                elif event.source.type == "pst":
-                    keys += [pst_item_key(event.folder.folder_id, r) for r in event.refs]
-                else:
-                    keys += [ews_item_key(event.folder.folder_id, r) for r in event.refs]
+                keys += [task_ref_key(event, r) for r in event.refs]
                 self._progress(ItemResults(migration_id=event.migration_id, operation=OPERATION, results=[
                     ItemResult(item_key=k, result="failed", folder=event.folder.display, reason=reason)
                     for k in keys]))
             elif isinstance(event, (MigrationRequested, OperationRequested)):
+                operation = event.operation if isinstance(event, OperationRequested) else \
+                    next(iter(option_rules.ordered(event.options)), "")
+                if self.r.get(k.plan_lock(event.migration_id, operation)) == b"done":
+                    continue  # planned fine; a task of the same batch failed
                 self._fail(event.migration_id, MailferryError(reason))
             send_undecodable(self.producer, self.metrics, msg, EventError(f"poison message: {exc}"))
         self.producer.flush()
@@ -151,6 +220,17 @@ class Extractor:
         self.r.set(lock, "planning", ex=PLAN_LOCK_SECONDS)
         if state == ms.QUEUED:
             self._progress(MigrationValidating(migration_id=mid))
+        try:
+            with self.metrics.stage("plan"):
+                self._plan(ev, operation)
+        except Exception:
+            self.pool.drop(mid)  # a broken session must not be reused by the retry
+            raise
+        self.producer.flush()
+        self.r.set(lock, "done", ex=PLAN_LOCK_SECONDS)
+
+    def _plan(self, ev: MigrationRequested, operation: str) -> None:
+        mid = ev.migration_id
         if operation == OPERATION:
             self.plan_emails(ev)
         elif operation == "rules" and ev.source.type == "imap":
@@ -159,11 +239,12 @@ class Extractor:
             self.plan_pim(ev, operation)
         else:
             self._fail(mid, MailferryError(f"the {operation} operation is not available for this source"))
-        self.producer.flush()
-        self.r.set(lock, "done", ex=PLAN_LOCK_SECONDS)
 
     def plan_emails(self, ev: MigrationRequested) -> None:
         mid = ev.migration_id
+        if ev.source.type == "imap":  # the other sessions log in while the first one lists the folders
+            for slot in range(1, max(1, self.settings.extract_connections)):
+                self.workers.submit(self._warm, ev, slot)
         try:
             source = self.pool.get(mid, ev.source)
             self._progress(OperationStarted(migration_id=mid, operation=OPERATION))
@@ -173,11 +254,12 @@ class Extractor:
             tasks: list[ExtractTask] = []
             skipped: list[ItemResult] = []
             total = 0
+            listing = self._list_all(ev, source, [ref.source_name for ref, selectable in refs if selectable])
             for ref, selectable in refs:
                 self.producer.send(topics.ITEMS, f"{mid}/{ref.folder_id}", FolderItem(migration_id=mid, folder=ref))
                 if not selectable:
                     continue
-                uidvalidity, uids, refs_ = self._list_items(source, ref.source_name)
+                uidvalidity, uids, refs_ = listing[ref.source_name]
                 keys = ([item_key(ref.folder_id, uidvalidity, u) for u in uids] if uids
                         else [source.key(ref.folder_id, r) for r in refs_])  # type: ignore[union-attr]
                 total += len(keys)
@@ -209,6 +291,46 @@ class Extractor:
                                         folders=len(refs), tasks=len(tasks)))
         log.info("planned", extra={"migration_id": mid, "folders": len(refs), "messages": total,
                                    "tasks": len(tasks), "already_copied": len(skipped)})
+
+    def _warm(self, ev: MigrationRequested, slot: int) -> None:
+        try:
+            with self.pool.lease(ev.migration_id, ev.source, slot):
+                pass
+        except Exception as exc:  # the slot's first real use logs in again and reports what fails
+            log.info("a further source session did not open yet", extra={"migration_id": ev.migration_id,
+                                                                          "error": type(exc).__name__})
+
+    def _list_all(self, ev: MigrationRequested, source: Source, names: list[str]
+                  ) -> dict[str, tuple[int, list[int], list[str]]]:
+        """Every folder's items; IMAP folders are listed over several sessions side by side (one
+        SELECT and SEARCH per folder: round trips add up over many folders on a distant server).
+        An Exchange session knows folders only after its own folder walk, so EWS lists on one."""
+        lanes = min(len(names), max(1, self.settings.extract_connections))
+        if ev.source.type != "imap" or lanes <= 1:
+            return {name: self._list_items(source, name) for name in names}
+
+        def lane(slot: int, share: list[str]) -> list[tuple[int, list[int], list[str]]]:
+            if slot == 0:
+                return [self._list_items(source, name) for name in share]
+            with self.pool.lease(ev.migration_id, ev.source, slot) as other:
+                return [self._list_items(other, name) for name in share]
+
+        shares = deal(names, lanes)
+        futures = [self.workers.submit(lane, slot, share) for slot, share in enumerate(shares)]
+        per_lane = []
+        for slot, (share, fut) in enumerate(zip(shares, futures, strict=True)):
+            try:
+                per_lane.append(fut.result())
+            except Exception as exc:
+                # Some servers refuse several first-time opens of one account at once (Dovecot 2.3
+                # kills a session on a lock deadlock): that lane's folders are listed on the first session.
+                if slot == 0:
+                    raise
+                log.info("listing on a further session failed; using the first", extra={
+                    "migration_id": ev.migration_id, "error": type(exc).__name__})
+                self.pool.drop(ev.migration_id, slot)
+                per_lane.append([self._list_items(source, name) for name in share])
+        return dict(zip(names, undeal(per_lane, len(names)), strict=True))
 
     @staticmethod
     def _list_items(source: Source, name: str) -> tuple[int, list[int], list[str]]:
@@ -267,34 +389,34 @@ class Extractor:
         self._progress(OperationPlanned(migration_id=mid, operation="rules", total=len(items), folders=0, tasks=0))
 
     # -- running a task
-    def run(self, task: ExtractTask) -> None:
+    def run(self, task: ExtractTask, slot: int = 0) -> None:
         mid = task.migration_id
         try:
-            source = self.pool.get(mid, task.source)
-            if isinstance(source, ImapSource):
-                events: Iterator[Event] = run_task(task, source, self.limits)
-            else:
-                events = self._run_by_refs(task, source)
-            for event in events:
-                if isinstance(event, (MailItem, MailChunk)):
-                    self.producer.send(topics.ITEMS, f"{mid}/{task.folder.folder_id}", event)
-                    if isinstance(event, MailItem) or event.last:
-                        self.metrics.item("email", "extracted")
-                    self.metrics.item("email", "extracted", 0, len(event.data))
+            with self.pool.lease(mid, task.source, slot) as source:
+                if isinstance(source, ImapSource):
+                    events: Iterator[Event] = run_task(task, source, self.limits)
                 else:
-                    self._progress(event)
+                    events = self._run_by_refs(task, source)
+                for event in events:
+                    if isinstance(event, (MailItem, MailChunk)):
+                        self.producer.send(topics.ITEMS, f"{mid}/{task.folder.folder_id}", event)
+                        if isinstance(event, MailItem) or event.last:
+                            self.metrics.item("email", "extracted")
+                        self.metrics.item("email", "extracted", 0, len(event.data))
+                    else:
+                        self._progress(event)
         except (ConnectionCheckFailed, SecretUnavailable) as exc:
             self.pool.drop(mid)
             keys = [item_key(task.folder.folder_id, task.uidvalidity, u) for u in task.uids]
-            if task.refs and not isinstance(source, ImapSource):
-                keys += [source.key(task.folder.folder_id, r) for r in task.refs]
+            if task.refs:
+                keys += [task_ref_key(task, r) for r in task.refs]
             self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=[
                 ItemResult(item_key=key, result="failed", folder=task.folder.display, reason=str(exc))
                 for key in keys]))
             self._fail(mid, exc)
         except Exception:
             # A dropped connection and the like: reconnect on the retry of this task.
-            self.pool.drop(mid)
+            self.pool.drop(mid, slot)
             raise
 
     def _run_by_refs(self, task: ExtractTask, source: EwsSource | Pop3Mailbox | PstSource) -> Iterator[Event]:
@@ -323,7 +445,8 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     def make(ctx: ServiceContext) -> tuple[Handler, PoisonHandler]:
         extractor = Extractor(settings, ctx.redis, ctx.producer, SourcePool(ctx.credentials, ctx.connect_options,
                                                                                spool=settings.spool),
-                              ctx.metrics)
+                              ctx.metrics, stop)
         return extractor.handle, extractor.poison
 
-    run_service(SERVICE, settings, stop, [topics.MIGRATIONS_REQUESTED, topics.EXTRACT_TASKS], make, batch_size=1)
+    run_service(SERVICE, settings, stop, [topics.MIGRATIONS_REQUESTED, topics.EXTRACT_TASKS], make,
+                batch_size=TASKS_PER_SLOT * max(1, settings.extract_connections))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from services.extractor.ews import EwsSource
@@ -15,13 +17,13 @@ from shared.events import EndpointSpec
 from shared.ews_connection import connect_ews, pin
 from shared.imap_connection import ConnectOptions, login_imap
 from shared.pop3_connection import login_pop3
-from shared.session_pool import SessionPool
+from shared.session_pool import SessionPool, slot_key
 
 Source = ImapSource | EwsSource | Pop3Mailbox | PstSource
 
 
 class SourcePool:
-    """One source session per migration, reused across its tasks, closed when idle."""
+    """Source sessions per migration (one per slot: tasks run side by side), reused, closed when idle."""
 
     def __init__(self, creds: CredentialStore, opts: ConnectOptions, idle_seconds: float = 60.0,
                  spool: Path | None = None) -> None:
@@ -35,10 +37,22 @@ class SourcePool:
         self._specs[mid] = spec
         return self._pool.get(mid)
 
-    def drop(self, mid: str) -> None:
-        self._pool.drop(mid)
+    @contextlib.contextmanager
+    def lease(self, mid: str, spec: EndpointSpec, slot: int = 0) -> Iterator[Source]:
+        """The migration's ``slot``-th session, kept from idle expiry while a task runs on it."""
+        self._specs[mid] = spec
+        with self._pool.lease(slot_key(mid, slot)) as source:
+            yield source
 
-    def _open(self, mid: str) -> Source:
+    def drop(self, mid: str, slot: int | None = None) -> None:
+        """One slot's session (it may be broken), or with ``slot=None`` every session of the migration."""
+        if slot is None:
+            self._pool.drop_migration(mid)
+        else:
+            self._pool.drop(slot_key(mid, slot))
+
+    def _open(self, key: str) -> Source:
+        mid = key.split("#", 1)[0]
         spec = self._specs[mid]
         if spec.type == "pst":  # no login: the uploaded file in the shared spool
             if self.spool is None:

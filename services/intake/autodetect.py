@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import http.client
 import logging
-import os
 import random
 import re
 import socket
@@ -44,6 +43,7 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from services.intake import provider_table as pt
+from shared.config import DetectSettings as DetectSettings  # defined with the other settings
 from shared.net_guard import AllowList, NetGuardError, Resolver, default_resolver, resolve_checked
 
 log = logging.getLogger(__name__)
@@ -110,43 +110,6 @@ class HttpResponse:
     status: int
     headers: Mapping[str, str]
     body: bytes
-
-
-@dataclass(frozen=True)
-class DetectSettings:
-    """How far and how long autodetection may look.
-
-    ``nameservers``/``dns_port``: DNS servers to ask (IP addresses); empty means the system's.
-    ``http_scheme``/``http_port``: tests serve autoconfig/autodiscover over plain HTTP on a free port; in
-    production these stay "https" and the default port. Redirects never leave the configured scheme.
-    """
-
-    nameservers: tuple[str, ...] = ()
-    dns_port: int = 53
-    step_timeout: float = 2.5
-    total_timeout: float = 10.0
-    http_scheme: Literal["https", "http"] = "https"
-    http_port: int | None = None
-    ca_file: str = ""
-    max_body_bytes: int = MAX_BODY_BYTES
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> DetectSettings:
-        """MAILFERRY_AUTODETECT_NAMESERVERS ("9.9.9.9, 1.1.1.1"), MAILFERRY_AUTODETECT_DNS_PORT,
-        MAILFERRY_AUTODETECT_STEP_TIMEOUT, MAILFERRY_AUTODETECT_TOTAL_TIMEOUT, MAILFERRY_CA_FILE."""
-        e = os.environ if env is None else env
-        d = cls()
-        servers = tuple(s.strip() for s in e.get("MAILFERRY_AUTODETECT_NAMESERVERS", "").split(",") if s.strip())
-        return cls(
-            nameservers=servers,
-            dns_port=int(e.get("MAILFERRY_AUTODETECT_DNS_PORT", "") or d.dns_port),
-            step_timeout=float(e.get("MAILFERRY_AUTODETECT_STEP_TIMEOUT", "") or d.step_timeout),
-            total_timeout=float(e.get("MAILFERRY_AUTODETECT_TOTAL_TIMEOUT", "") or d.total_timeout),
-            ca_file=e.get("MAILFERRY_CA_FILE", ""),
-            # Only for test rigs and odd setups: where autoconfig/autodiscover answer (never in production).
-            http_scheme="http" if e.get("MAILFERRY_AUTODETECT_HTTP_SCHEME", "") == "http" else "https",
-            http_port=int(e["MAILFERRY_AUTODETECT_HTTP_PORT"]) if e.get("MAILFERRY_AUTODETECT_HTTP_PORT") else None,
-        )
 
 
 class DnsLookup(Protocol):

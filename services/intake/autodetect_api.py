@@ -2,7 +2,7 @@
 
 A router factory rather than routes in app.py, so the detector's I/O (DNS servers,
 HTTP fetch, resolver) can be injected by tests and the lead can mount it with
-``app.include_router(autodetect_router(settings.allow_hosts, DetectSettings.from_env()))``.
+``app.include_router(autodetect_router(settings.allow_hosts, settings.autodetect))``.
 
 The handler is a plain ``def``: FastAPI runs it in its thread pool, and the
 detector's own timeouts bound how long one request can hold a thread.

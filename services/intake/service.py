@@ -9,7 +9,6 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from services.intake.app import Intake, create_app
-from services.intake.autodetect import DetectSettings
 from shared import kafka_edge
 from shared.config import Settings
 from shared.credential_seal import MasterKeys
@@ -23,7 +22,7 @@ def serve(settings: Settings, stop: threading.Event) -> None:
                     kafka_edge.EventProducer(kafka_edge.make_producer(settings.kafka_bootstrap, **{"linger.ms": 0}),
                                              settings.topic_prefix),
                     MasterKeys.parse(settings.secret_key), registry, ServiceMetrics(registry, "intake"),
-                    DetectSettings.from_env())
+                    settings.autodetect)
     config = uvicorn.Config(create_app(intake), host="0.0.0.0", port=settings.intake_port, log_config=None,
                             access_log=False)
     server = uvicorn.Server(config)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,8 +39,11 @@ class Completed:
 
 @dataclass
 class ChunkAssembler:
+    """Used from the thread that decodes batches ahead and the one that writes them: one lock."""
+
     spool: Path
     items: dict[str, Assembly] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def __post_init__(self) -> None:
         shutil.rmtree(self.spool, ignore_errors=True)
@@ -47,6 +51,10 @@ class ChunkAssembler:
 
     def add(self, chunk: MailChunk, partition: tuple[str, int], offset: int) -> Completed | None:
         """Write the chunk; returns the whole message's file once the last chunk is in."""
+        with self._lock:
+            return self._add(chunk, partition, offset)
+
+    def _add(self, chunk: MailChunk, partition: tuple[str, int], offset: int) -> Completed | None:
         key = f"{chunk.migration_id}/{chunk.item_key}"
         a = self.items.get(key)
         if chunk.seq == 0 and chunk.meta is not None:
@@ -74,18 +82,21 @@ class ChunkAssembler:
         return None
 
     def release(self, migration_id: str, item_key: str) -> None:
-        a = self.items.pop(f"{migration_id}/{item_key}", None)
+        with self._lock:
+            a = self.items.pop(f"{migration_id}/{item_key}", None)
         if a:
             a.path.unlink(missing_ok=True)
 
     def barrier(self, partition: tuple[str, int]) -> int | None:
         """The lowest first offset of an unfinished item on this partition, if any."""
-        offsets = [a.first_offset for a in self.items.values() if a.partition == partition and not a.complete]
+        with self._lock:
+            offsets = [a.first_offset for a in self.items.values() if a.partition == partition and not a.complete]
         return min(offsets) if offsets else None
 
     def forget_partitions(self, partitions: list[tuple[str, int]]) -> None:
         """After a rebalance the new owner re-reads those items from their first chunk."""
-        for key, a in list(self.items.items()):
-            if a.partition in partitions:
-                a.path.unlink(missing_ok=True)
-                del self.items[key]
+        with self._lock:
+            for key, a in list(self.items.items()):
+                if a.partition in partitions:
+                    a.path.unlink(missing_ok=True)
+                    del self.items[key]

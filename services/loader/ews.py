@@ -115,6 +115,9 @@ class EwsTarget:
                 return child  # type: ignore[no-any-return]
         return None
 
+    def ensure_folders(self, names: Sequence[str]) -> list[str]:
+        return [c for name in names for c in self.ensure_folder(name)]
+
     def ensure_folder(self, name: str) -> list[str]:
         """Find or create every level; returns the keys of the folders actually created."""
         if name in self._folders:
@@ -165,6 +168,10 @@ class EwsTarget:
         if cats:
             fields["categories"] = cats
         return Message(account=self.account, folder=folder, mime_content=msg.data, **fields)
+
+    def append_pipelined(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
+        """EWS answers each CreateItem in turn (its connection pool gives the parallelism)."""
+        return [self.append_many(folder, msgs) for folder, msgs in jobs]
 
     def append_many(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed | ItemRejected]:
         target = self._folders[folder]

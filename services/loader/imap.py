@@ -7,6 +7,7 @@ is found by searching, so undo still knows exactly what to remove.
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import re
 from collections.abc import Sequence
@@ -14,12 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from imapclient import IMAPClient
+from imapclient.datetime_util import datetime_to_INTERNALDATE
 from imapclient.exceptions import IMAPClientError
 
 from shared import folder_map
 from shared.errors import ItemRejected, Transient
 
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
+# Messages below this size are copied into the command buffer; larger ones are sent from their own buffer.
+SMALL_LITERAL = 256 * 1024
 # Flags a client may not set on APPEND.
 _NOT_SETTABLE = {"\\recent"}
 
@@ -86,6 +90,7 @@ class ImapTarget:
         caps = {c.decode().upper() if isinstance(c, bytes) else str(c).upper() for c in client.capabilities()}
         self.multiappend = "MULTIAPPEND" in caps
         self.uidplus = "UIDPLUS" in caps
+        self.literal_plus = "LITERAL+" in caps
 
     def _personal_prefix(self) -> str:
         try:
@@ -116,6 +121,34 @@ class ImapTarget:
                 pass  # subscription is a nicety; some servers do not keep it
         return created
 
+    def ensure_folders(self, names: Sequence[str]) -> list[str]:
+        """:meth:`ensure_folder` for many at once: with the missing ones' CREATE and SUBSCRIBE
+        commands pipelined, a distant server costs one round trip, not two per folder."""
+        wanted: list[str] = []
+        for name in names:
+            for each in [*folder_map.ancestors(name, self.delimiter), name]:
+                if each not in self.existing and each.upper() != "INBOX" and each not in wanted:
+                    wanted.append(each)
+        if len(wanted) <= 1:
+            return [c for name in wanted for c in self.ensure_folder(name)]
+        imap = self.client._imap
+        tags = []
+        for name in wanted:  # parents come before their children, and the server runs commands in order
+            folder = self.client._normalise_folder(name)
+            tags.append((name, imap._command("CREATE", folder), imap._command("SUBSCRIBE", folder)))
+        created = []
+        for name, create_tag, subscribe_tag in tags:
+            typ, data = imap._command_complete("CREATE", create_tag)
+            with contextlib.suppress(imaplib.IMAP4.error):  # subscription is a nicety
+                imap._command_complete("SUBSCRIBE", subscribe_tag)
+            if typ == "OK":
+                created.append(name)
+            elif b"ALREADYEXISTS" not in b" ".join(d for d in data if isinstance(d, bytes)).upper() \
+                    and not self.client.folder_exists(name):
+                raise ItemRejected(f"the target refused to create folder {name!r}: {data!r:.200}")
+            self.existing.add(name)
+        return created
+
     def uidvalidity(self, folder: str) -> int:
         return int(self.client.folder_status(folder, [b"UIDVALIDITY"])[b"UIDVALIDITY"])
 
@@ -139,6 +172,9 @@ class ImapTarget:
                 return list(self._multiappend(folder, msgs))
             except ItemRejected:
                 pass
+        return self._one_by_one(folder, msgs)
+
+    def _one_by_one(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed | ItemRejected]:
         out: list[Placed | ItemRejected] = []
         for m in msgs:
             try:
@@ -146,6 +182,59 @@ class ImapTarget:
             except ItemRejected as exc:
                 out.append(exc)
         return out
+
+    def append_pipelined(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
+        """Several (MULTI)APPEND commands in flight on this one session, answers read afterwards.
+
+        With LITERAL+ (RFC 7888) nothing waits for the server between commands, so a
+        distant server costs one round trip for all of ``jobs``, not one per command.
+        A refused command is retried one message at a time, with synchronizing
+        literals, to find out which message the server refuses.
+        """
+        if not self.literal_plus or (not self.multiappend and any(len(m) > 1 for _f, m in jobs)):
+            return [self.append_many(folder, msgs) for folder, msgs in jobs]
+        imap = self.client._imap
+        try:
+            tags = [self._send_append(imap, folder, msgs) for folder, msgs in jobs]
+            answers = [imap._command_complete("APPEND", tag) for tag in tags]
+        except imaplib.IMAP4.abort as exc:
+            raise Transient(f"connection lost during APPEND: {exc}") from None
+        except (imaplib.IMAP4.error, OSError) as exc:
+            raise Transient(f"APPEND failed on the connection: {_short(exc)}") from None
+        out: list[list[Placed | ItemRejected]] = []
+        for (folder, msgs), (typ, data) in zip(jobs, answers, strict=True):
+            text = b" ".join(d if isinstance(d, bytes) else str(d).encode() for d in (data or []) if d is not None)
+            if str(typ).upper() == "OK":
+                out.append(list(self._placed(folder, text, msgs)))
+            elif len(msgs) == 1:
+                out.append([ItemRejected(f"the target refused the message: {text.decode('utf-8', 'replace')[:300]}")])
+            else:
+                out.append(self._one_by_one(folder, msgs))
+        return out
+
+    def _send_append(self, imap: imaplib.IMAP4, folder: str, msgs: Sequence[Outgoing]) -> bytes:
+        """Write one APPEND command with non-synchronizing literals; the message bytes go out
+        as they are (no line-ending rewrite), small ones gathered into few writes. Returns its tag."""
+        tag: bytes = imap._new_tag()
+        parts: list[bytes | memoryview] = [tag, b" APPEND ", self.client._normalise_folder(folder)]
+        pending = 0
+        for m in msgs:
+            flags = b" ".join(f.encode("utf-8") for f in settable_flags(m.flags))
+            date = datetime_to_INTERNALDATE(m.internaldate).encode("ascii")
+            parts.append(b" (" + flags + b') "' + date + b'" {' + str(len(m.data)).encode("ascii") + b"+}\r\n")
+            if len(m.data) >= SMALL_LITERAL:
+                imap.send(b"".join(parts))
+                imap.send(memoryview(m.data))
+                parts, pending = [], 0
+                continue
+            parts.append(m.data)
+            pending += len(m.data)
+            if pending >= SMALL_LITERAL:
+                imap.send(b"".join(parts))
+                parts, pending = [], 0
+        parts.append(b"\r\n")
+        imap.send(b"".join(parts))
+        return tag
 
     def _multiappend(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed]:
         try:

@@ -9,7 +9,7 @@ for what was recorded, and only in-flight items cost a search on the target.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -28,6 +28,7 @@ from shared.events import (
     UndoRecords,
 )
 from shared.kafka_edge import EventProducer
+from shared.lanes import deal, undeal
 from shared.ledger import Ledger, LedgerEntry
 from shared.metrics import ServiceMetrics
 
@@ -60,17 +61,23 @@ class Outcome:
     ledger: dict[str, LedgerEntry] = field(default_factory=dict)
 
 
-def runs_by_folder(work: Sequence[Work]) -> Iterator[list[Work]]:
-    """Consecutive work for the same folder, so MULTIAPPEND can take it in one go."""
-    run: list[Work] = []
+def sort_batch(work: Sequence[Work], folder_name: Callable[[Sequence[str]], str]
+               ) -> tuple[list[FolderRef], dict[str, list[MailWork]]]:
+    """A batch as (folders to create, mail per target folder in arrival order).
+
+    A second copy of an item in the same batch (the extractor re-sent it) is dropped:
+    it is the same item, and loading both would put it on the target twice.
+    """
+    folders: list[FolderRef] = []
+    by_folder: dict[str, list[MailWork]] = {}
+    seen: set[str] = set()
     for w in work:
-        if run and (isinstance(w, FolderWork) or isinstance(run[0], FolderWork)
-                    or w.meta.folder.folder_id != run[0].meta.folder.folder_id):  # type: ignore[union-attr]
-            yield run
-            run = []
-        run.append(w)
-    if run:
-        yield run
+        if isinstance(w, FolderWork):
+            folders.append(w.folder)
+        elif w.meta.item_key not in seen:
+            seen.add(w.meta.item_key)
+            by_folder.setdefault(folder_name(w.meta.folder.path), []).append(w)
+    return folders, by_folder
 
 
 def append_groups(items: Sequence[MailWork]) -> Iterator[list[MailWork]]:
@@ -110,65 +117,63 @@ class MigrationLoader:
 
     def load(self, work: Sequence[Work]) -> None:
         out = Outcome()
-        for run in runs_by_folder(work):
-            if isinstance(run[0], FolderWork):
-                self._folder(run[0].folder, out)
-            else:
-                self._mails([w for w in run if isinstance(w, MailWork)], out)
-        self._make_durable(out)
-
-    def _folder(self, folder: FolderRef, out: Outcome) -> str:
-        name = self.target.folder_name(folder.path)
-        created = self.target.ensure_folder(name)
+        folders, by_folder = sort_batch(work, self.target.folder_name)
+        names = [self.target.folder_name(f.path) for f in folders]
+        created = self.target.ensure_folders([*names, *by_folder])  # all at once: one round trip
         out.created += self._folders_created(created)
-        out.results.append(ItemResult(item_key=folder_key(folder.folder_id), item_type="folder", result="done",
-                                      folder=folder.display, reason="" if created else "existed on the target"))
-        return name
+        for folder, name in zip(folders, names, strict=True):
+            out.results.append(ItemResult(item_key=folder_key(folder.folder_id), item_type="folder", result="done",
+                                          folder=folder.display,
+                                          reason="" if name in created else "existed on the target"))
+        if by_folder:
+            self._mails(by_folder, out)
+        with self.metrics.stage("durable"):
+            self._make_durable(out)
 
-    def _mails(self, mails: list[MailWork], out: Outcome) -> None:
-        folder = mails[0].meta.folder
-        name = self.target.folder_name(folder.path)
-        out.created += self._folders_created(self.target.ensure_folder(name))
-        keys = [m.meta.item_key for m in mails]
-        known = self.ledger.lookup(keys)
-        inflight = self.ledger.inflight(keys)
-        todo: list[MailWork] = []
-        claimed = {e.key for e in known.values() if e.target_folder == name}
-        for m in mails:
-            key = m.meta.item_key
-            if key in known:
-                self._already(m, known[key], out)
-            elif key in inflight and (found := self.target.find(name, outgoing(m), claimed)) is not None:
-                # Appended before a crash, never recorded: record it now instead of copying again.
-                claimed.add(found.key)
-                self._placed(m, found, out)
-            else:
-                todo.append(m)
-        self.ledger.mark_inflight(m.meta.item_key for m in todo)
-        groups = list(append_groups(todo))
-        for group, placed_list in zip(groups, self._append_all(name, groups), strict=True):
+    def _mails(self, by_folder: dict[str, list[MailWork]], out: Outcome) -> None:
+        """The whole batch at once: one ledger lookup, then every folder's groups spread over the sessions."""
+        keys = [m.meta.item_key for mails in by_folder.values() for m in mails]
+        with self.metrics.stage("lookup"):
+            known = self.ledger.lookup(keys)
+            inflight = self.ledger.inflight(keys)
+        jobs: list[tuple[str, list[MailWork]]] = []
+        for name, mails in by_folder.items():
+            todo: list[MailWork] = []
+            claimed = {e.key for e in known.values() if e.target_folder == name}
+            for m in mails:
+                key = m.meta.item_key
+                if key in known:
+                    self._already(m, known[key], out)
+                elif key in inflight and (found := self.target.find(name, outgoing(m), claimed)) is not None:
+                    # Appended before a crash, never recorded: record it now instead of copying again.
+                    claimed.add(found.key)
+                    self._placed(m, found, out)
+                else:
+                    todo.append(m)
+            jobs += [(name, group) for group in append_groups(todo)]
+        self.ledger.mark_inflight(m.meta.item_key for _name, group in jobs for m in group)
+        with self.metrics.stage("write"):
+            written = self._append_all(jobs)
+        for (_name, group), placed_list in zip(jobs, written, strict=True):
             for m, placed in zip(group, placed_list, strict=True):
                 if isinstance(placed, ItemRejected):
                     self._rejected(m, placed, out)
                 else:
                     self._placed(m, placed, out)
 
-    def _append_all(self, name: str, groups: list[list[MailWork]]) -> list[list[Placed | ItemRejected]]:
-        """Groups spread over the sessions, each session's share in order; results in group order."""
-        if len(groups) <= 1 or len(self.appenders) == 1 or self.pool is None:
-            return [self.target.append_many(name, [outgoing(m) for m in g]) for g in groups]
-        lanes = [groups[i::len(self.appenders)] for i in range(len(self.appenders))]
+    def _append_all(self, jobs: list[tuple[str, list[MailWork]]]) -> list[list[Placed | ItemRejected]]:
+        """Groups dealt over the sessions; each session pipelines its share. Results in job order."""
+        lanes = len(self.appenders) if self.pool is not None else 1
+        if len(jobs) <= 1 or lanes == 1:
+            return self.target.append_pipelined([(name, [outgoing(m) for m in g]) for name, g in jobs])
 
-        def run(target: MailTarget, share: list[list[MailWork]]) -> list[list[Placed | ItemRejected]]:
-            target.ensure_folder(name)
-            return [target.append_many(name, [outgoing(m) for m in g]) for g in share]
+        def run(target: MailTarget, share: list[tuple[str, list[MailWork]]]) -> list[list[Placed | ItemRejected]]:
+            return target.append_pipelined([(name, [outgoing(m) for m in g]) for name, g in share])
 
-        futures = [self.pool.submit(run, t, share) for t, share in zip(self.appenders, lanes, strict=False) if share]
-        per_lane = [f.result() for f in futures]
-        results: list[list[Placed | ItemRejected]] = []
-        for i in range(len(groups)):
-            results.append(per_lane[i % len(self.appenders)][i // len(self.appenders)])
-        return results
+        assert self.pool is not None
+        futures = [self.pool.submit(run, t, share) for t, share in zip(self.appenders, deal(jobs, lanes), strict=False)
+                   if share]
+        return undeal([f.result() for f in futures], len(jobs))
 
     def _folders_created(self, names: list[str]) -> list[CreatedThing]:
         return [CreatedThing(kind="folder", target_folder=n, ref=self.target.folder_ref(n)) for n in names]

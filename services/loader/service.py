@@ -14,6 +14,7 @@ import socket
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import redis
 from confluent_kafka import Message
@@ -56,12 +57,23 @@ from shared.kafka_edge import EventProducer, next_offsets, position
 from shared.ledger import Ledger, LedgerEntry
 from shared.managesieve import ManageSieve, connect_sieve, sieve_port, sieve_security
 from shared.metrics import ServiceMetrics
-from shared.session_pool import SessionPool
+from shared.migration_state import OPERATION_OF
+from shared.session_pool import SessionPool, slot_key
 
 log = logging.getLogger(__name__)
 SERVICE = "loader"
-OPERATION_OF = {"contact": "contacts", "contact_group": "contact_groups", "calendar": "calendars", "task": "tasks",
-                "rule": "rules", "auto_reply": "auto_reply", "email": "emails", "folder": "emails"}
+
+
+@dataclass
+class BatchWork:
+    """One batch, decoded and sorted: what each migration gets, by kind."""
+
+    mail: defaultdict[str, list[Work]] = field(default_factory=lambda: defaultdict(list))
+    scripts: defaultdict[str, list[SieveScriptItem]] = field(default_factory=lambda: defaultdict(list))
+    pim: defaultdict[str, list[PimItem]] = field(default_factory=lambda: defaultdict(list))
+    undos: list[ControlCommand] = field(default_factory=list)
+    finished_chunks: list[tuple[str, str]] = field(default_factory=list)
+    safe_offsets: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 class Loader:
@@ -80,6 +92,8 @@ class Loader:
         self.undo_batch = settings.undo_batch
         self.connections = max(1, settings.load_connections)
         self.append_pool = ThreadPoolExecutor(max_workers=self.connections, thread_name_prefix="append")
+        self._prepared: dict[int, tuple[list[Message], BatchWork]] = {}
+        self._prepared_lock = threading.Lock()
 
     def _spec(self, mid: str) -> MigrationRequested | None:
         if mid not in self.specs:
@@ -99,12 +113,50 @@ class Loader:
         return ImapTarget(login_imap(spec.host, spec.port, spec.security, spec.tls_verify, spec.login,
                                      secret, self.opts))
 
+    def prepare(self, batch: list[Message]) -> None:
+        """Decode a batch ahead, while the previous one is written (run by the prefetch thread)."""
+        work = self._decode(batch)
+        with self._prepared_lock:
+            self._prepared[id(batch)] = (batch, work)
+
     def handle(self, batch: list[Message]) -> list[tuple[str, int, int]]:
-        per_migration: dict[str, list[Work]] = defaultdict(list)
-        scripts: dict[str, list[SieveScriptItem]] = defaultdict(list)
-        pim: dict[str, list[PimItem]] = defaultdict(list)
-        undos: list[ControlCommand] = []
-        finished_chunks: list[tuple[str, str]] = []
+        """Write a batch's work. Its decoded form is kept until it succeeds: a retry must reuse the
+        commit limits decided when it was decoded (see :meth:`_decode`)."""
+        with self._prepared_lock:
+            ready = self._prepared.get(id(batch))
+        if ready is None or ready[0] is not batch:
+            ready = (batch, self._decode(batch))
+            with self._prepared_lock:
+                self._prepared[id(batch)] = ready
+        work = ready[1]
+        for mid, mails in work.mail.items():
+            self._load(mid, mails)
+        for mid, items in work.scripts.items():
+            self._load_scripts(mid, items)
+        for mid, pims in work.pim.items():
+            self._load_pim(mid, pims)
+        for cmd in work.undos:
+            self._undo(cmd)
+        for mid, key in work.finished_chunks:
+            self.chunks.release(mid, key)
+        self._forget(batch)
+        return work.safe_offsets
+
+    def _forget(self, batch: list[Message]) -> None:
+        with self._prepared_lock:
+            self._prepared.pop(id(batch), None)
+
+    def _decode(self, batch: list[Message]) -> BatchWork:
+        with self.metrics.stage("decode"):
+            work = self._sort(batch)
+        # Decided now, not after the write: a batch decoded later may finish an item this one started,
+        # and this batch's commit must still stop before that item's first chunk.
+        work.safe_offsets = self._safe_offsets(batch)
+        return work
+
+    def _sort(self, batch: list[Message]) -> BatchWork:
+        """Decode a batch into work per migration and kind; chunks go to disk until their item is whole."""
+        work = BatchWork()
         for msg in batch:
             try:
                 ev = decode(msg.value())
@@ -112,32 +164,22 @@ class Loader:
                 send_undecodable(self.producer, self.metrics, msg, exc)
                 continue
             if isinstance(ev, FolderItem):
-                per_migration[ev.migration_id].append(FolderWork(ev.folder))
+                work.mail[ev.migration_id].append(FolderWork(ev.folder))
             elif isinstance(ev, MailItem):
-                per_migration[ev.migration_id].append(MailWork(ev.meta, ev.data))
+                work.mail[ev.migration_id].append(MailWork(ev.meta, ev.data))
             elif isinstance(ev, MailChunk):
                 t, p, o = position(msg)
                 done = self.chunks.add(ev, (t, p), o)
                 if done:
-                    per_migration[ev.migration_id].append(MailWork(done.meta, done.path.read_bytes()))
-                    finished_chunks.append((ev.migration_id, ev.item_key))
+                    work.mail[ev.migration_id].append(MailWork(done.meta, done.path.read_bytes()))
+                    work.finished_chunks.append((ev.migration_id, ev.item_key))
             elif isinstance(ev, SieveScriptItem):
-                scripts[ev.migration_id].append(ev)
+                work.scripts[ev.migration_id].append(ev)
             elif isinstance(ev, PimItem):
-                pim[ev.migration_id].append(ev)
+                work.pim[ev.migration_id].append(ev)
             elif isinstance(ev, ControlCommand) and ev.command == "undo":
-                undos.append(ev)
-        for mid, work in per_migration.items():
-            self._load(mid, work)
-        for mid, items in scripts.items():
-            self._load_scripts(mid, items)
-        for mid, pims in pim.items():
-            self._load_pim(mid, pims)
-        for cmd in undos:
-            self._undo(cmd)
-        for mid, key in finished_chunks:
-            self.chunks.release(mid, key)
-        return self._safe_offsets(batch)
+                work.undos.append(ev)
+        return work
 
     def _load(self, mid: str, work: list[Work]) -> None:
         spec = self._spec(mid)
@@ -155,15 +197,18 @@ class Loader:
             self.producer.send(topics.PROGRESS, mid, MigrationFailed(migration_id=mid, code=exc.code, reason=str(exc)))
             self._fail_all(mid, work, f"target login failed: {exc}")
             return
-        appenders = [self.targets.get(f"{mid}#{i}") for i in range(1, self.connections)] \
-            if isinstance(target, ImapTarget) else []
+        # With LITERAL+ one session pipelines every APPEND of the batch, which Dovecot takes in
+        # faster and at a quarter of the CPU than several sessions writing into one account at once
+        # (they contend for its index locks). Without it, several sessions keep APPENDs in flight.
+        serial = isinstance(target, ImapTarget) and not target.literal_plus
+        more = [slot_key(mid, i) for i in range(1, self.connections)] if serial else []
+        appenders = list(self.append_pool.map(self.targets.get, more))  # they log in side by side
         loader = MigrationLoader(mid, spec.pair_id, target, Ledger(self.r, spec.pair_id), self.producer, self.metrics,
                                  appenders, self.append_pool)
         try:
             loader.load(work)
         except Exception:
-            for i in range(self.connections):  # reconnect on the retry
-                self.targets.drop(mid if i == 0 else f"{mid}#{i}")
+            self.targets.drop_migration(mid)  # reconnect on the retry
             raise
 
     def _open_sieve(self, mid: str, password: str | None = None) -> ManageSieve:
@@ -277,6 +322,7 @@ class Loader:
     def poison(self, batch: list[Message], exc: Exception) -> None:
         """Every item in a batch that keeps failing: reported failed and dead-lettered, so migrations go on."""
         reason = f"internal error while loading ({type(exc).__name__}); the item was set aside for an operator"
+        self._forget(batch)
         per_migration: dict[str, list[ItemResult]] = defaultdict(list)
         for msg in batch:
             try:
@@ -322,7 +368,9 @@ def serve(settings: Settings, stop: threading.Event) -> None:
 
     def make(ctx: ServiceContext):  # type: ignore[no-untyped-def]
         loader = Loader(settings, ctx.redis, ctx.producer, ctx.credentials, ctx.connect_options, ctx.metrics)
-        return loader.handle, loader.poison
+        return loader.handle, loader.poison, loader.prepare
 
     run_service(SERVICE, settings, stop, [topics.ITEMS, topics.MIGRATIONS_CONTROL], make,
-                batch_size=settings.load_batch)
+                batch_size=settings.load_batch, linger=0.05, batch_bytes=settings.load_batch_bytes,
+                # Prefetch bounded: a loader's memory must not grow with the backlog of large items.
+                consumer_overrides={"queued.max.messages.kbytes": 32_768})

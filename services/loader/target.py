@@ -19,8 +19,14 @@ class MailTarget(Protocol):
     def ensure_folder(self, name: str) -> list[str]:
         """Create the folder and missing parents; the ones actually created."""
 
+    def ensure_folders(self, names: Sequence[str]) -> list[str]:
+        """:meth:`ensure_folder` for many; the ones actually created, parents first."""
+
     def append_many(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed | ItemRejected]:
         """Write the messages; per message where it landed or why it was refused."""
+
+    def append_pipelined(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
+        """Several ``append_many`` calls, as many as the protocol allows in flight at once."""
 
     def find(self, folder: str, msg: Outgoing, exclude: set[str] | frozenset[str] = frozenset()) -> Placed | None:
         """The copy of ``msg`` already on the target (after a lost answer), if any."""

@@ -13,7 +13,9 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import subprocess
 import sys
+from pathlib import Path
 
 CHUNK = 256 * 1024
 QUEUE_CHUNKS = 256  # at most ~64 MB buffered per direction
@@ -80,6 +82,37 @@ async def serve(listen_port: int, target: tuple[str, int], rtt_ms: float) -> Non
         loop.add_signal_handler(sig, stop.set)
     async with server:
         await stop.wait()
+
+
+class LatencyProxy:
+    """This proxy as a child process (its CPU never competes with the caller's threads for a GIL)."""
+
+    def __init__(self, target_port: int, rtt_ms: float) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.bench.latency_proxy", "--target-port", str(target_port),
+             "--rtt-ms", str(rtt_ms)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parents[2], start_new_session=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode().split()
+        if not line or line[0] != "READY":
+            self.stop()
+            raise RuntimeError("the latency proxy did not start")
+        self.port = int(line[1])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def __enter__(self) -> LatencyProxy:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

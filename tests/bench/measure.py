@@ -21,6 +21,7 @@ import re
 import subprocess
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -69,6 +70,23 @@ def session_cpu_seconds(leader: int) -> float:
     return total
 
 
+def session_processes(leader: int) -> list[tuple[str, float]]:
+    """(title, CPU seconds) of every live process of a session: which Dovecot process did the work."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            f = _stat_fields(int(name))
+            if int(f[3]) != leader:
+                continue
+            title = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, ValueError):
+            continue
+        out.append((title, (int(f[11]) + int(f[12])) / CLK_TCK))
+    return sorted(out, key=lambda x: -x[1])
+
+
 def broker_bytes(port: int) -> tuple[int, int]:
     """(bytes received by, bytes sent by) the broker on its live connections, per the kernel."""
     try:
@@ -112,3 +130,20 @@ def scrape(port: int, timeout: float = 5.0) -> list[Metric]:
 
 def metric_sum(metrics: list[Metric], name: str, **labels: str) -> float:
     return sum(m.value for m in metrics if m.name == name and all(m.labels.get(k) == v for k, v in labels.items()))
+
+
+def stage_seconds(metrics: list[Metric]) -> dict[str, dict[str, float]]:
+    """``mailferry_stage_seconds`` per stage: total seconds, count and mean (ms), from one scrape."""
+    out: dict[str, dict[str, float]] = {}
+    for m in metrics:
+        stage = m.labels.get("stage")
+        if stage is None:
+            continue
+        if m.name == "mailferry_stage_seconds_sum":
+            out.setdefault(stage, {})["seconds"] = round(m.value, 3)
+        elif m.name == "mailferry_stage_seconds_count":
+            out.setdefault(stage, {})["count"] = m.value
+    for v in out.values():
+        if v.get("count"):
+            v["mean_ms"] = round(1000 * v.get("seconds", 0.0) / v["count"], 1)
+    return out

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ from mailferry.seed import Message
 from shared.credential_seal import generate_master_key
 from tests.bench import baselines, fidelity, measure
 from tests.bench import mailbox as mbox
+from tests.bench.latency_proxy import LatencyProxy
 from tests.e2e import flows
 from tests.servers import Process, start_broker, start_redis
 
@@ -156,31 +157,6 @@ def code_version() -> dict[str, Any]:
     return out
 
 
-class Proxy:
-    """The latency proxy as a child process."""
-
-    def __init__(self, target_port: int, rtt_ms: float) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.bench.latency_proxy", "--target-port", str(target_port),
-             "--rtt-ms", str(rtt_ms)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=ROOT,
-            start_new_session=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().decode().split()
-        if not line or line[0] != "READY":
-            self.stop()
-            raise RuntimeError("the latency proxy did not start")
-        self.port = int(line[1])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
 def measure_rtt(port: int, n: int = 5) -> float:
     """Median time of an IMAP NOOP round trip through ``port``, in ms."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -210,6 +186,13 @@ class Bench:
         self.src = ""
         self.results: list[dict[str, Any]] = []
         self.run_id = secrets.token_hex(3)
+        self._copy_done: Callable[[], dict[str, float]] = dict
+        self._cpu_at_end: dict[str, float] | None = None
+
+    def copy_ended(self) -> None:
+        """CPU of the shared processes (Dovecot, broker, proxy) is read here, so the check that
+        follows each copy does not count as the copy's work."""
+        self._cpu_at_end = self._copy_done()
 
     # accounts on the private Dovecot
     def account(self, name: str) -> str:
@@ -235,7 +218,14 @@ class Bench:
     @contextlib.contextmanager
     def servers(self) -> Iterator[None]:
         try:
-            self.dovecot = DovecotServer(Path(tempfile.mkdtemp(prefix="mf-bench-dovecot-")))
+            # The mail store lives in memory when it can: on this VM's ext4, after the benchmark's own
+            # churn of creating and deleting accounts, each new file cost Dovecot ~0.8 ms in the kernel's
+            # inode allocator (perf: ext4_create → recently_deleted), which made every line's APPEND rate
+            # swing by 3× from run to run. Every line writes to the same server, so the comparison holds.
+            shm = Path("/dev/shm")
+            base = Path(tempfile.mkdtemp(prefix="mf-bench-dovecot-", dir=shm if shm.is_dir() else None))
+            base.chmod(0o755)  # Dovecot's mail processes must reach it, or the store moves to /tmp
+            self.dovecot = DovecotServer(base)
             self.dovecot.start()
             self.broker = start_broker(self.work / "broker.log")
             self.redis = start_redis(self.work / "redis")
@@ -245,6 +235,8 @@ class Bench:
                 if p is not None:
                     p.stop()
             if self.dovecot is not None:
+                with contextlib.suppress(OSError):  # kept for a look after the run
+                    shutil.copyfile(self.dovecot.log_path, self.work / "dovecot.log")
                 self.dovecot.destroy()
                 shutil.rmtree(self.dovecot.base_dir, ignore_errors=True)
 
@@ -264,7 +256,7 @@ class Bench:
 
     # -- one line ----------------------------------------------------------------------------------
 
-    def _fixed_pids(self, proxy: Proxy | None) -> dict[str, int]:
+    def _fixed_pids(self, proxy: LatencyProxy | None) -> dict[str, int]:
         pids: dict[str, int] = {}
         if self.broker is not None:
             pids["broker"] = self.broker.proc.pid
@@ -291,10 +283,12 @@ class Bench:
         result["check_seconds"] = round(time.perf_counter() - t0, 1)
         return result
 
-    def line(self, name: str, tool: str, rtt: float, port: int, proxy: Proxy | None,
+    def line(self, name: str, tool: str, rtt: float, port: int, proxy: LatencyProxy | None,
              **kw: Any) -> dict[str, Any]:
         print(f"  {name} at {rtt:g} ms ...", flush=True)
         fixed = self._fixed_pids(proxy)
+        self._copy_done = lambda: self._cpu(fixed)  # called by each line when its copy ends, before the check
+        self._cpu_at_end = None
         before = self._cpu(fixed)
         row: dict[str, Any] = {"line": name, "tool": tool, "rtt_ms": rtt}
         try:
@@ -306,7 +300,7 @@ class Bench:
             if self.dovecot is not None:
                 with contextlib.suppress(OSError):
                     row["dovecot_log_tail"] = self.dovecot.log_path.read_text(errors="replace")[-3000:]
-        after = self._cpu(fixed)
+        after = self._cpu_at_end or self._cpu(fixed)
         row.update({
             "messages": res.messages, "bytes": res.bytes, "seconds": round(res.seconds, 3),
             "msgs_per_s": round(res.messages / res.seconds, 1) if res.seconds else 0.0,
@@ -326,6 +320,7 @@ class Bench:
     def _run_raw_fetch(self, port: int, row: dict[str, Any]) -> tuple[baselines.LineResult, dict[str, Any]]:
         res, ok = baselines.raw_fetch("127.0.0.1", port, self.src, self.passwords[self.src],
                                       mbox.digests(self.layout), connections=self.cfg.raw_connections)
+        self.copy_ended()
         return res, {"identical": ok, "messages_checked": res.messages,
                      "scope": "sha256 of every fetched message against the seeded mailbox"}
 
@@ -333,6 +328,7 @@ class Bench:
         dst = self.account("raw")
         res = baselines.raw_append("127.0.0.1", port, dst, self.passwords[dst], self.layout,
                                    connections=self.cfg.raw_connections)
+        self.copy_ended()
         check = self.check(dst)
         self.drop_account(dst)
         return res, check
@@ -344,6 +340,7 @@ class Bench:
         res, copied, complete = baselines.naive_copy("127.0.0.1", port, (self.src, self.passwords[self.src]),
                                                      (dst, self.passwords[dst]), stride=stride,
                                                      time_cap=self.cfg.naive_cap_s)
+        self.copy_ended()
         row["sampled"] = not complete
         if complete:
             check = self.check(dst)
@@ -357,6 +354,7 @@ class Bench:
         dst = self.account("mbsync")
         res, code = baselines.run_mbsync(self.work / f"mbsync-{row['rtt_ms']:g}", "127.0.0.1", port,
                                          (self.src, self.passwords[self.src]), (dst, self.passwords[dst]))
+        self.copy_ended()
         res.messages, res.bytes = mbox.total_messages(self.layout), mbox.total_bytes(self.layout)
         row["exit_code"] = code
         check = self.check(dst)
@@ -413,12 +411,23 @@ class Bench:
             mid = flows.start(info, self._endpoint(self.src, port), self._endpoint(dst, port))
             st: dict[str, Any] = {}
             deadline = time.monotonic() + self.cfg.mailferry_timeout_s
+            timeline: list[tuple[float, int, int]] = []
+            next_sample = 0.0
             while time.monotonic() < deadline:
                 st = flows.status(info, mid, self.src)
                 if st["state"] in FINAL:
                     break
+                if time.perf_counter() >= next_sample:
+                    next_sample = time.perf_counter() + 0.5
+                    timeline.append(self._progress_sample(info, st, t0))
                 time.sleep(0.1)
             res.seconds = time.perf_counter() - t0
+            self.copy_ended()
+            if self.dovecot is not None:  # the sessions are still open: which ones worked how hard
+                res.extra["dovecot_processes"] = measure.session_processes(self.dovecot.pid)[:12]
+            timeline.append((round(res.seconds, 2), mbox.total_messages(self.layout),
+                             int(((st.get("items") or {}).get("emails") or {}).get("done", 0))))
+            res.extra["timeline"] = timeline
             rx1, tx1 = measure.broker_bytes(broker_port)
             after = {k: measure.cpu_seconds(p) for k, p in pids.items()}
             res.peak_rss_mb = {k: measure.peak_rss_mb(p) for k, p in pids.items()}
@@ -446,6 +455,7 @@ class Bench:
             per_service[k.split("-")[0]] = per_service.get(k.split("-")[0], 0.0) + v
         n = max(res.messages, 1)
         res.extra = {
+            **res.extra,
             "state": st.get("state"), "status_items": emails, "migration_id": mid,
             "cpu_s_per_1000_msgs": {k: round(v * 1000 / n, 2) for k, v in per_service.items()},
             "broker": {
@@ -455,6 +465,7 @@ class Bench:
                        "and all Kafka protocol traffic of the services)",
             },
             "item_bytes_metric": {"extractor": int(extracted), "loader": int(loaded), "mail_bytes": mail_bytes},
+            "stages": {name: measure.stage_seconds(m) for name, m in metrics.items()},
             "logs": str(state / "logs"),
         }
         if st.get("state") not in FINAL:
@@ -464,6 +475,17 @@ class Bench:
         check = self.check(dst)
         self.drop_account(dst)
         return res, check
+
+    @staticmethod
+    def _progress_sample(info: stack.StackInfo, st: dict[str, Any], t0: float) -> tuple[float, int, int]:
+        """(seconds since start, messages extracted so far, messages loaded so far): where the time goes."""
+        extracted = 0
+        for p in info.http_ports.get("extractor", []):
+            with contextlib.suppress(Exception):
+                extracted += int(measure.metric_sum(measure.scrape(p, timeout=1.0), "mailferry_items_total",
+                                                    service="extractor", result="extracted"))
+        done = int(((st.get("items") or {}).get("emails") or {}).get("done", 0))
+        return round(time.perf_counter() - t0, 2), extracted, done
 
     # -- the whole run -----------------------------------------------------------------------------
 
@@ -478,7 +500,7 @@ class Bench:
             assert self.dovecot is not None
             report["rtt_measured_ms"] = {}
             for rtt in self.cfg.rtts:
-                proxy = Proxy(self.dovecot.imap_port, rtt) if rtt > 0 else None
+                proxy = LatencyProxy(self.dovecot.imap_port, rtt) if rtt > 0 else None
                 port = proxy.port if proxy else self.dovecot.imap_port
                 try:
                     report["rtt_measured_ms"][f"{rtt:g}"] = round(measure_rtt(port), 2)
@@ -517,7 +539,7 @@ class Bench:
         assert self.dovecot is not None
         rtt = max(self.cfg.rtts)
         out_dir = self.cfg.out.parent
-        proxy = Proxy(self.dovecot.imap_port, rtt) if rtt > 0 else None
+        proxy = LatencyProxy(self.dovecot.imap_port, rtt) if rtt > 0 else None
         row: dict[str, Any] = {"line": "mailferry ×1 (under py-spy)", "tool": "mailferry", "rtt_ms": rtt}
         try:
             print(f"profiling mailferry ×1 at {rtt:g} ms ...", flush=True)
@@ -550,7 +572,8 @@ def start_profilers(out_dir: Path, pids: dict[str, int]) -> list[tuple[str, subp
         if not pid:
             continue
         for fmt, args, path in (("svg", [], f"profile-{name}.svg"),
-                                ("raw", ["--idle", "--threads", "--format", "raw"], f"profile-{name}.txt")):
+                                ("raw", ["--idle", "--threads", "--format", "raw"], f"profile-{name}.txt"),
+                                ("cpu", ["--format", "raw"], f"profile-{name}-cpu.txt")):
             log = (out_dir / f"profile-{name}-{fmt}.log").open("wb")
             procs.append((f"{name}-{fmt}", subprocess.Popen(
                 [_py_spy(), "record", "--pid", str(pid), "--rate", "50", "-o", str(out_dir / path), *args],
@@ -628,12 +651,15 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     def rate(line_prefix: str) -> float:
         return next((r["msgs_per_s"] for r in rows if r["rtt_ms"] == rtt and r["line"].startswith(line_prefix)), 0.0)
 
-    mf = rate("mailferry ×2") or rate("mailferry ×1")
+    # mailferry's best line of this run (on a 2-core machine, 1 replica may beat 2)
+    best = max(("mailferry ×1", "mailferry ×2"), key=rate)
+    mf = rate(best)
     out = []
     for what, got, want in (
-        ("mailferry ≥ 1.5× mbsync", mf / rate("mbsync") if rate("mbsync") else None, 1.5),
-        ("mailferry ≥ 10× naive copy", mf / rate("naive") if rate("naive") else None, 10.0),
-        ("mailferry ≥ 40 % of raw MULTIAPPEND", mf / rate("raw MULTIAPPEND") if rate("raw MULTIAPPEND") else None, 0.4),
+        (f"{best} ≥ 1.5× mbsync", mf / rate("mbsync") if rate("mbsync") else None, 1.5),
+        (f"{best} ≥ 10× naive copy", mf / rate("naive") if rate("naive") else None, 10.0),
+        (f"{best} ≥ 40 % of raw MULTIAPPEND", mf / rate("raw MULTIAPPEND") if rate("raw MULTIAPPEND") else None,
+         0.4),
         ("2 replicas ≥ 1.7× 1 replica",
          rate("mailferry ×2") / rate("mailferry ×1") if rate("mailferry ×1") and rate("mailferry ×2") else None, 1.7),
     ):
@@ -676,6 +702,16 @@ def table(report: dict[str, Any]) -> str:
             rss = ", ".join(f"{k} {v:.0f}" for k, v in r.get("peak_rss_mb", {}).items())
             br = (r.get("broker") or {}).get("to_broker_per_mail_byte")
             lines.append(f"  {r['line']} @ {r['rtt_ms']:g} ms: CPU/1k [{cpu}] | RSS [{rss}] | broker {br}")
+            for svc, stages in (r.get("stages") or {}).items():
+                if stages:
+                    lines.append(f"    {svc} stages (s total / n / ms mean): " + ", ".join(
+                        f"{k} {v.get('seconds', 0):.2f}/{v.get('count', 0):.0f}/{v.get('mean_ms', 0):.0f}"
+                        for k, v in stages.items()))
+            tl = r.get("timeline") or []
+            if tl:
+                step = max(1, len(tl) // 12)
+                shown = [*tl[:-1:step], tl[-1]]
+                lines.append("    seconds: extracted/loaded  " + "  ".join(f"{t:g}: {e}/{d}" for t, e, d in shown))
     others = [r for r in rows if r["tool"] != "mailferry"]
     if others:
         lines.append("")

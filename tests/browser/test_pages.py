@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 from playwright.sync_api import Page, Route, expect
 
 from mailferry import seed
+from tests.bench.latency_proxy import LatencyProxy
 from tests.browser.conftest import Screenshots
 from tests.conftest import Accounts
 
@@ -30,9 +31,10 @@ def fill_account(page: Page, side: str, accounts: Accounts, login: str, *, passw
     page.fill(f"#{side}-password", accounts.passwords[login] if password is None else password)
 
 
-def start_from_form(page: Page, web_url: str, accounts: Accounts, src: str, dst: str) -> str:
+def start_from_form(page: Page, web_url: str, accounts: Accounts, src: str, dst: str,
+                    src_port: int | None = None) -> str:
     page.goto(f"{web_url}/")
-    fill_account(page, "source", accounts, src)
+    fill_account(page, "source", accounts, src, port=src_port)
     fill_account(page, "target", accounts, dst)
     page.click("#start")
     expect(page.locator("#done")).to_be_visible(timeout=60_000)
@@ -150,21 +152,23 @@ def test_wrong_passwords_and_servers_are_shown_next_to_their_fields(page: Page, 
 def test_cancel_and_undo_from_the_status_page(page: Page, web_url: str, accounts: Accounts,
                                               shot: Screenshots) -> None:
     src, dst = accounts.new("src"), accounts.new("dst")
-    # Large enough that the copy is still running when the page first shows progress, however fast it goes.
     layout = seed.plan_mailbox(4000, with_corpus=False)
     with accounts.client(src) as c:
         seed.seed(c, layout)
-    mid = start_from_form(page, web_url, accounts, src, dst)
-    open_status(page, web_url, mid, src)
-    cancel = page.locator("#cancel")
-    expect(cancel).to_be_visible()
-    # Cancel once copying has begun (the page refreshes itself): the running step finishes, then it stops.
-    emails = page.locator('#items .item[data-item="emails"] .item-counts')
-    expect(emails).not_to_have_attribute("data-done", "0", timeout=120_000)
-    cancel.click()
-    shot(page, "status-running", docs=False)
-    expect(page.locator("#state-badge")).to_have_attribute("data-state", re.compile("cancelling|cancelled"))
-    wait_state(page, "cancelled")
+    # The source sits behind a slow link (600 ms round trips), as a distant server would: on the bare
+    # local server the whole copy ends before the page's next refresh, and there would be nothing to cancel.
+    with LatencyProxy(accounts.server.imap_port, rtt_ms=600) as slow:
+        mid = start_from_form(page, web_url, accounts, src, dst, src_port=slow.port)
+        open_status(page, web_url, mid, src)
+        cancel = page.locator("#cancel")
+        expect(cancel).to_be_visible()
+        # Cancel once copying has begun (the page refreshes itself): the running step finishes, then it stops.
+        emails = page.locator('#items .item[data-item="emails"] .item-counts')
+        expect(emails).not_to_have_attribute("data-done", "0", timeout=120_000)
+        cancel.click()
+        shot(page, "status-running", docs=False)
+        expect(page.locator("#state-badge")).to_have_attribute("data-state", re.compile("cancelling|cancelled"))
+        wait_state(page, "cancelled")
     expect(page.locator("#state-text")).to_have_text("Cancelled")
     expect(cancel).to_be_hidden()
     copied = counts(page, "emails")

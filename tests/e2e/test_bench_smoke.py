@@ -35,4 +35,13 @@ def test_bench_smoke(tmp_path: Path) -> None:
         assert r["state"] == "completed", r
         assert r["cpu_s_per_1000_msgs"].keys() >= {"extractor", "loader"}, r
         assert all(v > 0 for v in r["peak_rss_mb"].values()), r
+        # where the time went: per-stage seconds from the services' own metrics, and a progress timeline
+        def count(service: str, stage: str, r: dict[str, object] = r) -> float:
+            stages = r["stages"]
+            assert isinstance(stages, dict)
+            return sum(v.get(stage, {}).get("count", 0) for k, v in stages.items() if k.startswith(service))
+
+        assert count("loader", "write") > 0 and count("extractor", "task") > 0, r
+        assert list(r["timeline"][-1][1:]) == [r["messages"], r["messages"]], r["timeline"]
+        assert r["dovecot_processes"], r
     assert report["ratios"]["0"]["mailferry ×2"].keys() >= {"mbsync", "naive copy"}

@@ -17,10 +17,10 @@ import pytest
 
 from mailferry import seed, stack, verify
 from mailferry.stack import StackInfo
+from shared.metrics import CATALOGUE as METRICS
 from tests.conftest import Accounts, stack_env
 from tests.e2e.flows import start, status, wait_final
 from tests.servers import Process
-from tests.unit.test_k8s_manifests import METRICS
 
 
 @pytest.fixture(scope="module")

@@ -92,3 +92,21 @@ def test_with_makes_a_changed_copy() -> None:
     assert t.task_size == 7 and s.task_size == Settings().task_size
     with pytest.raises(AttributeError):
         s.task_size = 1  # type: ignore[misc]
+
+
+def test_autodetect_and_throughput_settings_are_read_with_the_others() -> None:
+    s = Settings.from_env({"MAILFERRY_AUTODETECT_NAMESERVERS": "9.9.9.9, 1.1.1.1", "MAILFERRY_AUTODETECT_DNS_PORT": "5353",
+                           "MAILFERRY_AUTODETECT_STEP_TIMEOUT": "1.5", "MAILFERRY_AUTODETECT_HTTP_SCHEME": "http",
+                           "MAILFERRY_AUTODETECT_HTTP_PORT": "8081", "MAILFERRY_CA_FILE": "/ca.pem",
+                           "MAILFERRY_EXTRACT_CONNECTIONS": "2", "MAILFERRY_LOAD_BATCH_BYTES": "1000"})
+    assert s.autodetect.nameservers == ("9.9.9.9", "1.1.1.1")
+    assert (s.autodetect.dns_port, s.autodetect.step_timeout, s.autodetect.total_timeout) == (5353, 1.5, 10.0)
+    assert (s.autodetect.http_scheme, s.autodetect.http_port, s.autodetect.ca_file) == ("http", 8081, "/ca.pem")
+    assert (s.extract_connections, s.load_batch_bytes) == (2, 1000)
+    assert Settings.from_env({}).autodetect.http_scheme == "https"
+    assert Settings.from_env({}).autodetect.http_port is None
+
+
+def test_bad_autodetect_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="MAILFERRY_AUTODETECT_DNS_PORT"):
+        Settings.from_env({"MAILFERRY_AUTODETECT_DNS_PORT": "fifty-three"})

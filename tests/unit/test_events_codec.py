@@ -41,6 +41,7 @@ from shared.events import (
     decode_as,
     encode,
 )
+from shared.events.codec import FRAME
 
 ENDPOINT = EndpointSpec(type="imap", host="imap.example.org", port=993, security="tls", login="a@example.org",
                         password_sealed="bm9uY2U.Y2lwaGVy", sieve_port=4190)
@@ -128,13 +129,40 @@ def test_bytes_survive_exactly(data: bytes) -> None:
     assert back.meta.internaldate.utcoffset() == timedelta(hours=-5)
 
 
-def test_wire_format_is_utf8_json_with_base64_bytes() -> None:
-    raw = encode(MailItem(migration_id="m", meta=META, data=b"\xff\xfe\xfd"))
-    head = json.loads(raw.decode("utf-8"))
+def test_mail_bytes_travel_framed_after_a_json_header() -> None:
+    data = b"\xff\xfe\xfd" * 1000
+    raw = encode(MailItem(migration_id="m", meta=META, data=data))
+    assert raw.startswith(FRAME)
+    n = int.from_bytes(raw[4:8], "big")
+    head = json.loads(raw[8:8 + n].decode("utf-8"))
+    assert "data" not in head and head["event_type"] == MailItem.EVENT_TYPE
+    assert raw[8 + n:] == data  # no base64: the broker carries the message's own size
+    assert decode_as(raw, MailItem).data == data
+
+
+def test_events_without_bytes_stay_plain_json() -> None:
+    raw = encode(sample(OperationStarted))
+    assert json.loads(raw.decode("utf-8"))["event_type"] == OperationStarted.EVENT_TYPE
+
+
+def test_json_with_base64_bytes_is_still_read() -> None:
+    """Records written before the framing (and by other writers) decode the same."""
+    head = json.loads(MailItem(migration_id="m", meta=META, data=b"\xff\xfe\xfd").model_dump_json())
     assert head["data"] == "__79"  # pydantic writes URL-safe base64
-    # ... and a reader also accepts the standard alphabet, so another writer cannot break it.
-    head["data"] = "//79"
     assert decode_as(json.dumps(head).encode(), MailItem).data == b"\xff\xfe\xfd"
+    head["data"] = "//79"  # ... and a reader also accepts the standard alphabet
+    assert decode_as(json.dumps(head).encode(), MailItem).data == b"\xff\xfe\xfd"
+
+
+@pytest.mark.parametrize("raw, words", [
+    (FRAME + b"\x00\x00", "cut short"),
+    (FRAME + b"\x00\x00\x00\xff{}", "cut short"),
+    (FRAME + b"\x00\x00\x00\x02[]data", "not a JSON object"),
+    (FRAME + b"\x00\x00\x00\x02{xdata", "not JSON"),
+])
+def test_broken_frames_are_typed_errors(raw: bytes, words: str) -> None:
+    with pytest.raises(EventError, match=words):
+        decode(raw)
 
 
 def test_events_are_immutable() -> None:
@@ -178,7 +206,7 @@ def test_missing_required_field_is_an_event_error() -> None:
 
 
 def test_invalid_base64_bytes_are_an_event_error() -> None:
-    head = json.loads(encode(sample(MailItem)))
+    head = json.loads(sample(MailItem).model_dump_json())
     head["data"] = "***not base64***"
     with pytest.raises(EventError):
         decode(json.dumps(head).encode())

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the tests also run without `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
+from shared.metrics import CATALOGUE as METRICS  # noqa: E402
 from shared.topics import DEFAULT_PARTITIONS, TOPICS  # noqa: E402
 
 K8S = ROOT / "deploy" / "k8s"
@@ -51,21 +52,7 @@ K8S_VERSIONS = ("1.29.0", "1.37.0")
 
 # --- the contract with the code -------------------------------------------------------------
 
-# Metric name -> (type, label names). prometheus-client names; counters end in _total.
-# The README documents these; a later test against a running service checks the exporter.
-METRICS: dict[str, tuple[str, frozenset[str]]] = {
-    "mailferry_migrations": ("gauge", frozenset({"state"})),
-    "mailferry_migrations_finished_total": ("counter", frozenset({"state"})),
-    "mailferry_migration_duration_seconds": ("histogram", frozenset({"state"})),
-    "mailferry_items_total": ("counter", frozenset({"service", "item_type", "result"})),
-    "mailferry_item_bytes_total": ("counter", frozenset({"service", "item_type"})),
-    "mailferry_errors_total": ("counter", frozenset({"service", "kind"})),
-    "mailferry_dead_letters_total": ("counter", frozenset({"service", "reason"})),
-    "mailferry_consumer_lag": ("gauge", frozenset({"service", "topic"})),
-    "mailferry_dependency_up": ("gauge", frozenset({"service", "dependency"})),
-    "mailferry_migrations_stalled": ("gauge", frozenset()),
-    "mailferry_undo_total": ("counter", frozenset({"result"})),
-}
+# Metric name -> (type, label names): the catalogue lives beside the exporter, in shared/metrics.py.
 LABEL_VALUES = {
     "result": {"extracted", "done", "skipped", "failed"},
     "dependency": {"kafka", "redis"},

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.loader import load
-from services.loader.load import FolderWork, MailWork, Work, append_groups, outgoing, runs_by_folder
+from services.loader.load import FolderWork, MailWork, Work, append_groups, outgoing, sort_batch
 from shared.events import FolderRef, MailMeta
+from shared.lanes import deal, undeal
 
 WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 A = FolderRef(folder_id="a", path=["A"])
@@ -19,26 +20,31 @@ def mail(folder: FolderRef, n: int, size: int = 1) -> MailWork:
     return MailWork(meta=meta, data=b"x" * size)
 
 
-def shape(runs: list[list[Work]]) -> list[list[str]]:
-    return [[w.folder.folder_id + "/dir" if isinstance(w, FolderWork) else w.meta.item_key for w in r] for r in runs]
+def test_sort_batch_keeps_arrival_order_per_folder_and_lists_folders() -> None:
+    work: list[Work] = [FolderWork(A), mail(A, 1), mail(B, 3), FolderWork(B), mail(A, 4)]
+    folders, by_folder = sort_batch(work, lambda path: "/".join(path).lower())
+    assert folders == [A, B]
+    assert {k: [m.meta.item_key for m in v] for k, v in by_folder.items()} == {
+        "a": ["a:1:1", "a:1:4"], "b": ["b:1:3"]}
+    assert list(by_folder) == ["a", "b"]
 
 
-def test_runs_group_consecutive_mail_of_one_folder() -> None:
-    work: list[Work] = [mail(A, 1), mail(A, 2), mail(B, 3), mail(A, 4)]
-    runs = list(runs_by_folder(work))
-    assert shape(runs) == [["a:1:1", "a:1:2"], ["b:1:3"], ["a:1:4"]]
-    assert [w for r in runs for w in r] == work
+def test_sort_batch_drops_a_second_copy_of_an_item() -> None:
+    _, by_folder = sort_batch([mail(A, 1), mail(A, 2), mail(A, 1)], lambda path: path[0])
+    assert [m.meta.item_key for m in by_folder["A"]] == ["a:1:1", "a:1:2"]
 
 
-def test_folder_work_is_always_a_run_of_its_own() -> None:
-    work: list[Work] = [FolderWork(A), FolderWork(A), mail(A, 1), mail(A, 2), FolderWork(B), mail(B, 3)]
-    runs = list(runs_by_folder(work))
-    assert shape(runs) == [["a/dir"], ["a/dir"], ["a:1:1", "a:1:2"], ["b/dir"], ["b:1:3"]]
-    assert [w for r in runs for w in r] == work
+def test_sort_batch_of_nothing() -> None:
+    assert sort_batch([], lambda path: path[0]) == ([], {})
 
 
-def test_runs_of_nothing() -> None:
-    assert list(runs_by_folder([])) == []
+def test_deal_and_undeal_round_trip() -> None:
+    jobs = list(range(11))
+    lanes = deal(jobs, 4)
+    assert lanes == [[0, 4, 8], [1, 5, 9], [2, 6, 10], [3, 7]]
+    assert undeal([[j * 10 for j in lane] for lane in lanes], len(jobs)) == [j * 10 for j in jobs]
+    assert deal([1], 4) == [[1], [], [], []]
+    assert undeal([[1], [], [], []], 1) == [1]
 
 
 def test_append_groups_bounded_by_count() -> None:

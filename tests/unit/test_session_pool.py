@@ -106,3 +106,47 @@ def test_close_all(pool: SessionPool[str], sessions: Sessions) -> None:
     assert sorted(sessions.closed) == ["a#1", "b#2"]
     pool.close_all()
     assert len(sessions.closed) == 2
+
+
+def test_a_leased_session_is_not_closed_as_idle(pool: SessionPool[str], sessions: Sessions, clock: Clock) -> None:
+    with pool.lease("long") as s:
+        assert s == "long#1"
+        clock.now += 600  # a long task on this session
+        pool.get("other")  # another thread's get expires idle sessions
+        assert sessions.closed == []
+    clock.now += 61
+    pool.expire()
+    assert sorted(sessions.closed) == ["long#1", "other#2"]
+
+
+def test_drop_migration_closes_every_slot_of_that_migration_only(pool: SessionPool[str],
+                                                                 sessions: Sessions) -> None:
+    from shared.session_pool import slot_key
+
+    for key in (slot_key("m1", 0), slot_key("m1", 1), slot_key("m1", 2), slot_key("m10", 0)):
+        pool.get(key)
+    pool.drop_migration("m1")
+    assert sorted(sessions.closed) == ["m1#1", "m1#1#2", "m1#2#3"]
+    assert pool.get("m10") == "m10#4"
+
+
+def test_concurrent_gets_of_one_key_log_in_once(clock: Clock) -> None:
+    import threading
+    import time
+
+    opened: list[str] = []
+
+    def slow_open(key: str) -> str:
+        time.sleep(0.05)  # a login over a slow link
+        opened.append(key)
+        return f"{key}#{len(opened)}"
+
+    pool: SessionPool[str] = SessionPool(slow_open, lambda _s: None, idle_seconds=60, clock=clock)
+    got: list[str] = []
+    threads = [threading.Thread(target=lambda: got.append(pool.get("m#1"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert opened == ["m#1"]
+    assert got == ["m#1#1"] * 4

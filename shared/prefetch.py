@@ -1,0 +1,113 @@
+"""Polling and preparing the next batch while the current one is handled.
+
+A loader's batch is CPU work (decoding) followed by waiting (the target's
+answers, the broker's acknowledgements). Done one after the other, the CPU idles
+while the loader waits and the target idles while it decodes. :class:`Prefetcher`
+stands in for the consumer in :class:`shared.worker_loop.WorkerLoop`: a thread
+polls and runs ``prepare`` on batch N+1 while the loop handles batch N.
+
+Every call into the Kafka consumer happens on that one thread (two threads
+calling one consumer at once, a commit beside a poll, were seen to hang during a
+rebalance). The loop's commits are handed to the thread and made, in order,
+before its next poll; a commit that fails is logged and covered by the next one
+(offsets only grow), and a crash before it redelivers what was handled, which the
+handlers make harmless. At most ``depth`` prepared batches wait in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from confluent_kafka import Message
+
+from shared.kafka_edge import BatchConsumer
+
+log = logging.getLogger(__name__)
+
+Prepare = Callable[[list[Message]], None]
+POLL_SLICE = 0.05  # the thread's longest wait in the consumer, so commits are made promptly
+LAG_EVERY = 10.0
+
+
+class Prefetcher:
+    def __init__(self, consumer: BatchConsumer, prepare: Prepare, *, batch_size: int, linger: float,
+                 batch_bytes: int, depth: int = 1) -> None:
+        self._consumer = consumer
+        self._prepare = prepare
+        self._args = (batch_size, POLL_SLICE, min(linger, POLL_SLICE), batch_bytes)
+        self._ready: queue.Queue[list[Message]] = queue.Queue(maxsize=depth)
+        self._commits: queue.Queue[list[tuple[str, int, int]]] = queue.Queue()
+        self._stop = threading.Event()
+        self._failure: BaseException | None = None
+        self._lag: dict[str, int] = {}
+        self._lag_at = 0.0
+        self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        held: list[Message] | None = None
+        try:
+            while not self._stop.is_set():
+                self._make_commits()
+                if time.monotonic() - self._lag_at > LAG_EVERY:
+                    self._lag, self._lag_at = self._consumer.lag(), time.monotonic()
+                if held is None:
+                    batch = self._consumer.poll_batch(*self._args)
+                    if batch:
+                        try:
+                            self._prepare(batch)
+                        except Exception:  # the handler prepares it again itself, and reports what fails
+                            log.warning("preparing a batch ahead failed", exc_info=True)
+                        held = batch
+                    continue
+                try:
+                    self._ready.put(held, timeout=POLL_SLICE)
+                    held = None
+                except queue.Full:
+                    continue
+            self._make_commits()
+        except BaseException as exc:  # surfaced to the loop by poll_batch
+            self._failure = exc
+
+    def _make_commits(self) -> None:
+        while True:
+            try:
+                offsets = self._commits.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._consumer.commit(offsets)
+            except Exception as exc:  # a later commit covers these offsets too
+                log.warning("commit failed; the next one covers it", extra={"error": str(exc)[:300]})
+
+    # -- what WorkerLoop uses of a BatchConsumer
+    def poll_batch(self, max_messages: int, timeout: float, linger: float = 0.0,
+                   max_bytes: int = 0) -> list[Message]:
+        """The next prepared batch (its size was set when the prefetcher was made)."""
+        if self._failure is not None:
+            raise self._failure
+        try:
+            return self._ready.get(timeout=timeout)
+        except queue.Empty:
+            return []
+
+    def commit(self, offsets: Iterable[tuple[str, int, int]]) -> None:
+        self._commits.put(list(offsets))
+
+    @property
+    def assigned(self) -> bool:
+        return self._consumer.assigned
+
+    def lag(self) -> dict[str, int]:
+        return dict(self._lag)
+
+    def close(self) -> None:
+        """Make the commits handed over so far, then stop; a prepared batch not yet handled is not
+        committed (it comes again)."""
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._consumer.close()

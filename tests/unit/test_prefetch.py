@@ -1,0 +1,96 @@
+"""The prefetcher's contract with the worker loop, over a scripted consumer: order, preparation ahead,
+bounded memory, and nothing committed that the loop did not commit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, cast
+
+from shared.kafka_edge import BatchConsumer
+from shared.prefetch import Prefetcher
+
+
+class ScriptedConsumer:
+    def __init__(self, batches: list[list[int]]) -> None:
+        self.batches = list(batches)
+        self.polls = 0
+        self.commits: list[list[tuple[str, int, int]]] = []
+        self.closed = False
+        self.assigned = True
+
+    def poll_batch(self, max_messages: int, timeout: float, linger: float = 0.0, max_bytes: int = 0) -> list[Any]:
+        if not self.batches:
+            time.sleep(min(timeout, 0.01))
+            return []
+        self.polls += 1
+        return self.batches.pop(0)
+
+    def commit(self, offsets: Any) -> None:
+        self.commits.append(list(offsets))
+
+    def lag(self) -> dict[str, int]:
+        return {"items": len(self.batches)}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def make(consumer: ScriptedConsumer, prepare: Any, depth: int = 1) -> Prefetcher:
+    return Prefetcher(cast(BatchConsumer, consumer), prepare, batch_size=10, linger=0.0, batch_bytes=0, depth=depth)
+
+
+def eventually(check: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_batches_come_in_order_each_prepared_before_it_is_handed_out() -> None:
+    prepared: list[list[int]] = []
+    consumer = ScriptedConsumer([[1, 2], [3], [4, 5, 6]])
+    p = make(consumer, prepared.append)
+    got = []
+    while len(got) < 3:
+        batch = p.poll_batch(10, 1.0)
+        if batch:
+            assert batch in prepared  # decoded before the loop sees it
+            got.append(batch)
+    assert got == [[1, 2], [3], [4, 5, 6]]
+    assert p.poll_batch(10, 0.05) == []
+    assert consumer.commits == []  # the prefetcher never commits on its own
+    p.commit([("items", 0, 7)])  # made by the prefetch thread, the only one that calls the consumer
+    assert eventually(lambda: consumer.commits == [[("items", 0, 7)]])
+    assert p.assigned
+    p.commit([("items", 0, 9)])
+    p.close()  # commits handed over before close are made
+    assert consumer.commits == [[("items", 0, 7)], [("items", 0, 9)]]
+    assert consumer.closed
+
+
+def test_at_most_depth_batches_wait_while_the_loop_is_busy() -> None:
+    consumer = ScriptedConsumer([[i] for i in range(10)])
+    p = make(consumer, lambda _b: None, depth=1)
+    time.sleep(0.3)  # the loop is busy with a long batch
+    # One batch waits in the queue and one is held by the thread, ready to be put: no more was read.
+    assert consumer.polls <= 2
+    assert p.poll_batch(10, 1.0) == [0]
+    p.close()
+
+
+def test_a_failing_prepare_still_hands_the_batch_over() -> None:
+    def prepare(batch: list[int]) -> None:
+        raise ValueError("undecodable")
+
+    p = make(ScriptedConsumer([[1]]), prepare)
+    assert p.poll_batch(10, 1.0) == [1]  # the handler decodes it again and reports what fails
+    p.close()
+
+
+def test_close_stops_the_thread() -> None:
+    p = make(ScriptedConsumer([]), lambda _b: None)
+    p.close()
+    assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())
