@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import redis
 
 from shared import redis_keys as k
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,12 @@ class Ledger:
             return {}
         values = self.r.hmget(k.ledger(self.pair_id), list(item_keys))
         return {key: LedgerEntry.from_json(v) for key, v in zip(item_keys, values, strict=True) if v}
+
+    def split(self, items: Sequence[T], key: Callable[[T], str]) -> tuple[list[T], list[tuple[T, LedgerEntry]]]:
+        """(items not on the target yet, items the ledger already has with their entry), in order."""
+        known = self.lookup([key(i) for i in items])
+        todo = [i for i in items if key(i) not in known]
+        return todo, [(i, known[key(i)]) for i in items if key(i) in known]
 
     def known_keys(self, item_keys: Sequence[str]) -> set[str]:
         return set(self.lookup(item_keys))

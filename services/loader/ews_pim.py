@@ -8,6 +8,7 @@ and undo puts it back. What the target cannot hold is reported with the item.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 from exchangelib import Account
 
 from services.loader.ews import EwsTarget
-from shared.errors import ItemRejected
-from shared.events import CreatedThing, ItemResult, PimItem
+from shared import topics
+from shared.errors import ConnectionCheckFailed, ItemRejected, SecretUnavailable
+from shared.events import CreatedThing, ItemResult, ItemResults, PimItem, UndoRecords
 from shared.formats import FormatError
 from shared.formats.ews_mapping import (
     ContactGroup,
@@ -29,6 +31,9 @@ from shared.formats.ews_mapping import (
 from shared.formats.ical import parse_calendar
 from shared.formats.settings import AutoReply, RuleModel, auto_reply_from_ews, auto_reply_to_ews, rule_to_ews
 from shared.formats.vcard import parse_vcard
+from shared.kafka_edge import EventProducer
+from shared.ledger import Ledger, LedgerEntry
+from shared.migration_state import OPERATION_OF
 
 
 @dataclass
@@ -114,3 +119,54 @@ def restore_setting(account: Account, rec: CreatedThing) -> None:
     """Undo of a changed setting: put the recorded previous value back."""
     if rec.name == "auto_reply" and rec.previous is not None:
         account.oof_settings = auto_reply_to_ews(AutoReply.from_json(rec.previous))
+
+
+def load_pim(mid: str, pair_id: str, items: list[PimItem], target: Callable[[], object], ledger: Ledger,
+             producer: EventProducer) -> None:
+    """A batch's non-mail items into Exchange, once each (the ledger), undo records written first.
+
+    ``target`` opens (or reuses) the migration's target session; a login that cannot succeed
+    fails the items with its reason, one that may succeed later is raised (the batch is retried).
+    """
+    todo, known = ledger.split(items, lambda i: i.item_key)
+    results = [ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
+                          result="done" if entry.migration_id == mid else "skipped", subject=item.name,
+                          reason="" if entry.migration_id == mid else "already copied by an earlier migration")
+               for item, entry in known]
+    if todo:
+        results += _write_pim(mid, pair_id, todo, target, ledger, producer)
+    by_op: dict[str, list[ItemResult]] = defaultdict(list)
+    for r in results:
+        by_op[OPERATION_OF[r.item_type]].append(r)
+    for op, rs in by_op.items():
+        producer.send(topics.PROGRESS, mid, ItemResults(migration_id=mid, operation=op, results=rs))
+    producer.flush()
+
+
+def _write_pim(mid: str, pair_id: str, todo: list[PimItem], target: Callable[[], object], ledger: Ledger,
+               producer: EventProducer) -> list[ItemResult]:
+    try:
+        session = target()
+    except (SecretUnavailable, ConnectionCheckFailed) as exc:
+        if isinstance(exc, ConnectionCheckFailed) and exc.retryable:
+            raise
+        return [ItemResult(item_key=i.item_key, item_type=i.item_type,  # type: ignore[arg-type]
+                           result="failed", subject=i.name, reason=str(exc)) for i in todo]
+    if not isinstance(session, EwsTarget):
+        return [ItemResult(item_key=i.item_key, item_type=i.item_type,  # type: ignore[arg-type]
+                           result="failed", subject=i.name,
+                           reason="this item type can only be written to Exchange") for i in todo]
+
+    def write_ahead(rec: CreatedThing) -> None:
+        producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=pair_id, records=[rec]))
+        producer.flush()
+        ledger.record({}, mid, [rec.model_dump_json()])
+
+    out = PimWriter(session, write_ahead).write(todo)
+    if out.created:
+        producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=pair_id, records=out.created))
+        producer.flush()
+    done = {r.item_key: r for r in out.results if r.result == "done"}
+    ledger.record({k: LedgerEntry(mid, "pim", 0, 0, r.bytes) for k, r in done.items()}, mid,
+                  [c.model_dump_json() for c in out.created])
+    return out.results

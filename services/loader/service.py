@@ -22,21 +22,20 @@ from confluent_kafka import Message
 from services.extractor.plan import folder_key
 from services.loader.chunks import ChunkAssembler
 from services.loader.ews import EwsTarget
-from services.loader.ews_pim import PimWriter
+from services.loader.ews_pim import load_pim
 from services.loader.imap import ImapTarget
 from services.loader.load import OPERATION, FolderWork, MailWork, MigrationLoader, Work
 from services.loader.sieve import SieveLoader
-from services.loader.undo import UndoRunner, build_plan
+from services.loader.undo import run_undo
 from services.runtime import ServiceContext, run_service
 from shared import redis_keys as k
 from shared import topics
 from shared.config import Settings
-from shared.credentials import UNDO_SEAL_SIDE, CredentialStore
+from shared.credentials import CredentialStore
 from shared.dead_letters import send_undecodable
 from shared.errors import ConnectionCheckFailed, EventError, SecretUnavailable
 from shared.events import (
     ControlCommand,
-    CreatedThing,
     FolderItem,
     ItemResult,
     ItemResults,
@@ -46,18 +45,15 @@ from shared.events import (
     MigrationRequested,
     PimItem,
     SieveScriptItem,
-    UndoFinished,
-    UndoRecords,
     decode,
     decode_as,
 )
 from shared.ews_connection import connect_ews, pin
 from shared.imap_connection import ConnectOptions, login_imap
 from shared.kafka_edge import EventProducer, next_offsets, position
-from shared.ledger import Ledger, LedgerEntry
+from shared.ledger import Ledger
 from shared.managesieve import ManageSieve, connect_sieve, sieve_port, sieve_security
 from shared.metrics import ServiceMetrics
-from shared.migration_state import OPERATION_OF
 from shared.session_pool import SessionPool, slot_key
 
 log = logging.getLogger(__name__)
@@ -233,91 +229,19 @@ class Loader:
             self.producer.flush()
 
     def _load_pim(self, mid: str, items: list[PimItem]) -> None:
-        """Non-mail items into Exchange, once each (the ledger), with their undo records first."""
         spec = self._spec(mid)
-        if spec is None:
-            return
-        ledger = Ledger(self.r, spec.pair_id)
-        known = ledger.lookup([i.item_key for i in items])
-        results: list[ItemResult] = []
-        todo = []
-        for item in items:
-            entry = known.get(item.item_key)
-            if entry is None:
-                todo.append(item)
-            else:
-                mine = entry.migration_id == mid
-                results.append(ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
-                                          result="done" if mine else "skipped", subject=item.name,
-                                          reason="" if mine else "already copied by an earlier migration"))
-        if todo:
-            try:
-                target = self.targets.get(mid)
-            except (SecretUnavailable, ConnectionCheckFailed) as exc:
-                if isinstance(exc, ConnectionCheckFailed) and exc.retryable:
-                    raise
-                target = None
-                results += [ItemResult(item_key=i.item_key, item_type=i.item_type,  # type: ignore[arg-type]
-                                       result="failed", subject=i.name, reason=str(exc)) for i in todo]
-            if isinstance(target, EwsTarget):
-                def write_ahead(rec: CreatedThing) -> None:
-                    self.producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=spec.pair_id,
-                                                                     records=[rec]))
-                    self.producer.flush()
-                    ledger.record({}, mid, [rec.model_dump_json()])
-
-                out = PimWriter(target, write_ahead).write(todo)
-                if out.created:
-                    self.producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=spec.pair_id,
-                                                                     records=out.created))
-                    self.producer.flush()
-                done = {r.item_key: r for r in out.results if r.result == "done"}
-                ledger.record({k: LedgerEntry(mid, "pim", 0, 0, r.bytes) for k, r in done.items()}, mid,
-                              [c.model_dump_json() for c in out.created])
-                results += out.results
-            elif target is not None:
-                results += [ItemResult(item_key=i.item_key, item_type=i.item_type,  # type: ignore[arg-type]
-                                       result="failed", subject=i.name,
-                                       reason="this item type can only be written to Exchange") for i in todo]
-        by_op: dict[str, list[ItemResult]] = defaultdict(list)
-        for r in results:
-            by_op[OPERATION_OF[r.item_type]].append(r)
-        for op, rs in by_op.items():
-            self.producer.send(topics.PROGRESS, mid, ItemResults(migration_id=mid, operation=op, results=rs))
-        self.producer.flush()
+        if spec is not None:
+            load_pim(mid, spec.pair_id, items, lambda: self.targets.get(mid), Ledger(self.r, spec.pair_id),
+                     self.producer)
 
     def _undo(self, cmd: ControlCommand) -> None:
-        """Run an undo to the end; a crash re-delivers the command and the undo runs again (idempotent)."""
-        mid = cmd.migration_id
-        spec = self._spec(mid)
+        spec = self._spec(cmd.migration_id)
         if spec is None or not cmd.target_password_sealed:
             return
-        try:
-            password = self.creds.unseal(mid, cmd.target_password_sealed, UNDO_SEAL_SIDE)
-        except SecretUnavailable:
-            log.info("undo already finished (its key is gone)", extra={"migration_id": mid})
-            return
-        ledger = Ledger(self.r, spec.pair_id)
-        try:
-            target = self._open_target(mid, password)
-        except ConnectionCheckFailed as exc:
-            if exc.retryable:
-                raise
-            finished = UndoFinished(migration_id=mid, ok=False, removed_messages=0, removed_folders=0,
-                                    restored_settings=0, kept=[], reason=str(exc))
-        else:
-            try:
-                plan = build_plan(ledger.undo_index(mid), target.delimiter)
-                runner = UndoRunner(mid, target, lambda ev: self.producer.send(topics.PROGRESS, mid, ev),
-                                    self.undo_batch)
-                finished = runner.run(plan, (lambda: self._open_sieve(mid, password)) if plan.scripts else None)
-                ledger.forget([*plan.message_keys, *(s.item_key for s in plan.scripts)])
-            finally:
-                target.close()
-        self.producer.send(topics.PROGRESS, mid, finished)
-        self.producer.flush()
-        log.info("undo finished", extra={"migration_id": mid, "ok": finished.ok,
-                                         "removed_messages": finished.removed_messages})
+        mid = cmd.migration_id
+        run_undo(mid, cmd.target_password_sealed, self.creds, Ledger(self.r, spec.pair_id),
+                 lambda pw: self._open_target(mid, pw), lambda pw: self._open_sieve(mid, pw), self.producer,
+                 self.undo_batch)
 
     def poison(self, batch: list[Message], exc: Exception) -> None:
         """Every item in a batch that keeps failing: reported failed and dead-lettered, so migrations go on."""

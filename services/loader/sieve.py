@@ -33,20 +33,12 @@ class SieveLoader:
         self.ledger.record({}, self.mid, [rec.model_dump_json()])
 
     def load(self, items: Sequence[SieveScriptItem]) -> None:
-        known = self.ledger.lookup([i.item_key for i in items])
-        results: list[ItemResult] = []
-        todo = []
-        for item in items:
-            entry = known.get(item.item_key)
-            if entry is None:
-                todo.append(item)
-            elif entry.migration_id == self.mid:
-                results.append(ItemResult(item_key=item.item_key, item_type="rule", result="done",
-                                          bytes=entry.bytes, subject=item.name))
-            else:
-                results.append(ItemResult(item_key=item.item_key, item_type="rule", result="skipped",
-                                          subject=item.name,
-                                          reason="already copied to the target by an earlier migration"))
+        todo, known = self.ledger.split(items, lambda i: i.item_key)
+        results = [ItemResult(item_key=item.item_key, item_type="rule", result="done", bytes=entry.bytes,
+                              subject=item.name) if entry.migration_id == self.mid else
+                   ItemResult(item_key=item.item_key, item_type="rule", result="skipped", subject=item.name,
+                              reason="already copied to the target by an earlier migration")
+                   for item, entry in known]
         if todo:
             results += self._write(todo)
         self.producer.send(topics.PROGRESS, self.mid, ItemResults(migration_id=self.mid, operation="rules",

@@ -20,7 +20,12 @@ from exchangelib.properties import Rule
 from services.loader.ews import EwsTarget
 from services.loader.ews_pim import restore_setting
 from services.loader.imap import ImapTarget
+from shared import topics
+from shared.credentials import UNDO_SEAL_SIDE, CredentialStore
+from shared.errors import ConnectionCheckFailed, SecretUnavailable
 from shared.events import CreatedThing, UndoFinished, UndoProgress
+from shared.kafka_edge import EventProducer
+from shared.ledger import Ledger
 from shared.managesieve import ManageSieve
 
 log = logging.getLogger(__name__)
@@ -157,3 +162,33 @@ class UndoRunner:
         self.emit(UndoProgress(migration_id=self.mid, done=done, total=plan.total, kept=len(self.kept)))
         return UndoFinished(migration_id=self.mid, ok=True, removed_messages=removed_messages,
                             removed_folders=removed_folders, restored_settings=restored, kept=self.kept)
+
+
+def run_undo(mid: str, sealed_password: str, creds: CredentialStore, ledger: Ledger,
+             open_target: Callable[[str], ImapTarget | EwsTarget], open_sieve: Callable[[str], ManageSieve],
+             producer: EventProducer, batch: int) -> None:
+    """Run an undo to the end; a crash re-delivers the command and the undo runs again (idempotent)."""
+    try:
+        password = creds.unseal(mid, sealed_password, UNDO_SEAL_SIDE)
+    except SecretUnavailable:
+        log.info("undo already finished (its key is gone)", extra={"migration_id": mid})
+        return
+    try:
+        target = open_target(password)
+    except ConnectionCheckFailed as exc:
+        if exc.retryable:
+            raise
+        finished = UndoFinished(migration_id=mid, ok=False, removed_messages=0, removed_folders=0,
+                                restored_settings=0, kept=[], reason=str(exc))
+    else:
+        try:
+            plan = build_plan(ledger.undo_index(mid), target.delimiter)
+            runner = UndoRunner(mid, target, lambda ev: producer.send(topics.PROGRESS, mid, ev), batch)
+            finished = runner.run(plan, (lambda: open_sieve(password)) if plan.scripts else None)
+            ledger.forget([*plan.message_keys, *(s.item_key for s in plan.scripts)])
+        finally:
+            target.close()
+    producer.send(topics.PROGRESS, mid, finished)
+    producer.flush()
+    log.info("undo finished", extra={"migration_id": mid, "ok": finished.ok,
+                                     "removed_messages": finished.removed_messages})
