@@ -48,7 +48,7 @@ def test_loader_killed_mid_migration_loses_and_duplicates_nothing(small_batch_st
         if done >= 150:
             break
         time.sleep(0.05)
-    killed = info.processes["loader"]
+    killed = list(info.processes["loader"])  # a copy: start_service below appends to the list
     for pid in killed:
         os.kill(pid, signal.SIGKILL)
     mid_state = status(info, mid, src)
