@@ -194,12 +194,14 @@ class DovecotServer:
     """
 
     def __init__(self, base_dir: Path, *, host: str = "127.0.0.1", max_message_size: int = 0,
-                 special_folders: dict[str, str] | None = None) -> None:
+                 special_folders: dict[str, str] | None = None, max_user_connections: int = 100) -> None:
         self.base_dir = Path(base_dir).absolute()
         # Name → special-use flag of the auto-created folders (a localized server has other names).
         self.special_folders = dict(special_folders or SPECIAL_USE_FOLDERS)
         # Above this size APPEND is refused (quota plugin), as real providers refuse big mail.
         self.max_message_size = max_message_size
+        # IMAP sessions one user may hold from one address, as providers limit them.
+        self.max_user_connections = max_user_connections
         self.host = host
         self.imap_port = 0
         self.imaps_port = 0
@@ -335,7 +337,7 @@ mail_gid = {self._gid}
 mail_home = {self.mail_dir}/%Ld/%Ln
 mail_location = maildir:~/Maildir:LAYOUT=fs:DIRNAME=mAildir
 mail_fsync = never
-mail_max_userip_connections = 100
+mail_max_userip_connections = {self.max_user_connections}
 imap_max_line_length = 10M
 default_vsz_limit = 1G
 default_process_limit = 500

@@ -68,6 +68,10 @@ FLUSHED_MEMORY = 10_000
 TASKS_PER_SLOT = 4  # tasks taken per batch for each slot: a slow task then delays little else
 
 
+class SlotUnavailable(Exception):
+    """A further session to the source could not be opened (a per-user session limit, say)."""
+
+
 def task_ref_key(task: ExtractTask, ref: str) -> str:
     """The item key of one item a task names by reference (sources without UIDs)."""
     if task.source.type == "pop3":
@@ -141,6 +145,13 @@ class Extractor:
                         self.run(task, slot)
                     with lock:
                         finished.append(task.task_id)
+                except SlotUnavailable as exc:
+                    # The server allows fewer sessions than slots: the task goes back, this slot stops.
+                    log.info("a further source session was refused; fewer tasks run side by side",
+                             extra={"migration_id": task.migration_id, "slot": slot, "error": str(exc)[:200]})
+                    with lock:
+                        queue.appendleft(task)
+                    return
                 except Exception as exc:
                     with lock:
                         errors.append(exc)
@@ -159,6 +170,8 @@ class Extractor:
                 break
         for fut in futures:
             fut.result()
+        if queue and not errors and not self.stopping.is_set():
+            work(0)  # handed back by slots the server refused, after slot 0 had already run dry
         self.producer.flush()  # what the finished tasks sent is in Kafka: a retry need not run them again
         for task_id in finished:
             self._flushed[task_id] = None
@@ -242,11 +255,11 @@ class Extractor:
 
     def plan_emails(self, ev: MigrationRequested) -> None:
         mid = ev.migration_id
-        if ev.source.type == "imap":  # the other sessions log in while the first one lists the folders
-            for slot in range(1, max(1, self.settings.extract_connections)):
-                self.workers.submit(self._warm, ev, slot)
         try:
-            source = self.pool.get(mid, ev.source)
+            source = self.pool.get(mid, ev.source)  # first: a server with a session limit must grant this one
+            if ev.source.type == "imap":  # the other sessions log in while the first one lists the folders
+                for slot in range(1, max(1, self.settings.extract_connections)):
+                    self.workers.submit(self._warm, ev, slot)
             self._progress(OperationStarted(migration_id=mid, operation=OPERATION))
             listed = source.list_folders()
             refs = folder_refs(listed, source.prefix)
@@ -391,6 +404,11 @@ class Extractor:
     # -- running a task
     def run(self, task: ExtractTask, slot: int = 0) -> None:
         mid = task.migration_id
+        if slot > 0:
+            try:
+                self.pool.open(mid, task.source, slot)
+            except ConnectionCheckFailed as exc:
+                raise SlotUnavailable(str(exc)) from None
         try:
             with self.pool.lease(mid, task.source, slot) as source:
                 if isinstance(source, ImapSource):

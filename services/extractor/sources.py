@@ -37,6 +37,11 @@ class SourcePool:
         self._specs[mid] = spec
         return self._pool.get(mid)
 
+    def open(self, mid: str, spec: EndpointSpec, slot: int) -> None:
+        """Make sure the migration's ``slot``-th session is open (logging in if it is not)."""
+        self._specs[mid] = spec
+        self._pool.get(slot_key(mid, slot))
+
     @contextlib.contextmanager
     def lease(self, mid: str, spec: EndpointSpec, slot: int = 0) -> Iterator[Source]:
         """The migration's ``slot``-th session, kept from idle expiry while a task runs on it."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 from confluent_kafka import Consumer, TopicPartition
+from imapclient import IMAPClient
 
 from mailferry import seed, stack, verify
 from mailferry.dovecot import DovecotServer
@@ -85,6 +86,37 @@ def test_refused_message_is_reported_and_the_rest_goes_on(running_stack: StackIn
     assert len(st["errors"]) == 1
     assert "larger than the maximum size" in st["errors"][0]["reason"]
     assert st["errors"][0]["folder"] == "INBOX"
+
+
+def test_a_source_that_allows_one_session_still_migrates_completely(running_stack: StackInfo, accounts: Accounts,
+                                                                     tmp_path: Path) -> None:
+    """The extractor asks for 4 sessions; a provider allowing 1 per user refuses the others, and the
+    listing and the tasks run on the session it got instead of failing."""
+    dst = accounts.new("dst")
+    with DovecotServer(tmp_path / "one-session", max_user_connections=1) as limited:
+        limited.add_user("s@example.test", "s-password-1")
+        client = IMAPClient("127.0.0.1", port=limited.imap_port, ssl=False)
+        client.login("s@example.test", "s-password-1")
+        layout = seed.plan_mailbox(1200, with_corpus=False)
+        seed.seed(client, layout)
+        # Read now: while the migration's sessions stay open, the limit lets nobody else in.
+        before = {name: verify.snapshot_folder(client, name) for name in layout}
+        client.logout()
+        source = {"type": "imap", "host": "127.0.0.1", "port": limited.imap_port, "security": "none",
+                  "login": "s@example.test", "password": "s-password-1"}
+        _mid, st = migrate(running_stack, source, accounts.endpoint(dst))
+        deadline = time.monotonic() + 10  # Dovecot's log process writes a moment later
+        while not (refused := "connections from user+IP exceeded" in limited.log_path.read_text(errors="replace")) \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        limited.destroy()
+    assert refused, "the limit was never reached: the test did not test anything"
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == 1200
+    with accounts.client(dst) as b:
+        after = {name: verify.snapshot_folder(b, name) for name in layout}
+    assert after == before
+    assert sum(sum(c.values()) for c in after.values()) == 1200
 
 
 def test_a_50_mb_message_travels_in_chunks(running_stack: StackInfo, accounts: Accounts) -> None:
