@@ -28,7 +28,16 @@ from shared.kafka_edge import BatchConsumer
 
 log = logging.getLogger(__name__)
 
-Prepare = Callable[[list[Message]], None]
+Prepare = Callable[[list[Message]], object]
+
+
+class PreparedBatch(list[Message]):
+    """A polled batch carrying what ``prepare`` made of it (None if that failed), so the handler
+    does not do the work again."""
+
+    def __init__(self, batch: list[Message], made: object) -> None:
+        super().__init__(batch)
+        self.made = made
 POLL_SLICE = 0.05  # the thread's longest wait in the consumer, so commits are made promptly
 LAG_EVERY = 10.0
 
@@ -39,7 +48,7 @@ class Prefetcher:
         self._consumer = consumer
         self._prepare = prepare
         self._args = (batch_size, POLL_SLICE, min(linger, POLL_SLICE), batch_bytes)
-        self._ready: queue.Queue[list[Message]] = queue.Queue(maxsize=depth)
+        self._ready: queue.Queue[PreparedBatch] = queue.Queue(maxsize=depth)
         self._commits: queue.Queue[list[tuple[str, int, int]]] = queue.Queue()
         self._stop = threading.Event()
         self._failure: BaseException | None = None
@@ -49,7 +58,7 @@ class Prefetcher:
         self._thread.start()
 
     def _run(self) -> None:
-        held: list[Message] | None = None
+        held: PreparedBatch | None = None
         try:
             while not self._stop.is_set():
                 self._make_commits()
@@ -58,11 +67,12 @@ class Prefetcher:
                 if held is None:
                     batch = self._consumer.poll_batch(*self._args)
                     if batch:
+                        made = None
                         try:
-                            self._prepare(batch)
+                            made = self._prepare(batch)
                         except Exception:  # the handler prepares it again itself, and reports what fails
                             log.warning("preparing a batch ahead failed", exc_info=True)
-                        held = batch
+                        held = PreparedBatch(batch, made)
                     continue
                 try:
                     self._ready.put(held, timeout=POLL_SLICE)

@@ -38,22 +38,23 @@ class SessionPool(Generic[T]):
         self._opening: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> T:
+    def get(self, key: str, opener: Callable[[], T] | None = None) -> T:
+        """The open session for ``key``, or a new one from ``opener`` (default: the pool's own)."""
         self.expire()
         with self._lock:
             opening = self._opening.setdefault(key, threading.Lock())
         with opening:  # one login per key at a time; other keys open side by side
             with self._lock:
                 hit = self._pool.get(key)
-            session = hit[0] if hit else self._open(key)
+            session = hit[0] if hit else (opener() if opener is not None else self._open(key))
             with self._lock:
                 self._pool[key] = (session, self._clock())
         return session
 
     @contextlib.contextmanager
-    def lease(self, key: str) -> Iterator[T]:
+    def lease(self, key: str, opener: Callable[[], T] | None = None) -> Iterator[T]:
         """The session for ``key``, protected from idle expiry until the block ends."""
-        session = self.get(key)
+        session = self.get(key, opener)
         with self._lock:
             self._busy[key] = self._busy.get(key, 0) + 1
         try:

@@ -120,8 +120,7 @@ class Extractor:
                     self.start_operation(decode_as(raw, MigrationRequested), event.operation)
             elif isinstance(event, ExtractTask) and event.task_id not in self._flushed:
                 tasks.append(event)
-        self._run_all(tasks)
-        self.producer.flush()
+        self._run_all(tasks)  # it ends with a flush: everything this batch sent is in Kafka
         return next_offsets(batch)
 
     def _run_all(self, tasks: list[ExtractTask]) -> None:
@@ -257,9 +256,6 @@ class Extractor:
         mid = ev.migration_id
         try:
             source = self.pool.get(mid, ev.source)  # first: a server with a session limit must grant this one
-            if ev.source.type == "imap":  # the other sessions log in while the first one lists the folders
-                for slot in range(1, max(1, self.settings.extract_connections)):
-                    self.workers.submit(self._warm, ev, slot)
             self._progress(OperationStarted(migration_id=mid, operation=OPERATION))
             listed = source.list_folders()
             refs = folder_refs(listed, source.prefix)
@@ -304,14 +300,6 @@ class Extractor:
                                         folders=len(refs), tasks=len(tasks)))
         log.info("planned", extra={"migration_id": mid, "folders": len(refs), "messages": total,
                                    "tasks": len(tasks), "already_copied": len(skipped)})
-
-    def _warm(self, ev: MigrationRequested, slot: int) -> None:
-        try:
-            with self.pool.lease(ev.migration_id, ev.source, slot):
-                pass
-        except Exception as exc:  # the slot's first real use logs in again and reports what fails
-            log.info("a further source session did not open yet", extra={"migration_id": ev.migration_id,
-                                                                          "error": type(exc).__name__})
 
     def _list_all(self, ev: MigrationRequested, source: Source, names: list[str]
                   ) -> dict[str, tuple[int, list[int], list[str]]]:
@@ -404,13 +392,10 @@ class Extractor:
     # -- running a task
     def run(self, task: ExtractTask, slot: int = 0) -> None:
         mid = task.migration_id
-        if slot > 0:
-            try:
-                self.pool.open(mid, task.source, slot)
-            except ConnectionCheckFailed as exc:
-                raise SlotUnavailable(str(exc)) from None
+        opened = False
         try:
             with self.pool.lease(mid, task.source, slot) as source:
+                opened = True
                 if isinstance(source, ImapSource):
                     events: Iterator[Event] = run_task(task, source, self.limits)
                 else:
@@ -424,6 +409,8 @@ class Extractor:
                     else:
                         self._progress(event)
         except (ConnectionCheckFailed, SecretUnavailable) as exc:
+            if slot > 0 and not opened and isinstance(exc, ConnectionCheckFailed):
+                raise SlotUnavailable(str(exc)) from None  # a further session refused: not the migration's end
             self.pool.drop(mid)
             keys = [item_key(task.folder.folder_id, task.uidvalidity, u) for u in task.uids]
             if task.refs:

@@ -30,23 +30,16 @@ class SourcePool:
         self.creds = creds
         self.opts = opts
         self.spool = spool
-        self._specs: dict[str, EndpointSpec] = {}
-        self._pool: SessionPool[Source] = SessionPool(self._open, lambda s: s.close(), idle_seconds)
+        # Each call names the source it wants, so the pool keeps sessions only, no specs to outlive them.
+        self._pool: SessionPool[Source] = SessionPool(_unnamed, lambda s: s.close(), idle_seconds)
 
     def get(self, mid: str, spec: EndpointSpec) -> Source:
-        self._specs[mid] = spec
-        return self._pool.get(mid)
-
-    def open(self, mid: str, spec: EndpointSpec, slot: int) -> None:
-        """Make sure the migration's ``slot``-th session is open (logging in if it is not)."""
-        self._specs[mid] = spec
-        self._pool.get(slot_key(mid, slot))
+        return self._pool.get(mid, lambda: self._open(mid, spec))
 
     @contextlib.contextmanager
     def lease(self, mid: str, spec: EndpointSpec, slot: int = 0) -> Iterator[Source]:
         """The migration's ``slot``-th session, kept from idle expiry while a task runs on it."""
-        self._specs[mid] = spec
-        with self._pool.lease(slot_key(mid, slot)) as source:
+        with self._pool.lease(slot_key(mid, slot), lambda: self._open(mid, spec)) as source:
             yield source
 
     def drop(self, mid: str, slot: int | None = None) -> None:
@@ -56,9 +49,7 @@ class SourcePool:
         else:
             self._pool.drop(slot_key(mid, slot))
 
-    def _open(self, key: str) -> Source:
-        mid = key.split("#", 1)[0]
-        spec = self._specs[mid]
+    def _open(self, mid: str, spec: EndpointSpec) -> Source:
         if spec.type == "pst":  # no login: the uploaded file in the shared spool
             if self.spool is None:
                 raise MailferryError("this extractor has no spool directory for PST files")
@@ -74,3 +65,7 @@ class SourcePool:
             return Pop3Mailbox(Pop3Source(login_pop3(spec.host, spec.port, spec.security, spec.tls_verify,
                                                      spec.login, password, self.opts)))
         raise MailferryError(f"{spec.type} sources are not supported by this extractor yet")
+
+
+def _unnamed(key: str) -> Source:
+    raise MailferryError(f"no source was named for session {key}")  # every caller passes its opener

@@ -104,33 +104,16 @@ class ImapTarget:
 
     def ensure_folder(self, name: str) -> list[str]:
         """Create the folder and any missing parents; returns the names actually created."""
-        created = []
-        for each in [*folder_map.ancestors(name, self.delimiter), name]:
-            if each in self.existing or each.upper() == "INBOX":
-                continue
-            try:
-                self.client.create_folder(each)
-                created.append(each)
-            except IMAPClientError as exc:
-                if "ALREADYEXISTS" not in str(exc).upper() and not self.client.folder_exists(each):
-                    raise ItemRejected(f"the target refused to create folder {each!r}: {exc}") from None
-            self.existing.add(each)
-            try:
-                self.client.subscribe_folder(each)
-            except IMAPClientError:
-                pass  # subscription is a nicety; some servers do not keep it
-        return created
+        return self.ensure_folders([name])
 
     def ensure_folders(self, names: Sequence[str]) -> list[str]:
-        """:meth:`ensure_folder` for many at once: with the missing ones' CREATE and SUBSCRIBE
-        commands pipelined, a distant server costs one round trip, not two per folder."""
+        """Create the folders and their missing parents, with every CREATE and SUBSCRIBE pipelined:
+        a distant server costs one round trip, not two per folder. Returns the names created."""
         wanted: list[str] = []
         for name in names:
             for each in [*folder_map.ancestors(name, self.delimiter), name]:
                 if each not in self.existing and each.upper() != "INBOX" and each not in wanted:
                     wanted.append(each)
-        if len(wanted) <= 1:
-            return [c for name in wanted for c in self.ensure_folder(name)]
         imap = self.client._imap
         tags = []
         for name in wanted:  # parents come before their children, and the server runs commands in order
@@ -138,8 +121,13 @@ class ImapTarget:
             tags.append((name, imap._command("CREATE", folder), imap._command("SUBSCRIBE", folder)))
         created = []
         for name, create_tag, subscribe_tag in tags:
-            typ, data = imap._command_complete("CREATE", create_tag)
-            with contextlib.suppress(imaplib.IMAP4.error):  # subscription is a nicety
+            try:
+                typ, data = imap._command_complete("CREATE", create_tag)
+            except imaplib.IMAP4.abort as exc:
+                raise Transient(f"connection lost during CREATE: {exc}") from None
+            except imaplib.IMAP4.error as exc:  # BAD: a name this server cannot take
+                raise ItemRejected(f"the target refused to create folder {name!r}: {_short(exc)}") from None
+            with contextlib.suppress(imaplib.IMAP4.error):  # subscription is a nicety; some servers do not keep it
                 imap._command_complete("SUBSCRIBE", subscribe_tag)
             if typ == "OK":
                 created.append(name)

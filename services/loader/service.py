@@ -54,6 +54,7 @@ from shared.kafka_edge import EventProducer, next_offsets, position
 from shared.ledger import Ledger
 from shared.managesieve import ManageSieve, connect_sieve, sieve_port, sieve_security
 from shared.metrics import ServiceMetrics
+from shared.prefetch import PreparedBatch
 from shared.session_pool import SessionPool, slot_key
 
 log = logging.getLogger(__name__)
@@ -88,8 +89,7 @@ class Loader:
         self.undo_batch = settings.undo_batch
         self.connections = max(1, settings.load_connections)
         self.append_pool = ThreadPoolExecutor(max_workers=self.connections, thread_name_prefix="append")
-        self._prepared: dict[int, tuple[list[Message], BatchWork]] = {}
-        self._prepared_lock = threading.Lock()
+        self._current: tuple[list[Message], BatchWork] | None = None  # the batch being handled, decoded
 
     def _spec(self, mid: str) -> MigrationRequested | None:
         if mid not in self.specs:
@@ -109,22 +109,12 @@ class Loader:
         return ImapTarget(login_imap(spec.host, spec.port, spec.security, spec.tls_verify, spec.login,
                                      secret, self.opts))
 
-    def prepare(self, batch: list[Message]) -> None:
+    def prepare(self, batch: list[Message]) -> BatchWork:
         """Decode a batch ahead, while the previous one is written (run by the prefetch thread)."""
-        work = self._decode(batch)
-        with self._prepared_lock:
-            self._prepared[id(batch)] = (batch, work)
+        return self._decode(batch)
 
     def handle(self, batch: list[Message]) -> list[tuple[str, int, int]]:
-        """Write a batch's work. Its decoded form is kept until it succeeds: a retry must reuse the
-        commit limits decided when it was decoded (see :meth:`_decode`)."""
-        with self._prepared_lock:
-            ready = self._prepared.get(id(batch))
-        if ready is None or ready[0] is not batch:
-            ready = (batch, self._decode(batch))
-            with self._prepared_lock:
-                self._prepared[id(batch)] = ready
-        work = ready[1]
+        work = self._work_of(batch)
         for mid, mails in work.mail.items():
             self._load(mid, mails)
         for mid, items in work.scripts.items():
@@ -135,12 +125,22 @@ class Loader:
             self._undo(cmd)
         for mid, key in work.finished_chunks:
             self.chunks.release(mid, key)
-        self._forget(batch)
+        self._current = None
         return work.safe_offsets
 
-    def _forget(self, batch: list[Message]) -> None:
-        with self._prepared_lock:
-            self._prepared.pop(id(batch), None)
+    def _work_of(self, batch: list[Message]) -> BatchWork:
+        """The batch decoded once: ahead by the prefetch thread, or now and kept until it succeeds.
+        A retry must reuse the commit limits decided when it was decoded (see :meth:`_decode`)."""
+        if isinstance(batch, PreparedBatch) and isinstance(batch.made, BatchWork):
+            return batch.made
+        if self._current is not None and self._current[0] is batch:
+            return self._current[1]
+        work = self._decode(batch)
+        if isinstance(batch, PreparedBatch):
+            batch.made = work
+        else:
+            self._current = (batch, work)
+        return work
 
     def _decode(self, batch: list[Message]) -> BatchWork:
         with self.metrics.stage("decode"):
@@ -246,7 +246,7 @@ class Loader:
     def poison(self, batch: list[Message], exc: Exception) -> None:
         """Every item in a batch that keeps failing: reported failed and dead-lettered, so migrations go on."""
         reason = f"internal error while loading ({type(exc).__name__}); the item was set aside for an operator"
-        self._forget(batch)
+        self._current = None
         per_migration: dict[str, list[ItemResult]] = defaultdict(list)
         for msg in batch:
             try:

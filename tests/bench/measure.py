@@ -20,6 +20,7 @@ import os
 import re
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +56,8 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def session_cpu_seconds(leader: int) -> float:
-    """CPU of a session leader, its reaped children and every live process of its session (Dovecot)."""
-    total = cpu_seconds(leader, children=True)
+def _session_members(leader: int) -> Iterator[tuple[int, float]]:
+    """(pid, CPU seconds) of every live process of a session other than its leader."""
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == leader:
             continue
@@ -66,24 +66,23 @@ def session_cpu_seconds(leader: int) -> float:
         except (OSError, ValueError):
             continue
         if int(f[3]) == leader:  # session id
-            total += (int(f[11]) + int(f[12])) / CLK_TCK
-    return total
+            yield int(name), (int(f[11]) + int(f[12])) / CLK_TCK
+
+
+def session_cpu_seconds(leader: int) -> float:
+    """CPU of a session leader, its reaped children and every live process of its session (Dovecot)."""
+    return cpu_seconds(leader, children=True) + sum(cpu for _pid, cpu in _session_members(leader))
 
 
 def session_processes(leader: int) -> list[tuple[str, float]]:
     """(title, CPU seconds) of every live process of a session: which Dovecot process did the work."""
     out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
+    for pid, cpu in [(leader, cpu_seconds(leader)), *_session_members(leader)]:
         try:
-            f = _stat_fields(int(name))
-            if int(f[3]) != leader:
-                continue
-            title = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except (OSError, ValueError):
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
             continue
-        out.append((title, (int(f[11]) + int(f[12])) / CLK_TCK))
+        out.append((title, cpu))
     return sorted(out, key=lambda x: -x[1])
 
 

@@ -8,7 +8,7 @@ import time
 from typing import Any, cast
 
 from shared.kafka_edge import BatchConsumer
-from shared.prefetch import Prefetcher
+from shared.prefetch import Prefetcher, PreparedBatch
 
 
 class ScriptedConsumer:
@@ -94,3 +94,20 @@ def test_close_stops_the_thread() -> None:
     p = make(ScriptedConsumer([]), lambda _b: None)
     p.close()
     assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_each_batch_carries_what_prepare_made_of_it_or_none_when_prepare_failed() -> None:
+    def prepare(batch: list[int]) -> int:
+        if batch == [3]:
+            raise ValueError("cannot decode")
+        return sum(batch)
+
+    p = make(ScriptedConsumer([[1, 2], [3], [4, 5]]), prepare)
+    got: list[PreparedBatch] = []
+    while len(got) < 3:
+        batch = p.poll_batch(10, 1.0)
+        if batch:
+            assert isinstance(batch, PreparedBatch)
+            got.append(batch)
+    p.close()
+    assert [(list(b), b.made) for b in got] == [([1, 2], 3), ([3], None), ([4, 5], 9)]
