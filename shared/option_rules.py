@@ -3,6 +3,8 @@
 As in the reference service: from POP3 or IMAP only e-mails can be moved; an
 Exchange target takes everything from an Exchange source. Types this version
 cannot yet read or write are refused up front with a message that says so.
+The one place these rules live: intake checks requests with them and serves
+``table()`` to the web pages, so the form offers exactly what intake accepts.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ IMPLEMENTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("pop3", "imap"): ("emails",),
     ("pop3", "ews"): ("emails",),
 }
+# What an uploaded PST can go into, and what this version can already carry out.
+# A PST holds mail, contacts, groups, calendars and tasks; rules and auto-reply live on the server, not in it.
+PST_ALLOWED: dict[str, tuple[str, ...]] = {"imap": ("emails",),
+                                           "ews": ("emails", "contacts", "contact_groups", "calendars", "tasks")}
+PST_IMPLEMENTED: dict[str, tuple[str, ...]] = PST_ALLOWED
 TYPE_NAMES = {"imap": "IMAP", "pop3": "POP3", "ews": "Exchange (EWS)"}
 
 
@@ -37,31 +44,82 @@ def ordered(options: list[str]) -> list[str]:
     return [op for op in OPERATIONS if op in options]
 
 
+def runnable(source_type: str, target_type: str) -> tuple[str, ...]:
+    """What ``problems`` (or ``pst_problems`` for a ``pst`` source) accepts for this pair, in the fixed order."""
+    if source_type == "pst":
+        allowed, implemented = PST_ALLOWED.get(target_type, ()), PST_IMPLEMENTED.get(target_type, ())
+    elif source_type in SUPPORTED_SOURCES and target_type in SUPPORTED_TARGETS:
+        allowed = allowed_options(source_type, target_type)
+        implemented = IMPLEMENTED.get((source_type, target_type), ())
+    else:
+        return ()
+    return tuple(op for op in OPERATIONS if op in allowed and op in implemented)
+
+
+def table() -> dict[str, dict[str, list[str]]]:
+    """``runnable`` for every source (``pst`` included) and target: what the web form offers."""
+    return {source: {target: list(runnable(source, target)) for target in sorted(SUPPORTED_TARGETS)}
+            for source in [*sorted(SUPPORTED_SOURCES), "pst"]}
+
+
+def _name(type_: str) -> str:
+    return TYPE_NAMES.get(type_, type_)
+
+
+def _none_chosen(options: list[str]) -> list[tuple[str, str]]:
+    return [] if options else [("options", "choose at least one thing to migrate")]
+
+
+def _unknown(options: list[str]) -> list[tuple[str, str]]:
+    unknown = [o for o in options if o not in OPERATIONS]
+    if not unknown:
+        return []
+    return [("options", f"unknown option(s) {', '.join(unknown)}; known: {', '.join(OPERATIONS)}")]
+
+
+def _twice(options: list[str]) -> list[tuple[str, str]]:
+    return [("options", "an option is listed twice")] if len(set(options)) != len(options) else []
+
+
+def _refused_and_pending(options: list[str], allowed: tuple[str, ...],
+                         implemented: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Known options the pair never takes, and those it takes that this version cannot run yet."""
+    refused = [o for o in options if o in OPERATIONS and o not in allowed]
+    pending = [o for o in options if o in allowed and o not in implemented]
+    return refused, pending
+
+
 def problems(source_type: str, target_type: str, options: list[str]) -> list[tuple[str, str]]:
     """``(field, message)`` for everything wrong with this choice; empty when it can run."""
+    source, target = _name(source_type), _name(target_type)
     out: list[tuple[str, str]] = []
     if source_type not in SUPPORTED_SOURCES:
-        out.append(("source.type", f"{TYPE_NAMES.get(source_type, source_type)} sources are not available in "
-                                   "this version of mailferry yet"))
+        out.append(("source.type", f"{source} sources are not available in this version of mailferry yet"))
     if target_type not in SUPPORTED_TARGETS:
-        out.append(("target.type", f"{TYPE_NAMES.get(target_type, target_type)} targets are not available in "
-                                   "this version of mailferry yet"))
-    if not options:
-        out.append(("options", "choose at least one thing to migrate"))
-    unknown = [o for o in options if o not in OPERATIONS]
-    if unknown:
-        out.append(("options", f"unknown option(s) {', '.join(unknown)}; known: {', '.join(OPERATIONS)}"))
+        out.append(("target.type", f"{target} targets are not available in this version of mailferry yet"))
+    out += _none_chosen(options) + _unknown(options)
     allowed = allowed_options(source_type, target_type)
-    refused = [o for o in options if o in OPERATIONS and o not in allowed]
+    refused, pending = _refused_and_pending(options, allowed, IMPLEMENTED.get((source_type, target_type), ()))
     if refused:
         what = " and ".join(allowed).replace("emails", "e-mails").replace("rules", "rules (Sieve)")
-        out.append(("options", f"from a {TYPE_NAMES.get(source_type, source_type)} source to a "
-                               f"{TYPE_NAMES.get(target_type, target_type)} target only {what} can be migrated "
+        out.append(("options", f"from a {source} source to a {target} target only {what} can be migrated "
                                f"(not {', '.join(refused)})"))
-    pending = [o for o in options if o in allowed and o not in IMPLEMENTED.get((source_type, target_type), ())]
     if pending and not refused:
-        out.append(("options", f"{', '.join(pending)} from {TYPE_NAMES.get(source_type, source_type)} to "
-                               f"{TYPE_NAMES.get(target_type, target_type)} is not available in this version yet"))
-    if len(set(options)) != len(options):
-        out.append(("options", "an option is listed twice"))
+        out.append(("options", f"{', '.join(pending)} from {source} to {target} is not available in this version yet"))
+    return out + _twice(options)
+
+
+def pst_problems(target_type: str, options: list[str]) -> list[tuple[str, str]]:
+    """``(field, message)`` for everything wrong with the options for a PST source; empty when it can run."""
+    target = _name(target_type)
+    if target_type not in PST_ALLOWED:
+        return [("target.type", f"a PST file cannot be imported into a {target} account")]
+    out = _none_chosen(options) + _twice(options) + _unknown(options)
+    refused, pending = _refused_and_pending(options, PST_ALLOWED[target_type], PST_IMPLEMENTED[target_type])
+    if refused:
+        out.append(("options", f"from a PST file into a {target} account only e-mails can be imported "
+                               f"(not {', '.join(refused)})"))
+    if pending and not refused:
+        out.append(("options", f"{', '.join(pending)} from a PST file into {target} is not available in "
+                               "this version yet"))
     return out

@@ -10,9 +10,7 @@ import csv
 import hashlib
 import hmac
 import io
-import json
 import logging
-import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -40,6 +38,14 @@ from services.intake.autodetect import DetectSettings
 from services.intake.autodetect_api import autodetect_router
 from services.intake.ews_discovery import discover_ews
 from services.intake.login_check import SideFailed, check_both, check_endpoint
+from services.intake.migration_start import (
+    MigrationDraft,
+    accepted,
+    create_migration,
+    login_digest,
+    unsealed_spec,
+)
+from services.intake.option_rules_api import option_rules_router
 from services.intake.pst_upload import pst_router
 from services.intake.rate_limit import LoginRateLimiter, RateLimited
 from services.intake.web_routes import web_router
@@ -50,7 +56,7 @@ from shared.config import Settings
 from shared.credential_seal import MasterKeys, new_data_key, seal
 from shared.credentials import UNDO_SEAL_SIDE, seal_context
 from shared.errors import ConnectionCheckFailed
-from shared.events import ControlCommand, EndpointSpec, MigrationRequested, decode_as, encode
+from shared.events import ControlCommand, MigrationRequested, decode_as
 from shared.imap_connection import ConnectOptions
 from shared.kafka_edge import EventProducer
 from shared.metrics import ServiceMetrics
@@ -70,10 +76,6 @@ def pair_id(source: Endpoint, target: Endpoint) -> str:
     raw = "|".join([source.type, source.host.lower(), source.login.lower(),
                     target.type, target.host.lower(), target.login.lower()])
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
-
-
-def login_digest(salt: str, login: str) -> str:
-    return hashlib.sha256(f"{salt}:{login.strip().lower()}".encode()).hexdigest()
 
 
 class Intake:
@@ -134,33 +136,14 @@ class Intake:
             self.metrics.error(exc.error.code)
             self.requests.labels("create", exc.error.code).inc()
             return error(422, exc.error.code, str(exc.error), side=exc.side)
-        mid = secrets.token_urlsafe(24)  # 192 random bits: the ID carries the secrecy
-        data_key = new_data_key()
-
-        def spec(ep: Endpoint, side: str) -> EndpointSpec:
-            return EndpointSpec(type=ep.type, host=ep.host, port=ep.port, security=ep.security, login=ep.login,
-                                tls_verify=ep.tls_verify, sieve_port=ep.sieve_port, auth=ep.auth,
-                                password_sealed=seal(data_key, ep.password, seal_context(mid, side)))
-
-        event = MigrationRequested(migration_id=mid, source=spec(req.source, "source"),
-                                   target=spec(req.target, "target"), options=req.options,
-                                   notify_email=req.notify_email, pair_id=pair_id(req.source, req.target))
-        salt = secrets.token_hex(16)
-        self.status.create(mid, {
-            "login_salt": salt,
-            "login_hash": login_digest(salt, req.source.login),
-            "options": json.dumps(req.options),
-            "notify_email": req.notify_email or "",
-            "source": f"{req.source.type}://{req.source.host}:{req.source.port}",
-            "target": f"{req.target.type}://{req.target.host}:{req.target.port}",
-            "pair_id": event.pair_id,
-        }, encode(event).decode(), self.keys.wrap(data_key, mid))
-        self.producer.send(topics.MIGRATIONS_REQUESTED, mid, event)
-        self.producer.flush(30)
+        draft = MigrationDraft(source=unsealed_spec(req.source), target=unsealed_spec(req.target),
+                               passwords=(req.source.password, req.target.password), options=req.options,
+                               notify_email=req.notify_email, pair_id=pair_id(req.source, req.target),
+                               login=req.source.login)
+        mid = create_migration(self.status, self.producer, self.keys, draft)
         self.requests.labels("create", "accepted").inc()
         log.info("migration accepted", extra={"migration_id": mid, "options": req.options})
-        return JSONResponse(status_code=202, content={"id": mid, "status_url": f"/api/v1/migrations/{mid}"})
-
+        return accepted(mid)
 
     # -- after the start: cancel, undo, report ------------------------------------------
     def cancel(self, mid: str, login: str) -> JSONResponse:
@@ -260,6 +243,7 @@ def create_app(intake: Intake) -> FastAPI:
     app.include_router(web_router())
     app.include_router(autodetect_router(intake.settings.allow_hosts, intake.detect_settings))
     app.include_router(pst_router(intake))
+    app.include_router(option_rules_router())
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:

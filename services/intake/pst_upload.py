@@ -46,13 +46,11 @@ from services.extractor.pst import (
 )
 from services.intake.api_models import Accepted, Endpoint, ErrorResponse
 from services.intake.login_check import check_endpoint
+from services.intake.migration_start import MigrationDraft, accepted, create_migration, unsealed_spec
 from services.intake.rate_limit import RateLimited
-from shared import json_log, topics
-from shared.credential_seal import new_data_key, seal
-from shared.credentials import seal_context
+from shared import json_log, option_rules
 from shared.errors import ConnectionCheckFailed
-from shared.events import EndpointSpec, MigrationRequested, encode
-from shared.migration_state import OPERATIONS
+from shared.events import EndpointSpec
 
 if TYPE_CHECKING:
     from services.intake.app import Intake
@@ -66,13 +64,6 @@ WRITE_BUFFER = 1 << 20
 PST_DIR = "pst"
 FIELDS = ("target", "options", "notify_email")
 NOTIFY_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
-
-# What an uploaded PST can go into, and what this version can already carry out.
-# A PST holds mail, contacts, groups, calendars and tasks; rules and auto-reply live on the server, not in it.
-PST_ALLOWED: dict[str, tuple[str, ...]] = {"imap": ("emails",),
-                                           "ews": ("emails", "contacts", "contact_groups", "calendars", "tasks")}
-PST_IMPLEMENTED: dict[str, tuple[str, ...]] = PST_ALLOWED
-TYPE_NAMES = {"imap": "IMAP", "pop3": "POP3", "ews": "Exchange (EWS)"}
 
 OPENAPI_BODY: dict[str, Any] = {
     "requestBody": {
@@ -102,12 +93,6 @@ def error(status: int, code: str, message: str, *, side: str | None = None, fiel
     from services.intake import app
 
     return app.error(status, code, message, side=side, field=field, headers=headers)
-
-
-def login_digest(salt: str, login: str) -> str:
-    from services.intake import app
-
-    return app.login_digest(salt, login)
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,30 +317,6 @@ class PstRequest:
     notify_email: str | None
 
 
-def pst_option_problems(target_type: str, options: list[str]) -> list[tuple[str, str]]:
-    """``(field, message)`` for everything wrong with the options for a PST source; empty when it can run."""
-    out: list[tuple[str, str]] = []
-    target_name = TYPE_NAMES.get(target_type, target_type)
-    if target_type not in PST_ALLOWED:
-        return [("target.type", f"a PST file cannot be imported into a {target_name} account")]
-    if not options:
-        out.append(("options", "choose at least one thing to migrate"))
-    if len(set(options)) != len(options):
-        out.append(("options", "an option is listed twice"))
-    unknown = [o for o in options if o not in OPERATIONS]
-    if unknown:
-        out.append(("options", f"unknown option(s) {', '.join(unknown)}; known: {', '.join(OPERATIONS)}"))
-    refused = [o for o in options if o in OPERATIONS and o not in PST_ALLOWED[target_type]]
-    if refused:
-        out.append(("options", f"from a PST file into a {target_name} account only e-mails can be imported "
-                               f"(not {', '.join(refused)})"))
-    pending = [o for o in options if o in PST_ALLOWED[target_type] and o not in PST_IMPLEMENTED[target_type]]
-    if pending and not refused:
-        out.append(("options", f"{', '.join(pending)} from a PST file into {target_name} is not available in "
-                               "this version yet"))
-    return out
-
-
 def parse_fields(values: dict[str, bytes], allow_insecure_tls: bool) -> PstRequest:
     """The text fields, checked like the migrations endpoint checks its JSON body; raises Refused."""
     if "target" not in values:
@@ -385,7 +346,7 @@ def parse_fields(values: dict[str, bytes], allow_insecure_tls: bool) -> PstReque
     if not target.tls_verify and not allow_insecure_tls:
         raise Refused(error(422, "tls_verify_not_allowed", "turning off certificate checks is not allowed on this "
                             "service", side="target", field="target.tls_verify"), "tls_verify_not_allowed")
-    problems = pst_option_problems(target.type, options)
+    problems = option_rules.pst_problems(target.type, options)
     if problems:
         fld, msg = problems[0]
         raise Refused(error(422, "options_not_possible", msg, field=fld), "options_not_possible")
@@ -536,37 +497,21 @@ def create_pst_migration(intake: Intake, req: PstRequest, upload: SpoolUpload, f
     except ConnectionCheckFailed as exc:
         intake.metrics.error(exc.code)
         raise Refused(error(422, exc.code, str(exc), side="target"), exc.code) from None
-    mid = secrets.token_urlsafe(24)  # 192 random bits: the ID carries the secrecy
-    data_key = new_data_key()
-    source = EndpointSpec(type="pst", host="", port=1, security="none", login=target.login,
-                          password_sealed=seal(data_key, "", seal_context(mid, "source")), path=upload.relative)
-    target_spec = EndpointSpec(type=target.type, host=target.host, port=target.port, security=target.security,
-                               login=target.login, tls_verify=target.tls_verify, sieve_port=target.sieve_port,
-                               auth=target.auth,
-                               password_sealed=seal(data_key, target.password, seal_context(mid, "target")))
-    event = MigrationRequested(migration_id=mid, source=source, target=target_spec, options=req.options,
-                               notify_email=req.notify_email,
-                               pair_id=pst_pair_id(upload.sha256.hexdigest(), target))
     try:
         upload.accept()
     except OSError as exc:
         raise spool_failed(exc) from None
-    salt = secrets.token_hex(16)
-    intake.status.create(mid, {
-        "login_salt": salt,
-        "login_hash": login_digest(salt, target.login),  # followed with the target login
-        "options": json.dumps(req.options),
-        "notify_email": req.notify_email or "",
-        "source": f"pst:{filename}",
-        "source_bytes": str(upload.size),
-        "spool_file": upload.relative,  # the tracker deletes it at the final state
-        "target": f"{target.type}://{target.host}:{target.port}",
-        "pair_id": event.pair_id,
-    }, encode(event).decode(), intake.keys.wrap(data_key, mid))
-    intake.producer.send(topics.MIGRATIONS_REQUESTED, mid, event)
-    intake.producer.flush(30)
+    source = EndpointSpec(type="pst", host="", port=1, security="none", login=target.login, password_sealed="",
+                          path=upload.relative)
+    draft = MigrationDraft(source=source, target=unsealed_spec(target), passwords=("", target.password),
+                           options=req.options, notify_email=req.notify_email,
+                           pair_id=pst_pair_id(upload.sha256.hexdigest(), target),
+                           login=target.login,  # followed with the target login
+                           status_fields={"source": f"pst:{filename}", "source_bytes": str(upload.size),
+                                          "spool_file": upload.relative})  # deleted by the tracker at the end
+    mid = create_migration(intake.status, intake.producer, intake.keys, draft)
     log.info("PST migration accepted", extra={"migration_id": mid, "options": req.options, "bytes": upload.size})
-    return JSONResponse(status_code=202, content={"id": mid, "status_url": f"/api/v1/migrations/{mid}"})
+    return accepted(mid)
 
 
 def pst_router(intake: Intake, max_bytes: int | None = None) -> APIRouter:

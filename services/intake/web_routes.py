@@ -4,18 +4,23 @@ Plain HTML, CSS and JavaScript from ``services/intake/web/``: no build step, not
 internet. The pages talk to the same REST API as the CLI. Their language (English or German) comes from
 ``?lang=``, else from the browser's Accept-Language; the page script lets the user switch and remembers the
 choice in localStorage. Both dictionaries are embedded in the page, so switching needs no request.
+The parts pages share (header and navigation, account fields, options, footer) live once in ``web/partials/``
+and are put in by ``<!-- include: NAME key=value -->`` lines when the pages are loaded, not per request.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
+from functools import cache
 from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
+PARTIALS_DIR = WEB_DIR / "partials"
 LANGUAGES = ("en", "de")
 DEFAULT_LANGUAGE = "en"
 PAGES = {"/": "index.html", "/pst": "pst.html", "/status": "status.html"}
@@ -28,6 +33,11 @@ ASSET_TYPES = {
     ".ico": "image/x-icon",
 }
 I18N_MARKER = "<!--I18N-->"
+# A whole line ``<!-- include: header.html -->`` or ``<!-- include: account.html side=source -->``.
+INCLUDE_LINE = re.compile(r"^[ \t]*<!--[ \t]*include:[ \t]*([\w.-]+\.html)((?:[ \t]+\w+=[^\s>]+)*)[ \t]*-->[ \t]*\n",
+                          re.MULTILINE)
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+MAX_INCLUDE_DEPTH = 4
 # Everything the pages load comes from this origin; the status page's URL holds the migration ID, so no
 # Referer leaves the page either.
 SECURITY_HEADERS = {
@@ -70,6 +80,49 @@ def _dictionaries() -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
+@cache
+def _partial(name: str) -> str:
+    return (PARTIALS_DIR / name).read_text(encoding="utf-8")
+
+
+def expand_includes(html: str, depth: int = 0) -> str:
+    """Each include line replaced by its partial, ``{{key}}`` filled from the line's ``key=value`` pairs.
+
+    A partial may include others (its own placeholders are filled first, so ``account-types-{{side}}.html``
+    works). A missing partial or an unfilled placeholder raises, so a broken page fails at start-up.
+    """
+    if depth > MAX_INCLUDE_DEPTH:
+        raise ValueError("web partials include each other too deeply")
+
+    def one(match: re.Match[str]) -> str:
+        params = dict(pair.split("=", 1) for pair in match.group(2).split())
+
+        def fill(placeholder: re.Match[str]) -> str:
+            key = placeholder.group(1)
+            if key not in params:
+                raise ValueError(f"web partial {match.group(1)} needs {key}=... in its include line")
+            return params[key]
+
+        return expand_includes(PLACEHOLDER.sub(fill, _partial(match.group(1))), depth + 1)
+
+    return INCLUDE_LINE.sub(one, html)
+
+
+def mark_current(html: str, path: str) -> str:
+    """The shared navigation with its link to this page marked as the current one."""
+    link = re.compile(rf'(<a href="{re.escape(path)}" data-i18n="nav\.\w+")>')
+    marked, found = link.subn(r'\1 aria-current="page">', html, count=1)
+    if not found:
+        raise ValueError(f"the navigation has no link to {path}")
+    return marked
+
+
+def load_page(path: str, name: str, i18n_block: str) -> str:
+    """A page as served (but for its language): partials in, current link marked, dictionaries embedded."""
+    html = expand_includes((WEB_DIR / name).read_text(encoding="utf-8"))
+    return mark_current(html, path).replace(I18N_MARKER, i18n_block)
+
+
 def _assets() -> dict[str, Path]:
     """Every file the pages may load, by its path under ``web/``: nothing else is ever served."""
     return {p.relative_to(WEB_DIR).as_posix(): p for p in sorted(WEB_DIR.rglob("*"))
@@ -80,8 +133,7 @@ def web_router() -> APIRouter:
     """``GET /`` (new migration), ``/pst`` (PST file), ``/status`` (follow one) and ``/assets/...``."""
     router = APIRouter(include_in_schema=False)
     i18n_block = f'<script type="application/json" id="i18n-data">{_dictionaries()}</script>'
-    pages = {path: (WEB_DIR / name).read_text(encoding="utf-8").replace(I18N_MARKER, i18n_block)
-             for path, name in PAGES.items()}
+    pages = {path: load_page(path, name, i18n_block) for path, name in PAGES.items()}
     assets = _assets()
 
     def page_handler(template: str) -> Callable[[Request], Awaitable[HTMLResponse]]:

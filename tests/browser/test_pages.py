@@ -347,3 +347,33 @@ def test_detect_settings_fills_the_fields_and_says_where_they_came_from(page: Pa
     expect(page.locator("#source-detect-status")).to_have_text(
         "No settings were found for this address. Please enter them yourself.")
     expect(page.locator("#options-reason")).to_contain_text("POP3")
+
+
+def test_the_options_offered_are_the_rules_intake_serves(page: Page, web_url: str) -> None:
+    """The form reads GET /api/v1/option-rules (shared/option_rules.py): it offers what intake accepts, no more."""
+    page.goto(f"{web_url}/pst")
+    page.select_option("#target-type", "ews")
+    for op in ("emails", "contacts", "contact_groups", "calendars", "tasks"):
+        expect(page.locator(f"#option-{op}")).to_be_enabled()
+    for op in ("rules", "auto_reply"):  # they live on the server, not in a PST file: the upload refuses them
+        expect(page.locator(f"#option-{op}")).to_be_disabled()
+    expect(page.locator("#options-reason")).to_contain_text("Everything in the PST file")
+    page.goto(f"{web_url}/")
+    page.select_option("#source-type", "ews")
+    page.select_option("#target-type", "ews")
+    expect(page.locator("#options-reason")).to_contain_text("Between two Exchange accounts")
+    for op in ("contacts", "rules", "auto_reply"):
+        expect(page.locator(f"#option-{op}")).to_be_enabled()
+
+    # Without the rules (intake not answering) the page offers e-mails only, which every pair takes.
+    page.route("**/api/v1/option-rules", lambda route: route.fulfill(status=503, json={"detail": "down"}))
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/option-rules")) as answer:
+        page.goto(f"{web_url}/")
+    assert answer.value.status == 503
+    page.select_option("#source-type", "ews")
+    page.select_option("#target-type", "ews")
+    expect(page.locator("#options-reason")).to_contain_text("Between two Exchange accounts")
+    expect(page.locator("#option-emails")).to_be_enabled()
+    expect(page.locator("#option-emails")).to_be_checked()
+    for op in ("contacts", "rules", "auto_reply"):
+        expect(page.locator(f"#option-{op}")).to_be_disabled()

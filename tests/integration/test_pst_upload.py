@@ -34,7 +34,8 @@ from prometheus_client import CollectorRegistry
 
 from mailferry import stack
 from mailferry.stack import StackInfo
-from services.intake.app import Intake, login_digest
+from services.intake.app import Intake
+from services.intake.migration_start import login_digest
 from services.intake.pst_upload import (
     MultipartError,
     MultipartParser,

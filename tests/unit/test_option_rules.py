@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from shared.migration_state import OPERATIONS
-from shared.option_rules import IMPLEMENTED, allowed_options, ordered, problems
+from shared.option_rules import (
+    IMPLEMENTED,
+    SUPPORTED_SOURCES,
+    SUPPORTED_TARGETS,
+    allowed_options,
+    ordered,
+    problems,
+    pst_problems,
+    runnable,
+    table,
+)
 
 
 def test_allowed_options_by_pair() -> None:
@@ -66,3 +76,46 @@ def test_refused_option_says_what_can_be_moved() -> None:
 
 def test_duplicate_option() -> None:
     assert ("options", "an option is listed twice") in problems("imap", "imap", ["emails", "emails"])
+
+
+def test_pst_into_imap_takes_only_emails() -> None:
+    assert pst_problems("imap", ["emails"]) == []
+    found = pst_problems("imap", ["emails", "contacts"])
+    assert fields(found) == ["options"] and "not contacts" in found[0][1]
+
+
+def test_pst_into_exchange_takes_what_a_pst_holds() -> None:
+    assert pst_problems("ews", ["emails", "contacts", "contact_groups", "calendars", "tasks"]) == []
+    found = pst_problems("ews", ["rules", "auto_reply"])  # they live on the server, not in the file
+    assert fields(found) == ["options"] and "not rules, auto_reply" in found[0][1]
+
+
+def test_pst_refuses_a_target_it_cannot_go_into() -> None:
+    assert pst_problems("pop3", ["emails"]) == [("target.type", "a PST file cannot be imported into a POP3 account")]
+
+
+def test_pst_checks_none_twice_and_unknown_in_that_order() -> None:
+    assert pst_problems("imap", []) == [("options", "choose at least one thing to migrate")]
+    found = pst_problems("imap", ["emails", "emails", "faxes"])
+    assert found[0] == ("options", "an option is listed twice") and "faxes" in found[1][1]
+
+
+def test_the_table_the_page_gets_is_exactly_what_the_checks_accept() -> None:
+    rules = table()
+    assert set(rules) == SUPPORTED_SOURCES | {"pst"}
+    for source, targets in rules.items():
+        assert set(targets) == SUPPORTED_TARGETS
+        for target, options in targets.items():
+            check = pst_problems(target, options) if source == "pst" else problems(source, target, options)
+            assert options and check == [], (source, target)
+            assert options == ordered(options)
+            for other in OPERATIONS:
+                if other not in options:
+                    single = pst_problems(target, [other]) if source == "pst" else problems(source, target, [other])
+                    assert single, (source, target, other)  # what the page greys out, intake refuses
+
+
+def test_runnable_for_unsupported_types_is_empty() -> None:
+    assert runnable("carrier-pigeon", "imap") == ()
+    assert runnable("imap", "pop3") == ()
+    assert runnable("pst", "pop3") == ()

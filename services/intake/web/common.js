@@ -343,39 +343,53 @@
     pw.removeAttribute("value");
   };
 
-  /* Option checkboxes: which ones a source/target pair can take, and why. Mirrors shared/option_rules.py. */
-  var OPERATIONS = ["emails", "contacts", "contact_groups", "calendars", "tasks", "rules", "auto_reply"];
+  /* Option checkboxes. Which ones a source/target pair can take comes from intake (GET /api/v1/option-rules,
+     made from shared/option_rules.py, the rules intake checks requests with); the page only says why. */
+  var optionRules = null;
+  var optionRulesRequested = false;
+  var optionPair = null;
+
+  function optionBoxes() { return document.querySelectorAll('#options input[name="options"]'); }
 
   function allowedOptions(source, target) {
-    if (source === "detect" || target === "detect") { return { allowed: ["emails"], reason: "options.reason.pending" }; }
-    if ((source === "ews" || source === "pst") && target === "ews") {
-      return { allowed: OPERATIONS.slice(), reason: source === "pst" ? "options.reason.pst_ews" : "options.reason.ews_ews" };
-    }
-    if (source === "imap" && target === "imap") { return { allowed: ["emails", "rules"], reason: "options.reason.imap_imap" }; }
-    if (source === "pop3") { return { allowed: ["emails"], reason: "options.reason.pop3" }; }
-    if (source === "pst") { return { allowed: ["emails"], reason: "options.reason.pst_imap" }; }
-    if (target === "ews") { return { allowed: ["emails"], reason: "options.reason.mail_to_ews", params: { source: "IMAP" } }; }
-    return { allowed: ["emails"], reason: "options.reason.ews_imap" };
+    if (!optionRules || source === "detect" || target === "detect") { return ["emails"]; }
+    return (optionRules[source] && optionRules[source][target]) || ["emails"];
   }
 
-  function updateOptions(source, target) {
-    var rule = allowedOptions(source, target);
-    OPERATIONS.forEach(function (op) {
-      var box = document.getElementById("option-" + op);
-      var row = box.closest(".check");
-      var ok = rule.allowed.indexOf(op) >= 0;
+  function optionsReason(source, target) {
+    if (source === "detect" || target === "detect") { return { key: "options.reason.pending" }; }
+    if (source === "imap" && target === "ews") { return { key: "options.reason.mail_to_ews", params: { source: "IMAP" } }; }
+    if (source === "pop3") { return { key: "options.reason.pop3" }; }
+    return { key: "options.reason." + source + "_" + target };
+  }
+
+  function applyOptions() {
+    var allowed = allowedOptions(optionPair[0], optionPair[1]);
+    optionBoxes().forEach(function (box) {
+      var ok = allowed.indexOf(box.value) >= 0;
       box.disabled = !ok;
       if (!ok) { box.checked = false; }
-      row.classList.toggle("is-disabled", !ok);
+      box.closest(".check").classList.toggle("is-disabled", !ok);
     });
-    setText(document.getElementById("options-reason"), rule.reason, rule.params || null);
+    var reason = optionsReason(optionPair[0], optionPair[1]);
+    setText(document.getElementById("options-reason"), reason.key, reason.params || null);
+  }
+
+  /* Until the rules have arrived (or if they cannot be had) only e-mails are offered: every pair takes them. */
+  function updateOptions(source, target) {
+    optionPair = [source, target];
+    applyOptions();
+    if (optionRulesRequested) { return; }
+    optionRulesRequested = true;
+    api("GET", "/api/v1/option-rules").then(function (result) {
+      optionRules = (result.ok && result.data && result.data.options) || null;
+      applyOptions();
+    });
   }
 
   function chosenOptions() {
-    return OPERATIONS.filter(function (op) {
-      var box = document.getElementById("option-" + op);
-      return box.checked && !box.disabled;
-    });
+    return Array.prototype.filter.call(optionBoxes(), function (box) { return box.checked && !box.disabled; })
+      .map(function (box) { return box.value; });
   }
 
   /* Page chrome: the language control and the current page in the navigation. */
@@ -391,7 +405,7 @@
   window.MF = { t: t, apply: apply, setText: setText, setLang: setLang, lang: function () { return lang; },
     onLangChange: onLangChange, formatDate: formatDate, formatNumber: formatNumber, formatBytes: formatBytes,
     api: api, describeError: describeError, renderError: renderError, fieldError: fieldError,
-    clearErrors: clearErrors, fieldForError: fieldForError, Account: Account, OPERATIONS: OPERATIONS,
+    clearErrors: clearErrors, fieldForError: fieldForError, Account: Account,
     updateOptions: updateOptions, chosenOptions: chosenOptions };
 
   initChrome();
