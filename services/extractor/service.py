@@ -53,7 +53,6 @@ from shared.events import (
     decode_as,
 )
 from shared.kafka_edge import EventProducer, next_offsets
-from shared.lanes import deal, undeal
 from shared.ledger import Ledger
 from shared.managesieve import connect_sieve, sieve_port, sieve_security
 from shared.metrics import ServiceMetrics
@@ -303,42 +302,28 @@ class Extractor:
 
     def _list_all(self, ev: MigrationRequested, source: Source, names: list[str]
                   ) -> dict[str, tuple[int, list[int], list[str]]]:
-        """Every folder's items; IMAP folders are listed over several sessions side by side (one
-        SELECT and SEARCH per folder: round trips add up over many folders on a distant server).
-        An Exchange session knows folders only after its own folder walk, so EWS lists on one."""
-        lanes = min(len(names), max(1, self.settings.extract_connections))
-        if ev.source.type != "imap" or lanes <= 1:
+        """Every folder's items. IMAP lists them on the first session with every command
+        pipelined (one round trip for all folders), while the sessions the tasks will want log in
+        beside it. Listing on one session also means each folder's index exists before several
+        sessions open it at once (Dovecot 2.3 can kill a session on a lock deadlock otherwise)."""
+        if not isinstance(source, ImapSource):
             return {name: self._list_items(source, name) for name in names}
+        for slot in range(1, min(len(names), max(1, self.settings.extract_connections))):
+            self.workers.submit(self._warm, ev, slot)
+        return {name: (validity, uids, []) for name, (validity, uids) in zip(names, source.select_many(names),
+                                                                             strict=True)}
 
-        def lane(slot: int, share: list[str]) -> list[tuple[int, list[int], list[str]]]:
-            if slot == 0:
-                return [self._list_items(source, name) for name in share]
-            with self.pool.lease(ev.migration_id, ev.source, slot) as other:
-                return [self._list_items(other, name) for name in share]
-
-        shares = deal(names, lanes)
-        futures = [self.workers.submit(lane, slot, share) for slot, share in enumerate(shares)]
-        per_lane = []
-        for slot, (share, fut) in enumerate(zip(shares, futures, strict=True)):
-            try:
-                per_lane.append(fut.result())
-            except Exception as exc:
-                # Some servers refuse several first-time opens of one account at once (Dovecot 2.3
-                # kills a session on a lock deadlock): that lane's folders are listed on the first session.
-                if slot == 0:
-                    raise
-                log.info("listing on a further session failed; using the first", extra={
-                    "migration_id": ev.migration_id, "error": type(exc).__name__})
-                self.pool.drop(ev.migration_id, slot)
-                per_lane.append([self._list_items(source, name) for name in share])
-        return dict(zip(names, undeal(per_lane, len(names)), strict=True))
+    def _warm(self, ev: MigrationRequested, slot: int) -> None:
+        try:
+            with self.pool.lease(ev.migration_id, ev.source, slot):
+                pass
+        except Exception as exc:  # the slot's first real use logs in again and reports what fails
+            log.info("a further source session did not open yet", extra={"migration_id": ev.migration_id,
+                                                                          "error": type(exc).__name__})
 
     @staticmethod
-    def _list_items(source: Source, name: str) -> tuple[int, list[int], list[str]]:
-        """(UIDVALIDITY, UIDs) for IMAP; (0, [], item ids) for sources without UIDs."""
-        if isinstance(source, ImapSource):
-            uidvalidity, uids = source.select(name)
-            return uidvalidity, uids, []
+    def _list_items(source: EwsSource | Pop3Mailbox | PstSource, name: str) -> tuple[int, list[int], list[str]]:
+        """(0, [], item ids) for sources without UIDs."""
         return 0, [], source.item_ids(name)
 
     def plan_pim(self, ev: MigrationRequested, operation: str) -> None:

@@ -4,6 +4,7 @@ LITERAL+, pipelined CREATE. Each is compared with what the server holds, read ba
 from __future__ import annotations
 
 import datetime as dt
+import imaplib
 import os
 import shutil
 from collections.abc import Iterator
@@ -120,3 +121,32 @@ def test_without_literal_plus_appends_still_work(server: DovecotServer) -> None:
                                               Outgoing(message(2), ("\\Seen",), dt.datetime(2020, 5, 6, tzinfo=TZ))])])
     assert [type(r).__name__ for r in out[0]] == ["Placed", "Placed"]
     target.close()
+
+
+def test_pipelined_listing_matches_one_folder_at_a_time(server: DovecotServer) -> None:
+    login = "src@fast.test"
+    names = ["Liste/Eins", "Liste/Leer", "Liste/Zwei \"quoted\"", "Liste/Überall"]
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
+        c.login(login, USERS[login])
+        for n, name in enumerate(names):
+            c.create_folder(name)
+            for i in range(0 if "Leer" in name else 3 + n):
+                c.append(name, message(100 * n + i), msg_time=dt.datetime(2022, 1, 1, tzinfo=TZ))
+        c.select_folder(names[0])
+        c.delete_messages(c.search("ALL")[:1])  # a gap in the UIDs
+        c.expunge()
+        want = []
+        for name in names:
+            info = c.select_folder(name, readonly=True)
+            want.append((int(info[b"UIDVALIDITY"]), sorted(c.search("ALL"))))
+
+    source = ImapSource(session(server, login))
+    assert source.select_many(names) == want
+    assert [source.select(name) for name in names] == want
+    assert want[1] == (want[1][0], []) and want[0][1][0] > 1
+    with pytest.raises(imaplib.IMAP4.error, match="Liste/Fehlt"):
+        source.select_many([names[0], "Liste/Fehlt", names[2]])
+    assert source.select_many(names[2:]) == want[2:]  # the session is still in step after a refusal
+    source.open_folder(names[3])
+    assert sorted(source.fetch_bodies(want[3][1])) == want[3][1]  # imaplib's own commands work afterwards
+    source.close()
