@@ -120,7 +120,7 @@ class Settings:
     load_batch: int = 1000
     load_batch_bytes: int = 32 * 1024 * 1024
     load_connections: int = 4
-    extract_connections: int = 4
+    extract_connections: int = 8
     undo_window_hours: float = 48.0
     undo_batch: int = 500
     ews_max_connections: int = 4

@@ -11,7 +11,8 @@ calling one consumer at once, a commit beside a poll, were seen to hang during a
 rebalance). The loop's commits are handed to the thread and made, in order,
 before its next poll; a commit that fails is logged and covered by the next one
 (offsets only grow), and a crash before it redelivers what was handled, which the
-handlers make harmless. At most ``depth`` prepared batches wait in memory.
+handlers make harmless. At most ``depth`` prepared batches wait in memory, and the next
+batch is polled only once the loop has taken the previous one, so it holds everything that has arrived.
 """
 
 from __future__ import annotations
@@ -48,7 +49,10 @@ class Prefetcher:
         self._consumer = consumer
         self._prepare = prepare
         self._args = (batch_size, POLL_SLICE, min(linger, POLL_SLICE), batch_bytes)
-        self._ready: queue.Queue[PreparedBatch] = queue.Queue(maxsize=depth)
+        self._ready: queue.Queue[PreparedBatch] = queue.Queue()
+        # A batch is polled only when there is room for it: polled earlier, it would be held back while
+        # newer records pile up behind it, and batches would stay small and late.
+        self._room = threading.Semaphore(depth)
         self._commits: queue.Queue[list[tuple[str, int, int]]] = queue.Queue()
         self._stop = threading.Event()
         self._failure: BaseException | None = None
@@ -58,27 +62,23 @@ class Prefetcher:
         self._thread.start()
 
     def _run(self) -> None:
-        held: PreparedBatch | None = None
         try:
             while not self._stop.is_set():
                 self._make_commits()
                 if time.monotonic() - self._lag_at > LAG_EVERY:
                     self._lag, self._lag_at = self._consumer.lag(), time.monotonic()
-                if held is None:
-                    batch = self._consumer.poll_batch(*self._args)
-                    if batch:
-                        made = None
-                        try:
-                            made = self._prepare(batch)
-                        except Exception:  # the handler prepares it again itself, and reports what fails
-                            log.warning("preparing a batch ahead failed", exc_info=True)
-                        held = PreparedBatch(batch, made)
+                if not self._room.acquire(timeout=POLL_SLICE):
                     continue
+                batch = self._consumer.poll_batch(*self._args)
+                if not batch:
+                    self._room.release()
+                    continue
+                made = None
                 try:
-                    self._ready.put(held, timeout=POLL_SLICE)
-                    held = None
-                except queue.Full:
-                    continue
+                    made = self._prepare(batch)
+                except Exception:  # the handler prepares it again itself, and reports what fails
+                    log.warning("preparing a batch ahead failed", exc_info=True)
+                self._ready.put(PreparedBatch(batch, made))
             self._make_commits()
         except BaseException as exc:  # surfaced to the loop by poll_batch
             self._failure = exc
@@ -101,9 +101,11 @@ class Prefetcher:
         if self._failure is not None:
             raise self._failure
         try:
-            return self._ready.get(timeout=timeout)
+            batch = self._ready.get(timeout=timeout)
         except queue.Empty:
             return []
+        self._room.release()  # the thread polls the next batch now, while this one is handled
+        return batch
 
     def commit(self, offsets: Iterable[tuple[str, int, int]]) -> None:
         self._commits.put(list(offsets))

@@ -262,9 +262,10 @@ class Extractor:
             tasks: list[ExtractTask] = []
             skipped: list[ItemResult] = []
             total = 0
+            for ref, _selectable in refs:  # first: the loader logs in and creates them while the rest is planned
+                self.producer.send(topics.ITEMS, f"{mid}/{ref.folder_id}", FolderItem(migration_id=mid, folder=ref))
             listing = self._list_all(ev, source, [ref.source_name for ref, selectable in refs if selectable])
             for ref, selectable in refs:
-                self.producer.send(topics.ITEMS, f"{mid}/{ref.folder_id}", FolderItem(migration_id=mid, folder=ref))
                 if not selectable:
                     continue
                 uidvalidity, uids, refs_ = listing[ref.source_name]
