@@ -11,10 +11,11 @@ they lack the items asked for.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from imapclient.datetime_util import parse_to_datetime
 
@@ -92,5 +93,35 @@ def parse_meta(data: Sequence[object]) -> dict[int, MessageMeta]:
         out[int(uid.group(1))] = MessageMeta(
             uid=int(uid.group(1)), size=int(size.group(1)),
             flags=tuple(f.decode("utf-8", "replace") for f in flags.group(1).split()),
-            internaldate=parse_to_datetime(date.group(1), normalise=False))
+            internaldate=internaldate(date.group(1)))
     return out
+
+
+_INTERNALDATE = re.compile(rb"^ ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)$")
+_MONTHS = {m: i + 1 for i, m in enumerate(
+    (b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"))}
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(sign: bytes, hours: bytes, minutes: bytes) -> timezone:
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    return timezone(-offset if sign == b"-" else offset)
+
+
+def internaldate(raw: bytes) -> datetime:
+    """An INTERNALDATE (``dd-Mon-yyyy hh:mm:ss +zzzz``) in its own time zone. The fixed form is read
+    directly (the general date parser cost a tenth of the extractor's CPU); anything else goes to it."""
+    m = _INTERNALDATE.match(raw)
+    month = _MONTHS.get(m.group(2).lower()) if m else None
+    if m is None or month is None:
+        return _general(raw)
+    try:
+        return datetime(int(m.group(3)), month, int(m.group(1)), int(m.group(4)), int(m.group(5)),
+                        int(m.group(6)), tzinfo=_zone(m.group(7), m.group(8), m.group(9)))
+    except ValueError:  # a day or hour out of range: let the general parser decide
+        return _general(raw)
+
+
+def _general(raw: bytes) -> datetime:
+    value: datetime = parse_to_datetime(raw, normalise=False)
+    return value

@@ -64,6 +64,7 @@ PLAN_LOCK_SECONDS = 14 * 24 * 3600
 # Sources that take several sessions at once, so a migration's tasks can run side by side.
 PARALLEL_SOURCES = ("imap", "ews")
 FLUSHED_MEMORY = 10_000
+METRIC_EVERY = 50
 TASKS_PER_SLOT = 4  # tasks taken per batch for each slot: a slow task then delays little else
 
 
@@ -386,14 +387,18 @@ class Extractor:
                     events: Iterator[Event] = run_task(task, source, self.limits)
                 else:
                     events = self._run_by_refs(task, source)
+                count = nbytes = 0  # counted in the metric a few dozen at a time: it costs more than a send
                 for event in events:
                     if isinstance(event, (MailItem, MailChunk)):
                         self.producer.send(topics.ITEMS, f"{mid}/{task.folder.folder_id}", event)
-                        if isinstance(event, MailItem) or event.last:
-                            self.metrics.item("email", "extracted")
-                        self.metrics.item("email", "extracted", 0, len(event.data))
+                        count += isinstance(event, MailItem) or event.last
+                        nbytes += len(event.data)
+                        if count >= METRIC_EVERY:
+                            self.metrics.item("email", "extracted", count, nbytes)
+                            count = nbytes = 0
                     else:
                         self._progress(event)
+                self.metrics.item("email", "extracted", count, nbytes)
         except (ConnectionCheckFailed, SecretUnavailable) as exc:
             if slot > 0 and not opened and isinstance(exc, ConnectionCheckFailed):
                 raise SlotUnavailable(str(exc)) from None  # a further session refused: not the migration's end

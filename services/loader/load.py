@@ -1,7 +1,7 @@
 """Loading one migration's share of a batch into its target, exactly once in effect.
 
 Order of durability, per batch: mark in-flight → write to the target → undo
-records flushed to Kafka → ledger in Redis (clears in-flight) → progress →
+records and progress flushed to Kafka → ledger in Redis (clears in-flight) →
 (the caller) commit. A crash anywhere re-delivers the batch: the ledger answers
 for what was recorded, and only in-flight items cost a search on the target.
 """
@@ -59,6 +59,7 @@ class Outcome:
     results: list[ItemResult] = field(default_factory=list)
     created: list[CreatedThing] = field(default_factory=list)
     ledger: dict[str, LedgerEntry] = field(default_factory=dict)
+    bytes_placed: int = 0  # of the messages in ``ledger``
 
 
 def sort_batch(work: Sequence[Work], folder_name: Callable[[Sequence[str]], str]
@@ -129,6 +130,7 @@ class MigrationLoader:
             self._mails(by_folder, out)
         with self.metrics.stage("durable"):
             self._make_durable(out)
+        self.metrics.item("email", "done", len(out.ledger), out.bytes_placed)
 
     def _mails(self, by_folder: dict[str, list[MailWork]], out: Outcome) -> None:
         """The whole batch at once: one ledger lookup, then every folder's groups spread over the sessions."""
@@ -191,7 +193,7 @@ class MigrationLoader:
         out.ledger[m.meta.item_key] = LedgerEntry(self.mid, p.folder, p.uidvalidity, p.uid, len(m.data), p.ref)
         out.results.append(ItemResult(item_key=m.meta.item_key, result="done", bytes=len(m.data),
                                       folder=m.meta.folder.display, subject=m.meta.subject))
-        self.metrics.item("email", "done", 1, len(m.data))
+        out.bytes_placed += len(m.data)
 
     def _rejected(self, m: MailWork, exc: ItemRejected, out: Outcome) -> None:
         self.ledger.clear_inflight([m.meta.item_key])
@@ -205,12 +207,14 @@ class MigrationLoader:
             item_key=m.meta.item_key, excerpt=m.data[:500].decode("utf-8", "replace")))
 
     def _make_durable(self, out: Outcome) -> None:
+        """Undo records and progress in one flush, then the ledger: whatever the ledger says is on the
+        target can always be undone. Progress may come before the ledger: after a crash between the two
+        the items are found again on the target, and the tracker counts each item key once."""
         if out.created:
             self.producer.send(topics.UNDO, self.mid, UndoRecords(migration_id=self.mid, pair_id=self.pair_id,
                                                                   records=out.created))
-            self.producer.flush()
-        self.ledger.record(out.ledger, self.mid, [c.model_dump_json() for c in out.created])
         for i in range(0, len(out.results), 1000):
             self.producer.send(topics.PROGRESS, self.mid, ItemResults(
                 migration_id=self.mid, operation=OPERATION, results=out.results[i:i + 1000]))
         self.producer.flush()
+        self.ledger.record(out.ledger, self.mid, [c.model_dump_json() for c in out.created])

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.extractor.fetch_parse import parse_bodies, parse_meta, responses, uid_set
+import pytest
+from imapclient.datetime_util import parse_to_datetime
+
+from services.extractor.fetch_parse import internaldate, parse_bodies, parse_meta, responses, uid_set
 
 
 def test_uid_set_compacts_runs_and_sorts() -> None:
@@ -62,3 +65,19 @@ def test_responses_pairs_each_literal_with_the_rest_of_its_line() -> None:
     data = [(b"1 (UID 1 BODY[] {1}", b"x"), b")", b"2 (FLAGS ())", (b"3 (UID 3 BODY[] {1}", b"y"), b" UID 3)"]
     assert list(responses(data)) == [
         (b"1 (UID 1 BODY[] {1}", b"x", b")"), (b"2 (FLAGS ())", None, b""), (b"3 (UID 3 BODY[] {1}", b"y", b" UID 3)")]
+
+
+@pytest.mark.parametrize("raw", [
+    b"01-Mar-2021 12:07:00 +0200", b" 1-Mar-2021 12:07:00 +0200", b"31-Dec-1999 23:59:59 -0930",
+    b"29-feb-2024 00:00:00 +0000", b"15-JUN-2010 08:30:15 -0000", b"07-Jul-2007 07:07:07 +1400",
+])
+def test_internaldate_reads_the_fixed_form_as_the_general_parser_does(raw: bytes) -> None:
+    got, want = internaldate(raw), parse_to_datetime(raw, normalise=False)
+    assert got == want and got.utcoffset() == want.utcoffset()
+
+
+def test_internaldate_leaves_other_forms_to_the_general_parser() -> None:
+    assert internaldate(b"Mon, 1 Mar 2021 12:07:00 +0200") == parse_to_datetime(b"Mon, 1 Mar 2021 12:07:00 +0200",
+                                                                                 normalise=False)
+    with pytest.raises(ValueError):
+        internaldate(b"not a date")
