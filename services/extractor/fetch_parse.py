@@ -125,3 +125,14 @@ def internaldate(raw: bytes) -> datetime:
 def _general(raw: bytes) -> datetime:
     value: datetime = parse_to_datetime(raw, normalise=False)
     return value
+
+
+def expand_uid_set(text: str) -> list[int]:
+    """``"4:6,9"`` → ``[4, 5, 6, 9]``, in the order the server gave (RFC 4315)."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition(":")
+        a, b = int(lo), int(hi or lo)
+        step = 1 if b >= a else -1
+        out.extend(range(a, b + step, step))
+    return out

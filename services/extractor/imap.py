@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 
 from imapclient import IMAPClient
 
-from services.extractor.fetch_parse import MessageMeta, parse_bodies, parse_meta, uid_set
+from services.extractor.fetch_parse import MessageMeta, expand_uid_set, parse_bodies, parse_meta, uid_set
 from shared import folder_map
 
 __all__ = ["ImapSource", "MessageMeta"]
@@ -50,11 +50,14 @@ class ImapSource:
 
     def select(self, name: str) -> tuple[int, list[int]]:
         """Open read-only; returns UIDVALIDITY and every UID in ascending order."""
-        return self.select_many([name])[0]
+        validity, uids, _large = self.select_many([name])[0]
+        return validity, uids
 
-    def select_many(self, names: Sequence[str]) -> list[tuple[int, list[int]]]:
+    def select_many(self, names: Sequence[str], larger_than: int = 0
+                    ) -> list[tuple[int, list[int], list[int]]]:
         """:meth:`select` for many folders, every EXAMINE and UID SEARCH pipelined: a distant
-        server costs one round trip for the whole listing, not two per folder.
+        server costs one round trip for the whole listing, not two per folder. With
+        ``larger_than``, each folder's third item lists the UIDs of messages above that size.
 
         The server runs the commands in order, so each folder's answers arrive before the
         next folder's; they are taken out of imaplib's untagged store as each command ends.
@@ -62,24 +65,33 @@ class ImapSource:
         if not names:
             return []
         imap = self.client._imap
+        esearch = larger_than > 0 and self.client.has_capability("ESEARCH")
         sent = []
         for name in names:
             examine = self._send(imap, b"EXAMINE " + self.client._normalise_folder(name))
-            sent.append((name, examine, self._send(imap, b"UID SEARCH ALL")))
-        out: list[tuple[int, list[int]]] = []
+            search = self._send(imap, b"UID SEARCH ALL")
+            # A server may run two searches side by side, so only ESEARCH answers (they name their
+            # command's tag) can tell the second one's apart; without ESEARCH large ones are not sought.
+            large = self._send(imap, b"UID SEARCH RETURN (ALL) LARGER %d" % larger_than) if esearch else None
+            sent.append((name, examine, search, large))
+        out: list[tuple[int, list[int], list[int]]] = []
         refused = ""
-        for name, examine, search in sent:
+        for name, examine, search, large in sent:
             typ, data = self._complete(imap, "EXAMINE", examine)
             validity = imap.untagged_responses.pop("UIDVALIDITY", [b"0"])[-1]
             for kind in ("EXISTS", "RECENT", "FLAGS", "READ-ONLY", "OK", "UIDNEXT", "PERMANENTFLAGS"):
                 imap.untagged_responses.pop(kind, None)
             s_typ, _ = self._complete(imap, "SEARCH", search)
-            found = imap.untagged_responses.pop("SEARCH", [])
+            lines = imap.untagged_responses.pop("SEARCH", [])
+            uids = sorted({int(u) for line in lines if line for u in line.split()})
+            big: list[int] = []
+            if large is not None:
+                l_typ, _ = self._complete(imap, "SEARCH", large)
+                big = sorted(_esearch_all(imap, large)) if l_typ == "OK" else []
             if typ != "OK" or s_typ != "OK":
                 refused = refused or f"the source refused to open folder {name!r}: {data!r:.200}"
                 continue
-            uids = sorted({int(u) for line in found if line for u in line.split()})
-            out.append((int(validity), uids))
+            out.append((int(validity), uids, big))
         imap.state = "SELECTED"  # what imaplib would say after an EXAMINE of its own
         imap.is_readonly = True
         if refused:
@@ -149,3 +161,20 @@ class ImapSource:
             self.client.logout()
         except Exception:
             self.client.shutdown()
+
+
+def _esearch_all(imap: imaplib.IMAP4, tag: bytes) -> list[int]:
+    """The UIDs of the ESEARCH answer to ``tag`` (``* ESEARCH (TAG "x") UID ALL 4:6,9``), taken out of
+    imaplib's untagged store; answers to other tags stay for their own command."""
+    kept, found = [], []
+    for line in imap.untagged_responses.pop("ESEARCH", []):
+        text = line if isinstance(line, bytes) else b""
+        if b'(TAG "' + tag + b'")' not in text:
+            kept.append(line)
+            continue
+        words = text.split()
+        if b"ALL" in words[:-1]:
+            found = expand_uid_set(words[words.index(b"ALL") + 1].decode())
+    if kept:
+        imap.untagged_responses["ESEARCH"] = kept
+    return found

@@ -127,7 +127,7 @@ class Extractor:
         """Tasks from a queue, one worker thread per slot (each with its own source sessions), so a
         long task holds up one slot, not the batch; then one flush for all their output."""
         # POP3 locks its mailbox per session and a PST reader is not thread-safe: those go one by one.
-        queue = deque(t for t in tasks if t.source.type in PARALLEL_SOURCES)
+        queue = deque(sorted((t for t in tasks if t.source.type in PARALLEL_SOURCES), key=lambda t: not t.large))
         one_by_one = [t for t in tasks if t.source.type not in PARALLEL_SOURCES]
         finished: list[str] = []
         errors: list[BaseException] = []
@@ -269,7 +269,7 @@ class Extractor:
             for ref, selectable in refs:
                 if not selectable:
                     continue
-                uidvalidity, uids, refs_ = listing[ref.source_name]
+                uidvalidity, uids, refs_, large = listing[ref.source_name]
                 keys = ([item_key(ref.folder_id, uidvalidity, u) for u in uids] if uids
                         else [source.key(ref.folder_id, r) for r in refs_])  # type: ignore[union-attr]
                 total += len(keys)
@@ -281,7 +281,12 @@ class Extractor:
                 new_uids = [u for key, u in zip(keys, uids, strict=False) if key not in known]
                 new_refs = [r for key, r in zip(keys, refs_, strict=False) if key not in known]
                 size = self.settings.task_size
-                for n, part in enumerate(split(new_uids, size)):
+                big = set(large).intersection(new_uids)
+                for uid in sorted(big):  # alone and first: many round trips each, they must not end the run
+                    tasks.insert(0, ExtractTask(
+                        migration_id=mid, task_id=f"{mid}:{ref.folder_id}:{uidvalidity}:large:{uid}",
+                        source=ev.source, folder=ref, uidvalidity=uidvalidity, uids=[uid], large=True))
+                for n, part in enumerate(split([u for u in new_uids if u not in big], size)):
                     tasks.append(ExtractTask(
                         migration_id=mid, task_id=f"{mid}:{ref.folder_id}:{uidvalidity}:{n}", source=ev.source,
                         folder=ref, uidvalidity=uidvalidity, uids=part))
@@ -300,10 +305,11 @@ class Extractor:
         self._progress(OperationPlanned(migration_id=mid, operation=OPERATION, total=total,
                                         folders=len(refs), tasks=len(tasks)))
         log.info("planned", extra={"migration_id": mid, "folders": len(refs), "messages": total,
-                                   "tasks": len(tasks), "already_copied": len(skipped)})
+                                   "tasks": len(tasks), "large": sum(t.large for t in tasks),
+                                   "already_copied": len(skipped)})
 
     def _list_all(self, ev: MigrationRequested, source: Source, names: list[str]
-                  ) -> dict[str, tuple[int, list[int], list[str]]]:
+                  ) -> dict[str, tuple[int, list[int], list[str], list[int]]]:
         """Every folder's items. IMAP lists them on the first session with every command
         pipelined (one round trip for all folders), while the sessions the tasks will want log in
         beside it. Listing on one session also means each folder's index exists before several
@@ -312,8 +318,8 @@ class Extractor:
             return {name: self._list_items(source, name) for name in names}
         for slot in range(1, min(len(names), max(1, self.settings.extract_connections))):
             self.workers.submit(self._warm, ev, slot)
-        return {name: (validity, uids, []) for name, (validity, uids) in zip(names, source.select_many(names),
-                                                                             strict=True)}
+        listed = source.select_many(names, larger_than=self.settings.fetch_batch_bytes)
+        return {name: (validity, uids, [], large) for name, (validity, uids, large) in zip(names, listed, strict=True)}
 
     def _warm(self, ev: MigrationRequested, slot: int) -> None:
         try:
@@ -324,9 +330,10 @@ class Extractor:
                                                                           "error": type(exc).__name__})
 
     @staticmethod
-    def _list_items(source: EwsSource | Pop3Mailbox | PstSource, name: str) -> tuple[int, list[int], list[str]]:
-        """(0, [], item ids) for sources without UIDs."""
-        return 0, [], source.item_ids(name)
+    def _list_items(source: EwsSource | Pop3Mailbox | PstSource, name: str
+                    ) -> tuple[int, list[int], list[str], list[int]]:
+        """(0, [], item ids, []) for sources without UIDs."""
+        return 0, [], source.item_ids(name), []
 
     def plan_pim(self, ev: MigrationRequested, operation: str) -> None:
         """Contacts, groups, calendars, tasks, rules, auto-reply from Exchange: read them all now."""

@@ -18,6 +18,7 @@ from imapclient import IMAPClient
 from imapclient.datetime_util import datetime_to_INTERNALDATE
 from imapclient.exceptions import IMAPClientError
 
+from services.extractor.fetch_parse import expand_uid_set
 from shared import folder_map
 from shared.errors import ItemRejected, Transient
 
@@ -50,17 +51,6 @@ class Placed:
     @property
     def key(self) -> str:
         return self.ref or str(self.uid)
-
-
-def expand_uid_set(text: str) -> list[int]:
-    """``"4:6,9"`` → ``[4, 5, 6, 9]``, in the order the server gave (RFC 4315)."""
-    out: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition(":")
-        a, b = int(lo), int(hi or lo)
-        step = 1 if b >= a else -1
-        out.extend(range(a, b + step, step))
-    return out
 
 
 def parse_appenduid(response: bytes | str) -> tuple[int, list[int]] | None:

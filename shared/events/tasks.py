@@ -37,3 +37,6 @@ class ExtractTask(Event):
     uids: list[int]
     # Sources without IMAP UIDs name their items here instead (EWS ItemIds).
     refs: list[str] = Field(default_factory=list)
+    # One message larger than a fetch batch: it takes many round trips, so it runs before the others
+    # instead of holding up the end of the migration.
+    large: bool = False

@@ -131,22 +131,29 @@ def test_pipelined_listing_matches_one_folder_at_a_time(server: DovecotServer) -
         for n, name in enumerate(names):
             c.create_folder(name)
             for i in range(0 if "Leer" in name else 3 + n):
-                c.append(name, message(100 * n + i), msg_time=dt.datetime(2022, 1, 1, tzinfo=TZ))
+                c.append(name, message(100 * n + i, 60_000 if i == 1 else 0), msg_time=dt.datetime(2022, 1, 1, tzinfo=TZ))
         c.select_folder(names[0])
         c.delete_messages(c.search("ALL")[:1])  # a gap in the UIDs
         c.expunge()
-        want = []
+        want, large = [], []
         for name in names:
             info = c.select_folder(name, readonly=True)
             want.append((int(info[b"UIDVALIDITY"]), sorted(c.search("ALL"))))
+            large.append(sorted(c.search(["LARGER", 50_000])))
 
     source = ImapSource(session(server, login))
-    assert source.select_many(names) == want
+    assert source.select_many(names) == [(v, uids, []) for v, uids in want]
+    assert source.select_many(names, larger_than=50_000) == [(v, uids, big) for (v, uids), big in zip(want, large, strict=True)]
+    assert [len(big) for big in large] == [1, 0, 1, 1]  # the first folder's was not the one expunged
+    without = ImapSource(session(server, login))
+    without.client.has_capability = lambda _cap: False  # type: ignore[method-assign]  # a server without ESEARCH
+    assert without.select_many(names, larger_than=50_000) == [(v, uids, []) for v, uids in want]
+    without.close()
     assert [source.select(name) for name in names] == want
     assert want[1] == (want[1][0], []) and want[0][1][0] > 1
     with pytest.raises(imaplib.IMAP4.error, match="Liste/Fehlt"):
         source.select_many([names[0], "Liste/Fehlt", names[2]])
-    assert source.select_many(names[2:]) == want[2:]  # the session is still in step after a refusal
+    assert [(v, u) for v, u, _ in source.select_many(names[2:])] == want[2:]  # still in step after a refusal
     source.open_folder(names[3])
     assert sorted(source.fetch_bodies(want[3][1])) == want[3][1]  # imaplib's own commands work afterwards
     source.close()
