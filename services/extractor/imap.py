@@ -20,6 +20,11 @@ from shared import folder_map
 __all__ = ["ImapSource", "MessageMeta"]
 
 
+# imaplib refuses answer lines over 1 MB; without ESEARCH a folder of 150,000 messages answers
+# SEARCH with a longer one. A line this long is still only a list of numbers.
+imaplib._MAXLINE = max(imaplib._MAXLINE, 64 * 1024 * 1024)  # type: ignore[attr-defined]
+
+
 def _text(v: bytes | str) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
 
@@ -65,14 +70,16 @@ class ImapSource:
         if not names:
             return []
         imap = self.client._imap
-        esearch = larger_than > 0 and self.client.has_capability("ESEARCH")
+        # ESEARCH answers name their command's tag (a server may run two searches side by side) and
+        # give UID ranges ("1:200000"), not one number per message. Without it, large ones are not sought.
+        esearch = self.client.has_capability("ESEARCH")
+        everything = b"UID SEARCH RETURN (ALL) ALL" if esearch else b"UID SEARCH ALL"
         sent = []
         for name in names:
             examine = self._send(imap, b"EXAMINE " + self.client._normalise_folder(name))
-            search = self._send(imap, b"UID SEARCH ALL")
-            # A server may run two searches side by side, so only ESEARCH answers (they name their
-            # command's tag) can tell the second one's apart; without ESEARCH large ones are not sought.
-            large = self._send(imap, b"UID SEARCH RETURN (ALL) LARGER %d" % larger_than) if esearch else None
+            search = self._send(imap, everything)
+            large = self._send(imap, b"UID SEARCH RETURN (ALL) LARGER %d" % larger_than) \
+                if esearch and larger_than > 0 else None
             sent.append((name, examine, search, large))
         out: list[tuple[int, list[int], list[int]]] = []
         refused = ""
@@ -82,8 +89,11 @@ class ImapSource:
             for kind in ("EXISTS", "RECENT", "FLAGS", "READ-ONLY", "OK", "UIDNEXT", "PERMANENTFLAGS"):
                 imap.untagged_responses.pop(kind, None)
             s_typ, _ = self._complete(imap, "SEARCH", search)
-            lines = imap.untagged_responses.pop("SEARCH", [])
-            uids = sorted({int(u) for line in lines if line for u in line.split()})
+            if esearch:
+                uids = sorted(_esearch_all(imap, search))
+            else:
+                lines = imap.untagged_responses.pop("SEARCH", [])
+                uids = sorted({int(u) for line in lines if line for u in line.split()})
             big: list[int] = []
             if large is not None:
                 l_typ, _ = self._complete(imap, "SEARCH", large)

@@ -157,3 +157,23 @@ def test_pipelined_listing_matches_one_folder_at_a_time(server: DovecotServer) -
     source.open_folder(names[3])
     assert sorted(source.fetch_bodies(want[3][1])) == want[3][1]  # imaplib's own commands work afterwards
     source.close()
+
+
+def test_listing_a_large_folder_uses_uid_ranges_not_one_number_per_message(
+        server: DovecotServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    login = "src@fast.test"
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
+        c.login(login, USERS[login])
+        c.create_folder("Viele")
+        for i in range(60):
+            c.append("Viele", message(1000 + i), msg_time=dt.datetime(2023, 1, 1, tzinfo=TZ))
+        validity = int(c.select_folder("Viele", readonly=True)[b"UIDVALIDITY"])
+        uids = sorted(c.search("ALL"))
+    source = ImapSource(session(server, login))
+    assert source.client.has_capability("ESEARCH")
+    # As if the folder held 150,000 messages: a plain SEARCH answer would now be too long a line.
+    monkeypatch.setattr(imaplib, "_MAXLINE", 120)
+    assert source.select_many(["Viele"]) == [(validity, uids, [])]
+    monkeypatch.undo()
+    assert imaplib._MAXLINE >= 64 * 1024 * 1024  # type: ignore[attr-defined]  # room for servers without ESEARCH
+    source.close()
