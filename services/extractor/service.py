@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
@@ -351,6 +351,10 @@ class Extractor:
             self.pool.drop(mid)
             self._fail(mid, exc)
             return
+        self._publish_all(mid, operation, items)
+
+    def _publish_all(self, mid: str, operation: str, items: Sequence[Event]) -> None:
+        """An operation read whole at plan time (few, small items): its items, then its plan."""
         for item in items:
             self.producer.send(topics.ITEMS, f"{mid}/{operation}", item)
         self.metrics.item(ews_pim.ITEM_TYPE[operation], "extracted", len(items))
@@ -379,9 +383,7 @@ class Extractor:
             self._progress(ItemResults(migration_id=mid, operation="rules", results=[ItemResult(
                 item_key="sieve:unavailable", item_type="rule", result="failed", reason=str(exc))]))
             return
-        for item in items:
-            self.producer.send(topics.ITEMS, f"{mid}/sieve", item)
-        self._progress(OperationPlanned(migration_id=mid, operation="rules", total=len(items), folders=0, tasks=0))
+        self._publish_all(mid, "rules", items)
 
     # -- running a task
     def run(self, task: ExtractTask, slot: int = 0) -> None:
