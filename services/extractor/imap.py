@@ -86,18 +86,22 @@ class ImapSource:
         for name, examine, search, large in sent:
             typ, data = self._complete(imap, "EXAMINE", examine)
             validity = imap.untagged_responses.pop("UIDVALIDITY", [b"0"])[-1]
-            for kind in ("EXISTS", "RECENT", "FLAGS", "READ-ONLY", "OK", "UIDNEXT", "PERMANENTFLAGS"):
+            exists = int(imap.untagged_responses.pop("EXISTS", [b"0"])[-1])
+            for kind in ("RECENT", "FLAGS", "READ-ONLY", "OK", "UIDNEXT", "PERMANENTFLAGS"):
                 imap.untagged_responses.pop(kind, None)
             s_typ, _ = self._complete(imap, "SEARCH", search)
-            if esearch:
-                uids = sorted(_esearch_all(imap, search))
-            else:
-                lines = imap.untagged_responses.pop("SEARCH", [])
-                uids = sorted({int(u) for line in lines if line for u in line.split()})
+            ranged = _esearch_all(imap, search) if esearch else None
+            lines = imap.untagged_responses.pop("SEARCH", [])  # a server may answer RETURN with a plain SEARCH
+            found = ranged if ranged is not None else [int(u) for line in lines if line for u in line.split()]
+            uids = sorted(set(found))
+            if typ == "OK" and len(uids) != exists:
+                # The answers do not add up (mail arriving meanwhile, or a server that misreads the
+                # pipeline): this folder is listed again on its own, never planned short.
+                uids = self._select_alone(name, validity)
             big: list[int] = []
             if large is not None:
                 l_typ, _ = self._complete(imap, "SEARCH", large)
-                big = sorted(_esearch_all(imap, large)) if l_typ == "OK" else []
+                big = sorted(_esearch_all(imap, large) or []) if l_typ == "OK" else []
             if typ != "OK" or s_typ != "OK":
                 refused = refused or f"the source refused to open folder {name!r}: {data!r:.200}"
                 continue
@@ -107,6 +111,12 @@ class ImapSource:
         if refused:
             raise imaplib.IMAP4.error(refused)
         return out
+
+    def _select_alone(self, name: str, validity: bytes) -> list[int]:
+        info = self.client.select_folder(name, readonly=True)
+        if int(info[b"UIDVALIDITY"]) != int(validity):
+            raise imaplib.IMAP4.error(f"folder {name!r} was reset (UIDVALIDITY changed) while it was listed")
+        return sorted(int(u) for u in self.client.search("ALL"))
 
     @staticmethod
     def _send(imap: imaplib.IMAP4, command: bytes) -> bytes:
@@ -173,18 +183,18 @@ class ImapSource:
             self.client.shutdown()
 
 
-def _esearch_all(imap: imaplib.IMAP4, tag: bytes) -> list[int]:
+def _esearch_all(imap: imaplib.IMAP4, tag: bytes) -> list[int] | None:
     """The UIDs of the ESEARCH answer to ``tag`` (``* ESEARCH (TAG "x") UID ALL 4:6,9``), taken out of
-    imaplib's untagged store; answers to other tags stay for their own command."""
-    kept, found = [], []
+    imaplib's untagged store (None if there was none); answers to other tags stay for their own command."""
+    kept: list[bytes | tuple[bytes, bytes]] = []
+    found: list[int] | None = None
     for line in imap.untagged_responses.pop("ESEARCH", []):
         text = line if isinstance(line, bytes) else b""
         if b'(TAG "' + tag + b'")' not in text:
             kept.append(line)
             continue
         words = text.split()
-        if b"ALL" in words[:-1]:
-            found = expand_uid_set(words[words.index(b"ALL") + 1].decode())
+        found = expand_uid_set(words[words.index(b"ALL") + 1].decode()) if b"ALL" in words[:-1] else []
     if kept:
         imap.untagged_responses["ESEARCH"] = kept
     return found

@@ -177,3 +177,27 @@ def test_listing_a_large_folder_uses_uid_ranges_not_one_number_per_message(
     monkeypatch.undo()
     assert imaplib._MAXLINE >= 64 * 1024 * 1024  # type: ignore[attr-defined]  # room for servers without ESEARCH
     source.close()
+
+
+def test_a_listing_whose_answers_do_not_add_up_is_taken_again_folder_by_folder(
+        server: DovecotServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.extractor import imap as source_imap
+
+    login = "src@fast.test"
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
+        c.login(login, USERS[login])
+        c.create_folder("Kurz")
+        for i in range(7):
+            c.append("Kurz", message(2000 + i), msg_time=dt.datetime(2023, 2, 1, tzinfo=TZ))
+        validity = int(c.select_folder("Kurz", readonly=True)[b"UIDVALIDITY"])
+        uids = sorted(c.search("ALL"))
+    real = source_imap._esearch_all
+
+    def short(imap: imaplib.IMAP4, tag: bytes) -> list[int] | None:  # a server that loses part of an answer
+        found = real(imap, tag)
+        return found[:3] if found else found
+
+    monkeypatch.setattr(source_imap, "_esearch_all", short)
+    source = ImapSource(session(server, login))
+    assert source.select_many(["Kurz"]) == [(validity, uids, [])]  # EXISTS said 7: listed again, whole
+    source.close()
