@@ -159,16 +159,21 @@ def test_pipelined_listing_matches_one_folder_at_a_time(server: DovecotServer) -
     source.close()
 
 
+def fill_folder(server: DovecotServer, login: str, name: str, count: int, first: int) -> tuple[int, list[int]]:
+    """A new folder with ``count`` messages; its UIDVALIDITY and UIDs as imapclient reads them."""
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
+        c.login(login, USERS[login])
+        c.create_folder(name)
+        for i in range(count):
+            c.append(name, message(first + i), msg_time=dt.datetime(2023, 1, 1, tzinfo=TZ))
+        validity = int(c.select_folder(name, readonly=True)[b"UIDVALIDITY"])
+        return validity, sorted(c.search("ALL"))
+
+
 def test_listing_a_large_folder_uses_uid_ranges_not_one_number_per_message(
         server: DovecotServer, monkeypatch: pytest.MonkeyPatch) -> None:
     login = "src@fast.test"
-    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
-        c.login(login, USERS[login])
-        c.create_folder("Viele")
-        for i in range(60):
-            c.append("Viele", message(1000 + i), msg_time=dt.datetime(2023, 1, 1, tzinfo=TZ))
-        validity = int(c.select_folder("Viele", readonly=True)[b"UIDVALIDITY"])
-        uids = sorted(c.search("ALL"))
+    validity, uids = fill_folder(server, login, "Viele", 60, first=1000)
     source = ImapSource(session(server, login))
     assert source.client.has_capability("ESEARCH")
     # As if the folder held 150,000 messages: a plain SEARCH answer would now be too long a line.
@@ -184,13 +189,7 @@ def test_a_listing_whose_answers_do_not_add_up_is_taken_again_folder_by_folder(
     from services.extractor import imap as source_imap
 
     login = "src@fast.test"
-    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
-        c.login(login, USERS[login])
-        c.create_folder("Kurz")
-        for i in range(7):
-            c.append("Kurz", message(2000 + i), msg_time=dt.datetime(2023, 2, 1, tzinfo=TZ))
-        validity = int(c.select_folder("Kurz", readonly=True)[b"UIDVALIDITY"])
-        uids = sorted(c.search("ALL"))
+    validity, uids = fill_folder(server, login, "Kurz", 7, first=2000)
     real = source_imap._esearch_all
 
     def short(imap: imaplib.IMAP4, tag: bytes) -> list[int] | None:  # a server that loses part of an answer
