@@ -34,7 +34,10 @@ def free_port() -> int:
 
 
 def port_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now. SO_REUSEADDR as the servers use it: a port whose
+    last server just stopped (its connections in TIME_WAIT) is free, one with a listener is not."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True
@@ -183,9 +186,23 @@ def up(state_dir: Path, base_env: dict[str, str] | None = None, *, replicas: dic
         return existing
     if existing:
         down(state_dir)
+    port = int(env.get("MAILFERRY_INTAKE_PORT", "") or 8080)
+    if not port_free(port):  # before anything starts, so a refusal leaves nothing running
+        raise StackError(f"port {port} is taken; set MAILFERRY_INTAKE_PORT to a free one")
     logs = state_dir / "logs"
     logs.mkdir(exist_ok=True)
     processes: dict[str, list[int]] = {}
+    try:
+        return _start(state_dir, env, port, logs, processes, replicas, timeout)
+    except BaseException:
+        for name in [*SERVICES, *(n for n in processes if n not in SERVICES)]:  # whatever had started
+            stop_pids(processes.get(name, []))
+        (state_dir / "stack.json").unlink(missing_ok=True)
+        raise
+
+
+def _start(state_dir: Path, env: dict[str, str], port: int, logs: Path, processes: dict[str, list[int]],
+           replicas: dict[str, int] | None, timeout: float) -> StackInfo:
     bootstrap = env.get("MAILFERRY_KAFKA_BOOTSTRAP", "")
     if not bootstrap:
         bootstrap, pid = start_broker(logs, env)
@@ -194,9 +211,6 @@ def up(state_dir: Path, base_env: dict[str, str] | None = None, *, replicas: dic
     if not redis_url:
         redis_url, pid = start_redis(state_dir, logs, env)
         processes["redis"] = [pid]
-    port = int(env.get("MAILFERRY_INTAKE_PORT", "") or 8080)
-    if not port_free(port):
-        raise StackError(f"port {port} is taken; set MAILFERRY_INTAKE_PORT to a free one")
     svc_env = {
         **env,
         "MAILFERRY_KAFKA_BOOTSTRAP": bootstrap,
@@ -217,7 +231,6 @@ def up(state_dir: Path, base_env: dict[str, str] | None = None, *, replicas: dic
             start_service(info, name, logs)
     info.save()
     if not wait_ready(f"{info.intake_url}/readyz", timeout):
-        down(state_dir)
         raise StackError(f"intake did not become ready; see {logs / 'intake.log'}")
     return info
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,29 @@ def test_pst_import_command(running_stack: StackInfo, accounts: Accounts) -> Non
                    "--target-port", str(accounts.server.imap_port), "--target-security", "none",
                    "--target-login", dst, "--target-password-env", "DST_PW", "--no-follow"], env)
     assert not_pst.returncode == 2 and "refused" in not_pst.stderr
+
+
+def test_a_taken_intake_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFERRY_")}
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))  # as intake listens
+        holder.listen()
+        port = holder.getsockname()[1]
+        env.update({"MAILFERRY_STATE_DIR": str(tmp_path / "state"), "MAILFERRY_INTAKE_PORT": str(port)})
+        refused = run(["up"], env)
+    assert refused.returncode != 0 and f"port {port} is taken" in refused.stderr
+    assert StackInfo.load(tmp_path / "state") is None
+    assert not (tmp_path / "state" / "logs" / "broker.log").exists()  # no broker was left behind
+
+
+def test_a_port_whose_server_just_stopped_counts_as_free() -> None:
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()  # the server side closes first: its end of the connection waits in TIME_WAIT
+        client.close()
+    assert stack.port_free(port)  # `make demo` right after `make down` may take the port again
