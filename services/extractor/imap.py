@@ -53,15 +53,10 @@ class ImapSource:
                 name=_text(name), delimiter=_text(delim or ""), flags=tuple(_text(f) for f in flags)))
         return out
 
-    def select(self, name: str) -> tuple[int, list[int]]:
-        """Open read-only; returns UIDVALIDITY and every UID in ascending order."""
-        validity, uids, _large = self.select_many([name])[0]
-        return validity, uids
-
     def select_many(self, names: Sequence[str], larger_than: int = 0
                     ) -> list[tuple[int, list[int], list[int]]]:
-        """:meth:`select` for many folders, every EXAMINE and UID SEARCH pipelined: a distant
-        server costs one round trip for the whole listing, not two per folder. With
+        """UIDVALIDITY and every UID (ascending) of each folder, opened read-only, with every EXAMINE
+        and UID SEARCH pipelined: a distant server costs one round trip for the whole listing. With
         ``larger_than``, each folder's third item lists the UIDs of messages above that size.
 
         The server runs the commands in order, so each folder's answers arrive before the

@@ -282,8 +282,8 @@ class Extractor:
                 new_refs = [r for key, r in zip(keys, refs_, strict=False) if key not in known]
                 size = self.settings.task_size
                 big = set(large).intersection(new_uids)
-                for uid in sorted(big):  # alone and first: many round trips each, they must not end the run
-                    tasks.insert(0, ExtractTask(
+                for uid in sorted(big):  # alone, and run first (see _run_all): they must not end the run
+                    tasks.append(ExtractTask(
                         migration_id=mid, task_id=f"{mid}:{ref.folder_id}:{uidvalidity}:large:{uid}",
                         source=ev.source, folder=ref, uidvalidity=uidvalidity, uids=[uid], large=True))
                 for n, part in enumerate(split([u for u in new_uids if u not in big], size)):

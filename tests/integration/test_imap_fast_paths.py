@@ -96,7 +96,7 @@ def test_fast_fetch_matches_imapclient(server: DovecotServer) -> None:
         want = c.fetch(uids, ["BODY.PEEK[]", "RFC822.SIZE", "FLAGS", "INTERNALDATE"])
 
     source = ImapSource(session(server, "src@fast.test"))
-    _validity, listed = source.select("INBOX")
+    [(_validity, listed, _large)] = source.select_many(["INBOX"])
     assert listed == sorted(uids)
     meta = source.fetch_meta([*listed[:-1], 10_000])  # a UID that is not there is simply absent
     bodies = source.fetch_bodies(listed)
@@ -149,7 +149,7 @@ def test_pipelined_listing_matches_one_folder_at_a_time(server: DovecotServer) -
     without.client.has_capability = lambda _cap: False  # type: ignore[method-assign]  # a server without ESEARCH
     assert without.select_many(names, larger_than=50_000) == [(v, uids, []) for v, uids in want]
     without.close()
-    assert [source.select(name) for name in names] == want
+    assert [source.select_many([name])[0][:2] for name in names] == want
     assert want[1] == (want[1][0], []) and want[0][1][0] > 1
     with pytest.raises(imaplib.IMAP4.error, match="Liste/Fehlt"):
         source.select_many([names[0], "Liste/Fehlt", names[2]])
