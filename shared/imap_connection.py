@@ -13,6 +13,7 @@ import imaplib
 import socket
 import ssl
 from dataclasses import dataclass
+from typing import cast
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -40,6 +41,10 @@ class ConnectOptions:
 class _PinnedPlain(imaplib.IMAP4):
     """Plain IMAP to a pre-checked address; ``host`` stays the name for STARTTLS."""
 
+    #: imaplib refuses answer lines over 1 MB; a server without ESEARCH answers SEARCH in a folder
+    #: of 150,000 messages with a longer one. A line this long is still only a list of numbers.
+    max_line = 64 * 1024 * 1024
+
     def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
         self._address = address
         self._connect_timeout = timeout
@@ -51,6 +56,12 @@ class _PinnedPlain(imaplib.IMAP4):
         # holds the last piece until the server's delayed ACK, ~40 ms per command.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
+
+    def readline(self) -> bytes:
+        line = cast(bytes, self.file.readline(self.max_line + 1))
+        if len(line) > self.max_line:
+            raise self.error(f"got more than {self.max_line} bytes")
+        return line
 
 
 class _PinnedTls(_PinnedPlain):

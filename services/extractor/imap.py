@@ -20,11 +20,6 @@ from shared import folder_map
 __all__ = ["ImapSource", "MessageMeta"]
 
 
-# imaplib refuses answer lines over 1 MB; without ESEARCH a folder of 150,000 messages answers
-# SEARCH with a longer one. A line this long is still only a list of numbers.
-imaplib._MAXLINE = max(imaplib._MAXLINE, 64 * 1024 * 1024)  # type: ignore[attr-defined]
-
-
 def _text(v: bytes | str) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
 
