@@ -73,6 +73,13 @@ def test_header_fields_missing_and_garbage() -> None:
     assert header_fields(b"\xff\xfe\x00 no headers at all") == ("", "")
 
 
+def test_header_fields_match_whole_field_names_at_line_starts_in_any_case() -> None:
+    data = (b"X-Subject: no\r\nSubject-Extra: no\r\nReferences: <r@x>\r\n Subject: no\r\n"
+            b"sUBJECT  : yes\r\n  folded\r\nMessage-ID\t: <a@b>\r\nSubject: second\r\n\r\n")
+    assert header_fields(data) == ("<a@b>", "yes folded")
+    assert header_fields(b"Subject:\r\nMessage-ID: <m@x>") == ("<m@x>", "")  # no blank line: up to the end
+
+
 def test_header_fields_subject_is_bounded() -> None:
     _, subject = header_fields(b"Subject: " + b"x" * 5000 + b"\r\n\r\n")
     assert subject == "x" * 200
