@@ -10,6 +10,8 @@
   byte the services sent to Kafka on the wire — Produce requests after lz4 compression, plus fetch,
   heartbeat, commit and metadata requests — on connections alive at both samples (the services keep
   theirs open for their lifetime; an admin client that connects and leaves in between is missed).
+* Machine busy: the share of all CPUs' time that was not idle (``/proc/stat``), from the start of a
+  copy to its end. Near 1.0 means the copy was bound by the machine's cores, not by waiting.
 * Item bytes: ``mailferry_item_bytes_total`` and ``mailferry_items_total`` from each service's
   ``/metrics`` (what the extractor read and the loader wrote, by the services' own count).
 """
@@ -43,6 +45,23 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
     if children:
         ticks += int(f[13]) + int(f[14])  # cutime, cstime
     return ticks / CLK_TCK
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot; iowait counts as idle."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
+    """The share of all CPUs' time that was busy between two :func:`machine_ticks` samples."""
+    total = after[1] - before[1]
+    return round((after[0] - before[0]) / total, 2) if total > 0 else None
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -28,6 +28,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
     assert sorted(r.get("replicas", 0) for r in lines if r["tool"] == "mailferry") == [1, 2]
     for r in lines:
         assert "identical" in r["fidelity"], r
+        assert 0 < r["machine_busy"] <= 1, r  # the share of the machine's CPU time the copy kept busy
+        assert r["repeats"] == 1 and [x["msgs_per_s"] for x in r["runs"]] == [r["msgs_per_s"]], r  # --quick: once
         if r["tool"] in run.MUST_BE_EXACT:
             assert r["fidelity"]["identical"] is True, r
             assert r["messages"] == report["mailbox"]["messages"], r
