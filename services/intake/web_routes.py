@@ -6,18 +6,23 @@ internet. The pages talk to the same REST API as the CLI. Their language (Englis
 choice in localStorage. Both dictionaries are embedded in the page, so switching needs no request.
 The parts pages share (header and navigation, account fields, options, footer) live once in ``web/partials/``
 and are put in by ``<!-- include: NAME key=value -->`` lines when the pages are loaded, not per request.
+The option checkboxes are made then too, one per operation intake knows (``OPERATIONS``, served as the
+``operations`` of ``GET /api/v1/option-rules``), so the form cannot offer a different list than the API.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import cache
+from html import escape
 from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+
+from shared.migration_state import OPERATIONS
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 PARTIALS_DIR = WEB_DIR / "partials"
@@ -33,6 +38,8 @@ ASSET_TYPES = {
     ".ico": "image/x-icon",
 }
 I18N_MARKER = "<!--I18N-->"
+OPTION_ROWS_MARKER = "<!--OPTION-ROWS-->"  # in partials/options.html: a row from partials/option.html per operation
+CHECKED_OPTIONS = ("emails",)  # ticked when a form opens: every source/target pair can take e-mails
 # A whole line ``<!-- include: header.html -->`` or ``<!-- include: account.html side=source -->``.
 INCLUDE_LINE = re.compile(r"^[ \t]*<!--[ \t]*include:[ \t]*([\w.-]+\.html)((?:[ \t]+\w+=[^\s>]+)*)[ \t]*-->[ \t]*\n",
                           re.MULTILINE)
@@ -73,8 +80,13 @@ def negotiate_language(accept_language: str | None, query_lang: str | None = Non
     return best
 
 
+@cache
+def _dictionary(lang: str) -> dict[str, str]:
+    return dict(json.loads((WEB_DIR / "i18n" / f"{lang}.json").read_text(encoding="utf-8")))
+
+
 def _dictionaries() -> str:
-    data = {lang: json.loads((WEB_DIR / "i18n" / f"{lang}.json").read_text(encoding="utf-8")) for lang in LANGUAGES}
+    data = {lang: _dictionary(lang) for lang in LANGUAGES}
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     # Safe inside <script type="application/json">: no "</script>", no HTML comment or entity can form.
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
@@ -83,6 +95,18 @@ def _dictionaries() -> str:
 @cache
 def _partial(name: str) -> str:
     return (PARTIALS_DIR / name).read_text(encoding="utf-8")
+
+
+def fill_placeholders(name: str, params: Mapping[str, str]) -> str:
+    """The partial with each ``{{key}}`` replaced by ``params[key]``; one left without a value raises."""
+
+    def fill(placeholder: re.Match[str]) -> str:
+        key = placeholder.group(1)
+        if key not in params:
+            raise ValueError(f"web partial {name} needs {key}=... in its include line")
+        return params[key]
+
+    return PLACEHOLDER.sub(fill, _partial(name))
 
 
 def expand_includes(html: str, depth: int = 0) -> str:
@@ -96,16 +120,25 @@ def expand_includes(html: str, depth: int = 0) -> str:
 
     def one(match: re.Match[str]) -> str:
         params = dict(pair.split("=", 1) for pair in match.group(2).split())
-
-        def fill(placeholder: re.Match[str]) -> str:
-            key = placeholder.group(1)
-            if key not in params:
-                raise ValueError(f"web partial {match.group(1)} needs {key}=... in its include line")
-            return params[key]
-
-        return expand_includes(PLACEHOLDER.sub(fill, _partial(match.group(1))), depth + 1)
+        return expand_includes(fill_placeholders(match.group(1), params), depth + 1)
 
     return INCLUDE_LINE.sub(one, html)
+
+
+def option_rows() -> str:
+    """A checkbox row per operation, in the order they run, with the English label (the page script translates it).
+
+    Values are HTML-escaped: the labels come from the dictionary, not from markup. An operation without an
+    ``option.NAME`` label raises, so a new one cannot reach the form unnamed.
+    """
+    labels = _dictionary(DEFAULT_LANGUAGE)
+    unnamed = [op for op in OPERATIONS if f"option.{op}" not in labels]
+    if unnamed:
+        raise ValueError(f"web/i18n/{DEFAULT_LANGUAGE}.json has no label for option.{', option.'.join(unnamed)}")
+    rows = (fill_placeholders("option.html", {"name": escape(op), "label": escape(labels[f"option.{op}"]),
+                                              "checked": " checked" if op in CHECKED_OPTIONS else ""})
+            for op in OPERATIONS)
+    return "".join(rows).strip()  # the marker's line keeps its indentation and line break
 
 
 def mark_current(html: str, path: str) -> str:
@@ -119,8 +152,8 @@ def mark_current(html: str, path: str) -> str:
 
 def load_page(path: str, name: str, i18n_block: str) -> str:
     """A page as served (but for its language): partials in, current link marked, dictionaries embedded."""
-    html = expand_includes((WEB_DIR / name).read_text(encoding="utf-8"))
-    return mark_current(html, path).replace(I18N_MARKER, i18n_block)
+    page = expand_includes((WEB_DIR / name).read_text(encoding="utf-8")).replace(OPTION_ROWS_MARKER, option_rows())
+    return mark_current(page, path).replace(I18N_MARKER, i18n_block)
 
 
 def _assets() -> dict[str, Path]:

@@ -36,14 +36,8 @@ from mailferry import stack
 from mailferry.stack import StackInfo
 from services.intake.app import Intake
 from services.intake.migration_start import login_digest
-from services.intake.pst_upload import (
-    MultipartError,
-    MultipartParser,
-    PartData,
-    PartEnd,
-    PartStart,
-    pst_router,
-)
+from services.intake.multipart_stream import MultipartError, MultipartParser, PartData, PartEnd, PartStart
+from services.intake.pst_upload import pst_router
 from shared import kafka_edge, topics
 from shared import redis_keys as k
 from shared.config import Settings

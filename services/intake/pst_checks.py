@@ -1,0 +1,146 @@
+"""What a PST upload is checked against, and the answer for each way it can fail.
+
+Every failure is raised as ``Refused``, which carries the HTTP response the user gets: the upload's
+flow (pst_upload.py) only catches it, counts its outcome and discards the spool file. The text
+fields are checked like ``POST /api/v1/migrations`` checks its JSON body, so both ways in refuse the
+same things with the same messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from services.extractor.pst import (
+    NotAPstError,
+    PstError,
+    PstPasswordProtectedError,
+    PstTruncatedError,
+    check_pst,
+)
+from services.intake.api_models import Endpoint
+from shared import json_log, option_rules
+
+log = logging.getLogger("services.intake.pst_upload")  # the upload's log, wherever the check is made
+
+NOTIFY_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def error(status: int, code: str, message: str, *, side: str | None = None, field: str | None = None,
+          headers: dict[str, str] | None = None) -> JSONResponse:
+    """app.error, imported when called: app.py may import this module at its top (no import cycle)."""
+    from services.intake import app
+
+    return app.error(status, code, message, side=side, field=field, headers=headers)
+
+
+class Refused(Exception):
+    """Answer the request with this response (the upload, if any, is discarded)."""
+
+    def __init__(self, response: JSONResponse, outcome: str) -> None:
+        super().__init__(outcome)
+        self.response = response
+        self.outcome = outcome
+
+
+def invalid(fld: str, message: str) -> Refused:
+    """A 422 ``invalid_request`` naming the field at fault."""
+    return Refused(error(422, "invalid_request", message, field=fld), "invalid_request")
+
+
+@dataclass(frozen=True)
+class PstRequest:
+    target: Endpoint
+    options: list[str]
+    notify_email: str | None
+
+
+def parse_fields(values: dict[str, bytes], allow_insecure_tls: bool) -> PstRequest:
+    """The text fields, checked like the migrations endpoint checks its JSON body; raises Refused."""
+    if "target" not in values:
+        raise invalid("target", "target: the target account is missing")
+    try:
+        raw_target = json.loads(values["target"].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise invalid("target", "target: must be a JSON object") from None
+    try:
+        target = Endpoint.model_validate(raw_target)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(["target", *(str(p) for p in first.get("loc", ()))])
+        raise invalid(loc, f"{loc}: {first.get('msg')}") from None
+    json_log.register_secret(target.password)
+    options: object = ["emails"]
+    if values.get("options", b"").strip():
+        try:
+            options = json.loads(values["options"].decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            options = None
+    if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+        raise invalid("options", 'options: must be a JSON list of strings, e.g. ["emails"]')
+    notify = values.get("notify_email", b"").decode("utf-8", "replace").strip() or None
+    if notify is not None and (len(notify) > 320 or not NOTIFY_RE.match(notify)):
+        raise invalid("notify_email", "notify_email: not an e-mail address")
+    if not target.tls_verify and not allow_insecure_tls:
+        raise Refused(error(422, "tls_verify_not_allowed", "turning off certificate checks is not allowed on this "
+                            "service", side="target", field="target.tls_verify"), "tls_verify_not_allowed")
+    problems = option_rules.pst_problems(target.type, options)
+    if problems:
+        fld, msg = problems[0]
+        raise Refused(error(422, "options_not_possible", msg, field=fld), "options_not_possible")
+    return PstRequest(target, list(options), notify)
+
+
+def pst_error_code(exc: PstError) -> str:
+    if isinstance(exc, NotAPstError):
+        return "not_a_pst"
+    if isinstance(exc, PstTruncatedError):
+        return "pst_truncated"
+    if isinstance(exc, PstPasswordProtectedError):
+        return "pst_password_protected"
+    return "pst_corrupt"
+
+
+def check_file(path: Path) -> None:
+    """check_pst, with every failure turned into a 422 the user can act on; raises Refused."""
+    try:
+        check_pst(path)
+    except PstError as exc:
+        code = pst_error_code(exc)
+        raise Refused(error(422, code, str(exc), side="source", field="file"), code) from None
+    except Exception as exc:  # libpff failing in a way the reader does not classify: still the file's fault
+        log.warning("PST check failed unexpectedly", extra={"error": type(exc).__name__})
+        raise Refused(error(422, "pst_corrupt", "The Outlook data file is damaged and cannot be read.",
+                            side="source", field="file"), "pst_corrupt") from None
+
+
+def human_bytes(n: int) -> str:
+    for unit, size in (("GB", 1000**3), ("MB", 1000**2), ("kB", 1000)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def spool_failed(exc: OSError) -> Refused:
+    log.error("PST upload could not be stored", extra={"error": f"{type(exc).__name__}: {exc.strerror}"})
+    return Refused(error(507, "insufficient_storage", "the file could not be stored on this service (spool full "
+                         "or not writable); please try again later"), "spool_error")
+
+
+def too_large(limit: int) -> Refused:
+    return Refused(error(413, "file_too_large", f"The file is larger than the {human_bytes(limit)} "
+                         f"({limit} bytes) this service accepts for a PST import. Split it in Outlook "
+                         "(e.g. archive older items into a second file) and import the parts one by one.",
+                         side="source", field="file"), "file_too_large")
+
+
+def safe_filename(name: str | None) -> str:
+    """The uploaded file's name as shown on the status page: no directories, nothing unprintable."""
+    base = (name or "upload.pst").replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c for c in base if c.isprintable())[:200] or "upload.pst"
