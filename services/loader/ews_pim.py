@@ -3,37 +3,56 @@
 Created items and rules are recorded by their Exchange id; the auto-reply is a
 setting, so its previous value is recorded *before* it is changed (write-ahead)
 and undo puts it back. What the target cannot hold is reported with the item.
+
+Items are marked in flight before they are written, like mail. Each created item
+carries the mailferry marker (:mod:`services.loader.ews_marker`); a retry looks for
+the markers of the items still in flight and records what it finds instead of
+creating it again. Only in-flight items cost a search. Rules carry no properties:
+an in-flight rule is matched by name, conditions and actions among the target's rules.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence, Set
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from exchangelib import Account
+from exchangelib.properties import ItemId, Rule
 
 from services.loader.ews import EwsTarget
+from services.loader.ews_marker import FIELD, find_marked, marker
 from shared import topics
 from shared.errors import ConnectionCheckFailed, ItemRejected, SecretUnavailable
 from shared.events import CreatedThing, ItemResult, ItemResults, PimItem, UndoRecords
 from shared.formats import FormatError
 from shared.formats.ews_mapping import (
     ContactGroup,
+    EventMapping,
     apply_occurrence_changes,
     contact_to_ews,
     event_to_ews,
     group_to_ews,
+    occurrence_index,
     task_to_ews,
 )
 from shared.formats.ical import parse_calendar
-from shared.formats.settings import AutoReply, RuleModel, auto_reply_from_ews, auto_reply_to_ews, rule_to_ews
+from shared.formats.settings import (
+    AutoReply,
+    RuleModel,
+    auto_reply_from_ews,
+    auto_reply_to_ews,
+    rule_from_ews,
+    rule_to_ews,
+)
 from shared.formats.vcard import parse_vcard
 from shared.kafka_edge import EventProducer
 from shared.ledger import Ledger, LedgerEntry
 from shared.migration_state import OPERATION_OF
+
+FOLDER_ACTIONS = ("move_to_folder", "copy_to_folder")
 
 
 @dataclass
@@ -42,72 +61,177 @@ class PimOutcome:
     created: list[CreatedThing] = field(default_factory=list)
 
 
-class PimWriter:
-    """``write_ahead`` makes an undo record durable before a setting changes."""
+def _no_follow_up(_adopted: str | None) -> list[str]:
+    return []
 
-    def __init__(self, target: EwsTarget, write_ahead: Callable[[CreatedThing], None],
+
+@dataclass
+class Part:
+    """One Exchange item made from a source item, stamped with its marker.
+
+    ``finish`` runs once the part exists (given the id of a copy found after a crash, or None
+    when the part was just created) and returns what could not be carried over.
+    """
+
+    item: Any  # unsaved exchangelib item
+    marker: str
+    finish: Callable[[str | None], list[str]] = _no_follow_up
+
+
+@dataclass
+class Planned:
+    """A source item as the Exchange items to create in ``folder``."""
+
+    item: PimItem
+    folder: Any
+    parts: list[Part]
+    lossy: list[str]
+
+
+class PimWriter:
+    """``write_ahead`` makes an undo record durable before a setting changes; ``scope`` is the
+    ledger's pair id, which the markers carry with the item key."""
+
+    def __init__(self, target: EwsTarget, write_ahead: Callable[[CreatedThing], None], scope: str = "",
                  default_tz: str = "UTC") -> None:
         self.target = target
         self.account: Account = target.account
         self.write_ahead = write_ahead
+        self.scope = scope
         self.default_tz = default_tz
+        self._rules: list[Rule] = []  # the target's rules before this batch, when a rule is in flight
 
-    def write(self, items: Sequence[PimItem]) -> PimOutcome:
+    def write(self, items: Sequence[PimItem], inflight: Set[str] = frozenset()) -> PimOutcome:
+        """``inflight``: the keys that may already be on the target (written before a crash)."""
         out = PimOutcome()
+        plans: list[Planned | PimItem] = []
         for item in items:
             try:
-                refs, lossy = self._one(item)
+                plans.append(self._plan(item))
+            except (FormatError, ValueError) as exc:
+                self._failed(out, item, exc, [])
+        found = self._find([p for p in plans if isinstance(p, Planned) and p.item.item_key in inflight])
+        if any(p.item_type == "rule" and p.item_key in inflight for p in plans if isinstance(p, PimItem)):
+            self._rules = list(self.account.rules)
+        for plan in plans:
+            item = plan.item if isinstance(plan, Planned) else plan
+            refs: list[str] = []
+            try:
+                lossy = (self._save(plan, found, refs) if isinstance(plan, Planned)
+                         else self._setting(plan, plan.item_key in inflight, refs))
             except (FormatError, ItemRejected, ValueError) as exc:
-                out.results.append(ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
-                                              result="failed", subject=item.name, reason=str(exc)[:300]))
+                self._failed(out, item, exc, refs)
                 continue
-            out.created += [CreatedThing(kind="rule" if item.item_type == "rule" else "item", ref=r,
-                                         item_key=item.item_key, name=item.name) for r in refs]
+            out.created += self._records(item, refs)
             out.results.append(ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
                                           result="done", bytes=len(item.payload.encode()), subject=item.name,
                                           reason="; ".join(lossy)[:300]))
         return out
 
-    def _one(self, item: PimItem) -> tuple[list[str], list[str]]:
+    def _records(self, item: PimItem, refs: list[str]) -> list[CreatedThing]:
+        return [CreatedThing(kind="rule" if item.item_type == "rule" else "item", ref=r, item_key=item.item_key,
+                             name=item.name) for r in refs]
+
+    def _failed(self, out: PimOutcome, item: PimItem, exc: Exception, refs: list[str]) -> None:
+        """What was created before the failure stays undoable (and the item in flight)."""
+        out.created += self._records(item, refs)
+        out.results.append(ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
+                                      result="failed", subject=item.name, reason=str(exc)[:300]))
+
+    # -- items ---------------------------------------------------------------------------
+    def _plan(self, item: PimItem) -> Planned | PimItem:
+        """The Exchange items for a source item (no network); rules and the auto-reply stay as they are."""
         acc = self.account
         if item.item_type == "contact":
-            mapped = contact_to_ews(parse_vcard(item.payload), account=acc, folder=acc.contacts)
-            mapped.value.save()
-            return [mapped.value.id], mapped.lossy
+            contact = contact_to_ews(parse_vcard(item.payload), account=acc, folder=acc.contacts)
+            return self._planned(item, acc.contacts, [(contact.value, _no_follow_up)], contact.lossy)
         if item.item_type == "contact_group":
             data = json.loads(item.payload)
             group = ContactGroup(display_name=data["display_name"], members=[tuple(m) for m in data["members"]])
             mapped = group_to_ews(group, account=acc, folder=acc.contacts)
-            mapped.value.save()
-            return [mapped.value.id], mapped.lossy
+            return self._planned(item, acc.contacts, [(mapped.value, _no_follow_up)], mapped.lossy)
         if item.item_type == "calendar":
-            refs, lossy = [], []
-            for event in parse_calendar(item.payload).events:
-                mapping = event_to_ews(event, default_tz=self.default_tz, account=acc, folder=acc.calendar)
-                mapping.item.save()
-                lossy += mapping.lossy + apply_occurrence_changes(mapping.item, mapping)
-                refs.append(mapping.item.id)
-            return refs, lossy
+            events = [event_to_ews(e, default_tz=self.default_tz, account=acc, folder=acc.calendar)
+                      for e in parse_calendar(item.payload).events]
+            return self._planned(item, acc.calendar, [(m.item, self._occurrences(m)) for m in events],
+                                 [x for m in events for x in m.lossy])
         if item.item_type == "task":
-            refs, lossy = [], []
-            for task in parse_calendar(item.payload).tasks:
-                mapped = task_to_ews(task, account=acc, folder=acc.tasks)
-                mapped.value.save()
-                refs.append(mapped.value.id)
-                lossy += mapped.lossy
-            return refs, lossy
+            tasks = [task_to_ews(t, account=acc, folder=acc.tasks) for t in parse_calendar(item.payload).tasks]
+            return self._planned(item, acc.tasks, [(t.value, _no_follow_up) for t in tasks],
+                                 [x for t in tasks for x in t.lossy])
+        if item.item_type in ("rule", "auto_reply"):
+            return item
+        raise ValueError(f"unknown item type {item.item_type!r}")
+
+    def _planned(self, item: PimItem, folder: Any, values: list[tuple[Any, Callable[[str | None], list[str]]]],
+                 lossy: list[str]) -> Planned:
+        parts = []
+        for n, (value, finish) in enumerate(values):
+            mark = marker(self.scope, item.item_key, n)
+            setattr(value, FIELD, mark)
+            parts.append(Part(value, mark, finish))
+        return Planned(item, folder, parts, lossy)
+
+    def _find(self, plans: list[Planned]) -> dict[str, str]:
+        """Marker → id of the in-flight parts already on the target: one search per folder."""
+        by_folder: dict[str, tuple[Any, list[str]]] = {}
+        for p in plans:
+            by_folder.setdefault(p.folder.id, (p.folder, []))[1].extend(part.marker for part in p.parts)
+        return {m: ref for folder, markers in by_folder.values() for m, ref in find_marked(folder, markers).items()}
+
+    def _save(self, plan: Planned, found: dict[str, str], refs: list[str]) -> list[str]:
+        lossy = list(plan.lossy)
+        for part in plan.parts:
+            existing = found.get(part.marker)
+            if existing is None:
+                part.item.save()
+            refs.append(existing or part.item.id)
+            lossy += part.finish(existing)
+        return lossy
+
+    def _occurrences(self, mapping: EventMapping) -> Callable[[str | None], list[str]]:
+        """Modified and deleted occurrences, applied once the master exists; on a master found after
+        a crash, only the deletions not done yet (deleting one twice is an error)."""
+        def finish(adopted: str | None) -> list[str]:
+            if not (mapping.modified_occurrences or mapping.deleted_occurrences):
+                return []
+            if adopted is None:
+                return apply_occurrence_changes(mapping.item, mapping)
+            [master] = self.account.fetch(ids=[ItemId(id=adopted)])
+            if isinstance(master, Exception):
+                raise master
+            tz = master._start_timezone
+            done = {occurrence_index(master.recurrence, d.start, tz) for d in master.deleted_occurrences or []}
+            rest = [d for d in mapping.deleted_occurrences if occurrence_index(master.recurrence, d, tz) not in done]
+            return apply_occurrence_changes(master, replace(mapping, item=master, deleted_occurrences=rest))
+        return finish
+
+    # -- rules and the auto-reply ------------------------------------------------------------
+    def _setting(self, item: PimItem, inflight: bool, refs: list[str]) -> list[str]:
+        acc = self.account
         if item.item_type == "rule":
             model = RuleModel.from_json(item.payload)
             rule = rule_to_ews(model, self._folder_for)
-            acc.create_rule(rule)
-            return [rule.id], model.lossy
-        if item.item_type == "auto_reply":
-            previous = auto_reply_from_ews(acc.oof_settings)
-            self.write_ahead(CreatedThing(kind="setting", name="auto_reply", previous=previous.to_json(),
-                                          item_key=item.item_key))
-            acc.oof_settings = auto_reply_to_ews(AutoReply.from_json(item.payload))
-            return [], []
-        raise ValueError(f"unknown item type {item.item_type!r}")
+            existing = self._existing_rule(model) if inflight else None
+            if existing is None:
+                acc.create_rule(rule)
+            refs.append(existing or rule.id)
+            return model.lossy
+        previous = auto_reply_from_ews(acc.oof_settings)
+        self.write_ahead(CreatedThing(kind="setting", name="auto_reply", previous=previous.to_json(),
+                                      item_key=item.item_key))
+        acc.oof_settings = auto_reply_to_ews(AutoReply.from_json(item.payload))
+        return []
+
+    def _existing_rule(self, model: RuleModel) -> str | None:
+        """A target rule with this rule's name, conditions and actions, not claimed by another item."""
+        paths = {self._folder_for(p).id: p for p in (model.actions.get(a) for a in FOLDER_ACTIONS) if p}
+        for rule in self._rules:
+            theirs = rule_from_ews(rule, lambda fid: paths.get(fid) if fid else None)
+            if (theirs.name, theirs.conditions, theirs.actions) == (model.name, model.conditions, model.actions):
+                self._rules.remove(rule)
+                return str(rule.id)
+        return None
 
     def _folder_for(self, path: list[str]) -> Any:
         name = self.target.folder_name(path)
@@ -162,11 +286,19 @@ def _write_pim(mid: str, pair_id: str, todo: list[PimItem], target: Callable[[],
         producer.flush()
         ledger.record({}, mid, [rec.model_dump_json()])
 
-    out = PimWriter(session, write_ahead).write(todo)
+    keys = [i.item_key for i in todo]
+    inflight = ledger.inflight(keys)
+    ledger.mark_inflight(keys)
+    out = PimWriter(session, write_ahead, scope=pair_id).write(todo, inflight)
     if out.created:
         producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=pair_id, records=out.created))
         producer.flush()
+    refs: dict[str, list[str]] = defaultdict(list)
+    for c in out.created:
+        refs[c.item_key].append(c.ref)
     done = {r.item_key: r for r in out.results if r.result == "done"}
-    ledger.record({k: LedgerEntry(mid, "pim", 0, 0, r.bytes) for k, r in done.items()}, mid,
+    ledger.record({k: LedgerEntry(mid, "pim", 0, 0, r.bytes, " ".join(refs[k])) for k, r in done.items()}, mid,
                   [c.model_dump_json() for c in out.created])
+    # A failed item of which nothing reached the target needs no search if it comes again.
+    ledger.clear_inflight(r.item_key for r in out.results if r.result == "failed" and r.item_key not in refs)
     return out.results

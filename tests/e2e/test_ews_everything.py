@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from exchangelib import EWSDateTime, EWSTimeZone, Message, OofSettings
-from exchangelib.folders import Folder
 from exchangelib.properties import Actions, Conditions, Rule
 
 from mailferry import seed
@@ -24,20 +23,11 @@ from mailferry.stack import StackInfo
 from services.loader.ews import EwsTarget  # noqa: F401 - registers the extended properties
 from shared import ews_connection
 from shared.formats import FormatError
-from shared.formats.ews_mapping import (
-    ContactGroup,
-    apply_occurrence_changes,
-    contact_to_ews,
-    event_to_ews,
-    group_to_ews,
-    task_to_ews,
-)
-from shared.formats.ical import parse_calendar
+from shared.formats.ews_mapping import contact_to_ews
 from shared.formats.vcard import parse_vcard
-from shared.imap_connection import ConnectOptions
-from shared.net_guard import AllowList
 from tests.e2e.flows import start, wait_final
 from tests.ews_emulator import EwsEmulator
+from tests.ews_emulator.pim_seed import add_news_rule, save_calendar, save_group
 
 CORPUS_VCF = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "vcf"
 ALL = ["emails", "contacts", "contact_groups", "calendars", "tasks", "rules", "auto_reply"]
@@ -87,7 +77,6 @@ END:VCALENDAR\r
 
 @pytest.fixture(scope="module")
 def emulator() -> EwsEmulator:
-    ews_connection.configure(ConnectOptions(AllowList.parse("127.0.0.1")))
     emu = EwsEmulator()
     emu.start()
     yield emu  # type: ignore[misc]
@@ -115,22 +104,10 @@ def fill_source(acc) -> list[str]:  # type: ignore[no-untyped-def]
         mapped = contact_to_ews(card, account=acc, folder=acc.contacts)
         mapped.value.save()
         names.append(mapped.value.display_name)
-    group = group_to_ews(ContactGroup("Team", [("Ann", "ann@example.test"), ("Bob", "bob@example.test"),
-                                               ("Cem", "cem@example.test")]), account=acc, folder=acc.contacts)
-    group.value.save()
+    save_group(acc, "Team", [("Ann", "ann@example.test"), ("Bob", "bob@example.test"), ("Cem", "cem@example.test")])
     for text in (RECURRING, ALL_DAY):
-        cal = parse_calendar(text)
-        for ev in cal.events:
-            mapping = event_to_ews(ev, default_tz="Europe/Berlin", account=acc, folder=acc.calendar)
-            mapping.item.save()
-            apply_occurrence_changes(mapping.item, mapping)
-        for task in cal.tasks:
-            task_to_ews(task, account=acc, folder=acc.tasks).value.save()
-    archive = Folder(parent=acc.msg_folder_root, name="Newsletters")
-    archive.save()
-    acc.create_rule(Rule(display_name="news", priority=1, is_enabled=True,
-                         conditions=Conditions(contains_subject_strings=["newsletter"]),
-                         actions=Actions(move_to_folder=archive)))
+        save_calendar(acc, text)
+    add_news_rule(acc)
     start_at = EWSDateTime(2099, 7, 1, 0, 0, tzinfo=EWSTimeZone("UTC"))
     acc.oof_settings = OofSettings(state=OofSettings.SCHEDULED, external_audience="Known", start=start_at,
                                    end=start_at + timedelta(days=14), internal_reply="Bin im Urlaub",

@@ -24,8 +24,6 @@ from mailferry.stack import StackInfo
 from services.extractor.ews import EwsSource
 from services.loader.ews import EwsTarget  # noqa: F401 - registers the extended properties on Message
 from shared import ews_connection
-from shared.imap_connection import ConnectOptions
-from shared.net_guard import AllowList
 from tests.conftest import Accounts
 from tests.e2e.flows import migrate, start, wait_final
 from tests.ews_emulator import EwsEmulator
@@ -37,11 +35,6 @@ FOLDERS = ("INBOX", "Sent", "Drafts", "Archive", "Projects", "Projects/2024", "D
 def emulator() -> Iterator[EwsEmulator]:
     with EwsEmulator() as emu:
         yield emu
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _ews_client_side() -> None:
-    ews_connection.configure(ConnectOptions(AllowList.parse("127.0.0.1")))
 
 
 def new_mailbox(emu: EwsEmulator, name: str) -> tuple[str, str]:

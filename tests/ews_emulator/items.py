@@ -6,6 +6,7 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 from . import itemtypes
+from .extended import check_property, same_property
 from .folders import folder_id_children, resolve_folder
 from .render import render_item
 from .restrictions import parse_restriction, parse_sort
@@ -262,6 +263,10 @@ def apply_update(item: Item, upd: Any) -> str:
     if len(carriers) != 1:
         raise schema_error(f"{action} requires one item element carrying the new value.")
     new = carriers[0].find(tq(name))
+    if path.kind == "extended":
+        # The carrier holds the one property the path names, with a value that fits its type.
+        sent = carriers[0].findall(tq("ExtendedProperty"))
+        new = sent[0] if len(sent) == 1 and check_property(sent[0]) == path.ext else None
     if new is not None:
         new = itemtypes.normalize_booleans(copy_el(new))
     if new is None:
@@ -300,8 +305,7 @@ def apply_update(item: Item, upd: Any) -> str:
 
 def _ext(item: Item, path: Any) -> Any:
     for ep in item.elem.findall(tq("ExtendedProperty")):
-        uri = ep.find(tq("ExtendedFieldURI"))
-        if uri is not None and tuple(sorted(uri.attrib.items())) == path.ext:
+        if same_property(ep.find(tq("ExtendedFieldURI")), path.ext):
             return ep
     return None
 

@@ -13,6 +13,7 @@ import email.utils
 from datetime import UTC, datetime
 from typing import Any
 
+from .extended import check_property, identity
 from .soap import T_NS, EwsError, local, schema_error, sub, tq
 
 ITEM = set(
@@ -325,6 +326,8 @@ def validate_item(elem: Any, folder_class: str | None) -> str:
             raise schema_error(f"The element '{kind}' has invalid child element '{name}'.")
         if name in READ_ONLY:
             raise EwsError("ErrorInvalidPropertySet", f"Property {name} is read-only and cannot be set.")
+        if name == "ExtendedProperty":
+            check_property(c)
     fc = folder_class or ""
     if kind in KIND_ERRORS and not any(fc == p or fc.startswith(p + ".") for p in folder_classes):
         raise EwsError(KIND_ERRORS[kind], f"A {kind} cannot be created in a folder of class {fc!r}.")
@@ -332,9 +335,10 @@ def validate_item(elem: Any, folder_class: str | None) -> str:
 
 
 def _ext_value(elem: Any, tag: str) -> str | None:
+    """The value of the (validated) extended property with this tag, whatever form the tag was sent in."""
     for ep in elem.findall(tq("ExtendedProperty")):
         uri = ep.find(tq("ExtendedFieldURI"))
-        if uri is not None and (uri.get("PropertyTag") or "").lower() in (tag, "0x" + tag[2:].zfill(4)):
+        if uri is not None and identity(uri.attrib)[:2] == ("tag", str(int(tag, 16))):
             value = ep.findtext(tq("Value"))
             return None if value is None else str(value)
     return None

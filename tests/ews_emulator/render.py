@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .extended import same_property
 from .shapes import Path, Shape
 from .soap import T_NS, copy_el, local, sub, t_el, tq
 from .store import Item, Mailbox
@@ -170,7 +171,10 @@ def render_item(item: Item, mbx: Mailbox, shape: Shape, tag: str | None = None) 
             _indexed(el, stored[container], paths)
     for p in extended:
         for ep in item.elem.findall(tq("ExtendedProperty")):
-            uri = ep.find(tq("ExtendedFieldURI"))
-            if uri is not None and tuple(sorted(uri.attrib.items())) == p.ext:
-                el.append(copy_el(ep))
+            if same_property(ep.find(tq("ExtendedFieldURI")), p.ext):
+                # Named as the request named it, so the client recognizes the property it asked for.
+                out = copy_el(ep)
+                out[0].attrib.clear()
+                out[0].attrib.update(dict(p.ext_attrs))
+                el.append(out)
     return el

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .extended import check_constant, same_property
 from .shapes import Path, parse_path, path_elements
 from .soap import T_NS, local, schema_error, tq
 
@@ -29,8 +30,7 @@ def _value(elem: Any, path: Path) -> str | None:
     """Text value of a property path in an item/folder element (None when absent)."""
     if path.kind == "extended":
         for ep in elem.findall(tq("ExtendedProperty")):
-            uri = ep.find(tq("ExtendedFieldURI"))
-            if uri is not None and tuple(sorted(uri.attrib.items())) == path.ext:
+            if same_property(ep.find(tq("ExtendedFieldURI")), path.ext):
                 return str(ep.findtext(tq("Value")) or "")
         return None
     found = elem.find(tq(path.element))
@@ -86,6 +86,8 @@ def _build(el: Any) -> Predicate:
             raise schema_error(
                 f"'{op}' without FieldURIOrConstant/Constant is not implemented by the EWS emulator."
             )
+        if path.kind == "extended":
+            check_constant(path.ext, const.get("Value") or "")
         want = _norm(const.get("Value") or "")
         cmp = _COMPARE[op]
 

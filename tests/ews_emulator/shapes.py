@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .extended import identity
 from .soap import M_NS, T_NS, EwsError, child, local, schema_error, sub, tq
 
 # IndexedFieldURI FieldURI prefix -> container element of the indexed entries.
@@ -30,7 +31,8 @@ class Path:
     kind: str  # "field" | "indexed" | "extended"
     uri: str = ""  # FieldURI value (field, indexed)
     index: str = ""  # FieldIndex (indexed)
-    ext: tuple[tuple[str, str], ...] = ()  # ExtendedFieldURI attributes (extended)
+    ext: tuple[str, ...] = ()  # the property an ExtendedFieldURI names, normalized (extended)
+    ext_attrs: tuple[tuple[str, str], ...] = ()  # that ExtendedFieldURI as the client wrote it
 
     @property
     def element(self) -> str:
@@ -66,7 +68,7 @@ def parse_path(el: Any) -> Path:
             raise schema_error(f"The 'IndexedFieldURI' {uri!r}/{index!r} is invalid.")
         return Path("indexed", uri, index)
     if name == "ExtendedFieldURI":
-        return Path("extended", ext=tuple(sorted(el.attrib.items())))
+        return Path("extended", ext=identity(el.attrib), ext_attrs=tuple(el.attrib.items()))
     raise schema_error(f"Unexpected property path element '{name}'.")
 
 

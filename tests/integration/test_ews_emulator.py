@@ -43,7 +43,7 @@ from exchangelib.errors import (  # noqa: E402
     ErrorSchemaValidation,
     UnauthorizedError,
 )
-from exchangelib.extended_properties import Flag  # noqa: E402
+from exchangelib.extended_properties import ExtendedProperty, Flag  # noqa: E402
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber  # noqa: E402
 from exchangelib.properties import (  # noqa: E402
     Actions,
@@ -507,3 +507,101 @@ def test_calendar_item_with_recurrence_and_modified_occurrence(emu: EwsEmulator)
     allday.refresh()
     assert allday.is_all_day is True
     assert (allday.start, allday.end) == (date(2024, 5, 9), date(2024, 5, 10))
+
+
+# -- extended properties ------------------------------------------------------------------------
+
+
+class _Stamp(ExtendedProperty):
+    property_set_id = "2b9f6a10-5c3e-4e8d-a1f7-0c6d4e8b9a21"
+    property_name = "EmulatorTestStamp"
+    property_type = "String"
+
+
+@pytest.fixture
+def stamped() -> Iterator[None]:
+    classes = (Contact, DistributionList, CalendarItem, Task)
+    for cls in classes:
+        cls.register("test_stamp", _Stamp)
+    yield
+    for cls in classes:
+        cls.deregister("test_stamp")
+
+
+def test_named_extended_property_on_contacts_events_and_tasks(emu: EwsEmulator, stamped: None) -> None:
+    import requests
+
+    acc = account(emu)
+    start = EWSDateTime(2024, 5, 6, 9, 0, tzinfo=UTC)
+    Contact(account=acc, folder=acc.contacts, display_name="Ann", test_stamp="c1").save()
+    DistributionList(account=acc, folder=acc.contacts, display_name="Team", test_stamp="g1").save()
+    CalendarItem(account=acc, folder=acc.calendar, subject="Standup", start=start, end=start + timedelta(minutes=15),
+                 test_stamp="e1").save()
+    Task(account=acc, folder=acc.tasks, subject="Report", test_stamp="t1").save()
+    Contact(account=acc, folder=acc.contacts, display_name="Unstamped").save()
+
+    found = {i.test_stamp: type(i).__name__ for i in acc.contacts.filter(test_stamp__in=["c1", "g1", "x"])
+             .only("test_stamp")}
+    assert found == {"c1": "Contact", "g1": "DistributionList"}
+    assert [i.test_stamp for i in acc.calendar.filter(test_stamp="e1").only("test_stamp")] == ["e1"]
+    assert [i.test_stamp for i in acc.tasks.filter(test_stamp="t1").only("test_stamp")] == ["t1"]
+    assert acc.tasks.filter(test_stamp="e1").count() == 0
+    # The same property named with the GUID in capitals (exchangelib always sends lower case).
+    upper = _create_contact(GUID_ATTR.upper().replace("PROPERTYSETID", "PropertySetId")
+                            + ' PropertyName="EmulatorTestStamp" PropertyType="String"', "<t:Value>c2</t:Value>")
+    assert b"NoError" in requests.post(emu.url, data=upper.encode(), auth=(ALICE, PW), timeout=10).content
+    assert [i.test_stamp for i in acc.contacts.filter(test_stamp="c2").only("test_stamp")] == ["c2"]
+
+
+def _soap(body: str) -> str:
+    return ('<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns:m="http://schemas.microsoft.com/exchange/services/2006/messages" '
+            'xmlns:t="http://schemas.microsoft.com/exchange/services/2006/types"><s:Header>'
+            '<t:RequestServerVersion Version="Exchange2016"/></s:Header><s:Body>' + body + "</s:Body></s:Envelope>")
+
+
+def _create_contact(uri: str, value: str = "<t:Value>x</t:Value>") -> str:
+    return _soap('<m:CreateItem><m:Items><t:Contact><t:ExtendedProperty><t:ExtendedFieldURI ' + uri + "/>"
+                 + value + "</t:ExtendedProperty><t:DisplayName>Ann</t:DisplayName></t:Contact></m:Items>"
+                 "</m:CreateItem>")
+
+
+GUID_ATTR = 'PropertySetId="2b9f6a10-5c3e-4e8d-a1f7-0c6d4e8b9a21"'
+
+
+@pytest.mark.parametrize(("uri", "value", "code"), [
+    ('PropertyTag="0x8001" PropertyType="String"', "<t:Value>x</t:Value>", b"ErrorInvalidExtendedProperty"),
+    ('PropertyName="Stamp" PropertyType="String"', "<t:Value>x</t:Value>", b"ErrorInvalidExtendedProperty"),
+    (GUID_ATTR + ' PropertyTag="0x0E06" PropertyType="String"', "<t:Value>x</t:Value>",
+     b"ErrorInvalidExtendedProperty"),
+    (GUID_ATTR + ' PropertyName="Stamp" PropertyId="5" PropertyType="String"', "<t:Value>x</t:Value>",
+     b"ErrorInvalidExtendedProperty"),
+    (GUID_ATTR + ' PropertyName="Stamp"', "<t:Value>x</t:Value>", b"ErrorSchemaValidation"),
+    ('PropertySetId="not-a-guid" PropertyName="Stamp" PropertyType="String"', "<t:Value>x</t:Value>",
+     b"ErrorSchemaValidation"),
+    (GUID_ATTR + ' PropertyName="Stamp" PropertyType="Integer"', "<t:Value>abc</t:Value>",
+     b"ErrorInvalidExtendedPropertyValue"),
+    (GUID_ATTR + ' PropertyName="Stamp" PropertyType="String"', "<t:Values><t:Value>x</t:Value></t:Values>",
+     b"ErrorInvalidExtendedPropertyValue"),
+    (GUID_ATTR + ' PropertyName="Stamp" PropertyType="Object"', "<t:Value>x</t:Value>",
+     b"ErrorInvalidExtendedProperty"),
+])
+def test_extended_property_that_exchange_refuses_is_refused(emu: EwsEmulator, uri: str, value: str,
+                                                            code: bytes) -> None:
+    import requests
+
+    r = requests.post(emu.url, data=_create_contact(uri, value).encode(), auth=(ALICE, PW), timeout=10)
+    assert code in r.content and b"NoError" not in r.content
+    assert emu.mailbox(ALICE).items_in("contacts") == []
+
+
+def test_restriction_constant_must_fit_the_property_type(emu: EwsEmulator) -> None:
+    import requests
+
+    body = _soap('<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>'
+                 '<m:Restriction><t:IsEqualTo><t:ExtendedFieldURI ' + GUID_ATTR + ' PropertyName="Stamp" '
+                 'PropertyType="Integer"/><t:FieldURIOrConstant><t:Constant Value="abc"/></t:FieldURIOrConstant>'
+                 '</t:IsEqualTo></m:Restriction><m:ParentFolderIds><t:DistinguishedFolderId Id="contacts"/>'
+                 "</m:ParentFolderIds></m:FindItem>")
+    r = requests.post(emu.url, data=body.encode(), auth=(ALICE, PW), timeout=10)
+    assert b"ErrorInvalidValueForProperty" in r.content

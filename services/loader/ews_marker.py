@@ -1,0 +1,57 @@
+"""The mailferry marker on the contacts, groups, events and tasks the loader creates in Exchange.
+
+Every such item is stamped with a custom named MAPI property (mailferry's own property set
+GUID and a name) holding the ledger identity of its source item: the pair id and the item key.
+A crash between creating an item and writing its ledger entry leaves the item *in flight*; the
+retry looks for the marker instead of creating the item a second time. A named property is used,
+never a property tag: Exchange forbids addressing the custom range (0x8000-0xFFFE) by tag.
+The pair id is part of the value because item keys alone can repeat across ledgers (two PST
+files into one mailbox have the same node ids).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from exchangelib import CalendarItem, Contact, DistributionList, Task
+from exchangelib.extended_properties import ExtendedProperty
+
+# mailferry's property set; it names nothing else, so no other application's property can collide.
+PROPERTY_SET = "6f3a1c52-9b0e-4d7a-8e21-5c4b7d90a1e3"
+FIELD = "mailferry_key"
+SEARCH_CHUNK = 50  # markers per FindItem restriction, so a large retry never sends one huge Or
+
+
+class MailferryKey(ExtendedProperty):  # type: ignore[misc]
+    """``<pair id>:<item key>``, with ``#n`` for the n-th Exchange item made from one source item."""
+
+    property_set_id = PROPERTY_SET
+    property_name = "MailferryItemKey"
+    property_type = "String"
+
+
+for _cls in (Contact, DistributionList, CalendarItem, Task):
+    if FIELD not in {f.name for f in _cls.FIELDS}:
+        _cls.register(FIELD, MailferryKey)
+
+
+def marker(scope: str, item_key: str, part: int = 0) -> str:
+    """The value stamped on part ``part`` of the item ``item_key`` of the ledger ``scope``."""
+    return f"{scope}:{item_key}" if part == 0 else f"{scope}:{item_key}#{part}"
+
+
+def find_marked(folder: Any, markers: Sequence[str]) -> dict[str, str]:
+    """Marker → id of an item in ``folder`` that carries it.
+
+    A restriction on the property finds the items (FindItem); exchangelib reads extended
+    properties only with GetItem, so their values come in one more round trip per chunk.
+    """
+    found: dict[str, str] = {}
+    for i in range(0, len(markers), SEARCH_CHUNK):
+        chunk = set(markers[i:i + SEARCH_CHUNK])
+        for item in folder.filter(**{f"{FIELD}__in": sorted(chunk)}).only(FIELD):
+            value = getattr(item, FIELD, None)
+            if not isinstance(item, Exception) and value in chunk:
+                found.setdefault(value, item.id)
+    return found

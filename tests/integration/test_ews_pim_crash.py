@@ -1,0 +1,213 @@
+"""Crash safety of Exchange contacts, groups, events, tasks and rules in the loader.
+
+Against the EWS emulator and a real Redis. The items come from a source mailbox through the real
+extractor; the loader's real path writes them and then stops where a crash would stop it: the undo
+records are not taken by the broker, so no ledger entry is written and the items stay in flight.
+Running the batch again must find what is on the target instead of creating it twice.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+import redis as redis_lib
+from exchangelib import DELEGATE, Account, Configuration, Credentials, Version
+from exchangelib.errors import ErrorServerBusy
+from exchangelib.protocol import FailFast
+from exchangelib.transport import BASIC
+from exchangelib.version import EXCHANGE_2016
+
+from services.extractor import ews_pim as extract
+from services.loader.ews import EwsTarget
+from services.loader.ews_marker import PROPERTY_SET
+from services.loader.ews_pim import load_pim
+from shared import topics
+from shared.events import CreatedThing, Event, PimItem, UndoRecords
+from shared.formats.ews_mapping import (
+    contact_to_ews,
+)
+from shared.formats.vcard import parse_vcard
+from shared.kafka_edge import DeliveryFailed
+from shared.ledger import Ledger
+from shared.topics import TopicSpec
+from tests.ews_emulator import EwsEmulator
+from tests.ews_emulator.pim_seed import add_news_rule, save_calendar, save_group
+
+pytestmark = pytest.mark.integration
+
+SOURCE, TARGET, PW = "src@old.test", "dst@new.test", "pw-1"
+OPERATIONS = ["contacts", "contact_groups", "calendars", "tasks", "rules"]
+
+VCARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann Lee\r\nN:Lee;Ann;;;\r\nEMAIL:ann@example.test\r\nEND:VCARD\r\n"
+CALENDAR = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//test//EN\r
+BEGIN:VEVENT\r
+UID:weekly@test\r
+DTSTART;TZID=Europe/Berlin:20260105T090000\r
+DTEND;TZID=Europe/Berlin:20260105T091500\r
+RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6\r
+EXDATE;TZID=Europe/Berlin:20260119T090000\r
+SUMMARY:Standup\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:weekly@test\r
+RECURRENCE-ID;TZID=Europe/Berlin:20260112T090000\r
+DTSTART;TZID=Europe/Berlin:20260112T100000\r
+DTEND;TZID=Europe/Berlin:20260112T101500\r
+SUMMARY:Standup (moved)\r
+END:VEVENT\r
+BEGIN:VTODO\r
+UID:task@test\r
+SUMMARY:File the report\r
+DUE;VALUE=DATE:20260610\r
+END:VTODO\r
+END:VCALENDAR\r
+"""
+
+
+class Producer:
+    """The loader's Kafka edge, recording what was flushed. With ``fail_undo`` the broker does not take
+    the undo records of created items: their flush fails, as it would if the loader died there."""
+
+    def __init__(self, fail_undo: bool = False) -> None:
+        self.fail_undo = fail_undo
+        self.pending: list[tuple[TopicSpec, Event]] = []
+        self.flushed: list[tuple[TopicSpec, Event]] = []
+
+    def send(self, spec: TopicSpec, key: str, event: Event) -> None:
+        self.pending.append((spec, event))
+
+    def flush(self, timeout: float = 60.0) -> None:
+        batch, self.pending = self.pending, []
+        if self.fail_undo and any(isinstance(e, UndoRecords) and any(r.kind in ("item", "rule") for r in e.records)
+                                  for _spec, e in batch):
+            raise DeliveryFailed("1 records unsent, errors: ['broker gone']")
+        self.flushed += batch
+
+    def undo(self) -> list[CreatedThing]:
+        return [r for spec, e in self.flushed if spec is topics.UNDO and isinstance(e, UndoRecords) for r in e.records]
+
+
+@pytest.fixture
+def emu() -> Iterator[EwsEmulator]:
+    with EwsEmulator() as e:
+        e.add_mailbox(SOURCE, PW)
+        e.add_mailbox(TARGET, PW)
+        yield e
+
+
+def connect(emu: EwsEmulator, login: str) -> Account:
+    # Fail fast: a refused request is an error at once (the tests use refusals as crashes).
+    config = Configuration(service_endpoint=emu.url, credentials=Credentials(login, PW), auth_type=BASIC,
+                           version=Version(build=EXCHANGE_2016), retry_policy=FailFast())
+    return Account(login, config=config, autodiscover=False, access_type=DELEGATE)
+
+
+def source_items(emu: EwsEmulator, mid: str) -> list[PimItem]:
+    """A contact, a group, a recurring event with a moved and a deleted occurrence, a task and a rule,
+    read by the extractor."""
+    acc = connect(emu, SOURCE)
+    contact_to_ews(parse_vcard(VCARD.encode()), account=acc, folder=acc.contacts).value.save()
+    save_group(acc, "Team", [("Bob", "bob@example.test")])
+    save_calendar(acc, CALENDAR)
+    add_news_rule(acc)
+    return [item for op in OPERATIONS for item in extract.read(acc, op, mid)]
+
+
+def target_items(emu: EwsEmulator) -> Counter[str]:
+    mbx = emu.mailbox(TARGET)
+    return Counter(i.kind for f in ("contacts", "calendar", "tasks") for i in mbx.items_in(f))
+
+
+def markers(emu: EwsEmulator) -> set[str]:
+    """The mailferry marker values on the target's items."""
+    out = set()
+    for f in ("contacts", "calendar", "tasks"):
+        for item in emu.mailbox(TARGET).items_in(f):
+            for ep in item.elem.iter("{*}ExtendedProperty"):
+                if ep[0].get("PropertySetId") == PROPERTY_SET:
+                    out.add(ep.findtext("{*}Value"))
+    return out
+
+
+def test_rerun_after_a_crash_before_the_ledger_creates_nothing_twice(emu: EwsEmulator,
+                                                                     redis_client: redis_lib.Redis) -> None:
+    mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
+    items = source_items(emu, mid)
+    assert Counter(i.item_type for i in items) == {"contact": 1, "contact_group": 1, "calendar": 1, "task": 1,
+                                                   "rule": 1}
+    keys = [i.item_key for i in items]
+    ledger = Ledger(redis_client, pair)
+    target = EwsTarget(connect(emu, TARGET))
+
+    with pytest.raises(DeliveryFailed):
+        load_pim(mid, pair, items, lambda: target, ledger, Producer(fail_undo=True))
+    assert ledger.lookup(keys) == {} and ledger.inflight(keys) == set(keys)
+    first = {i.id: i.kind for f in ("contacts", "calendar", "tasks") for i in emu.mailbox(TARGET).items_in(f)}
+    assert sorted(first.values()) == ["CalendarItem", "Contact", "DistributionList", "Task"]
+    assert markers(emu) == {f"{pair}:{k}" for k in keys if not k.startswith("rules:")}
+    [rule] = emu.mailbox(TARGET).rules
+    rule_id = rule.findtext("{*}RuleId")
+
+    finds = emu.operations_served["FindItem"]
+    producer = Producer()
+    load_pim(mid, pair, items, lambda: target, ledger, producer)
+
+    assert target_items(emu) == {"Contact": 1, "DistributionList": 1, "CalendarItem": 1, "Task": 1}
+    assert [r.findtext("{*}DisplayName") for r in emu.mailbox(TARGET).rules] == ["news"]
+    assert emu.operations_served["FindItem"] - finds == 3  # one search per folder: contacts, calendar, tasks
+    entries = ledger.lookup(keys)
+    assert set(entries) == set(keys) and ledger.inflight(keys) == set()
+    recorded = {k: e.ref for k, e in entries.items()}
+    undo = {r.item_key: r.ref for r in producer.undo()}
+    assert recorded == undo
+    assert set(recorded.values()) == {*first, rule_id}
+    results = [r for spec, e in producer.flushed if spec is topics.PROGRESS for r in getattr(e, "results", [])]
+    assert sorted(r.item_key for r in results) == sorted(keys) and {r.result for r in results} == {"done"}
+    [standup] = emu.mailbox(TARGET).items_in("calendar")
+    assert len(standup.deleted_occurrences) == 1 and sum(
+        emu.mailbox(TARGET).items[o].modified for o in standup.occurrences.values()) == 1
+
+
+def test_items_not_in_flight_cost_no_search(emu: EwsEmulator, redis_client: redis_lib.Redis) -> None:
+    mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
+    items = source_items(emu, mid)
+    ledger = Ledger(redis_client, pair)
+    target = EwsTarget(connect(emu, TARGET))
+    before = Counter(emu.operations_served)
+
+    load_pim(mid, pair, items, lambda: target, ledger, Producer())
+
+    served = Counter(emu.operations_served)
+    served.subtract(before)
+    assert served["FindItem"] == 0
+    assert served["GetInboxRules"] == 1  # exchangelib's own, after creating the rule: no search before it
+    assert target_items(emu) == {"Contact": 1, "DistributionList": 1, "CalendarItem": 1, "Task": 1}
+    assert markers(emu) == {f"{pair}:{i.item_key}" for i in items if i.item_type != "rule"}
+    assert len(ledger.lookup([i.item_key for i in items])) == len(items)
+
+
+def test_event_found_after_a_crash_gets_its_remaining_occurrence_changes(emu: EwsEmulator,
+                                                                        redis_client: redis_lib.Redis) -> None:
+    mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
+    items = [i for i in source_items(emu, mid) if i.item_type == "calendar"]
+    ledger = Ledger(redis_client, pair)
+    target = EwsTarget(connect(emu, TARGET))
+
+    emu.throttle(every_n=1, operations={"DeleteItem"})  # the series is saved and moved, then the loader dies
+    with pytest.raises(ErrorServerBusy):
+        load_pim(mid, pair, items, lambda: target, ledger, Producer())
+    [master] = emu.mailbox(TARGET).items_in("calendar")
+    assert master.deleted_occurrences == {}
+    emu.throttle(every_n=0)
+
+    load_pim(mid, pair, items, lambda: target, ledger, Producer())
+
+    [again] = emu.mailbox(TARGET).items_in("calendar")
+    assert again.id == master.id and len(again.deleted_occurrences) == 1
+    assert sum(emu.mailbox(TARGET).items[o].modified for o in again.occurrences.values()) == 1
+    assert ledger.lookup([items[0].item_key])[items[0].item_key].ref == master.id
