@@ -202,6 +202,7 @@ class Bench:
         self._copy_done: Callable[[], dict[str, float]] = dict
         self._cpu_at_end: dict[str, float] | None = None
         self._ticks: tuple[tuple[int, int], tuple[int, int] | None] = ((0, 0), None)
+        self.mailferry_runs = 0
 
     def copy_started(self) -> None:
         """The copy begins now (a mailferry line first starts its stack): the machine's busy share counts from here."""
@@ -406,7 +407,10 @@ class Bench:
                        profile_dir: Path | None = None) -> tuple[baselines.LineResult, dict[str, Any]]:
         res = baselines.LineResult()
         dst = self.account(f"mf{replicas}")
-        tag = f"r{replicas}t{row['rtt_ms']:g}{'p' if profile_dir else ''}"
+        # Each run its own topics, consumer groups and logs: a group that the last run's workers have
+        # just left may still be rebalancing, and the reported run's logs must stay.
+        self.mailferry_runs += 1
+        tag = f"r{replicas}t{row['rtt_ms']:g}{'p' if profile_dir else ''}n{self.mailferry_runs}"
         state = self.work / f"stack-{tag}"
         shutil.rmtree(state, ignore_errors=True)
         row["replicas"] = replicas
@@ -670,7 +674,8 @@ def reported_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     chosen = bad[0] if bad else ranked[(len(ranked) - 1) // 2]
     return {**chosen, "repeats": len(runs), "runs": [
         {"msgs_per_s": r["msgs_per_s"], "seconds": r["seconds"], "machine_busy": r.get("machine_busy"),
-         "identical": r["fidelity"].get("identical")} for r in runs]}
+         "identical": r["fidelity"].get("identical"), **({"timeline": r["timeline"]} if "timeline" in r else {})}
+        for r in runs]}
 
 
 def ratios(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
