@@ -18,6 +18,7 @@ import hashlib
 import os
 import queue
 import re
+import shutil
 import socket
 import subprocess
 import threading
@@ -379,7 +380,8 @@ def run_mbsync(work: Path, host: str, port: int, src: tuple[str, str], dst: tupl
     """mbsync's defaults except what an IMAP → IMAP copy needs; returns the result and exit code."""
     work.mkdir(parents=True, exist_ok=True)
     state = work / "state"
-    state.mkdir(exist_ok=True)
+    shutil.rmtree(state, ignore_errors=True)  # an earlier run's state would tell mbsync the copy is done
+    state.mkdir()
     cfg = work / "mbsyncrc"
     # "unlimited" is not a keyword of isync: leave the line out to get its default (no limit).
     text = MBSYNC_CONFIG.format(host=host, port=port, src_user=src[0], src_pass=src[1], dst_user=dst[0],
