@@ -104,6 +104,26 @@ class Ledger:
         if keys:
             self.r.srem(k.inflight(self.pair_id), *keys)
 
+    def keep_rules_before(self, item_keys: Iterable[str], rule_ids: Sequence[str]) -> None:
+        """Write ahead the target's rule ids for each rule item about to be created; an item that has
+        them from an earlier attempt keeps those (they tell the rules that were there before it)."""
+        keys = list(item_keys)
+        if keys:
+            value = json.dumps(sorted(rule_ids))
+            pipe = self.r.pipeline(transaction=False)
+            for key in keys:
+                pipe.hsetnx(k.rules_before(self.pair_id), key, value)
+            pipe.execute()
+
+    def rules_before(self, item_key: str) -> set[str] | None:
+        raw = self.r.hget(k.rules_before(self.pair_id), item_key)
+        return None if raw is None else set(json.loads(raw))
+
+    def forget_rules_before(self, item_keys: Iterable[str]) -> None:
+        keys = list(item_keys)
+        if keys:
+            self.r.hdel(k.rules_before(self.pair_id), *keys)
+
     def forget(self, item_keys: Iterable[str]) -> None:
         """Used by undo: removed items may be copied again by a later run."""
         keys = list(item_keys)

@@ -60,6 +60,12 @@ def inflight(pair_id: str) -> str:
     return f"{PREFIX}:inflight:{pair_id}"
 
 
+def rules_before(pair_id: str) -> str:
+    """Hash rule item_key → JSON list of the target's rule ids before that rule was first written:
+    a rule that was already there is never taken for the one mailferry created."""
+    return f"{PREFIX}:rulesbefore:{pair_id}"
+
+
 def undo_index(mid: str) -> str:
     """List of JSON created-things for one migration, in creation order (the undo index)."""
     return f"{PREFIX}:mig:{mid}:undo"

@@ -7,8 +7,9 @@ and undo puts it back. What the target cannot hold is reported with the item.
 Items are marked in flight before they are written, like mail. Each created item
 carries the mailferry marker (:mod:`services.loader.ews_marker`); a retry looks for
 the markers of the items still in flight and records what it finds instead of
-creating it again. Only in-flight items cost a search. Rules carry no properties:
-an in-flight rule is matched by name, conditions and actions among the target's rules.
+creating it again. Only in-flight items cost a search (one FindItem and one GetItem
+per folder and 50 markers). Rules carry no properties: :mod:`services.loader.ews_rules`
+finds them among the rules that appeared since the first attempt.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from exchangelib import Account
-from exchangelib.properties import ItemId, Rule
+from exchangelib.properties import ItemId
 
 from services.loader.ews import EwsTarget
 from services.loader.ews_marker import FIELD, find_marked, marker
+from services.loader.ews_rules import RuleWriter
 from shared import topics
 from shared.errors import ConnectionCheckFailed, ItemRejected, SecretUnavailable
 from shared.events import CreatedThing, ItemResult, ItemResults, PimItem, UndoRecords
@@ -39,20 +41,11 @@ from shared.formats.ews_mapping import (
     task_to_ews,
 )
 from shared.formats.ical import parse_calendar
-from shared.formats.settings import (
-    AutoReply,
-    RuleModel,
-    auto_reply_from_ews,
-    auto_reply_to_ews,
-    rule_from_ews,
-    rule_to_ews,
-)
+from shared.formats.settings import AutoReply, RuleModel, auto_reply_from_ews, auto_reply_to_ews
 from shared.formats.vcard import parse_vcard
 from shared.kafka_edge import EventProducer
 from shared.ledger import Ledger, LedgerEntry
 from shared.migration_state import OPERATION_OF
-
-FOLDER_ACTIONS = ("move_to_folder", "copy_to_folder")
 
 
 @dataclass
@@ -89,21 +82,21 @@ class Planned:
 
 
 class PimWriter:
-    """``write_ahead`` makes an undo record durable before a setting changes; ``scope`` is the
-    ledger's pair id, which the markers carry with the item key."""
+    """``write_ahead`` makes an undo record durable before a setting changes; the markers carry the
+    ledger's pair id with the item key."""
 
-    def __init__(self, target: EwsTarget, write_ahead: Callable[[CreatedThing], None], scope: str = "",
+    def __init__(self, target: EwsTarget, write_ahead: Callable[[CreatedThing], None], ledger: Ledger,
                  default_tz: str = "UTC") -> None:
         self.target = target
         self.account: Account = target.account
         self.write_ahead = write_ahead
-        self.scope = scope
+        self.scope = ledger.pair_id
         self.default_tz = default_tz
-        self._rules: list[Rule] = []  # the target's rules before this batch, when a rule is in flight
+        self.rules = RuleWriter(self.account, ledger, self._folder_for)
 
-    def write(self, items: Sequence[PimItem], inflight: Set[str] = frozenset()) -> PimOutcome:
-        """``inflight``: the keys that may already be on the target (written before a crash)."""
-        out = PimOutcome()
+    def write(self, items: Sequence[PimItem], inflight: Set[str], out: PimOutcome) -> None:
+        """``inflight``: the keys that may already be on the target (written before a crash). ``out``
+        holds what reached the target even when an error ends the batch, so it can still be undone."""
         plans: list[Planned | PimItem] = []
         for item in items:
             try:
@@ -111,8 +104,7 @@ class PimWriter:
             except (FormatError, ValueError) as exc:
                 self._failed(out, item, exc, [])
         found = self._find([p for p in plans if isinstance(p, Planned) and p.item.item_key in inflight])
-        if any(p.item_type == "rule" and p.item_key in inflight for p in plans if isinstance(p, PimItem)):
-            self._rules = list(self.account.rules)
+        self.rules.prepare([p.item_key for p in plans if isinstance(p, PimItem) and p.item_type == "rule"])
         for plan in plans:
             item = plan.item if isinstance(plan, Planned) else plan
             refs: list[str] = []
@@ -122,11 +114,13 @@ class PimWriter:
             except (FormatError, ItemRejected, ValueError) as exc:
                 self._failed(out, item, exc, refs)
                 continue
+            except BaseException:
+                out.created += self._records(item, refs)  # the parts made before the error stay undoable
+                raise
             out.created += self._records(item, refs)
             out.results.append(ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
                                           result="done", bytes=len(item.payload.encode()), subject=item.name,
                                           reason="; ".join(lossy)[:300]))
-        return out
 
     def _records(self, item: PimItem, refs: list[str]) -> list[CreatedThing]:
         return [CreatedThing(kind="rule" if item.item_type == "rule" else "item", ref=r, item_key=item.item_key,
@@ -211,27 +205,13 @@ class PimWriter:
         acc = self.account
         if item.item_type == "rule":
             model = RuleModel.from_json(item.payload)
-            rule = rule_to_ews(model, self._folder_for)
-            existing = self._existing_rule(model) if inflight else None
-            if existing is None:
-                acc.create_rule(rule)
-            refs.append(existing or rule.id)
+            refs.append(self.rules.write(item.item_key, model, inflight))
             return model.lossy
         previous = auto_reply_from_ews(acc.oof_settings)
         self.write_ahead(CreatedThing(kind="setting", name="auto_reply", previous=previous.to_json(),
                                       item_key=item.item_key))
         acc.oof_settings = auto_reply_to_ews(AutoReply.from_json(item.payload))
         return []
-
-    def _existing_rule(self, model: RuleModel) -> str | None:
-        """A target rule with this rule's name, conditions and actions, not claimed by another item."""
-        paths = {self._folder_for(p).id: p for p in (model.actions.get(a) for a in FOLDER_ACTIONS) if p}
-        for rule in self._rules:
-            theirs = rule_from_ews(rule, lambda fid: paths.get(fid) if fid else None)
-            if (theirs.name, theirs.conditions, theirs.actions) == (model.name, model.conditions, model.actions):
-                self._rules.remove(rule)
-                return str(rule.id)
-        return None
 
     def _folder_for(self, path: list[str]) -> Any:
         name = self.target.folder_name(path)
@@ -289,10 +269,13 @@ def _write_pim(mid: str, pair_id: str, todo: list[PimItem], target: Callable[[],
     keys = [i.item_key for i in todo]
     inflight = ledger.inflight(keys)
     ledger.mark_inflight(keys)
-    out = PimWriter(session, write_ahead, scope=pair_id).write(todo, inflight)
-    if out.created:
-        producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=pair_id, records=out.created))
-        producer.flush()
+    out = PimOutcome()
+    try:
+        PimWriter(session, write_ahead, ledger).write(todo, inflight, out)
+    finally:  # also when an error ends the batch: what reached the target can be undone, even if it is given up
+        if out.created:
+            producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=pair_id, records=out.created))
+            producer.flush()
     refs: dict[str, list[str]] = defaultdict(list)
     for c in out.created:
         refs[c.item_key].append(c.ref)
@@ -301,4 +284,5 @@ def _write_pim(mid: str, pair_id: str, todo: list[PimItem], target: Callable[[],
                   [c.model_dump_json() for c in out.created])
     # A failed item of which nothing reached the target needs no search if it comes again.
     ledger.clear_inflight(r.item_key for r in out.results if r.result == "failed" and r.item_key not in refs)
+    ledger.forget_rules_before(k for k, r in done.items() if r.item_type == "rule")
     return out.results

@@ -24,6 +24,7 @@ FLAG_CONDITIONS = ("has_attachments", "is_automatic_reply", "is_meeting_request"
 ADDRESS_CONDITIONS = ("from_addresses", "sent_to_addresses")
 FLAG_ACTIONS = ("delete", "mark_as_read", "stop_processing_rules")
 ADDRESS_ACTIONS = ("forward_to_recipients", "forward_as_attachment_to_recipients", "redirect_to_recipients")
+FOLDER_ACTIONS = ("move_to_folder", "copy_to_folder")  # actions that name a folder (by path in RuleModel)
 
 
 @dataclass
@@ -75,7 +76,7 @@ def rule_from_ews(rule: Rule, folder_path: Any) -> RuleModel:
             model.actions["assign_categories"] = list(act.assign_categories)
         if act.mark_importance:
             model.actions["mark_importance"] = act.mark_importance
-        for name in ("move_to_folder", "copy_to_folder"):
+        for name in FOLDER_ACTIONS:
             target = getattr(act, name, None)
             if target is not None:
                 path = folder_path(getattr(getattr(target, "folder_id", None), "id", None))
@@ -100,7 +101,7 @@ def rule_to_ews(model: RuleModel, resolve_folder: Any) -> Rule:
     for name, value in model.actions.items():
         if name in ADDRESS_ACTIONS:
             setattr(act, name, [Mailbox(email_address=a) for a in value])
-        elif name in ("move_to_folder", "copy_to_folder"):
+        elif name in FOLDER_ACTIONS:
             setattr(act, name, resolve_folder(value))
         else:
             setattr(act, name, value)

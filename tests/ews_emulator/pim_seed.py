@@ -37,10 +37,10 @@ def save_calendar(acc: Account, text: str, default_tz: str = "Europe/Berlin") ->
         task_to_ews(task, account=acc, folder=acc.tasks).value.save()
 
 
-def add_news_rule(acc: Account) -> None:
+def add_news_rule(acc: Account, priority: int = 1) -> None:
     """A rule "news": subjects with "newsletter" move to a new folder "Newsletters"."""
     news = Folder(parent=acc.msg_folder_root, name="Newsletters")
     news.save()
-    acc.create_rule(Rule(display_name="news", priority=1, is_enabled=True,
+    acc.create_rule(Rule(display_name="news", priority=priority, is_enabled=True,
                          conditions=Conditions(contains_subject_strings=["newsletter"]),
                          actions=Actions(move_to_folder=news)))

@@ -185,7 +185,7 @@ def test_items_not_in_flight_cost_no_search(emu: EwsEmulator, redis_client: redi
     served = Counter(emu.operations_served)
     served.subtract(before)
     assert served["FindItem"] == 0
-    assert served["GetInboxRules"] == 1  # exchangelib's own, after creating the rule: no search before it
+    assert served["GetInboxRules"] == 2  # the rules before (written ahead), then the new one's id: no search
     assert target_items(emu) == {"Contact": 1, "DistributionList": 1, "CalendarItem": 1, "Task": 1}
     assert markers(emu) == {f"{pair}:{i.item_key}" for i in items if i.item_type != "rule"}
     assert len(ledger.lookup([i.item_key for i in items])) == len(items)
@@ -199,10 +199,13 @@ def test_event_found_after_a_crash_gets_its_remaining_occurrence_changes(emu: Ew
     target = EwsTarget(connect(emu, TARGET))
 
     emu.throttle(every_n=1, operations={"DeleteItem"})  # the series is saved and moved, then the loader dies
+    dying = Producer()
     with pytest.raises(ErrorServerBusy):
-        load_pim(mid, pair, items, lambda: target, ledger, Producer())
+        load_pim(mid, pair, items, lambda: target, ledger, dying)
     [master] = emu.mailbox(TARGET).items_in("calendar")
     assert master.deleted_occurrences == {}
+    # what reached the target before the error can be undone, even if the batch is given up
+    assert [r.ref for r in dying.undo()] == [master.id]
     emu.throttle(every_n=0)
 
     load_pim(mid, pair, items, lambda: target, ledger, Producer())
@@ -211,3 +214,41 @@ def test_event_found_after_a_crash_gets_its_remaining_occurrence_changes(emu: Ew
     assert again.id == master.id and len(again.deleted_occurrences) == 1
     assert sum(emu.mailbox(TARGET).items[o].modified for o in again.occurrences.values()) == 1
     assert ledger.lookup([items[0].item_key])[items[0].item_key].ref == master.id
+
+
+def rule_ids(emu: EwsEmulator) -> list[str]:
+    return [str(r.findtext("{*}RuleId")) for r in emu.mailbox(TARGET).rules]
+
+
+def test_a_rule_the_target_already_had_is_never_taken_for_the_one_copied(emu: EwsEmulator,
+                                                                         redis_client: redis_lib.Redis) -> None:
+    mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
+    [rule_item] = [i for i in source_items(emu, mid) if i.item_type == "rule"]
+    add_news_rule(connect(emu, TARGET))  # the user's own "news" rule, alike in every respect
+    [users] = rule_ids(emu)
+    ledger = Ledger(redis_client, pair)
+    target = EwsTarget(connect(emu, TARGET))
+
+    with pytest.raises(DeliveryFailed):  # created, then the loader dies before its undo record and ledger entry
+        load_pim(mid, pair, [rule_item], lambda: target, ledger, Producer(fail_undo=True))
+    [ours] = set(rule_ids(emu)) - {users}
+    producer = Producer()
+    load_pim(mid, pair, [rule_item], lambda: target, ledger, producer)
+
+    assert sorted(rule_ids(emu)) == sorted([users, ours])  # found again, not created twice
+    assert ledger.lookup([rule_item.item_key])[rule_item.item_key].ref == ours
+    assert [r.ref for r in producer.undo()] == [ours]  # undo removes ours, never the user's
+
+
+def test_a_new_rule_is_told_apart_from_a_target_rule_of_the_same_name(emu: EwsEmulator,
+                                                                       redis_client: redis_lib.Redis) -> None:
+    mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
+    [rule_item] = [i for i in source_items(emu, mid) if i.item_type == "rule"]
+    add_news_rule(connect(emu, TARGET), priority=5)  # listed after the copied rule (priority 1)
+    [users] = rule_ids(emu)
+    producer = Producer()
+
+    load_pim(mid, pair, [rule_item], lambda: EwsTarget(connect(emu, TARGET)), Ledger(redis_client, pair), producer)
+
+    [ours] = set(rule_ids(emu)) - {users}
+    assert [r.ref for r in producer.undo()] == [ours]
