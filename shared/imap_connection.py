@@ -41,9 +41,9 @@ class ConnectOptions:
 class _PinnedPlain(imaplib.IMAP4):
     """Plain IMAP to a pre-checked address; ``host`` stays the name for STARTTLS."""
 
-    #: imaplib refuses answer lines over 1 MB; a server without ESEARCH answers SEARCH in a folder
-    #: of 150,000 messages with a longer one. A line this long is still only a list of numbers.
-    max_line = 64 * 1024 * 1024
+    #: The longest answer line read, imaplib's own 1 MB: a server cannot make a session hold more.
+    #: A session that must read longer ones (the extractor's listing) raises it on its instance.
+    max_line = 1_000_000
 
     def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
         self._address = address

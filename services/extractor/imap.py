@@ -19,6 +19,10 @@ from shared import folder_map
 
 __all__ = ["ImapSource", "MessageMeta"]
 
+# Without ESEARCH a folder of 150,000 messages answers SEARCH with one line of over 1 MB (imaplib's
+# limit). A source session reads lines up to this long; it is still only a list of numbers.
+LISTING_MAX_LINE = 64 * 1024 * 1024
+
 
 def _text(v: bytes | str) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
@@ -30,6 +34,7 @@ class ImapSource:
     def __init__(self, client: IMAPClient) -> None:
         self.client = client
         client.normalise_times = False  # keep INTERNALDATE's own time zone
+        client._imap.max_line = LISTING_MAX_LINE
         self.prefix = self._personal_prefix()
 
     def _personal_prefix(self) -> str:

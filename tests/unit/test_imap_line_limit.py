@@ -1,4 +1,4 @@
-"""Every IMAP session reads answer lines far longer than imaplib's 1 MB limit (a SEARCH without ESEARCH)."""
+"""Answer lines: imaplib's 1 MB limit for every session, far longer ones where the extractor lists a folder."""
 
 from __future__ import annotations
 
@@ -7,24 +7,28 @@ import io
 
 import pytest
 
+from services.extractor.imap import LISTING_MAX_LINE
 from shared.imap_connection import _PinnedPlain, _PinnedTls
 
+SEARCH_200000 = b"* SEARCH " + b" ".join(str(n).encode() for n in range(1, 200_001)) + b"\r\n"
 
-def _reader(data: bytes, cls: type[_PinnedPlain] = _PinnedPlain) -> _PinnedPlain:
+
+def _reader(data: bytes, cls: type[_PinnedPlain] = _PinnedPlain, max_line: int | None = None) -> _PinnedPlain:
     imap = object.__new__(cls)  # no connection: only the line reader is under test
     imap.file = io.BytesIO(data)  # type: ignore[assignment]
+    if max_line is not None:
+        imap.max_line = max_line
     return imap
 
 
-def test_a_search_answer_of_200000_uids_is_one_readable_line() -> None:
-    line = b"* SEARCH " + b" ".join(str(n).encode() for n in range(1, 200_001)) + b"\r\n"
-    assert len(line) > 1024 * 1024
+def test_a_session_holds_no_line_over_imaplibs_limit() -> None:
+    assert len(SEARCH_200000) > 1_000_000
     for cls in (_PinnedPlain, _PinnedTls):
-        assert _reader(line + b"A1 OK\r\n", cls).readline() == line
-
-
-def test_a_line_over_the_limit_is_refused_in_imaplibs_words(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_PinnedPlain, "max_line", 10)
-    with pytest.raises(imaplib.IMAP4.error, match="more than 10 bytes"):
-        _reader(b"* SEARCH 1 2 3 4 5\r\n").readline()
+        with pytest.raises(imaplib.IMAP4.error, match="more than 1000000 bytes"):
+            _reader(SEARCH_200000, cls).readline()
     assert _reader(b"* OK hi\r\n").readline() == b"* OK hi\r\n"
+
+
+def test_with_the_listing_limit_a_search_answer_of_200000_uids_is_one_readable_line() -> None:
+    for cls in (_PinnedPlain, _PinnedTls):
+        assert _reader(SEARCH_200000 + b"A1 OK\r\n", cls, LISTING_MAX_LINE).readline() == SEARCH_200000
