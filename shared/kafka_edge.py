@@ -138,9 +138,9 @@ class BatchConsumer:
             # How long the broker may hold a fetch when it has nothing new. Kafka answers at once when
             # data arrives; a broker that waits out the whole time would add it to every hop.
             "fetch.wait.max.ms": 100,
-            # When the local queue is full (queued.max.messages.kbytes), librdkafka stops fetching a
-            # partition for this long, 1 s by default. A loader that had just caught up after a burst
-            # then sat idle while records waited on the broker (0.5 s of a 3 s copy).
+            # When the local queue is full (queued.min.messages or queued.max.messages.kbytes), librdkafka
+            # stops fetching a partition for this long, 1 s by default. A loader that had just caught up
+            # after a burst then sat idle while records waited on the broker (0.5 s of a 3 s copy).
             "fetch.queue.backoff.ms": 20,
         }
         conf.update(overrides)

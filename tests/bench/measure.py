@@ -48,14 +48,15 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
 
 
 def machine_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of all CPUs since boot; iowait counts as idle."""
+    """(busy, total) jiffies of all CPUs since boot. iowait counts as idle; time the hypervisor gave to
+    other machines (steal) counts as neither; guest time is already part of user time."""
     try:
         with open("/proc/stat") as fh:
-            fields = [int(x) for x in fh.readline().split()[1:]]
+            user, nice, system, idle, iowait, irq, softirq, *_later = (int(x) for x in fh.readline().split()[1:])
     except (OSError, ValueError):
         return 0, 0
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return sum(fields) - idle, sum(fields)
+    busy = user + nice + system + irq + softirq
+    return busy, busy + idle + iowait
 
 
 def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float | None:
