@@ -41,17 +41,19 @@ def marker(scope: str, item_key: str, part: int = 0) -> str:
     return f"{scope}:{item_key}" if part == 0 else f"{scope}:{item_key}#{part}"
 
 
-def find_marked(folder: Any, markers: Sequence[str]) -> dict[str, str]:
-    """Marker → id of an item in ``folder`` that carries it.
+def find_marked(folder: Any, markers: Sequence[str]) -> dict[str, list[str]]:
+    """Marker → ids of the items in ``folder`` that carry it.
 
-    A restriction on the property finds the items (FindItem); exchangelib reads extended
-    properties only with GetItem, so their values come in one more round trip per chunk.
+    Usually one; more when a create was sent twice (exchangelib sends a request again after a read
+    timeout), and then every copy must be recorded so that undo removes them all. A restriction
+    on the property finds the items (FindItem); exchangelib reads extended properties only with
+    GetItem, so their values come in one more round trip per chunk.
     """
-    found: dict[str, str] = {}
+    found: dict[str, list[str]] = {}
     for i in range(0, len(markers), SEARCH_CHUNK):
         chunk = set(markers[i:i + SEARCH_CHUNK])
         for item in folder.filter(**{f"{FIELD}__in": sorted(chunk)}).only(FIELD):
             value = getattr(item, FIELD, None)
             if not isinstance(item, Exception) and value in chunk:
-                found.setdefault(value, item.id)
+                found.setdefault(value, []).append(item.id)
     return found

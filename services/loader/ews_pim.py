@@ -134,7 +134,7 @@ class PimWriter:
 
     # -- items ---------------------------------------------------------------------------
     def _plan(self, item: PimItem) -> Planned | PimItem:
-        """The Exchange items for a source item (no network); rules and the auto-reply stay as they are."""
+        """The Exchange items for a source item, none written yet; rules and the auto-reply stay as they are."""
         acc = self.account
         if item.item_type == "contact":
             contact = contact_to_ews(parse_vcard(item.payload), account=acc, folder=acc.contacts)
@@ -166,21 +166,22 @@ class PimWriter:
             parts.append(Part(value, mark, finish))
         return Planned(item, folder, parts, lossy)
 
-    def _find(self, plans: list[Planned]) -> dict[str, str]:
-        """Marker → id of the in-flight parts already on the target: one search per folder."""
+    def _find(self, plans: list[Planned]) -> dict[str, list[str]]:
+        """Marker → ids of the in-flight parts already on the target: one search per folder."""
         by_folder: dict[str, tuple[Any, list[str]]] = {}
         for p in plans:
             by_folder.setdefault(p.folder.id, (p.folder, []))[1].extend(part.marker for part in p.parts)
-        return {m: ref for folder, markers in by_folder.values() for m, ref in find_marked(folder, markers).items()}
+        return {m: ids for folder, markers in by_folder.values() for m, ids in find_marked(folder, markers).items()}
 
-    def _save(self, plan: Planned, found: dict[str, str], refs: list[str]) -> list[str]:
+    def _save(self, plan: Planned, found: dict[str, list[str]], refs: list[str]) -> list[str]:
+        """Each part created, or taken over when found; a part found twice has every copy recorded."""
         lossy = list(plan.lossy)
         for part in plan.parts:
-            existing = found.get(part.marker)
-            if existing is None:
+            existing = found.get(part.marker, [])
+            if not existing:
                 part.item.save()
-            refs.append(existing or part.item.id)
-            lossy += part.finish(existing)
+            refs.extend(existing or [part.item.id])
+            lossy += part.finish(existing[0] if existing else None)
         return lossy
 
     def _occurrences(self, mapping: EventMapping) -> Callable[[str | None], list[str]]:

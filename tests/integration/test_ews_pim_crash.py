@@ -22,7 +22,7 @@ from exchangelib.version import EXCHANGE_2016
 
 from services.extractor import ews_pim as extract
 from services.loader.ews import EwsTarget
-from services.loader.ews_marker import PROPERTY_SET
+from services.loader.ews_marker import FIELD, PROPERTY_SET
 from services.loader.ews_pim import load_pim
 from shared import topics
 from shared.events import CreatedThing, Event, PimItem, UndoRecords
@@ -252,3 +252,27 @@ def test_a_new_rule_is_told_apart_from_a_target_rule_of_the_same_name(emu: EwsEm
 
     [ours] = set(rule_ids(emu)) - {users}
     assert [r.ref for r in producer.undo()] == [ours]
+
+
+def test_a_part_created_twice_before_a_crash_has_both_copies_recorded_for_undo(
+        emu: EwsEmulator, redis_client: redis_lib.Redis) -> None:
+    mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
+    [contact] = [i for i in source_items(emu, mid) if i.item_type == "contact"]
+    ledger = Ledger(redis_client, pair)
+    target = EwsTarget(connect(emu, TARGET))
+    with pytest.raises(DeliveryFailed):
+        load_pim(mid, pair, [contact], lambda: target, ledger, Producer(fail_undo=True))
+    # the same create sent twice (exchangelib resends a request after a read timeout): two copies, one marker
+    acc = connect(emu, TARGET)
+    twin = contact_to_ews(parse_vcard(contact.payload), account=acc, folder=acc.contacts).value
+    setattr(twin, FIELD, f"{pair}:{contact.item_key}")
+    twin.save()
+    copies = {i.id for i in emu.mailbox(TARGET).items_in("contacts")}
+    assert len(copies) == 2
+
+    producer = Producer()
+    load_pim(mid, pair, [contact], lambda: target, ledger, producer)
+
+    assert {i.id for i in emu.mailbox(TARGET).items_in("contacts")} == copies  # nothing created again
+    assert {r.ref for r in producer.undo()} == copies  # undo removes both
+    assert set(ledger.lookup([contact.item_key])[contact.item_key].ref.split()) == copies
