@@ -285,5 +285,7 @@ def _write_pim(mid: str, pair_id: str, todo: list[PimItem], target: Callable[[],
                   [c.model_dump_json() for c in out.created])
     # A failed item of which nothing reached the target needs no search if it comes again.
     ledger.clear_inflight(r.item_key for r in out.results if r.result == "failed" and r.item_key not in refs)
-    ledger.forget_rules_before(k for k, r in done.items() if r.item_type == "rule")
+    # A rule's written-ahead snapshot is needed only while it may be on the target unrecorded.
+    ledger.forget_rules_before(r.item_key for r in out.results
+                               if r.item_type == "rule" and (r.item_key in done or r.item_key not in refs))
     return out.results

@@ -43,15 +43,15 @@ class RuleWriter:
 
     def write(self, item_key: str, model: RuleModel, inflight: bool) -> str:
         """The id of the rule on the target: found (after a crash) or created now."""
-        before = self.ledger.rules_before(item_key)
-        if before is None:  # not prepared: nothing of this item can be on the target yet
-            before = {str(r.id) for r in self._current()}
-        if inflight and (found := self._appeared(model, before)) is not None:
-            return found
-        rule = rule_to_ews(model, self.folder_for)
-        CreateInboxRule(account=self.account).get(rule=rule, remove_outlook_rule_blob=True)
+        if inflight:
+            before = self.ledger.rules_before(item_key)  # None: the crash came before anything was created
+            if before is not None and (found := self._appeared(model, before)) is not None:
+                return found
+        present = {str(r.id) for r in self._current()}
+        CreateInboxRule(account=self.account).get(rule=rule_to_ews(model, self.folder_for),
+                                                  remove_outlook_rule_blob=True)
         self._rules = None
-        new = [r for r in self._appeared_rules(before) if r.display_name == model.name]
+        new = [r for r in self._current() if str(r.id) not in present and r.display_name == model.name]
         if len(new) != 1:
             raise ItemRejected(f"the rule {model.name!r} was created but could not be told apart on the target "
                                f"({len(new)} new rules of that name)")
@@ -63,13 +63,11 @@ class RuleWriter:
             self._rules = list(GetInboxRules(account=self.account).call())
         return self._rules
 
-    def _appeared_rules(self, before: Collection[str]) -> list[Rule]:
-        return [r for r in self._current() if str(r.id) not in before and str(r.id) not in self._claimed]
-
     def _appeared(self, model: RuleModel, before: Collection[str]) -> str | None:
-        """A rule that appeared since the first attempt, with this rule's name, conditions and actions."""
+        """A rule that appeared since the first attempt and that no other item took, with this rule's
+        name, conditions and actions."""
         paths = {self.folder_for(p).id: p for p in (model.actions.get(a) for a in FOLDER_ACTIONS) if p}
-        for rule in self._appeared_rules(before):
+        for rule in (r for r in self._current() if str(r.id) not in before and str(r.id) not in self._claimed):
             theirs = rule_from_ews(rule, lambda fid: paths.get(fid) if fid else None)
             if (theirs.name, theirs.conditions, theirs.actions) == (model.name, model.conditions, model.actions):
                 self._claimed.add(str(rule.id))
