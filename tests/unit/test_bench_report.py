@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.bench import measure
-from tests.bench.run import reported_run
+from tests.bench.report import reported_run
 
 
 def _run(rate: float, identical: bool = True, tool: str = "mailferry", **extra: Any) -> dict[str, Any]:
