@@ -1,7 +1,8 @@
 """What a PST upload is checked against, and the answer for each way it can fail.
 
-Every failure is raised as ``Refused``, which carries the HTTP response the user gets: the upload's
-flow (pst_upload.py) only catches it, counts its outcome and discards the spool file. The text
+Every failure is raised as ``Refused``, which says what the user is told (status, code, message,
+the field at fault); the upload's flow (pst_upload.py) turns it into the response, counts its outcome
+and discards the spool file. Nothing here knows the web framework. The text
 fields are checked like ``POST /api/v1/migrations`` checks its JSON body, so both ways in refuse the
 same things with the same messages.
 """
@@ -14,7 +15,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from services.extractor.pst import (
@@ -32,26 +32,25 @@ log = logging.getLogger("services.intake.pst_upload")  # the upload's log, where
 NOTIFY_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
-def error(status: int, code: str, message: str, *, side: str | None = None, field: str | None = None,
-          headers: dict[str, str] | None = None) -> JSONResponse:
-    """app.error, imported when called: app.py may import this module at its top (no import cycle)."""
-    from services.intake import app
-
-    return app.error(status, code, message, side=side, field=field, headers=headers)
-
-
 class Refused(Exception):
-    """Answer the request with this response (the upload, if any, is discarded)."""
+    """The request is refused with this error (the upload, if any, is discarded). ``outcome`` labels
+    the request metric; it is the code unless said otherwise."""
 
-    def __init__(self, response: JSONResponse, outcome: str) -> None:
-        super().__init__(outcome)
-        self.response = response
-        self.outcome = outcome
+    def __init__(self, status: int, code: str, message: str, *, side: str | None = None, field: str | None = None,
+                 headers: dict[str, str] | None = None, outcome: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.side = side
+        self.field = field
+        self.headers = headers
+        self.outcome = outcome or code
 
 
 def invalid(fld: str, message: str) -> Refused:
     """A 422 ``invalid_request`` naming the field at fault."""
-    return Refused(error(422, "invalid_request", message, field=fld), "invalid_request")
+    return Refused(422, "invalid_request", message, field=fld)
 
 
 @dataclass(frozen=True)
@@ -88,16 +87,17 @@ def parse_fields(values: dict[str, bytes], allow_insecure_tls: bool) -> PstReque
     if notify is not None and (len(notify) > 320 or not NOTIFY_RE.match(notify)):
         raise invalid("notify_email", "notify_email: not an e-mail address")
     if not target.tls_verify and not allow_insecure_tls:
-        raise Refused(error(422, "tls_verify_not_allowed", "turning off certificate checks is not allowed on this "
-                            "service", side="target", field="target.tls_verify"), "tls_verify_not_allowed")
+        raise Refused(422, "tls_verify_not_allowed", "turning off certificate checks is not allowed on this service",
+                      side="target", field="target.tls_verify")
     problems = option_rules.pst_problems(target.type, options)
     if problems:
         fld, msg = problems[0]
-        raise Refused(error(422, "options_not_possible", msg, field=fld), "options_not_possible")
+        raise Refused(422, "options_not_possible", msg, field=fld)
     return PstRequest(target, list(options), notify)
 
 
 def pst_error_code(exc: PstError) -> str:
+    """The API's code for a file the reader refused."""
     if isinstance(exc, NotAPstError):
         return "not_a_pst"
     if isinstance(exc, PstTruncatedError):
@@ -113,14 +113,15 @@ def check_file(path: Path) -> None:
         check_pst(path)
     except PstError as exc:
         code = pst_error_code(exc)
-        raise Refused(error(422, code, str(exc), side="source", field="file"), code) from None
+        raise Refused(422, code, str(exc), side="source", field="file") from None
     except Exception as exc:  # libpff failing in a way the reader does not classify: still the file's fault
         log.warning("PST check failed unexpectedly", extra={"error": type(exc).__name__})
-        raise Refused(error(422, "pst_corrupt", "The Outlook data file is damaged and cannot be read.",
-                            side="source", field="file"), "pst_corrupt") from None
+        raise Refused(422, "pst_corrupt", "The Outlook data file is damaged and cannot be read.",
+                      side="source", field="file") from None
 
 
 def human_bytes(n: int) -> str:
+    """A size as a person reads it in an error message (decimal units)."""
     for unit, size in (("GB", 1000**3), ("MB", 1000**2), ("kB", 1000)):
         if n >= size:
             return f"{n / size:.3g} {unit}"
@@ -129,15 +130,15 @@ def human_bytes(n: int) -> str:
 
 def spool_failed(exc: OSError) -> Refused:
     log.error("PST upload could not be stored", extra={"error": f"{type(exc).__name__}: {exc.strerror}"})
-    return Refused(error(507, "insufficient_storage", "the file could not be stored on this service (spool full "
-                         "or not writable); please try again later"), "spool_error")
+    return Refused(507, "insufficient_storage", "the file could not be stored on this service (spool full "
+                   "or not writable); please try again later", outcome="spool_error")
 
 
 def too_large(limit: int) -> Refused:
-    return Refused(error(413, "file_too_large", f"The file is larger than the {human_bytes(limit)} "
-                         f"({limit} bytes) this service accepts for a PST import. Split it in Outlook "
-                         "(e.g. archive older items into a second file) and import the parts one by one.",
-                         side="source", field="file"), "file_too_large")
+    return Refused(413, "file_too_large", f"The file is larger than the {human_bytes(limit)} "
+                   f"({limit} bytes) this service accepts for a PST import. Split it in Outlook "
+                   "(e.g. archive older items into a second file) and import the parts one by one.",
+                   side="source", field="file")
 
 
 def safe_filename(name: str | None) -> str:

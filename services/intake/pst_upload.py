@@ -37,7 +37,6 @@ from services.intake.pst_checks import (
     PstRequest,
     Refused,
     check_file,
-    error,
     invalid,
     parse_fields,
     safe_filename,
@@ -164,13 +163,12 @@ def create_pst_migration(intake: Intake, req: PstRequest, upload: SpoolUpload, f
     try:
         intake.limiter.check(("login", target.login), ("ip", client_ip))
     except RateLimited as exc:
-        raise Refused(error(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)}),
-                      "rate_limited") from None
+        raise Refused(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     try:
         check_endpoint(target, intake.opts)
     except ConnectionCheckFailed as exc:
         intake.metrics.error(exc.code)
-        raise Refused(error(422, exc.code, str(exc), side="target"), exc.code) from None
+        raise Refused(422, exc.code, str(exc), side="target") from None
     try:
         upload.accept()
     except OSError as exc:
@@ -186,6 +184,14 @@ def create_pst_migration(intake: Intake, req: PstRequest, upload: SpoolUpload, f
     mid = create_migration(intake.status, intake.producer, intake.keys, draft)
     log.info("PST migration accepted", extra={"migration_id": mid, "options": req.options, "bytes": upload.size})
     return accepted(mid)
+
+
+def error(status: int, code: str, message: str, *, side: str | None = None, field: str | None = None,
+          headers: dict[str, str] | None = None) -> JSONResponse:
+    """app.error, imported when called: app.py imports this module at its top (no import cycle)."""
+    from services.intake import app
+
+    return app.error(status, code, message, side=side, field=field, headers=headers)
 
 
 def pst_router(intake: Intake, max_bytes: int | None = None) -> APIRouter:
@@ -213,7 +219,8 @@ def pst_router(intake: Intake, max_bytes: int | None = None) -> APIRouter:
             return response
         except Refused as refused:
             outcome(refused.outcome)
-            return refused.response
+            return error(refused.status, refused.code, refused.message, side=refused.side, field=refused.field,
+                         headers=refused.headers)
         except ClientDisconnect:
             outcome("client_gone")
             log.info("PST upload abandoned by the client", extra={"bytes": upload.size})
