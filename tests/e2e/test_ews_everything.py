@@ -27,33 +27,11 @@ from shared.formats.ews_mapping import contact_to_ews
 from shared.formats.vcard import parse_vcard
 from tests.e2e.flows import start, wait_final
 from tests.ews_emulator import EwsEmulator
-from tests.ews_emulator.pim_seed import add_news_rule, save_calendar, save_group
+from tests.ews_emulator.pim_seed import WEEKLY_STANDUP, add_news_rule, save_calendar, save_group
 
 CORPUS_VCF = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "vcf"
 ALL = ["emails", "contacts", "contact_groups", "calendars", "tasks", "rules", "auto_reply"]
 BERLIN = EWSTimeZone("Europe/Berlin")
-
-RECURRING = """BEGIN:VCALENDAR\r
-VERSION:2.0\r
-PRODID:-//test//EN\r
-BEGIN:VEVENT\r
-UID:weekly-standup@test\r
-DTSTART;TZID=Europe/Berlin:20260105T090000\r
-DTEND;TZID=Europe/Berlin:20260105T091500\r
-RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10\r
-EXDATE;TZID=Europe/Berlin:20260119T090000\r
-SUMMARY:Standup\r
-LOCATION:Room 1\r
-END:VEVENT\r
-BEGIN:VEVENT\r
-UID:weekly-standup@test\r
-RECURRENCE-ID;TZID=Europe/Berlin:20260112T090000\r
-DTSTART;TZID=Europe/Berlin:20260112T100000\r
-DTEND;TZID=Europe/Berlin:20260112T101500\r
-SUMMARY:Standup (moved)\r
-END:VEVENT\r
-END:VCALENDAR\r
-"""
 
 ALL_DAY = """BEGIN:VCALENDAR\r
 VERSION:2.0\r
@@ -105,7 +83,7 @@ def fill_source(acc) -> list[str]:  # type: ignore[no-untyped-def]
         mapped.value.save()
         names.append(mapped.value.display_name)
     save_group(acc, "Team", [("Ann", "ann@example.test"), ("Bob", "bob@example.test"), ("Cem", "cem@example.test")])
-    for text in (RECURRING, ALL_DAY):
+    for text in (WEEKLY_STANDUP, ALL_DAY):
         save_calendar(acc, text)
     add_news_rule(acc)
     start_at = EWSDateTime(2099, 7, 1, 0, 0, tzinfo=EWSTimeZone("UTC"))

@@ -21,6 +21,29 @@ from shared.formats.ews_mapping import (
 )
 from shared.formats.ical import parse_calendar
 
+# A weekly series with one occurrence cancelled and one moved: what a copy most easily gets wrong.
+WEEKLY_STANDUP = """BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//test//EN\r
+BEGIN:VEVENT\r
+UID:weekly-standup@test\r
+DTSTART;TZID=Europe/Berlin:20260105T090000\r
+DTEND;TZID=Europe/Berlin:20260105T091500\r
+RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10\r
+EXDATE;TZID=Europe/Berlin:20260119T090000\r
+SUMMARY:Standup\r
+LOCATION:Room 1\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:weekly-standup@test\r
+RECURRENCE-ID;TZID=Europe/Berlin:20260112T090000\r
+DTSTART;TZID=Europe/Berlin:20260112T100000\r
+DTEND;TZID=Europe/Berlin:20260112T101500\r
+SUMMARY:Standup (moved)\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
 
 def save_group(acc: Account, name: str, members: Sequence[tuple[str, str]]) -> None:
     group_to_ews(ContactGroup(name, list(members)), account=acc, folder=acc.contacts).value.save()

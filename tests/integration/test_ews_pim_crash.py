@@ -1,6 +1,6 @@
 """Crash safety of Exchange contacts, groups, events, tasks and rules in the loader.
 
-Against the EWS emulator and a real Redis. The items come from a source mailbox through the real
+Against the EWS emulator, a real Redis and the real broker. The items come from a source mailbox through the real
 extractor; the loader's real path writes them and then stops where a crash would stop it: the undo
 records are not taken by the broker, so no ledger entry is written and the items stay in flight.
 Running the batch again must find what is on the target instead of creating it twice.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis as redis_lib
@@ -30,11 +30,12 @@ from shared.formats.ews_mapping import (
     contact_to_ews,
 )
 from shared.formats.vcard import parse_vcard
-from shared.kafka_edge import DeliveryFailed
+from shared.kafka_edge import DeliveryFailed, EventProducer, ensure_topics, make_producer
 from shared.ledger import Ledger
 from shared.topics import TopicSpec
 from tests.ews_emulator import EwsEmulator
-from tests.ews_emulator.pim_seed import add_news_rule, save_calendar, save_group
+from tests.ews_emulator.pim_seed import WEEKLY_STANDUP, add_news_rule, save_calendar, save_group
+from tests.servers import Process
 
 pytestmark = pytest.mark.integration
 
@@ -42,24 +43,9 @@ SOURCE, TARGET, PW = "src@old.test", "dst@new.test", "pw-1"
 OPERATIONS = ["contacts", "contact_groups", "calendars", "tasks", "rules"]
 
 VCARD = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann Lee\r\nN:Lee;Ann;;;\r\nEMAIL:ann@example.test\r\nEND:VCARD\r\n"
-CALENDAR = """BEGIN:VCALENDAR\r
+TASK = """BEGIN:VCALENDAR\r
 VERSION:2.0\r
 PRODID:-//test//EN\r
-BEGIN:VEVENT\r
-UID:weekly@test\r
-DTSTART;TZID=Europe/Berlin:20260105T090000\r
-DTEND;TZID=Europe/Berlin:20260105T091500\r
-RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=6\r
-EXDATE;TZID=Europe/Berlin:20260119T090000\r
-SUMMARY:Standup\r
-END:VEVENT\r
-BEGIN:VEVENT\r
-UID:weekly@test\r
-RECURRENCE-ID;TZID=Europe/Berlin:20260112T090000\r
-DTSTART;TZID=Europe/Berlin:20260112T100000\r
-DTEND;TZID=Europe/Berlin:20260112T101500\r
-SUMMARY:Standup (moved)\r
-END:VEVENT\r
 BEGIN:VTODO\r
 UID:task@test\r
 SUMMARY:File the report\r
@@ -69,27 +55,41 @@ END:VCALENDAR\r
 """
 
 
-class Producer:
-    """The loader's Kafka edge, recording what was flushed. With ``fail_undo`` the broker does not take
-    the undo records of created items: their flush fails, as it would if the loader died there."""
+class Producer(EventProducer):
+    """The loader's real Kafka edge on the test broker, remembering what each flush made durable. With
+    ``fail_undo`` a flush holding undo records of created items fails before the broker is asked, as
+    it would if the loader died there."""
 
-    def __init__(self, fail_undo: bool = False) -> None:
+    def __init__(self, bootstrap: str, prefix: str, fail_undo: bool = False) -> None:
+        super().__init__(make_producer(bootstrap), prefix)
         self.fail_undo = fail_undo
         self.pending: list[tuple[TopicSpec, Event]] = []
         self.flushed: list[tuple[TopicSpec, Event]] = []
 
     def send(self, spec: TopicSpec, key: str, event: Event) -> None:
         self.pending.append((spec, event))
+        super().send(spec, key, event)
 
     def flush(self, timeout: float = 60.0) -> None:
         batch, self.pending = self.pending, []
         if self.fail_undo and any(isinstance(e, UndoRecords) and any(r.kind in ("item", "rule") for r in e.records)
                                   for _spec, e in batch):
+            self._producer.purge()  # never reach the broker
+            self._producer.flush(0)
             raise DeliveryFailed("1 records unsent, errors: ['broker gone']")
+        super().flush(timeout)
         self.flushed += batch
 
     def undo(self) -> list[CreatedThing]:
         return [r for spec, e in self.flushed if spec is topics.UNDO and isinstance(e, UndoRecords) for r in e.records]
+
+
+@pytest.fixture(scope="module")
+def producers(broker: Process) -> Callable[..., Producer]:
+    """Producers on the session's broker, with topics of this module's own."""
+    prefix = f"pimcrash{secrets.token_hex(3)}."
+    ensure_topics(broker.address, prefix, 1)
+    return lambda fail_undo=False: Producer(broker.address, prefix, fail_undo)
 
 
 @pytest.fixture
@@ -113,7 +113,8 @@ def source_items(emu: EwsEmulator, mid: str) -> list[PimItem]:
     acc = connect(emu, SOURCE)
     contact_to_ews(parse_vcard(VCARD.encode()), account=acc, folder=acc.contacts).value.save()
     save_group(acc, "Team", [("Bob", "bob@example.test")])
-    save_calendar(acc, CALENDAR)
+    save_calendar(acc, WEEKLY_STANDUP)
+    save_calendar(acc, TASK)
     add_news_rule(acc)
     return [item for op in OPERATIONS for item in extract.read(acc, op, mid)]
 
@@ -134,8 +135,8 @@ def markers(emu: EwsEmulator) -> set[str]:
     return out
 
 
-def test_rerun_after_a_crash_before_the_ledger_creates_nothing_twice(emu: EwsEmulator,
-                                                                     redis_client: redis_lib.Redis) -> None:
+def test_rerun_after_a_crash_before_the_ledger_creates_nothing_twice(
+        emu: EwsEmulator, redis_client: redis_lib.Redis, producers: Callable[..., Producer]) -> None:
     mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
     items = source_items(emu, mid)
     assert Counter(i.item_type for i in items) == {"contact": 1, "contact_group": 1, "calendar": 1, "task": 1,
@@ -145,7 +146,7 @@ def test_rerun_after_a_crash_before_the_ledger_creates_nothing_twice(emu: EwsEmu
     target = EwsTarget(connect(emu, TARGET))
 
     with pytest.raises(DeliveryFailed):
-        load_pim(mid, pair, items, lambda: target, ledger, Producer(fail_undo=True))
+        load_pim(mid, pair, items, lambda: target, ledger, producers(fail_undo=True))
     assert ledger.lookup(keys) == {} and ledger.inflight(keys) == set(keys)
     first = {i.id: i.kind for f in ("contacts", "calendar", "tasks") for i in emu.mailbox(TARGET).items_in(f)}
     assert sorted(first.values()) == ["CalendarItem", "Contact", "DistributionList", "Task"]
@@ -154,7 +155,7 @@ def test_rerun_after_a_crash_before_the_ledger_creates_nothing_twice(emu: EwsEmu
     rule_id = rule.findtext("{*}RuleId")
 
     finds = emu.operations_served["FindItem"]
-    producer = Producer()
+    producer = producers()
     load_pim(mid, pair, items, lambda: target, ledger, producer)
 
     assert target_items(emu) == {"Contact": 1, "DistributionList": 1, "CalendarItem": 1, "Task": 1}
@@ -173,14 +174,15 @@ def test_rerun_after_a_crash_before_the_ledger_creates_nothing_twice(emu: EwsEmu
         emu.mailbox(TARGET).items[o].modified for o in standup.occurrences.values()) == 1
 
 
-def test_items_not_in_flight_cost_no_search(emu: EwsEmulator, redis_client: redis_lib.Redis) -> None:
+def test_items_not_in_flight_cost_no_search(
+        emu: EwsEmulator, redis_client: redis_lib.Redis, producers: Callable[..., Producer]) -> None:
     mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
     items = source_items(emu, mid)
     ledger = Ledger(redis_client, pair)
     target = EwsTarget(connect(emu, TARGET))
     before = Counter(emu.operations_served)
 
-    load_pim(mid, pair, items, lambda: target, ledger, Producer())
+    load_pim(mid, pair, items, lambda: target, ledger, producers())
 
     served = Counter(emu.operations_served)
     served.subtract(before)
@@ -191,15 +193,15 @@ def test_items_not_in_flight_cost_no_search(emu: EwsEmulator, redis_client: redi
     assert len(ledger.lookup([i.item_key for i in items])) == len(items)
 
 
-def test_event_found_after_a_crash_gets_its_remaining_occurrence_changes(emu: EwsEmulator,
-                                                                        redis_client: redis_lib.Redis) -> None:
+def test_event_found_after_a_crash_gets_its_remaining_occurrence_changes(
+        emu: EwsEmulator, redis_client: redis_lib.Redis, producers: Callable[..., Producer]) -> None:
     mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
     items = [i for i in source_items(emu, mid) if i.item_type == "calendar"]
     ledger = Ledger(redis_client, pair)
     target = EwsTarget(connect(emu, TARGET))
 
     emu.throttle(every_n=1, operations={"DeleteItem"})  # the series is saved and moved, then the loader dies
-    dying = Producer()
+    dying = producers()
     with pytest.raises(ErrorServerBusy):
         load_pim(mid, pair, items, lambda: target, ledger, dying)
     [master] = emu.mailbox(TARGET).items_in("calendar")
@@ -208,7 +210,7 @@ def test_event_found_after_a_crash_gets_its_remaining_occurrence_changes(emu: Ew
     assert [r.ref for r in dying.undo()] == [master.id]
     emu.throttle(every_n=0)
 
-    load_pim(mid, pair, items, lambda: target, ledger, Producer())
+    load_pim(mid, pair, items, lambda: target, ledger, producers())
 
     [again] = emu.mailbox(TARGET).items_in("calendar")
     assert again.id == master.id and len(again.deleted_occurrences) == 1
@@ -220,8 +222,8 @@ def rule_ids(emu: EwsEmulator) -> list[str]:
     return [str(r.findtext("{*}RuleId")) for r in emu.mailbox(TARGET).rules]
 
 
-def test_a_rule_the_target_already_had_is_never_taken_for_the_one_copied(emu: EwsEmulator,
-                                                                         redis_client: redis_lib.Redis) -> None:
+def test_a_rule_the_target_already_had_is_never_taken_for_the_one_copied(
+        emu: EwsEmulator, redis_client: redis_lib.Redis, producers: Callable[..., Producer]) -> None:
     mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
     [rule_item] = [i for i in source_items(emu, mid) if i.item_type == "rule"]
     add_news_rule(connect(emu, TARGET))  # the user's own "news" rule, alike in every respect
@@ -230,9 +232,9 @@ def test_a_rule_the_target_already_had_is_never_taken_for_the_one_copied(emu: Ew
     target = EwsTarget(connect(emu, TARGET))
 
     with pytest.raises(DeliveryFailed):  # created, then the loader dies before its undo record and ledger entry
-        load_pim(mid, pair, [rule_item], lambda: target, ledger, Producer(fail_undo=True))
+        load_pim(mid, pair, [rule_item], lambda: target, ledger, producers(fail_undo=True))
     [ours] = set(rule_ids(emu)) - {users}
-    producer = Producer()
+    producer = producers()
     load_pim(mid, pair, [rule_item], lambda: target, ledger, producer)
 
     assert sorted(rule_ids(emu)) == sorted([users, ours])  # found again, not created twice
@@ -240,13 +242,13 @@ def test_a_rule_the_target_already_had_is_never_taken_for_the_one_copied(emu: Ew
     assert [r.ref for r in producer.undo()] == [ours]  # undo removes ours, never the user's
 
 
-def test_a_new_rule_is_told_apart_from_a_target_rule_of_the_same_name(emu: EwsEmulator,
-                                                                       redis_client: redis_lib.Redis) -> None:
+def test_a_new_rule_is_told_apart_from_a_target_rule_of_the_same_name(
+        emu: EwsEmulator, redis_client: redis_lib.Redis, producers: Callable[..., Producer]) -> None:
     mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
     [rule_item] = [i for i in source_items(emu, mid) if i.item_type == "rule"]
     add_news_rule(connect(emu, TARGET), priority=5)  # listed after the copied rule (priority 1)
     [users] = rule_ids(emu)
-    producer = Producer()
+    producer = producers()
 
     load_pim(mid, pair, [rule_item], lambda: EwsTarget(connect(emu, TARGET)), Ledger(redis_client, pair), producer)
 
@@ -255,13 +257,13 @@ def test_a_new_rule_is_told_apart_from_a_target_rule_of_the_same_name(emu: EwsEm
 
 
 def test_a_part_created_twice_before_a_crash_has_both_copies_recorded_for_undo(
-        emu: EwsEmulator, redis_client: redis_lib.Redis) -> None:
+        emu: EwsEmulator, redis_client: redis_lib.Redis, producers: Callable[..., Producer]) -> None:
     mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
     [contact] = [i for i in source_items(emu, mid) if i.item_type == "contact"]
     ledger = Ledger(redis_client, pair)
     target = EwsTarget(connect(emu, TARGET))
     with pytest.raises(DeliveryFailed):
-        load_pim(mid, pair, [contact], lambda: target, ledger, Producer(fail_undo=True))
+        load_pim(mid, pair, [contact], lambda: target, ledger, producers(fail_undo=True))
     # the same create sent twice (exchangelib resends a request after a read timeout): two copies, one marker
     acc = connect(emu, TARGET)
     twin = contact_to_ews(parse_vcard(contact.payload), account=acc, folder=acc.contacts).value
@@ -270,7 +272,7 @@ def test_a_part_created_twice_before_a_crash_has_both_copies_recorded_for_undo(
     copies = {i.id for i in emu.mailbox(TARGET).items_in("contacts")}
     assert len(copies) == 2
 
-    producer = Producer()
+    producer = producers()
     load_pim(mid, pair, [contact], lambda: target, ledger, producer)
 
     assert {i.id for i in emu.mailbox(TARGET).items_in("contacts")} == copies  # nothing created again
