@@ -77,6 +77,7 @@ class ImapSource:
                 if esearch and larger_than > 0 else None
             sent.append((name, examine, search, large))
         out: list[tuple[int, list[int], list[int]]] = []
+        again: list[tuple[int, str]] = []  # (place in out, folder) whose answers did not add up
         refused = ""
         for name, examine, search, large in sent:
             typ, data = self._complete(imap, "EXAMINE", examine)
@@ -91,8 +92,9 @@ class ImapSource:
             uids = sorted(set(found))
             if typ == "OK" and len(uids) != exists:
                 # The answers do not add up (mail arriving meanwhile, or a server that misreads the
-                # pipeline): this folder is listed again on its own, never planned short.
-                uids = self._select_alone(name, validity)
+                # pipeline): this folder is listed again on its own, never planned short, once every
+                # pipelined answer has been read (a SELECT now would swallow the next folder's).
+                again.append((len(out), name))
             big: list[int] = []
             if large is not None:
                 l_typ, _ = self._complete(imap, "SEARCH", large)
@@ -105,11 +107,13 @@ class ImapSource:
         imap.is_readonly = True
         if refused:
             raise imaplib.IMAP4.error(refused)
+        for place, name in again:
+            validity_, _uids, big = out[place]
+            out[place] = (validity_, self._select_alone(name, validity_), big)
         return out
 
-    def _select_alone(self, name: str, validity: bytes) -> list[int]:
-        info = self.client.select_folder(name, readonly=True)
-        if int(info[b"UIDVALIDITY"]) != int(validity):
+    def _select_alone(self, name: str, validity: int) -> list[int]:
+        if self.open_folder(name) != validity:
             raise imaplib.IMAP4.error(f"folder {name!r} was reset (UIDVALIDITY changed) while it was listed")
         return sorted(int(u) for u in self.client.search("ALL"))
 
