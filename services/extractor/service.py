@@ -282,7 +282,7 @@ class Extractor:
                 new_refs = [r for key, r in zip(keys, refs_, strict=False) if key not in known]
                 size = self.settings.task_size
                 big = set(large).intersection(new_uids)
-                for uid in sorted(big):  # alone, and run first (see _run_all): they must not end the run
+                for uid in sorted(big):  # alone, and published and run first: they must not end the run
                     tasks.append(ExtractTask(
                         migration_id=mid, task_id=f"{mid}:{ref.folder_id}:{uidvalidity}:large:{uid}",
                         source=ev.source, folder=ref, uidvalidity=uidvalidity, uids=[uid], large=True))
@@ -300,7 +300,9 @@ class Extractor:
             return
         for i in range(0, len(skipped), 1000):
             self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=skipped[i:i + 1000]))
-        for task in tasks:
+        # Large tasks first: each then heads its partition, so the first poll of any extractor takes them;
+        # a poll takes partitions one after another, so _run_all orders the tasks it got once more.
+        for task in sorted(tasks, key=lambda t: not t.large):
             self.producer.send(topics.EXTRACT_TASKS, task.task_id, task)
         self._progress(OperationPlanned(migration_id=mid, operation=OPERATION, total=total,
                                         folders=len(refs), tasks=len(tasks)))
