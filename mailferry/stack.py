@@ -195,9 +195,7 @@ def up(state_dir: Path, base_env: dict[str, str] | None = None, *, replicas: dic
     try:
         return _start(state_dir, env, port, logs, processes, replicas, timeout)
     except BaseException:
-        for name in [*SERVICES, *(n for n in processes if n not in SERVICES)]:  # whatever had started
-            stop_pids(processes.get(name, []))
-        (state_dir / "stack.json").unlink(missing_ok=True)
+        _stop_all(state_dir, processes)  # whatever had started
         raise
 
 
@@ -256,8 +254,12 @@ def down(state_dir: Path) -> bool:
     info = StackInfo.load(state_dir)
     if info is None:
         return False
-    order = [*SERVICES, *(n for n in info.processes if n not in SERVICES)]
-    for name in order:
-        stop_pids(info.processes.get(name, []))
-    (state_dir / "stack.json").unlink(missing_ok=True)
+    _stop_all(state_dir, info.processes)
     return True
+
+
+def _stop_all(state_dir: Path, processes: dict[str, list[int]]) -> None:
+    """Services first, then broker and Redis; the stack's record goes with them."""
+    for name in [*SERVICES, *(n for n in processes if n not in SERVICES)]:
+        stop_pids(processes.get(name, []))
+    (state_dir / "stack.json").unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -104,6 +105,29 @@ def test_a_taken_intake_port_is_refused_before_anything_starts(tmp_path: Path) -
     assert refused.returncode != 0 and f"port {port} is taken" in refused.stderr
     assert StackInfo.load(tmp_path / "state") is None
     assert not (tmp_path / "state" / "logs" / "broker.log").exists()  # no broker was left behind
+
+
+def _brokers() -> set[int]:
+    """Running tansu brokers, by pid."""
+    out = set()
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and b"tansu" in (proc / "cmdline").read_bytes():
+                out.add(int(proc.name))
+    return out
+
+
+def test_a_stack_that_fails_after_its_broker_started_stops_the_broker(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFERRY_")}
+    (tmp_path / "bin").mkdir()
+    env.update({"MAILFERRY_STATE_DIR": str(tmp_path / "state"), "MAILFERRY_INTAKE_PORT": str(stack.free_port()),
+                "PATH": str(tmp_path / "bin")})  # no redis-server: up fails after starting the broker
+    before = _brokers()
+    failed = run(["up"], env)
+    assert failed.returncode != 0 and "redis-server is not installed" in failed.stderr
+    assert (tmp_path / "state" / "logs" / "broker.log").exists()  # the broker had started
+    assert _brokers() - before == set()  # and was stopped
+    assert StackInfo.load(tmp_path / "state") is None
 
 
 def test_a_port_whose_server_just_stopped_counts_as_free() -> None:
