@@ -10,7 +10,6 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 from prometheus_client import CollectorRegistry
@@ -79,11 +78,10 @@ def run_service(service: str, settings: Settings, stop: threading.Event, reads: 
     made = make_handler(ctx)
     handler, poison, prepare = _parts(made)
     source: Consumer = consumer
-    sizes: dict[str, Any] = {"batch_size": batch_size, "linger": linger, "batch_bytes": batch_bytes}
     if prepare is not None:  # the next batch is polled and prepared while this one is handled
-        source = Prefetcher(consumer, prepare, **sizes)
-        sizes = {}  # the prefetcher polls with its own sizes; the loop just takes what it prepared
-    loop = WorkerLoop(source, handler, ctx.metrics, ctx.redis, stop, poison=poison, **sizes)
+        source = Prefetcher(consumer, prepare, batch_size=batch_size, linger=linger, batch_bytes=batch_bytes)
+    loop = WorkerLoop(source, handler, ctx.metrics, ctx.redis, stop, poison=poison, batch_size=batch_size,
+                      linger=linger, batch_bytes=batch_bytes)
     health = HealthServer(settings.http_port, ctx.registry, loop.ready)
     health.start()
     log.info("started", extra={"topics": [t.name for t in reads], "http_port": health.port})

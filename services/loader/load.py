@@ -59,7 +59,6 @@ class Outcome:
     results: list[ItemResult] = field(default_factory=list)
     created: list[CreatedThing] = field(default_factory=list)
     ledger: dict[str, LedgerEntry] = field(default_factory=dict)
-    bytes_placed: int = 0  # of the messages in ``ledger``
 
 
 def sort_batch(work: Sequence[Work], folder_name: Callable[[Sequence[str]], str]
@@ -130,7 +129,7 @@ class MigrationLoader:
             self._mails(by_folder, out)
         with self.metrics.stage("durable"):
             self._make_durable(out)
-        self.metrics.item("email", "done", len(out.ledger), out.bytes_placed)
+        self.metrics.item("email", "done", len(out.ledger), sum(e.bytes for e in out.ledger.values()))
 
     def _mails(self, by_folder: dict[str, list[MailWork]], out: Outcome) -> None:
         """The whole batch at once: one ledger lookup, then every folder's groups spread over the sessions."""
@@ -193,7 +192,6 @@ class MigrationLoader:
         out.ledger[m.meta.item_key] = LedgerEntry(self.mid, p.folder, p.uidvalidity, p.uid, len(m.data), p.ref)
         out.results.append(ItemResult(item_key=m.meta.item_key, result="done", bytes=len(m.data),
                                       folder=m.meta.folder.display, subject=m.meta.subject))
-        out.bytes_placed += len(m.data)
 
     def _rejected(self, m: MailWork, exc: ItemRejected, out: Outcome) -> None:
         self.ledger.clear_inflight([m.meta.item_key])
