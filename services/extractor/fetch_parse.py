@@ -36,20 +36,6 @@ class MessageMeta:
     internaldate: datetime
 
 
-def uid_set(uids: Sequence[int]) -> str:
-    """``[1, 2, 3, 7]`` → ``"1:3,7"``: a short command line even for thousands of UIDs."""
-    out: list[str] = []
-    ordered = sorted(set(uids))
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        out.append(str(ordered[i]) if i == j else f"{ordered[i]}:{ordered[j]}")
-        i = j + 1
-    return ",".join(out)
-
-
 def responses(data: Sequence[object]) -> Iterator[tuple[bytes, bytes | None, bytes]]:
     """imaplib's FETCH list as (text before the literal, literal or None, text after it)."""
     items = list(data)
@@ -125,14 +111,3 @@ def internaldate(raw: bytes) -> datetime:
 def _general(raw: bytes) -> datetime:
     value: datetime = parse_to_datetime(raw, normalise=False)
     return value
-
-
-def expand_uid_set(text: str) -> list[int]:
-    """``"4:6,9"`` → ``[4, 5, 6, 9]``, in the order the server gave (RFC 4315)."""
-    out: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition(":")
-        a, b = int(lo), int(hi or lo)
-        step = 1 if b >= a else -1
-        out.extend(range(a, b + step, step))
-    return out

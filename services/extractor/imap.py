@@ -14,8 +14,9 @@ from collections.abc import Iterator, Sequence
 
 from imapclient import IMAPClient
 
-from services.extractor.fetch_parse import MessageMeta, expand_uid_set, parse_bodies, parse_meta, uid_set
+from services.extractor.fetch_parse import MessageMeta, parse_bodies, parse_meta
 from shared import folder_map
+from shared.uid_sets import expand_uid_set, uid_set
 
 __all__ = ["ImapSource", "MessageMeta"]
 

@@ -18,9 +18,9 @@ from imapclient import IMAPClient
 from imapclient.datetime_util import datetime_to_INTERNALDATE
 from imapclient.exceptions import IMAPClientError
 
-from services.extractor.fetch_parse import expand_uid_set
 from shared import folder_map
 from shared.errors import ItemRejected, Transient
+from shared.uid_sets import expand_uid_set
 
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
 # Messages below this size are copied into the command buffer; larger ones are sent from their own buffer.

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from imapclient.datetime_util import parse_to_datetime
 
-from services.extractor.fetch_parse import internaldate, parse_bodies, parse_meta, responses, uid_set
+from services.extractor.fetch_parse import internaldate, parse_bodies, parse_meta, responses
+from shared.uid_sets import uid_set
 
 
 def test_uid_set_compacts_runs_and_sorts() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.loader.imap import expand_uid_set, parse_appenduid, settable_flags
+from services.loader.imap import parse_appenduid, settable_flags
+from shared.uid_sets import expand_uid_set
 
 
 @pytest.mark.parametrize("text, expected", [
