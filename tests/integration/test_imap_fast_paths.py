@@ -13,6 +13,7 @@ import pytest
 from imapclient import IMAPClient
 
 from mailferry.dovecot import DovecotServer
+from mailferry.seed import Message, seed
 from services.extractor.imap import LISTING_MAX_LINE, ImapSource
 from services.loader.imap import ImapTarget, Outgoing, Placed
 from shared import net_guard
@@ -163,9 +164,7 @@ def fill_folder(server: DovecotServer, login: str, name: str, count: int, first:
     """A new folder with ``count`` messages; its UIDVALIDITY and UIDs as imapclient reads them."""
     with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
         c.login(login, USERS[login])
-        c.create_folder(name)
-        for i in range(count):
-            c.append(name, message(first + i), msg_time=dt.datetime(2023, 1, 1, tzinfo=TZ))
+        seed(c, {name: [Message(message(first + i), (), dt.datetime(2023, 1, 1, tzinfo=TZ)) for i in range(count)]})
         validity = int(c.select_folder(name, readonly=True)[b"UIDVALIDITY"])
         return validity, sorted(c.search("ALL"))
 
