@@ -52,6 +52,7 @@ from services.intake.web_routes import web_router
 from shared import ews_connection, json_log, option_rules, topics
 from shared import migration_state as ms
 from shared import redis_keys as k
+from shared.account_identity import account_identity, scope_text
 from shared.config import Settings
 from shared.credential_seal import MasterKeys, new_data_key, seal
 from shared.credentials import UNDO_SEAL_SIDE, seal_context
@@ -60,6 +61,7 @@ from shared.events import ControlCommand, MigrationRequested, decode_as
 from shared.imap_connection import ConnectOptions
 from shared.kafka_edge import EventProducer
 from shared.metrics import ServiceMetrics
+from shared.net_guard import AllowList
 from shared.status_store import StatusStore
 
 log = logging.getLogger(__name__)
@@ -71,10 +73,11 @@ def error(status: int, code: str, message: str, *, side: str | None = None, fiel
     return JSONResponse(status_code=status, content=body, headers=headers)
 
 
-def pair_id(source: Endpoint, target: Endpoint) -> str:
-    """Same source account and same target account → same ledger, whatever the port or TLS mode."""
-    raw = "|".join([source.type, source.host.lower(), source.login.lower(),
-                    target.type, target.host.lower(), target.login.lower()])
+def pair_id(source: Endpoint, target: Endpoint, allow: AllowList) -> str:
+    """Same source account and same target account → same ledger, however the server and login are
+    spelled and whether over TLS or not (shared/account_identity.py says what names an account)."""
+    raw = scope_text(*account_identity(source.type, source.host, source.port, source.login, allow),
+                     *account_identity(target.type, target.host, target.port, target.login, allow))
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
@@ -138,7 +141,7 @@ class Intake:
             return error(422, exc.error.code, str(exc.error), side=exc.side)
         draft = MigrationDraft(source=unsealed_spec(req.source), target=unsealed_spec(req.target),
                                passwords=(req.source.password, req.target.password), options=req.options,
-                               notify_email=req.notify_email, pair_id=pair_id(req.source, req.target),
+                               notify_email=req.notify_email, pair_id=pair_id(req.source, req.target, self.opts.allow),
                                login=req.source.login)
         mid = create_migration(self.status, self.producer, self.keys, draft)
         self.requests.labels("create", "accepted").inc()

@@ -45,8 +45,10 @@ from services.intake.pst_checks import (
 )
 from services.intake.pst_spool import PST_DIR, SpoolUpload
 from services.intake.rate_limit import RateLimited
+from shared.account_identity import account_identity, scope_text
 from shared.errors import ConnectionCheckFailed
 from shared.events import EndpointSpec
+from shared.net_guard import AllowList
 
 if TYPE_CHECKING:
     from services.intake.app import Intake
@@ -79,9 +81,9 @@ OPENAPI_BODY: dict[str, Any] = {
 }
 
 
-def pst_pair_id(file_sha256: str, target: Endpoint) -> str:
-    """The ledger scope: this file's content and the target account (whatever the port or TLS mode)."""
-    raw = "|".join(["pst", file_sha256, target.type, target.host.lower(), target.login.lower()])
+def pst_pair_id(file_sha256: str, target: Endpoint, allow: AllowList) -> str:
+    """The ledger scope: this file's content and the target account, named as in ``app.pair_id``."""
+    raw = scope_text("pst", file_sha256, *account_identity(target.type, target.host, target.port, target.login, allow))
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
@@ -177,7 +179,7 @@ def create_pst_migration(intake: Intake, req: PstRequest, upload: SpoolUpload, f
                           path=upload.relative)
     draft = MigrationDraft(source=source, target=unsealed_spec(target), passwords=("", target.password),
                            options=req.options, notify_email=req.notify_email,
-                           pair_id=pst_pair_id(upload.sha256.hexdigest(), target),
+                           pair_id=pst_pair_id(upload.sha256.hexdigest(), target, intake.opts.allow),
                            login=target.login,  # followed with the target login
                            status_fields={"source": f"pst:{filename}", "source_bytes": str(upload.size),
                                           "spool_file": upload.relative})  # deleted by the tracker at the end

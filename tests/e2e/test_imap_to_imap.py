@@ -97,3 +97,25 @@ def test_special_use_folders_map_to_the_targets_own(running_stack: StackInfo, ac
         de.destroy()
     assert counts == {"Gesendete Elemente": 1, "Gesendete Elemente/2019": 1, "Junk-E-Mail": 1}
     assert not {"Sent", "Junk", "Drafts", "Trash", "Archive"} & names
+
+
+def test_a_rerun_with_the_servers_spelled_otherwise_copies_nothing(running_stack: StackInfo,
+                                                                   accounts: Accounts) -> None:
+    """The ledger belongs to the accounts, not to how their server and login were typed."""
+    src, dst = accounts.new("src"), accounts.new("dst")
+    with accounts.client(src) as c:
+        c.create_folder("Projekte")
+        for i in range(6):
+            c.append("INBOX" if i % 2 else "Projekte", seed.generated(70_000 + i, random.Random(i)),
+                     flags=("\\Seen",), msg_time=datetime(2024, 6, 1, 9, i, tzinfo=UTC))
+    _mid, st = migrate(running_stack, accounts.endpoint(src), accounts.endpoint(dst))
+    assert st["state"] == "completed" and st["items"]["emails"]["done"] == 6, st
+    for source_host, target_host, login_case in (("localhost", "localhost", str.lower),
+                                                 ("LocalHost", "127.0.0.1", str.upper)):
+        source = {**accounts.endpoint(src, host=source_host), "login": login_case(src)}
+        _mid2, again = migrate(running_stack, source, accounts.endpoint(dst, host=target_host))
+        assert again["state"] == "completed", again
+        assert again["items"]["emails"]["done"] == 0 and again["items"]["emails"]["skipped"] == 6, again
+    with accounts.client(dst) as b:
+        counts = {name: b.folder_status(name, [b"MESSAGES"])[b"MESSAGES"] for name in ("INBOX", "Projekte")}
+    assert counts == {"INBOX": 3, "Projekte": 3}
