@@ -17,6 +17,7 @@ from imapclient import IMAPClient
 from mailferry import seed, stack, verify
 from mailferry.cli import follow
 from mailferry.dovecot import DovecotServer
+from mailferry.expected_folders import expected_for
 
 SOURCE = "demo-source@example.test"
 TARGET = "demo-target@example.test"
@@ -49,8 +50,11 @@ def run(state_dir: Path, generated: int = 400) -> int:
     for user, pw in passwords.items():
         server.add_user(user, pw)
     layout = seed.plan_mailbox(generated)
-    with login(server, SOURCE, passwords[SOURCE]) as src:
+    with login(server, SOURCE, passwords[SOURCE]) as src, login(server, TARGET, passwords[TARGET]) as tgt:
         counts = seed.seed(src, layout)
+        # What the check will expect, from the rules written again for checking and the target as it is now.
+        expected = expected_for(src, tgt)
+        before = verify.snapshot(tgt)
     corpus = "the shared corpus and generated" if seed.corpus_dir() else "generated (no ../shared corpus here)"
     print(f"source holds {sum(counts.values())} messages ({corpus}) in {len(counts)} folders:")
     for folder, n in counts.items():
@@ -80,14 +84,15 @@ def run(state_dir: Path, generated: int = 400) -> int:
     status = follow(info.intake_url, mid, SOURCE, timeout=900)
     elapsed = time.monotonic() - started
 
-    say("5/5 comparing the target with the source, folder by folder (bytes, flags, dates)")
+    say("5/5 comparing the target with the source, folder by folder (bytes, flags, dates with their zone); "
+        "every target folder accounted for")
     with login(server, SOURCE, passwords[SOURCE]) as src, login(server, TARGET, passwords[TARGET]) as tgt:
-        result = verify.compare(src, tgt)
+        result = verify.compare(src, tgt, expected, before)
     for f in result.folders:
         mark = "ok " if f.missing == 0 and f.extra == 0 else "BAD"
         print(f"  {mark} {f.source:<22} → {f.target:<22} {f.source_count:>5} / {f.target_count:>5}")
-    for name in result.missing_folders:
-        print(f"  BAD {name}: folder missing on the target")
+    for problem in result.problems():
+        print(f"  BAD {problem}")
 
     emails = status.get("items", {}).get("emails", {})
     mb = emails.get("bytes", 0) / 1e6

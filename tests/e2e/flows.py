@@ -10,6 +10,16 @@ import httpx
 from mailferry.cli import FINAL
 from mailferry.stack import StackInfo
 
+# The folders seed.plan_mailbox fills by default and the parents Dovecot lists for them (\\Noselect): between
+# two accounts of the same Dovecot every one of them keeps its name, and no other folder may appear.
+DEMO_TREE = ("INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive", "Projects", "Projects/2024", "Projects/2024/Q1",
+             "Données", "Données/Été 2024", "日本語", "日本語/メール", "Empty folder")
+
+
+def same_names(*names: str) -> dict[str, str | None]:
+    """An expected folder map in which every named folder keeps its name."""
+    return {n: n for n in names}
+
 
 def start(info: StackInfo, source: dict[str, object], target: dict[str, object],
           options: list[str] | None = None, **extra: object) -> str:

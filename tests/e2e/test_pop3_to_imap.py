@@ -33,7 +33,7 @@ def test_pop3_source_into_imap_inbox_then_a_delta_pass(running_stack: StackInfo,
         source = verify.snapshot_folder(a, "INBOX")
         target = verify.snapshot_folder(b, "INBOX")
     assert {sha for sha, _f, _d in source} == {sha for sha, _f, _d in target}  # same bytes
-    dates = sorted(d for _s, _f, d in target)
+    dates = sorted(verify.instant(d) for _s, _f, d in target)
     assert dates[0] == int(datetime(2022, 3, 1, 8, 0, tzinfo=UTC).timestamp())  # from the Received header
     with accounts.client(src) as c:
         for i in range(40, 45):

@@ -19,7 +19,7 @@ from mailferry import seed, stack, verify
 from mailferry.stack import StackInfo
 from shared.metrics import CATALOGUE as METRICS
 from tests.conftest import Accounts, stack_env
-from tests.e2e.flows import start, status, wait_final
+from tests.e2e.flows import DEMO_TREE, same_names, start, status, wait_final
 from tests.servers import Process
 
 
@@ -68,7 +68,8 @@ def test_two_extractors_share_one_mailbox(two_replica_stack: StackInfo, accounts
     assert sum(per_replica) >= 1200
     assert all(n > 0 for n in per_replica), f"one replica did all the work: {per_replica}"
     with accounts.client(src) as a, accounts.client(dst) as b:
-        assert verify.compare(a, b).identical
+        result = verify.compare(a, b, same_names(*DEMO_TREE))
+    assert result.identical, result.problems()
 
 
 def test_sigterm_stops_a_loader_gracefully_and_nothing_is_lost(two_replica_stack: StackInfo,
@@ -91,8 +92,8 @@ def test_sigterm_stops_a_loader_gracefully_and_nothing_is_lost(two_replica_stack
     st = wait_final(info, mid, src, timeout=300)
     assert st["state"] == "completed" and st["items"]["emails"]["done"] == 1500
     with accounts.client(src) as a, accounts.client(dst) as b:
-        result = verify.compare(a, b)
-    assert result.identical and result.messages == 1500
+        result = verify.compare(a, b, same_names(*DEMO_TREE))
+    assert result.identical and result.messages == 1500, result.problems()
 
 
 def test_every_metric_the_dashboards_and_alerts_use_is_exported(running_stack: StackInfo) -> None:
