@@ -197,7 +197,7 @@ class DovecotServer:
                  special_folders: dict[str, str] | None = None, max_user_connections: int = 100) -> None:
         self.base_dir = Path(base_dir).absolute()
         # Name → special-use flag of the auto-created folders (a localized server has other names).
-        self.special_folders = dict(special_folders or SPECIAL_USE_FOLDERS)
+        self.special_folders = dict(SPECIAL_USE_FOLDERS if special_folders is None else special_folders)
         # Above this size APPEND is refused (quota plugin), as real providers refuse big mail.
         self.max_message_size = max_message_size
         # IMAP sessions one user may hold from one address, as providers limit them.

@@ -1,10 +1,18 @@
 """Folder names between servers: neutral paths, special-use folders, separators.
 
 A source folder becomes a *neutral path*: its components as Unicode (imapclient
-already decodes modified UTF-7), with the personal-namespace prefix removed and
-the root replaced by a token when it is a special-use folder (``\\Sent``…) or
-the INBOX. A target turns the neutral path back into its own name, with its own
-separator and its own special folders. Pure code: the adapters give it LIST data.
+already decodes modified UTF-7), with the personal-namespace prefix removed. The
+INBOX becomes ``INBOX``; a top-level special folder becomes a *root token* that
+carries both its use and its own name (``\\Archive:Archiv``). A target turns the
+neutral path back into its own name, with its own separator and prefix.
+
+The rule, the same for every use and every language: a folder keeps its name,
+unless the target already has a folder for that use (by its SPECIAL-USE flag, or,
+on a target without SPECIAL-USE, by a well-known name), and then it goes there.
+Which source folder has a use is read from its flags; well-known names are read
+only from a source without SPECIAL-USE, because a server that flags its special
+folders has said which ones they are (its "Archiv" without a flag is the user's).
+Pure code: the adapters give it LIST data and whether the server announced SPECIAL-USE.
 """
 
 from __future__ import annotations
@@ -19,8 +27,7 @@ SPECIAL_USES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive")
 VIRTUAL_USES = ("\\All", "\\Flagged")
 
 # Names that mean a special folder on servers without SPECIAL-USE (lower-cased).
-_NAME_HINTS: dict[str, str] = {}
-for _use, _names in {
+WELL_KNOWN_NAMES: dict[str, tuple[str, ...]] = {
     "\\Sent": ("sent", "sent items", "sent messages", "sent mail", "gesendet", "gesendete elemente",
                "gesendete objekte", "envoyés", "éléments envoyés", "elementos enviados", "posta inviata"),
     "\\Drafts": ("drafts", "draft", "entwürfe", "brouillons", "borradores", "bozze"),
@@ -29,12 +36,35 @@ for _use, _names in {
     "\\Junk": ("junk", "spam", "junk e-mail", "junk email", "junk-e-mail", "courrier indésirable",
                "correo no deseado", "posta indesiderata"),
     "\\Archive": ("archive", "archives", "archiv", "archivio", "archivo"),
-}.items():
-    for _n in _names:
-        _NAME_HINTS[_n] = _use
+}
+_NAME_HINTS: dict[str, str] = {name: use for use, names in WELL_KNOWN_NAMES.items() for name in names}
 
-DEFAULT_NAMES = {"\\Sent": "Sent", "\\Drafts": "Drafts", "\\Trash": "Trash", "\\Junk": "Junk",
+# Root tokens of events written before tokens carried the folder's own name: nothing else to go by.
+_LEGACY_NAMES = {"\\Sent": "Sent", "\\Drafts": "Drafts", "\\Trash": "Trash", "\\Junk": "Junk",
                  "\\Archive": "Archive"}
+_ROOT_SEPARATOR = ":"
+
+
+def root_token(use: str, own_name: str) -> str:
+    """The neutral root of a special folder: its use and its own name (kept where the target has none)."""
+    return f"{use}{_ROOT_SEPARATOR}{own_name}"
+
+
+def parse_root(component: str) -> tuple[str | None, str]:
+    """(use, name) of a neutral root component; use is None for an ordinary folder."""
+    if component.startswith("\\\\"):  # an ordinary name that starts with a backslash, escaped
+        return None, component[1:]
+    use, sep, own = component.partition(_ROOT_SEPARATOR)
+    if sep and use in SPECIAL_USES:
+        return use, own
+    if component in _LEGACY_NAMES:
+        return component, _LEGACY_NAMES[component]
+    return None, component
+
+
+def well_known_use(name: str) -> str | None:
+    """The use a well-known folder name stands for, in any case (``"Gesendete Elemente"`` → ``\\Sent``)."""
+    return _NAME_HINTS.get(name.lower())
 
 
 @dataclass(frozen=True)
@@ -76,33 +106,35 @@ def neutral_path(folder: ListedFolder, specials: dict[str, str], prefix: str = "
     if parts[0].upper() == INBOX:
         parts[0] = INBOX
     elif parts[0] in specials:
-        parts[0] = specials[parts[0]]
+        parts[0] = root_token(specials[parts[0]], parts[0])
+    elif parts[0].startswith("\\"):
+        parts[0] = "\\" + parts[0]  # cannot be read as a token
     return parts
 
 
-def special_roots(folders: Iterable[ListedFolder], prefix: str = "") -> dict[str, str]:
-    """Top-level names that are special folders, by SPECIAL-USE flag or else by well-known name.
+def marks_uses(folders: Iterable[ListedFolder], announced: bool = False) -> bool:
+    """Whether a server says which folders are special: it announced SPECIAL-USE, or flagged one."""
+    return announced or any(f.special_use for f in folders)
 
-    A flag wins over a name; each use is taken once, so a second "Spam" next to a
-    flagged "Junk" stays an ordinary folder.
+
+def special_roots(folders: Iterable[ListedFolder], prefix: str = "", announced: bool = False) -> dict[str, str]:
+    """The source's top-level special folders by name → use.
+
+    A server that marks special folders (``announced`` SPECIAL-USE, or any folder flagged) is
+    taken at its word: its flags alone count. Only on a server without SPECIAL-USE are
+    well-known names read. Each use is taken once, so a second "Spam" next to "Junk" stays
+    an ordinary folder.
     """
-    found: dict[str, str] = {}
-    taken: set[str] = set()
     listed = list(folders)
-    for f in listed:
-        use = f.special_use
-        parts = split_name(f.name, f.delimiter, prefix)
-        if use in SPECIAL_USES and len(parts) == 1 and use not in taken:
-            found[parts[0]] = use
-            taken.add(use)
+    by_flag = marks_uses(listed, announced)
+    found: dict[str, str] = {}
     for f in listed:
         parts = split_name(f.name, f.delimiter, prefix)
-        if len(parts) != 1 or parts[0] in found:
+        if len(parts) != 1 or parts[0].upper() == INBOX:
             continue
-        use = _NAME_HINTS.get(parts[0].lower())
-        if use and use not in taken:
+        use = f.special_use if by_flag else well_known_use(parts[0])
+        if use in SPECIAL_USES and use not in found.values():
             found[parts[0]] = use
-            taken.add(use)
     return found
 
 
@@ -115,23 +147,43 @@ def target_name(path: Sequence[str], target_specials: dict[str, str], delimiter:
                 prefix: str = "") -> str:
     """The target's folder name for a neutral path.
 
-    ``target_specials`` maps a use (``\\Sent``) to the target's own folder name.
+    ``target_specials`` maps a use (``\\Sent``) to the folder the target already has for it
+    (:func:`target_special_names`); a special root the target has no folder for keeps its own name.
     """
     head, rest = path[0], list(path[1:])
     if head == INBOX:
         root = INBOX
-    elif head in DEFAULT_NAMES:
-        root = target_specials.get(head) or prefix + DEFAULT_NAMES[head]
     else:
-        root = prefix + sanitize_component(head, delimiter)
+        use, own = parse_root(head)
+        mapped = target_specials.get(use) if use else None
+        root = mapped if mapped is not None else prefix + sanitize_component(own, delimiter)
     if not rest:
         return root
     return delimiter.join([root, *(sanitize_component(c, delimiter) for c in rest)])
 
 
-def target_special_names(folders: Iterable[ListedFolder], prefix: str = "") -> dict[str, str]:
-    """The target's special folders by use, from its LIST (flags first, then names)."""
-    return {use: prefix + name for name, use in special_roots(folders, prefix).items()}
+def created_use(path: Sequence[str], target_specials: dict[str, str]) -> str | None:
+    """The use a folder created for ``path`` stands for (a special root the target has no folder for):
+    on a target with CREATE-SPECIAL-USE it can be created with that flag."""
+    if len(path) != 1 or path[0] == INBOX:
+        return None
+    use, _own = parse_root(path[0])
+    return use if use and use not in target_specials else None
+
+
+def target_special_names(folders: Iterable[ListedFolder], prefix: str = "", announced: bool = False
+                         ) -> dict[str, str]:
+    """The folders the target already has for each use: by flag (at any depth) on a target that marks
+    special folders, by well-known top-level name on one without SPECIAL-USE."""
+    listed = list(folders)
+    found: dict[str, str] = {}
+    if marks_uses(listed, announced):
+        for f in sorted(listed, key=lambda f: len(split_name(f.name, f.delimiter, prefix))):
+            use = f.special_use
+            if use in SPECIAL_USES and use not in found and f.selectable:
+                found[use] = f.name
+        return found
+    return {use: prefix + name for name, use in special_roots(listed, prefix).items()}
 
 
 def ancestors(name: str, delimiter: str) -> list[str]:

@@ -3,8 +3,11 @@
 Folders are presented like an IMAP LIST (so one folder mapping serves every
 source): the well-known Inbox is ``INBOX`` and Sent Items, Drafts, Deleted Items
 and Junk E-mail carry the IMAP special-use flag of their role, whatever their
-localized name. Path components are joined with a control character, because
-Exchange folder names may contain "/" or ".".
+localized name. Exchange has no well-known id for an archive folder (Outlook creates a
+plain one, named in the user's language), so a top-level folder with a well-known archive
+name carries ``\\Archive``: the same rule the Exchange target uses to find its own.
+Path components are joined with a control character, because Exchange folder names may
+contain "/" or ".".
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class EwsSource:
     def __init__(self, account: Account) -> None:
         self.account = account
         self.prefix = ""
+        self.marks_special_use = True  # every special folder Exchange knows is flagged in list_folders
         self._folders: dict[str, Folder] = {}
 
     def _roles(self) -> dict[str, str]:
@@ -85,6 +89,9 @@ class EwsSource:
             path = [*parent_path, own]
             names[f.id] = path
             name = DELIMITER.join(path)
+            if role is None and not parent_path and "\\Archive" not in roles.values() \
+                    and folder_map.well_known_use(f.name or "") == "\\Archive":
+                role = roles[f.id] = "\\Archive"
             flags = (role,) if role and role.startswith("\\") else ()
             self._folders[name] = f
             out.append(folder_map.ListedFolder(name=name, delimiter=DELIMITER, flags=flags))

@@ -37,6 +37,8 @@ class ImapSource:
         client.normalise_times = False  # keep INTERNALDATE's own time zone
         client._imap.max_line = LISTING_MAX_LINE
         self.prefix = self._personal_prefix()
+        # A server that announces SPECIAL-USE flags its special folders: their names are not read as hints.
+        self.marks_special_use = bool(client.has_capability("SPECIAL-USE"))
 
     def _personal_prefix(self) -> str:
         try:

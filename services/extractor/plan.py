@@ -18,17 +18,21 @@ def folder_key(folder_id: str) -> str:
     return f"folder:{folder_id}"
 
 
-def folder_refs(listed: Sequence[folder_map.ListedFolder], prefix: str = "") -> list[tuple[FolderRef, bool]]:
-    """Every folder to migrate with whether it holds messages; virtual views (\\All) are left out."""
-    specials = folder_map.special_roots(listed, prefix)
+def folder_refs(listed: Sequence[folder_map.ListedFolder], prefix: str = "",
+                announced_special_use: bool = False) -> list[tuple[FolderRef, bool]]:
+    """Every folder to migrate with whether it holds messages; virtual views (\\All) are left out.
+
+    ``announced_special_use``: the source announced SPECIAL-USE, so only its flags say which
+    folders are special (see :mod:`shared.folder_map`)."""
+    specials = folder_map.special_roots(listed, prefix, announced_special_use)
     out = []
     for f in listed:
         if f.special_use in folder_map.VIRTUAL_USES:
             continue
         path = folder_map.neutral_path(f, specials, prefix)
+        use, _own = folder_map.parse_root(path[0])
         ref = FolderRef(folder_id=folder_map.folder_id(f.name), path=path,
-                        special_use=path[0] if path[0].startswith("\\") and len(path) == 1 else None,
-                        source_name=f.name)
+                        special_use=use if len(path) == 1 else None, source_name=f.name)
         out.append((ref, f.selectable))
     # Parents before children, so the target creates them in order.
     out.sort(key=lambda pair: (len(pair[0].path), pair[0].path))

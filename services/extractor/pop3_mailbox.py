@@ -22,6 +22,7 @@ class Pop3Mailbox:
     def __init__(self, source: Pop3Source) -> None:
         self.source = source
         self.prefix = ""
+        self.marks_special_use = False  # one folder, the INBOX
 
     def list_folders(self) -> list[folder_map.ListedFolder]:
         return [folder_map.ListedFolder(name=INBOX, delimiter="/", flags=())]

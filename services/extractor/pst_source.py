@@ -171,6 +171,8 @@ class PstSource:
     """A PST/OST file opened for one migration: folders, item refs, and messages by ref."""
 
     prefix = ""
+    # A PST has no flags: its listing flags the folders found by well-known name, and only those.
+    marks_special_use = True
 
     def __init__(self, reader: PstReader) -> None:
         self.reader = reader

@@ -258,7 +258,7 @@ class Extractor:
             source = self.pool.get(mid, ev.source)  # first: a server with a session limit must grant this one
             self._progress(OperationStarted(migration_id=mid, operation=OPERATION))
             listed = source.list_folders()
-            refs = folder_refs(listed, source.prefix)
+            refs = folder_refs(listed, source.prefix, source.marks_special_use)
             ledger = Ledger(self.r, ev.pair_id)
             tasks: list[ExtractTask] = []
             skipped: list[ItemResult] = []

@@ -24,8 +24,9 @@ from exchangelib.folders import Folder
 from exchangelib.properties import ItemId
 
 from services.loader.imap import Outgoing, Placed
+from shared import folder_map
 from shared.errors import ItemRejected, Throttled, Transient
-from shared.folder_map import DEFAULT_NAMES, INBOX
+from shared.folder_map import INBOX
 
 KEY_SEP = "\x1f"
 FLAGGED = 2
@@ -95,9 +96,8 @@ class EwsTarget:
         acc = self.account
         found = {INBOX: acc.inbox, "\\Sent": acc.sent, "\\Drafts": acc.drafts, "\\Trash": acc.trash,
                  "\\Junk": acc.junk}
-        archive_names = {"archive", "archiv", "archives", "archivio", "archivo"}
-        for f in acc.msg_folder_root.children:
-            if f.name and f.name.lower() in archive_names:
+        for f in acc.msg_folder_root.children:  # no well-known id: Outlook's archive folder goes by its name
+            if f.name and folder_map.well_known_use(f.name) == "\\Archive":
                 found["\\Archive"] = f
                 break
         return found
@@ -125,10 +125,11 @@ class EwsTarget:
         parts = name.split(KEY_SEP)
         created: list[str] = []
         head = parts[0]
-        parent = self.specials.get(head)
+        use, own = (INBOX, INBOX) if head == INBOX else folder_map.parse_root(head)
+        parent = self.specials.get(use) if use else None
         key = head
-        if parent is None:
-            parent, made = self._get_or_create(self.account.msg_folder_root, DEFAULT_NAMES.get(head, head))
+        if parent is None:  # an ordinary folder, or a special one this mailbox has no folder for: its own name
+            parent, made = self._get_or_create(self.account.msg_folder_root, own)
             if made:
                 created.append(key)
         self._folders[key] = parent

@@ -61,6 +61,11 @@ def parse_appenduid(response: bytes | str) -> tuple[int, list[int]] | None:
     return int(m.group(1)), expand_uid_set(m.group(2).decode())
 
 
+def create_arguments(folder: bytes, use: str | None) -> tuple[bytes, ...]:
+    """CREATE's arguments: the (quoted) name, and ``(USE (\\Archive))`` when it is created for a use."""
+    return (folder, b"(USE (" + use.encode("ascii") + b"))") if use else (folder,)
+
+
 def settable_flags(flags: Sequence[str]) -> tuple[str, ...]:
     return tuple(f for f in flags if f.lower() not in _NOT_SETTABLE)
 
@@ -73,11 +78,14 @@ class ImapTarget:
         client.normalise_times = False
         listed = [folder_map.ListedFolder(_t(n), _t(d or ""), tuple(_t(f) for f in fl))
                   for fl, d, n in client.list_folders()]
+        caps = {c.decode().upper() if isinstance(c, bytes) else str(c).upper() for c in client.capabilities()}
         self.delimiter = next((f.delimiter for f in listed if f.delimiter), "/")
         self.prefix = self._personal_prefix()
-        self.specials = folder_map.target_special_names(listed, self.prefix)
+        self.specials = folder_map.target_special_names(listed, self.prefix, "SPECIAL-USE" in caps)
+        # RFC 6154: a folder created for a special folder the target lacks can carry that use.
+        self.create_special_use = "CREATE-SPECIAL-USE" in caps
+        self._create_uses: dict[str, str] = {}
         self.existing = {f.name for f in listed}
-        caps = {c.decode().upper() if isinstance(c, bytes) else str(c).upper() for c in client.capabilities()}
         self.multiappend = "MULTIAPPEND" in caps
         self.uidplus = "UIDPLUS" in caps
         self.literal_plus = "LITERAL+" in caps
@@ -90,7 +98,11 @@ class ImapTarget:
             return ""
 
     def folder_name(self, path: Sequence[str]) -> str:
-        return folder_map.target_name(path, self.specials, self.delimiter, self.prefix)
+        name = folder_map.target_name(path, self.specials, self.delimiter, self.prefix)
+        use = folder_map.created_use(path, self.specials)
+        if use and self.create_special_use:
+            self._create_uses[name] = use
+        return name
 
     def ensure_folder(self, name: str) -> list[str]:
         """Create the folder and any missing parents; returns the names actually created."""
@@ -108,11 +120,15 @@ class ImapTarget:
         tags = []
         for name in wanted:  # parents come before their children, and the server runs commands in order
             folder = self.client._normalise_folder(name)
-            tags.append((name, imap._command("CREATE", folder), imap._command("SUBSCRIBE", folder)))
+            tags.append((name, imap._command("CREATE", *create_arguments(folder, self._create_uses.get(name))),
+                         imap._command("SUBSCRIBE", folder)))
         created = []
         for name, create_tag, subscribe_tag in tags:
             try:
                 typ, data = imap._command_complete("CREATE", create_tag)
+                if typ != "OK" and b"[USEATTR]" in b" ".join(d for d in data if isinstance(d, bytes)).upper():
+                    # The server cannot give this folder that use (RFC 6154): a plain folder, then.
+                    typ, data = imap._simple_command("CREATE", self.client._normalise_folder(name))
             except imaplib.IMAP4.abort as exc:
                 raise Transient(f"connection lost during CREATE: {exc}") from None
             except imaplib.IMAP4.error as exc:  # BAD: a name this server cannot take

@@ -6,19 +6,23 @@ Real broker, Redis, Dovecot and the four services as separate processes.
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from imapclient import IMAPClient
 
 from mailferry import seed, verify
 from mailferry.dovecot import DovecotServer
 from mailferry.stack import StackInfo
 from tests.conftest import Accounts
-from tests.e2e.flows import migrate
+from tests.e2e.flows import migrate, same_names
 
 FOLDERS = ("INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive", "Projects", "Projects/2024",
            "Projects/2024/Q1", "Données/Été 2024", "日本語/メール", "Ελληνικά", "Empty folder")
+# Source and target are accounts of one Dovecot: every folder keeps its name (the parents "Données"
+# and "日本語" are listed by Dovecot as \Noselect), and no other folder may appear on the target.
+SAME_TREE = same_names(*FOLDERS, "Données", "日本語")
 
 
 def test_migration_is_faithful_and_reruns_copy_only_what_is_new(running_stack: StackInfo, accounts: Accounts) -> None:
@@ -38,9 +42,9 @@ def test_migration_is_faithful_and_reruns_copy_only_what_is_new(running_stack: S
     assert st["items"]["emails"]["bytes"] > 0
     assert [h["state"] for h in st["history"]] == ["queued", "validating", "running", "completed"]
     with accounts.client(src) as a, accounts.client(dst) as b:
-        result = verify.compare(a, b)
+        result = verify.compare(a, b, SAME_TREE)
         target_folders = {name for _f, _d, name in b.list_folders()}
-    assert result.identical, result
+    assert result.identical, result.problems()
     assert result.messages == total
     assert len(result.folders) >= 8
     assert {"Projects/2024/Q1", "Données/Été 2024", "日本語/メール", "Ελληνικά", "Empty folder"} <= target_folders
@@ -51,7 +55,7 @@ def test_migration_is_faithful_and_reruns_copy_only_what_is_new(running_stack: S
     assert st2["items"]["emails"]["done"] == 0
     assert st2["items"]["emails"]["skipped"] == total
     with accounts.client(src) as a, accounts.client(dst) as b:
-        assert verify.compare(a, b).identical
+        assert verify.compare(a, b, SAME_TREE).identical
 
     # Ten new messages in two folders: exactly those ten are copied.
     rng = random.Random(99)
@@ -65,8 +69,8 @@ def test_migration_is_faithful_and_reruns_copy_only_what_is_new(running_stack: S
     assert st3["items"]["emails"]["done"] == 10
     assert st3["items"]["emails"]["skipped"] == total
     with accounts.client(src) as a, accounts.client(dst) as b:
-        result = verify.compare(a, b)
-    assert result.identical, result
+        result = verify.compare(a, b, SAME_TREE)
+    assert result.identical, result.problems()
     assert result.messages == total + 10
 
 
@@ -87,16 +91,14 @@ def test_special_use_folders_map_to_the_targets_own(running_stack: StackInfo, ac
                   "login": "ziel@example.test", "password": "ziel-pw-123"}
         _mid, st = migrate(running_stack, accounts.endpoint(src), target)
         assert st["state"] == "completed", st
-        with IMAPClient("127.0.0.1", port=de.imap_port, ssl=False) as b:
+        with accounts.client(src) as a, IMAPClient("127.0.0.1", port=de.imap_port, ssl=False) as b:
             b.login("ziel@example.test", "ziel-pw-123")
-            counts = {}
-            for name in ("Gesendete Elemente", "Gesendete Elemente/2019", "Junk-E-Mail"):
-                b.select_folder(name, readonly=True)
-                counts[name] = len(b.search("ALL"))
-            names = {n for _f, _d, n in b.list_folders()}
+            result = verify.compare(a, b, {
+                "INBOX": "INBOX", "Sent": "Gesendete Elemente", "Sent/2019": "Gesendete Elemente/2019",
+                "Drafts": "Entwürfe", "Trash": "Gelöschte Elemente", "Junk": "Junk-E-Mail", "Archive": "Archiv"})
         de.destroy()
-    assert counts == {"Gesendete Elemente": 1, "Gesendete Elemente/2019": 1, "Junk-E-Mail": 1}
-    assert not {"Sent", "Junk", "Drafts", "Trash", "Archive"} & names
+    assert result.identical, result.problems()
+    assert result.messages == 3
 
 
 def test_a_rerun_with_the_servers_spelled_otherwise_copies_nothing(running_stack: StackInfo,
@@ -119,3 +121,65 @@ def test_a_rerun_with_the_servers_spelled_otherwise_copies_nothing(running_stack
     with accounts.client(dst) as b:
         counts = {name: b.folder_status(name, [b"MESSAGES"])[b"MESSAGES"] for name in ("INBOX", "Projekte")}
     assert counts == {"INBOX": 3, "Projekte": 3}
+
+
+NO_ARCHIVE = {"Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash", "Junk": "\\Junk"}
+# (source server's flagged folders, target server's, folders the user fills on the source, expected target names)
+FOLDER_CASES = {
+    "a user's Archiv on a SPECIAL-USE source, target without \\Archive": (
+        NO_ARCHIVE, NO_ARCHIVE, ("INBOX", "Archiv", "Archiv/2019", "Archiv/2019/Q1"),
+        {"INBOX": "INBOX", "Sent": "Sent", "Drafts": "Drafts", "Trash": "Trash", "Junk": "Junk",
+         "Archiv": "Archiv", "Archiv/2019": "Archiv/2019", "Archiv/2019/Q1": "Archiv/2019/Q1"}),
+    "a flagged \\Archive Archiv, target without \\Archive": (
+        {"Archiv": "\\Archive"}, {"Sent": "\\Sent"}, ("Archiv", "Archiv/2019"),
+        {"INBOX": "INBOX", "Archiv": "Archiv", "Archiv/2019": "Archiv/2019"}),
+    "flagged Gesendet onto flagged Sent Items": (
+        {"Gesendet": "\\Sent"}, {"Sent Items": "\\Sent"}, ("INBOX", "Gesendet", "Gesendet/2020"),
+        {"INBOX": "INBOX", "Gesendet": "Sent Items", "Gesendet/2020": "Sent Items/2020"}),
+    "a target with no special folders": (
+        {"Gesendet": "\\Sent", "Entwürfe": "\\Drafts", "Papierkorb": "\\Trash", "Spam": "\\Junk",
+         "Archiv": "\\Archive"}, {}, ("Gesendet", "Entwürfe", "Papierkorb", "Spam", "Archiv", "Archiv/Alt"),
+        {"INBOX": "INBOX", "Gesendet": "Gesendet", "Entwürfe": "Entwürfe", "Papierkorb": "Papierkorb", "Spam": "Spam",
+         "Archiv": "Archiv", "Archiv/Alt": "Archiv/Alt"}),
+}
+
+
+def _fill(client: IMAPClient, folders: tuple[str, ...]) -> int:
+    rng = random.Random(17)
+    for n, folder in enumerate(folders):
+        if not client.folder_exists(folder):
+            client.create_folder(folder)
+        client.append(folder, seed.generated(80_000 + n, rng), flags=("\\Seen", "$Work"),
+                      msg_time=datetime(2019, 3, 1 + n, 8, 30, tzinfo=timezone(timedelta(hours=-5))))
+    return len(folders)
+
+
+@pytest.mark.parametrize("case", list(FOLDER_CASES))
+def test_folders_keep_their_names_unless_the_target_has_one_for_their_use(
+        running_stack: StackInfo, tmp_path: Path, case: str) -> None:
+    source_specials, target_specials, filled, expected = FOLDER_CASES[case]
+    with DovecotServer(tmp_path / "src", special_folders=source_specials) as s_server, \
+            DovecotServer(tmp_path / "dst", special_folders=target_specials) as t_server:
+        for server, login in ((s_server, "quelle@example.test"), (t_server, "ziel@example.test")):
+            server.add_user(login, "pw-folders-1")
+
+        def client(server: DovecotServer, login: str) -> IMAPClient:
+            c = IMAPClient("127.0.0.1", port=server.imap_port, ssl=False)
+            c.login(login, "pw-folders-1")
+            return c
+
+        with client(s_server, "quelle@example.test") as c, client(t_server, "ziel@example.test") as t:
+            assert c.has_capability("SPECIAL-USE")  # (a Dovecot without special folders does not announce it)
+            count = _fill(c, filled)
+            before = verify.snapshot(t)  # the target server's own special folders, empty
+        source, target = ({"type": "imap", "host": "127.0.0.1", "port": server.imap_port, "security": "none",
+                           "login": login, "password": "pw-folders-1"}
+                          for server, login in ((s_server, "quelle@example.test"), (t_server, "ziel@example.test")))
+        _mid, st = migrate(running_stack, source, target)
+        assert st["state"] == "completed", st
+        with client(s_server, "quelle@example.test") as a, client(t_server, "ziel@example.test") as b:
+            result = verify.compare(a, b, expected, before)
+        s_server.destroy()
+        t_server.destroy()
+    assert result.identical, result.problems()
+    assert result.messages == count

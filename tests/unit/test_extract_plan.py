@@ -45,17 +45,20 @@ def test_folder_refs_leaves_out_virtual_views_and_orders_parents_first() -> None
     inbox, _ = by_name["inbox"]
     assert inbox.path == ["INBOX"] and inbox.special_use is None
     sent, _ = by_name["Sent Items"]
-    assert sent.path == ["\\Sent"] and sent.special_use == "\\Sent"
+    assert sent.path == ["\\Sent:Sent Items"] and sent.special_use == "\\Sent"
     child, _ = by_name["Sent Items/2019"]
-    assert child.path == ["\\Sent", "2019"] and child.special_use is None
-    assert child.display == "\\Sent/2019"
+    assert child.path == ["\\Sent:Sent Items", "2019"] and child.special_use is None
+    assert child.display == "\\Sent:Sent Items/2019"
     assert child.folder_id == fm.folder_id("Sent Items/2019")
 
 
 def test_folder_refs_with_namespace_prefix() -> None:
     listed = [lf("INBOX", delimiter="."), lf("INBOX.Drafts", delimiter="."), lf("INBOX.A.B", delimiter=".")]
     paths = {r.source_name: r.path for r, _ in folder_refs(listed, "INBOX.")}
-    assert paths == {"INBOX": ["INBOX"], "INBOX.Drafts": ["\\Drafts"], "INBOX.A.B": ["A", "B"]}
+    assert paths == {"INBOX": ["INBOX"], "INBOX.Drafts": ["\\Drafts:Drafts"], "INBOX.A.B": ["A", "B"]}
+    # A source that announces SPECIAL-USE has said which folders are special: "Drafts" unflagged is not.
+    paths = {r.source_name: r.path for r, _ in folder_refs(listed, "INBOX.", announced_special_use=True)}
+    assert paths == {"INBOX": ["INBOX"], "INBOX.Drafts": ["Drafts"], "INBOX.A.B": ["A", "B"]}
 
 
 @pytest.mark.parametrize("uids, size, expected", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.loader.imap import create_arguments
 from shared import folder_map as fm
 from shared.folder_map import ListedFolder
 
@@ -29,13 +30,13 @@ def test_sent_flag_wins_over_a_sent_items_name() -> None:
     listed = [lf("Sent Items"), lf("Versendet", "\\Sent"), lf("Sent Items/2019")]
     assert fm.special_roots(listed) == {"Versendet": "\\Sent"}
     paths = neutral(listed)
-    assert paths["Versendet"] == ["\\Sent"]
+    assert paths["Versendet"] == ["\\Sent:Versendet"]
     # The other one stays an ordinary folder, children included.
     assert paths["Sent Items"] == ["Sent Items"]
     assert paths["Sent Items/2019"] == ["Sent Items", "2019"]
 
 
-def test_name_hints_without_special_use_any_case() -> None:
+def test_name_hints_on_a_source_without_special_use_any_case() -> None:
     listed = [lf("INBOX"), lf("SENT ITEMS"), lf("Deleted Items"), lf("Papierkorb"), lf("Spam"), lf("Entwürfe"),
               lf("Archiv"), lf("Projects")]
     assert fm.special_roots(listed) == {"SENT ITEMS": "\\Sent", "Deleted Items": "\\Trash", "Spam": "\\Junk",
@@ -73,21 +74,16 @@ def test_german_target_names() -> None:
     specials = fm.target_special_names(target)
     assert specials == {"\\Sent": "Gesendete Elemente", "\\Trash": "Gelöschte Elemente", "\\Drafts": "Entwürfe",
                         "\\Junk": "Junk-E-Mail", "\\Archive": "Archiv"}
-    assert fm.target_name(["\\Sent"], specials, "/") == "Gesendete Elemente"
-    assert fm.target_name(["\\Trash"], specials, "/") == "Gelöschte Elemente"
+    assert fm.target_name(["\\Sent:Sent"], specials, "/") == "Gesendete Elemente"
+    assert fm.target_name(["\\Trash:Deleted Items"], specials, "/") == "Gelöschte Elemente"
 
 
 def test_special_children_land_under_the_target_special_folder() -> None:
     source = [lf("Sent Items"), lf("Sent Items/2019")]
     path = neutral(source)["Sent Items/2019"]
-    assert path == ["\\Sent", "2019"]
+    assert path == ["\\Sent:Sent Items", "2019"]
     specials = fm.target_special_names([lf("Gesendete Elemente", "\\Sent")])
     assert fm.target_name(path, specials, "/") == "Gesendete Elemente/2019"
-
-
-def test_special_without_target_folder_gets_the_default_name() -> None:
-    assert fm.target_name(["\\Sent", "2019"], {}, "/") == "Sent/2019"
-    assert fm.target_name(["\\Junk"], {}, ".", "INBOX.") == "INBOX.Junk"
 
 
 def test_separator_translation_component_with_target_delimiter_becomes_underscore() -> None:
@@ -105,12 +101,13 @@ def test_separator_translation_component_with_target_delimiter_becomes_underscor
 def test_namespace_prefix_on_source_is_removed() -> None:
     source = [lf("INBOX", delimiter="."), lf("INBOX.Sent", "\\Sent", delimiter="."),
               lf("INBOX.Projects.2024", delimiter="."), lf("INBOX.Trash", delimiter=".")]
-    assert fm.special_roots(source, "INBOX.") == {"Sent": "\\Sent", "Trash": "\\Trash"}
+    # The source flags its Sent folder, so "Trash" without a flag is an ordinary folder.
+    assert fm.special_roots(source, "INBOX.") == {"Sent": "\\Sent"}
     assert neutral(source, "INBOX.") == {
         "INBOX": ["INBOX"],
-        "INBOX.Sent": ["\\Sent"],
+        "INBOX.Sent": ["\\Sent:Sent"],
         "INBOX.Projects.2024": ["Projects", "2024"],
-        "INBOX.Trash": ["\\Trash"],
+        "INBOX.Trash": ["Trash"],
     }
 
 
@@ -118,9 +115,9 @@ def test_namespace_prefix_on_target_is_added() -> None:
     target = [lf("INBOX", delimiter="."), lf("INBOX.Sent", "\\Sent", delimiter=".")]
     specials = fm.target_special_names(target, "INBOX.")
     assert specials == {"\\Sent": "INBOX.Sent"}
-    assert fm.target_name(["\\Sent", "2019"], specials, ".", "INBOX.") == "INBOX.Sent.2019"
+    assert fm.target_name(["\\Sent:Gesendet", "2019"], specials, ".", "INBOX.") == "INBOX.Sent.2019"
     assert fm.target_name(["Projects", "2024"], specials, ".", "INBOX.") == "INBOX.Projects.2024"
-    assert fm.target_name(["\\Drafts"], specials, ".", "INBOX.") == "INBOX.Drafts"
+    assert fm.target_name(["\\Drafts:Entwürfe"], specials, ".", "INBOX.") == "INBOX.Entwürfe"
     assert fm.target_name(["INBOX", "Sub"], specials, ".", "INBOX.") == "INBOX.Sub"
 
 
@@ -151,3 +148,123 @@ def test_folder_id_is_stable_short_and_distinct() -> None:
     assert fm.folder_id("INBOX/Sub") == fm.folder_id("INBOX/Sub")
     assert fm.folder_id("INBOX/Sub") != fm.folder_id("INBOX/sub")
     assert len(fm.folder_id("x" * 1000)) == 16
+
+
+# -- the rule, end to end through the pure functions, with the expected names written out -----------
+
+def mapped(source: list[ListedFolder], target: list[ListedFolder], *, source_announces: bool = True,
+           target_announces: bool = True, prefix: str = "") -> dict[str, str]:
+    """Source folder name → target folder name, the way the extractor and the IMAP loader chain them."""
+    specials = fm.special_roots(source, "", source_announces)
+    t_specials = fm.target_special_names(target, prefix, target_announces)
+    t_delim = next((f.delimiter for f in target if f.delimiter), "/")
+    return {f.name: fm.target_name(fm.neutral_path(f, specials), t_specials, t_delim, prefix) for f in source}
+
+
+SENT_ONLY = [lf("INBOX"), lf("Sent", "\\Sent")]
+
+CASES = {
+    "a flagged source's unflagged Archiv, target without \\Archive": (
+        [lf("INBOX"), lf("Sent", "\\Sent"), lf("Archiv"), lf("Archiv/2019"), lf("Archiv/2019/Q1")], SENT_ONLY,
+        {"INBOX": "INBOX", "Sent": "Sent", "Archiv": "Archiv", "Archiv/2019": "Archiv/2019",
+         "Archiv/2019/Q1": "Archiv/2019/Q1"}),
+    "a flagged \\Archive Archiv, target without \\Archive: keeps its name": (
+        [lf("Archiv", "\\Archive"), lf("Archiv/2019")], SENT_ONLY,
+        {"Archiv": "Archiv", "Archiv/2019": "Archiv/2019"}),
+    "a flagged \\Archive Archiv onto the target's flagged Archive": (
+        [lf("Archiv", "\\Archive"), lf("Archiv/2019")], [*SENT_ONLY, lf("Archive", "\\Archive")],
+        {"Archiv": "Archive", "Archiv/2019": "Archive/2019"}),
+    "flagged Gesendet onto flagged Sent Items": (
+        [lf("Gesendet", "\\Sent"), lf("Gesendet/2020")], [lf("INBOX"), lf("Sent Items", "\\Sent")],
+        {"Gesendet": "Sent Items", "Gesendet/2020": "Sent Items/2020"}),
+    "a target with no special folders at all": (
+        [lf("Sent", "\\Sent"), lf("Entwürfe", "\\Drafts"), lf("Papierkorb", "\\Trash"), lf("Spam", "\\Junk"),
+         lf("Archives", "\\Archive")], [lf("INBOX")],
+        {"Sent": "Sent", "Entwürfe": "Entwürfe", "Papierkorb": "Papierkorb", "Spam": "Spam", "Archives": "Archives"}),
+    "a target that flags nothing keeps even English names": (
+        [lf("Trash", "\\Trash")], [lf("INBOX"), lf("Papierkorb")], {"Trash": "Trash"}),
+    "an unflagged Archive on a target with SPECIAL-USE is not its archive": (
+        [lf("Archiv", "\\Archive")], [*SENT_ONLY, lf("Archive")], {"Archiv": "Archiv"}),
+    "a nested flagged target folder": (
+        [lf("Archive", "\\Archive"), lf("Archive/2019")], [*SENT_ONLY, lf("Ablage"), lf("Ablage/Alt", "\\Archive")],
+        {"Archive": "Ablage/Alt", "Archive/2019": "Ablage/Alt/2019"}),
+    "a source that announces SPECIAL-USE but flags nothing: no names are read": (
+        [lf("Sent"), lf("Trash")], [lf("INBOX"), lf("Gesendet", "\\Sent"), lf("Müll", "\\Trash")],
+        {"Sent": "Sent", "Trash": "Trash"}),
+    "a source with a \\All view and a Sent by name only": (
+        [lf("Sent"), lf("Alle", "\\All")], [lf("INBOX"), lf("Gesendet", "\\Sent")],
+        {"Sent": "Sent", "Alle": "Alle"}),
+    "a folder named like a token stays itself": (
+        [lf("\\Sent"), lf("\\Sent:x"), lf("Sent", "\\Sent")], [lf("INBOX"), lf("Gesendet", "\\Sent")],
+        {"\\Sent": "\\Sent", "\\Sent:x": "\\Sent:x", "Sent": "Gesendet"}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_folder_keeps_its_name_unless_the_target_has_one_for_its_use(case: str) -> None:
+    source, target, expected = CASES[case]
+    assert mapped(source, target) == expected
+
+
+def test_names_are_read_only_from_a_source_without_special_use() -> None:
+    source = [lf("INBOX"), lf("Gesendete Objekte"), lf("Spam"), lf("Archiv"), lf("Archiv/2019"), lf("Projekte")]
+    target = [lf("INBOX"), lf("Sent", "\\Sent"), lf("Junk", "\\Junk"), lf("Archive", "\\Archive")]
+    assert mapped(source, target, source_announces=False) == {
+        "INBOX": "INBOX", "Gesendete Objekte": "Sent", "Spam": "Junk", "Archiv": "Archive",
+        "Archiv/2019": "Archive/2019", "Projekte": "Projekte"}
+    assert mapped(source, target, source_announces=True) == {
+        "INBOX": "INBOX", "Gesendete Objekte": "Gesendete Objekte", "Spam": "Spam", "Archiv": "Archiv",
+        "Archiv/2019": "Archiv/2019", "Projekte": "Projekte"}
+
+
+def test_well_known_names_on_a_target_without_special_use() -> None:
+    source = [lf("Sent", "\\Sent"), lf("Drafts", "\\Drafts"), lf("Archive", "\\Archive"), lf("Junk", "\\Junk")]
+    target = [lf("INBOX"), lf("Gesendete Elemente"), lf("Entwürfe"), lf("Archiv")]
+    assert mapped(source, target, target_announces=False) == {
+        "Sent": "Gesendete Elemente", "Drafts": "Entwürfe", "Archive": "Archiv", "Junk": "Junk"}
+    # The same target announcing SPECIAL-USE without flags has none of these: every name is kept.
+    assert mapped(source, target, target_announces=True) == {
+        "Sent": "Sent", "Drafts": "Drafts", "Archive": "Archive", "Junk": "Junk"}
+
+
+def test_target_namespace_prefix_for_kept_names() -> None:
+    source = [lf("Archiv", "\\Archive"), lf("Archiv/2019"), lf("Sent", "\\Sent")]
+    target = [lf("INBOX", delimiter="."), lf("INBOX.Sent", "\\Sent", delimiter=".")]
+    assert mapped(source, target, prefix="INBOX.") == {
+        "Archiv": "INBOX.Archiv", "Archiv/2019": "INBOX.Archiv.2019", "Sent": "INBOX.Sent"}
+
+
+@pytest.mark.parametrize("use, names", [(use, names) for use, names in fm.WELL_KNOWN_NAMES.items()])
+def test_every_use_and_language_follows_one_rule(use: str, names: tuple[str, ...]) -> None:
+    for own in names:
+        title = own.title()
+        source = [lf("INBOX"), lf(title, use), lf(f"{title}/Alt")]
+        assert mapped(source, [lf("INBOX")]) == {"INBOX": "INBOX", title: title, f"{title}/Alt": f"{title}/Alt"}
+        theirs = [lf("INBOX"), lf("Zielordner", use)]
+        assert mapped(source, theirs) == {"INBOX": "INBOX", title: "Zielordner", f"{title}/Alt": "Zielordner/Alt"}
+
+
+def test_root_tokens_and_events_from_before() -> None:
+    assert fm.root_token("\\Archive", "Archiv") == "\\Archive:Archiv"
+    assert fm.parse_root("\\Archive:Archiv") == ("\\Archive", "Archiv")
+    assert fm.parse_root("\\Sent:a:b") == ("\\Sent", "a:b")
+    assert fm.parse_root("Archiv") == (None, "Archiv")
+    assert fm.parse_root("\\\\Sent") == (None, "\\Sent")
+    assert fm.parse_root("\\Unknown:x") == (None, "\\Unknown:x")
+    # An event written before tokens carried a name: only the use is known, so its English name.
+    assert fm.parse_root("\\Sent") == ("\\Sent", "Sent")
+    assert fm.target_name(["\\Archive", "2019"], {}, "/") == "Archive/2019"
+
+
+def test_created_use_only_for_a_special_root_the_target_lacks() -> None:
+    specials = {"\\Sent": "Sent"}
+    assert fm.created_use(["\\Archive:Archiv"], specials) == "\\Archive"
+    assert fm.created_use(["\\Archive:Archiv", "2019"], specials) is None
+    assert fm.created_use(["\\Sent:Gesendet"], specials) is None
+    assert fm.created_use(["Archiv"], specials) is None
+    assert fm.created_use(["INBOX"], specials) is None
+
+
+def test_create_special_use_arguments() -> None:
+    assert create_arguments(b'"Archiv"', "\\Archive") == (b'"Archiv"', b"(USE (\\Archive))")
+    assert create_arguments(b'"Archiv"', None) == (b'"Archiv"',)

@@ -53,7 +53,8 @@ def test_english_special_folders_get_their_special_use() -> None:
                  folder("Junk E-mail"), folder("Archive"))
     assert got == {"INBOX": (), "Sent Items": ("\\Sent",), "Drafts": ("\\Drafts",),
                    "Deleted Items": ("\\Trash",), "Junk E-mail": ("\\Junk",), "Archive": ("\\Archive",)}
-    assert set(neutral(folder("Sent Items"), folder("Deleted Items"))) == {"\\Sent", "\\Trash"}
+    assert set(neutral(folder("Sent Items"), folder("Deleted Items"))) == {"\\Sent:Sent Items",
+                                                                          "\\Trash:Deleted Items"}
 
 
 def test_german_special_folders_get_their_special_use() -> None:
