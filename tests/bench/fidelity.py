@@ -1,7 +1,10 @@
-"""Checking a copy: ``verify.compare`` decides; ``diagnose`` says what a lossy tool changed.
+"""Checking a copy: ``verify.compare`` decides; ``arrived`` counts; ``diagnose`` says what a lossy tool changed.
 
-``verify.compare`` is the strict check every line must pass (same bytes, flags and INTERNALDATE
-in every folder, nothing extra). When a line fails it, ``diagnose`` matches the target's messages
+``verify.compare`` is the strict check every line must pass (same bytes, flags and INTERNALDATE with
+its zone in every folder, every target folder accounted for), against the folder names that
+:mod:`mailferry.expected_folders` (the rules written again, not mailferry's mapping) expects.
+``arrived`` counts the messages and bytes that are on the target, which every line reports as what it
+copied (never the planned totals). When a line fails the check, ``diagnose`` matches the target's messages
 to the seeded ones and counts what differs: an added ``X-TUID`` header (mbsync's marker), other
 byte changes, flags dropped or added (by name), INTERNALDATE changes, messages missing (and how
 many of those carried ``\\Deleted``), messages extra, folders missing.
@@ -12,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from imapclient import IMAPClient
@@ -27,17 +31,35 @@ def _flags(raw: Any) -> frozenset[str]:
     return frozenset(f.decode() if isinstance(f, bytes) else str(f) for f in raw) - {"\\Recent"}
 
 
-def check(source: IMAPClient, target: IMAPClient) -> dict[str, Any]:
+def check(source: IMAPClient, target: IMAPClient, expected: Mapping[str, str | None],
+          before: Mapping[str, Counter[Fingerprint]]) -> dict[str, Any]:
     """The strict comparison, as JSON-able data."""
-    cmp = verify.compare(source, target)
+    cmp = verify.compare(source, target, expected, before)
     return {
         "identical": cmp.identical,
         "messages_checked": cmp.messages,
         "missing_folders": cmp.missing_folders,
+        "extra_folders": cmp.extra_folders,
         "folders_with_differences": [
-            {"folder": f.source, "source": f.source_count, "target": f.target_count, "missing": f.missing,
-             "extra": f.extra} for f in cmp.folders if f.missing or f.extra],
+            {"folder": f.source, "target": f.target, "source": f.source_count, "target_count": f.target_count,
+             "missing": f.missing, "extra": f.extra} for f in cmp.folders if f.missing or f.extra],
+        "problems": cmp.problems()[:20],
     }
+
+
+def arrived(target: IMAPClient) -> tuple[int, int]:
+    """(messages, bytes) on the target account now, over every folder: what a line really copied."""
+    messages = size = 0
+    for name, listed in verify.list_folders(target).items():
+        if not listed.selectable:
+            continue
+        target.select_folder(name, readonly=True)
+        uids = target.search("ALL")
+        for i in range(0, len(uids), 1000):
+            for d in target.fetch(uids[i:i + 1000], ["RFC822.SIZE"]).values():
+                messages += 1
+                size += int(d[b"RFC822.SIZE"])
+    return messages, size
 
 
 def check_subset(target: IMAPClient, copied: dict[str, Counter[Fingerprint]]) -> dict[str, Any]:
@@ -89,7 +111,7 @@ def diagnose(target: IMAPClient, layout: dict[str, list[Message]]) -> dict[str, 
                 got, want = _flags(d[b"FLAGS"]), frozenset(src.flags)
                 out["flags_dropped"].update(want - got)
                 out["flags_added"].update(got - want)
-                if int(d[b"INTERNALDATE"].timestamp()) != int(src.internaldate.timestamp()):
+                if verify.internaldate_text(d[b"INTERNALDATE"]) != verify.internaldate_text(src.internaldate):
                     out["internaldate_changed"] += 1
         for left in pending.values():
             out["missing"] += len(left)

@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,10 +43,12 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 from imapclient import IMAPClient
 
-from mailferry import stack
+from mailferry import stack, verify
 from mailferry.cli import FINAL
 from mailferry.dovecot import DovecotServer
+from mailferry.expected_folders import expected_for
 from mailferry.seed import Message
+from mailferry.verify import Fingerprint
 from shared.credential_seal import generate_master_key
 from tests.bench import baselines, fidelity, measure
 from tests.bench import mailbox as mbox
@@ -151,6 +154,8 @@ class Bench:
         self._cpu_at_end: dict[str, float] | None = None
         self._ticks: tuple[tuple[int, int], tuple[int, int] | None] = ((0, 0), None)
         self.mailferry_runs = 0
+        # Per target account, before its copy: the folder names expected, and what it held.
+        self.expected: dict[str, tuple[dict[str, str | None], dict[str, Counter[Fingerprint]]]] = {}
 
     def copy_started(self) -> None:
         """The copy begins now (a mailferry line first starts its stack): the machine's busy share counts from here."""
@@ -169,6 +174,21 @@ class Bench:
         assert self.dovecot is not None
         self.dovecot.add_user(login, self.passwords[login])
         return login
+
+    def target(self, name: str) -> str:
+        """A new target account, and what the check will expect of it (taken now, before the copy)."""
+        login = self.account(name)
+        with self.client(self.src) as a, self.client(login) as b:
+            before = verify.snapshot(b)
+            if any(before.values()):
+                raise RuntimeError(f"the new target account {login} is not empty")
+            self.expected[login] = (expected_for(a, b), before)
+        return login
+
+    def arrived(self, target: str, res: baselines.LineResult) -> None:
+        """A line's messages and bytes are what is on its target, counted there."""
+        with self.client(target) as b:
+            res.messages, res.bytes = fidelity.arrived(b)
 
     def client(self, login: str) -> IMAPClient:
         """A direct connection (no proxy), for seeding and checking."""
@@ -242,8 +262,9 @@ class Bench:
 
     def check(self, target: str) -> dict[str, Any]:
         t0 = time.perf_counter()
+        expected, before = self.expected[target]
         with self.client(self.src) as a, self.client(target) as b:
-            result = fidelity.check(a, b)
+            result = fidelity.check(a, b, expected, before)
             if not result["identical"]:
                 b.normalise_times = False
                 result["differences"] = fidelity.diagnose(b, self.layout)
@@ -295,22 +316,24 @@ class Bench:
                      "scope": "sha256 of every fetched message against the seeded mailbox"}
 
     def _run_raw_append(self, port: int, row: dict[str, Any]) -> tuple[baselines.LineResult, dict[str, Any]]:
-        dst = self.account("raw")
+        dst = self.target("raw")
         res = baselines.raw_append("127.0.0.1", port, dst, self.passwords[dst], self.layout,
                                    connections=self.cfg.raw_connections)
         self.copy_ended()
+        self.arrived(dst, res)
         check = self.check(dst)
         self.drop_account(dst)
         return res, check
 
     def _run_naive(self, port: int, row: dict[str, Any], limit: int) -> tuple[baselines.LineResult, dict[str, Any]]:
-        dst = self.account("naive")
+        dst = self.target("naive")
         total = mbox.total_messages(self.layout)
         stride = max(1, math.ceil(total / limit)) if limit else 1
         res, copied, complete = baselines.naive_copy("127.0.0.1", port, (self.src, self.passwords[self.src]),
                                                      (dst, self.passwords[dst]), stride=stride,
                                                      time_cap=self.cfg.naive_cap_s)
         self.copy_ended()
+        self.arrived(dst, res)
         row["sampled"] = not complete
         if complete:
             check = self.check(dst)
@@ -321,11 +344,11 @@ class Bench:
         return res, check
 
     def _run_mbsync(self, port: int, row: dict[str, Any]) -> tuple[baselines.LineResult, dict[str, Any]]:
-        dst = self.account("mbsync")
+        dst = self.target("mbsync")
         res, code = baselines.run_mbsync(self.work / f"mbsync-{row['rtt_ms']:g}", "127.0.0.1", port,
                                          (self.src, self.passwords[self.src]), (dst, self.passwords[dst]))
         self.copy_ended()
-        res.messages, res.bytes = mbox.total_messages(self.layout), mbox.total_bytes(self.layout)
+        self.arrived(dst, res)
         row["exit_code"] = code
         check = self.check(dst)
         self.drop_account(dst)
@@ -354,7 +377,7 @@ class Bench:
     def _run_mailferry(self, port: int, row: dict[str, Any], replicas: int,
                        profile_dir: Path | None = None) -> tuple[baselines.LineResult, dict[str, Any]]:
         res = baselines.LineResult()
-        dst = self.account(f"mf{replicas}")
+        dst = self.target(f"mf{replicas}")
         # Each run its own topics, consumer groups and logs: a group that the last run's workers have
         # just left may still be rebalancing, and the reported run's logs must stay.
         self.mailferry_runs += 1
@@ -420,9 +443,8 @@ class Bench:
             stack.down(state)
             drop_topics(env["MAILFERRY_KAFKA_BOOTSTRAP"], env["MAILFERRY_TOPIC_PREFIX"])
         emails = (st.get("items") or {}).get("emails") or {}
-        res.messages = int(emails.get("done", 0))
+        self.arrived(dst, res)
         mail_bytes = mbox.total_bytes(self.layout)
-        res.bytes = mail_bytes if res.messages == mbox.total_messages(self.layout) else int(emails.get("bytes", 0))
         extracted = sum(measure.metric_sum(m, "mailferry_item_bytes_total", service="extractor")
                         for m in metrics.values())
         loaded = sum(measure.metric_sum(m, "mailferry_item_bytes_total", service="loader") for m in metrics.values())
