@@ -97,6 +97,13 @@ def _validate(rule: Any, index: int, mbx: Mailbox, require_id: bool) -> None:
         for p in holder if holder is not None else ():
             if local(p) not in PREDICATES:
                 raise schema_error(f"The element '{local(holder)}' has invalid child element '{local(p)}'.")
+    for rng, parts in (("WithinDateRange", ("StartDateTime", "EndDateTime")),
+                       ("WithinSizeRange", ("MinimumSize", "MaximumSize"))):
+        for holder in rule.iter(tq(rng)):  # RulePredicateDateRangeType / RulePredicateSizeRangeType
+            for c in holder:
+                if local(c) not in parts:
+                    raise schema_error(f"The element '{rng}' has invalid child element '{local(c)}'. "
+                                       f"List of possible elements expected: '{parts[0]}, {parts[1]}'.")
     for size in rule.iter(tq("WithinSizeRange")):
         low, high = size.findtext(tq("MinimumSize")), size.findtext(tq("MaximumSize"))
         if low is not None and high is not None and int(low) > int(high):
