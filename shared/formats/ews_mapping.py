@@ -41,6 +41,7 @@ from exchangelib.recurrence import (
     WeeklyPattern,
 )
 
+from . import free_busy
 from .ical import (
     WEEKDAYS,
     Alarm,
@@ -777,12 +778,7 @@ def _event_fields(rec: EventRecord, default_tz: EWSTimeZone, lossy: list[str]) -
     f["categories"] = list(rec.categories) or None
     f["importance"] = _importance(rec.priority, lossy) or "Normal"
     f["sensitivity"] = _sensitivity(rec.classification, lossy) or "Normal"
-    if rec.status == "TENTATIVE":
-        f["legacy_free_busy_status"] = "Tentative"
-    elif rec.transparency == "TRANSPARENT":
-        f["legacy_free_busy_status"] = "Free"
-    else:
-        f["legacy_free_busy_status"] = "Busy"
+    f["legacy_free_busy_status"] = free_busy.from_ical(rec)
     if rec.status == "CANCELLED":
         lossy.append("STATUS:CANCELLED (read-only in Exchange)")
     minutes = _reminder_minutes(rec.alarms, rec.start, lossy)
@@ -796,7 +792,8 @@ def _event_fields(rec: EventRecord, default_tz: EWSTimeZone, lossy: list[str]) -
         lossy.append(f"organizer {rec.organizer.email} (read-only in Exchange; the mailbox owner organizes)")
     if rec.url is not None:
         lossy.append(f"URL {rec.url}")
-    extra = _extra_names([x for x in rec.extra if not x.upper().startswith(("DTSTAMP", "SEQUENCE"))])
+    extra = _extra_names([x for x in rec.extra
+                          if not x.upper().startswith(("DTSTAMP", "SEQUENCE")) and not free_busy.busy_line(x)])
     if extra:
         lossy.append("properties without Exchange field: " + ", ".join(extra))
     return f
@@ -909,13 +906,7 @@ def _event_record(item: Any, lossy: list[str]) -> EventRecord:
     rec.categories = list(item.categories or [])
     rec.priority = _priority(item.importance)
     rec.classification = _classification(item.sensitivity)
-    status = item.legacy_free_busy_status
-    if status == "Free":
-        rec.transparency = "TRANSPARENT"
-    elif status == "Tentative":
-        rec.status = "TENTATIVE"
-    elif status in ("OOF", "WorkingElsewhere"):
-        rec.extra.append(f"X-MICROSOFT-CDO-BUSYSTATUS:{status.upper()}")
+    free_busy.to_ical(item.legacy_free_busy_status, rec)
     if item.reminder_is_set and item.reminder_minutes_before_start is not None:
         rec.alarms.append(Alarm("DISPLAY", -timedelta(minutes=item.reminder_minutes_before_start)))
     for attr, role, kind in (

@@ -32,7 +32,15 @@ from shared.formats.ews_mapping import (  # noqa: E402
     task_from_ews,
     task_to_ews,
 )
-from shared.formats.ical import Attendee, EventRecord, RecurrenceRule, TaskRecord, parse_calendar  # noqa: E402
+from shared.formats.ical import (  # noqa: E402
+    Attendee,
+    Calendar,
+    EventRecord,
+    RecurrenceRule,
+    TaskRecord,
+    parse_calendar,
+    serialize_calendar,
+)
 from shared.formats.vcard import ContactCard, TypedValue, parse_vcard  # noqa: E402
 
 try:
@@ -305,3 +313,23 @@ def test_monthly_relative_event_with_deleted_occurrence(acc: Account) -> None:
     back, lossy = _round_trip_event(acc, event)
     assert lossy == []
     assert back.rrule == event.rrule and back.exdates == event.exdates and back.start == start
+
+
+@pytest.mark.parametrize("status", ["Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData"])
+def test_every_show_as_state_travels_exchange_to_exchange(acc: Account, status: str) -> None:
+    """Made with exchangelib, read into iCalendar text, written again: Exchange shows the same state."""
+    from exchangelib import CalendarItem, EWSDateTime
+
+    utc = EWSTimeZone("UTC")
+    source = CalendarItem(account=acc, folder=acc.calendar, subject=f"away {status}",
+                          start=EWSDateTime(2026, 3, 2, 9, 0, tzinfo=utc), end=EWSDateTime(2026, 3, 2, 17, 0, tzinfo=utc),
+                          legacy_free_busy_status=status)
+    source.save()
+    [read] = list(acc.fetch(ids=[source]))
+    text = serialize_calendar(Calendar(events=[event_from_ews(read).value]))
+    [event] = parse_calendar(text).events
+    mapping = event_to_ews(event, account=acc, folder=acc.calendar)
+    assert mapping.lossy == []
+    mapping.item.save()
+    [copy] = list(acc.fetch(ids=[mapping.item]))
+    assert copy.legacy_free_busy_status == status
