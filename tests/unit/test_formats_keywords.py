@@ -65,3 +65,15 @@ def test_categories_travel_as_keywords_and_the_follow_up_keyword_is_not_a_catego
     flags = imap_flags(False, 1, False, ["Red Category", "Work", "", "Work", "$Completed"])
     assert flags == ["$Completed", "Red&ACA-Category", "Work", "&ACQ-Completed"]
     assert categories([*flags, "\\Seen", "\\Flagged"]) == ["Red Category", "Work", "$Completed"]
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("none", ("\\Seen",)), ("flagged", ("\\Seen", "\\Flagged")),
+                                                ("complete", ("\\Seen", "$Completed"))])
+def test_a_pst_messages_follow_up_state(flag: str, expected: tuple[str, ...]) -> None:
+    """PST mail carries PR_FLAG_STATUS too: a completed follow-up is $Completed there as well."""
+    from services.extractor.pst import MailRecord
+
+    mail = MailRecord(source_id=1, folder=("Inbox",), message_class="IPM.Note", subject="s", sender_name="",
+                      sender_address="", sent=None, received=None, is_read=True, is_draft=False, flag=flag,
+                      attachment_names=(), has_transport_headers=False, rfc822=b"")
+    assert mail.imap_flags == expected
