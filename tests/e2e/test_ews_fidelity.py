@@ -9,11 +9,9 @@ by mailferry's own converters.
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -25,6 +23,7 @@ from exchangelib.version import EXCHANGE_2016
 from mailferry.stack import StackInfo
 from tests.conftest import Accounts
 from tests.e2e.flows import migrate, start, wait_final
+from tests.e2e.test_ews_mail import endpoint, new_mailbox
 from tests.ews_emulator import EwsEmulator
 
 
@@ -51,17 +50,6 @@ for _name, _cls in (("followup_status", FollowUpStatus), ("received_at", Receive
 def emulator() -> Iterator[EwsEmulator]:
     with EwsEmulator() as emu:
         yield emu
-
-
-def new_mailbox(emu: EwsEmulator, name: str) -> tuple[str, str]:
-    login = f"{name}-{random.randrange(10**9)}@example.test"
-    emu.add_mailbox(login, "pw-" + login[:8])
-    return login, "pw-" + login[:8]
-
-
-def endpoint(emu: EwsEmulator, login: str, password: str) -> dict[str, object]:
-    return {"type": "ews", "host": "127.0.0.1", "port": urlsplit(emu.url).port, "security": "none",
-            "login": login, "password": password}
 
 
 def account(emu: EwsEmulator, login: str, password: str) -> Account:
