@@ -3,7 +3,9 @@
 exchangelib talks through requests/urllib3. :class:`PinnedAdapter` makes every
 one of its HTTP connections go to the address the network guard checked for
 that host (a host never checked is refused), while TLS still verifies the
-certificate against the host name — the same rule as for IMAP.
+certificate against the host name — the same rule as for IMAP. An account given
+``tls_verify: false`` (admitted by intake only where the operator allows it) gets
+connections of its own that skip the certificate check (:class:`UnverifiedProtocol`).
 
 Throttling: exchangelib's ``FaultTolerance`` policy honours ``ErrorServerBusy``
 and its ``BackOffMilliseconds`` hint and retries transient errors with capped
@@ -34,7 +36,7 @@ from exchangelib.errors import (
     TransportError,
     UnauthorizedError,
 )
-from exchangelib.protocol import BaseProtocol, FailFast
+from exchangelib.protocol import BaseProtocol, FailFast, Protocol
 from exchangelib.version import EXCHANGE_2016
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool
@@ -83,6 +85,8 @@ def pin(host: str, port: int) -> str:
 class PinnedAdapter(HTTPAdapter):
     """Connect to the checked address; keep the name for the Host header, SNI and certificate check."""
 
+    verify_tls = True
+
     def get_connection_with_tls_context(self, request: Any, verify: Any, proxies: Any = None,
                                         cert: Any = None) -> HTTPConnectionPool:
         parts = urlsplit(request.url)
@@ -90,14 +94,38 @@ class PinnedAdapter(HTTPAdapter):
         port = parts.port or (443 if parts.scheme == "https" else 80)
         address = pin(host, port)
         opts = _options
-        if parts.scheme == "https" and opts is not None and opts.ca_file and verify is True:
+        if not self.verify_tls:
+            verify = False
+        elif parts.scheme == "https" and opts is not None and opts.ca_file and verify is True:
             verify = opts.ca_file
         host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
         host_params = {**host_params, "host": address}
         if parts.scheme == "https":
-            pool_kwargs = {**pool_kwargs, "server_hostname": host, "assert_hostname": host}
+            pool_kwargs = {**pool_kwargs, "server_hostname": host, "assert_hostname": host if verify else False}
         request.headers["Host"] = parts.netloc
         return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        super().cert_verify(conn, url, verify if self.verify_tls else False, cert)
+
+
+class UnverifiedAdapter(PinnedAdapter):
+    """The same, without certificate checks: only for an account given ``tls_verify: false``, which
+    intake admits only where the operator allowed it (MAILFERRY_ALLOW_INSECURE_TLS)."""
+
+    verify_tls = False
+
+
+class UnverifiedProtocol(Protocol):  # type: ignore[misc]
+    """exchangelib's Protocol with :class:`UnverifiedAdapter`. exchangelib shares one Protocol (and its
+    connections) per endpoint and credentials; this one has a key of its own, so a verified and an
+    unverified connection to one server never share a session."""
+
+    HTTP_ADAPTER_CLS = UnverifiedAdapter
+
+    @staticmethod
+    def _cache_key(config: Configuration) -> tuple[Any, ...]:
+        return config.service_endpoint, config.credentials, "tls-unverified"
 
 
 BaseProtocol.HTTP_ADAPTER_CLS = PinnedAdapter
@@ -110,8 +138,11 @@ def service_url(host: str, port: int, security: str) -> str:
 
 
 def connect_ews(host: str, port: int, security: str, login: str, secret: str, *, auth: str = "basic",
-                fail_fast: bool = False, max_wait: float = 600.0) -> Account:
-    """An exchangelib Account for ``login``; ``secret`` is the password, or the OAuth2 access token."""
+                fail_fast: bool = False, max_wait: float = 600.0, tls_verify: bool = True) -> Account:
+    """An exchangelib Account for ``login``; ``secret`` is the password, or the OAuth2 access token.
+
+    ``tls_verify=False`` turns the certificate check off for this account's connections only (intake
+    refuses it unless the operator allowed insecure TLS)."""
     if auth == "oauth2":
         credentials: Any = OAuth2AuthorizationCodeCredentials(
             access_token={"access_token": secret, "token_type": "Bearer", "expires_in": 3600})
@@ -123,11 +154,14 @@ def connect_ews(host: str, port: int, security: str, login: str, secret: str, *,
     config = Configuration(service_endpoint=service_url(host, port, security), credentials=credentials,
                            auth_type=auth_type, version=Version(build=EXCHANGE_2016), retry_policy=policy,
                            max_connections=_max_connections)
-    return Account(login, config=config, autodiscover=False, access_type=DELEGATE)
+    account = Account(login, config=config, autodiscover=False, access_type=DELEGATE)
+    if not tls_verify and security != "none":
+        account.protocol = UnverifiedProtocol(config=config)
+    return account
 
 
 def check_login(host: str, port: int, security: str, login: str, secret: str, auth: str = "basic",
-                attempts: int = 4, sleep: Any = time.sleep) -> None:
+                attempts: int = 4, sleep: Any = time.sleep, tls_verify: bool = True) -> None:
     """Log in and read the inbox's id: errors by kind, never echoing the secret.
 
     Fail-fast (a wrong password must answer at once; exchangelib's patient policy
@@ -138,7 +172,8 @@ def check_login(host: str, port: int, security: str, login: str, secret: str, au
     for attempt in range(attempts):
         try:
             pin(host, port)
-            account = connect_ews(host, port, security, login, secret, auth=auth, fail_fast=True)
+            account = connect_ews(host, port, security, login, secret, auth=auth, fail_fast=True,
+                                  tls_verify=tls_verify)
             _ = account.inbox.id
             return
         except UnauthorizedError:

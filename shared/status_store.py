@@ -104,7 +104,7 @@ class StatusStore:
         args: list[Any] = []
         for res in results:
             line = ""
-            if res.result != "done":
+            if res.result != "done" or res.reason:  # a copy that could not keep everything is reported too
                 line = json.dumps(res.model_dump(), ensure_ascii=False)
             args += [res.item_key, res.result, res.bytes, res.item_type, line]
         if not args:

@@ -7,13 +7,14 @@ localized name. Exchange has no well-known id for an archive folder (Outlook cre
 plain one, named in the user's language), so a top-level folder with a well-known archive
 name carries ``\\Archive``: the same rule the Exchange target uses to find its own.
 Path components are joined with a control character, because Exchange folder names may
-contain "/" or ".".
+contain "/" or ".". Read, follow-up (flagged or complete) and draft state and the
+categories become IMAP flags and keywords as :mod:`shared.formats.keywords` says.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,12 +27,12 @@ from exchangelib.properties import ItemId
 from services.extractor.task_run import header_fields
 from shared import folder_map
 from shared.events import ExtractTask, MailItem, MailMeta
+from shared.formats.keywords import imap_flags
 
 DELIMITER = "\x1f"
 FETCH_BATCH = 50
 # Folder classes that hold mail; calendars, contacts, tasks and notes are other operations.
 MAIL_CLASSES = (None, "", "IPF.Note", "IPF.Note.OutlookHomepage")
-FLAGGED = 2
 
 if "flag" not in {f.name for f in Message.FIELDS}:
     Message.register("flag", Flag)
@@ -45,20 +46,6 @@ def ews_item_key(folder_id: str, item_id: str) -> str:
 class EwsFolder:
     listed: folder_map.ListedFolder
     folder: Folder
-
-
-def imap_flags(is_read: bool | None, flag: int | None, is_draft: bool | None,
-               categories: Sequence[str] | None) -> list[str]:
-    """Exchange's read, follow-up, draft state and categories as IMAP flags and keywords."""
-    flags = []
-    if is_read:
-        flags.append("\\Seen")
-    if flag == FLAGGED:
-        flags.append("\\Flagged")
-    if is_draft:
-        flags.append("\\Draft")
-    flags += [c for c in categories or () if c and " " not in c]
-    return flags
 
 
 class EwsSource:

@@ -32,9 +32,10 @@ def pim_key(operation: str, source_id: str) -> str:
     return f"{operation}:{hashlib.sha256(source_id.encode()).hexdigest()[:24]}"
 
 
-def _item(mid: str, operation: str, source_id: str, fmt: str, name: str, payload: str) -> PimItem:
+def _item(mid: str, operation: str, source_id: str, fmt: str, name: str, payload: str,
+          lossy: list[str] | None = None) -> PimItem:
     return PimItem(migration_id=mid, item_key=pim_key(operation, source_id), item_type=ITEM_TYPE[operation],
-                   format=fmt, name=(name or "")[:200], payload=payload)
+                   format=fmt, name=(name or "")[:200], payload=payload, lossy=lossy or [])
 
 
 def folder_paths(account: Account) -> dict[str, list[str]]:
@@ -53,13 +54,16 @@ def read(account: Account, operation: str, mid: str) -> Iterator[PimItem]:
     if operation == "contacts":
         for c in account.contacts.all():
             if isinstance(c, Contact) and not isinstance(c, DistributionList):
-                yield _item(mid, operation, c.id, "vcard", c.display_name or "", serialize_vcard(
-                    contact_from_ews(c).value))
+                card = contact_from_ews(c)
+                yield _item(mid, operation, c.id, "vcard", c.display_name or "", serialize_vcard(card.value),
+                            card.lossy)
     elif operation == "contact_groups":
         for dl in account.contacts.all():
             if isinstance(dl, DistributionList):
-                group = group_from_ews(dl).value
-                yield _item(mid, operation, dl.id, "json", group.display_name, json.dumps(asdict(group)))
+                mapped = group_from_ews(dl)
+                group = mapped.value
+                yield _item(mid, operation, dl.id, "json", group.display_name, json.dumps(asdict(group)),
+                            mapped.lossy)
     elif operation == "calendars":
         for ev in account.calendar.all():
             if not isinstance(ev, CalendarItem):
@@ -68,14 +72,15 @@ def read(account: Account, operation: str, mid: str) -> Iterator[PimItem]:
             if ev.modified_occurrences:
                 exceptions = [x for x in account.fetch(ids=[o.to_id() for o in ev.modified_occurrences])
                               if not isinstance(x, Exception)]
-            record = event_from_ews(ev, exceptions).value
+            event = event_from_ews(ev, exceptions)
             yield _item(mid, operation, ev.id, "ical", ev.subject or "",
-                        serialize_calendar(Calendar(events=[record])))
+                        serialize_calendar(Calendar(events=[event.value])), event.lossy)
     elif operation == "tasks":
         for t in account.tasks.all():
             if isinstance(t, Task):
+                task = task_from_ews(t)
                 yield _item(mid, operation, t.id, "ical", t.subject or "",
-                            serialize_calendar(Calendar(tasks=[task_from_ews(t).value])))
+                            serialize_calendar(Calendar(tasks=[task.value])), task.lossy)
     elif operation == "rules":
         paths = folder_paths(account)
         for rule in account.rules:

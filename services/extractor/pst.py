@@ -29,6 +29,7 @@ import pypff
 
 from services.extractor import pst_mime as mm
 from services.extractor.pst_mime import MapiAttachment, MapiMessage, PropKey, Recipient
+from shared.formats.keywords import COMPLETED
 
 PS_MAPI = "00020328-0000-0000-c000-000000000046"
 PS_PUBLIC_STRINGS = "00020329-0000-0000-c000-000000000046"
@@ -129,12 +130,14 @@ class MailRecord:
 
     @property
     def imap_flags(self) -> tuple[str, ...]:
-        """The IMAP system flags this state maps to."""
+        """The IMAP flags this state maps to (a completed follow-up is the keyword $Completed)."""
         flags = []
         if self.is_read:
             flags.append("\\Seen")
         if self.flag == "flagged":
             flags.append("\\Flagged")
+        elif self.flag == "complete":
+            flags.append(COMPLETED)
         if self.is_draft:
             flags.append("\\Draft")
         return tuple(flags)

@@ -964,6 +964,8 @@ def _event_common(props: Props, uid: str) -> list[str]:
 
 
 _BUSY = {0: "TRANSPARENT", 1: "OPAQUE", 2: "OPAQUE", 3: "OPAQUE", 4: "OPAQUE"}
+# PidLidBusyStatus -> Outlook's own X-MICROSOFT-CDO-BUSYSTATUS, so tentative, away and elsewhere survive.
+_BUSY_STATUS = {0: "FREE", 1: "TENTATIVE", 2: "BUSY", 3: "OOF", 4: "WORKINGELSEWHERE"}
 
 
 def vevent_from_appointment(props: Props, uid: str, organizer: tuple[str, str] | None = None,
@@ -984,7 +986,7 @@ def vevent_from_appointment(props: Props, uid: str, organizer: tuple[str, str] |
         event.append(f"LOCATION:{_escape(location)}")
     busy = prop_int(props, (PSETID_APPOINTMENT, 0x8205))
     if busy in _BUSY:
-        event.append(f"TRANSP:{_BUSY[busy]}")
+        event += [f"TRANSP:{_BUSY[busy]}", f"X-MICROSOFT-CDO-BUSYSTATUS:{_BUSY_STATUS[busy]}"]
     if organizer and organizer[1]:
         event.append(f"ORGANIZER;CN={_param(organizer[0])}:mailto:{organizer[1]}")
     for person in attendees:

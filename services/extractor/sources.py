@@ -60,7 +60,8 @@ class SourcePool:
                                          password, self.opts))
         if spec.type == "ews":
             pin(spec.host, spec.port)
-            return EwsSource(connect_ews(spec.host, spec.port, spec.security, spec.login, password, auth=spec.auth))
+            return EwsSource(connect_ews(spec.host, spec.port, spec.security, spec.login, password, auth=spec.auth,
+                                         tls_verify=spec.tls_verify))
         if spec.type == "pop3":
             return Pop3Mailbox(Pop3Source(login_pop3(spec.host, spec.port, spec.security, spec.tls_verify,
                                                      spec.login, password, self.opts)))

@@ -25,7 +25,7 @@ class SideFailed(Exception):
 
 def check_endpoint(ep: Endpoint, opts: ConnectOptions, sieve: bool = False) -> None:
     if ep.type == "ews":
-        check_login(ep.host, ep.port, ep.security, ep.login, ep.password, ep.auth)
+        check_login(ep.host, ep.port, ep.security, ep.login, ep.password, ep.auth, tls_verify=ep.tls_verify)
         return
     if ep.type == "pop3":
         login_pop3(ep.host, ep.port, ep.security, ep.tls_verify, ep.login, ep.password, opts).logout()

@@ -3,7 +3,8 @@
 A neutral path's special root (``INBOX``, ``\\Sent``…) becomes the mailbox's
 well-known folder of that role, whatever its localized name; other folders go
 under the message folder root. Messages are created from their MIME bytes with
-read, follow-up and draft state and their received/sent dates set through the
+read, follow-up (flagged or complete) and draft state, categories from keywords
+(:mod:`shared.formats.keywords`) and their received/sent dates set through the
 MAPI properties Exchange keeps them in. Every created item and folder is named
 by its Exchange id in the undo record.
 """
@@ -27,9 +28,9 @@ from services.loader.imap import Outgoing, Placed
 from shared import folder_map
 from shared.errors import ItemRejected, Throttled, Transient
 from shared.folder_map import INBOX
+from shared.formats.keywords import categories, follow_up
 
 KEY_SEP = "\x1f"
-FLAGGED = 2
 MSGFLAG_READ = 0x1
 MSGFLAG_UNSENT = 0x8
 
@@ -62,11 +63,11 @@ for _name, _cls in (("flag", Flag), ("delivery_time", DeliveryTime), ("submit_ti
 
 
 def mapi_state(flags: Sequence[str]) -> tuple[bool, int | None, int]:
-    """IMAP flags → (is_read, follow-up flag, PR_MESSAGE_FLAGS)."""
+    """IMAP flags → (is_read, follow-up flag: flagged, complete or None, PR_MESSAGE_FLAGS)."""
     lowered = {f.lower() for f in flags}
     read = "\\seen" in lowered
     value = (MSGFLAG_READ if read else 0) | (MSGFLAG_UNSENT if "\\draft" in lowered else 0)
-    return read, FLAGGED if "\\flagged" in lowered else None, value
+    return read, follow_up(flags), value
 
 
 def sent_date(data: bytes) -> datetime | None:
@@ -77,11 +78,6 @@ def sent_date(data: bytes) -> datetime | None:
         return parsedate_to_datetime(str(value)).astimezone(UTC) if value else None
     except (TypeError, ValueError, IndexError):
         return None
-
-
-def keywords(flags: Sequence[str]) -> list[str]:
-    """IMAP keywords become Exchange categories (system flags are state, not categories)."""
-    return [f for f in flags if not f.startswith("\\")]
 
 
 class EwsTarget:
@@ -165,7 +161,7 @@ class EwsTarget:
             fields["submit_time"] = EWSDateTime.from_datetime(sent)
         if flag is not None:
             fields["flag"] = flag
-        cats = keywords(msg.flags)
+        cats = categories(msg.flags)
         if cats:
             fields["categories"] = cats
         return Message(account=self.account, folder=folder, mime_content=msg.data, **fields)

@@ -120,7 +120,7 @@ class PimWriter:
             out.created += self._records(item, refs)
             out.results.append(ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
                                           result="done", bytes=len(item.payload.encode()), subject=item.name,
-                                          reason="; ".join(lossy)[:300]))
+                                          reason="; ".join([*item.lossy, *lossy])[:300]))
 
     def _records(self, item: PimItem, refs: list[str]) -> list[CreatedThing]:
         return [CreatedThing(kind="rule" if item.item_type == "rule" else "item", ref=r, item_key=item.item_key,

@@ -19,10 +19,30 @@ from typing import Any
 from exchangelib import Account
 from exchangelib.properties import Rule
 from exchangelib.services import CreateInboxRule, GetInboxRules
+from exchangelib.util import TNS
 
 from shared.errors import ItemRejected
 from shared.formats.settings import FOLDER_ACTIONS, RuleModel, rule_from_ews, rule_to_ews
 from shared.ledger import Ledger
+
+
+class _CreateRule(CreateInboxRule):  # type: ignore[misc]
+    """exchangelib (5.6) wraps a rule's date and size range in a ``DateRange``/``SizeRange`` element the
+    EWS schema does not have (RulePredicateDateRangeType holds StartDateTime and EndDateTime itself), so
+    Exchange would refuse the rule; the request goes out in the schema's shape."""
+
+    def get_payload(self, rule: Rule, remove_outlook_rule_blob: bool = True) -> Any:
+        payload = super().get_payload(rule=rule, remove_outlook_rule_blob=remove_outlook_rule_blob)
+        for wrapper in list(payload.iter(f"{{{TNS}}}DateRange", f"{{{TNS}}}SizeRange")):
+            holder = wrapper.getparent()
+            holder.remove(wrapper)
+            holder.extend(list(wrapper))
+        return payload
+
+
+def create_rule(account: Account, rule: Rule) -> None:
+    """Create ``rule`` in the account's inbox rules (without Outlook's rule blob, as EWS requires)."""
+    _CreateRule(account=account).get(rule=rule, remove_outlook_rule_blob=True)
 
 
 class RuleWriter:
@@ -48,8 +68,7 @@ class RuleWriter:
             if before is not None and (found := self._appeared(model, before)) is not None:
                 return found
         present = {str(r.id) for r in self._current()}
-        CreateInboxRule(account=self.account).get(rule=rule_to_ews(model, self.folder_for),
-                                                  remove_outlook_rule_blob=True)
+        create_rule(self.account, rule_to_ews(model, self.folder_for))
         self._rules = None
         new = [r for r in self._current() if str(r.id) not in present and r.display_name == model.name]
         if len(new) != 1:
@@ -65,11 +84,12 @@ class RuleWriter:
 
     def _appeared(self, model: RuleModel, before: Collection[str]) -> str | None:
         """A rule that appeared since the first attempt and that no other item took, with this rule's
-        name, conditions and actions."""
+        name, conditions, exceptions and actions."""
         paths = {self.folder_for(p).id: p for p in (model.actions.get(a) for a in FOLDER_ACTIONS) if p}
         for rule in (r for r in self._current() if str(r.id) not in before and str(r.id) not in self._claimed):
             theirs = rule_from_ews(rule, lambda fid: paths.get(fid) if fid else None)
-            if (theirs.name, theirs.conditions, theirs.actions) == (model.name, model.conditions, model.actions):
+            if ((theirs.name, theirs.conditions, theirs.exceptions, theirs.actions)
+                    == (model.name, model.conditions, model.exceptions, model.actions)):
                 self._claimed.add(str(rule.id))
                 return str(rule.id)
         return None

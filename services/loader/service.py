@@ -105,7 +105,8 @@ class Loader:
         secret = password if password is not None else self.creds.password(mid, spec, "target")
         if spec.type == "ews":
             pin(spec.host, spec.port)
-            return EwsTarget(connect_ews(spec.host, spec.port, spec.security, spec.login, secret, auth=spec.auth))
+            return EwsTarget(connect_ews(spec.host, spec.port, spec.security, spec.login, secret, auth=spec.auth,
+                                         tls_verify=spec.tls_verify))
         return ImapTarget(login_imap(spec.host, spec.port, spec.security, spec.tls_verify, spec.login,
                                      secret, self.opts))
 

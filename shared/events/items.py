@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.envelope import Event, register
 from shared.events.tasks import FolderRef
@@ -81,7 +81,8 @@ class PimItem(Event):
     """A contact, contact group, calendar event, task, inbox rule or the auto-reply, in a neutral format.
 
     ``format`` says how ``payload`` is written: ``vcard`` (contacts), ``ical`` (events with their
-    exceptions, tasks), ``json`` (contact groups, rules, auto-reply: small typed models).
+    exceptions, tasks), ``json`` (contact groups, rules, auto-reply: small typed models). ``lossy``:
+    what reading the source could not put into the payload, reported with the item's result.
     """
 
     EVENT_TYPE = "item.pim"
@@ -92,3 +93,4 @@ class PimItem(Event):
     format: str
     name: str = ""
     payload: str
+    lossy: list[str] = Field(default_factory=list)

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from exchangelib import CalendarItem, Contact, DistributionList, EWSDate, EWSDateTime, EWSTimeZone, Task
 from exchangelib.attachments import FileAttachment
 from exchangelib.errors import UnknownTimeZone
-from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
+from exchangelib.indexed_properties import EmailAddress, ImAddress, PhoneNumber, PhysicalAddress
 from exchangelib.properties import Attendee as EwsAttendee
 from exchangelib.properties import HTMLBody, Mailbox, Member
 from exchangelib.recurrence import (
@@ -41,6 +41,7 @@ from exchangelib.recurrence import (
     WeeklyPattern,
 )
 
+from . import FormatError, free_busy, parse_line
 from .ical import (
     WEEKDAYS,
     Alarm,
@@ -53,7 +54,7 @@ from .ical import (
     VTimezone,
     zone_by_name,
 )
-from .vcard import Address, ContactCard, TypedValue
+from .vcard import Address, ContactCard, TypedValue, unescape
 
 __all__ = [
     "ContactGroup",
@@ -168,7 +169,10 @@ def _plain_zone(tz: tzinfo | None) -> tzinfo:
 def _from_ews_dt(value: datetime | None, tz: tzinfo) -> datetime | None:
     if value is None:
         return None
-    local = value.astimezone(tz) if value.tzinfo is not None else value.replace(tzinfo=tz)
+    if value.tzinfo is None:
+        local = value.replace(tzinfo=tz)
+    else:  # a plain datetime first: EWSDateTime.astimezone takes only EWSTimeZone (a task's UTC reminder)
+        local = datetime.fromtimestamp(value.timestamp(), UTC).astimezone(tz)
     return datetime(local.year, local.month, local.day, local.hour, local.minute, local.second, tzinfo=tz)
 
 
@@ -318,10 +322,43 @@ def contact_to_ews(card: ContactCard, account: Any = None, folder: Any = None) -
         lossy.append(f"photo by reference {card.photo_uri}")
     if card.uid is not None:
         lossy.append("UID (Exchange assigns its own item id)")
-    extra = _extra_names([x for x in card.extra if not x.upper().startswith(("PRODID", "REV"))])
+    rest = _contact_extras(card.extra, contact, lossy)
+    extra = _extra_names([x for x in rest if not x.upper().startswith(("PRODID", "REV"))])
     if extra:
         lossy.append("properties without Exchange field: " + ", ".join(extra))
     return Mapped(contact, lossy)
+
+
+# vCard properties with no ContactCard field that Exchange has a field for (names other writers use, too).
+_EXTRA_FIELDS = {
+    "X-ASSISTANT": "assistant_name", "X-MS-ASSISTANT": "assistant_name", "X-EVOLUTION-ASSISTANT": "assistant_name",
+    "X-MANAGER": "manager", "X-MS-MANAGER": "manager", "X-EVOLUTION-MANAGER": "manager",
+    "X-SPOUSE": "spouse_name", "X-MS-SPOUSE": "spouse_name", "X-EVOLUTION-SPOUSE": "spouse_name",
+    "X-MS-OFFICE-LOCATION": "office", "ROLE": "profession",
+}
+
+
+def _contact_extras(lines: Sequence[str], contact: Any, lossy: list[str]) -> list[str]:
+    """Set the Exchange fields that ``lines`` (a card's extra properties) hold; returns the lines left."""
+    rest: list[str] = []
+    ims: list[str] = []
+    for line in lines:
+        try:
+            parsed = parse_line(line, allow_group=True)
+        except FormatError:
+            rest.append(line)
+            continue
+        attr = _EXTRA_FIELDS.get(parsed.name)
+        if attr is not None and getattr(contact, attr, None) is None:
+            setattr(contact, attr, unescape(parsed.value) or None)
+        elif parsed.name in ("IMPP", "X-MS-IMADDRESS"):
+            ims.append(unescape(parsed.value))
+        else:
+            rest.append(line)
+    labels = ImAddress.LABEL_CHOICES
+    contact.im_addresses = [ImAddress(label=label, im_address=v) for label, v in zip(labels, ims, strict=False)] or None
+    lossy.extend(f"IM address {v} (Exchange keeps 3)" for v in ims[len(labels):])
+    return rest
 
 
 def contact_from_ews(contact: Any) -> Mapped[ContactCard]:
@@ -391,10 +428,11 @@ def contact_from_ews(contact: Any) -> Mapped[ContactCard]:
     for im in contact.im_addresses or []:
         if im.im_address:
             card.extra.append(f"IMPP:{im.im_address}")
-    for attr in ("children", "companies", "mileage", "initials", "file_as"):
+    for attr in ("children", "companies", "mileage", "initials", "phonetic_full_name", "phonetic_first_name",
+                 "phonetic_last_name"):  # file_as is not listed: Exchange computes it from the name again
         value = getattr(contact, attr, None)
-        if value and attr not in ("file_as", "initials"):
-            lossy.append(f"{attr} {value!r}")
+        if value:
+            lossy.append(f"{attr.replace('_', ' ')} {value!r}")
     return Mapped(card, lossy)
 
 
@@ -685,17 +723,23 @@ def _priority(importance: str | None) -> int | None:
     return {"High": 1, "Low": 9}.get(importance or "")
 
 
+# Exchange's "Personal" has no CLASS of its own: an x-name, which readers that do not know it must treat
+# as PRIVATE (RFC 5545 §3.8.1.3), and which comes back as Personal.
+_CLASS_TO_SENSITIVITY = {"PRIVATE": "Private", "CONFIDENTIAL": "Confidential", "X-PERSONAL": "Personal"}
+
+
 def _sensitivity(classification: str | None, lossy: list[str]) -> str | None:
     if classification in (None, "PUBLIC"):
         return None
-    mapped = {"PRIVATE": "Private", "CONFIDENTIAL": "Confidential"}.get(classification or "")
+    mapped = _CLASS_TO_SENSITIVITY.get(classification or "")
     if mapped is None:
-        lossy.append(f"CLASS {classification}")
+        lossy.append(f"CLASS {classification} stored as Private")
+        return "Private"
     return mapped
 
 
 def _classification(sensitivity: str | None) -> str | None:
-    return {"Private": "PRIVATE", "Personal": "PRIVATE", "Confidential": "CONFIDENTIAL"}.get(sensitivity or "")
+    return {v: k for k, v in _CLASS_TO_SENSITIVITY.items()}.get(sensitivity or "")
 
 
 def _attendees(rec: EventRecord, lossy: list[str]) -> dict[str, list[Any]]:
@@ -777,12 +821,7 @@ def _event_fields(rec: EventRecord, default_tz: EWSTimeZone, lossy: list[str]) -
     f["categories"] = list(rec.categories) or None
     f["importance"] = _importance(rec.priority, lossy) or "Normal"
     f["sensitivity"] = _sensitivity(rec.classification, lossy) or "Normal"
-    if rec.status == "TENTATIVE":
-        f["legacy_free_busy_status"] = "Tentative"
-    elif rec.transparency == "TRANSPARENT":
-        f["legacy_free_busy_status"] = "Free"
-    else:
-        f["legacy_free_busy_status"] = "Busy"
+    f["legacy_free_busy_status"] = free_busy.from_ical(rec)
     if rec.status == "CANCELLED":
         lossy.append("STATUS:CANCELLED (read-only in Exchange)")
     minutes = _reminder_minutes(rec.alarms, rec.start, lossy)
@@ -796,7 +835,8 @@ def _event_fields(rec: EventRecord, default_tz: EWSTimeZone, lossy: list[str]) -
         lossy.append(f"organizer {rec.organizer.email} (read-only in Exchange; the mailbox owner organizes)")
     if rec.url is not None:
         lossy.append(f"URL {rec.url}")
-    extra = _extra_names([x for x in rec.extra if not x.upper().startswith(("DTSTAMP", "SEQUENCE"))])
+    extra = _extra_names([x for x in rec.extra
+                          if not x.upper().startswith(("DTSTAMP", "SEQUENCE")) and not free_busy.busy_line(x)])
     if extra:
         lossy.append("properties without Exchange field: " + ", ".join(extra))
     return f
@@ -909,13 +949,7 @@ def _event_record(item: Any, lossy: list[str]) -> EventRecord:
     rec.categories = list(item.categories or [])
     rec.priority = _priority(item.importance)
     rec.classification = _classification(item.sensitivity)
-    status = item.legacy_free_busy_status
-    if status == "Free":
-        rec.transparency = "TRANSPARENT"
-    elif status == "Tentative":
-        rec.status = "TENTATIVE"
-    elif status in ("OOF", "WorkingElsewhere"):
-        rec.extra.append(f"X-MICROSOFT-CDO-BUSYSTATUS:{status.upper()}")
+    free_busy.to_ical(item.legacy_free_busy_status, rec)
     if item.reminder_is_set and item.reminder_minutes_before_start is not None:
         rec.alarms.append(Alarm("DISPLAY", -timedelta(minutes=item.reminder_minutes_before_start)))
     for attr, role, kind in (
@@ -1077,4 +1111,8 @@ def task_from_ews(item: Any) -> Mapped[TaskRecord]:
             rec.rrule = recurrence_from_ews(item.recurrence, None, True)
         except ValueError as exc:
             lossy.append(f"task recurrence: {exc}")
+    for attr in ("billing_information", "companies", "mileage", "actual_work", "total_work"):
+        value = getattr(item, attr, None)
+        if value:
+            lossy.append(f"{attr.replace('_', ' ')} {value!r}")
     return Mapped(rec, lossy)

@@ -1,10 +1,11 @@
 """Small typed models for inbox rules and the auto-reply, and their mapping to exchangelib.
 
-Rules keep the conditions and actions that mean the same on any Exchange
-(strings, addresses, flags, a target folder by its neutral path); the ones that
-point at server-specific objects (a reply template item, SMS alerts) are listed
-as lossy. Folder actions travel as neutral paths so the target can resolve them
-to its own folder.
+Rules keep the conditions, exceptions and actions that mean the same on any
+Exchange (strings, addresses, flags, choices, date and size ranges, a target folder
+by its neutral path); the ones that point at server-specific objects (a reply
+template item, SMS alerts, connected accounts) are listed as lossy. Folder actions
+travel as neutral paths so the target can resolve them to its own folder. Addresses
+go to Exchange as ``t:Address`` (EmailAddressType), which is what rules take.
 """
 
 from __future__ import annotations
@@ -15,26 +16,43 @@ from datetime import UTC, datetime
 from typing import Any
 
 from exchangelib import EWSDateTime, OofSettings
-from exchangelib.properties import Actions, Conditions, Mailbox, Rule
+from exchangelib.properties import (
+    Actions,
+    Address,
+    Conditions,
+    Exceptions,
+    Rule,
+    WithinDateRange,
+    WithinSizeRange,
+)
 
+# Predicates (RulePredicatesType: a rule's conditions and its exceptions) by the kind of value they hold.
 STRING_CONDITIONS = ("categories", "contains_body_strings", "contains_header_strings", "contains_recipient_strings",
-                     "contains_sender_strings", "contains_subject_or_body_strings", "contains_subject_strings")
-FLAG_CONDITIONS = ("has_attachments", "is_automatic_reply", "is_meeting_request", "not_sent_to_me", "sent_cc_me",
-                   "sent_only_to_me", "sent_to_me", "sent_to_or_cc_me")
+                     "contains_sender_strings", "contains_subject_or_body_strings", "contains_subject_strings",
+                     "item_classes", "message_classifications")
+FLAG_CONDITIONS = ("has_attachments", "is_approval_request", "is_automatic_forward", "is_automatic_reply",
+                   "is_encrypted", "is_meeting_request", "is_meeting_response", "is_ndr", "is_permission_controlled",
+                   "is_read_receipt", "is_signed", "is_voicemail", "not_sent_to_me", "sent_cc_me", "sent_only_to_me",
+                   "sent_to_me", "sent_to_or_cc_me")
+CHOICE_CONDITIONS = ("flagged_for_action", "importance", "sensitivity")
 ADDRESS_CONDITIONS = ("from_addresses", "sent_to_addresses")
-FLAG_ACTIONS = ("delete", "mark_as_read", "stop_processing_rules")
+FLAG_ACTIONS = ("delete", "mark_as_read", "permanent_delete", "stop_processing_rules")
 ADDRESS_ACTIONS = ("forward_to_recipients", "forward_as_attachment_to_recipients", "redirect_to_recipients")
 FOLDER_ACTIONS = ("move_to_folder", "copy_to_folder")  # actions that name a folder (by path in RuleModel)
 
 
 @dataclass
 class RuleModel:
+    """A rule as data: ``conditions`` and ``exceptions`` map predicate names (exchangelib's) to strings,
+    lists of strings or e-mail addresses, booleans, or the date/size range as a small dict."""
+
     name: str
     priority: int
     enabled: bool
     conditions: dict[str, Any] = field(default_factory=dict)
     actions: dict[str, Any] = field(default_factory=dict)
     lossy: list[str] = field(default_factory=list)
+    exceptions: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
@@ -48,22 +66,38 @@ def _emails(mailboxes: Any) -> list[str]:
     return [m.email_address for m in mailboxes or [] if getattr(m, "email_address", None)]
 
 
+def _predicates_from_ews(pred: Any, what: str, lossy: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if pred is None:
+        return out
+    for name in STRING_CONDITIONS:
+        if getattr(pred, name, None):
+            out[name] = list(getattr(pred, name))
+    for name in FLAG_CONDITIONS:
+        if getattr(pred, name, None) is not None:
+            out[name] = bool(getattr(pred, name))
+    for name in CHOICE_CONDITIONS:
+        if getattr(pred, name, None):
+            out[name] = str(getattr(pred, name))
+    for name in ADDRESS_CONDITIONS:
+        if getattr(pred, name, None):
+            out[name] = _emails(getattr(pred, name))
+    dates = pred.within_date_range
+    if dates is not None:
+        out["within_date_range"] = {"start": _iso(dates.start_date_time), "end": _iso(dates.end_date_time)}
+    sizes = pred.within_size_range
+    if sizes is not None:
+        out["within_size_range"] = {"minimum_size": sizes.minimum_size, "maximum_size": sizes.maximum_size}
+    if pred.from_connected_accounts:
+        lossy.append(f"{what} on connected accounts (they belong to the source mailbox)")
+    return out
+
+
 def rule_from_ews(rule: Rule, folder_path: Any) -> RuleModel:
     """``folder_path(folder_id) -> list[str] | None`` turns a folder action into a neutral path."""
     model = RuleModel(name=rule.display_name, priority=rule.priority or 1, enabled=bool(rule.is_enabled))
-    cond = rule.conditions
-    if cond is not None:
-        for name in STRING_CONDITIONS:
-            if getattr(cond, name, None):
-                model.conditions[name] = list(getattr(cond, name))
-        for name in FLAG_CONDITIONS:
-            if getattr(cond, name, None) is not None:
-                model.conditions[name] = bool(getattr(cond, name))
-        for name in ADDRESS_CONDITIONS:
-            if getattr(cond, name, None):
-                model.conditions[name] = _emails(getattr(cond, name))
-        if cond.importance:
-            model.conditions["importance"] = cond.importance
+    model.conditions = _predicates_from_ews(rule.conditions, "a condition", model.lossy)
+    model.exceptions = _predicates_from_ews(rule.exceptions, "an exception", model.lossy)
     act = rule.actions
     if act is not None:
         for name in FLAG_ACTIONS:
@@ -89,24 +123,39 @@ def rule_from_ews(rule: Rule, folder_path: Any) -> RuleModel:
     return model
 
 
+def _when(text: str | None) -> EWSDateTime | None:
+    return EWSDateTime.from_datetime(datetime.fromisoformat(text)) if text else None
+
+
+def _predicates_to_ews(values: dict[str, Any], pred: Conditions) -> Conditions:
+    for name, value in values.items():
+        if name in ADDRESS_CONDITIONS:
+            setattr(pred, name, [Address(email_address=a) for a in value])  # EWS: EmailAddressType, <t:Address>
+        elif name == "within_date_range":
+            pred.within_date_range = WithinDateRange(start_date_time=_when(value.get("start")),
+                                                     end_date_time=_when(value.get("end")))
+        elif name == "within_size_range":
+            pred.within_size_range = WithinSizeRange(**value)
+        else:
+            setattr(pred, name, value)
+    return pred
+
+
 def rule_to_ews(model: RuleModel, resolve_folder: Any) -> Rule:
     """``resolve_folder(path) -> Folder`` gives the target folder for a folder action."""
-    cond = Conditions()
-    for name, value in model.conditions.items():
-        if name in ADDRESS_CONDITIONS:
-            setattr(cond, name, [Mailbox(email_address=a) for a in value])
-        else:
-            setattr(cond, name, value)
     act = Actions()
     for name, value in model.actions.items():
         if name in ADDRESS_ACTIONS:
-            setattr(act, name, [Mailbox(email_address=a) for a in value])
+            setattr(act, name, [Address(email_address=a) for a in value])
         elif name in FOLDER_ACTIONS:
             setattr(act, name, resolve_folder(value))
         else:
             setattr(act, name, value)
-    return Rule(display_name=model.name, priority=model.priority, is_enabled=model.enabled,
-                conditions=cond, actions=act)
+    rule = Rule(display_name=model.name, priority=model.priority, is_enabled=model.enabled,
+                conditions=_predicates_to_ews(model.conditions, Conditions()), actions=act)
+    if model.exceptions:
+        rule.exceptions = _predicates_to_ews(model.exceptions, Exceptions())
+    return rule
 
 
 @dataclass

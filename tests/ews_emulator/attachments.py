@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
-from .itemtypes import normalize_booleans, now_iso
+from .itemtypes import now_iso
 from .soap import (
     M_NS,
     T_NS,
@@ -21,6 +21,7 @@ from .soap import (
     tq,
 )
 from .store import Attachment, make_id, parse_id
+from .typed import normalize
 
 if TYPE_CHECKING:
     from .server import Context
@@ -82,7 +83,7 @@ def create_attachment(ctx: Context, op: Any) -> Any:
                     raise schema_error(f"The element '{kind}' has invalid child element '{local(c)}'.")
             if kind == "FileAttachment" and src.find(tq("Content")) is None:
                 raise EwsError("ErrorInvalidAttachmentSubfilter", "A FileAttachment requires Content.")
-            stored = normalize_booleans(copy_el(src))
+            stored = normalize(copy_el(src))
             content = stored.findtext(tq("Content"))
             if stored.find(tq("Size")) is None:
                 size = len(base64.b64decode(content)) if content else len(str(stored))

@@ -16,7 +16,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .soap import EwsError, local, schema_error, tq
@@ -130,11 +130,25 @@ def check_property(ep: Any) -> Identity:
     if (children[1] == "Values") != array:
         raise EwsError("ErrorInvalidExtendedPropertyValue",
                        f"A property of type {ptype} takes {'Values' if array else 'one Value'}.")
-    values = [v.text or "" for v in ep[1].iter(tq("Value"))] if array else [ep[1].text or ""]
+    holders = list(ep[1].iter(tq("Value"))) if array else [ep[1]]
     base = ptype.removesuffix("Array")
-    if (array and not values) or not all(fits(base, v) for v in values):
+    if (array and not holders) or not all(fits(base, v.text or "") for v in holders):
         raise EwsError("ErrorInvalidExtendedPropertyValue", f"The value does not fit the property type {ptype}.")
+    for holder in holders:  # kept typed, answered as Exchange answers it
+        holder.text = canonical(base, holder.text or "")
     return ident
+
+
+def canonical(ptype: str, value: str) -> str:
+    """A (fitting) value as Exchange answers it: booleans as true/false, integers plainly, times in UTC."""
+    if ptype == "Boolean":
+        return "true" if value in ("true", "1") else "false"
+    if ptype in INT_RANGES:
+        return str(int(value))
+    if ptype == "SystemTime":
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
 
 
 def check_constant(ident: Identity, value: str) -> None:

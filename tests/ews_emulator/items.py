@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
-from . import itemtypes
+from . import itemtypes, typed
 from .extended import check_property, same_property
 from .folders import folder_id_children, resolve_folder
 from .render import render_item
@@ -171,7 +171,9 @@ def _take_attachments(item: Item, mbx: Mailbox) -> None:
 
 def store_new_item(mbx: Mailbox, folder: Folder, src: Any) -> Item:
     kind = itemtypes.validate_item(src, folder.folder_class)
-    elem = itemtypes.normalize_booleans(copy_el(src))
+    elem = typed.normalize(copy_el(src))
+    if kind == "Task":
+        typed.check_percent_complete(elem)
     itemtypes.compute_properties(elem, kind)
     item = mbx.add_item(folder, elem)
     _take_attachments(item, mbx)
@@ -262,13 +264,14 @@ def apply_update(item: Item, upd: Any) -> str:
     carriers = [c for c in upd if local(c) in itemtypes.KINDS]
     if len(carriers) != 1:
         raise schema_error(f"{action} requires one item element carrying the new value.")
-    new = carriers[0].find(tq(name))
+    carrier = typed.normalize(copy_el(carriers[0]))  # typed in its item's context (a Task's Status…)
+    if item.kind == "Task":
+        typed.check_percent_complete(carrier)
+    new = carrier.find(tq(name))
     if path.kind == "extended":
         # The carrier holds the one property the path names, with a value that fits its type.
-        sent = carriers[0].findall(tq("ExtendedProperty"))
+        sent = carrier.findall(tq("ExtendedProperty"))
         new = sent[0] if len(sent) == 1 and check_property(sent[0]) == path.ext else None
-    if new is not None:
-        new = itemtypes.normalize_booleans(copy_el(new))
     if new is None:
         raise EwsError(
             "ErrorIncorrectUpdatePropertyCount", f"The update for {path.key()} carries no '{name}' element."

@@ -433,26 +433,3 @@ def refresh_attachment_flag(elem: Any, count: int) -> None:
 
 def compute_last_modified(elem: Any) -> None:
     _set(elem, "LastModifiedTime", now_iso())
-
-
-BOOLEAN_EXTRA = {
-    "ReminderIsSet",
-    "AllowNewTimeProposal",
-    "MeetingRequestWasSent",
-    "CanDelete",
-    "MentionedMe",
-    "AtAllMention",
-    "DoNotForwardMeeting",
-    "PercentCompleteIsSet",
-}
-
-
-def normalize_booleans(elem: Any) -> Any:
-    """Store xs:boolean values the way Exchange returns them ("true"/"false"), whatever form was sent."""
-    for el in elem.iter():
-        if len(el) or el.text not in ("0", "1", "True", "False", "TRUE", "FALSE"):
-            continue
-        name = local(el)
-        if name in BOOLEAN_EXTRA or (name.startswith(("Is", "Has")) and name != "Hashtags"):
-            el.text = "true" if el.text in ("1", "True", "TRUE") else "false"
-    return elem

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .soap import M_NS, T_NS, EwsError, child, copy_el, local, m_el, require, schema_error, sub, t_el, text_of
+from .typed import normalize
 
 if TYPE_CHECKING:
     from .server import Context
@@ -63,7 +64,7 @@ def set_user_oof_settings(ctx: Context, op: Any) -> Any:
     # Response shape: "SetUserOofSettings operation" (learn.microsoft.com) successful response sample.
     if local(op) != "SetUserOofSettingsRequest":
         raise schema_error("SetUserOofSettings must be sent as 'SetUserOofSettingsRequest'.")
-    settings = require(op, T_NS, "UserOofSettings")
+    settings = normalize(copy_el(require(op, T_NS, "UserOofSettings")))
     for c in settings:
         if local(c) not in OOF_CHILDREN:
             raise schema_error(f"The element 'UserOofSettings' has invalid child element '{local(c)}'.")

@@ -6,8 +6,8 @@ import base64
 import itertools
 from typing import TYPE_CHECKING, Any
 
-from .itemtypes import normalize_booleans
 from .soap import M_NS, T_NS, EwsError, copy_el, local, m_el, require, schema_error, sub, text_of, tq
+from .typed import normalize
 
 if TYPE_CHECKING:
     from .server import Context
@@ -39,6 +39,19 @@ ACTIONS = {
     "ServerReplyWithMessage",
     "StopProcessingRules",
 }
+# RulePredicatesType: what Conditions and Exceptions may hold.
+PREDICATES = {
+    "Categories", "ContainsBodyStrings", "ContainsHeaderStrings", "ContainsRecipientStrings",
+    "ContainsSenderStrings", "ContainsSubjectOrBodyStrings", "ContainsSubjectStrings", "FlaggedForAction",
+    "FromAddresses", "FromConnectedAccounts", "HasAttachments", "Importance", "IsApprovalRequest",
+    "IsAutomaticForward", "IsAutomaticReply", "IsEncrypted", "IsMeetingRequest", "IsMeetingResponse", "IsNDR",
+    "IsPermissionControlled", "IsReadReceipt", "IsSigned", "IsVoicemail", "ItemClasses", "MessageClassifications",
+    "NotSentToMe", "SentCcMe", "SentOnlyToMe", "SentToAddresses", "SentToMe", "SentToOrCcMe", "Sensitivity",
+    "WithinDateRange", "WithinSizeRange",
+}
+# ArrayOfEmailAddressesType: a list of t:Address elements (EmailAddressType), nothing else.
+ADDRESS_LISTS = {"FromAddresses", "SentToAddresses", "ForwardAsAttachmentToRecipients", "ForwardToRecipients",
+                 "RedirectToRecipients", "SendSMSAlertToRecipients"}
 _RULE_SERIAL = itertools.count(1)
 
 
@@ -80,6 +93,32 @@ def _validate(rule: Any, index: int, mbx: Mailbox, require_id: bool) -> None:
     prio = text_of(rule, T_NS, "Priority")
     if prio is None or not prio.isdigit() or int(prio) < 1:
         raise RuleError(index, "Priority", "InvalidValue", "Priority must be a positive integer.")
+    for holder in (rule.find(tq("Conditions")), rule.find(tq("Exceptions"))):
+        for p in holder if holder is not None else ():
+            if local(p) not in PREDICATES:
+                raise schema_error(f"The element '{local(holder)}' has invalid child element '{local(p)}'.")
+    for rng, parts in (("WithinDateRange", ("StartDateTime", "EndDateTime")),
+                       ("WithinSizeRange", ("MinimumSize", "MaximumSize"))):
+        for holder in rule.iter(tq(rng)):  # RulePredicateDateRangeType / RulePredicateSizeRangeType
+            for c in holder:
+                if local(c) not in parts:
+                    raise schema_error(f"The element '{rng}' has invalid child element '{local(c)}'. "
+                                       f"List of possible elements expected: '{parts[0]}, {parts[1]}'.")
+    for size in rule.iter(tq("WithinSizeRange")):
+        low, high = size.findtext(tq("MinimumSize")), size.findtext(tq("MaximumSize"))
+        if low is not None and high is not None and int(low) > int(high):
+            raise RuleError(index, "WithinSizeRange", "InvalidSizeRange", "MinimumSize is above MaximumSize.")
+    for dates in rule.iter(tq("WithinDateRange")):
+        start, end = dates.findtext(tq("StartDateTime")), dates.findtext(tq("EndDateTime"))
+        if start is not None and end is not None and start > end:  # both UTC "Z" texts (typed.normalize)
+            raise RuleError(index, "WithinDateRange", "InvalidDateRange", "StartDateTime is after EndDateTime.")
+    for lst in rule.iter(*(tq(n) for n in ADDRESS_LISTS)):
+        for a in lst:
+            if a.tag != tq("Address"):
+                raise schema_error(f"The element '{local(lst)}' has invalid child element '{local(a)}'. "
+                                   "List of possible elements expected: 'Address'.")
+            if not (a.findtext(tq("EmailAddress")) or "").strip():
+                raise RuleError(index, local(lst), "InvalidAddress", "An address of the rule has no e-mail address.")
     actions = rule.find(tq("Actions"))
     if actions is None or len(actions) == 0:
         raise RuleError(index, "Actions", "EmptyValueFound", "A rule needs at least one action.")
@@ -108,7 +147,7 @@ def update_inbox_rules(ctx: Context, op: Any) -> Any:
         for index, operation in enumerate(require(op, M_NS, "Operations")):
             kind = local(operation)
             if kind == "CreateRuleOperation":
-                rule = normalize_booleans(copy_el(require(operation, T_NS, "Rule")))
+                rule = normalize(copy_el(require(operation, T_NS, "Rule")))
                 _validate(rule, index, mbx, require_id=False)
                 old = rule.find(tq("RuleId"))
                 if old is not None:
@@ -120,7 +159,7 @@ def update_inbox_rules(ctx: Context, op: Any) -> Any:
                     sub(rule, T_NS, "IsEnabled", "true")
                 staged.append(rule)
             elif kind == "SetRuleOperation":
-                rule = normalize_booleans(copy_el(require(operation, T_NS, "Rule")))
+                rule = normalize(copy_el(require(operation, T_NS, "Rule")))
                 _validate(rule, index, mbx, require_id=True)
                 old = _find(staged, rule.findtext(tq("RuleId")), index)
                 staged[staged.index(old)] = rule

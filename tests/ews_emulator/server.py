@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import logging
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from . import attachments, autodiscover, directory, folders, items, oof, rules
@@ -70,9 +72,12 @@ class EwsEmulator:
     ...     emu.url  # http://127.0.0.1:<port>/EWS/Exchange.asmx
     """
 
-    def __init__(self, locale: str = "en", host: str = "127.0.0.1") -> None:
+    def __init__(self, locale: str = "en", host: str = "127.0.0.1",
+                 tls: tuple[str | Path, str | Path] | None = None) -> None:
+        """``tls``: (certificate, key) PEM files; the endpoint is then served over HTTPS."""
         self.locale = locale
         self.host = host
+        self.tls = tls
         self.mailboxes: dict[str, Mailbox] = {}
         self.tokens: dict[
             str, str | None
@@ -98,6 +103,10 @@ class EwsEmulator:
 
         self._httpd = ThreadingHTTPServer((self.host, 0), _Handler)
         self._httpd.daemon_threads = True
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="ews-emulator", daemon=True)
         self._thread.start()
         return self
@@ -125,7 +134,7 @@ class EwsEmulator:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def url(self) -> str:

@@ -32,8 +32,16 @@ from shared.formats.ews_mapping import (  # noqa: E402
     task_from_ews,
     task_to_ews,
 )
-from shared.formats.ical import Attendee, EventRecord, RecurrenceRule, TaskRecord, parse_calendar  # noqa: E402
-from shared.formats.vcard import ContactCard, TypedValue, parse_vcard  # noqa: E402
+from shared.formats.ical import (  # noqa: E402
+    Attendee,
+    Calendar,
+    EventRecord,
+    RecurrenceRule,
+    TaskRecord,
+    parse_calendar,
+    serialize_calendar,
+)
+from shared.formats.vcard import ContactCard, TypedValue, parse_vcard, serialize_vcard  # noqa: E402
 
 try:
     from tests.ews_emulator import EwsEmulator
@@ -305,3 +313,64 @@ def test_monthly_relative_event_with_deleted_occurrence(acc: Account) -> None:
     back, lossy = _round_trip_event(acc, event)
     assert lossy == []
     assert back.rrule == event.rrule and back.exdates == event.exdates and back.start == start
+
+
+@pytest.mark.parametrize("status", ["Free", "Tentative", "Busy", "OOF", "WorkingElsewhere", "NoData"])
+def test_every_show_as_state_travels_exchange_to_exchange(acc: Account, status: str) -> None:
+    """Made with exchangelib, read into iCalendar text, written again: Exchange shows the same state."""
+    from exchangelib import CalendarItem, EWSDateTime
+
+    utc = EWSTimeZone("UTC")
+    source = CalendarItem(account=acc, folder=acc.calendar, subject=f"away {status}",
+                          start=EWSDateTime(2026, 3, 2, 9, 0, tzinfo=utc), end=EWSDateTime(2026, 3, 2, 17, 0, tzinfo=utc),
+                          legacy_free_busy_status=status)
+    source.save()
+    [read] = list(acc.fetch(ids=[source]))
+    text = serialize_calendar(Calendar(events=[event_from_ews(read).value]))
+    [event] = parse_calendar(text).events
+    mapping = event_to_ews(event, account=acc, folder=acc.calendar)
+    assert mapping.lossy == []
+    mapping.item.save()
+    [copy] = list(acc.fetch(ids=[mapping.item]))
+    assert copy.legacy_free_busy_status == status
+
+
+def test_a_task_with_a_reminder_and_personal_sensitivity_travels(acc: Account) -> None:
+    """Exchange answers a task's reminder in UTC; reading it used to fail the whole migration."""
+    from decimal import Decimal
+
+    from exchangelib import EWSDate, EWSDateTime, Task
+
+    utc = EWSTimeZone("UTC")
+    Task(account=acc, folder=acc.tasks, subject="remind me", sensitivity="Personal", status="InProgress",
+         percent_complete=Decimal(10), due_date=EWSDate(2026, 6, 10), reminder_is_set=True,
+         reminder_due_by=EWSDateTime(2026, 6, 9, 8, 0, tzinfo=utc)).save()
+    [source] = list(acc.tasks.all())
+    text = serialize_calendar(Calendar(tasks=[task_from_ews(source).value]))
+    [task] = parse_calendar(text).tasks
+    mapped = task_to_ews(task, account=acc, folder=acc.tasks)
+    mapped.value.save()
+    [copy] = list(acc.fetch(ids=[mapped.value]))
+    assert (copy.sensitivity, copy.status, int(copy.percent_complete)) == ("Personal", "InProgress", 10)
+    assert copy.reminder_is_set is True
+    assert copy.reminder_due_by == EWSDateTime(2026, 6, 9, 8, 0, tzinfo=utc)
+
+
+def test_contact_fields_kept_as_vcard_extensions_come_back(acc: Account) -> None:
+    from exchangelib import Contact
+    from exchangelib.indexed_properties import ImAddress
+
+    Contact(account=acc, folder=acc.contacts, display_name="Ann", given_name="Ann", assistant_name="Bea, the 2nd",
+            manager="Carl", spouse_name="Dan", office="Building 7", profession="Physicist",
+            im_addresses=[ImAddress(label="ImAddress1", im_address="xmpp:ann@chat.example"),
+                          ImAddress(label="ImAddress2", im_address="sip:ann@voip.example")]).save()
+    [source] = list(acc.contacts.all())
+    card = parse_vcard(serialize_vcard(contact_from_ews(source).value))
+    mapped = contact_to_ews(card, account=acc, folder=acc.contacts)
+    assert mapped.lossy == []
+    mapped.value.save()
+    [copy] = list(acc.fetch(ids=[mapped.value]))
+    assert (copy.assistant_name, copy.manager, copy.spouse_name, copy.office, copy.profession) == (
+        "Bea, the 2nd", "Carl", "Dan", "Building 7", "Physicist")
+    assert [(i.label, i.im_address) for i in copy.im_addresses] == [("ImAddress1", "xmpp:ann@chat.example"),
+                                                                   ("ImAddress2", "sip:ann@voip.example")]

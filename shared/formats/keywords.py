@@ -1,0 +1,126 @@
+"""Exchange's follow-up state and categories <-> IMAP flags and keywords, both ways and reversibly.
+
+Follow-up (PR_FLAG_STATUS): flagged is IMAP's ``\\Flagged``; complete is the keyword
+``$Completed`` (IMAP has no flag for it); not flagged is neither.
+
+Categories become keywords. A keyword is an IMAP atom (RFC 3501 §9: ASCII without space,
+controls and ``( ) { % * " \\ ]``), while Outlook's own categories are called "Red Category".
+So a category is written in IMAP's modified UTF-7 (RFC 3501 §5.1.3, the encoding of mailbox
+names), with the characters an atom cannot hold encoded as well as the non-ASCII ones:
+"Red Category" → ``Red&ACA-Category``, "Büro" → ``B&APw-ro``, "R&D" → ``R&-D``. A category
+named like the reserved keyword has its ``$`` encoded (``&ACQ-Completed``). Any modified UTF-7
+decoder reads these back; mailferry takes a keyword as encoded only when it is exactly what
+encoding its decoded form gives, so a keyword another client wrote (``R&D``) stays as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Sequence
+
+COMPLETED = "$Completed"
+FLAG_COMPLETE = 1  # PR_FLAG_STATUS followupComplete (MS-OXOFLAG)
+FLAG_FLAGGED = 2  # PR_FLAG_STATUS followupFlagged
+
+_ATOM_SPECIALS = frozenset('(){%*"\\]')
+
+
+def _atom_char(ch: str) -> bool:
+    return 0x20 < ord(ch) < 0x7F and ch not in _ATOM_SPECIALS
+
+
+def _run(chars: str) -> str:
+    """One modified-base64 run: UTF-16BE, "," for "/", no padding, between "&" and "-"."""
+    return "&" + base64.b64encode(chars.encode("utf-16-be")).decode("ascii").rstrip("=").replace("/", ",") + "-"
+
+
+def category_to_keyword(category: str) -> str:
+    """The IMAP keyword for an Exchange category ("" for an empty name)."""
+    if category.lower() == COMPLETED.lower():
+        return _run("$") + category[1:]
+    out: list[str] = []
+    pending = ""
+    for ch in category:
+        if _atom_char(ch):
+            if pending:
+                out.append(_run(pending))
+                pending = ""
+            out.append("&-" if ch == "&" else ch)
+        else:
+            pending += ch
+    if pending:
+        out.append(_run(pending))
+    return "".join(out)
+
+
+def _decode(keyword: str) -> str | None:
+    out: list[str] = []
+    pos = 0
+    while pos < len(keyword):
+        amp = keyword.find("&", pos)
+        if amp < 0:
+            out.append(keyword[pos:])
+            break
+        out.append(keyword[pos:amp])
+        end = keyword.find("-", amp)
+        if end < 0:
+            return None
+        run = keyword[amp + 1:end]
+        if not run:
+            out.append("&")
+        else:
+            try:
+                raw = base64.b64decode(run.replace(",", "/") + "=" * (-len(run) % 4), validate=True)
+                out.append(raw.decode("utf-16-be"))
+            except (binascii.Error, ValueError):
+                return None
+        pos = end + 1
+    return "".join(out)
+
+
+def keyword_to_category(keyword: str) -> str:
+    """The Exchange category for an IMAP keyword: decoded when it is mailferry's own encoding."""
+    if "&" not in keyword:
+        return keyword
+    decoded = _decode(keyword)
+    return decoded if decoded and category_to_keyword(decoded) == keyword else keyword
+
+
+def imap_flags(is_read: bool | None, flag: int | None, is_draft: bool | None,
+               categories: Iterable[str] | None) -> list[str]:
+    """Exchange's read, follow-up, draft state and categories as IMAP flags and keywords."""
+    flags = []
+    if is_read:
+        flags.append("\\Seen")
+    if flag == FLAG_FLAGGED:
+        flags.append("\\Flagged")
+    elif flag == FLAG_COMPLETE:
+        flags.append(COMPLETED)
+    if is_draft:
+        flags.append("\\Draft")
+    for category in categories or ():
+        keyword = category_to_keyword(category)
+        if keyword and keyword not in flags:
+            flags.append(keyword)
+    return flags
+
+
+def follow_up(flags: Sequence[str]) -> int | None:
+    """PR_FLAG_STATUS for IMAP flags: flagged, complete, or None (not flagged)."""
+    lowered = {f.lower() for f in flags}
+    if "\\flagged" in lowered:
+        return FLAG_FLAGGED
+    return FLAG_COMPLETE if COMPLETED.lower() in lowered else None
+
+
+def categories(flags: Sequence[str]) -> list[str]:
+    """The Exchange categories in IMAP flags: every keyword but the follow-up state, unescaped."""
+    out: list[str] = []
+    for f in flags:
+        if f.startswith("\\") or f.lower() == COMPLETED.lower():
+            continue
+        name = keyword_to_category(f)
+        if name not in out:
+            out.append(name)
+    return out
