@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import folder_map
 from shared.events.envelope import Event, register
 from shared.events.migration import EndpointSpec
 
@@ -20,7 +21,10 @@ class FolderRef(BaseModel):
 
     @property
     def display(self) -> str:
-        return "/".join(self.path)
+        """The folder as the user knows it: a special root shows its own name, not its use."""
+        if not self.path:
+            return ""
+        return "/".join([folder_map.parse_root(self.path[0])[1], *self.path[1:]])
 
 
 @register

@@ -268,3 +268,11 @@ def test_created_use_only_for_a_special_root_the_target_lacks() -> None:
 def test_create_special_use_arguments() -> None:
     assert create_arguments(b'"Archiv"', "\\Archive") == (b'"Archiv"', b"(USE (\\Archive))")
     assert create_arguments(b'"Archiv"', None) == (b'"Archiv"',)
+
+
+def test_a_folder_is_shown_to_the_user_by_its_own_name_not_its_use() -> None:
+    from shared.events.tasks import FolderRef
+
+    assert FolderRef(folder_id="x", path=["\\Sent:Gesendete Elemente", "2019"]).display == "Gesendete Elemente/2019"
+    assert FolderRef(folder_id="x", path=["INBOX", "Projekte"]).display == "INBOX/Projekte"
+    assert FolderRef(folder_id="x", path=["\\\\Odd"]).display == "\\Odd"
