@@ -29,7 +29,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from services.intake.api_models import Accepted, Endpoint, ErrorResponse
+from services.intake.api_errors import error
+from services.intake.api_models import OPTIONS_SCHEMA, Accepted, Endpoint, ErrorResponse
 from services.intake.login_check import check_endpoint
 from services.intake.migration_start import MigrationDraft, accepted, create_migration, unsealed_spec
 from services.intake.multipart_stream import MultipartError, MultipartParser, PartData, PartStart, boundary_of
@@ -47,6 +48,7 @@ from services.intake.pst_spool import PST_DIR, SpoolUpload
 from services.intake.rate_limit import RateLimited
 from shared.errors import ConnectionCheckFailed
 from shared.events import EndpointSpec
+from shared.wire_text import ADDRESS_PATTERN
 
 if TYPE_CHECKING:
     from services.intake.app import Intake
@@ -57,6 +59,10 @@ DEFAULT_PST_MAX_BYTES = 50 * 1000**3  # 50 GB; MAILFERRY_PST_MAX_BYTES (Settings
 FIELD_MAX_BYTES = 64 * 1024  # target, options, notify_email
 FIELDS = ("target", "options", "notify_email")
 
+PST_PATH = "/api/v1/pst-migrations"
+# The form's fields as OpenAPI says a multipart body carries JSON: ``target`` an Endpoint and ``options`` a
+# list, each sent as a JSON part (``encoding``), so the schema refuses what the endpoint refuses (an empty
+# or malformed target, no options, an unknown one).
 OPENAPI_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -67,12 +73,15 @@ OPENAPI_BODY: dict[str, Any] = {
                     "required": ["file", "target"],
                     "properties": {
                         "file": {"type": "string", "format": "binary", "description": "the .pst or .ost file"},
-                        "target": {"type": "string", "description": "JSON: the target account, as in "
-                                                                    "POST /api/v1/migrations"},
-                        "options": {"type": "string", "description": 'JSON list, default ["emails"]'},
-                        "notify_email": {"type": "string"},
+                        "target": {"$ref": "#/components/schemas/Endpoint",
+                                   "description": "the target account, as in POST /api/v1/migrations (JSON)"},
+                        "options": {**OPTIONS_SCHEMA, "type": "array",
+                                    "description": 'what to import (JSON list), default ["emails"]'},
+                        "notify_email": {"type": "string", "maxLength": 320, "pattern": ADDRESS_PATTERN},
                     },
                 },
+                "encoding": {"target": {"contentType": "application/json"},
+                             "options": {"contentType": "application/json"}},
             },
         },
     },
@@ -186,14 +195,6 @@ def create_pst_migration(intake: Intake, req: PstRequest, upload: SpoolUpload, f
     return accepted(mid)
 
 
-def error(status: int, code: str, message: str, *, side: str | None = None, field: str | None = None,
-          headers: dict[str, str] | None = None) -> JSONResponse:
-    """app.error, imported when called: app.py imports this module at its top (no import cycle)."""
-    from services.intake import app
-
-    return app.error(status, code, message, side=side, field=field, headers=headers)
-
-
 def pst_router(intake: Intake, max_bytes: int | None = None) -> APIRouter:
     """The PST upload endpoint; ``max_bytes`` overrides the setting (tests)."""
     router = APIRouter()
@@ -202,7 +203,7 @@ def pst_router(intake: Intake, max_bytes: int | None = None) -> APIRouter:
     def outcome(name: str) -> None:
         intake.requests.labels("pst_create", name).inc()
 
-    @router.post("/api/v1/pst-migrations", status_code=202, response_model=Accepted, openapi_extra=OPENAPI_BODY,
+    @router.post(PST_PATH, status_code=202, response_model=Accepted, openapi_extra=OPENAPI_BODY,
                  responses={413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
                             429: {"model": ErrorResponse}})
     async def create_pst(request: Request) -> JSONResponse:
