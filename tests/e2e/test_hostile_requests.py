@@ -22,8 +22,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from mailferry import stack
+from mailferry.dovecot import DovecotServer
 from mailferry.stack import StackInfo
-from tests.conftest import stack_env
+from tests.conftest import Accounts, stack_env
 from tests.servers import Process
 
 pytestmark = pytest.mark.e2e
@@ -127,6 +128,24 @@ def test_control_characters_are_refused_naming_the_field(client: httpx.Client) -
     for bad in [*CONTROLS, "me@example.test, victim@example.test", "a@b@c"]:
         resp = client.post("/api/v1/migrations", json={**base, "notify_email": bad})
         assert resp.json()["error"]["field"] == "notify_email", resp.text
+
+
+def test_the_issues_injection_payload_through_the_api_creates_no_folder(client: httpx.Client, accounts: Accounts,
+                                                                        dovecot: DovecotServer) -> None:
+    """The issue's request: 422 naming the field, and the victim's real mailbox has no folder ``Injected``."""
+    victim, owner = accounts.new("victim"), accounts.new("owner")
+    password = accounts.passwords[victim]
+    before = {name for _f, _s, name in accounts.client(victim).list_folders()}
+    payload = f"x\r\nZ1 LOGIN {victim} {password}\r\nZ2 CREATE Injected"
+    real = accounts.endpoint(owner)
+    answers = {}
+    for side, fld in (("source", "login"), ("source", "password"), ("target", "login"), ("target", "password")):
+        body = {"source": real, "target": real, side: {**real, fld: payload}}
+        answers[f"{side}.{fld}"] = client.post("/api/v1/migrations", json=body)
+    assert {name for _f, _s, name in accounts.client(victim).list_folders()} == before
+    for fld, resp in answers.items():
+        err = resp.json()["error"]
+        assert (resp.status_code, err["code"], err["field"]) == (422, "invalid_request", fld), err
 
 
 def test_an_exchange_login_that_is_no_address_and_no_server_is_a_clear_422(client: httpx.Client) -> None:
