@@ -40,7 +40,7 @@ from services.intake.autodetect import DetectSettings, InvalidEmail
 from services.intake.autodetect_api import autodetect_router
 from services.intake.body_limit import DEFAULT_LIMIT, BodyLimit
 from services.intake.ews_discovery import discover_ews
-from services.intake.login_check import SideFailed, check_both, check_endpoint
+from services.intake.login_check import SideFailed, check_both, check_endpoint, raise_first_failure
 from services.intake.migration_start import (
     MigrationDraft,
     accepted,
@@ -50,7 +50,7 @@ from services.intake.migration_start import (
 )
 from services.intake.option_rules_api import option_rules_router
 from services.intake.pst_upload import PST_PATH, pst_router
-from services.intake.rate_limit import LoginRateLimiter, RateLimited
+from services.intake.rate_limit import Attempt, LoginRateLimiter, RateLimited
 from services.intake.web_routes import web_router
 from shared import ews_connection, json_log, option_rules, topics, wire_text
 from shared import migration_state as ms
@@ -121,8 +121,26 @@ class Intake:
             return error(422, "options_not_possible", msg, field=fld)
         try:
             self.limiter.check(("login", req.source.login), ("ip", client_ip))
+            with self.limiter.failures("target", req.target.login) as target_check:
+                refused = self.check_logins(req, target_check)
         except RateLimited as exc:
-            return error(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)})
+            return rate_limited(exc)
+        if refused is not None:
+            return refused
+        draft = MigrationDraft(source=unsealed_spec(req.source), target=unsealed_spec(req.target),
+                               passwords=(req.source.password, req.target.password), options=req.options,
+                               notify_email=req.notify_email, pair_id=pair_id(req.source, req.target),
+                               login=req.source.login)
+        mid = create_migration(self.status, self.producer, self.keys, draft)
+        self.requests.labels("create", "accepted").inc()
+        log.info("migration accepted", extra={"migration_id": mid, "options": req.options})
+        return accepted(mid)
+
+    def check_logins(self, req: MigrationRequest, target_check: Attempt) -> JSONResponse | None:
+        """Find Exchange servers not given, check both logins; the refusal, or None when both logged in.
+
+        The target's check is counted against its login unless it succeeded, whatever the source's did.
+        """
         try:
             for side in ("source", "target"):
                 ep = getattr(req, side)
@@ -136,19 +154,15 @@ class Intake:
                     except ConnectionCheckFailed as exc:
                         raise SideFailed(side, exc) from None
                     setattr(req, side, ep.model_copy(update={"host": host, "port": port, "security": security}))
-            check_both(req.source, req.target, self.opts, self.pool, sieve="rules" in req.options)
+            outcomes = check_both(req.source, req.target, self.opts, self.pool, sieve="rules" in req.options)
+            if outcomes["target"] is None:
+                target_check.passed()
+            raise_first_failure(outcomes)
         except SideFailed as exc:
             self.metrics.error(exc.error.code)
             self.requests.labels("create", exc.error.code).inc()
             return error(422, exc.error.code, str(exc.error), side=exc.side, field=side_field(exc.side, exc.error))
-        draft = MigrationDraft(source=unsealed_spec(req.source), target=unsealed_spec(req.target),
-                               passwords=(req.source.password, req.target.password), options=req.options,
-                               notify_email=req.notify_email, pair_id=pair_id(req.source, req.target),
-                               login=req.source.login)
-        mid = create_migration(self.status, self.producer, self.keys, draft)
-        self.requests.labels("create", "accepted").inc()
-        log.info("migration accepted", extra={"migration_id": mid, "options": req.options})
-        return accepted(mid)
+        return None
 
     # -- after the start: cancel, undo, report ------------------------------------------
     def cancel(self, mid: str, login: str) -> JSONResponse:
@@ -198,7 +212,7 @@ class Intake:
         try:
             self.limiter.check(("login", login), ("ip", client_ip))
         except RateLimited as exc:
-            return error(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)})
+            return rate_limited(exc)
         spec = decode_as(self.r.get(k.spec(mid)), MigrationRequested).target
         if spec.type == "pst":  # never a target; narrows the Literal for Endpoint
             return error(409, "not_finished", "this migration has no target that can be undone")
@@ -206,7 +220,11 @@ class Intake:
                           password=target_password, tls_verify=spec.tls_verify, sieve_port=spec.sieve_port,
                           auth=spec.auth)
         try:
-            check_endpoint(target, self.opts)
+            with self.limiter.failures("target", spec.login) as target_check:
+                check_endpoint(target, self.opts)
+                target_check.passed()
+        except RateLimited as exc:
+            return rate_limited(exc)
         except ConnectionCheckFailed as exc:
             self.metrics.error(exc.code)
             return error(422, exc.code, str(exc), side="target")
@@ -229,6 +247,13 @@ class Intake:
             return Response(report_csv(rows), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": f'attachment; filename="mailferry-{mid}.csv"'})
         return JSONResponse(content={"id": mid, "items": rows})
+
+
+def rate_limited(exc: RateLimited) -> JSONResponse:
+    """429 with Retry-After; a target login's limit names the target."""
+    target = exc.kind == "target"
+    return error(429, "rate_limited", str(exc), side="target" if target else None,
+                 field="target.login" if target else None, headers={"Retry-After": str(exc.retry_after)})
 
 
 def side_field(side: str, exc: Exception) -> str | None:

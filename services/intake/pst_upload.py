@@ -171,10 +171,14 @@ def create_pst_migration(intake: Intake, req: PstRequest, upload: SpoolUpload, f
     check_file(upload.part_path)
     try:
         intake.limiter.check(("login", target.login), ("ip", client_ip))
+        with intake.limiter.failures("target", target.login) as target_check:
+            check_endpoint(target, intake.opts)
+            target_check.passed()
     except RateLimited as exc:
-        raise Refused(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
-    try:
-        check_endpoint(target, intake.opts)
+        target_limit = exc.kind == "target"
+        raise Refused(429, "rate_limited", str(exc), side="target" if target_limit else None,
+                      field="target.login" if target_limit else None,
+                      headers={"Retry-After": str(exc.retry_after)}) from None
     except ConnectionCheckFailed as exc:
         intake.metrics.error(exc.code)
         raise Refused(422, exc.code, str(exc), side="target") from None
