@@ -39,7 +39,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOME=/tmp \
     MAILFERRY_STATE_DIR=/var/lib/mailferry \
-    MAILFERRY_SPOOL_DIR=/var/spool/mailferry
+    MAILFERRY_SPOOL_DIR=/var/spool/mailferry \
+    MAILFERRY_BIND_HOST=0.0.0.0
 # tini: PID 1 that forwards SIGTERM to the service (graceful drain) and reaps children.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \

@@ -4,6 +4,11 @@
 ``MAILFERRY_REDIS_URL``), writes ``stack.json`` in the state directory and
 returns once intake answers ``/readyz``. ``down`` stops everything ``up``
 started. Both are safe to run twice. Tests and the benchmark use the same code.
+
+Everything listens on loopback: the broker and Redis always, intake and the
+workers' health/metrics servers unless ``MAILFERRY_BIND_HOST`` says otherwise.
+The stack's allow list admits loopback addresses as mail servers, so an intake
+reachable from the network would let anyone reach this machine's own services.
 """
 
 from __future__ import annotations
@@ -163,6 +168,13 @@ def start_service(info: StackInfo, name: str, logs: Path) -> int:
     return pid
 
 
+def local_url_host(bind_host: str) -> str:
+    """The host to reach a server listening on ``bind_host`` from this machine (a URL's host part)."""
+    if bind_host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{bind_host}]" if ":" in bind_host else bind_host
+
+
 def wait_ready(url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -219,7 +231,8 @@ def _start(state_dir: Path, env: dict[str, str], port: int, logs: Path, processe
         "MAILFERRY_ALLOW_HOSTS": env.get("MAILFERRY_ALLOW_HOSTS", LOCAL_ALLOW),
         "PYTHONUNBUFFERED": "1",
     }
-    info = StackInfo(state_dir=str(state_dir), intake_url=f"http://127.0.0.1:{port}", kafka_bootstrap=bootstrap,
+    host = local_url_host(env.get("MAILFERRY_BIND_HOST", "").strip())
+    info = StackInfo(state_dir=str(state_dir), intake_url=f"http://{host}:{port}", kafka_bootstrap=bootstrap,
                      redis_url=redis_url, env={k: v for k, v in svc_env.items() if k.startswith("MAILFERRY_")
                                                 or k in ("PATH", "PYTHONUNBUFFERED", "HOME", "LANG")},
                      processes=processes)

@@ -82,7 +82,7 @@ def run_service(service: str, settings: Settings, stop: threading.Event, reads: 
         source = Prefetcher(consumer, prepare, batch_size=batch_size, linger=linger, batch_bytes=batch_bytes)
     loop = WorkerLoop(source, handler, ctx.metrics, ctx.redis, stop, poison=poison, batch_size=batch_size,
                       linger=linger, batch_bytes=batch_bytes)
-    health = HealthServer(settings.http_port, ctx.registry, loop.ready)
+    health = HealthServer(settings.http_port, ctx.registry, loop.ready, host=settings.bind_host)
     health.start()
     log.info("started", extra={"topics": [t.name for t in reads], "http_port": health.port})
     try:

@@ -7,6 +7,7 @@ are exactly these variable names.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -50,6 +51,30 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses and networks (CIDR), each normalised (``10.0.0.0/8``)."""
+    out: list[str] = []
+    for item in env.get(name, "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an IP address or network (CIDR)") from None
+    return tuple(out)
+
+
+def _address(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        raise ConfigError(f"{name} must be an IP address to listen on (127.0.0.1, 0.0.0.0, ::), got {raw!r}") from None
 
 
 def default_state_dir() -> Path:
@@ -108,6 +133,12 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     intake_port: int = 8080
     http_port: int = 9100
+    #: The address intake and the workers' health/metrics servers listen on: loopback unless the
+    #: operator says otherwise (Kubernetes and the image set 0.0.0.0: a pod's own network is private).
+    bind_host: str = "127.0.0.1"
+    #: Proxies (addresses or CIDRs) whose X-Forwarded-For intake believes; none by default, so a client
+    #: cannot choose the address its requests are rate-limited under.
+    trusted_proxies: tuple[str, ...] = ()
     allow_hosts: AllowList = field(default_factory=lambda: AllowList.parse(""))
     secret_key: str = field(default="", repr=False)
     state_dir: Path = field(default_factory=default_state_dir)
@@ -154,6 +185,8 @@ class Settings:
             redis_url=e.get("MAILFERRY_REDIS_URL", "").strip() or d.redis_url,
             intake_port=_int(e, "MAILFERRY_INTAKE_PORT", d.intake_port),
             http_port=_int(e, "MAILFERRY_HTTP_PORT", d.http_port),
+            bind_host=_address(e, "MAILFERRY_BIND_HOST", d.bind_host),
+            trusted_proxies=_networks(e, "MAILFERRY_TRUSTED_PROXIES"),
             allow_hosts=allow,
             secret_key=e.get("MAILFERRY_SECRET_KEY", ""),
             state_dir=Path(e.get("MAILFERRY_STATE_DIR", "").strip() or default_state_dir()),

@@ -18,7 +18,7 @@ from typing import cast
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from shared import net_guard
+from shared import net_guard, wire_text
 from shared.errors import (
     AddressNotAllowed,
     AuthenticationFailed,
@@ -150,17 +150,43 @@ def open_imap(host: str, port: int, security: str, tls_verify: bool, opts: Conne
 
 def login_imap(host: str, port: int, security: str, tls_verify: bool, login: str, password: str,
                opts: ConnectOptions) -> IMAPClient:
-    """Connect and log in; wrong credentials become AuthenticationFailed (never echoing them)."""
+    """Connect and log in; wrong credentials become AuthenticationFailed (never echoing them).
+
+    A login or password with a control character is refused before connecting (UnsafeText):
+    imaplib writes the login unquoted and the password in a quoted string that a line break ends.
+    """
+    for name, value in (("host", host), ("login", login), ("password", password)):
+        wire_text.refuse_controls(name, value, "an IMAP server")
     client = open_imap(host, port, security, tls_verify, opts)
     try:
-        client.login(login, password)
+        send_login(client, host, login, password)
     except LoginError:
         _quiet_close(client)
         raise AuthenticationFailed(f"{host} refused the login or password for {login}") from None
     except (imaplib.IMAP4.error, IMAPClientError, OSError) as exc:
         _quiet_close(client)
         raise ProtocolError(f"login at {host} failed: {type(exc).__name__}") from None
+    except wire_text.UnsafeText:
+        _quiet_close(client)
+        raise
     return client
+
+
+def send_login(client: IMAPClient, host: str, login: str, password: str) -> None:
+    """LOGIN with both arguments as quoted strings, or AUTHENTICATE PLAIN for text LOGIN cannot carry.
+
+    Printable ASCII goes in LOGIN (imaplib quotes the password itself, as its documentation says;
+    the login is quoted here). Anything else (a non-ASCII password, say) travels base64-encoded in
+    AUTHENTICATE PLAIN (RFC 4616, UTF-8), which needs the server to offer it; if it does not, the
+    login is refused as UnsafeText instead of being sent in a form the server would misread.
+    """
+    if wire_text.imap_quotable(login) and wire_text.imap_quotable(password):
+        client.login(wire_text.imap_quoted(login), password)
+        return
+    if b"AUTH=PLAIN" not in client.capabilities():
+        raise wire_text.UnsafeText(f"{host} offers no AUTH=PLAIN, and only that can carry a login or password "
+                                   "with characters beyond printable ASCII", "password")
+    client.plain_login(login, password)
 
 
 def _quiet_close(client: IMAPClient) -> None:

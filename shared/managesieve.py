@@ -15,8 +15,11 @@ from dataclasses import dataclass
 
 from shared.errors import AuthenticationFailed, ItemRejected, ProtocolError, ServerUnreachable, TlsError
 from shared.imap_connection import ConnectOptions, resolve, tls_context
+from shared.wire_text import has_control, refuse_controls
 
 _LITERAL = re.compile(rb"^\{(\d+)\+?\}$")
+#: RFC 5804: a quoted string holds at most 1024 octets; longer ones go as a literal.
+_MAX_QUOTED = 1024
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,28 @@ class ManageSieve:
             lines.append(toks)
 
     @staticmethod
-    def _quote(value: str) -> bytes:
-        return b'"' + value.replace("\\", "\\\\").replace('"', '\\"').encode() + b'"'
+    def _string(value: str) -> bytes:
+        """A ManageSieve string: quoted (``\\`` and ``"`` escaped), or a literal when too long to quote.
+
+        A line break inside a quoted string would end the command and start one the value wrote, so
+        callers refuse control characters first (a Sieve name may not hold them, RFC 5804 section 1.6).
+        """
+        data = value.encode()
+        if has_control(value):
+            raise ValueError("a ManageSieve string cannot contain line breaks or other control characters")
+        if len(data) > _MAX_QUOTED:
+            return b"{%d+}\r\n" % len(data) + data
+        return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+    def _name(self, name: str, *, empty_ok: bool = False) -> bytes:
+        """A script name as sent; a name no server may hold (a control character) is refused as the item.
+
+        Only SETACTIVE takes the empty name: it means "no script active" (RFC 5804 section 2.8).
+        """
+        if (not name and not empty_ok) or has_control(name):
+            raise ItemRejected(f"the Sieve script name {name!r} is empty or contains a control character, "
+                               "which ManageSieve does not allow")
+        return self._string(name)
 
     def _command(self, *parts: bytes) -> Response:
         self.sock.sendall(b" ".join(parts) + b"\r\n")
@@ -103,8 +126,11 @@ class ManageSieve:
         self.capabilities = self._capabilities(self._read_response())
 
     def login(self, user: str, password: str) -> None:
+        """AUTHENTICATE PLAIN; control characters (NUL separates PLAIN's fields) are refused unsent."""
+        refuse_controls("login", user, "a ManageSieve server")
+        refuse_controls("password", password, "a ManageSieve server")
         token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
-        resp = self._command(b'AUTHENTICATE "PLAIN"', self._quote(token.decode()))
+        resp = self._command(b'AUTHENTICATE "PLAIN"', self._string(token.decode()))
         if resp.status != "OK":
             raise AuthenticationFailed(f"{self.host} refused the ManageSieve login for {user}")
 
@@ -116,24 +142,24 @@ class ManageSieve:
         return {line[0]: len(line) > 1 and line[1].upper() == "ACTIVE" for line in resp.lines if line}
 
     def get_script(self, name: str) -> str:
-        resp = self._command(b"GETSCRIPT", self._quote(name))
+        resp = self._command(b"GETSCRIPT", self._name(name))
         if resp.status != "OK" or not resp.lines:
             raise ProtocolError(f"GETSCRIPT {name!r} failed at {self.host}: {resp.text}")
         return resp.lines[0][0]
 
     def put_script(self, name: str, script: str) -> None:
         data = script.encode()
-        resp = self._command(b"PUTSCRIPT", self._quote(name), b"{%d+}\r\n" % len(data) + data)
+        resp = self._command(b"PUTSCRIPT", self._name(name), b"{%d+}\r\n" % len(data) + data)
         if resp.status != "OK":
             raise ItemRejected(f"the target refused the Sieve script {name!r}: {resp.text}")
 
     def set_active(self, name: str) -> None:
-        resp = self._command(b"SETACTIVE", self._quote(name))
+        resp = self._command(b"SETACTIVE", self._name(name, empty_ok=True))
         if resp.status != "OK":
             raise ItemRejected(f"the target could not activate the Sieve script {name!r}: {resp.text}")
 
     def delete_script(self, name: str) -> None:
-        resp = self._command(b"DELETESCRIPT", self._quote(name))
+        resp = self._command(b"DELETESCRIPT", self._name(name))
         if resp.status != "OK" and "NONEXISTENT" not in resp.text.upper():
             raise ItemRejected(f"the target could not delete the Sieve script {name!r}: {resp.text}")
 
@@ -159,7 +185,12 @@ def sieve_security(imap_security: str) -> str:
 
 def connect_sieve(host: str, port: int, security: str, tls_verify: bool, login: str, password: str,
                   opts: ConnectOptions) -> ManageSieve:
-    """Connect to the checked address, secure the channel as the account is, and log in."""
+    """Connect to the checked address, secure the channel as the account is, and log in.
+
+    Control characters in the host, login or password are refused before connecting (UnsafeText).
+    """
+    for name, value in (("host", host), ("login", login), ("password", password)):
+        refuse_controls(name, value, "a ManageSieve server")
     address = resolve(host, port, opts.allow)
     context = tls_context(tls_verify, opts.ca_file)
     try:

@@ -23,6 +23,7 @@ from shared.errors import (
     Transient,
 )
 from shared.imap_connection import ConnectOptions, resolve, tls_context
+from shared.wire_text import has_control, refuse_controls
 
 __all__ = ["SECURITY_MODES", "ConnectionClosed", "Pop3Client", "ServerRefused", "login_pop3", "open_pop3"]
 
@@ -124,8 +125,8 @@ class Pop3Client(poplib.POP3):
     def command(self, line: str | None) -> bytes:
         """Send one command (``None``: just read, for the greeting) and return its +OK line."""
         if line is not None:
-            if any(c in line for c in "\r\n\0"):
-                raise ValueError("a POP3 command cannot contain line breaks")
+            if has_control(line):  # a line break would end this command and start another
+                raise ValueError("a POP3 command cannot contain line breaks or other control characters")
             self.send_raw(line.encode(self.encoding) + b"\r\n")
         return self.read_status()
 
@@ -148,7 +149,13 @@ class Pop3Client(poplib.POP3):
     # -- login -----------------------------------------------------------------------------
 
     def authenticate(self, login: str, password: str) -> None:
-        """USER/PASS, or SASL PLAIN when the server offers only that; raises ``poplib.error_proto``."""
+        """USER/PASS, or SASL PLAIN when the server offers only that; raises ``poplib.error_proto``.
+
+        POP3 has no quoting: a login or password with a control character is refused (UnsafeText)
+        before anything is sent, whichever way it would go.
+        """
+        refuse_controls("login", login, "a POP3 server")
+        refuse_controls("password", password, "a POP3 server")
         sasl = [m.upper() for m in self.capabilities.get("SASL", [])]
         if self.capabilities and "USER" not in self.capabilities and "PLAIN" in sasl:
             token = base64.b64encode(f"\0{login}\0{password}".encode()).decode("ascii")
@@ -221,9 +228,12 @@ def open_pop3(host: str, port: int, security: str, tls_verify: bool, opts: Conne
 
 def login_pop3(host: str, port: int, security: str, tls_verify: bool, login: str, password: str,
                opts: ConnectOptions) -> Pop3Client:
-    """Connect and log in; wrong credentials become AuthenticationFailed (never echoing the password)."""
-    if any(c in login + password for c in "\r\n\0"):
-        raise AuthenticationFailed(f"the login or password for {login!r} contains a line break")
+    """Connect and log in; wrong credentials become AuthenticationFailed (never echoing the password).
+
+    Control characters in the host, login or password are refused before connecting (UnsafeText).
+    """
+    for name, value in (("host", host), ("login", login), ("password", password)):
+        refuse_controls(name, value, "a POP3 server")
     client = open_pop3(host, port, security, tls_verify, opts)
     try:
         client.authenticate(login, password)

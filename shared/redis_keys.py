@@ -76,5 +76,6 @@ def plan_lock(mid: str, operation: str) -> str:
     return f"{PREFIX}:mig:{mid}:plan:{operation}"
 
 
-def rate(kind: str, key: str, window: int) -> str:
-    return f"{PREFIX}:rl:{kind}:{key}:{window}"
+def rate(kind: str, key: str) -> str:
+    """Sorted set: the times of one subject's login checks in the last minute (intake's rate limits)."""
+    return f"{PREFIX}:rl:{kind}:{key}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,11 +21,19 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 log = logging.getLogger(__name__)
 
 
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class HealthServer:
-    """A tiny HTTP server in a thread; ``ready`` returns (ok, reason)."""
+    """A tiny HTTP server in a thread; ``ready`` returns (ok, reason).
+
+    It listens on loopback unless told otherwise (``MAILFERRY_BIND_HOST``): on a shared machine,
+    metrics are nobody else's business; in a pod, 0.0.0.0 is the pod's own network.
+    """
 
     def __init__(self, port: int, registry: CollectorRegistry, ready: Callable[[], tuple[bool, str]],
-                 host: str = "0.0.0.0") -> None:
+                 host: str = "127.0.0.1") -> None:
         self.registry = registry
         self.ready = ready
         outer = self
@@ -52,7 +61,8 @@ class HealthServer:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self._server = server_class((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
 

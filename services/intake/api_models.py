@@ -1,44 +1,99 @@
-"""The REST API's request and response bodies (they make the OpenAPI document)."""
+"""The REST API's request and response bodies (they make the OpenAPI document).
+
+Every text field that reaches a mail server is hostile until checked: line breaks and other control
+characters are refused here with a 422 naming the field (the one rule of :mod:`shared.wire_text`, which
+the connections apply again before sending), and the OpenAPI schema carries the same rule as a
+``pattern``, so the document accepts exactly what the API does.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from services.intake.autodetect import EMAIL_LOOKUP_PATTERN, InvalidEmail, parse_email
+from shared import wire_text
+from shared.migration_state import OPERATIONS
+
+CONTROLS_MESSAGE = "must not contain line breaks or other control characters"
+
+
+def no_controls(value: str) -> str:
+    if wire_text.has_control(value):
+        raise ValueError(CONTROLS_MESSAGE)
+    return value
+
+
+def one_address(value: str) -> str:
+    if not wire_text.is_single_address(value):
+        raise ValueError("must be one e-mail address (name@example.com), without spaces, commas or control "
+                         "characters")
+    return value
+
+
+#: Text that goes to a mail server: no control characters (validated, and said in the schema).
+CleanText = Annotated[str, AfterValidator(no_controls),
+                      Field(json_schema_extra={"pattern": wire_text.NO_CONTROLS_PATTERN})]
+#: A login: the same, and not only white space (it is stripped).
+LoginText = Annotated[str, AfterValidator(no_controls),
+                      Field(json_schema_extra={"pattern": wire_text.NOT_BLANK_PATTERN})]
+#: The notification's recipient: one address.
+AddressText = Annotated[str, AfterValidator(one_address),
+                        Field(json_schema_extra={"pattern": wire_text.ADDRESS_PATTERN})]
+#: What a migration can carry, for the schema; the rules per pair are shared/option_rules.py's.
+OPTIONS_SCHEMA: dict[str, Any] = {"minItems": 1, "uniqueItems": True,
+                                  "items": {"type": "string", "enum": list(OPERATIONS)}}
+#: The two rules between an endpoint's fields, for the schema: IMAP and POP3 need a server; an Exchange
+#: account without one is looked up by its login, which must then be an e-mail address.
+ENDPOINT_RULES: dict[str, Any] = {"allOf": [
+    {"if": {"properties": {"type": {"const": "ews"}}, "required": ["type"]},
+     "else": {"required": ["host"], "properties": {"host": {"pattern": wire_text.NOT_BLANK_PATTERN}}}},
+    {"if": {"properties": {"type": {"const": "ews"}, "host": {"pattern": r"^\s*$"}}, "required": ["type"]},
+     "then": {"properties": {"login": {"pattern": EMAIL_LOOKUP_PATTERN}}}},
+]}
 
 
 class Endpoint(BaseModel):
     """One account: where it is, how to talk to it, who logs in."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ENDPOINT_RULES)
 
     type: Literal["imap", "pop3", "ews"] = Field(description="the account's protocol")
-    host: str = Field(default="", max_length=253,
-                      description="server name or address; empty for Exchange means: find it by autodiscover")
+    host: CleanText = Field(default="", max_length=253,
+                            description="server name or address; empty for Exchange means: find it by autodiscover "
+                                        "(then the login must be the e-mail address)")
     port: int = Field(default=443, ge=1, le=65535)
     security: Literal["tls", "starttls", "none"] = Field(default="tls", description="implicit TLS, STARTTLS, or none")
-    login: str = Field(min_length=1, max_length=320)
-    password: str = Field(min_length=1, max_length=1024, repr=False)
+    login: LoginText = Field(min_length=1, max_length=320)
+    password: CleanText = Field(min_length=1, max_length=1024, repr=False)
     tls_verify: bool = Field(default=True, description="false only where the operator allows it")
     sieve_port: int | None = Field(default=None, ge=1, le=65535,
                                    description="ManageSieve port for the rules option (default 4190)")
     auth: Literal["basic", "oauth2"] = Field(default="basic",
                                              description="Exchange: basic (password) or oauth2 (password = token)")
 
+    @field_validator("host")
+    @classmethod
+    def _host_needed(cls, v: str, info: ValidationInfo) -> str:
+        v = v.strip()
+        if not v and info.data.get("type") != "ews":
+            raise ValueError("a server name is needed (only Exchange can be found by autodiscover)")
+        return v
+
     @field_validator("login")
     @classmethod
-    def _strip(cls, v: str) -> str:
+    def _login(cls, v: str, info: ValidationInfo) -> str:
         v = v.strip()
         if not v:
             raise ValueError("must not be empty")
+        if info.data.get("type") == "ews" and info.data.get("host") == "":
+            try:
+                parse_email(v)
+            except InvalidEmail as exc:
+                raise ValueError(f"an Exchange account without a server is found by autodiscover from its e-mail "
+                                 f"address: {exc}; give the e-mail address or the server name (host)") from None
         return v
-
-    @model_validator(mode="after")
-    def _host_needed(self) -> Endpoint:
-        self.host = self.host.strip()
-        if not self.host and self.type != "ews":
-            raise ValueError("host: a server name is needed (only Exchange can be found by autodiscover)")
-        return self
 
 
 class MigrationRequest(BaseModel):
@@ -46,22 +101,23 @@ class MigrationRequest(BaseModel):
 
     source: Endpoint
     target: Endpoint
-    options: list[str] = Field(default_factory=lambda: ["emails"], description="what to migrate")
-    notify_email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    options: list[str] = Field(default_factory=lambda: ["emails"], json_schema_extra=OPTIONS_SCHEMA,
+                               description="what to migrate (which of them a pair can take: GET /api/v1/option-rules)")
+    notify_email: AddressText | None = Field(default=None, max_length=320)
 
 
 class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    login: str = Field(min_length=1, max_length=320, description="the source login")
+    login: LoginText = Field(min_length=1, max_length=320, description="the source login")
 
 
 class UndoRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    login: str = Field(min_length=1, max_length=320, description="the source login")
-    target_password: str = Field(min_length=1, max_length=1024, repr=False,
-                                 description="asked again: undo removes data from the target")
+    login: LoginText = Field(min_length=1, max_length=320, description="the source login")
+    target_password: CleanText = Field(min_length=1, max_length=1024, repr=False,
+                                       description="asked again: undo removes data from the target")
 
 
 class ControlAccepted(BaseModel):

@@ -13,17 +13,18 @@ import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import redis
 from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
 from services.intake import status_view
+from services.intake.api_errors import error, install_error_handlers
 from services.intake.api_models import (
     Accepted,
     CancelRequest,
@@ -33,11 +34,13 @@ from services.intake.api_models import (
     MigrationRequest,
     MigrationStatus,
     UndoRequest,
+    no_controls,
 )
-from services.intake.autodetect import DetectSettings
+from services.intake.autodetect import DetectSettings, InvalidEmail
 from services.intake.autodetect_api import autodetect_router
+from services.intake.body_limit import DEFAULT_LIMIT, BodyLimit
 from services.intake.ews_discovery import discover_ews
-from services.intake.login_check import SideFailed, check_both, check_endpoint
+from services.intake.login_check import SideFailed, check_both, check_endpoint, raise_first_failure
 from services.intake.migration_start import (
     MigrationDraft,
     accepted,
@@ -46,10 +49,10 @@ from services.intake.migration_start import (
     unsealed_spec,
 )
 from services.intake.option_rules_api import option_rules_router
-from services.intake.pst_upload import pst_router
-from services.intake.rate_limit import LoginRateLimiter, RateLimited
+from services.intake.pst_upload import PST_PATH, pst_router
+from services.intake.rate_limit import Attempt, LoginRateLimiter, RateLimited
 from services.intake.web_routes import web_router
-from shared import ews_connection, json_log, option_rules, topics
+from shared import ews_connection, json_log, option_rules, topics, wire_text
 from shared import migration_state as ms
 from shared import redis_keys as k
 from shared.account_identity import account_identity, scope_text
@@ -66,11 +69,10 @@ from shared.status_store import StatusStore
 
 log = logging.getLogger(__name__)
 
-
-def error(status: int, code: str, message: str, *, side: str | None = None, field: str | None = None,
-          headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "side": side, "field": field}}
-    return JSONResponse(status_code=status, content=body, headers=headers)
+#: The source login given as a query parameter (status, report): the body fields' rule, as a parameter.
+LoginQuery = Annotated[str, Query(min_length=1, max_length=320, description="the source login",
+                                  json_schema_extra={"pattern": wire_text.NOT_BLANK_PATTERN}),
+                       AfterValidator(no_controls)]
 
 
 def pair_id(source: Endpoint, target: Endpoint, allow: AllowList) -> str:
@@ -122,23 +124,12 @@ class Intake:
             return error(422, "options_not_possible", msg, field=fld)
         try:
             self.limiter.check(("login", req.source.login), ("ip", client_ip))
+            with self.limiter.failures("target", req.target.login) as target_check:
+                refused = self.check_logins(req, target_check)
         except RateLimited as exc:
-            return error(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)})
-        try:
-            for side in ("source", "target"):
-                ep = getattr(req, side)
-                if ep.type == "ews" and not ep.host:
-                    try:
-                        host, port, security = discover_ews(ep.login, ep.password, self.detect_settings,
-                                                            self.settings.allow_hosts)
-                    except ConnectionCheckFailed as exc:
-                        raise SideFailed(side, exc) from None
-                    setattr(req, side, ep.model_copy(update={"host": host, "port": port, "security": security}))
-            check_both(req.source, req.target, self.opts, self.pool, sieve="rules" in req.options)
-        except SideFailed as exc:
-            self.metrics.error(exc.error.code)
-            self.requests.labels("create", exc.error.code).inc()
-            return error(422, exc.error.code, str(exc.error), side=exc.side)
+            return rate_limited(exc)
+        if refused is not None:
+            return refused
         draft = MigrationDraft(source=unsealed_spec(req.source), target=unsealed_spec(req.target),
                                passwords=(req.source.password, req.target.password), options=req.options,
                                notify_email=req.notify_email, pair_id=pair_id(req.source, req.target, self.opts.allow),
@@ -147,6 +138,34 @@ class Intake:
         self.requests.labels("create", "accepted").inc()
         log.info("migration accepted", extra={"migration_id": mid, "options": req.options})
         return accepted(mid)
+
+    def check_logins(self, req: MigrationRequest, target_check: Attempt) -> JSONResponse | None:
+        """Find Exchange servers not given, check both logins; the refusal, or None when both logged in.
+
+        The target's check is counted against its login unless it succeeded, whatever the source's did.
+        """
+        try:
+            for side in ("source", "target"):
+                ep = getattr(req, side)
+                if ep.type == "ews" and not ep.host:
+                    try:
+                        host, port, security = discover_ews(ep.login, ep.password, self.detect_settings,
+                                                            self.settings.allow_hosts)
+                    except InvalidEmail as exc:  # the request model refuses these first; never a 500
+                        return error(422, "invalid_request", f"{side}.login: {exc}", side=side,
+                                     field=f"{side}.login")
+                    except ConnectionCheckFailed as exc:
+                        raise SideFailed(side, exc) from None
+                    setattr(req, side, ep.model_copy(update={"host": host, "port": port, "security": security}))
+            outcomes = check_both(req.source, req.target, self.opts, self.pool, sieve="rules" in req.options)
+            if outcomes["target"] is None:
+                target_check.passed()
+            raise_first_failure(outcomes)
+        except SideFailed as exc:
+            self.metrics.error(exc.error.code)
+            self.requests.labels("create", exc.error.code).inc()
+            return error(422, exc.error.code, str(exc.error), side=exc.side, field=side_field(exc.side, exc.error))
+        return None
 
     # -- after the start: cancel, undo, report ------------------------------------------
     def cancel(self, mid: str, login: str) -> JSONResponse:
@@ -196,7 +215,7 @@ class Intake:
         try:
             self.limiter.check(("login", login), ("ip", client_ip))
         except RateLimited as exc:
-            return error(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)})
+            return rate_limited(exc)
         spec = decode_as(self.r.get(k.spec(mid)), MigrationRequested).target
         if spec.type == "pst":  # never a target; narrows the Literal for Endpoint
             return error(409, "not_finished", "this migration has no target that can be undone")
@@ -204,7 +223,11 @@ class Intake:
                           password=target_password, tls_verify=spec.tls_verify, sieve_port=spec.sieve_port,
                           auth=spec.auth)
         try:
-            check_endpoint(target, self.opts)
+            with self.limiter.failures("target", spec.login) as target_check:
+                check_endpoint(target, self.opts)
+                target_check.passed()
+        except RateLimited as exc:
+            return rate_limited(exc)
         except ConnectionCheckFailed as exc:
             self.metrics.error(exc.code)
             return error(422, exc.code, str(exc), side="target")
@@ -229,6 +252,19 @@ class Intake:
         return JSONResponse(content={"id": mid, "items": rows})
 
 
+def rate_limited(exc: RateLimited) -> JSONResponse:
+    """429 with Retry-After; a target login's limit names the target."""
+    target = exc.kind == "target"
+    return error(429, "rate_limited", str(exc), side="target" if target else None,
+                 field="target.login" if target else None, headers={"Retry-After": str(exc.retry_after)})
+
+
+def side_field(side: str, exc: Exception) -> str | None:
+    """``source.login`` for a refusal that names its field (UnsafeText), else None."""
+    name = getattr(exc, "field", None)
+    return f"{side}.{name}" if name else None
+
+
 REPORT_COLUMNS = ("item_type", "result", "folder", "subject", "bytes", "reason", "item_key")
 
 
@@ -248,12 +284,11 @@ def create_app(intake: Intake) -> FastAPI:
     app.include_router(pst_router(intake))
     app.include_router(option_rules_router())
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query")]
-        fld = ".".join(loc) or None
-        return error(422, "invalid_request", f"{fld or 'request'}: {first.get('msg')}", field=fld)
+    app.add_middleware(BodyLimit, limit=DEFAULT_LIMIT, streamed_paths=frozenset({PST_PATH}),
+                       too_large=lambda limit: error(413, "request_too_large",
+                                                     f"the request body is larger than {limit} bytes"))
+
+    install_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -279,7 +314,7 @@ def create_app(intake: Intake) -> FastAPI:
 
     @app.get("/api/v1/migrations/{mid}", response_model=MigrationStatus,
              responses={404: {"model": ErrorResponse}})
-    async def get_migration(mid: str, login: str = Query(..., description="the source login")) -> Any:
+    async def get_migration(mid: str, login: LoginQuery) -> Any:
         fields = await run_in_threadpool(intake.authorized, mid, login)
         if fields is None:
             return error(404, "not_found", "no migration with this ID and login")
@@ -303,7 +338,7 @@ def create_app(intake: Intake) -> FastAPI:
         return await run_in_threadpool(intake.undo, mid, req.login, req.target_password, ip)
 
     @app.get("/api/v1/migrations/{mid}/report", responses={404: {"model": ErrorResponse}})
-    async def migration_report(mid: str, login: str = Query(..., description="the source login"),
+    async def migration_report(mid: str, login: LoginQuery,
                                format: Literal["json", "csv"] = Query("json")) -> Response:
         """Every item that was skipped or failed, with its folder, subject, size and reason."""
         return await run_in_threadpool(intake.report, mid, login, format)

@@ -132,6 +132,11 @@ HttpFetch = Callable[[str, str, bytes | None, Mapping[str, str], float], HttpRes
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.ASCII)
 
 
+#: What ``parse_email`` accepts, as far as a regular expression can say it (the OpenAPI ``pattern``):
+#: something, an ``@``, a domain with a dot; no spaces or control characters but around it.
+EMAIL_LOOKUP_PATTERN = r"^\s*[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@\x00-\x1f\x7f-\x9f]+\.[^\s@\x00-\x1f\x7f-\x9f]+\s*$"
+
+
 def parse_email(email: str) -> tuple[str, str]:
     """(local part, domain in lower-case ASCII/IDNA form), or InvalidEmail with a message for the user.
 
@@ -143,8 +148,8 @@ def parse_email(email: str) -> tuple[str, str]:
         raise InvalidEmail("please enter an e-mail address")
     if len(text) > MAX_EMAIL_LENGTH:
         raise InvalidEmail(f"the e-mail address is longer than {MAX_EMAIL_LENGTH} characters")
-    if any(ch.isspace() or ord(ch) < 32 for ch in text):
-        raise InvalidEmail("the e-mail address must not contain spaces")
+    if any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise InvalidEmail("the e-mail address must not contain spaces or control characters")
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain:
         raise InvalidEmail("this is not an e-mail address (name@example.com)")

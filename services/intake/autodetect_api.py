@@ -13,10 +13,19 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.intake.autodetect import Detector, DetectSettings, DnsLookup, HttpFetch, InvalidEmail, parse_email
+from services.intake.api_errors import error
+from services.intake.autodetect import (
+    EMAIL_LOOKUP_PATTERN,
+    MAX_EMAIL_LENGTH,
+    Detector,
+    DetectSettings,
+    DnsLookup,
+    HttpFetch,
+    InvalidEmail,
+    parse_email,
+)
 from shared.net_guard import AllowList, Resolver
 
 
@@ -37,12 +46,6 @@ class AutodetectResult(BaseModel):
     suggestions: list[SuggestionModel]
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    """Same error shape as the rest of intake's API."""
-    return JSONResponse(status_code=status,
-                        content={"error": {"code": code, "message": message, "side": None, "field": "email"}})
-
-
 def autodetect_router(allow: AllowList, settings: DetectSettings | None = None, *, dns: DnsLookup | None = None,
                       http_fetch: HttpFetch | None = None, resolver: Resolver | None = None,
                       detector: Detector | None = None) -> APIRouter:
@@ -59,16 +62,18 @@ def autodetect_router(allow: AllowList, settings: DetectSettings | None = None, 
                    404: {"description": "no settings found; the user enters them by hand"}},
         summary="Suggest server settings for an e-mail address",
     )
-    def autodetect(email: str = Query("", description="the account's e-mail address")) -> Any:
+    def autodetect(email: str = Query(..., description="the account's e-mail address",
+                                      json_schema_extra={"minLength": 1, "maxLength": MAX_EMAIL_LENGTH,
+                                                         "pattern": EMAIL_LOOKUP_PATTERN})) -> Any:
         try:
             parse_email(email)
         except InvalidEmail as exc:
-            return _error(422, "invalid_request", str(exc))
+            return error(422, "invalid_request", str(exc), field="email")
         suggestions = worker.detect(email)
         if not suggestions:
             domain = email.strip().rpartition("@")[2]
-            return _error(404, "not_found", f"no server settings could be found for {domain}; "
-                                            "please enter the server, port and security by hand")
+            return error(404, "not_found", f"no server settings could be found for {domain}; "
+                                           "please enter the server, port and security by hand", field="email")
         return {"email": email.strip(), "suggestions": [s.to_json() for s in suggestions]}
 
     return router

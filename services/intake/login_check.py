@@ -43,12 +43,24 @@ def check_endpoint(ep: Endpoint, opts: ConnectOptions, sieve: bool = False) -> N
 
 
 def check_both(source: Endpoint, target: Endpoint, opts: ConnectOptions, pool: ThreadPoolExecutor,
-               sieve: bool = False) -> None:
-    """Raises :class:`SideFailed` for the first side (source first) that failed."""
+               sieve: bool = False) -> dict[str, ConnectionCheckFailed | None]:
+    """Each side's failure, or None where the login succeeded: both are always known (the target's
+    outcome counts against its login's limit even when the source failed)."""
     futures = {side: pool.submit(check_endpoint, ep, opts, sieve)
                for side, ep in (("source", source), ("target", target))}
+    outcomes: dict[str, ConnectionCheckFailed | None] = {}
     for side, fut in futures.items():
         try:
             fut.result()
+            outcomes[side] = None
         except ConnectionCheckFailed as exc:
-            raise SideFailed(side, exc) from None
+            outcomes[side] = exc
+    return outcomes
+
+
+def raise_first_failure(outcomes: dict[str, ConnectionCheckFailed | None]) -> None:
+    """Raises :class:`SideFailed` for the first side (source first) that failed."""
+    for side in ("source", "target"):
+        failure = outcomes.get(side)
+        if failure is not None:
+            raise SideFailed(side, failure)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +25,9 @@ from services.extractor.pst import (
 )
 from services.intake.api_models import Endpoint
 from shared import json_log, option_rules
+from shared.wire_text import is_single_address
 
 log = logging.getLogger("services.intake.pst_upload")  # the upload's log, wherever the check is made
-
-NOTIFY_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
 class Refused(Exception):
@@ -66,7 +64,7 @@ def parse_fields(values: dict[str, bytes], allow_insecure_tls: bool) -> PstReque
         raise invalid("target", "target: the target account is missing")
     try:
         raw_target = json.loads(values["target"].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested deeper than the parser goes
         raise invalid("target", "target: must be a JSON object") from None
     try:
         target = Endpoint.model_validate(raw_target)
@@ -79,13 +77,14 @@ def parse_fields(values: dict[str, bytes], allow_insecure_tls: bool) -> PstReque
     if values.get("options", b"").strip():
         try:
             options = json.loads(values["options"].decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):
             options = None
     if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
         raise invalid("options", 'options: must be a JSON list of strings, e.g. ["emails"]')
     notify = values.get("notify_email", b"").decode("utf-8", "replace").strip() or None
-    if notify is not None and (len(notify) > 320 or not NOTIFY_RE.match(notify)):
-        raise invalid("notify_email", "notify_email: not an e-mail address")
+    if notify is not None and (len(notify) > 320 or not is_single_address(notify)):
+        raise invalid("notify_email", "notify_email: must be one e-mail address (name@example.com), without "
+                                      "spaces, commas or control characters")
     if not target.tls_verify and not allow_insecure_tls:
         raise Refused(422, "tls_verify_not_allowed", "turning off certificate checks is not allowed on this service",
                       side="target", field="target.tls_verify")

@@ -29,7 +29,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from services.intake.api_models import Accepted, Endpoint, ErrorResponse
+from services.intake.api_errors import error
+from services.intake.api_models import OPTIONS_SCHEMA, Accepted, Endpoint, ErrorResponse
 from services.intake.login_check import check_endpoint
 from services.intake.migration_start import MigrationDraft, accepted, create_migration, unsealed_spec
 from services.intake.multipart_stream import MultipartError, MultipartParser, PartData, PartStart, boundary_of
@@ -49,6 +50,7 @@ from shared.account_identity import account_identity, scope_text
 from shared.errors import ConnectionCheckFailed
 from shared.events import EndpointSpec
 from shared.net_guard import AllowList
+from shared.wire_text import ADDRESS_PATTERN
 
 if TYPE_CHECKING:
     from services.intake.app import Intake
@@ -59,6 +61,10 @@ DEFAULT_PST_MAX_BYTES = 50 * 1000**3  # 50 GB; MAILFERRY_PST_MAX_BYTES (Settings
 FIELD_MAX_BYTES = 64 * 1024  # target, options, notify_email
 FIELDS = ("target", "options", "notify_email")
 
+PST_PATH = "/api/v1/pst-migrations"
+# The form's fields as OpenAPI says a multipart body carries JSON: ``target`` an Endpoint and ``options`` a
+# list, each sent as a JSON part (``encoding``), so the schema refuses what the endpoint refuses (an empty
+# or malformed target, no options, an unknown one).
 OPENAPI_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -69,12 +75,15 @@ OPENAPI_BODY: dict[str, Any] = {
                     "required": ["file", "target"],
                     "properties": {
                         "file": {"type": "string", "format": "binary", "description": "the .pst or .ost file"},
-                        "target": {"type": "string", "description": "JSON: the target account, as in "
-                                                                    "POST /api/v1/migrations"},
-                        "options": {"type": "string", "description": 'JSON list, default ["emails"]'},
-                        "notify_email": {"type": "string"},
+                        "target": {"$ref": "#/components/schemas/Endpoint",
+                                   "description": "the target account, as in POST /api/v1/migrations (JSON)"},
+                        "options": {**OPTIONS_SCHEMA, "type": "array",
+                                    "description": 'what to import (JSON list), default ["emails"]'},
+                        "notify_email": {"type": "string", "maxLength": 320, "pattern": ADDRESS_PATTERN},
                     },
                 },
+                "encoding": {"target": {"contentType": "application/json"},
+                             "options": {"contentType": "application/json"}},
             },
         },
     },
@@ -164,10 +173,14 @@ def create_pst_migration(intake: Intake, req: PstRequest, upload: SpoolUpload, f
     check_file(upload.part_path)
     try:
         intake.limiter.check(("login", target.login), ("ip", client_ip))
+        with intake.limiter.failures("target", target.login) as target_check:
+            check_endpoint(target, intake.opts)
+            target_check.passed()
     except RateLimited as exc:
-        raise Refused(429, "rate_limited", str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
-    try:
-        check_endpoint(target, intake.opts)
+        target_limit = exc.kind == "target"
+        raise Refused(429, "rate_limited", str(exc), side="target" if target_limit else None,
+                      field="target.login" if target_limit else None,
+                      headers={"Retry-After": str(exc.retry_after)}) from None
     except ConnectionCheckFailed as exc:
         intake.metrics.error(exc.code)
         raise Refused(422, exc.code, str(exc), side="target") from None
@@ -188,14 +201,6 @@ def create_pst_migration(intake: Intake, req: PstRequest, upload: SpoolUpload, f
     return accepted(mid)
 
 
-def error(status: int, code: str, message: str, *, side: str | None = None, field: str | None = None,
-          headers: dict[str, str] | None = None) -> JSONResponse:
-    """app.error, imported when called: app.py imports this module at its top (no import cycle)."""
-    from services.intake import app
-
-    return app.error(status, code, message, side=side, field=field, headers=headers)
-
-
 def pst_router(intake: Intake, max_bytes: int | None = None) -> APIRouter:
     """The PST upload endpoint; ``max_bytes`` overrides the setting (tests)."""
     router = APIRouter()
@@ -204,7 +209,7 @@ def pst_router(intake: Intake, max_bytes: int | None = None) -> APIRouter:
     def outcome(name: str) -> None:
         intake.requests.labels("pst_create", name).inc()
 
-    @router.post("/api/v1/pst-migrations", status_code=202, response_model=Accepted, openapi_extra=OPENAPI_BODY,
+    @router.post(PST_PATH, status_code=202, response_model=Accepted, openapi_extra=OPENAPI_BODY,
                  responses={413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
                             429: {"model": ErrorResponse}})
     async def create_pst(request: Request) -> JSONResponse:

@@ -1,4 +1,9 @@
-"""Entry for ``mailferry service intake``: the API under uvicorn."""
+"""Entry for ``mailferry service intake``: the API under uvicorn.
+
+uvicorn listens on ``MAILFERRY_BIND_HOST`` (loopback unless configured) and believes X-Forwarded-For
+only from ``MAILFERRY_TRUSTED_PROXIES``: the client address is what login checks are rate-limited by,
+so a header anyone can send must not choose it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import threading
 
 import redis
 import uvicorn
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.intake.app import Intake, create_app
@@ -13,6 +19,13 @@ from shared import kafka_edge
 from shared.config import Settings
 from shared.credential_seal import MasterKeys
 from shared.metrics import ServiceMetrics
+
+
+def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    """Where to listen, and whose forwarded headers to believe (none unless configured)."""
+    trusted = list(settings.trusted_proxies)
+    return uvicorn.Config(app, host=settings.bind_host, port=settings.intake_port, log_config=None,
+                          access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:
@@ -23,9 +36,7 @@ def serve(settings: Settings, stop: threading.Event) -> None:
                                              settings.topic_prefix),
                     MasterKeys.parse(settings.secret_key), registry, ServiceMetrics(registry, "intake"),
                     settings.autodetect)
-    config = uvicorn.Config(create_app(intake), host="0.0.0.0", port=settings.intake_port, log_config=None,
-                            access_log=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(create_app(intake), settings))
 
     def exit_on_stop() -> None:
         stop.wait()

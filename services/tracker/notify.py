@@ -23,6 +23,7 @@ import redis
 from shared.config import SmtpSettings
 from shared.migration_state import ITEM_TYPE_NAMES as PLURAL
 from shared.migration_state import OPERATION_ITEM_TYPES, count
+from shared.wire_text import is_single_address
 
 log = logging.getLogger(__name__)
 QUEUE = "mf:notify"
@@ -93,12 +94,16 @@ class Notifier:
         self.r.rpush(QUEUE, json.dumps({"mid": mid, "kind": kind, "attempt": 0, "not_before": 0}))
 
     def send(self, msg: EmailMessage) -> None:
+        # The envelope's one recipient is the To address, checked: never a list read out of the header.
+        to = str(msg["To"] or "")
+        if not is_single_address(to):
+            raise smtplib.SMTPRecipientsRefused({to: (553, b"not one mail address; refused before sending")})
         with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=30) as smtp:
             if self.smtp.starttls:
                 smtp.starttls()
             if self.smtp.user:
                 smtp.login(self.smtp.user, self.smtp.password)
-            smtp.send_message(msg)
+            smtp.send_message(msg, to_addrs=[to])
 
     def run_once(self) -> bool:
         """Take one job; returns False when there was nothing due."""

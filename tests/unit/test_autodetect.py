@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.intake import provider_table as pt
+from services.intake.api_errors import install_error_handlers
 from services.intake.autodetect import (
     Detector,
     DetectSettings,
@@ -593,6 +594,7 @@ def test_guarded_http_refuses_private_addresses_without_connecting() -> None:
 
 def client(det: Detector) -> TestClient:
     app = FastAPI()
+    install_error_handlers(app)  # as intake's app does: a missing parameter answers in the API's error shape
     app.include_router(autodetect_router(NOTHING, detector=det))
     return TestClient(app)
 

@@ -110,3 +110,25 @@ def test_autodetect_and_throughput_settings_are_read_with_the_others() -> None:
 def test_bad_autodetect_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="MAILFERRY_AUTODETECT_DNS_PORT"):
         Settings.from_env({"MAILFERRY_AUTODETECT_DNS_PORT": "fifty-three"})
+
+
+def test_services_listen_on_loopback_and_believe_no_proxy_unless_told() -> None:
+    s = Settings.from_env({})
+    assert (s.bind_host, s.trusted_proxies) == ("127.0.0.1", ())
+    s = Settings.from_env({"MAILFERRY_BIND_HOST": " 0.0.0.0 ",
+                           "MAILFERRY_TRUSTED_PROXIES": " 10.244.0.0/16, 192.0.2.7 ,,fd00::/8,10.1.2.3/8"})
+    assert s.bind_host == "0.0.0.0"
+    assert s.trusted_proxies == ("10.244.0.0/16", "192.0.2.7/32", "fd00::/8", "10.0.0.0/8")
+    assert Settings.from_env({"MAILFERRY_BIND_HOST": "::"}).bind_host == "::"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("MAILFERRY_TRUSTED_PROXIES", "*"),
+    ("MAILFERRY_TRUSTED_PROXIES", "10.0.0.0/8,ingress.example"),
+    ("MAILFERRY_TRUSTED_PROXIES", "10.0.0.0/33"),
+    ("MAILFERRY_BIND_HOST", "localhost"),
+    ("MAILFERRY_BIND_HOST", "0.0.0.0:8080"),
+])
+def test_a_malformed_address_setting_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})

@@ -19,6 +19,7 @@ No cluster, no network, no Docker engine needed.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import re
@@ -38,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the tests also run without `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
+from shared.config import Settings  # noqa: E402
 from shared.metrics import CATALOGUE as METRICS  # noqa: E402
 from shared.topics import DEFAULT_PARTITIONS, TOPICS  # noqa: E402
 
@@ -72,6 +74,8 @@ CONFIG_KEYS = {
     "MAILFERRY_REDIS_URL",
     "MAILFERRY_INTAKE_PORT",
     "MAILFERRY_HTTP_PORT",
+    "MAILFERRY_BIND_HOST",
+    "MAILFERRY_TRUSTED_PROXIES",
     "MAILFERRY_ALLOW_HOSTS",
     "MAILFERRY_STATE_DIR",
     "MAILFERRY_SPOOL_DIR",
@@ -435,6 +439,21 @@ def test_config_keys_are_the_variable_names(objs: list[dict[str, Any]], overlay:
     if overlay == "production":
         assert cfg["MAILFERRY_ALLOW_HOSTS"] == "", "production must not allow-list internal hosts"
         assert cfg["MAILFERRY_LOG_LEVEL"] in ("INFO", "WARNING")
+
+
+def test_services_listen_on_the_pod_and_believe_only_the_ingress_network(objs: list[dict[str, Any]]) -> None:
+    """The image's services listen on loopback unless told otherwise; in a pod they must not. Forwarded
+    client addresses are believed only from the pod network, which the NetworkPolicy narrows to the
+    ingress controller (and monitoring) for intake."""
+    settings = Settings.from_env(config_data(objs))
+    assert settings.bind_host == "0.0.0.0"
+    assert settings.trusted_proxies, "behind the ingress every user would share the ingress pod's limit"
+    for net in map(ipaddress.ip_network, settings.trusted_proxies):
+        assert net.is_private and net.prefixlen >= 8, net
+    policy = one(objs, "NetworkPolicy", "mailferry-ingress-intake")
+    sources = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    assert sources == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+                        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}}}]
 
 
 def test_secret_is_not_in_the_base_and_dev_key_is_obviously_dev(

@@ -1,0 +1,53 @@
+"""The API's one error shape, ``{"error": {"code", "message", "side", "field"}}``, for every refusal.
+
+Intake's own refusals build it with :func:`error`; :func:`install_error_handlers` makes the framework's
+refusals (a body that is not JSON or not UTF-8, a field of the wrong type, an unknown path, a wrong
+method) and anything unexpected answer in the same shape, never FastAPI's ``{"detail": ...}``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+log = logging.getLogger("services.intake.app")
+
+#: An error code for each HTTP status the framework itself answers with.
+HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
+              415: "unsupported_media_type"}
+
+
+def error(status: int, code: str, message: str, *, side: str | None = None, field: str | None = None,
+          headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "side": side, "field": field}}
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            ctx = first.get("ctx")
+            reason = ctx.get("error", "") if isinstance(ctx, dict) else ""
+            return error(422, "invalid_request", f"the request body is not valid JSON: {reason}")
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        fld = ".".join(loc) or None
+        return error(422, "invalid_request", f"{fld or 'request'}: {first.get('msg')}", field=fld)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_req: Request, exc: HTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        message = str(exc.detail)
+        if exc.status_code == 400:  # FastAPI's "There was an error parsing the body": say what it means
+            message = "the request body could not be read: it must be JSON, encoded in UTF-8"
+        return error(exc.status_code, code, message, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+        log.error("request failed unexpectedly", extra={"error": type(exc).__name__})
+        return error(500, "internal_error", "the service failed on this request; it has been logged")
