@@ -220,12 +220,6 @@ class PimWriter:
         return self.target._folders[name]
 
 
-def restore_setting(account: Account, rec: CreatedThing) -> None:
-    """Undo of a changed setting: put the recorded previous value back."""
-    if rec.name == "auto_reply" and rec.previous is not None:
-        account.oof_settings = auto_reply_to_ews(AutoReply.from_json(rec.previous))
-
-
 def load_pim(mid: str, pair_id: str, items: list[PimItem], target: Callable[[], object], ledger: Ledger,
              producer: EventProducer) -> None:
     """A batch's non-mail items into Exchange, once each (the ledger), undo records written first.
