@@ -110,3 +110,11 @@ def test_autodetect_and_throughput_settings_are_read_with_the_others() -> None:
 def test_bad_autodetect_value_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="MAILFERRY_AUTODETECT_DNS_PORT"):
         Settings.from_env({"MAILFERRY_AUTODETECT_DNS_PORT": "fifty-three"})
+
+
+def test_stall_timeout_is_read_and_must_be_positive() -> None:
+    assert Settings.from_env({}).stall_timeout_minutes == 60
+    assert Settings.from_env({"MAILFERRY_STALL_TIMEOUT_MINUTES": "0.5"}).stall_timeout_minutes == 0.5
+    for raw in ("0", "-3", "nan", "soon"):
+        with pytest.raises(ConfigError, match="MAILFERRY_STALL_TIMEOUT_MINUTES"):
+            Settings.from_env({"MAILFERRY_STALL_TIMEOUT_MINUTES": raw})
