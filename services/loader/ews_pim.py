@@ -216,7 +216,8 @@ class PimWriter:
 
     def _folder_for(self, path: list[str]) -> Any:
         name = self.target.folder_name(path)
-        self.target.ensure_folder(name)
+        for made in self.target.ensure_folder(name):  # a folder made for a rule is undone with it
+            self.write_ahead(CreatedThing(kind="folder", target_folder=made, ref=self.target.folder_ref(made)))
         return self.target._folders[name]
 
 

@@ -78,6 +78,7 @@ def test_a_rule_batch_given_up_as_poison_ends_the_migration_and_it_can_be_undone
         display_name="mine", priority=1, is_enabled=True, conditions=Conditions(contains_sender_strings=["boss"]),
         actions=Actions(mark_as_read=True)))
     refuse_one_rule(monkeypatch, dst)
+    folders_before = {f.name for f in ews_account(emulator, dst, "new-pw-1").msg_folder_root.children}
 
     mid = start(running_stack, ews_endpoint(emulator, src, "old-pw-1"), ews_endpoint(emulator, dst, "new-pw-1"),
                 options=["rules"])
@@ -92,7 +93,10 @@ def test_a_rule_batch_given_up_as_poison_ends_the_migration_and_it_can_be_undone
     resp = api(running_stack, mid, "undo", {"login": src, "target_password": "new-pw-1"})
     assert resp.status_code == 202, resp.text
     assert wait_final(running_stack, mid, src)["state"] == "undone"
-    assert [r.display_name for r in ews_account(emulator, dst, "new-pw-1").rules] == ["mine"]
+    after = ews_account(emulator, dst, "new-pw-1")
+    assert [r.display_name for r in after.rules] == ["mine"]
+    # The folder the rule moves mail into was made for it on the target: undo removes it too.
+    assert {f.name for f in after.msg_folder_root.children} == folders_before
 
 
 @pytest.fixture(scope="module")
