@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from mailferry import seed, stack
 from mailferry.stack import StackInfo
 from shared import ews_connection
 from tests.conftest import Accounts, stack_env
-from tests.e2e.flows import start, status, wait_final
+from tests.e2e.flows import start, status, wait_final, wait_status
 from tests.ews_emulator import EwsEmulator, rules
 from tests.ews_emulator.pim_seed import add_news_rule
 from tests.servers import Process
@@ -110,17 +109,6 @@ def stall_stack(broker: Process, redis_server: Process,
     stack.down(state)
 
 
-def wait_for(info: StackInfo, mid: str, login: str, check: Any, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    st: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        st = status(info, mid, login)
-        if check(st):
-            return st
-        time.sleep(0.2)
-    raise AssertionError(f"condition not reached in {timeout}s; last status {st}")
-
-
 def reported(st: dict[str, Any]) -> bool:
     emails = st["items"]["emails"]
     return bool(emails["done"] + emails["failed"] + emails["skipped"] >= emails["total"] > 0)
@@ -137,12 +125,12 @@ def test_what_makes_no_progress_is_ended_and_can_then_be_undone(stall_stack: Sta
         os.kill(pid, signal.SIGKILL)
     stall_stack.processes["loader"] = []
     mids = {src: start(stall_stack, accounts.endpoint(src), accounts.endpoint(dst)) for src, dst in targets.items()}
-    wait_for(stall_stack, mids[cancelled], cancelled,
+    wait_status(stall_stack, mids[cancelled], cancelled,
              lambda st: st["state"] == "running" and st["items"]["emails"]["total"] > 0)
     assert api(stall_stack, mids[cancelled], "cancel", {"login": cancelled}).json()["state"] == "cancelling"
 
     for src in targets:  # a running migration and a cancel that cannot finish both end as failed
-        st = wait_for(stall_stack, mids[src], src, lambda st: st["state"] == "failed")
+        st = wait_status(stall_stack, mids[src], src, lambda st: st["state"] == "failed")
         assert "no progress" in st["error"] and "MAILFERRY_STALL_TIMEOUT_MINUTES" in st["error"], st
         assert st["undo_possible_until"], st
     assert [h["state"] for h in status(stall_stack, mids[cancelled], cancelled)["history"]][-2:] == [
@@ -152,13 +140,13 @@ def test_what_makes_no_progress_is_ended_and_can_then_be_undone(stall_stack: Sta
     body = {"login": running, "target_password": accounts.passwords[targets[running]]}
     first = api(stall_stack, mid, "undo", body)
     assert first.status_code == 202, first.text
-    st = wait_for(stall_stack, mid, running, lambda st: st["state"] == "undo_failed")  # an undo that cannot run
+    st = wait_status(stall_stack, mid, running, lambda st: st["state"] == "undo_failed")  # an undo that cannot run
     assert "no progress" in st["undo"]["error"], st
 
     stack.start_service(stall_stack, "loader", Path(stall_stack.state_dir) / "logs")
     assert stack.wait_ready(f"http://127.0.0.1:{stall_stack.http_ports['loader'][-1]}/readyz", 120)
     for src in targets:  # the loader is back: the items of the ended migrations are refused, not written
-        st = wait_for(stall_stack, mids[src], src, reported)
+        st = wait_status(stall_stack, mids[src], src, reported)
         assert st["items"]["emails"]["done"] == 0, st
     again = api(stall_stack, mid, "undo", body)
     assert again.status_code == 202, again.text

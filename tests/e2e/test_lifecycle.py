@@ -31,7 +31,7 @@ from shared.imap_connection import ConnectOptions
 from shared.managesieve import ManageSieve, connect_sieve
 from shared.net_guard import AllowList
 from tests.conftest import Accounts, stack_env
-from tests.e2e.flows import start, status, wait_final
+from tests.e2e.flows import start, status, wait_final, wait_status
 from tests.servers import Process
 
 
@@ -112,16 +112,6 @@ def sieve_of(dovecot: DovecotServer, login: str, password: str) -> ManageSieve:
                          ConnectOptions(AllowList.parse("127.0.0.1")))
 
 
-def wait_progress(info: StackInfo, mid: str, login: str, check: Any, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        st = status(info, mid, login)
-        if check(st):
-            return st
-        time.sleep(0.05)
-    raise AssertionError(f"condition not reached; last status {st}")
-
-
 def test_cancel_finishes_the_running_operation_and_starts_no_later_one(
         life_stack: StackInfo, accounts: Accounts, dovecot: DovecotServer) -> None:
     src, dst = accounts.new("src"), accounts.new("dst")
@@ -133,7 +123,7 @@ def test_cancel_finishes_the_running_operation_and_starts_no_later_one(
     s.logout()
     mid = start(life_stack, accounts.endpoint(src, sieve_port=dovecot.sieve_port),
                 accounts.endpoint(dst, sieve_port=dovecot.sieve_port), options=["emails", "rules"])
-    wait_progress(life_stack, mid, src, lambda st: st["items"]["emails"]["done"] > 0)
+    wait_status(life_stack, mid, src, lambda st: st["items"]["emails"]["done"] > 0)
     first = api(life_stack, mid, "cancel", {"login": src})
     assert first.status_code == 202 and first.json()["state"] == "cancelling", first.text
     again = api(life_stack, mid, "cancel", {"login": src})
@@ -233,7 +223,7 @@ def test_loader_killed_during_undo_and_the_undo_still_completes(
     assert wait_final(life_stack, mid, src)["state"] == "completed"
     ok = api(life_stack, mid, "undo", {"login": src, "target_password": accounts.passwords[dst]})
     assert ok.status_code == 202
-    wait_progress(life_stack, mid, src, lambda st: st["state"] == "undoing")
+    wait_status(life_stack, mid, src, lambda st: st["state"] == "undoing")
     killed = list(life_stack.processes["loader"])
     for pid in killed:
         os.kill(pid, signal.SIGKILL)
