@@ -42,6 +42,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if not value > 0:
+        raise ConfigError(f"{name} must be greater than 0, got {value:g}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -154,6 +161,8 @@ class Settings:
     extract_connections: int = 8
     undo_window_hours: float = 48.0
     undo_batch: int = 500
+    # A migration, cancel or undo that makes no progress for this long is ended as failed (it can be undone).
+    stall_timeout_minutes: float = 60.0
     ews_max_connections: int = 4
     ca_file: str = ""
     allow_insecure_tls: bool = False
@@ -202,6 +211,7 @@ class Settings:
             extract_connections=_int(e, "MAILFERRY_EXTRACT_CONNECTIONS", d.extract_connections),
             undo_window_hours=_float(e, "MAILFERRY_UNDO_WINDOW_HOURS", d.undo_window_hours),
             undo_batch=_int(e, "MAILFERRY_UNDO_BATCH", d.undo_batch),
+            stall_timeout_minutes=_positive(e, "MAILFERRY_STALL_TIMEOUT_MINUTES", d.stall_timeout_minutes),
             ews_max_connections=_int(e, "MAILFERRY_EWS_MAX_CONNECTIONS", d.ews_max_connections),
             ca_file=e.get("MAILFERRY_CA_FILE", ""),
             allow_insecure_tls=_bool(e, "MAILFERRY_ALLOW_INSECURE_TLS", False),

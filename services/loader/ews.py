@@ -211,20 +211,6 @@ class EwsTarget:
                     raise Transient(f"Exchange did not delete an item: {r}")
         return removed
 
-    def delete_folder_by_ref(self, name: str, ref: str) -> str:
-        """Delete a folder the migration created if it is empty; returns why it was kept, or ""."""
-        try:
-            folder = Folder(root=self.account.root, id=ref)
-            folder.refresh()
-        except Exception:
-            return ""
-        if folder.total_count:
-            return f"{name.replace(KEY_SEP, '/')} was kept: it holds {folder.total_count} items"
-        if folder.child_folder_count:
-            return f"{name.replace(KEY_SEP, '/')} was kept: it has subfolders that the migration did not create"
-        Folder(root=self.account.root, id=ref, changekey=folder.changekey).delete()
-        return ""
-
     def close(self) -> None:
         self.account.protocol.close()
 

@@ -216,14 +216,9 @@ class PimWriter:
 
     def _folder_for(self, path: list[str]) -> Any:
         name = self.target.folder_name(path)
-        self.target.ensure_folder(name)
+        for made in self.target.ensure_folder(name):  # a folder made for a rule is undone with it
+            self.write_ahead(CreatedThing(kind="folder", target_folder=made, ref=self.target.folder_ref(made)))
         return self.target._folders[name]
-
-
-def restore_setting(account: Account, rec: CreatedThing) -> None:
-    """Undo of a changed setting: put the recorded previous value back."""
-    if rec.name == "auto_reply" and rec.previous is not None:
-        account.oof_settings = auto_reply_to_ews(AutoReply.from_json(rec.previous))
 
 
 def load_pim(mid: str, pair_id: str, items: list[PimItem], target: Callable[[], object], ledger: Ledger,
@@ -277,12 +272,12 @@ def _write_pim(mid: str, pair_id: str, todo: list[PimItem], target: Callable[[],
         if out.created:
             producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=pair_id, records=out.created))
             producer.flush()
+            ledger.record({}, mid, [c.model_dump_json() for c in out.created])  # the index undo reads
     refs: dict[str, list[str]] = defaultdict(list)
     for c in out.created:
         refs[c.item_key].append(c.ref)
     done = {r.item_key: r for r in out.results if r.result == "done"}
-    ledger.record({k: LedgerEntry(mid, "pim", 0, 0, r.bytes, " ".join(refs[k])) for k, r in done.items()}, mid,
-                  [c.model_dump_json() for c in out.created])
+    ledger.record({k: LedgerEntry(mid, "pim", 0, 0, r.bytes, " ".join(refs[k])) for k, r in done.items()})
     # A failed item of which nothing reached the target needs no search if it comes again.
     ledger.clear_inflight(r.item_key for r in out.results if r.result == "failed" and r.item_key not in refs)
     # A rule's written-ahead snapshot is needed only while it may be on the target unrecorded.

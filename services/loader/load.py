@@ -120,7 +120,10 @@ class MigrationLoader:
         folders, by_folder = sort_batch(work, self.target.folder_name)
         names = [self.target.folder_name(f.path) for f in folders]
         created = self.target.ensure_folders([*names, *by_folder])  # all at once: one round trip
-        out.created += self._folders_created(created)
+        if created:
+            # Recorded before any message is written: if the batch then fails, its retry finds these folders
+            # already there and would not know that this migration created them, so undo would leave them.
+            self._record_now(self._folders_created(created))
         for folder, name in zip(folders, names, strict=True):
             out.results.append(ItemResult(item_key=folder_key(folder.folder_id), item_type="folder", result="done",
                                           folder=folder.display,
@@ -175,6 +178,12 @@ class MigrationLoader:
         futures = [self.pool.submit(run, t, share) for t, share in zip(self.appenders, deal(jobs, lanes), strict=False)
                    if share]
         return undeal([f.result() for f in futures], len(jobs))
+
+    def _record_now(self, created: list[CreatedThing]) -> None:
+        self.producer.send(topics.UNDO, self.mid, UndoRecords(migration_id=self.mid, pair_id=self.pair_id,
+                                                              records=created))
+        self.producer.flush()
+        self.ledger.record({}, self.mid, [c.model_dump_json() for c in created])
 
     def _folders_created(self, names: list[str]) -> list[CreatedThing]:
         return [CreatedThing(kind="folder", target_folder=n, ref=self.target.folder_ref(n)) for n in names]

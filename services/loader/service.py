@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 import redis
 from confluent_kafka import Message
 
-from services.extractor.plan import folder_key
 from services.loader.chunks import ChunkAssembler
 from services.loader.ews import EwsTarget
 from services.loader.ews_pim import load_pim
 from services.loader.imap import ImapTarget
 from services.loader.load import OPERATION, FolderWork, MailWork, MigrationLoader, Work
+from services.loader.poison import given_up
 from services.loader.sieve import SieveLoader
 from services.loader.undo import run_undo
 from services.runtime import ServiceContext, run_service
@@ -50,6 +50,7 @@ from shared.events import (
 )
 from shared.ews_connection import connect_ews, pin
 from shared.imap_connection import ConnectOptions, login_imap
+from shared.json_log import redact
 from shared.kafka_edge import EventProducer, next_offsets, position
 from shared.ledger import Ledger
 from shared.managesieve import ManageSieve, connect_sieve, sieve_port, sieve_security
@@ -245,32 +246,19 @@ class Loader:
                  self.undo_batch)
 
     def poison(self, batch: list[Message], exc: Exception) -> None:
-        """Every item in a batch that keeps failing: reported failed and dead-lettered, so migrations go on."""
-        reason = f"internal error while loading ({type(exc).__name__}); the item was set aside for an operator"
+        """A batch that keeps failing: every item in it reported failed under its own operation, an undo in it
+        reported as a failed undo, and all of it dead-lettered, so every migration can still end."""
         self._current = None
-        per_migration: dict[str, list[ItemResult]] = defaultdict(list)
+        events = []
         for msg in batch:
             try:
-                ev = decode(msg.value())
+                events.append(decode(msg.value()))
             except EventError:
                 continue
-            meta = ev.meta if isinstance(ev, (MailItem, MailChunk)) else None
-            if isinstance(ev, MailChunk) and not ev.last:
-                meta = None
-            if isinstance(ev, MailChunk) and ev.last and meta is None:
-                per_migration[ev.migration_id].append(ItemResult(item_key=ev.item_key, result="failed", reason=reason))
-            elif meta is not None:
-                per_migration[ev.migration_id].append(ItemResult(
-                    item_key=meta.item_key, result="failed", folder=meta.folder.display, subject=meta.subject,
-                    reason=reason))
-            elif isinstance(ev, FolderItem):
-                per_migration[ev.migration_id].append(ItemResult(
-                    item_key=folder_key(ev.folder.folder_id), item_type="folder", result="failed",
-                    folder=ev.folder.display, reason=reason))
             send_undecodable(self.producer, self.metrics, msg, EventError(f"poison batch: {exc}"))
-        for mid, results in per_migration.items():
-            self.producer.send(topics.PROGRESS, mid, ItemResults(migration_id=mid, operation=OPERATION,
-                                                                 results=results))
+        error = f"{type(exc).__name__}: {redact(str(exc))}"[:200]
+        for ev in given_up(events, error).events():
+            self.producer.send(topics.PROGRESS, ev.migration_id, ev)
         self.producer.flush()
 
     def _fail_all(self, mid: str, work: list[Work], reason: str) -> None:

@@ -15,10 +15,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from exchangelib.properties import Rule
-
 from services.loader.ews import EwsTarget
-from services.loader.ews_pim import restore_setting
+from services.loader.ews_undo import delete_created_folder, remove_rules, restore_auto_reply
 from services.loader.imap import ImapTarget
 from shared import topics
 from shared.credentials import UNDO_SEAL_SIDE, CredentialStore
@@ -43,9 +41,18 @@ class UndoPlan:
     settings: list[CreatedThing] = field(default_factory=list)
 
     @property
+    def script_names(self) -> int:
+        return len({s.name for s in self.scripts})
+
+    @property
+    def setting_names(self) -> int:
+        return len({s.name for s in self.settings})
+
+    @property
     def total(self) -> int:
+        """Every thing undo removes or puts back, each counted once (records repeat after a redelivery)."""
         return (sum(len(u) for u in self.messages.values()) + len(self.message_refs) + len(self.folders)
-                + len({s.name for s in self.scripts}) + len(self.rules) + len({s.name for s in self.settings}))
+                + self.script_names + len(self.rules) + self.setting_names)
 
 
 def build_plan(records: Sequence[str], delimiter: str = "/") -> UndoPlan:
@@ -105,63 +112,109 @@ def restore_scripts(sieve: ManageSieve, scripts: Sequence[CreatedThing]) -> int:
 
 @dataclass
 class UndoRunner:
-    """Carries out a plan on a logged-in target; reports progress through ``emit``."""
+    """Carries out a plan on a logged-in target; reports progress through ``emit``.
+
+    Each step adds to ``done`` exactly what it adds to the plan's total, whatever the outcome
+    (removed, already gone, or kept with a reason), so progress never passes the total and
+    reaches it at the end; a re-run after a crash starts again from zero against the same total.
+    """
 
     mid: str
     target: ImapTarget | EwsTarget
     emit: Callable[[UndoProgress], None]
     batch: int = 500
     kept: list[str] = field(default_factory=list)
+    done: int = 0
+    total: int = 0
+
+    def _advance(self, n: int) -> None:
+        self.done += n
+        self.emit(UndoProgress(migration_id=self.mid, done=self.done, total=self.total, kept=len(self.kept)))
 
     def run(self, plan: UndoPlan, open_sieve: Callable[[], ManageSieve] | None) -> UndoFinished:
-        done = 0
-        removed_messages = 0
+        self.done, self.total = 0, plan.total
+        removed_messages = self._messages(plan)
+        removed_folders = self._folders(plan)
+        restored = self._settings(plan) + self._scripts(plan, open_sieve)
+        self._advance(0)
+        return UndoFinished(migration_id=self.mid, ok=True, removed_messages=removed_messages,
+                            removed_folders=removed_folders, restored_settings=restored, kept=self.kept)
+
+    def _messages(self, plan: UndoPlan) -> int:
+        removed = 0
         target = self.target
-        if isinstance(target, ImapTarget):
-            for (folder, uidvalidity), uids in plan.messages.items():
-                removed, why = target.remove_messages(folder, uidvalidity, uids, self.batch)
-                removed_messages += removed
+        for (folder, uidvalidity), uids in plan.messages.items():
+            if isinstance(target, ImapTarget):
+                n, why = target.remove_messages(folder, uidvalidity, uids, self.batch)
+                removed += n
                 if why:
                     self.kept.append(why)
-                done += len(uids)
-                self.emit(UndoProgress(migration_id=self.mid, done=done, total=plan.total, kept=len(self.kept)))
-        else:
-            for i in range(0, len(plan.message_refs), self.batch):
-                part = plan.message_refs[i:i + self.batch]
-                removed_messages += target.remove_refs(part)
-                done += len(part)
-                self.emit(UndoProgress(migration_id=self.mid, done=done, total=plan.total, kept=len(self.kept)))
-        removed_folders = 0
+            else:
+                self.kept.append(f"{len(uids)} messages recorded by IMAP UID in {folder} were left: "
+                                 "the target is not an IMAP account")
+            self._advance(len(uids))
+        for i in range(0, len(plan.message_refs), self.batch):
+            part = plan.message_refs[i:i + self.batch]
+            if isinstance(target, EwsTarget):
+                removed += target.remove_refs(part)
+            else:
+                self.kept.append(f"{len(part)} items recorded by Exchange id were left: the target is not Exchange")
+            self._advance(len(part))
+        return removed
+
+    def _folders(self, plan: UndoPlan) -> int:
+        removed = 0
+        target = self.target
         for folder in plan.folders:
             why = (target.delete_folder_if_empty(folder) if isinstance(target, ImapTarget)
-                   else target.delete_folder_by_ref(folder, plan.folder_refs.get(folder, "")))
+                   else delete_created_folder(target.account, folder, plan.folder_refs.get(folder, "")))
             if why:
                 self.kept.append(why)
             else:
-                removed_folders += 1
-            done += 1
+                removed += 1
+            self._advance(1)
+        return removed
+
+    def _settings(self, plan: UndoPlan) -> int:
+        """Exchange: the created inbox rules removed, each changed setting back to its oldest recorded value."""
+        if not (plan.rules or plan.settings):
+            return 0
+        target = self.target
+        if not isinstance(target, EwsTarget):
+            self.kept.append("Exchange rules and settings were left: the target is not Exchange")
+            self._advance(len(plan.rules) + plan.setting_names)
+            return 0
+        removed, kept = remove_rules(target.account, plan.rules)
+        self.kept += kept
+        self._advance(len(plan.rules))
+        oldest: dict[str, CreatedThing] = {}
+        for rec in plan.settings:  # the oldest record's previous value is what was there before
+            oldest.setdefault(rec.name, rec)
         restored = 0
-        if isinstance(target, EwsTarget):
-            for ref in plan.rules:
-                try:
-                    target.account.delete_rule(Rule(id=ref))
-                except Exception as exc:  # already gone, or refused: report it, keep going
-                    self.kept.append(f"an inbox rule could not be removed: {type(exc).__name__}")
-                done += 1
-            for rec in reversed(plan.settings):  # the oldest record's previous value is what remains
-                restore_setting(target.account, rec)
-            restored += len({s.name for s in plan.settings})
-            done += len({s.name for s in plan.settings})
-        if plan.scripts and open_sieve is not None:
-            sieve = open_sieve()
-            try:
-                restored = restore_scripts(sieve, plan.scripts)
-            finally:
-                sieve.logout()
-        done += restored
-        self.emit(UndoProgress(migration_id=self.mid, done=done, total=plan.total, kept=len(self.kept)))
-        return UndoFinished(migration_id=self.mid, ok=True, removed_messages=removed_messages,
-                            removed_folders=removed_folders, restored_settings=restored, kept=self.kept)
+        for rec in oldest.values():
+            why = restore_auto_reply(target.account, rec.previous) if rec.name == "auto_reply" else \
+                f"the setting {rec.name!r} cannot be restored by this version"
+            if why:
+                self.kept.append(why)
+            else:
+                restored += 1
+            self._advance(1)
+        return removed + restored
+
+    def _scripts(self, plan: UndoPlan, open_sieve: Callable[[], ManageSieve] | None) -> int:
+        if not plan.scripts:
+            return 0
+        if open_sieve is None:
+            self.kept.append("the Sieve scripts were left: the target has no ManageSieve")
+            self._advance(plan.script_names)
+            return 0
+        sieve = open_sieve()
+        try:
+            restored = restore_scripts(sieve, plan.scripts)
+        finally:
+            sieve.logout()
+        self._advance(plan.script_names)
+        return restored
 
 
 def run_undo(mid: str, sealed_password: str, creds: CredentialStore, ledger: Ledger,

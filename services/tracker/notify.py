@@ -1,14 +1,17 @@
 """The notification e-mail at the end of a migration or an undo.
 
-Jobs are queued in Redis and sent by a background thread through the operator's
-SMTP relay; a failed send is logged and retried with growing pauses, and never
-changes the migration's outcome.
+Jobs are queued in Redis (:mod:`services.tracker.notify_queue`: a job stays there
+until it is done, so a tracker killed at any point loses none; it is sent at least
+once) and sent by a background thread through the operator's SMTP relay; a failed
+send is logged and retried with growing pauses, and never changes the migration's
+outcome.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 import smtplib
 import threading
 import time
@@ -20,13 +23,13 @@ from typing import Any
 
 import redis
 
+from services.tracker.notify_queue import NotifyQueue
 from shared.config import SmtpSettings
 from shared.migration_state import ITEM_TYPE_NAMES as PLURAL
 from shared.migration_state import OPERATION_ITEM_TYPES, count
 from shared.wire_text import is_single_address
 
 log = logging.getLogger(__name__)
-QUEUE = "mf:notify"
 MAX_ATTEMPTS = 12
 
 
@@ -79,19 +82,24 @@ def compose(mid: str, kind: str, fields: Mapping[str, str], errors: list[dict[st
 
 
 class Notifier:
-    """Queue in Redis (survives a tracker restart), send from one thread, retry with back-off."""
+    """Queue in Redis that keeps a job until it is done (survives a tracker killed at any point: the mail is
+    sent at least once), send from one thread, retry with back-off."""
 
     def __init__(self, r: redis.Redis, smtp: SmtpSettings,
-                 build: Callable[[str, str], EmailMessage | None], clock: Callable[[], float] = time.time) -> None:
+                 build: Callable[[str, str], EmailMessage | None], clock: Callable[[], float] = time.time,
+                 queue: NotifyQueue | None = None) -> None:
         self.r = r
         self.smtp = smtp
         self.build = build
         self.clock = clock
+        self.queue = queue or NotifyQueue(r, clock=clock)
         self.stop = threading.Event()
         self.sent = 0
+        self._last_recover = 0.0
 
     def enqueue(self, mid: str, kind: str) -> None:
-        self.r.rpush(QUEUE, json.dumps({"mid": mid, "kind": kind, "attempt": 0, "not_before": 0}))
+        self.queue.put(json.dumps({"mid": mid, "kind": kind, "attempt": 0, "not_before": 0,
+                                   "id": secrets.token_hex(8)}))
 
     def send(self, msg: EmailMessage) -> None:
         # The envelope's one recipient is the To address, checked: never a list read out of the header.
@@ -106,36 +114,54 @@ class Notifier:
             smtp.send_message(msg, to_addrs=[to])
 
     def run_once(self) -> bool:
-        """Take one job; returns False when there was nothing due."""
-        popped = self.r.lpop(QUEUE)
-        if popped is None or isinstance(popped, list):
+        """Take one job; returns False when there was nothing due. The job leaves the queue only once it
+        was sent or given up."""
+        raw = self.queue.take()
+        if raw is None:
             return False
-        raw: bytes | str = popped
         job = json.loads(raw)
-        if job["not_before"] > self.clock():
-            self.r.rpush(QUEUE, raw)
-            return False
-        msg = self.build(job["mid"], job["kind"])
+        if job["not_before"] > self.clock():  # queued for later by an earlier version
+            self.queue.later(raw, raw, job["not_before"])
+            return True
+        try:
+            msg = self.build(job["mid"], job["kind"])
+        except redis.RedisError:
+            raise
+        except Exception:  # a job that can never become a mail must not come back for ever
+            log.exception("notification cannot be composed; dropped", extra={"migration_id": job["mid"]})
+            msg = None
         if msg is None:
+            self.queue.done(raw)
             return True
         try:
             self.send(msg)
-            self.sent += 1
-            log.info("notification sent", extra={"migration_id": job["mid"], "kind": job["kind"]})
         except (OSError, smtplib.SMTPException) as exc:
             job["attempt"] += 1
             if job["attempt"] >= MAX_ATTEMPTS:
                 log.error("notification given up", extra={"migration_id": job["mid"], "error": str(exc)})
+                self.queue.done(raw)
                 return True
             job["not_before"] = self.clock() + min(2 ** job["attempt"], 600)
             log.warning("notification failed, will retry", extra={"migration_id": job["mid"], "error": str(exc),
                                                                   "attempt": job["attempt"]})
-            self.r.rpush(QUEUE, json.dumps(job))
+            self.queue.later(raw, json.dumps(job), job["not_before"])
+            return True
+        self.queue.done(raw)
+        self.sent += 1
+        log.info("notification sent", extra={"migration_id": job["mid"], "kind": job["kind"]})
         return True
+
+    def recover(self) -> None:
+        """Now and then: the jobs of a sender that died, back on the queue."""
+        if self.clock() - self._last_recover >= self.queue.lease_seconds / 3:
+            self._last_recover = self.clock()
+            if moved := self.queue.recover():
+                log.warning("notifications of a stopped sender queued again", extra={"jobs": moved})
 
     def loop(self) -> None:
         while not self.stop.is_set():
             try:
+                self.recover()
                 busy = self.run_once()
             except redis.RedisError as exc:
                 log.warning("notification queue unreachable", extra={"error": str(exc)})
@@ -143,7 +169,16 @@ class Notifier:
             if not busy:
                 self.stop.wait(1.0)
 
+    def keep_lease(self) -> None:
+        """The lease renewed while this process lives, also during a long send."""
+        while not self.stop.wait(self.queue.lease_seconds / 3):
+            try:
+                self.queue.heartbeat()
+            except redis.RedisError as exc:
+                log.warning("notification lease not renewed", extra={"error": str(exc)})
+
     def start(self) -> threading.Thread:
+        threading.Thread(target=self.keep_lease, name="notifier-lease", daemon=True).start()
         thread = threading.Thread(target=self.loop, name="notifier", daemon=True)
         thread.start()
         return thread

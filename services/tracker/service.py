@@ -23,8 +23,8 @@ from services.extractor.pst_source import PstUnavailable, spool_file
 from services.runtime import ServiceContext, run_service
 from services.tracker.metrics import TrackerMetrics
 from services.tracker.notify import Notifier, compose
+from services.tracker.stall import StallWatch, idle_migrations
 from shared import migration_state as ms
-from shared import redis_keys as k
 from shared import topics
 from shared.config import Settings
 from shared.credentials import CredentialStore
@@ -42,7 +42,7 @@ from shared.events import (
     UndoProgress,
     decode,
 )
-from shared.kafka_edge import EventProducer, next_offsets
+from shared.kafka_edge import EventProducer, make_producer, next_offsets
 from shared.status_store import StatusStore
 
 log = logging.getLogger(__name__)
@@ -178,17 +178,8 @@ class Tracker:
         self.metrics.stalled.set(self._stalled())
 
     def _stalled(self, after_seconds: float = 900) -> int:
-        now = datetime.now(UTC)
-        n = 0
-        for mid in self.r.smembers(k.by_state(ms.RUNNING)):
-            updated = self.r.hget(k.migration(_text(mid)), "updated_at")
-            if updated and (now - datetime.fromisoformat(_text(updated))).total_seconds() > after_seconds:
-                n += 1
-        return n
-
-
-def _text(v: bytes | str) -> str:
-    return v.decode() if isinstance(v, bytes) else v
+        return sum(1 for _mid, _state, idle in idle_migrations(self.r, (ms.RUNNING,), time.time())
+                   if idle > after_seconds)
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:
@@ -200,6 +191,10 @@ def serve(settings: Settings, stop: threading.Event) -> None:
         if settings.smtp.host:
             tracker.notifier = Notifier(ctx.redis, settings.smtp, tracker.build_notification)
             tracker.notifier.start()
+        # Its own producer: a flush from the handler's thread must not collect this thread's delivery errors.
+        watch = StallWatch(ctx.redis, EventProducer(make_producer(settings.kafka_bootstrap), settings.topic_prefix),
+                           settings.stall_timeout_minutes, stop=stop)
+        watch.start()
         return tracker.handle
 
     run_service(SERVICE, settings, stop, [topics.PROGRESS], make, batch_size=500)

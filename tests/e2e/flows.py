@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -33,6 +34,19 @@ def status(info: StackInfo, mid: str, login: str) -> dict[str, Any]:
     resp = httpx.get(f"{info.intake_url}/api/v1/migrations/{mid}", params={"login": login}, timeout=30)
     assert resp.status_code == 200, resp.text
     return dict(resp.json())
+
+
+def wait_status(info: StackInfo, mid: str, login: str, check: Callable[[dict[str, Any]], bool],
+                timeout: float = 120) -> dict[str, Any]:
+    """The status, once ``check`` holds for it."""
+    deadline = time.monotonic() + timeout
+    st: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        st = status(info, mid, login)
+        if check(st):
+            return st
+        time.sleep(0.05)
+    raise AssertionError(f"condition not reached in {timeout}s; last status {st}")
 
 
 def wait_final(info: StackInfo, mid: str, login: str, timeout: float = 300) -> dict[str, Any]:

@@ -107,6 +107,7 @@ def test_exchange_to_exchange_every_option_then_undo(running_stack: StackInfo, e
                          conditions=Conditions(contains_sender_strings=["boss"]), actions=Actions(mark_as_read=True)))
     dst.oof_settings = OofSettings(state=OofSettings.DISABLED, external_audience="All",
                                    internal_reply="old internal", external_reply="old external")
+    folders_before = {f.name for f in account(emulator, "boss@new.test", "new-pw-1").msg_folder_root.children}
 
     mid = start(running_stack, endpoint(emulator, "boss@old.test", "old-pw-1"),
                 endpoint(emulator, "boss@new.test", "new-pw-1"), options=ALL)
@@ -149,6 +150,9 @@ def test_exchange_to_exchange_every_option_then_undo(running_stack: StackInfo, e
     assert (oof.state, oof.internal_reply, oof.external_reply) == (OofSettings.DISABLED, "old internal",
                                                                   "old external")
     assert list(dst.inbox.all()) == []
+    assert st["undo"]["done"] == st["undo"]["total"] and st["undo"]["kept"] == [], st["undo"]
+    # The folder the rule moves mail into was created by the migration: undo removes it too.
+    assert {f.name for f in account(emulator, "boss@new.test", "new-pw-1").msg_folder_root.children} == folders_before
 
 
 def test_ews_to_imap_refuses_other_item_types(running_stack: StackInfo, emulator: EwsEmulator) -> None:

@@ -132,3 +132,11 @@ def test_services_listen_on_loopback_and_believe_no_proxy_unless_told() -> None:
 def test_a_malformed_address_setting_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_stall_timeout_is_read_and_must_be_positive() -> None:
+    assert Settings.from_env({}).stall_timeout_minutes == 60
+    assert Settings.from_env({"MAILFERRY_STALL_TIMEOUT_MINUTES": "0.5"}).stall_timeout_minutes == 0.5
+    for raw in ("0", "-3", "nan", "soon"):
+        with pytest.raises(ConfigError, match="MAILFERRY_STALL_TIMEOUT_MINUTES"):
+            Settings.from_env({"MAILFERRY_STALL_TIMEOUT_MINUTES": raw})

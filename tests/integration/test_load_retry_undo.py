@@ -1,0 +1,84 @@
+"""A folder the loader created stays undoable when the batch that created it fails and is retried.
+
+Real Dovecot, Redis and broker. The first attempt loses its connection after the folders are
+created and before any message is written (as a dropped IMAP connection does); the retry finds the
+folder already there. Undo must still remove it: the target, read back with imapclient, has exactly
+the folders it had before.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import pytest
+import redis as redis_lib
+from prometheus_client import CollectorRegistry
+
+from services.loader.imap import ImapTarget, Outgoing, Placed
+from services.loader.load import FolderWork, MailWork, MigrationLoader
+from services.loader.undo import UndoRunner, build_plan
+from shared import net_guard
+from shared.errors import ItemRejected
+from shared.events import FolderRef, MailMeta, UndoProgress
+from shared.imap_connection import ConnectOptions, login_imap
+from shared.kafka_edge import EventProducer, ensure_topics, make_producer
+from shared.ledger import Ledger
+from shared.metrics import ServiceMetrics
+from tests.conftest import Accounts
+from tests.servers import Process
+
+pytestmark = pytest.mark.integration
+
+
+class ConnectionLost(ImapTarget):
+    """The real target, whose connection drops the first time messages are to be written."""
+
+    dropped = False
+
+    def append_pipelined(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
+        if not ConnectionLost.dropped:
+            ConnectionLost.dropped = True
+            raise imaplib.IMAP4.abort("socket error: EOF")
+        return super().append_pipelined(jobs)
+
+
+def folders(accounts: Accounts, login: str) -> set[str]:
+    with accounts.client(login) as c:
+        return {name for _flags, _delim, name in c.list_folders()}
+
+
+def test_folders_created_by_a_failed_attempt_are_removed_by_undo(
+        accounts: Accounts, redis_client: redis_lib.Redis, broker: Process) -> None:
+    dst = accounts.new("dst")
+    before = folders(accounts, dst)
+    prefix = f"retry{secrets.token_hex(3)}."
+    ensure_topics(broker.address, prefix, 1)
+    producer = EventProducer(make_producer(broker.address), prefix)
+    mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
+    ledger = Ledger(redis_client, pair)
+    metrics = ServiceMetrics(CollectorRegistry(), "loader")
+    opts = ConnectOptions(allow=net_guard.AllowList.parse("127.0.0.1"), timeout=30)
+
+    def target(cls: type[ImapTarget] = ImapTarget) -> ImapTarget:
+        server = accounts.server
+        return cls(login_imap("127.0.0.1", server.imap_port, "none", False, dst, accounts.passwords[dst], opts))
+
+    projects = FolderRef(folder_id="f-projects", path=["Projekte", "2026"])
+    meta = MailMeta(item_key="k1", folder=projects, flags=["\\Seen"], internaldate=datetime(2026, 2, 3, tzinfo=UTC),
+                    size=40, message_id="<k1@old.test>", subject="one")
+    work = [FolderWork(projects), MailWork(meta, b"Message-ID: <k1@old.test>\r\nSubject: one\r\n\r\nbody\r\n")]
+
+    with pytest.raises(imaplib.IMAP4.abort):
+        MigrationLoader(mid, pair, target(ConnectionLost), ledger, producer, metrics).load(work)
+    assert folders(accounts, dst) == before | {"Projekte", "Projekte/2026"}
+    MigrationLoader(mid, pair, target(), ledger, producer, metrics).load(work)  # the batch redelivered
+
+    plan = build_plan(ledger.undo_index(mid), "/")
+    progress: list[UndoProgress] = []
+    finished = UndoRunner(mid, target(), progress.append).run(plan, None)
+    assert finished.removed_messages == 1 and finished.kept == []
+    assert folders(accounts, dst) == before
+    assert progress[-1].done == progress[-1].total == 3
