@@ -124,10 +124,10 @@ class MigrationLoader:
             # Recorded before any message is written: if the batch then fails, its retry finds these folders
             # already there and would not know that this migration created them, so undo would leave them.
             self._record_now(self._folders_created(created))
-        for folder, name in zip(folders, names, strict=True):
+        # A folder that was already there is done too: nothing is lost, so nothing goes into the report.
+        for folder in folders:
             out.results.append(ItemResult(item_key=folder_key(folder.folder_id), item_type="folder", result="done",
-                                          folder=folder.display,
-                                          reason="" if name in created else "existed on the target"))
+                                          folder=folder.display))
         if by_folder:
             self._mails(by_folder, out)
         with self.metrics.stage("durable"):

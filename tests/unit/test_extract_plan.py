@@ -48,7 +48,7 @@ def test_folder_refs_leaves_out_virtual_views_and_orders_parents_first() -> None
     assert sent.path == ["\\Sent:Sent Items"] and sent.special_use == "\\Sent"
     child, _ = by_name["Sent Items/2019"]
     assert child.path == ["\\Sent:Sent Items", "2019"] and child.special_use is None
-    assert child.display == "\\Sent:Sent Items/2019"
+    assert child.display == "Sent Items/2019"
     assert child.folder_id == fm.folder_id("Sent Items/2019")
 
 
