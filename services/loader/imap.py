@@ -164,9 +164,12 @@ class ImapTarget:
         return out
 
     def _permanent_flags(self, folder: str) -> frozenset[str] | None:
-        """SELECT (not EXAMINE: a read-only folder lists no permanent flag); None when unknown."""
+        """SELECT (not EXAMINE: a read-only folder lists no permanent flag); None when unknown. UNSELECT
+        afterwards, so the session does not gather the folder's news while messages go in."""
         try:
             info = self.client.select_folder(folder)
+            if self.client.has_capability("UNSELECT"):
+                self.client.unselect_folder()
         except imaplib.IMAP4.abort as exc:
             raise Transient(f"connection lost during SELECT: {exc}") from None
         except (IMAPClientError, imaplib.IMAP4.error):
