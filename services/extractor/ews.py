@@ -84,6 +84,10 @@ class EwsSource:
             out.append(folder_map.ListedFolder(name=name, delimiter=DELIMITER, flags=flags))
         return out
 
+    def folder_ids(self) -> dict[str, str]:
+        """Exchange's folder id of each folder :meth:`list_folders` listed, by its listed name."""
+        return {name: f.id for name, f in self._folders.items()}
+
     @staticmethod
     def key(folder_id: str, ref: str) -> str:
         return ews_item_key(folder_id, ref)

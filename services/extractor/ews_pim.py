@@ -17,6 +17,8 @@ from typing import Any
 
 from exchangelib import Account, CalendarItem, Contact, DistributionList, Task
 
+from services.extractor.ews import EwsSource
+from services.extractor.plan import folder_refs
 from shared.events import PimItem
 from shared.formats.ews_mapping import contact_from_ews, event_from_ews, group_from_ews, task_from_ews
 from shared.formats.ical import Calendar, serialize_calendar
@@ -39,14 +41,14 @@ def _item(mid: str, operation: str, source_id: str, fmt: str, name: str, payload
 
 
 def folder_paths(account: Account) -> dict[str, list[str]]:
-    """Folder id → neutral path (the Inbox as "INBOX"), for rules that move mail into folders."""
-    root = account.msg_folder_root
-    paths: dict[str, list[str]] = {root.id: []}
-    for f in root.walk():
-        parent = paths.get(f.parent_folder_id.id if f.parent_folder_id else root.id)
-        if parent is not None:
-            paths[f.id] = [*parent, "INBOX" if f.id == account.inbox.id else f.name]
-    return paths
+    """Folder id → neutral path, for rules that move or copy mail into a folder: the same path the folder's
+    mail travels under (:func:`~services.extractor.plan.folder_refs`), so the Inbox is "INBOX" and Sent
+    Items, Drafts, Deleted Items, Junk E-mail and the archive are root tokens that the target resolves to
+    its own folder of that use, whatever its name; other folders keep their names."""
+    source = EwsSource(account)
+    refs = folder_refs(source.list_folders(), source.prefix, source.marks_special_use)
+    ids = source.folder_ids()
+    return {ids[ref.source_name]: ref.path for ref, _selectable in refs}
 
 
 def read(account: Account, operation: str, mid: str) -> Iterator[PimItem]:

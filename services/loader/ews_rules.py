@@ -9,6 +9,10 @@ already had, however alike, is never taken for ours (undo would delete it).
 The id of a rule just created is found the same way, among the rules that were not there
 before, not by its name alone (exchangelib's ``create_rule`` takes the last rule with that
 name, which may be the user's).
+
+A rule Exchange refuses (a validation error, the rules quota...) is reported failed with
+Exchange's words, and the batch's other rules are still created: waiting would not change the
+answer. Only the faults that pass (a busy or unavailable server) have the batch tried again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,20 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from exchangelib import Account
+from exchangelib.errors import (
+    ErrorBatchProcessingStopped,
+    ErrorConnectionFailed,
+    ErrorConnectionFailedTransientError,
+    ErrorExceededConnectionCount,
+    ErrorInternalServerError,
+    ErrorInternalServerTransientError,
+    ErrorMailboxMoveInProgress,
+    ErrorMailboxStoreUnavailable,
+    ErrorServerBusy,
+    ErrorTimeoutExpired,
+    ErrorTooManyObjectsOpened,
+    ResponseMessageError,
+)
 from exchangelib.properties import Rule
 from exchangelib.services import CreateInboxRule, GetInboxRules
 from exchangelib.util import TNS
@@ -40,9 +58,26 @@ class _CreateRule(CreateInboxRule):  # type: ignore[misc]
         return payload
 
 
+# Answers that may change if asked again later: the batch is retried, not the rule refused.
+PASSING_FAULTS = (ErrorServerBusy, ErrorTimeoutExpired, ErrorInternalServerTransientError, ErrorInternalServerError,
+                  ErrorMailboxStoreUnavailable, ErrorMailboxMoveInProgress, ErrorConnectionFailed,
+                  ErrorConnectionFailedTransientError, ErrorTooManyObjectsOpened, ErrorExceededConnectionCount,
+                  ErrorBatchProcessingStopped)
+
+
 def create_rule(account: Account, rule: Rule) -> None:
     """Create ``rule`` in the account's inbox rules (without Outlook's rule blob, as EWS requires)."""
     _CreateRule(account=account).get(rule=rule, remove_outlook_rule_blob=True)
+
+
+def create_or_refuse(account: Account, rule: Rule) -> None:
+    """:func:`create_rule`; a refusal that waiting will not cure is :class:`ItemRejected` with Exchange's words."""
+    try:
+        create_rule(account, rule)
+    except PASSING_FAULTS:
+        raise
+    except ResponseMessageError as exc:
+        raise ItemRejected(f"Exchange refused the rule: {type(exc).__name__}: {exc}"[:300]) from None
 
 
 class RuleWriter:
@@ -68,7 +103,7 @@ class RuleWriter:
             if before is not None and (found := self._appeared(model, before)) is not None:
                 return found
         present = {str(r.id) for r in self._current()}
-        create_rule(self.account, rule_to_ews(model, self.folder_for))
+        create_or_refuse(self.account, rule_to_ews(model, self.folder_for))
         self._rules = None
         new = [r for r in self._current() if str(r.id) not in present and r.display_name == model.name]
         if len(new) != 1:

@@ -11,13 +11,14 @@ import contextlib
 import imaplib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from imapclient import IMAPClient
 from imapclient.datetime_util import datetime_to_INTERNALDATE
 from imapclient.exceptions import IMAPClientError
 
+from services.loader import imap_flags
 from shared import folder_map
 from shared.errors import ItemRejected, Transient
 from shared.uid_sets import expand_uid_set
@@ -41,12 +42,14 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class Placed:
-    """Where a message landed: IMAP (folder, UIDVALIDITY, UID), or an EWS ItemId in ``ref``."""
+    """Where a message landed: IMAP (folder, UIDVALIDITY, UID), or an EWS ItemId in ``ref``;
+    ``not_kept``: its flags and keywords the target could not store."""
 
     folder: str
     uidvalidity: int
     uid: int
     ref: str = ""
+    not_kept: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -89,6 +92,8 @@ class ImapTarget:
         self.multiappend = "MULTIAPPEND" in caps
         self.uidplus = "UIDPLUS" in caps
         self.literal_plus = "LITERAL+" in caps
+        self._permanent: dict[str, frozenset[str] | None] = {}  # folder → its PERMANENTFLAGS, read once
+        self._keyword_too_long: int | None = None  # the shortest keyword length the target refused
 
     def _personal_prefix(self) -> str:
         try:
@@ -146,14 +151,63 @@ class ImapTarget:
     def uidvalidity(self, folder: str) -> int:
         return int(self.client.folder_status(folder, [b"UIDVALIDITY"])[b"UIDVALIDITY"])
 
-    def append(self, folder: str, msg: Outgoing) -> Placed:
+    def _storable(self, folder: str, msgs: Sequence[Outgoing]) -> list[tuple[Outgoing, tuple[str, ...]]]:
+        """Each message with only the flags this folder can store, and the ones left out (see
+        :mod:`services.loader.imap_flags`). The folder's PERMANENTFLAGS are read once, when flags first go there."""
+        if folder not in self._permanent and any(m.flags for m in msgs):
+            self._permanent[folder] = self._permanent_flags(folder)
+        out = []
+        for m in msgs:
+            kept, left = imap_flags.storable(settable_flags(m.flags), self._permanent.get(folder),
+                                             self._keyword_too_long)
+            out.append((replace(m, flags=kept), left))
+        return out
+
+    def _permanent_flags(self, folder: str) -> frozenset[str] | None:
+        """SELECT (not EXAMINE: a read-only folder lists no permanent flag); None when unknown. UNSELECT
+        afterwards, so the session does not gather the folder's news while messages go in."""
         try:
-            resp = self.client.append(folder, msg.data, flags=settable_flags(msg.flags), msg_time=msg.internaldate)
+            info = self.client.select_folder(folder)
+            if self.client.has_capability("UNSELECT"):
+                self.client.unselect_folder()
+        except imaplib.IMAP4.abort as exc:
+            raise Transient(f"connection lost during SELECT: {exc}") from None
+        except (IMAPClientError, imaplib.IMAP4.error):
+            return None  # the APPEND's answer will tell
+        return imap_flags.permanent_flags(info.get(b"PERMANENTFLAGS"))
+
+    def append(self, folder: str, msg: Outgoing) -> Placed:
+        [(msg, left)] = self._storable(folder, [msg])
+        try:
+            return replace(self._append_once(folder, msg), not_kept=left)
+        except ItemRejected as exc:
+            return self._without_refused_keywords(folder, msg, left, str(exc))
+
+    def _append_once(self, folder: str, msg: Outgoing) -> Placed:
+        try:
+            resp = self.client.append(folder, msg.data, flags=msg.flags, msg_time=msg.internaldate)
         except imaplib.IMAP4.abort as exc:
             raise Transient(f"connection lost during APPEND: {exc}") from None
         except (IMAPClientError, imaplib.IMAP4.error) as exc:
             raise ItemRejected(f"the target refused the message: {_short(exc)}") from None
         return self._placed(folder, resp, [msg])[0]
+
+    def _without_refused_keywords(self, folder: str, msg: Outgoing, left: tuple[str, ...], refusal: str) -> Placed:
+        """After the target refused ``msg``: when its answer speaks of keywords, the message goes again with
+        fewer of them, at most :data:`~services.loader.imap_flags.KEYWORD_RETRIES` times, the last with none."""
+        for attempt in range(imap_flags.KEYWORD_RETRIES):
+            fewer = imap_flags.fewer_keywords(msg.flags, refusal, last=attempt == imap_flags.KEYWORD_RETRIES - 1) \
+                if imap_flags.about_keywords(refusal) else None
+            if fewer is None:
+                break
+            if fewer.refused_length is not None:  # keywords this long will not be sent again
+                self._keyword_too_long = min(self._keyword_too_long or fewer.refused_length, fewer.refused_length)
+            msg, left = replace(msg, flags=fewer.flags), (*left, *fewer.left)
+            try:
+                return replace(self._append_once(folder, msg), not_kept=left)
+            except ItemRejected as exc:
+                refusal = str(exc)
+        raise ItemRejected(refusal)
 
     def append_many(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed | ItemRejected]:
         """MULTIAPPEND (RFC 3502) when offered: one round trip for the group.
@@ -162,8 +216,10 @@ class ImapTarget:
         messages go one by one, to find out which one it refuses.
         """
         if len(msgs) > 1 and self.multiappend:
+            prepared = self._storable(folder, msgs)
             try:
-                return list(self._multiappend(folder, msgs))
+                placed = self._multiappend(folder, [m for m, _left in prepared])
+                return [replace(p, not_kept=left) for p, (_m, left) in zip(placed, prepared, strict=True)]
             except ItemRejected:
                 pass
         return self._one_by_one(folder, msgs)
@@ -187,21 +243,29 @@ class ImapTarget:
         """
         if not self.literal_plus or (not self.multiappend and any(len(m) > 1 for _f, m in jobs)):
             return [self.append_many(folder, msgs) for folder, msgs in jobs]
+        prepared = [self._storable(folder, msgs) for folder, msgs in jobs]  # before anything is in flight
         imap = self.client._imap
         try:
-            tags = [self._send_append(imap, folder, msgs) for folder, msgs in jobs]
+            tags = [self._send_append(imap, folder, [m for m, _left in ready])
+                    for (folder, _msgs), ready in zip(jobs, prepared, strict=True)]
             answers = [imap._command_complete("APPEND", tag) for tag in tags]
         except imaplib.IMAP4.abort as exc:
             raise Transient(f"connection lost during APPEND: {exc}") from None
         except (imaplib.IMAP4.error, OSError) as exc:
             raise Transient(f"APPEND failed on the connection: {_short(exc)}") from None
         out: list[list[Placed | ItemRejected]] = []
-        for (folder, msgs), (typ, data) in zip(jobs, answers, strict=True):
+        for (folder, msgs), ready, (typ, data) in zip(jobs, prepared, answers, strict=True):
             text = b" ".join(d if isinstance(d, bytes) else str(d).encode() for d in (data or []) if d is not None)
             if str(typ).upper() == "OK":
-                out.append(list(self._placed(folder, text, msgs)))
+                placed = self._placed(folder, text, [m for m, _left in ready])
+                out.append([replace(p, not_kept=left) for p, (_m, left) in zip(placed, ready, strict=True)])
             elif len(msgs) == 1:
-                out.append([ItemRejected(f"the target refused the message: {text.decode('utf-8', 'replace')[:300]}")])
+                [(msg, left)] = ready
+                refusal = f"the target refused the message: {text.decode('utf-8', 'replace')[:300]}"
+                try:
+                    out.append([self._without_refused_keywords(folder, msg, left, refusal)])
+                except ItemRejected as exc:
+                    out.append([exc])
             else:
                 out.append(self._one_by_one(folder, msgs))
         return out
@@ -213,7 +277,7 @@ class ImapTarget:
         parts: list[bytes | memoryview] = [tag, b" APPEND ", self.client._normalise_folder(folder)]
         pending = 0
         for m in msgs:
-            flags = b" ".join(f.encode("utf-8") for f in settable_flags(m.flags))
+            flags = b" ".join(f.encode("utf-8") for f in m.flags)
             date = datetime_to_INTERNALDATE(m.internaldate).encode("ascii")
             parts.append(b" (" + flags + b') "' + date + b'" {' + str(len(m.data)).encode("ascii") + b"+}\r\n")
             if len(m.data) >= SMALL_LITERAL:
@@ -233,7 +297,7 @@ class ImapTarget:
     def _multiappend(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed]:
         try:
             resp = self.client.multiappend(folder, [
-                {"msg": m.data, "flags": settable_flags(m.flags), "date": m.internaldate} for m in msgs])
+                {"msg": m.data, "flags": m.flags, "date": m.internaldate} for m in msgs])
         except imaplib.IMAP4.abort as exc:
             raise Transient(f"connection lost during MULTIAPPEND: {exc}") from None
         except (IMAPClientError, imaplib.IMAP4.error) as exc:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from services.extractor.plan import folder_key
 from services.loader.imap import Outgoing, Placed
+from services.loader.imap_flags import not_kept_reason
 from services.loader.target import MailTarget
 from shared import topics
 from shared.errors import ItemRejected
@@ -200,7 +201,8 @@ class MigrationLoader:
                                         uid=p.uid, ref=p.ref, item_key=m.meta.item_key))
         out.ledger[m.meta.item_key] = LedgerEntry(self.mid, p.folder, p.uidvalidity, p.uid, len(m.data), p.ref)
         out.results.append(ItemResult(item_key=m.meta.item_key, result="done", bytes=len(m.data),
-                                      folder=m.meta.folder.display, subject=m.meta.subject))
+                                      folder=m.meta.folder.display, subject=m.meta.subject,
+                                      reason=not_kept_reason(p.not_kept)[:300] if p.not_kept else ""))
 
     def _rejected(self, m: MailWork, exc: ItemRejected, out: Outcome) -> None:
         self.ledger.clear_inflight([m.meta.item_key])

@@ -4,7 +4,8 @@ Rules keep the conditions, exceptions and actions that mean the same on any
 Exchange (strings, addresses, flags, choices, date and size ranges, a target folder
 by its neutral path); the ones that point at server-specific objects (a reply
 template item, SMS alerts, connected accounts) are listed as lossy. Folder actions
-travel as neutral paths so the target can resolve them to its own folder. Addresses
+travel as neutral paths (a well-known folder as a root token, :mod:`shared.folder_map`) so the
+target resolves them to its own folder, "Sent Items" to its "Gesendete Elemente". Addresses
 go to Exchange as ``t:Address`` (EmailAddressType), which is what rules take.
 """
 

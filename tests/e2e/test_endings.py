@@ -26,6 +26,7 @@ from tests.conftest import Accounts, stack_env
 from tests.e2e.flows import start, status, wait_final, wait_status
 from tests.ews_emulator import EwsEmulator, rules
 from tests.ews_emulator.pim_seed import add_news_rule
+from tests.ews_emulator.soap import EwsError
 from tests.servers import Process
 
 REFUSED = "to the archive"
@@ -51,14 +52,15 @@ def api(info: StackInfo, mid: str, action: str, body: dict[str, object]) -> http
 
 
 def refuse_one_rule(monkeypatch: pytest.MonkeyPatch, mailbox: str) -> None:
-    """The target refuses one rule every time, as Exchange does a rule its organisation does not allow
-    (ErrorInboxRulesValidationError, code UnsupportedRule): a reason that waiting will not cure."""
+    """The target fails one rule every time with a fault that could pass (ErrorInternalServerError), so
+    the batch is tried again until it is given up as poison. (A refusal that waiting will not cure, such
+    as a validation error, fails only its rule at once: test_ews_rules_to_exchange.py.)"""
     validate = rules._validate
 
     def strict(rule: Any, index: int, mbx: Any, require_id: bool) -> None:
         validate(rule, index, mbx, require_id)
         if mbx.smtp == mailbox and rule.findtext(rules.tq("DisplayName")) == REFUSED:
-            raise rules.RuleError(index, "Actions", "UnsupportedRule", "This rule is not allowed here.")
+            raise EwsError("ErrorInternalServerError", "An internal server error occurred. Try again later.")
 
     monkeypatch.setattr(rules, "_validate", strict)
 

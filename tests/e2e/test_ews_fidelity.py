@@ -124,6 +124,34 @@ def test_follow_up_state_and_categories_exchange_to_imap(running_stack: StackInf
     }
 
 
+LONG_CATEGORY = "Quarterly-review-of-the-project-Alpha-follow-up-actions-2024"  # 60 characters, an IMAP atom
+
+
+def test_a_category_too_long_for_the_imap_target_is_reported_and_the_message_copied(
+        running_stack: StackInfo, accounts: Accounts, emulator: EwsEmulator) -> None:
+    """Dovecot refuses keywords longer than 50 bytes: the message arrives without that one, and says so."""
+    src, src_pw = new_mailbox(emulator, "kw-a")
+    acc = account(emulator, src, src_pw)
+    for n, (subject, categories) in enumerate({"long": [LONG_CATEGORY], "normal": ["Red Category"],
+                                               "both": [LONG_CATEGORY, "Work"]}.items()):
+        Message(account=acc, folder=acc.inbox, mime_content=mime(subject, n), is_read=True,
+                categories=categories).save()
+    dst = accounts.new("kw-b")
+    mid, st = migrate(running_stack, endpoint(emulator, src, src_pw), accounts.endpoint(dst))
+    assert st["state"] == "completed", st
+    assert (st["items"]["emails"]["done"], st["items"]["emails"]["failed"]) == (3, 0), st
+    assert imap_flags(accounts, dst) == {
+        "long": {"\\Seen"},
+        "normal": {"\\Seen", "Red&ACA-Category"},
+        "both": {"\\Seen", "Work"},
+    }
+    report = httpx.get(f"{running_stack.intake_url}/api/v1/migrations/{mid}/report", params={"login": src},
+                       timeout=30).json()["items"]
+    lost = f"copied without the flags the target cannot store: {LONG_CATEGORY}"
+    assert sorted((r["subject"], r["result"], r["reason"]) for r in report if r["item_type"] == "email") == [
+        ("both", "done", lost), ("long", "done", lost)]
+
+
 def test_follow_up_state_and_categories_imap_to_exchange(running_stack: StackInfo, accounts: Accounts,
                                                          emulator: EwsEmulator) -> None:
     src = accounts.new("flags-e")

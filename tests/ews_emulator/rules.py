@@ -1,4 +1,13 @@
-"""Inbox rule operations: GetInboxRules, UpdateInboxRules (Create/Set/DeleteRuleOperation)."""
+"""Inbox rule operations: GetInboxRules, UpdateInboxRules (Create/Set/DeleteRuleOperation).
+
+An UpdateInboxRules request is applied whole or not at all. Refusals, as Exchange gives them:
+a rule that fails validation (ErrorInboxRulesValidationError, with the operation's index, the
+field and a RuleValidationErrorCodeType code; a folder action naming a folder the mailbox does
+not have is FolderDoesNotExist), and enabled rules together larger than the mailbox's rules
+quota (ErrorRulesOverQuota; 64 KB unless set with Set-Mailbox -RulesQuota, disabled rules do not
+count). Exchange measures a rule as it stores it (MAPI properties, strings in UTF-16); the emulator
+counts every text of the rule in UTF-16 plus 16 bytes per element, the same order of size.
+"""
 
 from __future__ import annotations
 
@@ -127,9 +136,30 @@ def _validate(rule: Any, index: int, mbx: Mailbox, require_id: bool) -> None:
             raise schema_error(f"The element 'Actions' has invalid child element '{local(a)}'.")
         for fid in a.iter(tq("FolderId")):
             if fid.get("Id") not in mbx.folders:
-                raise RuleError(
-                    index, local(a), "InvalidValue", "The folder of the rule action does not exist."
-                )
+                raise RuleError(index, f"Action:{local(a)}", "FolderDoesNotExist", "The folder does not exist.")
+
+
+def keep_folder_ids(rule: Any, index: int, mbx: Mailbox) -> None:
+    """Exchange keeps a folder action as the folder's id: a DistinguishedFolderId in the request (exchangelib
+    sends one for a well-known folder) is read back as that folder's FolderId."""
+    for action in rule.iter(*(tq(n) for n in ("MoveToFolder", "CopyToFolder"))):
+        for dist in list(action.iter(tq("DistinguishedFolderId"))):
+            try:
+                folder = mbx.distinguished(dist.get("Id") or "")
+            except EwsError:
+                raise RuleError(index, f"Action:{local(action)}", "FolderDoesNotExist",
+                                "The folder does not exist.") from None
+            action.replace(dist, action.makeelement(tq("FolderId"), {"Id": folder.id, "ChangeKey": folder.changekey}))
+
+
+def stored_size(rule: Any) -> int:
+    """A rule's size against the rules quota (see the module docstring)."""
+    return sum(16 + len((el.text or "").strip().encode("utf-16-le")) for el in rule.iter())
+
+
+def enabled_size(rules: list[Any]) -> int:
+    """What counts against the quota: the enabled rules."""
+    return sum(stored_size(r) for r in rules if (r.findtext(tq("IsEnabled")) or "true") == "true")
 
 
 def _find(rules: list[Any], rule_id: str | None, index: int) -> Any:
@@ -148,6 +178,7 @@ def update_inbox_rules(ctx: Context, op: Any) -> Any:
             kind = local(operation)
             if kind == "CreateRuleOperation":
                 rule = normalize(copy_el(require(operation, T_NS, "Rule")))
+                keep_folder_ids(rule, index, mbx)
                 _validate(rule, index, mbx, require_id=False)
                 old = rule.find(tq("RuleId"))
                 if old is not None:
@@ -160,6 +191,7 @@ def update_inbox_rules(ctx: Context, op: Any) -> Any:
                 staged.append(rule)
             elif kind == "SetRuleOperation":
                 rule = normalize(copy_el(require(operation, T_NS, "Rule")))
+                keep_folder_ids(rule, index, mbx)
                 _validate(rule, index, mbx, require_id=True)
                 old = _find(staged, rule.findtext(tq("RuleId")), index)
                 staged[staged.index(old)] = rule
@@ -169,8 +201,20 @@ def update_inbox_rules(ctx: Context, op: Any) -> Any:
                 raise schema_error(f"The element 'Operations' has invalid child element '{kind}'.")
     except RuleError as e:
         return _error(e)
+    size = enabled_size(staged)
+    if size > mbx.rules_quota and size > enabled_size(mbx.rules):  # what makes the rules smaller always goes
+        return _over_quota_error()
     mbx.rules = staged
     resp, _ = _response("UpdateInboxRules")
+    return resp
+
+
+def _over_quota_error() -> Any:
+    resp = m_el("UpdateInboxRulesResponse")
+    resp.set("ResponseClass", "Error")
+    sub(resp, M_NS, "MessageText", "The rules quota of the mailbox would be exceeded.")
+    sub(resp, M_NS, "ResponseCode", "ErrorRulesOverQuota")
+    sub(resp, M_NS, "DescriptiveLinkKey", "0")
     return resp
 
 
@@ -178,7 +222,7 @@ def _error(e: RuleError) -> Any:
     # Error shape: "UpdateInboxRules operation" / "RuleOperationErrors" reference page.
     resp = m_el("UpdateInboxRulesResponse")
     resp.set("ResponseClass", "Error")
-    sub(resp, M_NS, "MessageText", "Validation error occurred while processing inbox rules.")
+    sub(resp, M_NS, "MessageText", "A validation error occurred while executing the rule operation.")
     sub(resp, M_NS, "ResponseCode", "ErrorInboxRulesValidationError")
     sub(resp, M_NS, "DescriptiveLinkKey", "0")
     roe = sub(sub(resp, M_NS, "RuleOperationErrors"), T_NS, "RuleOperationError")

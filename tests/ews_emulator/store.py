@@ -132,6 +132,7 @@ class Mailbox:
         self.items: dict[str, Item] = {}  # every item by id, whichever folder holds it
         self.oof: Any = None  # t:OofSettings element as last set
         self.rules: list[Any] = []  # t:Rule elements, priority order
+        self.rules_quota = 64 * 1024  # bytes of enabled rules (Set-Mailbox -RulesQuota: 32 KB to 256 KB)
         self.created_at = _now()
         names = folder_names(locale)
         for dist, parent, klass, tag in DEFAULT_FOLDERS:
