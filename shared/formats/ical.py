@@ -27,6 +27,7 @@ import warnings
 
 from icalendar.error import GloballyUniqueTZIDGuessed
 
+from .ical_lines import kept_line
 from .ical_read import parse_calendar
 from .ical_records import (
     WEEKDAYS,
@@ -39,7 +40,7 @@ from .ical_records import (
     TaskRecord,
 )
 from .ical_write import serialize_calendar
-from .ical_zones import UnresolvedZone, VTimezone, tz_key, zone_by_name
+from .ical_zones import UnresolvedZone, VTimezone, tz_key, vtimezone_for, zone_by_name
 
 __all__ = [
     "WEEKDAYS",
@@ -52,9 +53,11 @@ __all__ = [
     "TaskRecord",
     "UnresolvedZone",
     "VTimezone",
+    "kept_line",
     "parse_calendar",
     "serialize_calendar",
     "tz_key",
+    "vtimezone_for",
     "zone_by_name",
 ]
 

@@ -30,6 +30,13 @@ def property_line(name: str, value: Any) -> str:
     return str(Contentline.from_parts(name, params, value, sorted=False))
 
 
+def kept_line(name: str, value: object) -> str:
+    """A property without a field, from a Python value, as the library writes it (for records built here)."""
+    holder = icalendar.Component()
+    holder.add(name, value)
+    return property_line(name.upper(), holder[name])
+
+
 def component_lines(comp: icalendar.Component) -> list[str]:
     """A whole component as the library writes it, unfolded, BEGIN and END included."""
     return [str(line) for line in unfolded(comp.to_ical(sorted=False)) if line]

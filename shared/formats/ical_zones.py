@@ -151,6 +151,15 @@ def vtimezone(comp: icalendar.Component, match: bool = True) -> VTimezone:
     return vtz
 
 
+def vtimezone_for(tz: tzinfo, tzid: str, first: date, last: date) -> VTimezone:
+    """A custom zone from any tzinfo (e.g. an Outlook time zone rule), its VTIMEZONE written by the library
+    for the years ``first`` up to ``last``."""
+    comp = icalendar.Timezone.from_tzinfo(tz, tzid=tzid, first_date=first, last_date=last)
+    vtz = VTimezone(tzid, component_lines(comp), tz, None)
+    vtz.iana = _matching_iana(vtz, (first.year, last.year - 1))
+    return vtz
+
+
 def tz_key(tz: tzinfo | None) -> str | None:
     """A stable name for a tzinfo: IANA key, TZID, "UTC" for timezone.utc, None for floating."""
     if tz is None:

@@ -31,8 +31,8 @@ def _typed_params(tv: TypedValue | Address, version: str) -> dict[str, list[str]
             params["PREF"] = [str(tv.pref)]  # in 3.0 only a rank other than 1 needs it (non-standard, kept)
         elif "pref" not in types:
             types.append("pref")
-    if types:
-        params = {"TYPE": types, **params}
+    if types:  # upper case in 3.0, as RFC 2426 writes them (readers compare them without case)
+        params = {"TYPE": [t.upper() for t in types] if version == "3.0" else types, **params}
     return {**params, **tv.params}
 
 
