@@ -1,7 +1,8 @@
 """Pure builders that turn MAPI properties (as read from a PST/OST) into portable formats.
 
 Nothing here touches pypff or the file system, so every rule can be unit-tested with hand-made
-property dicts: RFC 5322 e-mail, vCard 3.0, iCalendar VEVENT/VTODO, compressed-RTF decompression
+property dicts: RFC 5322 e-mail; contacts, appointments and tasks as the neutral records of
+shared.formats (written as vCard 3.0 and iCalendar by the shared writers); compressed-RTF decompression
 (MS-OXRTFCP), HTML de-encapsulation from RTF (MS-OXRTFEX, best effort) and the Outlook recurrence
 blob (MS-OXOCAL AppointmentRecurrencePattern).
 
@@ -18,13 +19,17 @@ import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
 import compressed_rtf
+
+from shared.formats import free_busy, ical
+from shared.formats.vcard import Address as PostalAddress
+from shared.formats.vcard import ContactCard, TypedValue, serialize_vcard
 
 PropKey = int | tuple[str, int | str]
 Props = Mapping[PropKey, object]
@@ -532,45 +537,6 @@ def build_rfc822(msg: MapiMessage) -> bytes:
 
 
 # --------------------------------------------------------------------------------------------
-# vCard / iCalendar text helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _escape(text: str) -> str:
-    """vCard 3.0 / iCalendar TEXT escaping."""
-    return (text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n"))
-
-
-def _fold(line: str) -> str:
-    """Fold a content line at 75 octets (RFC 5545 3.1 / RFC 2425 5.8.1), never inside a UTF-8 sequence."""
-    raw = line.encode("utf-8")
-    if len(raw) <= 75:
-        return line
-    parts: list[str] = []
-    current = ""
-    size = 0
-    limit = 75
-    for ch in line:
-        width = len(ch.encode("utf-8"))
-        if size + width > limit:
-            parts.append(current)
-            current, size, limit = "", 0, 74
-        current += ch
-        size += width
-    parts.append(current)
-    return "\r\n ".join(parts)
-
-
-def _lines(lines: Iterable[str]) -> str:
-    return "".join(_fold(line) + "\r\n" for line in lines)
-
-
-def _utc_stamp(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-# --------------------------------------------------------------------------------------------
 # Contacts → vCard 3.0
 # --------------------------------------------------------------------------------------------
 
@@ -596,47 +562,42 @@ def contact_emails(props: Props) -> list[str]:
     return out
 
 
-def vcard_from_contact(props: Props, uid: str) -> str:
-    """vCard 3.0 (RFC 2426) text for an IPM.Contact."""
-    fn = prop_str(props, PR_DISPLAY_NAME) or prop_str(props, (PSETID_ADDRESS, 0x8005)) or ""
-    n_parts = [prop_str(props, k) or "" for k in (0x3A11, 0x3A06, 0x3A44, 0x3A45, 0x3A05)]
-    lines = ["BEGIN:VCARD", "VERSION:3.0", f"UID:{_escape(uid)}", f"FN:{_escape(fn)}",
-             "N:" + ";".join(_escape(p) for p in n_parts)]
-    nickname = prop_str(props, 0x3A4F)
-    if nickname:
-        lines.append(f"NICKNAME:{_escape(nickname)}")
-    for i, addr in enumerate(contact_emails(props)):
-        lines.append(f"EMAIL;TYPE=INTERNET{',PREF' if i == 0 else ''}:{_escape(addr)}")
+def contact_card(props: Props, uid: str) -> ContactCard:
+    """The neutral contact record of an IPM.Contact."""
+    card = ContactCard(
+        formatted_name=prop_str(props, PR_DISPLAY_NAME) or prop_str(props, (PSETID_ADDRESS, 0x8005)) or "",
+        family_name=prop_str(props, 0x3A11) or "", given_name=prop_str(props, 0x3A06) or "",
+        middle_name=prop_str(props, 0x3A44) or "", prefix=prop_str(props, 0x3A45) or "",
+        suffix=prop_str(props, 0x3A05) or "", nickname=prop_str(props, 0x3A4F) or None,
+        title=prop_str(props, 0x3A17) or None, uid=uid,
+    )
+    card.emails = [TypedValue(a, ["internet"], 1 if i == 0 else None) for i, a in enumerate(contact_emails(props))]
     for key, kind in _PHONES:
         number = prop_str(props, key)
         if number:
-            lines.append(f"TEL;TYPE={kind}:{_escape(number)}")
-    for keys, kind in ((_WORK_ADDR, "WORK"), (_HOME_ADDR, "HOME")):
-        parts = [prop_str(props, k) or "" for k in keys]
-        if any(parts):
-            lines.append(f"ADR;TYPE={kind}:;;" + ";".join(_escape(p) for p in parts))
+            types = kind.lower().split(",")
+            card.phones.append(TypedValue(number, [t for t in types if t != "pref"], 1 if "pref" in types else None))
+    for keys, kind in ((_WORK_ADDR, "work"), (_HOME_ADDR, "home")):
+        street, city, state, code, country = (prop_str(props, k) or "" for k in keys)
+        if any((street, city, state, code, country)):
+            card.addresses.append(PostalAddress(street, city, state, code, country, types=[kind]))
     company, department = prop_str(props, 0x3A16), prop_str(props, 0x3A18)
     if company or department:
-        org = [company or ""] + ([department] if department else [])
-        lines.append("ORG:" + ";".join(_escape(p) for p in org))
-    title = prop_str(props, 0x3A17)
-    if title:
-        lines.append(f"TITLE:{_escape(title)}")
+        card.organization, card.department = company or "", department or None
     birthday = prop_time(props, 0x3A42)
-    if birthday is not None:
-        lines.append(f"BDAY:{birthday.date().isoformat()}")
-    for key in (0x3A51, 0x3A50):
-        url = prop_str(props, key)
-        if url:
-            lines.append(f"URL:{_escape(url)}")
+    card.birthday = birthday.date() if birthday is not None else None
+    card.urls = [TypedValue(url) for url in (prop_str(props, 0x3A51), prop_str(props, 0x3A50)) if url]
     note = prop_str(props, PR_BODY)
-    if note and note.strip():
-        lines.append(f"NOTE:{_escape(note.strip())}")
+    card.note = note.strip() if note and note.strip() else None
     modified = prop_time(props, PR_LAST_MODIFICATION_TIME)
     if modified is not None:
-        lines.append(f"REV:{_utc_stamp(modified)}")
-    lines.append("END:VCARD")
-    return _lines(lines)
+        card.extra.append(f"REV:{modified.astimezone(UTC):%Y%m%dT%H%M%SZ}")  # an RFC 6350 timestamp value
+    return card
+
+
+def vcard_from_contact(props: Props, uid: str) -> str:
+    """vCard 3.0 (RFC 2426) text for an IPM.Contact, written by the shared vCard writer."""
+    return serialize_vcard(contact_card(props, uid), "3.0")
 
 
 # --------------------------------------------------------------------------------------------
@@ -740,24 +701,17 @@ class Recurrence:
     deleted: tuple[date, ...] = ()
     exceptions: tuple[Exception_, ...] = field(default=())
 
-    def rrule(self) -> str:
-        parts = [f"FREQ={self.frequency}"]
-        if self.interval > 1:
-            parts.append(f"INTERVAL={self.interval}")
-        if self.by_day:
-            parts.append("BYDAY=" + ",".join(self.by_day))
-        if self.by_month_day is not None:
-            parts.append(f"BYMONTHDAY={self.by_month_day}")
-        if self.by_month is not None:
-            parts.append(f"BYMONTH={self.by_month}")
-        if self.by_set_pos is not None:
-            parts.append(f"BYSETPOS={self.by_set_pos}")
-        if self.count is not None:
-            parts.append(f"COUNT={self.count}")
-        elif self.until is not None:
-            parts.append(f"UNTIL={self.until.strftime('%Y%m%d')}T235959")
-        parts.append(f"WKST={self.week_start}")
-        return ";".join(parts)
+    def rule(self) -> ical.RecurrenceRule:
+        """The pattern as the neutral RRULE record (UNTIL: the end day's last second, local time)."""
+        return ical.RecurrenceRule(
+            freq=self.frequency, interval=self.interval, by_day=[(None, d) for d in self.by_day],
+            by_month_day=[] if self.by_month_day is None else [self.by_month_day],
+            by_month=[] if self.by_month is None else [self.by_month],
+            by_set_pos=[] if self.by_set_pos is None else [self.by_set_pos],
+            count=self.count,
+            until=datetime.combine(self.until, time(23, 59, 59)) if self.until and self.count is None else None,
+            week_start=self.week_start,
+        )
 
 
 class _Reader:
@@ -864,8 +818,8 @@ def _exception_info(r: _Reader) -> Exception_:
 
 
 @dataclass(frozen=True)
-class WindowsZone:
-    """PidLidTimeZoneStruct: a fixed yearly DST rule, enough for one VTIMEZONE."""
+class WindowsZone(tzinfo):
+    """PidLidTimeZoneStruct: a fixed yearly DST rule; a tzinfo over local wall times."""
 
     name: str
     bias: int  # minutes, UTC = local + bias
@@ -888,28 +842,18 @@ class WindowsZone:
             return dst_start <= local < dst_end
         return not (dst_end <= local < dst_start)
 
-    def vtimezone(self) -> list[str]:
-        lines = ["BEGIN:VTIMEZONE", f"TZID:{_escape(self.name)}"]
-        std_off = _utc_offset(-(self.bias + self.standard_bias))
-        if self.standard and self.daylight:
-            dst_off = _utc_offset(-(self.bias + self.daylight_bias))
-            for kind, rule, frm, to in (("STANDARD", self.standard, dst_off, std_off),
-                                        ("DAYLIGHT", self.daylight, std_off, dst_off)):
-                month, dow, nth, hour = rule
-                pos = -1 if nth == 5 else nth
-                lines += [f"BEGIN:{kind}", f"DTSTART:1601{month:02d}{_first_day(month, dow, nth):02d}T{hour:02d}0000",
-                          f"RRULE:FREQ=YEARLY;BYMONTH={month};BYDAY={pos}{_DAYS[dow]}",
-                          f"TZOFFSETFROM:{frm}", f"TZOFFSETTO:{to}", f"END:{kind}"]
-        else:
-            lines += ["BEGIN:STANDARD", "DTSTART:16010101T000000", f"TZOFFSETFROM:{std_off}",
-                      f"TZOFFSETTO:{std_off}", "END:STANDARD"]
-        lines.append("END:VTIMEZONE")
-        return lines
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None if dt is None else self.offset(dt.replace(tzinfo=None))
 
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        if dt is None:
+            return None
+        return timedelta(minutes=-self.daylight_bias) if self._in_dst(dt.replace(tzinfo=None)) else timedelta(0)
 
-def _utc_offset(minutes: int) -> str:
-    sign = "+" if minutes >= 0 else "-"
-    return f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+    def tzname(self, dt: datetime | None) -> str | None:
+        offset = self.offset(dt.replace(tzinfo=None)) if dt is not None else timedelta(minutes=-self.bias)
+        minutes = int(offset.total_seconds()) // 60
+        return f"UTC{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _nth_weekday(year: int, month: int, dow: int, nth: int, hour: int) -> datetime:
@@ -921,10 +865,6 @@ def _nth_weekday(year: int, month: int, dow: int, nth: int, hour: int) -> dateti
             break
         day += timedelta(days=7)
     return day
-
-
-def _first_day(month: int, dow: int, nth: int) -> int:
-    return _nth_weekday(1601, month, dow, nth, 0).day
 
 
 def parse_timezone_struct(blob: bytes, name: str) -> WindowsZone | None:
@@ -942,67 +882,58 @@ def parse_timezone_struct(blob: bytes, name: str) -> WindowsZone | None:
                        standard=rule(std), daylight=rule(dst))
 
 
-def _local_stamp(when: datetime) -> str:
-    return when.strftime("%Y%m%dT%H%M%S")
-
-
-def _event_common(props: Props, uid: str) -> list[str]:
-    lines = [f"UID:{_escape(uid)}"]
+def _common(rec: ical.EventRecord | ical.TaskRecord, props: Props, uid: str) -> None:
+    """What events, their changed occurrences and tasks share: UID, stamps, subject, body, importance."""
+    rec.uid = uid
     stamp = prop_time(props, PR_LAST_MODIFICATION_TIME) or prop_time(props, PR_CREATION_TIME)
-    lines.append(f"DTSTAMP:{_utc_stamp(stamp) if stamp else '19700101T000000Z'}")
+    rec.extra.append(ical.kept_line("DTSTAMP", stamp or datetime(1970, 1, 1, tzinfo=UTC)))
     created = prop_time(props, PR_CREATION_TIME)
     if created is not None:
-        lines.append(f"CREATED:{_utc_stamp(created)}")
-    lines.append(f"SUMMARY:{_escape(clean_subject(prop_str(props, PR_SUBJECT)))}")
+        rec.extra.append(ical.kept_line("CREATED", created))
+    rec.summary = clean_subject(prop_str(props, PR_SUBJECT))
     body = prop_str(props, PR_BODY)
-    if body and body.strip():
-        lines.append(f"DESCRIPTION:{_escape(body.strip())}")
+    rec.description = body.strip() if body and body.strip() else None
     importance = prop_int(props, PR_IMPORTANCE)
-    if importance in (0, 2):
-        lines.append(f"PRIORITY:{9 if importance == 0 else 1}")
-    return lines
+    rec.priority = {0: 9, 2: 1}.get(importance) if importance is not None else None
 
 
-_BUSY = {0: "TRANSPARENT", 1: "OPAQUE", 2: "OPAQUE", 3: "OPAQUE", 4: "OPAQUE"}
-# PidLidBusyStatus -> Outlook's own X-MICROSOFT-CDO-BUSYSTATUS, so tentative, away and elsewhere survive.
-_BUSY_STATUS = {0: "FREE", 1: "TENTATIVE", 2: "BUSY", 3: "OOF", 4: "WORKINGELSEWHERE"}
+# PidLidBusyStatus -> Exchange's name for it, which shared.formats.free_busy writes (TRANSP and Outlook's own
+# X-MICROSOFT-CDO-BUSYSTATUS), so tentative, away and elsewhere survive.
+_BUSY_STATUS = {0: "Free", 1: "Tentative", 2: "Busy", 3: "OOF", 4: "WorkingElsewhere"}
+_PST_PRODID = "-//mailferry//PST import//EN"
 
 
-def vevent_from_appointment(props: Props, uid: str, organizer: tuple[str, str] | None = None,
-                            attendees: Sequence[Recipient] = ()) -> str:
-    """A VCALENDAR with one VEVENT (plus overrides for modified occurrences) for an IPM.Appointment."""
+def appointment_event(props: Props, uid: str, organizer: tuple[str, str] | None = None,
+                      attendees: Sequence[Recipient] = ()) -> ical.EventRecord:
+    """The neutral event record of an IPM.Appointment, its changed occurrences as ``exceptions``."""
     start = prop_time(props, (PSETID_APPOINTMENT, 0x820D))
     end = prop_time(props, (PSETID_APPOINTMENT, 0x820E)) or start
     all_day = bool(prop_bool(props, (PSETID_APPOINTMENT, 0x8215)))
     recurrence = _appointment_recurrence(props)
-    zone = _appointment_zone(props) if recurrence is not None else None
-    head = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//mailferry//PST import//EN"]
-    if zone is not None:
-        head += zone.vtimezone()
-    event = ["BEGIN:VEVENT", *_event_common(props, uid)]
-    event += _event_times(start, end, all_day, recurrence, zone)
-    location = prop_str(props, (PSETID_APPOINTMENT, 0x8208))
-    if location:
-        event.append(f"LOCATION:{_escape(location)}")
+    zone = _event_zone(props, recurrence) if recurrence is not None else None
+    event = ical.EventRecord()
+    _common(event, props, uid)
+    event.start, event.end = _event_times(start, end, all_day, recurrence, zone)
+    event.location = prop_str(props, (PSETID_APPOINTMENT, 0x8208)) or None
     busy = prop_int(props, (PSETID_APPOINTMENT, 0x8205))
-    if busy in _BUSY:
-        event += [f"TRANSP:{_BUSY[busy]}", f"X-MICROSOFT-CDO-BUSYSTATUS:{_BUSY_STATUS[busy]}"]
+    free_busy.to_ical(_BUSY_STATUS.get(busy) if busy is not None else None, event)
     if organizer and organizer[1]:
-        event.append(f"ORGANIZER;CN={_param(organizer[0])}:mailto:{organizer[1]}")
-    for person in attendees:
-        if person.address:
-            role = "OPT-PARTICIPANT" if person.kind == 2 else "REQ-PARTICIPANT"
-            event.append(f"ATTENDEE;CN={_param(person.name)};ROLE={role}:mailto:{person.address}")
+        event.organizer = ical.Attendee(f"mailto:{organizer[1]}", name=organizer[0])
+    event.attendees = [ical.Attendee(f"mailto:{p.address}", name=p.name,
+                                role="OPT-PARTICIPANT" if p.kind == 2 else "REQ-PARTICIPANT")
+                       for p in attendees if p.address]
     if recurrence is not None:
-        event.append(f"RRULE:{recurrence.rrule()}")
-        event += _exdates(recurrence, zone, all_day)
-    event.append("END:VEVENT")
-    overrides = _override_events(props, uid, recurrence, zone, all_day) if recurrence else []
-    return _lines([*head, *event, *overrides, "END:VCALENDAR"])
+        event.rrule = recurrence.rule()
+        event.exdates = _exdates(recurrence, zone, all_day)
+        event.exceptions = _changed_occurrences(props, uid, recurrence, zone, all_day)
+    return event
 
 
-def _param(value: str) -> str:
-    return '"' + value.replace('"', "'") + '"' if re.search(r'[;:,"]', value) else value
+def vevent_from_appointment(props: Props, uid: str, organizer: tuple[str, str] | None = None,
+                            attendees: Sequence[Recipient] = ()) -> str:
+    """A VCALENDAR with one VEVENT (plus overrides for changed occurrences) for an IPM.Appointment."""
+    event = appointment_event(props, uid, organizer, attendees)
+    return ical.serialize_calendar(ical.Calendar(events=[event]), prodid=_PST_PRODID)
 
 
 def _appointment_recurrence(props: Props) -> Recurrence | None:
@@ -1017,60 +948,60 @@ def _appointment_recurrence(props: Props) -> Recurrence | None:
         return None
 
 
-def _appointment_zone(props: Props) -> WindowsZone | None:
+def _event_zone(props: Props, rec: Recurrence) -> ical.VTimezone | None:
+    """The series' Outlook time zone as a custom zone, its VTIMEZONE covering the series (30 years if endless)."""
     blob = prop_bytes(props, (PSETID_APPOINTMENT, 0x8233))
-    name = prop_str(props, (PSETID_APPOINTMENT, 0x8234)) or ""
-    return parse_timezone_struct(blob, name) if blob else None
+    zone = parse_timezone_struct(blob, prop_str(props, (PSETID_APPOINTMENT, 0x8234)) or "") if blob else None
+    if zone is None or rec.start_date is None:
+        return None
+    first = min(max(rec.start_date.year, 1900), 2100)
+    last = rec.until.year if rec.until is not None else first + (1 if rec.count is not None else 30)
+    return ical.vtimezone_for(zone, zone.name, date(first, 1, 1), date(min(max(last, first), 2100) + 1, 1, 1))
+
+
+def _local(day: date, minutes: int, zone: tzinfo) -> datetime:
+    return (datetime.combine(day, time()) + timedelta(minutes=minutes)).replace(tzinfo=zone)
 
 
 def _event_times(start: datetime | None, end: datetime | None, all_day: bool, rec: Recurrence | None,
-                 zone: WindowsZone | None) -> list[str]:
-    """DTSTART/DTEND: local with TZID for recurring events (so DST shifts stay right), else UTC."""
+                 zone: ical.VTimezone | None) -> tuple[ical.DateOrDateTime | None, ical.DateOrDateTime | None]:
+    """Start and end: local with the zone for recurring events (so DST shifts stay right), else UTC."""
     if rec is not None and zone is not None and rec.start_date is not None:
-        local_start = datetime.combine(rec.start_date, datetime.min.time()) + timedelta(minutes=rec.start_minutes)
-        local_end = datetime.combine(rec.start_date, datetime.min.time()) + timedelta(minutes=rec.end_minutes)
+        local_start, local_end = _local(rec.start_date, rec.start_minutes, zone), _local(rec.start_date,
+                                                                                          rec.end_minutes, zone)
         if all_day:
-            return [f"DTSTART;VALUE=DATE:{local_start:%Y%m%d}", f"DTEND;VALUE=DATE:{local_end:%Y%m%d}"]
-        tzid = _param(zone.name)
-        return [f"DTSTART;TZID={tzid}:{_local_stamp(local_start)}", f"DTEND;TZID={tzid}:{_local_stamp(local_end)}"]
+            return local_start.date(), local_end.date()
+        return local_start, local_end
     if start is None:
-        return []
+        return None, None
     if all_day:
-        end_day = (end or start).date()
-        return [f"DTSTART;VALUE=DATE:{start:%Y%m%d}", f"DTEND;VALUE=DATE:{end_day:%Y%m%d}"]
-    return [f"DTSTART:{_utc_stamp(start)}", f"DTEND:{_utc_stamp(end or start)}"]
+        return start.date(), (end or start).date()
+    return start.astimezone(UTC), (end or start).astimezone(UTC)
 
 
-def _exdates(rec: Recurrence, zone: WindowsZone | None, all_day: bool) -> list[str]:
-    out = []
-    for day in rec.deleted:
-        local = datetime.combine(day, datetime.min.time()) + timedelta(minutes=rec.start_minutes)
-        if all_day:
-            out.append(f"EXDATE;VALUE=DATE:{day:%Y%m%d}")
-        elif zone is not None:
-            out.append(f"EXDATE;TZID={_param(zone.name)}:{_local_stamp(local)}")
-    return out
+def _exdates(rec: Recurrence, zone: ical.VTimezone | None, all_day: bool) -> list[ical.DateOrDateTime]:
+    if all_day:
+        return list(rec.deleted)
+    return [_local(day, rec.start_minutes, zone) for day in rec.deleted] if zone is not None else []
 
 
-def _override_events(props: Props, uid: str, rec: Recurrence, zone: WindowsZone | None,
-                     all_day: bool) -> list[str]:
-    """One VEVENT per modified occurrence, keyed by RECURRENCE-ID."""
+def _changed_occurrences(props: Props, uid: str, rec: Recurrence, zone: ical.VTimezone | None,
+                         all_day: bool) -> list[ical.EventRecord]:
+    """One override per changed occurrence, keyed by RECURRENCE-ID."""
     if zone is None or all_day:
         return []
-    tzid = _param(zone.name)
-    out: list[str] = []
+    out: list[ical.EventRecord] = []
     for exc in rec.exceptions:
-        original = exc.original_start.replace(hour=0, minute=0) + timedelta(minutes=rec.start_minutes) \
-            if exc.original_start.hour == 0 and exc.original_start.minute == 0 else exc.original_start
-        lines = ["BEGIN:VEVENT", *_event_common(props, uid)]
-        if exc.subject is not None:
-            lines = [line for line in lines if not line.startswith("SUMMARY:")] + [f"SUMMARY:{_escape(exc.subject)}"]
-        lines += [f"RECURRENCE-ID;TZID={tzid}:{_local_stamp(original)}",
-                  f"DTSTART;TZID={tzid}:{_local_stamp(exc.start)}", f"DTEND;TZID={tzid}:{_local_stamp(exc.end)}"]
-        if exc.location is not None:
-            lines.append(f"LOCATION:{_escape(exc.location)}")
-        lines.append("END:VEVENT")
-        out += lines
+        original = exc.original_start
+        if original.hour == 0 and original.minute == 0:  # stored as the day: the series' time of day
+            original = original + timedelta(minutes=rec.start_minutes)
+        override = ical.EventRecord()
+        _common(override, props, uid)
+        override.summary = exc.subject if exc.subject is not None else override.summary
+        override.recurrence_id = original.replace(tzinfo=zone)
+        override.start, override.end = exc.start.replace(tzinfo=zone), exc.end.replace(tzinfo=zone)
+        override.location = exc.location
+        out.append(override)
     return out
 
 
@@ -1081,25 +1012,27 @@ def _override_events(props: Props, uid: str, rec: Recurrence, zone: WindowsZone 
 _TASK_STATUS = {0: "NEEDS-ACTION", 1: "IN-PROCESS", 2: "COMPLETED", 3: "NEEDS-ACTION", 4: "CANCELLED"}
 
 
-def vtodo_from_task(props: Props, uid: str) -> str:
-    """A VCALENDAR with one VTODO for an IPM.Task (recurring tasks: first occurrence only)."""
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//mailferry//PST import//EN", "BEGIN:VTODO",
-             *_event_common(props, uid)]
-    for key, name in (((PSETID_TASK, 0x8104), "DTSTART"), ((PSETID_TASK, 0x8105), "DUE")):
+def task_record(props: Props, uid: str) -> ical.TaskRecord:
+    """The neutral task record of an IPM.Task (recurring tasks: first occurrence only)."""
+    task = ical.TaskRecord()
+    _common(task, props, uid)
+    for key, attr in (((PSETID_TASK, 0x8104), "start"), ((PSETID_TASK, 0x8105), "due")):
         when = prop_time(props, key)
         if when is not None and when.year < 4500:
-            lines.append(f"{name};VALUE=DATE:{when:%Y%m%d}")
+            setattr(task, attr, when.date())
     status = prop_int(props, (PSETID_TASK, 0x8101))
-    complete = prop_bool(props, (PSETID_TASK, 0x811C))
-    if complete:
+    if prop_bool(props, (PSETID_TASK, 0x811C)):
         status = 2
-    if status in _TASK_STATUS:
-        lines.append(f"STATUS:{_TASK_STATUS[status]}")
+    task.status = _TASK_STATUS.get(status) if status is not None else None
     percent = props.get((PSETID_TASK, 0x8102))
     if isinstance(percent, float | int) and not isinstance(percent, bool):
-        lines.append(f"PERCENT-COMPLETE:{round(float(percent) * 100)}")
+        task.percent_complete = round(float(percent) * 100)
     done = prop_time(props, (PSETID_TASK, 0x810F))
     if done is not None and status == 2:
-        lines.append(f"COMPLETED:{_utc_stamp(done)}")
-    lines += ["END:VTODO", "END:VCALENDAR"]
-    return _lines(lines)
+        task.completed = done.astimezone(UTC)
+    return task
+
+
+def vtodo_from_task(props: Props, uid: str) -> str:
+    """A VCALENDAR with one VTODO for an IPM.Task."""
+    return ical.serialize_calendar(ical.Calendar(tasks=[task_record(props, uid)]), prodid=_PST_PRODID)

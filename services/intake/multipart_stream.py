@@ -1,16 +1,19 @@
-"""An incremental multipart/form-data (RFC 7578) parser: feed it chunks, get part events back. Pure code.
+"""multipart/form-data (RFC 7578) for the PST upload, parsed as it streams by python-multipart's parser.
 
-No web framework here: the PST upload feeds it the request body chunk by chunk and decides what to do
-with each part, so the parser can be tested alone with any chunking. Body data is handed out as soon
-as it cannot be the start of the next boundary, so memory use is bounded by the chunk size, whatever
-the size of a part.
+Feed it chunks, get part events back; no web framework here, so it can be tested alone with any chunking.
+python-multipart hands out body data as soon as it cannot be the start of the next boundary and keeps no
+buffer of its own, so memory use is bounded by the chunk size, whatever the size of a part. What is ours:
+the events ``pst_upload.receive`` consumes, the limit on a part's header block, and the checks of the
+part headers (``Content-Disposition: form-data`` with a name), each refused with what is wrong.
 """
 
 from __future__ import annotations
 
-import email.message
-import email.utils
 from dataclasses import dataclass
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser as _Parser
+from python_multipart.multipart import parse_options_header
 
 HEADER_MAX_BYTES = 16 * 1024  # one part's header block
 
@@ -44,94 +47,114 @@ PartEvent = PartStart | PartData | PartEnd
 
 def boundary_of(content_type: str) -> bytes:
     """The boundary of a multipart/form-data Content-Type; raises MultipartError for any other type."""
-    msg = email.message.Message()
-    msg["Content-Type"] = content_type
-    if msg.get_content_type() != "multipart/form-data":
+    kind, params = parse_options_header(content_type)
+    if kind.strip() != b"multipart/form-data":
         raise MultipartError("send the file as multipart/form-data")
-    boundary = msg.get_param("boundary")
-    if not isinstance(boundary, str) or not 0 < len(boundary) <= 200:
+    boundary = params.get(b"boundary", b"")
+    if not 0 < len(boundary) <= 200:
         raise MultipartError("the multipart/form-data body has no boundary")
-    return boundary.encode("latin-1", "replace")
+    return boundary
 
 
-def _disposition(headers: bytes) -> PartStart:
-    text = headers.decode("utf-8", "replace")  # browsers send file names as raw UTF-8
-    msg = email.message.Message()
-    for line in text.split("\r\n"):
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise MultipartError("a part header line has no colon")
-        if name.strip().lower() == "content-disposition":
-            msg["Content-Disposition"] = value.strip()
-    if msg["Content-Disposition"] is None or msg.get_content_disposition() != "form-data":
+def _part_start(headers: list[tuple[bytes, bytes]]) -> PartStart:
+    if not headers:
+        raise MultipartError("a part has no headers")
+    disposition = next((value for name, value in headers if name.lower() == b"content-disposition"), None)
+    # latin-1 keeps the bytes as they came: browsers send file names as raw UTF-8
+    kind, params = parse_options_header(disposition.decode("latin-1")) if disposition is not None else (b"", {})
+    if kind.strip() != b"form-data":
         raise MultipartError("a part has no Content-Disposition: form-data header")
-    raw_name = msg.get_param("name", header="content-disposition")
-    raw_file = msg.get_param("filename", header="content-disposition")
-    if raw_name is None:
+    if b"name" not in params:
         raise MultipartError("a part has no name")
-    filename = email.utils.collapse_rfc2231_value(raw_file) if raw_file is not None else None
-    return PartStart(email.utils.collapse_rfc2231_value(raw_name), filename)
+    filename = params.get(b"filename")
+    return PartStart(params[b"name"].decode("utf-8", "replace"),
+                     filename.decode("utf-8", "replace") if filename is not None else None)
+
+
+def _reason(exc: MultipartParseError) -> str:
+    """python-multipart's message, said in terms of the upload."""
+    text = str(exc)
+    if "header size" in text:
+        return "a part's headers are too long"
+    if "header" in text.lower():
+        return f"a part header line is malformed ({text})"
+    if "boundary" in text.lower():
+        return f"a boundary line is followed by other text than a line break ({text})"
+    return text
 
 
 class MultipartParser:
     """Feed it the body in chunks of any size; each ``feed`` returns the part events those bytes complete."""
 
     def __init__(self, boundary: bytes) -> None:
-        self._delim = b"\r\n--" + boundary
-        self._buf = bytearray(b"\r\n")  # so the first boundary looks like every other one
-        self._state = "preamble"
+        self._events: list[PartEvent] = []
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._field = bytearray()
+        self._value = bytearray()
+        self._header_bytes = 0
+        self._finished = False
+        self._first = b"\r\n--" + boundary
+        self._preamble: bytearray | None = bytearray(b"\r\n")  # until the first boundary is found
+        self._parser = _Parser(boundary, {
+            "on_part_begin": self._part_begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value,
+            "on_header_end": self._header_end,
+            "on_headers_finished": lambda: self._events.append(_part_start(self._headers)),
+            "on_part_data": lambda data, start, end: self._events.append(PartData(bytes(data[start:end]))),
+            "on_part_end": lambda: self._events.append(PartEnd()),
+            "on_end": self._end,
+        }, max_header_count=HEADER_MAX_BYTES // 4, max_header_size=HEADER_MAX_BYTES)
 
     @property
     def finished(self) -> bool:
         """The closing boundary has been seen (what follows it, the epilogue, is ignored)."""
-        return self._state == "done"
+        return self._finished
 
     def feed(self, chunk: bytes) -> list[PartEvent]:
-        if self._state == "done":
+        if self._finished:
             return []
-        self._buf += chunk
-        out: list[PartEvent] = []
-        buf, delim = self._buf, self._delim
-        while True:
-            if self._state in ("preamble", "body"):
-                at = buf.find(delim)
-                if at < 0:
-                    safe = len(buf) - (len(delim) - 1)
-                    if safe > 0:
-                        if self._state == "body":
-                            out.append(PartData(bytes(buf[:safe])))
-                        del buf[:safe]
-                    return out
-                if self._state == "body":
-                    if at:
-                        out.append(PartData(bytes(buf[:at])))
-                    out.append(PartEnd())
-                del buf[:at + len(delim)]
-                self._state = "after_boundary"
-            elif self._state == "after_boundary":
-                if len(buf) < 2:
-                    return out
-                if buf[:2] == b"--":
-                    self._state = "done"
-                    buf.clear()
-                    return out
-                eol = buf.find(b"\r\n")
-                if eol < 0:
-                    if len(buf) > 256:
-                        raise MultipartError("a boundary line is not followed by a line break")
-                    return out
-                if buf[:eol].strip(b" \t"):
-                    raise MultipartError("a boundary line is followed by other text")
-                del buf[:eol + 2]
-                self._state = "headers"
-            elif self._state == "headers":
-                end = buf.find(b"\r\n\r\n")
-                if end < 0:
-                    if buf.startswith(b"\r\n"):
-                        raise MultipartError("a part has no headers")
-                    if len(buf) > HEADER_MAX_BYTES:
-                        raise MultipartError("a part's headers are too long")
-                    return out
-                out.append(_disposition(bytes(buf[:end])))
-                del buf[:end + 4]
-                self._state = "body"
+        if self._preamble is not None:
+            chunk = self._after_preamble(chunk)
+        try:
+            self._parser.write(chunk)
+        except MultipartParseError as exc:
+            raise MultipartError(_reason(exc)) from None
+        events, self._events = self._events, []
+        return [ev for ev in events if not (isinstance(ev, PartData) and not ev.data)]
+
+    def _after_preamble(self, chunk: bytes) -> bytes:
+        """RFC 2046 5.1.1 lets text precede the first boundary; python-multipart wants the boundary first."""
+        assert self._preamble is not None
+        self._preamble += chunk
+        at = self._preamble.find(self._first)
+        if at < 0:
+            del self._preamble[: max(0, len(self._preamble) - len(self._first) + 1)]  # cannot hold its start
+            return b""
+        rest, self._preamble = bytes(self._preamble[at + 2 :]), None
+        return rest
+
+    def _part_begin(self) -> None:
+        self._headers, self._header_bytes = [], 0
+
+    def _count(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > HEADER_MAX_BYTES:
+            raise MultipartError("a part's headers are too long")
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+        self._count(end - start)
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+        self._count(end - start)
+
+    def _header_end(self) -> None:
+        self._headers.append((bytes(self._field).strip(), bytes(self._value).strip()))
+        self._field.clear()
+        self._value.clear()
+        self._count(3)  # the colon and the line break
+
+    def _end(self) -> None:
+        self._finished = True

@@ -68,7 +68,8 @@ def test_folding_escaping_and_types() -> None:
         card.note == "first line\nsecond; with semicolon and a very long tail that needs folding at seventy-five octets"
     )
     assert card.emails[0] == TypedValue("hans@example.test", ["internet", "work"], 1)
-    assert card.emails[1].group == "item1" and "item1.X-ABLabel:Private" in card.extra
+    # property names are case-insensitive (RFC 6350 3.3); a kept line is written as vobject writes it
+    assert card.emails[1].group == "item1" and "item1.X-ABLABEL:Private" in card.extra
     assert card.phones[0].params == {"X-SERVICE": ["1"]}
     adr = card.addresses[0]
     assert (adr.extended, adr.street, adr.locality, adr.postal_code, adr.types) == (

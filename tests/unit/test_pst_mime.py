@@ -10,9 +10,11 @@ from email.message import EmailMessage, MIMEPart
 
 import compressed_rtf
 import pytest
+import vobject
 
 from services.extractor import pst_mime as mm
 from services.extractor.pst_mime import MapiAttachment, MapiMessage, Recipient
+from shared.formats.ical import RecurrenceRule
 
 # MS-OXRTFCP section 4.1 (example 1) and 4.2 (example 2): compressed bytes and the RTF they hold.
 SPEC_EXAMPLE_1 = bytes.fromhex(
@@ -310,7 +312,7 @@ def test_dist_list_members_from_one_off_entry_ids() -> None:
 
 def test_recurrence_blob_is_decoded() -> None:
     rec = mm.parse_recurrence(RECUR_BLOB)
-    assert rec.rrule() == "FREQ=WEEKLY;BYDAY=TU;WKST=SU"
+    assert rec.rule() == RecurrenceRule("WEEKLY", by_day=[(None, "TU")], week_start="SU")
     assert rec.start_date == date(2016, 8, 2)
     assert (rec.start_minutes, rec.end_minutes) == (480, 510)
     assert rec.deleted == (date(2016, 8, 9),)
@@ -332,15 +334,18 @@ def test_timezone_struct() -> None:
     assert zone.offset(datetime(2016, 12, 2, 8)).total_seconds() == -8 * 3600
 
 
+# The weekly series of RECUR_BLOB in Outlook's Pacific time zone (TZ_BLOB), starting 2016-08-02 08:00 PDT.
+WEEKLY_PACIFIC: dict[mm.PropKey, object] = {
+    mm.PR_SUBJECT: "Weekly – sync", (mm.PSETID_APPOINTMENT, 0x8223): True,
+    (mm.PSETID_APPOINTMENT, 0x8216): RECUR_BLOB, (mm.PSETID_APPOINTMENT, 0x8233): TZ_BLOB,
+    (mm.PSETID_APPOINTMENT, 0x8234): "Pacific Time",
+    (mm.PSETID_APPOINTMENT, 0x820D): datetime(2016, 8, 2, 15, tzinfo=UTC),
+    (mm.PSETID_APPOINTMENT, 0x820E): datetime(2016, 8, 2, 15, 30, tzinfo=UTC),
+}
+
+
 def test_recurring_vevent() -> None:
-    props: dict[mm.PropKey, object] = {
-        mm.PR_SUBJECT: "Weekly – sync", (mm.PSETID_APPOINTMENT, 0x8223): True,
-        (mm.PSETID_APPOINTMENT, 0x8216): RECUR_BLOB, (mm.PSETID_APPOINTMENT, 0x8233): TZ_BLOB,
-        (mm.PSETID_APPOINTMENT, 0x8234): "Pacific Time",
-        (mm.PSETID_APPOINTMENT, 0x820D): datetime(2016, 8, 2, 15, tzinfo=UTC),
-        (mm.PSETID_APPOINTMENT, 0x820E): datetime(2016, 8, 2, 15, 30, tzinfo=UTC),
-        (mm.PSETID_APPOINTMENT, 0x8208): "Room 1",
-    }
+    props = {**WEEKLY_PACIFIC, (mm.PSETID_APPOINTMENT, 0x8208): "Room 1"}
     ics = mm.vevent_from_appointment(props, "uid-2", ("Org", "org@example.com"),
                                      [Recipient(1, "Att", "att@example.com")])
     lines = ics.split("\r\n")
@@ -351,6 +356,21 @@ def test_recurring_vevent() -> None:
     assert "SUMMARY:Weekly – sync" in lines and "LOCATION:Room 1" in lines
     assert "ORGANIZER;CN=Org:mailto:org@example.com" in lines
     assert lines.count("BEGIN:VEVENT") == 3 and "BEGIN:VTIMEZONE" in lines
+
+
+def test_recurring_vevent_read_by_vobject_has_the_outlook_zone_offsets() -> None:
+    """The VTIMEZONE the shared writer made from PidLidTimeZoneStruct, read by another library: the series
+    starts at the appointment's UTC start, and its winter occurrences are an hour later in UTC."""
+    [master, *changed] = vobject.readOne(mm.vevent_from_appointment(WEEKLY_PACIFIC, "uid-z")).vevent_list
+    start = master.dtstart.value
+    assert start.astimezone(UTC) == datetime(2016, 8, 2, 15, tzinfo=UTC)
+    assert master.dtend.value.astimezone(UTC) == datetime(2016, 8, 2, 15, 30, tzinfo=UTC)
+    assert start.replace(month=12, day=6).astimezone(UTC) == datetime(2016, 12, 6, 16, tzinfo=UTC)
+    assert [d.astimezone(UTC) for d in master.exdate.value] == [datetime(2016, 8, 9, 15, tzinfo=UTC)]
+    assert sorted(c.recurrence_id.value.astimezone(UTC) for c in changed) == [
+        datetime(2016, 8, 23, 15, tzinfo=UTC), datetime(2016, 8, 30, 15, tzinfo=UTC)]
+    assert sorted(c.dtstart.value.astimezone(UTC) for c in changed) == [
+        datetime(2016, 8, 23, 16, tzinfo=UTC), datetime(2016, 8, 30, 17, tzinfo=UTC)]
 
 
 def test_single_vevent_in_utc() -> None:
