@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,10 @@ ICS_DIFFERENT = {
 
 
 @pytest.fixture(autouse=True)
-def _quiet() -> None:
+def _quiet() -> Iterator[None]:
     logging.disable(logging.CRITICAL)  # vobject logs what it cannot read
+    yield
+    logging.disable(logging.NOTSET)  # other tests read logs
 
 
 def _checked(path: Path, parse: Any, write: Any, view: Any) -> str:
