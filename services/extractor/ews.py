@@ -24,10 +24,10 @@ from exchangelib.extended_properties import Flag
 from exchangelib.folders import Folder
 from exchangelib.properties import ItemId
 
-from services.extractor.task_run import header_fields
 from shared import folder_map
 from shared.events import ExtractTask, MailItem, MailMeta
 from shared.formats.keywords import imap_flags
+from shared.mail_headers import header_fields
 
 DELIMITER = "\x1f"
 FETCH_BATCH = 50

@@ -7,15 +7,7 @@ from dataclasses import dataclass, field
 
 from shared import folder_map
 from shared.events import FolderRef
-
-
-def item_key(folder_id: str, uidvalidity: int, uid: int) -> str:
-    """Stable identity of a source message: the dedupe key everywhere."""
-    return f"{folder_id}:{uidvalidity}:{uid}"
-
-
-def folder_key(folder_id: str) -> str:
-    return f"folder:{folder_id}"
+from shared.item_keys import item_key
 
 
 def folder_refs(listed: Sequence[folder_map.ListedFolder], prefix: str = "",

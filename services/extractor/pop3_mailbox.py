@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from services.extractor.pop3 import Pop3Source, pop3_item_key, received_date
-from services.extractor.task_run import header_fields
 from shared import folder_map
 from shared.events import ExtractTask, MailItem, MailMeta
+from shared.mail_headers import header_fields
 
 INBOX = folder_map.INBOX
 

@@ -35,10 +35,11 @@ from services.extractor.pst import (
     PstReader,
     open_pst,
 )
-from services.extractor.task_run import OPERATION, header_fields
+from services.extractor.task_run import OPERATION
 from shared import folder_map
 from shared.errors import ConnectionCheckFailed
 from shared.events import ExtractTask, ItemResult, ItemResults, MailItem, MailMeta
+from shared.mail_headers import header_fields
 
 DELIMITER = "\x1f"
 PR_MESSAGE_CLASS = 0x001A

@@ -21,7 +21,7 @@ from confluent_kafka import Message
 from services.extractor import ews_pim
 from services.extractor.ews import EwsSource, ews_item_key
 from services.extractor.imap import ImapSource
-from services.extractor.plan import folder_refs, item_key, split
+from services.extractor.plan import folder_refs, split
 from services.extractor.pop3 import pop3_item_key
 from services.extractor.pop3_mailbox import Pop3Mailbox
 from services.extractor.pst_source import PstSource, pst_item_key
@@ -52,6 +52,7 @@ from shared.events import (
     decode,
     decode_as,
 )
+from shared.item_keys import item_key
 from shared.kafka_edge import EventProducer, next_offsets
 from shared.ledger import Ledger
 from shared.managesieve import connect_sieve, sieve_port, sieve_security

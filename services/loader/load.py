@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from services.extractor.plan import folder_key
 from services.loader.imap import Outgoing, Placed
 from services.loader.target import MailTarget
 from shared import topics
@@ -27,6 +26,7 @@ from shared.events import (
     MailMeta,
     UndoRecords,
 )
+from shared.item_keys import folder_key
 from shared.kafka_edge import EventProducer
 from shared.lanes import deal, undeal
 from shared.ledger import Ledger, LedgerEntry

@@ -8,9 +8,10 @@ from typing import cast
 
 from services.extractor import task_run
 from services.extractor.imap import ImapSource, MessageMeta
-from services.extractor.plan import item_key
-from services.extractor.task_run import Limits, batches, header_fields, run_task
+from services.extractor.task_run import Limits, batches, run_task
 from shared.events import EndpointSpec, Event, ExtractTask, FolderRef, ItemResults, MailChunk, MailItem, MailMeta
+from shared.item_keys import item_key
+from shared.mail_headers import header_fields
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
