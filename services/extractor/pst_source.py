@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from pathlib import Path
 from typing import Any
 
 from services.extractor.pst import (
@@ -37,9 +36,9 @@ from services.extractor.pst import (
 )
 from services.extractor.task_run import OPERATION
 from shared import folder_map
-from shared.errors import ConnectionCheckFailed
 from shared.events import ExtractTask, ItemResult, ItemResults, MailItem, MailMeta
 from shared.mail_headers import header_fields
+from shared.spool import PstUnavailable
 
 DELIMITER = "\x1f"
 PR_MESSAGE_CLASS = 0x001A
@@ -54,24 +53,9 @@ OUTBOX_NAMES = frozenset({"outbox", "postausgang", "boîte d'envoi", "bandeja de
 _NOT_MAIL = ("IPM.CONTACT", "IPM.DISTLIST", "IPM.APPOINTMENT")
 
 
-class PstUnavailable(ConnectionCheckFailed):
-    """The uploaded file is gone or can no longer be read: the migration cannot start or go on."""
-
-    code = "pst_unavailable"
-
-
 def pst_item_key(folder_id: str, ref: str) -> str:
     """Stable identity of a PST item: the dedupe key everywhere."""
     return f"{folder_id}:pst:{ref}"
-
-
-def spool_file(spool: Path, relative: str) -> Path:
-    """The spool file a migration's source names (relative to the spool), refusing anything outside it."""
-    base = (spool / "pst").resolve()
-    path = (spool / relative).resolve()
-    if path.parent != base or path.suffix != ".pst":
-        raise PstUnavailable("the uploaded PST file's path is not in the PST spool directory")
-    return path
 
 
 def is_mail_folder(container_class: str | None) -> bool:

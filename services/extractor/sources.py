@@ -10,7 +10,7 @@ from services.extractor.ews import EwsSource
 from services.extractor.imap import ImapSource
 from services.extractor.pop3 import Pop3Source
 from services.extractor.pop3_mailbox import Pop3Mailbox
-from services.extractor.pst_source import PstSource, spool_file
+from services.extractor.pst_source import PstSource
 from shared.credentials import CredentialStore
 from shared.errors import MailferryError
 from shared.events import EndpointSpec
@@ -18,6 +18,7 @@ from shared.ews_connection import connect_ews, pin
 from shared.imap_connection import ConnectOptions, login_imap
 from shared.pop3_connection import login_pop3
 from shared.session_pool import SessionPool, slot_key
+from shared.spool import spool_file
 
 Source = ImapSource | EwsSource | Pop3Mailbox | PstSource
 

@@ -44,12 +44,13 @@ from services.intake.pst_checks import (
     spool_failed,
     too_large,
 )
-from services.intake.pst_spool import PST_DIR, SpoolUpload
+from services.intake.pst_spool import SpoolUpload
 from services.intake.rate_limit import RateLimited
 from shared.account_identity import account_identity, scope_text
 from shared.errors import ConnectionCheckFailed
 from shared.events import EndpointSpec
 from shared.net_guard import AllowList
+from shared.spool import PST_DIR
 from shared.wire_text import ADDRESS_PATTERN
 
 if TYPE_CHECKING:
