@@ -94,7 +94,7 @@ def read(account: Account, operation: str, mid: str) -> Iterator[PimItem]:
 
 def read_pst(reader: Any, operation: str, mid: str) -> Iterator[PimItem]:
     """The same items from a PST file (contacts as vCard, appointments and tasks as iCalendar, lists)."""
-    from services.extractor.pst import AppointmentRecord, ContactRecord, DistListRecord, TaskRecord
+    from shared.adapters.pst.reader import AppointmentRecord, ContactRecord, DistListRecord, TaskRecord
 
     wanted: type | None = {"contacts": ContactRecord, "contact_groups": DistListRecord,
                            "calendars": AppointmentRecord, "tasks": TaskRecord}.get(operation)

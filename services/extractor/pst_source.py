@@ -25,7 +25,9 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any
 
-from services.extractor.pst import (
+from services.extractor.task_run import OPERATION
+from shared import folder_map
+from shared.adapters.pst.reader import (
     ItemProblem,
     MailRecord,
     PstError,
@@ -34,8 +36,6 @@ from services.extractor.pst import (
     PstReader,
     open_pst,
 )
-from services.extractor.task_run import OPERATION
-from shared import folder_map
 from shared.events import ExtractTask, ItemResult, ItemResults, MailItem, MailMeta
 from shared.mail_headers import header_fields
 from shared.spool import PstUnavailable

@@ -16,15 +16,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from services.extractor.pst import (
+from services.intake.api_models import Endpoint
+from shared import json_log, option_rules
+from shared.adapters.pst.reader import (
     NotAPstError,
     PstError,
     PstPasswordProtectedError,
     PstTruncatedError,
     check_pst,
 )
-from services.intake.api_models import Endpoint
-from shared import json_log, option_rules
 from shared.wire_text import is_single_address
 
 log = logging.getLogger("services.intake.pst_upload")  # the upload's log, wherever the check is made

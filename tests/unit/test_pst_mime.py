@@ -11,8 +11,8 @@ from email.message import EmailMessage, MIMEPart
 import compressed_rtf
 import pytest
 
-from services.extractor import pst_mime as mm
-from services.extractor.pst_mime import MapiAttachment, MapiMessage, Recipient
+from shared.adapters.pst import mapi as mm
+from shared.adapters.pst.mapi import MapiAttachment, MapiMessage, Recipient
 
 # MS-OXRTFCP section 4.1 (example 1) and 4.2 (example 2): compressed bytes and the RTF they hold.
 SPEC_EXAMPLE_1 = bytes.fromhex(

@@ -9,7 +9,7 @@ never stops the walk.
 
 pypff hands out raw MAPI properties; named properties (appointment times, contact e-mails, list
 members) are resolved here from the store's name-to-id map, and the pure builders in
-``pst_mime`` do the format work.
+:mod:`shared.adapters.pst.mapi` do the format work.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 
 import pypff
 
-from services.extractor import pst_mime as mm
-from services.extractor.pst_mime import MapiAttachment, MapiMessage, PropKey, Recipient
+from shared.adapters.pst import mapi as mm
+from shared.adapters.pst.mapi import MapiAttachment, MapiMessage, PropKey, Recipient
 from shared.formats.keywords import COMPLETED
 
 PS_MAPI = "00020328-0000-0000-c000-000000000046"
