@@ -14,10 +14,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
+from mailferry.follow import follow, progress_line
 from shared.config import Settings
 
 
@@ -85,41 +85,6 @@ def _password(side: str, env_name: str | None) -> str:
             raise SystemExit(f"environment variable {env_name} is empty or not set")
         return value
     return getpass.getpass(f"{side} password: ")
-
-
-def progress_line(status: dict[str, Any], width: int = 30) -> str:
-    parts = []
-    for name, c in status.get("items", {}).items():
-        finished = c["done"] + c["skipped"] + c["failed"]
-        total = max(c["total"], 1)
-        filled = int(width * min(finished, total) / total)
-        parts.append(f"{name} [{'#' * filled}{'.' * (width - filled)}] {finished}/{c['total']}"
-                     f" (done {c['done']}, skipped {c['skipped']}, failed {c['failed']})")
-    return f"{status['state']:<22} " + "  ".join(parts)
-
-
-FINAL = {"completed", "completed_with_errors", "failed", "cancelled", "undone", "undo_failed"}
-
-
-def follow(api: str, mid: str, login: str, *, timeout: float = 24 * 3600, out: Any = sys.stdout) -> dict[str, Any]:
-    """Poll the status until a final state, drawing a progress bar; returns the last status."""
-    deadline = time.monotonic() + timeout
-    status: dict[str, Any] = {}
-    last = ""
-    with httpx.Client(timeout=30) as client:
-        while time.monotonic() < deadline:
-            resp = client.get(f"{api}/api/v1/migrations/{mid}", params={"login": login})
-            resp.raise_for_status()
-            status = resp.json()
-            line = progress_line(status)
-            if line != last:
-                print(("\r" if out.isatty() else "\n") + line, end="", file=out, flush=True)
-                last = line
-            if status["state"] in FINAL:
-                break
-            time.sleep(0.5)
-    print(file=out)
-    return status
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

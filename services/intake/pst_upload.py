@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -31,6 +31,7 @@ from starlette.requests import ClientDisconnect
 
 from services.intake.api_errors import error
 from services.intake.api_models import OPTIONS_SCHEMA, Accepted, Endpoint, ErrorResponse
+from services.intake.intake import Intake
 from services.intake.login_check import check_endpoint
 from services.intake.migration_start import MigrationDraft, accepted, create_migration, unsealed_spec
 from services.intake.multipart_stream import MultipartError, MultipartParser, PartData, PartStart, boundary_of
@@ -52,9 +53,6 @@ from shared.events import EndpointSpec
 from shared.net_guard import AllowList
 from shared.spool import PST_DIR
 from shared.wire_text import ADDRESS_PATTERN
-
-if TYPE_CHECKING:
-    from services.intake.app import Intake
 
 log = logging.getLogger(__name__)
 
