@@ -15,10 +15,10 @@ import redis
 from prometheus_client import CollectorRegistry
 
 from shared import ews_connection, kafka_edge
+from shared.adapters.net import ConnectOptions
 from shared.config import Settings
 from shared.credential_seal import MasterKeys
 from shared.credentials import CredentialStore
-from shared.imap_connection import ConnectOptions
 from shared.metrics import ServiceMetrics
 from shared.prefetch import Prefetcher, Prepare
 from shared.service_runtime import HealthServer

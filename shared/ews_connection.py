@@ -41,6 +41,7 @@ from exchangelib.version import EXCHANGE_2016
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool
 
+from shared.adapters.net import ConnectOptions, resolve
 from shared.errors import (
     AuthenticationFailed,
     ConnectionCheckFailed,
@@ -48,7 +49,6 @@ from shared.errors import (
     ServerUnreachable,
     TlsError,
 )
-from shared.imap_connection import ConnectOptions, resolve
 
 _lock = threading.Lock()
 _options: ConnectOptions | None = None

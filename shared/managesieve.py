@@ -13,8 +13,8 @@ import socket
 import ssl
 from dataclasses import dataclass
 
+from shared.adapters.net import ConnectOptions, resolve, tls_context
 from shared.errors import AuthenticationFailed, ItemRejected, ProtocolError, ServerUnreachable, TlsError
-from shared.imap_connection import ConnectOptions, resolve, tls_context
 from shared.wire_text import has_control, refuse_controls
 
 _LITERAL = re.compile(rb"^\{(\d+)\+?\}$")

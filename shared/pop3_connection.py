@@ -1,6 +1,6 @@
 """The one place POP3 connections are made: network guard, TLS, login, errors by kind.
 
-Same rules as :mod:`shared.imap_connection`: the host name is resolved and checked
+Same rules as :mod:`shared.adapters.imap.connection`: the host name is resolved and checked
 once by the network guard and the socket goes to exactly that address, while TLS
 (implicit, or STLS per RFC 2595) still verifies the certificate against the host
 name (SNI).  Errors come out as the kinds of :mod:`shared.errors`, in plain words
@@ -15,6 +15,7 @@ import poplib
 import socket
 import ssl
 
+from shared.adapters.net import ConnectOptions, resolve, tls_context
 from shared.errors import (
     AuthenticationFailed,
     ProtocolError,
@@ -22,7 +23,6 @@ from shared.errors import (
     TlsError,
     Transient,
 )
-from shared.imap_connection import ConnectOptions, resolve, tls_context
 from shared.wire_text import has_control, refuse_controls
 
 __all__ = ["SECURITY_MODES", "ConnectionClosed", "Pop3Client", "ServerRefused", "login_pop3", "open_pop3"]

@@ -15,8 +15,8 @@ from imapclient import IMAPClient
 from mailferry import stack
 from mailferry.dovecot import DovecotServer
 from shared import ews_connection
+from shared.adapters.net import ConnectOptions
 from shared.credential_seal import generate_master_key
-from shared.imap_connection import ConnectOptions
 from shared.net_guard import AllowList
 from tests.servers import Process, start_broker, start_redis
 

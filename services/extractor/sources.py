@@ -11,11 +11,12 @@ from services.extractor.imap import ImapSource
 from services.extractor.pop3 import Pop3Source
 from services.extractor.pop3_mailbox import Pop3Mailbox
 from services.extractor.pst_source import PstSource
+from shared.adapters.imap.connection import login_imap
+from shared.adapters.net import ConnectOptions
 from shared.credentials import CredentialStore
 from shared.errors import MailferryError
 from shared.events import EndpointSpec
 from shared.ews_connection import connect_ews, pin
-from shared.imap_connection import ConnectOptions, login_imap
 from shared.pop3_connection import login_pop3
 from shared.session_pool import SessionPool, slot_key
 from shared.spool import spool_file

@@ -39,12 +39,12 @@ from shared import ews_connection, json_log, option_rules, topics
 from shared import migration_state as ms
 from shared import redis_keys as k
 from shared.account_identity import account_identity, scope_text
+from shared.adapters.net import ConnectOptions
 from shared.config import Settings
 from shared.credential_seal import MasterKeys, new_data_key, seal
 from shared.credentials import UNDO_SEAL_SIDE, seal_context
 from shared.errors import ConnectionCheckFailed
 from shared.events import ControlCommand, MigrationRequested, decode_as
-from shared.imap_connection import ConnectOptions
 from shared.kafka_edge import EventProducer
 from shared.metrics import ServiceMetrics
 from shared.net_guard import AllowList

@@ -9,9 +9,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from services.intake.api_models import Endpoint
+from shared.adapters.imap.connection import login_imap
+from shared.adapters.net import ConnectOptions
 from shared.errors import ConnectionCheckFailed, ProtocolError
 from shared.ews_connection import check_login
-from shared.imap_connection import ConnectOptions, login_imap
 from shared.managesieve import connect_sieve, sieve_port, sieve_security
 from shared.pop3_connection import login_pop3
 

@@ -30,6 +30,8 @@ from services.loader.undo import run_undo
 from services.runtime import ServiceContext, run_service
 from shared import redis_keys as k
 from shared import topics
+from shared.adapters.imap.connection import login_imap
+from shared.adapters.net import ConnectOptions
 from shared.config import Settings
 from shared.credentials import CredentialStore
 from shared.dead_letters import send_undecodable
@@ -49,7 +51,6 @@ from shared.events import (
     decode_as,
 )
 from shared.ews_connection import connect_ews, pin
-from shared.imap_connection import ConnectOptions, login_imap
 from shared.json_log import redact
 from shared.kafka_edge import EventProducer, next_offsets, position
 from shared.ledger import Ledger

@@ -27,7 +27,7 @@ from aiosmtpd.controller import Controller
 from mailferry import seed, stack, verify
 from mailferry.dovecot import DovecotServer
 from mailferry.stack import StackInfo
-from shared.imap_connection import ConnectOptions
+from shared.adapters.net import ConnectOptions
 from shared.managesieve import ManageSieve, connect_sieve
 from shared.net_guard import AllowList
 from tests.conftest import Accounts, stack_env

@@ -17,8 +17,9 @@ from mailferry.seed import Message, seed
 from services.extractor.imap import LISTING_MAX_LINE, ImapSource
 from services.loader.imap import ImapTarget, Outgoing, Placed
 from shared import net_guard
+from shared.adapters.imap.connection import login_imap
+from shared.adapters.net import ConnectOptions
 from shared.errors import ItemRejected
-from shared.imap_connection import ConnectOptions, login_imap
 
 pytestmark = [
     pytest.mark.integration,

@@ -21,9 +21,10 @@ from services.loader.imap import ImapTarget, Outgoing, Placed
 from services.loader.load import FolderWork, MailWork, MigrationLoader
 from services.loader.undo import UndoRunner, build_plan
 from shared import net_guard
+from shared.adapters.imap.connection import login_imap
+from shared.adapters.net import ConnectOptions
 from shared.errors import ItemRejected
 from shared.events import FolderRef, MailMeta, UndoProgress
-from shared.imap_connection import ConnectOptions, login_imap
 from shared.kafka_edge import EventProducer, ensure_topics, make_producer
 from shared.ledger import Ledger
 from shared.metrics import ServiceMetrics
