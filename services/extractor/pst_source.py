@@ -25,7 +25,6 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any
 
-from services.extractor.task_run import OPERATION
 from shared import folder_map
 from shared.adapters.pst.reader import (
     ItemProblem,
@@ -38,6 +37,7 @@ from shared.adapters.pst.reader import (
 )
 from shared.events import ExtractTask, ItemResult, ItemResults, MailItem, MailMeta
 from shared.mail_headers import header_fields
+from shared.migration_state import EMAILS
 from shared.spool import PstUnavailable
 
 DELIMITER = "\x1f"
@@ -262,7 +262,7 @@ class PstSource:
                 result = ItemResult(item_key=key, result="skipped", folder=task.folder.display,
                                     subject=getattr(item, "subject", "") or f"PST item {ref}",
                                     reason="not an e-mail (it belongs to another operation)")
-            yield ItemResults(migration_id=task.migration_id, operation=OPERATION, results=[result])
+            yield ItemResults(migration_id=task.migration_id, operation=EMAILS, results=[result])
 
     def _mail(self, task: ExtractTask, ref: str, rec: MailRecord) -> MailItem:
         data = rec.rfc822

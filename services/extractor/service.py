@@ -20,16 +20,17 @@ from confluent_kafka import Message
 
 from services.extractor import ews_pim
 from services.extractor.ews import EwsSource, ews_item_key
-from services.extractor.imap import ImapSource
 from services.extractor.plan import folder_refs, split
 from services.extractor.pop3 import pop3_item_key
 from services.extractor.pop3_mailbox import Pop3Mailbox
 from services.extractor.pst_source import PstSource, pst_item_key
 from services.extractor.sources import Source, SourcePool
-from services.extractor.task_run import OPERATION, Limits, as_chunks, run_task
 from shared import migration_state as ms
 from shared import option_rules, topics
 from shared import redis_keys as k
+from shared.adapters.fetch_whole import as_chunks
+from shared.adapters.imap.fetch_task import Limits, run_task
+from shared.adapters.imap.source import ImapSource
 from shared.config import Settings
 from shared.dead_letters import send_undecodable
 from shared.errors import ConnectionCheckFailed, EventError, MailferryError, SecretUnavailable, Transient
@@ -61,6 +62,7 @@ from shared.status_store import StatusStore
 
 log = logging.getLogger(__name__)
 SERVICE = "extractor"
+OPERATION = ms.EMAILS
 PLAN_LOCK_SECONDS = 14 * 24 * 3600
 # Sources that take several sessions at once, so a migration's tasks can run side by side.
 PARALLEL_SOURCES = ("imap", "ews")

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from services.extractor.ews import EwsSource
-from services.extractor.imap import ImapSource
 from services.extractor.pop3 import Pop3Source
 from services.extractor.pop3_mailbox import Pop3Mailbox
 from services.extractor.pst_source import PstSource
 from shared.adapters.imap.connection import login_imap
+from shared.adapters.imap.source import ImapSource
 from shared.adapters.net import ConnectOptions
 from shared.credentials import CredentialStore
 from shared.errors import MailferryError

@@ -24,8 +24,8 @@ from exchangelib.extended_properties import ExtendedProperty, Flag
 from exchangelib.folders import Folder
 from exchangelib.properties import ItemId
 
-from services.loader.imap import Outgoing, Placed
 from shared import folder_map
+from shared.adapters.ports import Outgoing, Placed
 from shared.errors import ItemRejected, Throttled, Transient
 from shared.folder_map import INBOX
 from shared.formats.keywords import categories, follow_up

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from services.loader.imap import Outgoing, Placed
 from services.loader.target import MailTarget
 from shared import topics
+from shared.adapters.ports import Outgoing, Placed
 from shared.errors import ItemRejected
 from shared.events import (
     CreatedThing,

@@ -22,7 +22,6 @@ from confluent_kafka import Message
 from services.loader.chunks import ChunkAssembler
 from services.loader.ews import EwsTarget
 from services.loader.ews_pim import load_pim
-from services.loader.imap import ImapTarget
 from services.loader.load import OPERATION, FolderWork, MailWork, MigrationLoader, Work
 from services.loader.poison import given_up
 from services.loader.sieve import SieveLoader
@@ -31,6 +30,7 @@ from services.runtime import ServiceContext, run_service
 from shared import redis_keys as k
 from shared import topics
 from shared.adapters.imap.connection import login_imap
+from shared.adapters.imap.target import ImapTarget
 from shared.adapters.net import ConnectOptions
 from shared.config import Settings
 from shared.credentials import CredentialStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from services.loader.imap import Outgoing, Placed
+from shared.adapters.ports import Outgoing, Placed
 from shared.errors import ItemRejected
 
 

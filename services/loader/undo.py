@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from services.loader.ews import EwsTarget
 from services.loader.ews_undo import delete_created_folder, remove_rules, restore_auto_reply
-from services.loader.imap import ImapTarget
 from shared import topics
+from shared.adapters.imap.target import ImapTarget
 from shared.credentials import UNDO_SEAL_SIDE, CredentialStore
 from shared.errors import ConnectionCheckFailed, SecretUnavailable
 from shared.events import CreatedThing, UndoFinished, UndoProgress

@@ -1,9 +1,9 @@
 """IMAP source adapter: folders, UIDs and messages, fetched in batches.
 
 Each method is a few lines of I/O around imapclient (FETCH goes straight through
-imaplib and is parsed by :mod:`services.extractor.fetch_parse`, for speed); what
+imaplib and is parsed by :mod:`shared.adapters.imap.fetch_parse`, for speed); what
 to do with the answers lives in :mod:`services.extractor.plan` and
-:mod:`services.extractor.task_run`.
+:mod:`shared.adapters.imap.fetch_task`.
 Bodies are fetched with ``BODY.PEEK[]`` so reading never sets ``\\Seen``.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 
 from imapclient import IMAPClient
 
-from services.extractor.fetch_parse import MessageMeta, parse_bodies, parse_meta
 from shared import folder_map
+from shared.adapters.imap.fetch_parse import MessageMeta, parse_bodies, parse_meta
 from shared.uid_sets import expand_uid_set, uid_set
 
 __all__ = ["ImapSource", "MessageMeta"]

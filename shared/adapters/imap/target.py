@@ -11,14 +11,13 @@ import contextlib
 import imaplib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 from imapclient import IMAPClient
 from imapclient.datetime_util import datetime_to_INTERNALDATE
 from imapclient.exceptions import IMAPClientError
 
 from shared import folder_map
+from shared.adapters.ports import Outgoing, Placed
 from shared.errors import ItemRejected, Transient
 from shared.uid_sets import expand_uid_set
 
@@ -27,30 +26,6 @@ _APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
 SMALL_LITERAL = 256 * 1024
 # Flags a client may not set on APPEND.
 _NOT_SETTABLE = {"\\recent"}
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One message to write."""
-
-    data: bytes
-    flags: tuple[str, ...]
-    internaldate: datetime
-    message_id: str = ""
-
-
-@dataclass(frozen=True)
-class Placed:
-    """Where a message landed: IMAP (folder, UIDVALIDITY, UID), or an EWS ItemId in ``ref``."""
-
-    folder: str
-    uidvalidity: int
-    uid: int
-    ref: str = ""
-
-    @property
-    def key(self) -> str:
-        return self.ref or str(self.uid)
 
 
 def parse_appenduid(response: bytes | str) -> tuple[int, list[int]] | None:

@@ -1,4 +1,4 @@
-"""Running one extract task: fetch a slice of a folder in batches and turn it into item events.
+"""Running one IMAP extract task: fetch a slice of a folder in batches and turn it into item events.
 
 Small messages are fetched many per round trip (bounded by bytes); a message
 above the inline limit is fetched and sent in pieces, so neither the extractor
@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from services.extractor.imap import ImapSource, MessageMeta
+from shared.adapters.imap.source import ImapSource, MessageMeta
 from shared.events import Event, ExtractTask, ItemResult, ItemResults, MailChunk, MailItem, MailMeta
 from shared.item_keys import item_key
 from shared.mail_headers import header_fields
+from shared.migration_state import EMAILS
 
-OPERATION = "emails"
 MAX_MESSAGES_PER_FETCH = 200
 
 
@@ -51,7 +51,7 @@ def batches(metas: Sequence[MessageMeta], limits: Limits) -> Iterator[list[Messa
 
 
 def results_event(task: ExtractTask, results: list[ItemResult]) -> ItemResults:
-    return ItemResults(migration_id=task.migration_id, operation=OPERATION, results=results)
+    return ItemResults(migration_id=task.migration_id, operation=EMAILS, results=results)
 
 
 def run_task(task: ExtractTask, source: ImapSource, limits: Limits) -> Iterator[Event]:
@@ -90,17 +90,6 @@ def run_task(task: ExtractTask, source: ImapSource, limits: Limits) -> Iterator[
             meta = MailMeta(item_key=key, folder=folder, flags=list(m.flags), internaldate=m.internaldate,
                             size=len(data), message_id=message_id, subject=subject)
             yield MailItem(migration_id=task.migration_id, meta=meta, data=data)
-
-
-def as_chunks(item: MailItem, limit: int) -> Iterator[MailItem | MailChunk]:
-    """A message already in memory (sources without partial fetch), cut to the inline limit if needed."""
-    if len(item.data) <= limit:
-        yield item
-        return
-    pieces = [item.data[i:i + limit] for i in range(0, len(item.data), limit)]
-    for seq, piece in enumerate(pieces):
-        yield MailChunk(migration_id=item.migration_id, item_key=item.meta.item_key, seq=seq,
-                        last=seq == len(pieces) - 1, meta=item.meta if seq == 0 else None, data=piece)
 
 
 def _chunked(task: ExtractTask, source: ImapSource, m: MessageMeta, limits: Limits) -> Iterator[Event]:

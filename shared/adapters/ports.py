@@ -1,0 +1,35 @@
+"""The ports: what the services need of any system, whatever its protocol.
+
+An adapter package (``shared/adapters/<system>/``) implements them; the services reach an
+adapter only through :mod:`shared.adapters.registry`, never by its class. Records here are
+neutral: they name no library type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to write."""
+
+    data: bytes
+    flags: tuple[str, ...]
+    internaldate: datetime
+    message_id: str = ""
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where a message landed: IMAP (folder, UIDVALIDITY, UID), or an EWS ItemId in ``ref``."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+    ref: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.ref or str(self.uid)
