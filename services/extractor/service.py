@@ -21,8 +21,6 @@ from confluent_kafka import Message
 from services.extractor import ews_pim
 from services.extractor.ews import EwsSource, ews_item_key
 from services.extractor.plan import folder_refs, split
-from services.extractor.pop3 import pop3_item_key
-from services.extractor.pop3_mailbox import Pop3Mailbox
 from services.extractor.pst_source import PstSource, pst_item_key
 from services.extractor.sources import Source, SourcePool
 from shared import migration_state as ms
@@ -31,6 +29,8 @@ from shared import redis_keys as k
 from shared.adapters.fetch_whole import as_chunks
 from shared.adapters.imap.fetch_task import Limits, run_task
 from shared.adapters.imap.source import ImapSource
+from shared.adapters.pop3.maildrop import pop3_item_key
+from shared.adapters.pop3.source import Pop3Mailbox
 from shared.config import Settings
 from shared.dead_letters import send_undecodable
 from shared.errors import ConnectionCheckFailed, EventError, MailferryError, SecretUnavailable, Transient

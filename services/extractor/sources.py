@@ -7,17 +7,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from services.extractor.ews import EwsSource
-from services.extractor.pop3 import Pop3Source
-from services.extractor.pop3_mailbox import Pop3Mailbox
 from services.extractor.pst_source import PstSource
 from shared.adapters.imap.connection import login_imap
 from shared.adapters.imap.source import ImapSource
 from shared.adapters.net import ConnectOptions
+from shared.adapters.pop3.connection import login_pop3
+from shared.adapters.pop3.maildrop import Pop3Source
+from shared.adapters.pop3.source import Pop3Mailbox
 from shared.credentials import CredentialStore
 from shared.errors import MailferryError
 from shared.events import EndpointSpec
 from shared.ews_connection import connect_ews, pin
-from shared.pop3_connection import login_pop3
 from shared.session_pool import SessionPool, slot_key
 from shared.spool import spool_file
 

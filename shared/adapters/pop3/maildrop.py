@@ -21,8 +21,8 @@ from email.policy import compat32
 from email.utils import parsedate_to_datetime
 from itertools import islice
 
+from shared.adapters.pop3.connection import Pop3Client, ServerRefused
 from shared.errors import ProtocolError, Transient
-from shared.pop3_connection import Pop3Client, ServerRefused
 
 __all__ = ["Pop3Source", "pop3_item_key", "received_date"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from services.extractor.pop3 import Pop3Source, pop3_item_key, received_date
 from shared import folder_map
+from shared.adapters.pop3.maildrop import Pop3Source, pop3_item_key, received_date
 from shared.events import ExtractTask, MailItem, MailMeta
 from shared.mail_headers import header_fields
 
