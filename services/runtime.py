@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import redis
 from prometheus_client import CollectorRegistry
 
-from shared import ews_connection, kafka_edge
+from shared import kafka_edge
+from shared.adapters.ews import connection as ews_connection
 from shared.adapters.net import ConnectOptions
 from shared.config import Settings
 from shared.credential_seal import MasterKeys

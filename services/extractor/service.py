@@ -18,19 +18,21 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 from confluent_kafka import Message
 
-from services.extractor import ews_pim
-from services.extractor.ews import EwsSource, ews_item_key
 from services.extractor.plan import folder_refs, split
 from services.extractor.pst_source import PstSource, pst_item_key
 from services.extractor.sources import Source, SourcePool
 from shared import migration_state as ms
 from shared import option_rules, topics
 from shared import redis_keys as k
+from shared.adapters.ews import item_source as ews_pim
+from shared.adapters.ews.mail_source import EwsSource, ews_item_key
 from shared.adapters.fetch_whole import as_chunks
 from shared.adapters.imap.fetch_task import Limits, run_task
 from shared.adapters.imap.source import ImapSource
+from shared.adapters.pim_items import ITEM_TYPE
 from shared.adapters.pop3.maildrop import pop3_item_key
 from shared.adapters.pop3.source import Pop3Mailbox
+from shared.adapters.pst.items import read_pst
 from shared.config import Settings
 from shared.dead_letters import send_undecodable
 from shared.errors import ConnectionCheckFailed, EventError, MailferryError, SecretUnavailable, Transient
@@ -349,7 +351,7 @@ class Extractor:
             if isinstance(source, EwsSource):
                 items = list(ews_pim.read(source.account, operation, mid))
             elif isinstance(source, PstSource):
-                items = list(ews_pim.read_pst(source.reader, operation, mid))
+                items = list(read_pst(source.reader, operation, mid))
             else:
                 raise MailferryError(f"{operation} can only be read from Exchange or a PST file")
         except (ConnectionCheckFailed, SecretUnavailable, MailferryError) as exc:
@@ -362,7 +364,7 @@ class Extractor:
         """An operation read whole at plan time (few, small items): its items, then its plan."""
         for item in items:
             self.producer.send(topics.ITEMS, f"{mid}/{operation}", item)
-        self.metrics.item(ews_pim.ITEM_TYPE[operation], "extracted", len(items))
+        self.metrics.item(ITEM_TYPE[operation], "extracted", len(items))
         self._progress(OperationPlanned(migration_id=mid, operation=operation, total=len(items), folders=0,
                                         tasks=0))
         log.info("planned", extra={"migration_id": mid, "operation": operation, "items": len(items)})

@@ -6,8 +6,9 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from services.extractor.ews import EwsSource
 from services.extractor.pst_source import PstSource
+from shared.adapters.ews.connection import connect_ews, pin
+from shared.adapters.ews.mail_source import EwsSource
 from shared.adapters.imap.connection import login_imap
 from shared.adapters.imap.source import ImapSource
 from shared.adapters.net import ConnectOptions
@@ -17,7 +18,6 @@ from shared.adapters.pop3.source import Pop3Mailbox
 from shared.credentials import CredentialStore
 from shared.errors import MailferryError
 from shared.events import EndpointSpec
-from shared.ews_connection import connect_ews, pin
 from shared.session_pool import SessionPool, slot_key
 from shared.spool import spool_file
 

@@ -35,10 +35,11 @@ from services.intake.migration_start import (
     unsealed_spec,
 )
 from services.intake.rate_limit import Attempt, LoginRateLimiter, RateLimited
-from shared import ews_connection, json_log, option_rules, topics
+from shared import json_log, option_rules, topics
 from shared import migration_state as ms
 from shared import redis_keys as k
 from shared.account_identity import account_identity, scope_text
+from shared.adapters.ews import connection as ews_connection
 from shared.adapters.net import ConnectOptions
 from shared.config import Settings
 from shared.credential_seal import MasterKeys, new_data_key, seal

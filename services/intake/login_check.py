@@ -9,11 +9,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from services.intake.api_models import Endpoint
+from shared.adapters.ews.connection import check_login
 from shared.adapters.imap.connection import login_imap
 from shared.adapters.net import ConnectOptions
 from shared.adapters.pop3.connection import login_pop3
 from shared.errors import ConnectionCheckFailed, ProtocolError
-from shared.ews_connection import check_login
 from shared.managesieve import connect_sieve, sieve_port, sieve_security
 
 

@@ -20,15 +20,16 @@ import redis
 from confluent_kafka import Message
 
 from services.loader.chunks import ChunkAssembler
-from services.loader.ews import EwsTarget
-from services.loader.ews_pim import load_pim
 from services.loader.load import OPERATION, FolderWork, MailWork, MigrationLoader, Work
+from services.loader.pim_load import load_pim
 from services.loader.poison import given_up
 from services.loader.sieve import SieveLoader
 from services.loader.undo import run_undo
 from services.runtime import ServiceContext, run_service
 from shared import redis_keys as k
 from shared import topics
+from shared.adapters.ews.connection import connect_ews, pin
+from shared.adapters.ews.mail_target import EwsTarget
 from shared.adapters.imap.connection import login_imap
 from shared.adapters.imap.target import ImapTarget
 from shared.adapters.net import ConnectOptions
@@ -50,7 +51,6 @@ from shared.events import (
     decode,
     decode_as,
 )
-from shared.ews_connection import connect_ews, pin
 from shared.json_log import redact
 from shared.kafka_edge import EventProducer, next_offsets, position
 from shared.ledger import Ledger

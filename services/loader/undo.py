@@ -15,9 +15,9 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from services.loader.ews import EwsTarget
-from services.loader.ews_undo import delete_created_folder, remove_rules, restore_auto_reply
 from shared import topics
+from shared.adapters.ews.mail_target import EwsTarget
+from shared.adapters.ews.undo import delete_created_folder, remove_rules, restore_auto_reply
 from shared.adapters.imap.target import ImapTarget
 from shared.credentials import UNDO_SEAL_SIDE, CredentialStore
 from shared.errors import ConnectionCheckFailed, SecretUnavailable

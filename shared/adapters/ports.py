@@ -7,8 +7,10 @@ neutral: they name no library type.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from shared.events import CreatedThing, ItemResult
 
 
 @dataclass(frozen=True)
@@ -33,3 +35,13 @@ class Placed:
     @property
     def key(self) -> str:
         return self.ref or str(self.uid)
+
+
+@dataclass
+class ItemOutcome:
+    """What a batch of items did on the target: a result per item, and what was created (undo records).
+
+    Filled as the batch goes, so what reached the target before an error ends the batch is still known."""
+
+    results: list[ItemResult] = field(default_factory=list)
+    created: list[CreatedThing] = field(default_factory=list)

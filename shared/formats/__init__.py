@@ -3,7 +3,7 @@
 - ``shared.formats.vcard``: vCard 2.1/3.0/4.0 <-> :class:`~shared.formats.vcard.ContactCard`
 - ``shared.formats.ical``: iCalendar VEVENT/VTODO <-> :class:`~shared.formats.ical.EventRecord` /
   :class:`~shared.formats.ical.TaskRecord`
-- ``shared.formats.ews_mapping``: the neutral records <-> exchangelib items
+- ``shared.adapters.ews.mapping``: the neutral records <-> exchangelib items
 
 This module holds what both text formats share: :class:`FormatError` and the content-line syntax
 (RFC 5545 §3.1, RFC 6350 §3.3: folding, ``group.NAME;PARAM=v1,"v,2":value``, RFC 6868 caret escapes).

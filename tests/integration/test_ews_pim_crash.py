@@ -20,15 +20,15 @@ from exchangelib.protocol import FailFast
 from exchangelib.transport import BASIC
 from exchangelib.version import EXCHANGE_2016
 
-from services.extractor import ews_pim as extract
-from services.loader.ews import EwsTarget
-from services.loader.ews_marker import FIELD, PROPERTY_SET
-from services.loader.ews_pim import load_pim
+from services.loader.pim_load import load_pim
 from shared import topics
-from shared.events import CreatedThing, Event, PimItem, UndoRecords
-from shared.formats.ews_mapping import (
+from shared.adapters.ews import item_source as extract
+from shared.adapters.ews.fields import FIELD, PROPERTY_SET
+from shared.adapters.ews.mail_target import EwsTarget
+from shared.adapters.ews.mapping import (
     contact_to_ews,
 )
+from shared.events import CreatedThing, Event, PimItem, UndoRecords
 from shared.formats.vcard import parse_vcard
 from shared.kafka_edge import DeliveryFailed, EventProducer, ensure_topics, make_producer
 from shared.ledger import Ledger

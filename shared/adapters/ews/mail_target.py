@@ -20,11 +20,11 @@ from typing import Any
 
 from exchangelib import Account, EWSDateTime, Message
 from exchangelib.errors import ErrorFolderExists, ErrorItemNotFound, ErrorServerBusy, TransportError
-from exchangelib.extended_properties import ExtendedProperty, Flag
 from exchangelib.folders import Folder
 from exchangelib.properties import ItemId
 
 from shared import folder_map
+from shared.adapters.ews import fields as _fields  # noqa: F401 - the MAPI properties it writes are registered
 from shared.adapters.ports import Outgoing, Placed
 from shared.errors import ItemRejected, Throttled, Transient
 from shared.folder_map import INBOX
@@ -33,33 +33,6 @@ from shared.formats.keywords import categories, follow_up
 KEY_SEP = "\x1f"
 MSGFLAG_READ = 0x1
 MSGFLAG_UNSENT = 0x8
-
-
-class DeliveryTime(ExtendedProperty):  # type: ignore[misc]
-    """PR_MESSAGE_DELIVERY_TIME: what Outlook shows as "Received"."""
-
-    property_tag = 0x0E06
-    property_type = "SystemTime"
-
-
-class SubmitTime(ExtendedProperty):  # type: ignore[misc]
-    """PR_CLIENT_SUBMIT_TIME: the sent date."""
-
-    property_tag = 0x0039
-    property_type = "SystemTime"
-
-
-class MessageFlags(ExtendedProperty):  # type: ignore[misc]
-    """PR_MESSAGE_FLAGS: read and draft (unsent) state, settable only when the item is created."""
-
-    property_tag = 0x0E07
-    property_type = "Integer"
-
-
-for _name, _cls in (("flag", Flag), ("delivery_time", DeliveryTime), ("submit_time", SubmitTime),
-                    ("message_flags", MessageFlags)):
-    if _name not in {f.name for f in Message.FIELDS}:
-        Message.register(_name, _cls)
 
 
 def mapi_state(flags: Sequence[str]) -> tuple[bool, int | None, int]:

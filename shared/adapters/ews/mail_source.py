@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from exchangelib import Account, Message
-from exchangelib.extended_properties import Flag
+from exchangelib import Account
 from exchangelib.folders import Folder
 from exchangelib.properties import ItemId
 
 from shared import folder_map
+from shared.adapters.ews import fields as _fields  # noqa: F401 - reads the follow-up flag property
 from shared.events import ExtractTask, MailItem, MailMeta
 from shared.formats.keywords import imap_flags
 from shared.mail_headers import header_fields
@@ -33,10 +33,6 @@ DELIMITER = "\x1f"
 FETCH_BATCH = 50
 # Folder classes that hold mail; calendars, contacts, tasks and notes are other operations.
 MAIL_CLASSES = (None, "", "IPF.Note", "IPF.Note.OutlookHomepage")
-
-if "flag" not in {f.name for f in Message.FIELDS}:
-    Message.register("flag", Flag)
-
 
 def ews_item_key(folder_id: str, item_id: str) -> str:
     return f"{folder_id}:ews:{hashlib.sha256(item_id.encode()).hexdigest()[:24]}"

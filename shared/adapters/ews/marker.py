@@ -14,26 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from exchangelib import CalendarItem, Contact, DistributionList, Task
-from exchangelib.extended_properties import ExtendedProperty
+from shared.adapters.ews.fields import FIELD
 
-# mailferry's property set; it names nothing else, so no other application's property can collide.
-PROPERTY_SET = "6f3a1c52-9b0e-4d7a-8e21-5c4b7d90a1e3"
-FIELD = "mailferry_key"
 SEARCH_CHUNK = 50  # markers per FindItem restriction, so a large retry never sends one huge Or
-
-
-class MailferryKey(ExtendedProperty):  # type: ignore[misc]
-    """``<pair id>:<item key>``, with ``#n`` for the n-th Exchange item made from one source item."""
-
-    property_set_id = PROPERTY_SET
-    property_name = "MailferryItemKey"
-    property_type = "String"
-
-
-for _cls in (Contact, DistributionList, CalendarItem, Task):
-    if FIELD not in {f.name for f in _cls.FIELDS}:
-        _cls.register(FIELD, MailferryKey)
 
 
 def marker(scope: str, item_key: str, part: int = 0) -> str:

@@ -5,32 +5,26 @@ setting, so its previous value is recorded *before* it is changed (write-ahead)
 and undo puts it back. What the target cannot hold is reported with the item.
 
 Items are marked in flight before they are written, like mail. Each created item
-carries the mailferry marker (:mod:`services.loader.ews_marker`); a retry looks for
+carries the mailferry marker (:mod:`shared.adapters.ews.marker`); a retry looks for
 the markers of the items still in flight and records what it finds instead of
 creating it again. Only in-flight items cost a search (one FindItem and one GetItem
-per folder and 50 markers). Rules carry no properties: :mod:`services.loader.ews_rules`
+per folder and 50 markers). Rules carry no properties: :mod:`shared.adapters.ews.rules`
 finds them among the rules that appeared since the first attempt.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Callable, Sequence, Set
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from exchangelib import Account
 from exchangelib.properties import ItemId
 
-from services.loader.ews import EwsTarget
-from services.loader.ews_marker import FIELD, find_marked, marker
-from services.loader.ews_rules import RuleWriter
-from shared import topics
-from shared.errors import ConnectionCheckFailed, ItemRejected, SecretUnavailable
-from shared.events import CreatedThing, ItemResult, ItemResults, PimItem, UndoRecords
-from shared.formats import FormatError
-from shared.formats.ews_mapping import (
+from shared.adapters.ews.fields import FIELD
+from shared.adapters.ews.mail_target import EwsTarget
+from shared.adapters.ews.mapping import (
     ContactGroup,
     EventMapping,
     apply_occurrence_changes,
@@ -40,18 +34,16 @@ from shared.formats.ews_mapping import (
     occurrence_index,
     task_to_ews,
 )
+from shared.adapters.ews.marker import find_marked, marker
+from shared.adapters.ews.rules import RuleWriter
+from shared.adapters.ports import ItemOutcome
+from shared.errors import ItemRejected
+from shared.events import CreatedThing, ItemResult, PimItem
+from shared.formats import FormatError
 from shared.formats.ical import parse_calendar
 from shared.formats.settings import AutoReply, RuleModel, auto_reply_from_ews, auto_reply_to_ews
 from shared.formats.vcard import parse_vcard
-from shared.kafka_edge import EventProducer
-from shared.ledger import Ledger, LedgerEntry
-from shared.migration_state import OPERATION_OF
-
-
-@dataclass
-class PimOutcome:
-    results: list[ItemResult] = field(default_factory=list)
-    created: list[CreatedThing] = field(default_factory=list)
+from shared.ledger import Ledger
 
 
 def _no_follow_up(_adopted: str | None) -> list[str]:
@@ -94,7 +86,7 @@ class PimWriter:
         self.default_tz = default_tz
         self.rules = RuleWriter(self.account, ledger, self._folder_for)
 
-    def write(self, items: Sequence[PimItem], inflight: Set[str], out: PimOutcome) -> None:
+    def write(self, items: Sequence[PimItem], inflight: Set[str], out: ItemOutcome) -> None:
         """``inflight``: the keys that may already be on the target (written before a crash). ``out``
         holds what reached the target even when an error ends the batch, so it can still be undone."""
         plans: list[Planned | PimItem] = []
@@ -126,7 +118,7 @@ class PimWriter:
         return [CreatedThing(kind="rule" if item.item_type == "rule" else "item", ref=r, item_key=item.item_key,
                              name=item.name) for r in refs]
 
-    def _failed(self, out: PimOutcome, item: PimItem, exc: Exception, refs: list[str]) -> None:
+    def _failed(self, out: ItemOutcome, item: PimItem, exc: Exception, refs: list[str]) -> None:
         """What was created before the failure stays undoable (and the item in flight)."""
         out.created += self._records(item, refs)
         out.results.append(ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
@@ -219,68 +211,3 @@ class PimWriter:
         for made in self.target.ensure_folder(name):  # a folder made for a rule is undone with it
             self.write_ahead(CreatedThing(kind="folder", target_folder=made, ref=self.target.folder_ref(made)))
         return self.target._folders[name]
-
-
-def load_pim(mid: str, pair_id: str, items: list[PimItem], target: Callable[[], object], ledger: Ledger,
-             producer: EventProducer) -> None:
-    """A batch's non-mail items into Exchange, once each (the ledger), undo records written first.
-
-    ``target`` opens (or reuses) the migration's target session; a login that cannot succeed
-    fails the items with its reason, one that may succeed later is raised (the batch is retried).
-    """
-    todo, known = ledger.split(items, lambda i: i.item_key)
-    results = [ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
-                          result="done" if entry.migration_id == mid else "skipped", subject=item.name,
-                          reason="" if entry.migration_id == mid else "already copied by an earlier migration")
-               for item, entry in known]
-    if todo:
-        results += _write_pim(mid, pair_id, todo, target, ledger, producer)
-    by_op: dict[str, list[ItemResult]] = defaultdict(list)
-    for r in results:
-        by_op[OPERATION_OF[r.item_type]].append(r)
-    for op, rs in by_op.items():
-        producer.send(topics.PROGRESS, mid, ItemResults(migration_id=mid, operation=op, results=rs))
-    producer.flush()
-
-
-def _write_pim(mid: str, pair_id: str, todo: list[PimItem], target: Callable[[], object], ledger: Ledger,
-               producer: EventProducer) -> list[ItemResult]:
-    try:
-        session = target()
-    except (SecretUnavailable, ConnectionCheckFailed) as exc:
-        if isinstance(exc, ConnectionCheckFailed) and exc.retryable:
-            raise
-        return [ItemResult(item_key=i.item_key, item_type=i.item_type,  # type: ignore[arg-type]
-                           result="failed", subject=i.name, reason=str(exc)) for i in todo]
-    if not isinstance(session, EwsTarget):
-        return [ItemResult(item_key=i.item_key, item_type=i.item_type,  # type: ignore[arg-type]
-                           result="failed", subject=i.name,
-                           reason="this item type can only be written to Exchange") for i in todo]
-
-    def write_ahead(rec: CreatedThing) -> None:
-        producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=pair_id, records=[rec]))
-        producer.flush()
-        ledger.record({}, mid, [rec.model_dump_json()])
-
-    keys = [i.item_key for i in todo]
-    inflight = ledger.inflight(keys)
-    ledger.mark_inflight(keys)
-    out = PimOutcome()
-    try:
-        PimWriter(session, write_ahead, ledger).write(todo, inflight, out)
-    finally:  # also when an error ends the batch: what reached the target can be undone, even if it is given up
-        if out.created:
-            producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=pair_id, records=out.created))
-            producer.flush()
-            ledger.record({}, mid, [c.model_dump_json() for c in out.created])  # the index undo reads
-    refs: dict[str, list[str]] = defaultdict(list)
-    for c in out.created:
-        refs[c.item_key].append(c.ref)
-    done = {r.item_key: r for r in out.results if r.result == "done"}
-    ledger.record({k: LedgerEntry(mid, "pim", 0, 0, r.bytes, " ".join(refs[k])) for k, r in done.items()})
-    # A failed item of which nothing reached the target needs no search if it comes again.
-    ledger.clear_inflight(r.item_key for r in out.results if r.result == "failed" and r.item_key not in refs)
-    # A rule's written-ahead snapshot is needed only while it may be on the target unrecorded.
-    ledger.forget_rules_before(r.item_key for r in out.results
-                               if r.item_type == "rule" and (r.item_key in done or r.item_key not in refs))
-    return out.results

@@ -41,8 +41,8 @@ from exchangelib.recurrence import (
     WeeklyPattern,
 )
 
-from . import FormatError, free_busy, parse_line
-from .ical import (
+from shared.formats import FormatError, free_busy, parse_line
+from shared.formats.ical import (
     WEEKDAYS,
     Alarm,
     Attendee,
@@ -54,7 +54,7 @@ from .ical import (
     VTimezone,
     zone_by_name,
 )
-from .vcard import Address, ContactCard, TypedValue, unescape
+from shared.formats.vcard import Address, ContactCard, TypedValue, unescape
 
 __all__ = [
     "ContactGroup",
