@@ -19,7 +19,6 @@ import redis
 from confluent_kafka import Message
 
 from services.extractor.plan import folder_refs, split
-from services.extractor.pst_source import PstSource, pst_item_key
 from services.extractor.sources import Source, SourcePool
 from shared import migration_state as ms
 from shared import option_rules, topics
@@ -33,6 +32,8 @@ from shared.adapters.pim_items import ITEM_TYPE
 from shared.adapters.pop3.maildrop import pop3_item_key
 from shared.adapters.pop3.source import Pop3Mailbox
 from shared.adapters.pst.items import read_pst
+from shared.adapters.pst.source import PstSource, pst_item_key
+from shared.adapters.sieve.client import connect_sieve, sieve_port, sieve_security
 from shared.config import Settings
 from shared.dead_letters import send_undecodable
 from shared.errors import ConnectionCheckFailed, EventError, MailferryError, SecretUnavailable, Transient
@@ -58,7 +59,6 @@ from shared.events import (
 from shared.item_keys import item_key
 from shared.kafka_edge import EventProducer, next_offsets
 from shared.ledger import Ledger
-from shared.managesieve import connect_sieve, sieve_port, sieve_security
 from shared.metrics import ServiceMetrics
 from shared.status_store import StatusStore
 

@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from services.extractor.pst_source import PstSource
 from shared.adapters.ews.connection import connect_ews, pin
 from shared.adapters.ews.mail_source import EwsSource
 from shared.adapters.imap.connection import login_imap
@@ -15,6 +14,7 @@ from shared.adapters.net import ConnectOptions
 from shared.adapters.pop3.connection import login_pop3
 from shared.adapters.pop3.maildrop import Pop3Source
 from shared.adapters.pop3.source import Pop3Mailbox
+from shared.adapters.pst.source import PstSource
 from shared.credentials import CredentialStore
 from shared.errors import MailferryError
 from shared.events import EndpointSpec

@@ -13,8 +13,8 @@ from shared.adapters.ews.connection import check_login
 from shared.adapters.imap.connection import login_imap
 from shared.adapters.net import ConnectOptions
 from shared.adapters.pop3.connection import login_pop3
+from shared.adapters.sieve.client import connect_sieve, sieve_port, sieve_security
 from shared.errors import ConnectionCheckFailed, ProtocolError
-from shared.managesieve import connect_sieve, sieve_port, sieve_security
 
 
 class SideFailed(Exception):

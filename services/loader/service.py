@@ -33,6 +33,7 @@ from shared.adapters.ews.mail_target import EwsTarget
 from shared.adapters.imap.connection import login_imap
 from shared.adapters.imap.target import ImapTarget
 from shared.adapters.net import ConnectOptions
+from shared.adapters.sieve.client import ManageSieve, connect_sieve, sieve_port, sieve_security
 from shared.config import Settings
 from shared.credentials import CredentialStore
 from shared.dead_letters import send_undecodable
@@ -54,7 +55,6 @@ from shared.events import (
 from shared.json_log import redact
 from shared.kafka_edge import EventProducer, next_offsets, position
 from shared.ledger import Ledger
-from shared.managesieve import ManageSieve, connect_sieve, sieve_port, sieve_security
 from shared.metrics import ServiceMetrics
 from shared.prefetch import PreparedBatch
 from shared.session_pool import SessionPool, slot_key

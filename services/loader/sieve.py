@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from shared import topics
+from shared.adapters.sieve.client import ManageSieve
 from shared.errors import ItemRejected
 from shared.events import CreatedThing, ItemResult, ItemResults, SieveScriptItem, UndoRecords
 from shared.kafka_edge import EventProducer
 from shared.ledger import Ledger, LedgerEntry
-from shared.managesieve import ManageSieve
 
 
 class SieveLoader:

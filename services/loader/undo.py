@@ -19,12 +19,13 @@ from shared import topics
 from shared.adapters.ews.mail_target import EwsTarget
 from shared.adapters.ews.undo import delete_created_folder, remove_rules, restore_auto_reply
 from shared.adapters.imap.target import ImapTarget
+from shared.adapters.sieve.client import ManageSieve
+from shared.adapters.sieve.undo import restore_scripts
 from shared.credentials import UNDO_SEAL_SIDE, CredentialStore
 from shared.errors import ConnectionCheckFailed, SecretUnavailable
 from shared.events import CreatedThing, UndoFinished, UndoProgress
 from shared.kafka_edge import EventProducer
 from shared.ledger import Ledger
-from shared.managesieve import ManageSieve
 
 log = logging.getLogger(__name__)
 
@@ -92,22 +93,6 @@ def build_plan(records: Sequence[str], delimiter: str = "/") -> UndoPlan:
     folders.sort(key=lambda f: (-f.count(delimiter), f))
     return UndoPlan({k: sorted(v) for k, v in uids.items()}, list(refs), sorted(set(keys)), folders, folder_refs,
                     scripts, list(rules), settings)
-
-
-def restore_scripts(sieve: ManageSieve, scripts: Sequence[CreatedThing]) -> int:
-    """Newest record first, so the oldest record's ``previous`` is what remains."""
-    if not scripts:
-        return 0
-    existing = sieve.list_scripts()
-    for rec in reversed(scripts):
-        if rec.previous is None:
-            if existing.get(rec.name):
-                sieve.set_active("")
-            sieve.delete_script(rec.name)
-        else:
-            sieve.put_script(rec.name, rec.previous)
-    sieve.set_active(scripts[0].previous_active or "")
-    return len({s.name for s in scripts})
 
 
 @dataclass

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 
 from services.extractor.plan import folder_refs
-from services.extractor.pst_source import (
+from shared import folder_map
+from shared.adapters.pst.reader import PstFolder
+from shared.adapters.pst.source import (
     DELIMITER,
     is_mail_class,
     is_mail_folder,
     listed_folders,
     pst_item_key,
 )
-from shared import folder_map
-from shared.adapters.pst.reader import PstFolder
 from shared.spool import PstUnavailable, spool_file
 
 TOP = PstFolder(path=(), source_id=1, container_class=None, item_count=0)
