@@ -173,7 +173,7 @@ def create_pst_migration(intake: Intake, req: PstRequest, upload: SpoolUpload, f
     try:
         intake.limiter.check(("login", target.login), ("ip", client_ip))
         with intake.limiter.failures("target", target.login) as target_check:
-            check_endpoint(target, intake.opts)
+            check_endpoint(unsealed_spec(target), target.password, intake.env)
             target_check.passed()
     except RateLimited as exc:
         target_limit = exc.kind == "target"

@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from services.loader.target import MailTarget
 from shared import topics
-from shared.adapters.ports import Outgoing, Placed
+from shared.adapters.ports import MailTarget, Outgoing, Placed
 from shared.errors import ItemRejected
 from shared.events import (
     CreatedThing,

@@ -11,9 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from shared import topics
-from shared.adapters.ews.item_target import PimWriter
-from shared.adapters.ews.mail_target import EwsTarget
-from shared.adapters.ports import ItemOutcome
+from shared.adapters.ports import ItemOutcome, ItemTarget, WriteContext
 from shared.errors import ConnectionCheckFailed, SecretUnavailable
 from shared.events import CreatedThing, ItemResult, ItemResults, PimItem, UndoRecords
 from shared.kafka_edge import EventProducer
@@ -21,12 +19,13 @@ from shared.ledger import Ledger, LedgerEntry
 from shared.migration_state import OPERATION_OF
 
 
-def load_pim(mid: str, pair_id: str, items: list[PimItem], target: Callable[[], object], ledger: Ledger,
+def load_pim(mid: str, pair_id: str, items: list[PimItem], target: Callable[[], ItemTarget], ledger: Ledger,
              producer: EventProducer) -> None:
-    """A batch's non-mail items into Exchange, once each (the ledger), undo records written first.
+    """A batch's non-mail items into the target, once each (the ledger), undo records written first.
 
-    ``target`` opens (or reuses) the migration's target session; a login that cannot succeed
-    fails the items with its reason, one that may succeed later is raised (the batch is retried).
+    ``target`` opens (or reuses) the migration's item target (the registry's writer for the items); a
+    login that cannot succeed fails the items with its reason, one that may succeed later is raised
+    (the batch is retried).
     """
     todo, known = ledger.split(items, lambda i: i.item_key)
     results = [ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
@@ -43,7 +42,7 @@ def load_pim(mid: str, pair_id: str, items: list[PimItem], target: Callable[[], 
     producer.flush()
 
 
-def _write_pim(mid: str, pair_id: str, todo: list[PimItem], target: Callable[[], object], ledger: Ledger,
+def _write_pim(mid: str, pair_id: str, todo: list[PimItem], target: Callable[[], ItemTarget], ledger: Ledger,
                producer: EventProducer) -> list[ItemResult]:
     try:
         session = target()
@@ -52,10 +51,6 @@ def _write_pim(mid: str, pair_id: str, todo: list[PimItem], target: Callable[[],
             raise
         return [ItemResult(item_key=i.item_key, item_type=i.item_type,  # type: ignore[arg-type]
                            result="failed", subject=i.name, reason=str(exc)) for i in todo]
-    if not isinstance(session, EwsTarget):
-        return [ItemResult(item_key=i.item_key, item_type=i.item_type,  # type: ignore[arg-type]
-                           result="failed", subject=i.name,
-                           reason="this item type can only be written to Exchange") for i in todo]
 
     def write_ahead(rec: CreatedThing) -> None:
         producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=pair_id, records=[rec]))
@@ -63,11 +58,12 @@ def _write_pim(mid: str, pair_id: str, todo: list[PimItem], target: Callable[[],
         ledger.record({}, mid, [rec.model_dump_json()])
 
     keys = [i.item_key for i in todo]
-    inflight = ledger.inflight(keys)
+    ctx = WriteContext(migration_id=mid, pair_id=pair_id, inflight=frozenset(ledger.inflight(keys)),
+                       write_ahead=write_ahead, snapshots=ledger)
     ledger.mark_inflight(keys)
     out = ItemOutcome()
     try:
-        PimWriter(session, write_ahead, ledger).write(todo, inflight, out)
+        session.write(todo, ctx, out)
     finally:  # also when an error ends the batch: what reached the target can be undone, even if it is given up
         if out.created:
             producer.send(topics.UNDO, mid, UndoRecords(migration_id=mid, pair_id=pair_id, records=out.created))

@@ -1,14 +1,18 @@
-"""Sources that fetch a message in one piece (EWS, POP3, PST): their items cut to the inline limit.
+"""Sources that fetch a message in one piece (EWS, POP3, PST): their listing and fetch in the port's shape.
 
-IMAP reads a large message in ranges (:mod:`shared.adapters.imap.fetch_task`); these sources
-get it whole, so it is cut here into the same ordered chunk records.
+They name items by reference (an EWS ItemId, a POP3 UIDL, a PST node id), not by UID. IMAP reads a
+large message in ranges (:mod:`shared.adapters.imap.fetch_task`); these sources get it whole, so it
+is cut here into the same ordered chunk records, and what a task named but the source no longer
+has is reported as deleted meanwhile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from shared.events import MailChunk, MailItem
+from shared.adapters.ports import Fetched, ItemListing
+from shared.events import ExtractTask, FolderRef, ItemResult, ItemResults, MailChunk, MailItem
+from shared.migration_state import EMAILS
 
 
 def as_chunks(item: MailItem, limit: int) -> Iterator[MailItem | MailChunk]:
@@ -20,3 +24,32 @@ def as_chunks(item: MailItem, limit: int) -> Iterator[MailItem | MailChunk]:
     for seq, piece in enumerate(pieces):
         yield MailChunk(migration_id=item.migration_id, item_key=item.meta.item_key, seq=seq,
                         last=seq == len(pieces) - 1, meta=item.meta if seq == 0 else None, data=piece)
+
+
+def listings(folders: Sequence[FolderRef], refs_of: Callable[[str], list[str]],
+             key: Callable[[str, str], str]) -> dict[str, ItemListing]:
+    """Each folder's item references (``refs_of(source_name)``) with their ledger keys (``key(folder_id, ref)``)."""
+    out = {}
+    for f in folders:
+        refs = refs_of(f.source_name)
+        out[f.source_name] = ItemListing(uidvalidity=0, uids=(), refs=refs, keys=[key(f.folder_id, r) for r in refs])
+    return out
+
+
+def whole_items(task: ExtractTask, fetched: Iterable[MailItem | ItemResults], keys: Sequence[str],
+                inline_limit: int) -> Iterator[Fetched]:
+    """The fetched messages cut to the inline limit; results as they come; then every key of ``keys``
+    (the task's items) that was neither fetched nor reported, as deleted from the source meanwhile."""
+    seen: set[str] = set()
+    for item in fetched:
+        if isinstance(item, ItemResults):  # an item that could not be read: reported, not sent
+            seen.update(r.item_key for r in item.results)
+            yield item
+            continue
+        seen.add(item.meta.item_key)
+        yield from as_chunks(item, inline_limit)
+    gone = [k for k in keys if k not in seen]
+    if gone:
+        yield ItemResults(migration_id=task.migration_id, operation=EMAILS, results=[
+            ItemResult(item_key=k, result="skipped", folder=task.folder.display,
+                       reason="deleted from the source while the migration ran") for k in gone])

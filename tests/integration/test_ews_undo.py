@@ -33,7 +33,8 @@ from exchangelib.transport import BASIC
 from exchangelib.version import EXCHANGE_2016
 
 from services.loader.undo import UndoRunner, build_plan
-from shared.adapters.ews.mail_target import KEY_SEP, EwsTarget
+from shared.adapters.ews.mail_target import EwsTarget
+from shared.adapters.ews.paths import KEY_SEP
 from shared.adapters.ports import Outgoing
 from shared.events import CreatedThing, UndoFinished, UndoProgress
 from shared.formats.settings import auto_reply_from_ews

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.intake.option_rules_api import option_rules_router
-from shared import option_rules
+from shared.adapters import registry as option_rules
 from shared.migration_state import OPERATIONS
 
 

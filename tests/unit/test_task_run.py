@@ -8,8 +8,9 @@ from typing import cast
 
 from shared.adapters.fetch_whole import as_chunks
 from shared.adapters.imap import fetch_task as task_run
-from shared.adapters.imap.fetch_task import Limits, batches, run_task
+from shared.adapters.imap.fetch_task import batches, run_task
 from shared.adapters.imap.source import ImapSource, MessageMeta
+from shared.adapters.ports import FetchLimits as Limits
 from shared.events import EndpointSpec, Event, ExtractTask, FolderRef, ItemResults, MailChunk, MailItem, MailMeta
 from shared.item_keys import item_key
 from shared.mail_headers import header_fields

@@ -17,13 +17,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from exchangelib import Account
 from exchangelib.properties import ItemId
 
 from shared.adapters.ews.fields import FIELD
-from shared.adapters.ews.mail_target import EwsTarget
 from shared.adapters.ews.mapping import (
     ContactGroup,
     EventMapping,
@@ -36,14 +35,13 @@ from shared.adapters.ews.mapping import (
 )
 from shared.adapters.ews.marker import find_marked, marker
 from shared.adapters.ews.rules import RuleWriter
-from shared.adapters.ports import ItemOutcome
+from shared.adapters.ports import ItemOutcome, WriteContext
 from shared.errors import ItemRejected
 from shared.events import CreatedThing, ItemResult, PimItem
 from shared.formats import FormatError
 from shared.formats.ical import parse_calendar
 from shared.formats.settings import AutoReply, RuleModel, auto_reply_from_ews, auto_reply_to_ews
 from shared.formats.vcard import parse_vcard
-from shared.ledger import Ledger
 
 
 def _no_follow_up(_adopted: str | None) -> list[str]:
@@ -73,18 +71,32 @@ class Planned:
     lossy: list[str]
 
 
-class PimWriter:
-    """``write_ahead`` makes an undo record durable before a setting changes; the markers carry the
-    ledger's pair id with the item key."""
+class Folders(Protocol):
+    """What the writer needs of the mailbox's session (:class:`shared.adapters.ews.mail_target.EwsTarget`):
+    the account, and folders by neutral path (a rule may move mail into one the target lacks)."""
 
-    def __init__(self, target: EwsTarget, write_ahead: Callable[[CreatedThing], None], ledger: Ledger,
-                 default_tz: str = "UTC") -> None:
+    account: Account
+
+    def folder_name(self, path: Sequence[str]) -> str: ...
+
+    def ensure_folder(self, name: str) -> list[str]: ...
+
+    def folder_ref(self, name: str) -> str: ...
+
+    def folder(self, name: str) -> Any: ...
+
+
+class PimWriter:
+    """Writes one batch: ``ctx.write_ahead`` makes an undo record durable before a setting changes; the
+    markers carry ``ctx.pair_id`` with the item key; rules keep their snapshots in ``ctx.snapshots``."""
+
+    def __init__(self, target: Folders, ctx: WriteContext, default_tz: str = "UTC") -> None:
         self.target = target
         self.account: Account = target.account
-        self.write_ahead = write_ahead
-        self.scope = ledger.pair_id
+        self.write_ahead = ctx.write_ahead
+        self.scope = ctx.pair_id
         self.default_tz = default_tz
-        self.rules = RuleWriter(self.account, ledger, self._folder_for)
+        self.rules = RuleWriter(self.account, ctx.snapshots, self._folder_for)
 
     def write(self, items: Sequence[PimItem], inflight: Set[str], out: ItemOutcome) -> None:
         """``inflight``: the keys that may already be on the target (written before a crash). ``out``
@@ -210,4 +222,4 @@ class PimWriter:
         name = self.target.folder_name(path)
         for made in self.target.ensure_folder(name):  # a folder made for a rule is undone with it
             self.write_ahead(CreatedThing(kind="folder", target_folder=made, ref=self.target.folder_ref(made)))
-        return self.target._folders[name]
+        return self.target.folder(name)

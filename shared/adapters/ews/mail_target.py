@@ -11,7 +11,7 @@ by its Exchange id in the undo record.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -25,12 +25,15 @@ from exchangelib.properties import ItemId
 
 from shared import folder_map
 from shared.adapters.ews import fields as _fields  # noqa: F401 - the MAPI properties it writes are registered
-from shared.adapters.ports import Outgoing, Placed
+from shared.adapters.ews import undo
+from shared.adapters.ews.item_target import PimWriter
+from shared.adapters.ews.paths import KEY_SEP
+from shared.adapters.ports import ItemOutcome, ItemRecord, Outgoing, Placed, WriteContext
 from shared.errors import ItemRejected, Throttled, Transient
+from shared.events import ItemResult, PimItem
 from shared.folder_map import INBOX
 from shared.formats.keywords import categories, follow_up
 
-KEY_SEP = "\x1f"
 MSGFLAG_READ = 0x1
 MSGFLAG_UNSENT = 0x8
 
@@ -54,7 +57,11 @@ def sent_date(data: bytes) -> datetime | None:
 
 
 class EwsTarget:
+    """A mailbox's session on the target side: the e-mail target, the item target (contacts ... the
+    auto-reply, :mod:`shared.adapters.ews.item_target`) and the undo of what either wrote."""
+
     delimiter = KEY_SEP
+    parallel_sessions = False  # exchangelib's connection pool gives the parallelism
 
     def __init__(self, account: Account) -> None:
         self.account = account
@@ -77,6 +84,10 @@ class EwsTarget:
     def folder_ref(self, name: str) -> str:
         folder = self._folders.get(name)
         return folder.id if folder is not None else ""
+
+    def folder(self, name: str) -> Folder:
+        """A folder made or found by :meth:`ensure_folder`."""
+        return self._folders[name]
 
     def _child(self, parent: Folder, name: str) -> Folder | None:
         for child in parent.children:
@@ -157,7 +168,7 @@ class EwsTarget:
                 out.append(Placed(folder=folder, uidvalidity=0, uid=0, ref=r.id))
         return out
 
-    def find(self, folder: str, msg: Outgoing, exclude: set[str] | frozenset[str] = frozenset()) -> Placed | None:
+    def find(self, folder: str, msg: Outgoing, exclude: Collection[str] = frozenset()) -> Placed | None:
         """An item with the same Message-ID and received time (a create whose answer was lost)."""
         if not msg.message_id:
             return None
@@ -171,7 +182,35 @@ class EwsTarget:
                 return Placed(folder=folder, uidvalidity=0, uid=0, ref=item.id)
         return None
 
-    # -- undo ------------------------------------------------------------------------------
+    # -- items (the ItemTarget port) ----------------------------------------------------------
+    def write(self, items: Sequence[ItemRecord], ctx: WriteContext, out: ItemOutcome) -> None:
+        """Contacts, groups, events, tasks, rules and the auto-reply (:class:`PimWriter`)."""
+        pims = [i for i in items if isinstance(i, PimItem)]
+        out.results += [ItemResult(item_key=i.item_key, item_type="rule", result="failed", subject=i.name,
+                                   reason="Sieve scripts cannot be written to Exchange")
+                        for i in items if not isinstance(i, PimItem)]
+        PimWriter(self, ctx).write(pims, ctx.inflight, out)
+
+    # -- undo (the Undo port) ------------------------------------------------------------------
+    def remove_messages(self, folder: str, uidvalidity: int, uids: Sequence[int], batch: int = 500
+                        ) -> tuple[int, str]:
+        return 0, (f"{len(uids)} messages recorded by IMAP UID in {folder} were left: "
+                   "the target is not an IMAP account")
+
+    def remove_items(self, refs: Sequence[str]) -> tuple[int, str]:
+        return self.remove_refs(refs), ""
+
+    def remove_folder(self, name: str, ref: str) -> str:
+        return undo.delete_created_folder(self.account, name, ref)
+
+    def remove_rules(self, refs: Sequence[str]) -> tuple[int, list[str]]:
+        return undo.remove_rules(self.account, refs)
+
+    def restore_setting(self, name: str, previous: str | None) -> str:
+        if name == "auto_reply":
+            return undo.restore_auto_reply(self.account, previous)
+        return f"the setting {name!r} cannot be restored by this version"
+
     def remove_refs(self, refs: Sequence[str], batch: int = 100) -> int:
         """Hard-delete exactly these items; already gone counts as done."""
         removed = 0

@@ -21,9 +21,9 @@ from exchangelib.properties import Rule
 from exchangelib.services import CreateInboxRule, GetInboxRules
 from exchangelib.util import TNS
 
+from shared.adapters.ports import RuleSnapshots
 from shared.errors import ItemRejected
 from shared.formats.settings import FOLDER_ACTIONS, RuleModel, rule_from_ews, rule_to_ews
-from shared.ledger import Ledger
 
 
 class _CreateRule(CreateInboxRule):  # type: ignore[misc]
@@ -48,7 +48,7 @@ def create_rule(account: Account, rule: Rule) -> None:
 class RuleWriter:
     """Creates one batch's rules; ``folder_for(path)`` gives (and makes) the target folder of a move/copy."""
 
-    def __init__(self, account: Account, ledger: Ledger, folder_for: Callable[[list[str]], Any]) -> None:
+    def __init__(self, account: Account, ledger: RuleSnapshots, folder_for: Callable[[list[str]], Any]) -> None:
         self.account = account
         self.ledger = ledger
         self.folder_for = folder_for

@@ -19,7 +19,7 @@ from exchangelib.properties import Rule
 from exchangelib.services import DeleteFolder
 from exchangelib.settings import OofSettings
 
-from shared.adapters.ews.mail_target import KEY_SEP
+from shared.adapters.ews.paths import KEY_SEP
 from shared.errors import Throttled
 from shared.formats.settings import AutoReply, auto_reply_to_ews
 

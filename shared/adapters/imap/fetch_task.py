@@ -8,10 +8,11 @@ nor a Kafka record ever holds more than one piece of it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import Protocol
 
-from shared.adapters.imap.source import ImapSource, MessageMeta
-from shared.events import Event, ExtractTask, ItemResult, ItemResults, MailChunk, MailItem, MailMeta
+from shared.adapters.imap.fetch_parse import MessageMeta
+from shared.adapters.ports import Fetched, FetchLimits
+from shared.events import ExtractTask, ItemResult, ItemResults, MailChunk, MailItem, MailMeta
 from shared.item_keys import item_key
 from shared.mail_headers import header_fields
 from shared.migration_state import EMAILS
@@ -19,18 +20,19 @@ from shared.migration_state import EMAILS
 MAX_MESSAGES_PER_FETCH = 200
 
 
-@dataclass(frozen=True)
-class Limits:
-    inline_limit: int
-    fetch_batch_bytes: int
+class FolderReader(Protocol):
+    """What a task needs of the IMAP source session (:class:`shared.adapters.imap.source.ImapSource`)."""
 
-    @property
-    def pieces_per_fetch(self) -> int:
-        """A large message is read a fetch batch's worth at a time (few round trips), sent piece by piece."""
-        return max(1, min(8, self.fetch_batch_bytes // max(1, self.inline_limit)))
+    def open_folder(self, name: str) -> int: ...
+
+    def fetch_meta(self, uids: Sequence[int]) -> dict[int, MessageMeta]: ...
+
+    def fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]: ...
+
+    def fetch_ranges(self, uid: int, piece: int, per_fetch: int = 1) -> Iterator[bytes]: ...
 
 
-def batches(metas: Sequence[MessageMeta], limits: Limits) -> Iterator[list[MessageMeta]]:
+def batches(metas: Sequence[MessageMeta], limits: FetchLimits) -> Iterator[list[MessageMeta]]:
     """Consecutive small messages grouped up to a byte budget; large ones alone."""
     batch: list[MessageMeta] = []
     total = 0
@@ -54,7 +56,7 @@ def results_event(task: ExtractTask, results: list[ItemResult]) -> ItemResults:
     return ItemResults(migration_id=task.migration_id, operation=EMAILS, results=results)
 
 
-def run_task(task: ExtractTask, source: ImapSource, limits: Limits) -> Iterator[Event]:
+def run_task(task: ExtractTask, source: FolderReader, limits: FetchLimits) -> Iterator[Fetched]:
     """Yields item events (for ``items``) and ItemResults (for ``progress``), in order."""
     folder = task.folder
     uidvalidity = source.open_folder(folder.source_name)
@@ -92,7 +94,7 @@ def run_task(task: ExtractTask, source: ImapSource, limits: Limits) -> Iterator[
             yield MailItem(migration_id=task.migration_id, meta=meta, data=data)
 
 
-def _chunked(task: ExtractTask, source: ImapSource, m: MessageMeta, limits: Limits) -> Iterator[Event]:
+def _chunked(task: ExtractTask, source: FolderReader, m: MessageMeta, limits: FetchLimits) -> Iterator[Fetched]:
     key = item_key(task.folder.folder_id, task.uidvalidity, m.uid)
     pieces = source.fetch_ranges(m.uid, limits.inline_limit, limits.pieces_per_fetch)
     first = next(pieces, b"")

@@ -2,8 +2,8 @@
 
 Each method is a few lines of I/O around imapclient (FETCH goes straight through
 imaplib and is parsed by :mod:`shared.adapters.imap.fetch_parse`, for speed); what
-to do with the answers lives in :mod:`services.extractor.plan` and
-:mod:`shared.adapters.imap.fetch_task`.
+to do with the answers lives in :mod:`shared.adapters.imap.fetch_task` (and the planner,
+:mod:`services.extractor.plan`). It is the e-mail :class:`~shared.adapters.ports.Source` port.
 Bodies are fetched with ``BODY.PEEK[]`` so reading never sets ``\\Seen``.
 """
 
@@ -15,7 +15,12 @@ from collections.abc import Iterator, Sequence
 from imapclient import IMAPClient
 
 from shared import folder_map
+from shared.adapters.imap.errors import translated
 from shared.adapters.imap.fetch_parse import MessageMeta, parse_bodies, parse_meta
+from shared.adapters.imap.fetch_task import run_task
+from shared.adapters.ports import Fetched, FetchLimits, ItemListing
+from shared.events import ExtractTask, FolderRef
+from shared.item_keys import item_key
 from shared.uid_sets import expand_uid_set, uid_set
 
 __all__ = ["ImapSource", "MessageMeta"]
@@ -49,12 +54,27 @@ class ImapSource:
             return _text(ns.personal[0][0])
         return ""
 
+    @translated("LIST")
     def list_folders(self) -> list[folder_map.ListedFolder]:
         out = []
         for flags, delim, name in self.client.list_folders():
             out.append(folder_map.ListedFolder(
                 name=_text(name), delimiter=_text(delim or ""), flags=tuple(_text(f) for f in flags)))
         return out
+
+    @translated("the listing of the folders")
+    def list_items(self, folders: Sequence[FolderRef], larger_than: int) -> dict[str, ItemListing]:
+        """Every folder's UIDs from :meth:`select_many` (one round trip for all of them), keyed by name."""
+        listed = self.select_many([f.source_name for f in folders], larger_than=larger_than)
+        return {f.source_name: ItemListing(uidvalidity=validity, uids=uids, refs=(),
+                                           keys=[item_key(f.folder_id, validity, u) for u in uids],
+                                           large=frozenset(large))
+                for f, (validity, uids, large) in zip(folders, listed, strict=True)}
+
+    @translated("FETCH")
+    def fetch(self, task: ExtractTask, limits: FetchLimits) -> Iterator[Fetched]:
+        """The task's messages (:func:`shared.adapters.imap.fetch_task.run_task`)."""
+        yield from run_task(task, self, limits)
 
     def select_many(self, names: Sequence[str], larger_than: int = 0
                     ) -> list[tuple[int, list[int], list[int]]]:

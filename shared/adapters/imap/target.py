@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from imapclient import IMAPClient
 from imapclient.datetime_util import datetime_to_INTERNALDATE
 from imapclient.exceptions import IMAPClientError
 
 from shared import folder_map
+from shared.adapters.imap.errors import translated
 from shared.adapters.ports import Outgoing, Placed
 from shared.errors import ItemRejected, Transient
 from shared.uid_sets import expand_uid_set
@@ -65,6 +66,11 @@ class ImapTarget:
         self.uidplus = "UIDPLUS" in caps
         self.literal_plus = "LITERAL+" in caps
 
+    @property
+    def parallel_sessions(self) -> bool:
+        """Without LITERAL+ each APPEND waits for the server: more sessions keep more of them in flight."""
+        return not self.literal_plus
+
     def _personal_prefix(self) -> str:
         try:
             ns = self.client.namespace()
@@ -83,6 +89,7 @@ class ImapTarget:
         """Create the folder and any missing parents; returns the names actually created."""
         return self.ensure_folders([name])
 
+    @translated("CREATE")
     def ensure_folders(self, names: Sequence[str]) -> list[str]:
         """Create the folders and their missing parents, with every CREATE and SUBSCRIBE pipelined:
         a distant server costs one round trip, not two per folder. Returns the names created."""
@@ -152,6 +159,7 @@ class ImapTarget:
                 out.append(exc)
         return out
 
+    @translated("APPEND")
     def append_pipelined(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
         """Several (MULTI)APPEND commands in flight on this one session, answers read afterwards.
 
@@ -237,7 +245,8 @@ class ImapTarget:
         """IMAP names folders by name; nothing more to record."""
         return ""
 
-    def find(self, folder: str, msg: Outgoing, exclude: set[str] | frozenset[str] = frozenset()) -> Placed | None:
+    @translated("the search for a message written before")
+    def find(self, folder: str, msg: Outgoing, exclude: Collection[str] = frozenset()) -> Placed | None:
         """Look for this message on the target: same size and INTERNALDATE, same Message-ID if any.
 
         ``exclude`` holds UIDs already claimed by other items, so two identical
@@ -262,7 +271,8 @@ class ImapTarget:
                 return Placed(folder, uidvalidity, int(uid))
         return None
 
-    # -- undo ---------------------------------------------------------------------------------
+    # -- undo (the Undo port) ------------------------------------------------------------------
+    @translated("the removal of messages")
     def remove_messages(self, folder: str, uidvalidity: int, uids: Sequence[int], batch: int = 500) -> tuple[int, str]:
         """Delete exactly these UIDs (never anything else); returns (removed, why some were kept)."""
         if not self.client.folder_exists(folder):
@@ -287,6 +297,22 @@ class ImapTarget:
         else:
             self.client.select_folder("INBOX", readonly=True)
         return removed, ""
+
+    def remove_items(self, refs: Sequence[str]) -> tuple[int, str]:
+        """Items recorded by another system's id were not written here: they are left."""
+        return 0, f"{len(refs)} items recorded by Exchange id were left: the target is not Exchange"
+
+    @translated("the removal of a folder")
+    def remove_folder(self, name: str, ref: str) -> str:
+        """IMAP names folders by name: ``ref`` is not needed."""
+        return self.delete_folder_if_empty(name)
+
+    def remove_rules(self, refs: Sequence[str]) -> tuple[int, list[str]]:
+        """IMAP has no server-side rules of that kind (Sieve scripts are undone by their own port)."""
+        return 0, [f"{len(refs)} Exchange rules were left: the target is not Exchange"] if refs else []
+
+    def restore_setting(self, name: str, previous: str | None) -> str:
+        return f"the setting {name!r} was left: the target is not Exchange"
 
     def delete_folder_if_empty(self, name: str) -> str:
         """Delete a folder the migration created; returns why it was kept, or "" if gone."""

@@ -7,18 +7,22 @@ passes compare UIDLs, which servers keep stable across sessions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from shared import folder_map
+from shared.adapters.fetch_whole import listings, whole_items
 from shared.adapters.pop3.maildrop import Pop3Source, pop3_item_key, received_date
-from shared.events import ExtractTask, MailItem, MailMeta
+from shared.adapters.ports import Fetched, FetchLimits, ItemListing
+from shared.events import ExtractTask, FolderRef, MailItem, MailMeta
 from shared.mail_headers import header_fields
 
 INBOX = folder_map.INBOX
 
 
 class Pop3Mailbox:
+    """The e-mail :class:`~shared.adapters.ports.Source` port of a POP3 maildrop."""
+
     def __init__(self, source: Pop3Source) -> None:
         self.source = source
         self.prefix = ""
@@ -34,7 +38,14 @@ class Pop3Mailbox:
     def key(folder_id: str, ref: str) -> str:
         return pop3_item_key(ref)
 
-    def fetch(self, task: ExtractTask) -> Iterator[MailItem]:
+    def list_items(self, folders: Sequence[FolderRef], larger_than: int) -> dict[str, ItemListing]:
+        return listings(folders, self.item_ids, self.key)
+
+    def fetch(self, task: ExtractTask, limits: FetchLimits) -> Iterator[Fetched]:
+        keys = [self.key(task.folder.folder_id, r) for r in task.refs]
+        return whole_items(task, self._whole(task), keys, limits.inline_limit)
+
+    def _whole(self, task: ExtractTask) -> Iterator[MailItem]:
         """RETR the task's messages (pipelined), looked up by UIDL in this session's numbering."""
         numbers = {uidl: n for n, uidl in self.source.uidls()}
         wanted = {numbers[u]: u for u in task.refs if u in numbers}
