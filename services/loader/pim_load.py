@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from shared import topics
 from shared.adapters.ports import ItemOutcome, ItemTarget, WriteContext
-from shared.errors import ConnectionCheckFailed, SecretUnavailable
+from shared.errors import ConnectionCheckFailed, NotSupported, SecretUnavailable
 from shared.events import CreatedThing, ItemResult, ItemResults, PimItem, UndoRecords
 from shared.kafka_edge import EventProducer
 from shared.ledger import Ledger, LedgerEntry
@@ -46,7 +46,7 @@ def _write_pim(mid: str, pair_id: str, todo: list[PimItem], target: Callable[[],
                producer: EventProducer) -> list[ItemResult]:
     try:
         session = target()
-    except (SecretUnavailable, ConnectionCheckFailed) as exc:
+    except (SecretUnavailable, ConnectionCheckFailed, NotSupported) as exc:  # NotSupported: no writer for them
         if isinstance(exc, ConnectionCheckFailed) and exc.retryable:
             raise
         return [ItemResult(item_key=i.item_key, item_type=i.item_type,  # type: ignore[arg-type]

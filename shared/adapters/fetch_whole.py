@@ -8,9 +8,10 @@ has is reported as deleted meanwhile.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from shared.adapters.ports import Fetched, ItemListing
+from shared.adapters.ports import Fetched, FetchLimits, ItemListing
 from shared.events import ExtractTask, FolderRef, ItemResult, ItemResults, MailChunk, MailItem
 from shared.migration_state import EMAILS
 
@@ -24,6 +25,30 @@ def as_chunks(item: MailItem, limit: int) -> Iterator[MailItem | MailChunk]:
     for seq, piece in enumerate(pieces):
         yield MailChunk(migration_id=item.migration_id, item_key=item.meta.item_key, seq=seq,
                         last=seq == len(pieces) - 1, meta=item.meta if seq == 0 else None, data=piece)
+
+
+class WholeItemSource(ABC):
+    """The ``list_items`` and ``fetch`` of the Source port for a source that names its items by reference
+    and fetches each whole; the source says how (:meth:`item_refs`, :meth:`key`, :meth:`whole`)."""
+
+    @abstractmethod
+    def item_refs(self, name: str) -> list[str]:
+        """The folder's items, by reference, oldest first."""
+
+    @abstractmethod
+    def key(self, folder_id: str, ref: str) -> str:
+        """The ledger identity of an item."""
+
+    @abstractmethod
+    def whole(self, task: ExtractTask) -> Iterator[MailItem | ItemResults]:
+        """The task's messages, each in one piece (an unreadable one as a failed result)."""
+
+    def list_items(self, folders: Sequence[FolderRef], larger_than: int) -> dict[str, ItemListing]:
+        return listings(folders, self.item_refs, self.key)
+
+    def fetch(self, task: ExtractTask, limits: FetchLimits) -> Iterator[Fetched]:
+        keys = [self.key(task.folder.folder_id, r) for r in task.refs]
+        return whole_items(task, self.whole(task), keys, limits.inline_limit)
 
 
 def listings(folders: Sequence[FolderRef], refs_of: Callable[[str], list[str]],

@@ -14,7 +14,7 @@ categories become IMAP flags and keywords as :mod:`shared.formats.keywords` says
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,9 +27,9 @@ from shared import folder_map
 from shared.adapters.ews import fields as _fields  # noqa: F401 - reads the follow-up flag property
 from shared.adapters.ews import item_source
 from shared.adapters.ews.paths import KEY_SEP
-from shared.adapters.fetch_whole import listings, whole_items
-from shared.adapters.ports import Fetched, FetchLimits, ItemListing, ItemRecord
-from shared.events import ExtractTask, FolderRef, MailItem, MailMeta
+from shared.adapters.fetch_whole import WholeItemSource
+from shared.adapters.ports import ItemRecord
+from shared.events import ExtractTask, MailItem, MailMeta
 from shared.formats.keywords import imap_flags
 from shared.mail_headers import header_fields
 
@@ -48,7 +48,7 @@ class EwsFolder:
     folder: Folder
 
 
-class EwsSource:
+class EwsSource(WholeItemSource):
     """The e-mail :class:`~shared.adapters.ports.Source` port of a mailbox, and its item reader."""
 
     def __init__(self, account: Account) -> None:
@@ -90,24 +90,17 @@ class EwsSource:
     def key(folder_id: str, ref: str) -> str:
         return ews_item_key(folder_id, ref)
 
-    def item_ids(self, name: str) -> list[str]:
+    def item_refs(self, name: str) -> list[str]:
         """Every message id in the folder, oldest first (FindItem pages of up to 1,000)."""
         qs = self._folders[name].all().only("id").order_by("datetime_received")
         qs.page_size = 1000
         return [i.id for i in qs]
 
-    def list_items(self, folders: Sequence[FolderRef], larger_than: int) -> dict[str, ItemListing]:
-        return listings(folders, self.item_ids, self.key)
-
-    def fetch(self, task: ExtractTask, limits: FetchLimits) -> Iterator[Fetched]:
-        keys = [self.key(task.folder.folder_id, r) for r in task.refs]
-        return whole_items(task, self._whole(task), keys, limits.inline_limit)
-
     def read(self, operation: str, mid: str) -> Iterator[ItemRecord]:
         """The :class:`~shared.adapters.ports.ItemReader` port: contacts ... auto-reply of the mailbox."""
         return item_source.read(self.account, operation, mid)
 
-    def _whole(self, task: ExtractTask) -> Iterator[MailItem]:
+    def whole(self, task: ExtractTask) -> Iterator[MailItem]:
         for i in range(0, len(task.refs), FETCH_BATCH):
             ids = [ItemId(id=r) for r in task.refs[i:i + FETCH_BATCH]]
             fields = ["mime_content", "is_read", "flag", "is_draft", "categories", "datetime_received"]

@@ -12,7 +12,7 @@ import functools
 import imaplib
 import inspect
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 from shared.errors import MailferryError, ServerRefused, Transient
 
@@ -30,6 +30,13 @@ def translate(exc: BaseException, what: str) -> MailferryError | None:
     return None
 
 
+def _reraise(exc: Exception, what: str) -> NoReturn:
+    kind = translate(exc, what)
+    if kind is None:
+        raise exc
+    raise kind from None
+
+
 def translated(what: str) -> Callable[[F], F]:
     """Decorate a port method (a generator too) so imaplib's exceptions leave it as the ports' kinds."""
 
@@ -40,10 +47,7 @@ def translated(what: str) -> Callable[[F], F]:
                 try:
                     yield from func(*args, **kwargs)
                 except Exception as exc:
-                    kind = translate(exc, what)
-                    if kind is None:
-                        raise
-                    raise kind from None
+                    _reraise(exc, what)
             return cast(F, gen)
 
         @functools.wraps(func)
@@ -51,10 +55,7 @@ def translated(what: str) -> Callable[[F], F]:
             try:
                 return func(*args, **kwargs)
             except Exception as exc:
-                kind = translate(exc, what)
-                if kind is None:
-                    raise
-                raise kind from None
+                _reraise(exc, what)
         return cast(F, call)
 
     return wrap

@@ -7,20 +7,19 @@ passes compare UIDLs, which servers keep stable across sessions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from shared import folder_map
-from shared.adapters.fetch_whole import listings, whole_items
+from shared.adapters.fetch_whole import WholeItemSource
 from shared.adapters.pop3.maildrop import Pop3Source, pop3_item_key, received_date
-from shared.adapters.ports import Fetched, FetchLimits, ItemListing
-from shared.events import ExtractTask, FolderRef, MailItem, MailMeta
+from shared.events import ExtractTask, MailItem, MailMeta
 from shared.mail_headers import header_fields
 
 INBOX = folder_map.INBOX
 
 
-class Pop3Mailbox:
+class Pop3Mailbox(WholeItemSource):
     """The e-mail :class:`~shared.adapters.ports.Source` port of a POP3 maildrop."""
 
     def __init__(self, source: Pop3Source) -> None:
@@ -31,21 +30,14 @@ class Pop3Mailbox:
     def list_folders(self) -> list[folder_map.ListedFolder]:
         return [folder_map.ListedFolder(name=INBOX, delimiter="/", flags=())]
 
-    def item_ids(self, name: str) -> list[str]:
+    def item_refs(self, name: str) -> list[str]:
         return [uidl for _n, uidl in self.source.uidls()]
 
     @staticmethod
     def key(folder_id: str, ref: str) -> str:
         return pop3_item_key(ref)
 
-    def list_items(self, folders: Sequence[FolderRef], larger_than: int) -> dict[str, ItemListing]:
-        return listings(folders, self.item_ids, self.key)
-
-    def fetch(self, task: ExtractTask, limits: FetchLimits) -> Iterator[Fetched]:
-        keys = [self.key(task.folder.folder_id, r) for r in task.refs]
-        return whole_items(task, self._whole(task), keys, limits.inline_limit)
-
-    def _whole(self, task: ExtractTask) -> Iterator[MailItem]:
+    def whole(self, task: ExtractTask) -> Iterator[MailItem]:
         """RETR the task's messages (pipelined), looked up by UIDL in this session's numbering."""
         numbers = {uidl: n for n, uidl in self.source.uidls()}
         wanted = {numbers[u]: u for u in task.refs if u in numbers}

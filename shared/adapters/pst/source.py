@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import email.utils
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
@@ -26,8 +26,8 @@ from email.policy import compat32
 from typing import Any
 
 from shared import folder_map
-from shared.adapters.fetch_whole import listings, whole_items
-from shared.adapters.ports import Fetched, FetchLimits, ItemListing, ItemRecord
+from shared.adapters.fetch_whole import WholeItemSource
+from shared.adapters.ports import ItemRecord
 from shared.adapters.pst.items import read_pst
 from shared.adapters.pst.reader import (
     ItemProblem,
@@ -38,7 +38,7 @@ from shared.adapters.pst.reader import (
     PstReader,
     open_pst,
 )
-from shared.events import ExtractTask, FolderRef, ItemResult, ItemResults, MailItem, MailMeta
+from shared.events import ExtractTask, ItemResult, ItemResults, MailItem, MailMeta
 from shared.mail_headers import header_fields
 from shared.migration_state import EMAILS
 from shared.spool import PstUnavailable
@@ -155,7 +155,7 @@ def _message_class(message: Any) -> str:
     return "IPM.Note"
 
 
-class PstSource:
+class PstSource(WholeItemSource):
     """A PST/OST file opened for one migration: folders, item refs, and messages by ref (the e-mail
     :class:`~shared.adapters.ports.Source` port), and its other items (the ItemReader port)."""
 
@@ -242,18 +242,11 @@ class PstSource:
 
     # -- running a task -----------------------------------------------------------------------------
 
-    def list_items(self, folders: Sequence[FolderRef], larger_than: int) -> dict[str, ItemListing]:
-        return listings(folders, self.item_refs, self.key)
-
-    def fetch(self, task: ExtractTask, limits: FetchLimits) -> Iterator[Fetched]:
-        keys = [self.key(task.folder.folder_id, r) for r in task.refs]
-        return whole_items(task, self._whole(task), keys, limits.inline_limit)
-
     def read(self, operation: str, mid: str) -> Iterator[ItemRecord]:
         """The :class:`~shared.adapters.ports.ItemReader` port: the file's contacts, lists, events, tasks."""
         return read_pst(self.reader, operation, mid)
 
-    def _whole(self, task: ExtractTask) -> Iterator[MailItem | ItemResults]:
+    def whole(self, task: ExtractTask) -> Iterator[MailItem | ItemResults]:
         """The task's messages in order; unreadable ones as failed results. Refs no longer found are left out."""
         folder = self._folder(task.folder.source_name)
         handle = self._handle(folder)
