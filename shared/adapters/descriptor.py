@@ -77,3 +77,4 @@ class System:
     autodiscover: bool = False  # intake looks the server up by POX autodiscover when none is given
     uploaded: bool = False  # a file uploaded to intake, not an account: no login of its own
     default_ports: Mapping[str, int] = field(default_factory=dict)  # by security, for the web form and CLI
+    form_security: str = ""  # the security the web form selects when this type is chosen ("": the user's stays)

@@ -25,6 +25,7 @@ from shared.adapters.pst.system import SYSTEM as PST
 from shared.errors import NotSupported
 from shared.migration_state import EMAILS, OPERATIONS
 
+#: In the order forms list them (the first is their default).
 SYSTEMS: dict[str, System] = {s.name: s for s in (IMAP, POP3, EWS, PST)}
 
 
@@ -55,6 +56,15 @@ def targets() -> list[str]:
 def account_sources() -> list[str]:
     """Source types that are accounts (a login), not uploaded files: what ``POST /api/v1/migrations`` takes."""
     return [name for name in sources() if not SYSTEMS[name].uploaded]
+
+
+def account_types(side: str) -> list[str]:
+    """The account types a form offers for ``side`` ("source" or "target"), in the registry's own order
+    (the first is the form's default): accounts only, not uploaded files."""
+    def can(s: System) -> bool:
+        return bool(s.mail_source or s.readers) if side == "source" else bool(s.mail_target or s.writers)
+
+    return [s.name for s in SYSTEMS.values() if can(s) and not s.uploaded]
 
 
 def ordered(options: list[str]) -> list[str]:

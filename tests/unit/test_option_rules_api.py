@@ -1,4 +1,4 @@
-"""``GET /api/v1/option-rules``: the web form's copy of the option rules comes from shared/option_rules.py."""
+"""``GET /api/v1/option-rules``: the web form's copy of the option rules comes from shared/adapters/registry.py."""
 
 from __future__ import annotations
 

@@ -74,4 +74,5 @@ SYSTEM = System(
     needs_host=False,
     autodiscover=True,
     default_ports={"tls": 443, "starttls": 443, "none": 80},
+    form_security="tls",  # EWS is HTTPS: STARTTLS means nothing to it
 )
