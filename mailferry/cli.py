@@ -14,10 +14,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
+from mailferry.follow import follow, progress_line
 from shared.config import Settings
 
 
@@ -87,47 +87,14 @@ def _password(side: str, env_name: str | None) -> str:
     return getpass.getpass(f"{side} password: ")
 
 
-def progress_line(status: dict[str, Any], width: int = 30) -> str:
-    parts = []
-    for name, c in status.get("items", {}).items():
-        finished = c["done"] + c["skipped"] + c["failed"]
-        total = max(c["total"], 1)
-        filled = int(width * min(finished, total) / total)
-        parts.append(f"{name} [{'#' * filled}{'.' * (width - filled)}] {finished}/{c['total']}"
-                     f" (done {c['done']}, skipped {c['skipped']}, failed {c['failed']})")
-    return f"{status['state']:<22} " + "  ".join(parts)
-
-
-FINAL = {"completed", "completed_with_errors", "failed", "cancelled", "undone", "undo_failed"}
-
-
-def follow(api: str, mid: str, login: str, *, timeout: float = 24 * 3600, out: Any = sys.stdout) -> dict[str, Any]:
-    """Poll the status until a final state, drawing a progress bar; returns the last status."""
-    deadline = time.monotonic() + timeout
-    status: dict[str, Any] = {}
-    last = ""
-    with httpx.Client(timeout=30) as client:
-        while time.monotonic() < deadline:
-            resp = client.get(f"{api}/api/v1/migrations/{mid}", params={"login": login})
-            resp.raise_for_status()
-            status = resp.json()
-            line = progress_line(status)
-            if line != last:
-                print(("\r" if out.isatty() else "\n") + line, end="", file=out, flush=True)
-                last = line
-            if status["state"] in FINAL:
-                break
-            time.sleep(0.5)
-    print(file=out)
-    return status
-
-
 def cmd_migrate(args: argparse.Namespace) -> int:
     body = {"options": args.options.split(","), "notify_email": args.notify_email}
     for side in ("source", "target"):
         body[side] = {
             "type": getattr(args, f"{side}_type"), "host": getattr(args, f"{side}_host"),
-            "port": getattr(args, f"{side}_port"), "security": getattr(args, f"{side}_security"),
+            "port": _port(getattr(args, f"{side}_type"), getattr(args, f"{side}_security"),
+                          getattr(args, f"{side}_port")),
+            "security": getattr(args, f"{side}_security"),
             "login": getattr(args, f"{side}_login"),
             "password": _password(side, getattr(args, f"{side}_password_env")),
         }
@@ -148,7 +115,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_pst_import(args: argparse.Namespace) -> int:
     """Upload a PST file (streamed, never read whole) into a target account and follow the import."""
-    target = {"type": args.target_type, "host": args.target_host, "port": args.target_port,
+    target = {"type": args.target_type, "host": args.target_host,
+              "port": _port(args.target_type, args.target_security, args.target_port),
               "security": args.target_security, "login": args.target_login,
               "password": _password("target", args.target_password_env)}
     data = {"target": json.dumps(target), "options": json.dumps(args.options.split(","))}
@@ -194,7 +162,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.run(_state_dir(), generated=args.messages)
 
 
+def _port(type_: str, security: str, given: int | None) -> int:
+    """The port given, else the usual one for the account's system and security (the registry's)."""
+    from shared.adapters import registry
+
+    return given if given is not None else registry.system(type_).default_ports.get(security, 993)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from shared.adapters import registry
+
+    kinds = {"source": registry.account_sources(), "target": registry.targets()}
+    pst_targets = [t for t in registry.targets() if registry.runnable("pst", t)]
     p = argparse.ArgumentParser(prog="mailferry", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("service", help="run one service in the foreground (what Kubernetes runs)")
@@ -207,9 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("down", help="stop the local stack").set_defaults(func=cmd_down)
     s = sub.add_parser("migrate", help="start a migration through the REST API and follow it")
     for side in ("source", "target"):
-        s.add_argument(f"--{side}-type", default="imap", choices=["imap", "pop3", "ews"])
+        s.add_argument(f"--{side}-type", default="imap", choices=kinds[side])
         s.add_argument(f"--{side}-host", required=True)
-        s.add_argument(f"--{side}-port", type=int, default=993)
+        s.add_argument(f"--{side}-port", type=int, help="default: the usual port for the type and security")
         s.add_argument(f"--{side}-security", default="tls", choices=["tls", "starttls", "none"])
         s.add_argument(f"--{side}-login", required=True)
         s.add_argument(f"--{side}-password-env", metavar="VAR",
@@ -221,9 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_migrate)
     s = sub.add_parser("pst-import", help="upload a PST file into a target account and follow the import")
     s.add_argument("file")
-    s.add_argument("--target-type", default="imap", choices=["imap", "ews"])
+    s.add_argument("--target-type", default="imap", choices=pst_targets)
     s.add_argument("--target-host", default="")
-    s.add_argument("--target-port", type=int, default=993)
+    s.add_argument("--target-port", type=int, help="default: the usual port for the type and security")
     s.add_argument("--target-security", default="tls", choices=["tls", "starttls", "none"])
     s.add_argument("--target-login", required=True)
     s.add_argument("--target-password-env", metavar="VAR")

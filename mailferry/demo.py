@@ -15,9 +15,9 @@ import httpx
 from imapclient import IMAPClient
 
 from mailferry import seed, stack, verify
-from mailferry.cli import follow
 from mailferry.dovecot import DovecotServer
 from mailferry.expected_folders import expected_for
+from mailferry.follow import follow
 
 SOURCE = "demo-source@example.test"
 TARGET = "demo-target@example.test"

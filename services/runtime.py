@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import redis
 from prometheus_client import CollectorRegistry
 
-from shared import ews_connection, kafka_edge
+from shared import kafka_edge
+from shared.adapters.net import ConnectOptions
+from shared.adapters.ports import AdapterEnv
 from shared.config import Settings
 from shared.credential_seal import MasterKeys
 from shared.credentials import CredentialStore
-from shared.imap_connection import ConnectOptions
 from shared.metrics import ServiceMetrics
 from shared.prefetch import Prefetcher, Prepare
 from shared.service_runtime import HealthServer
@@ -36,7 +37,7 @@ class ServiceContext:
     redis: redis.Redis
     producer: kafka_edge.EventProducer
     credentials: CredentialStore
-    connect_options: ConnectOptions
+    adapters: AdapterEnv  # what the adapters need of the settings: connection options, spool
     registry: CollectorRegistry
     metrics: ServiceMetrics
 
@@ -45,13 +46,12 @@ def build_context(service: str, settings: Settings) -> ServiceContext:
     client = redis.Redis.from_url(settings.redis_url)
     registry = CollectorRegistry()
     opts = ConnectOptions(allow=settings.allow_hosts, ca_file=settings.ca_file, timeout=settings.connect_timeout)
-    ews_connection.configure(opts, settings.ews_max_connections)
     return ServiceContext(
         settings=settings,
         redis=client,
         producer=kafka_edge.EventProducer(kafka_edge.make_producer(settings.kafka_bootstrap), settings.topic_prefix),
         credentials=CredentialStore(client, MasterKeys.parse(settings.secret_key)),
-        connect_options=opts,
+        adapters=AdapterEnv(connect=opts, spool=settings.spool, max_connections=settings.ews_max_connections),
         registry=registry,
         metrics=ServiceMetrics(registry, service),
     )

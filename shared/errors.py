@@ -49,10 +49,23 @@ class ProtocolError(ConnectionCheckFailed):
     code = "protocol_error"
 
 
+class NotSupported(MailferryError):
+    """An account type, or an operation on it, that this version cannot read or write."""
+
+    code = "not_supported"
+
+
 class ItemRejected(MailferryError):
     """The target refused one item; it is reported and the migration goes on."""
 
     code = "item_rejected"
+
+
+class ServerRefused(MailferryError):
+    """The server refused a command the adapter cannot do without (a folder it will not open, a FETCH
+    it answers NO): not a passing fault, so the batch is given up after a few attempts."""
+
+    code = "server_refused"
 
 
 class Transient(MailferryError):

@@ -42,7 +42,8 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 
 # The fixed order of operations and the item types each reports.
-OPERATIONS = ("emails", "contacts", "contact_groups", "calendars", "tasks", "rules", "auto_reply")
+EMAILS = "emails"  # the e-mail operation: messages and their folders
+OPERATIONS = (EMAILS, "contacts", "contact_groups", "calendars", "tasks", "rules", "auto_reply")
 OPERATION_ITEM_TYPES: dict[str, tuple[str, ...]] = {
     "emails": ("email", "folder"),
     "contacts": ("contact",),

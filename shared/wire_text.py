@@ -11,7 +11,7 @@ the same characters with a 422 naming the field):
   Unicode line and paragraph separators are refused everywhere: no mail server takes them in a login,
   a password, a host name or an address, and some read them as the end of a line;
 * IMAP strings are sent quoted (RFC 3501 ``quoted``, with ``\\`` and ``"`` escaped) when they are
-  printable ASCII; anything else goes base64-encoded in AUTHENTICATE PLAIN (see imap_connection).
+  printable ASCII; anything else goes base64-encoded in AUTHENTICATE PLAIN (see shared/adapters/imap/connection.py).
 """
 
 from __future__ import annotations

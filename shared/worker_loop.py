@@ -8,7 +8,6 @@ handler is idempotent. SIGTERM ends the loop between batches.
 
 from __future__ import annotations
 
-import imaplib
 import logging
 import threading
 import time
@@ -47,10 +46,11 @@ class Consumer(Protocol):
 
 
 def retryable(exc: Exception) -> bool:
-    """Worth waiting for: network, broker and Redis trouble, and our own transient kinds."""
+    """Worth waiting for: network, broker and Redis trouble, and our own transient kinds (the adapters
+    raise a protocol library's dropped connection as ``Transient``)."""
     if isinstance(exc, MailferryError):
         return exc.retryable
-    return isinstance(exc, (OSError, redis.RedisError, KafkaException, DeliveryFailed, imaplib.IMAP4.abort))
+    return isinstance(exc, (OSError, redis.RedisError, KafkaException, DeliveryFailed))
 
 
 class WorkerLoop:

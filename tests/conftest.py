@@ -14,9 +14,9 @@ from imapclient import IMAPClient
 
 from mailferry import stack
 from mailferry.dovecot import DovecotServer
-from shared import ews_connection
+from shared.adapters.ews import connection as ews_connection
+from shared.adapters.net import ConnectOptions
 from shared.credential_seal import generate_master_key
-from shared.imap_connection import ConnectOptions
 from shared.net_guard import AllowList
 from tests.servers import Process, start_broker, start_redis
 
@@ -25,7 +25,7 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session", autouse=True)
 def _ews_guard_allows_loopback() -> None:
-    """Once shared.ews_connection is imported, every exchangelib connection in the process goes through
+    """Once shared.adapters.ews.connection is imported, every exchangelib connection in the process goes through
     the network guard, which must know the allowed hosts (the services get MAILFERRY_ALLOW_HOSTS). The
     EWS emulator listens on loopback: allowed once here, so no test depends on which module imported it first."""
     ews_connection.configure(ConnectOptions(AllowList.parse("127.0.0.1")))

@@ -1,55 +1,26 @@
-"""Planning an e-mail operation: folders in neutral form, UIDs split into tasks. Pure code."""
+"""Planning an e-mail operation: folders in neutral form, their listings split into tasks. Pure code.
+
+The extractor lists the source through the Source port and asks the ledger once; everything it then
+decides — what is already on the target, which tasks to publish, in which order — is
+:func:`plan_emails`, so planning the same unchanged listing twice gives the same tasks.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass
 
-from shared import folder_map
-from shared.events import FolderRef
+from shared.adapters.ports import ItemListing
+from shared.events import EndpointSpec, ExtractTask, FolderRef, ItemResult
+from shared.item_keys import item_key
 
-
-def item_key(folder_id: str, uidvalidity: int, uid: int) -> str:
-    """Stable identity of a source message: the dedupe key everywhere."""
-    return f"{folder_id}:{uidvalidity}:{uid}"
-
-
-def folder_key(folder_id: str) -> str:
-    return f"folder:{folder_id}"
-
-
-def folder_refs(listed: Sequence[folder_map.ListedFolder], prefix: str = "",
-                announced_special_use: bool = False) -> list[tuple[FolderRef, bool]]:
-    """Every folder to migrate with whether it holds messages; virtual views (\\All) are left out.
-
-    ``announced_special_use``: the source announced SPECIAL-USE, so only its flags say which
-    folders are special (see :mod:`shared.folder_map`)."""
-    specials = folder_map.special_roots(listed, prefix, announced_special_use)
-    out = []
-    for f in listed:
-        if f.special_use in folder_map.VIRTUAL_USES:
-            continue
-        path = folder_map.neutral_path(f, specials, prefix)
-        use, _own = folder_map.parse_root(path[0])
-        ref = FolderRef(folder_id=folder_map.folder_id(f.name), path=path,
-                        special_use=use if len(path) == 1 else None, source_name=f.name)
-        out.append((ref, f.selectable))
-    # Parents before children, so the target creates them in order.
-    out.sort(key=lambda pair: (len(pair[0].path), pair[0].path))
-    return out
+#: Why an item is not copied again (the same words wherever the ledger answers).
+ALREADY_COPIED = "already copied to the target by an earlier migration"
 
 
 def split(uids: Sequence[int], size: int) -> list[list[int]]:
     size = max(1, size)
     return [list(uids[i:i + size]) for i in range(0, len(uids), size)]
-
-
-@dataclass
-class FolderPlan:
-    folder: FolderRef
-    uidvalidity: int
-    new_uids: list[int]
-    known_uids: list[int] = field(default_factory=list)
 
 
 def partition_known(folder_id: str, uidvalidity: int, uids: Sequence[int],
@@ -60,3 +31,54 @@ def partition_known(folder_id: str, uidvalidity: int, uids: Sequence[int],
     for uid in uids:
         (known if item_key(folder_id, uidvalidity, uid) in known_keys else new).append(uid)
     return new, known
+
+
+@dataclass(frozen=True)
+class EmailPlan:
+    """The tasks to publish (large ones first), the items the ledger already has, and how many were listed."""
+
+    tasks: list[ExtractTask]
+    skipped: list[ItemResult]
+    total: int
+
+
+def plan_emails(mid: str, source: EndpointSpec, folders: Sequence[tuple[FolderRef, bool]],
+                listings: Mapping[str, ItemListing], known: Set[str], task_size: int) -> EmailPlan:
+    """Tasks for every selectable folder's items that are not in ``known`` (the ledger's keys).
+
+    A message above the size the listing was asked about is a task of its own, published first, so
+    it does not end the run; the others go in slices of ``task_size`` UIDs (or references, for a
+    source without UIDs). Task ids name the folder, UIDVALIDITY and slice: the same listing gives
+    the same ids, and a task published twice is run once.
+    """
+    tasks: list[ExtractTask] = []
+    skipped: list[ItemResult] = []
+    total = 0
+    for ref, selectable in folders:
+        if not selectable:
+            continue
+        listing = listings[ref.source_name]
+        uids, refs, keys, validity = listing.uids, listing.refs, listing.keys, listing.uidvalidity
+        total += len(keys)
+        skipped += [ItemResult(item_key=key, result="skipped", folder=ref.display,
+                               subject=f"UID {u}" if uids else "item " + key.rsplit(":", 1)[-1][:8],
+                               reason=ALREADY_COPIED)
+                    for key, u in zip(keys, uids or refs, strict=True) if key in known]
+        new_uids = [u for key, u in zip(keys, uids, strict=False) if key not in known]
+        new_refs = [r for key, r in zip(keys, refs, strict=False) if key not in known]
+        big = listing.large.intersection(new_uids)
+        for uid in sorted(big):  # alone, and published and run first: they must not end the run
+            tasks.append(ExtractTask(
+                migration_id=mid, task_id=f"{mid}:{ref.folder_id}:{validity}:large:{uid}",
+                source=source, folder=ref, uidvalidity=validity, uids=[uid], large=True))
+        for n, part in enumerate(split([u for u in new_uids if u not in big], task_size)):
+            tasks.append(ExtractTask(
+                migration_id=mid, task_id=f"{mid}:{ref.folder_id}:{validity}:{n}", source=source,
+                folder=ref, uidvalidity=validity, uids=part))
+        size = max(1, task_size)
+        for n in range(0, len(new_refs), size):
+            tasks.append(ExtractTask(
+                migration_id=mid, task_id=f"{mid}:{ref.folder_id}:refs:{n // size}", source=source,
+                folder=ref, uidvalidity=0, uids=[], refs=list(new_refs[n:n + size])))
+    # Large tasks first: each then heads its partition, so the first poll of any extractor takes them.
+    return EmailPlan(sorted(tasks, key=lambda t: not t.large), skipped, total)

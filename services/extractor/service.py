@@ -12,31 +12,36 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from confluent_kafka import Message
 
-from services.extractor import ews_pim
-from services.extractor.ews import EwsSource, ews_item_key
-from services.extractor.imap import ImapSource
-from services.extractor.plan import folder_refs, item_key, split
-from services.extractor.pop3 import pop3_item_key
-from services.extractor.pop3_mailbox import Pop3Mailbox
-from services.extractor.pst_source import PstSource, pst_item_key
-from services.extractor.sources import Source, SourcePool
-from services.extractor.task_run import OPERATION, Limits, as_chunks, run_task
+from services.extractor.plan import plan_emails
+from services.extractor.sources import SourcePool
 from shared import migration_state as ms
-from shared import option_rules, topics
 from shared import redis_keys as k
+from shared import topics
+from shared.adapters import registry
+from shared.adapters.descriptor import Reading
+from shared.adapters.pim_items import ITEM_TYPE
+from shared.adapters.ports import FetchLimits, ItemListing, ItemRecord, Source
 from shared.config import Settings
 from shared.dead_letters import send_undecodable
-from shared.errors import ConnectionCheckFailed, EventError, MailferryError, SecretUnavailable, Transient
+from shared.errors import (
+    ConnectionCheckFailed,
+    EventError,
+    MailferryError,
+    NotSupported,
+    SecretUnavailable,
+    Transient,
+)
 from shared.events import (
     Event,
     ExtractTask,
     FolderItem,
+    FolderRef,
     ItemResult,
     ItemResults,
     MailChunk,
@@ -48,21 +53,19 @@ from shared.events import (
     OperationRequested,
     OperationSkipped,
     OperationStarted,
-    SieveScriptItem,
     decode,
     decode_as,
 )
+from shared.folder_refs import folder_refs
 from shared.kafka_edge import EventProducer, next_offsets
 from shared.ledger import Ledger
-from shared.managesieve import connect_sieve, sieve_port, sieve_security
 from shared.metrics import ServiceMetrics
 from shared.status_store import StatusStore
 
 log = logging.getLogger(__name__)
 SERVICE = "extractor"
+OPERATION = ms.EMAILS
 PLAN_LOCK_SECONDS = 14 * 24 * 3600
-# Sources that take several sessions at once, so a migration's tasks can run side by side.
-PARALLEL_SOURCES = ("imap", "ews")
 FLUSHED_MEMORY = 10_000
 METRIC_EVERY = 50
 TASKS_PER_SLOT = 4  # tasks taken per batch for each slot: a slow task then delays little else
@@ -72,13 +75,17 @@ class SlotUnavailable(Exception):
     """A further session to the source could not be opened (a per-user session limit, say)."""
 
 
-def task_ref_key(task: ExtractTask, ref: str) -> str:
-    """The item key of one item a task names by reference (sources without UIDs)."""
-    if task.source.type == "pop3":
-        return pop3_item_key(ref)
-    if task.source.type == "pst":
-        return pst_item_key(task.folder.folder_id, ref)
-    return ews_item_key(task.folder.folder_id, ref)
+def task_keys(task: ExtractTask) -> list[str]:
+    """The item keys of a task, without a session (to report it failed)."""
+    found = registry.SYSTEMS.get(task.source.type)
+    return found.task_keys(task) if found else []
+
+
+def runs_in_parallel(task: ExtractTask) -> bool:
+    """Whether the source takes several sessions at once, so a migration's tasks can run side by side.
+    (POP3 locks its mailbox per session and a PST reader is not thread-safe: those go one by one.)"""
+    found = registry.SYSTEMS.get(task.source.type)
+    return found is not None and found.parallel_reads
 
 
 class Extractor:
@@ -90,7 +97,7 @@ class Extractor:
         self.producer = producer
         self.pool = pool
         self.metrics = metrics
-        self.limits = Limits(settings.inline_limit, settings.fetch_batch_bytes)
+        self.limits = FetchLimits(settings.inline_limit, settings.fetch_batch_bytes)
         self.workers = ThreadPoolExecutor(max_workers=max(1, settings.extract_connections),
                                           thread_name_prefix="extract")
         self.stopping = stopping or threading.Event()  # set on SIGTERM: start no further task
@@ -111,7 +118,7 @@ class Extractor:
                 send_undecodable(self.producer, self.metrics, msg, exc)
                 continue
             if isinstance(event, MigrationRequested):
-                first = option_rules.ordered(event.options)
+                first = registry.ordered(event.options)
                 if first:
                     self.start_operation(event, first[0])
             elif isinstance(event, OperationRequested):
@@ -126,9 +133,8 @@ class Extractor:
     def _run_all(self, tasks: list[ExtractTask]) -> None:
         """Tasks from a queue, one worker thread per slot (each with its own source sessions), so a
         long task holds up one slot, not the batch; then one flush for all their output."""
-        # POP3 locks its mailbox per session and a PST reader is not thread-safe: those go one by one.
-        queue = deque(sorted((t for t in tasks if t.source.type in PARALLEL_SOURCES), key=lambda t: not t.large))
-        one_by_one = [t for t in tasks if t.source.type not in PARALLEL_SOURCES]
+        queue = deque(sorted((t for t in tasks if runs_in_parallel(t)), key=lambda t: not t.large))
+        one_by_one = [t for t in tasks if not runs_in_parallel(t)]
         finished: list[str] = []
         errors: list[BaseException] = []
         lock = threading.Lock()
@@ -193,14 +199,12 @@ class Extractor:
                 self.pool.drop(event.migration_id)
                 if event.task_id in self._flushed:
                     continue  # this one's output is in Kafka; another task of the batch failed
-                keys = [item_key(event.folder.folder_id, event.uidvalidity, u) for u in event.uids]
-                keys += [task_ref_key(event, r) for r in event.refs]
                 self._progress(ItemResults(migration_id=event.migration_id, operation=OPERATION, results=[
                     ItemResult(item_key=k, result="failed", folder=event.folder.display, reason=reason)
-                    for k in keys]))
+                    for k in task_keys(event)]))
             elif isinstance(event, (MigrationRequested, OperationRequested)):
                 operation = event.operation if isinstance(event, OperationRequested) else \
-                    next(iter(option_rules.ordered(event.options)), "")
+                    next(iter(registry.ordered(event.options)), "")
                 if self.r.get(k.plan_lock(event.migration_id, operation)) == b"done":
                     continue  # planned fine; a task of the same batch failed
                 self._fail(event.migration_id, MailferryError(reason))
@@ -242,86 +246,49 @@ class Extractor:
         self.r.set(lock, "done", ex=PLAN_LOCK_SECONDS)
 
     def _plan(self, ev: MigrationRequested, operation: str) -> None:
-        mid = ev.migration_id
         if operation == OPERATION:
             self.plan_emails(ev)
-        elif operation == "rules" and ev.source.type == "imap":
-            self.plan_rules(ev)
-        elif ev.source.type in ("ews", "pst"):
-            self.plan_pim(ev, operation)
         else:
-            self._fail(mid, MailferryError(f"the {operation} operation is not available for this source"))
+            self.plan_items(ev, operation)
 
     def plan_emails(self, ev: MigrationRequested) -> None:
+        """List the source (folders first, so the loader creates them while the rest is planned), ask the
+        ledger once, publish the plan (:func:`services.extractor.plan.plan_emails`)."""
         mid = ev.migration_id
         try:
             source = self.pool.get(mid, ev.source)  # first: a server with a session limit must grant this one
             self._progress(OperationStarted(migration_id=mid, operation=OPERATION))
-            listed = source.list_folders()
-            refs = folder_refs(listed, source.prefix, source.marks_special_use)
-            ledger = Ledger(self.r, ev.pair_id)
-            tasks: list[ExtractTask] = []
-            skipped: list[ItemResult] = []
-            total = 0
+            refs = folder_refs(source.list_folders(), source.prefix, source.marks_special_use)
             for ref, _selectable in refs:  # first: the loader logs in and creates them while the rest is planned
                 self.producer.send(topics.ITEMS, f"{mid}/{ref.folder_id}", FolderItem(migration_id=mid, folder=ref))
-            listing = self._list_all(ev, source, [ref.source_name for ref, selectable in refs if selectable])
-            for ref, selectable in refs:
-                if not selectable:
-                    continue
-                uidvalidity, uids, refs_, large = listing[ref.source_name]
-                keys = ([item_key(ref.folder_id, uidvalidity, u) for u in uids] if uids
-                        else [source.key(ref.folder_id, r) for r in refs_])  # type: ignore[union-attr]
-                total += len(keys)
-                known = ledger.known_keys(keys)
-                skipped += [ItemResult(item_key=key, result="skipped", folder=ref.display,
-                                       subject=f"UID {u}" if uids else "item " + key.rsplit(":", 1)[-1][:8],
-                                       reason="already copied to the target by an earlier migration")
-                            for key, u in zip(keys, uids or refs_, strict=True) if key in known]
-                new_uids = [u for key, u in zip(keys, uids, strict=False) if key not in known]
-                new_refs = [r for key, r in zip(keys, refs_, strict=False) if key not in known]
-                size = self.settings.task_size
-                big = set(large).intersection(new_uids)
-                for uid in sorted(big):  # alone, and published and run first: they must not end the run
-                    tasks.append(ExtractTask(
-                        migration_id=mid, task_id=f"{mid}:{ref.folder_id}:{uidvalidity}:large:{uid}",
-                        source=ev.source, folder=ref, uidvalidity=uidvalidity, uids=[uid], large=True))
-                for n, part in enumerate(split([u for u in new_uids if u not in big], size)):
-                    tasks.append(ExtractTask(
-                        migration_id=mid, task_id=f"{mid}:{ref.folder_id}:{uidvalidity}:{n}", source=ev.source,
-                        folder=ref, uidvalidity=uidvalidity, uids=part))
-                for n in range(0, len(new_refs), size):
-                    tasks.append(ExtractTask(
-                        migration_id=mid, task_id=f"{mid}:{ref.folder_id}:refs:{n // size}", source=ev.source,
-                        folder=ref, uidvalidity=0, uids=[], refs=new_refs[n:n + size]))
-        except (ConnectionCheckFailed, SecretUnavailable) as exc:
+            listings = self._list_all(ev, source, [ref for ref, selectable in refs if selectable])
+            known = Ledger(self.r, ev.pair_id).known_keys([key for li in listings.values() for key in li.keys])
+            plan = plan_emails(mid, ev.source, refs, listings, known, self.settings.task_size)
+        except (ConnectionCheckFailed, SecretUnavailable, NotSupported) as exc:
             self.pool.drop(mid)
             self._fail(mid, exc)
             return
-        for i in range(0, len(skipped), 1000):
-            self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=skipped[i:i + 1000]))
+        for i in range(0, len(plan.skipped), 1000):
+            self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=plan.skipped[i:i + 1000]))
         # Large tasks first: each then heads its partition, so the first poll of any extractor takes them;
         # a poll takes partitions one after another, so _run_all orders the tasks it got once more.
-        for task in sorted(tasks, key=lambda t: not t.large):
+        for task in plan.tasks:
             self.producer.send(topics.EXTRACT_TASKS, task.task_id, task)
-        self._progress(OperationPlanned(migration_id=mid, operation=OPERATION, total=total,
-                                        folders=len(refs), tasks=len(tasks)))
-        log.info("planned", extra={"migration_id": mid, "folders": len(refs), "messages": total,
-                                   "tasks": len(tasks), "large": sum(t.large for t in tasks),
-                                   "already_copied": len(skipped)})
+        self._progress(OperationPlanned(migration_id=mid, operation=OPERATION, total=plan.total,
+                                        folders=len(refs), tasks=len(plan.tasks)))
+        log.info("planned", extra={"migration_id": mid, "folders": len(refs), "messages": plan.total,
+                                   "tasks": len(plan.tasks), "large": sum(t.large for t in plan.tasks),
+                                   "already_copied": len(plan.skipped)})
 
-    def _list_all(self, ev: MigrationRequested, source: Source, names: list[str]
-                  ) -> dict[str, tuple[int, list[int], list[str], list[int]]]:
-        """Every folder's items. IMAP lists them on the first session with every command
+    def _list_all(self, ev: MigrationRequested, source: Source, folders: list[FolderRef]) -> dict[str, ItemListing]:
+        """Every folder's items, in one call. IMAP lists them on the first session with every command
         pipelined (one round trip for all folders), while the sessions the tasks will want log in
         beside it. Listing on one session also means each folder's index exists before several
         sessions open it at once (Dovecot 2.3 can kill a session on a lock deadlock otherwise)."""
-        if not isinstance(source, ImapSource):
-            return {name: self._list_items(source, name) for name in names}
-        for slot in range(1, min(len(names), max(1, self.settings.extract_connections))):
-            self.workers.submit(self._warm, ev, slot)
-        listed = source.select_many(names, larger_than=self.settings.fetch_batch_bytes)
-        return {name: (validity, uids, [], large) for name, (validity, uids, large) in zip(names, listed, strict=True)}
+        if registry.system(ev.source.type).parallel_reads:
+            for slot in range(1, min(len(folders), max(1, self.settings.extract_connections))):
+                self.workers.submit(self._warm, ev, slot)
+        return source.list_items(folders, larger_than=self.settings.fetch_batch_bytes)
 
     def _warm(self, ev: MigrationRequested, slot: int) -> None:
         try:
@@ -331,61 +298,48 @@ class Extractor:
             log.info("a further source session did not open yet", extra={"migration_id": ev.migration_id,
                                                                           "error": type(exc).__name__})
 
-    @staticmethod
-    def _list_items(source: EwsSource | Pop3Mailbox | PstSource, name: str
-                    ) -> tuple[int, list[int], list[str], list[int]]:
-        """(0, [], item ids, []) for sources without UIDs."""
-        return 0, [], source.item_ids(name), []
-
-    def plan_pim(self, ev: MigrationRequested, operation: str) -> None:
-        """Contacts, groups, calendars, tasks, rules, auto-reply from Exchange: read them all now."""
+    def plan_items(self, ev: MigrationRequested, operation: str) -> None:
+        """Contacts, groups, calendars, tasks, rules, auto-reply: few and small, read them all now, no tasks."""
         mid = ev.migration_id
+        found = registry.SYSTEMS.get(ev.source.type)
+        reading = found.readers.get(operation) if found else None
+        if reading is None:
+            self._fail(mid, NotSupported(f"the {operation} operation is not available for this source"))
+            return
         self._progress(OperationStarted(migration_id=mid, operation=operation))
         try:
-            source = self.pool.get(mid, ev.source)
-            if isinstance(source, EwsSource):
-                items = list(ews_pim.read(source.account, operation, mid))
-            elif isinstance(source, PstSource):
-                items = list(ews_pim.read_pst(source.reader, operation, mid))
-            else:
-                raise MailferryError(f"{operation} can only be read from Exchange or a PST file")
-        except (ConnectionCheckFailed, SecretUnavailable, MailferryError) as exc:
-            self.pool.drop(mid)
+            items = self._read(mid, ev, operation, reading)
+        except (ConnectionCheckFailed, SecretUnavailable) as exc:
+            if reading.unavailable_item:  # the account's other protocol is down: this operation ends, not all
+                self._progress(OperationPlanned(migration_id=mid, operation=operation, total=1, folders=0, tasks=0))
+                self._progress(ItemResults(migration_id=mid, operation=operation, results=[ItemResult(
+                    item_key=reading.unavailable_item, item_type=ITEM_TYPE[operation], result="failed",  # type: ignore[arg-type]
+                    reason=str(exc))]))
+                return
+            self._fail(mid, exc)
+            return
+        except MailferryError as exc:
+            if reading.unavailable_item:
+                raise
             self._fail(mid, exc)
             return
         self._publish_all(mid, operation, items)
+
+    def _read(self, mid: str, ev: MigrationRequested, operation: str, reading: Reading) -> list[ItemRecord]:
+        reader = self.pool.reader(mid, ev.source, reading)
+        try:
+            return list(reader.read(operation, mid))
+        finally:
+            reader.close()
 
     def _publish_all(self, mid: str, operation: str, items: Sequence[Event]) -> None:
         """An operation read whole at plan time (few, small items): its items, then its plan."""
         for item in items:
             self.producer.send(topics.ITEMS, f"{mid}/{operation}", item)
-        self.metrics.item(ews_pim.ITEM_TYPE[operation], "extracted", len(items))
+        self.metrics.item(ITEM_TYPE[operation], "extracted", len(items))
         self._progress(OperationPlanned(migration_id=mid, operation=operation, total=len(items), folders=0,
                                         tasks=0))
         log.info("planned", extra={"migration_id": mid, "operation": operation, "items": len(items)})
-
-    def plan_rules(self, ev: MigrationRequested) -> None:
-        """Sieve scripts are few and small: read them all now, no tasks needed."""
-        mid = ev.migration_id
-        self._progress(OperationStarted(migration_id=mid, operation="rules"))
-        try:
-            spec = ev.source
-            password = self.pool.creds.password(mid, spec, "source")
-            sieve = connect_sieve(spec.host, sieve_port(spec.sieve_port), sieve_security(spec.security),
-                                  spec.tls_verify, spec.login, password, self.pool.opts)
-            try:
-                scripts = sieve.list_scripts()
-                items = [SieveScriptItem(migration_id=mid, item_key=f"sieve:{name}", name=name,
-                                         script=sieve.get_script(name), active=active)
-                         for name, active in scripts.items()]
-            finally:
-                sieve.logout()
-        except (ConnectionCheckFailed, SecretUnavailable) as exc:
-            self._progress(OperationPlanned(migration_id=mid, operation="rules", total=1, folders=0, tasks=0))
-            self._progress(ItemResults(migration_id=mid, operation="rules", results=[ItemResult(
-                item_key="sieve:unavailable", item_type="rule", result="failed", reason=str(exc))]))
-            return
-        self._publish_all(mid, "rules", items)
 
     # -- running a task
     def run(self, task: ExtractTask, slot: int = 0) -> None:
@@ -394,12 +348,8 @@ class Extractor:
         try:
             with self.pool.lease(mid, task.source, slot) as source:
                 opened = True
-                if isinstance(source, ImapSource):
-                    events: Iterator[Event] = run_task(task, source, self.limits)
-                else:
-                    events = self._run_by_refs(task, source)
                 count = nbytes = 0  # counted in the metric a few dozen at a time: it costs more than a send
-                for event in events:
+                for event in source.fetch(task, self.limits):
                     if isinstance(event, (MailItem, MailChunk)):
                         self.producer.send(topics.ITEMS, f"{mid}/{task.folder.folder_id}", event)
                         count += isinstance(event, MailItem) or event.last
@@ -414,34 +364,14 @@ class Extractor:
             if slot > 0 and not opened and isinstance(exc, ConnectionCheckFailed):
                 raise SlotUnavailable(str(exc)) from None  # a further session refused: not the migration's end
             self.pool.drop(mid)
-            keys = [item_key(task.folder.folder_id, task.uidvalidity, u) for u in task.uids]
-            if task.refs:
-                keys += [task_ref_key(task, r) for r in task.refs]
             self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=[
                 ItemResult(item_key=key, result="failed", folder=task.folder.display, reason=str(exc))
-                for key in keys]))
+                for key in task_keys(task)]))
             self._fail(mid, exc)
         except Exception:
             # A dropped connection and the like: reconnect on the retry of this task.
             self.pool.drop(mid, slot)
             raise
-
-    def _run_by_refs(self, task: ExtractTask, source: EwsSource | Pop3Mailbox | PstSource) -> Iterator[Event]:
-        """Items fetched whole (EWS, POP3 and PST give a message in one piece), chunked when large."""
-        seen: set[str] = set()
-        for item in source.fetch(task):
-            if isinstance(item, ItemResults):  # a PST item that could not be read: reported, not sent
-                seen.update(r.item_key for r in item.results)
-                yield item
-                continue
-            seen.add(item.meta.item_key)
-            yield from as_chunks(item, self.limits.inline_limit)
-        gone = [source.key(task.folder.folder_id, r) for r in task.refs]
-        gone = [k for k in gone if k not in seen]
-        if gone:
-            yield ItemResults(migration_id=task.migration_id, operation=OPERATION, results=[
-                ItemResult(item_key=k, result="skipped", folder=task.folder.display,
-                           reason="deleted from the source while the migration ran") for k in gone])
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:
@@ -450,8 +380,7 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     from shared.worker_loop import Handler, PoisonHandler
 
     def make(ctx: ServiceContext) -> tuple[Handler, PoisonHandler]:
-        extractor = Extractor(settings, ctx.redis, ctx.producer, SourcePool(ctx.credentials, ctx.connect_options,
-                                                                               spool=settings.spool),
+        extractor = Extractor(settings, ctx.redis, ctx.producer, SourcePool(ctx.credentials, ctx.adapters),
                               ctx.metrics, stop)
         return extractor.handle, extractor.poison
 

@@ -1,35 +1,25 @@
-"""Logged-in sources per migration, of whatever type the migration's source is."""
+"""Logged-in sources per migration, opened through the registry for whatever system the source is."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 
-from services.extractor.ews import EwsSource
-from services.extractor.imap import ImapSource
-from services.extractor.pop3 import Pop3Source
-from services.extractor.pop3_mailbox import Pop3Mailbox
-from services.extractor.pst_source import PstSource, spool_file
+from shared.adapters import registry
+from shared.adapters.descriptor import Reading
+from shared.adapters.ports import AdapterEnv, ItemReader, Source
 from shared.credentials import CredentialStore
-from shared.errors import MailferryError
+from shared.errors import MailferryError, NotSupported
 from shared.events import EndpointSpec
-from shared.ews_connection import connect_ews, pin
-from shared.imap_connection import ConnectOptions, login_imap
-from shared.pop3_connection import login_pop3
 from shared.session_pool import SessionPool, slot_key
-
-Source = ImapSource | EwsSource | Pop3Mailbox | PstSource
 
 
 class SourcePool:
     """Source sessions per migration (one per slot: tasks run side by side), reused, closed when idle."""
 
-    def __init__(self, creds: CredentialStore, opts: ConnectOptions, idle_seconds: float = 60.0,
-                 spool: Path | None = None) -> None:
+    def __init__(self, creds: CredentialStore, env: AdapterEnv, idle_seconds: float = 60.0) -> None:
         self.creds = creds
-        self.opts = opts
-        self.spool = spool
+        self.env = env
         # Each call names the source it wants, so the pool keeps sessions only, no specs to outlive them.
         self._pool: SessionPool[Source] = SessionPool(_unnamed, lambda s: s.close(), idle_seconds)
 
@@ -49,23 +39,15 @@ class SourcePool:
         else:
             self._pool.drop(slot_key(mid, slot))
 
+    def reader(self, mid: str, spec: EndpointSpec, reading: Reading) -> ItemReader:
+        """A session reading an operation whole, not pooled (the caller closes it)."""
+        return reading.open(spec, lambda: self.creds.password(mid, spec, "source"), self.env)
+
     def _open(self, mid: str, spec: EndpointSpec) -> Source:
-        if spec.type == "pst":  # no login: the uploaded file in the shared spool
-            if self.spool is None:
-                raise MailferryError("this extractor has no spool directory for PST files")
-            return PstSource.open(spool_file(self.spool, spec.path))
-        password = self.creds.password(mid, spec, "source")
-        if spec.type == "imap":
-            return ImapSource(login_imap(spec.host, spec.port, spec.security, spec.tls_verify, spec.login,
-                                         password, self.opts))
-        if spec.type == "ews":
-            pin(spec.host, spec.port)
-            return EwsSource(connect_ews(spec.host, spec.port, spec.security, spec.login, password, auth=spec.auth,
-                                         tls_verify=spec.tls_verify))
-        if spec.type == "pop3":
-            return Pop3Mailbox(Pop3Source(login_pop3(spec.host, spec.port, spec.security, spec.tls_verify,
-                                                     spec.login, password, self.opts)))
-        raise MailferryError(f"{spec.type} sources are not supported by this extractor yet")
+        system = registry.system(spec.type)
+        if system.mail_source is None:
+            raise NotSupported(f"e-mails cannot be read from {system.label} by this version")
+        return system.mail_source(spec, lambda: self.creds.password(mid, spec, "source"), self.env)
 
 
 def _unnamed(key: str) -> Source:

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 
 from services.intake.autodetect import EMAIL_LOOKUP_PATTERN, InvalidEmail, parse_email
 from shared import wire_text
+from shared.adapters import registry
 from shared.migration_state import OPERATIONS
 
 CONTROLS_MESSAGE = "must not contain line breaks or other control characters"
@@ -41,17 +42,23 @@ LoginText = Annotated[str, AfterValidator(no_controls),
 #: The notification's recipient: one address.
 AddressText = Annotated[str, AfterValidator(one_address),
                         Field(json_schema_extra={"pattern": wire_text.ADDRESS_PATTERN})]
-#: What a migration can carry, for the schema; the rules per pair are shared/option_rules.py's.
+#: What a migration can carry, for the schema; the rules per pair follow from the registry's systems.
 OPTIONS_SCHEMA: dict[str, Any] = {"minItems": 1, "uniqueItems": True,
                                   "items": {"type": "string", "enum": list(OPERATIONS)}}
-#: The two rules between an endpoint's fields, for the schema: IMAP and POP3 need a server; an Exchange
-#: account without one is looked up by its login, which must then be an e-mail address.
+#: The systems whose server can be found from the login (the registry says which: Exchange).
+AUTODISCOVERED = registry.autodiscovered()
+#: The two rules between an endpoint's fields, for the schema: IMAP and POP3 need a server; an account of
+#: an autodiscovered system without one is looked up by its login, which must then be an e-mail address.
 ENDPOINT_RULES: dict[str, Any] = {"allOf": [
-    {"if": {"properties": {"type": {"const": "ews"}}, "required": ["type"]},
+    {"if": {"properties": {"type": {"enum": AUTODISCOVERED}}, "required": ["type"]},
      "else": {"required": ["host"], "properties": {"host": {"pattern": wire_text.NOT_BLANK_PATTERN}}}},
-    {"if": {"properties": {"type": {"const": "ews"}, "host": {"pattern": r"^\s*$"}}, "required": ["type"]},
+    {"if": {"properties": {"type": {"enum": AUTODISCOVERED}, "host": {"pattern": r"^\s*$"}}, "required": ["type"]},
      "then": {"properties": {"login": {"pattern": EMAIL_LOOKUP_PATTERN}}}},
 ]}
+
+
+def _found_by_autodiscover() -> str:
+    return " or ".join(registry.label(t) for t in AUTODISCOVERED)
 
 
 class Endpoint(BaseModel):
@@ -77,8 +84,8 @@ class Endpoint(BaseModel):
     @classmethod
     def _host_needed(cls, v: str, info: ValidationInfo) -> str:
         v = v.strip()
-        if not v and info.data.get("type") != "ews":
-            raise ValueError("a server name is needed (only Exchange can be found by autodiscover)")
+        if not v and registry.needs_host(info.data.get("type")):
+            raise ValueError(f"a server name is needed (only {_found_by_autodiscover()} can be found by autodiscover)")
         return v
 
     @field_validator("login")
@@ -87,11 +94,12 @@ class Endpoint(BaseModel):
         v = v.strip()
         if not v:
             raise ValueError("must not be empty")
-        if info.data.get("type") == "ews" and info.data.get("host") == "":
+        if info.data.get("type") in AUTODISCOVERED and info.data.get("host") == "":
             try:
                 parse_email(v)
             except InvalidEmail as exc:
-                raise ValueError(f"an Exchange account without a server is found by autodiscover from its e-mail "
+                raise ValueError(f"an {registry.label(info.data['type'])} account without a server is found by "
+                                 f"autodiscover from its e-mail "
                                  f"address: {exc}; give the e-mail address or the server name (host)") from None
         return v
 

@@ -1,24 +1,17 @@
-"""Intake's HTTP API: start a migration, read its status. OpenAPI at /openapi.json.
+"""Intake's HTTP API: the routes. OpenAPI at /openapi.json.
 
-Nothing is queued until both logins have been checked on the real servers.
-Passwords are sealed before they leave this process and are never logged.
+What each route does is :class:`services.intake.intake.Intake`'s; this module only wires the
+routers, the body limit and the error handlers around it.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import hmac
-import io
-import logging
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import redis
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
@@ -29,251 +22,25 @@ from services.intake.api_models import (
     Accepted,
     CancelRequest,
     ControlAccepted,
-    Endpoint,
     ErrorResponse,
     MigrationRequest,
     MigrationStatus,
     UndoRequest,
     no_controls,
 )
-from services.intake.autodetect import DetectSettings, InvalidEmail
 from services.intake.autodetect_api import autodetect_router
 from services.intake.body_limit import DEFAULT_LIMIT, BodyLimit
-from services.intake.ews_discovery import discover_ews
-from services.intake.login_check import SideFailed, check_both, check_endpoint, raise_first_failure
-from services.intake.migration_start import (
-    MigrationDraft,
-    accepted,
-    create_migration,
-    login_digest,
-    unsealed_spec,
-)
+from services.intake.intake import Intake
 from services.intake.option_rules_api import option_rules_router
 from services.intake.pst_upload import PST_PATH, pst_router
-from services.intake.rate_limit import Attempt, LoginRateLimiter, RateLimited
 from services.intake.web_routes import web_router
-from shared import ews_connection, json_log, option_rules, topics, wire_text
 from shared import migration_state as ms
-from shared import redis_keys as k
-from shared.account_identity import account_identity, scope_text
-from shared.config import Settings
-from shared.credential_seal import MasterKeys, new_data_key, seal
-from shared.credentials import UNDO_SEAL_SIDE, seal_context
-from shared.errors import ConnectionCheckFailed
-from shared.events import ControlCommand, MigrationRequested, decode_as
-from shared.imap_connection import ConnectOptions
-from shared.kafka_edge import EventProducer
-from shared.metrics import ServiceMetrics
-from shared.net_guard import AllowList
-from shared.status_store import StatusStore
-
-log = logging.getLogger(__name__)
+from shared import wire_text
 
 #: The source login given as a query parameter (status, report): the body fields' rule, as a parameter.
 LoginQuery = Annotated[str, Query(min_length=1, max_length=320, description="the source login",
                                   json_schema_extra={"pattern": wire_text.NOT_BLANK_PATTERN}),
                        AfterValidator(no_controls)]
-
-
-def pair_id(source: Endpoint, target: Endpoint, allow: AllowList) -> str:
-    """Same source account and same target account → same ledger, however the server and login are
-    spelled and whether over TLS or not (shared/account_identity.py says what names an account)."""
-    raw = scope_text(*account_identity(source.type, source.host, source.port, source.login, allow),
-                     *account_identity(target.type, target.host, target.port, target.login, allow))
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
-
-
-class Intake:
-    def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, keys: MasterKeys,
-                 registry: CollectorRegistry, metrics: ServiceMetrics,
-                 detect_settings: DetectSettings | None = None) -> None:
-        self.settings = settings
-        self.r = r
-        self.status = StatusStore(r)
-        self.producer = producer
-        self.keys = keys
-        self.registry = registry
-        self.metrics = metrics
-        self.limiter = LoginRateLimiter(r, settings.login_checks_per_minute)
-        self.opts = ConnectOptions(allow=settings.allow_hosts, ca_file=settings.ca_file,
-                                   timeout=settings.connect_timeout)
-        ews_connection.configure(self.opts, settings.ews_max_connections)
-        self.detect_settings = detect_settings or DetectSettings()
-        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="login-check")
-        self.requests = Counter("mailferry_intake_requests", "API requests by endpoint and outcome",
-                                ["endpoint", "outcome"], registry=registry)
-
-    def authorized(self, mid: str, login: str) -> dict[str, str] | None:
-        """The status fields, or None for an unknown ID *or* a wrong login (same answer)."""
-        fields = self.status.fields(mid) if len(mid) <= 64 else {}
-        if not fields:
-            return None
-        want = fields.get("login_hash", "")
-        got = login_digest(fields.get("login_salt", ""), login)
-        return fields if hmac.compare_digest(want, got) else None
-
-    def create(self, req: MigrationRequest, client_ip: str) -> JSONResponse:
-        for side, ep in (("source", req.source), ("target", req.target)):
-            json_log.register_secret(ep.password)
-            if not ep.tls_verify and not self.settings.allow_insecure_tls:
-                return error(422, "tls_verify_not_allowed", "turning off certificate checks is not allowed "
-                             "on this service", side=side, field=f"{side}.tls_verify")
-        problems = option_rules.problems(req.source.type, req.target.type, req.options)
-        if problems:
-            fld, msg = problems[0]
-            return error(422, "options_not_possible", msg, field=fld)
-        try:
-            self.limiter.check(("login", req.source.login), ("ip", client_ip))
-            with self.limiter.failures("target", req.target.login) as target_check:
-                refused = self.check_logins(req, target_check)
-        except RateLimited as exc:
-            return rate_limited(exc)
-        if refused is not None:
-            return refused
-        draft = MigrationDraft(source=unsealed_spec(req.source), target=unsealed_spec(req.target),
-                               passwords=(req.source.password, req.target.password), options=req.options,
-                               notify_email=req.notify_email, pair_id=pair_id(req.source, req.target, self.opts.allow),
-                               login=req.source.login)
-        mid = create_migration(self.status, self.producer, self.keys, draft)
-        self.requests.labels("create", "accepted").inc()
-        log.info("migration accepted", extra={"migration_id": mid, "options": req.options})
-        return accepted(mid)
-
-    def check_logins(self, req: MigrationRequest, target_check: Attempt) -> JSONResponse | None:
-        """Find Exchange servers not given, check both logins; the refusal, or None when both logged in.
-
-        The target's check is counted against its login unless it succeeded, whatever the source's did.
-        """
-        try:
-            for side in ("source", "target"):
-                ep = getattr(req, side)
-                if ep.type == "ews" and not ep.host:
-                    try:
-                        host, port, security = discover_ews(ep.login, ep.password, self.detect_settings,
-                                                            self.settings.allow_hosts)
-                    except InvalidEmail as exc:  # the request model refuses these first; never a 500
-                        return error(422, "invalid_request", f"{side}.login: {exc}", side=side,
-                                     field=f"{side}.login")
-                    except ConnectionCheckFailed as exc:
-                        raise SideFailed(side, exc) from None
-                    setattr(req, side, ep.model_copy(update={"host": host, "port": port, "security": security}))
-            outcomes = check_both(req.source, req.target, self.opts, self.pool, sieve="rules" in req.options)
-            if outcomes["target"] is None:
-                target_check.passed()
-            raise_first_failure(outcomes)
-        except SideFailed as exc:
-            self.metrics.error(exc.error.code)
-            self.requests.labels("create", exc.error.code).inc()
-            return error(422, exc.error.code, str(exc.error), side=exc.side, field=side_field(exc.side, exc.error))
-        return None
-
-    # -- after the start: cancel, undo, report ------------------------------------------
-    def cancel(self, mid: str, login: str) -> JSONResponse:
-        fields = self.authorized(mid, login)
-        if fields is None:
-            return error(404, "not_found", "no migration with this ID and login")
-        state = fields.get("state", "")
-        if state == ms.CANCELLING:
-            return JSONResponse(status_code=202, content={"id": mid, "state": state})
-        if state in ms.FINAL or state == ms.UNDOING:
-            return error(409, "already_ended", f"the migration has already ended ({state}); there is nothing to cancel")
-        if self.status.transition(mid, ms.CANCELLING) is None:
-            fresh = self.status.fields(mid).get("state", "")
-            if fresh == ms.CANCELLING:
-                return JSONResponse(status_code=202, content={"id": mid, "state": fresh})
-            return error(409, "already_ended", f"the migration has already ended ({fresh}); there is nothing to cancel")
-        self.producer.send(topics.MIGRATIONS_CONTROL, mid, ControlCommand(migration_id=mid, command="cancel"))
-        self.producer.flush(30)
-        log.info("cancel requested", extra={"migration_id": mid})
-        return JSONResponse(status_code=202, content={"id": mid, "state": ms.CANCELLING})
-
-    def undo_deadline(self, fields: dict[str, str]) -> datetime | None:
-        finished = fields.get("finished_at")
-        if not finished:
-            return None
-        return datetime.fromisoformat(finished) + timedelta(hours=self.settings.undo_window_hours)
-
-    def undo(self, mid: str, login: str, target_password: str, client_ip: str) -> JSONResponse:
-        json_log.register_secret(target_password)
-        fields = self.authorized(mid, login)
-        if fields is None:
-            return error(404, "not_found", "no migration with this ID and login")
-        state = fields.get("state", "")
-        if state == ms.UNDOING:
-            return JSONResponse(status_code=202, content={"id": mid, "state": state})
-        if state == ms.UNDONE:
-            return error(409, "already_undone", "this migration has already been undone")
-        if state not in ms.UNDOABLE:
-            return error(409, "not_finished", f"the migration is {state}; undo is possible once it has ended "
-                                              "(cancel it first to stop it)")
-        deadline = self.undo_deadline(fields)
-        if deadline is None or datetime.now(UTC) > deadline:
-            until = deadline.isoformat(timespec="seconds") if deadline else "unknown"
-            hours = f"{self.settings.undo_window_hours:g}"
-            return error(409, "undo_expired",
-                         f"undo was possible until {until} ({hours} hours after the end); it has expired")
-        try:
-            self.limiter.check(("login", login), ("ip", client_ip))
-        except RateLimited as exc:
-            return rate_limited(exc)
-        spec = decode_as(self.r.get(k.spec(mid)), MigrationRequested).target
-        if spec.type == "pst":  # never a target; narrows the Literal for Endpoint
-            return error(409, "not_finished", "this migration has no target that can be undone")
-        target = Endpoint(type=spec.type, host=spec.host, port=spec.port, security=spec.security, login=spec.login,
-                          password=target_password, tls_verify=spec.tls_verify, sieve_port=spec.sieve_port,
-                          auth=spec.auth)
-        try:
-            with self.limiter.failures("target", spec.login) as target_check:
-                check_endpoint(target, self.opts)
-                target_check.passed()
-        except RateLimited as exc:
-            return rate_limited(exc)
-        except ConnectionCheckFailed as exc:
-            self.metrics.error(exc.code)
-            return error(422, exc.code, str(exc), side="target")
-        data_key = new_data_key()
-        command = ControlCommand(migration_id=mid, command="undo", target_password_sealed=seal(
-            data_key, target_password, seal_context(mid, UNDO_SEAL_SIDE)))
-        self.r.set(k.data_key(mid), self.keys.wrap(data_key, mid))
-        if self.status.transition(mid, ms.UNDOING) is None:
-            return error(409, "not_finished", "the migration changed state meanwhile; try again")
-        self.producer.send(topics.MIGRATIONS_CONTROL, mid, command)
-        self.producer.flush(30)
-        log.info("undo requested", extra={"migration_id": mid})
-        return JSONResponse(status_code=202, content={"id": mid, "state": ms.UNDOING})
-
-    def report(self, mid: str, login: str, fmt: str) -> Response:
-        if self.authorized(mid, login) is None:
-            return error(404, "not_found", "no migration with this ID and login")
-        rows = self.status.report(mid)
-        if fmt == "csv":
-            return Response(report_csv(rows), media_type="text/csv; charset=utf-8",
-                            headers={"Content-Disposition": f'attachment; filename="mailferry-{mid}.csv"'})
-        return JSONResponse(content={"id": mid, "items": rows})
-
-
-def rate_limited(exc: RateLimited) -> JSONResponse:
-    """429 with Retry-After; a target login's limit names the target."""
-    target = exc.kind == "target"
-    return error(429, "rate_limited", str(exc), side="target" if target else None,
-                 field="target.login" if target else None, headers={"Retry-After": str(exc.retry_after)})
-
-
-def side_field(side: str, exc: Exception) -> str | None:
-    """``source.login`` for a refusal that names its field (UnsafeText), else None."""
-    name = getattr(exc, "field", None)
-    return f"{side}.{name}" if name else None
-
-
-REPORT_COLUMNS = ("item_type", "result", "folder", "subject", "bytes", "reason", "item_key")
-
-
-def report_csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def create_app(intake: Intake) -> FastAPI:

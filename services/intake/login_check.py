@@ -2,18 +2,22 @@
 
 Both sides are checked at once (two threads), so a user waits for the slower
 server, not the sum. Errors keep their kind and say which side they concern.
+What a login check is belongs to each system (the registry): the account's own
+login, and a second protocol a chosen operation needs (ManageSieve for rules).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
 
-from services.intake.api_models import Endpoint
+from shared.adapters import registry
+from shared.adapters.ports import AdapterEnv
 from shared.errors import ConnectionCheckFailed, ProtocolError
-from shared.ews_connection import check_login
-from shared.imap_connection import ConnectOptions, login_imap
-from shared.managesieve import connect_sieve, sieve_port, sieve_security
-from shared.pop3_connection import login_pop3
+from shared.events import EndpointSpec
+
+Side = Literal["source", "target"]
 
 
 class SideFailed(Exception):
@@ -23,31 +27,28 @@ class SideFailed(Exception):
         self.error = error
 
 
-def check_endpoint(ep: Endpoint, opts: ConnectOptions, sieve: bool = False) -> None:
-    if ep.type == "ews":
-        check_login(ep.host, ep.port, ep.security, ep.login, ep.password, ep.auth, tls_verify=ep.tls_verify)
-        return
-    if ep.type == "pop3":
-        login_pop3(ep.host, ep.port, ep.security, ep.tls_verify, ep.login, ep.password, opts).logout()
-        return
-    if ep.type != "imap":
-        raise ProtocolError(f"{ep.type} accounts cannot be checked by this version")
-    client = login_imap(ep.host, ep.port, ep.security, ep.tls_verify, ep.login, ep.password, opts)
-    try:
-        client.logout()
-    except Exception:
-        client.shutdown()
-    if sieve:
-        connect_sieve(ep.host, sieve_port(ep.sieve_port), sieve_security(ep.security), ep.tls_verify,
-                      ep.login, ep.password, opts).logout()
+def check_endpoint(spec: EndpointSpec, password: str, env: AdapterEnv, side: Side = "target",
+                   options: Collection[str] = ()) -> None:
+    """Log in to the account, and to what the chosen ``options`` need on this ``side``; raises the
+    ConnectionCheckFailed kind that says why not."""
+    system = registry.SYSTEMS.get(spec.type)
+    if system is None or system.check_login is None:
+        raise ProtocolError(f"{spec.type} accounts cannot be checked by this version")
+    system.check_login(spec, password, env)
+    ways = system.readers if side == "source" else system.writers
+    for op in registry.ordered(list(options)):
+        way = ways.get(op)
+        if way is not None and way.check_login is not None:
+            way.check_login(spec, password, env)
 
 
-def check_both(source: Endpoint, target: Endpoint, opts: ConnectOptions, pool: ThreadPoolExecutor,
-               sieve: bool = False) -> dict[str, ConnectionCheckFailed | None]:
+def check_both(source: tuple[EndpointSpec, str], target: tuple[EndpointSpec, str], env: AdapterEnv,
+               pool: ThreadPoolExecutor, options: Collection[str] = ()) -> dict[str, ConnectionCheckFailed | None]:
     """Each side's failure, or None where the login succeeded: both are always known (the target's
-    outcome counts against its login's limit even when the source failed)."""
-    futures = {side: pool.submit(check_endpoint, ep, opts, sieve)
-               for side, ep in (("source", source), ("target", target))}
+    outcome counts against its login's limit even when the source failed). Each side is (account, password)."""
+    sides: tuple[tuple[Side, tuple[EndpointSpec, str]], ...] = (("source", source), ("target", target))
+    futures = {side: pool.submit(check_endpoint, spec, password, env, side, options)
+               for side, (spec, password) in sides}
     outcomes: dict[str, ConnectionCheckFailed | None] = {}
     for side, fut in futures.items():
         try:

@@ -1,7 +1,8 @@
 """``GET /api/v1/option-rules``: what each source/target pair can migrate, for the web form.
 
-The pages read the rules from here rather than keeping a copy of shared/option_rules.py, so the form
-never offers an option that ``POST /api/v1/migrations`` or the PST upload would refuse.
+The pages read the rules from here rather than keeping a copy of them (they follow from the systems in
+shared/adapters/registry.py), so the form never offers an option that ``POST /api/v1/migrations`` or the
+PST upload would refuse.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from shared import option_rules
+from shared.adapters import registry
 from shared.migration_state import OPERATIONS
 
 
@@ -25,6 +26,6 @@ def option_rules_router() -> APIRouter:
     @router.get("/api/v1/option-rules", response_model=OptionRules)
     async def get_option_rules() -> OptionRules:
         """Which options each source/target pair can take in this version."""
-        return OptionRules(operations=list(OPERATIONS), options=option_rules.table())
+        return OptionRules(operations=list(OPERATIONS), options=registry.table())
 
     return router

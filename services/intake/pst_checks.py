@@ -16,15 +16,16 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from services.extractor.pst import (
+from services.intake.api_models import Endpoint
+from shared import json_log
+from shared.adapters import registry
+from shared.adapters.pst.reader import (
     NotAPstError,
     PstError,
     PstPasswordProtectedError,
     PstTruncatedError,
     check_pst,
 )
-from services.intake.api_models import Endpoint
-from shared import json_log, option_rules
 from shared.wire_text import is_single_address
 
 log = logging.getLogger("services.intake.pst_upload")  # the upload's log, wherever the check is made
@@ -88,7 +89,7 @@ def parse_fields(values: dict[str, bytes], allow_insecure_tls: bool) -> PstReque
     if not target.tls_verify and not allow_insecure_tls:
         raise Refused(422, "tls_verify_not_allowed", "turning off certificate checks is not allowed on this service",
                       side="target", field="target.tls_verify")
-    problems = option_rules.pst_problems(target.type, options)
+    problems = registry.pst_problems(target.type, options)
     if problems:
         fld, msg = problems[0]
         raise Refused(422, "options_not_possible", msg, field=fld)

@@ -16,7 +16,8 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-PST_DIR = "pst"  # below the spool
+from shared.spool import PST_DIR
+
 WRITE_BUFFER = 1 << 20
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -31,6 +31,7 @@ from starlette.requests import ClientDisconnect
 
 from services.intake.api_errors import error
 from services.intake.api_models import OPTIONS_SCHEMA, Accepted, Endpoint, ErrorResponse
+from services.intake.intake import Intake
 from services.intake.login_check import check_endpoint
 from services.intake.migration_start import MigrationDraft, accepted, create_migration, unsealed_spec
 from services.intake.multipart_stream import MultipartError, MultipartParser, PartData, PartStart, boundary_of
@@ -44,16 +45,14 @@ from services.intake.pst_checks import (
     spool_failed,
     too_large,
 )
-from services.intake.pst_spool import PST_DIR, SpoolUpload
+from services.intake.pst_spool import SpoolUpload
 from services.intake.rate_limit import RateLimited
 from shared.account_identity import account_identity, scope_text
 from shared.errors import ConnectionCheckFailed
 from shared.events import EndpointSpec
 from shared.net_guard import AllowList
+from shared.spool import PST_DIR
 from shared.wire_text import ADDRESS_PATTERN
-
-if TYPE_CHECKING:
-    from services.intake.app import Intake
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +173,7 @@ def create_pst_migration(intake: Intake, req: PstRequest, upload: SpoolUpload, f
     try:
         intake.limiter.check(("login", target.login), ("ip", client_ip))
         with intake.limiter.failures("target", target.login) as target_check:
-            check_endpoint(target, intake.opts)
+            check_endpoint(unsealed_spec(target), target.password, intake.env)
             target_check.passed()
     except RateLimited as exc:
         target_limit = exc.kind == "target"

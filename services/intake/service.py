@@ -14,7 +14,8 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from services.intake.app import Intake, create_app
+from services.intake.app import create_app
+from services.intake.intake import Intake
 from shared import kafka_edge
 from shared.config import Settings
 from shared.credential_seal import MasterKeys

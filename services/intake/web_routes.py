@@ -7,7 +7,9 @@ choice in localStorage. Both dictionaries are embedded in the page, so switching
 The parts pages share (header and navigation, account fields, options, footer) live once in ``web/partials/``
 and are put in by ``<!-- include: NAME key=value -->`` lines when the pages are loaded, not per request.
 The option checkboxes are made then too, one per operation intake knows (``OPERATIONS``, served as the
-``operations`` of ``GET /api/v1/option-rules``), so the form cannot offer a different list than the API.
+``operations`` of ``GET /api/v1/option-rules``), so the form cannot offer a different list than the API;
+and so are the account types each side offers, from the registry (``shared/adapters/registry.py``), each
+with its usual ports: the page script knows no system by name.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from shared.adapters import registry
 from shared.migration_state import OPERATIONS
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -39,6 +42,8 @@ ASSET_TYPES = {
 }
 I18N_MARKER = "<!--I18N-->"
 OPTION_ROWS_MARKER = "<!--OPTION-ROWS-->"  # in partials/options.html: a row from partials/option.html per operation
+# In partials/account.html: an <option> per account type the side can take.
+ACCOUNT_TYPES_MARKER = re.compile(r"<!--ACCOUNT-TYPES:(source|target)-->")
 CHECKED_OPTIONS = ("emails",)  # ticked when a form opens: every source/target pair can take e-mails
 # A whole line ``<!-- include: header.html -->`` or ``<!-- include: account.html side=source -->``.
 INCLUDE_LINE = re.compile(r"^[ \t]*<!--[ \t]*include:[ \t]*([\w.-]+\.html)((?:[ \t]+\w+=[^\s>]+)*)[ \t]*-->[ \t]*\n",
@@ -141,6 +146,30 @@ def option_rows() -> str:
     return "".join(rows).strip()  # the marker's line keeps its indentation and line break
 
 
+def account_type_options(side: str) -> str:
+    """An ``<option>`` per account type ``side`` can take, in the registry's order (the first is the default),
+    with the English label (the page script translates it), its usual ports by security (``data-ports``) and
+    the security the form switches to for it (``data-security``). A type without a ``type.NAME`` label, or a
+    pair of types the registry offers without an ``options.reason.SOURCE_TARGET`` text, raises: the page
+    cannot show a system it does not name, or options it does not explain."""
+    labels = _dictionary(DEFAULT_LANGUAGE)
+    types = registry.account_types(side)
+    wanted = [f"type.{t}" for t in types]
+    wanted += [f"options.reason.{source}_{target}" for source, targets in registry.table().items()
+               for target, ops in targets.items() if ops]
+    for lang in LANGUAGES:
+        missing = [key for key in wanted if key not in _dictionary(lang)]
+        if missing:
+            raise ValueError(f"web/i18n/{lang}.json has no text for {', '.join(missing)}")
+    rows = []
+    for name in types:
+        system = registry.system(name)
+        ports = json.dumps(dict(system.default_ports), separators=(",", ":"))
+        rows.append(f'<option value="{escape(name)}" data-i18n="type.{escape(name)}" data-ports="{escape(ports)}" '
+                    f'data-security="{escape(system.form_security)}">{escape(labels[f"type.{name}"])}</option>')
+    return "\n            ".join(rows)  # the marker's line keeps its indentation; the others get the same
+
+
 def mark_current(html: str, path: str) -> str:
     """The shared navigation with its link to this page marked as the current one."""
     link = re.compile(rf'(<a href="{re.escape(path)}" data-i18n="nav\.\w+")>')
@@ -153,6 +182,7 @@ def mark_current(html: str, path: str) -> str:
 def load_page(path: str, name: str, i18n_block: str) -> str:
     """A page as served (but for its language): partials in, current link marked, dictionaries embedded."""
     page = expand_includes((WEB_DIR / name).read_text(encoding="utf-8")).replace(OPTION_ROWS_MARKER, option_rows())
+    page = ACCOUNT_TYPES_MARKER.sub(lambda m: account_type_options(m.group(1)), page)
     return mark_current(page, path).replace(I18N_MARKER, i18n_block)
 
 

@@ -13,11 +13,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from services.extractor.plan import folder_key
-from services.loader.imap import Outgoing, Placed
-from services.loader.imap_flags import not_kept_reason
-from services.loader.target import MailTarget
 from shared import topics
+from shared.adapters.imap.flags import not_kept_reason
+from shared.adapters.ports import MailTarget, Outgoing, Placed
 from shared.errors import ItemRejected
 from shared.events import (
     CreatedThing,
@@ -28,6 +26,7 @@ from shared.events import (
     MailMeta,
     UndoRecords,
 )
+from shared.item_keys import folder_key
 from shared.kafka_edge import EventProducer
 from shared.lanes import deal, undeal
 from shared.ledger import Ledger, LedgerEntry

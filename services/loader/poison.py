@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from services.extractor.plan import folder_key
 from services.loader.load import OPERATION
 from shared.events import (
     ControlCommand,
@@ -27,6 +26,7 @@ from shared.events import (
     SieveScriptItem,
     UndoFinished,
 )
+from shared.item_keys import folder_key
 from shared.migration_state import OPERATION_OF
 
 

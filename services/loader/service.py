@@ -8,11 +8,13 @@ the progress are durable, and never past the first chunk of an unfinished item.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -20,20 +22,21 @@ import redis
 from confluent_kafka import Message
 
 from services.loader.chunks import ChunkAssembler
-from services.loader.ews import EwsTarget
-from services.loader.ews_pim import load_pim
-from services.loader.imap import ImapTarget
 from services.loader.load import OPERATION, FolderWork, MailWork, MigrationLoader, Work
+from services.loader.pim_load import load_pim
 from services.loader.poison import given_up
 from services.loader.sieve import SieveLoader
 from services.loader.undo import run_undo
 from services.runtime import ServiceContext, run_service
 from shared import redis_keys as k
 from shared import topics
+from shared.adapters import registry
+from shared.adapters.descriptor import Writing
+from shared.adapters.ports import AdapterEnv, ItemTarget, MailTarget
 from shared.config import Settings
 from shared.credentials import CredentialStore
 from shared.dead_letters import send_undecodable
-from shared.errors import ConnectionCheckFailed, EventError, SecretUnavailable
+from shared.errors import ConnectionCheckFailed, EventError, NotSupported, SecretUnavailable
 from shared.events import (
     ControlCommand,
     FolderItem,
@@ -45,16 +48,15 @@ from shared.events import (
     MigrationRequested,
     PimItem,
     SieveScriptItem,
+    UndoFinished,
     decode,
     decode_as,
 )
-from shared.ews_connection import connect_ews, pin
-from shared.imap_connection import ConnectOptions, login_imap
 from shared.json_log import redact
 from shared.kafka_edge import EventProducer, next_offsets, position
 from shared.ledger import Ledger
-from shared.managesieve import ManageSieve, connect_sieve, sieve_port, sieve_security
 from shared.metrics import ServiceMetrics
+from shared.migration_state import OPERATION_OF
 from shared.prefetch import PreparedBatch
 from shared.session_pool import SessionPool, slot_key
 
@@ -76,15 +78,17 @@ class BatchWork:
 
 class Loader:
     def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, creds: CredentialStore,
-                 opts: ConnectOptions, metrics: ServiceMetrics) -> None:
+                 env: AdapterEnv, metrics: ServiceMetrics) -> None:
         self.r = r
         self.producer = producer
         self.creds = creds
-        self.opts = opts
+        self.env = env
         self.metrics = metrics
         self.specs: dict[str, MigrationRequested] = {}
-        self.targets: SessionPool[ImapTarget | EwsTarget] = SessionPool(self._open_target, lambda t: t.close(),
-                                                                        idle_seconds=120)
+        # Mail target sessions keyed <mid> (and <mid>#<slot> for further APPEND sessions); item target
+        # sessions keyed <mid>#<operation>: all of a migration's are dropped together after a failure.
+        self.targets: SessionPool[MailTarget] = SessionPool(self._open_target, lambda t: t.close(), idle_seconds=120)
+        self.item_targets: SessionPool[ItemTarget] = SessionPool(_unnamed, lambda t: t.close(), idle_seconds=120)
         spool = settings.spool / "loader" / f"{socket.gethostname()}-{os.getpid()}"
         self.chunks = ChunkAssembler(spool)
         self.undo_batch = settings.undo_batch
@@ -100,16 +104,21 @@ class Loader:
             self.specs[mid] = decode_as(raw, MigrationRequested)
         return self.specs[mid]
 
-    def _open_target(self, key: str, password: str | None = None) -> ImapTarget | EwsTarget:
+    def _secret(self, mid: str) -> Callable[[], str]:
+        spec = self.specs[mid].target
+        return lambda: self.creds.password(mid, spec, "target")
+
+    def _open_target(self, key: str) -> MailTarget:
         mid = key.split("#", 1)[0]
         spec = self.specs[mid].target
-        secret = password if password is not None else self.creds.password(mid, spec, "target")
-        if spec.type == "ews":
-            pin(spec.host, spec.port)
-            return EwsTarget(connect_ews(spec.host, spec.port, spec.security, spec.login, secret, auth=spec.auth,
-                                         tls_verify=spec.tls_verify))
-        return ImapTarget(login_imap(spec.host, spec.port, spec.security, spec.tls_verify, spec.login,
-                                     secret, self.opts))
+        system = registry.system(spec.type)
+        if system.mail_target is None:
+            raise NotSupported(f"e-mails cannot be written to {system.label} by this version")
+        return system.mail_target(spec, self._secret(mid), self.env)
+
+    def _writing(self, mid: str, operation: str) -> Writing | None:
+        found = registry.SYSTEMS.get(self.specs[mid].target.type)
+        return found.writers.get(operation) if found else None
 
     def prepare(self, batch: list[Message]) -> BatchWork:
         """Decode a batch ahead, while the previous one is written (run by the prefetch thread)."""
@@ -189,7 +198,7 @@ class Loader:
         except SecretUnavailable:
             self._fail_all(mid, work, "the migration had already ended; item not copied")
             return
-        except ConnectionCheckFailed as exc:
+        except (ConnectionCheckFailed, NotSupported) as exc:
             if exc.retryable:
                 raise
             self.producer.send(topics.PROGRESS, mid, MigrationFailed(migration_id=mid, code=exc.code, reason=str(exc)))
@@ -198,8 +207,7 @@ class Loader:
         # With LITERAL+ one session pipelines every APPEND of the batch, which Dovecot takes in
         # faster and at a quarter of the CPU than several sessions writing into one account at once
         # (they contend for its index locks). Without it, several sessions keep APPENDs in flight.
-        serial = isinstance(target, ImapTarget) and not target.literal_plus
-        more = [slot_key(mid, i) for i in range(1, self.connections)] if serial else []
+        more = [slot_key(mid, i) for i in range(1, self.connections)] if target.parallel_sessions else []
         appenders = list(self.append_pool.map(self.targets.get, more))  # they log in side by side
         loader = MigrationLoader(mid, spec.pair_id, target, Ledger(self.r, spec.pair_id), self.producer, self.metrics,
                                  appenders, self.append_pool)
@@ -209,20 +217,17 @@ class Loader:
             self.targets.drop_migration(mid)  # reconnect on the retry
             raise
 
-    def _open_sieve(self, mid: str, password: str | None = None) -> ManageSieve:
-        spec = self.specs[mid].target
-        pw = password if password is not None else self.creds.password(mid, spec, "target")
-        return connect_sieve(spec.host, sieve_port(spec.sieve_port), sieve_security(spec.security),
-                             spec.tls_verify, spec.login, pw, self.opts)
-
     def _load_scripts(self, mid: str, items: list[SieveScriptItem]) -> None:
         spec = self._spec(mid)
         if spec is None:
             return
+        writing = self._writing(mid, "rules")
         try:
-            SieveLoader(mid, spec.pair_id, lambda: self._open_sieve(mid), Ledger(self.r, spec.pair_id),
-                        self.producer).load(items)
-        except (SecretUnavailable, ConnectionCheckFailed) as exc:
+            if writing is None or writing.format != "sieve":
+                raise NotSupported(f"Sieve scripts cannot be written to {registry.label(spec.target.type)}")
+            SieveLoader(mid, spec.pair_id, lambda: writing.open(spec.target, self._secret(mid), self.env),
+                        Ledger(self.r, spec.pair_id), self.producer).load(items)
+        except (SecretUnavailable, ConnectionCheckFailed, NotSupported) as exc:
             if isinstance(exc, ConnectionCheckFailed) and exc.retryable:
                 raise
             self.producer.send(topics.PROGRESS, mid, ItemResults(migration_id=mid, operation="rules", results=[
@@ -232,18 +237,42 @@ class Loader:
 
     def _load_pim(self, mid: str, items: list[PimItem]) -> None:
         spec = self._spec(mid)
-        if spec is not None:
-            load_pim(mid, spec.pair_id, items, lambda: self.targets.get(mid), Ledger(self.r, spec.pair_id),
-                     self.producer)
+        if spec is None:
+            return
+        by_op: dict[str, list[PimItem]] = defaultdict(list)
+        for item in items:
+            by_op[OPERATION_OF.get(item.item_type, "")].append(item)
+        for operation, group in by_op.items():
+            load_pim(mid, spec.pair_id, group, functools.partial(self._item_target, mid, operation),
+                     Ledger(self.r, spec.pair_id), self.producer)
+
+    def _item_target(self, mid: str, operation: str) -> ItemTarget:
+        """The migration's session writing ``operation`` (NotSupported when the target's system has none)."""
+        writing = self._writing(mid, operation)
+        if writing is None:
+            label = registry.label(self.specs[mid].target.type)
+            raise NotSupported(f"{operation or 'this item type'} cannot be written to {label} by this version")
+        spec = self.specs[mid].target
+        return self.item_targets.get(f"{mid}#{operation}", lambda: writing.open(spec, self._secret(mid), self.env))
 
     def _undo(self, cmd: ControlCommand) -> None:
         spec = self._spec(cmd.migration_id)
         if spec is None or not cmd.target_password_sealed:
             return
         mid = cmd.migration_id
+        target = spec.target
+        system = registry.system(target.type)
+        open_undo, open_scripts = system.undo, system.script_undo
+        if open_undo is None:
+            self.producer.send(topics.PROGRESS, mid, UndoFinished(
+                migration_id=mid, ok=False, removed_messages=0, removed_folders=0, restored_settings=0, kept=[],
+                reason=f"what was written to {system.label} cannot be undone by this version"))
+            self.producer.flush()
+            return
         run_undo(mid, cmd.target_password_sealed, self.creds, Ledger(self.r, spec.pair_id),
-                 lambda pw: self._open_target(mid, pw), lambda pw: self._open_sieve(mid, pw), self.producer,
-                 self.undo_batch)
+                 lambda pw: open_undo(target, lambda: pw, self.env),
+                 (lambda pw: open_scripts(target, lambda: pw, self.env)) if open_scripts is not None else None,
+                 self.producer, self.undo_batch)
 
     def poison(self, batch: list[Message], exc: Exception) -> None:
         """A batch that keeps failing: every item in it reported failed under its own operation, an undo in it
@@ -280,10 +309,14 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     """Entry for ``mailferry service loader``."""
 
     def make(ctx: ServiceContext):  # type: ignore[no-untyped-def]
-        loader = Loader(settings, ctx.redis, ctx.producer, ctx.credentials, ctx.connect_options, ctx.metrics)
+        loader = Loader(settings, ctx.redis, ctx.producer, ctx.credentials, ctx.adapters, ctx.metrics)
         return loader.handle, loader.poison, loader.prepare
 
     run_service(SERVICE, settings, stop, [topics.ITEMS, topics.MIGRATIONS_CONTROL], make,
                 batch_size=settings.load_batch, linger=0.05, batch_bytes=settings.load_batch_bytes,
                 # Prefetch bounded: a loader's memory must not grow with the backlog of large items.
                 consumer_overrides={"queued.max.messages.kbytes": 32_768})
+
+
+def _unnamed(key: str) -> ItemTarget:
+    raise NotSupported(f"no item target was named for session {key}")  # every caller passes its opener

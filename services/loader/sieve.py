@@ -1,8 +1,9 @@
-"""Loading Sieve scripts (rules, vacation auto-reply) into the target over ManageSieve.
+"""Loading Sieve scripts (rules, vacation auto-reply) into the target, once each (the ledger).
 
-A script is a *setting*: the target may already have one by that name. The undo
-record holding its previous content is made durable *before* the script is
-written (write-ahead), so an undo can always put the old one back.
+A script is a *setting*: the target may already have one by that name. The target writes the
+undo record holding its previous content ahead (durable before the script is written), so an
+undo can always put the old one back. What was written is recorded in the ledger even when an
+error ends the batch; writing a script again after a crash is harmless.
 """
 
 from __future__ import annotations
@@ -10,19 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from shared import topics
-from shared.errors import ItemRejected
+from shared.adapters.ports import ItemOutcome, ItemTarget, WriteContext
 from shared.events import CreatedThing, ItemResult, ItemResults, SieveScriptItem, UndoRecords
 from shared.kafka_edge import EventProducer
 from shared.ledger import Ledger, LedgerEntry
-from shared.managesieve import ManageSieve
 
 
 class SieveLoader:
-    def __init__(self, mid: str, pair_id: str, open_sieve: Callable[[], ManageSieve], ledger: Ledger,
+    def __init__(self, mid: str, pair_id: str, open_target: Callable[[], ItemTarget], ledger: Ledger,
                  producer: EventProducer) -> None:
         self.mid = mid
         self.pair_id = pair_id
-        self.open_sieve = open_sieve
+        self.open_target = open_target
         self.ledger = ledger
         self.producer = producer
 
@@ -46,28 +46,14 @@ class SieveLoader:
         self.producer.flush()
 
     def _write(self, items: Sequence[SieveScriptItem]) -> list[ItemResult]:
-        out = []
-        sieve = self.open_sieve()
+        target = self.open_target()
+        out = ItemOutcome()
+        ctx = WriteContext(migration_id=self.mid, pair_id=self.pair_id, inflight=frozenset(),
+                           write_ahead=self._write_ahead, snapshots=self.ledger)
         try:
-            scripts = sieve.list_scripts()
-            active = next((name for name, on in scripts.items() if on), None)
-            for item in items:
-                previous = sieve.get_script(item.name) if item.name in scripts else None
-                self._write_ahead(CreatedThing(kind="sieve_script", name=item.name, previous=previous,
-                                               previous_active=active, item_key=item.item_key))
-                try:
-                    sieve.put_script(item.name, item.script)
-                    if item.active:
-                        sieve.set_active(item.name)
-                        active = item.name
-                except ItemRejected as exc:
-                    out.append(ItemResult(item_key=item.item_key, item_type="rule", result="failed",
-                                          subject=item.name, reason=str(exc)))
-                    continue
-                size = len(item.script.encode())
-                self.ledger.record({item.item_key: LedgerEntry(self.mid, "sieve", 0, 0, size)})
-                out.append(ItemResult(item_key=item.item_key, item_type="rule", result="done", bytes=size,
-                                      subject=item.name))
-        finally:
-            sieve.logout()
-        return out
+            target.write(items, ctx, out)
+        finally:  # what was written is recorded, also when an error ends the batch
+            self.ledger.record({r.item_key: LedgerEntry(self.mid, "sieve", 0, 0, r.bytes)
+                                for r in out.results if r.result == "done"})
+            target.close()
+        return out.results

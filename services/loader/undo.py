@@ -15,16 +15,13 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from services.loader.ews import EwsTarget
-from services.loader.ews_undo import delete_created_folder, remove_rules, restore_auto_reply
-from services.loader.imap import ImapTarget
 from shared import topics
+from shared.adapters.ports import ScriptUndo, Undo
 from shared.credentials import UNDO_SEAL_SIDE, CredentialStore
 from shared.errors import ConnectionCheckFailed, SecretUnavailable
 from shared.events import CreatedThing, UndoFinished, UndoProgress
 from shared.kafka_edge import EventProducer
 from shared.ledger import Ledger
-from shared.managesieve import ManageSieve
 
 log = logging.getLogger(__name__)
 
@@ -94,25 +91,9 @@ def build_plan(records: Sequence[str], delimiter: str = "/") -> UndoPlan:
                     scripts, list(rules), settings)
 
 
-def restore_scripts(sieve: ManageSieve, scripts: Sequence[CreatedThing]) -> int:
-    """Newest record first, so the oldest record's ``previous`` is what remains."""
-    if not scripts:
-        return 0
-    existing = sieve.list_scripts()
-    for rec in reversed(scripts):
-        if rec.previous is None:
-            if existing.get(rec.name):
-                sieve.set_active("")
-            sieve.delete_script(rec.name)
-        else:
-            sieve.put_script(rec.name, rec.previous)
-    sieve.set_active(scripts[0].previous_active or "")
-    return len({s.name for s in scripts})
-
-
 @dataclass
 class UndoRunner:
-    """Carries out a plan on a logged-in target; reports progress through ``emit``.
+    """Carries out a plan through the target's Undo port; reports progress through ``emit``.
 
     Each step adds to ``done`` exactly what it adds to the plan's total, whatever the outcome
     (removed, already gone, or kept with a reason), so progress never passes the total and
@@ -120,7 +101,7 @@ class UndoRunner:
     """
 
     mid: str
-    target: ImapTarget | EwsTarget
+    target: Undo
     emit: Callable[[UndoProgress], None]
     batch: int = 500
     kept: list[str] = field(default_factory=list)
@@ -131,43 +112,38 @@ class UndoRunner:
         self.done += n
         self.emit(UndoProgress(migration_id=self.mid, done=self.done, total=self.total, kept=len(self.kept)))
 
-    def run(self, plan: UndoPlan, open_sieve: Callable[[], ManageSieve] | None) -> UndoFinished:
+    def _keep(self, why: str) -> None:
+        if why:
+            self.kept.append(why)
+
+    def run(self, plan: UndoPlan, open_scripts: Callable[[], ScriptUndo] | None) -> UndoFinished:
         self.done, self.total = 0, plan.total
         removed_messages = self._messages(plan)
         removed_folders = self._folders(plan)
-        restored = self._settings(plan) + self._scripts(plan, open_sieve)
+        restored = self._settings(plan) + self._scripts(plan, open_scripts)
         self._advance(0)
         return UndoFinished(migration_id=self.mid, ok=True, removed_messages=removed_messages,
                             removed_folders=removed_folders, restored_settings=restored, kept=self.kept)
 
     def _messages(self, plan: UndoPlan) -> int:
         removed = 0
-        target = self.target
         for (folder, uidvalidity), uids in plan.messages.items():
-            if isinstance(target, ImapTarget):
-                n, why = target.remove_messages(folder, uidvalidity, uids, self.batch)
-                removed += n
-                if why:
-                    self.kept.append(why)
-            else:
-                self.kept.append(f"{len(uids)} messages recorded by IMAP UID in {folder} were left: "
-                                 "the target is not an IMAP account")
+            n, why = self.target.remove_messages(folder, uidvalidity, uids, self.batch)
+            removed += n
+            self._keep(why)
             self._advance(len(uids))
         for i in range(0, len(plan.message_refs), self.batch):
             part = plan.message_refs[i:i + self.batch]
-            if isinstance(target, EwsTarget):
-                removed += target.remove_refs(part)
-            else:
-                self.kept.append(f"{len(part)} items recorded by Exchange id were left: the target is not Exchange")
+            n, why = self.target.remove_items(part)
+            removed += n
+            self._keep(why)
             self._advance(len(part))
         return removed
 
     def _folders(self, plan: UndoPlan) -> int:
         removed = 0
-        target = self.target
         for folder in plan.folders:
-            why = (target.delete_folder_if_empty(folder) if isinstance(target, ImapTarget)
-                   else delete_created_folder(target.account, folder, plan.folder_refs.get(folder, "")))
+            why = self.target.remove_folder(folder, plan.folder_refs.get(folder, ""))
             if why:
                 self.kept.append(why)
             else:
@@ -176,15 +152,10 @@ class UndoRunner:
         return removed
 
     def _settings(self, plan: UndoPlan) -> int:
-        """Exchange: the created inbox rules removed, each changed setting back to its oldest recorded value."""
+        """The created server-side rules removed, each changed setting back to its oldest recorded value."""
         if not (plan.rules or plan.settings):
             return 0
-        target = self.target
-        if not isinstance(target, EwsTarget):
-            self.kept.append("Exchange rules and settings were left: the target is not Exchange")
-            self._advance(len(plan.rules) + plan.setting_names)
-            return 0
-        removed, kept = remove_rules(target.account, plan.rules)
+        removed, kept = self.target.remove_rules(plan.rules)
         self.kept += kept
         self._advance(len(plan.rules))
         oldest: dict[str, CreatedThing] = {}
@@ -192,8 +163,7 @@ class UndoRunner:
             oldest.setdefault(rec.name, rec)
         restored = 0
         for rec in oldest.values():
-            why = restore_auto_reply(target.account, rec.previous) if rec.name == "auto_reply" else \
-                f"the setting {rec.name!r} cannot be restored by this version"
+            why = self.target.restore_setting(rec.name, rec.previous)
             if why:
                 self.kept.append(why)
             else:
@@ -201,26 +171,29 @@ class UndoRunner:
             self._advance(1)
         return removed + restored
 
-    def _scripts(self, plan: UndoPlan, open_sieve: Callable[[], ManageSieve] | None) -> int:
+    def _scripts(self, plan: UndoPlan, open_scripts: Callable[[], ScriptUndo] | None) -> int:
         if not plan.scripts:
             return 0
-        if open_sieve is None:
+        if open_scripts is None:
             self.kept.append("the Sieve scripts were left: the target has no ManageSieve")
             self._advance(plan.script_names)
             return 0
-        sieve = open_sieve()
+        scripts = open_scripts()
         try:
-            restored = restore_scripts(sieve, plan.scripts)
+            restored = scripts.restore_scripts(plan.scripts)
         finally:
-            sieve.logout()
+            scripts.close()
         self._advance(plan.script_names)
         return restored
 
 
 def run_undo(mid: str, sealed_password: str, creds: CredentialStore, ledger: Ledger,
-             open_target: Callable[[str], ImapTarget | EwsTarget], open_sieve: Callable[[str], ManageSieve],
+             open_target: Callable[[str], Undo], open_scripts: Callable[[str], ScriptUndo] | None,
              producer: EventProducer, batch: int) -> None:
-    """Run an undo to the end; a crash re-delivers the command and the undo runs again (idempotent)."""
+    """Run an undo to the end; a crash re-delivers the command and the undo runs again (idempotent).
+
+    ``open_target`` and ``open_scripts`` log in with the password given for the undo (the registry's
+    openers of the target's system; ``open_scripts`` None when it keeps no scripts)."""
     try:
         password = creds.unseal(mid, sealed_password, UNDO_SEAL_SIDE)
     except SecretUnavailable:
@@ -237,7 +210,8 @@ def run_undo(mid: str, sealed_password: str, creds: CredentialStore, ledger: Led
         try:
             plan = build_plan(ledger.undo_index(mid), target.delimiter)
             runner = UndoRunner(mid, target, lambda ev: producer.send(topics.PROGRESS, mid, ev), batch)
-            finished = runner.run(plan, (lambda: open_sieve(password)) if plan.scripts else None)
+            scripts = (lambda: open_scripts(password)) if open_scripts is not None and plan.scripts else None
+            finished = runner.run(plan, scripts)
             ledger.forget([*plan.message_keys, *(s.item_key for s in plan.scripts)])
         finally:
             target.close()

@@ -19,7 +19,6 @@ from pathlib import Path
 import redis
 from confluent_kafka import Message
 
-from services.extractor.pst_source import PstUnavailable, spool_file
 from services.runtime import ServiceContext, run_service
 from services.tracker.metrics import TrackerMetrics
 from services.tracker.notify import Notifier, compose
@@ -43,6 +42,7 @@ from shared.events import (
     decode,
 )
 from shared.kafka_edge import EventProducer, make_producer, next_offsets
+from shared.spool import PstUnavailable, spool_file
 from shared.status_store import StatusStore
 
 log = logging.getLogger(__name__)

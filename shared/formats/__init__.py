@@ -3,7 +3,7 @@
 - ``shared.formats.vcard``: vCard 2.1/3.0/4.0 <-> :class:`~shared.formats.vcard.ContactCard` (``vobject``)
 - ``shared.formats.ical``: iCalendar VEVENT/VTODO <-> :class:`~shared.formats.ical.EventRecord` /
   :class:`~shared.formats.ical.TaskRecord` (``icalendar``)
-- ``shared.formats.ews_mapping``: the neutral records <-> exchangelib items
+- ``shared.adapters.ews.mapping``: the neutral records <-> exchangelib items
 
 This module holds what both text formats share: :class:`FormatError`, how bytes become text, and
 :func:`parse_line` for the one content line a caller holds (a record's kept ``extra`` line).

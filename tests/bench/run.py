@@ -44,9 +44,9 @@ from confluent_kafka.admin import AdminClient
 from imapclient import IMAPClient
 
 from mailferry import stack, verify
-from mailferry.cli import FINAL
 from mailferry.dovecot import DovecotServer
 from mailferry.expected_folders import expected_for
+from mailferry.follow import FINAL
 from mailferry.seed import Message
 from mailferry.verify import Fingerprint
 from shared.credential_seal import generate_master_key

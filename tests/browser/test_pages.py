@@ -350,7 +350,7 @@ def test_detect_settings_fills_the_fields_and_says_where_they_came_from(page: Pa
 
 
 def test_the_options_offered_are_the_rules_intake_serves(page: Page, web_url: str) -> None:
-    """The form reads GET /api/v1/option-rules (shared/option_rules.py): it offers what intake accepts, no more."""
+    """The form reads GET /api/v1/option-rules (shared/adapters/registry.py): it offers what intake accepts, no more."""
     page.goto(f"{web_url}/pst")
     page.select_option("#target-type", "ews")
     for op in ("emails", "contacts", "contact_groups", "calendars", "tasks"):
@@ -377,3 +377,20 @@ def test_the_options_offered_are_the_rules_intake_serves(page: Page, web_url: st
     expect(page.locator("#option-emails")).to_be_checked()
     for op in ("contacts", "rules", "auto_reply"):
         expect(page.locator(f"#option-{op}")).to_be_disabled()
+
+
+def test_the_account_types_and_their_ports_come_from_intake(page: Page, web_url: str) -> None:
+    """The form knows no system by name: each type's usual ports and security are on its option (the registry's)."""
+    page.goto(f"{web_url}/")
+    expect(page.locator("#source-port")).to_have_value("993")  # IMAP over TLS, the form's first type
+    page.select_option("#source-security", "starttls")
+    expect(page.locator("#source-port")).to_have_value("143")
+    page.select_option("#source-type", "pop3")
+    expect(page.locator("#source-port")).to_have_value("110")
+    page.select_option("#source-type", "ews")  # Exchange is HTTPS: the form goes back to TLS, port 443
+    expect(page.locator("#source-security")).to_have_value("tls")
+    expect(page.locator("#source-port")).to_have_value("443")
+    page.fill("#source-port", "8443")  # a port of the user's own stays
+    page.select_option("#source-type", "imap")
+    expect(page.locator("#source-port")).to_have_value("8443")
+    assert page.locator("#target-type option").evaluate_all("os => os.map(o => o.value)") == ["imap", "ews", "detect"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from mailferry.cli import FINAL
+from mailferry.follow import FINAL
 from mailferry.stack import StackInfo
 
 # The folders seed.plan_mailbox fills by default and the parents Dovecot lists for them (\\Noselect): between

@@ -21,7 +21,7 @@ from exchangelib.properties import Actions, Conditions, Rule
 
 from mailferry import seed, stack
 from mailferry.stack import StackInfo
-from shared import ews_connection
+from shared.adapters.ews import connection as ews_connection
 from tests.conftest import Accounts, stack_env
 from tests.e2e.flows import start, status, wait_final, wait_status
 from tests.ews_emulator import EwsEmulator, rules

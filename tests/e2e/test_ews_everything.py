@@ -20,10 +20,10 @@ from exchangelib.properties import Actions, Conditions, Rule
 
 from mailferry import seed
 from mailferry.stack import StackInfo
-from services.loader.ews import EwsTarget  # noqa: F401 - registers the extended properties
-from shared import ews_connection
+from shared.adapters.ews import connection as ews_connection
+from shared.adapters.ews import fields  # noqa: F401 - registers the extended properties
+from shared.adapters.ews.mapping import contact_to_ews
 from shared.formats import FormatError
-from shared.formats.ews_mapping import contact_to_ews
 from shared.formats.vcard import parse_vcard
 from tests.e2e.flows import start, wait_final
 from tests.ews_emulator import EwsEmulator

@@ -21,9 +21,9 @@ from exchangelib import Account, EWSDateTime, Message
 
 from mailferry import seed, verify
 from mailferry.stack import StackInfo
-from services.extractor.ews import EwsSource
-from services.loader.ews import EwsTarget  # noqa: F401 - registers the extended properties on Message
-from shared import ews_connection
+from shared.adapters.ews import connection as ews_connection
+from shared.adapters.ews import fields  # noqa: F401 - registers the extended properties
+from shared.adapters.ews.mail_source import EwsSource
 from tests.conftest import Accounts
 from tests.e2e.flows import migrate, start, wait_final
 from tests.ews_emulator import EwsEmulator

@@ -27,8 +27,8 @@ from aiosmtpd.controller import Controller
 from mailferry import seed, stack, verify
 from mailferry.dovecot import DovecotServer
 from mailferry.stack import StackInfo
-from shared.imap_connection import ConnectOptions
-from shared.managesieve import ManageSieve, connect_sieve
+from shared.adapters.net import ConnectOptions
+from shared.adapters.sieve.client import ManageSieve, connect_sieve
 from shared.net_guard import AllowList
 from tests.conftest import Accounts, stack_env
 from tests.e2e.flows import start, status, wait_final, wait_status

@@ -12,7 +12,7 @@ from exchangelib import Account
 from exchangelib.folders import Folder
 from exchangelib.properties import Actions, Conditions, Rule
 
-from shared.formats.ews_mapping import (
+from shared.adapters.ews.mapping import (
     ContactGroup,
     apply_occurrence_changes,
     event_to_ews,

@@ -20,15 +20,15 @@ from exchangelib.protocol import FailFast
 from exchangelib.transport import BASIC
 from exchangelib.version import EXCHANGE_2016
 
-from services.extractor import ews_pim as extract
-from services.loader.ews import EwsTarget
-from services.loader.ews_marker import FIELD, PROPERTY_SET
-from services.loader.ews_pim import load_pim
+from services.loader.pim_load import load_pim
 from shared import topics
-from shared.events import CreatedThing, Event, PimItem, UndoRecords
-from shared.formats.ews_mapping import (
+from shared.adapters.ews.fields import FIELD, PROPERTY_SET
+from shared.adapters.ews.mail_source import EwsSource
+from shared.adapters.ews.mail_target import EwsTarget
+from shared.adapters.ews.mapping import (
     contact_to_ews,
 )
+from shared.events import CreatedThing, Event, PimItem, UndoRecords
 from shared.formats.vcard import parse_vcard
 from shared.kafka_edge import DeliveryFailed, EventProducer, ensure_topics, make_producer
 from shared.ledger import Ledger
@@ -116,7 +116,8 @@ def source_items(emu: EwsEmulator, mid: str) -> list[PimItem]:
     save_calendar(acc, WEEKLY_STANDUP)
     save_calendar(acc, TASK)
     add_news_rule(acc)
-    return [item for op in OPERATIONS for item in extract.read(acc, op, mid)]
+    source = EwsSource(acc)
+    return [item for op in OPERATIONS for item in source.read(op, mid)]
 
 
 def target_items(emu: EwsEmulator) -> Counter[str]:

@@ -15,7 +15,7 @@ from exchangelib.properties import Actions, Address, Conditions, Exceptions, Rul
 from exchangelib.transport import BASIC
 from exchangelib.version import EXCHANGE_2016
 
-from services.loader.ews_rules import create_rule
+from shared.adapters.ews.rules import create_rule
 from shared.formats.settings import RuleModel, rule_from_ews, rule_to_ews
 from tests.ews_emulator import EwsEmulator
 

@@ -10,7 +10,7 @@ import pytest
 from exchangelib.errors import TransportError
 
 from mailferry.dovecot import _make_certificate
-from shared import ews_connection
+from shared.adapters.ews import connection as ews_connection
 from shared.errors import TlsError
 from tests.ews_emulator import EwsEmulator
 

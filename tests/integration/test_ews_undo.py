@@ -32,9 +32,10 @@ from exchangelib.protocol import FailFast
 from exchangelib.transport import BASIC
 from exchangelib.version import EXCHANGE_2016
 
-from services.loader.ews import KEY_SEP, EwsTarget
-from services.loader.imap import Outgoing
 from services.loader.undo import UndoRunner, build_plan
+from shared.adapters.ews.mail_target import EwsTarget
+from shared.adapters.ews.paths import KEY_SEP
+from shared.adapters.ports import Outgoing
 from shared.events import CreatedThing, UndoFinished, UndoProgress
 from shared.formats.settings import auto_reply_from_ews
 from tests.ews_emulator import EwsEmulator

@@ -1,4 +1,4 @@
-"""shared.formats.ews_mapping against the EWS emulator with the real exchangelib client:
+"""shared.adapters.ews.mapping against the EWS emulator with the real exchangelib client:
 neutral record -> exchangelib item -> save -> fetch -> neutral record."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from exchangelib import DELEGATE, Account, Configuration, Credentials, EWSTimeZo
 from exchangelib.transport import BASIC  # noqa: E402
 from exchangelib.version import EXCHANGE_2016  # noqa: E402
 
-from shared.formats.ews_mapping import (  # noqa: E402
+from shared.adapters.ews.mapping import (  # noqa: E402
     ContactGroup,
     apply_occurrence_changes,
     contact_from_ews,

@@ -14,11 +14,13 @@ from imapclient import IMAPClient
 
 from mailferry.dovecot import DovecotServer
 from mailferry.seed import Message, seed
-from services.extractor.imap import LISTING_MAX_LINE, ImapSource
-from services.loader.imap import ImapTarget, Outgoing, Placed
 from shared import net_guard
+from shared.adapters.imap.connection import login_imap
+from shared.adapters.imap.source import LISTING_MAX_LINE, ImapSource
+from shared.adapters.imap.target import ImapTarget
+from shared.adapters.net import ConnectOptions
+from shared.adapters.ports import Outgoing, Placed
 from shared.errors import ItemRejected
-from shared.imap_connection import ConnectOptions, login_imap
 
 pytestmark = [
     pytest.mark.integration,
@@ -185,7 +187,7 @@ def test_listing_a_large_folder_uses_uid_ranges_not_one_number_per_message(
 
 def test_a_listing_whose_answers_do_not_add_up_is_taken_again_folder_by_folder(
         server: DovecotServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from services.extractor import imap as source_imap
+    from shared.adapters.imap import source as source_imap
 
     login = "src@fast.test"
     validity, uids = fill_folder(server, login, "Kurz", 7, first=2000)

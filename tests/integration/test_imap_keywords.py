@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
+from shared.imap_connection import ConnectOptions, login_imap
 
 from mailferry.dovecot import DovecotServer
-from services.loader.imap import ImapTarget, Outgoing, Placed
 from shared import net_guard
+from shared.adapters.imap.target import ImapTarget
+from shared.adapters.ports import Outgoing, Placed
 from shared.errors import ItemRejected
-from shared.imap_connection import ConnectOptions, login_imap
 
 pytestmark = [
     pytest.mark.integration,

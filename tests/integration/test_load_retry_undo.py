@@ -17,13 +17,15 @@ import pytest
 import redis as redis_lib
 from prometheus_client import CollectorRegistry
 
-from services.loader.imap import ImapTarget, Outgoing, Placed
 from services.loader.load import FolderWork, MailWork, MigrationLoader
 from services.loader.undo import UndoRunner, build_plan
 from shared import net_guard
+from shared.adapters.imap.connection import login_imap
+from shared.adapters.imap.target import ImapTarget
+from shared.adapters.net import ConnectOptions
+from shared.adapters.ports import Outgoing, Placed
 from shared.errors import ItemRejected
 from shared.events import FolderRef, MailMeta, UndoProgress
-from shared.imap_connection import ConnectOptions, login_imap
 from shared.kafka_edge import EventProducer, ensure_topics, make_producer
 from shared.ledger import Ledger
 from shared.metrics import ServiceMetrics

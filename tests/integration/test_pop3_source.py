@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from mailferry.dovecot import DovecotServer, free_port
-from services.extractor.pop3 import Pop3Source, pop3_item_key, received_date
+from shared.adapters.net import ConnectOptions
+from shared.adapters.pop3.connection import login_pop3, open_pop3
+from shared.adapters.pop3.maildrop import Pop3Source, pop3_item_key, received_date
 from shared.errors import AddressNotAllowed, AuthenticationFailed, ProtocolError, ServerUnreachable, TlsError
-from shared.imap_connection import ConnectOptions
 from shared.net_guard import AllowList
-from shared.pop3_connection import login_pop3, open_pop3
 from tests.conftest import Accounts
 
 pytestmark = [

@@ -18,8 +18,8 @@ import pytest
 
 pypff = pytest.importorskip("pypff", reason="libpff-python (pypff) is needed to read PST files")
 
-from services.extractor import pst  # noqa: E402
-from services.extractor.pst import (  # noqa: E402
+from shared.adapters.pst import reader as pst  # noqa: E402
+from shared.adapters.pst.reader import (  # noqa: E402
     AppointmentRecord,
     ContactRecord,
     DistListRecord,

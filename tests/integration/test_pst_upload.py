@@ -34,7 +34,7 @@ from prometheus_client import CollectorRegistry
 
 from mailferry import stack
 from mailferry.stack import StackInfo
-from services.intake.app import Intake
+from services.intake.intake import Intake
 from services.intake.migration_start import login_digest
 from services.intake.multipart_stream import MultipartError, MultipartParser, PartData, PartEnd, PartStart
 from services.intake.pst_upload import pst_router

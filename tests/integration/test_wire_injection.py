@@ -22,12 +22,13 @@ from aiosmtpd.controller import Controller
 from mailferry import stack
 from mailferry.dovecot import DovecotServer
 from services.tracker.notify import Notifier, compose
+from shared.adapters.imap.connection import login_imap
+from shared.adapters.net import ConnectOptions
+from shared.adapters.pop3.connection import login_pop3
+from shared.adapters.sieve.client import connect_sieve
 from shared.config import SmtpSettings
 from shared.errors import ConnectionCheckFailed, ItemRejected
-from shared.imap_connection import ConnectOptions, login_imap
-from shared.managesieve import connect_sieve
 from shared.net_guard import AllowList
-from shared.pop3_connection import login_pop3
 from tests.conftest import Accounts
 
 pytestmark = pytest.mark.integration

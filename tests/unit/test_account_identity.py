@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.intake.api_models import Endpoint
-from services.intake.app import pair_id
+from services.intake.intake import pair_id
 from services.intake.pst_upload import pst_pair_id
 from shared import account_identity as ai
 from shared import net_guard

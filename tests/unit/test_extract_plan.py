@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from services.extractor.plan import folder_key, folder_refs, item_key, partition_known, split
+from services.extractor.plan import partition_known, split
 from shared import folder_map as fm
 from shared.folder_map import ListedFolder
+from shared.folder_refs import folder_refs
+from shared.item_keys import folder_key, item_key
 
 
 def lf(name: str, *flags: str, delimiter: str = "/") -> ListedFolder:

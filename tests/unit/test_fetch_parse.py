@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from imapclient.datetime_util import parse_to_datetime
 
-from services.extractor.fetch_parse import internaldate, parse_bodies, parse_meta, responses
+from shared.adapters.imap.fetch_parse import internaldate, parse_bodies, parse_meta, responses
 from shared.uid_sets import uid_set
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.loader.imap import create_arguments
 from shared import folder_map as fm
+from shared.adapters.imap.target import create_arguments
 from shared.folder_map import ListedFolder
 
 

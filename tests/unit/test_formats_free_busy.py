@@ -64,7 +64,7 @@ def test_an_appointment_from_a_pst_file_keeps_its_state(busy: int, status: str) 
     """PidLidBusyStatus (MS-OXOCAL 2.2.1.2): 0 free, 1 tentative, 2 busy, 3 out of office, 4 working elsewhere."""
     from datetime import UTC, datetime
 
-    from services.extractor import pst_mime as mm
+    from shared.adapters.pst import mapi as mm
 
     props: dict[mm.PropKey, object] = {
         mm.PR_SUBJECT: "away", (mm.PSETID_APPOINTMENT, 0x820D): datetime(2026, 3, 2, 9, tzinfo=UTC),

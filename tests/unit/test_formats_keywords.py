@@ -71,7 +71,7 @@ def test_categories_travel_as_keywords_and_the_follow_up_keyword_is_not_a_catego
                                                 ("complete", ("\\Seen", "$Completed"))])
 def test_a_pst_messages_follow_up_state(flag: str, expected: tuple[str, ...]) -> None:
     """PST mail carries PR_FLAG_STATUS too: a completed follow-up is $Completed there as well."""
-    from services.extractor.pst import MailRecord
+    from shared.adapters.pst.reader import MailRecord
 
     mail = MailRecord(source_id=1, folder=("Inbox",), message_class="IPM.Note", subject="s", sender_name="",
                       sender_address="", sent=None, received=None, is_read=True, is_draft=False, flag=flag,

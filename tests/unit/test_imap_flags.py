@@ -1,8 +1,8 @@
-"""Which flags go to an IMAP target and which are left out after a refusal (services.loader.imap_flags)."""
+"""Which flags go to an IMAP target and which are left out after a refusal (shared.adapters.imap.flags)."""
 
 from __future__ import annotations
 
-from services.loader.imap_flags import Fewer, about_keywords, fewer_keywords, not_kept_reason, permanent_flags, storable
+from shared.adapters.imap.flags import Fewer, about_keywords, fewer_keywords, not_kept_reason, permanent_flags, storable
 
 FULL = permanent_flags([b"\\Answered", b"\\Flagged", b"\\Deleted", b"\\Seen", b"\\Draft", b"\\*"])
 SEEN_ONLY = permanent_flags([b"\\Deleted", b"\\Seen"])

@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from services.extractor.imap import LISTING_MAX_LINE
-from shared.imap_connection import _PinnedPlain, _PinnedTls
+from shared.adapters.imap.connection import _PinnedPlain, _PinnedTls
+from shared.adapters.imap.source import LISTING_MAX_LINE
 
 SEARCH_200000 = b"* SEARCH " + b" ".join(str(n).encode() for n in range(1, 200_001)) + b"\r\n"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.loader.imap import parse_appenduid, settable_flags
+from shared.adapters.imap.target import parse_appenduid, settable_flags
 from shared.uid_sets import expand_uid_set
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.migration_state import OPERATIONS
-from shared.option_rules import (
+from shared.adapters.registry import (
     IMPLEMENTED,
     SUPPORTED_SOURCES,
     SUPPORTED_TARGETS,
@@ -16,6 +15,7 @@ from shared.option_rules import (
     runnable,
     table,
 )
+from shared.migration_state import OPERATIONS
 
 
 def test_allowed_options_by_pair() -> None:

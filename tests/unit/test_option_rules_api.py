@@ -1,4 +1,4 @@
-"""``GET /api/v1/option-rules``: the web form's copy of the option rules comes from shared/option_rules.py."""
+"""``GET /api/v1/option-rules``: the web form's copy of the option rules comes from shared/adapters/registry.py."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.intake.option_rules_api import option_rules_router
-from shared import option_rules
+from shared.adapters import registry as option_rules
 from shared.migration_state import OPERATIONS
 
 

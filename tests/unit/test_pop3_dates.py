@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.extractor.pop3 import pop3_item_key, received_date
+from shared.adapters.pop3.maildrop import pop3_item_key, received_date
 
 
 def msg(*headers: str, body: str = "body\r\n") -> bytes:

@@ -12,8 +12,8 @@ import compressed_rtf
 import pytest
 import vobject
 
-from services.extractor import pst_mime as mm
-from services.extractor.pst_mime import MapiAttachment, MapiMessage, Recipient
+from shared.adapters.pst import mapi as mm
+from shared.adapters.pst.mapi import MapiAttachment, MapiMessage, Recipient
 from shared.formats.ical import RecurrenceRule
 
 # MS-OXRTFCP section 4.1 (example 1) and 4.2 (example 2): compressed bytes and the RTF they hold.

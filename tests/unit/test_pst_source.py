@@ -6,18 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from services.extractor.plan import folder_refs
-from services.extractor.pst import PstFolder
-from services.extractor.pst_source import (
+from shared import folder_map
+from shared.adapters.pst.reader import PstFolder
+from shared.adapters.pst.source import (
     DELIMITER,
-    PstUnavailable,
     is_mail_class,
     is_mail_folder,
     listed_folders,
     pst_item_key,
-    spool_file,
 )
-from shared import folder_map
+from shared.folder_refs import folder_refs
+from shared.spool import PstUnavailable, spool_file
 
 TOP = PstFolder(path=(), source_id=1, container_class=None, item_count=0)
 _ids = iter(range(100, 10_000))

@@ -6,11 +6,14 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import cast
 
-from services.extractor import task_run
-from services.extractor.imap import ImapSource, MessageMeta
-from services.extractor.plan import item_key
-from services.extractor.task_run import Limits, batches, header_fields, run_task
+from shared.adapters.fetch_whole import as_chunks
+from shared.adapters.imap import fetch_task as task_run
+from shared.adapters.imap.fetch_task import batches, run_task
+from shared.adapters.imap.source import ImapSource, MessageMeta
+from shared.adapters.ports import FetchLimits as Limits
 from shared.events import EndpointSpec, Event, ExtractTask, FolderRef, ItemResults, MailChunk, MailItem, MailMeta
+from shared.item_keys import item_key
+from shared.mail_headers import header_fields
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -230,12 +233,12 @@ def _item(data: bytes) -> MailItem:
 
 def test_as_chunks_small_item_is_passed_through() -> None:
     item = _item(b"x" * 100)
-    assert list(task_run.as_chunks(item, 100)) == [item]
+    assert list(as_chunks(item, 100)) == [item]
 
 
 def test_as_chunks_cuts_a_large_item_in_order() -> None:
     item = _item(bytes(range(256)) * 2)
-    out = list(task_run.as_chunks(item, 100))
+    out = list(as_chunks(item, 100))
     assert all(isinstance(c, MailChunk) for c in out)
     chunks = cast(list[MailChunk], out)
     assert [(c.seq, c.last, len(c.data)) for c in chunks] == [(0, False, 100), (1, False, 100), (2, False, 100),

@@ -197,9 +197,6 @@
     return null;
   }
 
-  var DEFAULT_PORTS = { imap: { tls: 993, starttls: 143, none: 143 }, pop3: { tls: 995, starttls: 110, none: 110 },
-    ews: { tls: 443, starttls: 443, none: 80 } };
-
   /* One account's fields ("source", "target"): type, login, detect, server, port, security, password. */
   function Account(side) {
     var self = this;
@@ -218,8 +215,17 @@
 
   Account.prototype.type = function () { return this.typeSelect.value; };
 
+  /* What intake says of the chosen account type (web_routes.py puts it on each option, from the registry):
+     its usual ports by security, and the security the form selects for it ("" keeps the user's). */
+  Account.prototype.typeFacts = function () {
+    var option = this.typeSelect.options[this.typeSelect.selectedIndex];
+    var ports = option && option.getAttribute("data-ports");
+    return { ports: ports ? JSON.parse(ports) : null, security: (option && option.getAttribute("data-security")) || "" };
+  };
+
   Account.prototype.typeChanged = function () {
-    if (this.type() === "ews") { this.el("security").value = "tls"; }
+    var security = this.typeFacts().security;
+    if (security) { this.el("security").value = security; }
     this.fillDefaultPort();
     this.listeners.forEach(function (fn) { fn(); });
   };
@@ -227,7 +233,7 @@
   /* Put the usual port in while the user has not typed one of their own. */
   Account.prototype.fillDefaultPort = function () {
     var port = this.el("port");
-    var ports = DEFAULT_PORTS[this.type()];
+    var ports = this.typeFacts().ports;
     if (!ports) { return; }
     var wanted = ports[this.el("security").value];
     if (port.value === "" || Number(port.value) === this.lastDefaultPort) {
@@ -344,7 +350,7 @@
   };
 
   /* Option checkboxes. Which ones a source/target pair can take comes from intake (GET /api/v1/option-rules,
-     made from shared/option_rules.py, the rules intake checks requests with); the page only says why. */
+     made from the systems in shared/adapters/registry.py, the rules intake checks requests with); the page only says why. */
   var optionRules = null;
   var optionRulesRequested = false;
   var optionPair = null;
@@ -358,9 +364,7 @@
 
   function optionsReason(source, target) {
     if (source === "detect" || target === "detect") { return { key: "options.reason.pending" }; }
-    if (source === "imap" && target === "ews") { return { key: "options.reason.mail_to_ews", params: { source: "IMAP" } }; }
-    if (source === "pop3") { return { key: "options.reason.pop3" }; }
-    return { key: "options.reason." + source + "_" + target };
+    return { key: "options.reason." + source + "_" + target };  // one per pair the registry offers
   }
 
   function applyOptions() {

@@ -1,0 +1,80 @@
+"""What a system's entry in the registry says: how to open its ports, and what it reads and writes.
+
+Each adapter package has one (``shared/adapters/<name>/system.py``, ``SYSTEM``), listed in
+:mod:`shared.adapters.registry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from shared.adapters.ports import (
+    AdapterEnv,
+    ItemReader,
+    ItemTarget,
+    MailTarget,
+    ScriptUndo,
+    Secret,
+    Source,
+    Undo,
+)
+from shared.events import EndpointSpec, ExtractTask
+
+
+def _no_keys(task: ExtractTask) -> list[str]:
+    return []
+
+
+#: Opens a port on an account: the account, its secret (read when needed), the process's settings.
+SourceOpener = Callable[[EndpointSpec, Secret, AdapterEnv], Source]
+MailTargetOpener = Callable[[EndpointSpec, Secret, AdapterEnv], MailTarget]
+ReaderOpener = Callable[[EndpointSpec, Secret, AdapterEnv], ItemReader]
+ItemTargetOpener = Callable[[EndpointSpec, Secret, AdapterEnv], ItemTarget]
+UndoOpener = Callable[[EndpointSpec, Secret, AdapterEnv], Undo]
+ScriptUndoOpener = Callable[[EndpointSpec, Secret, AdapterEnv], ScriptUndo]
+#: Logs in and out, or raises the ConnectionCheckFailed kind that says why not (password in clear).
+LoginCheck = Callable[[EndpointSpec, str, AdapterEnv], None]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One operation a system reads, whole, at plan time."""
+
+    format: str  # the neutral format of its items: "vcard", "contact-group", "ical", "rule-model", "sieve"...
+    open: ReaderOpener
+    #: Checked with the account's login when this operation is chosen (a second protocol, ManageSieve).
+    check_login: LoginCheck | None = None
+    #: When set, a login that fails reports this one item failed and the migration goes on
+    #: (the account's other protocol is down, not the account); else the migration fails.
+    unavailable_item: str = ""
+
+
+@dataclass(frozen=True)
+class Writing:
+    """One operation a system writes."""
+
+    format: str
+    open: ItemTargetOpener
+    check_login: LoginCheck | None = None
+
+
+@dataclass(frozen=True)
+class System:
+    name: str  # the account's ``type``
+    label: str  # how messages, the web form and the CLI name it: "Exchange (EWS)"
+    mail_source: SourceOpener | None = None
+    mail_target: MailTargetOpener | None = None
+    readers: Mapping[str, Reading] = field(default_factory=dict)  # operation → reader, besides e-mails
+    writers: Mapping[str, Writing] = field(default_factory=dict)  # operation → writer, besides e-mails
+    undo: UndoOpener | None = None  # removes what was written through mail_target and writers
+    script_undo: ScriptUndoOpener | None = None  # puts back scripts written through a "sieve" writer
+    check_login: LoginCheck | None = None  # None: no login (an uploaded file)
+    #: The ledger identities of a task's items without a session (to report a task that failed).
+    task_keys: Callable[[ExtractTask], list[str]] = _no_keys
+    parallel_reads: bool = False  # several sessions may read one account at once
+    needs_host: bool = True  # False: the server can be found from the login (autodiscover)
+    autodiscover: bool = False  # intake looks the server up by POX autodiscover when none is given
+    uploaded: bool = False  # a file uploaded to intake, not an account: no login of its own
+    default_ports: Mapping[str, int] = field(default_factory=dict)  # by security, for the web form and CLI
+    form_security: str = ""  # the security the web form selects when this type is chosen ("": the user's stays)

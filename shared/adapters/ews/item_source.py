@@ -1,0 +1,69 @@
+"""Reading an Exchange mailbox's contacts, contact groups, calendar, tasks, rules and auto-reply.
+
+Each item becomes a :class:`PimItem` in a neutral format (vCard, iCalendar, or a
+small JSON model). Meeting requests and proposals live in the Inbox as messages
+and are not calendar items: they are not read here (the reference service does
+not migrate invitations either). A recurring event travels with its modified
+occurrences and its deleted dates in one iCalendar text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict
+from typing import Any
+
+from exchangelib import Account, CalendarItem, Contact, DistributionList, Task
+
+from shared.adapters.ews.mapping import contact_from_ews, event_from_ews, group_from_ews, task_from_ews
+from shared.adapters.pim_items import pim_item
+from shared.events import PimItem
+from shared.formats.ical import Calendar, serialize_calendar
+from shared.formats.settings import auto_reply_from_ews, rule_from_ews
+from shared.formats.vcard import serialize_vcard
+
+
+def read(account: Account, operation: str, mid: str,
+         folder_paths: Callable[[], Mapping[str, list[str]]]) -> Iterator[PimItem]:
+    """Every item of one operation, in the source's order. ``folder_paths`` gives folder id → the neutral
+    path the folder's mail travels under, for rules that move or copy mail into a folder."""
+    if operation == "contacts":
+        for c in account.contacts.all():
+            if isinstance(c, Contact) and not isinstance(c, DistributionList):
+                card = contact_from_ews(c)
+                yield pim_item(mid, operation, c.id, "vcard", c.display_name or "", serialize_vcard(card.value),
+                            card.lossy)
+    elif operation == "contact_groups":
+        for dl in account.contacts.all():
+            if isinstance(dl, DistributionList):
+                mapped = group_from_ews(dl)
+                group = mapped.value
+                yield pim_item(mid, operation, dl.id, "json", group.display_name, json.dumps(asdict(group)),
+                            mapped.lossy)
+    elif operation == "calendars":
+        for ev in account.calendar.all():
+            if not isinstance(ev, CalendarItem):
+                continue
+            exceptions: list[Any] = []
+            if ev.modified_occurrences:
+                exceptions = [x for x in account.fetch(ids=[o.to_id() for o in ev.modified_occurrences])
+                              if not isinstance(x, Exception)]
+            event = event_from_ews(ev, exceptions)
+            yield pim_item(mid, operation, ev.id, "ical", ev.subject or "",
+                        serialize_calendar(Calendar(events=[event.value])), event.lossy)
+    elif operation == "tasks":
+        for t in account.tasks.all():
+            if isinstance(t, Task):
+                task = task_from_ews(t)
+                yield pim_item(mid, operation, t.id, "ical", t.subject or "",
+                            serialize_calendar(Calendar(tasks=[task.value])), task.lossy)
+    elif operation == "rules":
+        paths = folder_paths()
+        for rule in account.rules:
+            model = rule_from_ews(rule, lambda fid: paths.get(fid) if fid else None)
+            yield pim_item(mid, operation, rule.id or rule.display_name, "json", model.name, model.to_json())
+    elif operation == "auto_reply":
+        yield pim_item(mid, operation, "oof", "json", "auto-reply", auto_reply_from_ews(account.oof_settings).to_json())
+    else:
+        raise ValueError(f"unknown operation {operation!r}")

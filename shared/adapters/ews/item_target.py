@@ -1,0 +1,225 @@
+"""Writing contacts, contact groups, events, tasks, rules and the auto-reply into Exchange.
+
+Created items and rules are recorded by their Exchange id; the auto-reply is a
+setting, so its previous value is recorded *before* it is changed (write-ahead)
+and undo puts it back. What the target cannot hold is reported with the item.
+
+Items are marked in flight before they are written, like mail. Each created item
+carries the mailferry marker (:mod:`shared.adapters.ews.marker`); a retry looks for
+the markers of the items still in flight and records what it finds instead of
+creating it again. Only in-flight items cost a search (one FindItem and one GetItem
+per folder and 50 markers). Rules carry no properties: :mod:`shared.adapters.ews.rules`
+finds them among the rules that appeared since the first attempt.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence, Set
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from exchangelib import Account
+from exchangelib.properties import ItemId
+
+from shared.adapters.ews.fields import FIELD
+from shared.adapters.ews.mapping import (
+    ContactGroup,
+    EventMapping,
+    apply_occurrence_changes,
+    contact_to_ews,
+    event_to_ews,
+    group_to_ews,
+    occurrence_index,
+    task_to_ews,
+)
+from shared.adapters.ews.marker import find_marked, marker
+from shared.adapters.ews.rules import RuleWriter
+from shared.adapters.ports import ItemOutcome, WriteContext
+from shared.errors import ItemRejected
+from shared.events import CreatedThing, ItemResult, PimItem
+from shared.formats import FormatError
+from shared.formats.ical import parse_calendar
+from shared.formats.settings import AutoReply, RuleModel, auto_reply_from_ews, auto_reply_to_ews
+from shared.formats.vcard import parse_vcard
+
+
+def _no_follow_up(_adopted: str | None) -> list[str]:
+    return []
+
+
+@dataclass
+class Part:
+    """One Exchange item made from a source item, stamped with its marker.
+
+    ``finish`` runs once the part exists (given the id of a copy found after a crash, or None
+    when the part was just created) and returns what could not be carried over.
+    """
+
+    item: Any  # unsaved exchangelib item
+    marker: str
+    finish: Callable[[str | None], list[str]] = _no_follow_up
+
+
+@dataclass
+class Planned:
+    """A source item as the Exchange items to create in ``folder``."""
+
+    item: PimItem
+    folder: Any
+    parts: list[Part]
+    lossy: list[str]
+
+
+class Folders(Protocol):
+    """What the writer needs of the mailbox's session (:class:`shared.adapters.ews.mail_target.EwsTarget`):
+    the account, and folders by neutral path (a rule may move mail into one the target lacks)."""
+
+    account: Account
+
+    def folder_name(self, path: Sequence[str]) -> str: ...
+
+    def ensure_folder(self, name: str) -> list[str]: ...
+
+    def folder_ref(self, name: str) -> str: ...
+
+    def folder(self, name: str) -> Any: ...
+
+
+class PimWriter:
+    """Writes one batch: ``ctx.write_ahead`` makes an undo record durable before a setting changes; the
+    markers carry ``ctx.pair_id`` with the item key; rules keep their snapshots in ``ctx.snapshots``."""
+
+    def __init__(self, target: Folders, ctx: WriteContext, default_tz: str = "UTC") -> None:
+        self.target = target
+        self.account: Account = target.account
+        self.write_ahead = ctx.write_ahead
+        self.scope = ctx.pair_id
+        self.default_tz = default_tz
+        self.rules = RuleWriter(self.account, ctx.snapshots, self._folder_for)
+
+    def write(self, items: Sequence[PimItem], inflight: Set[str], out: ItemOutcome) -> None:
+        """``inflight``: the keys that may already be on the target (written before a crash). ``out``
+        holds what reached the target even when an error ends the batch, so it can still be undone."""
+        plans: list[Planned | PimItem] = []
+        for item in items:
+            try:
+                plans.append(self._plan(item))
+            except (FormatError, ValueError) as exc:
+                self._failed(out, item, exc, [])
+        found = self._find([p for p in plans if isinstance(p, Planned) and p.item.item_key in inflight])
+        self.rules.prepare([p.item_key for p in plans if isinstance(p, PimItem) and p.item_type == "rule"])
+        for plan in plans:
+            item = plan.item if isinstance(plan, Planned) else plan
+            refs: list[str] = []
+            try:
+                lossy = (self._save(plan, found, refs) if isinstance(plan, Planned)
+                         else self._setting(plan, plan.item_key in inflight, refs))
+            except (FormatError, ItemRejected, ValueError) as exc:
+                self._failed(out, item, exc, refs)
+                continue
+            except BaseException:
+                out.created += self._records(item, refs)  # the parts made before the error stay undoable
+                raise
+            out.created += self._records(item, refs)
+            out.results.append(ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
+                                          result="done", bytes=len(item.payload.encode()), subject=item.name,
+                                          reason="; ".join([*item.lossy, *lossy])[:300]))
+
+    def _records(self, item: PimItem, refs: list[str]) -> list[CreatedThing]:
+        return [CreatedThing(kind="rule" if item.item_type == "rule" else "item", ref=r, item_key=item.item_key,
+                             name=item.name) for r in refs]
+
+    def _failed(self, out: ItemOutcome, item: PimItem, exc: Exception, refs: list[str]) -> None:
+        """What was created before the failure stays undoable (and the item in flight)."""
+        out.created += self._records(item, refs)
+        out.results.append(ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
+                                      result="failed", subject=item.name, reason=str(exc)[:300]))
+
+    # -- items ---------------------------------------------------------------------------
+    def _plan(self, item: PimItem) -> Planned | PimItem:
+        """The Exchange items for a source item, none written yet; rules and the auto-reply stay as they are."""
+        acc = self.account
+        if item.item_type == "contact":
+            contact = contact_to_ews(parse_vcard(item.payload), account=acc, folder=acc.contacts)
+            return self._planned(item, acc.contacts, [(contact.value, _no_follow_up)], contact.lossy)
+        if item.item_type == "contact_group":
+            data = json.loads(item.payload)
+            group = ContactGroup(display_name=data["display_name"], members=[tuple(m) for m in data["members"]])
+            mapped = group_to_ews(group, account=acc, folder=acc.contacts)
+            return self._planned(item, acc.contacts, [(mapped.value, _no_follow_up)], mapped.lossy)
+        if item.item_type == "calendar":
+            events = [event_to_ews(e, default_tz=self.default_tz, account=acc, folder=acc.calendar)
+                      for e in parse_calendar(item.payload).events]
+            return self._planned(item, acc.calendar, [(m.item, self._occurrences(m)) for m in events],
+                                 [x for m in events for x in m.lossy])
+        if item.item_type == "task":
+            tasks = [task_to_ews(t, account=acc, folder=acc.tasks) for t in parse_calendar(item.payload).tasks]
+            return self._planned(item, acc.tasks, [(t.value, _no_follow_up) for t in tasks],
+                                 [x for t in tasks for x in t.lossy])
+        if item.item_type in ("rule", "auto_reply"):
+            return item
+        raise ValueError(f"unknown item type {item.item_type!r}")
+
+    def _planned(self, item: PimItem, folder: Any, values: list[tuple[Any, Callable[[str | None], list[str]]]],
+                 lossy: list[str]) -> Planned:
+        parts = []
+        for n, (value, finish) in enumerate(values):
+            mark = marker(self.scope, item.item_key, n)
+            setattr(value, FIELD, mark)
+            parts.append(Part(value, mark, finish))
+        return Planned(item, folder, parts, lossy)
+
+    def _find(self, plans: list[Planned]) -> dict[str, list[str]]:
+        """Marker → ids of the in-flight parts already on the target: one search per folder."""
+        by_folder: dict[str, tuple[Any, list[str]]] = {}
+        for p in plans:
+            by_folder.setdefault(p.folder.id, (p.folder, []))[1].extend(part.marker for part in p.parts)
+        return {m: ids for folder, markers in by_folder.values() for m, ids in find_marked(folder, markers).items()}
+
+    def _save(self, plan: Planned, found: dict[str, list[str]], refs: list[str]) -> list[str]:
+        """Each part created, or taken over when found; a part found twice has every copy recorded."""
+        lossy = list(plan.lossy)
+        for part in plan.parts:
+            existing = found.get(part.marker, [])
+            if not existing:
+                part.item.save()
+            refs.extend(existing or [part.item.id])
+            lossy += part.finish(existing[0] if existing else None)
+        return lossy
+
+    def _occurrences(self, mapping: EventMapping) -> Callable[[str | None], list[str]]:
+        """Modified and deleted occurrences, applied once the master exists; on a master found after
+        a crash, only the deletions not done yet (deleting one twice is an error)."""
+        def finish(adopted: str | None) -> list[str]:
+            if not (mapping.modified_occurrences or mapping.deleted_occurrences):
+                return []
+            if adopted is None:
+                return apply_occurrence_changes(mapping.item, mapping)
+            [master] = self.account.fetch(ids=[ItemId(id=adopted)])
+            if isinstance(master, Exception):
+                raise master
+            tz = master._start_timezone
+            done = {occurrence_index(master.recurrence, d.start, tz) for d in master.deleted_occurrences or []}
+            rest = [d for d in mapping.deleted_occurrences if occurrence_index(master.recurrence, d, tz) not in done]
+            return apply_occurrence_changes(master, replace(mapping, item=master, deleted_occurrences=rest))
+        return finish
+
+    # -- rules and the auto-reply ------------------------------------------------------------
+    def _setting(self, item: PimItem, inflight: bool, refs: list[str]) -> list[str]:
+        acc = self.account
+        if item.item_type == "rule":
+            model = RuleModel.from_json(item.payload)
+            refs.append(self.rules.write(item.item_key, model, inflight))
+            return model.lossy
+        previous = auto_reply_from_ews(acc.oof_settings)
+        self.write_ahead(CreatedThing(kind="setting", name="auto_reply", previous=previous.to_json(),
+                                      item_key=item.item_key))
+        acc.oof_settings = auto_reply_to_ews(AutoReply.from_json(item.payload))
+        return []
+
+    def _folder_for(self, path: list[str]) -> Any:
+        name = self.target.folder_name(path)
+        for made in self.target.ensure_folder(name):  # a folder made for a rule is undone with it
+            self.write_ahead(CreatedThing(kind="folder", target_folder=made, ref=self.target.folder_ref(made)))
+        return self.target.folder(name)

@@ -1,0 +1,228 @@
+"""Exchange (EWS) target adapter for e-mail, with the same shape as the IMAP one.
+
+A neutral path's special root (``INBOX``, ``\\Sent``…) becomes the mailbox's
+well-known folder of that role, whatever its localized name; other folders go
+under the message folder root. Messages are created from their MIME bytes with
+read, follow-up (flagged or complete) and draft state, categories from keywords
+(:mod:`shared.formats.keywords`) and their received/sent dates set through the
+MAPI properties Exchange keeps them in. Every created item and folder is named
+by its Exchange id in the undo record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from exchangelib import Account, EWSDateTime, Message
+from exchangelib.errors import ErrorFolderExists, ErrorItemNotFound, ErrorServerBusy, TransportError
+from exchangelib.folders import Folder
+from exchangelib.properties import ItemId
+
+from shared import folder_map
+from shared.adapters.ews import fields as _fields  # noqa: F401 - the MAPI properties it writes are registered
+from shared.adapters.ews import undo
+from shared.adapters.ews.item_target import PimWriter
+from shared.adapters.ews.paths import KEY_SEP
+from shared.adapters.ports import ItemOutcome, ItemRecord, Outgoing, Placed, WriteContext
+from shared.errors import ItemRejected, Throttled, Transient
+from shared.events import ItemResult, PimItem
+from shared.folder_map import INBOX
+from shared.formats.keywords import categories, follow_up
+
+MSGFLAG_READ = 0x1
+MSGFLAG_UNSENT = 0x8
+
+
+def mapi_state(flags: Sequence[str]) -> tuple[bool, int | None, int]:
+    """IMAP flags → (is_read, follow-up flag: flagged, complete or None, PR_MESSAGE_FLAGS)."""
+    lowered = {f.lower() for f in flags}
+    read = "\\seen" in lowered
+    value = (MSGFLAG_READ if read else 0) | (MSGFLAG_UNSENT if "\\draft" in lowered else 0)
+    return read, follow_up(flags), value
+
+
+def sent_date(data: bytes) -> datetime | None:
+    """The Date: header, for Exchange's "sent" time (the received time is INTERNALDATE)."""
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0][:65536]
+    try:
+        value = BytesHeaderParser(policy=compat32).parsebytes(head).get("Date")
+        return parsedate_to_datetime(str(value)).astimezone(UTC) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+class EwsTarget:
+    """A mailbox's session on the target side: the e-mail target, the item target (contacts ... the
+    auto-reply, :mod:`shared.adapters.ews.item_target`) and the undo of what either wrote."""
+
+    delimiter = KEY_SEP
+    parallel_sessions = False  # exchangelib's connection pool gives the parallelism
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self._folders: dict[str, Folder] = {}
+        self.specials = self._special_folders()
+
+    def _special_folders(self) -> dict[str, Folder]:
+        acc = self.account
+        found = {INBOX: acc.inbox, "\\Sent": acc.sent, "\\Drafts": acc.drafts, "\\Trash": acc.trash,
+                 "\\Junk": acc.junk}
+        for f in acc.msg_folder_root.children:  # no well-known id: Outlook's archive folder goes by its name
+            if f.name and folder_map.well_known_use(f.name) == "\\Archive":
+                found["\\Archive"] = f
+                break
+        return found
+
+    def folder_name(self, path: Sequence[str]) -> str:
+        return KEY_SEP.join(path)
+
+    def folder_ref(self, name: str) -> str:
+        folder = self._folders.get(name)
+        return folder.id if folder is not None else ""
+
+    def folder(self, name: str) -> Folder:
+        """A folder made or found by :meth:`ensure_folder`."""
+        return self._folders[name]
+
+    def _child(self, parent: Folder, name: str) -> Folder | None:
+        for child in parent.children:
+            if child.name and child.name.lower() == name.lower():
+                return child  # type: ignore[no-any-return]
+        return None
+
+    def ensure_folders(self, names: Sequence[str]) -> list[str]:
+        return [c for name in names for c in self.ensure_folder(name)]
+
+    def ensure_folder(self, name: str) -> list[str]:
+        """Find or create every level; returns the keys of the folders actually created."""
+        if name in self._folders:
+            return []
+        parts = name.split(KEY_SEP)
+        created: list[str] = []
+        head = parts[0]
+        use, own = (INBOX, INBOX) if head == INBOX else folder_map.parse_root(head)
+        parent = self.specials.get(use) if use else None
+        key = head
+        if parent is None:  # an ordinary folder, or a special one this mailbox has no folder for: its own name
+            parent, made = self._get_or_create(self.account.msg_folder_root, own)
+            if made:
+                created.append(key)
+        self._folders[key] = parent
+        for part in parts[1:]:
+            key = f"{key}{KEY_SEP}{part}"
+            parent, made = self._get_or_create(parent, part)
+            self._folders[key] = parent
+            if made:
+                created.append(key)
+        return created
+
+    def _get_or_create(self, parent: Folder, name: str) -> tuple[Folder, bool]:
+        existing = self._child(parent, name)
+        if existing is not None:
+            return existing, False
+        folder = Folder(parent=parent, name=name, folder_class="IPF.Note")
+        try:
+            folder.save()
+        except ErrorFolderExists:
+            parent.refresh()
+            found = self._child(parent, name)
+            if found is None:
+                raise
+            return found, False
+        return folder, True
+
+    def _message(self, folder: Folder, msg: Outgoing) -> Message:
+        read, flag, mapi = mapi_state(msg.flags)
+        when = EWSDateTime.from_datetime(msg.internaldate.astimezone(UTC))
+        fields: dict[str, Any] = {"is_read": read, "delivery_time": when, "message_flags": mapi}
+        sent = sent_date(msg.data)
+        if sent is not None:
+            fields["submit_time"] = EWSDateTime.from_datetime(sent)
+        if flag is not None:
+            fields["flag"] = flag
+        cats = categories(msg.flags)
+        if cats:
+            fields["categories"] = cats
+        return Message(account=self.account, folder=folder, mime_content=msg.data, **fields)
+
+    def append_pipelined(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
+        """EWS answers each CreateItem in turn (its connection pool gives the parallelism)."""
+        return [self.append_many(folder, msgs) for folder, msgs in jobs]
+
+    def append_many(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed | ItemRejected]:
+        target = self._folders[folder]
+        try:
+            results = self.account.bulk_create(folder=target, items=[self._message(target, m) for m in msgs])
+        except (ErrorServerBusy, TransportError) as exc:
+            raise Throttled(f"Exchange is busy: {exc}") from None
+        out: list[Placed | ItemRejected] = []
+        for r in results:
+            if isinstance(r, Exception):
+                out.append(ItemRejected(f"Exchange refused the message: {type(r).__name__}: {r}"[:300]))
+            else:
+                out.append(Placed(folder=folder, uidvalidity=0, uid=0, ref=r.id))
+        return out
+
+    def find(self, folder: str, msg: Outgoing, exclude: Collection[str] = frozenset()) -> Placed | None:
+        """An item with the same Message-ID and received time (a create whose answer was lost)."""
+        if not msg.message_id:
+            return None
+        target = self._folders[folder]
+        want = int(msg.internaldate.timestamp())
+        for item in target.filter(message_id=msg.message_id).only("id", "datetime_received"):
+            if item.id in exclude:
+                continue
+            received = item.datetime_received
+            if received is not None and int(received.timestamp()) == want:
+                return Placed(folder=folder, uidvalidity=0, uid=0, ref=item.id)
+        return None
+
+    # -- items (the ItemTarget port) ----------------------------------------------------------
+    def write(self, items: Sequence[ItemRecord], ctx: WriteContext, out: ItemOutcome) -> None:
+        """Contacts, groups, events, tasks, rules and the auto-reply (:class:`PimWriter`)."""
+        pims = [i for i in items if isinstance(i, PimItem)]
+        out.results += [ItemResult(item_key=i.item_key, item_type="rule", result="failed", subject=i.name,
+                                   reason="Sieve scripts cannot be written to Exchange")
+                        for i in items if not isinstance(i, PimItem)]
+        PimWriter(self, ctx).write(pims, ctx.inflight, out)
+
+    # -- undo (the Undo port) ------------------------------------------------------------------
+    def remove_messages(self, folder: str, uidvalidity: int, uids: Sequence[int], batch: int = 500
+                        ) -> tuple[int, str]:
+        return 0, (f"{len(uids)} messages recorded by IMAP UID in {folder} were left: "
+                   "the target is not an IMAP account")
+
+    def remove_items(self, refs: Sequence[str]) -> tuple[int, str]:
+        return self.remove_refs(refs), ""
+
+    def remove_folder(self, name: str, ref: str) -> str:
+        return undo.delete_created_folder(self.account, name, ref)
+
+    def remove_rules(self, refs: Sequence[str]) -> tuple[int, list[str]]:
+        return undo.remove_rules(self.account, refs)
+
+    def restore_setting(self, name: str, previous: str | None) -> str:
+        if name == "auto_reply":
+            return undo.restore_auto_reply(self.account, previous)
+        return f"the setting {name!r} cannot be restored by this version"
+
+    def remove_refs(self, refs: Sequence[str], batch: int = 100) -> int:
+        """Hard-delete exactly these items; already gone counts as done."""
+        removed = 0
+        for i in range(0, len(refs), batch):
+            part = [ItemId(id=r) for r in refs[i:i + batch]]
+            for r in self.account.bulk_delete(ids=part, delete_type="HardDelete"):
+                if r is True or isinstance(r, ErrorItemNotFound):
+                    removed += 1 if r is True else 0
+                elif isinstance(r, Exception):
+                    raise Transient(f"Exchange did not delete an item: {r}")
+        return removed
+
+    def close(self) -> None:
+        self.account.protocol.close()
+

@@ -1,0 +1,222 @@
+"""IMAP source adapter: folders, UIDs and messages, fetched in batches.
+
+Each method is a few lines of I/O around imapclient (FETCH goes straight through
+imaplib and is parsed by :mod:`shared.adapters.imap.fetch_parse`, for speed); what
+to do with the answers lives in :mod:`shared.adapters.imap.fetch_task` (and the planner,
+:mod:`services.extractor.plan`). It is the e-mail :class:`~shared.adapters.ports.Source` port.
+Bodies are fetched with ``BODY.PEEK[]`` so reading never sets ``\\Seen``.
+"""
+
+from __future__ import annotations
+
+import imaplib
+from collections.abc import Iterator, Sequence
+
+from imapclient import IMAPClient
+
+from shared import folder_map
+from shared.adapters.imap.errors import translated
+from shared.adapters.imap.fetch_parse import MessageMeta, parse_bodies, parse_meta
+from shared.adapters.imap.fetch_task import run_task
+from shared.adapters.ports import Fetched, FetchLimits, ItemListing
+from shared.events import ExtractTask, FolderRef
+from shared.item_keys import item_key
+from shared.uid_sets import expand_uid_set, uid_set
+
+__all__ = ["ImapSource", "MessageMeta"]
+
+# Without ESEARCH a folder of 150,000 messages answers SEARCH with one line of over 1 MB (imaplib's
+# limit). A source session reads lines up to this long; it is still only a list of numbers.
+LISTING_MAX_LINE = 64 * 1024 * 1024
+
+
+def _text(v: bytes | str) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+
+
+class ImapSource:
+    """Reads one account. Not thread-safe: one per worker thread."""
+
+    def __init__(self, client: IMAPClient) -> None:
+        self.client = client
+        client.normalise_times = False  # keep INTERNALDATE's own time zone
+        client._imap.max_line = LISTING_MAX_LINE
+        self.prefix = self._personal_prefix()
+        # A server that announces SPECIAL-USE flags its special folders: their names are not read as hints.
+        self.marks_special_use = bool(client.has_capability("SPECIAL-USE"))
+
+    def _personal_prefix(self) -> str:
+        try:
+            ns = self.client.namespace()
+        except Exception:
+            return ""
+        if ns.personal:
+            return _text(ns.personal[0][0])
+        return ""
+
+    @translated("LIST")
+    def list_folders(self) -> list[folder_map.ListedFolder]:
+        out = []
+        for flags, delim, name in self.client.list_folders():
+            out.append(folder_map.ListedFolder(
+                name=_text(name), delimiter=_text(delim or ""), flags=tuple(_text(f) for f in flags)))
+        return out
+
+    @translated("the listing of the folders")
+    def list_items(self, folders: Sequence[FolderRef], larger_than: int) -> dict[str, ItemListing]:
+        """Every folder's UIDs from :meth:`select_many` (one round trip for all of them), keyed by name."""
+        listed = self.select_many([f.source_name for f in folders], larger_than=larger_than)
+        return {f.source_name: ItemListing(uidvalidity=validity, uids=uids, refs=(),
+                                           keys=[item_key(f.folder_id, validity, u) for u in uids],
+                                           large=frozenset(large))
+                for f, (validity, uids, large) in zip(folders, listed, strict=True)}
+
+    @translated("FETCH")
+    def fetch(self, task: ExtractTask, limits: FetchLimits) -> Iterator[Fetched]:
+        """The task's messages (:func:`shared.adapters.imap.fetch_task.run_task`)."""
+        yield from run_task(task, self, limits)
+
+    def select_many(self, names: Sequence[str], larger_than: int = 0
+                    ) -> list[tuple[int, list[int], list[int]]]:
+        """UIDVALIDITY and every UID (ascending) of each folder, opened read-only, with every EXAMINE
+        and UID SEARCH pipelined: a distant server costs one round trip for the whole listing. With
+        ``larger_than``, each folder's third item lists the UIDs of messages above that size.
+
+        The server runs the commands in order, so each folder's answers arrive before the
+        next folder's; they are taken out of imaplib's untagged store as each command ends.
+        """
+        if not names:
+            return []
+        imap = self.client._imap
+        # ESEARCH answers name their command's tag (a server may run two searches side by side) and
+        # give UID ranges ("1:200000"), not one number per message. Without it, large ones are not sought.
+        esearch = self.client.has_capability("ESEARCH")
+        everything = b"UID SEARCH RETURN (ALL) ALL" if esearch else b"UID SEARCH ALL"
+        sent = []
+        for name in names:
+            examine = self._send(imap, b"EXAMINE " + self.client._normalise_folder(name))
+            search = self._send(imap, everything)
+            large = self._send(imap, b"UID SEARCH RETURN (ALL) LARGER %d" % larger_than) \
+                if esearch and larger_than > 0 else None
+            sent.append((name, examine, search, large))
+        out: list[tuple[int, list[int], list[int]]] = []
+        again: list[tuple[int, str]] = []  # (place in out, folder) whose answers did not add up
+        refused = ""
+        for name, examine, search, large in sent:
+            typ, data = self._complete(imap, "EXAMINE", examine)
+            validity = imap.untagged_responses.pop("UIDVALIDITY", [b"0"])[-1]
+            exists = int(imap.untagged_responses.pop("EXISTS", [b"0"])[-1])
+            for kind in ("RECENT", "FLAGS", "READ-ONLY", "OK", "UIDNEXT", "PERMANENTFLAGS"):
+                imap.untagged_responses.pop(kind, None)
+            s_typ, _ = self._complete(imap, "SEARCH", search)
+            ranged = _esearch_all(imap, search) if esearch else None
+            lines = imap.untagged_responses.pop("SEARCH", [])  # a server may answer RETURN with a plain SEARCH
+            found = ranged if ranged is not None else [int(u) for line in lines if line for u in line.split()]
+            uids = sorted(set(found))
+            if typ == "OK" and len(uids) != exists:
+                # The answers do not add up (mail arriving meanwhile, or a server that misreads the
+                # pipeline): this folder is listed again on its own, never planned short, once every
+                # pipelined answer has been read (a SELECT now would swallow the next folder's).
+                again.append((len(out), name))
+            big: list[int] = []
+            if large is not None:
+                l_typ, _ = self._complete(imap, "SEARCH", large)
+                big = sorted(_esearch_all(imap, large) or []) if l_typ == "OK" else []
+            if typ != "OK" or s_typ != "OK":
+                refused = refused or f"the source refused to open folder {name!r}: {data!r:.200}"
+                continue
+            out.append((int(validity), uids, big))
+        imap.state = "SELECTED"  # what imaplib would say after an EXAMINE of its own
+        imap.is_readonly = True
+        if refused:
+            raise imaplib.IMAP4.error(refused)
+        for place, name in again:
+            validity_, _uids, big = out[place]
+            out[place] = (validity_, self._select_alone(name, validity_), big)
+        return out
+
+    def _select_alone(self, name: str, validity: int) -> list[int]:
+        if self.open_folder(name) != validity:
+            raise imaplib.IMAP4.error(f"folder {name!r} was reset (UIDVALIDITY changed) while it was listed")
+        return sorted(int(u) for u in self.client.search("ALL"))
+
+    @staticmethod
+    def _send(imap: imaplib.IMAP4, command: bytes) -> bytes:
+        tag: bytes = imap._new_tag()
+        imap.send(tag + b" " + command + b"\r\n")
+        return tag
+
+    @staticmethod
+    def _complete(imap: imaplib.IMAP4, name: str, tag: bytes) -> tuple[str, list[object]]:
+        try:
+            typ, data = imap._command_complete(name, tag)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:  # BAD: answered, so the pipeline stays in step
+            return "BAD", [str(exc).encode()]
+        return str(typ), list(data or [])
+
+    def open_folder(self, name: str) -> int:
+        """Open read-only for fetching a known set of UIDs; returns UIDVALIDITY (one round trip, no SEARCH)."""
+        info = self.client.select_folder(name, readonly=True)
+        return int(info[b"UIDVALIDITY"])
+
+    def fetch_meta(self, uids: Sequence[int]) -> dict[int, MessageMeta]:
+        if not uids:
+            return {}
+        return parse_meta(self._uid_fetch(uid_set(uids), "(UID RFC822.SIZE FLAGS INTERNALDATE)"))
+
+    def fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
+        if not uids:
+            return {}
+        return parse_bodies(self._uid_fetch(uid_set(uids), "(UID BODY.PEEK[])"))
+
+    def fetch_ranges(self, uid: int, piece: int, per_fetch: int = 1) -> Iterator[bytes]:
+        """A large message in pieces of ``piece`` bytes (``BODY.PEEK[]<offset.length>``).
+
+        Each round trip asks for ``per_fetch`` pieces at once (fewer round trips to a distant
+        server), so at most that many pieces are in memory, never the whole message. Reads on
+        until the server gives less than asked: RFC822.SIZE is not trusted to end the message.
+        """
+        offset = 0
+        span = piece * max(1, per_fetch)
+        while True:
+            answered = parse_bodies(self._uid_fetch(str(uid), f"(UID BODY.PEEK[]<{offset}.{span}>)"))
+            got = memoryview(answered.pop(uid, b""))
+            if not got:
+                break
+            for i in range(0, len(got), piece):
+                yield bytes(got[i:i + piece])
+            offset += len(got)
+            if len(got) < span:
+                break
+
+    def _uid_fetch(self, uids: str, items: str) -> list[object]:
+        """``UID FETCH`` straight through imaplib; the answer is parsed by :mod:`fetch_parse`."""
+        typ, data = self.client._imap.uid("FETCH", uids, items)  # a lost connection raises IMAP4.abort: retried
+        if typ != "OK":
+            raise imaplib.IMAP4.error(f"the source refused FETCH: {data!r:.200}")
+        return list(data or [])
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except Exception:
+            self.client.shutdown()
+
+
+def _esearch_all(imap: imaplib.IMAP4, tag: bytes) -> list[int] | None:
+    """The UIDs of the ESEARCH answer to ``tag`` (``* ESEARCH (TAG "x") UID ALL 4:6,9``), taken out of
+    imaplib's untagged store (None if there was none); answers to other tags stay for their own command."""
+    kept: list[bytes | tuple[bytes, bytes]] = []
+    found: list[int] | None = None
+    for line in imap.untagged_responses.pop("ESEARCH", []):
+        text = line if isinstance(line, bytes) else b""
+        if b'(TAG "' + tag + b'")' not in text:
+            kept.append(line)
+            continue
+        words = text.split()
+        found = expand_uid_set(words[words.index(b"ALL") + 1].decode()) if b"ALL" in words[:-1] else []
+    if kept:
+        imap.untagged_responses["ESEARCH"] = kept
+    return found

@@ -1,0 +1,88 @@
+"""IMAP's entry in the registry: its ports, and its account's ManageSieve for rules.
+
+The adapters are imported when a port is opened, not with this table (the registry is read by
+the CLI and the web form's rules, which need no protocol library).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from shared.adapters.descriptor import Reading, System, Writing
+from shared.adapters.ports import AdapterEnv, MailTarget, Secret, Source, Undo
+from shared.adapters.sieve import system as sieve
+from shared.events import EndpointSpec, ExtractTask
+from shared.item_keys import item_key
+
+T = TypeVar("T")
+
+
+def _session(spec: EndpointSpec, secret: Secret, env: AdapterEnv, make: Callable[..., T]) -> T:
+    """Log in, then build the session (its first commands' failures as the ports' kinds)."""
+    from shared.adapters.imap.connection import login_imap
+    from shared.adapters.imap.errors import translate
+
+    client = login_imap(spec.host, spec.port, spec.security, spec.tls_verify, spec.login, secret(), env.connect)
+    try:
+        return make(client)
+    except Exception as exc:
+        try:
+            client.shutdown()
+        except Exception:  # noqa: S110 - the session is discarded
+            pass
+        kind = translate(exc, "the first commands after login")
+        if kind is None:
+            raise
+        raise kind from None
+
+
+def open_source(spec: EndpointSpec, secret: Secret, env: AdapterEnv) -> Source:
+    from shared.adapters.imap.source import ImapSource
+
+    return _session(spec, secret, env, ImapSource)
+
+
+def open_target(spec: EndpointSpec, secret: Secret, env: AdapterEnv) -> MailTarget:
+    from shared.adapters.imap.target import ImapTarget
+
+    return _session(spec, secret, env, ImapTarget)
+
+
+def open_undo(spec: EndpointSpec, secret: Secret, env: AdapterEnv) -> Undo:
+    """The target session removes what it wrote (by folder, UIDVALIDITY and UID)."""
+    from shared.adapters.imap.target import ImapTarget
+
+    return _session(spec, secret, env, ImapTarget)
+
+
+def check_login(spec: EndpointSpec, password: str, env: AdapterEnv) -> None:
+    from shared.adapters.imap.connection import login_imap
+
+    client = login_imap(spec.host, spec.port, spec.security, spec.tls_verify, spec.login, password, env.connect)
+    try:
+        client.logout()
+    except Exception:
+        client.shutdown()
+
+
+def task_keys(task: ExtractTask) -> list[str]:
+    return [item_key(task.folder.folder_id, task.uidvalidity, u) for u in task.uids]
+
+
+SYSTEM = System(
+    name="imap",
+    label="IMAP",
+    mail_source=open_source,
+    mail_target=open_target,
+    # Rules travel as Sieve scripts over the account's ManageSieve (RFC 5804), vacation auto-reply included.
+    readers={"rules": Reading("sieve", sieve.open_reader, check_login=sieve.check_login,
+                              unavailable_item=sieve.UNAVAILABLE)},
+    writers={"rules": Writing("sieve", sieve.open_target, check_login=sieve.check_login)},
+    undo=open_undo,
+    script_undo=sieve.open_undo,
+    check_login=check_login,
+    task_keys=task_keys,
+    parallel_reads=True,
+    default_ports={"tls": 993, "starttls": 143, "none": 143},
+)

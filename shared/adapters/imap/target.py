@@ -1,0 +1,405 @@
+"""IMAP target adapter: folders, APPEND / MULTIAPPEND with flags and dates, search, delete.
+
+Every write returns where the thing landed (folder, UIDVALIDITY, UID) from the
+server's UIDPLUS answer, which becomes the undo record. Without UIDPLUS the UID
+is found by searching, so undo still knows exactly what to remove.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+
+from imapclient import IMAPClient
+from imapclient.datetime_util import datetime_to_INTERNALDATE
+from imapclient.exceptions import IMAPClientError
+
+from shared import folder_map
+from shared.adapters.imap import flags as imap_flags
+from shared.adapters.imap.errors import translated
+from shared.adapters.ports import Outgoing, Placed
+from shared.errors import ItemRejected, Transient
+from shared.uid_sets import expand_uid_set
+
+_APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
+# Messages below this size are copied into the command buffer; larger ones are sent from their own buffer.
+SMALL_LITERAL = 256 * 1024
+# Flags a client may not set on APPEND.
+_NOT_SETTABLE = {"\\recent"}
+
+
+def parse_appenduid(response: bytes | str) -> tuple[int, list[int]] | None:
+    raw = response.encode() if isinstance(response, str) else response
+    m = _APPENDUID.search(raw)
+    if not m:
+        return None
+    return int(m.group(1)), expand_uid_set(m.group(2).decode())
+
+
+def create_arguments(folder: bytes, use: str | None) -> tuple[bytes, ...]:
+    """CREATE's arguments: the (quoted) name, and ``(USE (\\Archive))`` when it is created for a use."""
+    return (folder, b"(USE (" + use.encode("ascii") + b"))") if use else (folder,)
+
+
+def settable_flags(flags: Sequence[str]) -> tuple[str, ...]:
+    return tuple(f for f in flags if f.lower() not in _NOT_SETTABLE)
+
+
+class ImapTarget:
+    """Writes to one account. Not thread-safe: one per worker thread."""
+
+    def __init__(self, client: IMAPClient) -> None:
+        self.client = client
+        client.normalise_times = False
+        listed = [folder_map.ListedFolder(_t(n), _t(d or ""), tuple(_t(f) for f in fl))
+                  for fl, d, n in client.list_folders()]
+        caps = {c.decode().upper() if isinstance(c, bytes) else str(c).upper() for c in client.capabilities()}
+        self.delimiter = next((f.delimiter for f in listed if f.delimiter), "/")
+        self.prefix = self._personal_prefix()
+        self.specials = folder_map.target_special_names(listed, self.prefix, "SPECIAL-USE" in caps)
+        # RFC 6154: a folder created for a special folder the target lacks can carry that use.
+        self.create_special_use = "CREATE-SPECIAL-USE" in caps
+        self._create_uses: dict[str, str] = {}
+        self.existing = {f.name for f in listed}
+        self.multiappend = "MULTIAPPEND" in caps
+        self.uidplus = "UIDPLUS" in caps
+        self.literal_plus = "LITERAL+" in caps
+        self._permanent: dict[str, frozenset[str] | None] = {}  # folder → its PERMANENTFLAGS, read once
+        self._keyword_too_long: int | None = None  # the shortest keyword length the target refused
+
+    @property
+    def parallel_sessions(self) -> bool:
+        """Without LITERAL+ each APPEND waits for the server: more sessions keep more of them in flight."""
+        return not self.literal_plus
+
+    def _personal_prefix(self) -> str:
+        try:
+            ns = self.client.namespace()
+            return _t(ns.personal[0][0]) if ns.personal else ""
+        except Exception:
+            return ""
+
+    def folder_name(self, path: Sequence[str]) -> str:
+        name = folder_map.target_name(path, self.specials, self.delimiter, self.prefix)
+        use = folder_map.created_use(path, self.specials)
+        if use and self.create_special_use:
+            self._create_uses[name] = use
+        return name
+
+    def ensure_folder(self, name: str) -> list[str]:
+        """Create the folder and any missing parents; returns the names actually created."""
+        return self.ensure_folders([name])
+
+    @translated("CREATE")
+    def ensure_folders(self, names: Sequence[str]) -> list[str]:
+        """Create the folders and their missing parents, with every CREATE and SUBSCRIBE pipelined:
+        a distant server costs one round trip, not two per folder. Returns the names created."""
+        wanted: list[str] = []
+        for name in names:
+            for each in [*folder_map.ancestors(name, self.delimiter), name]:
+                if each not in self.existing and each.upper() != "INBOX" and each not in wanted:
+                    wanted.append(each)
+        imap = self.client._imap
+        tags = []
+        for name in wanted:  # parents come before their children, and the server runs commands in order
+            folder = self.client._normalise_folder(name)
+            tags.append((name, imap._command("CREATE", *create_arguments(folder, self._create_uses.get(name))),
+                         imap._command("SUBSCRIBE", folder)))
+        created = []
+        for name, create_tag, subscribe_tag in tags:
+            try:
+                typ, data = imap._command_complete("CREATE", create_tag)
+                if typ != "OK" and b"[USEATTR]" in b" ".join(d for d in data if isinstance(d, bytes)).upper():
+                    # The server cannot give this folder that use (RFC 6154): a plain folder, then.
+                    typ, data = imap._simple_command("CREATE", self.client._normalise_folder(name))
+            except imaplib.IMAP4.abort as exc:
+                raise Transient(f"connection lost during CREATE: {exc}") from None
+            except imaplib.IMAP4.error as exc:  # BAD: a name this server cannot take
+                raise ItemRejected(f"the target refused to create folder {name!r}: {_short(exc)}") from None
+            with contextlib.suppress(imaplib.IMAP4.error):  # subscription is a nicety; some servers do not keep it
+                imap._command_complete("SUBSCRIBE", subscribe_tag)
+            if typ == "OK":
+                created.append(name)
+            elif b"ALREADYEXISTS" not in b" ".join(d for d in data if isinstance(d, bytes)).upper() \
+                    and not self.client.folder_exists(name):
+                raise ItemRejected(f"the target refused to create folder {name!r}: {data!r:.200}")
+            self.existing.add(name)
+        return created
+
+    def uidvalidity(self, folder: str) -> int:
+        return int(self.client.folder_status(folder, [b"UIDVALIDITY"])[b"UIDVALIDITY"])
+
+    def _storable(self, folder: str, msgs: Sequence[Outgoing]) -> list[tuple[Outgoing, tuple[str, ...]]]:
+        """Each message with only the flags this folder can store, and the ones left out (see
+        :mod:`shared.adapters.imap.flags`). The folder's PERMANENTFLAGS are read once, when flags first go there."""
+        if folder not in self._permanent and any(m.flags for m in msgs):
+            self._permanent[folder] = self._permanent_flags(folder)
+        out = []
+        for m in msgs:
+            kept, left = imap_flags.storable(settable_flags(m.flags), self._permanent.get(folder),
+                                             self._keyword_too_long)
+            out.append((replace(m, flags=kept), left))
+        return out
+
+    def _permanent_flags(self, folder: str) -> frozenset[str] | None:
+        """SELECT (not EXAMINE: a read-only folder lists no permanent flag); None when unknown. UNSELECT
+        afterwards, so the session does not gather the folder's news while messages go in."""
+        try:
+            info = self.client.select_folder(folder)
+            if self.client.has_capability("UNSELECT"):
+                self.client.unselect_folder()
+        except imaplib.IMAP4.abort as exc:
+            raise Transient(f"connection lost during SELECT: {exc}") from None
+        except (IMAPClientError, imaplib.IMAP4.error):
+            return None  # the APPEND's answer will tell
+        return imap_flags.permanent_flags(info.get(b"PERMANENTFLAGS"))
+
+    def append(self, folder: str, msg: Outgoing) -> Placed:
+        [(msg, left)] = self._storable(folder, [msg])
+        try:
+            return replace(self._append_once(folder, msg), not_kept=left)
+        except ItemRejected as exc:
+            return self._without_refused_keywords(folder, msg, left, str(exc))
+
+    def _append_once(self, folder: str, msg: Outgoing) -> Placed:
+        try:
+            resp = self.client.append(folder, msg.data, flags=msg.flags, msg_time=msg.internaldate)
+        except imaplib.IMAP4.abort as exc:
+            raise Transient(f"connection lost during APPEND: {exc}") from None
+        except (IMAPClientError, imaplib.IMAP4.error) as exc:
+            raise ItemRejected(f"the target refused the message: {_short(exc)}") from None
+        return self._placed(folder, resp, [msg])[0]
+
+    def _without_refused_keywords(self, folder: str, msg: Outgoing, left: tuple[str, ...], refusal: str) -> Placed:
+        """After the target refused ``msg``: when its answer speaks of keywords, the message goes again with
+        fewer of them, at most :data:`~shared.adapters.imap.flags.KEYWORD_RETRIES` times, the last with none."""
+        for attempt in range(imap_flags.KEYWORD_RETRIES):
+            fewer = imap_flags.fewer_keywords(msg.flags, refusal, last=attempt == imap_flags.KEYWORD_RETRIES - 1) \
+                if imap_flags.about_keywords(refusal) else None
+            if fewer is None:
+                break
+            if fewer.refused_length is not None:  # keywords this long will not be sent again
+                self._keyword_too_long = min(self._keyword_too_long or fewer.refused_length, fewer.refused_length)
+            msg, left = replace(msg, flags=fewer.flags), (*left, *fewer.left)
+            try:
+                return replace(self._append_once(folder, msg), not_kept=left)
+            except ItemRejected as exc:
+                refusal = str(exc)
+        raise ItemRejected(refusal)
+
+    def append_many(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed | ItemRejected]:
+        """MULTIAPPEND (RFC 3502) when offered: one round trip for the group.
+
+        MULTIAPPEND is all or nothing, so when the server refuses the group the
+        messages go one by one, to find out which one it refuses.
+        """
+        if len(msgs) > 1 and self.multiappend:
+            prepared = self._storable(folder, msgs)
+            try:
+                placed = self._multiappend(folder, [m for m, _left in prepared])
+                return [replace(p, not_kept=left) for p, (_m, left) in zip(placed, prepared, strict=True)]
+            except ItemRejected:
+                pass
+        return self._one_by_one(folder, msgs)
+
+    def _one_by_one(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed | ItemRejected]:
+        out: list[Placed | ItemRejected] = []
+        for m in msgs:
+            try:
+                out.append(self.append(folder, m))
+            except ItemRejected as exc:
+                out.append(exc)
+        return out
+
+    @translated("APPEND")
+    def append_pipelined(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
+        """Several (MULTI)APPEND commands in flight on this one session, answers read afterwards.
+
+        With LITERAL+ (RFC 7888) nothing waits for the server between commands, so a
+        distant server costs one round trip for all of ``jobs``, not one per command.
+        A refused command is retried one message at a time, with synchronizing
+        literals, to find out which message the server refuses.
+        """
+        if not self.literal_plus or (not self.multiappend and any(len(m) > 1 for _f, m in jobs)):
+            return [self.append_many(folder, msgs) for folder, msgs in jobs]
+        prepared = [self._storable(folder, msgs) for folder, msgs in jobs]  # before anything is in flight
+        imap = self.client._imap
+        try:
+            tags = [self._send_append(imap, folder, [m for m, _left in ready])
+                    for (folder, _msgs), ready in zip(jobs, prepared, strict=True)]
+            answers = [imap._command_complete("APPEND", tag) for tag in tags]
+        except imaplib.IMAP4.abort as exc:
+            raise Transient(f"connection lost during APPEND: {exc}") from None
+        except (imaplib.IMAP4.error, OSError) as exc:
+            raise Transient(f"APPEND failed on the connection: {_short(exc)}") from None
+        out: list[list[Placed | ItemRejected]] = []
+        for (folder, msgs), ready, (typ, data) in zip(jobs, prepared, answers, strict=True):
+            text = b" ".join(d if isinstance(d, bytes) else str(d).encode() for d in (data or []) if d is not None)
+            if str(typ).upper() == "OK":
+                placed = self._placed(folder, text, [m for m, _left in ready])
+                out.append([replace(p, not_kept=left) for p, (_m, left) in zip(placed, ready, strict=True)])
+            elif len(msgs) == 1:
+                [(msg, left)] = ready
+                refusal = f"the target refused the message: {text.decode('utf-8', 'replace')[:300]}"
+                try:
+                    out.append([self._without_refused_keywords(folder, msg, left, refusal)])
+                except ItemRejected as exc:
+                    out.append([exc])
+            else:
+                out.append(self._one_by_one(folder, msgs))
+        return out
+
+    def _send_append(self, imap: imaplib.IMAP4, folder: str, msgs: Sequence[Outgoing]) -> bytes:
+        """Write one APPEND command with non-synchronizing literals; the message bytes go out
+        as they are (no line-ending rewrite), small ones gathered into few writes. Returns its tag."""
+        tag: bytes = imap._new_tag()
+        parts: list[bytes | memoryview] = [tag, b" APPEND ", self.client._normalise_folder(folder)]
+        pending = 0
+        for m in msgs:
+            flags = b" ".join(f.encode("utf-8") for f in m.flags)
+            date = datetime_to_INTERNALDATE(m.internaldate).encode("ascii")
+            parts.append(b" (" + flags + b') "' + date + b'" {' + str(len(m.data)).encode("ascii") + b"+}\r\n")
+            if len(m.data) >= SMALL_LITERAL:
+                imap.send(b"".join(parts))
+                imap.send(memoryview(m.data))
+                parts, pending = [], 0
+                continue
+            parts.append(m.data)
+            pending += len(m.data)
+            if pending >= SMALL_LITERAL:
+                imap.send(b"".join(parts))
+                parts, pending = [], 0
+        parts.append(b"\r\n")
+        imap.send(b"".join(parts))
+        return tag
+
+    def _multiappend(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed]:
+        try:
+            resp = self.client.multiappend(folder, [
+                {"msg": m.data, "flags": m.flags, "date": m.internaldate} for m in msgs])
+        except imaplib.IMAP4.abort as exc:
+            raise Transient(f"connection lost during MULTIAPPEND: {exc}") from None
+        except (IMAPClientError, imaplib.IMAP4.error) as exc:
+            raise ItemRejected(f"the target refused a message: {_short(exc)}") from None
+        # imapclient hands back imaplib's raw (type, data) here, and does not check for NO.
+        typ, data = resp if isinstance(resp, tuple) else ("OK", [resp])
+        text = b" ".join(d if isinstance(d, bytes) else str(d).encode() for d in (data or []) if d is not None)
+        if str(typ).upper() != "OK":
+            raise ItemRejected(f"the target refused a message: {text.decode('utf-8', 'replace')[:300]}")
+        return self._placed(folder, text, msgs)
+
+    def _placed(self, folder: str, resp: bytes | str, msgs: Sequence[Outgoing]) -> list[Placed]:
+        parsed = parse_appenduid(resp)
+        if parsed and len(parsed[1]) == len(msgs):
+            return [Placed(folder, parsed[0], uid) for uid in parsed[1]]
+        # No UIDPLUS: find each message to learn its UID (slow path, still exact).
+        out = []
+        for m in msgs:
+            found = self.find(folder, m)
+            if found is None:
+                raise Transient("message appended but not found again on the target")
+            out.append(found)
+        return out
+
+    def folder_ref(self, name: str) -> str:
+        """IMAP names folders by name; nothing more to record."""
+        return ""
+
+    @translated("the search for a message written before")
+    def find(self, folder: str, msg: Outgoing, exclude: Collection[str] = frozenset()) -> Placed | None:
+        """Look for this message on the target: same size and INTERNALDATE, same Message-ID if any.
+
+        ``exclude`` holds UIDs already claimed by other items, so two identical
+        source messages never resolve to one target copy.
+        """
+        self.client.select_folder(folder, readonly=True)
+        size = len(msg.data)
+        uids: list[int] = []
+        if msg.message_id and msg.message_id.isascii() and '"' not in msg.message_id:
+            uids = self.client.search(["HEADER", "Message-ID", msg.message_id])
+        if not uids:
+            uids = self.client.search(["LARGER", max(size - 1, 0), "SMALLER", size + 1])
+        uids = [u for u in uids if str(u) not in exclude]
+        if not uids:
+            return None
+        info = self.client.fetch(uids, ["INTERNALDATE", "RFC822.SIZE"])
+        uidvalidity = int(self.client.folder_status(folder, [b"UIDVALIDITY"])[b"UIDVALIDITY"])
+        want = int(msg.internaldate.timestamp())
+        for uid in sorted(info):
+            d = info[uid]
+            if int(d[b"INTERNALDATE"].timestamp()) == want and int(d[b"RFC822.SIZE"]) == size:
+                return Placed(folder, uidvalidity, int(uid))
+        return None
+
+    # -- undo (the Undo port) ------------------------------------------------------------------
+    @translated("the removal of messages")
+    def remove_messages(self, folder: str, uidvalidity: int, uids: Sequence[int], batch: int = 500) -> tuple[int, str]:
+        """Delete exactly these UIDs (never anything else); returns (removed, why some were kept)."""
+        if not self.client.folder_exists(folder):
+            return 0, ""
+        info = self.client.select_folder(folder)
+        if int(info[b"UIDVALIDITY"]) != uidvalidity:
+            return 0, (f"{folder} was re-created on the target since the migration (UIDVALIDITY changed); "
+                       "its messages are not the ones mailferry copied and were left alone")
+        if not self.uidplus:
+            return 0, f"the target cannot expunge single messages (no UIDPLUS); {folder} was left as it is"
+        removed = 0
+        for i in range(0, len(uids), batch):
+            part = list(uids[i:i + batch])
+            present = self.client.search(["UID", ",".join(str(u) for u in part)])
+            if present:
+                self.client.add_flags(present, [b"\\Deleted"], silent=True)
+                self.client.uid_expunge(present)
+                removed += len(present)
+        # UNSELECT, not CLOSE: CLOSE would expunge the user's own \\Deleted messages too.
+        if self.client.has_capability("UNSELECT"):
+            self.client.unselect_folder()
+        else:
+            self.client.select_folder("INBOX", readonly=True)
+        return removed, ""
+
+    def remove_items(self, refs: Sequence[str]) -> tuple[int, str]:
+        """Items recorded by another system's id were not written here: they are left."""
+        return 0, f"{len(refs)} items recorded by Exchange id were left: the target is not Exchange"
+
+    @translated("the removal of a folder")
+    def remove_folder(self, name: str, ref: str) -> str:
+        """IMAP names folders by name: ``ref`` is not needed."""
+        return self.delete_folder_if_empty(name)
+
+    def remove_rules(self, refs: Sequence[str]) -> tuple[int, list[str]]:
+        """IMAP has no server-side rules of that kind (Sieve scripts are undone by their own port)."""
+        return 0, [f"{len(refs)} Exchange rules were left: the target is not Exchange"] if refs else []
+
+    def restore_setting(self, name: str, previous: str | None) -> str:
+        return f"the setting {name!r} was left: the target is not Exchange"
+
+    def delete_folder_if_empty(self, name: str) -> str:
+        """Delete a folder the migration created; returns why it was kept, or "" if gone."""
+        if not self.client.folder_exists(name):
+            return ""
+        held = int(self.client.folder_status(name, [b"MESSAGES"])[b"MESSAGES"])
+        if held:
+            return f"{name} was kept: it holds {held} messages that the migration did not put there"
+        if self.client.list_folders(pattern=f"{name}{self.delimiter}%"):
+            return f"{name} was kept: it has subfolders that the migration did not create"
+        self.client.delete_folder(name)
+        self.existing.discard(name)
+        return ""
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except Exception:
+            self.client.shutdown()
+
+
+def _t(v: bytes | str) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc)[:300]

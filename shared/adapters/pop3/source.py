@@ -1,0 +1,53 @@
+"""A POP3 maildrop presented as a source with one folder (INBOX) and items named by UIDL.
+
+POP3 has no folders and no flags: every message goes to the target's Inbox,
+its INTERNALDATE taken from the topmost Received header (else Date). Delta
+passes compare UIDLs, which servers keep stable across sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from shared import folder_map
+from shared.adapters.fetch_whole import WholeItemSource
+from shared.adapters.pop3.maildrop import Pop3Source, pop3_item_key, received_date
+from shared.events import ExtractTask, MailItem, MailMeta
+from shared.mail_headers import header_fields
+
+INBOX = folder_map.INBOX
+
+
+class Pop3Mailbox(WholeItemSource):
+    """The e-mail :class:`~shared.adapters.ports.Source` port of a POP3 maildrop."""
+
+    def __init__(self, source: Pop3Source) -> None:
+        self.source = source
+        self.prefix = ""
+        self.marks_special_use = False  # one folder, the INBOX
+
+    def list_folders(self) -> list[folder_map.ListedFolder]:
+        return [folder_map.ListedFolder(name=INBOX, delimiter="/", flags=())]
+
+    def item_refs(self, name: str) -> list[str]:
+        return [uidl for _n, uidl in self.source.uidls()]
+
+    @staticmethod
+    def key(folder_id: str, ref: str) -> str:
+        return pop3_item_key(ref)
+
+    def whole(self, task: ExtractTask) -> Iterator[MailItem]:
+        """RETR the task's messages (pipelined), looked up by UIDL in this session's numbering."""
+        numbers = {uidl: n for n, uidl in self.source.uidls()}
+        wanted = {numbers[u]: u for u in task.refs if u in numbers}
+        for number, data in self.source.fetch(sorted(wanted)):
+            uidl = wanted[number]
+            message_id, subject = header_fields(data)
+            meta = MailMeta(item_key=pop3_item_key(uidl), folder=task.folder, flags=[],
+                            internaldate=received_date(data) or datetime.now(UTC), size=len(data),
+                            message_id=message_id, subject=subject)
+            yield MailItem(migration_id=task.migration_id, meta=meta, data=data)
+
+    def close(self) -> None:
+        self.source.close()
