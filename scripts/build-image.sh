@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/image-env.sh
 source scripts/image-env.sh
-cache=${MAILFERRY_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mailferry-image}
+cache=${MAILFERRY_IMAGE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/mailferry-image}
 registry_base=python:3.11-slim-bookworm
 debian_base=localhost/mailferry-base:bookworm
 started=$(date +%s)

@@ -5,8 +5,9 @@
 # Writes a root file system tarball made with mmdebstrap from Debian's own packages: Python 3.11
 # (Debian 12's python3), pip, `python` as a name for it, CA certificates, tzdata -- what the Dockerfile
 # expects of its base. Like the python image, and unlike Debian's python3, pip may install into the
-# system Python (no EXTERNALLY-MANAGED marker): the image is the environment. Documentation, manual
-# pages and translations are left out, as Debian's slim images do.
+# system Python (no EXTERNALLY-MANAGED marker): the image is the environment. As in Debian's own slim
+# images, documentation, manual pages and translations are left out (also from packages installed
+# later) and apt keeps neither its package caches nor downloaded packages in a layer.
 # The tarball is cached: it is made again when this script changes or after MAILFERRY_BASE_MAX_AGE_DAYS
 # (default 7) days, so the base picks up Debian's security updates.
 set -euo pipefail
@@ -33,6 +34,8 @@ mmdebstrap --variant=minbase \
   --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
   --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
   --dpkgopt='path-exclude=/usr/share/locale/*' \
+  --aptopt='Dir::Cache::pkgcache ""' --aptopt='Dir::Cache::srcpkgcache ""' --aptopt='Acquire::Languages "none"' \
+  --aptopt='DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb || true"; }' \
   --customize-hook='rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED' \
   --format=tar bookworm "$tmp" \
   "deb $mirror bookworm main" "deb $mirror bookworm-updates main" "deb $security bookworm-security main" \

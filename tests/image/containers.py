@@ -10,13 +10,14 @@ The store and the image name are those of ``scripts/image-env.sh``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ class ServiceContainer:
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     exit_code: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    killed: bool = False
 
     def create(self) -> None:
         name = f"mf-test-{self.service}-{secrets.token_hex(4)}"
@@ -137,20 +138,22 @@ class ServiceContainer:
                               capture_output=True, text=True, timeout=timeout, check=False)
 
     def stop(self, grace: float = 30) -> int | None:
-        """`docker stop`: SIGTERM to the first process, then the exit code (None if it had to be killed)."""
-        if self.proc is None or self.exit_code is not None:
+        """`docker stop`: SIGTERM to the first process and the exit code; past ``grace`` seconds, SIGKILL
+        to everything in the container and None."""
+        if self.proc is None or self.killed or self.exit_code is not None:
             return self.exit_code
         if self.proc.poll() is None:
             try:
                 os.kill(self.first_process(), signal.SIGTERM)
-                self.exit_code = self.proc.wait(grace)
+                self.proc.wait(grace)
             except (AssertionError, subprocess.TimeoutExpired):
+                self.killed = True
                 for pid in _descendants(self.proc.pid, _process_table()):
-                    os.kill(pid, signal.SIGKILL)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 self.proc.wait(30)
                 return None
-        else:
-            self.exit_code = self.proc.returncode
+        self.exit_code = self.proc.returncode
         return self.exit_code
 
     def remove(self) -> None:

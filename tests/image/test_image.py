@@ -53,10 +53,14 @@ def image_store() -> ImageStore:
 
 
 def _wait_ready(url: str, svc: ServiceContainer, timeout: float = 120) -> float:
-    if not stack.wait_ready(url, timeout):
-        raise AssertionError(f"{svc.service} from the image never answered {url}:\n"
-                             + svc.log.read_text(errors="replace")[-3000:])
-    return time.monotonic() - svc.started
+    """Seconds from the container's start to a ready answer; fails at once if the service exits."""
+    deadline = time.monotonic() + timeout
+    assert svc.proc is not None
+    while svc.proc.poll() is None and time.monotonic() < deadline:
+        if stack.wait_ready(url, 0.2):
+            return time.monotonic() - svc.started
+    raise AssertionError(f"{svc.service} from the image never answered {url} (exit {svc.proc.poll()}):\n"
+                         + svc.log.read_text(errors="replace")[-3000:])
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +76,10 @@ def image_stack(image_store: ImageStore, broker: Process, redis_server: Process,
     base["TINI_SUBREAPER"] = "1"
     containers: dict[str, ServiceContainer] = {}
     for name in SERVICES:
-        env = dict(base)
+        # The image's HEALTHCHECK asks intake's port, then a worker's: on the shared host network, each
+        # container's check must be answered by its own service only, so the other port is a closed one.
+        env = {**base, "MAILFERRY_HTTP_PORT": str(stack.free_port())}
         if name != "intake":
-            env["MAILFERRY_HTTP_PORT"] = str(stack.free_port())
-            # The image's HEALTHCHECK tries intake's port first: on the shared host network, a worker's
-            # check must not be answered by intake.
             env["MAILFERRY_INTAKE_PORT"] = str(stack.free_port())
         containers[name] = ServiceContainer(name, image_store, env, logs / f"{name}.log")
     try:
