@@ -6,12 +6,19 @@
 # runtime: the slim base plus those wheels, installed with --no-deps (nothing is resolved or
 #          downloaded at this stage), run as uid 10001 on a read-only root file system.
 # Base pinned by tag (Python 3.11 on Debian 12); the release pipeline may pin it by digest too.
+# BASE is only overridden where that registry cannot be reached: `make image` then passes a Debian 12
+# base made with mmdebstrap (scripts/image-base.sh); a release build leaves it alone.
+# checkov:skip=CKV_DOCKER_7:FROM ${BASE} is python:3.11-slim-bookworm, a version tag (deploy/k8s/checkov-skips.md)
+ARG BASE=python:3.11-slim-bookworm
 
-FROM python:3.11-slim-bookworm AS builder
+FROM ${BASE} AS builder
+# Packages the builder needs beyond the compiler: none with the python image, which carries Python's
+# headers; python3-dev with a Debian base, whose python3 comes without them.
+ARG BUILDER_PACKAGES=""
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev \
+ && apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev ${BUILDER_PACKAGES} \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY constraints.txt ./
@@ -25,10 +32,16 @@ COPY shared ./shared
 # Resolves the runtime dependency tree of mailferry (not the test extras) under the pins of
 # constraints.txt and builds a wheel for each: binary wheels are reused, sdists are compiled.
 # libpff-python is always compiled here (--no-binary), so every architecture gets the same build.
-RUN pip wheel --wheel-dir /wheels --constraint constraints.txt --no-binary libpff-python . libpff-python
+# A build whose pip must use another index or trust another certificate (a mirror, a TLS-inspecting
+# proxy) passes a pip.conf and a CA bundle as secrets (`--secret id=pip.conf,src=...`,
+# `--secret id=pip-ca,src=...`; the pip.conf names /run/secrets/pip-ca): mounted for this step only,
+# in no layer. Without them pip uses its defaults.
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf \
+    --mount=type=secret,id=pip-ca,target=/run/secrets/pip-ca \
+    pip wheel --wheel-dir /wheels --constraint constraints.txt --no-binary libpff-python . libpff-python
 
 
-FROM python:3.11-slim-bookworm AS runtime
+FROM ${BASE} AS runtime
 LABEL org.opencontainers.image.source="https://github.com/mailferry/mailferry" \
       org.opencontainers.image.title="mailferry" \
       org.opencontainers.image.description="Mail migration service: intake, extractor, loader, tracker" \

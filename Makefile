@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: install demo down test lint typecheck unit bench schemas clean
+.PHONY: install demo down test lint typecheck unit bench schemas image clean
 
 install: $(VENV)/.installed .venv-checkov/.installed
 
@@ -31,7 +31,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install lint typecheck
+# The container image, built with buildah into .image/ (tests/image/ starts the services from it).
+image: install
+	bash scripts/build-image.sh
+
+test: install lint typecheck image
 	$(BIN)/pytest -p no:cacheprovider -q -ra
 
 schemas: install
@@ -41,4 +45,4 @@ bench: install
 	$(PY) -m tests.bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .image

@@ -3,7 +3,8 @@
 # Installs only what is missing, so a second run costs a second.
 set -euo pipefail
 pkgs=(dovecot-imapd dovecot-pop3d dovecot-managesieved dovecot-sieve redis-server isync openssl python3-venv
-      pff-tools build-essential python3-dev chromium)
+      pff-tools build-essential python3-dev chromium
+      buildah mmdebstrap)  # the container image (make image): built daemonless, on a base made from Debian
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
