@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
-from shared.imap_connection import ConnectOptions, login_imap
 
 from mailferry.dovecot import DovecotServer
 from shared import net_guard
+from shared.adapters.imap.connection import login_imap
 from shared.adapters.imap.target import ImapTarget
+from shared.adapters.net import ConnectOptions
 from shared.adapters.ports import Outgoing, Placed
 from shared.errors import ItemRejected
 
