@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -245,9 +246,10 @@ def test_inbox_rules(g: httpx.Client) -> None:
     graph_error(g.post("/mailFolders/inbox/messageRules", json={**rule, "actions": {}}), 400, "ErrorInvalidRequest")
     graph_error(g.post("/mailFolders/inbox/messageRules", json={**rule, "sequence": "1"}), 400, "RequestBodyRead")
     graph_error(g.post("/mailFolders/archive/messageRules", json=rule), 400, "ErrorInvalidRequest")
-    assert g.patch(f"/mailFolders/inbox/messageRules/{made['id']}", json={"isEnabled": False}).json()[
-        "isEnabled"] is False
-    assert g.delete(f"/mailFolders/inbox/messageRules/{made['id']}").status_code == 204
+    # Rule ids are standard base64 as Exchange's are ("AQAAAJ5dZqA="): a "/" in one must be percent-encoded.
+    rule_path = f"/mailFolders/inbox/messageRules/{quote(made['id'], safe='')}"
+    assert g.patch(rule_path, json={"isEnabled": False}).json()["isEnabled"] is False
+    assert g.delete(rule_path).status_code == 204
 
 
 def test_automatic_replies(g: httpx.Client) -> None:
