@@ -10,7 +10,7 @@ install: $(VENV)/.installed .venv-checkov/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt scripts/install-system.sh
 	bash scripts/install-system.sh
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,local]'
 	touch $@
 
 # checkov (the manifests' security scan) pins packages that clash with ours: it gets its own venv.

