@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +23,8 @@ import httpx
 
 from shared.adapters.graph.budget import Budget
 from shared.adapters.graph.tokens import TokenSource
-from shared.errors import AuthenticationFailed, ServerRefused, Throttled, TlsError, Transient
+from shared.adapters.graph.transport import transport_error
+from shared.errors import AuthenticationFailed, ServerRefused, Throttled, Transient
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +101,10 @@ class GraphClient:
                     if stream and resp.status_code < 300:
                         return resp  # the caller reads it, still holding its slot (see stream)
                     resp.read()
-            except httpx.ConnectError as exc:
-                if isinstance(exc.__context__, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY" in str(exc):
-                    raise TlsError(f"TLS with {urlsplit(url).hostname} failed: the certificate is not trusted") \
-                        from None
-                self._pause(attempt, None)
-                continue
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
+                failure = transport_error(exc, urlsplit(url).hostname or "Microsoft Graph")
+                if not isinstance(failure, Transient) or attempt == ATTEMPTS - 1:
+                    raise failure from None
                 self._pause(attempt, None)
                 continue
             if resp.status_code in RETRY_STATUS:

@@ -20,8 +20,8 @@ import msal
 
 from shared import json_log
 from shared.adapters.graph.settings import DELEGATED_SCOPES, GRAPH_SCOPE, GraphSettings, SignInApp, TenantApp
-from shared.adapters.graph.transport import MsalHttp
-from shared.errors import AuthenticationFailed, ServerUnreachable, Transient
+from shared.adapters.graph.transport import MsalHttp, transport_error
+from shared.errors import AuthenticationFailed, ServerUnreachable
 
 T = TypeVar("T")
 
@@ -44,8 +44,8 @@ def _guarded(fn: Callable[[], T], where: str) -> T:
     """msal's call with its failures as our kinds (it reads the authority's metadata on first use)."""
     try:
         return fn()
-    except httpx.TransportError:
-        raise Transient(f"the sign-in service {where} could not be reached") from None
+    except httpx.TransportError as exc:
+        raise transport_error(exc, f"the sign-in service {where}") from None
     except ValueError as exc:  # msal: the authority's metadata could not be read
         raise ServerUnreachable(f"the sign-in service {where} did not answer like Microsoft's: "
                                 f"{type(exc).__name__}") from None
@@ -100,7 +100,15 @@ def token_bundle(result: dict[str, Any], now: float) -> str:
     """What a sign-in leaves to seal: the tokens and when the access token expires (JSON)."""
     return json.dumps({"access_token": result["access_token"], "refresh_token": result.get("refresh_token", ""),
                        "expires_at": now + float(result.get("expires_in") or 3600),
-                       "lifetime": float(result.get("expires_in") or 3600)})
+                       "lifetime": float(result.get("expires_in") or 3600), "scope": str(result.get("scope") or "")})
+
+
+_OIDC = frozenset({"openid", "profile", "email", "offline_access"})
+
+
+def _granted(scope: str) -> list[str]:
+    """The Graph scopes a sign-in granted (asked for again on refresh: asking for more is refused)."""
+    return [s for s in scope.split() if s not in _OIDC] or list(DELEGATED_SCOPES)
 
 
 def sign_in_msal(settings: GraphSettings, app: SignInApp, http: httpx.Client) -> msal.ClientApplication:
@@ -127,6 +135,7 @@ class DelegatedTokens:
             data = json.loads(bundle)
             self._token, self._refresh = str(data["access_token"]), str(data.get("refresh_token") or "")
             self._expires_at, lifetime = float(data["expires_at"]), float(data.get("lifetime") or 3600)
+            self._scopes = _granted(str(data.get("scope") or ""))
         except (ValueError, KeyError, TypeError):
             raise AuthenticationFailed("the Microsoft sign-in of this account is not usable; sign in again") from None
         for value in (self._token, self._refresh):
@@ -150,7 +159,7 @@ class DelegatedTokens:
                 self._msal = _guarded(lambda: sign_in_msal(self.settings, self.app, self.http),
                                       self.settings.authority)
             app = self._msal
-            result = _call(lambda: app.acquire_token_by_refresh_token(self._refresh, scopes=list(DELEGATED_SCOPES)),
+            result = _call(lambda: app.acquire_token_by_refresh_token(self._refresh, scopes=self._scopes),
                            self.settings.authority)
             if "access_token" not in result:
                 raise _refused(result, "the signed-in account (sign in again)")

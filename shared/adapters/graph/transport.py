@@ -8,12 +8,14 @@ certificate check is not weakened. ``MAILFERRY_CA_FILE`` is trusted besides the 
 
 from __future__ import annotations
 
+import ssl
 import threading
 from typing import Any
 
 import httpx
 
 from shared.adapters.net import ConnectOptions, resolve, tls_context
+from shared.errors import MailferryError, TlsError, Transient
 
 
 class PinnedTransport(httpx.BaseTransport):
@@ -89,3 +91,16 @@ class MsalHttp:
 
     def close(self) -> None:  # msal may call it
         pass
+
+
+def transport_error(exc: httpx.TransportError, where: str) -> MailferryError:
+    """A failed connection as our kind: an untrusted certificate is the account's problem (TlsError, the
+    migration fails with it); anything else may pass (Transient, retried)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return TlsError(f"TLS with {where} failed: the certificate is not trusted")
+        cause = cause.__cause__ or cause.__context__
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return TlsError(f"TLS with {where} failed: the certificate is not trusted")
+    return Transient(f"{where} could not be reached ({type(exc).__name__})")
