@@ -214,13 +214,21 @@ class GraphClient:
         out: list[Answer | None] = [None] * len(requests)
         for start in range(0, len(requests), BATCH_MAX):
             part = list(range(start, min(start + BATCH_MAX, len(requests))))
+            renewed = False
             for attempt in range(ATTEMPTS):
+                expired = [i for i in part if out[i] is not None and out[i].status == 401]  # type: ignore[union-attr]
+                if expired and not renewed:
+                    renewed = True  # the token expired during the batch: renew it once and ask again
+                    self.tokens.token(force=True)
+                    for i in expired:
+                        out[i] = None
                 pending = [i for i in part if out[i] is None or out[i].status in RETRY_STATUS]  # type: ignore[union-attr]
                 if not pending:
                     break
-                if attempt:
+                busy = [i for i in pending if out[i] is not None]
+                if busy:
                     waits = [_retry_after(out[i].headers, attempt, self.max_retry_after)  # type: ignore[union-attr]
-                             for i in pending]
+                             for i in busy]
                     self.retried_after.append(max(waits))
                     self.sleep(max(waits))
                 answers = self._batch_once([(str(i), requests[i][0], requests[i][1]) for i in pending])
