@@ -355,7 +355,7 @@
         return;
       }
       var detectedType = wanted === "detect";
-      if (detectedType) { self.typeSelect.value = pick.protocol; }
+      if (detectedType) { self.typeSelect.value = pick.protocol; self.showFields(); }
       self.el("host").value = pick.host;
       self.el("security").value = pick.security;
       self.el("port").value = String(pick.port);
