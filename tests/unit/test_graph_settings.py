@@ -46,7 +46,7 @@ def test_the_tenants_file(tmp_path: Path) -> None:
     assert "from-a-file" not in repr(s) and "PRIVATE" not in repr(s)  # no secret in a repr (logs, tracebacks)
     assert (s.graph_url, s.concurrency, s.sign_in is not None and s.sign_in.tenant) == (
         "https://g.test/v1.0", 2, "organizations")
-    with pytest.raises(ConfigError, match="no Microsoft 365 app is configured for other.example's tenant"):
+    with pytest.raises(ConfigError, match=r"no Microsoft 365 app is configured for other\.example's tenant"):
         s.tenant_for("x@other.example")
 
 
