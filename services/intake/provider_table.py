@@ -101,17 +101,16 @@ GMAIL = Provider(
     mx_patterns=(r"(?:alt\d+\.)?aspmx\.l\.google\.com", r"aspmx\d*\.googlemail\.com", r"smtp\.google\.com"),
 )
 
+# Exchange Online's EWS, IMAP and POP3 (for tenants that still allow them, and Outlook.com accounts).
+_OUTLOOK_SERVERS = (Server("ews", "outlook.office365.com", 443), Server("imap", "outlook.office365.com", 993),
+                    Server("pop3", "outlook.office365.com", 995))
+
 # Microsoft 365 (Exchange Online, an organisation's tenant): Graph first — EWS is switched off there by default
 # since 2026-10-01 and removed on 2027-04-01; EWS, IMAP and POP3 follow for tenants that still allow them.
 MICROSOFT_365 = Provider(
     key="microsoft365",
     name="Microsoft 365 / Exchange Online",
-    servers=(
-        Server("graph", "graph.microsoft.com", 443),
-        Server("ews", "outlook.office365.com", 443),
-        Server("imap", "outlook.office365.com", 993),
-        Server("pop3", "outlook.office365.com", 995),
-    ),
+    servers=(Server("graph", "graph.microsoft.com", 443), *_OUTLOOK_SERVERS),
     note="Microsoft 365: sign in with Microsoft (or through your organisation's app, where the operator set one "
          "up); " + _M365_NOTE + " (EWS URL https://outlook.office365.com/EWS/Exchange.asmx)",
     mx_patterns=(r"[a-z0-9-]+\.mail\.protection\.outlook\.com",),
@@ -121,11 +120,7 @@ MICROSOFT_365 = Provider(
 MICROSOFT = Provider(
     key="microsoft",
     name="Outlook.com / Microsoft 365",
-    servers=(
-        Server("ews", "outlook.office365.com", 443),
-        Server("imap", "outlook.office365.com", 993),
-        Server("pop3", "outlook.office365.com", 995),
-    ),
+    servers=_OUTLOOK_SERVERS,
     note=_M365_NOTE + " (EWS URL https://outlook.office365.com/EWS/Exchange.asmx)",
     domains=(
         "outlook.com", "outlook.de", "outlook.fr", "outlook.at", "outlook.be", "outlook.es", "outlook.it",
