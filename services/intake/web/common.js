@@ -246,6 +246,7 @@
 
   Account.prototype.forgetSignIn = function () {
     this.signInId = null;
+    this.el("sign-in-hint").hidden = false;
     var status = this.el("sign-in-status");
     status.textContent = "";
     status.classList.remove("is-error", "is-ok");
@@ -288,6 +289,7 @@
       return;
     }
     this.signInId = String(data.signIn);
+    this.el("sign-in-hint").hidden = true;
     if (data.login) { this.el("login").value = String(data.login); }
     setText(status, "signin.done", { login: this.el("login").value });
     status.classList.add("is-ok");
