@@ -91,3 +91,20 @@ def test_the_budget_key_names_no_mailbox() -> None:
     key = budget_key("client-1", "Ann@Contoso.example")
     assert key == budget_key("client-1", "ann@contoso.example")  # one budget whatever the login's case
     assert "ann" not in key and "contoso" not in key and key.startswith("mailferry:graph:budget:")
+
+
+def test_without_redis_the_budget_is_counted_in_the_process() -> None:
+    import redis
+
+    from shared.adapters.graph.budget import Budget
+
+    down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # nothing listens there
+    waits: list[float] = []
+    budget = Budget("mailferry:graph:budget:test-down", concurrency=1, requests=2, window=600.0, redis_client=down,
+                    sleep=waits.append)
+    with budget.slots(1):
+        assert not budget.local.take_slots(1)  # the one slot is held here, in the process
+    assert budget.local.take_slots(1)
+    budget.local.give_slots(1)
+    budget.take_requests(1)  # the second of two allowed
+    assert waits == []

@@ -117,15 +117,20 @@ class Budget:
         self.local = local_budget(key, concurrency, requests, window)
         self.sleep = sleep
         self.waited = 0.0  # seconds spent waiting for the budget (for tests and metrics)
+        self._warned = False
 
     def _redis_call(self, script: str, keys: list[str], args: list[Any]) -> Any:
         if self.redis is None:
             return None
         try:
-            return self.redis.eval(script, len(keys), *keys, *args)
+            found = self.redis.eval(script, len(keys), *keys, *args)
+            self._warned = False
+            return found
         except Exception as exc:  # Redis down or flushed mid-call: this process's own count stands in
-            log.warning("the Graph budget in Redis is unavailable; counting in this process",
-                        extra={"error": type(exc).__name__})
+            if not self._warned:  # once per outage and session, not per request
+                self._warned = True
+                log.warning("the Graph budget in Redis is unavailable; counting in this process",
+                            extra={"error": type(exc).__name__})
             return None
 
     @contextmanager
