@@ -87,17 +87,32 @@ def _password(side: str, env_name: str | None) -> str:
     return getpass.getpass(f"{side} password: ")
 
 
+def endpoint(args: argparse.Namespace, side: str) -> dict[str, object]:
+    """One account of ``migrate`` as the API takes it. A system whose server the operator sets (Microsoft 365)
+    takes no server; one signed in by the operator's app (``--source-auth app``, its default) no password."""
+    from shared.adapters import registry
+
+    type_ = getattr(args, f"{side}_type")
+    system = registry.system(type_)
+    auth = getattr(args, f"{side}_auth") or system.auth_modes[0]
+    if auth not in system.auth_modes:
+        raise SystemExit(f"--{side}-auth: {system.label} accounts sign in with {' or '.join(system.auth_modes)}")
+    ep: dict[str, object] = {"type": type_, "login": getattr(args, f"{side}_login"), "auth": auth}
+    if system.service_address is None:
+        host = getattr(args, f"{side}_host")
+        if not host and system.needs_host:
+            raise SystemExit(f"--{side}-host is needed for {system.label} accounts")
+        ep.update(host=host, port=_port(type_, getattr(args, f"{side}_security"), getattr(args, f"{side}_port")),
+                  security=getattr(args, f"{side}_security"))
+    if registry.needs_password(type_, auth):
+        ep["password"] = _password(side, getattr(args, f"{side}_password_env"))
+    return ep
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
-    body = {"options": args.options.split(","), "notify_email": args.notify_email}
+    body: dict[str, object] = {"options": args.options.split(","), "notify_email": args.notify_email}
     for side in ("source", "target"):
-        body[side] = {
-            "type": getattr(args, f"{side}_type"), "host": getattr(args, f"{side}_host"),
-            "port": _port(getattr(args, f"{side}_type"), getattr(args, f"{side}_security"),
-                          getattr(args, f"{side}_port")),
-            "security": getattr(args, f"{side}_security"),
-            "login": getattr(args, f"{side}_login"),
-            "password": _password(side, getattr(args, f"{side}_password_env")),
-        }
+        body[side] = endpoint(args, side)
     api = _api(args)
     resp = httpx.post(f"{api}/api/v1/migrations", json=body, timeout=120)
     if resp.status_code != 202:
@@ -187,10 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("migrate", help="start a migration through the REST API and follow it")
     for side in ("source", "target"):
         s.add_argument(f"--{side}-type", default="imap", choices=kinds[side])
-        s.add_argument(f"--{side}-host", required=True)
+        s.add_argument(f"--{side}-host", default="",
+                       help="the server (none for graph: the operator's setting; none for ews: autodiscover)")
         s.add_argument(f"--{side}-port", type=int, help="default: the usual port for the type and security")
         s.add_argument(f"--{side}-security", default="tls", choices=["tls", "starttls", "none"])
-        s.add_argument(f"--{side}-login", required=True)
+        s.add_argument(f"--{side}-login", required=True, help="graph: the mailbox's e-mail address")
+        s.add_argument(f"--{side}-auth", choices=["basic", "oauth2", "app"],
+                       help="basic (password), oauth2 (ews: an access token as the password), app (graph: the "
+                            "operator's app for the tenant, no password); default: the type's first")
         s.add_argument(f"--{side}-password-env", metavar="VAR",
                        help="read the password from this environment variable instead of a prompt")
     s.add_argument("--options", default="emails", help="comma-separated: emails,contacts,...")

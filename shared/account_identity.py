@@ -40,6 +40,7 @@ STANDARD_PORTS: dict[str, frozenset[int]] = {
     "imap": frozenset({143, 993}),
     "pop3": frozenset({110, 995}),
     "ews": frozenset({80, 443}),
+    "graph": frozenset({443}),
 }
 
 

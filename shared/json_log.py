@@ -77,5 +77,5 @@ def setup(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("imapclient", "uvicorn.access", "httpx", "exchangelib"):
+    for noisy in ("imapclient", "uvicorn.access", "httpx", "exchangelib", "msal"):
         logging.getLogger(noisy).setLevel("WARNING")

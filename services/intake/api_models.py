@@ -47,13 +47,24 @@ OPTIONS_SCHEMA: dict[str, Any] = {"minItems": 1, "uniqueItems": True,
                                   "items": {"type": "string", "enum": list(OPERATIONS)}}
 #: The systems whose server can be found from the login (the registry says which: Exchange).
 AUTODISCOVERED = registry.autodiscovered()
-#: The two rules between an endpoint's fields, for the schema: IMAP and POP3 need a server; an account of
-#: an autodiscovered system without one is looked up by its login, which must then be an e-mail address.
+#: The systems a request names without a server: found from the login, or set by the operator (Graph).
+HOSTLESS = registry.hostless()
+#: The systems whose default sign-in needs no password (the operator's app): the request may leave it out.
+PASSWORDLESS = sorted(name for name, s in registry.SYSTEMS.items() if s.auth_modes[0] in s.passwordless_auth)
+#: The systems that name the mailbox by the user's e-mail address (the operator says where the service is).
+ADDRESSED = sorted(name for name, s in registry.SYSTEMS.items() if s.service_address is not None)
+#: The rules between an endpoint's fields, for the schema: IMAP and POP3 need a server; an account of
+#: an autodiscovered system without one is looked up by its login, which must then be an e-mail address;
+#: a password is needed unless the account signs in with the operator's app.
 ENDPOINT_RULES: dict[str, Any] = {"allOf": [
-    {"if": {"properties": {"type": {"enum": AUTODISCOVERED}}, "required": ["type"]},
+    {"if": {"properties": {"type": {"enum": HOSTLESS}}, "required": ["type"]},
      "else": {"required": ["host"], "properties": {"host": {"pattern": wire_text.NOT_BLANK_PATTERN}}}},
     {"if": {"properties": {"type": {"enum": AUTODISCOVERED}, "host": {"pattern": r"^\s*$"}}, "required": ["type"]},
      "then": {"properties": {"login": {"pattern": EMAIL_LOOKUP_PATTERN}}}},
+    {"if": {"properties": {"type": {"enum": ADDRESSED}}, "required": ["type"]},
+     "then": {"properties": {"login": {"pattern": EMAIL_LOOKUP_PATTERN}}}},
+    {"if": {"properties": {"type": {"enum": PASSWORDLESS}, "auth": {"enum": ["app"]}}, "required": ["type"]},
+     "else": {"required": ["password"], "properties": {"password": {"minLength": 1}}}},
 ]}
 
 
@@ -66,26 +77,54 @@ class Endpoint(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=ENDPOINT_RULES)
 
-    type: Literal["imap", "pop3", "ews"] = Field(description="the account's protocol")
+    type: Literal["imap", "pop3", "ews", "graph"] = Field(
+        description="the account's protocol; graph: Microsoft 365 / Exchange Online (no host: the operator's "
+                    "setting; the login is the mailbox's address)")
     host: CleanText = Field(default="", max_length=253,
                             description="server name or address; empty for Exchange means: find it by autodiscover "
                                         "(then the login must be the e-mail address)")
     port: int = Field(default=443, ge=1, le=65535)
     security: Literal["tls", "starttls", "none"] = Field(default="tls", description="implicit TLS, STARTTLS, or none")
     login: LoginText = Field(min_length=1, max_length=320)
-    password: CleanText = Field(min_length=1, max_length=1024, repr=False)
+    auth: Literal["basic", "oauth2", "app"] = Field(
+        default=None, validate_default=True,  # type: ignore[assignment]
+        description="Exchange: basic (password) or oauth2 (password = token); Microsoft 365 (graph): app (the "
+                    "operator's app for the mailbox's organisation, the default) or oauth2 (the user signed in); "
+                    "default: the type's first")
+    password: CleanText = Field(default="", max_length=1024, repr=False, validate_default=True,
+                                description="the password (EWS oauth2: the access token; Graph oauth2: the sign-in "
+                                            "id the web page's 'Sign in with Microsoft' returned; Graph app: none)")
     tls_verify: bool = Field(default=True, description="false only where the operator allows it")
     sieve_port: int | None = Field(default=None, ge=1, le=65535,
                                    description="ManageSieve port for the rules option (default 4190)")
-    auth: Literal["basic", "oauth2"] = Field(default="basic",
-                                             description="Exchange: basic (password) or oauth2 (password = token)")
 
     @field_validator("host")
     @classmethod
     def _host_needed(cls, v: str, info: ValidationInfo) -> str:
         v = v.strip()
+        if info.data.get("type") in ADDRESSED:
+            return ""  # where the service is, is the operator's setting, never the request's
         if not v and registry.needs_host(info.data.get("type")):
             raise ValueError(f"a server name is needed (only {_found_by_autodiscover()} can be found by autodiscover)")
+        return v
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _auth(cls, v: object, info: ValidationInfo) -> object:
+        modes = registry.auth_modes(info.data.get("type"))
+        if v is None:
+            return modes[0]
+        if isinstance(v, str) and v not in modes:
+            raise ValueError(f"{registry.label(str(info.data.get('type')))} accounts sign in with "
+                             f"{' or '.join(modes)}")
+        return v
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, v: str, info: ValidationInfo) -> str:
+        auth = info.data.get("auth")
+        if not v and (auth is None or registry.needs_password(info.data.get("type"), str(auth))):
+            raise ValueError("String should have at least 1 character")
         return v
 
     @field_validator("login")
@@ -94,6 +133,12 @@ class Endpoint(BaseModel):
         v = v.strip()
         if not v:
             raise ValueError("must not be empty")
+        if info.data.get("type") in ADDRESSED:
+            try:
+                parse_email(v)
+            except InvalidEmail as exc:
+                raise ValueError(f"a {registry.label(info.data['type'])} account is named by its e-mail address: "
+                                 f"{exc}") from None
         if info.data.get("type") in AUTODISCOVERED and info.data.get("host") == "":
             try:
                 parse_email(v)

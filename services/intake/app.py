@@ -33,6 +33,7 @@ from services.intake.body_limit import DEFAULT_LIMIT, BodyLimit
 from services.intake.intake import Intake
 from services.intake.option_rules_api import option_rules_router
 from services.intake.pst_upload import PST_PATH, pst_router
+from services.intake.sign_in import sign_in_router
 from services.intake.web_routes import web_router
 from shared import migration_state as ms
 from shared import wire_text
@@ -50,6 +51,7 @@ def create_app(intake: Intake) -> FastAPI:
     app.include_router(autodetect_router(intake.settings.allow_hosts, intake.detect_settings))
     app.include_router(pst_router(intake))
     app.include_router(option_rules_router())
+    app.include_router(sign_in_router(intake.opts, lambda: intake.sign_ins))
 
     app.add_middleware(BodyLimit, limit=DEFAULT_LIMIT, streamed_paths=frozenset({PST_PATH}),
                        too_large=lambda limit: error(413, "request_too_large",

@@ -121,6 +121,8 @@ class DnsLookup(Protocol):
 
     def addresses(self, host: str, timeout: float) -> list[str]: ...
 
+    def cname(self, name: str, timeout: float) -> list[str]: ...
+
 
 # fetch(method, url, body, headers, timeout) -> response; raises on any failure (refused host included).
 HttpFetch = Callable[[str, str, bytes | None, Mapping[str, str], float], HttpResponse]
@@ -498,6 +500,9 @@ class DnsPythonLookup:
     def mx(self, domain: str, timeout: float) -> list[MxRecord]:
         return [MxRecord(rr.preference, rr.exchange.to_text()) for rr in self._query(domain, "MX", timeout)]
 
+    def cname(self, name: str, timeout: float) -> list[str]:
+        return [rr.target.to_text() for rr in self._query(name, "CNAME", timeout)]
+
     def addresses(self, host: str, timeout: float) -> list[str]:
         found = [rr.address for rr in self._query(host, "A", timeout)]
         try:
@@ -734,6 +739,17 @@ class Detector:
                 provider = pt.provider_for_server_host(target)
                 if provider is not None:  # e.g. OVH Hosted Exchange: exN.mail.ovh.net
                     known = provider_suggestions(provider, "autodiscover")
+            try:  # Microsoft 365 domains point autodiscover.<domain> at autodiscover.outlook.com (a CNAME)
+                aliases = dns.cname(f"autodiscover.{domain}", timeout)
+            except OSError as exc:
+                log.info("autodetect: autodiscover CNAME lookup gave no answer: %s", exc)
+                aliases = []
+            for alias in aliases[:1]:
+                provider = pt.provider_for_server_host(alias)
+                if provider is not None and not known:
+                    known = provider_suggestions(provider, "autodiscover", note=(
+                        f"{provider.name}, recognised from autodiscover.{domain} → {pt.normalise_host(alias)}"
+                        + (f"; {provider.note}" if provider.note else "")))
         body = pox_request(email)
         headers = {"Content-Type": "text/xml; charset=utf-8"}
 

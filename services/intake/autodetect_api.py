@@ -32,7 +32,7 @@ from shared.net_guard import AllowList, Resolver
 class SuggestionModel(BaseModel):
     """One suggested server (the OpenAPI shape of ``Suggestion.to_json``)."""
 
-    protocol: Literal["imap", "pop3", "ews"]
+    protocol: Literal["imap", "pop3", "ews", "graph"]
     host: str
     port: int
     security: Literal["tls", "starttls", "none"]

@@ -35,6 +35,7 @@ from services.intake.migration_start import (
     unsealed_spec,
 )
 from services.intake.rate_limit import Attempt, LoginRateLimiter, RateLimited
+from services.intake.sign_in import SignInStore, refused_sign_in
 from shared import json_log, topics
 from shared import migration_state as ms
 from shared import redis_keys as k
@@ -79,6 +80,7 @@ class Intake:
         self.env = AdapterEnv(connect=self.opts, spool=settings.spool, max_connections=settings.ews_max_connections)
         self.detect_settings = detect_settings or DetectSettings()
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="login-check")
+        self.sign_ins = SignInStore(r, keys)
         self.requests = Counter("mailferry_intake_requests", "API requests by endpoint and outcome",
                                 ["endpoint", "outcome"], registry=registry)
 
@@ -101,6 +103,10 @@ class Intake:
         if problems:
             fld, msg = problems[0]
             return error(422, "options_not_possible", msg, field=fld)
+        handles = [ep.password for ep in (req.source, req.target) if ep.auth == "oauth2"]
+        refused = self.resolve_accounts(req)
+        if refused is not None:
+            return refused
         try:
             self.limiter.check(("login", req.source.login), ("ip", client_ip))
             with self.limiter.failures("target", req.target.login) as target_check:
@@ -114,9 +120,35 @@ class Intake:
                                notify_email=req.notify_email, pair_id=pair_id(req.source, req.target, self.opts.allow),
                                login=req.source.login)
         mid = create_migration(self.status, self.producer, self.keys, draft)
+        for handle in handles:
+            self.sign_ins.forget(handle)  # the tokens are sealed under the migration's data key now
         self.requests.labels("create", "accepted").inc()
         log.info("migration accepted", extra={"migration_id": mid, "options": req.options})
         return accepted(mid)
+
+    def resolve_accounts(self, req: MigrationRequest) -> JSONResponse | None:
+        """Where the operator says the service is (Microsoft 365), and the tokens of a sign-in on the page in
+        place of its id; the refusal, or None."""
+        for side in ("source", "target"):
+            ep = getattr(req, side)
+            system = adapters.SYSTEMS.get(ep.type)
+            if system is None:
+                continue
+            update: dict[str, Any] = {}
+            if system.service_address is not None:
+                try:
+                    host, port = system.service_address()
+                except ConnectionCheckFailed as exc:
+                    return error(422, exc.code, str(exc), side=side)
+                update.update(host=host, port=port, security="tls")
+            if system.sign_in is not None and ep.auth == "oauth2":
+                found = self.sign_ins.tokens(ep.type, ep.password)
+                if found is None or found[1].strip().lower() != ep.login.strip().lower():
+                    return refused_sign_in(side)
+                update["password"] = found[0]
+            if update:
+                setattr(req, side, ep.model_copy(update=update))
+        return None
 
     def check_logins(self, req: MigrationRequest, target_check: Attempt) -> JSONResponse | None:
         """Find servers not given (autodiscover), check both logins; the refusal, or None when both logged in.

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-Protocol = Literal["imap", "pop3", "ews"]
+Protocol = Literal["imap", "pop3", "ews", "graph"]
 Security = Literal["tls", "starttls", "none"]
 
 
@@ -101,21 +101,33 @@ GMAIL = Provider(
     mx_patterns=(r"(?:alt\d+\.)?aspmx\.l\.google\.com", r"aspmx\d*\.googlemail\.com", r"smtp\.google\.com"),
 )
 
+# Exchange Online's EWS, IMAP and POP3 (for tenants that still allow them, and Outlook.com accounts).
+_OUTLOOK_SERVERS = (Server("ews", "outlook.office365.com", 443), Server("imap", "outlook.office365.com", 993),
+                    Server("pop3", "outlook.office365.com", 995))
+
+# Microsoft 365 (Exchange Online, an organisation's tenant): Graph first — EWS is switched off there by default
+# since 2026-10-01 and removed on 2027-04-01; EWS, IMAP and POP3 follow for tenants that still allow them.
+MICROSOFT_365 = Provider(
+    key="microsoft365",
+    name="Microsoft 365 / Exchange Online",
+    servers=(Server("graph", "graph.microsoft.com", 443), *_OUTLOOK_SERVERS),
+    note="Microsoft 365: sign in with Microsoft (or through your organisation's app, where the operator set one "
+         "up); " + _M365_NOTE + " (EWS URL https://outlook.office365.com/EWS/Exchange.asmx)",
+    mx_patterns=(r"[a-z0-9-]+\.mail\.protection\.outlook\.com",),
+)
+
+# Outlook.com, Hotmail, Live: Microsoft's consumer accounts (not reached by an organisation's Graph app).
 MICROSOFT = Provider(
     key="microsoft",
     name="Outlook.com / Microsoft 365",
-    servers=(
-        Server("ews", "outlook.office365.com", 443),
-        Server("imap", "outlook.office365.com", 993),
-        Server("pop3", "outlook.office365.com", 995),
-    ),
+    servers=_OUTLOOK_SERVERS,
     note=_M365_NOTE + " (EWS URL https://outlook.office365.com/EWS/Exchange.asmx)",
     domains=(
         "outlook.com", "outlook.de", "outlook.fr", "outlook.at", "outlook.be", "outlook.es", "outlook.it",
         "hotmail.com", "hotmail.de", "hotmail.fr", "hotmail.co.uk", "hotmail.it", "hotmail.es",
         "live.com", "live.de", "live.fr", "live.co.uk", "live.at", "live.nl", "msn.com", "windowslive.com",
     ),
-    mx_patterns=(r"[a-z0-9-]+\.mail\.protection\.outlook\.com", r"[a-z0-9-]+\.olc\.protection\.outlook\.com"),
+    mx_patterns=(r"[a-z0-9-]+\.olc\.protection\.outlook\.com",),
 )
 
 YAHOO = Provider(
@@ -207,13 +219,14 @@ IONOS_UK = Provider(
 )
 
 PROVIDERS: tuple[Provider, ...] = (
-    GMAIL, MICROSOFT, YAHOO, ICLOUD, GMX, GMX_COM, WEB_DE, FASTMAIL, IONOS, IONOS_COM, IONOS_UK, OVH_MX_PLAN,
+    GMAIL, MICROSOFT_365, MICROSOFT, YAHOO, ICLOUD, GMX, GMX_COM, WEB_DE, FASTMAIL, IONOS, IONOS_COM, IONOS_UK,
+    OVH_MX_PLAN,
 )
 
 _BY_DOMAIN: dict[str, Provider] = {domain: p for p in PROVIDERS for domain in p.domains}
 
 # Domains under which every subdomain belongs to one provider.
-_SUFFIXES: tuple[tuple[str, Provider], ...] = ((".onmicrosoft.com", MICROSOFT),)
+_SUFFIXES: tuple[tuple[str, Provider], ...] = ((".onmicrosoft.com", MICROSOFT_365),)
 
 _OVH_PRO = re.compile(r"pro(\d+)\.mail\.ovh\.net")
 _OVH_EXCHANGE = re.compile(r"ex(\d+)\.mail\.ovh\.net")
@@ -258,7 +271,7 @@ def provider_for_server_host(host: str) -> Provider | None:
     if name == "ssl0.ovh.net":
         return OVH_MX_PLAN
     if name in ("outlook.office365.com", "autodiscover-s.outlook.com", "autodiscover.outlook.com"):
-        return MICROSOFT
+        return MICROSOFT_365  # an organisation's domain pointing its autodiscover at Exchange Online
     for provider in PROVIDERS:
         if any(server.host == name for server in provider.servers):
             return provider

@@ -165,8 +165,15 @@ def account_type_options(side: str) -> str:
     for name in types:
         system = registry.system(name)
         ports = json.dumps(dict(system.default_ports), separators=(",", ":"))
+        # The operator says where the service is (Microsoft 365): the form asks no server; a system with its
+        # own sign-in gets the sign-in button (its URL), and needs no password where the operator's app signs in.
+        extra = ' data-server="operator"' if system.service_address is not None else ""
+        if system.sign_in is not None:
+            extra += f' data-sign-in="/api/v1/sign-in/{escape(name)}"'
+        if system.auth_modes[0] in system.passwordless_auth:
+            extra += ' data-password="optional"'
         rows.append(f'<option value="{escape(name)}" data-i18n="type.{escape(name)}" data-ports="{escape(ports)}" '
-                    f'data-security="{escape(system.form_security)}">{escape(labels[f"type.{name}"])}</option>')
+                    f'data-security="{escape(system.form_security)}"{extra}>{escape(labels[f"type.{name}"])}</option>')
     return "\n            ".join(rows)  # the marker's line keeps its indentation; the others get the same
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from shared.adapters.net import ConnectOptions
 from shared.adapters.ports import (
     AdapterEnv,
     ItemReader,
@@ -60,6 +62,18 @@ class Writing:
 
 
 @dataclass(frozen=True)
+class SignIn:
+    """A user's own interactive sign-in (OAuth2 authorization code with PKCE): intake runs the two steps and
+    keeps what is between them sealed; the result (the tokens) is the account's secret."""
+
+    #: (opts, login, redirect_uri) → (the URL to send the browser to, the flow to keep until the redirect)
+    start: Callable[[ConnectOptions, str, str], tuple[str, dict[str, Any]]]
+    #: (opts, flow, the redirect's query) → (the secret to seal, the login that signed in)
+    finish: Callable[[ConnectOptions, dict[str, Any], dict[str, str]], tuple[str, str]]
+    label: str = ""  # the button: "Sign in with Microsoft"
+
+
+@dataclass(frozen=True)
 class System:
     name: str  # the account's ``type``
     label: str  # how messages, the web form and the CLI name it: "Exchange (EWS)"
@@ -78,3 +92,11 @@ class System:
     uploaded: bool = False  # a file uploaded to intake, not an account: no login of its own
     default_ports: Mapping[str, int] = field(default_factory=dict)  # by security, for the web form and CLI
     form_security: str = ""  # the security the web form selects when this type is chosen ("": the user's stays)
+    #: How the account signs in (``auth``), the first being the default: "basic" (password), "oauth2" (a
+    #: user's token or sign-in), "app" (the operator's own credentials for the account's organisation).
+    auth_modes: tuple[str, ...] = ("basic",)
+    #: Sign-in ways whose request carries no password (the operator holds the credentials).
+    passwordless_auth: frozenset[str] = frozenset()
+    #: Where the service is when the operator, not the user, says so (Graph): (host, port); None: the request's.
+    service_address: Callable[[], tuple[str, int]] | None = None
+    sign_in: SignIn | None = None  # the user may sign in on the web page (``auth: oauth2``)

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 from shared.adapters.descriptor import System
 from shared.adapters.ews.system import SYSTEM as EWS
+from shared.adapters.graph.system import SYSTEM as GRAPH
 from shared.adapters.imap.system import SYSTEM as IMAP
 from shared.adapters.pop3.system import SYSTEM as POP3
 from shared.adapters.pst.system import SYSTEM as PST
@@ -26,7 +27,7 @@ from shared.errors import NotSupported
 from shared.migration_state import EMAILS, OPERATIONS
 
 #: In the order forms list them (the first is their default).
-SYSTEMS: dict[str, System] = {s.name: s for s in (IMAP, POP3, EWS, PST)}
+SYSTEMS: dict[str, System] = {s.name: s for s in (IMAP, POP3, EWS, GRAPH, PST)}
 
 
 def system(name: str) -> System:
@@ -176,6 +177,23 @@ def needs_host(type_: object) -> bool:
     """An account of this type needs a server name (an unknown type does, so it is refused as it was)."""
     found = SYSTEMS.get(type_) if isinstance(type_, str) else None
     return found is None or found.needs_host
+
+
+def hostless() -> list[str]:
+    """Account types a request may give without a server (found from the login, or the operator's setting)."""
+    return sorted(s.name for s in SYSTEMS.values() if not s.needs_host and not s.uploaded)
+
+
+def auth_modes(type_: object) -> tuple[str, ...]:
+    """How an account of this type may sign in, the default first (an unknown type: a password)."""
+    found = SYSTEMS.get(type_) if isinstance(type_, str) else None
+    return found.auth_modes if found is not None else ("basic",)
+
+
+def needs_password(type_: object, auth: str) -> bool:
+    """Whether the request must carry a password (or token) for this account."""
+    found = SYSTEMS.get(type_) if isinstance(type_, str) else None
+    return found is None or auth not in found.passwordless_auth
 
 
 def autodiscovered() -> list[str]:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events.envelope import Event, register
 
-EndpointType = Literal["imap", "pop3", "ews", "pst"]
+EndpointType = Literal["imap", "pop3", "ews", "graph", "pst"]
 Security = Literal["tls", "starttls", "none"]
 
 
@@ -25,7 +25,9 @@ class EndpointSpec(BaseModel):
     tls_verify: bool = True
     password_sealed: str = Field(repr=False)
     sieve_port: int | None = Field(default=None, ge=1, le=65535, description="ManageSieve, for the rules option")
-    auth: Literal["basic", "oauth2"] = Field(default="basic", description="EWS: password, or an OAuth2 access token")
+    auth: Literal["basic", "oauth2", "app"] = Field(
+        default="basic", description="EWS: password, or an OAuth2 access token; Graph: app (the operator's app for "
+                                     "the tenant) or oauth2 (the user's sign-in, its tokens sealed as the password)")
     path: str = Field(default="", description="PST: the uploaded file, relative to the spool directory")
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import redis as redis_lib
-from confluent_kafka import Consumer, TopicPartition
 from imapclient import IMAPClient
 
 from mailferry import seed, stack, verify
@@ -20,6 +19,7 @@ from mailferry.dovecot import DovecotServer
 from mailferry.stack import StackInfo
 from tests.conftest import Accounts, stack_env
 from tests.e2e.flows import DEMO_TREE, migrate, same_names, start, status, wait_final
+from tests.e2e.secret_scan import all_redis_bytes, all_topic_bytes
 from tests.servers import Process
 
 
@@ -133,50 +133,6 @@ def test_a_50_mb_message_travels_in_chunks(running_stack: StackInfo, accounts: A
     assert result.identical, result.problems()
 
 
-def _all_topic_bytes(info: StackInfo) -> bytes:
-    prefix = info.env["MAILFERRY_TOPIC_PREFIX"]
-    consumer = Consumer({"bootstrap.servers": info.kafka_bootstrap, "group.id": f"scan-{secrets.token_hex(4)}",
-                         "enable.auto.commit": False})
-    out = bytearray()
-    try:
-        topics = [t for t in consumer.list_topics(timeout=10).topics if t.startswith(prefix)]
-        assert len(topics) >= 6
-        for topic in topics:
-            parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            for p in parts:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                if high <= low:
-                    continue
-                consumer.assign([TopicPartition(topic, p, low)])
-                seen = low
-                while seen < high:
-                    for m in consumer.consume(500, 5):
-                        if m.error() is None:
-                            out += (m.key() or b"") + (m.value() or b"")
-                            seen = m.offset() + 1
-    finally:
-        consumer.close()
-    return bytes(out)
-
-
-def _all_redis_bytes(url: str) -> bytes:
-    r = redis_lib.Redis.from_url(url)
-    out = bytearray()
-    for key in r.scan_iter(count=1000):
-        out += key
-        kind = r.type(key)
-        if kind == b"string":
-            out += r.get(key) or b""
-        elif kind == b"hash":
-            for a, b in r.hgetall(key).items():
-                out += a + b
-        elif kind == b"list":
-            out += b"".join(r.lrange(key, 0, -1))
-        elif kind == b"set":
-            out += b"".join(r.smembers(key))
-    return bytes(out)
-
-
 def test_passwords_appear_in_no_topic_no_redis_key_and_no_log(running_stack: StackInfo, accounts: Accounts,
                                                                dovecot: DovecotServer) -> None:
     src, dst = accounts.new("src"), accounts.new("dst")
@@ -190,8 +146,8 @@ def test_passwords_appear_in_no_topic_no_redis_key_and_no_log(running_stack: Sta
     mid, st = migrate(running_stack, accounts.endpoint(src), accounts.endpoint(dst))
     assert st["state"] == "completed"
     haystacks = {
-        "topics": _all_topic_bytes(running_stack),
-        "redis": _all_redis_bytes(running_stack.redis_url),
+        "topics": all_topic_bytes(running_stack),
+        "redis": all_redis_bytes(running_stack.redis_url),
         "logs": b"".join(p.read_bytes() for p in (Path(running_stack.state_dir) / "logs").glob("*.log")),
     }
     assert mid.encode() in haystacks["topics"] and mid.encode() in haystacks["redis"]  # we did look in the right place

@@ -81,7 +81,7 @@ def test_parse_email_refuses(email: str) -> None:
     ("a@outlook.com", ("ews", "outlook.office365.com", 443, "tls", "builtin")),
     ("a@hotmail.de", ("ews", "outlook.office365.com", 443, "tls", "builtin")),
     ("a@live.com", ("ews", "outlook.office365.com", 443, "tls", "builtin")),
-    ("a@contoso.onmicrosoft.com", ("ews", "outlook.office365.com", 443, "tls", "builtin")),
+    ("a@contoso.onmicrosoft.com", ("graph", "graph.microsoft.com", 443, "tls", "builtin")),  # Microsoft 365
     ("a@yahoo.com", ("imap", "imap.mail.yahoo.com", 993, "tls", "builtin")),
     ("a@icloud.com", ("imap", "imap.mail.me.com", 993, "tls", "builtin")),
     ("a@me.com", ("imap", "imap.mail.me.com", 993, "tls", "builtin")),
@@ -118,7 +118,7 @@ def test_every_table_entry_is_well_formed() -> None:
         for server in provider.servers:
             assert pt.normalise_host(server.host) == server.host
             assert 1 <= server.port <= 65535
-            assert server.protocol in ("imap", "pop3", "ews")
+            assert server.protocol in ("imap", "pop3", "ews", "graph")
         assert provider.domains or provider.mx_patterns, provider.key
 
 
@@ -294,7 +294,7 @@ def test_srv_dot_target_and_empty() -> None:
 
 
 @pytest.mark.parametrize("mx, first", [
-    ("contoso-com.mail.protection.outlook.com.", ("ews", "outlook.office365.com", 443, "tls", "mx")),
+    ("contoso-com.mail.protection.outlook.com.", ("graph", "graph.microsoft.com", 443, "tls", "mx")),
     ("aspmx.l.google.com.", ("imap", "imap.gmail.com", 993, "tls", "mx")),
     ("ALT2.ASPMX.L.GOOGLE.COM", ("imap", "imap.gmail.com", 993, "tls", "mx")),
     ("smtp.google.com.", ("imap", "imap.gmail.com", 993, "tls", "mx")),
@@ -311,9 +311,22 @@ def test_mx_known_providers(mx: str, first: tuple[str, str, int, str, str]) -> N
     assert "MX record" in (found[0].note or "")
 
 
-def test_mx_365_offers_ews_and_imap() -> None:
+def test_mx_365_offers_graph_then_ews_and_imap() -> None:
     found = brief(mx_suggestions("example.com", [MxRecord(0, "example-com.mail.protection.outlook.com.")]))
-    assert ("imap", "outlook.office365.com", 993, "tls", "mx") in found
+    assert found[:3] == [("graph", "graph.microsoft.com", 443, "tls", "mx"),
+                         ("ews", "outlook.office365.com", 443, "tls", "mx"),
+                         ("imap", "outlook.office365.com", 993, "tls", "mx")]
+    consumer = brief(mx_suggestions("example.com", [MxRecord(0, "example-com.olc.protection.outlook.com.")]))
+    assert consumer[0] == ("ews", "outlook.office365.com", 443, "tls", "mx")  # Outlook.com: no organisation
+
+
+def test_an_autodiscover_cname_to_exchange_online_suggests_microsoft_365() -> None:
+    dns = FakeDns(cname={"autodiscover.example.com": ["autodiscover.outlook.com."]})
+    http = FakeHttp({"https://autodiscover.example.com/autodiscover/autodiscover.xml": (401, b"")})
+    found = detector(dns, http).detect("alice@example.com")
+    assert brief(found)[:2] == [("graph", "graph.microsoft.com", 443, "tls", "autodiscover"),
+                                ("ews", "outlook.office365.com", 443, "tls", "autodiscover")]
+    assert "autodiscover.example.com → autodiscover.outlook.com" in (found[0].note or "")
 
 
 def test_mx_lowest_preference_decides() -> None:
@@ -413,9 +426,11 @@ class FakeDns:
     """DnsLookup from dictionaries; records every question."""
 
     def __init__(self, srv: Mapping[str, list[SrvRecord]] | None = None,
-                 mx: Mapping[str, list[MxRecord]] | None = None, fail: bool = False) -> None:
+                 mx: Mapping[str, list[MxRecord]] | None = None, fail: bool = False,
+                 cname: Mapping[str, list[str]] | None = None) -> None:
         self.srv_answers = dict(srv or {})
         self.mx_answers = dict(mx or {})
+        self.cname_answers = dict(cname or {})
         self.fail = fail
         self.asked: list[str] = []
 
@@ -430,6 +445,12 @@ class FakeDns:
         if self.fail:
             raise OSError("DNS down")
         return self.mx_answers.get(domain, [])
+
+    def cname(self, name: str, timeout: float) -> list[str]:
+        self.asked.append("CNAME " + name)
+        if self.fail:
+            raise OSError("DNS down")
+        return self.cname_answers.get(name, [])
 
     def addresses(self, host: str, timeout: float) -> list[str]:
         raise AssertionError("the resolver is injected in these tests")
@@ -526,7 +547,7 @@ def test_mx_last() -> None:
     dns = FakeDns(mx={"example.com": [MxRecord(0, "example-com.mail.protection.outlook.com.")]})
     found = detector(dns).detect("alice@example.com")
     assert {s.source for s in found} == {"mx"}
-    assert found[0].protocol == "ews" and found[0].host == "outlook.office365.com"
+    assert found[0].protocol == "graph" and found[1].protocol == "ews" and found[1].host == "outlook.office365.com"
 
 
 def test_mx_guesses_must_resolve() -> None:

@@ -22,6 +22,8 @@ from shared.events.migration import EndpointType
 ALL = ["emails", "contacts", "contact_groups", "calendars", "tasks", "rules", "auto_reply"]
 TABLE = {
     "ews": {"ews": ALL, "imap": ["emails"]},
+    # Microsoft 365 (Graph) is a source for now; it reads what EWS reads but contact groups (Graph has none)
+    "graph": {"ews": ["emails", "contacts", "calendars", "tasks", "rules", "auto_reply"], "imap": ["emails"]},
     "imap": {"ews": ["emails"], "imap": ["emails", "rules"]},
     "pop3": {"ews": ["emails"], "imap": ["emails"]},
     "pst": {"ews": ["emails", "contacts", "contact_groups", "calendars", "tasks"], "imap": ["emails"]},
@@ -30,7 +32,7 @@ TABLE = {
 
 def test_the_table_is_what_each_pair_can_carry() -> None:
     assert registry.table() == TABLE
-    assert list(registry.table()) == ["ews", "imap", "pop3", "pst"]  # accounts sorted, then uploaded files
+    assert list(registry.table()) == ["ews", "graph", "imap", "pop3", "pst"]  # accounts sorted, then uploaded files
 
 
 def test_the_api_and_event_types_name_exactly_the_registered_systems() -> None:
@@ -50,7 +52,13 @@ def test_facts_intake_and_the_cli_ask() -> None:
     assert registry.needs_host("imap") and registry.needs_host("pop3") and not registry.needs_host("ews")
     assert registry.needs_host("carrier-pigeon") and registry.needs_host(None)
     assert registry.autodiscovered() == ["ews"]
-    assert registry.account_sources() == ["ews", "imap", "pop3"] and registry.targets() == ["ews", "imap"]
+    assert registry.account_sources() == ["ews", "graph", "imap", "pop3"] and registry.targets() == ["ews", "imap"]
+    assert not registry.needs_host("graph") and registry.hostless() == ["ews", "graph"]
+    assert registry.auth_modes("graph") == ("app", "oauth2") and registry.auth_modes("imap") == ("basic",)
+    assert not registry.needs_password("graph", "app") and registry.needs_password("graph", "oauth2")
+    assert registry.needs_password("imap", "basic") and registry.needs_password("carrier-pigeon", "app")
+    assert registry.system("graph").sign_in is not None and registry.system("ews").sign_in is None
+    assert registry.account_types("target") == ["imap", "ews"]  # no Graph target yet
     assert registry.system("imap").default_ports == {"tls": 993, "starttls": 143, "none": 143}
     assert registry.system("pop3").default_ports["tls"] == 995
     assert registry.system("pst").uploaded and registry.system("pst").check_login is None
@@ -83,6 +91,7 @@ def test_task_keys_need_no_session() -> None:
     assert registry.system("pop3").task_keys(task("pop3", [], ["u1"])) == [f"pop3:{sha('u1')}"]
     assert registry.system("ews").task_keys(task("ews", [], ["AAMk"])) == [f"f1:ews:{sha('AAMk')}"]
     assert registry.system("pst").task_keys(task("pst", [], ["2097188"])) == ["f1:pst:2097188"]
+    assert registry.system("graph").task_keys(task("graph", [], ["AAkALg"])) == [f"f1:graph:{sha('AAkALg')}"]
 
 
 def never(*_args: object) -> typing.Any:

@@ -208,7 +208,10 @@
     this.typeSelect.addEventListener("change", function () { self.typeChanged(); });
     this.el("security").addEventListener("change", function () { self.fillDefaultPort(); });
     this.el("detect").addEventListener("click", function () { self.detect(); });
+    this.signInId = null;
+    this.el("sign-in").addEventListener("click", function () { self.signIn(); });
     this.fillDefaultPort();
+    this.showFields();
   }
 
   Account.prototype.onTypeChange = function (fn) { this.listeners.push(fn); };
@@ -220,13 +223,83 @@
   Account.prototype.typeFacts = function () {
     var option = this.typeSelect.options[this.typeSelect.selectedIndex];
     var ports = option && option.getAttribute("data-ports");
-    return { ports: ports ? JSON.parse(ports) : null, security: (option && option.getAttribute("data-security")) || "" };
+    return { ports: ports ? JSON.parse(ports) : null, security: (option && option.getAttribute("data-security")) || "",
+      operatorServer: !!(option && option.getAttribute("data-server") === "operator"),
+      signIn: (option && option.getAttribute("data-sign-in")) || "",
+      passwordOptional: !!(option && option.getAttribute("data-password") === "optional") };
+  };
+
+  /* Show the fields the chosen type asks for: no server where the operator sets it, the sign-in button
+     where the user can sign in with the service's own page instead of giving a password. */
+  Account.prototype.showFields = function () {
+    var facts = this.typeFacts();
+    var ownServer = !facts.operatorServer;
+    this.el("server-row").hidden = !ownServer;
+    this.el("security-field").hidden = !ownServer;
+    this.el("host").required = ownServer;
+    this.el("port").required = ownServer;
+    this.el("sign-in-field").hidden = !facts.signIn;
+    this.el("password-field").hidden = !!facts.signIn;
+    this.el("password").required = !facts.signIn && !facts.passwordOptional;
+    if (!facts.signIn) { this.forgetSignIn(); }
+  };
+
+  Account.prototype.forgetSignIn = function () {
+    this.signInId = null;
+    this.el("sign-in-hint").hidden = false;
+    var status = this.el("sign-in-status");
+    status.textContent = "";
+    status.classList.remove("is-error", "is-ok");
+  };
+
+  /* Sign in with the service in a window of its own; the page it ends on (signed-in.js) posts the sign-in id
+     back here, and the form sends that id in place of a password. */
+  Account.prototype.signIn = function () {
+    var self = this;
+    var status = this.el("sign-in-status");
+    var url = this.typeFacts().signIn + "?login=" + encodeURIComponent(this.el("login").value.trim());
+    this.forgetSignIn();
+    var popup = window.open(url, "mailferry-sign-in", "popup,width=520,height=680");
+    if (!popup) {
+      setText(status, "signin.blocked");
+      status.classList.add("is-error");
+      return;
+    }
+    setText(status, "signin.busy");
+    Account.signingIn = this;
+    if (!Account.listening) {
+      Account.listening = true;
+      window.addEventListener("message", function (event) {
+        var who = Account.signingIn;
+        if (event.origin !== window.location.origin || !who || !event.data || event.data.mailferry !== "sign-in") {
+          return;
+        }
+        Account.signingIn = null;
+        who.signedIn(event.data);
+      });
+    }
+  };
+
+  Account.prototype.signedIn = function (data) {
+    var status = this.el("sign-in-status");
+    status.classList.remove("is-error", "is-ok");
+    if (data.error || !data.signIn) {
+      setText(status, "signin.failed", { reason: String(data.error || "") });
+      status.classList.add("is-error");
+      return;
+    }
+    this.signInId = String(data.signIn);
+    this.el("sign-in-hint").hidden = true;
+    if (data.login) { this.el("login").value = String(data.login); }
+    setText(status, "signin.done", { login: this.el("login").value });
+    status.classList.add("is-ok");
   };
 
   Account.prototype.typeChanged = function () {
     var security = this.typeFacts().security;
     if (security) { this.el("security").value = security; }
     this.fillDefaultPort();
+    this.showFields();
     this.listeners.forEach(function (fn) { fn(); });
   };
 
@@ -284,7 +357,7 @@
         return;
       }
       var detectedType = wanted === "detect";
-      if (detectedType) { self.typeSelect.value = pick.protocol; }
+      if (detectedType) { self.typeSelect.value = pick.protocol; self.showFields(); }
       self.el("host").value = pick.host;
       self.el("security").value = pick.security;
       self.el("port").value = String(pick.port);
@@ -326,7 +399,7 @@
     if (this.type() === "detect") { out.push([side + "-type", "error.choose_type"]); }
     ["login", "host", "port", "password"].forEach(function (n) {
       var input = document.getElementById(side + "-" + n);
-      if (!input.value.trim()) { out.push([input.id, "error.required"]); }
+      if ((n === "login" || input.required) && !input.value.trim()) { out.push([input.id, "error.required"]); }
     });
     var port = Number(this.el("port").value);
     if (this.el("port").value.trim() && !(Number.isInteger(port) && port >= 1 && port <= 65535)) {
@@ -337,12 +410,20 @@
 
   /* The endpoint as the API wants it. The password is read here and nowhere kept. */
   Account.prototype.endpoint = function () {
+    var facts = this.typeFacts();
+    if (facts.operatorServer || facts.signIn) {
+      var ep = { type: this.type(), login: this.el("login").value.trim() };
+      if (this.signInId) { ep.auth = "oauth2"; ep.password = this.signInId; }
+      else if (!facts.signIn && this.el("password").value) { ep.password = this.el("password").value; }
+      return ep;
+    }
     return { type: this.type(), host: this.el("host").value.trim(), port: Number(this.el("port").value),
       security: this.el("security").value, login: this.el("login").value.trim(),
       password: this.el("password").value };
   };
 
   Account.prototype.clearPassword = function () {
+    this.forgetSignIn();
     var pw = this.el("password");
     pw.value = "";
     pw.defaultValue = "";

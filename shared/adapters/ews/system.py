@@ -75,4 +75,5 @@ SYSTEM = System(
     autodiscover=True,
     default_ports={"tls": 443, "starttls": 443, "none": 80},
     form_security="tls",  # EWS is HTTPS: STARTTLS means nothing to it
+    auth_modes=("basic", "oauth2"),
 )

@@ -1,0 +1,100 @@
+"""Microsoft 365 on the web page, in Chromium: choose the account type, "Sign in with Microsoft" (authorization
+code with PKCE, in a window of its own, against the Graph emulator's sign-in endpoint), start the migration
+into a Dovecot account, and see it arrive. The stack here is configured for the emulator as an operator would.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from mailferry import stack
+from mailferry.stack import StackInfo
+from tests import graph_rig as rig
+from tests.browser.conftest import VIEWPORT, Screenshots
+from tests.browser.test_pages import fill_account, message_count
+from tests.conftest import Accounts, stack_env
+from tests.e2e.flows import wait_final
+from tests.graph_emulator import GraphEmulator
+from tests.servers import Process
+
+
+@pytest.fixture(scope="module")
+def graph_emu() -> Iterator[GraphEmulator]:
+    with GraphEmulator(tls=True) as emu:  # msal takes only an https authority
+        yield emu
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh profile that accepts the emulator's test certificate (the sign-in window goes there)."""
+    context = browser.new_context(viewport=VIEWPORT, locale="en-GB", ignore_https_errors=True,
+                                  extra_http_headers={"Accept-Language": "en-GB,en"})
+    context.set_default_timeout(30_000)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def running_stack(broker: Process, redis_server: Process, graph_emu: GraphEmulator,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    """The pages' stack (web_url comes from it), with sign-in with Microsoft configured for the emulator."""
+    state = tmp_path_factory.mktemp("graph-browser")
+    env = stack_env(broker, redis_server, f"b{secrets.token_hex(4)}.", MAILFERRY_GRAPH_URL=graph_emu.graph_url,
+                    MAILFERRY_GRAPH_AUTHORITY=graph_emu.base_url, MAILFERRY_CA_FILE=str(graph_emu.ca_file))
+    redirect = f"http://127.0.0.1:{env['MAILFERRY_INTAKE_PORT']}/api/v1/sign-in/graph/redirect"
+    env["MAILFERRY_GRAPH_CLIENT_ID"] = graph_emu.register_app(public_client=True,
+                                                              redirect_uris={redirect}).client_id
+    info = stack.up(state, env, timeout=120)
+    yield info
+    stack.down(state)
+
+
+def test_sign_in_with_microsoft_then_migrate(page: Page, web_url: str, running_stack: StackInfo,
+                                             accounts: Accounts, graph_emu: GraphEmulator,
+                                             shot: Screenshots) -> None:
+    login = f"erin-{secrets.token_hex(3)}@example.test"
+    graph_emu.add_user(login)
+    with rig.seeding(graph_emu, login) as g:
+        for n in range(6):
+            rig.message(g, "inbox", f"hello {n}", read=bool(n % 2), received=f"2024-03-0{n + 1}T10:00:00Z")
+    page.goto(f"{web_url}/")
+    page.select_option("#source-type", "graph")
+    expect(page.locator("#source-server-row")).to_be_hidden()  # the operator says where Microsoft 365 is
+    expect(page.locator("#source-password-field")).to_be_hidden()
+    expect(page.locator("#source-sign-in")).to_have_text("Sign in with Microsoft")
+    page.fill("#source-login", login)
+    with page.expect_popup() as popup:
+        page.click("#source-sign-in")
+    expect(page.locator("#source-sign-in-status")).to_have_text(f"Signed in as {login}.")
+    if not popup.value.is_closed():
+        popup.value.wait_for_event("close", timeout=30_000)  # the window closes itself once signed in
+    dst = accounts.new("graph-dst")
+    fill_account(page, "target", accounts, dst)
+    expect(page.locator("#option-emails")).to_be_enabled()
+    expect(page.locator("#option-contacts")).to_be_disabled()  # IMAP holds no contacts
+    shot(page, "new-migration-microsoft-365", docs=True)
+    assert page.evaluate("document.documentElement.outerHTML").count("sign_in=") == 0  # the id is not in the page
+    page.click("#start")
+    expect(page.locator("#done")).to_be_visible(timeout=60_000)
+    mid = page.locator("#migration-id").inner_text().strip()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", mid), mid
+    st = wait_final(running_stack, mid, login)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == 6
+    assert message_count(accounts, dst) == 6
+
+
+def test_a_refused_sign_in_is_said_next_to_the_button(page: Page, web_url: str, graph_emu: GraphEmulator) -> None:
+    page.goto(f"{web_url}/")
+    page.select_option("#source-type", "graph")
+    page.fill("#source-login", "nobody@example.test")  # no such user: the sign-in service says login_required
+    with page.expect_popup() as popup:
+        page.click("#source-sign-in")
+    popup.value.wait_for_load_state()
+    expect(page.locator("#source-sign-in-status")).to_contain_text("The sign-in did not succeed")
+    expect(page.locator("#source-sign-in-status")).to_contain_text("login_required")

@@ -1,0 +1,358 @@
+"""Microsoft 365 (Graph) as a source through the whole stack: Graph → IMAP (Dovecot) and Graph → Exchange (EWS).
+
+The Graph and EWS emulators are the only doubles; broker, Redis, Dovecot and the four services are real. The
+Graph mailbox is seeded with plain HTTP (tests/graph_rig.py); what should arrive is written here as data and
+read back independently: the IMAP side with imapclient (mailferry/verify.py), the Exchange side with
+exchangelib. The stack is configured like an operator would: the tenant's app in a tenants file, the Graph
+and sign-in addresses pointing at the emulator, its test CA trusted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import httpx
+import pytest
+import redis as redis_lib
+from exchangelib import OofSettings
+
+from mailferry import stack, verify
+from mailferry.stack import StackInfo
+from shared.adapters.ews import connection as ews_connection
+from shared.adapters.ews import fields  # noqa: F401 - registers the extended properties
+from tests import graph_rig as rig
+from tests.conftest import Accounts, stack_env
+from tests.e2e.flows import start, wait_final
+from tests.e2e.secret_scan import all_redis_bytes, all_topic_bytes
+from tests.ews_emulator import EwsEmulator
+from tests.graph_emulator import GraphEmulator, ManualClock
+from tests.servers import Process
+
+WEST = "W. Europe Standard Time"
+EXPECTED_TREE = {"INBOX", "INBOX/Données_Été", "Sent", "Drafts", "Trash", "Junk", "Archive", "Projects",
+                 "Projects/2024", "Q1 _ Q2"}
+
+
+@pytest.fixture(scope="module")
+def clock() -> ManualClock:
+    return ManualClock(1_790_000_000.0)
+
+
+@pytest.fixture(scope="module")
+def graph_emu(clock: ManualClock) -> Iterator[GraphEmulator]:
+    with GraphEmulator(tls=True, clock=clock) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def operator_app(graph_emu: GraphEmulator) -> str:
+    return graph_emu.register_app(secret=rig.SECRET).client_id
+
+
+@pytest.fixture(scope="module")
+def graph_stack(broker: Process, redis_server: Process, graph_emu: GraphEmulator, operator_app: str,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    state = tmp_path_factory.mktemp("graph-stack")
+    tenants = state / "tenants.json"  # what an operator mounts from a Kubernetes Secret
+    tenants.write_text(json.dumps({"example.test": {"tenant_id": graph_emu.tenant.tenant_id,
+                                                    "client_id": operator_app, "client_secret": rig.SECRET}}))
+    env = stack_env(broker, redis_server, f"g{secrets.token_hex(4)}.", MAILFERRY_TASK_SIZE="10",
+                    MAILFERRY_GRAPH_URL=graph_emu.graph_url, MAILFERRY_GRAPH_AUTHORITY=graph_emu.base_url,
+                    MAILFERRY_GRAPH_TENANTS=str(tenants), MAILFERRY_CA_FILE=str(graph_emu.ca_file))
+    redirect = f"http://127.0.0.1:{env['MAILFERRY_INTAKE_PORT']}/api/v1/sign-in/graph/redirect"
+    public = graph_emu.register_app(public_client=True, redirect_uris={redirect})
+    env["MAILFERRY_GRAPH_CLIENT_ID"] = public.client_id
+    info = stack.up(state, env, timeout=120)
+    yield info
+    stack.down(state)
+
+
+@pytest.fixture(scope="module")
+def ews_emu() -> Iterator[EwsEmulator]:
+    with EwsEmulator() as emu:
+        yield emu
+
+
+def new_user(emu: GraphEmulator, name: str) -> str:
+    login = f"{name}-{secrets.token_hex(4)}@example.test"
+    emu.add_user(login)
+    return login
+
+
+def graph_endpoint(login: str, **extra: object) -> dict[str, object]:
+    return {"type": "graph", "login": login, **extra}  # no server, no password: the operator's app
+
+
+def received(g: httpx.Client, message_id: str) -> int:
+    """The message's received time as Graph tells a plain client, as a POSIX second."""
+    from datetime import datetime
+
+    text = g.get(f"/messages/{message_id}", params={"$select": "receivedDateTime"}).json()["receivedDateTime"]
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def imap_folders(c: Any) -> dict[str, Counter[tuple[str, frozenset[str], int]]]:
+    """Every selectable target folder: (sha256, flags, INTERNALDATE instant) per message, read with imapclient."""
+    out = {}
+    for name, listed in verify.list_folders(c).items():
+        if listed.selectable:
+            out[name] = Counter({(sha, flags, verify.instant(when)): n
+                                 for (sha, flags, when), n in verify.snapshot_folder(c, name).items()})
+    return out
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_graph_to_imap_every_folder_accounted_for_then_delta_passes(graph_stack: StackInfo, accounts: Accounts,
+                                                                    graph_emu: GraphEmulator) -> None:
+    login = new_user(graph_emu, "g2i")
+    want: dict[str, Counter[tuple[str, frozenset[str], int]]] = {name: Counter() for name in EXPECTED_TREE}
+    with rig.seeding(graph_emu, login) as g:
+        projects = rig.folder(g, "msgfolderroot", "Projects")
+        y2024 = rig.folder(g, projects, "2024")
+        accents = rig.folder(g, "inbox", "Données/Été")
+        rig.folder(g, "msgfolderroot", "Q1 / Q2")  # empty, and "/" is the target's separator
+        plan = [  # folder, target folder, subject, read, received, flag, categories
+            ("inbox", "INBOX", "Quarterly", True, "2023-01-02T03:04:05Z", "flagged", ["Red Category"]),
+            ("inbox", "INBOX", "Done", False, "2022-12-31T23:00:00Z", "complete", []),
+            ("sentitems", "Sent", "Answer", True, "2023-02-01T10:00:00Z", "notFlagged", []),
+            ("junkemail", "Junk", "Win a prize", False, "2023-03-01T00:00:00Z", "notFlagged", []),
+            ("archive", "Archive", "Old", True, "2019-05-05T05:05:05Z", "notFlagged", ["Büro"]),
+            (y2024, "Projects/2024", "Plan", True, "2024-01-10T12:00:00Z", "flagged", []),
+            (accents, "INBOX/Données_Été", "Vacances", True, "2024-07-01T08:00:00Z", "notFlagged", []),
+        ]
+        expected_flags = {"Quarterly": {"\\Seen", "\\Flagged", "Red&ACA-Category"}, "Done": {"$Completed"},
+                          "Answer": {"\\Seen"}, "Win a prize": set(), "Old": {"\\Seen", "B&APw-ro"},
+                          "Plan": {"\\Seen", "\\Flagged"}, "Vacances": {"\\Seen"}}
+        for folder_id, target, subject, read, when, flag, categories in plan:
+            mid = rig.message(g, folder_id, subject, read=read, received=when, flag=flag, categories=categories)
+            want[target][(sha(rig.raw_mime(g, mid)), frozenset(expected_flags[subject]), received(g, mid))] += 1
+        for n in range(12):  # enough for several extract tasks (10 per task here)
+            raw = rig.generated_mime(100 + n, f"Bulk {n}", size=2000 * n)
+            mid = rig.mime_message(g, projects, raw)  # Graph makes a MIME post a draft (read)
+            want["Projects"][(sha(raw), frozenset({"\\Seen", "\\Draft"}), received(g, mid))] += 1
+        draft = rig.generated_mime(200, "Unsent")
+        want["Drafts"][(sha(draft), frozenset({"\\Seen", "\\Draft"}), received(g, rig.mime_message(g, "drafts", draft)))] += 1
+    total = sum(sum(c.values()) for c in want.values())
+    dst = accounts.new("g2i-dst")
+    mid1 = start(graph_stack, graph_endpoint(login), accounts.endpoint(dst))
+    st = wait_final(graph_stack, mid1, login)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == total == 20
+    with accounts.client(dst) as c:
+        assert imap_folders(c) == want  # every target folder accounted for, each message by bytes, flags, date
+
+    # A second pass copies nothing; a third, after changes on Graph, only what is new.
+    mid2 = start(graph_stack, graph_endpoint(login), accounts.endpoint(dst))
+    again = wait_final(graph_stack, mid2, login)
+    assert again["state"] == "completed", again
+    assert (again["items"]["emails"]["done"], again["items"]["emails"]["skipped"]) == (0, total)
+    with rig.seeding(graph_emu, login) as g:
+        late = rig.message(g, "inbox", "Late", read=False, received="2025-01-01T00:00:00Z")
+        want["INBOX"][(sha(rig.raw_mime(g, late)), frozenset(), received(g, late))] += 1
+    mid3 = start(graph_stack, graph_endpoint(login), accounts.endpoint(dst))
+    third = wait_final(graph_stack, mid3, login)
+    assert (third["items"]["emails"]["done"], third["items"]["emails"]["skipped"]) == (1, total), third
+    with accounts.client(dst) as c:
+        assert imap_folders(c) == want
+
+
+def test_graph_to_exchange_contacts_calendars_tasks_rules_auto_reply(graph_stack: StackInfo, graph_emu: GraphEmulator,
+                                                                    ews_emu: EwsEmulator) -> None:
+    login = new_user(graph_emu, "g2e")
+    with rig.seeding(graph_emu, login) as g:
+        rig.created(g.post("/contacts", json={
+            "givenName": "Ada", "surname": "Lovelace", "displayName": "Ada Lovelace",
+            "emailAddresses": [{"address": "ada@example.test"}], "businessPhones": ["+44 20 1234"],
+            "mobilePhone": "+44 77 1", "companyName": "Analytical Engines", "jobTitle": "Analyst",
+            "birthday": "1815-12-10T00:00:00Z", "personalNotes": "First program",
+            "homeAddress": {"street": "12 Marylebone", "city": "London", "postalCode": "NW1", "countryOrRegion": "UK"}}))
+        rig.created(g.post("/events", json={
+            "subject": "Holiday", "isAllDay": True, "start": {"dateTime": "2026-04-01T00:00:00", "timeZone": WEST},
+            "end": {"dateTime": "2026-04-02T00:00:00", "timeZone": WEST}}))
+        master = rig.created(g.post("/events", json={
+            "subject": "Jour fixe", "start": {"dateTime": "2026-01-05T09:00:00", "timeZone": WEST},
+            "end": {"dateTime": "2026-01-05T10:00:00", "timeZone": WEST}, "showAs": "busy",
+            "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"],
+                                       "firstDayOfWeek": "monday"},
+                           "range": {"type": "numbered", "startDate": "2026-01-05", "numberOfOccurrences": 6}}}))
+        window = {"startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2026-03-01T00:00:00Z"}
+        occ = g.get(f"/events/{master['id']}/instances", params=window).json()["value"]
+        assert g.patch(f"/events/{occ[1]['id']}", json={"subject": "Jour fixe (moved)",
+                       "start": {"dateTime": "2026-01-13T11:00:00", "timeZone": WEST},
+                       "end": {"dateTime": "2026-01-13T12:00:00", "timeZone": WEST}}).status_code == 200
+        assert g.delete(f"/events/{occ[3]['id']}").status_code == 204
+        default = next(x for x in g.get("/todo/lists").json()["value"] if x["wellknownListName"] == "defaultList")
+        rig.created(g.post(f"/todo/lists/{default['id']}/tasks", json={
+            "title": "File the report", "status": "inProgress", "importance": "high",
+            "dueDateTime": {"dateTime": "2026-06-10T00:00:00", "timeZone": "UTC"}}))
+        archive = g.get("/mailFolders/archive").json()["id"]
+        rig.created(g.post("/mailFolders/inbox/messageRules", json={
+            "displayName": "News", "sequence": 1, "isEnabled": True,
+            "conditions": {"subjectContains": ["newsletter"], "fromAddresses": [
+                {"emailAddress": {"address": "news@example.net"}}]},
+            "actions": {"moveToFolder": archive, "markAsRead": True}}))
+        assert g.patch("/mailboxSettings", json={"automaticRepliesSetting": {
+            "status": "scheduled", "externalAudience": "contactsOnly", "internalReplyMessage": "Bin im Urlaub",
+            "externalReplyMessage": "Out of office",
+            "scheduledStartDateTime": {"dateTime": "2099-07-01T00:00:00", "timeZone": "UTC"},
+            "scheduledEndDateTime": {"dateTime": "2099-07-15T00:00:00", "timeZone": "UTC"}}}).status_code == 200
+    target = f"t-{secrets.token_hex(4)}@example.test"
+    ews_emu.add_mailbox(target, "t-pw-1")
+    ews_port = urlsplit(ews_emu.url).port
+    ews = {"type": "ews", "host": "127.0.0.1", "port": ews_port, "security": "none", "login": target,
+           "password": "t-pw-1"}
+    options = ["contacts", "calendars", "tasks", "rules", "auto_reply"]
+    mid = start(graph_stack, graph_endpoint(login), ews, options=options)
+    st = wait_final(graph_stack, mid, login)
+    assert st["state"] == "completed", st
+    assert {op: st["items"][op]["done"] for op in options} == {"contacts": 1, "calendars": 2, "tasks": 1,
+                                                               "rules": 1, "auto_reply": 1}
+    acc = ews_connection.connect_ews("127.0.0.1", int(ews_port or 80), "none", target, "t-pw-1")
+    [ada] = list(acc.contacts.all())
+    assert (ada.given_name, ada.surname, ada.company_name, ada.job_title) == ("Ada", "Lovelace",
+                                                                            "Analytical Engines", "Analyst")
+    assert [e.email for e in ada.email_addresses] == ["ada@example.test"]
+    assert {(p.label, p.phone_number) for p in ada.phone_numbers} == {("BusinessPhone", "+44 20 1234"),
+                                                                      ("MobilePhone", "+44 77 1")}
+    assert (ada.birthday.year, ada.birthday.month, ada.birthday.day) == (1815, 12, 10)
+    [home] = ada.physical_addresses
+    assert (home.label, home.street, home.city, home.zipcode, home.country) == ("Home", "12 Marylebone", "London",
+                                                                                "NW1", "UK")
+    events = {e.subject: e for e in acc.calendar.all()}
+    assert set(events) == {"Holiday", "Jour fixe"}
+    assert events["Holiday"].is_all_day
+    series = events["Jour fixe"]
+    assert series.recurrence.boundary.number == 6 and series.legacy_free_busy_status == "Busy"
+    assert len(series.modified_occurrences or []) == 1 and len(series.deleted_occurrences or []) == 1
+    [moved] = list(acc.fetch(ids=[o.to_id() for o in series.modified_occurrences]))
+    assert moved.subject == "Jour fixe (moved)"
+    assert moved.start.astimezone(ews_connection_utc()).isoformat() == "2026-01-13T10:00:00+00:00"
+    [task] = list(acc.tasks.all())
+    assert (task.subject, task.status, task.importance) == ("File the report", "InProgress", "High")
+    assert (task.due_date.year, task.due_date.month, task.due_date.day) == (2026, 6, 10)
+    [rule] = list(acc.rules)
+    assert (rule.display_name, rule.is_enabled) == ("News", True)
+    assert rule.conditions.contains_subject_strings == ["newsletter"]
+    assert [a.email_address for a in rule.conditions.from_addresses] == ["news@example.net"]
+    assert rule.actions.mark_as_read is True and rule.actions.move_to_folder is not None
+    oof = acc.oof_settings
+    assert (oof.state, oof.external_audience, oof.internal_reply, oof.external_reply) == (
+        OofSettings.SCHEDULED, "Known", "Bin im Urlaub", "Out of office")
+    assert oof.start.isoformat().startswith("2099-07-01T00:00:00")
+
+
+def ews_connection_utc() -> Any:
+    from exchangelib import EWSTimeZone
+
+    return EWSTimeZone("UTC")
+
+
+def test_graph_to_exchange_offers_no_contact_groups(graph_stack: StackInfo, ews_emu: EwsEmulator,
+                                                   graph_emu: GraphEmulator) -> None:
+    login = new_user(graph_emu, "nogroups")
+    body = {"source": graph_endpoint(login), "target": {"type": "ews", "host": "127.0.0.1",
+                                                         "port": urlsplit(ews_emu.url).port, "security": "none",
+                                                         "login": "x@example.test", "password": "p"},
+            "options": ["contact_groups"]}
+    resp = httpx.post(f"{graph_stack.intake_url}/api/v1/migrations", json=body, timeout=60)
+    assert resp.status_code == 422 and resp.json()["error"]["code"] == "options_not_possible"
+    assert "contact_groups" in resp.json()["error"]["message"]
+    rules = httpx.get(f"{graph_stack.intake_url}/api/v1/option-rules", timeout=30).json()
+    assert rules["options"]["graph"] == {"ews": ["emails", "contacts", "calendars", "tasks", "rules", "auto_reply"],
+                                         "imap": ["emails"]}
+
+
+def test_graph_limits_are_kept_and_retry_after_honoured(graph_stack: StackInfo, accounts: Accounts,
+                                                        graph_emu: GraphEmulator, operator_app: str) -> None:
+    login = new_user(graph_emu, "busy")
+    with rig.seeding(graph_emu, login) as g:
+        folders = [rig.folder(g, "msgfolderroot", f"F{i}") for i in range(4)]
+        for n in range(60):
+            rig.message(g, folders[n % 4], f"m{n}", read=True, received=f"2023-02-{1 + n % 27:02d}T00:00:00Z")
+    graph_emu.faults.fail_next(6, status=429, code="ApplicationThrottled", retry_after=1, path_contains="$value")
+    graph_emu.faults.fail_next(3, status=503, retry_after=1, path_contains="/messages/")
+    injected = graph_emu.faults.injected
+    dst = accounts.new("busy-dst")
+    mid = start(graph_stack, graph_endpoint(login), accounts.endpoint(dst))
+    st = wait_final(graph_stack, mid, login)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == 60
+    assert graph_emu.faults.injected - injected == 9  # every refusal was met, waited out and sent again
+    key = (operator_app, login)
+    assert graph_emu.throttle.peak_in_flight[key] <= 4  # never more at once than Graph allows
+    assert graph_emu.throttle.throttled["MailboxConcurrency"] == 0
+    assert graph_emu.throttle.throttled["MailboxRequests"] == 0
+    with accounts.client(dst) as c:
+        assert {n: sum(v.values()) for n, v in imap_folders(c).items() if n.startswith("F")} == {
+            "F0": 15, "F1": 15, "F2": 15, "F3": 15}
+
+
+def sign_in_over_http(info: StackInfo, login: str) -> str:
+    """What the web page's Sign in with Microsoft does, followed by hand: intake → sign-in service → intake."""
+    with httpx.Client(verify=False, timeout=30) as h:  # noqa: S501 - the emulator's test CA; nothing secret sent
+        first = h.get(f"{info.intake_url}/api/v1/sign-in/graph", params={"login": login})
+        assert first.status_code == 303, first.text
+        authorize = urlsplit(first.headers["Location"])
+        assert parse_qs(authorize.query)["code_challenge_method"] == ["S256"]
+        back = h.get(first.headers["Location"])
+        assert back.status_code == 302, back.text
+        done = h.get(back.headers["Location"])
+        assert done.status_code == 303, done.text
+    fragment = dict(p.split("=", 1) for p in urlsplit(done.headers["Location"]).fragment.split("&"))
+    assert unquote(fragment["login"]) == login
+    return unquote(fragment["sign_in"])
+
+
+def test_a_signed_in_user_migrates_with_tokens_renewed_and_never_in_clear(
+        graph_stack: StackInfo, accounts: Accounts, graph_emu: GraphEmulator, clock: ManualClock) -> None:
+    login = new_user(graph_emu, "signed")
+    with rig.seeding(graph_emu, login) as g:
+        for n in range(15):
+            rig.message(g, "inbox", f"s{n}", read=True, received=f"2023-04-{1 + n:02d}T00:00:00Z")
+    handle = sign_in_over_http(graph_stack, login)
+    dst = accounts.new("signed-dst")
+    wrong = httpx.post(f"{graph_stack.intake_url}/api/v1/migrations", timeout=60, json={
+        "source": graph_endpoint("someone-else@example.test", auth="oauth2", password=handle),
+        "target": accounts.endpoint(dst)})
+    assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "sign_in_expired"  # made for another
+    issued = graph_emu.tenant.tokens_issued
+    mid = start(graph_stack, graph_endpoint(login, auth="oauth2", password=handle), accounts.endpoint(dst))
+    gate = graph_emu.faults.hold(1)  # after intake's login check: the extractor's next Graph request waits ...
+    assert gate.wait_held(1, timeout=60)
+    clock.advance(2 * 3600)  # ... while the signed-in user's access token expires
+    gate.release()
+    graph_emu.faults.gate = None
+    st = wait_final(graph_stack, mid, login)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == 15
+    assert graph_emu.tenant.tokens_issued > issued  # renewed with the refresh token during the migration
+    refresh_tokens = [t for t, grant in graph_emu.tenant.refresh.items() if grant.user == login]
+    assert refresh_tokens
+    again = httpx.post(f"{graph_stack.intake_url}/api/v1/migrations", timeout=60, json={
+        "source": graph_endpoint(login, auth="oauth2", password=handle), "target": accounts.endpoint(dst)})
+    assert again.status_code == 422 and again.json()["error"]["code"] == "sign_in_expired"  # used up
+    haystacks = {
+        "topics": all_topic_bytes(graph_stack),
+        "redis": all_redis_bytes(graph_stack.redis_url),
+        "logs": b"".join(p.read_bytes() for p in (Path(graph_stack.state_dir) / "logs").glob("*.log")),
+    }
+    assert mid.encode() in haystacks["topics"] and mid.encode() in haystacks["redis"]
+    jwt = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")  # any access or ID token
+    for where, data in haystacks.items():
+        assert not jwt.search(data), f"a token was found in {where}"
+        for secret in [*refresh_tokens, rig.SECRET, handle]:
+            for needle in (secret.encode(), base64.b64encode(secret.encode()).rstrip(b"=")):
+                assert needle not in data, f"a secret was found in {where}"
+    assert not redis_lib.Redis.from_url(graph_stack.redis_url).exists(f"mf:dek:{mid}")  # sealed copies unreadable
