@@ -6,7 +6,7 @@ that this raises :class:`SecretUnavailable` and nothing can log in any more.
 
 from __future__ import annotations
 
-import redis
+from typing import Any, Protocol
 
 from shared import json_log
 from shared import redis_keys as k
@@ -22,8 +22,16 @@ def seal_context(mid: str, side: str) -> str:
     return f"{mid}/{side}"
 
 
+class DataKeys(Protocol):
+    """Where the wrapped data keys are kept (Redis; a memory store in the service cores' unit tests)."""
+
+    def get(self, name: str) -> Any: ...
+
+    def delete(self, *names: str) -> Any: ...
+
+
 class CredentialStore:
-    def __init__(self, client: redis.Redis, keys: MasterKeys) -> None:
+    def __init__(self, client: DataKeys, keys: MasterKeys) -> None:
         self.r = client
         self.keys = keys
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from confluent_kafka import Message
-
 from shared import topics
+from shared.edges import Delivered, ProducerEdge
 from shared.errors import MailferryError
 from shared.events import DeadLetter
-from shared.kafka_edge import EventProducer, position
+from shared.kafka_edge import position
 from shared.metrics import ServiceMetrics
 
 
-def send_undecodable(producer: EventProducer, metrics: ServiceMetrics, msg: Message, exc: MailferryError) -> None:
+def send_undecodable(producer: ProducerEdge, metrics: ServiceMetrics, msg: Delivered, exc: MailferryError) -> None:
     """Record it on ``items.failed`` with the reason, count it, and let the caller move on."""
     metrics.dead_letter(exc.code)
     raw = msg.value() or b""

@@ -16,6 +16,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from shared.edges import Delivered
 from shared.events import Event, encode
 from shared.topics import TOPICS, TopicSpec
 
@@ -222,12 +223,12 @@ class BatchConsumer:
         self._consumer.close()
 
 
-def position(msg: Message) -> tuple[str, int, int]:
+def position(msg: Delivered) -> tuple[str, int, int]:
     """(topic, partition, offset) of a consumed message (never None for one without error)."""
     return str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
 
 
-def next_offsets(messages: Iterable[Message]) -> list[tuple[str, int, int]]:
+def next_offsets(messages: Iterable[Delivered]) -> list[tuple[str, int, int]]:
     """The offsets to commit after handling these messages: last offset + 1 per partition."""
     top: dict[tuple[str, int], int] = {}
     for m in messages:

@@ -2,24 +2,31 @@
 
 It makes re-runs copy only what is new (delta passes) and redeliveries harmless.
 Each entry says where the item went and which migration put it there. The
-*in-flight* set marks items whose APPEND may have reached the target without an
+*in-flight* set marks items whose write may have reached the target without an
 entry yet (a crash between the two): only those need a search on the target.
-All round trips are batched per call.
+
+:class:`LedgerStore` is what the durable write path, the planner and undo need of
+it; :class:`RedisLedger` keeps it in Redis (the memory one, for the service cores'
+unit tests, is :class:`shared.memory.ledger.MemoryLedger`). Every call is one
+round trip at most.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import redis
 
 from shared import redis_keys as k
 
 T = TypeVar("T")
+
+#: Why an item is not copied again (the same words wherever the ledger answers: planner and writer).
+ALREADY_COPIED = "already copied to the target by an earlier migration"
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class LedgerEntry:
 
     @property
     def key(self) -> str:
-        """What identifies the copy on the target: the UID, or the EWS ItemId."""
+        """What identifies the copy on the target: the UID, or the target's own id."""
         return self.ref or str(self.uid)
 
     def to_json(self) -> str:
@@ -46,7 +53,39 @@ class LedgerEntry:
         return cls(m, f, int(v), int(u), int(b), str(rest[0]) if rest else "")
 
 
-class Ledger:
+class LedgerStore(Protocol):
+    """One pair's ledger, its in-flight marks, its migrations' undo index and the rule snapshots."""
+
+    def lookup(self, item_keys: Sequence[str]) -> dict[str, LedgerEntry]:
+        """The entries of those keys the ledger has."""
+
+    def lookup_with_inflight(self, item_keys: Sequence[str]) -> tuple[dict[str, LedgerEntry], set[str]]:
+        """The entries, and the keys marked in flight, in one round trip."""
+
+    def mark_inflight(self, item_keys: Iterable[str]) -> None: ...
+
+    def record(self, entries: dict[str, LedgerEntry], migration_id: str = "", created: Sequence[str] = (),
+               cleared: Collection[str] = ()) -> None:
+        """Write ``entries`` and clear their in-flight marks, index ``created`` (JSON undo records) for the
+        migration's undo, and clear the marks of ``cleared`` (settled without a copy) — atomically."""
+
+    def undo_index(self, migration_id: str) -> list[str]: ...
+
+    def forget(self, item_keys: Iterable[str]) -> None:
+        """Undo removed these: a later run may copy them again."""
+
+    def keep_rules_before(self, item_keys: Collection[str], rule_ids: Sequence[str]) -> None:
+        """Write ahead the target's rule ids for each rule item about to be created; an item that has
+        them from an earlier attempt keeps those (they tell the rules that were there before it)."""
+
+    def rules_before(self, item_key: str) -> set[str] | None: ...
+
+    def forget_rules_before(self, item_keys: Iterable[str]) -> None: ...
+
+
+class RedisLedger:
+    """The ledger in Redis: a hash of entries and a set of in-flight keys per pair (``shared.redis_keys``)."""
+
     def __init__(self, client: redis.Redis, pair_id: str) -> None:
         self.r = client
         self.pair_id = pair_id
@@ -56,6 +95,17 @@ class Ledger:
             return {}
         values = self.r.hmget(k.ledger(self.pair_id), list(item_keys))
         return {key: LedgerEntry.from_json(v) for key, v in zip(item_keys, values, strict=True) if v}
+
+    def lookup_with_inflight(self, item_keys: Sequence[str]) -> tuple[dict[str, LedgerEntry], set[str]]:
+        if not item_keys:
+            return {}, set()
+        keys = list(item_keys)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hmget(k.ledger(self.pair_id), keys)
+        pipe.smismember(k.inflight(self.pair_id), keys)  # type: ignore[no-untyped-call]
+        values, flags = pipe.execute()
+        known = {key: LedgerEntry.from_json(v) for key, v in zip(keys, values, strict=True) if v}
+        return known, {key for key, f in zip(keys, flags, strict=True) if f}
 
     def split(self, items: Sequence[T], key: Callable[[T], str]) -> tuple[list[T], list[tuple[T, LedgerEntry]]]:
         """(items not on the target yet, items the ledger already has with their entry), in order."""
@@ -67,30 +117,24 @@ class Ledger:
         return set(self.lookup(item_keys))
 
     def inflight(self, item_keys: Sequence[str]) -> set[str]:
-        if not item_keys:
-            return set()
-        flags = self.r.smismember(k.inflight(self.pair_id), list(item_keys))  # type: ignore[no-untyped-call]
-        return {key for key, f in zip(item_keys, flags, strict=True) if f}
+        return self.lookup_with_inflight(item_keys)[1]
 
     def mark_inflight(self, item_keys: Iterable[str]) -> None:
         keys = list(item_keys)
         if keys:
             self.r.sadd(k.inflight(self.pair_id), *keys)
 
-    def record(self, entries: dict[str, LedgerEntry], migration_id: str = "",
-               created: Sequence[str] = ()) -> None:
-        """Write entries, clear their in-flight marks and index what was created, in one round trip.
-
-        ``created`` are the JSON undo records of this batch; they go to the migration's
-        undo index (the durable copy is on the ``undo`` topic), so an undo reads a list
-        instead of scanning the topic.
-        """
-        if not entries and not created:
+    def record(self, entries: dict[str, LedgerEntry], migration_id: str = "", created: Sequence[str] = (),
+               cleared: Collection[str] = ()) -> None:
+        """One MULTI. ``created`` go to the migration's undo index (the durable copy is on the ``undo``
+        topic), so an undo reads a list instead of scanning the topic."""
+        if not entries and not created and not cleared:
             return
         pipe = self.r.pipeline(transaction=True)
         if entries:
             pipe.hset(k.ledger(self.pair_id), mapping={key: e.to_json() for key, e in entries.items()})
-            pipe.srem(k.inflight(self.pair_id), *entries)
+        if entries or cleared:
+            pipe.srem(k.inflight(self.pair_id), *entries, *cleared)
         if created:
             pipe.rpush(k.undo_index(migration_id), *created)
         pipe.execute()
@@ -100,13 +144,9 @@ class Ledger:
         return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
     def clear_inflight(self, item_keys: Iterable[str]) -> None:
-        keys = list(item_keys)
-        if keys:
-            self.r.srem(k.inflight(self.pair_id), *keys)
+        self.record({}, cleared=list(item_keys))
 
-    def keep_rules_before(self, item_keys: Iterable[str], rule_ids: Sequence[str]) -> None:
-        """Write ahead the target's rule ids for each rule item about to be created; an item that has
-        them from an earlier attempt keeps those (they tell the rules that were there before it)."""
+    def keep_rules_before(self, item_keys: Collection[str], rule_ids: Sequence[str]) -> None:
         keys = list(item_keys)
         if keys:
             value = json.dumps(sorted(rule_ids))
@@ -125,7 +165,6 @@ class Ledger:
             self.r.hdel(k.rules_before(self.pair_id), *keys)
 
     def forget(self, item_keys: Iterable[str]) -> None:
-        """Used by undo: removed items may be copied again by a later run."""
         keys = list(item_keys)
         if keys:
             self.r.hdel(k.ledger(self.pair_id), *keys)

@@ -2,7 +2,9 @@
 
 Every write here is idempotent: item results are counted once per item key (a
 Lua script does the check and the count atomically), and a state change only
-happens along :data:`shared.migration_state.ALLOWED`.
+happens along :data:`shared.migration_state.ALLOWED`. The tracker loads a
+:class:`~shared.migration_status.Status`, folds events into it (pure code) and
+saves what changed through those same scripts (:meth:`StatusStore.load`, :meth:`StatusStore.save`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import redis
 from shared import migration_state as ms
 from shared import redis_keys as k
 from shared.events import ItemResult
+from shared.migration_status import Status, is_count
 
 _APPLY_RESULTS = """
 local added = 0
@@ -91,15 +94,40 @@ class StatusStore:
         mapping: dict[str, str] = {**fields, "updated_at": now_iso()}
         self.r.hset(k.migration(mid), mapping=mapping)  # type: ignore[arg-type]
 
-    def transition(self, mid: str, new_state: str) -> str | None:
+    def transition(self, mid: str, new_state: str, at: str = "") -> str | None:
         """Move to ``new_state`` if allowed; returns the previous state, or None if refused."""
         prev = self._transition(
             keys=[k.migration(mid), k.history(mid), f"{k.PREFIX}:state:"],
-            args=[new_state, now_iso(), _ALLOWED_JSON, mid],
+            args=[new_state, at or now_iso(), _ALLOWED_JSON, mid],
         )
         return _s(prev) if prev else None
 
-    def apply_results(self, mid: str, results: Sequence[ItemResult]) -> int:
+    def load(self, mid: str, item_keys: Sequence[str]) -> Status | None:
+        """The status with the results of ``item_keys`` already counted (None: no such migration)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(k.migration(mid))
+        if item_keys:
+            pipe.hmget(k.results(mid), list(item_keys))
+        raw, *found = pipe.execute()
+        if not raw:
+            return None
+        values = found[0] if found else []
+        results = {key: _s(v) for key, v in zip(item_keys, values, strict=True) if v is not None}
+        return Status({_s(a): _s(b) for a, b in raw.items()}, results)
+
+    def save(self, mid: str, before: Status, after: Status) -> set[str]:
+        """What was folded since ``before``: the new results counted (once each, by the script), the other
+        changed fields, then each state move (refused if the state changed meanwhile). The states moved into."""
+        at = after.fields.get("updated_at", "")
+        self.apply_results(mid, after.added[len(before.added):], at)
+        changed = {name: value for name, value in after.fields.items()
+                   if before.fields.get(name) != value and name != "state" and not is_count(name)}
+        if changed:
+            self.r.hset(k.migration(mid), mapping=changed)  # type: ignore[arg-type]
+        return {state for state, when in after.moves[len(before.moves):]
+                if self.transition(mid, state, when) is not None}
+
+    def apply_results(self, mid: str, results: Sequence[ItemResult], at: str = "") -> int:
         """Count each item once; returns how many were new."""
         args: list[Any] = []
         for res in results:
@@ -111,7 +139,7 @@ class StatusStore:
             return 0
         added = int(self._apply(keys=[k.results(mid), k.migration(mid), k.report(mid), k.errors(mid)], args=args))
         if added:
-            self.r.hset(k.migration(mid), "updated_at", now_iso())
+            self.r.hset(k.migration(mid), "updated_at", at or now_iso())
         return added
 
     def report(self, mid: str) -> list[dict[str, Any]]:

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from shared.adapters.ports import ItemListing
 from shared.events import EndpointSpec, ExtractTask, FolderRef, ItemResult
 from shared.item_keys import item_key
-
-#: Why an item is not copied again (the same words wherever the ledger answers).
-ALREADY_COPIED = "already copied to the target by an earlier migration"
+from shared.ledger import ALREADY_COPIED
 
 
 def split(uids: Sequence[int], size: int) -> list[list[int]]:

@@ -15,20 +15,17 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import redis
-from confluent_kafka import Message
-
 from services.extractor.plan import plan_emails
 from services.extractor.sources import SourcePool
 from shared import migration_state as ms
-from shared import redis_keys as k
 from shared import topics
 from shared.adapters import registry
 from shared.adapters.descriptor import Reading
 from shared.adapters.pim_items import ITEM_TYPE
-from shared.adapters.ports import FetchLimits, ItemListing, ItemRecord, Source
+from shared.adapters.ports import FetchLimits, ItemListing, Source, WholeItem
 from shared.config import Settings
 from shared.dead_letters import send_undecodable
+from shared.edges import Delivered, ProducerEdge
 from shared.errors import (
     ConnectionCheckFailed,
     EventError,
@@ -54,18 +51,15 @@ from shared.events import (
     OperationSkipped,
     OperationStarted,
     decode,
-    decode_as,
 )
 from shared.folder_refs import folder_refs
-from shared.kafka_edge import EventProducer, next_offsets
-from shared.ledger import Ledger
+from shared.kafka_edge import next_offsets
 from shared.metrics import ServiceMetrics
-from shared.status_store import StatusStore
+from shared.migration_records import MigrationRecords, RedisRecords
 
 log = logging.getLogger(__name__)
 SERVICE = "extractor"
 OPERATION = ms.EMAILS
-PLAN_LOCK_SECONDS = 14 * 24 * 3600
 FLUSHED_MEMORY = 10_000
 METRIC_EVERY = 50
 TASKS_PER_SLOT = 4  # tasks taken per batch for each slot: a slow task then delays little else
@@ -89,11 +83,10 @@ def runs_in_parallel(task: ExtractTask) -> bool:
 
 
 class Extractor:
-    def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, pool: SourcePool,
+    def __init__(self, settings: Settings, records: MigrationRecords, producer: ProducerEdge, pool: SourcePool,
                  metrics: ServiceMetrics, stopping: threading.Event | None = None) -> None:
         self.settings = settings
-        self.r = r
-        self.status = StatusStore(r)
+        self.records = records
         self.producer = producer
         self.pool = pool
         self.metrics = metrics
@@ -104,7 +97,7 @@ class Extractor:
         self._flushed: dict[str, None] = {}  # task ids whose output is in Kafka (insertion-ordered, bounded)
 
     # -- edge: a batch of Kafka messages, committed after all their output is flushed
-    def handle(self, batch: list[Message]) -> list[tuple[str, int, int]]:
+    def handle(self, batch: Sequence[Delivered]) -> list[tuple[str, int, int]]:
         """Plan requests in order; extract tasks side by side, one source session per slot.
 
         A task whose output was already flushed (a retry of a batch where another task
@@ -113,7 +106,7 @@ class Extractor:
         tasks: list[ExtractTask] = []
         for msg in batch:
             try:
-                event = decode(msg.value())
+                event = decode(msg.value() or b"")
             except EventError as exc:
                 send_undecodable(self.producer, self.metrics, msg, exc)
                 continue
@@ -122,9 +115,9 @@ class Extractor:
                 if first:
                     self.start_operation(event, first[0])
             elif isinstance(event, OperationRequested):
-                raw = self.r.get(k.spec(event.migration_id))
-                if raw is not None:
-                    self.start_operation(decode_as(raw, MigrationRequested), event.operation)
+                spec = self.records.spec(event.migration_id)
+                if spec is not None:
+                    self.start_operation(spec, event.operation)
             elif isinstance(event, ExtractTask) and event.task_id not in self._flushed:
                 tasks.append(event)
         self._run_all(tasks)  # it ends with a flush: everything this batch sent is in Kafka
@@ -187,11 +180,11 @@ class Extractor:
         if len(finished) < len(tasks):  # stopping (SIGTERM): what did not run is not committed
             raise Transient(f"stopping: {len(tasks) - len(finished)} extract tasks not run, they come again")
 
-    def poison(self, batch: list[Message], exc: Exception) -> None:
+    def poison(self, batch: Sequence[Delivered], exc: Exception) -> None:
         """A task or request that keeps failing: its items are reported failed, the migration goes on."""
         for msg in batch:
             try:
-                event = decode(msg.value())
+                event = decode(msg.value() or b"")
             except EventError:
                 continue
             reason = f"internal error while reading the source ({type(exc).__name__})"
@@ -205,7 +198,7 @@ class Extractor:
             elif isinstance(event, (MigrationRequested, OperationRequested)):
                 operation = event.operation if isinstance(event, OperationRequested) else \
                     next(iter(registry.ordered(event.options)), "")
-                if self.r.get(k.plan_lock(event.migration_id, operation)) == b"done":
+                if self.records.plan_lock(event.migration_id, operation) == "done":
                     continue  # planned fine; a task of the same batch failed
                 self._fail(event.migration_id, MailferryError(reason))
             send_undecodable(self.producer, self.metrics, msg, EventError(f"poison message: {exc}"))
@@ -223,17 +216,16 @@ class Extractor:
     def start_operation(self, ev: MigrationRequested, operation: str) -> None:
         """Plan one operation, once, unless the migration is being cancelled."""
         mid = ev.migration_id
-        lock = k.plan_lock(mid, operation)
-        if self.r.get(lock) == b"done":
+        if self.records.plan_lock(mid, operation) == "done":
             log.info("operation already planned", extra={"migration_id": mid, "operation": operation})
             return
-        state = self.status.fields(mid).get("state", "")
+        state = self.records.state(mid)
         if state in ms.FINAL or state == ms.UNDOING:
             return
         if state == ms.CANCELLING:
             self._progress(OperationSkipped(migration_id=mid, operation=operation))
             return
-        self.r.set(lock, "planning", ex=PLAN_LOCK_SECONDS)
+        self.records.set_plan_lock(mid, operation, "planning")
         if state == ms.QUEUED:
             self._progress(MigrationValidating(migration_id=mid))
         try:
@@ -243,7 +235,7 @@ class Extractor:
             self.pool.drop(mid)  # a broken session must not be reused by the retry
             raise
         self.producer.flush()
-        self.r.set(lock, "done", ex=PLAN_LOCK_SECONDS)
+        self.records.set_plan_lock(mid, operation, "done")
 
     def _plan(self, ev: MigrationRequested, operation: str) -> None:
         if operation == OPERATION:
@@ -262,7 +254,7 @@ class Extractor:
             for ref, _selectable in refs:  # first: the loader logs in and creates them while the rest is planned
                 self.producer.send(topics.ITEMS, f"{mid}/{ref.folder_id}", FolderItem(migration_id=mid, folder=ref))
             listings = self._list_all(ev, source, [ref for ref, selectable in refs if selectable])
-            known = Ledger(self.r, ev.pair_id).known_keys([key for li in listings.values() for key in li.keys])
+            known = set(self.records.ledger(ev.pair_id).lookup([key for li in listings.values() for key in li.keys]))
             plan = plan_emails(mid, ev.source, refs, listings, known, self.settings.task_size)
         except (ConnectionCheckFailed, SecretUnavailable, NotSupported) as exc:
             self.pool.drop(mid)
@@ -325,7 +317,7 @@ class Extractor:
             return
         self._publish_all(mid, operation, items)
 
-    def _read(self, mid: str, ev: MigrationRequested, operation: str, reading: Reading) -> list[ItemRecord]:
+    def _read(self, mid: str, ev: MigrationRequested, operation: str, reading: Reading) -> list[WholeItem]:
         reader = self.pool.reader(mid, ev.source, reading)
         try:
             return list(reader.read(operation, mid))
@@ -380,8 +372,8 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     from shared.worker_loop import Handler, PoisonHandler
 
     def make(ctx: ServiceContext) -> tuple[Handler, PoisonHandler]:
-        extractor = Extractor(settings, ctx.redis, ctx.producer, SourcePool(ctx.credentials, ctx.adapters),
-                              ctx.metrics, stop)
+        extractor = Extractor(settings, RedisRecords(ctx.redis), ctx.producer,
+                              SourcePool(ctx.credentials, ctx.adapters), ctx.metrics, stop)
         return extractor.handle, extractor.poison
 
     run_service(SERVICE, settings, stop, [topics.MIGRATIONS_REQUESTED, topics.EXTRACT_TASKS], make,

@@ -17,9 +17,9 @@ from services.intake.api_models import Endpoint
 from shared import topics
 from shared.credential_seal import MasterKeys, new_data_key, seal
 from shared.credentials import seal_context
+from shared.edges import ProducerEdge
 from shared.events import EndpointSpec, MigrationRequested, encode
-from shared.kafka_edge import EventProducer
-from shared.status_store import StatusStore
+from shared.migration_status import StatusCreator
 
 
 def login_digest(salt: str, login: str) -> str:
@@ -50,7 +50,7 @@ def address(spec: EndpointSpec) -> str:
     return f"{spec.type}://{spec.host}:{spec.port}"
 
 
-def create_migration(status: StatusStore, producer: EventProducer, keys: MasterKeys, draft: MigrationDraft) -> str:
+def create_migration(status: StatusCreator, producer: ProducerEdge, keys: MasterKeys, draft: MigrationDraft) -> str:
     """Seal, record and publish ``draft``; returns the new migration's ID."""
     mid = secrets.token_urlsafe(24)  # 192 random bits: the ID carries the secrecy
     data_key = new_data_key()

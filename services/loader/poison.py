@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from services.loader.load import OPERATION
 from shared.events import (
     ControlCommand,
     Event,
@@ -27,6 +26,7 @@ from shared.events import (
     UndoFinished,
 )
 from shared.item_keys import folder_key
+from shared.migration_state import EMAILS as OPERATION
 from shared.migration_state import OPERATION_OF
 
 

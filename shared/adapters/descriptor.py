@@ -16,7 +16,6 @@ from shared.adapters.ports import (
     ItemReader,
     ItemTarget,
     MailTarget,
-    ScriptUndo,
     Secret,
     Source,
     Undo,
@@ -34,7 +33,6 @@ MailTargetOpener = Callable[[EndpointSpec, Secret, AdapterEnv], MailTarget]
 ReaderOpener = Callable[[EndpointSpec, Secret, AdapterEnv], ItemReader]
 ItemTargetOpener = Callable[[EndpointSpec, Secret, AdapterEnv], ItemTarget]
 UndoOpener = Callable[[EndpointSpec, Secret, AdapterEnv], Undo]
-ScriptUndoOpener = Callable[[EndpointSpec, Secret, AdapterEnv], ScriptUndo]
 #: Logs in and out, or raises the ConnectionCheckFailed kind that says why not (password in clear).
 LoginCheck = Callable[[EndpointSpec, str, AdapterEnv], None]
 
@@ -81,8 +79,7 @@ class System:
     mail_target: MailTargetOpener | None = None
     readers: Mapping[str, Reading] = field(default_factory=dict)  # operation → reader, besides e-mails
     writers: Mapping[str, Writing] = field(default_factory=dict)  # operation → writer, besides e-mails
-    undo: UndoOpener | None = None  # removes what was written through mail_target and writers
-    script_undo: ScriptUndoOpener | None = None  # puts back scripts written through a "sieve" writer
+    undo: UndoOpener | None = None  # removes what was written through mail_target and writers, puts settings back
     check_login: LoginCheck | None = None  # None: no login (an uploaded file)
     #: The ledger identities of a task's items without a session (to report a task that failed).
     task_keys: Callable[[ExtractTask], list[str]] = _no_keys

@@ -18,19 +18,20 @@ Sessions are not thread-safe: one per thread (the services keep them in a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from shared.adapters.net import ConnectOptions
+from shared.adapters.records import ItemRecord, MailRecord, PimRecord, Record, ScriptRecord
 from shared.errors import ItemRejected
 from shared.events import (
     CreatedThing,
     ExtractTask,
     FolderRef,
-    ItemResult,
     ItemResults,
     MailChunk,
     MailItem,
@@ -38,6 +39,9 @@ from shared.events import (
     SieveScriptItem,
 )
 from shared.folder_map import ListedFolder
+from shared.ledger import LedgerEntry
+
+R_contra = TypeVar("R_contra", contravariant=True)
 
 #: The account's password (or token), read only when a connection needs it: an uploaded file never
 #: asks, and an account's second protocol (ManageSieve beside IMAP) asks again.
@@ -51,6 +55,10 @@ class AdapterEnv:
     connect: ConnectOptions
     spool: Path | None = None  # where uploaded files are (the PST source)
     max_connections: int = 4  # connections one process may hold to one HTTP server (EWS's pool)
+    #: Sessions an e-mail target may write through side by side when one session cannot keep several
+    #: writes in flight (IMAP without LITERAL+), and the threads they run on (None: one session).
+    write_sessions: int = 1
+    write_pool: Executor | None = None
 
 
 # -- source side -----------------------------------------------------------------------------
@@ -113,13 +121,13 @@ class Source(Protocol):
 
 
 #: An item read whole at plan time: a contact, group, event, task, rule, auto-reply, or Sieve script.
-ItemRecord = PimItem | SieveScriptItem
+WholeItem = PimItem | SieveScriptItem
 
 
 class ItemReader(Protocol):
     """Reads every item of one operation at plan time (they are few and small)."""
 
-    def read(self, operation: str, mid: str) -> Iterator[ItemRecord]: ...
+    def read(self, operation: str, mid: str) -> Iterator[WholeItem]: ...
 
     def close(self) -> None: ...
 
@@ -129,7 +137,7 @@ class ItemReader(Protocol):
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message to write."""
+    """One message as an e-mail target appends it."""
 
     data: bytes
     flags: tuple[str, ...]
@@ -139,12 +147,13 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class Placed:
-    """Where a message landed: IMAP (folder, UIDVALIDITY, UID), or an EWS ItemId in ``ref``;
-    ``not_kept``: its flags and keywords the target could not store."""
+    """Where an item landed: IMAP (folder, UIDVALIDITY, UID), or the target's own id in ``ref`` (an
+    Exchange ItemId; several, space-separated, for an item made of several); ``not_kept``: flags and
+    keywords of a message the target could not store."""
 
     folder: str
-    uidvalidity: int
-    uid: int
+    uidvalidity: int = 0
+    uid: int = 0
     ref: str = ""
     not_kept: tuple[str, ...] = ()
 
@@ -152,34 +161,25 @@ class Placed:
     def key(self) -> str:
         return self.ref or str(self.uid)
 
+    def message(self, item_key: str) -> CreatedThing:
+        """The undo record of a message placed here."""
+        return CreatedThing(kind="message", target_folder=self.folder, uidvalidity=self.uidvalidity, uid=self.uid,
+                            ref=self.ref, item_key=item_key)
 
-class MailTarget(Protocol):
-    """A logged-in session on a target account, writing messages and folders."""
 
-    @property
-    def parallel_sessions(self) -> bool:
-        """More sessions writing side by side would be faster (IMAP without LITERAL+, which cannot
-        pipeline APPENDs on one session); the loader then deals the batch over several."""
+class PlacementSink(Protocol):
+    """Where a target reports each record as soon as it is settled, so that an error later in the batch
+    loses nothing: what was created before it stays undoable."""
 
-    def folder_name(self, path: Sequence[str]) -> str:
-        """The target's key for a neutral folder path."""
+    def placed(self, record: Record, where: Placed, created: Sequence[CreatedThing], note: str = "") -> None:
+        """On the target (written now, or found there after a crash); ``created``: its undo records;
+        ``note``: what the copy could not keep, for the report."""
 
-    def folder_ref(self, name: str) -> str:
-        """The id to record for a created folder ("" when the name is enough)."""
+    def rejected(self, record: Record, error: ItemRejected, created: Sequence[CreatedThing] = ()) -> None:
+        """Refused by the target; ``created``: parts of it made before the refusal (they stay undoable)."""
 
-    def ensure_folders(self, names: Sequence[str]) -> list[str]:
-        """Create the folders and their missing parents (one round trip where the protocol allows);
-        the ones actually created, parents first."""
-
-    def append_pipelined(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
-        """Write each job's messages into its folder, as many in flight as the protocol allows; per
-        message where it landed or why it was refused, in job order."""
-
-    def find(self, folder: str, msg: Outgoing, exclude: Collection[str] = frozenset()) -> Placed | None:
-        """The copy of ``msg`` already on the target (after a lost answer), never one in ``exclude``
-        (``Placed.key``s other items claimed)."""
-
-    def close(self) -> None: ...
+    def undoable(self, created: Sequence[CreatedThing]) -> None:
+        """Made on the target by a write that is failing (it raises next): recorded for undo all the same."""
 
 
 class RuleSnapshots(Protocol):
@@ -193,70 +193,76 @@ class RuleSnapshots(Protocol):
 
 @dataclass(frozen=True)
 class WriteContext:
-    """What an item target needs to know of the batch besides its items."""
+    """What a target needs to know of the batch besides its records."""
 
     migration_id: str
     pair_id: str  # scopes the markers on created items (two PST files can share node ids)
-    inflight: frozenset[str]  # keys that may already be on the target (written before a crash)
-    write_ahead: Callable[[CreatedThing], None]  # durable (undo topic + undo index) when it returns
+    #: Keys that may already be on the target (written before a crash, never recorded): look for these first.
+    inflight: frozenset[str]
+    #: The ledger's entries for the batch's keys: copies other items claim, never to be taken for one in flight.
+    known: Mapping[str, LedgerEntry]
+    #: Durable (undo topic + undo index) when it returns: a setting's previous value, before it changes.
+    write_ahead: Callable[[Sequence[CreatedThing]], None]
     snapshots: RuleSnapshots
+    #: E-mail: each source folder's (``FolderRef.folder_id``) target folder, made by ``ensure_folders``.
+    folders: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class ItemOutcome:
-    """What a batch of items did on the target: a result per item, and what was created (undo records).
+class Target(Protocol[R_contra]):
+    """A logged-in session on a target account writing one family of records. Not thread-safe."""
 
-    Filled as the batch goes, so what reached the target before an error ends the batch is still known."""
-
-    results: list[ItemResult] = field(default_factory=list)
-    created: list[CreatedThing] = field(default_factory=list)
-
-
-class ItemTarget(Protocol):
-    """A logged-in session writing items read whole (contacts ... rules, auto-reply, Sieve scripts)."""
-
-    def write(self, items: Sequence[ItemRecord], ctx: WriteContext, out: ItemOutcome) -> None:
-        """Write each item once: an item in ``ctx.inflight`` is looked for first. A setting's previous
-        value goes through ``ctx.write_ahead`` before it is changed. Every item gets a result in ``out``,
-        or the call raises (``Transient``: the batch is retried) with ``out`` holding what was created."""
+    def write(self, records: Sequence[R_contra], ctx: WriteContext, sink: PlacementSink) -> None:
+        """Write each record once. A record in ``ctx.inflight`` is looked for first (never taking a copy in
+        ``ctx.known`` or one the user had); a setting's previous value goes through ``ctx.write_ahead``
+        before it changes. Every record ends in ``sink.placed`` or ``sink.rejected``, or the call raises
+        (``Transient``: the batch is retried) after reporting what it created."""
 
     def close(self) -> None: ...
+
+
+class MailTarget(Target[MailRecord], Protocol):
+    """The e-mail target: messages, and the folders they go into."""
+
+    def folder_name(self, path: Sequence[str]) -> str:
+        """The target's key for a neutral folder path."""
+
+    def folder_ref(self, name: str) -> str:
+        """The id to record for a created folder ("" when the name is enough)."""
+
+    def ensure_folders(self, names: Sequence[str]) -> list[str]:
+        """Create the folders and their missing parents (one round trip where the protocol allows);
+        the ones actually created, parents first."""
+
+
+#: The writer of an operation read whole (contacts ... auto-reply, Sieve scripts).
+ItemTarget = Target[ItemRecord]
 
 
 # -- undo ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Removal:
+    """One step of an undo: how many of the plan's things it handled (``done``, whatever the outcome),
+    how many of them it removed or put back, and why any was left alone."""
+
+    done: int
+    removed: int
+    kept: tuple[str, ...] = ()
+
+
 class Undo(Protocol):
     """Removes exactly what a migration recorded, and puts changed settings back. Idempotent: what is
-    already gone counts as removed. Each method says why something was kept instead of raising."""
+    already gone counts as removed. A thing it cannot undo is kept with a reason, never an error."""
 
-    @property
-    def delimiter(self) -> str:
-        """The hierarchy separator of the target's folder keys (folders are removed deepest first)."""
+    def remove(self, things: Sequence[CreatedThing], batch: int) -> Iterator[Removal]:
+        """Messages and items (by folder, UIDVALIDITY and UID, or by the target's id), a step per batch."""
 
-    def remove_messages(self, folder: str, uidvalidity: int, uids: Sequence[int], batch: int = 500
-                        ) -> tuple[int, str]:
-        """Messages recorded by UID: (removed, why some were kept)."""
+    def remove_folders(self, folders: Sequence[CreatedThing]) -> Iterator[Removal]:
+        """Folders the migration created, deepest first, each only if empty."""
 
-    def remove_items(self, refs: Sequence[str]) -> tuple[int, str]:
-        """Messages and items recorded by the target's own id: (removed, why some were kept)."""
-
-    def remove_folder(self, name: str, ref: str) -> str:
-        """A folder the migration created, only if empty: why it was kept, or "" when it is gone."""
-
-    def remove_rules(self, refs: Sequence[str]) -> tuple[int, list[str]]:
-        """Server-side rules the migration created: (removed, why others were kept)."""
-
-    def restore_setting(self, name: str, previous: str | None) -> str:
-        """A setting back to its recorded previous value: why it could not be, or ""."""
-
-    def close(self) -> None: ...
-
-
-class ScriptUndo(Protocol):
-    """Puts back the scripts a migration wrote (Sieve): the oldest recorded previous content wins."""
-
-    def restore_scripts(self, scripts: Sequence[CreatedThing]) -> int: ...
+    def restore(self, settings: Sequence[CreatedThing]) -> Iterator[Removal]:
+        """Rules removed, settings and scripts back to the previous value of their *oldest* record."""
 
     def close(self) -> None: ...
 
@@ -266,18 +272,24 @@ __all__ = [
     "FetchLimits",
     "Fetched",
     "ItemListing",
-    "ItemOutcome",
     "ItemReader",
     "ItemRecord",
     "ItemTarget",
+    "MailRecord",
     "MailTarget",
     "Outgoing",
+    "PimRecord",
     "Placed",
+    "PlacementSink",
+    "Record",
+    "Removal",
     "RuleSnapshots",
-    "ScriptUndo",
+    "ScriptRecord",
     "Secret",
     "Source",
+    "Target",
     "Undo",
+    "WholeItem",
     "WriteContext",
 ]
 

@@ -203,9 +203,14 @@ def autodiscovered() -> list[str]:
 
 @contextmanager
 def registered(extra: System) -> Iterator[None]:
-    """A further system for the time of a block (the tests' in-memory system)."""
+    """A further system for the time of a block (the tests' in-memory system); one named like a
+    registered system stands in for it until the block ends."""
+    before = SYSTEMS.get(extra.name)
     SYSTEMS[extra.name] = extra
     try:
         yield
     finally:
-        SYSTEMS.pop(extra.name, None)
+        if before is None:
+            SYSTEMS.pop(extra.name, None)
+        else:
+            SYSTEMS[extra.name] = before

@@ -19,19 +19,23 @@ from exchangelib.errors import ErrorServerBusy
 from exchangelib.protocol import FailFast
 from exchangelib.transport import BASIC
 from exchangelib.version import EXCHANGE_2016
+from prometheus_client import CollectorRegistry
 
-from services.loader.pim_load import load_pim
 from shared import topics
 from shared.adapters.ews.fields import FIELD, PROPERTY_SET
+from shared.adapters.ews.item_target import EwsItemTarget
 from shared.adapters.ews.mail_source import EwsSource
 from shared.adapters.ews.mail_target import EwsTarget
 from shared.adapters.ews.mapping import (
     contact_to_ews,
 )
+from shared.adapters.ports import PimRecord
+from shared.durable_write import DurableWrite
 from shared.events import CreatedThing, Event, PimItem, UndoRecords
 from shared.formats.vcard import parse_vcard
 from shared.kafka_edge import DeliveryFailed, EventProducer, ensure_topics, make_producer
-from shared.ledger import Ledger
+from shared.ledger import LedgerStore, RedisLedger
+from shared.metrics import ServiceMetrics
 from shared.topics import TopicSpec
 from tests.ews_emulator import EwsEmulator
 from tests.ews_emulator.pim_seed import WEEKLY_STANDUP, add_news_rule, save_calendar, save_group
@@ -53,6 +57,13 @@ DUE;VALUE=DATE:20260610\r
 END:VTODO\r
 END:VCALENDAR\r
 """
+
+
+def load_pim(mid: str, pair: str, items: list[PimItem], target: Callable[[], EwsTarget], ledger: LedgerStore,
+             producer: EventProducer) -> None:
+    """The loader's durable write path for these items, into the mailbox's item target."""
+    DurableWrite(ledger, producer, ServiceMetrics(CollectorRegistry(), "loader"), mid, pair).write_items(
+        [PimRecord(i) for i in items], lambda: EwsItemTarget(target()))
 
 
 class Producer(EventProducer):
@@ -143,7 +154,7 @@ def test_rerun_after_a_crash_before_the_ledger_creates_nothing_twice(
     assert Counter(i.item_type for i in items) == {"contact": 1, "contact_group": 1, "calendar": 1, "task": 1,
                                                    "rule": 1}
     keys = [i.item_key for i in items]
-    ledger = Ledger(redis_client, pair)
+    ledger = RedisLedger(redis_client, pair)
     target = EwsTarget(connect(emu, TARGET))
 
     with pytest.raises(DeliveryFailed):
@@ -179,7 +190,7 @@ def test_items_not_in_flight_cost_no_search(
         emu: EwsEmulator, redis_client: redis_lib.Redis, producers: Callable[..., Producer]) -> None:
     mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
     items = source_items(emu, mid)
-    ledger = Ledger(redis_client, pair)
+    ledger = RedisLedger(redis_client, pair)
     target = EwsTarget(connect(emu, TARGET))
     before = Counter(emu.operations_served)
 
@@ -198,7 +209,7 @@ def test_event_found_after_a_crash_gets_its_remaining_occurrence_changes(
         emu: EwsEmulator, redis_client: redis_lib.Redis, producers: Callable[..., Producer]) -> None:
     mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
     items = [i for i in source_items(emu, mid) if i.item_type == "calendar"]
-    ledger = Ledger(redis_client, pair)
+    ledger = RedisLedger(redis_client, pair)
     target = EwsTarget(connect(emu, TARGET))
 
     emu.throttle(every_n=1, operations={"DeleteItem"})  # the series is saved and moved, then the loader dies
@@ -229,7 +240,7 @@ def test_a_rule_the_target_already_had_is_never_taken_for_the_one_copied(
     [rule_item] = [i for i in source_items(emu, mid) if i.item_type == "rule"]
     add_news_rule(connect(emu, TARGET))  # the user's own "news" rule, alike in every respect
     [users] = rule_ids(emu)
-    ledger = Ledger(redis_client, pair)
+    ledger = RedisLedger(redis_client, pair)
     target = EwsTarget(connect(emu, TARGET))
 
     with pytest.raises(DeliveryFailed):  # created, then the loader dies before its undo record and ledger entry
@@ -251,7 +262,7 @@ def test_a_new_rule_is_told_apart_from_a_target_rule_of_the_same_name(
     [users] = rule_ids(emu)
     producer = producers()
 
-    load_pim(mid, pair, [rule_item], lambda: EwsTarget(connect(emu, TARGET)), Ledger(redis_client, pair), producer)
+    load_pim(mid, pair, [rule_item], lambda: EwsTarget(connect(emu, TARGET)), RedisLedger(redis_client, pair), producer)
 
     [ours] = set(rule_ids(emu)) - {users}
     assert [r.ref for r in producer.undo()] == [ours]
@@ -261,7 +272,7 @@ def test_a_part_created_twice_before_a_crash_has_both_copies_recorded_for_undo(
         emu: EwsEmulator, redis_client: redis_lib.Redis, producers: Callable[..., Producer]) -> None:
     mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
     [contact] = [i for i in source_items(emu, mid) if i.item_type == "contact"]
-    ledger = Ledger(redis_client, pair)
+    ledger = RedisLedger(redis_client, pair)
     target = EwsTarget(connect(emu, TARGET))
     with pytest.raises(DeliveryFailed):
         load_pim(mid, pair, [contact], lambda: target, ledger, producers(fail_undo=True))

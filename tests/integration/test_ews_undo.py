@@ -32,9 +32,11 @@ from exchangelib.protocol import FailFast
 from exchangelib.transport import BASIC
 from exchangelib.version import EXCHANGE_2016
 
-from services.loader.undo import UndoRunner, build_plan
+from services.loader.undo_plan import build_plan
+from services.loader.undo_run import UndoRunner
 from shared.adapters.ews.mail_target import EwsTarget
 from shared.adapters.ews.paths import KEY_SEP
+from shared.adapters.ews.undo import EwsUndo
 from shared.adapters.ports import Outgoing
 from shared.events import CreatedThing, UndoFinished, UndoProgress
 from shared.formats.settings import auto_reply_from_ews
@@ -146,12 +148,12 @@ def undone(emu: EwsEmulator) -> Undone:
     [reisen] = [f for f in later.msg_folder_root.children if f.name == "Reisen"]
     Message(account=later, folder=reisen, subject="my own", body="kept").save()
 
-    plan = build_plan([r.model_dump_json() for r in records], KEY_SEP)
+    plan = build_plan([r.model_dump_json() for r in records])
     first: list[UndoProgress] = []
     with pytest.raises(Crash):
-        UndoRunner(secrets.token_hex(4), EwsTarget(connect(emu)), crashing_after(2, first), batch=2).run(plan, None)
+        UndoRunner(secrets.token_hex(4), EwsUndo(connect(emu)), crashing_after(2, first), batch=2).run(plan)
     second: list[UndoProgress] = []
-    finished = UndoRunner(secrets.token_hex(4), EwsTarget(connect(emu)), second.append, batch=2).run(plan, None)
+    finished = UndoRunner(secrets.token_hex(4), EwsUndo(connect(emu)), second.append, batch=2).run(plan)
     return Undone(connect(emu), before, first, second, finished)
 
 

@@ -7,13 +7,13 @@ import secrets
 import pytest
 import redis
 
-from shared.ledger import Ledger, LedgerEntry
+from shared.ledger import LedgerEntry, RedisLedger
 
 pytestmark = pytest.mark.integration
 
 
 def test_split_keeps_order_and_returns_the_entries(redis_client: redis.Redis) -> None:
-    ledger = Ledger(redis_client, "pair-" + secrets.token_hex(4))
+    ledger = RedisLedger(redis_client, "pair-" + secrets.token_hex(4))
     ledger.record({"k2": LedgerEntry("m1", "INBOX", 7, 42, 100), "k4": LedgerEntry("m0", "pim", 0, 0, 5)}, "m1", [])
     items = [("k1", "a"), ("k2", "b"), ("k3", "c"), ("k4", "d")]
     todo, known = ledger.split(items, lambda i: i[0])
@@ -24,7 +24,7 @@ def test_split_keeps_order_and_returns_the_entries(redis_client: redis.Redis) ->
 
 
 def test_inflight_marks_are_cleared_by_the_record(redis_client: redis.Redis) -> None:
-    ledger = Ledger(redis_client, "pair-" + secrets.token_hex(4))
+    ledger = RedisLedger(redis_client, "pair-" + secrets.token_hex(4))
     ledger.mark_inflight(["a", "b"])
     assert ledger.inflight(["a", "b", "c"]) == {"a", "b"}
     ledger.record({"a": LedgerEntry("m", "INBOX", 1, 1, 10)}, "m", [])

@@ -17,17 +17,19 @@ import pytest
 import redis as redis_lib
 from prometheus_client import CollectorRegistry
 
-from services.loader.load import FolderWork, MailWork, MigrationLoader
-from services.loader.undo import UndoRunner, build_plan
+from services.loader.undo_plan import build_plan
+from services.loader.undo_run import UndoRunner
 from shared import net_guard
 from shared.adapters.imap.connection import login_imap
 from shared.adapters.imap.target import ImapTarget
+from shared.adapters.imap.undo import ImapUndo
 from shared.adapters.net import ConnectOptions
-from shared.adapters.ports import Outgoing, Placed
+from shared.adapters.ports import MailRecord, Outgoing, Placed
+from shared.durable_write import DurableWrite
 from shared.errors import ItemRejected
 from shared.events import FolderRef, MailMeta, UndoProgress
 from shared.kafka_edge import EventProducer, ensure_topics, make_producer
-from shared.ledger import Ledger
+from shared.ledger import RedisLedger
 from shared.metrics import ServiceMetrics
 from tests.conftest import Accounts
 from tests.servers import Process
@@ -60,7 +62,7 @@ def test_folders_created_by_a_failed_attempt_are_removed_by_undo(
     ensure_topics(broker.address, prefix, 1)
     producer = EventProducer(make_producer(broker.address), prefix)
     mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
-    ledger = Ledger(redis_client, pair)
+    ledger = RedisLedger(redis_client, pair)
     metrics = ServiceMetrics(CollectorRegistry(), "loader")
     opts = ConnectOptions(allow=net_guard.AllowList.parse("127.0.0.1"), timeout=30)
 
@@ -71,16 +73,17 @@ def test_folders_created_by_a_failed_attempt_are_removed_by_undo(
     projects = FolderRef(folder_id="f-projects", path=["Projekte", "2026"])
     meta = MailMeta(item_key="k1", folder=projects, flags=["\\Seen"], internaldate=datetime(2026, 2, 3, tzinfo=UTC),
                     size=40, message_id="<k1@old.test>", subject="one")
-    work = [FolderWork(projects), MailWork(meta, b"Message-ID: <k1@old.test>\r\nSubject: one\r\n\r\nbody\r\n")]
+    mails = [MailRecord(meta, b"Message-ID: <k1@old.test>\r\nSubject: one\r\n\r\nbody\r\n")]
+    writes = DurableWrite(ledger, producer, metrics, mid, pair)
 
     with pytest.raises(imaplib.IMAP4.abort):
-        MigrationLoader(mid, pair, target(ConnectionLost), ledger, producer, metrics).load(work)
+        writes.write_mail(mails, [projects], lambda: target(ConnectionLost))
     assert folders(accounts, dst) == before | {"Projekte", "Projekte/2026"}
-    MigrationLoader(mid, pair, target(), ledger, producer, metrics).load(work)  # the batch redelivered
+    writes.write_mail(mails, [projects], target)  # the batch redelivered
 
-    plan = build_plan(ledger.undo_index(mid), "/")
+    plan = build_plan(ledger.undo_index(mid))
     progress: list[UndoProgress] = []
-    finished = UndoRunner(mid, target(), progress.append).run(plan, None)
+    finished = UndoRunner(mid, ImapUndo(target()), progress.append).run(plan)
     assert finished.removed_messages == 1 and finished.kept == []
     assert folders(accounts, dst) == before
     assert progress[-1].done == progress[-1].total == 3

@@ -35,9 +35,10 @@ from shared.adapters.ews.mapping import (
 )
 from shared.adapters.ews.marker import find_marked, marker
 from shared.adapters.ews.rules import RuleWriter
-from shared.adapters.ports import ItemOutcome, WriteContext
+from shared.adapters.ports import Placed, PlacementSink, WriteContext
+from shared.adapters.records import ItemRecord, PimRecord
 from shared.errors import ItemRejected
-from shared.events import CreatedThing, ItemResult, PimItem
+from shared.events import CreatedThing, PimItem
 from shared.formats import FormatError
 from shared.formats.ical import parse_calendar
 from shared.formats.settings import AutoReply, RuleModel, auto_reply_from_ews, auto_reply_to_ews
@@ -65,14 +66,14 @@ class Part:
 class Planned:
     """A source item as the Exchange items to create in ``folder``."""
 
-    item: PimItem
+    record: PimRecord
     folder: Any
     parts: list[Part]
     lossy: list[str]
 
 
 class Folders(Protocol):
-    """What the writer needs of the mailbox's session (:class:`shared.adapters.ews.mail_target.EwsTarget`):
+    """What the writer needs of the mailbox's e-mail target (:class:`shared.adapters.ews.mail_target.EwsTarget`):
     the account, and folders by neutral path (a rule may move mail into one the target lacks)."""
 
     account: Account
@@ -84,6 +85,26 @@ class Folders(Protocol):
     def folder_ref(self, name: str) -> str: ...
 
     def folder(self, name: str) -> Any: ...
+
+
+class EwsItemTarget:
+    """The item target (:class:`~shared.adapters.ports.Target`) of a mailbox: contacts, groups, events, tasks,
+    inbox rules and the auto-reply. ``folders`` is the mailbox's e-mail target, for a rule's folders."""
+
+    def __init__(self, folders: Folders) -> None:
+        self.folders = folders
+
+    def write(self, records: Sequence[ItemRecord], ctx: WriteContext, sink: PlacementSink) -> None:
+        pims: list[PimRecord] = []
+        for rec in records:
+            if isinstance(rec, PimRecord):
+                pims.append(rec)
+            else:
+                sink.rejected(rec, ItemRejected("Sieve scripts cannot be written to Exchange"))
+        PimWriter(self.folders, ctx).write(pims, ctx.inflight, sink)
+
+    def close(self) -> None:
+        self.folders.account.protocol.close()
 
 
 class PimWriter:
@@ -98,77 +119,74 @@ class PimWriter:
         self.default_tz = default_tz
         self.rules = RuleWriter(self.account, ctx.snapshots, self._folder_for)
 
-    def write(self, items: Sequence[PimItem], inflight: Set[str], out: ItemOutcome) -> None:
-        """``inflight``: the keys that may already be on the target (written before a crash). ``out``
-        holds what reached the target even when an error ends the batch, so it can still be undone."""
-        plans: list[Planned | PimItem] = []
-        for item in items:
+    def write(self, records: Sequence[PimRecord], inflight: Set[str], sink: PlacementSink) -> None:
+        """``inflight``: the keys that may already be on the target (written before a crash). Each item is
+        reported to ``sink`` as soon as it is settled, so what reached the target before an error ends the
+        batch can still be undone."""
+        plans: list[Planned | PimRecord] = []
+        for rec in records:
             try:
-                plans.append(self._plan(item))
+                plans.append(self._plan(rec))
             except (FormatError, ValueError) as exc:
-                self._failed(out, item, exc, [])
-        found = self._find([p for p in plans if isinstance(p, Planned) and p.item.item_key in inflight])
-        self.rules.prepare([p.item_key for p in plans if isinstance(p, PimItem) and p.item_type == "rule"])
+                sink.rejected(rec, ItemRejected(str(exc)[:300]))
+        found = self._find([p for p in plans if isinstance(p, Planned) and p.record.key in inflight])
+        self.rules.prepare([p.key for p in plans if isinstance(p, PimRecord) and p.item.item_type == "rule"])
         for plan in plans:
-            item = plan.item if isinstance(plan, Planned) else plan
+            rec = plan.record if isinstance(plan, Planned) else plan
+            item = rec.item
             refs: list[str] = []
             try:
                 lossy = (self._save(plan, found, refs) if isinstance(plan, Planned)
-                         else self._setting(plan, plan.item_key in inflight, refs))
+                         else self._setting(item, item.item_key in inflight, refs))
             except (FormatError, ItemRejected, ValueError) as exc:
-                self._failed(out, item, exc, refs)
+                # What was created before the failure stays undoable (and the item in flight).
+                error = exc if isinstance(exc, ItemRejected) else ItemRejected(str(exc)[:300])
+                sink.rejected(rec, error, self._records(item, refs))
                 continue
             except BaseException:
-                out.created += self._records(item, refs)  # the parts made before the error stay undoable
+                sink.undoable(self._records(item, refs))  # the parts made before the error stay undoable
                 raise
-            out.created += self._records(item, refs)
-            out.results.append(ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
-                                          result="done", bytes=len(item.payload.encode()), subject=item.name,
-                                          reason="; ".join([*item.lossy, *lossy])[:300]))
+            sink.placed(rec, Placed("pim", ref=" ".join(refs)), self._records(item, refs),
+                        "; ".join([*item.lossy, *lossy])[:300])
 
     def _records(self, item: PimItem, refs: list[str]) -> list[CreatedThing]:
         return [CreatedThing(kind="rule" if item.item_type == "rule" else "item", ref=r, item_key=item.item_key,
                              name=item.name) for r in refs]
 
-    def _failed(self, out: ItemOutcome, item: PimItem, exc: Exception, refs: list[str]) -> None:
-        """What was created before the failure stays undoable (and the item in flight)."""
-        out.created += self._records(item, refs)
-        out.results.append(ItemResult(item_key=item.item_key, item_type=item.item_type,  # type: ignore[arg-type]
-                                      result="failed", subject=item.name, reason=str(exc)[:300]))
-
     # -- items ---------------------------------------------------------------------------
-    def _plan(self, item: PimItem) -> Planned | PimItem:
+    def _plan(self, rec: PimRecord) -> Planned | PimRecord:
         """The Exchange items for a source item, none written yet; rules and the auto-reply stay as they are."""
         acc = self.account
+        item = rec.item
         if item.item_type == "contact":
             contact = contact_to_ews(parse_vcard(item.payload), account=acc, folder=acc.contacts)
-            return self._planned(item, acc.contacts, [(contact.value, _no_follow_up)], contact.lossy)
+            return self._planned(rec, acc.contacts, [(contact.value, _no_follow_up)], contact.lossy)
         if item.item_type == "contact_group":
             data = json.loads(item.payload)
             group = ContactGroup(display_name=data["display_name"], members=[tuple(m) for m in data["members"]])
             mapped = group_to_ews(group, account=acc, folder=acc.contacts)
-            return self._planned(item, acc.contacts, [(mapped.value, _no_follow_up)], mapped.lossy)
+            return self._planned(rec, acc.contacts, [(mapped.value, _no_follow_up)], mapped.lossy)
         if item.item_type == "calendar":
             events = [event_to_ews(e, default_tz=self.default_tz, account=acc, folder=acc.calendar)
                       for e in parse_calendar(item.payload).events]
-            return self._planned(item, acc.calendar, [(m.item, self._occurrences(m)) for m in events],
+            return self._planned(rec, acc.calendar, [(m.item, self._occurrences(m)) for m in events],
                                  [x for m in events for x in m.lossy])
         if item.item_type == "task":
             tasks = [task_to_ews(t, account=acc, folder=acc.tasks) for t in parse_calendar(item.payload).tasks]
-            return self._planned(item, acc.tasks, [(t.value, _no_follow_up) for t in tasks],
+            return self._planned(rec, acc.tasks, [(t.value, _no_follow_up) for t in tasks],
                                  [x for t in tasks for x in t.lossy])
         if item.item_type in ("rule", "auto_reply"):
-            return item
+            return rec
         raise ValueError(f"unknown item type {item.item_type!r}")
 
-    def _planned(self, item: PimItem, folder: Any, values: list[tuple[Any, Callable[[str | None], list[str]]]],
+    def _planned(self, rec: PimRecord, folder: Any, values: list[tuple[Any, Callable[[str | None], list[str]]]],
                  lossy: list[str]) -> Planned:
         parts = []
         for n, (value, finish) in enumerate(values):
-            mark = marker(self.scope, item.item_key, n)
+            mark = marker(self.scope, rec.key, n)
             setattr(value, FIELD, mark)
             parts.append(Part(value, mark, finish))
-        return Planned(item, folder, parts, lossy)
+        return Planned(rec, folder, parts, lossy)
 
     def _find(self, plans: list[Planned]) -> dict[str, list[str]]:
         """Marker → ids of the in-flight parts already on the target: one search per folder."""
@@ -213,13 +231,15 @@ class PimWriter:
             refs.append(self.rules.write(item.item_key, model, inflight))
             return model.lossy
         previous = auto_reply_from_ews(acc.oof_settings)
-        self.write_ahead(CreatedThing(kind="setting", name="auto_reply", previous=previous.to_json(),
-                                      item_key=item.item_key))
+        self.write_ahead([CreatedThing(kind="setting", name="auto_reply", previous=previous.to_json(),
+                                       item_key=item.item_key)])
         acc.oof_settings = auto_reply_to_ews(AutoReply.from_json(item.payload))
         return []
 
     def _folder_for(self, path: list[str]) -> Any:
         name = self.target.folder_name(path)
-        for made in self.target.ensure_folder(name):  # a folder made for a rule is undone with it
-            self.write_ahead(CreatedThing(kind="folder", target_folder=made, ref=self.target.folder_ref(made)))
+        made = self.target.ensure_folder(name)
+        if made:  # a folder made for a rule is undone with it
+            self.write_ahead([CreatedThing(kind="folder", target_folder=n, ref=self.target.folder_ref(n))
+                              for n in made])
         return self.target.folder(name)

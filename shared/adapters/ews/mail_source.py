@@ -28,7 +28,7 @@ from shared.adapters.ews import fields as _fields  # noqa: F401 - reads the foll
 from shared.adapters.ews import item_source
 from shared.adapters.ews.paths import KEY_SEP
 from shared.adapters.fetch_whole import WholeItemSource
-from shared.adapters.ports import ItemRecord
+from shared.adapters.ports import WholeItem
 from shared.events import ExtractTask, MailItem, MailMeta
 from shared.folder_refs import folder_refs
 from shared.formats.keywords import imap_flags
@@ -101,7 +101,7 @@ class EwsSource(WholeItemSource):
         qs.page_size = 1000
         return [i.id for i in qs]
 
-    def read(self, operation: str, mid: str) -> Iterator[ItemRecord]:
+    def read(self, operation: str, mid: str) -> Iterator[WholeItem]:
         """The :class:`~shared.adapters.ports.ItemReader` port: contacts ... auto-reply of the mailbox."""
         return item_source.read(self.account, operation, mid, self.folder_paths)
 

@@ -6,7 +6,8 @@ under the message folder root. Messages are created from their MIME bytes with
 read, follow-up (flagged or complete) and draft state, categories from keywords
 (:mod:`shared.formats.keywords`) and their received/sent dates set through the
 MAPI properties Exchange keeps them in. Every created item and folder is named
-by its Exchange id in the undo record.
+by its Exchange id in the undo record. The other item kinds are written by
+:mod:`shared.adapters.ews.item_target`, undone by :mod:`shared.adapters.ews.undo`.
 """
 
 from __future__ import annotations
@@ -19,18 +20,16 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from exchangelib import Account, EWSDateTime, Message
-from exchangelib.errors import ErrorFolderExists, ErrorItemNotFound, ErrorServerBusy, TransportError
+from exchangelib.errors import ErrorFolderExists, ErrorServerBusy, TransportError
 from exchangelib.folders import Folder
-from exchangelib.properties import ItemId
 
 from shared import folder_map
 from shared.adapters.ews import fields as _fields  # noqa: F401 - the MAPI properties it writes are registered
-from shared.adapters.ews import undo
-from shared.adapters.ews.item_target import PimWriter
 from shared.adapters.ews.paths import KEY_SEP
-from shared.adapters.ports import ItemOutcome, ItemRecord, Outgoing, Placed, WriteContext
-from shared.errors import ItemRejected, Throttled, Transient
-from shared.events import ItemResult, PimItem
+from shared.adapters.mail_batches import write_mail
+from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
+from shared.adapters.records import MailRecord
+from shared.errors import ItemRejected, Throttled
 from shared.folder_map import INBOX
 from shared.formats.keywords import categories, follow_up
 
@@ -57,11 +56,10 @@ def sent_date(data: bytes) -> datetime | None:
 
 
 class EwsTarget:
-    """A mailbox's session on the target side: the e-mail target, the item target (contacts ... the
-    auto-reply, :mod:`shared.adapters.ews.item_target`) and the undo of what either wrote."""
+    """A mailbox's e-mail target (:class:`~shared.adapters.ports.MailTarget`), and its folders by neutral
+    path for the item target (a rule may move mail into a folder the mailbox lacks)."""
 
     delimiter = KEY_SEP
-    parallel_sessions = False  # exchangelib's connection pool gives the parallelism
 
     def __init__(self, account: Account) -> None:
         self.account = account
@@ -150,7 +148,10 @@ class EwsTarget:
             fields["categories"] = cats
         return Message(account=self.account, folder=folder, mime_content=msg.data, **fields)
 
-    def append_pipelined(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
+    def write(self, records: Sequence[MailRecord], ctx: WriteContext, sink: PlacementSink) -> None:
+        write_mail(self, records, ctx, sink)
+
+    def append_jobs(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
         """EWS answers each CreateItem in turn (its connection pool gives the parallelism)."""
         return [self.append_many(folder, msgs) for folder, msgs in jobs]
 
@@ -181,47 +182,6 @@ class EwsTarget:
             if received is not None and int(received.timestamp()) == want:
                 return Placed(folder=folder, uidvalidity=0, uid=0, ref=item.id)
         return None
-
-    # -- items (the ItemTarget port) ----------------------------------------------------------
-    def write(self, items: Sequence[ItemRecord], ctx: WriteContext, out: ItemOutcome) -> None:
-        """Contacts, groups, events, tasks, rules and the auto-reply (:class:`PimWriter`)."""
-        pims = [i for i in items if isinstance(i, PimItem)]
-        out.results += [ItemResult(item_key=i.item_key, item_type="rule", result="failed", subject=i.name,
-                                   reason="Sieve scripts cannot be written to Exchange")
-                        for i in items if not isinstance(i, PimItem)]
-        PimWriter(self, ctx).write(pims, ctx.inflight, out)
-
-    # -- undo (the Undo port) ------------------------------------------------------------------
-    def remove_messages(self, folder: str, uidvalidity: int, uids: Sequence[int], batch: int = 500
-                        ) -> tuple[int, str]:
-        return 0, (f"{len(uids)} messages recorded by IMAP UID in {folder} were left: "
-                   "the target is not an IMAP account")
-
-    def remove_items(self, refs: Sequence[str]) -> tuple[int, str]:
-        return self.remove_refs(refs), ""
-
-    def remove_folder(self, name: str, ref: str) -> str:
-        return undo.delete_created_folder(self.account, name, ref)
-
-    def remove_rules(self, refs: Sequence[str]) -> tuple[int, list[str]]:
-        return undo.remove_rules(self.account, refs)
-
-    def restore_setting(self, name: str, previous: str | None) -> str:
-        if name == "auto_reply":
-            return undo.restore_auto_reply(self.account, previous)
-        return f"the setting {name!r} cannot be restored by this version"
-
-    def remove_refs(self, refs: Sequence[str], batch: int = 100) -> int:
-        """Hard-delete exactly these items; already gone counts as done."""
-        removed = 0
-        for i in range(0, len(refs), batch):
-            part = [ItemId(id=r) for r in refs[i:i + batch]]
-            for r in self.account.bulk_delete(ids=part, delete_type="HardDelete"):
-                if r is True or isinstance(r, ErrorItemNotFound):
-                    removed += 1 if r is True else 0
-                elif isinstance(r, Exception):
-                    raise Transient(f"Exchange did not delete an item: {r}")
-        return removed
 
     def close(self) -> None:
         self.account.protocol.close()

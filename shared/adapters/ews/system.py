@@ -1,7 +1,8 @@
 """Exchange's (EWS) entry in the registry: e-mails and every other item type, both ways.
 
-The mailbox's session is the e-mail source and the item reader on the source side, and the
-e-mail target, the item target and the undo on the target side. exchangelib is imported when a
+The mailbox's session is the e-mail source and the item reader on the source side; on the target
+side the e-mail target, the item target (which finds a rule's folders through an e-mail target) and
+the undo are sessions of their own. exchangelib is imported when a
 port is opened, not with this table.
 """
 
@@ -16,8 +17,10 @@ from shared.events import EndpointSpec, ExtractTask
 if TYPE_CHECKING:
     from exchangelib import Account
 
+    from shared.adapters.ews.item_target import EwsItemTarget
     from shared.adapters.ews.mail_source import EwsSource
     from shared.adapters.ews.mail_target import EwsTarget
+    from shared.adapters.ews.undo import EwsUndo
 
 # Operation → the neutral format its items travel in (contact groups, rules and the auto-reply as
 # small JSON models of their own).
@@ -46,6 +49,19 @@ def open_target(spec: EndpointSpec, secret: Secret, env: AdapterEnv) -> EwsTarge
     return EwsTarget(_account(spec, secret, env))
 
 
+def open_item_target(spec: EndpointSpec, secret: Secret, env: AdapterEnv) -> EwsItemTarget:
+    from shared.adapters.ews.item_target import EwsItemTarget
+    from shared.adapters.ews.mail_target import EwsTarget
+
+    return EwsItemTarget(EwsTarget(_account(spec, secret, env)))
+
+
+def open_undo(spec: EndpointSpec, secret: Secret, env: AdapterEnv) -> EwsUndo:
+    from shared.adapters.ews.undo import EwsUndo
+
+    return EwsUndo(_account(spec, secret, env))
+
+
 def check_login(spec: EndpointSpec, password: str, env: AdapterEnv) -> None:
     from shared.adapters.ews.connection import check_login as check
     from shared.adapters.ews.connection import configure
@@ -66,8 +82,8 @@ SYSTEM = System(
     mail_source=open_source,
     mail_target=open_target,
     readers={op: Reading(fmt, open_source) for op, fmt in FORMATS.items()},
-    writers={op: Writing(fmt, open_target) for op, fmt in FORMATS.items()},
-    undo=open_target,
+    writers={op: Writing(fmt, open_item_target) for op, fmt in FORMATS.items()},
+    undo=open_undo,
     check_login=check_login,
     task_keys=task_keys,
     parallel_reads=True,

@@ -8,19 +8,21 @@ recorded state *and* its recorded schedule, whatever the state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from exchangelib import Account, EWSDateTime
 from exchangelib.errors import ErrorFolderNotFound, ErrorItemNotFound, ErrorServerBusy, ResponseMessageError
 from exchangelib.folders import Folder, FolderCollection
 from exchangelib.items import HARD_DELETE
-from exchangelib.properties import Rule
+from exchangelib.properties import ItemId, Rule
 from exchangelib.services import DeleteFolder
 from exchangelib.settings import OofSettings
 
 from shared.adapters.ews.paths import KEY_SEP
-from shared.errors import Throttled
+from shared.adapters.ports import Removal
+from shared.errors import Throttled, Transient
+from shared.events import CreatedThing
 from shared.formats.settings import AutoReply, auto_reply_to_ews
 
 GONE = (ErrorFolderNotFound, ErrorItemNotFound)
@@ -107,3 +109,64 @@ def restore_auto_reply(account: Account, previous: str | None) -> str:
     except (ValueError, ResponseMessageError) as exc:
         return f"the auto-reply was not restored: {type(exc).__name__}: {exc}"
     return ""
+
+
+def remove_refs(account: Account, refs: Sequence[str], batch: int = 100) -> int:
+    """Hard-delete exactly these items; already gone counts as done."""
+    removed = 0
+    for i in range(0, len(refs), batch):
+        part = [ItemId(id=r) for r in refs[i:i + batch]]
+        for r in account.bulk_delete(ids=part, delete_type="HardDelete"):
+            if r is True or isinstance(r, ErrorItemNotFound):
+                removed += 1 if r is True else 0
+            elif isinstance(r, Exception):
+                raise Transient(f"Exchange did not delete an item: {r}")
+    return removed
+
+
+class EwsUndo:
+    """The :class:`~shared.adapters.ports.Undo` of an Exchange mailbox."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+
+    def remove(self, things: Sequence[CreatedThing], batch: int) -> Iterator[Removal]:
+        by_uid: dict[str, int] = {}
+        refs: list[str] = []
+        for t in things:
+            if t.ref:
+                refs.append(t.ref)
+            else:
+                by_uid[t.target_folder] = by_uid.get(t.target_folder, 0) + 1
+        for folder, n in by_uid.items():
+            yield Removal(n, 0, (f"{n} messages recorded by IMAP UID in {folder} were left: "
+                                 "the target is not an IMAP account",))
+        for i in range(0, len(refs), batch):
+            part = refs[i:i + batch]
+            yield Removal(len(part), remove_refs(self.account, part))
+
+    def remove_folders(self, folders: Sequence[CreatedThing]) -> Iterator[Removal]:
+        refs = {f.target_folder: f.ref for f in folders}
+        for name in sorted(refs, key=lambda f: (-f.count(KEY_SEP), f)):
+            why = delete_created_folder(self.account, name, refs[name])
+            yield Removal(1, 0 if why else 1, (why,) if why else ())
+
+    def restore(self, settings: Sequence[CreatedThing]) -> Iterator[Removal]:
+        rules = [s.ref for s in settings if s.kind == "rule"]
+        if rules:
+            removed, kept = remove_rules(self.account, rules)
+            yield Removal(len(rules), removed, tuple(kept))
+        oldest: dict[str, CreatedThing] = {}
+        for rec in settings:  # the oldest record's previous value is what was there before
+            if rec.kind == "setting":
+                oldest.setdefault(rec.name, rec)
+        for name, rec in oldest.items():
+            why = (restore_auto_reply(self.account, rec.previous) if name == "auto_reply"
+                   else f"the setting {name!r} cannot be restored by this version")
+            yield Removal(1, 0 if why else 1, (why,) if why else ())
+        scripts = {s.name for s in settings if s.kind == "sieve_script"}
+        if scripts:
+            yield Removal(len(scripts), 0, ("the Sieve scripts were left: the target has no ManageSieve",))
+
+    def close(self) -> None:
+        self.account.protocol.close()

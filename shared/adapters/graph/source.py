@@ -33,7 +33,7 @@ from shared.adapters.graph.mapping import (
     task_from_graph,
 )
 from shared.adapters.pim_items import pim_item
-from shared.adapters.ports import Fetched, FetchLimits, ItemListing, ItemRecord
+from shared.adapters.ports import Fetched, FetchLimits, ItemListing, WholeItem
 from shared.errors import ServerRefused, Transient
 from shared.events import ExtractTask, FolderRef, ItemResult, ItemResults, MailChunk, MailItem, MailMeta, PimItem
 from shared.folder_refs import folder_refs
@@ -243,7 +243,7 @@ class GraphSource:
             yield chunk(pending, True)
 
     # -- other operations (ItemReader) ---------------------------------------------------------
-    def read(self, operation: str, mid: str) -> Iterator[ItemRecord]:
+    def read(self, operation: str, mid: str) -> Iterator[WholeItem]:
         if operation == "contacts":
             yield from self._contacts(mid)
         elif operation == "calendars":

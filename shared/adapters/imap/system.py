@@ -7,13 +7,16 @@ the CLI and the web form's rules, which need no protocol library).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from shared.adapters.descriptor import Reading, System, Writing
 from shared.adapters.ports import AdapterEnv, MailTarget, Secret, Source, Undo
 from shared.adapters.sieve import system as sieve
 from shared.events import EndpointSpec, ExtractTask
 from shared.item_keys import item_key
+
+if TYPE_CHECKING:
+    from imapclient import IMAPClient
 
 T = TypeVar("T")
 
@@ -44,16 +47,24 @@ def open_source(spec: EndpointSpec, secret: Secret, env: AdapterEnv) -> Source:
 
 
 def open_target(spec: EndpointSpec, secret: Secret, env: AdapterEnv) -> MailTarget:
+    """A writing session; without LITERAL+ it opens up to ``env.write_sessions - 1`` more when a batch
+    has several groups to write (see :mod:`shared.adapters.imap.target`)."""
     from shared.adapters.imap.target import ImapTarget
 
-    return _session(spec, secret, env, ImapTarget)
+    def make(client: IMAPClient) -> ImapTarget:
+        return ImapTarget(client, reopen=lambda: _session(spec, secret, env, ImapTarget), lanes=env.write_sessions,
+                          pool=env.write_pool)
+
+    return _session(spec, secret, env, make)
 
 
 def open_undo(spec: EndpointSpec, secret: Secret, env: AdapterEnv) -> Undo:
-    """The target session removes what it wrote (by folder, UIDVALIDITY and UID)."""
+    """A session removing what was written (by folder, UIDVALIDITY and UID), and the account's ManageSieve
+    (logged into when Sieve scripts are to be put back)."""
     from shared.adapters.imap.target import ImapTarget
+    from shared.adapters.imap.undo import ImapUndo
 
-    return _session(spec, secret, env, ImapTarget)
+    return ImapUndo(_session(spec, secret, env, ImapTarget), lambda: sieve.client(spec, secret(), env))
 
 
 def check_login(spec: EndpointSpec, password: str, env: AdapterEnv) -> None:
@@ -80,7 +91,6 @@ SYSTEM = System(
                               unavailable_item=sieve.UNAVAILABLE)},
     writers={"rules": Writing("sieve", sieve.open_target, check_login=sieve.check_login)},
     undo=open_undo,
-    script_undo=sieve.open_undo,
     check_login=check_login,
     task_keys=task_keys,
     parallel_reads=True,

@@ -27,7 +27,7 @@ from typing import Any
 
 from shared import folder_map
 from shared.adapters.fetch_whole import WholeItemSource
-from shared.adapters.ports import ItemRecord
+from shared.adapters.ports import WholeItem
 from shared.adapters.pst.items import read_pst
 from shared.adapters.pst.reader import (
     ItemProblem,
@@ -242,7 +242,7 @@ class PstSource(WholeItemSource):
 
     # -- running a task -----------------------------------------------------------------------------
 
-    def read(self, operation: str, mid: str) -> Iterator[ItemRecord]:
+    def read(self, operation: str, mid: str) -> Iterator[WholeItem]:
         """The :class:`~shared.adapters.ports.ItemReader` port: the file's contacts, lists, events, tasks."""
         return read_pst(self.reader, operation, mid)
 

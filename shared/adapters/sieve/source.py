@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from shared.adapters.ports import ItemRecord
+from shared.adapters.ports import WholeItem
 from shared.adapters.sieve.client import ManageSieve
 from shared.events import SieveScriptItem
 
@@ -15,7 +15,7 @@ class SieveReader:
     def __init__(self, client: ManageSieve) -> None:
         self.client = client
 
-    def read(self, operation: str, mid: str) -> Iterator[ItemRecord]:
+    def read(self, operation: str, mid: str) -> Iterator[WholeItem]:
         """Every script with its content and whether it is the active one."""
         scripts = self.client.list_scripts()
         items = [SieveScriptItem(migration_id=mid, item_key=f"sieve:{name}", name=name,

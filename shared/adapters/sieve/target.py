@@ -10,40 +10,39 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared.adapters.ports import ItemOutcome, ItemRecord, WriteContext
+from shared.adapters.ports import Placed, PlacementSink, WriteContext
+from shared.adapters.records import ItemRecord, ScriptRecord
 from shared.adapters.sieve.client import ManageSieve
 from shared.errors import ItemRejected
-from shared.events import CreatedThing, ItemResult, SieveScriptItem
+from shared.events import CreatedThing
 
 
 class SieveTarget:
-    """The :class:`~shared.adapters.ports.ItemTarget` of a ManageSieve session."""
+    """The item target (:class:`~shared.adapters.ports.Target`) of a ManageSieve session."""
 
     def __init__(self, client: ManageSieve) -> None:
         self.client = client
 
-    def write(self, items: Sequence[ItemRecord], ctx: WriteContext, out: ItemOutcome) -> None:
+    def write(self, records: Sequence[ItemRecord], ctx: WriteContext, sink: PlacementSink) -> None:
         scripts = self.client.list_scripts()
         active = next((name for name, on in scripts.items() if on), None)
-        for item in items:
-            if not isinstance(item, SieveScriptItem):
-                out.results.append(ItemResult(item_key=item.item_key, item_type="rule", result="failed",
-                                              subject=item.name, reason="not a Sieve script"))
+        for rec in records:
+            if not isinstance(rec, ScriptRecord):
+                sink.rejected(rec, ItemRejected("not a Sieve script"))
                 continue
+            item = rec.item
             previous = self.client.get_script(item.name) if item.name in scripts else None
-            ctx.write_ahead(CreatedThing(kind="sieve_script", name=item.name, previous=previous,
-                                         previous_active=active, item_key=item.item_key))
+            ctx.write_ahead([CreatedThing(kind="sieve_script", name=item.name, previous=previous,
+                                          previous_active=active, item_key=item.item_key)])
             try:
                 self.client.put_script(item.name, item.script)
                 if item.active:
                     self.client.set_active(item.name)
                     active = item.name
             except ItemRejected as exc:
-                out.results.append(ItemResult(item_key=item.item_key, item_type="rule", result="failed",
-                                              subject=item.name, reason=str(exc)))
+                sink.rejected(rec, exc)
                 continue
-            out.results.append(ItemResult(item_key=item.item_key, item_type="rule", result="done",
-                                          bytes=len(item.script.encode()), subject=item.name))
+            sink.placed(rec, Placed("sieve"), ())
 
     def close(self) -> None:
         self.client.logout()

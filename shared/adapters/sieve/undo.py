@@ -23,16 +23,3 @@ def restore_scripts(sieve: ManageSieve, scripts: Sequence[CreatedThing]) -> int:
             sieve.put_script(rec.name, rec.previous)
     sieve.set_active(scripts[0].previous_active or "")
     return len({s.name for s in scripts})
-
-
-class SieveUndo:
-    """The :class:`~shared.adapters.ports.ScriptUndo` of a ManageSieve session."""
-
-    def __init__(self, client: ManageSieve) -> None:
-        self.client = client
-
-    def restore_scripts(self, scripts: Sequence[CreatedThing]) -> int:
-        return restore_scripts(self.client, scripts)
-
-    def close(self) -> None:
-        self.client.logout()

@@ -1,0 +1,274 @@
+"""The four services' cores in one process: intake's create → extractor → loader → tracker, over the
+in-memory broker and stores, between two in-memory accounts (no network, no processes).
+
+Each test drives the real handlers (``Extractor.handle``, ``Loader.handle``, ``Tracker.handle``) the
+way the worker loop does: poll a batch, handle it, commit. A "crash" drops what the worker sent but
+did not flush, builds the worker anew and redelivers from its last commit. What the target must hold
+is written out in the tests, not derived from the adapters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.extractor.service import Extractor
+from services.extractor.sources import SourcePool
+from services.intake.migration_start import MigrationDraft, create_migration
+from services.loader.service import Loader
+from services.tracker.metrics import TrackerMetrics
+from services.tracker.service import Tracker
+from shared import migration_state as ms
+from shared import redis_keys as k
+from shared import topics
+from shared.adapters import registry
+from shared.adapters.memory.account import MemItem, MemoryAccount, MemoryServer
+from shared.adapters.memory.system import memory_system
+from shared.adapters.net import ConnectOptions
+from shared.adapters.ports import AdapterEnv
+from shared.config import Settings
+from shared.credential_seal import MasterKeys, generate_master_key, new_data_key, seal
+from shared.credentials import UNDO_SEAL_SIDE, CredentialStore, seal_context
+from shared.edges import Delivered
+from shared.errors import Transient
+from shared.events import ControlCommand, EndpointSpec
+from shared.memory.broker import MemoryBroker, MemoryConsumer, MemoryProducer
+from shared.memory.records import MemoryRecords
+from shared.metrics import ServiceMetrics
+from shared.net_guard import AllowList
+
+SRC, DST = "ann@old.test", "ann@new.test"
+PAIR = "pair-ann"
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+INLINE = 2_000  # messages above this travel as chunks
+CONTACT_A = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Bea\r\nEND:VCARD\r\n"
+CONTACT_B = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Carl\r\nEND:VCARD\r\n"
+THEIR_AUTO_REPLY = '{"state": "enabled", "internal": "on holiday"}'
+OWN_AUTO_REPLY = '{"state": "disabled", "internal": "mine"}'
+
+
+def message(n: int, size: int = 0) -> bytes:
+    head = f"From: a@old.test\r\nMessage-ID: <m{n}@old.test>\r\nSubject: message {n}\r\n\r\n".encode()
+    return head + b"x" * max(10, size - len(head))
+
+
+#: The source mailbox: folder → (message number, flags, size). Projekte/2026 exists only as a parent.
+SOURCE = {
+    "INBOX": [(1, ("\\Seen",), 0), (2, (), 0), (3, ("\\Flagged", "$Work"), 0)],
+    "Projekte": [(4, (), 0)],
+    "Projekte/2026/Q1": [(5, ("\\Seen",), 0), (6, (), 6_500), (7, ("\\Answered",), 0)],
+    "Sent": [(8, ("\\Seen",), 0)],
+    "Leer": [],
+}
+#: Where each source folder's messages must land on the target (its Sent folder is "Sent Items").
+LANDS_IN = {"INBOX": "INBOX", "Projekte": "Projekte", "Projekte/2026/Q1": "Projekte/2026/Q1",
+            "Sent": "Sent Items", "Leer": "Leer"}
+OWN = message(99)  # the user's own message on the target: never touched
+
+
+def when(n: int) -> datetime:
+    return T0 + timedelta(hours=n)
+
+
+def fill_source(src: MemoryAccount) -> None:
+    for folder, msgs in SOURCE.items():
+        src.folder(folder, "\\Sent" if folder == "Sent" else None)
+        for n, flags, size in msgs:
+            src.add(folder, message(n, size), flags, when(n))
+    src.add_item(MemItem("contact", CONTACT_A, "Bea"))
+    src.add_item(MemItem("contact", CONTACT_B, "Carl"))
+    src.settings["auto_reply"] = THEIR_AUTO_REPLY
+
+
+def fill_target(dst: MemoryAccount) -> None:
+    dst.folder("Sent Items", "\\Sent")
+    dst.add("INBOX", OWN, ("\\Seen",), when(99))
+    dst.settings["auto_reply"] = OWN_AUTO_REPLY
+
+
+def mailbox(acc: MemoryAccount) -> dict[str, Counter[tuple[bytes, tuple[str, ...], datetime]]]:
+    """Every folder's messages as (bytes, flags, date), read from the account's store directly."""
+    return {name: Counter((m.data, m.flags, m.internaldate) for m in f.messages.values())
+            for name, f in acc.folders.items()}
+
+
+def expected_after_copy() -> dict[str, Counter[tuple[bytes, tuple[str, ...], datetime]]]:
+    out: dict[str, Counter[tuple[bytes, tuple[str, ...], datetime]]] = {
+        "INBOX": Counter({(OWN, ("\\Seen",), when(99)): 1}), "Sent Items": Counter(), "Projekte/2026": Counter()}
+    for folder, msgs in SOURCE.items():
+        out.setdefault(LANDS_IN[folder], Counter()).update((message(n, size), flags, when(n)) for n, flags, size in msgs)
+    return out
+
+
+def expected_before() -> dict[str, Counter[tuple[bytes, tuple[str, ...], datetime]]]:
+    return {"INBOX": Counter({(OWN, ("\\Seen",), when(99)): 1}), "Sent Items": Counter()}
+
+
+@dataclass
+class Cores:
+    """The services' cores over the memory broker and stores, driven like the worker loop drives them."""
+
+    tmp: Path
+    server: MemoryServer = field(default_factory=MemoryServer)
+    broker: MemoryBroker = field(default_factory=MemoryBroker)
+    records: MemoryRecords = field(default_factory=MemoryRecords)
+    keys: MasterKeys = field(default_factory=lambda: MasterKeys.parse(generate_master_key()))
+    crashes: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.src = self.server.account(SRC, "pw-old")
+        self.dst = self.server.account(DST, "pw-new")
+        self.creds = CredentialStore(self.records, self.keys)
+        self.settings = Settings(spool_dir=self.tmp, inline_limit=INLINE, fetch_batch_bytes=5_000, task_size=2,
+                                 extract_connections=2, load_connections=2)
+        self.env = AdapterEnv(connect=ConnectOptions(allow=AllowList.parse("")))
+        self.workers: dict[str, tuple[Callable[[Sequence[Delivered]], list[tuple[str, int, int]]],
+                                      MemoryConsumer, MemoryProducer]] = {}
+        for name in ("extractor", "loader", "tracker"):
+            self.start_worker(name)
+
+    def start_worker(self, name: str) -> None:
+        """A worker process (anew after a crash): its own producer, its consumer group's member."""
+        producer = self.broker.producer()
+        metrics = ServiceMetrics(CollectorRegistry(), name)
+        handler: Callable[[Sequence[Delivered]], list[tuple[str, int, int]]]
+        if name == "extractor":
+            handler = Extractor(self.settings, self.records, producer, SourcePool(self.creds, self.env), metrics).handle
+            reads = [topics.MIGRATIONS_REQUESTED, topics.EXTRACT_TASKS]
+        elif name == "loader":
+            handler = Loader(self.settings, self.records, producer, self.creds, self.env, metrics).handle
+            reads = [topics.ITEMS, topics.MIGRATIONS_CONTROL]
+        else:
+            handler = Tracker(self.records, self.creds, producer, TrackerMetrics(CollectorRegistry(), metrics)).handle
+            reads = [topics.PROGRESS]
+        self.workers[name] = (handler, self.broker.consumer(name, reads), producer)
+
+    def migrate(self, options: list[str]) -> str:
+        spec = EndpointSpec(type="imap", host="memory.test", port=993, security="tls", login="", password_sealed="")
+        draft = MigrationDraft(source=spec.model_copy(update={"login": SRC}),
+                               target=spec.model_copy(update={"login": DST}),
+                               passwords=("pw-old", "pw-new"), options=options, notify_email=None, pair_id=PAIR,
+                               login=SRC)
+        return create_migration(self.records, self.broker.producer(), self.keys, draft)
+
+    def undo(self, mid: str) -> None:
+        """What intake does for an undo: the target password sealed under a fresh data key, then the command."""
+        data_key = new_data_key()
+        self.records.keys[k.data_key(mid)] = self.keys.wrap(data_key, mid).encode()
+        assert self.records.transition(mid, ms.UNDOING) is not None
+        producer = self.broker.producer()
+        producer.send(topics.MIGRATIONS_CONTROL, mid, ControlCommand(
+            migration_id=mid, command="undo",
+            target_password_sealed=seal(data_key, "pw-new", seal_context(mid, UNDO_SEAL_SIDE))))
+        producer.flush()
+
+    def step(self, name: str, batch_size: int = 50) -> bool:
+        handler, consumer, producer = self.workers[name]
+        batch = consumer.poll_batch(batch_size)
+        if not batch:
+            return False
+        try:
+            offsets = handler(batch)
+        except Transient:  # the worker dies: what it did not flush is lost, its batch comes again
+            self.crashes[name] += 1
+            producer.drop_pending()
+            self.start_worker(name)
+            return True
+        consumer.commit(offsets)
+        return True
+
+    def drain(self, only: Sequence[str] = ("extractor", "loader", "tracker")) -> None:
+        for _ in range(500):
+            if not any([self.step(name) for name in only]):
+                return
+        raise AssertionError("the services did not settle")
+
+    def status(self, mid: str) -> dict[str, str]:
+        return self.records.fields(mid)
+
+
+@pytest.fixture
+def cores(tmp_path: Path) -> Iterator[Cores]:
+    made = Cores(tmp_path)
+    fill_source(made.src)
+    fill_target(made.dst)
+    with registry.registered(memory_system(made.server, "imap")):  # the memory system stands in for IMAP
+        yield made
+
+
+def test_nested_folders_and_every_item_kind_arrive_exactly(cores: Cores) -> None:
+    mid = cores.migrate(["emails", "contacts", "auto_reply"])
+    cores.drain()
+    st = cores.status(mid)
+    assert st["state"] == "completed", st
+    assert (st["done:email"], st["total:email"], st["done:folder"], st["total:folder"]) == ("8", "8", "6", "6")
+    assert (st["done:contact"], st["done:auto_reply"]) == ("2", "1")
+    assert mailbox(cores.dst) == expected_after_copy()
+    assert sorted(i.payload for i in cores.dst.items.values()) == [CONTACT_A, CONTACT_B]
+    assert cores.dst.settings["auto_reply"] == THEIR_AUTO_REPLY
+    assert cores.records.keys.get(k.data_key(mid)) is None  # the credentials went at the end
+
+
+def test_a_loader_crash_between_write_and_ledger_copies_nothing_twice(cores: Cores) -> None:
+    cores.dst.lose_answers = 3  # the first three writes land, and the loader dies before it hears so
+    mid = cores.migrate(["emails", "contacts"])
+    cores.drain()
+    assert cores.crashes["loader"] == 3
+    st = cores.status(mid)
+    assert st["state"] == "completed", st
+    assert (st["done:email"], st["done:contact"], st.get("failed:email", "0")) == ("8", "2", "0")
+    assert mailbox(cores.dst) == expected_after_copy()
+    assert sorted(i.payload for i in cores.dst.items.values()) == [CONTACT_A, CONTACT_B]
+
+
+def test_a_delta_pass_copies_nothing_and_says_so(cores: Cores) -> None:
+    first = cores.migrate(["emails", "contacts"])
+    cores.drain()
+    assert cores.status(first)["state"] == "completed"
+    again = cores.migrate(["emails", "contacts"])
+    cores.drain()
+    st = cores.status(again)
+    assert st["state"] == "completed", st
+    assert (st["skipped:email"], st.get("done:email", "0"), st["skipped:contact"]) == ("8", "0", "2")
+    assert mailbox(cores.dst) == expected_after_copy()
+    assert len(cores.dst.items) == 2
+    reasons = {r["reason"] for r in cores.records.report(again)}
+    assert reasons == {"already copied to the target by an earlier migration"}
+
+
+def test_undo_removes_exactly_what_was_copied_and_puts_the_setting_back(cores: Cores) -> None:
+    mid = cores.migrate(["emails", "contacts", "auto_reply"])
+    cores.drain()
+    cores.dst.add("Projekte", message(77), (), when(77))  # the user files a message into a copied folder
+    cores.undo(mid)
+    cores.drain()
+    st = cores.status(mid)
+    assert st["state"] == "undone", st
+    after = mailbox(cores.dst)
+    assert after == {**expected_before(), "Projekte": Counter({(message(77), (), when(77)): 1})}
+    assert cores.dst.items == {}
+    assert cores.dst.settings["auto_reply"] == OWN_AUTO_REPLY
+    # 8 messages and 2 contacts removed; of the 4 folders it created, the one the user filed into is kept
+    assert (st["undo_removed_messages"], st["undo_removed_folders"], st["undo_restored_settings"]) == ("10", "3", "1")
+    assert json.loads(st["undo_kept_reasons"]) == [
+        "Projekte was kept: it holds 1 messages that the migration did not put there"]
+    assert st["undo_done"] == st["undo_total"] == "15"  # 8 messages, 2 contacts, 4 folders, the auto-reply
+
+
+def test_cancel_finishes_the_running_operation_and_starts_no_other(cores: Cores) -> None:
+    mid = cores.migrate(["emails", "contacts"])
+    cores.drain(only=("extractor", "tracker"))  # planned and running, nothing loaded yet
+    assert cores.records.transition(mid, ms.CANCELLING) == ms.RUNNING  # intake's cancel
+    cores.drain()
+    st = cores.status(mid)
+    assert st["state"] == "cancelled", st
+    assert "planned:contacts" not in st and "requested:contacts" not in st
+    assert mailbox(cores.dst) == expected_after_copy()  # the running operation went to its end
+    assert cores.dst.items == {}  # contacts never started
