@@ -86,12 +86,12 @@ class Intake:
         self.requests = Counter("mailferry_intake_requests", "API requests by endpoint and outcome",
                                 ["endpoint", "outcome"], registry=registry)
 
-    def outage(self) -> JSONResponse | None:
+    def outage(self, endpoint: str) -> JSONResponse | None:
         """503 at once if Redis or the broker was down at the last check, before any login check or write
         (a request that meets an outage later still gets a 503 from the error handlers)."""
         down = self.watch.down() if self.watch is not None else []
         if down:
-            self.requests.labels("any", "unavailable").inc()
+            self.requests.labels(endpoint, "unavailable").inc()
             return unavailable(down)
         return None
 
@@ -105,7 +105,7 @@ class Intake:
         return fields if hmac.compare_digest(want, got) else None
 
     def create(self, req: MigrationRequest, client_ip: str) -> JSONResponse:
-        if (down := self.outage()) is not None:
+        if (down := self.outage("create")) is not None:
             return down
         for side, ep in (("source", req.source), ("target", req.target)):
             json_log.register_secret(ep.password)
@@ -194,7 +194,7 @@ class Intake:
 
     # -- after the start: cancel, undo, report ------------------------------------------
     def cancel(self, mid: str, login: str) -> JSONResponse:
-        if (down := self.outage()) is not None:
+        if (down := self.outage("cancel")) is not None:
             return down
         fields = self.authorized(mid, login)
         if fields is None:
@@ -222,7 +222,7 @@ class Intake:
 
     def undo(self, mid: str, login: str, target_password: str, client_ip: str) -> JSONResponse:
         json_log.register_secret(target_password)
-        if (down := self.outage()) is not None:
+        if (down := self.outage("undo")) is not None:
             return down
         fields = self.authorized(mid, login)
         if fields is None:
