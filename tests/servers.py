@@ -45,11 +45,13 @@ class Process:
             self.proc.wait(10)
 
 
-def start_broker(log: Path) -> Process:
+def start_broker(log: Path, advertised_port: int = 0) -> Process:
+    """The broker on a free port; ``advertised_port``: the port clients are told to use (a proxy's)."""
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port}" if advertised_port else url
     with log.open("wb") as fh:
-        argv = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        argv = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised]
         proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT)
     if not wait_for_port(port):
         proc.kill()
