@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import re
 import secrets
 import signal
 import sys
@@ -281,12 +282,16 @@ def close(rig: Rig) -> None:
     rig.dovecot.destroy()
 
 
+def dropped(actions: list[str]) -> int:
+    return sum(int(m) for a in actions for m in re.findall(r"(\d+) connections dropped", a))
+
+
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| fault | messages | lost | duplicated | final state, emails done | time | faults struck |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| fault | messages | lost | duplicated | final state, emails done | time | strikes (connections "
+             "dropped) |", "|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['what']} | {r['expected']:,} | {r['lost']} | {r['duplicated']} | {r['state']}, "
-                     f"{r['done']:,} | {r['seconds']} s | {len(r['actions'])} |")
+                     f"{r['done']:,} | {r['seconds']} s | {len(r['actions'])} ({dropped(r['actions'])}) |")
     return "\n".join(lines)
 
 
