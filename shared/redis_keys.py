@@ -79,3 +79,38 @@ def plan_lock(mid: str, operation: str) -> str:
 def rate(kind: str, key: str) -> str:
     """Sorted set: the times of one subject's login checks in the last minute (intake's rate limits)."""
     return f"{PREFIX}:rl:{kind}:{key}"
+
+
+def state_prefix() -> str:
+    """The start of every :func:`by_state` key (a Lua script appends the state)."""
+    return f"{PREFIX}:state:"
+
+
+def graph_delta(scope_digest: str) -> str:
+    """Hash: a Graph folder's delta checkpoint, named by a digest of its scope (no login in the keyspace)."""
+    return f"mailferry:graph:delta:{scope_digest}"
+
+
+def graph_budget(digest: str) -> str:
+    """The stem of a Graph request budget per app and mailbox (``:slots`` and ``:requests`` hang off it)."""
+    return f"mailferry:graph:budget:{digest}"
+
+
+def sign_in(kind: str, digest: str) -> str:
+    """A sealed, short-lived sign-in record (a started flow, or a finished sign-in's tokens)."""
+    return f"mailferry:sign-in:{kind}:{digest}"
+
+
+# The notification queue (the tracker's): the ready list, the delayed retries, the holders, and per holder
+# its processing list and lease. "mf:notify" is the earlier queue's key: jobs queued before an upgrade are sent.
+NOTIFY_READY = f"{PREFIX}:notify"
+NOTIFY_DELAYED = f"{PREFIX}:notify:delayed"
+NOTIFY_HOLDERS = f"{PREFIX}:notify:holders"
+
+
+def notify_processing(holder: str) -> str:
+    return f"{PREFIX}:notify:processing:{holder}"
+
+
+def notify_lease(holder: str) -> str:
+    return f"{PREFIX}:notify:lease:{holder}"
