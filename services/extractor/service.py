@@ -360,6 +360,9 @@ class Extractor:
             listings = self._list_all(ev, source, [ref for ref, selectable in refs if selectable])
             known = set(self.records.ledger(ev.pair_id).lookup([key for li in listings.values() for key in li.keys]))
             plan = plan_emails(mid, ev.source, refs, listings, known, self.settings.task_size)
+        except ServerBusy as exc:  # not the migration's end: every replica waits, then the plan is tried again
+            self.pool.gate.throttled(registry.session_host(ev.source), exc.backoff_seconds)
+            raise
         except (ConnectionCheckFailed, SecretUnavailable, NotSupported) as exc:
             self.pool.drop(mid)
             self._fail(mid, exc)
@@ -405,6 +408,9 @@ class Extractor:
         self._progress(OperationStarted(migration_id=mid, operation=operation))
         try:
             items = self._read(mid, ev, operation, reading)
+        except ServerBusy as exc:
+            self.pool.gate.throttled(registry.session_host(ev.source), exc.backoff_seconds)
+            raise
         except (ConnectionCheckFailed, SecretUnavailable) as exc:
             if reading.unavailable_item:  # the account's other protocol is down: this operation ends, not all
                 self._progress(OperationPlanned(migration_id=mid, operation=operation, total=1, folders=0, tasks=0))
