@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: install demo down test lint typecheck unit bench schemas image clean
+.PHONY: install demo down test lint typecheck unit bench load schemas image clean
 
 install: $(VENV)/.installed .venv-checkov/.installed
 
@@ -43,6 +43,9 @@ schemas: install
 
 bench: install
 	$(PY) -m tests.bench.run $(BENCH_ARGS)
+
+load: install
+	$(PY) -m tests.bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .image

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BACKOFF_SECONDS = 60.0
+TICK_SECONDS = 1.0  # leases renewed, idle sessions closed and waiting replicas served this often
+WANTED_MS = 2000
 
 # Redis's own clock, so the replicas' clocks need not agree.
 _NOW = """
@@ -129,6 +131,8 @@ class HostLeases:
             if not wait:
                 raise SessionRefused(f"the session cap of {name} is reached" if got == 0
                                      else f"the session cap of one account at {name} is reached")
+            if delay == 0.02:  # once per wait: every replica closes its idle sessions to this host at its next tick
+                self.redis.set(redis_keys.host_wanted(name), 1, px=WANTED_MS)
             self._call(self._reclaimers, name)
             if stop is not None and stop.is_set():
                 raise SessionRefused("stopping")
@@ -194,12 +198,24 @@ class HostLeases:
                     self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(max(0.2, self.caps.lease_seconds / 3)):
+        every = max(0.2, min(TICK_SECONDS, self.caps.lease_seconds / 3))
+        while not self._stop.wait(every):
             try:
                 self._call(self._tickers)
+                self._give_wanted()
                 self.renew_all()
             except Exception as exc:  # Redis away: the next tick tries again (leases live 3 ticks)
                 log.warning("session leases could not be renewed", extra={"error": type(exc).__name__})
+
+    def _give_wanted(self) -> None:
+        """A replica waits for a lease on a host this one holds: close this one's idle sessions there now,
+        instead of when they have been idle long enough."""
+        with self._lock:
+            hosts = sorted({lease.host for lease in self._held.values()})
+        if hosts:
+            for host, wanted in zip(hosts, self.redis.mget([redis_keys.host_wanted(h) for h in hosts]), strict=True):
+                if wanted is not None:
+                    self._call(self._reclaimers, host)
 
     @staticmethod
     def _call(hooks: list[Any], *args: str) -> None:

@@ -91,6 +91,11 @@ def account_sessions(account: str) -> str:
     return f"{PREFIX}:sessions:account:{account}"
 
 
+def host_wanted(host: str) -> str:
+    """Set for a moment while a replica waits for a lease on the host: the others close their idle sessions there."""
+    return f"{PREFIX}:sessions:wanted:{host}"
+
+
 def host_backoff(host: str) -> str:
     """The time (ms, Redis time) until which every replica leaves a throttling host alone; expires then."""
     return f"{PREFIX}:backoff:{host}"
