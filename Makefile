@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: install demo down test lint typecheck unit bench chaos schemas image clean
+.PHONY: install demo down test lint typecheck unit bench chaos load schemas image clean
 
 install: $(VENV)/.installed .venv-checkov/.installed
 
@@ -47,6 +47,9 @@ bench: install
 # Faults during 5,000-message migrations, each checked message by message (see README "Chaos").
 chaos: install
 	$(PY) -m tests.chaos.run $(CHAOS_ARGS)
+
+load: install
+	$(PY) -m tests.bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .image

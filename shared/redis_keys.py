@@ -114,3 +114,43 @@ def notify_processing(holder: str) -> str:
 
 def notify_lease(holder: str) -> str:
     return f"{PREFIX}:notify:lease:{holder}"
+
+
+def host_sessions(host: str) -> str:
+    """Sorted set lease id → expiry (ms, Redis time): the sessions every replica holds to one server host."""
+    return f"{PREFIX}:sessions:host:{host}"
+
+
+def account_sessions(account: str) -> str:
+    """Sorted set lease id → expiry: the sessions held to one account (named by a hash, no login)."""
+    return f"{PREFIX}:sessions:account:{account}"
+
+
+def host_wanted(host: str) -> str:
+    """Set for a moment while a replica waits for a lease on the host: the others close their idle sessions there."""
+    return f"{PREFIX}:sessions:wanted:{host}"
+
+
+def host_backoff(host: str) -> str:
+    """The time (ms, Redis time) until which every replica leaves a throttling host alone; expires then."""
+    return f"{PREFIX}:backoff:{host}"
+
+
+def host_backoff_level(host: str) -> str:
+    """The length (ms) of the host's last back-off: the next one within a while is twice as long."""
+    return f"{PREFIX}:backoff:{host}:level"
+
+
+def extract_task_done(mid: str, task_id: str) -> str:
+    """Set once a task's output (and the next task of its chain) is flushed to Kafka: it is not run again."""
+    return f"{PREFIX}:mig:{mid}:taskdone:{task_id}"
+
+
+def flow_extracted(mid: str) -> str:
+    """Counter: messages of the migration the extractors sent to ``items``."""
+    return f"{PREFIX}:mig:{mid}:flow:extracted"
+
+
+def flow_loaded(mid: str) -> str:
+    """Counter: messages of the migration the loaders took in."""
+    return f"{PREFIX}:mig:{mid}:flow:loaded"
