@@ -79,3 +79,38 @@ def plan_lock(mid: str, operation: str) -> str:
 def rate(kind: str, key: str) -> str:
     """Sorted set: the times of one subject's login checks in the last minute (intake's rate limits)."""
     return f"{PREFIX}:rl:{kind}:{key}"
+
+
+def projects() -> str:
+    """Sorted set: project ids by creation time (the operator's list)."""
+    return f"{PREFIX}:projects"
+
+
+def project(pid: str) -> str:
+    """Hash: a project's name, state, schedule, settings and counters."""
+    return f"{PREFIX}:proj:{pid}"
+
+
+def project_rows(pid: str) -> str:
+    """Hash row number → JSON of the row (endpoints with passwords sealed, options, migration ids, pre-flight)."""
+    return f"{PREFIX}:proj:{pid}:rows"
+
+
+def project_errors(pid: str) -> str:
+    """List of JSON ``{"upload", "line", "field", "reason"}``: every refused CSV line."""
+    return f"{PREFIX}:proj:{pid}:errors"
+
+
+def project_accounts(pid: str) -> str:
+    """Hash source account → line: a source account is in a project once."""
+    return f"{PREFIX}:proj:{pid}:accounts"
+
+
+def project_key(pid: str) -> str:
+    """The project's data key, wrapped under the master key: its rows' credentials are sealed under it."""
+    return f"{PREFIX}:pdek:{pid}"
+
+
+def project_lock(pid: str) -> str:
+    """Held while one intake replica launches, checks or deletes a project's rows."""
+    return f"{PREFIX}:proj:{pid}:lock"

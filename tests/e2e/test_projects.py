@@ -1,0 +1,252 @@
+"""Projects through the operator API on the whole stack: CSV rows and their errors, pre-flight, a run to the
+end checked message by message on the targets, cancel, retry, undo, and the operator keys.
+
+Real broker, Redis, Dovecot and the four services as separate processes (their own topic prefix).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from mailferry import seed, stack, verify
+from mailferry.dovecot import DovecotServer
+from shared.operator_keys import new_key
+from tests.conftest import Accounts, stack_env
+from tests.e2e.flows import same_names
+from tests.servers import Process
+
+FOLDERS = ("INBOX", "Sent", "Archive", "Work")
+HEADER = ("source_host,source_port,source_security,source_login,source_password,"
+          "target_host,target_port,target_security,target_login,target_password\n")
+OPERATOR_KEY, OPERATOR_ENTRY = new_key("ops", "operator")
+VIEWER_KEY, VIEWER_ENTRY = new_key("viewer", "read-only")
+AUTH_FAILURES_PER_MINUTE = 6
+
+
+@pytest.fixture(scope="module")
+def project_stack(broker: Process, redis_server: Process,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.StackInfo]:
+    state = tmp_path_factory.mktemp("projects-stack")
+    env = stack_env(broker, redis_server, f"t{secrets.token_hex(4)}.",
+                    MAILFERRY_OPERATOR_KEYS=f"{OPERATOR_ENTRY},{VIEWER_ENTRY}",
+                    MAILFERRY_OPERATOR_AUTH_FAILURES_PER_MINUTE=str(AUTH_FAILURES_PER_MINUTE))
+    info = stack.up(state, env, timeout=120)
+    yield info
+    stack.down(state)
+
+
+def api(info: stack.StackInfo, method: str, path: str, key: str = OPERATOR_KEY, **kw: Any) -> httpx.Response:
+    return httpx.request(method, f"{info.intake_url}/api/v1/operator{path}",
+                         headers={"Authorization": f"Bearer {key}"} if key else {}, timeout=120, **kw)
+
+
+def create(info: stack.StackInfo, rows: bytes, **settings: Any) -> httpx.Response:
+    files = {"project": (None, json.dumps({"name": "test project", **settings}), "application/json"),
+             "rows": ("rows.csv", rows, "text/csv")}
+    return api(info, "POST", "/projects", files=files)
+
+
+def row(dovecot: DovecotServer, src: str, src_pw: str, dst: str, dst_pw: str) -> str:
+    port = dovecot.imap_port
+    return f"127.0.0.1,{port},none,{src},{src_pw},127.0.0.1,{port},none,{dst},{dst_pw}\n"
+
+
+def wait(check: Callable[[], dict[str, Any] | None], timeout: float = 240) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got is not None:
+            return got
+        time.sleep(0.3)
+    raise AssertionError(f"not reached in {timeout}s")
+
+
+def project_in(info: stack.StackInfo, pid: str, *states: str) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        body: dict[str, Any] = api(info, "GET", f"/projects/{pid}").json()
+        return body if body["state"] in states and body.get("ended_at") else None
+    return wait(check)
+
+
+def same_tree(accounts: Accounts, login: str) -> dict[str, str | None]:
+    """Every folder of the source (Dovecot adds its special folders to each new account) keeps its name."""
+    with accounts.client(login) as c:
+        return same_names(*(name for _f, _d, name in c.list_folders()))
+
+
+def folder_names(accounts: Accounts, login: str) -> set[str]:
+    with accounts.client(login) as c:
+        return {name for _f, _d, name in c.list_folders()}
+
+
+def seeded(accounts: Accounts, n: int, seed_no: int) -> tuple[str, dict[str, list[seed.Message]]]:
+    login = accounts.new("psrc")
+    layout = seed.plan_mailbox(n, seed=seed_no, folders=FOLDERS, with_corpus=False)
+    with accounts.client(login) as c:
+        seed.seed(c, layout)
+    return login, layout
+
+
+def test_operator_api_needs_a_key_and_a_role(project_stack: stack.StackInfo) -> None:
+    assert api(project_stack, "GET", "/projects", key="").status_code == 401
+    wrong = api(project_stack, "GET", "/projects", key="mfo_" + secrets.token_urlsafe(32))
+    assert wrong.status_code == 401
+    assert wrong.json()["error"]["code"] == "unauthorized"
+    assert wrong.headers["WWW-Authenticate"].startswith("Bearer")
+    assert api(project_stack, "GET", "/projects", key=VIEWER_KEY).status_code == 200
+    refused = api(project_stack, "POST", "/projects/pnothing/cancel", key=VIEWER_KEY)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "forbidden"
+    assert api(project_stack, "POST", "/projects/pnothing/cancel").status_code == 404
+    # The end users' API does not take an operator key as a way in, nor the reverse.
+    assert httpx.get(f"{project_stack.intake_url}/api/v1/operator/projects", timeout=30,
+                     params={"login": "x@example.test"}).status_code == 401
+    doc = httpx.get(f"{project_stack.intake_url}/openapi.json", timeout=30).json()
+    assert doc["components"]["securitySchemes"]["OperatorKey"] == {
+        "type": "http", "scheme": "bearer", "description": doc["components"]["securitySchemes"]["OperatorKey"][
+            "description"]}
+    assert doc["paths"]["/api/v1/operator/projects"]["post"]["security"] == [{"OperatorKey": []}]
+    assert "security" not in doc["paths"]["/api/v1/migrations"]["post"]
+    assert "ProjectSettings" in doc["components"]["schemas"]
+
+
+def test_a_project_from_csv_reports_bad_rows_checks_and_runs_to_the_end(
+        project_stack: stack.StackInfo, accounts: Accounts, dovecot: DovecotServer) -> None:
+    sources = [seeded(accounts, n, seed_no=n) for n in (40, 25, 60)]
+    targets = [accounts.new("pdst") for _ in range(4)]
+    wrong_pw_src, _layout = seeded(accounts, 5, seed_no=5)
+    pw = accounts.passwords
+    good = [row(dovecot, s, pw[s], t, pw[t]) for (s, _l), t in zip(sources, targets, strict=False)]
+    port = dovecot.imap_port
+    body = (HEADER + good[0] + good[1]
+            + f'127.0.0.1,{port},none,"bell\x07@example.test",x,127.0.0.1,{port},none,t@example.test,y\n'  # 4
+            + f"127.0.0.1,{port},none,ok@example.test,x,127.0.0.1,{port},none,=HYPERLINK(1),y\n"  # 5
+            + f"127.0.0.1,{port},none,big@example.test,{'p' * 2000},127.0.0.1,{port},none,t@example.test,y\n"  # 6
+            + good[0]  # 7: the same source account again
+            + f"127.0.0.1,{port},none,port@example.test,x,127.0.0.1,70000,none,t@example.test,y\n"  # 8
+            ).encode() + f"127.0.0.1,{port},none,".encode() + b"caf\xe9@example.test" + (  # 9: Latin-1
+                f",x,127.0.0.1,{port},none,t@example.test,y\n" + good[2]
+                + row(dovecot, wrong_pw_src, "not-the-password", targets[3], pw[targets[3]])).encode()
+
+    created = create(project_stack, body)
+    assert created.status_code == 201, created.text
+    got = created.json()
+    assert got["rows_added"] == 4
+    assert {(e["line"], e["field"]) for e in got["errors"]} == {
+        (4, "source_login"), (5, "target_login"), (6, "source_password"), (7, "source_login"),
+        (8, "target_port"), (9, "source_login")}
+    assert got["errors_total"] == 6
+    assert all(e["upload"] == 1 and e["reason"] for e in got["errors"])
+    pid = got["id"]
+    text = api(project_stack, "GET", f"/projects/{pid}/errors", params={"format": "csv"}).text
+    assert text.splitlines()[0] == "upload,line,field,reason" and len(text.splitlines()) == 7
+    # Nothing the operator reads carries a password.
+    listing = api(project_stack, "GET", f"/projects/{pid}/rows").text
+    assert all(pw[s] not in listing for s, _l in sources) and "password" not in listing
+
+    # Pre-flight: logins checked, and each source measured; figures against the seeded mailboxes.
+    assert api(project_stack, "POST", f"/projects/{pid}/preflight").status_code == 202
+    def preflight_done() -> dict[str, Any] | None:
+        found: dict[str, Any] = api(project_stack, "GET", f"/projects/{pid}/preflight").json()
+        return found if found["preflight"] != "running" else None
+
+    result = wait(preflight_done)
+    assert result["preflight"] == "done"
+    by_login = {r["source_login"]: r for r in result["rows"]}
+    for login, layout in sources:
+        figures = by_login[login]
+        with accounts.client(login) as c:
+            listed = len(c.list_folders())
+        assert (figures["source_login_check"], figures["target_login_check"]) == ("ok", "ok")
+        assert figures["folders"] == listed
+        assert figures["messages"] == sum(len(v) for v in layout.values())
+        assert figures["bytes"] == sum(len(m.data) for v in layout.values() for m in v)
+        assert figures["estimated_seconds"] >= 0
+    assert by_login[wrong_pw_src]["source_login_check"] == "authentication_failed"
+    assert by_login[wrong_pw_src]["messages"] is None
+    csv_text = api(project_stack, "GET", f"/projects/{pid}/preflight", params={"format": "csv"}).text
+    assert csv_text.splitlines()[0].startswith("row,line,source_login,target_login,source_login_check")
+    assert len(csv_text.splitlines()) == 5
+
+    # The run: every good row's mailbox arrives whole; the row whose source refuses its login fails.
+    assert api(project_stack, "POST", f"/projects/{pid}/start").status_code == 202
+    final = project_in(project_stack, pid, "ended")
+    assert final["totals"]["rows_by_state"] == {"completed": 3, "failed": 1}
+    total = sum(len(v) for _s, layout in sources for v in layout.values())
+    assert (final["totals"]["total"], final["totals"]["done"]) == (total, total)
+    for (login, _layout), target in zip(sources, targets, strict=False):
+        with accounts.client(login) as a, accounts.client(target) as b:
+            compared = verify.compare(a, b, same_tree(accounts, login))
+        assert compared.identical, compared.problems()
+    report = api(project_stack, "GET", f"/projects/{pid}/report").json()
+    assert [r["state"] for r in report["rows"]] == ["completed", "completed", "completed", "failed"]
+    assert report["rows"][3]["error"]
+    report_csv = api(project_stack, "GET", f"/projects/{pid}/report", params={"format": "csv"}).text
+    assert report_csv.splitlines()[0] == ("row,line,source_login,target_login,state,migration_id,runs,total,done,"
+                                          "skipped,failed,bytes,error")
+    completed = api(project_stack, "GET", f"/projects/{pid}/rows", params={"state": "completed"}).json()
+    assert completed["total"] == 3
+
+
+def test_a_scheduled_project_is_cancelled_retried_and_undone(
+        project_stack: stack.StackInfo, accounts: Accounts, dovecot: DovecotServer) -> None:
+    sources = [seeded(accounts, n, seed_no=100 + n) for n in (30, 45)]
+    targets = [accounts.new("pdst") for _ in sources]
+    before = {t: folder_names(accounts, t) for t in targets}
+    pw = accounts.passwords
+    body = HEADER + "".join(row(dovecot, s, pw[s], t, pw[t]) for (s, _l), t in zip(sources, targets, strict=True))
+    pid = create(project_stack, body.encode()).json()["id"]
+
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    started = api(project_stack, "POST", f"/projects/{pid}/start", json={"at": later})
+    assert started.status_code == 202 and started.json()["state"] == "scheduled"
+    time.sleep(2.5)  # the launcher looks every second: a project due in an hour must still be waiting
+    assert {r["state"] for r in api(project_stack, "GET", f"/projects/{pid}/rows").json()["rows"]} == {"pending"}
+    cancelled = api(project_stack, "POST", f"/projects/{pid}/cancel").json()
+    assert cancelled == {"id": pid, "state": "cancelled", "rows_cancelled": 2}
+    rows = api(project_stack, "GET", f"/projects/{pid}/rows").json()["rows"]
+    assert [(r["state"], r["migration_id"]) for r in rows] == [("cancelled", None), ("cancelled", None)]
+    for t in targets:
+        with accounts.client(t) as c:
+            assert c.select_folder("INBOX")[b"EXISTS"] == 0
+
+    # Retry: the rows that did not run are launched now and complete.
+    retried = api(project_stack, "POST", f"/projects/{pid}/retry").json()
+    assert retried["rows_retried"] == 2
+    project_in(project_stack, pid, "ended")
+    for (login, _layout), target in zip(sources, targets, strict=True):
+        with accounts.client(login) as a, accounts.client(target) as b:
+            assert verify.compare(a, b, same_tree(accounts, login)).identical
+
+    # Undo: every message and folder the project created leaves the targets.
+    undo = api(project_stack, "POST", f"/projects/{pid}/undo")
+    assert undo.status_code == 202 and undo.json()["migrations_undoing"] == 2, undo.text
+    done = project_in(project_stack, pid, "undone")
+    assert done["totals"]["rows_by_state"] == {"undone": 2}
+    for t in targets:
+        assert folder_names(accounts, t) == before[t]
+        with accounts.client(t) as c:
+            assert all(c.select_folder(name, readonly=True)[b"EXISTS"] == 0 for name in before[t])
+
+    # Deleted on request: nothing of it is left to read.
+    assert api(project_stack, "DELETE", f"/projects/{pid}").status_code == 200
+    assert api(project_stack, "GET", f"/projects/{pid}").status_code == 404
+
+
+def test_failed_keys_are_rate_limited(project_stack: stack.StackInfo) -> None:
+    """Last in the module: it uses up this client's failures for a minute."""
+    codes = [api(project_stack, "GET", "/projects", key=f"guess-{i}").status_code
+             for i in range(AUTH_FAILURES_PER_MINUTE + 2)]
+    assert 401 in codes and codes[-1] == 429
+    assert codes.index(429) <= AUTH_FAILURES_PER_MINUTE + 1
+    # The address is refused for the rest of its minute, whatever key it tries: a guess that happens to be
+    # right must not get through either.
+    assert api(project_stack, "GET", "/projects").status_code == 429
