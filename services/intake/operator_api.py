@@ -54,6 +54,11 @@ class StartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     at: datetime | None = Field(default=None, description="when to start (ISO 8601 with a zone); now if left out")
+    run_pass: Literal["full", "prestage", "final"] = Field(
+        default="full", alias="pass",
+        description="full: every row not yet run; prestage: every row, only mail received before "
+                    "received_before (before the MX switch); final: every row again, the delta at cut-over")
+    received_before: datetime | None = Field(default=None, description="the pre-stage's cut-off (with a zone)")
 
 
 class RowError(BaseModel):
@@ -161,7 +166,8 @@ def operator_router(projects: Projects, auth: OperatorAuth) -> APIRouter:
     @router.post("/projects/{pid}/start", status_code=202)
     async def start_project(pid: str, req: StartRequest | None = None, _key: OperatorKey = writer) -> JSONResponse:
         """Start the project now, or at ``at``: one migration per row."""
-        return await act(lambda: projects.start(pid, req.at if req else None), 202)
+        req = req or StartRequest()
+        return await act(lambda: projects.start(pid, req.at, req.run_pass, req.received_before), 202)
 
     @router.post("/projects/{pid}/preflight", status_code=202)
     async def start_preflight(pid: str, _key: OperatorKey = writer) -> JSONResponse:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -49,6 +49,17 @@ class SideDefaults(BaseModel):
                                                 "master user); the row keeps its own login")
 
 
+class FolderFilters(BaseModel):
+    """Folders every row's e-mails are limited to, or kept from (a name covers its subfolders)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    include: list[Annotated[CleanText, Field(min_length=1, max_length=255)]] = Field(default_factory=list,
+                                                                                     max_length=100)
+    exclude: list[Annotated[CleanText, Field(min_length=1, max_length=255)]] = Field(default_factory=list,
+                                                                                     max_length=100)
+
+
 class ProjectSettings(BaseModel):
     """The project's part beside the CSV: its name, defaults for empty cells, the notification."""
 
@@ -59,6 +70,7 @@ class ProjectSettings(BaseModel):
     source: SideDefaults = Field(default_factory=SideDefaults)
     target: SideDefaults = Field(default_factory=SideDefaults)
     notify_email: AddressText | None = Field(default=None, max_length=320)
+    folders: FolderFilters = Field(default_factory=FolderFilters)
 
 
 @dataclass(frozen=True)

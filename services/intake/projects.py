@@ -27,6 +27,7 @@ from shared import project_progress as pp
 from shared import redis_keys as k
 from shared.credential_seal import new_data_key, seal, unseal
 from shared.errors import SecretUnavailable
+from shared.events import MailFilters
 from shared.project_store import ProjectStore, now_iso
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ CANCELLED, UNDOING, UNDONE = "cancelled", "undoing", "undone"
 PROJECT_STATES = (DRAFT, SCHEDULED, RUNNING, ENDED, CANCELLED, UNDOING, UNDONE)
 #: What a project becomes once every row has ended: the state it ended from → its final state.
 ENDS = {RUNNING: ENDED, CANCELLED: CANCELLED, UNDOING: UNDONE}
+#: The passes a start runs: every row not yet run; every row, mail received before a date; every row again.
+FULL, PRESTAGE, FINAL = "full", "prestage", "final"
+PASSES = (FULL, PRESTAGE, FINAL)
 #: Rows launched between two looks at the lock (a project of 50,000 rows is launched in slices).
 LAUNCH_SLICE = 500
 #: Errors a CSV upload's answer lists (all of them stay downloadable).
@@ -141,36 +145,53 @@ class Projects:
         return out[0], out[1]
 
     # -- starting ----------------------------------------------------------------------------
-    def start(self, pid: str, at: datetime | None) -> dict[str, Any]:
+    def start(self, pid: str, at: datetime | None, pass_: str = FULL, before: datetime | None = None
+              ) -> dict[str, Any]:
+        """Schedule a pass: ``full`` (every row not yet run), ``prestage`` (every row, only mail received before
+        ``before``) or ``final`` (every row again: the delta at cut-over)."""
         fields = self._fields(pid)
         if fields.get("state") not in (DRAFT, SCHEDULED, ENDED):
             raise ProjectError(409, "already_running", f"the project is {fields.get('state')}")
+        if (pass_ == PRESTAGE) != (before is not None):
+            raise ProjectError(422, "invalid_request", "a prestage pass needs received_before, and only it takes one")
         when = (at or datetime.now(UTC)).astimezone(UTC)
-        self.store.set_fields(pid, state=SCHEDULED, start_at=when.isoformat(timespec="seconds"), ended_at="")
-        log.info("project scheduled", extra={"project_id": pid, "start_at": when.isoformat()})
-        return {"id": pid, "state": SCHEDULED, "start_at": when.isoformat(timespec="seconds")}
+        self.store.set_fields(pid, state=SCHEDULED, start_at=when.isoformat(timespec="seconds"), ended_at="",
+                              run_pass=pass_, received_before=before.astimezone(UTC).isoformat() if before else "")
+        log.info("project scheduled", extra={"project_id": pid, "start_at": when.isoformat(), "pass": pass_})
+        return {"id": pid, "state": SCHEDULED, "start_at": when.isoformat(timespec="seconds"), "pass": pass_}
 
-    def launch(self, pid: str, only: Iterable[int] | None = None) -> int:
-        """Launch a migration for each pending row (or the rows ``only`` names); returns how many."""
+    def launch(self, pid: str, only: Iterable[int] | None = None, every_row: bool = False) -> int:
+        """Launch a migration for each pending row, or the rows ``only`` names, or every row whose last run has
+        ended (``every_row``: a pre-stage or final pass); returns how many."""
         data_key = self._data_key(pid)
+        fields = self.store.fields(pid)
+        settings = ProjectSettings.model_validate_json(fields["settings"])
+        before = fields.get("received_before") if fields.get("run_pass") == PRESTAGE else ""
+        filters = MailFilters(include_folders=settings.folders.include, exclude_folders=settings.folders.exclude,
+                              received_before=datetime.fromisoformat(before) if before else None)
         wanted = set(only) if only is not None else None
+        views = {v["row"]: v["state"] for v in self.row_views(pid)} if every_row else {}
         launched = 0
-        todo = [r for r in self.store.rows(pid) if (r["row"] in wanted if wanted is not None
-                                                   else r.get("state") == pp.PENDING)]
+        todo = [r for r in self.store.rows(pid)
+                if (r["row"] in wanted if wanted is not None
+                    else views.get(r["row"]) in ms.FINAL or r.get("state") == pp.PENDING)]
         for i in range(0, len(todo), LAUNCH_SLICE):
-            done = [self._launch_row(pid, row, data_key) for row in todo[i:i + LAUNCH_SLICE]]
+            done = [self._launch_row(pid, row, data_key, filters, fields.get("run_pass", FULL))
+                    for row in todo[i:i + LAUNCH_SLICE]]
             self.store.put_rows(pid, done)
             launched += len(done)
         return launched
 
-    def _launch_row(self, pid: str, row: dict[str, Any], data_key: bytes) -> dict[str, Any]:
+    def _launch_row(self, pid: str, row: dict[str, Any], data_key: bytes, filters: MailFilters,
+                    pass_: str) -> dict[str, Any]:
         source, target = self.endpoints(pid, row, data_key)
         draft = MigrationDraft(source=unsealed_spec(source), target=unsealed_spec(target),
                                passwords=(source.password, target.password), options=row["options"],
                                notify_email=None, pair_id=pair_id(source, target, self.intake.opts.allow),
-                               login=source.login, status_fields={"project_id": pid, "project_row": str(row["row"])})
+                               login=source.login, status_fields={"project_id": pid, "project_row": str(row["row"])},
+                               filters=filters)
         mid = create_migration(self.intake.status, self.intake.producer, self.intake.keys, draft)
-        row["runs"] = [*(row.get("runs") or []), {"mid": mid, "at": now_iso()}]
+        row["runs"] = [*(row.get("runs") or []), {"mid": mid, "at": now_iso(), "pass": pass_}]
         row["state"] = "launched"
         return row
 
@@ -325,7 +346,7 @@ class Projects:
         if self.store.fields(pid).get("state") != SCHEDULED:
             return
         self.store.set_fields(pid, state=RUNNING)
-        n = self.launch(pid)
+        n = self.launch(pid, every_row=self.store.fields(pid).get("run_pass", FULL) != FULL)
         log.info("project launched", extra={"project_id": pid, "rows": n})
 
     def _maybe_ended(self, pid: str) -> None:

@@ -4,7 +4,7 @@ from shared.events.codec import decode, decode_as, encode
 from shared.events.dead_letter import DeadLetter
 from shared.events.envelope import REGISTRY, Event
 from shared.events.items import FolderItem, MailChunk, MailItem, MailMeta, PimItem, SieveScriptItem
-from shared.events.migration import ControlCommand, EndpointSpec, MigrationRequested, OperationRequested
+from shared.events.migration import ControlCommand, EndpointSpec, MailFilters, MigrationRequested, OperationRequested
 from shared.events.progress import (
     ItemResult,
     ItemResults,
@@ -32,6 +32,7 @@ __all__ = [
     "ItemResult",
     "ItemResults",
     "MailChunk",
+    "MailFilters",
     "MailItem",
     "MailMeta",
     "MigrationFailed",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import folder_map
@@ -44,3 +46,6 @@ class ExtractTask(Event):
     # One message larger than a fetch batch: it takes many round trips, so it runs before the others
     # instead of holding up the end of the migration.
     large: bool = False
+    # The migration's date window (shared/mail_filters.py): a message received outside it is reported skipped.
+    received_before: datetime | None = None
+    received_since: datetime | None = None

@@ -6,8 +6,10 @@ Real broker, Redis, Dovecot and the four services as separate processes (their o
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -197,6 +199,63 @@ def test_a_scheduled_project_is_cancelled_retried_and_undone(
     # Deleted on request: nothing of it is left to read.
     assert api(project_stack, "DELETE", f"/projects/{pid}").status_code == 200
     assert api(project_stack, "GET", f"/projects/{pid}").status_code == 404
+
+
+def message_ids(accounts: Accounts, login: str) -> dict[str, set[str]]:
+    """Each folder's Message-IDs as the server holds them."""
+    out: dict[str, set[str]] = {}
+    with accounts.client(login) as c:
+        for flags, _d, name in c.list_folders():
+            if b"\\Noselect" in flags:
+                continue
+            c.select_folder(name, readonly=True)
+            found = c.fetch(c.search("ALL") or [], ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+            out[name] = {re.sub(rb"(?i)^message-id:\s*", b"", v[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].strip()).decode()
+                         for v in found.values()}
+    return out
+
+
+def expected_ids(layout: dict[str, list[seed.Message]], keep: Callable[[seed.Message], bool]) -> dict[str, set[str]]:
+    return {folder: {re.search(rb"Message-ID: (<[^>]+>)", m.data).group(1).decode()  # type: ignore[union-attr]
+                     for m in msgs if keep(m)} for folder, msgs in layout.items()}
+
+
+def test_a_prestage_pass_then_the_final_delta_with_a_folder_left_out(
+        project_stack: stack.StackInfo, accounts: Accounts, dovecot: DovecotServer) -> None:
+    login, layout = seeded(accounts, 80, seed_no=808)
+    target = accounts.new("pdst")
+    pw = accounts.passwords
+    body = HEADER + row(dovecot, login, pw[login], target, pw[target])
+    pid = create(project_stack, body.encode(), folders={"exclude": ["work"]}).json()["id"]
+    cutover = datetime(2020, 1, 1, tzinfo=UTC)
+    older = [m for v in layout.values() for m in v if m.internaldate < cutover]
+    assert 0 < len(older) < sum(len(v) for v in layout.values())  # the cut-over splits the mailbox
+
+    bad = api(project_stack, "POST", f"/projects/{pid}/start", json={"pass": "prestage"})
+    assert bad.status_code == 422
+    started = api(project_stack, "POST", f"/projects/{pid}/start",
+                  json={"pass": "prestage", "received_before": cutover.isoformat()})
+    assert started.status_code == 202, started.text
+    project_in(project_stack, pid, "ended")
+    held = message_ids(accounts, target)
+    want = expected_ids(layout, lambda m: m.internaldate < cutover)
+    assert "Work" not in held
+    assert {f: held.get(f, set()) for f in ("INBOX", "Sent", "Archive")} == {
+        f: want[f] for f in ("INBOX", "Sent", "Archive")}
+
+    # The final pass at cut-over: the rest arrives, nothing twice, Work still left out.
+    assert api(project_stack, "POST", f"/projects/{pid}/start", json={"pass": "final"}).status_code == 202
+    final = project_in(project_stack, pid, "ended")
+    held = message_ids(accounts, target)
+    want = expected_ids(layout, lambda m: True)
+    assert "Work" not in held
+    assert {f: held.get(f, set()) for f in ("INBOX", "Sent", "Archive")} == {
+        f: want[f] for f in ("INBOX", "Sent", "Archive")}
+    with accounts.client(target) as c:
+        total = sum(c.select_folder(f, readonly=True)[b"EXISTS"] for f in ("INBOX", "Sent", "Archive"))
+    assert total == sum(len(want[f]) for f in ("INBOX", "Sent", "Archive"))
+    rows = api(project_stack, "GET", f"/projects/{pid}/report").json()["rows"]
+    assert rows[0]["runs"] == 2 and final["totals"]["rows_by_state"] == {"completed": 1}
 
 
 def test_failed_keys_are_rate_limited(project_stack: stack.StackInfo) -> None:
