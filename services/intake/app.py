@@ -35,6 +35,7 @@ from services.intake.operator_api import operator_router, streamed
 from services.intake.operator_auth import OperatorAuth
 from services.intake.option_rules_api import option_rules_router
 from services.intake.project_csv import ProjectSettings
+from services.intake.project_metrics import ProjectCollector
 from services.intake.projects import Projects
 from services.intake.pst_upload import PST_PATH, pst_router
 from services.intake.rate_limit import LoginRateLimiter
@@ -70,7 +71,9 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
     app = FastAPI(title="mailferry", version="1", description="Move a whole mail account into another.")
     auth = OperatorAuth(intake.settings.operator_keys,
                         LoginRateLimiter(intake.r, intake.settings.operator_auth_failures_per_minute))
-    app.include_router(operator_router(projects or Projects(intake), auth))
+    projects = projects or Projects(intake)
+    app.include_router(operator_router(projects, auth))
+    intake.registry.register(ProjectCollector(projects))
 
     app.include_router(web_router())
     app.include_router(autodetect_router(intake.settings.allow_hosts, intake.detect_settings))

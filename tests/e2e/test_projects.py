@@ -154,6 +154,9 @@ def test_a_project_from_csv_reports_bad_rows_checks_and_runs_to_the_end(
                                           "skipped,failed,bytes,error")
     completed = api(project_stack, "GET", f"/projects/{pid}/rows", params={"state": "completed"}).json()
     assert completed["total"] == 3
+    metrics = httpx.get(f"{project_stack.intake_url}/metrics", timeout=30).text
+    ended = re.search(r'^mailferry_projects\{state="ended"\} (\d+)', metrics, re.MULTILINE)
+    assert ended is not None and float(ended.group(1)) >= 1
 
 
 def test_a_scheduled_project_is_cancelled_retried_and_undone(
