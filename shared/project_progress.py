@@ -80,3 +80,15 @@ def table_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
     for row in rows:
         writer.writerow({c: safe_cell(row.get(c, "")) for c in columns})
     return buf.getvalue()
+
+
+def notice_lines(summary: Mapping[str, Any]) -> list[str]:
+    """The notification's text for a project that has ended (its summary: name, state, dates, totals)."""
+    t = summary["totals"]
+    lines = [f"Project: {summary['name']}", f"Project ID: {summary['id']}", f"State: {summary['state']}",
+             f"Created: {summary['created_at']}", f"Ended: {summary.get('ended_at') or ''}", "",
+             f"Rows: {t['rows']}"]
+    lines += [f"  {state}: {n}" for state, n in sorted(t["rows_by_state"].items())]
+    lines += ["", f"Messages: {t['done']} done, {t['skipped']} skipped, {t['failed']} failed of {t['total']}",
+              "", "The project's report (CSV or JSON): GET /api/v1/operator/projects/<id>/report"]
+    return lines

@@ -114,3 +114,8 @@ def project_key(pid: str) -> str:
 def project_lock(pid: str) -> str:
     """Held while one intake replica launches, checks or deletes a project's rows."""
     return f"{PREFIX}:proj:{pid}:lock"
+
+
+def project_notice(pid: str) -> str:
+    """The tracker's copy of a project's end (the ProjectEnded event) until its notification is sent."""
+    return f"{PREFIX}:proj:{pid}:notice"

@@ -68,10 +68,11 @@ ITEMS = TopicSpec(
 PROGRESS = TopicSpec(
     name="progress",
     key="migration_id",
-    producers=("extractor", "loader"),
+    producers=("extractor", "loader", "intake"),
     consumers=("tracker",),
     retention_ms=7 * DAY_MS,
-    purpose="plan, per-task and per-item results that the tracker folds into the status",
+    purpose="plan, per-task and per-item results that the tracker folds into the status; a project's end "
+            "(intake), which the tracker notifies",
 )
 UNDO = TopicSpec(
     name="undo",

@@ -21,13 +21,13 @@ from services.intake.api_models import Endpoint
 from services.intake.intake import Intake, pair_id
 from services.intake.migration_start import MigrationDraft, create_migration, unsealed_spec
 from services.intake.project_csv import MAX_ROWS, ParsedRow, ProjectSettings, RowError, parse
-from shared import json_log
+from shared import json_log, topics
 from shared import migration_state as ms
 from shared import project_progress as pp
 from shared import redis_keys as k
 from shared.credential_seal import new_data_key, seal, unseal
 from shared.errors import SecretUnavailable
-from shared.events import MailFilters
+from shared.events import MailFilters, ProjectEnded
 from shared.project_store import ProjectStore, now_iso
 
 log = logging.getLogger(__name__)
@@ -355,6 +355,13 @@ class Projects:
         if pp.all_ended(views) and state in ENDS:
             self.store.set_fields(pid, ended_at=now_iso(), state=ENDS[state])
             log.info("project ended", extra={"project_id": pid, "rows": len(views)})
+            fields = self.store.fields(pid)
+            if fields.get("notify_email"):
+                summary = self.summary(pid, fields, views)
+                self.intake.producer.send(topics.PROGRESS, pid, ProjectEnded(
+                    migration_id=pid, name=summary["name"], state=summary["state"],
+                    notify_email=fields["notify_email"], lines=pp.notice_lines(summary)))
+                self.intake.producer.flush(30)
 
 
 def _batches(outcomes: Iterable[ParsedRow | RowError], size: int = 1000

@@ -81,6 +81,18 @@ def compose(mid: str, kind: str, fields: Mapping[str, str], errors: list[dict[st
     return msg
 
 
+def compose_project(name: str, state: str, lines: list[str], sender: str, to: str) -> EmailMessage:
+    """Pure: the message at the end of an operator's project (its lines are intake's summary)."""
+    msg = EmailMessage()
+    msg["Subject"] = f"Your mailferry project has ended: {state}"
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain="mailferry")
+    msg.set_content("\n".join(lines) + "\n")
+    return msg
+
+
 class Notifier:
     """Queue in Redis that keeps a job until it is done (survives a tracker killed at any point: the mail is
     sent at least once), send from one thread, retry with back-off."""

@@ -13,6 +13,7 @@ from shared.events.progress import (
     OperationPlanned,
     OperationSkipped,
     OperationStarted,
+    ProjectEnded,
     UndoFinished,
     UndoProgress,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "OperationSkipped",
     "OperationStarted",
     "PimItem",
+    "ProjectEnded",
     "SieveScriptItem",
     "UndoFinished",
     "UndoProgress",

@@ -19,6 +19,7 @@ from mailferry import seed, stack, verify
 from mailferry.dovecot import DovecotServer
 from tests.conftest import Accounts
 from tests.e2e.flows import same_names
+from tests.e2e.test_lifecycle import Relay
 from tests.operator_rig import (
     AUTH_FAILURES_PER_MINUTE,
     HEADER,
@@ -26,12 +27,13 @@ from tests.operator_rig import (
     api,
     create,
     project_in,
+    project_relay,
     project_stack,
     row,
     wait,
 )
 
-__all__ = ["project_stack"]  # the module's stack (a fixture)
+__all__ = ["project_relay", "project_stack"]  # the module's stack and SMTP relay (fixtures)
 
 FOLDERS = ("INBOX", "Sent", "Archive", "Work")
 
@@ -79,7 +81,7 @@ def test_operator_api_needs_a_key_and_a_role(project_stack: stack.StackInfo) -> 
 
 
 def test_a_project_from_csv_reports_bad_rows_checks_and_runs_to_the_end(
-        project_stack: stack.StackInfo, accounts: Accounts, dovecot: DovecotServer) -> None:
+        project_stack: stack.StackInfo, accounts: Accounts, dovecot: DovecotServer, project_relay: Relay) -> None:
     sources = [seeded(accounts, n, seed_no=n) for n in (40, 25, 60)]
     targets = [accounts.new("pdst") for _ in range(4)]
     wrong_pw_src, _layout = seeded(accounts, 5, seed_no=5)
@@ -96,7 +98,7 @@ def test_a_project_from_csv_reports_bad_rows_checks_and_runs_to_the_end(
                 f",x,127.0.0.1,{port},none,t@example.test,y\n" + good[2]
                 + row(dovecot, wrong_pw_src, "not-the-password", targets[3], pw[targets[3]])).encode()
 
-    created = create(project_stack, body)
+    created = create(project_stack, body, notify_email="noc@ops.test")
     assert created.status_code == 201, created.text
     got = created.json()
     assert got["rows_added"] == 4
@@ -154,6 +156,11 @@ def test_a_project_from_csv_reports_bad_rows_checks_and_runs_to_the_end(
                                           "skipped,failed,bytes,error")
     completed = api(project_stack, "GET", f"/projects/{pid}/rows", params={"state": "completed"}).json()
     assert completed["total"] == 3
+    # The operator is told once the last row has ended, through the tracker's notifications.
+    mail = project_relay.inbox.wait_for(lambda m: pid in m.get_payload())
+    assert (mail["To"], mail["Subject"]) == ("noc@ops.test", "Your mailferry project has ended: ended")
+    assert "completed: 3" in mail.get_payload() and "failed: 1" in mail.get_payload()
+    assert f"Messages: {total} done, 0 skipped, 0 failed of {total}" in mail.get_payload()
     metrics = httpx.get(f"{project_stack.intake_url}/metrics", timeout=30).text
     ended = re.search(r'^mailferry_projects\{state="ended"\} (\d+)', metrics, re.MULTILINE)
     assert ended is not None and float(ended.group(1)) >= 1
