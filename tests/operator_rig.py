@@ -15,7 +15,9 @@ from mailferry import stack
 from mailferry.dovecot import DovecotServer
 from shared.operator_keys import new_key
 from tests.conftest import stack_env
-from tests.e2e.test_lifecycle import Relay
+from tests.e2e.test_lifecycle import Relay, smtp
+
+__all__ = ["project_stack", "smtp"]  # fixtures: a test module imports both
 from tests.servers import Process
 
 OPERATOR_KEY, OPERATOR_ENTRY = new_key("ops", "operator")
@@ -26,22 +28,13 @@ HEADER = ("source_host,source_port,source_security,source_login,source_password,
 
 
 @pytest.fixture(scope="module")
-def project_relay() -> Iterator[Relay]:
-    """The operator's SMTP relay (aiosmtpd): a project's end is notified through it."""
-    relay = Relay()
-    relay.start()
-    yield relay
-    relay.stop()
-
-
-@pytest.fixture(scope="module")
-def project_stack(broker: Process, redis_server: Process, project_relay: Relay,
+def project_stack(broker: Process, redis_server: Process, smtp: Relay,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.StackInfo]:
     state = tmp_path_factory.mktemp("projects-stack")
     env = stack_env(broker, redis_server, f"t{secrets.token_hex(4)}.",
                     MAILFERRY_OPERATOR_KEYS=f"{OPERATOR_ENTRY},{VIEWER_ENTRY}",
                     MAILFERRY_OPERATOR_AUTH_FAILURES_PER_MINUTE=str(AUTH_FAILURES_PER_MINUTE),
-                    MAILFERRY_SMTP_HOST="127.0.0.1", MAILFERRY_SMTP_PORT=str(project_relay.port),
+                    MAILFERRY_SMTP_HOST="127.0.0.1", MAILFERRY_SMTP_PORT=str(smtp.port),
                     MAILFERRY_SMTP_FROM="mailferry@ops.test")
     info = stack.up(state, env, timeout=120)
     yield info

@@ -14,9 +14,9 @@ from mailferry.dovecot import DovecotServer
 from mailferry.stack import StackInfo
 from tests.browser.conftest import Screenshots
 from tests.conftest import Accounts
-from tests.operator_rig import HEADER, OPERATOR_KEY, api, create, project_in, project_relay, project_stack, row
+from tests.operator_rig import HEADER, OPERATOR_KEY, api, create, project_in, project_stack, row, smtp
 
-__all__ = ["project_relay", "project_stack"]  # the module's stack and SMTP relay (fixtures)
+__all__ = ["project_stack", "smtp"]  # the module's stack and SMTP relay (fixtures)
 HOSTILE_NAME = 'Move <img src=x onerror="document.title=\'pwned\'"> 2026'
 
 

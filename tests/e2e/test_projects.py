@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import redis as redis_lib
 
 from mailferry import seed, stack, verify
 from mailferry.dovecot import DovecotServer
@@ -27,13 +28,13 @@ from tests.operator_rig import (
     api,
     create,
     project_in,
-    project_relay,
     project_stack,
     row,
+    smtp,
     wait,
 )
 
-__all__ = ["project_relay", "project_stack"]  # the module's stack and SMTP relay (fixtures)
+__all__ = ["project_stack", "smtp"]  # the module's stack and SMTP relay (fixtures)
 
 FOLDERS = ("INBOX", "Sent", "Archive", "Work")
 
@@ -81,7 +82,7 @@ def test_operator_api_needs_a_key_and_a_role(project_stack: stack.StackInfo) -> 
 
 
 def test_a_project_from_csv_reports_bad_rows_checks_and_runs_to_the_end(
-        project_stack: stack.StackInfo, accounts: Accounts, dovecot: DovecotServer, project_relay: Relay) -> None:
+        project_stack: stack.StackInfo, accounts: Accounts, dovecot: DovecotServer, smtp: Relay) -> None:
     sources = [seeded(accounts, n, seed_no=n) for n in (40, 25, 60)]
     targets = [accounts.new("pdst") for _ in range(4)]
     wrong_pw_src, _layout = seeded(accounts, 5, seed_no=5)
@@ -157,7 +158,7 @@ def test_a_project_from_csv_reports_bad_rows_checks_and_runs_to_the_end(
     completed = api(project_stack, "GET", f"/projects/{pid}/rows", params={"state": "completed"}).json()
     assert completed["total"] == 3
     # The operator is told once the last row has ended, through the tracker's notifications.
-    mail = project_relay.inbox.wait_for(lambda m: pid in m.get_payload())
+    mail = smtp.inbox.wait_for(lambda m: pid in m.get_payload())
     assert (mail["To"], mail["Subject"]) == ("noc@ops.test", "Your mailferry project has ended: ended")
     assert "completed: 3" in mail.get_payload() and "failed: 1" in mail.get_payload()
     assert f"Messages: {total} done, 0 skipped, 0 failed of {total}" in mail.get_payload()
@@ -268,8 +269,9 @@ def test_a_prestage_pass_then_the_final_delta_with_a_folder_left_out(
     assert rows[0]["runs"] == 2 and final["totals"]["rows_by_state"] == {"completed": 1}
 
 
-def test_failed_keys_are_rate_limited(project_stack: stack.StackInfo) -> None:
-    """Last in the module: it uses up this client's failures for a minute."""
+def test_failed_keys_are_rate_limited(project_stack: stack.StackInfo, redis_client: redis_lib.Redis) -> None:
+    """Last in the module: it uses up this client's failures for a minute (and gives them back at the end:
+    the Redis, and so the count, is shared with the other modules' stacks)."""
     codes = [api(project_stack, "GET", "/projects", key=f"guess-{i}").status_code
              for i in range(AUTH_FAILURES_PER_MINUTE + 2)]
     assert 401 in codes and codes[-1] == 429
@@ -277,3 +279,4 @@ def test_failed_keys_are_rate_limited(project_stack: stack.StackInfo) -> None:
     # The address is refused for the rest of its minute, whatever key it tries: a guess that happens to be
     # right must not get through either.
     assert api(project_stack, "GET", "/projects").status_code == 429
+    redis_client.delete(*redis_client.scan_iter(match="mf:rl:operator-auth:*"))
