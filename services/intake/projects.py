@@ -261,8 +261,9 @@ class Projects:
     def undo(self, pid: str) -> dict[str, Any]:
         """Undo every row's migrations that have ended (every run, newest first); rows still running are named."""
         fields = self._fields(pid)
-        if fields.get("state") in (SCHEDULED, RUNNING):
-            raise ProjectError(409, "not_finished", "the project is still running: cancel it first")
+        if fields.get("state") not in (ENDED, CANCELLED):
+            raise ProjectError(409, "not_finished", f"the project is {fields.get('state')}: a project is undone once "
+                                                    "it has ended (cancel it first to stop it)")
         data_key = self._data_key(pid)
         started, refused = 0, []
         for row in self.store.rows(pid):

@@ -6,11 +6,13 @@ Real broker, Redis, Dovecot and the four services as separate processes (their o
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,10 +22,12 @@ from mailferry import seed, stack, verify
 from mailferry.dovecot import DovecotServer
 from tests.conftest import Accounts
 from tests.e2e.flows import same_names
+from tests.e2e.secret_scan import all_redis_bytes, all_topic_bytes
 from tests.e2e.test_lifecycle import Relay
 from tests.operator_rig import (
     AUTH_FAILURES_PER_MINUTE,
     HEADER,
+    OPERATOR_KEY,
     VIEWER_KEY,
     api,
     create,
@@ -162,6 +166,12 @@ def test_a_project_from_csv_reports_bad_rows_checks_and_runs_to_the_end(
     assert (mail["To"], mail["Subject"]) == ("noc@ops.test", "Your mailferry project has ended: ended")
     assert "completed: 3" in mail.get_payload() and "failed: 1" in mail.get_payload()
     assert f"Messages: {total} done, 0 skipped, 0 failed of {total}" in mail.get_payload()
+    # No password of any row, in clear, anywhere the stack keeps things: topics, Redis, logs.
+    kept = {"topics": all_topic_bytes(project_stack), "redis": all_redis_bytes(project_stack.redis_url),
+            "logs": b"".join(p.read_bytes() for p in (Path(project_stack.state_dir) / "logs").glob("*.log"))}
+    for where, blob in kept.items():
+        for login in [*(s for s, _l in sources), *targets]:
+            assert pw[login].encode() not in blob, (where, login)
     metrics = httpx.get(f"{project_stack.intake_url}/metrics", timeout=30).text
     ended = re.search(r'^mailferry_projects\{state="ended"\} (\d+)', metrics, re.MULTILINE)
     assert ended is not None and float(ended.group(1)) >= 1
@@ -267,6 +277,37 @@ def test_a_prestage_pass_then_the_final_delta_with_a_folder_left_out(
     assert total == sum(len(want[f]) for f in ("INBOX", "Sent", "Archive"))
     rows = api(project_stack, "GET", f"/projects/{pid}/report").json()["rows"]
     assert rows[0]["runs"] == 2 and final["totals"]["rows_by_state"] == {"completed": 1}
+
+
+def test_hostile_operator_requests_get_clear_refusals_never_a_5xx(project_stack: stack.StackInfo) -> None:
+    def code(resp: httpx.Response) -> tuple[int, str]:
+        return resp.status_code, resp.json()["error"]["code"]
+
+    assert code(api(project_stack, "POST", "/projects", json={"name": "x"})) == (415, "invalid_upload")
+    files: dict[str, Any] = {"evil": (None, "x"), "rows": ("r.csv", HEADER.encode(), "text/csv")}
+    assert code(api(project_stack, "POST", "/projects", files=files)) == (422, "invalid_upload")
+    for settings in ("{not json", '{"name": "a\\u0000b"}', '{"name": "x", "extra": 1}',
+                     '{"name": "x", "folders": {"exclude": ' + json.dumps(["f"] * 101) + "}}",
+                     '{"name": "x", "notify_email": "a@b.c, d@e.f"}'):
+        files = {"project": (None, settings), "rows": ("r.csv", HEADER.encode(), "text/csv")}
+        got = api(project_stack, "POST", "/projects", files=files)
+        assert code(got) == (422, "invalid_request"), (settings, got.text)
+        assert got.json()["error"]["field"].startswith("project")
+    boundary = "b0undary"
+    truncated = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"rows\"; filename=\"r.csv\"\r\n\r\n"
+                 + HEADER).encode()  # no closing boundary
+    got = httpx.post(f"{project_stack.intake_url}/api/v1/operator/projects", content=truncated, timeout=30,
+                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                              "Authorization": f"Bearer {OPERATOR_KEY}"})
+    assert code(got) == (422, "invalid_upload")
+    assert code(api(project_stack, "GET", "/projects/" + "a" * 5000)) == (404, "not_found")
+    assert code(api(project_stack, "GET", "/projects/x/rows", params={"limit": 100_000})) == (422, "invalid_request")
+    pid = create(project_stack, HEADER.encode()).json()["id"]
+    assert api(project_stack, "GET", f"/projects/{pid}/rows", params={"state": "<script>"}).json()["total"] == 0
+    for start in ({"at": "garbage"}, {"pass": "bogus"}, {"pass": "full", "received_before": "2020-01-01T00:00:00Z"},
+                  {"unknown": 1}):
+        assert api(project_stack, "POST", f"/projects/{pid}/start", json=start).status_code == 422, start
+    assert code(api(project_stack, "POST", f"/projects/{pid}/undo")) == (409, "not_finished")
 
 
 def test_failed_keys_are_rate_limited(project_stack: stack.StackInfo, redis_client: redis_lib.Redis) -> None:
