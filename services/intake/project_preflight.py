@@ -52,7 +52,7 @@ class Preflight:
 
     def run(self, pid: str) -> None:
         try:
-            data_key = self.projects._data_key(pid)
+            data_key = self.projects.data_key(pid)
             rows = self.projects.store.rows(pid)
             for row, result in zip(rows, self.pool.map(lambda r: self.guarded(pid, r, data_key), rows),
                                    strict=True):

@@ -74,7 +74,7 @@ class Projects:
                                 "notify_email": settings.notify_email or ""},
                           self.intake.keys.wrap(new_data_key(), pid))
         # The project-wide passwords are sealed too: rows added later take them as well.
-        data_key = self._data_key(pid)
+        data_key = self.data_key(pid)
         sealed = {side: seal(data_key, getattr(settings, side).password, _context(pid, 0, side))
                   for side in ("source", "target") if getattr(settings, side).password}
         self.store.set_fields(pid, default_passwords=json.dumps(sealed))
@@ -84,7 +84,7 @@ class Projects:
     def settings(self, pid: str) -> ProjectSettings:
         fields = self.store.fields(pid)
         settings = ProjectSettings.model_validate_json(fields["settings"])
-        data_key = self._data_key(pid)
+        data_key = self.data_key(pid)
         for side, sealed in json.loads(fields.get("default_passwords", "{}")).items():
             getattr(settings, side).password = unseal(data_key, sealed, _context(pid, 0, side))
         return settings
@@ -98,7 +98,7 @@ class Projects:
         upload = int(self.intake.r.hincrby(k.project(pid), "uploads", 1))
         seen = self.store.accounts(pid)
         room = MAX_ROWS - self.store.row_count(pid)
-        data_key = self._data_key(pid)
+        data_key = self.data_key(pid)
         added, errors_total = 0, 0
         first_errors: list[dict[str, Any]] = []
         for kind, batch in _batches(parse(lines, settings, seen, room)):
@@ -128,7 +128,7 @@ class Projects:
                          "password_sealed": seal(data_key, ep.password, _context(pid, number, side))}
         return out
 
-    def _data_key(self, pid: str) -> bytes:
+    def data_key(self, pid: str) -> bytes:
         wrapped = self.store.wrapped_key(pid)
         if wrapped is None:
             raise ProjectError(409, "credentials_deleted", "this project's credentials have been deleted")
@@ -154,6 +154,8 @@ class Projects:
             raise ProjectError(409, "already_running", f"the project is {fields.get('state')}")
         if (pass_ == PRESTAGE) != (before is not None):
             raise ProjectError(422, "invalid_request", "a prestage pass needs received_before, and only it takes one")
+        if not self.store.row_count(pid):
+            raise ProjectError(409, "no_rows", "the project has no rows to run: add a CSV first")
         when = (at or datetime.now(UTC)).astimezone(UTC)
         self.store.set_fields(pid, state=SCHEDULED, start_at=when.isoformat(timespec="seconds"), ended_at="",
                               run_pass=pass_, received_before=before.astimezone(UTC).isoformat() if before else "")
@@ -163,7 +165,7 @@ class Projects:
     def launch(self, pid: str, only: Iterable[int] | None = None, every_row: bool = False) -> int:
         """Launch a migration for each pending row, or the rows ``only`` names, or every row whose last run has
         ended (``every_row``: a pre-stage or final pass); returns how many."""
-        data_key = self._data_key(pid)
+        data_key = self.data_key(pid)
         fields = self.store.fields(pid)
         settings = ProjectSettings.model_validate_json(fields["settings"])
         before = fields.get("received_before") if fields.get("run_pass") == PRESTAGE else ""
@@ -176,6 +178,8 @@ class Projects:
                 if (r["row"] in wanted if wanted is not None
                     else views.get(r["row"]) in ms.FINAL or r.get("state") == pp.PENDING)]
         for i in range(0, len(todo), LAUNCH_SLICE):
+            if i and only is None and self.store.fields(pid).get("state") == CANCELLED:
+                break  # cancelled while launching: the rest stay pending, and cancel marks them
             done = [self._launch_row(pid, row, data_key, filters, fields.get("run_pass", FULL))
                     for row in todo[i:i + LAUNCH_SLICE]]
             self.store.put_rows(pid, done)
@@ -241,6 +245,12 @@ class Projects:
         if fields.get("state") in (CANCELLED, UNDOING, UNDONE):
             return {"id": pid, "state": fields["state"], "rows_cancelled": 0}
         self.store.set_fields(pid, state=CANCELLED)  # first: the launcher launches nothing more
+        n = self._cancel_rows(pid)
+        log.info("project cancelled", extra={"project_id": pid, "rows": n})
+        return {"id": pid, "state": CANCELLED, "rows_cancelled": n}
+
+    def _cancel_rows(self, pid: str) -> int:
+        """Rows not launched are marked cancelled; running migrations are cancelled. How many of either."""
         cancelled = 0
         unlaunched = []
         for row in self.store.rows(pid):
@@ -255,8 +265,7 @@ class Projects:
             if running and self.intake.cancel_known(mid, mfields).status_code == 202:
                 cancelled += 1
         self.store.put_rows(pid, unlaunched)
-        log.info("project cancelled", extra={"project_id": pid, "migrations": cancelled})
-        return {"id": pid, "state": CANCELLED, "rows_cancelled": cancelled + len(unlaunched)}
+        return cancelled + len(unlaunched)
 
     def undo(self, pid: str) -> dict[str, Any]:
         """Undo every row's migrations that have ended (every run, newest first); rows still running are named."""
@@ -264,7 +273,7 @@ class Projects:
         if fields.get("state") not in (ENDED, CANCELLED):
             raise ProjectError(409, "not_finished", f"the project is {fields.get('state')}: a project is undone once "
                                                     "it has ended (cancel it first to stop it)")
-        data_key = self._data_key(pid)
+        data_key = self.data_key(pid)
         started, refused = 0, []
         for row in self.store.rows(pid):
             for run in reversed(row.get("runs") or []):
@@ -349,6 +358,8 @@ class Projects:
         self.store.set_fields(pid, state=RUNNING)
         n = self.launch(pid, every_row=self.store.fields(pid).get("run_pass", FULL) != FULL)
         log.info("project launched", extra={"project_id": pid, "rows": n})
+        if self.store.fields(pid).get("state") == CANCELLED:  # cancelled while the last slice was launched
+            self._cancel_rows(pid)
 
     def _maybe_ended(self, pid: str) -> None:
         views = self.row_views(pid)

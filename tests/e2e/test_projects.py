@@ -308,6 +308,7 @@ def test_hostile_operator_requests_get_clear_refusals_never_a_5xx(project_stack:
                   {"unknown": 1}):
         assert api(project_stack, "POST", f"/projects/{pid}/start", json=start).status_code == 422, start
     assert code(api(project_stack, "POST", f"/projects/{pid}/undo")) == (409, "not_finished")
+    assert code(api(project_stack, "POST", f"/projects/{pid}/start")) == (409, "no_rows")
 
 
 def test_failed_keys_are_rate_limited(project_stack: stack.StackInfo, redis_client: redis_lib.Redis) -> None:
