@@ -10,12 +10,13 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import redis as redis_lib
 
 from mailferry import seed, stack, verify
@@ -41,6 +42,7 @@ from tests.operator_rig import (
 __all__ = ["project_stack", "smtp"]  # the module's stack and SMTP relay (fixtures)
 
 FOLDERS = ("INBOX", "Sent", "Archive", "Work")
+MASTER_PASSWORD = "master-" + secrets.token_urlsafe(12)
 
 
 def same_tree(accounts: Accounts, login: str) -> dict[str, str | None]:
@@ -277,6 +279,41 @@ def test_a_prestage_pass_then_the_final_delta_with_a_folder_left_out(
     assert total == sum(len(want[f]) for f in ("INBOX", "Sent", "Archive"))
     rows = api(project_stack, "GET", f"/projects/{pid}/report").json()["rows"]
     assert rows[0]["runs"] == 2 and final["totals"]["rows_by_state"] == {"completed": 1}
+
+
+@pytest.fixture(scope="module")
+def master_dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]:
+    """A Dovecot of its own with a master user: the project-wide admin credential of an operator."""
+    server = DovecotServer(tmp_path_factory.mktemp("dovecot-master"), master_user=("admin", MASTER_PASSWORD))
+    server.start()
+    yield server
+    server.destroy()
+
+
+def test_rows_without_a_password_log_in_with_the_project_wide_master_user(
+        project_stack: stack.StackInfo, master_dovecot: DovecotServer) -> None:
+    mailboxes = Accounts(master_dovecot)
+    sources = [(mailboxes.new("msrc"), seed.plan_mailbox(n, seed=n, folders=FOLDERS, with_corpus=False))
+               for n in (12, 30)]
+    for login, layout in sources:
+        with mailboxes.client(login) as c:
+            seed.seed(c, layout)
+    targets = [mailboxes.new("mdst") for _ in sources]
+    port = master_dovecot.imap_port
+    body = "source_login,target_login,target_password\n" + "".join(
+        f"{s},{t},{mailboxes.passwords[t]}\n" for (s, _l), t in zip(sources, targets, strict=True))
+    defaults = {"host": "127.0.0.1", "port": port, "security": "none"}
+    pid = create(project_stack, body.encode(),
+                 source={**defaults, "password": MASTER_PASSWORD, "login_format": "{login}*admin"},
+                 target=defaults).json()["id"]
+    assert api(project_stack, "POST", f"/projects/{pid}/start").status_code == 202
+    final = project_in(project_stack, pid, "ended")
+    assert final["totals"]["rows_by_state"] == {"completed": 2}
+    for (login, _layout), target in zip(sources, targets, strict=True):
+        with mailboxes.client(login) as a, mailboxes.client(target) as b:
+            assert verify.compare(a, b, same_tree(mailboxes, login)).identical
+    # The master password is sealed like the rows' own: nowhere in clear.
+    assert MASTER_PASSWORD.encode() not in all_redis_bytes(project_stack.redis_url)
 
 
 def test_hostile_operator_requests_get_clear_refusals_never_a_5xx(project_stack: stack.StackInfo) -> None:
