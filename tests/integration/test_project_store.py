@@ -47,7 +47,9 @@ def test_fifty_thousand_rows_are_taken_and_the_next_refused(redis_client: redis_
     assert more["rows_added"] == 0
     assert [(e["line"], e["field"]) for e in more["errors"]] == [(2, "")]
     assert more["upload"] == 2
+    began = time.perf_counter()
     summary = p.summary(got["id"])
+    print(f"the summary of {MAX_ROWS} rows (every row's state read) in {time.perf_counter() - began:.2f} s")
     assert summary["totals"]["rows"] == MAX_ROWS and summary["totals"]["rows_by_state"] == {"pending": MAX_ROWS}
     # Redis holds the rows' passwords only sealed.
     keyspace = b"".join(redis_client.hvals(k.project_rows(got["id"])))
