@@ -38,7 +38,7 @@ def test_the_operator_page_lists_projects_and_filters_rows_by_state(
     project_in(project_stack, pid, "ended")
 
     page.goto(f"{project_stack.intake_url}/operator")
-    expect(page.locator('nav a[aria-current="page"]')).to_have_text("Projects")
+    expect(page.locator('footer a[aria-current="page"]')).to_have_text("Projects (operators)")
     page.fill("#operator-key", "mfo_not-a-key")
     page.click("#show-projects")
     expect(page.locator("#form-error")).to_have_text("This key is not an operator key.")
