@@ -119,3 +119,8 @@ def project_lock(pid: str) -> str:
 def project_notice(pid: str) -> str:
     """The tracker's copy of a project's end (the ProjectEnded event) until its notification is sent."""
     return f"{PREFIX}:proj:{pid}:notice"
+
+
+def project_error_records(pid: str) -> str:
+    """Set of the keys (sequence numbers) under which a project's refused lines are on its topic."""
+    return f"{PREFIX}:proj:{pid}:errorrecs"

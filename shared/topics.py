@@ -93,6 +93,17 @@ ITEMS_FAILED = TopicSpec(
     purpose="dead letters with a reason: undecodable events and items a target refused",
 )
 
+PROJECTS = TopicSpec(
+    name="projects",
+    key="project_id[/row/N|/errors/N]",
+    producers=("intake",),
+    consumers=("intake",),
+    retention_ms=400 * DAY_MS,
+    cleanup_policy="compact",
+    purpose="operators' projects: each project's fields, each row (credentials sealed), each upload's refused "
+            "lines, the latest per key; a deleted project leaves tombstones. Intake rebuilds Redis from it",
+)
+
 TOPICS: tuple[TopicSpec, ...] = (
     MIGRATIONS_REQUESTED,
     MIGRATIONS_CONTROL,
@@ -101,6 +112,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     PROGRESS,
     UNDO,
     ITEMS_FAILED,
+    PROJECTS,
 )
 
 BY_NAME = {t.name: t for t in TOPICS}

@@ -46,6 +46,7 @@ class Preflight:
     def start(self, pid: str) -> dict[str, Any]:
         """Mark the project's pre-flight as running and do it in the background."""
         self.projects.summary(pid)  # 404 for an unknown project
+        self.projects.data_key(pid)  # 409 when its credentials are gone
         self.projects.store.set_fields(pid, preflight="running", preflight_at=now_iso())
         threading.Thread(target=self.run, args=(pid,), name=f"preflight-{pid[:8]}", daemon=True).start()
         return {"id": pid, "preflight": "running"}

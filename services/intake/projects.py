@@ -28,7 +28,7 @@ from shared import redis_keys as k
 from shared.credential_seal import new_data_key, seal, unseal
 from shared.errors import SecretUnavailable
 from shared.events import MailFilters, ProjectEnded
-from shared.project_store import ProjectStore, now_iso
+from shared.project_store import ProjectLog, ProjectStore, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,9 @@ class ProjectError(Exception):
 
 
 class Projects:
-    def __init__(self, intake: Intake) -> None:
+    def __init__(self, intake: Intake, log: ProjectLog | None = None) -> None:
         self.intake = intake
-        self.store = ProjectStore(intake.r)
+        self.store = ProjectStore(intake.r, log)
         self.holder = secrets.token_hex(8)
 
     # -- creating and adding rows ------------------------------------------------------------
@@ -113,15 +113,15 @@ class Projects:
             stored = [self._sealed_row(pid, data_key, n, upload, r) for n, r in zip(numbers, rows, strict=True)]
             self.store.add_rows(pid, stored, {r.account: r.line for r in rows})
             added += len(rows)
-        self.store.set_fields(pid, rows=str(self.store.row_count(pid)))
         self.intake.r.hincrby(k.project(pid), "errors", errors_total)
+        self.store.set_fields(pid, rows=str(self.store.row_count(pid)))
         log.info("project rows added", extra={"project_id": pid, "rows": added, "errors": errors_total})
         return {"id": pid, "upload": upload, "rows_added": added, "errors_total": errors_total,
                 "errors": first_errors}
 
     def _sealed_row(self, pid: str, data_key: bytes, number: int, upload: int, row: ParsedRow) -> dict[str, Any]:
         out: dict[str, Any] = {"row": number, "upload": upload, "line": row.line, "options": row.options,
-                               "state": pp.PENDING, "runs": []}
+                               "state": pp.PENDING, "runs": [], "account": row.account}
         for side, ep in (("source", row.source), ("target", row.target)):
             json_log.register_secret(ep.password)
             out[side] = {**ep.model_dump(exclude={"password"}),
@@ -156,6 +156,7 @@ class Projects:
             raise ProjectError(422, "invalid_request", "a prestage pass needs received_before, and only it takes one")
         if not self.store.row_count(pid):
             raise ProjectError(409, "no_rows", "the project has no rows to run: add a CSV first")
+        self.data_key(pid)  # 409 when its credentials are gone (Redis lost them): nothing could log in
         when = (at or datetime.now(UTC)).astimezone(UTC)
         self.store.set_fields(pid, state=SCHEDULED, start_at=when.isoformat(timespec="seconds"), ended_at="",
                               run_pass=pass_, received_before=before.astimezone(UTC).isoformat() if before else "")
@@ -337,8 +338,8 @@ class Projects:
                     self._locked(pid, self._maybe_ended)
                 elif fields.get("ended_at") and self._expired(fields["ended_at"], now):
                     self._locked(pid, self.delete)
-            except SecretUnavailable as exc:
-                log.error("project credentials unavailable", extra={"project_id": pid, "error": str(exc)})
+            except (SecretUnavailable, ProjectError) as exc:
+                log.error("project cannot go on", extra={"project_id": pid, "error": str(exc)})
 
     def _expired(self, ended_at: str, now: datetime) -> bool:
         days = self.intake.settings.project_retention_days

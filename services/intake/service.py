@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from services.intake.app import create_app
 from services.intake.intake import Intake
+from services.intake.project_topic import TopicLog, rebuild
 from services.intake.projects import Projects
 from shared import kafka_edge
 from shared.config import Settings
@@ -53,7 +54,8 @@ def serve(settings: Settings, stop: threading.Event) -> None:
                                              settings.topic_prefix),
                     MasterKeys.parse(settings.secret_key), registry, ServiceMetrics(registry, "intake"),
                     settings.autodetect)
-    projects = Projects(intake)
+    projects = Projects(intake, TopicLog(intake.producer))
+    rebuild(projects.store, settings.kafka_bootstrap, settings.topic_prefix)
     server = uvicorn.Server(server_config(create_app(intake, projects), settings))
 
     def exit_on_stop() -> None:

@@ -17,6 +17,7 @@ from shared.events.progress import (
     UndoFinished,
     UndoProgress,
 )
+from shared.events.project import ProjectRecord
 from shared.events.tasks import ExtractTask, FolderRef
 from shared.events.undo import CreatedThing, UndoRecords
 
@@ -45,6 +46,7 @@ __all__ = [
     "OperationStarted",
     "PimItem",
     "ProjectEnded",
+    "ProjectRecord",
     "SieveScriptItem",
     "UndoFinished",
     "UndoProgress",

@@ -7,8 +7,10 @@ Real broker, Redis, Dovecot and the four services as separate processes (their o
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+import signal
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -314,6 +316,52 @@ def test_rows_without_a_password_log_in_with_the_project_wide_master_user(
             assert verify.compare(a, b, same_tree(mailboxes, login)).identical
     # The master password is sealed like the rows' own: nowhere in clear.
     assert MASTER_PASSWORD.encode() not in all_redis_bytes(project_stack.redis_url)
+
+
+def test_a_project_lost_from_redis_comes_back_from_its_topic(
+        project_stack: stack.StackInfo, accounts: Accounts, dovecot: DovecotServer,
+        redis_client: redis_lib.Redis) -> None:
+    """Kafka is the record: a project whose every Redis key is gone is rebuilt by the next intake from the
+    projects topic — rows, refused lines, states — but its credentials stay gone (they were only in Redis)."""
+    login, _layout = seeded(accounts, 15, seed_no=515)
+    target = accounts.new("pdst")
+    pw = accounts.passwords
+    body = HEADER + row(dovecot, login, pw[login], target, pw[target]) + "127.0.0.1,1,none,=x,y,h,1,none,t,z\n"
+    pid = create(project_stack, body.encode(), name="kept on Kafka").json()["id"]
+    assert api(project_stack, "POST", f"/projects/{pid}/start").status_code == 202
+    before = project_in(project_stack, pid, "ended")
+    rows_before = api(project_stack, "GET", f"/projects/{pid}/rows").json()["rows"]
+    errors_before = api(project_stack, "GET", f"/projects/{pid}/errors").json()["errors"]
+    assert rows_before[0]["state"] == "completed" and len(errors_before) == 1
+
+    lost = [*redis_client.scan_iter(match=f"mf:proj:{pid}*"), f"mf:pdek:{pid}"]
+    redis_client.delete(*lost)
+    redis_client.zrem("mf:projects", pid)
+    assert api(project_stack, "GET", f"/projects/{pid}").status_code == 404
+    restart_intake(project_stack)
+
+    after = api(project_stack, "GET", f"/projects/{pid}").json()
+    assert {k: after[k] for k in ("name", "state", "created_at", "ended_at", "totals")} == {
+        k: before[k] for k in ("name", "state", "created_at", "ended_at", "totals")}
+    assert api(project_stack, "GET", f"/projects/{pid}/rows").json()["rows"] == rows_before
+    assert api(project_stack, "GET", f"/projects/{pid}/errors").json()["errors"] == errors_before
+    refused = api(project_stack, "POST", f"/projects/{pid}/start", json={"pass": "final"})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "credentials_deleted")
+    # A project deleted on request stays deleted: its tombstones are read too.
+    assert api(project_stack, "DELETE", f"/projects/{pid}").status_code == 200
+    restart_intake(project_stack)
+    assert api(project_stack, "GET", f"/projects/{pid}").status_code == 404
+
+
+def restart_intake(info: stack.StackInfo) -> None:
+    """Intake killed and started again on its port (it reads the projects topic as it starts)."""
+    for old in list(info.processes["intake"]):
+        os.kill(old, signal.SIGKILL)
+        info.processes["intake"].remove(old)
+    port = int(info.env["MAILFERRY_INTAKE_PORT"])
+    wait(lambda: {} if stack.port_free(port) else None, timeout=30)
+    stack.start_service(info, "intake", Path(info.state_dir) / "logs")
+    assert stack.wait_ready(f"{info.intake_url}/readyz", 60)
 
 
 def test_hostile_operator_requests_get_clear_refusals_never_a_5xx(project_stack: stack.StackInfo) -> None:

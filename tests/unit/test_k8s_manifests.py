@@ -66,6 +66,8 @@ CONSUMER_GROUPS = {
     "mailferry-extractor": {"migrations.requested", "extract.tasks", "migrations.control"},
     "mailferry-loader": {"items", "migrations.control"},
     "mailferry-tracker": {"progress", "undo", "migrations.control", "migrations.requested"},
+    # intake reads its projects back at start (assigned partitions, from the beginning, nothing committed)
+    "mailferry-intake": {"projects"},
 }
 
 SECRET_KEYS = {"MAILFERRY_SECRET_KEY", "MAILFERRY_SMTP_PASSWORD", "MAILFERRY_OPERATOR_KEYS"}
