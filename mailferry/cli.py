@@ -179,6 +179,15 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operator_key(args: argparse.Namespace) -> int:
+    from shared.operator_keys import new_key
+
+    key, entry = new_key(args.name, args.role)
+    print(f"key (give it to the operator's tool; it is not kept anywhere): {key}")
+    print(f"entry for MAILFERRY_OPERATOR_KEYS (comma-separated with the others): {entry}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from mailferry import demo
 
@@ -247,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("keygen", help="print a new MAILFERRY_SECRET_KEY value")
     s.add_argument("--kid", default=time.strftime("k%Y%m%d"))
     s.set_defaults(func=cmd_keygen)
+    s = sub.add_parser("operator-key", help="print a new operator API key and its MAILFERRY_OPERATOR_KEYS entry")
+    s.add_argument("name", help="what the key is called in logs and in MAILFERRY_OPERATOR_KEYS")
+    s.add_argument("--role", choices=("operator", "read-only"), default="operator")
+    s.set_defaults(func=cmd_operator_key)
     s = sub.add_parser("demo", help="start the stack, two local accounts, and migrate one into the other")
     s.add_argument("--messages", type=int, default=400, help="generated messages besides the real ones")
     s.set_defaults(func=cmd_demo)

@@ -194,8 +194,12 @@ class DovecotServer:
     """
 
     def __init__(self, base_dir: Path, *, host: str = "127.0.0.1", max_message_size: int = 0,
-                 special_folders: dict[str, str] | None = None, max_user_connections: int = 100) -> None:
+                 special_folders: dict[str, str] | None = None, max_user_connections: int = 100,
+                 master_user: tuple[str, str] | None = None) -> None:
         self.base_dir = Path(base_dir).absolute()
+        # (login, password) of a master user: ``user*login`` with that password logs in as ``user`` (an
+        # operator's admin credential for a project of many mailboxes).
+        self.master_user = master_user
         # Name → special-use flag of the auto-created folders (a localized server has other names).
         self.special_folders = dict(SPECIAL_USE_FOLDERS if special_folders is None else special_folders)
         # Above this size APPEND is refused (quota plugin), as real providers refuse big mail.
@@ -309,6 +313,18 @@ class DovecotServer:
 
     # -- config ---------------------------------------------------------------------------
 
+    def _master_passdb(self) -> str:
+        """With ``master_user``: its passwd-file (written here) and the passdb that reads it."""
+        if self.master_user is None:
+            return ""
+        login, password = self.master_user
+        masters = self.data_dir / "masters"
+        masters.write_text(f"{login}:{{PLAIN}}{password}\n")
+        os.chown(masters, 0, self._gid)
+        masters.chmod(0o640)
+        return (f"auth_master_user_separator = *\npassdb {{\n  driver = passwd-file\n  master = yes\n"
+                f"  pass = yes\n  args = scheme=PLAIN {masters}\n}}\n")
+
     def _config(self, cert_pem: Path, key_pem: Path) -> str:
         """The complete dovecot.conf; nothing from /etc/dovecot is included."""
         mailboxes = "\n".join(
@@ -354,7 +370,7 @@ auth_username_format = %Lu
 auth_cache_size = 0
 auth_failure_delay = 0
 auth_verbose = yes
-passdb {{
+{self._master_passdb()}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%Lu {self.users_dir}/%Lu
 }}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from shared import operator_keys
 from shared.net_guard import AllowList
 from shared.session_caps import SessionCaps, caps_from_env
 from shared.topics import DEFAULT_PARTITIONS
@@ -90,6 +91,13 @@ def _address(env: Mapping[str, str], name: str, default: str) -> str:
         return str(ipaddress.ip_address(raw))
     except ValueError:
         raise ConfigError(f"{name} must be an IP address to listen on (127.0.0.1, 0.0.0.0, ::), got {raw!r}") from None
+
+
+def _operator_keys(env: Mapping[str, str]) -> tuple[operator_keys.OperatorKey, ...]:
+    try:
+        return operator_keys.parse(env.get("MAILFERRY_OPERATOR_KEYS", ""))
+    except ValueError as exc:
+        raise ConfigError(f"MAILFERRY_OPERATOR_KEYS: {exc}") from None
 
 
 def default_state_dir() -> Path:
@@ -182,6 +190,15 @@ class Settings:
     connect_timeout: float = 15.0
     login_checks_per_minute: int = 10
     pst_max_bytes: int = 50 * 1000**3
+    #: Who may use the operator API (/api/v1/operator): named keys with a role, only their SHA-256 kept.
+    operator_keys: tuple[operator_keys.OperatorKey, ...] = ()
+    #: Failed operator-key attempts a client address may make in a minute before it gets 429.
+    operator_auth_failures_per_minute: int = 20
+    #: A project's data (rows, status, reports, sealed credentials) is deleted this many days after it ended.
+    project_retention_days: float = 30.0
+    #: What the pre-flight estimate assumes one mailbox moves at (measured on the local stack; see README).
+    estimate_messages_per_second: float = 100.0
+    estimate_bytes_per_second: float = 5_000_000.0
     log_level: str = "INFO"
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     autodetect: DetectSettings = field(default_factory=DetectSettings)
@@ -231,6 +248,14 @@ class Settings:
             connect_timeout=_float(e, "MAILFERRY_CONNECT_TIMEOUT", d.connect_timeout),
             login_checks_per_minute=_int(e, "MAILFERRY_LOGIN_CHECKS_PER_MINUTE", d.login_checks_per_minute),
             pst_max_bytes=_int(e, "MAILFERRY_PST_MAX_BYTES", d.pst_max_bytes),
+            operator_keys=_operator_keys(e),
+            operator_auth_failures_per_minute=_int(e, "MAILFERRY_OPERATOR_AUTH_FAILURES_PER_MINUTE",
+                                                   d.operator_auth_failures_per_minute),
+            project_retention_days=_positive(e, "MAILFERRY_PROJECT_RETENTION_DAYS", d.project_retention_days),
+            estimate_messages_per_second=_positive(e, "MAILFERRY_ESTIMATE_MESSAGES_PER_SECOND",
+                                                   d.estimate_messages_per_second),
+            estimate_bytes_per_second=_positive(e, "MAILFERRY_ESTIMATE_BYTES_PER_SECOND",
+                                                d.estimate_bytes_per_second),
             log_level=e.get("MAILFERRY_LOG_LEVEL", "INFO").upper(),
             smtp=SmtpSettings(
                 host=e.get("MAILFERRY_SMTP_HOST", ""),

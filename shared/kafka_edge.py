@@ -182,6 +182,11 @@ class EventProducer:
         self._unflushed += 1
         self._producer.poll(0)
 
+    def send_tombstone(self, spec: TopicSpec, key: str) -> None:
+        """A null value for ``key``: on a compacted topic, the key's records go at the next compaction."""
+        self._producer.produce(spec.full_name(self._prefix), key=key.encode(), value=None,
+                               on_delivery=self._on_delivery)
+
     def flush(self, timeout: float = 60.0) -> None:
         """Wait until every record so far is acknowledged; raise if any was not."""
         remaining = self._producer.flush(timeout)

@@ -154,3 +154,48 @@ def flow_extracted(mid: str) -> str:
 def flow_loaded(mid: str) -> str:
     """Counter: messages of the migration the loaders took in."""
     return f"{PREFIX}:mig:{mid}:flow:loaded"
+
+
+def projects() -> str:
+    """Sorted set: project ids by creation time (the operator's list)."""
+    return f"{PREFIX}:projects"
+
+
+def project(pid: str) -> str:
+    """Hash: a project's name, state, schedule, settings and counters."""
+    return f"{PREFIX}:proj:{pid}"
+
+
+def project_rows(pid: str) -> str:
+    """Hash row number → JSON of the row (endpoints with passwords sealed, options, migration ids, pre-flight)."""
+    return f"{PREFIX}:proj:{pid}:rows"
+
+
+def project_errors(pid: str) -> str:
+    """List of JSON ``{"upload", "line", "field", "reason"}``: every refused CSV line."""
+    return f"{PREFIX}:proj:{pid}:errors"
+
+
+def project_accounts(pid: str) -> str:
+    """Hash source account → line: a source account is in a project once."""
+    return f"{PREFIX}:proj:{pid}:accounts"
+
+
+def project_key(pid: str) -> str:
+    """The project's data key, wrapped under the master key: its rows' credentials are sealed under it."""
+    return f"{PREFIX}:pdek:{pid}"
+
+
+def project_lock(pid: str) -> str:
+    """Held while one intake replica launches, checks or deletes a project's rows."""
+    return f"{PREFIX}:proj:{pid}:lock"
+
+
+def project_notice(pid: str) -> str:
+    """The tracker's copy of a project's end (the ProjectEnded event) until its notification is sent."""
+    return f"{PREFIX}:proj:{pid}:notice"
+
+
+def project_error_records(pid: str) -> str:
+    """Set of the keys (sequence numbers) under which a project's refused lines are on its topic."""
+    return f"{PREFIX}:proj:{pid}:errorrecs"

@@ -68,10 +68,11 @@ ITEMS = TopicSpec(
 PROGRESS = TopicSpec(
     name="progress",
     key="migration_id",
-    producers=("extractor", "loader", "tracker"),
+    producers=("extractor", "loader", "tracker", "intake"),
     consumers=("tracker",),
     retention_ms=7 * DAY_MS,
-    purpose="plan, per-task and per-item results that the tracker folds into the status",
+    purpose="plan, per-task and per-item results that the tracker folds into the status; a project's end "
+            "(intake), which the tracker notifies",
 )
 UNDO = TopicSpec(
     name="undo",
@@ -92,6 +93,17 @@ ITEMS_FAILED = TopicSpec(
     purpose="dead letters with a reason: undecodable events and items a target refused",
 )
 
+PROJECTS = TopicSpec(
+    name="projects",
+    key="project_id[/row/N|/errors/N]",
+    producers=("intake",),
+    consumers=("intake",),
+    retention_ms=400 * DAY_MS,
+    cleanup_policy="compact",
+    purpose="operators' projects: each project's fields, each row (credentials sealed), each upload's refused "
+            "lines, the latest per key; a deleted project leaves tombstones. Intake rebuilds Redis from it",
+)
+
 TOPICS: tuple[TopicSpec, ...] = (
     MIGRATIONS_REQUESTED,
     MIGRATIONS_CONTROL,
@@ -100,6 +112,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     PROGRESS,
     UNDO,
     ITEMS_FAILED,
+    PROJECTS,
 )
 
 BY_NAME = {t.name: t for t in TOPICS}

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from shared.adapters.ports import ItemListing
-from shared.events import EndpointSpec, ExtractTask, FolderRef, ItemResult
+from shared.events import EndpointSpec, ExtractTask, FolderRef, ItemResult, MailFilters
 from shared.item_keys import item_key
 from shared.ledger import ALREADY_COPIED
 
@@ -41,12 +41,14 @@ class EmailPlan:
 
 
 def plan_emails(mid: str, source: EndpointSpec, folders: Sequence[tuple[FolderRef, bool]],
-                listings: Mapping[str, ItemListing], known: Set[str], task_size: int) -> EmailPlan:
+                listings: Mapping[str, ItemListing], known: Set[str], task_size: int,
+                filters: MailFilters | None = None) -> EmailPlan:
     """Tasks for every selectable folder's items that are not in ``known`` (the ledger's keys).
 
     A message above the size the listing was asked about is a task of its own, published first, so
     it does not end the run; the others go in slices of ``task_size`` UIDs (or references, for a
-    source without UIDs). Task ids name the folder, UIDVALIDITY and slice: the same listing gives
+    source without UIDs). Every task carries the migration's date window (``filters``), which the run applies
+    to each message's received date. Task ids name the folder, UIDVALIDITY and slice: the same listing gives
     the same ids, and a task published twice is run once.
     """
     tasks: list[ExtractTask] = []
@@ -79,4 +81,7 @@ def plan_emails(mid: str, source: EndpointSpec, folders: Sequence[tuple[FolderRe
                 migration_id=mid, task_id=f"{mid}:{ref.folder_id}:refs:{n // size}", source=source,
                 folder=ref, uidvalidity=0, uids=[], refs=list(new_refs[n:n + size])))
     # Large tasks first: each then heads its partition, so the first poll of any extractor takes them.
+    if filters is not None and (filters.received_before or filters.received_since):
+        window = {"received_before": filters.received_before, "received_since": filters.received_since}
+        tasks = [t.model_copy(update=window) for t in tasks]
     return EmailPlan(sorted(tasks, key=lambda t: not t.large), skipped, total)

@@ -60,6 +60,7 @@ from shared.flow_window import FlowWindow, held_back
 from shared.folder_refs import folder_refs
 from shared.host_leases import HostLeases, SessionRefused
 from shared.kafka_edge import next_offsets
+from shared.mail_filters import OUTSIDE_WINDOW, in_window, wanted_folders
 from shared.metrics import ServiceMetrics
 from shared.migration_records import MigrationRecords, RedisRecords
 from shared.session_target import SessionTarget
@@ -354,12 +355,13 @@ class Extractor:
             source = self.pool.get(mid, ev.source)  # first: a server with a session limit must grant this one
             self.pool.gate.wait(registry.session_host(ev.source))
             self._progress(OperationStarted(migration_id=mid, operation=OPERATION))
-            refs = folder_refs(source.list_folders(), source.prefix, source.marks_special_use)
+            refs = wanted_folders(folder_refs(source.list_folders(), source.prefix, source.marks_special_use),
+                                  ev.filters)
             for ref, _selectable in refs:  # first: the loader logs in and creates them while the rest is planned
                 self.producer.send(topics.ITEMS, f"{mid}/{ref.folder_id}", FolderItem(migration_id=mid, folder=ref))
             listings = self._list_all(ev, source, [ref for ref, selectable in refs if selectable])
             known = set(self.records.ledger(ev.pair_id).lookup([key for li in listings.values() for key in li.keys]))
-            plan = plan_emails(mid, ev.source, refs, listings, known, self.settings.task_size)
+            plan = plan_emails(mid, ev.source, refs, listings, known, self.settings.task_size, ev.filters)
         except ServerBusy as exc:  # not the migration's end: every replica waits, then the plan is tried again
             self.pool.gate.throttled(registry.session_host(ev.source), exc.backoff_seconds)
             raise
@@ -444,6 +446,20 @@ class Extractor:
         log.info("planned", extra={"migration_id": mid, "operation": operation, "items": len(items)})
 
     # -- running a task
+    def _outside(self, task: ExtractTask, event: MailItem | MailChunk, outside: set[str]) -> bool:
+        """A message received outside the task's date window: reported skipped once, none of it sent."""
+        meta = event.meta
+        key = meta.item_key if meta is not None else getattr(event, "item_key", "")
+        if meta is None:
+            return key in outside
+        if in_window(meta.internaldate, task):
+            return False
+        outside.add(key)
+        self._progress(ItemResults(migration_id=task.migration_id, operation=OPERATION, results=[
+            ItemResult(item_key=key, result="skipped", folder=task.folder.display, subject=meta.subject,
+                       bytes=0, reason=OUTSIDE_WINDOW)]))
+        return True
+
     def run(self, task: ExtractTask, slot: int = 0) -> int:
         """Run one task on the migration's ``slot``-th session; returns the messages it sent."""
         mid = task.migration_id
@@ -451,11 +467,15 @@ class Extractor:
         self.pool.gate.wait(host)  # a host that throttled is left alone by every replica for a while
         opened = False
         sent = 0
+        windowed = task.received_before is not None or task.received_since is not None
         try:
             with self.pool.lease(mid, task.source, slot) as source:
                 opened = True
                 count = nbytes = 0  # counted in the metric a few dozen at a time: it costs more than a send
+                outside: set[str] = set()  # large messages whose first chunk was outside the date window
                 for event in source.fetch(task, self.limits):
+                    if windowed and isinstance(event, (MailItem, MailChunk)) and self._outside(task, event, outside):
+                        continue
                     if isinstance(event, (MailItem, MailChunk)):
                         self.producer.send(topics.ITEMS, f"{mid}/{task.folder.folder_id}", event)
                         whole = isinstance(event, MailItem) or event.last

@@ -24,8 +24,8 @@ from shared.kafka_edge import DeliveryFailed
 log = logging.getLogger("services.intake.app")
 
 #: An error code for each HTTP status the framework itself answers with.
-HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
-              415: "unsupported_media_type"}
+HTTP_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "request_too_large", 415: "unsupported_media_type", 429: "rate_limited"}
 
 
 def error(status: int, code: str, message: str, *, side: str | None = None, field: str | None = None,

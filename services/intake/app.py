@@ -13,7 +13,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from services.intake import status_view
@@ -31,8 +31,14 @@ from services.intake.api_models import (
 from services.intake.autodetect_api import autodetect_router
 from services.intake.body_limit import DEFAULT_LIMIT, BodyLimit
 from services.intake.intake import Intake
+from services.intake.operator_api import operator_router, streamed
+from services.intake.operator_auth import OperatorAuth
 from services.intake.option_rules_api import option_rules_router
+from services.intake.project_csv import ProjectSettings
+from services.intake.project_metrics import ProjectCollector
+from services.intake.projects import Projects
 from services.intake.pst_upload import PST_PATH, pst_router
+from services.intake.rate_limit import LoginRateLimiter
 from services.intake.sign_in import sign_in_router
 from services.intake.web_routes import web_router
 from shared import migration_state as ms
@@ -55,8 +61,30 @@ def intake_checks(intake: Intake) -> dict[str, str]:
     return {"redis": UP}
 
 
-def create_app(intake: Intake) -> FastAPI:
+def add_schemas(app: FastAPI, *models: type[BaseModel]) -> None:
+    """Models that only a multipart body names (no route's parameter), in the OpenAPI's components."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(found.pop("$defs", {}))
+                components[model.__name__] = found
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
     app = FastAPI(title="mailferry", version="1", description="Move a whole mail account into another.")
+    auth = OperatorAuth(intake.settings.operator_keys,
+                        LoginRateLimiter(intake.r, intake.settings.operator_auth_failures_per_minute))
+    projects = projects or Projects(intake)
+    app.include_router(operator_router(projects, auth))
+    intake.registry.register(ProjectCollector(projects))
 
     app.include_router(web_router())
     app.include_router(autodetect_router(intake.settings.allow_hosts, intake.detect_settings))
@@ -64,11 +92,12 @@ def create_app(intake: Intake) -> FastAPI:
     app.include_router(option_rules_router())
     app.include_router(sign_in_router(intake.opts, lambda: intake.sign_ins))
 
-    app.add_middleware(BodyLimit, limit=DEFAULT_LIMIT, streamed_paths=frozenset({PST_PATH}),
+    app.add_middleware(BodyLimit, limit=DEFAULT_LIMIT, streamed_paths=frozenset({PST_PATH}), streamed=streamed,
                        too_large=lambda limit: error(413, "request_too_large",
                                                      f"the request body is larger than {limit} bytes"))
 
     install_error_handlers(app)
+    add_schemas(app, ProjectSettings)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

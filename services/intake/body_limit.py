@@ -21,14 +21,15 @@ class BodyLimit:
     """ASGI middleware: buffer a body up to ``limit`` bytes and hand it on, or answer ``too_large()``."""
 
     def __init__(self, app: ASGIApp, limit: int, streamed_paths: frozenset[str],
-                 too_large: Callable[[int], Response]) -> None:
+                 too_large: Callable[[int], Response], streamed: Callable[[str], bool] = lambda _p: False) -> None:
         self.app = app
         self.limit = limit
         self.streamed_paths = streamed_paths
+        self.streamed = streamed  # paths with a variable part (a project's id) whose body is streamed too
         self.too_large = too_large
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.streamed_paths:
+        if scope["type"] != "http" or scope["path"] in self.streamed_paths or self.streamed(scope["path"]):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"")

@@ -199,6 +199,10 @@ class Intake:
         fields = self.authorized(mid, login)
         if fields is None:
             return error(404, "not_found", "no migration with this ID and login")
+        return self.cancel_known(mid, fields)
+
+    def cancel_known(self, mid: str, fields: dict[str, str]) -> JSONResponse:
+        """Cancel a migration whose caller has been authorised (the user by its login, an operator by key)."""
         state = fields.get("state", "")
         if state == ms.CANCELLING:
             return JSONResponse(status_code=202, content={"id": mid, "state": state})
@@ -258,6 +262,10 @@ class Intake:
         except ConnectionCheckFailed as exc:
             self.metrics.error(exc.code)
             return error(422, exc.code, str(exc), side="target")
+        return self.start_undo(mid, target_password)
+
+    def start_undo(self, mid: str, target_password: str) -> JSONResponse:
+        """Queue the undo of an ended migration whose target password has been checked (or is the operator's)."""
         data_key = new_data_key()
         command = ControlCommand(migration_id=mid, command="undo", target_password_sealed=seal(
             data_key, target_password, seal_context(mid, UNDO_SEAL_SIDE)))

@@ -18,7 +18,7 @@ from shared import topics
 from shared.credential_seal import MasterKeys, new_data_key, seal
 from shared.credentials import seal_context
 from shared.edges import ProducerEdge
-from shared.events import EndpointSpec, MigrationRequested, encode
+from shared.events import EndpointSpec, MailFilters, MigrationRequested, encode
 from shared.migration_status import StatusCreator
 
 
@@ -44,6 +44,7 @@ class MigrationDraft:
     pair_id: str
     login: str  # the login the migration is followed with
     status_fields: dict[str, str] = field(default_factory=dict)  # added to (or overriding) the common ones
+    filters: MailFilters | None = None  # which folders and dates (a project's rows and passes)
 
 
 def address(spec: EndpointSpec) -> str:
@@ -61,7 +62,7 @@ def create_migration(status: StatusCreator, producer: ProducerEdge, keys: Master
     source = sealed(draft.source, draft.passwords[0], "source")
     target = sealed(draft.target, draft.passwords[1], "target")
     event = MigrationRequested(migration_id=mid, source=source, target=target, options=draft.options,
-                               notify_email=draft.notify_email, pair_id=draft.pair_id)
+                               notify_email=draft.notify_email, pair_id=draft.pair_id, filters=draft.filters)
     salt = secrets.token_hex(16)
     status.create(mid, {
         "login_salt": salt,

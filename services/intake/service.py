@@ -7,6 +7,7 @@ so a header anyone can send must not choose it.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import redis
@@ -16,11 +17,15 @@ from prometheus_client import CollectorRegistry
 
 from services.intake.app import create_app
 from services.intake.intake import Intake
+from services.intake.project_topic import TopicLog, rebuild
+from services.intake.projects import Projects
 from shared import kafka_edge
 from shared.config import Settings
 from shared.credential_seal import MasterKeys
 from shared.dependency_watch import DependencyWatch
 from shared.metrics import ServiceMetrics
+
+log = logging.getLogger(__name__)
 
 
 def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
@@ -28,6 +33,18 @@ def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
     trusted = list(settings.trusted_proxies)
     return uvicorn.Config(app, host=settings.bind_host, port=settings.intake_port, log_config=None,
                           access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
+
+
+def run_projects(projects: Projects, stop: threading.Event) -> None:
+    """Every second: launch the projects that are due, mark the ones whose rows have all ended, delete the
+    expired ones (every replica runs it; a lock per project lets one at a time act)."""
+    while not stop.wait(1.0):
+        try:
+            projects.tick()
+        except redis.RedisError as exc:
+            log.warning("projects not looked at", extra={"error": str(exc)})
+        except Exception:
+            log.exception("projects loop failed; it goes on")
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:
@@ -45,7 +62,9 @@ def serve(settings: Settings, stop: threading.Event) -> None:
                             broker_back=lambda: kafka_edge.after_outage(ensure_topics, producer)).start()
     intake = Intake(settings, client, producer, MasterKeys.parse(settings.secret_key), registry, metrics,
                     settings.autodetect, watch)
-    server = uvicorn.Server(server_config(create_app(intake), settings))
+    projects = Projects(intake, TopicLog(intake.producer))
+    rebuild(projects.store, settings.kafka_bootstrap, settings.topic_prefix)
+    server = uvicorn.Server(server_config(create_app(intake, projects), settings))
 
     def exit_on_stop() -> None:
         stop.wait()
@@ -53,4 +72,5 @@ def serve(settings: Settings, stop: threading.Event) -> None:
 
     watcher = threading.Thread(target=exit_on_stop, daemon=True)
     watcher.start()
+    threading.Thread(target=run_projects, args=(projects, stop), name="projects", daemon=True).start()
     server.run()

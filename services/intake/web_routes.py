@@ -31,7 +31,7 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 PARTIALS_DIR = WEB_DIR / "partials"
 LANGUAGES = ("en", "de")
 DEFAULT_LANGUAGE = "en"
-PAGES = {"/": "index.html", "/pst": "pst.html", "/status": "status.html"}
+PAGES = {"/": "index.html", "/pst": "pst.html", "/status": "status.html", "/operator": "operator.html"}
 ASSET_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -200,7 +200,8 @@ def _assets() -> dict[str, Path]:
 
 
 def web_router() -> APIRouter:
-    """``GET /`` (new migration), ``/pst`` (PST file), ``/status`` (follow one) and ``/assets/...``."""
+    """``GET /`` (new migration), ``/pst`` (PST file), ``/status`` (follow one), ``/operator`` (projects) and
+    ``/assets/...``."""
     router = APIRouter(include_in_schema=False)
     i18n_block = f'<script type="application/json" id="i18n-data">{_dictionaries()}</script>'
     pages = {path: load_page(path, name, i18n_block) for path, name in PAGES.items()}

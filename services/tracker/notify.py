@@ -70,9 +70,18 @@ def compose(mid: str, kind: str, fields: Mapping[str, str], errors: list[dict[st
     if fields.get("error"):
         lines += ["", f"Reason: {fields['error']}"]
     lines += ["", "Keep the migration ID: with the source login it finds this migration again."]
-    msg = EmailMessage()
     what = "Your mail migration" if kind == "migration" else "The undo of your mail migration"
-    msg["Subject"] = f"{what} has ended: {state}"
+    return message(f"{what} has ended: {state}", lines, sender, to)
+
+
+def compose_project(name: str, state: str, lines: list[str], sender: str, to: str) -> EmailMessage:
+    """Pure: the message at the end of an operator's project (its lines are intake's summary)."""
+    return message(f"Your mailferry project has ended: {state}", lines, sender, to)
+
+
+def message(subject: str, lines: list[str], sender: str, to: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = subject
     msg["From"] = sender
     msg["To"] = to
     msg["Date"] = formatdate(localtime=False)

@@ -22,15 +22,16 @@ import redis
 from services.runtime import ServiceContext, run_service
 from services.tracker.fold import Finished, RequestOperation, UndoEnded, fold_all, next_steps, settle, when
 from services.tracker.metrics import TrackerMetrics
-from services.tracker.notify import Notifier, compose
+from services.tracker.notify import Notifier, compose, compose_project
 from services.tracker.stall import StallWatch, idle_migrations
 from shared import migration_state as ms
+from shared import redis_keys as k
 from shared import topics
 from shared.config import Settings
 from shared.credentials import CredentialStore
 from shared.edges import Delivered, ProducerEdge
 from shared.errors import EventError
-from shared.events import Event, ItemResults, OperationRequested, decode
+from shared.events import Event, ItemResults, OperationRequested, ProjectEnded, decode, decode_as, encode
 from shared.kafka_edge import EventProducer, make_producer, next_offsets
 from shared.migration_status import StatusKeeper
 from shared.spool import PstUnavailable, spool_file
@@ -38,6 +39,8 @@ from shared.status_store import StatusStore
 
 log = logging.getLogger(__name__)
 SERVICE = "tracker"
+PROJECT = "project"  # the notification kind of a project's end
+PROJECT_NOTICE_SECONDS = 30 * 24 * 3600  # a notice not sent within a month is not worth sending
 
 
 class Tracker:
@@ -63,6 +66,9 @@ class Tracker:
             except EventError as exc:
                 self.metrics.base.dead_letter(exc.code)
                 log.warning("undecodable event skipped", extra={"error": str(exc), "topic": msg.topic()})
+                continue
+            if isinstance(ev, ProjectEnded):
+                self.project_ended(ev)
                 continue
             events.setdefault(ev.migration_id, []).append(ev)
         for mid, evs in events.items():
@@ -127,7 +133,22 @@ class Tracker:
             self.notifier.enqueue(mid, "undo")
         log.info("undo ended", extra={"migration_id": mid, "state": ms.UNDONE if ok else ms.UNDO_FAILED})
 
+    def project_ended(self, ev: ProjectEnded) -> None:
+        """A project's end: kept in Redis until its notification is sent (a redelivery queues it again: the
+        notification is at least once, as a migration's)."""
+        if self.notifier is None or not ev.notify_email:
+            return
+        self.notifier.r.set(k.project_notice(ev.migration_id), encode(ev), ex=PROJECT_NOTICE_SECONDS)
+        self.notifier.enqueue(ev.migration_id, PROJECT)
+        log.info("project ended", extra={"project_id": ev.migration_id, "state": ev.state})
+
     def build_notification(self, mid: str, kind: str) -> EmailMessage | None:
+        if kind == PROJECT:
+            raw = self.notifier.r.get(k.project_notice(mid)) if self.notifier else None
+            if raw is None or self.notifier is None:
+                return None
+            ev = decode_as(raw, ProjectEnded)
+            return compose_project(ev.name, ev.state, ev.lines, self.notifier.smtp.sender, ev.notify_email)
         fields = self.status.fields(mid)
         to = fields.get("notify_email")
         if not to or self.notifier is None:

@@ -23,7 +23,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from shared.adapters.net import ConnectOptions
 from shared.adapters.records import ItemRecord, MailRecord, PimRecord, Record, ScriptRecord
@@ -122,6 +122,15 @@ class Source(Protocol):
         ``skipped`` result, one that cannot be read a ``failed`` one; it never raises for one item."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class MeasuredSource(Protocol):
+    """A source that can say how many bytes its folders hold without reading them (the pre-flight's
+    estimate); a source without it is measured in messages only."""
+
+    def folder_bytes(self, folders: Sequence[FolderRef]) -> dict[str, int]:
+        """The total size of each folder's messages, keyed by ``FolderRef.source_name``."""
 
 
 #: An item read whole at plan time: a contact, group, event, task, rule, auto-reply, or Sieve script.

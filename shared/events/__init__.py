@@ -4,7 +4,7 @@ from shared.events.codec import decode, decode_as, encode
 from shared.events.dead_letter import DeadLetter
 from shared.events.envelope import REGISTRY, Event
 from shared.events.items import FolderItem, MailChunk, MailItem, MailMeta, PimItem, SieveScriptItem
-from shared.events.migration import ControlCommand, EndpointSpec, MigrationRequested, OperationRequested
+from shared.events.migration import ControlCommand, EndpointSpec, MailFilters, MigrationRequested, OperationRequested
 from shared.events.progress import (
     ItemResult,
     ItemResults,
@@ -13,9 +13,11 @@ from shared.events.progress import (
     OperationPlanned,
     OperationSkipped,
     OperationStarted,
+    ProjectEnded,
     UndoFinished,
     UndoProgress,
 )
+from shared.events.project import ProjectRecord
 from shared.events.tasks import ExtractTask, FolderRef, TaskLink
 from shared.events.undo import CreatedThing, UndoRecords
 
@@ -32,6 +34,7 @@ __all__ = [
     "ItemResult",
     "ItemResults",
     "MailChunk",
+    "MailFilters",
     "MailItem",
     "MailMeta",
     "MigrationFailed",
@@ -42,6 +45,8 @@ __all__ = [
     "OperationSkipped",
     "OperationStarted",
     "PimItem",
+    "ProjectEnded",
+    "ProjectRecord",
     "SieveScriptItem",
     "TaskLink",
     "UndoFinished",

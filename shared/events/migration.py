@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +32,20 @@ class EndpointSpec(BaseModel):
     path: str = Field(default="", description="PST: the uploaded file, relative to the spool directory")
 
 
+class MailFilters(BaseModel):
+    """Which mail a migration copies: folders by name (a name covers its subfolders), and a date window on
+    each message's received date (INTERNALDATE). Empty lists and no dates: everything."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    include_folders: list[str] = Field(default_factory=list, max_length=100,
+                                       description="only these folders (and their subfolders); empty: all")
+    exclude_folders: list[str] = Field(default_factory=list, max_length=100,
+                                       description="never these folders (nor their subfolders)")
+    received_before: datetime | None = Field(default=None, description="only mail received before (pre-stage)")
+    received_since: datetime | None = Field(default=None, description="only mail received at or after")
+
+
 @register
 class MigrationRequested(Event):
     """Intake accepted a migration after both logins were checked."""
@@ -43,6 +58,7 @@ class MigrationRequested(Event):
     options: list[str]
     notify_email: str | None = None
     pair_id: str = Field(description="stable id of (source account, target account): scopes the ledger")
+    filters: MailFilters | None = Field(default=None, description="e-mails: which folders and dates (all if none)")
 
 
 @register

@@ -108,3 +108,20 @@ class OperationSkipped(Event):
     VERSION = 1
 
     operation: str
+
+
+@register
+class ProjectEnded(Event):
+    """Every row of an operator's project has ended (intake's project loop says so once).
+
+    ``migration_id`` holds the project's id (the envelope's one id). The tracker sends ``lines`` to
+    ``notify_email`` through its notification queue; nothing here is a secret.
+    """
+
+    EVENT_TYPE = "progress.project_ended"
+    VERSION = 1
+
+    name: str
+    state: str
+    notify_email: str
+    lines: list[str]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import folder_map
@@ -60,3 +62,6 @@ class ExtractTask(Event):
     # The tasks that follow this one in its chain: a migration has at most a few chains, so at most that many
     # of its tasks wait in the topic, and migrations started later are not queued behind all of a big one.
     chain: list[TaskLink] = Field(default_factory=list)
+    # The migration's date window (shared/mail_filters.py): a message received outside it is reported skipped.
+    received_before: datetime | None = None
+    received_since: datetime | None = None

@@ -143,7 +143,7 @@ class Rig:
 class MemoryRig(Rig):
     name = "memory"
     caps = frozenset({"source", "seed", "folders", "dates", "login", "mail_target", "undo", "refuses",
-                      "items", "item_target", "setting"})
+                      "items", "item_target", "setting", "measured"})
 
     def __init__(self) -> None:
         self.server = MemoryServer()
@@ -232,7 +232,8 @@ class DovecotAccounts:
 
 class ImapRig(Rig):
     name = "dovecot-imap"
-    caps = frozenset({"source", "seed", "folders", "dates", "login", "network", "mail_target", "undo", "refuses"})
+    caps = frozenset({"source", "seed", "folders", "dates", "login", "network", "mail_target", "undo", "refuses",
+                      "measured"})
 
     def __init__(self, dovecot: DovecotAccounts) -> None:
         self.dovecot = dovecot

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from shared.adapters.ports import FetchLimits, Source
+from shared.adapters.ports import FetchLimits, MeasuredSource, Source
 from shared.events import ExtractTask, FolderRef, ItemResults, MailChunk, MailItem
 from shared.folder_refs import folder_refs
 from tests.contract.conftest import needs
@@ -154,3 +154,20 @@ def test_the_pst_files_hold_what_pffexport_read(rig: Rig) -> None:
             for item, m in zip(items, want, strict=True):
                 assert m.body.encode() in item.data
         source.close()
+
+
+@needs("source", "seed", "measured")
+def test_a_measured_source_says_each_folders_bytes_as_seeded(rig: Rig) -> None:
+    """The pre-flight's figure: a source that can measure (``MeasuredSource``) gives each folder's total size,
+    checked against the bytes seeded (the others are measured in messages only)."""
+    acct = rig.account()
+    layout = {"INBOX": [seed(1), seed(2, size=30_000)], "Archiv": [seed(3)], "Leer": []}
+    rig.seed(acct, layout)
+    source = open_source(rig, acct)
+    try:
+        assert isinstance(source, MeasuredSource)
+        selectable = [r for r, ok in refs(source) if ok and r.source_name in layout]
+        sizes = source.folder_bytes(selectable)
+    finally:
+        source.close()
+    assert sizes == {name: sum(len(s.data) for s in msgs) for name, msgs in layout.items()}

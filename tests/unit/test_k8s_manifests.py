@@ -67,9 +67,12 @@ CONSUMER_GROUPS = {
     "mailferry-extractor": {"migrations.requested", "extract.tasks", "migrations.control"},
     "mailferry-loader": {"items", "migrations.control"},
     "mailferry-tracker": {"progress", "undo", "migrations.control", "migrations.requested"},
+    # intake reads its projects back at start (assigned partitions, from the beginning, nothing committed)
+    "mailferry-intake": {"projects"},
 }
 
-SECRET_KEYS = {"MAILFERRY_SECRET_KEY", "MAILFERRY_SMTP_PASSWORD", "MAILFERRY_GRAPH_CLIENT_SECRET"}
+SECRET_KEYS = {"MAILFERRY_SECRET_KEY", "MAILFERRY_SMTP_PASSWORD", "MAILFERRY_GRAPH_CLIENT_SECRET",
+               "MAILFERRY_OPERATOR_KEYS"}
 CONFIG_KEYS = {
     "MAILFERRY_KAFKA_BOOTSTRAP",
     "MAILFERRY_REDIS_URL",
@@ -85,6 +88,7 @@ CONFIG_KEYS = {
     "MAILFERRY_TOPIC_PARTITIONS",
     "MAILFERRY_INLINE_LIMIT",
     "MAILFERRY_UNDO_WINDOW_HOURS",
+    "MAILFERRY_PROJECT_RETENTION_DAYS",
     "MAILFERRY_LOG_LEVEL",
     "MAILFERRY_SMTP_HOST",
     "MAILFERRY_SMTP_PORT",
@@ -772,7 +776,7 @@ def test_dashboard_has_the_required_panels_and_is_shipped_as_configmap(objs: lis
     assert d["uid"] and d["title"] and d["schemaVersion"] >= 36
     ids = [p["id"] for p in d["panels"]]
     assert len(ids) == len(set(ids))
-    by_title = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in d["panels"]}
+    by_title = {p["title"]: " ".join(t["expr"] for t in p.get("targets", [])) for p in d["panels"]}
     needs = {
         "Migrations by state": ["mailferry_migrations"],
         "Throughput (messages/s)": ["rate(mailferry_items_total"],
@@ -780,7 +784,15 @@ def test_dashboard_has_the_required_panels_and_is_shipped_as_configmap(objs: lis
         "Items failed by reason": ["mailferry_dead_letters_total", "reason"],
         "Consumer lag per consumer group": ["mailferry_consumer_lag"],
         "Migration duration p50 / p95": ["histogram_quantile(0.5,", "histogram_quantile(0.95,"],
+        "Projects by state": ["mailferry_projects"],
+        "Rows of active projects by state": ["mailferry_project_rows"],
+        "Active projects: messages done of total": ["mailferry_project_messages"],
     }
+    rows = [p for p in d["panels"] if p["type"] == "row"]
+    assert [r["title"] for r in rows] == ["Projects"]
+    below = [p["title"] for p in d["panels"] if p["gridPos"]["y"] == rows[0]["gridPos"]["y"] + 1]
+    assert sorted(below) == sorted(["Projects by state", "Rows of active projects by state",
+                                    "Active projects: messages done of total"])
     for title, fragments in needs.items():
         assert title in by_title, title
         for f in fragments:

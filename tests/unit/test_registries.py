@@ -95,7 +95,18 @@ def consumed(service: str) -> set[str]:
                 reads = node.args[3] if len(node.args) > 3 else next(k.value for k in node.keywords if k.arg == "reads")
                 assert isinstance(reads, ast.List), path
                 out |= {n for e in reads.elts if (n := topic_of(e)) is not None}
+        out |= replayed(path)
     return out
+
+
+def replayed(path: Path) -> set[str]:
+    """Topics a module reads from the start by itself (a rebuild: ``topics.X.full_name(...)`` in a module
+    that assigns a consumer), beside the service's subscriptions."""
+    nodes = list(ast.walk(tree(path)))
+    if not any(isinstance(n, ast.Attribute) and n.attr in ("assign", "subscribe") for n in nodes):
+        return set()
+    return {name for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+            and n.func.attr == "full_name" and (name := topic_of(n.func.value)) is not None}
 
 
 def test_the_topic_registry_names_who_produces_and_consumes_each_topic() -> None:
@@ -127,6 +138,7 @@ def defined_metrics() -> dict[str, Path]:
             if not isinstance(node, ast.Call) or not node.args:
                 continue
             kind = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            kind = kind.removesuffix("MetricFamily")  # a custom collector's families are metrics too
             first = node.args[0]
             if kind in ("Counter", "Gauge", "Histogram") and isinstance(first, ast.Constant) \
                     and isinstance(first.value, str):

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from services.intake import web_routes
 from services.intake.web_routes import PAGES, WEB_DIR, expand_includes, mark_current, web_router
 
-NAV = {"/": "nav.new", "/pst": "nav.pst", "/status": "nav.status"}
+NAV = {"/": "nav.new", "/pst": "nav.pst", "/status": "nav.status", "/operator": "nav.operator"}
 
 
 @pytest.fixture(scope="module")

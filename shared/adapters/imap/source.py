@@ -71,6 +71,17 @@ class ImapSource:
                                            large=frozenset(large))
                 for f, (validity, uids, large) in zip(folders, listed, strict=True)}
 
+    @translated("the measure of the folders")
+    def folder_bytes(self, folders: Sequence[FolderRef]) -> dict[str, int]:
+        """Each folder's RFC822.SIZE summed (read-only; a SEARCH and a FETCH per non-empty folder)."""
+        out: dict[str, int] = {}
+        for f in folders:
+            exists = int(self.client.select_folder(f.source_name, readonly=True).get(b"EXISTS", 0))
+            uids = self.client.search("ALL") if exists else []
+            sizes = self.client.fetch(uids, ["RFC822.SIZE"]) if uids else {}
+            out[f.source_name] = sum(int(v.get(b"RFC822.SIZE", 0)) for v in sizes.values())
+        return out
+
     @translated("FETCH")
     def fetch(self, task: ExtractTask, limits: FetchLimits) -> Iterator[Fetched]:
         """The task's messages (:func:`shared.adapters.imap.fetch_task.run_task`)."""

@@ -46,6 +46,10 @@ class MemorySource:
                                                keys=[item_key(ref.folder_id, f.uidvalidity, u) for u in uids])
         return out
 
+    def folder_bytes(self, folders: Sequence[FolderRef]) -> dict[str, int]:
+        return {ref.source_name: sum(len(m.data) for m in self.account.folders[ref.source_name].messages.values())
+                for ref in folders}
+
     def fetch(self, task: ExtractTask, limits: FetchLimits) -> Iterator[Fetched]:
         self.account.step("fetch")
         f = self.account.folders.get(task.folder.source_name)
