@@ -270,8 +270,8 @@ def test_graph_to_exchange_offers_no_contact_groups(graph_stack: StackInfo, ews_
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "options_not_possible"
     assert "contact_groups" in resp.json()["error"]["message"]
     rules = httpx.get(f"{graph_stack.intake_url}/api/v1/option-rules", timeout=30).json()
-    assert rules["options"]["graph"] == {"ews": ["emails", "contacts", "calendars", "tasks", "rules", "auto_reply"],
-                                         "imap": ["emails"]}
+    no_groups = ["emails", "contacts", "calendars", "tasks", "rules", "auto_reply"]
+    assert rules["options"]["graph"] == {"ews": no_groups, "graph": no_groups, "imap": ["emails"]}
 
 
 def test_graph_limits_are_kept_and_retry_after_honoured(graph_stack: StackInfo, accounts: Accounts,

@@ -89,7 +89,8 @@ SYSTEM = System(
     mail_source=open_source,
     mail_target=open_target,
     readers={op: Reading(fmt, open_source) for op, fmt in FORMATS.items()},
-    writers={op: Writing(fmt, open_item_target) for op, fmt in FORMATS.items()},
+    # contact groups are taken only to say, per group, that Graph cannot hold them (the report lists each)
+    writers={op: Writing(fmt, open_item_target) for op, fmt in {**FORMATS, "contact_groups": "contact-group"}.items()},
     undo=open_undo,
     check_login=check_login,
     task_keys=task_keys,
