@@ -356,3 +356,207 @@ def test_a_signed_in_user_migrates_with_tokens_renewed_and_never_in_clear(
             for needle in (secret.encode(), base64.b64encode(secret.encode()).rstrip(b"=")):
                 assert needle not in data, f"a secret was found in {where}"
     assert not redis_lib.Redis.from_url(graph_stack.redis_url).exists(f"mf:dek:{mid}")  # sealed copies unreadable
+
+
+# -- Microsoft 365 as the target ---------------------------------------------------------------------------
+UNDO_AUTH = "app"  # undo asks for the target's password again; the operator's app has none: any text passes
+
+
+def graph_tree(g: httpx.Client) -> dict[str, str]:
+    """Every mail folder below the root by its path ("Inbox/Sub"), as a plain client lists it: path → id."""
+    out: dict[str, str] = {}
+
+    def walk(folder: str, prefix: str) -> None:
+        for f in g.get(f"/mailFolders/{folder}/childFolders", params={"$top": "100"}).json()["value"]:
+            path = f"{prefix}{f['displayName']}"
+            out[path] = f["id"]
+            walk(f["id"], path + "/")
+
+    walk("msgfolderroot", "")
+    return out
+
+
+def graph_messages(g: httpx.Client, folder_id: str) -> list[tuple[Any, ...]]:
+    """(subject, read, draft, flag, categories, received, sent, Message-ID, attachments) of a folder's messages."""
+    out = []
+    wanted = "subject,isRead,isDraft,flag,categories,receivedDateTime,sentDateTime,internetMessageId,hasAttachments"
+    for m in g.get(f"/mailFolders/{folder_id}/messages", params={"$top": "1000", "$select": wanted}).json()["value"]:
+        atts = g.get(f"/messages/{m['id']}/attachments", params={"$select": "name,size"}).json()["value"] \
+            if m["hasAttachments"] else []
+        out.append((m["subject"], m["isRead"], m["isDraft"], m["flag"]["flagStatus"], tuple(m["categories"]),
+                    m["receivedDateTime"], m["sentDateTime"], m["internetMessageId"],
+                    tuple((a["name"], a["size"]) for a in atts)))
+    return sorted(out)
+
+
+def simple_mime(subject: str, message_id: str, date: str, attachment: bytes | None = None) -> bytes:
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"] = "Bob <bob@example.net>"
+    m["To"] = "alice@example.test"
+    m["Subject"] = subject
+    m["Date"] = date
+    m["Message-ID"] = message_id
+    m.set_content(f"{subject}\n")
+    if attachment is not None:
+        m.add_attachment(attachment, maintype="application", subtype="pdf", filename="scan.pdf")
+    return m.as_bytes()
+
+
+def undo(info: StackInfo, mid: str, login: str) -> dict[str, Any]:
+    resp = httpx.post(f"{info.intake_url}/api/v1/migrations/{mid}/undo",
+                      json={"login": login, "target_password": UNDO_AUTH}, timeout=60)
+    assert resp.status_code == 202, resp.text
+    return wait_final(info, mid, login)
+
+
+def test_imap_to_graph_every_message_and_folder_then_a_pass_copies_nothing_then_undo(
+        graph_stack: StackInfo, accounts: Accounts, graph_emu: GraphEmulator) -> None:
+    from datetime import datetime
+
+    src = accounts.new("i2g-src")
+    big = bytes(range(256)) * 14_000  # 3.5 MB: an upload session on the target
+    utc = datetime.fromisoformat
+    plan = [  # IMAP folder, subject, flags, INTERNALDATE, attachment
+        ("INBOX", "Quarterly", (b"\\Seen", b"\\Flagged", b"Work"), "2024-01-02T09:00:05+00:00", None),
+        ("INBOX", "Unread", (), "2023-05-06T07:08:09+00:00", None),
+        ("INBOX", "Done", (b"\\Seen", b"$Completed"), "2023-05-07T00:00:00+00:00", None),
+        ("Sent", "My answer", (b"\\Seen",), "2022-01-01T10:00:00+00:00", None),
+        ("Drafts", "Unfinished", (b"\\Seen", b"\\Draft"), "2021-01-01T00:00:00+00:00", None),
+        ("Junk", "Win", (), "2020-02-02T02:02:02+00:00", None),
+        ("Archive", "Old", (b"\\Seen",), "2019-05-05T05:05:05+00:00", None),
+        ("Projects/2024", "Scan", (b"\\Seen",), "2024-03-03T03:03:03+00:00", big),
+        ("Données/Été", "Vacances", (b"\\Seen",), "2024-07-01T08:00:00+00:00", None),
+    ]
+    with accounts.client(src) as c:
+        for name in ("Projects", "Projects/2024", "Données", "Données/Été", "Empty"):
+            c.create_folder(name)
+        for n, (folder, subject, flags, when, att) in enumerate(plan):
+            raw = simple_mime(subject, f"<m{n}@example.net>", "Mon, 01 Jan 2024 10:00:00 +0100", att)
+            c.append(folder, raw, flags, msg_time=utc(when))
+    login = new_user(graph_emu, "i2g")
+    mid = start(graph_stack, accounts.endpoint(src), graph_endpoint(login))
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == len(plan)
+    sent = "2024-01-01T09:00:00Z"
+    with rig.seeding(graph_emu, login) as g:
+        tree = graph_tree(g)
+        assert set(tree) == {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive", "Outbox",
+                             "Projects", "Projects/2024", "Données", "Données/Été", "Empty"}
+        got = {path: graph_messages(g, fid) for path, fid in tree.items()}
+    assert got == {
+        "Inbox": [("Done", True, False, "complete", (), "2023-05-07T00:00:00Z", sent, "<m2@example.net>", ()),
+                  ("Quarterly", True, False, "flagged", ("Work",), "2024-01-02T09:00:05Z", sent, "<m0@example.net>", ()),
+                  ("Unread", False, False, "notFlagged", (), "2023-05-06T07:08:09Z", sent, "<m1@example.net>", ())],
+        "Sent Items": [("My answer", True, False, "notFlagged", (), "2022-01-01T10:00:00Z", sent, "<m3@example.net>",
+                        ())],
+        "Drafts": [("Unfinished", True, True, "notFlagged", (), "2021-01-01T00:00:00Z", sent, "<m4@example.net>", ())],
+        "Deleted Items": [], "Outbox": [], "Projects": [], "Données": [], "Empty": [],
+        "Junk Email": [("Win", False, False, "notFlagged", (), "2020-02-02T02:02:02Z", sent, "<m5@example.net>", ())],
+        "Archive": [("Old", True, False, "notFlagged", (), "2019-05-05T05:05:05Z", sent, "<m6@example.net>", ())],
+        "Projects/2024": [("Scan", True, False, "notFlagged", (), "2024-03-03T03:03:03Z", sent, "<m7@example.net>",
+                           (("scan.pdf", len(big)),))],
+        "Données/Été": [("Vacances", True, False, "notFlagged", (), "2024-07-01T08:00:00Z", sent, "<m8@example.net>",
+                         ())],
+    }
+    again = wait_final(graph_stack, start(graph_stack, accounts.endpoint(src), graph_endpoint(login)), src)
+    assert (again["items"]["emails"]["done"], again["items"]["emails"]["skipped"]) == (0, len(plan)), again
+    st = undo(graph_stack, mid, src)
+    assert st["state"] == "undone", st
+    assert st["undo"]["kept"] == [], st["undo"]
+    with rig.seeding(graph_emu, login) as g:
+        tree = graph_tree(g)
+        # the messages of the first migration are gone for good (none in Deleted Items); the second copied none
+        assert set(tree) == {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive", "Outbox"}
+        assert {path: graph_messages(g, fid) for path, fid in tree.items()} == {path: [] for path in tree}
+
+
+def test_graph_to_graph_everything_then_undo_puts_the_mailbox_back(graph_stack: StackInfo,
+                                                                  graph_emu: GraphEmulator) -> None:
+    src, dst = new_user(graph_emu, "g2g-src"), new_user(graph_emu, "g2g-dst")
+    with rig.seeding(graph_emu, src) as g:
+        projects = rig.folder(g, "msgfolderroot", "Projects")
+        rig.message(g, "inbox", "Quarterly", read=True, received="2023-01-02T03:04:05Z", flag="flagged",
+                    categories=["Red Category"])
+        rig.message(g, projects, "Plan", read=False, received="2024-01-10T12:00:00Z")
+        rig.mime_message(g, "drafts", rig.generated_mime(7, "Unsent"))
+        rig.created(g.post("/contacts", json={"givenName": "Ada", "surname": "Lovelace", "displayName": "Ada Lovelace",
+                                              "emailAddresses": [{"address": "ada@example.test"}],
+                                              "companyName": "Analytical Engines"}))
+        rig.created(g.post("/events", json={
+            "subject": "Holiday", "isAllDay": True, "start": {"dateTime": "2026-04-01T00:00:00", "timeZone": WEST},
+            "end": {"dateTime": "2026-04-02T00:00:00", "timeZone": WEST}}))
+        master = rig.created(g.post("/events", json={
+            "subject": "Jour fixe", "start": {"dateTime": "2026-01-05T09:00:00", "timeZone": "Europe/Berlin"},
+            "end": {"dateTime": "2026-01-05T10:00:00", "timeZone": "Europe/Berlin"},
+            "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"],
+                                       "firstDayOfWeek": "monday"},
+                           "range": {"type": "numbered", "startDate": "2026-01-05", "numberOfOccurrences": 6}}}))
+        window = {"startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2026-03-01T00:00:00Z"}
+        occ = g.get(f"/events/{master['id']}/instances", params=window).json()["value"]
+        assert g.patch(f"/events/{occ[1]['id']}", json={"subject": "Jour fixe (moved)",
+                       "start": {"dateTime": "2026-01-13T11:00:00", "timeZone": "Europe/Berlin"},
+                       "end": {"dateTime": "2026-01-13T12:00:00", "timeZone": "Europe/Berlin"}}).status_code == 200
+        assert g.delete(f"/events/{occ[3]['id']}").status_code == 204
+        default = next(x for x in g.get("/todo/lists").json()["value"] if x["wellknownListName"] == "defaultList")
+        rig.created(g.post(f"/todo/lists/{default['id']}/tasks", json={
+            "title": "File the report", "status": "inProgress", "importance": "high",
+            "dueDateTime": {"dateTime": "2026-06-10T00:00:00", "timeZone": "UTC"}}))
+        rig.created(g.post("/mailFolders/inbox/messageRules", json={
+            "displayName": "News", "sequence": 1, "isEnabled": True,
+            "conditions": {"subjectContains": ["newsletter"]}, "actions": {"moveToFolder": projects,
+                                                                           "markAsRead": True}}))
+        assert g.patch("/mailboxSettings", json={"automaticRepliesSetting": {
+            "status": "alwaysEnabled", "externalAudience": "all", "internalReplyMessage": "Away",
+            "externalReplyMessage": "Away (ext)"}}).status_code == 200
+    with rig.seeding(graph_emu, dst) as g:
+        before_reply = g.get("/mailboxSettings/automaticRepliesSetting").json()
+        mine = rig.created(g.post("/mailFolders/inbox/messageRules", json={
+            "displayName": "Mine", "sequence": 2, "isEnabled": True, "actions": {"markAsRead": True}}))
+    options = ["emails", "contacts", "calendars", "tasks", "rules", "auto_reply"]
+    mid = start(graph_stack, graph_endpoint(src), graph_endpoint(dst), options=options)
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "completed", st
+    assert {op: st["items"][op]["done"] for op in options} == {"emails": 3, "contacts": 1, "calendars": 2,
+                                                               "tasks": 1, "rules": 1, "auto_reply": 1}
+    with rig.seeding(graph_emu, dst) as g:
+        tree = graph_tree(g)
+        got = {path: [(m[0], m[1], m[2], m[3], m[4], m[5]) for m in graph_messages(g, fid)]
+               for path, fid in tree.items() if path in ("Inbox", "Projects", "Drafts")}
+        assert got == {"Inbox": [("Quarterly", True, False, "flagged", ("Red Category",), "2023-01-02T03:04:05Z")],
+                       "Projects": [("Plan", False, False, "notFlagged", (), "2024-01-10T12:00:00Z")],
+                       "Drafts": [("Unsent", True, True, "notFlagged", (), got["Drafts"][0][5])]}
+        [ada] = g.get("/contacts").json()["value"]
+        assert (ada["displayName"], ada["companyName"], [e["address"] for e in ada["emailAddresses"]]) == \
+            ("Ada Lovelace", "Analytical Engines", ["ada@example.test"])
+        events = {e["subject"]: e for e in g.get("/calendar/events").json()["value"]}
+        assert set(events) == {"Holiday", "Jour fixe"} and events["Holiday"]["isAllDay"] is True
+        g.headers["Prefer"] = 'outlook.timezone="Europe/Berlin"'
+        occ = g.get(f"/events/{events['Jour fixe']['id']}/instances", params=window).json()["value"]
+        assert [(o["start"]["dateTime"][:16], o["subject"]) for o in occ] == [
+            ("2026-01-05T09:00", "Jour fixe"), ("2026-01-13T11:00", "Jour fixe (moved)"),
+            ("2026-01-19T09:00", "Jour fixe"), ("2026-02-02T09:00", "Jour fixe"), ("2026-02-09T09:00", "Jour fixe")]
+        del g.headers["Prefer"]
+        lists = g.get("/todo/lists").json()["value"]
+        default = next(x for x in lists if x["wellknownListName"] == "defaultList")
+        [task] = g.get(f"/todo/lists/{default['id']}/tasks").json()["value"]
+        assert (task["title"], task["status"], task["importance"]) == ("File the report", "inProgress", "high")
+        rules = {r["displayName"]: r for r in g.get("/mailFolders/inbox/messageRules").json()["value"]}
+        assert set(rules) == {"News", "Mine"}
+        assert g.get(f"/mailFolders/{rules['News']['actions']['moveToFolder']}").json()["displayName"] == "Projects"
+        reply = g.get("/mailboxSettings/automaticRepliesSetting").json()
+        assert (reply["status"], reply["internalReplyMessage"]) == ("alwaysEnabled", "Away")
+    st = undo(graph_stack, mid, src)
+    assert st["state"] == "undone", st
+    assert st["undo"]["kept"] == [], st["undo"]
+    with rig.seeding(graph_emu, dst) as g:
+        assert set(graph_tree(g)) == {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive",
+                                      "Outbox"}
+        for fid in graph_tree(g).values():
+            assert graph_messages(g, fid) == []
+        assert g.get("/contacts").json()["value"] == [] and g.get("/calendar/events").json()["value"] == []
+        assert g.get(f"/todo/lists/{default['id']}/tasks").json()["value"] == []
+        assert [r["id"] for r in g.get("/mailFolders/inbox/messageRules").json()["value"]] == [mine["id"]]
+        assert g.get("/mailboxSettings/automaticRepliesSetting").json() == before_reply
