@@ -560,3 +560,103 @@ def test_graph_to_graph_everything_then_undo_puts_the_mailbox_back(graph_stack: 
         assert g.get(f"/todo/lists/{default['id']}/tasks").json()["value"] == []
         assert [r["id"] for r in g.get("/mailFolders/inbox/messageRules").json()["value"]] == [mine["id"]]
         assert g.get("/mailboxSettings/automaticRepliesSetting").json() == before_reply
+
+
+ADA = ("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ada Lovelace\r\nN:Lovelace;Ada;;;\r\nEMAIL:ada@example.test\r\n"
+       "TEL;TYPE=WORK:+44 20 1234\r\nORG:Analytical Engines\r\nTITLE:Analyst\r\nEND:VCARD\r\n")
+HOLIDAY_AND_TASK = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:holiday@test\r\n"
+                    "DTSTART;VALUE=DATE:20260501\r\nDTEND;VALUE=DATE:20260502\r\nSUMMARY:Holiday\r\nEND:VEVENT\r\n"
+                    "BEGIN:VTODO\r\nUID:task@test\r\nSUMMARY:File the report\r\nDUE;VALUE=DATE:20260610\r\n"
+                    "STATUS:IN-PROCESS\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+
+
+def test_exchange_to_graph_every_item_type_contact_groups_reported_then_undo(
+        graph_stack: StackInfo, graph_emu: GraphEmulator, ews_emu: EwsEmulator) -> None:
+    from datetime import timedelta
+
+    from exchangelib import EWSDateTime, EWSTimeZone, Message
+
+    from shared.adapters.ews.mapping import contact_to_ews
+    from shared.formats.vcard import parse_vcard
+    from tests.ews_emulator.pim_seed import WEEKLY_STANDUP, add_news_rule, save_calendar, save_group
+
+    source = f"e2g-{secrets.token_hex(4)}@example.test"
+    ews_emu.add_mailbox(source, "s-pw-1")
+    port = int(urlsplit(ews_emu.url).port or 80)
+    acc = ews_connection.connect_ews("127.0.0.1", port, "none", source, "s-pw-1")
+    acc.default_timezone = EWSTimeZone("Europe/Berlin")
+    contact_to_ews(parse_vcard(ADA.encode()), account=acc, folder=acc.contacts).value.save()
+    save_group(acc, "Team", [("Ann", "ann@example.test"), ("Bob", "bob@example.test")])
+    save_calendar(acc, WEEKLY_STANDUP)
+    save_calendar(acc, HOLIDAY_AND_TASK)
+    add_news_rule(acc)
+    utc = EWSTimeZone("UTC")
+    start_at = EWSDateTime(2099, 7, 1, 0, 0, tzinfo=utc)
+    acc.oof_settings = OofSettings(state=OofSettings.SCHEDULED, external_audience="Known", start=start_at,
+                                   end=start_at + timedelta(days=14), internal_reply="Bin im Urlaub",
+                                   external_reply="Out of office")
+    for n, (folder, read) in enumerate(((acc.inbox, True), (acc.inbox, False), (acc.sent, True))):
+        Message(account=acc, folder=folder, is_read=read, categories=["Blue"] if n == 0 else [],
+                mime_content=simple_mime(f"EWS {n}", f"<e{n}@example.net>", "Mon, 01 Jan 2024 10:00:00 +0100"),
+                delivery_time=EWSDateTime(2024, 1, 2 + n, 8, 0, tzinfo=utc)).save()
+    login = new_user(graph_emu, "e2g")
+    ews = {"type": "ews", "host": "127.0.0.1", "port": port, "security": "none", "login": source,
+           "password": "s-pw-1"}
+    options = ["emails", "contacts", "contact_groups", "calendars", "tasks", "rules", "auto_reply"]
+    mid = start(graph_stack, ews, graph_endpoint(login), options=options)
+    st = wait_final(graph_stack, mid, source)
+    assert st["state"] == "completed_with_errors", st
+    assert {op: (st["items"][op]["done"], st["items"][op]["failed"]) for op in options} == {
+        "emails": (3, 0), "contacts": (1, 0), "contact_groups": (0, 1), "calendars": (2, 0), "tasks": (1, 0),
+        "rules": (1, 0), "auto_reply": (1, 0)}
+    report = httpx.get(f"{graph_stack.intake_url}/api/v1/migrations/{mid}/report", params={"login": source},
+                       timeout=30).json()["items"]
+    [group] = [r for r in report if r.get("item_type") == "contact_group"]
+    assert group["result"] == "failed" and "has no contact groups" in group["reason"]
+    sent = "2024-01-01T09:00:00Z"
+    with rig.seeding(graph_emu, login) as g:
+        tree = graph_tree(g)
+        assert set(tree) == {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive", "Outbox",
+                             "Newsletters"}  # the folder the rule moves mail into
+        assert graph_messages(g, tree["Inbox"]) == [
+            ("EWS 0", True, False, "notFlagged", ("Blue",), "2024-01-02T08:00:00Z", sent, "<e0@example.net>", ()),
+            ("EWS 1", False, False, "notFlagged", (), "2024-01-03T08:00:00Z", sent, "<e1@example.net>", ())]
+        assert graph_messages(g, tree["Sent Items"]) == [
+            ("EWS 2", True, False, "notFlagged", (), "2024-01-04T08:00:00Z", sent, "<e2@example.net>", ())]
+        [ada] = g.get("/contacts").json()["value"]
+        assert (ada["displayName"], ada["givenName"], ada["surname"], ada["companyName"], ada["jobTitle"],
+                ada["businessPhones"], [e["address"] for e in ada["emailAddresses"]]) == (
+            "Ada Lovelace", "Ada", "Lovelace", "Analytical Engines", "Analyst", ["+44 20 1234"], ["ada@example.test"])
+        events = {e["subject"]: e for e in g.get("/calendar/events").json()["value"]}
+        assert set(events) == {"Standup", "Holiday"}
+        assert (events["Holiday"]["isAllDay"], events["Holiday"]["start"]["dateTime"][:10]) == (True, "2026-05-01")
+        assert events["Standup"]["recurrence"]["range"]["numberOfOccurrences"] == 10
+        g.headers["Prefer"] = 'outlook.timezone="Europe/Berlin"'
+        window = {"startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2026-02-01T00:00:00Z"}
+        occ = g.get(f"/events/{events['Standup']['id']}/instances", params=window).json()["value"]
+        assert [(o["start"]["dateTime"][:16], o["subject"]) for o in occ] == [
+            ("2026-01-05T09:00", "Standup"), ("2026-01-12T10:00", "Standup (moved)"),
+            ("2026-01-26T09:00", "Standup")]  # the 19th was cancelled
+        del g.headers["Prefer"]
+        default = next(x for x in g.get("/todo/lists").json()["value"] if x["wellknownListName"] == "defaultList")
+        [task] = g.get(f"/todo/lists/{default['id']}/tasks").json()["value"]
+        assert (task["title"], task["status"], task["dueDateTime"]["dateTime"][:10]) == ("File the report",
+                                                                                          "inProgress", "2026-06-10")
+        [rule] = g.get("/mailFolders/inbox/messageRules").json()["value"]
+        assert (rule["displayName"], rule["conditions"]["subjectContains"]) == ("news", ["newsletter"])
+        assert rule["actions"]["moveToFolder"] and \
+            g.get(f"/mailFolders/{rule['actions']['moveToFolder']}").json()["displayName"] == "Newsletters"
+        reply = g.get("/mailboxSettings/automaticRepliesSetting").json()
+        assert (reply["status"], reply["externalAudience"], reply["internalReplyMessage"],
+                reply["externalReplyMessage"], reply["scheduledStartDateTime"]["dateTime"][:19]) == (
+            "scheduled", "contactsOnly", "Bin im Urlaub", "Out of office", "2099-07-01T00:00:00")
+    st = undo(graph_stack, mid, source)
+    assert st["state"] == "undone", st
+    assert st["undo"]["kept"] == [], st["undo"]
+    with rig.seeding(graph_emu, login) as g:
+        assert set(graph_tree(g)) == {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive",
+                                      "Outbox"}
+        assert g.get("/contacts").json()["value"] == [] and g.get("/calendar/events").json()["value"] == []
+        assert g.get(f"/todo/lists/{default['id']}/tasks").json()["value"] == []
+        assert g.get("/mailFolders/inbox/messageRules").json()["value"] == []
+        assert g.get("/mailboxSettings/automaticRepliesSetting").json()["status"] == "disabled"
