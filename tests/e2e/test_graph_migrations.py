@@ -660,3 +660,66 @@ def test_exchange_to_graph_every_item_type_contact_groups_reported_then_undo(
         assert g.get(f"/todo/lists/{default['id']}/tasks").json()["value"] == []
         assert g.get("/mailFolders/inbox/messageRules").json()["value"] == []
         assert g.get("/mailboxSettings/automaticRepliesSetting").json()["status"] == "disabled"
+
+
+PST_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "pst"
+
+
+def upload_pst(info: StackInfo, name: str, login: str, options: list[str]) -> str:
+    with (PST_CORPUS / name).open("rb") as fh:
+        resp = httpx.post(f"{info.intake_url}/api/v1/pst-migrations",
+                          data={"target": json.dumps(graph_endpoint(login)), "options": json.dumps(options)},
+                          files={"file": (name, fh, "application/octet-stream")}, timeout=120)
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["id"])
+
+
+def test_pst_to_graph_mail_contacts_series_and_groups_reported(graph_stack: StackInfo,
+                                                              graph_emu: GraphEmulator) -> None:
+    login = new_user(graph_emu, "p2g")
+    mail_mid = upload_pst(graph_stack, "sample1.pst", login, ["emails"])
+    st = wait_final(graph_stack, mail_mid, login)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == 1
+    options = ["contacts", "contact_groups", "calendars", "tasks"]
+    mid = upload_pst(graph_stack, "dist-list.pst", login, options)
+    st = wait_final(graph_stack, mid, login)
+    assert st["state"] == "completed_with_errors", st
+    assert {op: (st["items"][op]["done"], st["items"][op]["failed"]) for op in options} == {
+        "contacts": (1, 0), "contact_groups": (0, 1), "calendars": (1, 0), "tasks": (0, 0)}
+    with rig.seeding(graph_emu, login) as g:
+        tree = graph_tree(g)
+        assert set(tree) == {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive", "Outbox",
+                             "Sample1"}
+        [mail] = g.get(f"/mailFolders/{tree['Sample1']}/messages", params={"$select": (
+            "subject,isRead,isDraft,flag,sentDateTime,from,internetMessageId,hasAttachments")}).json()["value"]
+        assert (mail["isRead"], mail["isDraft"], mail["flag"]["flagStatus"], mail["sentDateTime"],
+                mail["from"]["emailAddress"]["address"], mail["internetMessageId"]) == (
+            True, False, "flagged", "2010-03-15T17:12:05Z", "terrymah@microsoft.com",
+            "<B2FDDB8BE384C94794441DB4A7F3D8B804AE624B@TK5EX14MBXC114.redmond.corp.microsoft.com>")
+        [jpeg] = g.get(f"/messages/{mail['id']}/attachments").json()["value"]
+        assert (jpeg["contentType"], jpeg["size"]) == ("image/jpeg", 93142)
+        headers = g.get(f"/messages/{mail['id']}", params={
+            "$expand": "singleValueExtendedProperties($filter=id eq 'String 0x007D')"}).json()
+        block = headers["singleValueExtendedProperties"][0]["value"]  # the transport headers, verbatim
+        assert "Received: from TK5EX14MBXC114.redmond.corp.microsoft.com ([169.254.3.48]) by\r\n TK5EX14MLTC103" \
+            in block
+        [contact] = g.get("/contacts").json()["value"]
+        assert (contact["displayName"], [e["address"] for e in contact["emailAddresses"]]) == (
+            "contact name 1", ["contact1@rjohnson.id.au"])
+        [series] = g.get("/calendar/events").json()["value"]
+        assert series["subject"] == "Test appointment"
+        assert (series["recurrence"]["pattern"]["type"], series["recurrence"]["pattern"]["daysOfWeek"]) == (
+            "weekly", ["tuesday"])
+        assert series["originalStartTimeZone"] == "America/Los_Angeles"  # the PST's custom zone, matched
+        window = {"startDateTime": "2016-08-01T00:00:00Z", "endDateTime": "2016-09-10T00:00:00Z", "$top": "50",
+                  "$select": "start,originalStart"}
+        occ = g.get(f"/events/{series['id']}/instances", params=window).json()["value"]
+        assert [(o["originalStart"][:16], o["start"]["dateTime"][:16]) for o in occ] == [  # in UTC
+            ("2016-08-02T15:00", "2016-08-02T15:00"),  # the 9th was deleted
+            ("2016-08-16T15:00", "2016-08-16T15:00"), ("2016-08-23T15:00", "2016-08-23T16:00"),  # moved to 9:00
+            ("2016-08-30T15:00", "2016-08-30T17:00"), ("2016-09-06T15:00", "2016-09-06T15:00")]  # to 10:00
+    report = httpx.get(f"{graph_stack.intake_url}/api/v1/migrations/{mid}/report", params={"login": login},
+                       timeout=30).json()["items"]
+    [group] = [r for r in report if r.get("item_type") == "contact_group"]
+    assert group["result"] == "failed" and "has no contact groups" in group["reason"]

@@ -120,8 +120,12 @@ def contact_to_graph(card: ContactCard) -> Mapped[dict[str, Any]]:
 # -- events ------------------------------------------------------------------------------------
 
 def zone_name(tz: tzinfo | None) -> str:
-    """A time zone Graph knows: the IANA key, else UTC (the instant is converted, the zone is lost)."""
-    return tz.key if isinstance(tz, ZoneInfo) else "UTC"
+    """A time zone Graph knows: the IANA key (a custom VTIMEZONE's matching one), else UTC (the instant is
+    converted, the zone is lost)."""
+    if isinstance(tz, ZoneInfo):
+        return tz.key
+    iana = getattr(tz, "iana", None)
+    return iana if isinstance(iana, str) and iana else "UTC"
 
 
 def date_time_zone(value: date | datetime, tz_name: str | None = None) -> dict[str, str]:
@@ -130,7 +134,7 @@ def date_time_zone(value: date | datetime, tz_name: str | None = None) -> dict[s
         if value.tzinfo is None:
             return {"dateTime": value.isoformat(timespec="seconds"), "timeZone": tz_name or "UTC"}
         name = zone_name(value.tzinfo)
-        local = value if name != "UTC" else value.astimezone(UTC)
+        local = value.astimezone(ZoneInfo(name)) if name != "UTC" else value.astimezone(UTC)
         return {"dateTime": local.replace(tzinfo=None).isoformat(timespec="seconds"), "timeZone": name}
     return {"dateTime": f"{value.isoformat()}T00:00:00", "timeZone": tz_name or "UTC"}
 
