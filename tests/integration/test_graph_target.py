@@ -382,3 +382,15 @@ def test_a_busy_mailbox_is_waited_out(emu: GraphEmulator) -> None:
     target.write([mail(inbox, 1, mime("busy", "<b@example.net>"), [], datetime(2024, 1, 1, tzinfo=UTC),
                        "<b@example.net>")], ctx([], {"f1": "INBOX"}), sink_of(s))
     assert list(s.placed) == ["f1:1"] and target.client.retried_after == [7.0, 7.0]
+
+
+def test_the_emulator_takes_unknown_charsets_and_internationalized_addresses(emu: GraphEmulator) -> None:
+    """Two corpus e-mails once made the emulator answer 500 (EmulatorBug): never again."""
+    odd = (b"From: a@example.net\r\nSubject: odd\r\nContent-Type: text/plain; charset=x-unknown\r\n\r\nhello\r\n")
+    with rig.seeding(emu, ALICE) as g:
+        r = g.post("/mailFolders/inbox/messages", content=base64.b64encode(odd), headers={"Content-Type": "text/plain"})
+        assert r.status_code == 201 and r.json()["body"] == {"contentType": "text", "content": "hello\r\n"}
+        made = rig.created(g.post("/mailFolders/inbox/messages", json={
+            "subject": "EAI", "from": {"emailAddress": {"address": "jörg@例え.jp", "name": "Jörg"}}}))
+        value = g.get(f"/messages/{made['id']}/$value")
+        assert value.status_code == 200 and "From: Jörg <jörg@例え.jp>".encode() in value.content

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import email
+import email.errors
 import email.header
 import email.policy
 import email.utils
@@ -100,6 +101,21 @@ def _text(value: Any) -> str:
     return str(value or "").replace("\r", " ").replace("\n", " ").strip()
 
 
+def _decoded(value: Any) -> str:
+    """An encoded-word header as text; a broken one (unknown charset, bad encoding) as it stands."""
+    try:
+        return _text(email.header.make_header(email.header.decode_header(str(value))))
+    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
+        return _text(value)
+
+
+def _decode(content: bytes, charset: str | None) -> str:
+    try:
+        return content.decode(charset or "utf-8", "replace")
+    except LookupError:  # a charset Python does not know: its bytes as UTF-8, the rest replaced
+        return content.decode("utf-8", "replace")
+
+
 def header_block(data: bytes) -> str:
     """The original header block, as text (undecodable bytes as U+FFFD), bounded."""
     end = data.find(b"\r\n\r\n")
@@ -140,11 +156,11 @@ def _walk(msg: Message, lossy: list[str]) -> tuple[dict[str, str] | None, list[F
             continue
         if filename or disposition == "attachment" or (cid and not ctype.startswith("text/")):
             inline = disposition == "inline" or (cid is not None and not filename)
-            files.append(FileAttachment(_text(filename) or "attachment", ctype, content, inline, cid))
+            files.append(FileAttachment(_decoded(filename) if filename else "attachment", ctype, content, inline, cid))
         elif ctype == "text/html" and html is None:
-            html = content.decode(part.get_content_charset() or "utf-8", "replace")
+            html = _decode(content, part.get_content_charset())
         elif ctype == "text/plain" and text is None:
-            text = content.decode(part.get_content_charset() or "utf-8", "replace")
+            text = _decode(content, part.get_content_charset())
         elif ctype in ("text/plain", "text/html"):
             lossy.append(f"a second {ctype} body part was dropped")
     if html is not None:
@@ -161,7 +177,7 @@ def graph_message(data: bytes, flags: Sequence[str], received: datetime, marker:
     body: dict[str, Any] = {}
     subject = msg.get("Subject")
     if subject is not None:
-        body["subject"] = _text(str(email.header.make_header(email.header.decode_header(str(subject)))))
+        body["subject"] = _decoded(subject)
     senders = _recipients(msg, "From")
     if senders:
         body["from"] = senders[0]
