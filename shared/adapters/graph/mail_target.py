@@ -10,6 +10,7 @@ looks for the markers of the messages still in flight instead of creating them t
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Sequence
 from urllib.parse import urlsplit
 
@@ -133,8 +134,7 @@ class GraphTarget:
 
     def create(self, folder: str, msg: Outgoing) -> Placed | ItemRejected:
         """One message created in the folder, with its large attachments; refused ones are reported."""
-        planned = graph_message(msg.data, msg.flags, msg.internaldate, marker(self.scope, msg.message_id or
-                                                                              _digest(msg.data)))
+        planned = graph_message(msg.data, msg.flags, msg.internaldate, marker(self.scope, identity(msg)))
         try:
             made = self.client.request("POST", f"/mailFolders/{self._folders[folder]}/messages",
                                        body=planned.body)
@@ -156,7 +156,7 @@ class GraphTarget:
 
     def find(self, folder: str, msg: Outgoing, exclude: Collection[str] = frozenset()) -> Placed | None:
         """The message this migration created before a crash: the folder's messages with our marker."""
-        want = marker(self.scope, msg.message_id or _digest(msg.data))
+        want = marker(self.scope, identity(msg))
         for found in self.marked(self._folders[folder]):
             mid, value = found
             if value == want and mid not in exclude:
@@ -177,10 +177,10 @@ class GraphTarget:
         self.client.close()
 
 
-def _digest(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
+def identity(msg: Outgoing) -> str:
+    """What tells a message from another in a folder: its bytes and its received time (two messages alike in
+    both are one message twice; the Message-ID alone is not unique in real mailboxes)."""
+    return f"{hashlib.sha256(msg.data).hexdigest()[:40]}@{int(msg.internaldate.timestamp())}"
 
 
 def _upload_url(client: GraphClient, url: str) -> str:

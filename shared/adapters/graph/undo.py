@@ -2,7 +2,8 @@
 replies as they were.
 
 Messages, contacts and events are removed with ``permanentDelete`` (a plain DELETE only moves them to
-Deleted Items), 20 to a ``$batch``; To Do tasks with DELETE. What is already gone counts as removed. A folder
+Deleted Items), 20 to a ``$batch``; To Do tasks with DELETE. What is already gone counts as done (not as removed
+by this run). A folder
 is deleted only while it is empty and has no subfolders (the user may have filed mail into it since).
 The automatic replies get back their oldest recorded value, schedule included.
 """
@@ -59,9 +60,9 @@ class GraphUndo:
             part = requests[i:i + step]
             removed = 0
             for answer in self.client.batch(part):
-                if answer.status < 300 or answer.status == 404:
+                if answer.status < 300:
                     removed += 1
-                else:
+                elif answer.status != 404:  # already gone (an earlier undo, or the user) is done, not removed now
                     raise Transient(f"Microsoft 365 did not delete an item ({answer.status})")
             yield Removal(len(part), removed)
 
