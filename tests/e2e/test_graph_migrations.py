@@ -723,3 +723,39 @@ def test_pst_to_graph_mail_contacts_series_and_groups_reported(graph_stack: Stac
                        timeout=30).json()["items"]
     [group] = [r for r in report if r.get("item_type") == "contact_group"]
     assert group["result"] == "failed" and "has no contact groups" in group["reason"]
+
+
+def test_loader_killed_while_graph_creates_a_message_loses_and_duplicates_nothing(
+        graph_stack: StackInfo, accounts: Accounts, graph_emu: GraphEmulator) -> None:
+    import os
+    import signal
+    from datetime import datetime
+
+    src = accounts.new("crash-src")
+    with accounts.client(src) as c:
+        for n in range(30):
+            c.append("INBOX", simple_mime(f"C{n:02d}", f"<c{n}@example.net>", "Mon, 01 Jan 2024 10:00:00 +0100"),
+                     (b"\\Seen",), msg_time=datetime.fromisoformat(f"2024-02-{1 + n % 28:02d}T00:00:00+00:00"))
+    login = new_user(graph_emu, "crash")
+    gate = graph_emu.faults.hold(1, "POST", "mailFolders/{folder}/messages")  # the first message create waits
+    mid = start(graph_stack, accounts.endpoint(src), graph_endpoint(login))
+    assert gate.wait_held(1, timeout=120)
+    killed = list(graph_stack.processes["loader"])
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)  # the loader dies while Graph creates the message ...
+    gate.release()  # ... which Graph then does: on the target, never recorded
+    graph_emu.faults.gate = None
+    graph_emu.faults.fail_next(3, status=429, code="ApplicationThrottled", retry_after=1,
+                               path_contains="/messages")  # and the new loader meets a busy mailbox
+    injected = graph_emu.faults.injected
+    stack.start_service(graph_stack, "loader", Path(graph_stack.state_dir) / "logs")
+    graph_stack.processes["loader"] = [p for p in graph_stack.processes["loader"] if p not in killed]
+    graph_stack.save()
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == 30
+    assert graph_emu.faults.injected - injected == 3  # each 429 met and waited out
+    with rig.seeding(graph_emu, login) as g:
+        inbox = g.get("/mailFolders/inbox").json()["id"]
+        subjects = Counter(m[0] for m in graph_messages(g, inbox))
+    assert subjects == Counter({f"C{n:02d}": 1 for n in range(30)})  # each once: the held one found, not re-made
