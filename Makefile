@@ -43,6 +43,7 @@ schemas: install
 
 bench: install
 	$(PY) -m tests.bench.run $(BENCH_ARGS)
+	$(PY) -m tests.bench.graph
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .image
