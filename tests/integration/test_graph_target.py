@@ -24,7 +24,7 @@ from shared.adapters.graph.undo import GraphUndo
 from shared.adapters.pim_items import pim_item
 from shared.adapters.ports import Placed, WriteContext
 from shared.adapters.records import MailRecord, PimRecord, Record
-from shared.errors import ItemRejected
+from shared.errors import ItemRejected, ServerRefused
 from shared.events import CreatedThing, FolderRef, MailMeta
 from shared.folder_map import root_token
 from shared.formats.settings import AutoReply, RuleModel
@@ -394,3 +394,23 @@ def test_the_emulator_takes_unknown_charsets_and_internationalized_addresses(emu
             "subject": "EAI", "from": {"emailAddress": {"address": "jörg@例え.jp", "name": "Jörg"}}}))
         value = g.get(f"/messages/{made['id']}/$value")
         assert value.status_code == 200 and "From: Jörg <jörg@例え.jp>".encode() in value.content
+
+
+def test_a_message_whose_attachment_did_not_arrive_is_made_again_not_taken(emu: GraphEmulator) -> None:
+    inbox = FolderRef(folder_id="f1", path=["INBOX"])
+    big = b"\x00\x01" * (BIG // 2)
+    rec = mail(inbox, 1, mime("With scan", "<s@example.net>", attachment=big), ["\\Seen"],
+               datetime(2024, 1, 1, tzinfo=UTC), "<s@example.net>")
+    target = GraphTarget(client(emu), "p1")
+    target.ensure_folders(["INBOX"])
+    emu.faults.fail_next(1, status=400, code="ErrorInvalidRequest", path_contains="createUploadSession")
+    with pytest.raises(ServerRefused):
+        target.write([rec], ctx([], {"f1": "INBOX"}), sink_of(Sink()))  # created, its attachment refused
+    s = Sink()
+    target.write([rec], ctx([], {"f1": "INBOX"}, inflight=frozenset({rec.key})), sink_of(s))  # the retry
+    with rig.seeding(emu, ALICE) as g:
+        listed = g.get("/mailFolders/inbox/messages", params={"$select": "subject,hasAttachments"}).json()["value"]
+        assert [(m["subject"], m["hasAttachments"]) for m in listed] == [("With scan", True)]
+        atts = g.get(f"/messages/{listed[0]['id']}/attachments").json()["value"]
+        assert [(a["name"], a["size"]) for a in atts] == [("data.bin", len(big))]
+    assert s.placed[rec.key][0].ref == listed[0]["id"]

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from shared import folder_map
-from shared.adapters.graph.client import GraphClient
+from shared.adapters.graph.client import GraphClient, NotFound
 from shared.adapters.graph.mime_message import MARKER, FileAttachment, graph_message
 from shared.adapters.graph.uploads import upload_attachment
 from shared.adapters.mail_batches import write_mail
@@ -28,6 +29,7 @@ KEY_SEP = "\x1f"
 #: A neutral root's role → Graph's well-known folder name.
 WELL_KNOWN = {INBOX: "inbox", "\\Sent": "sentitems", "\\Drafts": "drafts", "\\Trash": "deleteditems",
               "\\Junk": "junkemail", "\\Archive": "archive"}
+PENDING = "pending\x00"  # the marker of a message whose attachments are still on their way
 SMALL_ATTACHMENT = 3 * 1024 * 1024  # below this, POST /attachments; above, an upload session (Graph's advice)
 
 
@@ -133,16 +135,25 @@ class GraphTarget:
         return [[self.create(folder, m) for m in msgs] for folder, msgs in jobs]
 
     def create(self, folder: str, msg: Outgoing) -> Placed | ItemRejected:
-        """One message created in the folder, with its large attachments; refused ones are reported."""
-        planned = graph_message(msg.data, msg.flags, msg.internaldate, marker(self.scope, identity(msg)))
+        """One message created in the folder, with its large attachments; refused ones are reported.
+
+        A message whose attachments follow the create is marked *pending* until the last byte is in: a crash
+        in between leaves a pending copy, which the retry removes and makes again rather than taking it."""
+        final = marker(self.scope, identity(msg))
+        planned = graph_message(msg.data, msg.flags, msg.internaldate, final)
+        if planned.uploads:
+            _set_marker(planned.body, PENDING + final)
         try:
             made = self.client.request("POST", f"/mailFolders/{self._folders[folder]}/messages",
                                        body=planned.body)
         except ServerRefused as exc:
             return ItemRejected(f"Microsoft 365 refused the message: {exc}"[:300])
         ref = str(made["id"])
-        for att in planned.uploads:
-            self.attach(ref, att)
+        if planned.uploads:
+            for att in planned.uploads:
+                self.attach(ref, att)
+            self.client.request("PATCH", f"/messages/{ref}", body={
+                "singleValueExtendedProperties": [{"id": MARKER, "value": final}]})
         return Placed(folder=folder, ref=ref, not_kept=())
 
     def attach(self, message: str, att: FileAttachment) -> None:
@@ -157,10 +168,14 @@ class GraphTarget:
     def find(self, folder: str, msg: Outgoing, exclude: Collection[str] = frozenset()) -> Placed | None:
         """The message this migration created before a crash: the folder's messages with our marker."""
         want = marker(self.scope, identity(msg))
-        for found in self.marked(self._folders[folder]):
-            mid, value = found
+        for mid, value in self.marked(self._folders[folder]):
             if value == want and mid not in exclude:
                 return Placed(folder=folder, ref=mid)
+            if value == PENDING + want:  # ours, its attachments never all arrived: gone, made again
+                try:
+                    self.client.request("POST", f"/messages/{mid}/permanentDelete")
+                except NotFound:
+                    pass
         return None
 
     def marked(self, folder_id: str) -> list[tuple[str, str]]:
@@ -175,6 +190,12 @@ class GraphTarget:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _set_marker(body: dict[str, Any], value: str) -> None:
+    for prop in body["singleValueExtendedProperties"]:
+        if prop["id"] == MARKER:
+            prop["value"] = value
 
 
 def identity(msg: Outgoing) -> str:
