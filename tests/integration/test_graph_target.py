@@ -322,8 +322,11 @@ def test_items_are_written_then_undo_removes_exactly_them_and_restores_the_setti
     # the previous auto-reply and the folder made for the rule were written ahead
     assert [a.kind for a in ahead] == ["folder", "setting"]
     undo = GraphUndo(client(emu))
+    undo.client.sleep = lambda _s: None
+    emu.faults.fail_next(2, status=429, code="ApplicationThrottled", retry_after=9, path_contains="permanentDelete")
     removed = list(undo.remove([u for u in s.undo if u.kind in ("item", "message")], 100))
     assert sum(r.removed for r in removed) == 4 and not any(r.kept for r in removed)
+    assert undo.client.retried_after == [9.0]  # the $batch's two inner 429s, waited out once, sent again
     restored = list(undo.restore([u for u in [*ahead, *s.undo] if u.kind in ("rule", "setting")]))
     assert [(r.done, r.removed, r.kept) for r in restored] == [(1, 1, ()), (1, 1, ())]
     folders = list(undo.remove_folders([a for a in ahead if a.kind == "folder"]))
