@@ -759,3 +759,24 @@ def test_loader_killed_while_graph_creates_a_message_loses_and_duplicates_nothin
         inbox = g.get("/mailFolders/inbox").json()["id"]
         subjects = Counter(m[0] for m in graph_messages(g, inbox))
     assert subjects == Counter({f"C{n:02d}": 1 for n in range(30)})  # each once: the held one found, not re-made
+
+
+def test_pop3_to_graph_into_the_inbox_with_dates_from_received_then_a_delta_pass(
+        graph_stack: StackInfo, accounts: Accounts, graph_emu: GraphEmulator, dovecot: Any) -> None:
+    src = accounts.new("pop2g")
+    with accounts.client(src) as c:  # Dovecot's POP3 serves the IMAP INBOX of the same account
+        for n in range(5):
+            c.append("INBOX", f"Received: from mx.example.net by mail.example.test; Tue, 0{n + 1} Mar 2022 08:00:00 "
+                              "+0000\r\n".encode() + simple_mime(f"P{n}", f"<p{n}@example.net>",
+                                                                 "Mon, 01 Jan 2024 10:00:00 +0100"))
+    pop = accounts.endpoint(src, type="pop3", port=dovecot.pop3_port, security="none")
+    login = new_user(graph_emu, "pop2g")
+    st = wait_final(graph_stack, start(graph_stack, pop, graph_endpoint(login)), src)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == 5
+    with rig.seeding(graph_emu, login) as g:
+        inbox = g.get("/mailFolders/inbox").json()["id"]
+        got = [(m[0], m[2], m[5]) for m in graph_messages(g, inbox)]  # POP3 has no read state to carry
+    assert got == [(f"P{n}", False, f"2022-03-0{n + 1}T08:00:00Z") for n in range(5)]
+    again = wait_final(graph_stack, start(graph_stack, pop, graph_endpoint(login)), src)
+    assert (again["items"]["emails"]["done"], again["items"]["emails"]["skipped"]) == (0, 5), again
