@@ -126,6 +126,31 @@ def test_without_literal_plus_appends_still_work(server: DovecotServer) -> None:
     target.close()
 
 
+def test_a_message_looked_for_again_is_our_copy_not_the_users_identical_one(server: DovecotServer) -> None:
+    """The user already had a byte-identical message with the same date: the lookup after a lost APPEND
+    answer takes our newer copies, one each, so undo never removes the user's."""
+    login = "dst2@fast.test"
+    when = dt.datetime(2019, 9, 9, 9, 9, tzinfo=TZ)
+    same = Outgoing(message(77), (), when, "<m77@fast.test>")
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
+        c.login(login, USERS[login])
+        c.create_folder("Twice")
+        c.append("Twice", same.data, msg_time=when)
+        c.select_folder("Twice", readonly=True)
+        [users] = c.search("ALL")
+    target = ImapTarget(session(server, login))
+    target.append_pipelined([("Twice", [same, same])])
+    first = target.find("Twice", same)
+    second = target.find("Twice", same, {str(first.uid)} if first else set())
+    target.close()
+    uids = [p.uid for p in (first, second) if p is not None]
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
+        c.login(login, USERS[login])
+        c.select_folder("Twice", readonly=True)
+        ours = sorted(set(c.search("ALL")) - {users})
+    assert len(ours) == 2 and sorted(uids) == ours  # two copies, each claimed once, neither the user's
+
+
 def test_pipelined_listing_matches_one_folder_at_a_time(server: DovecotServer) -> None:
     login = "src@fast.test"
     names = ["Liste/Eins", "Liste/Leer", "Liste/Zwei \"quoted\"", "Liste/Überall"]

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the tests also run without `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
+from shared.adapters.graph.settings import GraphSettings  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.metrics import CATALOGUE as METRICS  # noqa: E402
 from shared.topics import DEFAULT_PARTITIONS, TOPICS  # noqa: E402
@@ -68,7 +69,7 @@ CONSUMER_GROUPS = {
     "mailferry-tracker": {"progress", "undo", "migrations.control", "migrations.requested"},
 }
 
-SECRET_KEYS = {"MAILFERRY_SECRET_KEY", "MAILFERRY_SMTP_PASSWORD"}
+SECRET_KEYS = {"MAILFERRY_SECRET_KEY", "MAILFERRY_SMTP_PASSWORD", "MAILFERRY_GRAPH_CLIENT_SECRET"}
 CONFIG_KEYS = {
     "MAILFERRY_KAFKA_BOOTSTRAP",
     "MAILFERRY_REDIS_URL",
@@ -90,6 +91,13 @@ CONFIG_KEYS = {
     "MAILFERRY_SMTP_STARTTLS",
     "MAILFERRY_SMTP_USER",
     "MAILFERRY_SMTP_FROM",
+    "MAILFERRY_GRAPH_TENANTS",
+    "MAILFERRY_GRAPH_CLIENT_ID",
+    "MAILFERRY_GRAPH_SIGNIN_TENANT",
+    "MAILFERRY_GRAPH_REDIRECT_URI",
+    "MAILFERRY_GRAPH_CONCURRENCY",
+    "MAILFERRY_GRAPH_REQUESTS",
+    "MAILFERRY_GRAPH_WINDOW_SECONDS",
 }
 MAIL_PORTS = {143, 993, 110, 995, 443, 587, 25, 465, 4190}
 PRIVATE_V4 = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16"}
@@ -440,6 +448,34 @@ def test_config_keys_are_the_variable_names(objs: list[dict[str, Any]], overlay:
     if overlay == "production":
         assert cfg["MAILFERRY_ALLOW_HOSTS"] == "", "production must not allow-list internal hosts"
         assert cfg["MAILFERRY_LOG_LEVEL"] in ("INFO", "WARNING")
+
+
+def test_microsoft_365_tenants_come_from_an_optional_secret_mounted_where_the_config_says(
+        objs: list[dict[str, Any]], tmp_path: Path) -> None:
+    """Intake, extractor and loader read the operator's Graph apps from the file MAILFERRY_GRAPH_TENANTS
+    names, inside a read-only mount of the optional Secret mailferry-graph-tenants; Graph's limits are
+    the service's (4 in flight, 10,000 requests per 10 minutes per app and mailbox)."""
+    cfg = config_data(objs)
+    path = cfg["MAILFERRY_GRAPH_TENANTS"]
+    assert path == "/etc/mailferry/graph/tenants.json"
+    for svc in ("intake", "extractor", "loader"):
+        d = deployment(objs, svc)
+        (c,) = _containers(d)
+        volumes = {v["name"]: v for v in d["spec"]["template"]["spec"]["volumes"]}
+        [mount] = [m for m in c["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+        assert mount.get("readOnly") is True
+        secret = volumes[mount["name"]]["secret"]
+        assert secret == {"secretName": "mailferry-graph-tenants", "optional": True, "defaultMode": 0o440}
+        client_secret = [e for e in c["env"] if e["name"] == "MAILFERRY_GRAPH_CLIENT_SECRET"]
+        assert [e["valueFrom"]["secretKeyRef"].get("optional") for e in client_secret] == [True]
+    assert "MAILFERRY_GRAPH_CLIENT_SECRET" not in str(deployment(objs, "tracker"))  # the tracker talks to no mailbox
+    settings = GraphSettings.from_env({**cfg, "MAILFERRY_GRAPH_TENANTS": str(tmp_path / "absent.json")})
+    assert (settings.concurrency, settings.requests, settings.window) == (4, 10_000, 600.0)
+    assert settings.tenants == {} and settings.sign_in is None  # no Secret yet: Graph says "not configured"
+    (tmp_path / "tenants.json").write_text(
+        '{"contoso.example": {"tenant_id": "t-1", "client_id": "c-1", "client_secret": "s"}}')
+    settings = GraphSettings.from_env({**cfg, "MAILFERRY_GRAPH_TENANTS": str(tmp_path / "tenants.json")})
+    assert settings.tenant_for("a@Contoso.example").client_id == "c-1"
 
 
 def test_services_listen_on_the_pod_and_believe_only_the_ingress_network(objs: list[dict[str, Any]]) -> None:

@@ -10,6 +10,9 @@ connections of its own that skip the certificate check (:class:`UnverifiedProtoc
 Throttling: exchangelib's ``FaultTolerance`` policy honours ``ErrorServerBusy``
 and its ``BackOffMilliseconds`` hint and retries transient errors with capped
 back-off; the login check uses fail-fast so a wrong password answers at once.
+During a migration (:class:`PatientPolicy`) a 401 is taken for throttling a few
+times in a row only: a password changed meanwhile ends the work at once instead of
+being retried for ``max_wait`` seconds on every request.
 """
 
 from __future__ import annotations
@@ -56,6 +59,25 @@ _pinned: dict[tuple[str, int], str] = {}
 
 
 _max_connections = 4
+
+
+class PatientPolicy(FaultTolerance):  # type: ignore[misc]
+    """exchangelib's patient policy, except that more than ``max_401`` 401 answers in a row are
+    invalid credentials (Exchange answers 401 to throttle now and then, never for minutes)."""
+
+    def __init__(self, max_wait: float, max_401: int = 1) -> None:
+        super().__init__(max_wait=max_wait)
+        self.max_401 = max_401
+        self._401s = 0
+
+    def raise_response_errors(self, response: Any) -> Any:
+        if response.status_code == 401:
+            self._401s += 1
+            if self._401s > self.max_401:
+                raise UnauthorizedError(f"Invalid credentials for {response.url}")
+        elif response.status_code == 200:
+            self._401s = 0
+        return super().raise_response_errors(response)
 
 
 def configure(opts: ConnectOptions, max_connections: int = 4) -> None:
@@ -150,7 +172,7 @@ def connect_ews(host: str, port: int, security: str, login: str, secret: str, *,
     else:
         credentials = Credentials(login, secret)
         auth_type = BASIC
-    policy = FailFast() if fail_fast else FaultTolerance(max_wait=max_wait)
+    policy = FailFast() if fail_fast else PatientPolicy(max_wait=max_wait)
     config = Configuration(service_endpoint=service_url(host, port, security), credentials=credentials,
                            auth_type=auth_type, version=Version(build=EXCHANGE_2016), retry_policy=policy,
                            max_connections=_max_connections)

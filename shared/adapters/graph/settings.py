@@ -66,7 +66,7 @@ class SignInApp:
     client_id: str
     client_secret: str = field(default="", repr=False)  # set: a confidential web app; empty: a public client
     tenant: str = "organizations"  # which accounts may sign in: organizations, a tenant id, common
-    redirect_uri: str = ""  # intake's /api/v1/graph/redirect as the browser reaches it (registered on the app)
+    redirect_uri: str = ""  # intake's /api/v1/sign-in/graph/redirect as the browser reaches it (registered on the app)
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,10 @@ class GraphSettings:
                                 client_secret=e.get("MAILFERRY_GRAPH_CLIENT_SECRET", "").strip(),
                                 tenant=e.get("MAILFERRY_GRAPH_SIGNIN_TENANT", "").strip() or "organizations",
                                 redirect_uri=e.get("MAILFERRY_GRAPH_REDIRECT_URI", "").strip())
-        return cls(graph_url=graph_url, authority=authority, tenants=load_tenants(path) if path else {},
+        # No file at the path: no operator app (Kubernetes mounts the optional tenants Secret as an empty
+        # folder when the operator has not created it); every tenant then answers "not configured".
+        tenants = load_tenants(path) if path and Path(path).exists() else {}
+        return cls(graph_url=graph_url, authority=authority, tenants=tenants,
                    sign_in=sign_in, concurrency=_positive_int(e, "MAILFERRY_GRAPH_CONCURRENCY", 4),
                    requests=_positive_int(e, "MAILFERRY_GRAPH_REQUESTS", 10_000),
                    window=float(_positive_int(e, "MAILFERRY_GRAPH_WINDOW_SECONDS", 600)),

@@ -330,9 +330,9 @@ class ImapTarget:
         if parsed and len(parsed[1]) == len(msgs):
             return [Placed(folder, parsed[0], uid) for uid in parsed[1]]
         # No UIDPLUS: find each message to learn its UID (slow path, still exact).
-        out = []
+        out: list[Placed] = []
         for m in msgs:
-            found = self.find(folder, m)
+            found = self.find(folder, m, {str(p.uid) for p in out})
             if found is None:
                 raise Transient("message appended but not found again on the target")
             out.append(found)
@@ -347,7 +347,8 @@ class ImapTarget:
         """Look for this message on the target: same size and INTERNALDATE, same Message-ID if any.
 
         ``exclude`` holds UIDs already claimed by other items, so two identical
-        source messages never resolve to one target copy.
+        source messages never resolve to one target copy. The newest match wins: UIDs only grow, so
+        our APPEND is above a byte-identical copy the user already had, which undo must not take.
         """
         self.client.select_folder(folder, readonly=True)
         size = len(msg.data)
@@ -362,7 +363,7 @@ class ImapTarget:
         info = self.client.fetch(uids, ["INTERNALDATE", "RFC822.SIZE"])
         uidvalidity = int(self.client.folder_status(folder, [b"UIDVALIDITY"])[b"UIDVALIDITY"])
         want = int(msg.internaldate.timestamp())
-        for uid in sorted(info):
+        for uid in sorted(info, reverse=True):
             d = info[uid]
             if int(d[b"INTERNALDATE"].timestamp()) == want and int(d[b"RFC822.SIZE"]) == size:
                 return Placed(folder, uidvalidity, int(uid))
