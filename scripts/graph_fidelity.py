@@ -63,12 +63,24 @@ def _addresses(msg: Message, name: str) -> list[str]:
             if a and "@" in a]
 
 
+def _parts(msg: Message) -> list[Message]:
+    """Content parts in order; an attached message (message/rfc822) counts as one part, not its insides."""
+    out: list[Message] = []
+    stack = [msg]
+    while stack:
+        part = stack.pop(0)
+        payload = part.get_payload()
+        if part.get_content_type() != "message/rfc822" and part.is_multipart() and isinstance(payload, list):
+            stack = [p for p in payload if isinstance(p, Message)] + stack
+        else:
+            out.append(part)
+    return out
+
+
 def _body_and_files(msg: Message) -> tuple[str | None, Counter[tuple[str, bytes]]]:
     text = html = None
     files: Counter[tuple[str, bytes]] = Counter()
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
+    for part in _parts(msg):
         ctype = part.get_content_type()
         payload = part.get_payload(decode=True)
         content = payload if isinstance(payload, bytes) else b""
@@ -161,7 +173,7 @@ def measure(verbose: bool) -> dict[str, Counter[str]]:
                     out["by name"][f"{hname} kept"] += kept[(hname, _v)]
                 out["headers"]["fields in $value unchanged"] += sum((original_fields & _fields(list(back.items())))
                                                                      .values())
-                out["parts"]["parts"] += sum(1 for p in orig.walk() if not p.is_multipart())
+                out["parts"]["parts"] += len(_parts(orig))
                 out["bytes"]["identical"] += value == data
                 posted = g.post("/mailFolders/inbox/messages", content=base64.b64encode(data),
                                 headers={"Content-Type": "text/plain"})

@@ -93,7 +93,7 @@ def _recipients(msg: Message, name: str) -> list[dict[str, Any]]:
     out = []
     for display, address in email.utils.getaddresses(values):
         if address and "@" in address:
-            out.append({"emailAddress": {"address": address, "name": display or address}})
+            out.append({"emailAddress": {"address": address, "name": _decoded(display) if display else address}})
     return out
 
 
@@ -133,15 +133,22 @@ def _sent(msg: Message) -> datetime | None:
         return None
 
 
+def _leaves(msg: Message) -> list[Message]:
+    """The parts that hold content, in order; an attached message is one part (its own parts are its own)."""
+    if msg.get_content_type() == "message/rfc822" or not msg.is_multipart():
+        return [msg]
+    payload = msg.get_payload()
+    return [leaf for part in payload if isinstance(part, Message) for leaf in _leaves(part)] \
+        if isinstance(payload, list) else [msg]
+
+
 def _walk(msg: Message, lossy: list[str]) -> tuple[dict[str, str] | None, list[FileAttachment]]:
     """The body (HTML before text) and the attachments; an attached message travels as an .eml file."""
     text: str | None = None
     html: str | None = None
     files: list[FileAttachment] = []
-    for part in msg.walk():
+    for part in _leaves(msg):
         ctype = part.get_content_type()
-        if part.is_multipart():
-            continue
         disposition = (part.get_content_disposition() or "").lower()
         filename = part.get_filename()
         payload = part.get_payload(decode=True)
