@@ -780,3 +780,30 @@ def test_pop3_to_graph_into_the_inbox_with_dates_from_received_then_a_delta_pass
     assert got == [(f"P{n}", False, f"2022-03-0{n + 1}T08:00:00Z") for n in range(5)]
     again = wait_final(graph_stack, start(graph_stack, pop, graph_endpoint(login)), src)
     assert (again["items"]["emails"]["done"], again["items"]["emails"]["skipped"]) == (0, 5), again
+
+
+def test_cancel_into_graph_finishes_the_emails_starts_no_contacts_and_undo_removes_them(
+        graph_stack: StackInfo, graph_emu: GraphEmulator) -> None:
+    src, dst = new_user(graph_emu, "cancel-src"), new_user(graph_emu, "cancel-dst")
+    with rig.seeding(graph_emu, src) as g:
+        for n in range(5):
+            rig.message(g, "inbox", f"K{n}", read=True, received=f"2024-05-0{n + 1}T00:00:00Z")
+        rig.created(g.post("/contacts", json={"displayName": "Kim Cancel", "givenName": "Kim"}))
+    gate = graph_emu.faults.hold(1, "POST", "mailFolders/{folder}/messages")
+    mid = start(graph_stack, graph_endpoint(src), graph_endpoint(dst), options=["emails", "contacts"])
+    assert gate.wait_held(1, timeout=120)  # the e-mails are being written
+    resp = httpx.post(f"{graph_stack.intake_url}/api/v1/migrations/{mid}/cancel", json={"login": src}, timeout=60)
+    assert resp.status_code == 202 and resp.json()["state"] == "cancelling", resp.text
+    gate.release()
+    graph_emu.faults.gate = None
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "cancelled", st
+    assert (st["items"]["emails"]["done"], st["items"]["contacts"]["done"]) == (5, 0)
+    with rig.seeding(graph_emu, dst) as g:
+        assert sorted(m[0] for m in graph_messages(g, g.get("/mailFolders/inbox").json()["id"])) == [
+            f"K{n}" for n in range(5)]
+        assert g.get("/contacts").json()["value"] == []
+    st = undo(graph_stack, mid, src)
+    assert st["state"] == "undone", st
+    with rig.seeding(graph_emu, dst) as g:
+        assert graph_messages(g, g.get("/mailFolders/inbox").json()["id"]) == []

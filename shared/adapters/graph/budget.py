@@ -26,7 +26,10 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 30.0  # a dead holder's slot comes back after this; a live holder renews its leases
-RENEW_EVERY = 10.0  # how often the leases of requests still in flight (a long $value) are renewed
+RENEW_EVERY = 10.0
+#: Graph counts a request when it arrives, the log here when it is sent: a request sent just as an old one
+#: leaves our window may reach Graph before that one left Graph's. The log's window is this much longer.
+WINDOW_MARGIN = 1.0  # how often the leases of requests still in flight (a long $value) are renewed
 POLL = 0.05
 
 # KEYS[1] leases zset; ARGV: now, expiry, limit, n, lease ids...  -> 1 taken / 0 not
@@ -148,9 +151,10 @@ class Budget:
 
     def __init__(self, key: str, concurrency: int, requests: int, window: float, redis_client: Any | None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.key, self.concurrency, self.requests, self.window = key, concurrency, requests, window
+        self.key, self.concurrency, self.requests = key, concurrency, requests
+        self.window = window + WINDOW_MARGIN
         self.redis = redis_client
-        self.local = local_budget(key, concurrency, requests, window)
+        self.local = local_budget(key, concurrency, requests, self.window)
         self.sleep = sleep
         self.waited = 0.0  # seconds spent waiting for the budget (for tests and metrics)
         self._warned = False
