@@ -135,3 +135,12 @@ def test_a_rule_and_the_auto_reply_in_graphs_words() -> None:
         "status": "scheduled", "externalAudience": "contactsOnly", "internalReplyMessage": "in",
         "externalReplyMessage": "out", "scheduledStartDateTime": {"dateTime": "2026-06-30T22:00:00", "timeZone": "UTC"},
         "scheduledEndDateTime": {"dateTime": "2026-07-14T22:00:00", "timeZone": "UTC"}}
+
+
+@pytest.mark.parametrize(("flags", "verb"), [(("\\Answered",), ("102", "261")), (("$Forwarded",), ("104", "262")),
+                                             (("\\Answered", "$Forwarded"), ("102", "261")), ((), None)])
+def test_answered_and_forwarded_become_outlooks_last_verb(flags: tuple[str, ...], verb: tuple[str, str] | None) -> None:
+    props = {p["id"]: p["value"] for p in graph_message(b"Subject: s\r\n\r\nx", flags, datetime(2024, 1, 1, tzinfo=UTC),
+                                                        "m").body["singleValueExtendedProperties"]}
+    got = (props["Integer 0x1081"], props["Integer 0x1080"]) if "Integer 0x1081" in props else None
+    assert got == verb
