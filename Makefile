@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: install demo down test lint typecheck unit bench schemas image clean
+.PHONY: install demo down test lint typecheck unit bench chaos load schemas image clean
 
 install: $(VENV)/.installed .venv-checkov/.installed
 
@@ -44,6 +44,13 @@ schemas: install
 bench: install
 	$(PY) -m tests.bench.run $(BENCH_ARGS)
 	$(PY) -m tests.bench.graph
+
+# Faults during 5,000-message migrations, each checked message by message (see README "Chaos").
+chaos: install
+	$(PY) -m tests.chaos.run $(CHAOS_ARGS)
+
+load: install
+	$(PY) -m tests.bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .image

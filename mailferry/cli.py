@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import os
 import sys
 import threading
@@ -40,7 +41,14 @@ def cmd_service(args: argparse.Namespace) -> int:
         from services.loader.service import serve
     else:
         from services.tracker.service import serve
-    serve(settings, stop)
+    from shared.kafka_edge import TopicMismatch
+
+    try:
+        serve(settings, stop)
+    except TopicMismatch as exc:  # refuse to run on topics whose keys would land on other partitions
+        logging.getLogger("mailferry").error("topics differ from the configuration", extra={"error": str(exc)})
+        print(f"mailferry {args.name}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -2,8 +2,9 @@
 
 ``up`` starts what is not given from outside (``MAILFERRY_KAFKA_BOOTSTRAP``,
 ``MAILFERRY_REDIS_URL``), writes ``stack.json`` in the state directory and
-returns once intake answers ``/readyz``. ``down`` stops everything ``up``
-started. Both are safe to run twice. Tests and the benchmark use the same code.
+returns once intake and every worker answer ``/readyz`` (a worker: once its
+consumer owns partitions). ``down`` stops everything ``up`` started. Both are
+safe to run twice. Tests and the benchmark use the same code.
 
 Everything listens on loopback: the broker and Redis always, intake and the
 workers' health/metrics servers unless ``MAILFERRY_BIND_HOST`` says otherwise.
@@ -245,8 +246,15 @@ def _start(state_dir: Path, env: dict[str, str], port: int, logs: Path, processe
         for _ in range((replicas or {}).get(name, 1)):
             start_service(info, name, logs)
     info.save()
+    deadline = time.monotonic() + timeout
     if not wait_ready(f"{info.intake_url}/readyz", timeout):
         raise StackError(f"intake did not become ready; see {logs / 'intake.log'}")
+    # The workers too: ready means their consumers own partitions, so the first migration starts at once
+    # instead of waiting in `queued` for the consumer groups to form.
+    for name, ports in info.http_ports.items():
+        for port in ports if name != "intake" else []:
+            if not wait_ready(f"http://{host}:{port}/readyz", max(1.0, deadline - time.monotonic())):
+                raise StackError(f"{name} did not become ready; see {logs / (name + '.log')}")
     return info
 
 

@@ -20,6 +20,7 @@ from shared.adapters.ports import AdapterEnv
 from shared.config import Settings
 from shared.credential_seal import MasterKeys
 from shared.credentials import CredentialStore
+from shared.dependency_watch import DependencyWatch
 from shared.metrics import ServiceMetrics
 from shared.prefetch import Prefetcher, Prepare
 from shared.service_runtime import HealthServer
@@ -49,7 +50,7 @@ def build_context(service: str, settings: Settings) -> ServiceContext:
     return ServiceContext(
         settings=settings,
         redis=client,
-        producer=kafka_edge.EventProducer(kafka_edge.make_producer(settings.kafka_bootstrap), settings.topic_prefix),
+        producer=kafka_edge.event_producer(settings.kafka_bootstrap, settings.topic_prefix),
         credentials=CredentialStore(client, MasterKeys.parse(settings.secret_key)),
         adapters=AdapterEnv(connect=opts, spool=settings.spool, max_connections=settings.ews_max_connections),
         registry=registry,
@@ -69,9 +70,16 @@ def run_service(service: str, settings: Settings, stop: threading.Event, reads: 
                 make_handler: Callable[[ServiceContext], Made], *,
                 batch_size: int = 200, linger: float = 0.0, batch_bytes: int = 0, context: ServiceContext | None = None,
                 consumer_overrides: dict[str, object] | None = None) -> None:
-    """Create topics, subscribe, serve health and metrics, and loop until ``stop``."""
+    """Create topics, subscribe, serve health and metrics, and loop until ``stop``.
+
+    Raises :class:`shared.kafka_edge.TopicMismatch` when the topics exist with other partition counts.
+    """
     ctx = context or build_context(service, settings)
-    kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions)
+
+    def ensure_topics() -> None:  # at start, and again when the broker comes back without them
+        kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions)
+
+    ensure_topics()
     consumer = kafka_edge.BatchConsumer(settings.kafka_bootstrap, f"{settings.topic_prefix}mailferry-{service}",
                                         [t.full_name(settings.topic_prefix) for t in reads],
                                         **(consumer_overrides or {}))
@@ -80,8 +88,10 @@ def run_service(service: str, settings: Settings, stop: threading.Event, reads: 
     source: Consumer = consumer
     if prepare is not None:  # the next batch is polled and prepared while this one is handled
         source = Prefetcher(consumer, prepare, batch_size=batch_size, linger=linger, batch_bytes=batch_bytes)
+    watch = DependencyWatch(ctx.redis, ctx.producer, ctx.metrics,
+                            broker_back=lambda: kafka_edge.after_outage(ensure_topics, ctx.producer)).start()
     loop = WorkerLoop(source, handler, ctx.metrics, ctx.redis, stop, poison=poison, batch_size=batch_size,
-                      linger=linger, batch_bytes=batch_bytes)
+                      linger=linger, batch_bytes=batch_bytes, watch=watch, broker_trouble=ensure_topics)
     health = HealthServer(settings.http_port, ctx.registry, loop.ready, host=settings.bind_host)
     health.start()
     log.info("started", extra={"topics": [t.name for t in reads], "http_port": health.port})
@@ -93,4 +103,5 @@ def run_service(service: str, settings: Settings, stop: threading.Event, reads: 
         except kafka_edge.DeliveryFailed as exc:
             log.error("records left unsent at shutdown", extra={"error": str(exc)})
         health.stop()
+        watch.stop()
         log.info("stopped")

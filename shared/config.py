@@ -15,11 +15,19 @@ from pathlib import Path
 from typing import Literal
 
 from shared.net_guard import AllowList
+from shared.session_caps import SessionCaps, caps_from_env
 from shared.topics import DEFAULT_PARTITIONS
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+def _caps(env: Mapping[str, str]) -> SessionCaps:
+    try:
+        return caps_from_env(env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -164,6 +172,11 @@ class Settings:
     # A migration, cancel or undo that makes no progress for this long is ended as failed (it can be undone).
     stall_timeout_minutes: float = 60.0
     ews_max_connections: int = 4
+    session_caps: SessionCaps = field(default_factory=SessionCaps)
+    #: Chains a migration's extract tasks are dealt into: at most this many of its tasks wait in the queue.
+    migration_share: int = 8
+    #: Messages a migration's extraction may run ahead of its loading before its tasks wait (0: no limit).
+    migration_window: int = 2000
     ca_file: str = ""
     allow_insecure_tls: bool = False
     connect_timeout: float = 15.0
@@ -228,4 +241,7 @@ class Settings:
                 sender=e.get("MAILFERRY_SMTP_FROM", "") or SmtpSettings.sender,
             ),
             autodetect=DetectSettings.from_env(e),
+            session_caps=_caps(e),
+            migration_share=max(1, _int(e, "MAILFERRY_MIGRATION_SHARE", d.migration_share)),
+            migration_window=max(0, _int(e, "MAILFERRY_MIGRATION_WINDOW", d.migration_window)),
         )

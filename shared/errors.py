@@ -35,6 +35,18 @@ class ServerUnreachable(ConnectionCheckFailed):
     retryable = True
 
 
+class ServerBusy(ConnectionCheckFailed):
+    """The server refused a login for now (``NO [LIMIT]``, ``[UNAVAILABLE]``): tried again after a back-off
+    every replica keeps (:mod:`shared.host_leases`), never the migration's end."""
+
+    code = "server_busy"
+    retryable = True
+
+    def __init__(self, message: str, backoff_seconds: float = 1.0) -> None:
+        super().__init__(message)
+        self.backoff_seconds = backoff_seconds
+
+
 class TlsError(ConnectionCheckFailed):
     code = "tls_error"
 

@@ -27,10 +27,28 @@ def topic_name(spec: TopicSpec, prefix: str) -> str:
     return spec.full_name(prefix)
 
 
+class TopicMismatch(RuntimeError):
+    """A registered topic exists with settings other than the configured ones: the service refuses to start."""
+
+
+def partition_mismatches(existing: dict[str, int], prefix: str, partitions: int) -> list[str]:
+    """One sentence per registered topic whose partition count differs from ``partitions``."""
+    return [f"topic {name} has {existing[name]} partitions, the configuration says {partitions} "
+            "(MAILFERRY_TOPIC_PARTITIONS); it was created with other settings, perhaps auto-created by the "
+            "broker: recreate it or change the setting"
+            for name in (t.full_name(prefix) for t in TOPICS)
+            if name in existing and existing[name] != partitions]
+
+
 def ensure_topics(bootstrap: str, prefix: str, partitions: int, timeout: float = 30.0) -> None:
-    """Create every registered topic that does not exist yet (safe to call from every service)."""
+    """Create every registered topic that does not exist yet (safe to call from every service); raise
+    :class:`TopicMismatch` if one exists with another partition count (keys would land elsewhere)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = set(admin.list_topics(timeout=timeout).topics)
+    found = admin.list_topics(timeout=timeout).topics
+    existing = set(found)
+    wrong = partition_mismatches({n: len(m.partitions) for n, m in found.items()}, prefix, partitions)
+    if wrong:
+        raise TopicMismatch("; ".join(wrong))
     wanted = [
         NewTopic(
             t.full_name(prefix),
@@ -57,9 +75,13 @@ def ensure_topics(bootstrap: str, prefix: str, partitions: int, timeout: float =
 
 
 def make_producer(bootstrap: str, **overrides: Any) -> Producer:
-    """Idempotent, acks=all, batched and compressed: mail compresses well and travels in bulk."""
+    """Idempotent, acks=all, batched and compressed: mail compresses well and travels in bulk.
+
+    Never lets the broker create a topic it does not know (it would use its own defaults, not the registry's).
+    """
     conf: dict[str, Any] = {
         "bootstrap.servers": bootstrap,
+        "allow.auto.create.topics": False,
         "enable.idempotence": True,
         "acks": "all",
         "compression.type": "lz4",
@@ -77,14 +99,66 @@ class DeliveryFailed(RuntimeError):
 
 
 class EventProducer:
-    """Produces events and knows, after :meth:`flush`, whether all of them were stored."""
+    """Produces events and knows, after :meth:`flush`, whether all of them were stored.
 
-    def __init__(self, producer: Producer, prefix: str) -> None:
+    A producer that hit a fatal error (e.g. ``Unknown Producer Id`` after a broker lost its state) never
+    sends again. Built by :func:`event_producer`, this one notices it and builds a new producer at the
+    next send; if records of the dead one were not yet acknowledged, the next :meth:`flush` fails, so the
+    caller sends its batch again (every handler is idempotent). :meth:`renew` asks for the same after an
+    outage, before a broker that came back without its state refuses the old producer's id. Only the
+    thread that sends swaps the producer: a record is never sent on one producer and flushed on another.
+    Without a way to rebuild, :attr:`fatal` stays set and readiness says so.
+    """
+
+    def __init__(self, producer: Producer, prefix: str, rebuild: Callable[[], Producer] | None = None) -> None:
         self._producer = producer
         self._prefix = prefix
+        self._rebuild = rebuild
         self._errors: list[str] = []
         self._lock = threading.Lock()
         self.bytes_sent = 0
+        self.fatal = ""  # the fatal error this producer hit, if any
+        self._stale = ""  # why a new producer is wanted before the next send
+        self._unflushed = 0  # records sent since the last flush
+        self._lost = ""  # why records sent since the last flush were dropped with a dead producer
+        self.rebuilds = 0
+
+    def on_error(self, err: KafkaError) -> None:
+        """librdkafka's error callback: remember a fatal error (the others it retries by itself)."""
+        if err.fatal():
+            log.error("producer hit a fatal error", extra={"error": str(err)})
+            with self._lock:
+                self.fatal = str(err)
+
+    def renew(self, why: str) -> None:
+        """A new producer before the next send (any thread may ask; the sending thread does it)."""
+        if self._rebuild is not None:
+            self._stale = why
+
+    def _renew_if_needed(self) -> None:
+        why = self.fatal or self._stale
+        if not why:
+            return
+        if self._rebuild is None:
+            raise DeliveryFailed(f"the producer hit a fatal error and cannot send: {why}")
+        if self.fatal or self._unflushed:
+            self._lost = why
+        self._producer.purge()  # whatever the old one still holds is not sent later behind our back
+        self._producer = self._rebuild()
+        self.rebuilds += 1
+        with self._lock:
+            self.fatal, self._stale, self._errors = "", "", []
+        log.warning("producer rebuilt", extra={"error": why})
+
+    def reachable(self, timeout: float = 2.0) -> str:
+        """"" if the broker answers a metadata request within ``timeout``, else why not."""
+        if self.fatal and self._rebuild is None:
+            return f"producer failed: {self.fatal}"
+        try:
+            self._producer.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            return f"broker unreachable: {exc.args[0].str() if exc.args else exc}"
+        return ""
 
     def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
         if err is not None:
@@ -95,6 +169,7 @@ class EventProducer:
         self.send_raw(spec, key, encode(event))
 
     def send_raw(self, spec: TopicSpec, key: str, value: bytes) -> None:
+        self._renew_if_needed()
         topic = spec.full_name(self._prefix)
         self.bytes_sent += len(value)
         while True:
@@ -104,15 +179,43 @@ class EventProducer:
             except BufferError:
                 # Local queue full: let the background thread drain it, then try again.
                 self._producer.poll(0.5)
+        self._unflushed += 1
         self._producer.poll(0)
 
     def flush(self, timeout: float = 60.0) -> None:
         """Wait until every record so far is acknowledged; raise if any was not."""
         remaining = self._producer.flush(timeout)
+        if self.fatal:
+            self._renew_if_needed()
         with self._lock:
             errors, self._errors = self._errors, []
+        lost, self._lost, self._unflushed = self._lost, "", 0
+        if lost:
+            raise DeliveryFailed(f"records dropped with a failed producer ({lost}); send them again")
         if remaining or errors:
             raise DeliveryFailed(f"{remaining} records unsent, errors: {errors[:3]}")
+
+
+def event_producer(bootstrap: str, prefix: str, **overrides: Any) -> EventProducer:
+    """An :class:`EventProducer` that rebuilds its producer, with the same settings, after a fatal error."""
+    holder: list[EventProducer] = []
+
+    def on_error(err: KafkaError) -> None:
+        if holder:
+            holder[0].on_error(err)
+
+    def build() -> Producer:
+        return make_producer(bootstrap, error_cb=on_error, **overrides)
+
+    holder.append(EventProducer(build(), prefix, rebuild=build))
+    return holder[0]
+
+
+def after_outage(ensure: Callable[[], None], producer: EventProducer) -> None:
+    """The broker answers again: its topics as the registry says (it may have lost them), and a new
+    producer before the next send (it may have lost the old one's id: ``Unknown Producer Id``)."""
+    ensure()
+    producer.renew("the broker answers again after an outage")
 
 
 POLL_STEP = 50  # messages taken from the local queue at a time while a batch fills
@@ -129,9 +232,15 @@ class BatchConsumer:
         conf: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
             "group.id": group,
+            "allow.auto.create.topics": False,
+            # A topic created again after the broker lost it is found within this time, not after 5 minutes.
+            "topic.metadata.refresh.interval.ms": 10_000,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "session.timeout.ms": 15_000,
+            # Kafka's lowest allowed (group.min.session.timeout.ms). Heartbeats come from librdkafka's own
+            # thread, so a slow batch does not miss them; a group forms (and a dead member's partitions move)
+            # in about half the time: 15 s made the first migration after `up` wait 7.5 s in `queued`.
+            "session.timeout.ms": 6_000,
             "heartbeat.interval.ms": 1_000,
             "max.poll.interval.ms": 900_000,
             "fetch.max.bytes": 16_000_000,

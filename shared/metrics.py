@@ -28,6 +28,7 @@ CATALOGUE: dict[str, tuple[str, frozenset[str]]] = {
     "mailferry_stage_seconds": ("histogram", frozenset({"service", "stage"})),
     "mailferry_migrations_stalled": ("gauge", frozenset()),
     "mailferry_undo_total": ("counter", frozenset({"result"})),
+    "mailferry_intake_requests_total": ("counter", frozenset({"endpoint", "outcome"})),
 }
 
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

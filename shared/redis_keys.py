@@ -79,3 +79,78 @@ def plan_lock(mid: str, operation: str) -> str:
 def rate(kind: str, key: str) -> str:
     """Sorted set: the times of one subject's login checks in the last minute (intake's rate limits)."""
     return f"{PREFIX}:rl:{kind}:{key}"
+
+
+def state_prefix() -> str:
+    """The start of every :func:`by_state` key (a Lua script appends the state)."""
+    return f"{PREFIX}:state:"
+
+
+def graph_delta(scope_digest: str) -> str:
+    """Hash: a Graph folder's delta checkpoint, named by a digest of its scope (no login in the keyspace)."""
+    return f"mailferry:graph:delta:{scope_digest}"
+
+
+def graph_budget(digest: str) -> str:
+    """The stem of a Graph request budget per app and mailbox (``:slots`` and ``:requests`` hang off it)."""
+    return f"mailferry:graph:budget:{digest}"
+
+
+def sign_in(kind: str, digest: str) -> str:
+    """A sealed, short-lived sign-in record (a started flow, or a finished sign-in's tokens)."""
+    return f"mailferry:sign-in:{kind}:{digest}"
+
+
+# The notification queue (the tracker's): the ready list, the delayed retries, the holders, and per holder
+# its processing list and lease. "mf:notify" is the earlier queue's key: jobs queued before an upgrade are sent.
+NOTIFY_READY = f"{PREFIX}:notify"
+NOTIFY_DELAYED = f"{PREFIX}:notify:delayed"
+NOTIFY_HOLDERS = f"{PREFIX}:notify:holders"
+
+
+def notify_processing(holder: str) -> str:
+    return f"{PREFIX}:notify:processing:{holder}"
+
+
+def notify_lease(holder: str) -> str:
+    return f"{PREFIX}:notify:lease:{holder}"
+
+
+def host_sessions(host: str) -> str:
+    """Sorted set lease id → expiry (ms, Redis time): the sessions every replica holds to one server host."""
+    return f"{PREFIX}:sessions:host:{host}"
+
+
+def account_sessions(account: str) -> str:
+    """Sorted set lease id → expiry: the sessions held to one account (named by a hash, no login)."""
+    return f"{PREFIX}:sessions:account:{account}"
+
+
+def host_wanted(host: str) -> str:
+    """Set for a moment while a replica waits for a lease on the host: the others close their idle sessions there."""
+    return f"{PREFIX}:sessions:wanted:{host}"
+
+
+def host_backoff(host: str) -> str:
+    """The time (ms, Redis time) until which every replica leaves a throttling host alone; expires then."""
+    return f"{PREFIX}:backoff:{host}"
+
+
+def host_backoff_level(host: str) -> str:
+    """The length (ms) of the host's last back-off: the next one within a while is twice as long."""
+    return f"{PREFIX}:backoff:{host}:level"
+
+
+def extract_task_done(mid: str, task_id: str) -> str:
+    """Set once a task's output (and the next task of its chain) is flushed to Kafka: it is not run again."""
+    return f"{PREFIX}:mig:{mid}:taskdone:{task_id}"
+
+
+def flow_extracted(mid: str) -> str:
+    """Counter: messages of the migration the extractors sent to ``items``."""
+    return f"{PREFIX}:mig:{mid}:flow:extracted"
+
+
+def flow_loaded(mid: str) -> str:
+    """Counter: messages of the migration the loaders took in."""
+    return f"{PREFIX}:mig:{mid}:flow:loaded"

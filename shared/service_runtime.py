@@ -1,13 +1,16 @@
 """What every worker process shares: /healthz, /readyz and /metrics, and a stop signal.
 
-Readiness means something: false while the Kafka consumer has no partitions or
-Redis does not answer, so Kubernetes sends no traffic and KEDA sees the truth.
+Readiness means something: false while the Kafka consumer has no partitions, or
+Redis or the broker does not answer, so Kubernetes sends no traffic and KEDA sees
+the truth. ``/readyz`` answers JSON that names each check: ``{"status": "ready" |
+"not ready", "checks": {"redis": "up", "broker": "up", "consumer": "assigned"}}``.
 SIGTERM sets the stop event; the worker finishes the batch in flight, commits
 and exits (graceful shutdown within the termination grace period).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import socket
@@ -25,14 +28,22 @@ class _IPv6Server(ThreadingHTTPServer):
     address_family = socket.AF_INET6
 
 
+Checks = dict[str, str]
+
+
+def readiness_body(ok: bool, checks: Checks) -> bytes:
+    """The body of ``/readyz``, the same for intake and the workers."""
+    return json.dumps({"status": "ready" if ok else "not ready", "checks": checks}).encode() + b"\n"
+
+
 class HealthServer:
-    """A tiny HTTP server in a thread; ``ready`` returns (ok, reason).
+    """A tiny HTTP server in a thread; ``ready`` returns (ok, what each check found).
 
     It listens on loopback unless told otherwise (``MAILFERRY_BIND_HOST``): on a shared machine,
     metrics are nobody else's business; in a pod, 0.0.0.0 is the pod's own network.
     """
 
-    def __init__(self, port: int, registry: CollectorRegistry, ready: Callable[[], tuple[bool, str]],
+    def __init__(self, port: int, registry: CollectorRegistry, ready: Callable[[], tuple[bool, Checks]],
                  host: str = "127.0.0.1") -> None:
         self.registry = registry
         self.ready = ready
@@ -46,8 +57,8 @@ class HealthServer:
                 elif path == "/healthz":
                     self._send(200, b"ok\n", "text/plain")
                 elif path == "/readyz":
-                    ok, why = outer.ready()
-                    self._send(200 if ok else 503, (why or "ready").encode() + b"\n", "text/plain")
+                    ok, checks = outer.ready()
+                    self._send(200 if ok else 503, readiness_body(ok, checks), "application/json")
                 else:
                     self._send(404, b"not found\n", "text/plain")
 

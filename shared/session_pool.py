@@ -54,11 +54,16 @@ class SessionPool(Generic[T]):
     @contextlib.contextmanager
     def lease(self, key: str, opener: Callable[[], T] | None = None) -> Iterator[T]:
         """The session for ``key``, protected from idle expiry until the block ends."""
-        session = self.get(key, opener)
+        with self.hold(key):
+            yield self.get(key, opener)
+
+    @contextlib.contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        """Keep ``key``'s session (open now or opened inside the block by :meth:`get`) from being closed as idle."""
         with self._lock:
             self._busy[key] = self._busy.get(key, 0) + 1
         try:
-            yield session
+            yield
         finally:
             with self._lock:
                 self._busy[key] -= 1
@@ -66,6 +71,13 @@ class SessionPool(Generic[T]):
                     del self._busy[key]
                 if key in self._pool:
                     self._pool[key] = (self._pool[key][0], self._clock())
+
+    def drop_idle(self, which: Callable[[T], bool]) -> None:
+        """Close every session not in use that ``which`` names (to give its server's session cap back now)."""
+        with self._lock:
+            idle = [key for key, (s, _at) in self._pool.items() if key not in self._busy and which(s)]
+        for key in idle:
+            self.drop(key)
 
     def drop(self, key: str) -> None:
         with self._lock:

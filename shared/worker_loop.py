@@ -4,6 +4,10 @@ The handler does all its writes (target, topics, Redis) and returns the offsets
 that are now safe; only then are they committed. A handler exception commits
 nothing: the batch is retried after a back-off, which is safe because every
 handler is idempotent. SIGTERM ends the loop between batches.
+
+While Redis or the broker is down every batch fails the same retryable way: the loop waits (back-off
+capped at a few seconds) and goes on by itself once they answer again, with nothing committed in
+between, so nothing is lost. Readiness says which dependency is missing meanwhile.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Protocol
 import redis
 from confluent_kafka import KafkaException, Message
 
+from shared.dependency_watch import UP, DependencyWatch
 from shared.errors import MailferryError
 from shared.kafka_edge import DeliveryFailed, next_offsets
 from shared.metrics import ServiceMetrics
@@ -56,8 +61,9 @@ def retryable(exc: Exception) -> bool:
 class WorkerLoop:
     def __init__(self, consumer: Consumer, handler: Handler, metrics: ServiceMetrics,
                  redis_client: redis.Redis, stop: threading.Event, *, batch_size: int = 200,
-                 poll_timeout: float = 0.5, max_backoff: float = 30.0, poison: PoisonHandler | None = None,
-                 initial_backoff: float = 0.5, linger: float = 0.0, batch_bytes: int = 0) -> None:
+                 poll_timeout: float = 0.5, max_backoff: float = 5.0, poison: PoisonHandler | None = None,
+                 initial_backoff: float = 0.5, linger: float = 0.0, batch_bytes: int = 0,
+                 watch: DependencyWatch | None = None, broker_trouble: Callable[[], None] | None = None) -> None:
         self.consumer = consumer
         self.handler = handler
         self.metrics = metrics
@@ -70,25 +76,20 @@ class WorkerLoop:
         self.initial_backoff = initial_backoff
         self.linger = linger
         self.batch_bytes = batch_bytes
-        self.redis_ok = True
+        self.watch = watch
+        self.broker_trouble = broker_trouble
         self._last_check = 0.0
 
-    def ready(self) -> tuple[bool, str]:
-        if not self.consumer.assigned:
-            return False, "no Kafka partitions assigned yet"
-        if not self.redis_ok:
-            return False, "Redis unreachable"
-        return True, "ready"
+    def ready(self) -> tuple[bool, dict[str, str]]:
+        """Ready once Redis and the broker answer and the consumer owns partitions (before that, a
+        migration would wait in ``queued`` for the group to form)."""
+        checks = self.watch.state() if self.watch is not None else {}
+        checks["consumer"] = "assigned" if self.consumer.assigned else "no partitions assigned yet"
+        ok = self.consumer.assigned and all(v == UP for n, v in checks.items() if n != "consumer")
+        return ok, checks
 
     def _check(self) -> None:
-        try:
-            self.redis.ping()
-            self.redis_ok = True
-        except redis.RedisError:
-            self.redis_ok = False
-        self.metrics.dependency_up.labels(self.metrics.service, "redis").set(1 if self.redis_ok else 0)
         lag = self.consumer.lag()
-        self.metrics.dependency_up.labels(self.metrics.service, "kafka").set(1 if self.consumer.assigned else 0)
         for topic, n in lag.items():
             self.metrics.consumer_lag.labels(self.metrics.service, topic).set(n)
 
@@ -106,6 +107,12 @@ class WorkerLoop:
         finally:
             self.consumer.close()
 
+    def _broker_trouble(self) -> None:
+        try:
+            self.broker_trouble()  # type: ignore[misc]
+        except (KafkaException, OSError) as exc:
+            log.info("broker still unavailable", extra={"error": str(exc)[:200]})
+
     def _handle_with_retry(self, batch: list[Message]) -> None:
         backoff = self.initial_backoff
         failures = 0
@@ -122,6 +129,8 @@ class WorkerLoop:
                 log.warning("batch failed, will retry", extra={"error": str(exc)[:500], "kind": kind},
                             exc_info=not isinstance(exc, MailferryError))
                 failures = 0 if retryable(exc) else failures + 1
+                if isinstance(exc, (KafkaException, DeliveryFailed)) and self.broker_trouble is not None:
+                    self._broker_trouble()
                 if failures >= POISON_ATTEMPTS and self.poison is not None:
                     # The same batch keeps failing for a reason waiting will not cure: report its items
                     # as failed and move on, instead of stalling every migration behind it.

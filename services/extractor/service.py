@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from services.extractor.plan import plan_emails
 from services.extractor.sources import SourcePool
+from services.extractor.task_chains import chained, next_in_chain
 from shared import migration_state as ms
 from shared import topics
 from shared.adapters import registry
@@ -32,6 +34,8 @@ from shared.errors import (
     MailferryError,
     NotSupported,
     SecretUnavailable,
+    ServerBusy,
+    Throttled,
     Transient,
 )
 from shared.events import (
@@ -52,10 +56,13 @@ from shared.events import (
     OperationStarted,
     decode,
 )
+from shared.flow_window import FlowWindow, held_back
 from shared.folder_refs import folder_refs
+from shared.host_leases import HostLeases, SessionRefused
 from shared.kafka_edge import next_offsets
 from shared.metrics import ServiceMetrics
 from shared.migration_records import MigrationRecords, RedisRecords
+from shared.session_target import SessionTarget
 
 log = logging.getLogger(__name__)
 SERVICE = "extractor"
@@ -63,6 +70,10 @@ OPERATION = ms.EMAILS
 FLUSHED_MEMORY = 10_000
 METRIC_EVERY = 50
 TASKS_PER_SLOT = 4  # tasks taken per batch for each slot: a slow task then delays little else
+START_SESSIONS = 4  # a migration's first session target; it grows while its throughput does
+TARGETS_MEMORY = 10_000
+HELD_BACK_PAUSE = 0.1
+IDLE_SECONDS = 15.0  # an idle session holds a lease on its server's cap: give it back soon
 
 
 class SlotUnavailable(Exception):
@@ -84,7 +95,8 @@ def runs_in_parallel(task: ExtractTask) -> bool:
 
 class Extractor:
     def __init__(self, settings: Settings, records: MigrationRecords, producer: ProducerEdge, pool: SourcePool,
-                 metrics: ServiceMetrics, stopping: threading.Event | None = None) -> None:
+                 metrics: ServiceMetrics, stopping: threading.Event | None = None,
+                 flow: FlowWindow | None = None) -> None:
         self.settings = settings
         self.records = records
         self.producer = producer
@@ -95,13 +107,15 @@ class Extractor:
                                           thread_name_prefix="extract")
         self.stopping = stopping or threading.Event()  # set on SIGTERM: start no further task
         self._flushed: dict[str, None] = {}  # task ids whose output is in Kafka (insertion-ordered, bounded)
+        self.flow = flow  # how far each migration runs ahead of its loading, and which tasks already ran
+        self._targets: dict[str, SessionTarget] = {}  # per migration, in this replica
 
     # -- edge: a batch of Kafka messages, committed after all their output is flushed
     def handle(self, batch: Sequence[Delivered]) -> list[tuple[str, int, int]]:
         """Plan requests in order; extract tasks side by side, one source session per slot.
 
         A task whose output was already flushed (a retry of a batch where another task
-        failed) is not run again: its items are in Kafka.
+        failed, or a chain's task published twice) is not run again: its items are in Kafka.
         """
         tasks: list[ExtractTask] = []
         for msg in batch:
@@ -120,65 +134,154 @@ class Extractor:
                     self.start_operation(spec, event.operation)
             elif isinstance(event, ExtractTask) and event.task_id not in self._flushed:
                 tasks.append(event)
-        self._run_all(tasks)  # it ends with a flush: everything this batch sent is in Kafka
+        self._run_all(self._runnable(tasks))  # it ends with a flush: everything this batch sent is in Kafka
         return next_offsets(batch)
 
+    def _runnable(self, tasks: list[ExtractTask]) -> list[ExtractTask]:
+        """The tasks to run now: not those already run, and a migration too far ahead of its loading has its
+        tasks sent to the end of the queue (sent with this batch's flush, before the commit)."""
+        if self.flow is None or not tasks:
+            return tasks
+        by_mid: dict[str, list[str]] = {}
+        for t in tasks:
+            by_mid.setdefault(t.migration_id, []).append(t.task_id)
+        done = {tid for mid, ids in by_mid.items() for tid in self.flow.done(mid, ids)}
+        ahead = self.flow.ahead(by_mid)
+        out: list[ExtractTask] = []
+        for t in tasks:
+            if t.task_id in done:
+                continue
+            if held_back(ahead.get(t.migration_id, 0), self.flow.window):
+                self.producer.send(topics.EXTRACT_TASKS, t.task_id, t)
+                continue
+            out.append(t)
+        if tasks and not out:
+            self.stopping.wait(HELD_BACK_PAUSE)  # only held-back tasks: give the loaders a moment
+        return out
+
     def _run_all(self, tasks: list[ExtractTask]) -> None:
-        """Tasks from a queue, one worker thread per slot (each with its own source sessions), so a
-        long task holds up one slot, not the batch; then one flush for all their output."""
+        """Tasks from a queue on worker threads, each task on a session of its migration's own (slot 0, 1…):
+        a migration runs at most its session target of tasks at once (:mod:`shared.session_target`), so
+        a long task holds up one slot, not the batch; then one flush for all their output, and the next
+        task of every finished task's chain."""
         queue = deque(sorted((t for t in tasks if runs_in_parallel(t)), key=lambda t: not t.large))
         one_by_one = [t for t in tasks if not runs_in_parallel(t)]
-        finished: list[str] = []
+        finished: list[ExtractTask] = []
         errors: list[BaseException] = []
-        lock = threading.Lock()
+        throttled: set[str] = set()
+        cond = threading.Condition()
+        limit = {t.migration_id: self._target(t).sessions for t in queue}
+        free: dict[str, list[int]] = {mid: list(range(n)) for mid, n in limit.items()}
+        used: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        started = time.monotonic()
 
-        def work(slot: int) -> None:
+        def pick() -> tuple[ExtractTask, int] | None:
+            for i, task in enumerate(queue):
+                slots = free[task.migration_id]
+                if slots:
+                    del queue[i]
+                    slot = slots.pop(0)
+                    busy = limit[task.migration_id] - len(slots)
+                    used[task.migration_id] = max(used.get(task.migration_id, 0), busy)
+                    return task, slot
+            return None
+
+        def work() -> None:
             while True:
-                with lock:
-                    if not queue or errors or self.stopping.is_set():
-                        return
-                    task = queue.popleft()
+                with cond:
+                    while True:
+                        if not queue or errors or self.stopping.is_set():
+                            return
+                        picked = pick()
+                        if picked is not None:
+                            break
+                        cond.wait(0.2)  # every queued task's migration is at its target: wait for a slot
+                task, slot = picked
+                mid = task.migration_id
                 try:
                     with self.metrics.stage("task"):
-                        self.run(task, slot)
-                    with lock:
-                        finished.append(task.task_id)
+                        n = self.run(task, slot)
+                    with cond:
+                        finished.append(task)
+                        counts[mid] = counts.get(mid, 0) + n
+                        free[mid].insert(0, slot)
+                        cond.notify_all()
                 except SlotUnavailable as exc:
-                    # The server allows fewer sessions than slots: the task goes back, this slot stops.
+                    # The server (or the session cap) allows fewer sessions: the task goes back, and this
+                    # migration runs on the sessions it has.
                     log.info("a further source session was refused; fewer tasks run side by side",
-                             extra={"migration_id": task.migration_id, "slot": slot, "error": str(exc)[:200]})
-                    with lock:
+                             extra={"migration_id": mid, "slot": slot, "error": str(exc)[:200]})
+                    with cond:
                         queue.appendleft(task)
-                    return
+                        limit[mid] = max(1, slot)
+                        cond.notify_all()
                 except Exception as exc:
-                    with lock:
+                    with cond:
+                        if isinstance(exc, (Throttled, ServerBusy)):
+                            throttled.add(mid)
                         errors.append(exc)
+                        cond.notify_all()
 
-        slots = min(len(queue), max(1, self.settings.extract_connections))
-        futures = [self.workers.submit(work, slot) for slot in range(slots)]
+        threads = min(len(queue), max(1, self.settings.extract_connections))
+        futures = [self.workers.submit(work) for _ in range(threads)]
         for task in one_by_one:
             if self.stopping.is_set():
                 break
             try:
                 with self.metrics.stage("task"):
-                    self.run(task, 0)
-                finished.append(task.task_id)
+                    counts[task.migration_id] = counts.get(task.migration_id, 0) + self.run(task, 0)
+                finished.append(task)
             except Exception as exc:
                 errors.append(exc)
                 break
         for fut in futures:
             fut.result()
-        if queue and not errors and not self.stopping.is_set():
-            work(0)  # handed back by slots the server refused, after slot 0 had already run dry
+        self._adapt(counts, used, throttled, time.monotonic() - started)
+        for task in finished:  # the chain goes on, to the end of the queue, in the same flush
+            following = next_in_chain(task)
+            if following is not None:
+                self.producer.send(topics.EXTRACT_TASKS, following.task_id, following)
         self.producer.flush()  # what the finished tasks sent is in Kafka: a retry need not run them again
-        for task_id in finished:
-            self._flushed[task_id] = None
+        for task in finished:
+            self._flushed[task.task_id] = None
+        if self.flow is not None:
+            self.flow.mark_done([(t.migration_id, t.task_id) for t in finished])
+            self.flow.extracted(counts)
         while len(self._flushed) > FLUSHED_MEMORY:
             self._flushed.pop(next(iter(self._flushed)))
         if errors:
             raise errors[0]
         if len(finished) < len(tasks):  # stopping (SIGTERM): what did not run is not committed
             raise Transient(f"stopping: {len(tasks) - len(finished)} extract tasks not run, they come again")
+
+    def _target(self, task: ExtractTask) -> SessionTarget:
+        """The migration's session target in this replica, capped by the host's and account's caps."""
+        mid = task.migration_id
+        found = self._targets.get(mid)
+        if found is None:
+            caps = self.settings.session_caps
+            host = registry.session_host(task.source)
+            cap = min(self.settings.extract_connections, self.settings.migration_share,
+                      *((caps.for_host(host), caps.account_default) if host else ()))
+            found = self._targets[mid] = SessionTarget(cap=cap, sessions=min(cap, START_SESSIONS))
+            while len(self._targets) > TARGETS_MEMORY:
+                self._targets.pop(next(iter(self._targets)))
+        return found
+
+    def _adapt(self, counts: dict[str, int], used: dict[str, int], throttled: set[str], seconds: float) -> None:
+        for mid in throttled:
+            if mid in self._targets:
+                self._targets[mid].throttled()
+        for mid, n in counts.items():
+            if mid in self._targets and mid not in throttled:
+                before = self._targets[mid].sessions
+                after = self._targets[mid].observe(n, seconds, used.get(mid, 0))
+                if after != before:
+                    log.info("session target changed", extra={"migration_id": mid, "sessions": after,
+                                                               "messages_per_second": round(n / seconds)})
+                for slot in range(after, before):
+                    self.pool.drop(mid, slot)  # their leases go back to the host's cap
 
     def poison(self, batch: Sequence[Delivered], exc: Exception) -> None:
         """A task or request that keeps failing: its items are reported failed, the migration goes on."""
@@ -229,7 +332,7 @@ class Extractor:
         if state == ms.QUEUED:
             self._progress(MigrationValidating(migration_id=mid))
         try:
-            with self.metrics.stage("plan"):
+            with self.metrics.stage("plan"), self.pool.hold(mid):
                 self._plan(ev, operation)
         except Exception:
             self.pool.drop(mid)  # a broken session must not be reused by the retry
@@ -249,6 +352,7 @@ class Extractor:
         mid = ev.migration_id
         try:
             source = self.pool.get(mid, ev.source)  # first: a server with a session limit must grant this one
+            self.pool.gate.wait(registry.session_host(ev.source))
             self._progress(OperationStarted(migration_id=mid, operation=OPERATION))
             refs = folder_refs(source.list_folders(), source.prefix, source.marks_special_use)
             for ref, _selectable in refs:  # first: the loader logs in and creates them while the rest is planned
@@ -256,6 +360,9 @@ class Extractor:
             listings = self._list_all(ev, source, [ref for ref, selectable in refs if selectable])
             known = set(self.records.ledger(ev.pair_id).lookup([key for li in listings.values() for key in li.keys]))
             plan = plan_emails(mid, ev.source, refs, listings, known, self.settings.task_size)
+        except ServerBusy as exc:  # not the migration's end: every replica waits, then the plan is tried again
+            self.pool.gate.throttled(registry.session_host(ev.source), exc.backoff_seconds)
+            raise
         except (ConnectionCheckFailed, SecretUnavailable, NotSupported) as exc:
             self.pool.drop(mid)
             self._fail(mid, exc)
@@ -264,7 +371,7 @@ class Extractor:
             self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=plan.skipped[i:i + 1000]))
         # Large tasks first: each then heads its partition, so the first poll of any extractor takes them;
         # a poll takes partitions one after another, so _run_all orders the tasks it got once more.
-        for task in plan.tasks:
+        for task in chained(plan.tasks, self.settings.migration_share):
             self.producer.send(topics.EXTRACT_TASKS, task.task_id, task)
         self._progress(OperationPlanned(migration_id=mid, operation=OPERATION, total=plan.total,
                                         folders=len(refs), tasks=len(plan.tasks)))
@@ -301,6 +408,9 @@ class Extractor:
         self._progress(OperationStarted(migration_id=mid, operation=operation))
         try:
             items = self._read(mid, ev, operation, reading)
+        except ServerBusy as exc:
+            self.pool.gate.throttled(registry.session_host(ev.source), exc.backoff_seconds)
+            raise
         except (ConnectionCheckFailed, SecretUnavailable) as exc:
             if reading.unavailable_item:  # the account's other protocol is down: this operation ends, not all
                 self._progress(OperationPlanned(migration_id=mid, operation=operation, total=1, folders=0, tasks=0))
@@ -322,7 +432,7 @@ class Extractor:
         try:
             return list(reader.read(operation, mid))
         finally:
-            reader.close()
+            self.pool.close_reader(reader)
 
     def _publish_all(self, mid: str, operation: str, items: Sequence[Event]) -> None:
         """An operation read whole at plan time (few, small items): its items, then its plan."""
@@ -334,9 +444,13 @@ class Extractor:
         log.info("planned", extra={"migration_id": mid, "operation": operation, "items": len(items)})
 
     # -- running a task
-    def run(self, task: ExtractTask, slot: int = 0) -> None:
+    def run(self, task: ExtractTask, slot: int = 0) -> int:
+        """Run one task on the migration's ``slot``-th session; returns the messages it sent."""
         mid = task.migration_id
+        host = registry.session_host(task.source)
+        self.pool.gate.wait(host)  # a host that throttled is left alone by every replica for a while
         opened = False
+        sent = 0
         try:
             with self.pool.lease(mid, task.source, slot) as source:
                 opened = True
@@ -344,7 +458,9 @@ class Extractor:
                 for event in source.fetch(task, self.limits):
                     if isinstance(event, (MailItem, MailChunk)):
                         self.producer.send(topics.ITEMS, f"{mid}/{task.folder.folder_id}", event)
-                        count += isinstance(event, MailItem) or event.last
+                        whole = isinstance(event, MailItem) or event.last
+                        count += whole
+                        sent += whole
                         nbytes += len(event.data)
                         if count >= METRIC_EVERY:
                             self.metrics.item("email", "extracted", count, nbytes)
@@ -352,6 +468,16 @@ class Extractor:
                     else:
                         self._progress(event)
                 self.metrics.item("email", "extracted", count, nbytes)
+        except SessionRefused as exc:
+            if slot > 0:
+                raise SlotUnavailable(str(exc)) from None  # the cap is full: run on the sessions held
+            raise Transient(str(exc)) from None
+        except (Throttled, ServerBusy) as exc:
+            if slot > 0 and not opened:  # a further session refused (a per-user limit): run on those held
+                raise SlotUnavailable(str(exc)) from None
+            self.pool.gate.throttled(host, exc.backoff_seconds)
+            self.pool.drop(mid, slot)
+            raise
         except (ConnectionCheckFailed, SecretUnavailable) as exc:
             if slot > 0 and not opened and isinstance(exc, ConnectionCheckFailed):
                 raise SlotUnavailable(str(exc)) from None  # a further session refused: not the migration's end
@@ -364,6 +490,7 @@ class Extractor:
             # A dropped connection and the like: reconnect on the retry of this task.
             self.pool.drop(mid, slot)
             raise
+        return sent
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:
@@ -372,8 +499,10 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     from shared.worker_loop import Handler, PoisonHandler
 
     def make(ctx: ServiceContext) -> tuple[Handler, PoisonHandler]:
-        extractor = Extractor(settings, RedisRecords(ctx.redis), ctx.producer,
-                              SourcePool(ctx.credentials, ctx.adapters), ctx.metrics, stop)
+        leases = HostLeases(ctx.redis, settings.session_caps)
+        pool = SourcePool(ctx.credentials, ctx.adapters, idle_seconds=IDLE_SECONDS, leases=leases)
+        extractor = Extractor(settings, RedisRecords(ctx.redis), ctx.producer, pool, ctx.metrics, stop,
+                              flow=FlowWindow(ctx.redis, settings.migration_window))
         return extractor.handle, extractor.poison
 
     run_service(SERVICE, settings, stop, [topics.MIGRATIONS_REQUESTED, topics.EXTRACT_TASKS], make,

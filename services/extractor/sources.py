@@ -11,26 +11,50 @@ from shared.adapters.ports import AdapterEnv, ItemReader, Source
 from shared.credentials import CredentialStore
 from shared.errors import MailferryError, NotSupported
 from shared.events import EndpointSpec
+from shared.host_leases import HostLeases, SessionGate
 from shared.session_pool import SessionPool, slot_key
 
 
 class SourcePool:
-    """Source sessions per migration (one per slot: tasks run side by side), reused, closed when idle."""
+    """Source sessions per migration (one per slot: tasks run side by side), reused, closed when idle.
 
-    def __init__(self, creds: CredentialStore, env: AdapterEnv, idle_seconds: float = 60.0) -> None:
+    With ``leases`` every session holds a lease on its server's and account's session caps while it is
+    open; slot 0 waits for one, a further slot is refused at once (``SessionRefused``) when the cap is full."""
+
+    def __init__(self, creds: CredentialStore, env: AdapterEnv, idle_seconds: float = 60.0,
+                 leases: HostLeases | None = None) -> None:
         self.creds = creds
         self.env = env
+        self.gate = SessionGate(leases)
         # Each call names the source it wants, so the pool keeps sessions only, no specs to outlive them.
-        self._pool: SessionPool[Source] = SessionPool(_unnamed, lambda s: s.close(), idle_seconds)
+        self._pool: SessionPool[Source] = SessionPool(_unnamed, self._close, idle_seconds)
+        if leases is not None:
+            leases.add_reclaimer(lambda host: self._pool.drop_idle(lambda s: self.gate.host_of(s) == host),
+                                 self._pool.expire)
+
+    def _close(self, source: Source) -> None:
+        try:
+            source.close()
+        finally:
+            self.gate.closed(source)
 
     def get(self, mid: str, spec: EndpointSpec) -> Source:
-        return self._pool.get(mid, lambda: self._open(mid, spec))
+        return self._pool.get(mid, lambda: self._gated(mid, spec, True))
+
+    @contextlib.contextmanager
+    def hold(self, mid: str) -> Iterator[None]:
+        """Keep the migration's first session from being closed as idle while it is used through :meth:`get`."""
+        with self._pool.hold(mid):
+            yield
 
     @contextlib.contextmanager
     def lease(self, mid: str, spec: EndpointSpec, slot: int = 0) -> Iterator[Source]:
         """The migration's ``slot``-th session, kept from idle expiry while a task runs on it."""
-        with self._pool.lease(slot_key(mid, slot), lambda: self._open(mid, spec)) as source:
+        with self._pool.lease(slot_key(mid, slot), lambda: self._gated(mid, spec, slot == 0)) as source:
             yield source
+
+    def _gated(self, mid: str, spec: EndpointSpec, wait: bool) -> Source:
+        return self.gate.open(registry.session_host(spec), spec.login, lambda: self._open(mid, spec), wait=wait)
 
     def drop(self, mid: str, slot: int | None = None) -> None:
         """One slot's session (it may be broken), or with ``slot=None`` every session of the migration."""
@@ -40,8 +64,15 @@ class SourcePool:
             self._pool.drop(slot_key(mid, slot))
 
     def reader(self, mid: str, spec: EndpointSpec, reading: Reading) -> ItemReader:
-        """A session reading an operation whole, not pooled (the caller closes it)."""
-        return reading.open(spec, lambda: self.creds.password(mid, spec, "source"), self.env)
+        """A session reading an operation whole, not pooled (the caller gives it to :meth:`close_reader`)."""
+        return self.gate.open(registry.session_host(spec), spec.login,
+                              lambda: reading.open(spec, lambda: self.creds.password(mid, spec, "source"), self.env))
+
+    def close_reader(self, reader: ItemReader) -> None:
+        try:
+            reader.close()
+        finally:
+            self.gate.closed(reader)
 
     def _open(self, mid: str, spec: EndpointSpec) -> Source:
         system = registry.system(spec.type)

@@ -3,16 +3,23 @@
 Intake's own refusals build it with :func:`error`; :func:`install_error_handlers` makes the framework's
 refusals (a body that is not JSON or not UTF-8, a field of the wrong type, an unknown path, a wrong
 method) and anything unexpected answer in the same shape, never FastAPI's ``{"detail": ...}``.
+Redis or the broker not answering is no fault of the request: ``503 temporarily_unavailable`` with
+``Retry-After``, whichever route met it.
 """
 
 from __future__ import annotations
 
 import logging
 
+import redis
+from confluent_kafka import KafkaException
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+
+from shared.dependency_watch import RETRY_AFTER_SECONDS
+from shared.kafka_edge import DeliveryFailed
 
 log = logging.getLogger("services.intake.app")
 
@@ -27,7 +34,27 @@ def error(status: int, code: str, message: str, *, side: str | None = None, fiel
     return JSONResponse(status_code=status, content=body, headers=headers)
 
 
+def unavailable(which: list[str]) -> JSONResponse:
+    """503 while a dependency is down: what is missing (not how), and when to ask again."""
+    names = " and ".join({"redis": "the state store (Redis)", "broker": "the message broker"}.get(w, w)
+                         for w in which)
+    return error(503, "temporarily_unavailable", f"{names or 'a service this needs'} cannot be reached right "
+                 f"now; try again in {RETRY_AFTER_SECONDS} seconds",
+                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(redis.RedisError)
+    async def _redis_down(_req: Request, exc: redis.RedisError) -> JSONResponse:
+        log.warning("Redis unavailable for a request", extra={"error": type(exc).__name__})
+        return unavailable(["redis"])
+
+    @app.exception_handler(KafkaException)
+    @app.exception_handler(DeliveryFailed)
+    async def _broker_down(_req: Request, exc: Exception) -> JSONResponse:
+        log.warning("broker unavailable for a request", extra={"error": str(exc)[:200]})
+        return unavailable(["broker"])
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}

@@ -37,11 +37,22 @@ from services.intake.sign_in import sign_in_router
 from services.intake.web_routes import web_router
 from shared import migration_state as ms
 from shared import wire_text
+from shared.dependency_watch import UP
+from shared.service_runtime import readiness_body
 
 #: The source login given as a query parameter (status, report): the body fields' rule, as a parameter.
 LoginQuery = Annotated[str, Query(min_length=1, max_length=320, description="the source login",
                                   json_schema_extra={"pattern": wire_text.NOT_BLANK_PATTERN}),
                        AfterValidator(no_controls)]
+
+
+def intake_checks(intake: Intake) -> dict[str, str]:
+    """Readiness without a watch (tests that build the app directly): Redis only."""
+    try:
+        intake.r.ping()
+    except redis.RedisError as exc:
+        return {"redis": f"unreachable: {type(exc).__name__}"}
+    return {"redis": UP}
 
 
 def create_app(intake: Intake) -> FastAPI:
@@ -64,12 +75,11 @@ def create_app(intake: Intake) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        try:
-            await run_in_threadpool(intake.r.ping)
-        except redis.RedisError:
-            return JSONResponse(status_code=503, content={"status": "redis unreachable"})
-        return JSONResponse(content={"status": "ready"})
+    async def readyz() -> Response:
+        """Ready while Redis and the broker answer (each named in ``checks``)."""
+        checks = intake.watch.state() if intake.watch is not None else await run_in_threadpool(intake_checks, intake)
+        ok = all(v == UP for v in checks.values())
+        return Response(readiness_body(ok, checks), status_code=200 if ok else 503, media_type="application/json")
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

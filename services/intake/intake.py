@@ -19,7 +19,7 @@ import redis
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter
 
-from services.intake.api_errors import error
+from services.intake.api_errors import error, unavailable
 from services.intake.api_models import (
     Endpoint,
     MigrationRequest,
@@ -46,6 +46,7 @@ from shared.adapters.ports import AdapterEnv
 from shared.config import Settings
 from shared.credential_seal import MasterKeys, new_data_key, seal
 from shared.credentials import UNDO_SEAL_SIDE, seal_context
+from shared.dependency_watch import DependencyWatch
 from shared.errors import ConnectionCheckFailed
 from shared.events import ControlCommand, MigrationRequested, decode_as
 from shared.kafka_edge import EventProducer
@@ -66,8 +67,9 @@ def pair_id(source: Endpoint, target: Endpoint, allow: AllowList) -> str:
 class Intake:
     def __init__(self, settings: Settings, r: redis.Redis, producer: EventProducer, keys: MasterKeys,
                  registry: CollectorRegistry, metrics: ServiceMetrics,
-                 detect_settings: DetectSettings | None = None) -> None:
+                 detect_settings: DetectSettings | None = None, watch: DependencyWatch | None = None) -> None:
         self.settings = settings
+        self.watch = watch
         self.r = r
         self.status = StatusStore(r)
         self.producer = producer
@@ -84,6 +86,15 @@ class Intake:
         self.requests = Counter("mailferry_intake_requests", "API requests by endpoint and outcome",
                                 ["endpoint", "outcome"], registry=registry)
 
+    def outage(self, endpoint: str) -> JSONResponse | None:
+        """503 at once if Redis or the broker was down at the last check, before any login check or write
+        (a request that meets an outage later still gets a 503 from the error handlers)."""
+        down = self.watch.down() if self.watch is not None else []
+        if down:
+            self.requests.labels(endpoint, "unavailable").inc()
+            return unavailable(down)
+        return None
+
     def authorized(self, mid: str, login: str) -> dict[str, str] | None:
         """The status fields, or None for an unknown ID *or* a wrong login (same answer)."""
         fields = self.status.fields(mid) if len(mid) <= 64 else {}
@@ -94,6 +105,8 @@ class Intake:
         return fields if hmac.compare_digest(want, got) else None
 
     def create(self, req: MigrationRequest, client_ip: str) -> JSONResponse:
+        if (down := self.outage("create")) is not None:
+            return down
         for side, ep in (("source", req.source), ("target", req.target)):
             json_log.register_secret(ep.password)
             if not ep.tls_verify and not self.settings.allow_insecure_tls:
@@ -181,6 +194,8 @@ class Intake:
 
     # -- after the start: cancel, undo, report ------------------------------------------
     def cancel(self, mid: str, login: str) -> JSONResponse:
+        if (down := self.outage("cancel")) is not None:
+            return down
         fields = self.authorized(mid, login)
         if fields is None:
             return error(404, "not_found", "no migration with this ID and login")
@@ -207,6 +222,8 @@ class Intake:
 
     def undo(self, mid: str, login: str, target_password: str, client_ip: str) -> JSONResponse:
         json_log.register_secret(target_password)
+        if (down := self.outage("undo")) is not None:
+            return down
         fields = self.authorized(mid, login)
         if fields is None:
             return error(404, "not_found", "no migration with this ID and login")

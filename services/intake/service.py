@@ -19,6 +19,7 @@ from services.intake.intake import Intake
 from shared import kafka_edge
 from shared.config import Settings
 from shared.credential_seal import MasterKeys
+from shared.dependency_watch import DependencyWatch
 from shared.metrics import ServiceMetrics
 
 
@@ -30,13 +31,20 @@ def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:
-    kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions)
+    def ensure_topics() -> None:  # at start, and again when the broker comes back without them
+        kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions)
+
+    ensure_topics()
     registry = CollectorRegistry()
-    intake = Intake(settings, redis.Redis.from_url(settings.redis_url),
-                    kafka_edge.EventProducer(kafka_edge.make_producer(settings.kafka_bootstrap, **{"linger.ms": 0}),
-                                             settings.topic_prefix),
-                    MasterKeys.parse(settings.secret_key), registry, ServiceMetrics(registry, "intake"),
-                    settings.autodetect)
+    client = redis.Redis.from_url(settings.redis_url)
+    metrics = ServiceMetrics(registry, "intake")
+    # A request waits at most this long for the broker; then the record is given up, never sent later.
+    producer = kafka_edge.event_producer(settings.kafka_bootstrap, settings.topic_prefix,
+                                         **{"linger.ms": 0, "message.timeout.ms": 20_000})
+    watch = DependencyWatch(client, producer, metrics,
+                            broker_back=lambda: kafka_edge.after_outage(ensure_topics, producer)).start()
+    intake = Intake(settings, client, producer, MasterKeys.parse(settings.secret_key), registry, metrics,
+                    settings.autodetect, watch)
     server = uvicorn.Server(server_config(create_app(intake), settings))
 
     def exit_on_stop() -> None:

@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.intake.api_errors import error
 from services.intake.web_routes import SECURITY_HEADERS
-from shared import json_log, wire_text
+from shared import json_log, redis_keys, wire_text
 from shared.adapters import registry
 from shared.adapters.descriptor import SignIn
 from shared.adapters.net import ConnectOptions
@@ -53,7 +53,7 @@ class SignInStore:
     @staticmethod
     def _names(kind: str, name: str) -> tuple[str, str]:
         digest = hashlib.sha256(f"{kind}\x00{name}".encode()).hexdigest()
-        return f"mailferry:sign-in:{kind}:{digest}", f"sign-in-{kind}/{digest[:16]}"
+        return redis_keys.sign_in(kind, digest), f"sign-in-{kind}/{digest[:16]}"
 
     def _put(self, kind: str, name: str, value: dict[str, Any], ttl: int) -> None:
         key, context = self._names(kind, name)

@@ -10,6 +10,7 @@ first chunk of an unfinished item.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -42,7 +43,7 @@ from shared.credentials import CredentialStore
 from shared.dead_letters import send_undecodable
 from shared.durable_write import DurableWrite
 from shared.edges import Delivered, ProducerEdge
-from shared.errors import EventError, NotSupported
+from shared.errors import EventError, NotSupported, ServerBusy, Throttled
 from shared.events import (
     ControlCommand,
     FolderItem,
@@ -56,6 +57,8 @@ from shared.events import (
     UndoFinished,
     decode,
 )
+from shared.flow_window import FlowWindow
+from shared.host_leases import HostLeases, SessionGate
 from shared.json_log import redact
 from shared.kafka_edge import next_offsets, position
 from shared.metrics import ServiceMetrics
@@ -67,6 +70,7 @@ from shared.session_pool import SessionPool
 log = logging.getLogger(__name__)
 SERVICE = "loader"
 UNKNOWN = "the migration is unknown to this service (its record is gone)"
+IDLE_SECONDS = 15.0
 
 
 @dataclass
@@ -90,23 +94,39 @@ class BatchWork:
 
 class Loader:
     def __init__(self, settings: Settings, records: MigrationRecords, producer: ProducerEdge, creds: CredentialStore,
-                 env: AdapterEnv, metrics: ServiceMetrics) -> None:
+                 env: AdapterEnv, metrics: ServiceMetrics, leases: HostLeases | None = None,
+                 flow: FlowWindow | None = None) -> None:
         self.records = records
         self.producer = producer
         self.creds = creds
+        # Every target session holds a lease on its server's and account's session caps while it is open.
+        self.gate = SessionGate(leases)
+        self.flow = flow  # counts what was taken in, so a migration's extraction stays within its window
         # Without LITERAL+ an IMAP target writes through up to load_connections sessions side by side.
         connections = max(1, settings.load_connections)
         self.env = dataclasses.replace(env, write_sessions=connections, write_pool=ThreadPoolExecutor(
-            max_workers=connections, thread_name_prefix="append"))
+            max_workers=connections, thread_name_prefix="append"), gate=self.gate if leases is not None else None)
         self.metrics = metrics
         self.specs: dict[str, MigrationRequested] = {}
         # Target sessions keyed <mid> (e-mail) and <mid>#<operation>: all of a migration's are dropped together
-        # after a failure, so the retry logs in again.
-        self.mail_targets: SessionPool[MailTarget] = SessionPool(_unnamed, lambda t: t.close(), idle_seconds=120)
-        self.item_targets: SessionPool[Target[Any]] = SessionPool(_unnamed, lambda t: t.close(), idle_seconds=120)
+        # after a failure, so the retry logs in again. Idle ones go soon: they hold a lease on the caps.
+        self.mail_targets: SessionPool[MailTarget] = SessionPool(_unnamed, self._close, idle_seconds=IDLE_SECONDS)
+        self.item_targets: SessionPool[Target[Any]] = SessionPool(_unnamed, self._close, idle_seconds=IDLE_SECONDS)
+        if leases is not None:
+            for pool in (self.mail_targets, self.item_targets):
+                leases.add_reclaimer(self._reclaimer(pool), pool.expire)
         self.chunks = ChunkAssembler(settings.spool / "loader" / f"{socket.gethostname()}-{os.getpid()}")
         self.undo_batch = settings.undo_batch
         self._current: tuple[Sequence[Delivered], BatchWork] | None = None  # the batch being handled, decoded
+
+    def _close(self, session: MailTarget | Target[Any]) -> None:
+        try:
+            session.close()
+        finally:
+            self.gate.closed(session)
+
+    def _reclaimer(self, pool: SessionPool[Any]) -> Callable[[str], None]:
+        return lambda host: pool.drop_idle(lambda s: self.gate.host_of(s) == host)
 
     def _spec(self, mid: str) -> MigrationRequested | None:
         if mid not in self.specs:
@@ -128,6 +148,8 @@ class Loader:
         work = self._work_of(batch)
         for mid, share in work.migrations.items():
             self._load(mid, share)
+        if self.flow is not None:
+            self.flow.loaded({mid: len(share.mail) for mid, share in work.migrations.items()})
         for cmd in work.undos:
             self._undo(cmd)
         for mid, key in work.finished_chunks:
@@ -190,11 +212,23 @@ class Loader:
             self._fail_all(mid, [*work.mail, *(r for rs in work.items.values() for r in rs)], UNKNOWN)
             return
         writes = DurableWrite(self.records.ledger(spec.pair_id), self.producer, self.metrics, mid, spec.pair_id)
+        host = registry.session_host(spec.target)
+        self.gate.wait(host)  # a host that throttled is left alone by every replica for a while
         try:
-            if work.mail or work.folders:
-                writes.write_mail(work.mail, work.folders, lambda: self.mail_targets.get(mid, self._mail_opener(mid)))
-            for operation, records in work.items.items():
-                writes.write_items(records, self._item_session(mid, operation))
+            with contextlib.ExitStack() as held:  # the sessions this share writes through stay open meanwhile
+                held.enter_context(self.mail_targets.hold(mid))
+                for operation in work.items:
+                    held.enter_context(self.item_targets.hold(f"{mid}#{operation}"))
+                if work.mail or work.folders:
+                    writes.write_mail(work.mail, work.folders,
+                                      lambda: self.mail_targets.get(mid, self._mail_opener(mid)))
+                for operation, records in work.items.items():
+                    writes.write_items(records, self._item_session(mid, operation))
+        except (Throttled, ServerBusy) as exc:
+            self.gate.throttled(host, exc.backoff_seconds)
+            self.mail_targets.drop_migration(mid)
+            self.item_targets.drop_migration(mid)
+            raise
         except Exception:
             self.mail_targets.drop_migration(mid)  # reconnect on the retry
             self.item_targets.drop_migration(mid)
@@ -209,9 +243,11 @@ class Loader:
     def _mail_target(self, mid: str) -> MailTarget:
         spec = self.specs[mid].target
         system = registry.system(spec.type)
-        if system.mail_target is None:
+        mail_target = system.mail_target
+        if mail_target is None:
             raise NotSupported(f"e-mails cannot be written to {system.label} by this version")
-        return system.mail_target(spec, self._secret(mid), self.env)
+        return self.gate.open(registry.session_host(spec), spec.login,
+                              lambda: mail_target(spec, self._secret(mid), self.env))
 
     def _item_target(self, mid: str, operation: str) -> Target[Any]:
         """The migration's session writing ``operation`` (NotSupported when the target's system has none)."""
@@ -221,7 +257,8 @@ class Loader:
         if writing is None:
             label = registry.label(spec.type)
             raise NotSupported(f"{operation or 'this item type'} cannot be written to {label} by this version")
-        return writing.open(spec, self._secret(mid), self.env)
+        return self.gate.open(registry.session_host(spec), spec.login,
+                              lambda: writing.open(spec, self._secret(mid), self.env))
 
     def _undo(self, cmd: ControlCommand) -> None:
         spec = self._spec(cmd.migration_id)
@@ -237,8 +274,9 @@ class Loader:
                 reason=f"what was written to {system.label} cannot be undone by this version"))
             self.producer.flush()
             return
-        run_undo(mid, cmd.target_password_sealed, self.creds, self.records.ledger(spec.pair_id),
-                 lambda pw: open_undo(target, lambda: pw, self.env), self.producer, self.undo_batch)
+        with self.gate.held(registry.session_host(target), target.login):
+            run_undo(mid, cmd.target_password_sealed, self.creds, self.records.ledger(spec.pair_id),
+                     lambda pw: open_undo(target, lambda: pw, self.env), self.producer, self.undo_batch)
 
     def poison(self, batch: Sequence[Delivered], exc: Exception) -> None:
         """A batch that keeps failing: every item in it reported failed under its own operation, an undo in it
@@ -279,7 +317,9 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     """Entry for ``mailferry service loader``."""
 
     def make(ctx: ServiceContext):  # type: ignore[no-untyped-def]
-        loader = Loader(settings, RedisRecords(ctx.redis), ctx.producer, ctx.credentials, ctx.adapters, ctx.metrics)
+        loader = Loader(settings, RedisRecords(ctx.redis), ctx.producer, ctx.credentials, ctx.adapters, ctx.metrics,
+                        leases=HostLeases(ctx.redis, settings.session_caps),
+                        flow=FlowWindow(ctx.redis, settings.migration_window))
         return loader.handle, loader.poison, loader.prepare
 
     run_service(SERVICE, settings, stop, [topics.ITEMS, topics.MIGRATIONS_CONTROL], make,

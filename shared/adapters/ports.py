@@ -39,6 +39,7 @@ from shared.events import (
     SieveScriptItem,
 )
 from shared.folder_map import ListedFolder
+from shared.host_leases import SessionGate
 from shared.ledger import LedgerEntry
 
 R_contra = TypeVar("R_contra", contravariant=True)
@@ -59,6 +60,9 @@ class AdapterEnv:
     #: writes in flight (IMAP without LITERAL+), and the threads they run on (None: one session).
     write_sessions: int = 1
     write_pool: Executor | None = None
+    #: Holds the operator's session caps for sessions an adapter opens on its own (a target's further
+    #: lanes); None: no caps (unit tests, intake's login checks).
+    gate: SessionGate | None = None
 
 
 # -- source side -----------------------------------------------------------------------------

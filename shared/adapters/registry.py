@@ -24,6 +24,7 @@ from shared.adapters.imap.system import SYSTEM as IMAP
 from shared.adapters.pop3.system import SYSTEM as POP3
 from shared.adapters.pst.system import SYSTEM as PST
 from shared.errors import NotSupported
+from shared.events import EndpointSpec
 from shared.migration_state import EMAILS, OPERATIONS
 
 #: In the order forms list them (the first is their default).
@@ -214,3 +215,12 @@ def registered(extra: System) -> Iterator[None]:
             SYSTEMS.pop(extra.name, None)
         else:
             SYSTEMS[extra.name] = before
+
+
+def session_host(spec: EndpointSpec) -> str | None:
+    """The server whose session cap a session to this account counts against, or None: an uploaded file
+    has no server, and a service the operator names (Graph) keeps its own limits per mailbox."""
+    found = SYSTEMS.get(spec.type)
+    if found is None or found.uploaded or found.service_address is not None or not spec.host:
+        return None
+    return spec.host

@@ -16,7 +16,7 @@ from shared.events.progress import (
     UndoFinished,
     UndoProgress,
 )
-from shared.events.tasks import ExtractTask, FolderRef
+from shared.events.tasks import ExtractTask, FolderRef, TaskLink
 from shared.events.undo import CreatedThing, UndoRecords
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "OperationStarted",
     "PimItem",
     "SieveScriptItem",
+    "TaskLink",
     "UndoFinished",
     "UndoProgress",
     "UndoRecords",

@@ -27,6 +27,19 @@ class FolderRef(BaseModel):
         return "/".join([folder_map.parse_root(self.path[0])[1], *self.path[1:]])
 
 
+class TaskLink(BaseModel):
+    """A later task of the same chain, written small: UIDs as an IMAP sequence set (``1:500``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task_id: str
+    folder: FolderRef
+    uidvalidity: int
+    uids: str = ""
+    refs: list[str] = Field(default_factory=list)
+    large: bool = False
+
+
 @register
 class ExtractTask(Event):
     """Copy these UIDs of one folder. Self-contained: a replica needs nothing else to run it."""
@@ -44,3 +57,6 @@ class ExtractTask(Event):
     # One message larger than a fetch batch: it takes many round trips, so it runs before the others
     # instead of holding up the end of the migration.
     large: bool = False
+    # The tasks that follow this one in its chain: a migration has at most a few chains, so at most that many
+    # of its tasks wait in the topic, and migrations started later are not queued behind all of a big one.
+    chain: list[TaskLink] = Field(default_factory=list)

@@ -116,12 +116,15 @@ class RawImap:
 
     def multiappend(self, folder: str, msgs: list[Message]) -> None:
         """One APPEND command carrying every message, each as a non-synchronising literal."""
+        self.multiappend_raw(folder, [(" ".join(m.flags).encode(), datetime_to_INTERNALDATE(m.internaldate).encode(),
+                                       m.data) for m in msgs])
+
+    def multiappend_raw(self, folder: str, msgs: list[tuple[bytes, bytes, bytes]]) -> None:
+        """The same with each message's flags and INTERNALDATE as the server wrote them: (flags, date, bytes)."""
         tag = self._next_tag()
         parts = [tag, b" APPEND ", _quote(folder)]
-        for m in msgs:
-            flags = " ".join(m.flags).encode()
-            date = datetime_to_INTERNALDATE(m.internaldate).encode()
-            parts += [b" (", flags, b') "', date, b'" {', str(len(m.data)).encode(), b"+}\r\n", m.data]
+        for flags, date, data in msgs:
+            parts += [b" (", flags, b') "', date, b'" {', str(len(data)).encode(), b"+}\r\n", data]
         parts.append(b"\r\n")
         self.sock.sendall(b"".join(parts))
         self._read_until(tag)

@@ -1,7 +1,12 @@
-"""``make bench``: how fast mailferry moves a mailbox, against mbsync, a naive copy and the raw limit.
+"""``make bench``: how fast mailferry moves a mailbox, against mbsync, a naive copy, a raw copy and the raw limits.
 
     python -m tests.bench.run [--messages 5000] [--rtt-ms 0,20] [--out artifacts/bench.json] [--quick]
                               [--repeat 3] [--profile] [--env MAILFERRY_X=Y ...] [--lines mailferry,mbsync,...]
+                              [--stores tmpfs,disk] [--disk-dir DIR]
+
+Every line runs with Dovecot's mail store in memory (``tmpfs``: /dev/shm) and on the machine's disk
+(``disk``: ``--disk-dir``, by default below the output's directory), one store after the other, each
+with its own Dovecot and its own seeded source mailbox; the report gives both.
 
 One private Dovecot holds a deterministic source mailbox (``tests/bench/mailbox.py``); every line
 copies it into a fresh, empty account on the same Dovecot and is then checked with
@@ -55,12 +60,14 @@ from tests.bench import mailbox as mbox
 from tests.bench.latency_proxy import LatencyProxy
 from tests.bench.machine import machine, measure_rtt
 from tests.bench.profiling import start_profilers, stop_profiler, summarise_profile
+from tests.bench.raw_copy import raw_copy
 from tests.bench.report import MUST_BE_EXACT, ratios, reported_run, table, targets
 from tests.e2e import flows
 from tests.servers import Process, start_broker, start_redis
 
 ROOT = Path(__file__).resolve().parents[2]
-LINES = ("raw-fetch", "raw-append", "mailferry", "mbsync", "naive")
+LINES = ("raw-fetch", "raw-append", "raw-copy", "mailferry", "mbsync", "naive")
+STORES = ("tmpfs", "disk")
 
 
 @dataclass
@@ -81,6 +88,8 @@ class Config:
     profile: bool = False
     seed: int = 8
     repeat: int = 3
+    stores: tuple[str, ...] = STORES
+    disk_dir: Path | None = None
 
 
 def parse_args(argv: list[str] | None) -> Config:
@@ -104,6 +113,8 @@ def parse_args(argv: list[str] | None) -> Config:
     p.add_argument("--profile", action="store_true",
                    help="one more mailferry run (1 replica, highest RTT) under py-spy; writes artifacts/profile-*")
     p.add_argument("--seed", type=int, default=8)
+    p.add_argument("--stores", default=",".join(STORES), help="where Dovecot keeps mail: tmpfs, disk or both")
+    p.add_argument("--disk-dir", default=None, help="the on-disk store's directory (default: next to --out)")
     p.add_argument("--repeat", type=int, default=None,
                    help="runs of each line but the naive sample, taking turns; the median is reported "
                         "(default 3, 1 with --quick)")
@@ -113,6 +124,10 @@ def parse_args(argv: list[str] | None) -> Config:
     cfg.rtts = [float(x) for x in a.rtt_ms.split(",") if x.strip()]
     cfg.replicas = [int(x) for x in a.replicas.split(",") if x.strip()]
     cfg.lines = tuple(x.strip() for x in a.lines.split(",") if x.strip())
+    cfg.stores = tuple(x.strip() for x in a.stores.split(",") if x.strip())
+    if not cfg.stores or set(cfg.stores) - set(STORES):
+        p.error(f"--stores takes {','.join(STORES)}")
+    cfg.disk_dir = Path(a.disk_dir) if a.disk_dir else None
     unknown = set(cfg.lines) - set(LINES)
     if unknown:
         p.error(f"unknown lines {sorted(unknown)}")
@@ -154,6 +169,7 @@ class Bench:
         self._cpu_at_end: dict[str, float] | None = None
         self._ticks: tuple[tuple[int, int], tuple[int, int] | None] = ((0, 0), None)
         self.mailferry_runs = 0
+        self.store = ""  # the Dovecot mail store of the lines running now
         # Per target account, before its copy: the folder names expected, and what it held.
         self.expected: dict[str, tuple[dict[str, str | None], dict[str, Counter[Fingerprint]]]] = {}
 
@@ -205,16 +221,8 @@ class Bench:
 
     @contextlib.contextmanager
     def servers(self) -> Iterator[None]:
+        """The broker and Redis, for every store."""
         try:
-            # The mail store lives in memory when it can: on this VM's ext4, after the benchmark's own
-            # churn of creating and deleting accounts, each new file cost Dovecot ~0.8 ms in the kernel's
-            # inode allocator (perf: ext4_create → recently_deleted), which made every line's APPEND rate
-            # swing by 3× from run to run. Every line writes to the same server, so the comparison holds.
-            shm = Path("/dev/shm")
-            base = Path(tempfile.mkdtemp(prefix="mf-bench-dovecot-", dir=shm if shm.is_dir() else None))
-            base.chmod(0o755)  # Dovecot's mail processes must reach it, or the store moves to /tmp
-            self.dovecot = DovecotServer(base)
-            self.dovecot.start()
             self.broker = start_broker(self.work / "broker.log")
             self.redis = start_redis(self.work / "redis")
             yield
@@ -222,11 +230,35 @@ class Bench:
             for p in (self.broker, self.redis):
                 if p is not None:
                     p.stop()
+
+    def store_dir(self, store: str) -> Path:
+        """Where Dovecot keeps mail: in memory (/dev/shm), or on the disk real servers use. On this VM's ext4,
+        after much creating and deleting of accounts, each new file once cost Dovecot ~0.8 ms in the kernel's
+        inode allocator (perf: ext4_create → recently_deleted): the disk lines swing more, which is why both
+        are measured, each against the raw lines on the same store."""
+        if store == "tmpfs":
+            shm = Path("/dev/shm")
+            return Path(tempfile.mkdtemp(prefix="mf-bench-dovecot-", dir=shm if shm.is_dir() else None))
+        parent = self.cfg.disk_dir or self.cfg.out.parent / "bench-disk"
+        parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="mf-bench-dovecot-", dir=parent))
+
+    @contextlib.contextmanager
+    def dovecot_on(self, store: str) -> Iterator[None]:
+        self.store = store
+        base = self.store_dir(store)
+        base.chmod(0o755)  # Dovecot's mail processes must reach it, or the store moves to /tmp
+        try:
+            self.dovecot = DovecotServer(base)
+            self.dovecot.start()
+            yield
+        finally:
             if self.dovecot is not None:
                 with contextlib.suppress(OSError):  # kept for a look after the run
-                    shutil.copyfile(self.dovecot.log_path, self.work / "dovecot.log")
+                    shutil.copyfile(self.dovecot.log_path, self.work / f"dovecot-{store}.log")
                 self.dovecot.destroy()
                 shutil.rmtree(self.dovecot.base_dir, ignore_errors=True)
+                self.dovecot = None
 
     def seed(self) -> dict[str, Any]:
         spec = mbox.MailboxSpec(messages=self.cfg.messages, huge_bytes=int(self.cfg.huge_mb * 1024 * 1024),
@@ -280,7 +312,7 @@ class Bench:
         self._cpu_at_end = None
         before = self._cpu(fixed)
         self.copy_started()
-        row: dict[str, Any] = {"line": name, "tool": tool, "rtt_ms": rtt}
+        row: dict[str, Any] = {"line": name, "tool": tool, "rtt_ms": rtt, "store": self.store}
         try:
             res, check = getattr(self, f"_run_{tool.replace('-', '_')}")(port, row, **kw)
         except Exception as exc:  # a broken line is reported, the others still run
@@ -325,6 +357,16 @@ class Bench:
         self.drop_account(dst)
         return res, check
 
+    def _run_raw_copy(self, port: int, row: dict[str, Any]) -> tuple[baselines.LineResult, dict[str, Any]]:
+        dst = self.target("rawcopy")
+        res = raw_copy("127.0.0.1", port, (self.src, self.passwords[self.src]), (dst, self.passwords[dst]),
+                       list(self.layout), readers=self.cfg.raw_connections, writers=self.cfg.raw_connections)
+        self.copy_ended()
+        self.arrived(dst, res)
+        check = self.check(dst)
+        self.drop_account(dst)
+        return res, check
+
     def _run_naive(self, port: int, row: dict[str, Any], limit: int) -> tuple[baselines.LineResult, dict[str, Any]]:
         dst = self.target("naive")
         total = mbox.total_messages(self.layout)
@@ -345,7 +387,7 @@ class Bench:
 
     def _run_mbsync(self, port: int, row: dict[str, Any]) -> tuple[baselines.LineResult, dict[str, Any]]:
         dst = self.target("mbsync")
-        res, code = baselines.run_mbsync(self.work / f"mbsync-{row['rtt_ms']:g}", "127.0.0.1", port,
+        res, code = baselines.run_mbsync(self.work / f"mbsync-{self.store}-{row['rtt_ms']:g}", "127.0.0.1", port,
                                          (self.src, self.passwords[self.src]), (dst, self.passwords[dst]))
         self.copy_ended()
         self.arrived(dst, res)
@@ -381,7 +423,7 @@ class Bench:
         # Each run its own topics, consumer groups and logs: a group that the last run's workers have
         # just left may still be rebalancing, and the reported run's logs must stay.
         self.mailferry_runs += 1
-        tag = f"r{replicas}t{row['rtt_ms']:g}{'p' if profile_dir else ''}n{self.mailferry_runs}"
+        tag = f"{self.store[:1]}r{replicas}t{row['rtt_ms']:g}{'p' if profile_dir else ''}n{self.mailferry_runs}"
         state = self.work / f"stack-{tag}"
         shutil.rmtree(state, ignore_errors=True)
         row["replicas"] = replicas
@@ -491,25 +533,29 @@ class Bench:
         t_start = time.perf_counter()
         report: dict[str, Any] = {"machine": machine(), "config": {
             k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.cfg).items()}}
+        report["rtt_measured_ms"] = {}
         with self.servers():
-            print("seeding the source mailbox ...", flush=True)
-            report["mailbox"] = self.seed()
-            print(f"  {report['mailbox']}", flush=True)
-            assert self.dovecot is not None
-            report["rtt_measured_ms"] = {}
-            for rtt in self.cfg.rtts:
-                proxy = LatencyProxy(self.dovecot.imap_port, rtt) if rtt > 0 else None
-                port = proxy.port if proxy else self.dovecot.imap_port
-                try:
-                    report["rtt_measured_ms"][f"{rtt:g}"] = round(measure_rtt(port), 2)
-                    print(f"RTT {rtt:g} ms (measured IMAP NOOP round trip "
-                          f"{report['rtt_measured_ms'][f'{rtt:g}']} ms):", flush=True)
-                    self.lines_at(rtt, port, proxy)
-                finally:
-                    if proxy is not None:
-                        proxy.stop()
-            if self.cfg.profile:
-                report["profile"] = self.profile()
+            for store in self.cfg.stores:
+                with self.dovecot_on(store):
+                    print(f"mail store {store}: seeding the source mailbox ...", flush=True)
+                    report["mailbox"] = self.seed()
+                    print(f"  {report['mailbox']}", flush=True)
+                    assert self.dovecot is not None
+                    report.setdefault("stores", {})[store] = {
+                        "mail_dir": str(self.dovecot.mail_dir), "filesystem": filesystem(self.dovecot.mail_dir)}
+                    for rtt in self.cfg.rtts:
+                        proxy = LatencyProxy(self.dovecot.imap_port, rtt) if rtt > 0 else None
+                        port = proxy.port if proxy else self.dovecot.imap_port
+                        try:
+                            measured = report["rtt_measured_ms"][f"{store} {rtt:g}"] = round(measure_rtt(port), 2)
+                            print(f"{store}, RTT {rtt:g} ms (measured IMAP NOOP round trip {measured} ms):",
+                                  flush=True)
+                            self.lines_at(rtt, port, proxy)
+                        finally:
+                            if proxy is not None:
+                                proxy.stop()
+                    if self.cfg.profile:
+                        report.setdefault("profile", {})[store] = self.profile()
             report["services_peak_rss_mb"] = {
                 "broker": measure.peak_rss_mb(self.broker.proc.pid) if self.broker else 0,
                 "redis": measure.peak_rss_mb(self.redis.proc.pid) if self.redis else 0}
@@ -526,6 +572,8 @@ class Bench:
             plan.append(("raw FETCH (4 conn × 200)", "raw-fetch", {}))
         if "raw-append" in self.cfg.lines:
             plan.append(("raw MULTIAPPEND (4 conn × 50)", "raw-append", {}))
+        if "raw-copy" in self.cfg.lines:
+            plan.append(("raw pipelined copy (4 FETCH × 200 → 4 MULTIAPPEND × 50)", "raw-copy", {}))
         if "mailferry" in self.cfg.lines:
             plan += [(f"mailferry ×{r}", "mailferry", {"replicas": r}) for r in self.cfg.replicas]
         if "mbsync" in self.cfg.lines:
@@ -559,6 +607,15 @@ class Bench:
         return {"rtt_ms": rtt, "seconds": round(res.seconds, 1), "messages": res.messages,
                 "identical": check.get("identical"),
                 "files": sorted(str(p) for p in out_dir.glob("profile-*")), "summary": summary}
+
+
+def filesystem(path: Path) -> str:
+    """The file system type a directory is on (tmpfs, ext4…), as the kernel names it."""
+    try:
+        return subprocess.run(["stat", "-f", "-c", "%T", str(path)], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def drop_topics(bootstrap: str, prefix: str) -> None:

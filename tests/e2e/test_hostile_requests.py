@@ -89,6 +89,11 @@ def error_shaped(status: int, content: bytes, what: str) -> None:
     assert status < 500, what
     if status < 400:
         return
+    error_shape(content, what)
+
+
+def error_shape(content: bytes, what: str) -> None:
+    """``{"error": {"code", "message", "side", "field"}}`` and nothing else."""
     body = json.loads(content)
     assert isinstance(body, dict) and set(body) == {"error"}, what
     err = body["error"]

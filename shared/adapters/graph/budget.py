@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from shared import redis_keys
+
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 30.0  # a dead holder's slot comes back after this; a live holder renews its leases
@@ -62,7 +64,7 @@ return 0
 def budget_key(client_id: str, mailbox: str) -> str:
     """The budget's name: per app and mailbox, the mailbox hashed (no login in the keyspace)."""
     digest = hashlib.sha256(f"{client_id}\x00{mailbox.lower()}".encode()).hexdigest()[:32]
-    return f"mailferry:graph:budget:{digest}"
+    return redis_keys.graph_budget(digest)
 
 
 class LocalBudget:

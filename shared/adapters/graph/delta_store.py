@@ -15,6 +15,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from shared import redis_keys
+
 log = logging.getLogger(__name__)
 LINK = "\x00link"  # the hash field holding the deltaLink (no item id starts with NUL)
 TTL_SECONDS = 90 * 86400  # a checkpoint nobody used for 90 days is dropped (delta tokens expire anyway)
@@ -46,7 +48,7 @@ class RedisDeltaStore:
 
     @staticmethod
     def key(scope: str) -> str:
-        return "mailferry:graph:delta:" + hashlib.sha256(scope.encode()).hexdigest()[:40]
+        return redis_keys.graph_delta(hashlib.sha256(scope.encode()).hexdigest()[:40])
 
     def load(self, scope: str) -> tuple[str | None, dict[str, str]]:
         try:

@@ -15,10 +15,12 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from shared import wire_text
+from shared.adapters.imap.errors import busy
 from shared.adapters.net import ConnectOptions, resolve, tls_context
 from shared.errors import (
     AuthenticationFailed,
     ProtocolError,
+    ServerBusy,
     ServerUnreachable,
     TlsError,
 )
@@ -121,10 +123,14 @@ def login_imap(host: str, port: int, security: str, tls_verify: bool, login: str
     client = open_imap(host, port, security, tls_verify, opts)
     try:
         send_login(client, host, login, password)
-    except LoginError:
+    except (imaplib.IMAP4.error, IMAPClientError) as exc:
         _quiet_close(client)
-        raise AuthenticationFailed(f"{host} refused the login or password for {login}") from None
-    except (imaplib.IMAP4.error, IMAPClientError, OSError) as exc:
+        if busy(str(exc)):  # RFC 5530: the server limits us now, the credentials are not at fault
+            raise ServerBusy(f"{host} refused the login for now: {_answer(exc)}") from None
+        if isinstance(exc, LoginError):
+            raise AuthenticationFailed(f"{host} refused the login or password for {login}") from None
+        raise ProtocolError(f"login at {host} failed: {type(exc).__name__}") from None
+    except OSError as exc:
         _quiet_close(client)
         raise ProtocolError(f"login at {host} failed: {type(exc).__name__}") from None
     except wire_text.UnsafeText:
@@ -148,6 +154,13 @@ def send_login(client: IMAPClient, host: str, login: str, password: str) -> None
         raise wire_text.UnsafeText(f"{host} offers no AUTH=PLAIN, and only that can carry a login or password "
                                    "with characters beyond printable ASCII", "password")
     client.plain_login(login, password)
+
+
+def _answer(exc: BaseException) -> str:
+    """The server's words after its response code, without anything the client sent."""
+    text = str(exc)
+    start = max(text.upper().find("[LIMIT]"), text.upper().find("[UNAVAILABLE]"))
+    return text[start:start + 120] if start >= 0 else "busy"
 
 
 def _quiet_close(client: IMAPClient) -> None:

@@ -14,7 +14,16 @@ import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar, cast
 
-from shared.errors import MailferryError, ServerRefused, Transient
+from shared.errors import MailferryError, ServerRefused, Throttled, Transient
+
+#: Response codes with which a server says it is overloaded or limits us (RFC 5530): wait, then again.
+BUSY_CODES = ("[LIMIT]", "[UNAVAILABLE]")
+
+
+def busy(text: str) -> bool:
+    """Whether a server's answer says "not now" rather than "no"."""
+    upper = text.upper()
+    return any(code in upper for code in BUSY_CODES)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,6 +32,8 @@ def translate(exc: BaseException, what: str) -> MailferryError | None:
     """The port's kind for an exception from imaplib or the socket, or None for anything else."""
     if isinstance(exc, imaplib.IMAP4.abort):
         return Transient(f"the IMAP connection was lost during {what}: {str(exc)[:200]}")
+    if isinstance(exc, imaplib.IMAP4.error) and busy(str(exc)):
+        return Throttled(f"the IMAP server is busy ({what}): {str(exc)[:200]}")
     if isinstance(exc, imaplib.IMAP4.error):
         return ServerRefused(f"the IMAP server refused {what}: {str(exc)[:200]}")
     if isinstance(exc, OSError):

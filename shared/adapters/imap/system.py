@@ -51,9 +51,16 @@ def open_target(spec: EndpointSpec, secret: Secret, env: AdapterEnv) -> MailTarg
     has several groups to write (see :mod:`shared.adapters.imap.target`)."""
     from shared.adapters.imap.target import ImapTarget
 
+    def lane() -> ImapTarget:
+        if env.gate is None:
+            return _session(spec, secret, env, ImapTarget)
+        gate = env.gate  # a further lane holds a lease on the caps too; none free: fewer lanes
+        made = gate.open(spec.host, spec.login, lambda: _session(spec, secret, env, ImapTarget), wait=False)
+        made.on_close = lambda: gate.closed(made)
+        return made
+
     def make(client: IMAPClient) -> ImapTarget:
-        return ImapTarget(client, reopen=lambda: _session(spec, secret, env, ImapTarget), lanes=env.write_sessions,
-                          pool=env.write_pool)
+        return ImapTarget(client, reopen=lane, lanes=env.write_sessions, pool=env.write_pool)
 
     return _session(spec, secret, env, make)
 

@@ -30,6 +30,7 @@ from shared.adapters.mail_batches import deal, undeal, write_mail
 from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import MailRecord
 from shared.errors import ItemRejected, Transient
+from shared.host_leases import SessionRefused
 from shared.uid_sets import expand_uid_set
 
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
@@ -69,6 +70,7 @@ class ImapTarget:
         self._lanes = lanes
         self._pool = pool
         self._extra: list[ImapTarget] = []  # further sessions, opened when first needed
+        self.on_close: Callable[[], None] | None = None  # gives a lane's lease back
         client.normalise_times = False
         listed = [folder_map.ListedFolder(_t(n), _t(d or ""), tuple(_t(f) for f in fl))
                   for fl, d, n in client.list_folders()]
@@ -104,9 +106,16 @@ class ImapTarget:
     def _sessions(self, jobs: int) -> list[ImapTarget]:
         if self.literal_plus or jobs <= 1 or self._lanes <= 1 or self._pool is None or self._reopen is None:
             return [self]
-        if not self._extra:  # they log in side by side
+        if not self._extra:  # they log in side by side; a lane the session caps refuse is not opened
             reopen = self._reopen
-            self._extra = list(self._pool.map(lambda _n: reopen(), range(self._lanes - 1)))
+
+            def opened(_n: int) -> ImapTarget | None:
+                try:
+                    return reopen()
+                except SessionRefused:
+                    return None
+
+            self._extra = [t for t in self._pool.map(opened, range(self._lanes - 1)) if t is not None]
         return [self, *self._extra]
 
     def _personal_prefix(self) -> str:
@@ -377,6 +386,9 @@ class ImapTarget:
             self.client.logout()
         except Exception:
             self.client.shutdown()
+        finally:
+            if self.on_close is not None:
+                self.on_close()
 
 
 def _t(v: bytes | str) -> str:

@@ -1,0 +1,288 @@
+"""Session caps and back-off per mail server, held by every replica together in Redis.
+
+Each session to a server takes a **lease** first: a member of two sorted sets (the server host's and
+the account's), scored with its expiry in Redis's own clock. Taking one is a Lua script that drops
+expired leases and adds the new one only while both sets are below their caps, so all replicas
+together never hold more than the cap. A holder renews its leases every third of their life from a
+thread; a holder that dies stops renewing and its leases expire (``MAILFERRY_SESSION_LEASE_SECONDS``).
+
+A server that answers ``NO [LIMIT]``, ``[UNAVAILABLE]`` or a throttling error gets a **back-off** kept
+under its host name: every replica waits it out before it opens a session or starts work there. It
+doubles when the server throttles again soon after, up to a minute.
+
+Redis holds no record here: if it is flushed, the holders write their leases back at the next renewal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from shared import redis_keys
+from shared.session_caps import SessionCaps, account_name, host_name
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_BACKOFF_SECONDS = 60.0
+TICK_SECONDS = 1.0  # leases renewed, idle sessions closed and waiting replicas served this often
+WANTED_MS = 2000
+
+# Redis's own clock, so the replicas' clocks need not agree.
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+# KEYS: host set, account set; ARGV: host cap, account cap, lease ms, lease id -> 1 taken, 0 host full, -1 account full
+_TAKE = _NOW + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return -1 end
+local life = tonumber(ARGV[3])
+for i = 1, 2 do
+  redis.call('ZADD', KEYS[i], now + life, ARGV[4])
+  redis.call('PEXPIRE', KEYS[i], life * 4)
+end
+return 1
+"""
+# KEYS: pairs of (host set, account set); ARGV: lease ms, lease ids (one per pair)
+_RENEW = _NOW + """
+local life = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], now + life, ARGV[1 + math.ceil(i / 2)])
+  redis.call('PEXPIRE', KEYS[i], life * 4)
+end
+return 1
+"""
+# KEYS: until key, level key; ARGV: hint ms, max ms -> ms the host is left alone from now
+_BACK_OFF = _NOW + """
+local until_ = tonumber(redis.call('GET', KEYS[1]) or '0')
+if until_ > now then return until_ - now end
+local level = math.min(tonumber(ARGV[2]), math.max(tonumber(ARGV[1]), tonumber(redis.call('GET', KEYS[2]) or '0') * 2))
+redis.call('SET', KEYS[1], now + level, 'PX', level)
+redis.call('SET', KEYS[2], level, 'PX', level * 10 + 60000)
+return level
+"""
+
+
+class SessionRefused(Exception):
+    """No lease now, and the caller asked not to wait (a further, optional session)."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    lease_id: str
+    host: str
+    host_key: str
+    account_key: str
+
+
+class HostLeases:
+    """Leases for sessions and the shared back-off, for one process; renewed from one daemon thread."""
+
+    def __init__(self, redis_client: Any, caps: SessionCaps, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.redis = redis_client
+        self.caps = caps
+        self.sleep = sleep
+        self._held: dict[str, Lease] = {}
+        self._lock = threading.Lock()
+        self._take = redis_client.register_script(_TAKE)
+        self._renew = redis_client.register_script(_RENEW)
+        self._back_off = redis_client.register_script(_BACK_OFF)
+        self._reclaimers: list[Callable[[str], None]] = []  # called with a host that is full
+        self._tickers: list[Callable[[], None]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def life_ms(self) -> int:
+        return int(self.caps.lease_seconds * 1000)
+
+    def add_reclaimer(self, reclaim: Callable[[str], None], tick: Callable[[], None]) -> None:
+        """``reclaim(host)`` closes this process's idle sessions to a host that is full, while a lease for it
+        is waited for; ``tick`` (a pool's idle expiry) runs at every renewal, so idle sessions let go in time."""
+        self._reclaimers.append(reclaim)
+        self._tickers.append(tick)
+
+    # -- leases
+    def acquire(self, host: str, login: str, *, wait: bool = True, stop: threading.Event | None = None) -> Lease:
+        """A lease for one session to ``login`` at ``host``; waits while the host or account is full
+        (or raises :class:`SessionRefused` at once with ``wait=False``)."""
+        self._start()
+        name = host_name(host)
+        lease = Lease(uuid.uuid4().hex, name, redis_keys.host_sessions(name),
+                      redis_keys.account_sessions(account_name(host, login)))
+        delay = 0.02
+        while True:
+            got = int(self._take(keys=[lease.host_key, lease.account_key],
+                                 args=[self.caps.for_host(name), self.caps.account_default, self.life_ms,
+                                       lease.lease_id]))
+            if got == 1:
+                with self._lock:
+                    self._held[lease.lease_id] = lease
+                return lease
+            if not wait:
+                raise SessionRefused(f"the session cap of {name} is reached" if got == 0
+                                     else f"the session cap of one account at {name} is reached")
+            if delay == 0.02:  # once per wait: every replica closes its idle sessions to this host at its next tick
+                self.redis.set(redis_keys.host_wanted(name), 1, px=WANTED_MS)
+            self._call(self._reclaimers, name)
+            if stop is not None and stop.is_set():
+                raise SessionRefused("stopping")
+            self.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def release(self, lease: Lease) -> None:
+        with self._lock:
+            self._held.pop(lease.lease_id, None)
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zrem(lease.host_key, lease.lease_id)
+            pipe.zrem(lease.account_key, lease.lease_id)
+            pipe.execute()
+        except Exception as exc:  # it expires by itself
+            log.warning("a session lease could not be given back; it expires by itself",
+                        extra={"error": type(exc).__name__})
+
+    def held(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def renew_all(self) -> None:
+        with self._lock:
+            leases = list(self._held.values())
+        if not leases:
+            return
+        keys = [k for lease in leases for k in (lease.host_key, lease.account_key)]
+        self._renew(keys=keys, args=[self.life_ms, *(lease.lease_id for lease in leases)])
+
+    # -- back-off
+    def back_off(self, host: str, hint_seconds: float = 1.0) -> float:
+        """The host throttled us: every replica leaves it alone for a while. Returns the seconds from now."""
+        name = host_name(host)
+        ms = int(self._back_off(keys=[redis_keys.host_backoff(name), redis_keys.host_backoff_level(name)],
+                                args=[int(max(0.1, hint_seconds) * 1000), int(MAX_BACKOFF_SECONDS * 1000)]))
+        log.warning("the server throttled; every worker leaves it alone for a while",
+                    extra={"host": name, "seconds": ms / 1000})
+        return ms / 1000
+
+    def backing_off(self, host: str) -> float:
+        """Seconds left of the host's back-off (0 when none)."""
+        left = int(self.redis.pttl(redis_keys.host_backoff(host_name(host))))
+        return max(0, left) / 1000
+
+    def wait_back_off(self, host: str, stop: threading.Event | None = None) -> float:
+        """Wait until the host's back-off is over; returns the seconds waited."""
+        waited = 0.0
+        while (left := self.backing_off(host)) > 0:
+            if stop is not None and stop.is_set():
+                break
+            step = min(left, 0.5)
+            self.sleep(step)
+            waited += step
+        return waited
+
+    # -- the renewal thread
+    def _start(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="lease-renewal", daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        every = max(0.2, min(TICK_SECONDS, self.caps.lease_seconds / 3))
+        while not self._stop.wait(every):
+            try:
+                self._call(self._tickers)
+                self._give_wanted()
+                self.renew_all()
+            except Exception as exc:  # Redis away: the next tick tries again (leases live 3 ticks)
+                log.warning("session leases could not be renewed", extra={"error": type(exc).__name__})
+
+    def _give_wanted(self) -> None:
+        """A replica waits for a lease on a host this one holds: close this one's idle sessions there now,
+        instead of when they have been idle long enough."""
+        with self._lock:
+            hosts = sorted({lease.host for lease in self._held.values()})
+        if hosts:
+            for host, wanted in zip(hosts, self.redis.mget([redis_keys.host_wanted(h) for h in hosts]), strict=True):
+                if wanted is not None:
+                    self._call(self._reclaimers, host)
+
+    @staticmethod
+    def _call(hooks: list[Any], *args: str) -> None:
+        for hook in hooks:
+            try:
+                hook(*args)
+            except Exception as exc:  # closing an idle session is best effort
+                log.info("an idle session could not be closed", extra={"error": type(exc).__name__})
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+class SessionGate:
+    """Opens sessions of one pool under a lease each, and gives the lease back when a session closes."""
+
+    def __init__(self, leases: HostLeases | None, stop: threading.Event | None = None) -> None:
+        self.leases = leases
+        self.stop = stop
+        self._by_session: dict[int, Lease] = {}
+        self._lock = threading.Lock()
+
+    def open(self, host: str | None, login: str, opener: Callable[[], T], *, wait: bool = True) -> T:
+        """A session from ``opener`` once the host's back-off is over and a lease is held. A server
+        without a host name (a PST file, Graph with its own budget) has no cap."""
+        if self.leases is None or not host:
+            return opener()
+        self.leases.wait_back_off(host, self.stop)
+        lease = self.leases.acquire(host, login, wait=wait, stop=self.stop)
+        try:
+            session = opener()
+        except BaseException:
+            self.leases.release(lease)
+            raise
+        with self._lock:
+            self._by_session[id(session)] = lease
+        return session
+
+    @contextmanager
+    def held(self, host: str | None, login: str) -> Iterator[None]:
+        """A lease for a session opened inside the block by code that closes it itself (undo)."""
+        if self.leases is None or not host:
+            yield
+            return
+        self.leases.wait_back_off(host, self.stop)
+        lease = self.leases.acquire(host, login, stop=self.stop)
+        try:
+            yield
+        finally:
+            self.leases.release(lease)
+
+    def closed(self, session: object) -> None:
+        with self._lock:
+            lease = self._by_session.pop(id(session), None)
+        if lease is not None and self.leases is not None:
+            self.leases.release(lease)
+
+    def host_of(self, session: object) -> str | None:
+        with self._lock:
+            lease = self._by_session.get(id(session))
+        return lease.host if lease else None
+
+    def throttled(self, host: str | None, hint_seconds: float) -> None:
+        """The server said it is overloaded: every replica leaves it alone for a while."""
+        if self.leases is not None and host:
+            self.leases.back_off(host, hint_seconds)
+
+    def wait(self, host: str | None) -> None:
+        if self.leases is not None and host:
+            self.leases.wait_back_off(host, self.stop)

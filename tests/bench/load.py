@@ -1,0 +1,306 @@
+"""``make load``: many small mailboxes and one big one through the local stack, with session caps on.
+
+    python -m tests.bench.load [--small 100] [--big 5000] [--rtt-ms 20] [--host-cap 12] [--replicas 1]
+                               [--out artifacts/load.json]
+
+One private Dovecot (store on tmpfs) behind the delaying proxy (``--rtt-ms``), the broker and Redis, and the
+four services with a session cap on the server's host. First the small mailboxes alone (20–200 messages each,
+every one to its own target), then again with the big one started first. Reported: every row checked message
+by message, the most sessions Dovecot's own log shows open at once against the cap, aggregate messages/s
+against raw MULTIAPPEND (4 × 50) into the same server measured in the same run, the p50/p95 completion time of
+the small mailboxes with and without the big one, the p95 latency of the status endpoint while it all runs, and
+CPU seconds per 1,000 messages per service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from imapclient import IMAPClient
+
+from mailferry import stack, verify
+from mailferry.dovecot import DovecotServer
+from mailferry.expected_folders import expected_for
+from mailferry.follow import FINAL
+from shared.credential_seal import generate_master_key
+from tests.bench import baselines, measure
+from tests.bench import mailbox as mbox
+from tests.bench.latency_proxy import LatencyProxy
+from tests.e2e.session_log import sessions_over_time
+from tests.servers import start_broker, start_redis
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Config:
+    small: int = 100
+    small_min: int = 20
+    small_max: int = 200
+    big: int = 5000
+    rtt_ms: float = 20.0
+    host_cap: int = 12
+    replicas: int = 1
+    out: Path = ROOT / "artifacts" / "load.json"
+
+
+@dataclass
+class Row:
+    src: str
+    dst: str
+    messages: int
+    mid: str = ""
+    expected: dict[str, str | None] | None = None
+    seconds: float = 0.0
+    state: str = ""
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+class Load:
+    def __init__(self, cfg: Config, work: Path) -> None:
+        self.cfg = cfg
+        self.work = work
+        self.passwords: dict[str, str] = {}
+        self.dovecot: DovecotServer | None = None
+
+    def account(self, name: str) -> str:
+        login = f"{name}-{len(self.passwords)}@load.test"
+        self.passwords[login] = "pw-" + secrets.token_urlsafe(10)
+        assert self.dovecot is not None
+        self.dovecot.add_user(login, self.passwords[login])
+        return login
+
+    def client(self, login: str) -> IMAPClient:
+        assert self.dovecot is not None
+        c = IMAPClient("127.0.0.1", port=self.dovecot.imap_port, ssl=False, timeout=300)
+        c.login(login, self.passwords[login])
+        return c
+
+    def row(self, name: str, messages: int, seed: int) -> Row:
+        src = self.account(f"{name}src")
+        with self.client(src) as c:
+            mbox.seed(c, mbox.plan(mbox.MailboxSpec(messages=messages, huge_bytes=0, seed=seed)))
+        return Row(src, "", messages)
+
+    def target_for(self, row: Row, name: str) -> Row:
+        dst = self.account(f"{name}dst")
+        with self.client(row.src) as a, self.client(dst) as b:
+            expected = expected_for(a, b)
+        return Row(row.src, dst, row.messages, expected=expected)
+
+    def endpoint(self, login: str, port: int) -> dict[str, object]:
+        return {"type": "imap", "host": "127.0.0.1", "port": port, "security": "none", "login": login,
+                "password": self.passwords[login]}
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        report: dict[str, Any] = {"config": {k: str(v) for k, v in asdict(cfg).items()}}
+        base = Path(tempfile.mkdtemp(prefix="mf-load-dovecot-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+        base.chmod(0o755)
+        self.dovecot = DovecotServer(base)
+        self.dovecot.start()
+        broker, redis = start_broker(self.work / "broker.log"), start_redis(self.work / "redis")
+        proxy = LatencyProxy(self.dovecot.imap_port, cfg.rtt_ms)
+        state = self.work / "stack"
+        try:
+            rng = random.Random(5)
+            print(f"seeding {cfg.small} small mailboxes and one of {cfg.big} ...", flush=True)
+            small = [self.row("small", rng.randint(cfg.small_min, cfg.small_max), i) for i in range(cfg.small)]
+            big = self.row("big", cfg.big, 999)
+            report["raw_multiappend"] = self.raw_limit(proxy.port)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFERRY_")}
+            env.update({"MAILFERRY_KAFKA_BOOTSTRAP": broker.address, "MAILFERRY_REDIS_URL": redis.address,
+                        "MAILFERRY_TOPIC_PREFIX": f"load{secrets.token_hex(3)}.", "MAILFERRY_TOPIC_PARTITIONS": "4",
+                        "MAILFERRY_INTAKE_PORT": str(stack.free_port()), "MAILFERRY_ALLOW_HOSTS": "127.0.0.1",
+                        "MAILFERRY_SECRET_KEY": generate_master_key("load1"),
+                        "MAILFERRY_LOGIN_CHECKS_PER_MINUTE": "100000",
+                        "MAILFERRY_HOST_SESSION_CAPS": f"127.0.0.1={cfg.host_cap}"})
+            info = stack.up(state, env, replicas={"extractor": cfg.replicas, "loader": cfg.replicas}, timeout=120)
+            for name, ports in info.http_ports.items():
+                for p in ports if name != "intake" else []:
+                    stack.wait_ready(f"http://127.0.0.1:{p}/readyz", 120)
+            offset = self.dovecot.log_path.stat().st_size
+            print("small mailboxes alone ...", flush=True)
+            alone = [self.target_for(r, "alone") for r in small]
+            report["alone"] = self.phase(info, alone, None, proxy.port)
+            print("small mailboxes with the big one ...", flush=True)
+            together = [self.target_for(r, "with") for r in small]
+            big_row = self.target_for(big, "big")
+            pids = {f"{n}{'' if i == 0 else f'-{i}'}": pid for n in stack.SERVICES
+                    for i, pid in enumerate(info.processes.get(n, []))}
+            cpu0 = {k: measure.cpu_seconds(p) for k, p in pids.items()}
+            report["with_big"] = self.phase(info, together, big_row, proxy.port)
+            moved = sum(r.messages for r in together) + big.messages
+            report["cpu_s_per_1000_msgs"] = {k: round((measure.cpu_seconds(p) - cpu0[k]) * 1000 / moved, 3)
+                                             for k, p in pids.items()}
+            counts = sessions_over_time(self.dovecot.log_path, offset)
+            report["sessions"] = {"cap": cfg.host_cap, "most_open_at_once": max(counts, default=0),
+                                  "logins": sum(1 for a, b in zip([0, *counts], counts, strict=False) if b > a)}
+            print("checking every row message by message ...", flush=True)
+            report["exact"] = self.check([*alone, *together, big_row])
+        finally:
+            stack.down(state)
+            proxy.stop()
+            broker.stop()
+            redis.stop()
+            self.dovecot.destroy()
+            shutil.rmtree(base, ignore_errors=True)
+        report["targets"] = targets(report)
+        return report
+
+    def raw_limit(self, port: int) -> dict[str, Any]:
+        dst = self.account("raw")
+        layout = mbox.plan(mbox.MailboxSpec(messages=self.cfg.big, huge_bytes=0, seed=999))
+        res = baselines.raw_append("127.0.0.1", port, dst, self.passwords[dst], layout)
+        return {"messages": res.messages, "seconds": round(res.seconds, 2),
+                "msgs_per_s": round(res.messages / res.seconds, 1)}
+
+    def phase(self, info: stack.StackInfo, rows: list[Row], big: Row | None, port: int) -> dict[str, Any]:
+        latencies: list[float] = []
+        stop = threading.Event()
+        t0 = time.time()
+        with httpx.Client(timeout=30) as http:
+            def start(r: Row) -> None:
+                resp = http.post(f"{info.intake_url}/api/v1/migrations", json={
+                    "source": self.endpoint(r.src, port), "target": self.endpoint(r.dst, port), "options": ["emails"]})
+                resp.raise_for_status()
+                r.mid = str(resp.json()["id"])
+
+            def status(r: Row) -> dict[str, Any]:
+                resp = http.get(f"{info.intake_url}/api/v1/migrations/{r.mid}", params={"login": r.src})
+                resp.raise_for_status()
+                return dict(resp.json())
+
+            if big is not None:
+                start(big)
+                while status(big)["items"].get("emails", {}).get("done", 0) == 0:
+                    time.sleep(0.2)
+
+            def sample() -> None:  # the status endpoint under load, as users polling their migration see it
+                with httpx.Client(timeout=30) as own:
+                    while not stop.wait(0.05):
+                        candidates = [x for x in rows if x.mid] or ([big] if big is not None and big.mid else [])
+                        if not candidates:
+                            continue
+                        r = random.choice(candidates)
+                        t = time.perf_counter()
+                        own.get(f"{info.intake_url}/api/v1/migrations/{r.mid}", params={"login": r.src})
+                        latencies.append(time.perf_counter() - t)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            for r in rows:
+                start(r)
+            pending = list(rows)
+            while pending:
+                time.sleep(0.5)
+                for r in list(pending):
+                    st = status(r)
+                    if st["state"] in FINAL:
+                        r.state = st["state"]
+                        r.seconds = (datetime.fromisoformat(st["finished_at"]) -
+                                     datetime.fromisoformat(st["created_at"])).total_seconds()
+                        pending.remove(r)
+            small_done = time.time()
+            big_state = status(big) if big is not None else None
+            if big is not None:
+                while (st := status(big))["state"] not in FINAL:
+                    time.sleep(0.5)
+                big.state = st["state"]
+                big.seconds = (datetime.fromisoformat(st["finished_at"]) -
+                               datetime.fromisoformat(st["created_at"])).total_seconds()
+            stop.set()
+            sampler.join(10)
+        elapsed = time.time() - t0
+        times = [r.seconds for r in rows]
+        moved = sum(r.messages for r in rows) + (big.messages if big else 0)
+        return {
+            "small_mailboxes": len(rows), "small_messages": sum(r.messages for r in rows),
+            "states": sorted({r.state for r in rows}),
+            "small_p50_s": round(statistics.median(times), 2), "small_p95_s": round(percentile(times, 95), 2),
+            "small_max_s": round(max(times), 2),
+            "big": None if big is None else {"messages": big.messages, "seconds": round(big.seconds, 1),
+                                             "state": big.state,
+                                             "done_when_small_finished": (big_state or {}).get("items", {}).get(
+                                                 "emails", {}).get("done"),
+                                             "small_finished_at_s": round(small_done - t0, 1)},
+            "elapsed_s": round(elapsed, 1), "messages": moved, "aggregate_msgs_per_s": round(moved / elapsed, 1),
+            "status_requests": len(latencies),
+            "status_p50_ms": round(percentile(latencies, 50) * 1000, 1),
+            "status_p95_ms": round(percentile(latencies, 95) * 1000, 1),
+        }
+
+    def check(self, rows: list[Row]) -> dict[str, Any]:
+        bad = []
+        for r in rows:
+            assert r.expected is not None
+            with self.client(r.src) as a, self.client(r.dst) as b:
+                result = verify.compare(a, b, r.expected)
+            if not (result.identical and result.messages == r.messages and r.state == "completed"):
+                bad.append({"source": r.src, "state": r.state, "problems": result.problems()[:5]})
+        return {"rows": len(rows), "exact": len(rows) - len(bad), "not_exact": bad}
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    with_big, alone = report["with_big"], report["alone"]
+    raw = report["raw_multiappend"]["msgs_per_s"]
+    out = [
+        ("aggregate ≥ 60 % of raw MULTIAPPEND", with_big["aggregate_msgs_per_s"] / raw if raw else None, 0.6, True),
+        ("small p95 with the big one ≤ 1.5× without", with_big["small_p95_s"] / alone["small_p95_s"]
+         if alone["small_p95_s"] else None, 1.5, False),
+        ("status p95 < 100 ms", with_big["status_p95_ms"], 100.0, False),
+        ("sessions at once ≤ the host cap", report["sessions"]["most_open_at_once"], report["sessions"]["cap"], False),
+        ("every row exact", report["exact"]["exact"] / max(1, report["exact"]["rows"]), 1.0, True),
+    ]
+    return [{"target": what, "measured": None if got is None else round(got, 2),
+             "met": None if got is None else (got >= want if at_least else got <= want)}
+            for what, got, want, at_least in out]
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(prog="python -m tests.bench.load", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--small", type=int, default=100)
+    p.add_argument("--big", type=int, default=5000)
+    p.add_argument("--rtt-ms", type=float, default=20.0)
+    p.add_argument("--host-cap", type=int, default=12)
+    p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--out", default=str(ROOT / "artifacts" / "load.json"))
+    a = p.parse_args(argv)
+    cfg = Config(small=a.small, big=a.big, rtt_ms=a.rtt_ms, host_cap=a.host_cap, replicas=a.replicas, out=Path(a.out))
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    work = cfg.out.parent / "load-work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    report = Load(cfg, work).run()
+    cfg.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    print(json.dumps({k: report[k] for k in ("raw_multiappend", "alone", "with_big", "sessions", "exact",
+                                             "cpu_s_per_1000_msgs")}, indent=1, ensure_ascii=False))
+    for t in report["targets"]:
+        print(f"  {t['target']}: {t['measured']} — {'met' if t['met'] else 'NOT met'}")
+    return report
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

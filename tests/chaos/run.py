@@ -1,0 +1,328 @@
+"""``make chaos``: one migration of 5,000+ messages per fault, checked message by message.
+
+The stack runs as separate processes against a real broker, Redis and Dovecot, with a fault-injecting TCP
+proxy (``fault_proxy.py``) in front of the broker (advertised to every client, so all broker traffic passes
+it), the source and the target. Each run copies the same seeded source into a fresh target account while
+one kind of fault strikes at random moments (chosen by progress: a random share of the messages done), then
+checks with ``mailferry.verify`` (imapclient, none of mailferry's adapters) that every message is on the
+target exactly once (lost = missing, duplicated = extra), that the status says ``completed`` and counts every
+message. Results go to ``artifacts/chaos/results.json`` and a Markdown table on stdout.
+
+Faults are registered in :data:`FAULTS` (name → function); ``--faults`` chooses. Redis-flush faults belong
+to the change that makes Kafka the record: it registers its own with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from imapclient import IMAPClient
+
+from mailferry import seed, stack, verify
+from mailferry.dovecot import DovecotServer
+from mailferry.follow import FINAL
+from tests.chaos.fault_proxy import FaultProxy
+from tests.conftest import stack_env
+from tests.e2e.flows import DEMO_TREE, same_names
+from tests.servers import Process, start_broker, start_redis
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "pw-chaos-" + secrets.token_hex(4)
+
+
+@dataclass
+class Rig:
+    """Everything a run needs: the servers, the proxies, the stack and the seeded source."""
+
+    dovecot: DovecotServer
+    broker: Process
+    broker_proxy: FaultProxy
+    redis: Process
+    source_proxy: FaultProxy
+    target_proxy: FaultProxy
+    info: stack.StackInfo
+    logs: Path
+    source: str
+    messages: int
+    rng: random.Random
+    runs: int = 0
+
+    def endpoint(self, login: str, proxy: FaultProxy) -> dict[str, object]:
+        return {"type": "imap", "host": "127.0.0.1", "port": proxy.port, "security": "none", "login": login,
+                "password": PASSWORD}
+
+    def client(self, login: str) -> IMAPClient:
+        c = IMAPClient(self.dovecot.host, port=self.dovecot.imap_port, ssl=False, timeout=300)
+        c.login(login, PASSWORD)
+        return c
+
+    def new_account(self, name: str) -> str:
+        self.runs += 1
+        login = f"{name}-{self.runs}-{secrets.token_hex(3)}@example.test"
+        self.dovecot.add_user(login, PASSWORD)
+        return login
+
+
+@dataclass
+class Progress:
+    """The run's migration as the runner sees it, polled in the background (intake may be down meanwhile)."""
+
+    rig: Rig
+    mid: str
+    done: int = 0
+    state: str = "queued"
+    last: dict[str, Any] = field(default_factory=dict)
+
+    def poll(self) -> None:
+        try:
+            resp = httpx.get(f"{self.rig.info.intake_url}/api/v1/migrations/{self.mid}",
+                             params={"login": self.rig.source}, timeout=10)
+        except httpx.HTTPError:
+            return
+        if resp.status_code == 200:
+            self.last = resp.json()
+            self.state = self.last["state"]
+            self.done = int(self.last["items"].get("emails", {}).get("done", 0))
+
+    last_strike: float = 0.0
+
+    def wait_share(self, share: float, timeout: float = 600, gap: float = 1.0) -> bool:
+        """Until ``share`` of the messages are done and ``gap`` seconds have passed since the last strike;
+        False if the migration ended first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.poll()
+            if self.state in FINAL:
+                return False
+            if self.done >= share * self.rig.messages and time.monotonic() - self.last_strike >= gap:
+                self.last_strike = time.monotonic()
+                return True
+            time.sleep(0.05)
+        return False
+
+    def wait_seconds(self, seconds: float) -> bool:
+        """Sleep ``seconds``; False if the migration ended meanwhile."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.poll()
+            if self.state in FINAL:
+                return False
+            time.sleep(0.05)
+        return True
+
+
+Fault = Callable[[Rig, Progress], list[str]]
+FAULTS: dict[str, tuple[str, Fault]] = {}
+
+
+def register(name: str, what: str) -> Callable[[Fault], Fault]:
+    """Add a fault: ``fn(rig, progress)`` strikes during the run and returns what it did, one line each."""
+    def add(fn: Fault) -> Fault:
+        FAULTS[name] = (what, fn)
+        return fn
+    return add
+
+
+def moments(rng: random.Random, n: int) -> list[float]:
+    return sorted(rng.uniform(0.03, 0.9) for _ in range(n))
+
+
+def restart(rig: Rig, name: str) -> None:
+    """SIGKILL the service's first process and start a new one in its place."""
+    pid = rig.info.processes[name].pop(0)
+    rig.info.http_ports[name].pop(0)
+    os.kill(pid, signal.SIGKILL)
+    with_timeout = time.monotonic() + 10
+    while stack.alive(pid) and time.monotonic() < with_timeout:
+        time.sleep(0.02)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    stack.start_service(rig.info, name, rig.logs)
+
+
+@register("kill-workers", "SIGKILL of each service kind (extractor, loader, tracker, intake) at random moments, "
+                          "twice each, each restarted")
+def kill_workers(rig: Rig, progress: Progress) -> list[str]:
+    kinds = ["extractor", "loader", "tracker", "intake"] * 2
+    rig.rng.shuffle(kinds)
+    done = []
+    for share, name in zip(moments(rig.rng, len(kinds)), kinds, strict=True):
+        if not progress.wait_share(share):
+            break
+        restart(rig, name)
+        done.append(f"killed {name} at {progress.done} done")
+    return done
+
+
+@register("broker-unreachable-30s", "the broker unreachable for 30 s mid-run (every connection dropped, new ones "
+                                    "refused, through the proxy)")
+def broker_unreachable(rig: Rig, progress: Progress) -> list[str]:
+    if not progress.wait_share(rig.rng.uniform(0.1, 0.4)):
+        return []
+    dropped = rig.broker_proxy.unreachable(30)
+    at = progress.done
+    time.sleep(30)
+    return [f"broker unreachable 30 s from {at} done ({dropped} connections dropped)"]
+
+
+def drops(rig: Rig, progress: Progress, proxy: FaultProxy, side: str, within: float) -> list[str]:
+    """Six strikes at random times in the first ``within`` seconds (the source is read early, the target
+    written throughout), each counted only if connections were open."""
+    done = []
+    delays = sorted(rig.rng.uniform(0.1, within) for _ in range(6))
+    t0 = time.monotonic()
+    for at in delays:
+        if not progress.wait_seconds(max(0.0, t0 + at - time.monotonic())):
+            break
+        if rig.rng.random() < 0.25:
+            proxy.stall(rig.rng.uniform(3, 8))
+            done.append(f"{side} stalled at {progress.done} done")
+        else:
+            done.append(f"{side}: {proxy.cut()} connections dropped at {progress.done} done")
+    return done
+
+
+@register("source-drops", "the source's connections dropped (mid-FETCH) or stalled 3–8 s, six times, through "
+                          "the proxy")
+def source_drops(rig: Rig, progress: Progress) -> list[str]:
+    return drops(rig, progress, rig.source_proxy, "source", within=3.0)
+
+
+@register("target-drops", "the target's connections dropped (mid-APPEND) or stalled 3–8 s, six times, through "
+                          "the proxy")
+def target_drops(rig: Rig, progress: Progress) -> list[str]:
+    return drops(rig, progress, rig.target_proxy, "target", within=8.0)
+
+
+def post(rig: Rig, target: str, timeout: float = 120) -> str:
+    body = {"source": rig.endpoint(rig.source, rig.source_proxy), "target": rig.endpoint(target, rig.target_proxy),
+            "options": ["emails"]}
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            resp = httpx.post(f"{rig.info.intake_url}/api/v1/migrations", json=body, timeout=120)
+            if resp.status_code == 202:
+                return str(resp.json()["id"])
+            last = resp.text
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the migration was not accepted: {last}")
+        time.sleep(1)
+
+
+def run_fault(rig: Rig, name: str, final_timeout: float) -> dict[str, Any]:
+    what, fault = FAULTS[name]
+    target = rig.new_account("chaos-dst")
+    t0 = time.monotonic()
+    progress = Progress(rig, post(rig, target))
+    actions: list[str] = []
+    striking = threading.Thread(target=lambda: actions.extend(fault(rig, progress)), daemon=True)
+    striking.start()
+    deadline = time.monotonic() + final_timeout
+    while progress.state not in FINAL and time.monotonic() < deadline:
+        progress.poll()
+        time.sleep(0.5)
+    striking.join(60)
+    seconds = time.monotonic() - t0
+    with rig.client(rig.source) as a, rig.client(target) as b:
+        result = verify.compare(a, b, same_names(*DEMO_TREE))
+    lost = sum(f.missing for f in result.folders)
+    duplicated = sum(f.extra for f in result.folders)
+    done = int(progress.last.get("items", {}).get("emails", {}).get("done", -1))
+    ok = (result.identical and progress.state == "completed" and done == rig.messages and lost == 0
+          and duplicated == 0)
+    return {"fault": name, "what": what, "ok": ok, "state": progress.state, "done": done, "expected": rig.messages,
+            "lost": lost, "duplicated": duplicated, "problems": result.problems()[:10], "actions": actions,
+            "seconds": round(seconds, 1)}
+
+
+def build(workdir: Path, messages: int, seed_value: int) -> Rig:
+    dovecot = DovecotServer(workdir / "dovecot")
+    dovecot.start()
+    proxy_port = stack.free_port()
+    broker = start_broker(workdir / "broker.log", advertised_port=proxy_port)
+    broker_proxy = FaultProxy(broker.port, listen_port=proxy_port)
+    redis = start_redis(workdir / "redis")
+    source_proxy, target_proxy = FaultProxy(dovecot.imap_port), FaultProxy(dovecot.imap_port)
+    env = stack_env(Process(broker.proc, f"127.0.0.1:{proxy_port}"), redis, f"c{secrets.token_hex(3)}.",
+                    MAILFERRY_CONNECT_TIMEOUT="10")
+    info = stack.up(workdir / "stack", env, timeout=180)
+    rig = Rig(dovecot, broker, broker_proxy, redis, source_proxy, target_proxy, info, workdir / "stack" / "logs",
+              "", messages, random.Random(seed_value))
+    rig.source = rig.new_account("chaos-src")
+    with rig.client(rig.source) as c:
+        seed.seed(c, seed.plan_mailbox(messages, with_corpus=False))
+    return rig
+
+
+def close(rig: Rig) -> None:
+    stack.down(Path(rig.info.state_dir))
+    for proxy in (rig.broker_proxy, rig.source_proxy, rig.target_proxy):
+        proxy.close()
+    rig.broker.stop()
+    rig.redis.stop()
+    rig.dovecot.destroy()
+
+
+def dropped(actions: list[str]) -> int:
+    return sum(int(m) for a in actions for m in re.findall(r"(\d+) connections dropped", a))
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = ["| fault | messages | lost | duplicated | final state, emails done | time | strikes (connections "
+             "dropped) |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['what']} | {r['expected']:,} | {r['lost']} | {r['duplicated']} | {r['state']}, "
+                     f"{r['done']:,} | {r['seconds']} s | {len(r['actions'])} ({dropped(r['actions'])}) |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--messages", type=int, default=5000)
+    p.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated, of: {', '.join(FAULTS)}")
+    p.add_argument("--seed", type=int, default=int(time.time()))
+    p.add_argument("--timeout", type=float, default=900, help="seconds per run to reach a final state")
+    p.add_argument("--out", type=Path, default=ROOT / "artifacts" / "chaos" / "results.json")
+    a = p.parse_args(argv)
+    names = [n for n in a.faults.split(",") if n]
+    unknown = [n for n in names if n not in FAULTS]
+    if unknown:
+        p.error(f"unknown faults: {unknown}")
+    print(f"chaos: {a.messages} messages, faults {names}, seed {a.seed}", flush=True)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mailferry-chaos-") as tmp:
+        rig = build(Path(tmp), a.messages, a.seed)
+        try:
+            for name in names:
+                result = run_fault(rig, name, a.timeout)
+                results.append(result)
+                print(json.dumps(result), flush=True)
+        finally:
+            close(rig)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps({"seed": a.seed, "messages": a.messages, "results": results}, indent=2))
+    print(table(results))
+    return 0 if all(r["ok"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

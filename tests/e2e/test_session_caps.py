@@ -1,0 +1,67 @@
+"""The per-host session cap holds across every replica: proved from Dovecot's own log."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mailferry import seed, stack, verify
+from mailferry.dovecot import DovecotServer
+from tests.conftest import Accounts, stack_env
+from tests.e2e.flows import DEMO_TREE, same_names, start, wait_final
+from tests.e2e.session_log import open_sessions, sessions_over_time
+from tests.servers import Process
+
+CAP = 3
+
+
+@pytest.fixture
+def own_dovecot(tmp_path: Path) -> Iterator[DovecotServer]:
+    server = DovecotServer(tmp_path / "caps")
+    server.start()
+    yield server
+    server.destroy()
+
+
+def test_several_extractors_and_loaders_never_exceed_the_host_cap(
+        broker: Process, redis_server: Process, own_dovecot: DovecotServer, tmp_path: Path) -> None:
+    accounts = Accounts(own_dovecot)
+    env = stack_env(broker, redis_server, f"c{secrets.token_hex(4)}.", MAILFERRY_TASK_SIZE="50",
+                    MAILFERRY_LOAD_BATCH="100", MAILFERRY_HOST_SESSION_CAPS=f"127.0.0.1={CAP}",
+                    MAILFERRY_SESSION_LEASE_SECONDS="5")
+    state = tmp_path / "stack"
+    info = stack.up(state, env, replicas={"extractor": 0, "loader": 0}, timeout=120)
+    try:
+        pairs = []
+        for n in range(4):
+            src, dst = accounts.new("src"), accounts.new("dst")
+            with accounts.client(src) as c:
+                seed.seed(c, seed.plan_mailbox(300, seed=n, with_corpus=False))
+            pairs.append((src, dst))
+        mids = [start(info, accounts.endpoint(s), accounts.endpoint(d)) for s, d in pairs]
+        # Intake's login checks and the seeding are over and logged out before any worker starts.
+        deadline = time.monotonic() + 30
+        while open_sessions(own_dovecot.log_path) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert open_sessions(own_dovecot.log_path) == 0, own_dovecot.log_path.read_text()[-3000:]
+        offset = own_dovecot.log_path.stat().st_size
+        logs = state / "logs"
+        for name in ("extractor", "extractor", "loader", "loader"):
+            stack.start_service(info, name, logs)
+        for mid, (src, _dst) in zip(mids, pairs, strict=True):
+            assert wait_final(info, mid, src, timeout=300)["state"] == "completed"
+        end = own_dovecot.log_path.stat().st_size  # the test's own sessions below are not the workers'
+        for src, dst in pairs:
+            with accounts.client(src) as a, accounts.client(dst) as b:
+                result = verify.compare(a, b, same_names(*DEMO_TREE))
+            assert result.identical and result.messages == 300, result.problems()
+        counts = sessions_over_time(own_dovecot.log_path, offset, end)
+        assert len(counts) > 2 * 8, "the workers' sessions are not in Dovecot's log"
+        assert max(counts) <= CAP, f"Dovecot saw {max(counts)} sessions at once; the cap is {CAP}"
+        assert max(counts) >= 2, "the migrations never ran side by side"
+    finally:
+        stack.down(state)
