@@ -28,10 +28,10 @@ from shared import redis_keys
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 30.0  # a dead holder's slot comes back after this; a live holder renews its leases
-RENEW_EVERY = 10.0
+RENEW_EVERY = 10.0  # how often the leases of requests still in flight (a long $value) are renewed
 #: Graph counts a request when it arrives, the log here when it is sent: a request sent just as an old one
 #: leaves our window may reach Graph before that one left Graph's. The log's window is this much longer.
-WINDOW_MARGIN = 1.0  # how often the leases of requests still in flight (a long $value) are renewed
+WINDOW_MARGIN = 1.0
 POLL = 0.05
 
 # KEYS[1] leases zset; ARGV: now, expiry, limit, n, lease ids...  -> 1 taken / 0 not
