@@ -43,6 +43,7 @@ schemas: install
 
 bench: install
 	$(PY) -m tests.bench.run $(BENCH_ARGS)
+	$(PY) -m tests.bench.graph
 
 # Faults during 5,000-message migrations, each checked message by message (see README "Chaos").
 chaos: install

@@ -98,3 +98,37 @@ def test_a_refused_sign_in_is_said_next_to_the_button(page: Page, web_url: str, 
     popup.value.wait_for_load_state()
     expect(page.locator("#source-sign-in-status")).to_contain_text("The sign-in did not succeed")
     expect(page.locator("#source-sign-in-status")).to_contain_text("login_required")
+
+
+def test_into_microsoft_365_signed_in_on_the_target_side(page: Page, web_url: str, running_stack: StackInfo,
+                                                        accounts: Accounts, graph_emu: GraphEmulator) -> None:
+    src = accounts.new("to-graph")
+    with accounts.client(src) as c:
+        for n in range(4):
+            c.append("INBOX", f"From: a@example.net\r\nSubject: to 365 #{n}\r\nMessage-ID: <t{n}@example.net>\r\n"
+                              f"\r\nhello {n}\r\n".encode(), (b"\\Seen",) if n % 2 else ())
+    login = f"fay-{secrets.token_hex(3)}@example.test"
+    graph_emu.add_user(login)
+    page.goto(f"{web_url}/")
+    fill_account(page, "source", accounts, src)
+    page.select_option("#target-type", "graph")
+    expect(page.locator("#target-server-row")).to_be_hidden()
+    expect(page.locator("#target-password-field")).to_be_hidden()
+    page.fill("#target-login", login)
+    with page.expect_popup() as popup:
+        page.click("#target-sign-in")
+    expect(page.locator("#target-sign-in-status")).to_have_text(f"Signed in as {login}.")
+    if not popup.value.is_closed():
+        popup.value.wait_for_event("close", timeout=30_000)
+    expect(page.locator("#option-emails")).to_be_enabled()
+    expect(page.locator("#option-contacts")).to_be_disabled()  # an IMAP source holds no contacts
+    page.click("#start")
+    expect(page.locator("#done")).to_be_visible(timeout=60_000)
+    mid = page.locator("#migration-id").inner_text().strip()
+    st = wait_final(running_stack, mid, src)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == 4
+    with rig.seeding(graph_emu, login) as g:
+        got = sorted((m["subject"], m["isRead"], m["isDraft"]) for m in g.get("/mailFolders/inbox/messages", params={
+            "$select": "subject,isRead,isDraft"}).json()["value"])
+    assert got == [(f"to 365 #{n}", bool(n % 2), False) for n in range(4)]

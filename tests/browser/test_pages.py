@@ -393,4 +393,5 @@ def test_the_account_types_and_their_ports_come_from_intake(page: Page, web_url:
     page.fill("#source-port", "8443")  # a port of the user's own stays
     page.select_option("#source-type", "imap")
     expect(page.locator("#source-port")).to_have_value("8443")
-    assert page.locator("#target-type option").evaluate_all("os => os.map(o => o.value)") == ["imap", "ews", "detect"]
+    assert page.locator("#target-type option").evaluate_all("os => os.map(o => o.value)") == [
+        "imap", "ews", "graph", "detect"]

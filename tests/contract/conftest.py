@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.contract.graph_contract_rig import GraphRig
 from tests.contract.rigs import (
     DovecotAccounts,
     EwsRig,
@@ -25,7 +26,7 @@ from tests.contract.rigs import (
     SieveRig,
 )
 
-RIGS: dict[str, type[Rig]] = {r.name: r for r in (MemoryRig, ImapRig, Pop3Rig, SieveRig, EwsRig, PstRig)}
+RIGS: dict[str, type[Rig]] = {r.name: r for r in (MemoryRig, ImapRig, Pop3Rig, SieveRig, EwsRig, PstRig, GraphRig)}
 CORPUS = Path(os.environ.get("MAILFERRY_PST_CORPUS", Path(__file__).resolve().parents[3] / "shared/corpora/pst"))
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +60,13 @@ def ews_rig() -> Iterator[EwsRig]:
 
 
 @pytest.fixture(scope="session")
+def graph_rig(tmp_path_factory: pytest.TempPathFactory, redis_server: Any) -> Iterator[GraphRig]:
+    rig = GraphRig(tmp_path_factory.mktemp("graph-contract"), redis_server.address)
+    yield rig
+    rig.close()
+
+
+@pytest.fixture(scope="session")
 def pst_rig(tmp_path_factory: pytest.TempPathFactory) -> PstRig:
     return PstRig(CORPUS, tmp_path_factory.mktemp("pst-spool"))
 
@@ -73,4 +81,6 @@ def rig(request: pytest.FixtureRequest) -> Rig:
         return {ImapRig.name: ImapRig, Pop3Rig.name: Pop3Rig, SieveRig.name: SieveRig}[name](dovecot)
     if name == EwsRig.name:
         return request.getfixturevalue("ews_rig")  # type: ignore[no-any-return]
+    if name == GraphRig.name:
+        return request.getfixturevalue("graph_rig")  # type: ignore[no-any-return]
     return request.getfixturevalue("pst_rig")  # type: ignore[no-any-return]

@@ -270,8 +270,8 @@ def test_graph_to_exchange_offers_no_contact_groups(graph_stack: StackInfo, ews_
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "options_not_possible"
     assert "contact_groups" in resp.json()["error"]["message"]
     rules = httpx.get(f"{graph_stack.intake_url}/api/v1/option-rules", timeout=30).json()
-    assert rules["options"]["graph"] == {"ews": ["emails", "contacts", "calendars", "tasks", "rules", "auto_reply"],
-                                         "imap": ["emails"]}
+    no_groups = ["emails", "contacts", "calendars", "tasks", "rules", "auto_reply"]
+    assert rules["options"]["graph"] == {"ews": no_groups, "graph": no_groups, "imap": ["emails"]}
 
 
 def test_graph_limits_are_kept_and_retry_after_honoured(graph_stack: StackInfo, accounts: Accounts,
@@ -356,3 +356,454 @@ def test_a_signed_in_user_migrates_with_tokens_renewed_and_never_in_clear(
             for needle in (secret.encode(), base64.b64encode(secret.encode()).rstrip(b"=")):
                 assert needle not in data, f"a secret was found in {where}"
     assert not redis_lib.Redis.from_url(graph_stack.redis_url).exists(f"mf:dek:{mid}")  # sealed copies unreadable
+
+
+# -- Microsoft 365 as the target ---------------------------------------------------------------------------
+UNDO_AUTH = "app"  # undo asks for the target's password again; the operator's app has none: any text passes
+
+
+def graph_tree(g: httpx.Client) -> dict[str, str]:
+    """Every mail folder below the root by its path ("Inbox/Sub"), as a plain client lists it: path → id."""
+    out: dict[str, str] = {}
+
+    def walk(folder: str, prefix: str) -> None:
+        for f in g.get(f"/mailFolders/{folder}/childFolders", params={"$top": "100"}).json()["value"]:
+            path = f"{prefix}{f['displayName']}"
+            out[path] = f["id"]
+            walk(f["id"], path + "/")
+
+    walk("msgfolderroot", "")
+    return out
+
+
+def graph_messages(g: httpx.Client, folder_id: str) -> list[tuple[Any, ...]]:
+    """(subject, read, draft, flag, categories, received, sent, Message-ID, attachments) of a folder's messages."""
+    out = []
+    wanted = "subject,isRead,isDraft,flag,categories,receivedDateTime,sentDateTime,internetMessageId,hasAttachments"
+    for m in g.get(f"/mailFolders/{folder_id}/messages", params={"$top": "1000", "$select": wanted}).json()["value"]:
+        atts = g.get(f"/messages/{m['id']}/attachments", params={"$select": "name,size"}).json()["value"] \
+            if m["hasAttachments"] else []
+        out.append((m["subject"], m["isRead"], m["isDraft"], m["flag"]["flagStatus"], tuple(m["categories"]),
+                    m["receivedDateTime"], m["sentDateTime"], m["internetMessageId"],
+                    tuple((a["name"], a["size"]) for a in atts)))
+    return sorted(out)
+
+
+def simple_mime(subject: str, message_id: str, date: str, attachment: bytes | None = None) -> bytes:
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"] = "Bob <bob@example.net>"
+    m["To"] = "alice@example.test"
+    m["Subject"] = subject
+    m["Date"] = date
+    m["Message-ID"] = message_id
+    m.set_content(f"{subject}\n")
+    if attachment is not None:
+        m.add_attachment(attachment, maintype="application", subtype="pdf", filename="scan.pdf")
+    return m.as_bytes()
+
+
+def undo(info: StackInfo, mid: str, login: str) -> dict[str, Any]:
+    resp = httpx.post(f"{info.intake_url}/api/v1/migrations/{mid}/undo",
+                      json={"login": login, "target_password": UNDO_AUTH}, timeout=60)
+    assert resp.status_code == 202, resp.text
+    return wait_final(info, mid, login)
+
+
+def test_imap_to_graph_every_message_and_folder_then_a_pass_copies_nothing_then_undo(
+        graph_stack: StackInfo, accounts: Accounts, graph_emu: GraphEmulator) -> None:
+    from datetime import datetime
+
+    src = accounts.new("i2g-src")
+    big = bytes(range(256)) * 14_000  # 3.5 MB: an upload session on the target
+    utc = datetime.fromisoformat
+    plan = [  # IMAP folder, subject, flags, INTERNALDATE, attachment
+        ("INBOX", "Quarterly", (b"\\Seen", b"\\Flagged", b"Work"), "2024-01-02T09:00:05+00:00", None),
+        ("INBOX", "Unread", (), "2023-05-06T07:08:09+00:00", None),
+        ("INBOX", "Done", (b"\\Seen", b"$Completed"), "2023-05-07T00:00:00+00:00", None),
+        ("Sent", "My answer", (b"\\Seen",), "2022-01-01T10:00:00+00:00", None),
+        ("Drafts", "Unfinished", (b"\\Seen", b"\\Draft"), "2021-01-01T00:00:00+00:00", None),
+        ("Junk", "Win", (), "2020-02-02T02:02:02+00:00", None),
+        ("Archive", "Old", (b"\\Seen",), "2019-05-05T05:05:05+00:00", None),
+        ("Projects/2024", "Scan", (b"\\Seen",), "2024-03-03T03:03:03+00:00", big),
+        ("Données/Été", "Vacances", (b"\\Seen",), "2024-07-01T08:00:00+00:00", None),
+    ]
+    with accounts.client(src) as c:
+        for name in ("Projects", "Projects/2024", "Données", "Données/Été", "Empty"):
+            c.create_folder(name)
+        for n, (folder, subject, flags, when, att) in enumerate(plan):
+            raw = simple_mime(subject, f"<m{n}@example.net>", "Mon, 01 Jan 2024 10:00:00 +0100", att)
+            c.append(folder, raw, flags, msg_time=utc(when))
+    login = new_user(graph_emu, "i2g")
+    mid = start(graph_stack, accounts.endpoint(src), graph_endpoint(login))
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == len(plan)
+    sent = "2024-01-01T09:00:00Z"
+    with rig.seeding(graph_emu, login) as g:
+        tree = graph_tree(g)
+        assert set(tree) == {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive", "Outbox",
+                             "Projects", "Projects/2024", "Données", "Données/Été", "Empty"}
+        got = {path: graph_messages(g, fid) for path, fid in tree.items()}
+    assert got == {
+        "Inbox": [("Done", True, False, "complete", (), "2023-05-07T00:00:00Z", sent, "<m2@example.net>", ()),
+                  ("Quarterly", True, False, "flagged", ("Work",), "2024-01-02T09:00:05Z", sent, "<m0@example.net>", ()),
+                  ("Unread", False, False, "notFlagged", (), "2023-05-06T07:08:09Z", sent, "<m1@example.net>", ())],
+        "Sent Items": [("My answer", True, False, "notFlagged", (), "2022-01-01T10:00:00Z", sent, "<m3@example.net>",
+                        ())],
+        "Drafts": [("Unfinished", True, True, "notFlagged", (), "2021-01-01T00:00:00Z", sent, "<m4@example.net>", ())],
+        "Deleted Items": [], "Outbox": [], "Projects": [], "Données": [], "Empty": [],
+        "Junk Email": [("Win", False, False, "notFlagged", (), "2020-02-02T02:02:02Z", sent, "<m5@example.net>", ())],
+        "Archive": [("Old", True, False, "notFlagged", (), "2019-05-05T05:05:05Z", sent, "<m6@example.net>", ())],
+        "Projects/2024": [("Scan", True, False, "notFlagged", (), "2024-03-03T03:03:03Z", sent, "<m7@example.net>",
+                           (("scan.pdf", len(big)),))],
+        "Données/Été": [("Vacances", True, False, "notFlagged", (), "2024-07-01T08:00:00Z", sent, "<m8@example.net>",
+                         ())],
+    }
+    again = wait_final(graph_stack, start(graph_stack, accounts.endpoint(src), graph_endpoint(login)), src)
+    assert (again["items"]["emails"]["done"], again["items"]["emails"]["skipped"]) == (0, len(plan)), again
+    st = undo(graph_stack, mid, src)
+    assert st["state"] == "undone", st
+    assert st["undo"]["kept"] == [], st["undo"]
+    with rig.seeding(graph_emu, login) as g:
+        tree = graph_tree(g)
+        # the messages of the first migration are gone for good (none in Deleted Items); the second copied none
+        assert set(tree) == {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive", "Outbox"}
+        assert {path: graph_messages(g, fid) for path, fid in tree.items()} == {path: [] for path in tree}
+
+
+def test_graph_to_graph_everything_then_undo_puts_the_mailbox_back(graph_stack: StackInfo,
+                                                                  graph_emu: GraphEmulator) -> None:
+    src, dst = new_user(graph_emu, "g2g-src"), new_user(graph_emu, "g2g-dst")
+    with rig.seeding(graph_emu, src) as g:
+        projects = rig.folder(g, "msgfolderroot", "Projects")
+        rig.message(g, "inbox", "Quarterly", read=True, received="2023-01-02T03:04:05Z", flag="flagged",
+                    categories=["Red Category"])
+        rig.message(g, projects, "Plan", read=False, received="2024-01-10T12:00:00Z")
+        rig.mime_message(g, "drafts", rig.generated_mime(7, "Unsent"))
+        rig.created(g.post("/contacts", json={"givenName": "Ada", "surname": "Lovelace", "displayName": "Ada Lovelace",
+                                              "emailAddresses": [{"address": "ada@example.test"}],
+                                              "companyName": "Analytical Engines"}))
+        rig.created(g.post("/events", json={
+            "subject": "Holiday", "isAllDay": True, "start": {"dateTime": "2026-04-01T00:00:00", "timeZone": WEST},
+            "end": {"dateTime": "2026-04-02T00:00:00", "timeZone": WEST}}))
+        master = rig.created(g.post("/events", json={
+            "subject": "Jour fixe", "start": {"dateTime": "2026-01-05T09:00:00", "timeZone": "Europe/Berlin"},
+            "end": {"dateTime": "2026-01-05T10:00:00", "timeZone": "Europe/Berlin"},
+            "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"],
+                                       "firstDayOfWeek": "monday"},
+                           "range": {"type": "numbered", "startDate": "2026-01-05", "numberOfOccurrences": 6}}}))
+        window = {"startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2026-03-01T00:00:00Z"}
+        occ = g.get(f"/events/{master['id']}/instances", params=window).json()["value"]
+        assert g.patch(f"/events/{occ[1]['id']}", json={"subject": "Jour fixe (moved)",
+                       "start": {"dateTime": "2026-01-13T11:00:00", "timeZone": "Europe/Berlin"},
+                       "end": {"dateTime": "2026-01-13T12:00:00", "timeZone": "Europe/Berlin"}}).status_code == 200
+        assert g.delete(f"/events/{occ[3]['id']}").status_code == 204
+        default = next(x for x in g.get("/todo/lists").json()["value"] if x["wellknownListName"] == "defaultList")
+        rig.created(g.post(f"/todo/lists/{default['id']}/tasks", json={
+            "title": "File the report", "status": "inProgress", "importance": "high",
+            "dueDateTime": {"dateTime": "2026-06-10T00:00:00", "timeZone": "UTC"}}))
+        rig.created(g.post("/mailFolders/inbox/messageRules", json={
+            "displayName": "News", "sequence": 1, "isEnabled": True,
+            "conditions": {"subjectContains": ["newsletter"]}, "actions": {"moveToFolder": projects,
+                                                                           "markAsRead": True}}))
+        assert g.patch("/mailboxSettings", json={"automaticRepliesSetting": {
+            "status": "alwaysEnabled", "externalAudience": "all", "internalReplyMessage": "Away",
+            "externalReplyMessage": "Away (ext)"}}).status_code == 200
+    with rig.seeding(graph_emu, dst) as g:
+        before_reply = g.get("/mailboxSettings/automaticRepliesSetting").json()
+        mine = rig.created(g.post("/mailFolders/inbox/messageRules", json={
+            "displayName": "Mine", "sequence": 2, "isEnabled": True, "actions": {"markAsRead": True}}))
+    options = ["emails", "contacts", "calendars", "tasks", "rules", "auto_reply"]
+    mid = start(graph_stack, graph_endpoint(src), graph_endpoint(dst), options=options)
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "completed", st
+    assert {op: st["items"][op]["done"] for op in options} == {"emails": 3, "contacts": 1, "calendars": 2,
+                                                               "tasks": 1, "rules": 1, "auto_reply": 1}
+    with rig.seeding(graph_emu, dst) as g:
+        tree = graph_tree(g)
+        got = {path: [(m[0], m[1], m[2], m[3], m[4], m[5]) for m in graph_messages(g, fid)]
+               for path, fid in tree.items() if path in ("Inbox", "Projects", "Drafts")}
+        assert got == {"Inbox": [("Quarterly", True, False, "flagged", ("Red Category",), "2023-01-02T03:04:05Z")],
+                       "Projects": [("Plan", False, False, "notFlagged", (), "2024-01-10T12:00:00Z")],
+                       "Drafts": [("Unsent", True, True, "notFlagged", (), got["Drafts"][0][5])]}
+        [ada] = g.get("/contacts").json()["value"]
+        assert (ada["displayName"], ada["companyName"], [e["address"] for e in ada["emailAddresses"]]) == \
+            ("Ada Lovelace", "Analytical Engines", ["ada@example.test"])
+        events = {e["subject"]: e for e in g.get("/calendar/events").json()["value"]}
+        assert set(events) == {"Holiday", "Jour fixe"} and events["Holiday"]["isAllDay"] is True
+        g.headers["Prefer"] = 'outlook.timezone="Europe/Berlin"'
+        occ = g.get(f"/events/{events['Jour fixe']['id']}/instances", params=window).json()["value"]
+        assert [(o["start"]["dateTime"][:16], o["subject"]) for o in occ] == [
+            ("2026-01-05T09:00", "Jour fixe"), ("2026-01-13T11:00", "Jour fixe (moved)"),
+            ("2026-01-19T09:00", "Jour fixe"), ("2026-02-02T09:00", "Jour fixe"), ("2026-02-09T09:00", "Jour fixe")]
+        del g.headers["Prefer"]
+        lists = g.get("/todo/lists").json()["value"]
+        default = next(x for x in lists if x["wellknownListName"] == "defaultList")
+        [task] = g.get(f"/todo/lists/{default['id']}/tasks").json()["value"]
+        assert (task["title"], task["status"], task["importance"]) == ("File the report", "inProgress", "high")
+        rules = {r["displayName"]: r for r in g.get("/mailFolders/inbox/messageRules").json()["value"]}
+        assert set(rules) == {"News", "Mine"}
+        assert g.get(f"/mailFolders/{rules['News']['actions']['moveToFolder']}").json()["displayName"] == "Projects"
+        reply = g.get("/mailboxSettings/automaticRepliesSetting").json()
+        assert (reply["status"], reply["internalReplyMessage"]) == ("alwaysEnabled", "Away")
+    st = undo(graph_stack, mid, src)
+    assert st["state"] == "undone", st
+    assert st["undo"]["kept"] == [], st["undo"]
+    with rig.seeding(graph_emu, dst) as g:
+        assert set(graph_tree(g)) == {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive",
+                                      "Outbox"}
+        for fid in graph_tree(g).values():
+            assert graph_messages(g, fid) == []
+        assert g.get("/contacts").json()["value"] == [] and g.get("/calendar/events").json()["value"] == []
+        assert g.get(f"/todo/lists/{default['id']}/tasks").json()["value"] == []
+        assert [r["id"] for r in g.get("/mailFolders/inbox/messageRules").json()["value"]] == [mine["id"]]
+        assert g.get("/mailboxSettings/automaticRepliesSetting").json() == before_reply
+
+
+ADA = ("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ada Lovelace\r\nN:Lovelace;Ada;;;\r\nEMAIL:ada@example.test\r\n"
+       "TEL;TYPE=WORK:+44 20 1234\r\nORG:Analytical Engines\r\nTITLE:Analyst\r\nEND:VCARD\r\n")
+HOLIDAY_AND_TASK = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:holiday@test\r\n"
+                    "DTSTART;VALUE=DATE:20260501\r\nDTEND;VALUE=DATE:20260502\r\nSUMMARY:Holiday\r\nEND:VEVENT\r\n"
+                    "BEGIN:VTODO\r\nUID:task@test\r\nSUMMARY:File the report\r\nDUE;VALUE=DATE:20260610\r\n"
+                    "STATUS:IN-PROCESS\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+
+
+def test_exchange_to_graph_every_item_type_contact_groups_reported_then_undo(
+        graph_stack: StackInfo, graph_emu: GraphEmulator, ews_emu: EwsEmulator) -> None:
+    from datetime import timedelta
+
+    from exchangelib import EWSDateTime, EWSTimeZone, Message
+
+    from shared.adapters.ews.mapping import contact_to_ews
+    from shared.formats.vcard import parse_vcard
+    from tests.ews_emulator.pim_seed import WEEKLY_STANDUP, add_news_rule, save_calendar, save_group
+
+    source = f"e2g-{secrets.token_hex(4)}@example.test"
+    ews_emu.add_mailbox(source, "s-pw-1")
+    port = int(urlsplit(ews_emu.url).port or 80)
+    acc = ews_connection.connect_ews("127.0.0.1", port, "none", source, "s-pw-1")
+    acc.default_timezone = EWSTimeZone("Europe/Berlin")
+    contact_to_ews(parse_vcard(ADA.encode()), account=acc, folder=acc.contacts).value.save()
+    save_group(acc, "Team", [("Ann", "ann@example.test"), ("Bob", "bob@example.test")])
+    save_calendar(acc, WEEKLY_STANDUP)
+    save_calendar(acc, HOLIDAY_AND_TASK)
+    add_news_rule(acc)
+    utc = EWSTimeZone("UTC")
+    start_at = EWSDateTime(2099, 7, 1, 0, 0, tzinfo=utc)
+    acc.oof_settings = OofSettings(state=OofSettings.SCHEDULED, external_audience="Known", start=start_at,
+                                   end=start_at + timedelta(days=14), internal_reply="Bin im Urlaub",
+                                   external_reply="Out of office")
+    for n, (folder, read) in enumerate(((acc.inbox, True), (acc.inbox, False), (acc.sent, True))):
+        Message(account=acc, folder=folder, is_read=read, categories=["Blue"] if n == 0 else [],
+                mime_content=simple_mime(f"EWS {n}", f"<e{n}@example.net>", "Mon, 01 Jan 2024 10:00:00 +0100"),
+                delivery_time=EWSDateTime(2024, 1, 2 + n, 8, 0, tzinfo=utc)).save()
+    login = new_user(graph_emu, "e2g")
+    ews = {"type": "ews", "host": "127.0.0.1", "port": port, "security": "none", "login": source,
+           "password": "s-pw-1"}
+    options = ["emails", "contacts", "contact_groups", "calendars", "tasks", "rules", "auto_reply"]
+    mid = start(graph_stack, ews, graph_endpoint(login), options=options)
+    st = wait_final(graph_stack, mid, source)
+    assert st["state"] == "completed_with_errors", st
+    assert {op: (st["items"][op]["done"], st["items"][op]["failed"]) for op in options} == {
+        "emails": (3, 0), "contacts": (1, 0), "contact_groups": (0, 1), "calendars": (2, 0), "tasks": (1, 0),
+        "rules": (1, 0), "auto_reply": (1, 0)}
+    report = httpx.get(f"{graph_stack.intake_url}/api/v1/migrations/{mid}/report", params={"login": source},
+                       timeout=30).json()["items"]
+    [group] = [r for r in report if r.get("item_type") == "contact_group"]
+    assert group["result"] == "failed" and "has no contact groups" in group["reason"]
+    sent = "2024-01-01T09:00:00Z"
+    with rig.seeding(graph_emu, login) as g:
+        tree = graph_tree(g)
+        assert set(tree) == {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive", "Outbox",
+                             "Newsletters"}  # the folder the rule moves mail into
+        assert graph_messages(g, tree["Inbox"]) == [
+            ("EWS 0", True, False, "notFlagged", ("Blue",), "2024-01-02T08:00:00Z", sent, "<e0@example.net>", ()),
+            ("EWS 1", False, False, "notFlagged", (), "2024-01-03T08:00:00Z", sent, "<e1@example.net>", ())]
+        assert graph_messages(g, tree["Sent Items"]) == [
+            ("EWS 2", True, False, "notFlagged", (), "2024-01-04T08:00:00Z", sent, "<e2@example.net>", ())]
+        [ada] = g.get("/contacts").json()["value"]
+        assert (ada["displayName"], ada["givenName"], ada["surname"], ada["companyName"], ada["jobTitle"],
+                ada["businessPhones"], [e["address"] for e in ada["emailAddresses"]]) == (
+            "Ada Lovelace", "Ada", "Lovelace", "Analytical Engines", "Analyst", ["+44 20 1234"], ["ada@example.test"])
+        events = {e["subject"]: e for e in g.get("/calendar/events").json()["value"]}
+        assert set(events) == {"Standup", "Holiday"}
+        assert (events["Holiday"]["isAllDay"], events["Holiday"]["start"]["dateTime"][:10]) == (True, "2026-05-01")
+        assert events["Standup"]["recurrence"]["range"]["numberOfOccurrences"] == 10
+        g.headers["Prefer"] = 'outlook.timezone="Europe/Berlin"'
+        window = {"startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2026-02-01T00:00:00Z"}
+        occ = g.get(f"/events/{events['Standup']['id']}/instances", params=window).json()["value"]
+        assert [(o["start"]["dateTime"][:16], o["subject"]) for o in occ] == [
+            ("2026-01-05T09:00", "Standup"), ("2026-01-12T10:00", "Standup (moved)"),
+            ("2026-01-26T09:00", "Standup")]  # the 19th was cancelled
+        del g.headers["Prefer"]
+        default = next(x for x in g.get("/todo/lists").json()["value"] if x["wellknownListName"] == "defaultList")
+        [task] = g.get(f"/todo/lists/{default['id']}/tasks").json()["value"]
+        assert (task["title"], task["status"], task["dueDateTime"]["dateTime"][:10]) == ("File the report",
+                                                                                          "inProgress", "2026-06-10")
+        [rule] = g.get("/mailFolders/inbox/messageRules").json()["value"]
+        assert (rule["displayName"], rule["conditions"]["subjectContains"]) == ("news", ["newsletter"])
+        assert rule["actions"]["moveToFolder"] and \
+            g.get(f"/mailFolders/{rule['actions']['moveToFolder']}").json()["displayName"] == "Newsletters"
+        reply = g.get("/mailboxSettings/automaticRepliesSetting").json()
+        assert (reply["status"], reply["externalAudience"], reply["internalReplyMessage"],
+                reply["externalReplyMessage"], reply["scheduledStartDateTime"]["dateTime"][:19]) == (
+            "scheduled", "contactsOnly", "Bin im Urlaub", "Out of office", "2099-07-01T00:00:00")
+    st = undo(graph_stack, mid, source)
+    assert st["state"] == "undone", st
+    assert st["undo"]["kept"] == [], st["undo"]
+    with rig.seeding(graph_emu, login) as g:
+        assert set(graph_tree(g)) == {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive",
+                                      "Outbox"}
+        assert g.get("/contacts").json()["value"] == [] and g.get("/calendar/events").json()["value"] == []
+        assert g.get(f"/todo/lists/{default['id']}/tasks").json()["value"] == []
+        assert g.get("/mailFolders/inbox/messageRules").json()["value"] == []
+        assert g.get("/mailboxSettings/automaticRepliesSetting").json()["status"] == "disabled"
+
+
+PST_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "pst"
+
+
+def upload_pst(info: StackInfo, name: str, login: str, options: list[str]) -> str:
+    with (PST_CORPUS / name).open("rb") as fh:
+        resp = httpx.post(f"{info.intake_url}/api/v1/pst-migrations",
+                          data={"target": json.dumps(graph_endpoint(login)), "options": json.dumps(options)},
+                          files={"file": (name, fh, "application/octet-stream")}, timeout=120)
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["id"])
+
+
+def test_pst_to_graph_mail_contacts_series_and_groups_reported(graph_stack: StackInfo,
+                                                              graph_emu: GraphEmulator) -> None:
+    login = new_user(graph_emu, "p2g")
+    mail_mid = upload_pst(graph_stack, "sample1.pst", login, ["emails"])
+    st = wait_final(graph_stack, mail_mid, login)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == 1
+    options = ["contacts", "contact_groups", "calendars", "tasks"]
+    mid = upload_pst(graph_stack, "dist-list.pst", login, options)
+    st = wait_final(graph_stack, mid, login)
+    assert st["state"] == "completed_with_errors", st
+    assert {op: (st["items"][op]["done"], st["items"][op]["failed"]) for op in options} == {
+        "contacts": (1, 0), "contact_groups": (0, 1), "calendars": (1, 0), "tasks": (0, 0)}
+    with rig.seeding(graph_emu, login) as g:
+        tree = graph_tree(g)
+        assert set(tree) == {"Inbox", "Sent Items", "Drafts", "Deleted Items", "Junk Email", "Archive", "Outbox",
+                             "Sample1"}
+        [mail] = g.get(f"/mailFolders/{tree['Sample1']}/messages", params={"$select": (
+            "subject,isRead,isDraft,flag,sentDateTime,from,internetMessageId,hasAttachments")}).json()["value"]
+        assert (mail["isRead"], mail["isDraft"], mail["flag"]["flagStatus"], mail["sentDateTime"],
+                mail["from"]["emailAddress"]["address"], mail["internetMessageId"]) == (
+            True, False, "flagged", "2010-03-15T17:12:05Z", "terrymah@microsoft.com",
+            "<B2FDDB8BE384C94794441DB4A7F3D8B804AE624B@TK5EX14MBXC114.redmond.corp.microsoft.com>")
+        [jpeg] = g.get(f"/messages/{mail['id']}/attachments").json()["value"]
+        assert (jpeg["contentType"], jpeg["size"]) == ("image/jpeg", 93142)
+        headers = g.get(f"/messages/{mail['id']}", params={
+            "$expand": "singleValueExtendedProperties($filter=id eq 'String 0x007D')"}).json()
+        block = headers["singleValueExtendedProperties"][0]["value"]  # the transport headers, verbatim
+        assert "Received: from TK5EX14MBXC114.redmond.corp.microsoft.com ([169.254.3.48]) by\r\n TK5EX14MLTC103" \
+            in block
+        [contact] = g.get("/contacts").json()["value"]
+        assert (contact["displayName"], [e["address"] for e in contact["emailAddresses"]]) == (
+            "contact name 1", ["contact1@rjohnson.id.au"])
+        [series] = g.get("/calendar/events").json()["value"]
+        assert series["subject"] == "Test appointment"
+        assert (series["recurrence"]["pattern"]["type"], series["recurrence"]["pattern"]["daysOfWeek"]) == (
+            "weekly", ["tuesday"])
+        assert series["originalStartTimeZone"] == "America/Los_Angeles"  # the PST's custom zone, matched
+        window = {"startDateTime": "2016-08-01T00:00:00Z", "endDateTime": "2016-09-10T00:00:00Z", "$top": "50",
+                  "$select": "start,originalStart"}
+        occ = g.get(f"/events/{series['id']}/instances", params=window).json()["value"]
+        assert [(o["originalStart"][:16], o["start"]["dateTime"][:16]) for o in occ] == [  # in UTC
+            ("2016-08-02T15:00", "2016-08-02T15:00"),  # the 9th was deleted
+            ("2016-08-16T15:00", "2016-08-16T15:00"), ("2016-08-23T15:00", "2016-08-23T16:00"),  # moved to 9:00
+            ("2016-08-30T15:00", "2016-08-30T17:00"), ("2016-09-06T15:00", "2016-09-06T15:00")]  # to 10:00
+    report = httpx.get(f"{graph_stack.intake_url}/api/v1/migrations/{mid}/report", params={"login": login},
+                       timeout=30).json()["items"]
+    [group] = [r for r in report if r.get("item_type") == "contact_group"]
+    assert group["result"] == "failed" and "has no contact groups" in group["reason"]
+
+
+def test_loader_killed_while_graph_creates_a_message_loses_and_duplicates_nothing(
+        graph_stack: StackInfo, accounts: Accounts, graph_emu: GraphEmulator) -> None:
+    import os
+    import signal
+    from datetime import datetime
+
+    src = accounts.new("crash-src")
+    with accounts.client(src) as c:
+        for n in range(30):
+            c.append("INBOX", simple_mime(f"C{n:02d}", f"<c{n}@example.net>", "Mon, 01 Jan 2024 10:00:00 +0100"),
+                     (b"\\Seen",), msg_time=datetime.fromisoformat(f"2024-02-{1 + n % 28:02d}T00:00:00+00:00"))
+    login = new_user(graph_emu, "crash")
+    gate = graph_emu.faults.hold(1, "POST", "mailFolders/{folder}/messages")  # the first message create waits
+    mid = start(graph_stack, accounts.endpoint(src), graph_endpoint(login))
+    assert gate.wait_held(1, timeout=120)
+    killed = list(graph_stack.processes["loader"])
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)  # the loader dies while Graph creates the message ...
+    gate.release()  # ... which Graph then does: on the target, never recorded
+    graph_emu.faults.gate = None
+    graph_emu.faults.fail_next(3, status=429, code="ApplicationThrottled", retry_after=1,
+                               path_contains="/messages")  # and the new loader meets a busy mailbox
+    injected = graph_emu.faults.injected
+    stack.start_service(graph_stack, "loader", Path(graph_stack.state_dir) / "logs")
+    graph_stack.processes["loader"] = [p for p in graph_stack.processes["loader"] if p not in killed]
+    graph_stack.save()
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == 30
+    assert graph_emu.faults.injected - injected == 3  # each 429 met and waited out
+    with rig.seeding(graph_emu, login) as g:
+        inbox = g.get("/mailFolders/inbox").json()["id"]
+        subjects = Counter(m[0] for m in graph_messages(g, inbox))
+    assert subjects == Counter({f"C{n:02d}": 1 for n in range(30)})  # each once: the held one found, not re-made
+
+
+def test_pop3_to_graph_into_the_inbox_with_dates_from_received_then_a_delta_pass(
+        graph_stack: StackInfo, accounts: Accounts, graph_emu: GraphEmulator, dovecot: Any) -> None:
+    src = accounts.new("pop2g")
+    with accounts.client(src) as c:  # Dovecot's POP3 serves the IMAP INBOX of the same account
+        for n in range(5):
+            c.append("INBOX", f"Received: from mx.example.net by mail.example.test; Tue, 0{n + 1} Mar 2022 08:00:00 "
+                              "+0000\r\n".encode() + simple_mime(f"P{n}", f"<p{n}@example.net>",
+                                                                 "Mon, 01 Jan 2024 10:00:00 +0100"))
+    pop = accounts.endpoint(src, type="pop3", port=dovecot.pop3_port, security="none")
+    login = new_user(graph_emu, "pop2g")
+    st = wait_final(graph_stack, start(graph_stack, pop, graph_endpoint(login)), src)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == 5
+    with rig.seeding(graph_emu, login) as g:
+        inbox = g.get("/mailFolders/inbox").json()["id"]
+        got = [(m[0], m[2], m[5]) for m in graph_messages(g, inbox)]  # POP3 has no read state to carry
+    assert got == [(f"P{n}", False, f"2022-03-0{n + 1}T08:00:00Z") for n in range(5)]
+    again = wait_final(graph_stack, start(graph_stack, pop, graph_endpoint(login)), src)
+    assert (again["items"]["emails"]["done"], again["items"]["emails"]["skipped"]) == (0, 5), again
+
+
+def test_cancel_into_graph_finishes_the_emails_starts_no_contacts_and_undo_removes_them(
+        graph_stack: StackInfo, graph_emu: GraphEmulator) -> None:
+    src, dst = new_user(graph_emu, "cancel-src"), new_user(graph_emu, "cancel-dst")
+    with rig.seeding(graph_emu, src) as g:
+        for n in range(5):
+            rig.message(g, "inbox", f"K{n}", read=True, received=f"2024-05-0{n + 1}T00:00:00Z")
+        rig.created(g.post("/contacts", json={"displayName": "Kim Cancel", "givenName": "Kim"}))
+    gate = graph_emu.faults.hold(1, "POST", "mailFolders/{folder}/messages")
+    mid = start(graph_stack, graph_endpoint(src), graph_endpoint(dst), options=["emails", "contacts"])
+    assert gate.wait_held(1, timeout=120)  # the e-mails are being written
+    resp = httpx.post(f"{graph_stack.intake_url}/api/v1/migrations/{mid}/cancel", json={"login": src}, timeout=60)
+    assert resp.status_code == 202 and resp.json()["state"] == "cancelling", resp.text
+    gate.release()
+    graph_emu.faults.gate = None
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "cancelled", st
+    assert (st["items"]["emails"]["done"], st["items"]["contacts"]["done"]) == (5, 0)
+    with rig.seeding(graph_emu, dst) as g:
+        assert sorted(m[0] for m in graph_messages(g, g.get("/mailFolders/inbox").json()["id"])) == [
+            f"K{n}" for n in range(5)]
+        assert g.get("/contacts").json()["value"] == []
+    st = undo(graph_stack, mid, src)
+    assert st["state"] == "undone", st
+    with rig.seeding(graph_emu, dst) as g:
+        assert graph_messages(g, g.get("/mailFolders/inbox").json()["id"]) == []

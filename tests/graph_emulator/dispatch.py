@@ -99,7 +99,7 @@ def _parent_of(mailbox: Mailbox, key: str) -> str | None:
 
 
 def execute(emu: GraphEmulator, prepared: Prepared) -> Answer:
-    emu.faults.maybe_hold()
+    emu.faults.maybe_hold(prepared.route.method, prepared.route.pattern)
     with emu.lock:
         answer = prepared.route.handler(prepared.call, prepared.params)
         emu.routes_served[f"{prepared.route.method} {prepared.route.pattern}"] += 1

@@ -22,7 +22,8 @@ class _Failure:
 class Gate:
     """Requests that reach the gate wait until the test releases it; `wait_held` blocks until n are waiting."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, method: str | None = None, pattern: str | None = None) -> None:
+        self.method, self.pattern = method, pattern  # only requests of this method and route pattern wait
         self.remaining = count
         self.held = 0
         self._cond = threading.Condition()
@@ -73,8 +74,9 @@ class Faults:
         with self._lock:
             self._drops += n
 
-    def hold(self, n: int) -> Gate:
-        self.gate = Gate(n)
+    def hold(self, n: int, method: str | None = None, pattern: str | None = None) -> Gate:
+        """Hold the next n requests (of ``method`` on the route ``pattern``, when given) until released."""
+        self.gate = Gate(n, method, pattern)
         return self.gate
 
     def should_drop(self) -> bool:
@@ -94,7 +96,9 @@ class Faults:
                     headers = {"Retry-After": str(f.retry_after)} if f.retry_after is not None else {}
                     raise GraphError(f.status, f.code, f.message, headers)
 
-    def maybe_hold(self) -> None:
+    def maybe_hold(self, method: str = "", pattern: str = "") -> None:
         gate = self.gate
-        if gate is not None and gate.take():
+        if gate is None or (gate.method and gate.method != method) or (gate.pattern and gate.pattern != pattern):
+            return
+        if gate.take():
             gate.wait()

@@ -24,6 +24,25 @@ def _recipients(value: str | None) -> list[dict[str, Any]]:
             for name, addr in email.utils.getaddresses([value]) if addr]
 
 
+def _text(value: Any) -> str:
+    """A header's value as text: compat32 hands a non-ASCII one over as a Header object."""
+    return "" if value is None else str(value)
+
+
+def _decoded(value: Any) -> str:
+    try:
+        return str(email.header.make_header(email.header.decode_header(_text(value))))
+    except (ValueError, LookupError, UnicodeError):  # a broken encoded word: its raw text, as Exchange shows it
+        return _text(value)
+
+
+def _decode(payload: bytes, charset: str | None) -> str:
+    try:
+        return payload.decode(charset or "utf-8", "replace")
+    except LookupError:  # a charset unknown here: Exchange, too, shows such a body as best it can
+        return payload.decode("utf-8", "replace")
+
+
 def preview(body: dict[str, Any]) -> str:
     text = str(body.get("content") or "")
     if body.get("contentType") == "html":
@@ -39,14 +58,14 @@ def parse(raw: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]
     if not msg.keys():
         raise ValueError("no headers")
     props: dict[str, Any] = {
-        "subject": str(email.header.make_header(email.header.decode_header(msg.get("Subject", "")))),
-        "toRecipients": _recipients(msg.get("To")),
-        "ccRecipients": _recipients(msg.get("Cc")),
-        "bccRecipients": _recipients(msg.get("Bcc")),
-        "replyTo": _recipients(msg.get("Reply-To")),
+        "subject": _decoded(msg.get("Subject", "")),
+        "toRecipients": _recipients(_text(msg.get("To"))),
+        "ccRecipients": _recipients(_text(msg.get("Cc"))),
+        "bccRecipients": _recipients(_text(msg.get("Bcc"))),
+        "replyTo": _recipients(_text(msg.get("Reply-To"))),
         "internetMessageHeaders": [{"name": k, "value": str(v)} for k, v in msg.items()],
     }
-    sender = _recipients(msg.get("From"))
+    sender = _recipients(_text(msg.get("From")))
     if sender:
         props["from"] = props["sender"] = sender[0]
     if msg.get("Message-ID"):
@@ -66,20 +85,20 @@ def parse(raw: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]
     for part in msg.walk():
         if part.is_multipart():
             continue
-        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        disposition = _text(part.get("Content-Disposition")).split(";")[0].strip().lower()
         filename = part.get_filename()
         decoded = part.get_payload(decode=True)
         payload = decoded if isinstance(decoded, bytes) else b""
         ctype = part.get_content_type()
-        if filename or disposition == "attachment" or (disposition == "inline" and part.get("Content-ID")):
+        if filename or disposition == "attachment" or (disposition == "inline" and _text(part.get("Content-ID"))):
             attachments.append(({
                 "name": filename or "attachment", "contentType": ctype, "size": len(payload),
-                "isInline": disposition == "inline", "contentId": (part.get("Content-ID") or "").strip("<>") or None,
+                "isInline": disposition == "inline", "contentId": _text(part.get("Content-ID")).strip("<>") or None,
             }, payload))
         elif ctype == "text/html" and html_body is None:
-            html_body = payload.decode(part.get_content_charset() or "utf-8", "replace")
+            html_body = _decode(payload, part.get_content_charset())
         elif ctype == "text/plain" and text is None:
-            text = payload.decode(part.get_content_charset() or "utf-8", "replace")
+            text = _decode(payload, part.get_content_charset())
     props["body"] = ({"contentType": "html", "content": html_body} if html_body is not None
                      else {"contentType": "text", "content": text or ""})
     return props, attachments
@@ -87,7 +106,11 @@ def parse(raw: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]
 
 def _address(r: dict[str, Any]) -> str:
     ea = r.get("emailAddress") or {}
-    return email.utils.formataddr((str(ea.get("name") or ""), str(ea.get("address") or "")))
+    name, address = str(ea.get("name") or ""), str(ea.get("address") or "")
+    try:
+        return email.utils.formataddr((name, address))
+    except UnicodeEncodeError:  # an internationalized address (RFC 6532): written as UTF-8
+        return f"{name} <{address}>" if name else address
 
 
 def build(props: dict[str, Any], attachments: list[tuple[dict[str, Any], bytes]]) -> bytes:
@@ -113,4 +136,8 @@ def build(props: dict[str, Any], attachments: list[tuple[dict[str, Any], bytes]]
         maintype, _, subtype = str(meta.get("contentType") or "application/octet-stream").partition("/")
         msg.add_attachment(content, maintype=maintype, subtype=subtype or "octet-stream",
                            filename=str(meta.get("name") or "attachment"))
-    return msg.as_bytes(policy=email.policy.SMTP)
+    addresses = [props.get("from") or {}, *[r for key in ("toRecipients", "ccRecipients", "replyTo")
+                                             for r in props.get(key) or []]]
+    international = any(not str((r.get("emailAddress") or {}).get("address") or "").isascii() for r in addresses)
+    # internationalized addresses (RFC 6532) go out as UTF-8 headers; encoded words are not allowed in them
+    return msg.as_bytes(policy=email.policy.SMTPUTF8 if international else email.policy.SMTP)

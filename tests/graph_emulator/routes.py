@@ -4,12 +4,24 @@ Order matters where a literal segment and a key could both match (`messages/delt
 
 from __future__ import annotations
 
-from . import attachments, contacts, events, mail_folders, messages, rules, todo, upload_sessions, users
+from . import (
+    attachments,
+    contacts,
+    events,
+    mail_folders,
+    messages,
+    permanent_delete,
+    rules,
+    todo,
+    upload_sessions,
+    users,
+)
 from .routing import Route
 
 ALL: list[Route] = [
     *messages.DELTA_ROUTES,
     *upload_sessions.ROUTES,
+    *permanent_delete.ROUTES,
     *attachments.ROUTES,
     *messages.ROUTES,
     *rules.ROUTES,

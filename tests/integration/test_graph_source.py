@@ -409,7 +409,22 @@ def test_over_the_limit_graphs_retry_after_is_honoured(emu: GraphEmulator, redis
     app = emu.register_app(secret=rig.SECRET)
     s = rig.settings(emu, app.client_id, redis_url=redis_url, concurrency=8)
     sources = [GraphSource(open_client(rig.spec(emu, ALICE), lambda: "", rig.env(emu), s)) for _ in range(8)]
+    # Four reads are held in flight (Graph's four slots taken), so the other sessions' requests meet the limit
+    # whatever the machine's timing; once one was refused, the held ones go on.
+    gate = emu.faults.hold(4, "GET", "messages/{message}/$value")
+
+    def release() -> None:
+        gate.wait_held(4, timeout=60)
+        deadline = time.monotonic() + 60
+        while emu.throttle.throttled["MailboxConcurrency"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gate.release()
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
     assert _fetch_in_threads(sources) == [30] * 8
+    releaser.join()
+    emu.faults.gate = None
     assert emu.throttle.throttled["MailboxConcurrency"] > 0
     assert any(src.client.retried_after for src in sources)
     assert {w for src in sources for w in src.client.retried_after} == {1.0}  # the emulator's Retry-After

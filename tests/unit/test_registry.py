@@ -20,13 +20,16 @@ from shared.events import EndpointSpec, ExtractTask, FolderRef
 from shared.events.migration import EndpointType
 
 ALL = ["emails", "contacts", "contact_groups", "calendars", "tasks", "rules", "auto_reply"]
+NO_GROUPS = ["emails", "contacts", "calendars", "tasks", "rules", "auto_reply"]
 TABLE = {
-    "ews": {"ews": ALL, "imap": ["emails"]},
-    # Microsoft 365 (Graph) is a source for now; it reads what EWS reads but contact groups (Graph has none)
-    "graph": {"ews": ["emails", "contacts", "calendars", "tasks", "rules", "auto_reply"], "imap": ["emails"]},
-    "imap": {"ews": ["emails"], "imap": ["emails", "rules"]},
-    "pop3": {"ews": ["emails"], "imap": ["emails"]},
-    "pst": {"ews": ["emails", "contacts", "contact_groups", "calendars", "tasks"], "imap": ["emails"]},
+    # Microsoft 365 (Graph) takes contact groups only to report each one it cannot hold (it has none)
+    "ews": {"ews": ALL, "graph": ALL, "imap": ["emails"]},
+    # ... and reads none, so a Graph source never offers them
+    "graph": {"ews": NO_GROUPS, "graph": NO_GROUPS, "imap": ["emails"]},
+    "imap": {"ews": ["emails"], "graph": ["emails"], "imap": ["emails", "rules"]},
+    "pop3": {"ews": ["emails"], "graph": ["emails"], "imap": ["emails"]},
+    "pst": {"ews": ["emails", "contacts", "contact_groups", "calendars", "tasks"],
+            "graph": ["emails", "contacts", "contact_groups", "calendars", "tasks"], "imap": ["emails"]},
 }
 
 
@@ -52,13 +55,14 @@ def test_facts_intake_and_the_cli_ask() -> None:
     assert registry.needs_host("imap") and registry.needs_host("pop3") and not registry.needs_host("ews")
     assert registry.needs_host("carrier-pigeon") and registry.needs_host(None)
     assert registry.autodiscovered() == ["ews"]
-    assert registry.account_sources() == ["ews", "graph", "imap", "pop3"] and registry.targets() == ["ews", "imap"]
+    assert registry.account_sources() == ["ews", "graph", "imap", "pop3"]
+    assert registry.targets() == ["ews", "graph", "imap"]
     assert not registry.needs_host("graph") and registry.hostless() == ["ews", "graph"]
     assert registry.auth_modes("graph") == ("app", "oauth2") and registry.auth_modes("imap") == ("basic",)
     assert not registry.needs_password("graph", "app") and registry.needs_password("graph", "oauth2")
     assert registry.needs_password("imap", "basic") and registry.needs_password("carrier-pigeon", "app")
     assert registry.system("graph").sign_in is not None and registry.system("ews").sign_in is None
-    assert registry.account_types("target") == ["imap", "ews"]  # no Graph target yet
+    assert registry.account_types("target") == ["imap", "ews", "graph"]
     assert registry.system("imap").default_ports == {"tls": 993, "starttls": 143, "none": 143}
     assert registry.system("pop3").default_ports["tls"] == 995
     assert registry.system("pst").uploaded and registry.system("pst").check_login is None

@@ -27,7 +27,11 @@ from shared import redis_keys
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 300.0  # a lease outlives the longest request; a dead holder's slot comes back after it
+LEASE_SECONDS = 30.0  # a dead holder's slot comes back after this; a live holder renews its leases
+RENEW_EVERY = 10.0  # how often the leases of requests still in flight (a long $value) are renewed
+#: Graph counts a request when it arrives, the log here when it is sent: a request sent just as an old one
+#: leaves our window may reach Graph before that one left Graph's. The log's window is this much longer.
+WINDOW_MARGIN = 1.0
 POLL = 0.05
 
 # KEYS[1] leases zset; ARGV: now, expiry, limit, n, lease ids...  -> 1 taken / 0 not
@@ -97,6 +101,41 @@ class LocalBudget:
             return 0.0
 
 
+class _Renewer:
+    """One thread per process renewing the leases still held, so a lease can be short: a replica that dies
+    (a crashed loader) gives its slots back within LEASE_SECONDS, however long a live request takes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, tuple[Any, str, list[str]]] = {}
+        self._thread: threading.Thread | None = None
+
+    def hold(self, redis_client: Any, key: str, leases: list[str]) -> str:
+        token = uuid.uuid4().hex
+        with self._lock:
+            self._held[token] = (redis_client, key, leases)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="graph-lease-renewer", daemon=True)
+                self._thread.start()
+        return token
+
+    def release(self, token: str) -> None:
+        with self._lock:
+            self._held.pop(token, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(RENEW_EVERY)
+            with self._lock:
+                held = list(self._held.values())
+            for client, key, leases in held:
+                try:  # XX: only leases still there (one given back meanwhile is not made again)
+                    client.zadd(key, dict.fromkeys(leases, time.time() + LEASE_SECONDS), xx=True)
+                except Exception:  # Redis away: the lease may expire; Graph's 429 then guards the limit
+                    log.debug("a Graph lease could not be renewed")
+
+
+_RENEWER = _Renewer()
 _LOCAL: dict[str, LocalBudget] = {}
 _LOCAL_LOCK = threading.Lock()
 
@@ -114,9 +153,10 @@ class Budget:
 
     def __init__(self, key: str, concurrency: int, requests: int, window: float, redis_client: Any | None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.key, self.concurrency, self.requests, self.window = key, concurrency, requests, window
+        self.key, self.concurrency, self.requests = key, concurrency, requests
+        self.window = window + WINDOW_MARGIN
         self.redis = redis_client
-        self.local = local_budget(key, concurrency, requests, window)
+        self.local = local_budget(key, concurrency, requests, self.window)
         self.sleep = sleep
         self.waited = 0.0  # seconds spent waiting for the budget (for tests and metrics)
         self._warned = False
@@ -141,10 +181,12 @@ class Budget:
         n = max(1, min(n, self.concurrency))
         leases = [uuid.uuid4().hex for _ in range(n)]
         shared = self._take_slots(leases)
+        renewal = _RENEWER.hold(self.redis, f"{self.key}:slots", leases) if shared else ""
         try:
             self._take_requests(n)
             yield
         finally:
+            _RENEWER.release(renewal)
             if shared:
                 try:
                     assert self.redis is not None

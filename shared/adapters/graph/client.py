@@ -51,7 +51,7 @@ class Answer:
     body: Any
 
 
-def _retry_after(headers: Any, attempt: int, cap: float) -> float:
+def retry_after(headers: Any, attempt: int, cap: float) -> float:
     raw = str(headers.get("Retry-After") or headers.get("retry-after") or "").strip()
     try:
         wait = float(raw)
@@ -123,7 +123,7 @@ class GraphClient:
         yield
 
     def _pause(self, attempt: int, headers: Any) -> None:
-        wait = _retry_after(headers or {}, attempt, self.max_retry_after)
+        wait = retry_after(headers or {}, attempt, self.max_retry_after)
         if headers is not None:
             self.retried_after.append(wait)
         self.sleep(wait)
@@ -227,7 +227,7 @@ class GraphClient:
                     break
                 busy = [i for i in pending if out[i] is not None]
                 if busy:
-                    waits = [_retry_after(out[i].headers, attempt, self.max_retry_after)  # type: ignore[union-attr]
+                    waits = [retry_after(out[i].headers, attempt, self.max_retry_after)  # type: ignore[union-attr]
                              for i in busy]
                     self.retried_after.append(max(waits))
                     self.sleep(max(waits))

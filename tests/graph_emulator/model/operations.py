@@ -18,5 +18,7 @@ OPERATIONS = [
     Operation("move", "Action", "mailFolder", False, _DESTINATION, "mailFolder"),
     Operation("createUploadSession", "Action", "attachment", True,
               (prop("AttachmentItem", "attachmentItem", nullable=False),), "uploadSession"),
+    # removes for good (a plain DELETE of a message moves it to Deleted Items in Exchange Online)
+    *[Operation("permanentDelete", "Action", t, False, (), None) for t in ("message", "mailFolder", "contact", "event")],
     *[_delta(t) for t in ("message", "mailFolder", "contact", "contactFolder", "event", "todoTask")],
 ]
