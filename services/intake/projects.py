@@ -207,8 +207,9 @@ class Projects:
             raise ProjectError(404, "not_found", "no project with this ID")
         return fields
 
-    def row_views(self, pid: str) -> list[dict[str, Any]]:
-        rows = self.store.rows(pid)
+    def row_views(self, pid: str, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """What the operator sees of each row (of ``rows``, else of every row), with its migration's state."""
+        rows = self.store.rows(pid) if rows is None else rows
         pipe = self.intake.r.pipeline(transaction=False)
         mids = [pp.current_mid(r) for r in rows]
         for mid in mids:
@@ -237,7 +238,11 @@ class Projects:
 
     def rows(self, pid: str, state: str | None, offset: int, limit: int) -> dict[str, Any]:
         self._fields(pid)
-        views = [v for v in self.row_views(pid) if state is None or v["state"] == state]
+        if state is None:  # only the page's rows need their migration read
+            every = self.store.rows(pid)
+            return {"id": pid, "total": len(every), "offset": offset,
+                    "rows": self.row_views(pid, every[offset:offset + limit])}
+        views = [v for v in self.row_views(pid) if v["state"] == state]
         return {"id": pid, "total": len(views), "offset": offset, "rows": views[offset:offset + limit]}
 
     # -- acting ---------------------------------------------------------------------------------
