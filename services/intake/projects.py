@@ -4,8 +4,7 @@ A project's rows come from CSV (:mod:`services.intake.project_csv`); their passw
 project's data key at once. Starting a project (now or at a time) launches one migration per row through
 the same :func:`~services.intake.migration_start.create_migration` a user's request goes through, so a
 row's migration is sealed, recorded, published, followed, cancelled and undone like any other. Launching
-and ending are done by :meth:`Projects.tick`, which intake runs every second on every replica; a lock in
-Redis lets one replica at a time work on a project.
+and ending are done by :mod:`services.intake.project_loop`, which intake runs every second on every replica.
 """
 
 from __future__ import annotations
@@ -14,20 +13,19 @@ import json
 import logging
 import secrets
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from services.intake.api_models import Endpoint
 from services.intake.intake import Intake, pair_id
 from services.intake.migration_start import MigrationDraft, create_migration, unsealed_spec
 from services.intake.project_csv import MAX_ROWS, ParsedRow, ProjectSettings, RowError, parse
-from shared import json_log, topics
+from shared import json_log
 from shared import migration_state as ms
 from shared import project_progress as pp
 from shared import redis_keys as k
 from shared.credential_seal import new_data_key, seal, unseal
-from shared.errors import SecretUnavailable
-from shared.events import MailFilters, ProjectEnded
+from shared.events import MailFilters
 from shared.project_store import ProjectLog, ProjectStore, now_iso
 
 log = logging.getLogger(__name__)
@@ -61,7 +59,6 @@ class Projects:
     def __init__(self, intake: Intake, log: ProjectLog | None = None) -> None:
         self.intake = intake
         self.store = ProjectStore(intake.r, log)
-        self.holder = secrets.token_hex(8)
 
     # -- creating and adding rows ------------------------------------------------------------
     def create(self, settings: ProjectSettings, lines: Iterable[str], operator: str) -> dict[str, Any]:
@@ -207,8 +204,9 @@ class Projects:
             raise ProjectError(404, "not_found", "no project with this ID")
         return fields
 
-    def row_views(self, pid: str) -> list[dict[str, Any]]:
-        rows = self.store.rows(pid)
+    def row_views(self, pid: str, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """What the operator sees of each row (of ``rows``, else of every row), with its migration's state."""
+        rows = self.store.rows(pid) if rows is None else rows
         pipe = self.intake.r.pipeline(transaction=False)
         mids = [pp.current_mid(r) for r in rows]
         for mid in mids:
@@ -237,7 +235,11 @@ class Projects:
 
     def rows(self, pid: str, state: str | None, offset: int, limit: int) -> dict[str, Any]:
         self._fields(pid)
-        views = [v for v in self.row_views(pid) if state is None or v["state"] == state]
+        if state is None:  # only the page's rows need their migration read
+            every = self.store.rows(pid)
+            return {"id": pid, "total": len(every), "offset": offset,
+                    "rows": self.row_views(pid, every[offset:offset + limit])}
+        views = [v for v in self.row_views(pid) if v["state"] == state]
         return {"id": pid, "total": len(views), "offset": offset, "rows": views[offset:offset + limit]}
 
     # -- acting ---------------------------------------------------------------------------------
@@ -246,11 +248,11 @@ class Projects:
         if fields.get("state") in (CANCELLED, UNDOING, UNDONE):
             return {"id": pid, "state": fields["state"], "rows_cancelled": 0}
         self.store.set_fields(pid, state=CANCELLED)  # first: the launcher launches nothing more
-        n = self._cancel_rows(pid)
+        n = self.cancel_rows(pid)
         log.info("project cancelled", extra={"project_id": pid, "rows": n})
         return {"id": pid, "state": CANCELLED, "rows_cancelled": n}
 
-    def _cancel_rows(self, pid: str) -> int:
+    def cancel_rows(self, pid: str) -> int:
         """Rows not launched are marked cancelled; running migrations are cancelled. How many of either."""
         cancelled = 0
         unlaunched = []
@@ -324,58 +326,6 @@ class Projects:
                  k.data_key(mid), k.undo_index(mid))
         if fields.get("state"):
             r.srem(k.by_state(fields["state"]), mid)
-
-    # -- the loop every replica runs --------------------------------------------------------
-    def tick(self, now: datetime | None = None) -> None:
-        now = now or datetime.now(UTC)
-        for pid in self.store.ids():
-            fields = self.store.fields(pid)
-            state = fields.get("state")
-            try:
-                if state == SCHEDULED and fields.get("start_at", "") <= now.isoformat(timespec="seconds"):
-                    self._locked(pid, self._run_scheduled)
-                elif state in (RUNNING, CANCELLED, UNDOING) and not fields.get("ended_at"):
-                    self._locked(pid, self._maybe_ended)
-                elif fields.get("ended_at") and self._expired(fields["ended_at"], now):
-                    self._locked(pid, self.delete)
-            except (SecretUnavailable, ProjectError) as exc:
-                log.error("project cannot go on", extra={"project_id": pid, "error": str(exc)})
-
-    def _expired(self, ended_at: str, now: datetime) -> bool:
-        days = self.intake.settings.project_retention_days
-        return datetime.fromisoformat(ended_at) + timedelta(days=days) <= now
-
-    def _locked(self, pid: str, work: Any) -> None:
-        if not self.store.lock(pid, self.holder):
-            return
-        try:
-            work(pid)
-        finally:
-            self.store.unlock(pid, self.holder)
-
-    def _run_scheduled(self, pid: str) -> None:
-        if self.store.fields(pid).get("state") != SCHEDULED:
-            return
-        self.store.set_fields(pid, state=RUNNING)
-        n = self.launch(pid, every_row=self.store.fields(pid).get("run_pass", FULL) != FULL)
-        log.info("project launched", extra={"project_id": pid, "rows": n})
-        if self.store.fields(pid).get("state") == CANCELLED:  # cancelled while the last slice was launched
-            self._cancel_rows(pid)
-
-    def _maybe_ended(self, pid: str) -> None:
-        views = self.row_views(pid)
-        state = self.store.fields(pid).get("state", "")
-        if pp.all_ended(views) and state in ENDS:
-            self.store.set_fields(pid, ended_at=now_iso(), state=ENDS[state])
-            log.info("project ended", extra={"project_id": pid, "rows": len(views)})
-            fields = self.store.fields(pid)
-            if fields.get("notify_email"):
-                summary = self.summary(pid, fields, views)
-                self.intake.producer.send(topics.PROGRESS, pid, ProjectEnded(
-                    migration_id=pid, name=summary["name"], state=summary["state"],
-                    notify_email=fields["notify_email"], lines=pp.notice_lines(summary)))
-                self.intake.producer.flush(30)
-
 
 def _batches(outcomes: Iterable[ParsedRow | RowError], size: int = 1000
              ) -> Iterator[tuple[str, list[ParsedRow | RowError]]]:

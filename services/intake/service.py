@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from services.intake.app import create_app
 from services.intake.intake import Intake
+from services.intake.project_loop import ProjectLoop
 from services.intake.project_topic import TopicLog, rebuild
 from services.intake.projects import Projects
 from shared import kafka_edge
@@ -35,12 +36,12 @@ def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
                           access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
 
 
-def run_projects(projects: Projects, stop: threading.Event) -> None:
+def run_projects(loop: ProjectLoop, stop: threading.Event) -> None:
     """Every second: launch the projects that are due, mark the ones whose rows have all ended, delete the
     expired ones (every replica runs it; a lock per project lets one at a time act)."""
     while not stop.wait(1.0):
         try:
-            projects.tick()
+            loop.tick()
         except redis.RedisError as exc:
             log.warning("projects not looked at", extra={"error": str(exc)})
         except Exception:
@@ -72,5 +73,5 @@ def serve(settings: Settings, stop: threading.Event) -> None:
 
     watcher = threading.Thread(target=exit_on_stop, daemon=True)
     watcher.start()
-    threading.Thread(target=run_projects, args=(projects, stop), name="projects", daemon=True).start()
+    threading.Thread(target=run_projects, args=(ProjectLoop(projects), stop), name="projects", daemon=True).start()
     server.run()

@@ -278,7 +278,7 @@ class Pop3Rig(ImapRig):
     """POP3 reads one folder without flags or dates; the account is seeded and read back over IMAP."""
 
     name = "dovecot-pop3"
-    caps = frozenset({"source", "seed", "login", "network"})
+    caps = frozenset({"source", "seed", "login", "network", "measured"})
     kept_flags = frozenset()
 
     def __init__(self, dovecot: DovecotAccounts) -> None:

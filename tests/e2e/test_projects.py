@@ -199,6 +199,8 @@ def test_a_scheduled_project_is_cancelled_retried_and_undone(
     assert cancelled == {"id": pid, "state": "cancelled", "rows_cancelled": 2}
     rows = api(project_stack, "GET", f"/projects/{pid}/rows").json()["rows"]
     assert [(r["state"], r["migration_id"]) for r in rows] == [("cancelled", None), ("cancelled", None)]
+    page = api(project_stack, "GET", f"/projects/{pid}/rows", params={"offset": 1, "limit": 1}).json()
+    assert (page["total"], [r["row"] for r in page["rows"]]) == (2, [2])
     for t in targets:
         with accounts.client(t) as c:
             assert c.select_folder("INBOX")[b"EXISTS"] == 0

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from services.intake.intake import Intake
 from services.intake.project_csv import MAX_ROWS, ProjectSettings
+from services.intake.project_loop import ProjectLoop
 from services.intake.projects import Projects
 from shared import redis_keys as k
 from shared.config import Settings
@@ -69,12 +70,13 @@ def test_an_ended_project_is_deleted_after_its_retention(redis_client: redis_lib
     p = projects(redis_client, project_retention_days=2.0)
     pid = p.create(ProjectSettings(name="old"), [HEADER, *rows(0, 2)], "ops")["id"]
     p.cancel(pid)  # nothing launched: every row is cancelled, so the project ends at the next look
-    p.tick()
+    loop = ProjectLoop(p)
+    loop.tick()
     ended = datetime.fromisoformat(p.store.fields(pid)["ended_at"])
     assert p.store.fields(pid)["state"] == "cancelled"
-    p.tick(now=ended + timedelta(days=2) - timedelta(seconds=1))
+    loop.tick(now=ended + timedelta(days=2) - timedelta(seconds=1))
     assert p.store.exists(pid)
-    p.tick(now=ended + timedelta(days=2))
+    loop.tick(now=ended + timedelta(days=2))
     assert not p.store.exists(pid)
     assert not any(redis_client.scan_iter(match=f"{k.PREFIX}:*{pid}*"))
     assert pid not in p.store.ids()

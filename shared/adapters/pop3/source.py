@@ -7,13 +7,13 @@ passes compare UIDLs, which servers keep stable across sessions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from shared import folder_map
 from shared.adapters.fetch_whole import WholeItemSource
 from shared.adapters.pop3.maildrop import Pop3Source, pop3_item_key, received_date
-from shared.events import ExtractTask, MailItem, MailMeta
+from shared.events import ExtractTask, FolderRef, MailItem, MailMeta
 from shared.mail_headers import header_fields
 
 INBOX = folder_map.INBOX
@@ -32,6 +32,11 @@ class Pop3Mailbox(WholeItemSource):
 
     def item_refs(self, name: str) -> list[str]:
         return [uidl for _n, uidl in self.source.uidls()]
+
+    def folder_bytes(self, folders: Sequence[FolderRef]) -> dict[str, int]:
+        """The maildrop's size from LIST (one folder: every message is in it)."""
+        total = sum(self.source.sizes().values())
+        return {f.source_name: total for f in folders}
 
     @staticmethod
     def key(folder_id: str, ref: str) -> str:
