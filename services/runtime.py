@@ -76,8 +76,8 @@ def run_service(service: str, settings: Settings, stop: threading.Event, reads: 
     """
     ctx = context or build_context(service, settings)
 
-    def ensure_topics() -> None:  # at start, and again when the broker comes back without them
-        kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions)
+    def ensure_topics() -> list[str]:  # at start, and again when the broker comes back without them
+        return kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions)
 
     ensure_topics()
     consumer = kafka_edge.BatchConsumer(settings.kafka_bootstrap, f"{settings.topic_prefix}mailferry-{service}",
@@ -89,9 +89,10 @@ def run_service(service: str, settings: Settings, stop: threading.Event, reads: 
     if prepare is not None:  # the next batch is polled and prepared while this one is handled
         source = Prefetcher(consumer, prepare, batch_size=batch_size, linger=linger, batch_bytes=batch_bytes)
     watch = DependencyWatch(ctx.redis, ctx.producer, ctx.metrics,
-                            broker_back=lambda: kafka_edge.after_outage(ensure_topics, ctx.producer)).start()
+                            broker_back=lambda: kafka_edge.after_outage(ensure_topics, ctx.producer, consumer)).start()
     loop = WorkerLoop(source, handler, ctx.metrics, ctx.redis, stop, poison=poison, batch_size=batch_size,
-                      linger=linger, batch_bytes=batch_bytes, watch=watch, broker_trouble=ensure_topics)
+                      linger=linger, batch_bytes=batch_bytes, watch=watch,
+                      broker_trouble=lambda: kafka_edge.after_outage(ensure_topics, ctx.producer, consumer))
     health = HealthServer(settings.http_port, ctx.registry, loop.ready, host=settings.bind_host)
     health.start()
     log.info("started", extra={"topics": [t.name for t in reads], "http_port": health.port})

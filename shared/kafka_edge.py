@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from shared.edges import Delivered
@@ -40,9 +40,10 @@ def partition_mismatches(existing: dict[str, int], prefix: str, partitions: int)
             if name in existing and existing[name] != partitions]
 
 
-def ensure_topics(bootstrap: str, prefix: str, partitions: int, timeout: float = 30.0) -> None:
+def ensure_topics(bootstrap: str, prefix: str, partitions: int, timeout: float = 30.0) -> list[str]:
     """Create every registered topic that does not exist yet (safe to call from every service); raise
-    :class:`TopicMismatch` if one exists with another partition count (keys would land elsewhere)."""
+    :class:`TopicMismatch` if one exists with another partition count (keys would land elsewhere).
+    Returns the topics it created."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     found = admin.list_topics(timeout=timeout).topics
     existing = set(found)
@@ -63,15 +64,18 @@ def ensure_topics(bootstrap: str, prefix: str, partitions: int, timeout: float =
         for t in TOPICS
         if t.full_name(prefix) not in existing
     ]
+    created: list[str] = []
     if not wanted:
-        return
+        return created
     for name, future in admin.create_topics(wanted, request_timeout=timeout).items():
         try:
             future.result()
             log.info("created topic", extra={"topic": name})
+            created.append(name)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+    return created
 
 
 def make_producer(bootstrap: str, **overrides: Any) -> Producer:
@@ -216,11 +220,18 @@ def event_producer(bootstrap: str, prefix: str, **overrides: Any) -> EventProduc
     return holder[0]
 
 
-def after_outage(ensure: Callable[[], None], producer: EventProducer) -> None:
+def after_outage(ensure: Callable[[], list[str]], producer: EventProducer,
+                 consumer: BatchConsumer | None = None) -> None:
     """The broker answers again: its topics as the registry says (it may have lost them), and a new
-    producer before the next send (it may have lost the old one's id: ``Unknown Producer Id``)."""
-    ensure()
+    producer before the next send (it may have lost the old one's id: ``Unknown Producer Id``). If topics
+    had to be created again, the broker lost its data, committed offsets included: the consumer starts its
+    partitions over from the beginning, or it would wait at its old position in the new, empty topics and
+    skip everything written before it got there."""
+    created = ensure()
     producer.renew("the broker answers again after an outage")
+    if created and consumer is not None:
+        log.warning("the broker lost its topics; reading them again from the start", extra={"topics": created})
+        consumer.rewind()
 
 
 POLL_STEP = 50  # messages taken from the local queue at a time while a batch fills
@@ -261,6 +272,7 @@ class BatchConsumer:
         conf.update(overrides)
         self._consumer = Consumer(conf)
         self._assigned: set[tuple[str, int]] = set()
+        self._rewind = threading.Event()
         self._on_revoke: list[Callable[[list[tuple[str, int]]], None]] = []
         self._consumer.subscribe(list(topics), on_assign=self._assign, on_revoke=self._revoke,
                                  on_lost=self._revoke)
@@ -281,11 +293,25 @@ class BatchConsumer:
     def assigned(self) -> bool:
         return bool(self._assigned)
 
+    def rewind(self) -> None:
+        """Before the next poll (in the polling thread), every assigned partition from its beginning."""
+        self._rewind.set()
+
+    def _rewind_now(self) -> None:
+        self._rewind.clear()
+        for topic, partition in list(self._assigned):
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, OFFSET_BEGINNING))
+            except KafkaException as exc:
+                log.warning("could not rewind a partition", extra={"topic": topic, "error": str(exc)})
+
     def poll_batch(self, max_messages: int, timeout: float, linger: float = 0.0,
                    max_bytes: int = 0) -> list[Message]:
         """Up to ``max_messages`` (and about ``max_bytes`` of values, if given): waits up to
         ``timeout`` for the first, then at most ``linger`` more for the batch to fill
         (librdkafka alone would wait the whole timeout for a full batch)."""
+        if self._rewind.is_set():
+            self._rewind_now()
         got = self._consumer.consume(1, timeout)
         size = sum(len(m.value() or b"") for m in got)
         deadline = time.monotonic() + linger

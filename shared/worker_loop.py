@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import redis
-from confluent_kafka import KafkaException, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from shared.dependency_watch import UP, DependencyWatch
 from shared.errors import MailferryError
@@ -32,6 +32,11 @@ Handler = Callable[[list[Message]], list[tuple[str, int, int]]]
 # Called with a batch that failed the same way too often: report its items as failed, dead-letter them.
 PoisonHandler = Callable[[list[Message], Exception], None]
 POISON_ATTEMPTS = 5
+# Commit refusals that mean the group has moved on without this member (its session expired while the broker
+# was away, or a rebalance took the partitions): retrying cannot succeed, and librdkafka rejoins only while
+# the consumer is polled. The batch goes back to the group (uncommitted; handlers are idempotent).
+NOT_A_MEMBER = frozenset({KafkaError.UNKNOWN_MEMBER_ID, KafkaError.ILLEGAL_GENERATION,
+                          KafkaError.REBALANCE_IN_PROGRESS})
 
 
 class Consumer(Protocol):
@@ -124,6 +129,11 @@ class WorkerLoop:
                     self.consumer.commit(offsets)
                 return
             except Exception as exc:
+                if isinstance(exc, KafkaException) and exc.args and exc.args[0].code() in NOT_A_MEMBER:
+                    log.warning("partitions taken away meanwhile; the batch goes back to the group",
+                                extra={"error": str(exc)[:300]})
+                    self.metrics.error("not_a_member")
+                    return
                 kind = exc.code if isinstance(exc, MailferryError) else type(exc).__name__
                 self.metrics.error(kind)
                 log.warning("batch failed, will retry", extra={"error": str(exc)[:500], "kind": kind},

@@ -49,8 +49,8 @@ def run_projects(loop: ProjectLoop, stop: threading.Event) -> None:
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:
-    def ensure_topics() -> None:  # at start, and again when the broker comes back without them
-        kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions)
+    def ensure_topics() -> list[str]:  # at start, and again when the broker comes back without them
+        return kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions)
 
     ensure_topics()
     registry = CollectorRegistry()

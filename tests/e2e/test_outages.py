@@ -14,7 +14,6 @@ The stack gets a Redis and a broker of its own, which the tests stop and start a
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import secrets
 import signal
@@ -116,8 +115,6 @@ def every_route_is_unavailable(info: StackInfo, source: dict[str, object], targe
         unavailable(c.get(f"{api}/{mid}/report", params={"login": login}))
         unavailable(c.post(f"{api}/{mid}/cancel", json={"login": login}))
         unavailable(c.post(f"{api}/{mid}/undo", json={"login": login, "target_password": "x"}))
-        unavailable(c.post(f"{info.intake_url}/api/v1/pst-migrations", data={"target": json.dumps(target)},
-                           files={"file": ("x.pst", b"!BDN" + b"\0" * 600)}))
 
 
 def fill(accounts: Accounts, n: int) -> tuple[str, str]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CollectorRegistry
 
 from shared.errors import Transient
@@ -80,3 +81,23 @@ def test_transient_failures_are_retried_until_they_pass_and_never_poisoned() -> 
     loop._handle_with_retry([FakeMessage(3)])  # type: ignore[list-item]
     assert poisoned == []
     assert consumer.commits == [[("items", 0, 4)]]
+
+
+def test_a_member_the_group_dropped_gives_the_batch_back_instead_of_retrying() -> None:
+    """After its session expired (the broker was away), commits answer Unknown member forever: the loop must go
+    back to polling (where librdkafka rejoins) instead of retrying the commit."""
+    calls: list[int] = []
+
+    def handler(batch: list[Any]) -> list[tuple[str, int, int]]:
+        calls.append(1)
+        return [("items", 0, 6)]
+
+    loop, consumer = make_loop(handler, None)
+
+    def refuse(offsets: Any) -> None:
+        consumer.commits.append(list(offsets))
+        raise KafkaException(KafkaError(KafkaError.UNKNOWN_MEMBER_ID))
+
+    consumer.commit = refuse  # type: ignore[method-assign]
+    loop._handle_with_retry([FakeMessage(5)])  # type: ignore[list-item]
+    assert calls == [1] and consumer.commits == [[("items", 0, 6)]]
