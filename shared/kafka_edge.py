@@ -27,7 +27,8 @@ def topic_name(spec: TopicSpec, prefix: str) -> str:
     return spec.full_name(prefix)
 
 
-def ensure_topics(bootstrap: str, prefix: str, partitions: int, timeout: float = 30.0) -> None:
+def ensure_topics(bootstrap: str, prefix: str, partitions: int, timeout: float = 30.0,
+                  specs: Sequence[TopicSpec] = TOPICS) -> None:
     """Create every registered topic that does not exist yet (safe to call from every service)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=timeout).topics)
@@ -42,7 +43,7 @@ def ensure_topics(bootstrap: str, prefix: str, partitions: int, timeout: float =
                 "cleanup.policy": t.cleanup_policy,
             },
         )
-        for t in TOPICS
+        for t in specs
         if t.full_name(prefix) not in existing
     ]
     if not wanted:
@@ -94,9 +95,10 @@ class EventProducer:
     def send(self, spec: TopicSpec, key: str, event: Event) -> None:
         self.send_raw(spec, key, encode(event))
 
-    def send_raw(self, spec: TopicSpec, key: str, value: bytes) -> None:
+    def send_raw(self, spec: TopicSpec, key: str, value: bytes | None) -> None:
+        """``None`` is a tombstone: a compacted topic forgets the key."""
         topic = spec.full_name(self._prefix)
-        self.bytes_sent += len(value)
+        self.bytes_sent += len(value or b"")
         while True:
             try:
                 self._producer.produce(topic, key=key.encode(), value=value, on_delivery=self._on_delivery)

@@ -6,7 +6,7 @@ One place so that the code that creates topics at start-up, the Strimzi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -27,6 +27,8 @@ class TopicSpec:
     max_message_bytes: int = 1_048_576
     cleanup_policy: str = "delete"
     purpose: str = ""
+    #: Read from its beginning by a service that rebuilds its Redis view (no consumer group).
+    rebuilds: bool = False
 
     def full_name(self, prefix: str) -> str:
         return f"{prefix}{self.name}"
@@ -73,14 +75,42 @@ PROGRESS = TopicSpec(
     retention_ms=7 * DAY_MS,
     purpose="plan, per-task and per-item results that the tracker folds into the status",
 )
+#: The undo topic's retention unless MAILFERRY_UNDO_RETENTION_HOURS says otherwise; it must exceed the undo
+#: window by at least :data:`UNDO_RETENTION_MARGIN_HOURS` (the settings refuse less).
+DEFAULT_UNDO_RETENTION_HOURS = 14 * 24
+UNDO_RETENTION_MARGIN_HOURS = 24
 UNDO = TopicSpec(
     name="undo",
     key="migration_id",
     producers=("loader",),
     consumers=(),
-    retention_ms=14 * DAY_MS,
+    retention_ms=DEFAULT_UNDO_RETENTION_HOURS * HOUR_MS,
     purpose="what the loader created or changed on the target, the durable undo log (Redis holds its index); "
-            "kept longer than the undo window",
+            "kept longer than the undo window plus a margin",
+    rebuilds=True,
+)
+# Compacted: the latest record per key is kept for good (retention -1), a tombstone removes a key.
+MIGRATIONS_RECORD = TopicSpec(
+    name="migrations.record",
+    key="spec:<mid> | dek:<mid> | status:<mid>:<writer> | result:<mid>|<item_key>",
+    producers=("intake", "tracker"),
+    consumers=(),
+    retention_ms=-1,
+    cleanup_policy="compact",
+    purpose="the migration's record: spec (sealed), wrapped data key (tombstoned at the final state), "
+            "status snapshots with their history, one result per item",
+    rebuilds=True,
+)
+LEDGER = TopicSpec(
+    name="ledger",
+    key="<pair_id>|<item_key>",
+    producers=("loader",),
+    consumers=(),
+    retention_ms=-1,
+    cleanup_policy="compact",
+    purpose="where each source item went on the target, per pair (or an in-flight mark); "
+            "a tombstone when undo removed it",
+    rebuilds=True,
 )
 ITEMS_FAILED = TopicSpec(
     name="items.failed",
@@ -100,6 +130,14 @@ TOPICS: tuple[TopicSpec, ...] = (
     PROGRESS,
     UNDO,
     ITEMS_FAILED,
+    MIGRATIONS_RECORD,
+    LEDGER,
 )
 
 BY_NAME = {t.name: t for t in TOPICS}
+
+
+def registry(undo_retention_hours: float = DEFAULT_UNDO_RETENTION_HOURS) -> tuple[TopicSpec, ...]:
+    """The topics as configured: the undo topic's retention follows the settings."""
+    undo = replace(UNDO, retention_ms=int(undo_retention_hours * HOUR_MS))
+    return tuple(undo if t.name == UNDO.name else t for t in TOPICS)

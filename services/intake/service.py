@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from services.intake.app import create_app
 from services.intake.intake import Intake
-from shared import kafka_edge
+from shared import kafka_edge, topics
 from shared.config import Settings
 from shared.credential_seal import MasterKeys
 from shared.metrics import ServiceMetrics
@@ -30,7 +30,8 @@ def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:
-    kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions)
+    kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions,
+                             specs=topics.registry(settings.undo_retention_hours))
     registry = CollectorRegistry()
     intake = Intake(settings, redis.Redis.from_url(settings.redis_url),
                     kafka_edge.EventProducer(kafka_edge.make_producer(settings.kafka_bootstrap, **{"linger.ms": 0}),

@@ -153,7 +153,7 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     """Entry for ``mailferry service tracker``."""
 
     def make(ctx: ServiceContext):  # type: ignore[no-untyped-def]
-        tracker = Tracker(StatusStore(ctx.redis), ctx.credentials, ctx.producer,
+        tracker = Tracker(StatusStore(ctx.redis, ctx.record), ctx.credentials, ctx.producer,
                           TrackerMetrics(ctx.registry, ctx.metrics), spool=settings.spool,
                           stalled=stalled_in_redis(ctx.redis))
         if settings.smtp.host:
