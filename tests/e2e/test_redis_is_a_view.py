@@ -23,6 +23,8 @@ import redis as redis_lib
 
 from mailferry import seed, stack, verify
 from mailferry.stack import StackInfo
+from shared import topics
+from shared.view_rebuild import read_topics
 from tests.conftest import Accounts, stack_env
 from tests.e2e.flows import start, status, wait_final, wait_status
 from tests.servers import Process
@@ -98,6 +100,22 @@ def rebuilds(info: StackInfo) -> dict[str, float]:
     return out
 
 
+def rebuilt_in_logs(info: StackInfo) -> int:
+    """Rebuilds every process logged, killed ones included (a killed process's metrics are gone)."""
+    return sum(log.read_text(errors="replace").count("Redis view rebuilt from the topics")
+               for log in (Path(info.state_dir) / "logs").glob("*.log"))
+
+
+def seeded_start(info: StackInfo, accounts: Accounts, n: int) -> tuple[str, str, str, dict[str, Any]]:
+    """A source of ``n`` generated messages and an empty target; the migration started. (mid, source login,
+    target login, the source's snapshot)."""
+    src, dst = accounts.new("src"), accounts.new("dst")
+    with accounts.client(src) as c:
+        seed.seed(c, seed.plan_mailbox(n, with_corpus=False))
+        source = verify.snapshot(c)
+    return start(info, accounts.endpoint(src), accounts.endpoint(dst)), src, dst, source
+
+
 def messages(snap: dict[str, Any]) -> int:
     return sum(sum(c.values()) for c in snap.values())
 
@@ -107,8 +125,8 @@ def restart_service(info: StackInfo, name: str) -> None:
     killed = list(info.processes[name])
     for pid in killed:
         os.kill(pid, signal.SIGKILL)
-    info.processes[name] = []
-    stack.start_service(info, name, Path(info.state_dir) / "logs")
+    stack.start_service(info, name, Path(info.state_dir) / "logs")  # its log: <name>-<n>.log
+    info.processes[name] = [p for p in info.processes[name] if p not in killed]
 
 
 def test_after_redis_is_flushed_or_restarted_empty_status_delta_and_undo_answer_as_before(
@@ -159,12 +177,8 @@ def test_after_redis_is_flushed_or_restarted_empty_status_delta_and_undo_answer_
 
 def test_redis_flushed_and_restarted_empty_mid_run_and_the_tracker_killed_lose_and_duplicate_nothing(
         view_stack: StackInfo, own_redis: OwnRedis, accounts: Accounts) -> None:
-    src, dst = accounts.new("src"), accounts.new("dst")
-    with accounts.client(src) as c:
-        seed.seed(c, seed.plan_mailbox(3000, with_corpus=False))
-        source = verify.snapshot(c)
-    before = sum(rebuilds(view_stack).values())
-    mid = start(view_stack, accounts.endpoint(src), accounts.endpoint(dst))
+    before = rebuilt_in_logs(view_stack)
+    mid, src, dst, source = seeded_start(view_stack, accounts, 3000)
     wait_status(view_stack, mid, src, lambda st: st["items"]["emails"]["done"] > 300, timeout=300)
     own_redis.client().flushall()
     wait_status(view_stack, mid, src, lambda st: st["items"]["emails"]["done"] > 1200, timeout=300)
@@ -174,7 +188,7 @@ def test_redis_flushed_and_restarted_empty_mid_run_and_the_tracker_killed_lose_a
     wait_status(view_stack, mid, src, lambda st: st["items"]["emails"]["done"] > 2000, timeout=300)
     own_redis.client().flushall()
     final = wait_final(view_stack, mid, src, timeout=600)
-    assert sum(rebuilds(view_stack).values()) >= before + 3  # each loss of Redis was noticed and rebuilt
+    assert rebuilt_in_logs(view_stack) >= before + 3  # each loss of Redis was noticed and rebuilt
     assert final["state"] == "completed", final
     emails = final["items"]["emails"]
     assert emails["done"] == emails["total"] == 3000 and emails["failed"] == 0 and emails["skipped"] == 0
@@ -182,3 +196,27 @@ def test_redis_flushed_and_restarted_empty_mid_run_and_the_tracker_killed_lose_a
         target = verify.snapshot(t)
     # Message by message: every source message once in its folder, nothing else.
     assert {n: c for n, c in target.items() if c} == {n: c for n, c in source.items() if c}
+
+
+def test_tracker_sigkilled_twice_mid_run_recovers_its_tables_and_the_status_is_exact(
+        view_stack: StackInfo, accounts: Accounts) -> None:
+    mid, src, dst, _source = seeded_start(view_stack, accounts, 2000)
+    wait_status(view_stack, mid, src, lambda st: st["items"]["emails"]["done"] > 200, timeout=300)
+    restart_service(view_stack, "tracker")
+    wait_status(view_stack, mid, src, lambda st: st["items"]["emails"]["done"] > 1000, timeout=300)
+    restart_service(view_stack, "tracker")
+    final = wait_final(view_stack, mid, src, timeout=600)
+    assert final["state"] == "completed", final
+    emails = final["items"]["emails"]
+    assert emails["done"] == emails["total"] == 2000 and emails["failed"] == emails["skipped"] == 0
+    assert final["items"]["folders"]["done"] == final["items"]["folders"]["total"]
+    states = [h["state"] for h in final["history"]]
+    assert states[0] == "queued" and states[-1] == "completed" and len(states) == len(set(states)), states
+    # The status is the tracker's table: its changelog holds this migration's status and every item's result.
+    prefix = view_stack.env["MAILFERRY_TOPIC_PREFIX"]
+    held = [key for topic, key, _v in read_topics(view_stack.kafka_bootstrap, prefix,
+                                                  [topics.TRACKER_STATUS_CHANGELOG, topics.TRACKER_RESULTS_CHANGELOG])
+            if mid in key]
+    assert len({k for k in held if "|" in k}) == 2000 + final["items"]["folders"]["total"]
+    with accounts.client(dst) as t:
+        assert messages(verify.snapshot(t)) == 2000
