@@ -71,7 +71,8 @@ class Intake:
                  detect_settings: DetectSettings | None = None) -> None:
         self.settings = settings
         self.r = r
-        self.view = ViewGuard(r, settings.kafka_bootstrap, settings.topic_prefix, "intake", registry)
+        # A request waits at most 10 s for another process's rebuild, then gets "temporarily unavailable".
+        self.view = ViewGuard(r, settings.kafka_bootstrap, settings.topic_prefix, "intake", registry, wait_seconds=10)
         self.status = StatusStore(r, RecordLog(producer, "intake"), self.view.ensure)
         self.producer = producer
         self.keys = keys

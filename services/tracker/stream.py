@@ -63,6 +63,8 @@ def make_app(settings: Settings) -> faust.App:
         broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
         store="memory://",  # the tables are rebuilt from their changelogs at start: no local state to lose
         topic_partitions=settings.topic_partitions,
+        # Only faust's own leader-election topic is created by faust (the changelogs are in the registry and
+        # exist before it starts): replicated in a production-sized cluster, single on a local broker.
         topic_replication_factor=1 if settings.topic_partitions < 12 else 3,
         producer_acks=-1,
         web_enabled=False,
