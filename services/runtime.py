@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
+from confluent_kafka import Message
 from prometheus_client import CollectorRegistry
 
-from shared import kafka_edge
+from shared import kafka_edge, topics
 from shared.adapters.net import ConnectOptions
 from shared.adapters.ports import AdapterEnv
 from shared.config import Settings
@@ -22,9 +23,11 @@ from shared.credential_seal import MasterKeys
 from shared.credentials import CredentialStore
 from shared.dependency_watch import DependencyWatch
 from shared.metrics import ServiceMetrics
+from shared.migration_records import RecordLog
 from shared.prefetch import Prefetcher, Prepare
 from shared.service_runtime import HealthServer
 from shared.topics import TopicSpec
+from shared.view_rebuild import ViewGuard
 from shared.worker_loop import Consumer, Handler, PoisonHandler, WorkerLoop
 
 Made = Handler | tuple[Handler, PoisonHandler] | tuple[Handler, PoisonHandler, Prepare]
@@ -41,20 +44,26 @@ class ServiceContext:
     adapters: AdapterEnv  # what the adapters need of the settings: connection options, spool
     registry: CollectorRegistry
     metrics: ServiceMetrics
+    view: ViewGuard  # rebuilds Redis from the topics when it is not whole
+    record: RecordLog  # this service's writes to the migration's record
 
 
 def build_context(service: str, settings: Settings) -> ServiceContext:
     client = redis.Redis.from_url(settings.redis_url)
     registry = CollectorRegistry()
     opts = ConnectOptions(allow=settings.allow_hosts, ca_file=settings.ca_file, timeout=settings.connect_timeout)
+    producer = kafka_edge.event_producer(settings.kafka_bootstrap, settings.topic_prefix)
+    record = RecordLog(producer, service)
     return ServiceContext(
         settings=settings,
         redis=client,
-        producer=kafka_edge.event_producer(settings.kafka_bootstrap, settings.topic_prefix),
-        credentials=CredentialStore(client, MasterKeys.parse(settings.secret_key)),
+        producer=producer,
+        credentials=CredentialStore(client, MasterKeys.parse(settings.secret_key), record=record, guarded=True),
         adapters=AdapterEnv(connect=opts, spool=settings.spool, max_connections=settings.ews_max_connections),
         registry=registry,
         metrics=ServiceMetrics(registry, service),
+        view=ViewGuard(client, settings.kafka_bootstrap, settings.topic_prefix, service, registry),
+        record=record,
     )
 
 
@@ -77,14 +86,21 @@ def run_service(service: str, settings: Settings, stop: threading.Event, reads: 
     ctx = context or build_context(service, settings)
 
     def ensure_topics() -> list[str]:  # at start, and again when the broker comes back without them
-        return kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions)
+        return kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions,
+                                        specs=topics.registry(settings.undo_retention_hours))
 
     ensure_topics()
+    ctx.view.ensure()
     consumer = kafka_edge.BatchConsumer(settings.kafka_bootstrap, f"{settings.topic_prefix}mailferry-{service}",
                                         [t.full_name(settings.topic_prefix) for t in reads],
                                         **(consumer_overrides or {}))
     made = make_handler(ctx)
-    handler, poison, prepare = _parts(made)
+    acts, poison, prepare = _parts(made)
+
+    def handler(batch: list[Message]) -> list[tuple[str, int, int]]:
+        ctx.view.ensure()  # Redis flushed or behind: rebuilt from the topics before the batch acts on it
+        return acts(batch)
+
     source: Consumer = consumer
     if prepare is not None:  # the next batch is polled and prepared while this one is handled
         source = Prefetcher(consumer, prepare, batch_size=batch_size, linger=linger, batch_bytes=batch_bytes)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from shared import operator_keys
+from shared import operator_keys, topics
 from shared.net_guard import AllowList
 from shared.session_caps import SessionCaps, caps_from_env
 from shared.topics import DEFAULT_PARTITIONS
@@ -176,6 +176,8 @@ class Settings:
     load_connections: int = 4
     extract_connections: int = 8
     undo_window_hours: float = 48.0
+    #: How long the undo topic keeps its records: at least the undo window plus a margin.
+    undo_retention_hours: float = float(topics.DEFAULT_UNDO_RETENTION_HOURS)
     undo_batch: int = 500
     # A migration, cancel or undo that makes no progress for this long is ended as failed (it can be undone).
     stall_timeout_minutes: float = 60.0
@@ -219,7 +221,7 @@ class Settings:
         except ValueError as exc:
             raise ConfigError(f"MAILFERRY_ALLOW_HOSTS: {exc}") from None
         spool = e.get("MAILFERRY_SPOOL_DIR", "").strip()
-        return cls(
+        settings = cls(
             kafka_bootstrap=e.get("MAILFERRY_KAFKA_BOOTSTRAP", "").strip() or d.kafka_bootstrap,
             redis_url=e.get("MAILFERRY_REDIS_URL", "").strip() or d.redis_url,
             intake_port=_int(e, "MAILFERRY_INTAKE_PORT", d.intake_port),
@@ -240,6 +242,7 @@ class Settings:
             load_connections=_int(e, "MAILFERRY_LOAD_CONNECTIONS", d.load_connections),
             extract_connections=_int(e, "MAILFERRY_EXTRACT_CONNECTIONS", d.extract_connections),
             undo_window_hours=_float(e, "MAILFERRY_UNDO_WINDOW_HOURS", d.undo_window_hours),
+            undo_retention_hours=_float(e, "MAILFERRY_UNDO_RETENTION_HOURS", d.undo_retention_hours),
             undo_batch=_int(e, "MAILFERRY_UNDO_BATCH", d.undo_batch),
             stall_timeout_minutes=_positive(e, "MAILFERRY_STALL_TIMEOUT_MINUTES", d.stall_timeout_minutes),
             ews_max_connections=_int(e, "MAILFERRY_EWS_MAX_CONNECTIONS", d.ews_max_connections),
@@ -270,3 +273,9 @@ class Settings:
             migration_share=max(1, _int(e, "MAILFERRY_MIGRATION_SHARE", d.migration_share)),
             migration_window=max(0, _int(e, "MAILFERRY_MIGRATION_WINDOW", d.migration_window)),
         )
+        least = settings.undo_window_hours + topics.UNDO_RETENTION_MARGIN_HOURS
+        if settings.undo_retention_hours < least:
+            raise ConfigError(f"MAILFERRY_UNDO_RETENTION_HOURS must be at least the undo window plus "
+                              f"{topics.UNDO_RETENTION_MARGIN_HOURS} hours ({least:g}), "
+                              f"got {settings.undo_retention_hours:g}")
+        return settings

@@ -9,11 +9,14 @@ scripts all go the same way (README "Correctness"):
    which of the rest may already be on the target;
 2. e-mail only: the folders, created at once and recorded as soon as they exist (a retry finds them
    there and could not tell they were this migration's);
-3. the rest marked in flight, then written by the item kind's target (the adapter looks for the
-   in-flight ones first, and writes a setting's previous value ahead through ``write_ahead``);
-4. the undo records, the progress and the dead letters of refused items in **one** flush, then the
-   ledger (which clears the in-flight marks): whatever the ledger says is on the target can be
-   undone, and after a crash between the two the items are found again and counted once;
+3. the rest marked in flight (on the ``ledger`` topic, flushed, then in Redis), then written by the item
+   kind's target (the adapter looks for the in-flight ones first, and writes a setting's previous
+   value ahead through ``write_ahead``);
+4. the undo records, the progress, the dead letters of refused items and the ledger's records (the
+   compacted ``ledger`` topic: the entries, and tombstones for the marks of refused items) in **one**
+   flush, then the ledger's Redis view (which clears the in-flight marks): whatever the ledger says is
+   on the target can be undone, and after a crash between the two the items are found again and
+   counted once;
 5. the caller commits.
 
 If the write raises, the undo records of what it created are still flushed and indexed, so what
@@ -42,7 +45,7 @@ from shared.events import (
     UndoRecords,
 )
 from shared.item_keys import folder_key
-from shared.ledger import ALREADY_COPIED, LedgerEntry, LedgerStore
+from shared.ledger import ALREADY_COPIED, INFLIGHT, LedgerEntry, LedgerStore, ledger_record
 from shared.metrics import ServiceMetrics
 from shared.migration_state import OPERATION_OF
 
@@ -181,7 +184,7 @@ class DurableWrite:
             if target is not None:
                 folders = prepare(target, plan.todo, out) if prepare is not None else {}
                 if plan.todo:
-                    self.ledger.mark_inflight(r.key for r in plan.todo)
+                    self._mark_inflight([r.key for r in plan.todo])
                     ctx = WriteContext(migration_id=self.mid, pair_id=self.pair_id, inflight=plan.inflight,
                                        known=known, write_ahead=self.write_ahead, snapshots=snapshots,
                                        folders=folders)
@@ -193,6 +196,13 @@ class DurableWrite:
                             raise
         with self.metrics.stage("durable"):
             self._make_durable(out, snapshots.kept)
+
+    def _mark_inflight(self, keys: Sequence[str]) -> None:
+        """On the record before the write it announces, so a rebuilt view still knows to look first."""
+        for key in keys:
+            self.producer.send_raw(topics.LEDGER, ledger_record(self.pair_id, key), INFLIGHT)
+        self.producer.flush()
+        self.ledger.mark_inflight(keys)
 
     def _folders(self, target: MailTarget, folders: Sequence[FolderRef], todo: list[MailRecord],
                  out: Outcome) -> dict[str, str]:
@@ -256,6 +266,10 @@ class DurableWrite:
             self.producer.send(topics.ITEMS_FAILED, mid, DeadLetter(
                 migration_id=mid, service="loader", code=error.code, reason=str(error), topic=topics.ITEMS.name,
                 item_key=record.key, excerpt=record.excerpt()))
+        for key, entry in out.entries.items():
+            self.producer.send_raw(topics.LEDGER, ledger_record(self.pair_id, key), entry.to_json().encode())
+        for key in out.cleared:
+            self.producer.send_raw(topics.LEDGER, ledger_record(self.pair_id, key), None)
         self.producer.flush()
         self.ledger.record(out.entries, mid, [c.model_dump_json() for c in out.created], out.cleared)
         # A rule's written-ahead snapshot is needed only while it may be on the target unrecorded.

@@ -31,23 +31,25 @@ class TopicMismatch(RuntimeError):
     """A registered topic exists with settings other than the configured ones: the service refuses to start."""
 
 
-def partition_mismatches(existing: dict[str, int], prefix: str, partitions: int) -> list[str]:
+def partition_mismatches(existing: dict[str, int], prefix: str, partitions: int,
+                         specs: Sequence[TopicSpec] = TOPICS) -> list[str]:
     """One sentence per registered topic whose partition count differs from ``partitions``."""
     return [f"topic {name} has {existing[name]} partitions, the configuration says {partitions} "
             "(MAILFERRY_TOPIC_PARTITIONS); it was created with other settings, perhaps auto-created by the "
             "broker: recreate it or change the setting"
-            for name in (t.full_name(prefix) for t in TOPICS)
+            for name in (t.full_name(prefix) for t in specs)
             if name in existing and existing[name] != partitions]
 
 
-def ensure_topics(bootstrap: str, prefix: str, partitions: int, timeout: float = 30.0) -> list[str]:
+def ensure_topics(bootstrap: str, prefix: str, partitions: int, timeout: float = 30.0,
+                  specs: Sequence[TopicSpec] = TOPICS) -> list[str]:
     """Create every registered topic that does not exist yet (safe to call from every service); raise
     :class:`TopicMismatch` if one exists with another partition count (keys would land elsewhere).
     Returns the topics it created."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     found = admin.list_topics(timeout=timeout).topics
     existing = set(found)
-    wrong = partition_mismatches({n: len(m.partitions) for n, m in found.items()}, prefix, partitions)
+    wrong = partition_mismatches({n: len(m.partitions) for n, m in found.items()}, prefix, partitions, specs)
     if wrong:
         raise TopicMismatch("; ".join(wrong))
     wanted = [
@@ -61,7 +63,7 @@ def ensure_topics(bootstrap: str, prefix: str, partitions: int, timeout: float =
                 "cleanup.policy": t.cleanup_policy,
             },
         )
-        for t in TOPICS
+        for t in specs
         if t.full_name(prefix) not in existing
     ]
     created: list[str] = []
@@ -172,10 +174,11 @@ class EventProducer:
     def send(self, spec: TopicSpec, key: str, event: Event) -> None:
         self.send_raw(spec, key, encode(event))
 
-    def send_raw(self, spec: TopicSpec, key: str, value: bytes) -> None:
+    def send_raw(self, spec: TopicSpec, key: str, value: bytes | None) -> None:
+        """``None`` is a tombstone: a compacted topic forgets the key."""
         self._renew_if_needed()
         topic = spec.full_name(self._prefix)
-        self.bytes_sent += len(value)
+        self.bytes_sent += len(value or b"")
         while True:
             try:
                 self._producer.produce(topic, key=key.encode(), value=value, on_delivery=self._on_delivery)
@@ -188,8 +191,7 @@ class EventProducer:
 
     def send_tombstone(self, spec: TopicSpec, key: str) -> None:
         """A null value for ``key``: on a compacted topic, the key's records go at the next compaction."""
-        self._producer.produce(spec.full_name(self._prefix), key=key.encode(), value=None,
-                               on_delivery=self._on_delivery)
+        self.send_raw(spec, key, None)
 
     def flush(self, timeout: float = 60.0) -> None:
         """Wait until every record so far is acknowledged; raise if any was not."""

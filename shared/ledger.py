@@ -9,6 +9,12 @@ entry yet (a crash between the two): only those need a search on the target.
 it; :class:`RedisLedger` keeps it in Redis (the memory one, for the service cores'
 unit tests, is :class:`shared.memory.ledger.MemoryLedger`). Every call is one
 round trip at most.
+
+Redis is its view: the record is the compacted ``ledger`` topic (:func:`ledger_record`, written by the
+durable write path in the same flush as the undo records and the progress; an in-flight mark is
+flushed there before the write it announces, a tombstone when undo removed the copy), from which
+:mod:`shared.view_rebuild` rebuilds it. A lookup refuses to answer from a view that is not whole
+(:class:`shared.redis_view.ViewRebuilding`): "not in the ledger" would copy the item twice.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Protocol, TypeVar
 import redis
 
 from shared import redis_keys as k
+from shared.redis_view import require_view
 
 T = TypeVar("T")
 
@@ -51,6 +58,20 @@ class LedgerEntry:
     def from_json(cls, raw: str | builtins.bytes) -> LedgerEntry:
         m, f, v, u, b, *rest = json.loads(raw)
         return cls(m, f, int(v), int(u), int(b), str(rest[0]) if rest else "")
+
+
+#: The value of an in-flight mark on the ``ledger`` topic (an entry is a JSON list, a tombstone None).
+INFLIGHT = b'"inflight"'
+
+
+def ledger_record(pair_id: str, item_key: str) -> str:
+    """The ``ledger`` topic's key: the pair, then the item's identity (a pair id never holds ``|``)."""
+    return f"{pair_id}|{item_key}"
+
+
+def split_record(key: str) -> tuple[str, str]:
+    pair, _, item_key = key.partition("|")
+    return pair, item_key
 
 
 class LedgerStore(Protocol):
@@ -91,10 +112,7 @@ class RedisLedger:
         self.pair_id = pair_id
 
     def lookup(self, item_keys: Sequence[str]) -> dict[str, LedgerEntry]:
-        if not item_keys:
-            return {}
-        values = self.r.hmget(k.ledger(self.pair_id), list(item_keys))
-        return {key: LedgerEntry.from_json(v) for key, v in zip(item_keys, values, strict=True) if v}
+        return self.lookup_with_inflight(item_keys)[0]
 
     def lookup_with_inflight(self, item_keys: Sequence[str]) -> tuple[dict[str, LedgerEntry], set[str]]:
         if not item_keys:
@@ -103,7 +121,9 @@ class RedisLedger:
         pipe = self.r.pipeline(transaction=False)
         pipe.hmget(k.ledger(self.pair_id), keys)
         pipe.smismember(k.inflight(self.pair_id), keys)  # type: ignore[no-untyped-call]
-        values, flags = pipe.execute()
+        pipe.get(k.VIEW)
+        values, flags, view = pipe.execute()
+        require_view(view)
         known = {key: LedgerEntry.from_json(v) for key, v in zip(keys, values, strict=True) if v}
         return known, {key for key, f in zip(keys, flags, strict=True) if f}
 
@@ -140,7 +160,11 @@ class RedisLedger:
         pipe.execute()
 
     def undo_index(self, migration_id: str) -> list[str]:
-        values = self.r.lrange(k.undo_index(migration_id), 0, -1)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.lrange(k.undo_index(migration_id), 0, -1)
+        pipe.get(k.VIEW)
+        values, view = pipe.execute()
+        require_view(view)
         return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
     def clear_inflight(self, item_keys: Iterable[str]) -> None:

@@ -29,6 +29,8 @@ CATALOGUE: dict[str, tuple[str, frozenset[str]]] = {
     "mailferry_migrations_stalled": ("gauge", frozenset()),
     "mailferry_undo_total": ("counter", frozenset({"result"})),
     "mailferry_intake_requests_total": ("counter", frozenset({"endpoint", "outcome"})),
+    "mailferry_rebuild_seconds": ("histogram", frozenset({"service"})),
+    "mailferry_rebuild_records_total": ("counter", frozenset({"service"})),
     "mailferry_projects": ("gauge", frozenset({"state"})),
     "mailferry_project_rows": ("gauge", frozenset({"state"})),
     "mailferry_project_messages": ("gauge", frozenset({"count"})),

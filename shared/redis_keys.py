@@ -1,8 +1,10 @@
 """Every Redis key mailferry uses, in one place. All of it is derived state.
 
-The status view and the report are rebuilt from the ``progress`` topic, the
-ledger from the ``undo`` topic; the wrapped data keys are deliberately the only
-copy (deleting one deletes the migration's credentials).
+Every key here is rebuilt from the topics when Redis was flushed, restarted empty or is behind
+(:mod:`shared.view_rebuild`): the status view, its history, results and report, the spec and the
+wrapped data key from ``migrations.record``; the ledger and in-flight marks from ``ledger``; the
+undo index from ``undo``. Plan locks and rate-limit windows are not rebuilt (losing them repeats a
+plan, which the ledger makes harmless, or forgets a minute of login checks).
 """
 
 from __future__ import annotations
@@ -199,3 +201,10 @@ def project_notice(pid: str) -> str:
 def project_error_records(pid: str) -> str:
     """Set of the keys (sequence numbers) under which a project's refused lines are on its topic."""
     return f"{PREFIX}:proj:{pid}:errorrecs"
+
+
+#: The view's mark: the Redis ``run_id`` its view was rebuilt in. Missing (Redis flushed or restarted
+#: empty) or another run_id (restarted from a file that may be behind) means: rebuild from the topics.
+VIEW = f"{PREFIX}:view"
+#: Held by the one process rebuilding the view; the others wait for :data:`VIEW`.
+REBUILD_LOCK = f"{PREFIX}:view:rebuilding"

@@ -6,7 +6,7 @@ One place so that the code that creates topics at start-up, the Strimzi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -27,6 +27,8 @@ class TopicSpec:
     max_message_bytes: int = 1_048_576
     cleanup_policy: str = "delete"
     purpose: str = ""
+    #: Read from its beginning by a service that rebuilds its Redis view (no consumer group).
+    rebuilds: bool = False
 
     def full_name(self, prefix: str) -> str:
         return f"{prefix}{self.name}"
@@ -74,14 +76,42 @@ PROGRESS = TopicSpec(
     purpose="plan, per-task and per-item results that the tracker folds into the status; a project's end "
             "(intake), which the tracker notifies",
 )
+#: The undo topic's retention unless MAILFERRY_UNDO_RETENTION_HOURS says otherwise; it must exceed the undo
+#: window by at least :data:`UNDO_RETENTION_MARGIN_HOURS` (the settings refuse less).
+DEFAULT_UNDO_RETENTION_HOURS = 14 * 24
+UNDO_RETENTION_MARGIN_HOURS = 24
 UNDO = TopicSpec(
     name="undo",
     key="migration_id",
     producers=("loader",),
     consumers=(),
-    retention_ms=14 * DAY_MS,
+    retention_ms=DEFAULT_UNDO_RETENTION_HOURS * HOUR_MS,
     purpose="what the loader created or changed on the target, the durable undo log (Redis holds its index); "
-            "kept longer than the undo window",
+            "kept longer than the undo window plus a margin",
+    rebuilds=True,
+)
+# Compacted: the latest record per key is kept for good (retention -1), a tombstone removes a key.
+MIGRATIONS_RECORD = TopicSpec(
+    name="migrations.record",
+    key="spec:<mid> | dek:<mid> | status:<mid>:<writer> | result:<mid>|<item_key>",
+    producers=("intake", "tracker"),
+    consumers=(),
+    retention_ms=-1,
+    cleanup_policy="compact",
+    purpose="the migration's record: spec (sealed), wrapped data key (tombstoned at the final state), "
+            "status snapshots with their history, one result per item",
+    rebuilds=True,
+)
+LEDGER = TopicSpec(
+    name="ledger",
+    key="<pair_id>|<item_key>",
+    producers=("loader",),
+    consumers=(),
+    retention_ms=-1,
+    cleanup_policy="compact",
+    purpose="where each source item went on the target, per pair (or an in-flight mark); "
+            "a tombstone when undo removed it",
+    rebuilds=True,
 )
 ITEMS_FAILED = TopicSpec(
     name="items.failed",
@@ -92,6 +122,20 @@ ITEMS_FAILED = TopicSpec(
     max_message_bytes=2_097_152,
     purpose="dead letters with a reason: undecodable events and items a target refused",
 )
+def _tracker_changelog(table: str, key: str, purpose: str) -> TopicSpec:
+    """A faust table's changelog (faust names it ``<app id>-<table>-changelog``, the app id being
+    ``<prefix>mailferry-tracker``): created here like every topic, so its settings are ours."""
+    return TopicSpec(name=f"mailferry-tracker-{table}-changelog", key=key, producers=("tracker",),
+                     consumers=(),  # read back by faust at start, without a consumer group
+                     retention_ms=-1, cleanup_policy="compact", purpose=purpose)
+
+
+TRACKER_STATUS_CHANGELOG = _tracker_changelog(
+    "status", "migration_id",
+    "the tracker's status table (faust): each migration's status, read back when the tracker starts")
+TRACKER_RESULTS_CHANGELOG = _tracker_changelog(
+    "results", "migration_id|item_key",
+    "the tracker's results table (faust): one result per item, so a progress event applied twice changes nothing")
 
 PROJECTS = TopicSpec(
     name="projects",
@@ -113,6 +157,16 @@ TOPICS: tuple[TopicSpec, ...] = (
     UNDO,
     ITEMS_FAILED,
     PROJECTS,
+    MIGRATIONS_RECORD,
+    LEDGER,
+    TRACKER_STATUS_CHANGELOG,
+    TRACKER_RESULTS_CHANGELOG,
 )
 
 BY_NAME = {t.name: t for t in TOPICS}
+
+
+def registry(undo_retention_hours: float = DEFAULT_UNDO_RETENTION_HOURS) -> tuple[TopicSpec, ...]:
+    """The topics as configured: the undo topic's retention follows the settings."""
+    undo = replace(UNDO, retention_ms=int(undo_retention_hours * HOUR_MS))
+    return tuple(undo if t.name == UNDO.name else t for t in TOPICS)

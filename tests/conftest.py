@@ -14,10 +14,12 @@ from imapclient import IMAPClient
 
 from mailferry import stack
 from mailferry.dovecot import DovecotServer
+from shared import redis_keys
 from shared.adapters.ews import connection as ews_connection
 from shared.adapters.net import ConnectOptions
 from shared.credential_seal import generate_master_key
 from shared.net_guard import AllowList
+from shared.redis_view import run_id
 from tests.servers import Process, start_broker, start_redis
 
 _counter = itertools.count()
@@ -54,7 +56,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
 
 @pytest.fixture
 def redis_client(redis_server: Process) -> redis_lib.Redis:
-    return redis_lib.Redis.from_url(redis_server.address)
+    """A client of the session's Redis, its view marked whole (tests that use the stores directly write
+    into it without a rebuild from the topics)."""
+    client = redis_lib.Redis.from_url(redis_server.address)
+    client.set(redis_keys.VIEW, run_id(client))
+    return client
 
 
 @pytest.fixture(scope="session")

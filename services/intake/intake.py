@@ -51,8 +51,10 @@ from shared.errors import ConnectionCheckFailed
 from shared.events import ControlCommand, MigrationRequested, decode_as
 from shared.kafka_edge import EventProducer
 from shared.metrics import ServiceMetrics
+from shared.migration_records import RecordLog
 from shared.net_guard import AllowList
 from shared.status_store import StatusStore
+from shared.view_rebuild import ViewGuard
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,9 @@ class Intake:
         self.settings = settings
         self.watch = watch
         self.r = r
-        self.status = StatusStore(r)
+        # A request waits at most 10 s for another process's rebuild, then gets "temporarily unavailable".
+        self.view = ViewGuard(r, settings.kafka_bootstrap, settings.topic_prefix, "intake", registry, wait_seconds=10)
+        self.status = StatusStore(r, RecordLog(producer, "intake"), self.view.ensure)
         self.producer = producer
         self.keys = keys
         self.registry = registry
@@ -269,7 +273,7 @@ class Intake:
         data_key = new_data_key()
         command = ControlCommand(migration_id=mid, command="undo", target_password_sealed=seal(
             data_key, target_password, seal_context(mid, UNDO_SEAL_SIDE)))
-        self.r.set(k.data_key(mid), self.keys.wrap(data_key, mid))
+        self.status.set_data_key(mid, self.keys.wrap(data_key, mid))
         if self.status.transition(mid, ms.UNDOING) is None:
             return error(409, "not_finished", "the migration changed state meanwhile; try again")
         self.producer.send(topics.MIGRATIONS_CONTROL, mid, command)

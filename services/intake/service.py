@@ -20,7 +20,7 @@ from services.intake.intake import Intake
 from services.intake.project_loop import ProjectLoop
 from services.intake.project_topic import TopicLog, rebuild
 from services.intake.projects import Projects
-from shared import kafka_edge
+from shared import kafka_edge, topics
 from shared.config import Settings
 from shared.credential_seal import MasterKeys
 from shared.dependency_watch import DependencyWatch
@@ -50,7 +50,8 @@ def run_projects(loop: ProjectLoop, stop: threading.Event) -> None:
 
 def serve(settings: Settings, stop: threading.Event) -> None:
     def ensure_topics() -> list[str]:  # at start, and again when the broker comes back without them
-        return kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions)
+        return kafka_edge.ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions,
+                                        specs=topics.registry(settings.undo_retention_hours))
 
     ensure_topics()
     registry = CollectorRegistry()

@@ -276,7 +276,8 @@ class Loader:
             return
         with self.gate.held(registry.session_host(target), target.login):
             run_undo(mid, cmd.target_password_sealed, self.creds, self.records.ledger(spec.pair_id),
-                     lambda pw: open_undo(target, lambda: pw, self.env), self.producer, self.undo_batch)
+                     lambda pw: open_undo(target, lambda: pw, self.env), self.producer, self.undo_batch,
+                     spec.pair_id)
 
     def poison(self, batch: Sequence[Delivered], exc: Exception) -> None:
         """A batch that keeps failing: every item in it reported failed under its own operation, an undo in it

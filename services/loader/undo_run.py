@@ -19,7 +19,7 @@ from shared.credentials import UNDO_SEAL_SIDE, CredentialStore
 from shared.edges import ProducerEdge
 from shared.errors import ConnectionCheckFailed, SecretUnavailable
 from shared.events import UndoFinished, UndoProgress
-from shared.ledger import LedgerStore
+from shared.ledger import LedgerStore, ledger_record
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,17 @@ class UndoRunner:
                             removed_folders=removed_folders, restored_settings=restored, kept=self.kept)
 
 
+def forget(ledger: LedgerStore, pair_id: str, item_keys: Iterable[str], producer: ProducerEdge) -> None:
+    """Undo removed these copies: tombstones on the ``ledger`` topic (flushed with the undo's end), then
+    out of Redis, so a later run may copy them again — also after a rebuild."""
+    keys = list(item_keys)
+    for key in keys:
+        producer.send_raw(topics.LEDGER, ledger_record(pair_id, key), None)
+    ledger.forget(keys)
+
+
 def run_undo(mid: str, sealed_password: str, creds: CredentialStore, ledger: LedgerStore,
-             open_undo: Callable[[str], Undo], producer: ProducerEdge, batch: int) -> None:
+             open_undo: Callable[[str], Undo], producer: ProducerEdge, batch: int, pair_id: str) -> None:
     """Run an undo to the end; a crash re-delivers the command and the undo runs again (idempotent).
 
     ``open_undo`` logs in with the password given for the undo (the registry's opener of the target's
@@ -85,7 +94,7 @@ def run_undo(mid: str, sealed_password: str, creds: CredentialStore, ledger: Led
         try:
             plan = build_plan(ledger.undo_index(mid))
             finished = UndoRunner(mid, undo, lambda ev: producer.send(topics.PROGRESS, mid, ev), batch).run(plan)
-            ledger.forget(plan.keys_to_forget)
+            forget(ledger, pair_id, plan.keys_to_forget, producer)
         finally:
             undo.close()
     producer.send(topics.PROGRESS, mid, finished)

@@ -23,9 +23,9 @@ import redis
 
 from shared import redis_keys as k
 
-READY = f"{k.PREFIX}:notify"  # the key of the earlier queue: jobs queued before an upgrade are still sent
-DELAYED = f"{k.PREFIX}:notify:delayed"
-HOLDERS = f"{k.PREFIX}:notify:holders"
+READY = k.NOTIFY_READY  # the key of the earlier queue: jobs queued before an upgrade are still sent
+DELAYED = k.NOTIFY_DELAYED
+HOLDERS = k.NOTIFY_HOLDERS
 LEASE_SECONDS = 15.0
 PROMOTE_AT_ONCE = 100
 
@@ -50,12 +50,8 @@ return n
 """
 
 
-def processing(holder: str) -> str:
-    return f"{k.PREFIX}:notify:processing:{holder}"
-
-
-def lease(holder: str) -> str:
-    return f"{k.PREFIX}:notify:lease:{holder}"
+processing = k.notify_processing
+lease = k.notify_lease
 
 
 def new_holder() -> str:

@@ -26,7 +26,7 @@ class MemoryMessage:
     _partition: int
     _offset: int
     _key: bytes
-    _value: bytes
+    _value: bytes | None
 
     def value(self) -> bytes | None:
         return self._value
@@ -61,7 +61,7 @@ class MemoryBroker:
     def _partitions(self, topic: str) -> list[list[MemoryMessage]]:
         return self.topics.setdefault(topic, [[] for _ in range(self.partitions)])
 
-    def publish(self, records: Iterable[tuple[str, str, bytes]]) -> None:
+    def publish(self, records: Iterable[tuple[str, str, bytes | None]]) -> None:
         with self.lock:
             for topic, key, value in records:
                 parts = self._partitions(topic)
@@ -85,13 +85,13 @@ class MemoryProducer:
 
     def __init__(self, broker: MemoryBroker) -> None:
         self.broker = broker
-        self.pending: list[tuple[str, str, bytes]] = []
+        self.pending: list[tuple[str, str, bytes | None]] = []
         self.lock = threading.Lock()
 
     def send(self, spec: TopicSpec, key: str, event: Event) -> None:
         self.send_raw(spec, key, encode(event))
 
-    def send_raw(self, spec: TopicSpec, key: str, value: bytes) -> None:
+    def send_raw(self, spec: TopicSpec, key: str, value: bytes | None) -> None:
         with self.lock:
             self.pending.append((self.broker.name(spec), key, value))
 

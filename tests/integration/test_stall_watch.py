@@ -17,6 +17,7 @@ from shared import redis_keys as k
 from shared import topics
 from shared.events import Event, MigrationFailed, UndoFinished
 from shared.kafka_edge import EventProducer, ensure_topics, make_producer
+from shared.redis_view import run_id
 from shared.status_store import StatusStore
 from shared.topics import TopicSpec
 from tests.servers import Process, start_redis
@@ -41,7 +42,9 @@ class Recording(EventProducer):
 def own_redis(tmp_path: Path) -> Iterator[redis_lib.Redis]:
     """Redis of this test alone: the watch looks at every migration in it."""
     proc = start_redis(tmp_path / "redis")
-    yield redis_lib.Redis.from_url(proc.address)
+    client = redis_lib.Redis.from_url(proc.address)
+    client.set(k.VIEW, run_id(client))  # a whole view: these tests write the store directly
+    yield client
     proc.stop()
 
 

@@ -86,6 +86,7 @@ CONFIG_KEYS = {
     "MAILFERRY_SPOOL_DIR",
     "MAILFERRY_TOPIC_PREFIX",
     "MAILFERRY_TOPIC_PARTITIONS",
+    "MAILFERRY_UNDO_RETENTION_HOURS",
     "MAILFERRY_INLINE_LIMIT",
     "MAILFERRY_UNDO_WINDOW_HOURS",
     "MAILFERRY_PROJECT_RETENTION_DAYS",
@@ -630,7 +631,12 @@ def test_kafka_topics_match_the_code(objs: list[dict[str, Any]], overlay: str) -
         assert conf["cleanup.policy"] == spec.cleanup_policy, spec.name
         assert int(conf.get("min.insync.replicas", 1)) <= max(1, want_replicas - 1)
     undo = topics[f"{prefix}undo"]["spec"]["config"]
-    assert int(undo["retention.ms"]) > float(cfg["MAILFERRY_UNDO_WINDOW_HOURS"]) * 3_600_000
+    retention_hours = float(cfg["MAILFERRY_UNDO_RETENTION_HOURS"])
+    assert int(undo["retention.ms"]) == retention_hours * 3_600_000  # the topic says what the settings say
+    assert retention_hours >= float(cfg["MAILFERRY_UNDO_WINDOW_HOURS"]) + 24  # the window plus a margin
+    for compacted in ("migrations.record", "ledger"):  # the record is kept until a newer value replaces it
+        conf = topics[f"{prefix}{compacted}"]["spec"]["config"]
+        assert conf["cleanup.policy"] == "compact" and int(conf["retention.ms"]) == -1
     assert int(topics[f"{prefix}items"]["spec"]["config"]["max.message.bytes"]) > int(
         cfg["MAILFERRY_INLINE_LIMIT"]
     )

@@ -1,0 +1,222 @@
+"""Kafka is the record, Redis a view: losing Redis loses nothing.
+
+Real broker, a real redis-server of this module's own (it is flushed, killed and started again
+empty on the same port), real Dovecot, the four services as processes. What the target holds is read
+by an independent IMAP reader (``mailferry.verify``: bytes, flags and INTERNALDATE of every message).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis as redis_lib
+
+from mailferry import seed, stack, verify
+from mailferry.stack import StackInfo
+from shared import topics
+from shared.view_rebuild import read_topics
+from tests.conftest import Accounts, stack_env
+from tests.e2e.flows import start, status, wait_final, wait_status
+from tests.servers import Process
+
+
+class OwnRedis:
+    """A redis-server without persistence that can be killed and started again, empty, on its port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = stack.free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.address = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server must be installed (make install does it)"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.workdir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert stack.wait_for_port(self.port), "redis-server did not start"
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def client(self) -> redis_lib.Redis:
+        return redis_lib.Redis.from_url(self.address)
+
+
+@pytest.fixture(scope="module")
+def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path_factory.mktemp("own-redis"))
+    server.start()
+    yield server
+    if server.proc is not None and server.proc.poll() is None:
+        server.kill()
+
+
+@pytest.fixture(scope="module")
+def view_stack(broker: Process, own_redis: OwnRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    state = tmp_path_factory.mktemp("stack-view")
+    env = stack_env(broker, broker, f"v{secrets.token_hex(4)}.", MAILFERRY_LOAD_BATCH="100",
+                    MAILFERRY_REDIS_URL=own_redis.address)
+    info = stack.up(state, env, timeout=120)
+    yield info
+    stack.down(state)
+
+
+def report(info: StackInfo, mid: str, login: str) -> list[dict[str, Any]]:
+    resp = httpx.get(f"{info.intake_url}/api/v1/migrations/{mid}/report", params={"login": login}, timeout=30)
+    assert resp.status_code == 200, resp.text
+    return sorted(resp.json()["items"], key=lambda r: str(r["item_key"]))
+
+
+def rebuilds(info: StackInfo) -> dict[str, float]:
+    """Per service, how many times it rebuilt the Redis view (its /metrics)."""
+    urls = {"intake": [f"{info.intake_url}/metrics"]}
+    for name, ports in info.http_ports.items():
+        urls.setdefault(name, []).extend(f"http://127.0.0.1:{p}/metrics" for p in ports)
+    out: dict[str, float] = {}
+    for name, found in urls.items():
+        for url in found:
+            try:
+                text = httpx.get(url, timeout=10).text
+            except httpx.HTTPError:
+                continue  # a replica that was killed
+            for line in text.splitlines():
+                if line.startswith("mailferry_rebuild_seconds_count"):
+                    out[name] = out.get(name, 0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def rebuilt_in_logs(info: StackInfo) -> int:
+    """Rebuilds every process logged, killed ones included (a killed process's metrics are gone)."""
+    return sum(log.read_text(errors="replace").count("Redis view rebuilt from the topics")
+               for log in (Path(info.state_dir) / "logs").glob("*.log"))
+
+
+def seeded_start(info: StackInfo, accounts: Accounts, n: int) -> tuple[str, str, str, dict[str, Any]]:
+    """A source of ``n`` generated messages and an empty target; the migration started. (mid, source login,
+    target login, the source's snapshot)."""
+    src, dst = accounts.new("src"), accounts.new("dst")
+    with accounts.client(src) as c:
+        seed.seed(c, seed.plan_mailbox(n, with_corpus=False))
+        source = verify.snapshot(c)
+    return start(info, accounts.endpoint(src), accounts.endpoint(dst)), src, dst, source
+
+
+def messages(snap: dict[str, Any]) -> int:
+    return sum(sum(c.values()) for c in snap.values())
+
+
+def restart_service(info: StackInfo, name: str) -> None:
+    """SIGKILL every process of the service, then start one again."""
+    killed = list(info.processes[name])
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    stack.start_service(info, name, Path(info.state_dir) / "logs")  # its log: <name>-<n>.log
+    info.processes[name] = [p for p in info.processes[name] if p not in killed]
+
+
+def test_after_redis_is_flushed_or_restarted_empty_status_delta_and_undo_answer_as_before(
+        view_stack: StackInfo, own_redis: OwnRedis, accounts: Accounts) -> None:
+    src, dst = accounts.new("src"), accounts.new("dst")
+    with accounts.client(src) as c:
+        seed.seed(c, seed.plan_mailbox(400, with_corpus=False))
+    with accounts.client(dst) as t:  # the target holds 7 messages of its own
+        for i in range(7):
+            t.append("INBOX", seed.generated(70_000 + i, random.Random(i)), flags=("\\Seen",))
+        target_before = verify.snapshot(t)
+    mid = start(view_stack, accounts.endpoint(src), accounts.endpoint(dst))
+    first = wait_final(view_stack, mid, src)
+    assert first["state"] == "completed", first
+    assert first["items"]["emails"]["done"] == first["items"]["emails"]["total"] == 400
+    first_report = report(view_stack, mid, src)
+    with accounts.client(dst) as t:
+        after_copy = verify.snapshot(t)
+    assert messages(after_copy) == 407
+
+    before = rebuilds(view_stack)
+    own_redis.client().flushall()
+    assert status(view_stack, mid, src) == first  # rebuilt from the topics by intake, the same answer
+    assert sum(rebuilds(view_stack).values()) == sum(before.values()) + 1  # once, by whoever came first
+    assert report(view_stack, mid, src) == first_report
+
+    own_redis.kill()
+    own_redis.start()  # empty: no file was kept
+    assert status(view_stack, mid, src) == first
+
+    delta = start(view_stack, accounts.endpoint(src), accounts.endpoint(dst))
+    again = wait_final(view_stack, delta, src)
+    assert again["state"] == "completed", again
+    assert again["items"]["emails"]["done"] == 0  # the ledger came back from its topic: nothing copied again
+    with accounts.client(dst) as t:
+        assert verify.snapshot(t) == after_copy
+
+    own_redis.client().flushall()
+    resp = httpx.post(f"{view_stack.intake_url}/api/v1/migrations/{mid}/undo",
+                      json={"login": src, "target_password": accounts.passwords[dst]}, timeout=60)
+    assert resp.status_code == 202, resp.text
+    undone = wait_final(view_stack, mid, src)
+    assert undone["state"] == "undone", undone
+    assert undone["undo"]["removed_messages"] == 400
+    with accounts.client(dst) as t:
+        assert verify.snapshot(t) == target_before  # exactly what the migration copied is gone
+
+
+def test_redis_flushed_and_restarted_empty_mid_run_and_the_tracker_killed_lose_and_duplicate_nothing(
+        view_stack: StackInfo, own_redis: OwnRedis, accounts: Accounts) -> None:
+    before = rebuilt_in_logs(view_stack)
+    mid, src, dst, source = seeded_start(view_stack, accounts, 3000)
+    wait_status(view_stack, mid, src, lambda st: st["items"]["emails"]["done"] > 300, timeout=300)
+    own_redis.client().flushall()
+    wait_status(view_stack, mid, src, lambda st: st["items"]["emails"]["done"] > 1200, timeout=300)
+    restart_service(view_stack, "tracker")
+    own_redis.kill()
+    own_redis.start()
+    wait_status(view_stack, mid, src, lambda st: st["items"]["emails"]["done"] > 2000, timeout=300)
+    own_redis.client().flushall()
+    final = wait_final(view_stack, mid, src, timeout=600)
+    assert rebuilt_in_logs(view_stack) >= before + 3  # each loss of Redis was noticed and rebuilt
+    assert final["state"] == "completed", final
+    emails = final["items"]["emails"]
+    assert emails["done"] == emails["total"] == 3000 and emails["failed"] == 0 and emails["skipped"] == 0
+    with accounts.client(dst) as t:
+        target = verify.snapshot(t)
+    # Message by message: every source message once in its folder, nothing else.
+    assert {n: c for n, c in target.items() if c} == {n: c for n, c in source.items() if c}
+
+
+def test_tracker_sigkilled_twice_mid_run_recovers_its_tables_and_the_status_is_exact(
+        view_stack: StackInfo, accounts: Accounts) -> None:
+    mid, src, dst, _source = seeded_start(view_stack, accounts, 2000)
+    wait_status(view_stack, mid, src, lambda st: st["items"]["emails"]["done"] > 200, timeout=300)
+    restart_service(view_stack, "tracker")
+    wait_status(view_stack, mid, src, lambda st: st["items"]["emails"]["done"] > 1000, timeout=300)
+    restart_service(view_stack, "tracker")
+    final = wait_final(view_stack, mid, src, timeout=600)
+    assert final["state"] == "completed", final
+    emails = final["items"]["emails"]
+    assert emails["done"] == emails["total"] == 2000 and emails["failed"] == emails["skipped"] == 0
+    assert final["items"]["folders"]["done"] == final["items"]["folders"]["total"]
+    states = [h["state"] for h in final["history"]]
+    assert states[0] == "queued" and states[-1] == "completed" and len(states) == len(set(states)), states
+    # The status is the tracker's table: its changelog holds this migration's status and every item's result.
+    prefix = view_stack.env["MAILFERRY_TOPIC_PREFIX"]
+    held = [key for topic, key, _v in read_topics(view_stack.kafka_bootstrap, prefix,
+                                                  [topics.TRACKER_STATUS_CHANGELOG, topics.TRACKER_RESULTS_CHANGELOG])
+            if mid in key]
+    assert len({k for k in held if "|" in k}) == 2000 + final["items"]["folders"]["total"]
+    with accounts.client(dst) as t:
+        assert messages(verify.snapshot(t)) == 2000
