@@ -174,11 +174,8 @@ def serve(settings: Settings, stop: threading.Event) -> None:
                        settings.stall_timeout_minutes, stop=stop)
     watch.start()
 
-    def handle(batch: list[stream.Received]) -> object:
-        ctx.view.ensure()  # Redis flushed or behind: rebuilt from the topics before the event acts on it
-        return tracker.handle(batch)
-
-    stream.fold_agent(app, settings, handle)
+    # Redis flushed or behind: rebuilt from the topics before an event acts on it (in a thread: see fold_agent).
+    stream.fold_agent(app, settings, tracker.handle, before=ctx.view.ensure)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, override_logging=False)
 
     def ready() -> tuple[bool, str]:

@@ -83,7 +83,9 @@ def tables(app: faust.App, settings: Settings) -> tuple[Any, Any]:
 
 
 def fold_agent(app: faust.App, settings: Settings, handle: Callable[[list[Received]], object],
-               max_backoff: float = 30.0) -> None:
+               before: Callable[[], None] = lambda: None, max_backoff: float = 30.0) -> None:
+    """``before`` (a rebuild of the Redis view) runs in a thread: faust's event loop must not stall on it
+    (a stalled loop during a rebalance has left the agent waiting for good here)."""
     progress = app.topic(topics.PROGRESS.full_name(settings.topic_prefix), key_type=bytes, value_type=bytes,
                          key_serializer="raw", value_serializer="raw")
 
@@ -93,6 +95,7 @@ def fold_agent(app: faust.App, settings: Settings, handle: Callable[[list[Receiv
             backoff = 0.5
             while True:
                 try:
+                    await asyncio.get_running_loop().run_in_executor(None, before)
                     handle([Received(event)])
                     break
                 except Exception as exc:

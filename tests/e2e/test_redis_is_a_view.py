@@ -173,6 +173,12 @@ def test_after_redis_is_flushed_or_restarted_empty_status_delta_and_undo_answer_
     assert undone["undo"]["removed_messages"] == 400
     with accounts.client(dst) as t:
         assert verify.snapshot(t) == target_before  # exactly what the migration copied is gone
+    # The data key's last record is a tombstone: no rebuild can bring the sealed passwords back.
+    prefix = view_stack.env["MAILFERRY_TOPIC_PREFIX"]
+    keys = [v for _t, key, v in read_topics(view_stack.kafka_bootstrap, prefix, [topics.MIGRATIONS_RECORD])
+            if key == f"dek:{mid}"]
+    assert len(keys) >= 2 and keys[0] is not None and keys[-1] is None
+    assert own_redis.client().get(f"mf:dek:{mid}") is None
 
 
 def test_redis_flushed_and_restarted_empty_mid_run_and_the_tracker_killed_lose_and_duplicate_nothing(
