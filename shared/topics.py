@@ -122,20 +122,6 @@ ITEMS_FAILED = TopicSpec(
     max_message_bytes=2_097_152,
     purpose="dead letters with a reason: undecodable events and items a target refused",
 )
-def _tracker_changelog(table: str, key: str, purpose: str) -> TopicSpec:
-    """A faust table's changelog (faust names it ``<app id>-<table>-changelog``, the app id being
-    ``<prefix>mailferry-tracker``): created here like every topic, so its settings are ours."""
-    return TopicSpec(name=f"mailferry-tracker-{table}-changelog", key=key, producers=("tracker",),
-                     consumers=(),  # read back by faust at start, without a consumer group
-                     retention_ms=-1, cleanup_policy="compact", purpose=purpose)
-
-
-TRACKER_STATUS_CHANGELOG = _tracker_changelog(
-    "status", "migration_id",
-    "the tracker's status table (faust): each migration's status, read back when the tracker starts")
-TRACKER_RESULTS_CHANGELOG = _tracker_changelog(
-    "results", "migration_id|item_key",
-    "the tracker's results table (faust): one result per item, so a progress event applied twice changes nothing")
 
 PROJECTS = TopicSpec(
     name="projects",
@@ -159,8 +145,6 @@ TOPICS: tuple[TopicSpec, ...] = (
     PROJECTS,
     MIGRATIONS_RECORD,
     LEDGER,
-    TRACKER_STATUS_CHANGELOG,
-    TRACKER_RESULTS_CHANGELOG,
 )
 
 BY_NAME = {t.name: t for t in TOPICS}

@@ -9,7 +9,6 @@ migration's data key, which makes its sealed credentials unreadable everywhere.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -18,28 +17,23 @@ from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-import faust
 import redis
 
-from services.runtime import build_context
-from services.tracker import stream
+from services.runtime import ServiceContext, run_service
 from services.tracker.fold import Finished, RequestOperation, UndoEnded, fold_all, next_steps, settle, when
 from services.tracker.metrics import TrackerMetrics
 from services.tracker.notify import Notifier, compose, compose_project
 from services.tracker.stall import StallWatch, idle_migrations
-from services.tracker.table_status import TableStatus
 from shared import migration_state as ms
 from shared import redis_keys as k
 from shared import topics
 from shared.config import Settings
 from shared.credentials import CredentialStore
-from shared.dependency_watch import UP, DependencyWatch
 from shared.edges import Delivered, ProducerEdge
 from shared.errors import EventError
 from shared.events import Event, ItemResults, OperationRequested, ProjectEnded, decode, decode_as, encode
-from shared.kafka_edge import EventProducer, ensure_topics, make_producer, next_offsets
+from shared.kafka_edge import EventProducer, make_producer, next_offsets
 from shared.migration_status import StatusKeeper
-from shared.service_runtime import HealthServer
 from shared.spool import PstUnavailable, spool_file
 from shared.status_store import StatusStore
 
@@ -177,59 +171,19 @@ def stalled_in_redis(r: redis.Redis, after_seconds: float = 900) -> Callable[[],
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:
-    """Entry for ``mailferry service tracker``: the faust app (:mod:`services.tracker.stream`), its tables
-    the status (:class:`services.tracker.table_status.TableStatus`), Redis their projection."""
-    ctx = build_context(SERVICE, settings)
-    ensure_topics(settings.kafka_bootstrap, settings.topic_prefix, settings.topic_partitions,
-                  specs=topics.registry(settings.undo_retention_hours))
-    ctx.view.ensure()
-    app = stream.make_app(settings)
-    statuses, results = stream.tables(app, settings)
-    tracker = Tracker(TableStatus(statuses, results, StatusStore(ctx.redis, ctx.record)), ctx.credentials,
-                      ctx.producer, TrackerMetrics(ctx.registry, ctx.metrics), spool=settings.spool,
-                      stalled=stalled_in_redis(ctx.redis))
-    if settings.smtp.host:
-        tracker.notifier = Notifier(ctx.redis, settings.smtp, tracker.build_notification)
-        tracker.notifier.start()
-    # Its own producer: a flush from the handler's thread must not collect this thread's delivery errors.
-    watch = StallWatch(ctx.redis, EventProducer(make_producer(settings.kafka_bootstrap), settings.topic_prefix),
-                       settings.stall_timeout_minutes, stop=stop)
-    watch.start()
+    """Entry for ``mailferry service tracker``."""
 
-    def handle(batch: list[stream.Received]) -> object:
-        ctx.view.ensure()  # Redis flushed or behind: rebuilt from the topics before the event acts on it
-        return tracker.handle(batch)
+    def make(ctx: ServiceContext):  # type: ignore[no-untyped-def]
+        tracker = Tracker(StatusStore(ctx.redis, ctx.record), ctx.credentials, ctx.producer,
+                          TrackerMetrics(ctx.registry, ctx.metrics), spool=settings.spool,
+                          stalled=stalled_in_redis(ctx.redis))
+        if settings.smtp.host:
+            tracker.notifier = Notifier(ctx.redis, settings.smtp, tracker.build_notification)
+            tracker.notifier.start()
+        # Its own producer: a flush from the handler's thread must not collect this thread's delivery errors.
+        watch = StallWatch(ctx.redis, EventProducer(make_producer(settings.kafka_bootstrap), settings.topic_prefix),
+                           settings.stall_timeout_minutes, stop=stop)
+        watch.start()
+        return tracker.handle
 
-    stream.fold_agent(app, settings, handle)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, override_logging=False)
-
-    deps = DependencyWatch(ctx.redis, ctx.producer, ctx.metrics).start()
-
-    def ready() -> tuple[bool, dict[str, str]]:
-        """As the other workers: Redis and the broker answer, and faust's consumer owns partitions."""
-        try:
-            assigned = bool(app.consumer.assignment())
-        except Exception:  # not started yet
-            assigned = False
-        checks = deps.state()
-        checks["consumer"] = "assigned" if assigned else "no partitions assigned yet"
-        return assigned and all(v == UP for n, v in checks.items() if n != "consumer"), checks
-
-    health = HealthServer(settings.http_port, ctx.registry, ready, host=settings.bind_host)
-    health.start()
-
-    def stop_worker() -> None:
-        stop.wait()
-        asyncio.run_coroutine_threadsafe(worker.stop(), worker.loop)
-
-    threading.Thread(target=stop_worker, name="stop", daemon=True).start()
-    log.info("started", extra={"topics": [topics.PROGRESS.name], "http_port": health.port, "engine": "faust"})
-    try:
-        worker.execute_from_commandline()
-    except SystemExit:
-        pass
-    finally:
-        ctx.producer.flush(10)
-        health.stop()
-        deps.stop()
-        log.info("stopped")
+    run_service(SERVICE, settings, stop, [topics.PROGRESS], make, batch_size=500)

@@ -103,8 +103,8 @@ def replayed(path: Path) -> set[str]:
     """Topics a module reads from the start by itself (a rebuild: ``topics.X.full_name(...)`` in a module
     that assigns a consumer), beside the service's subscriptions."""
     nodes = list(ast.walk(tree(path)))
-    if not any(isinstance(n, ast.Attribute) and n.attr in ("assign", "subscribe", "agent") for n in nodes):
-        return set()  # (a faust agent subscribes to the app.topic(...) it is given)
+    if not any(isinstance(n, ast.Attribute) and n.attr in ("assign", "subscribe") for n in nodes):
+        return set()
     return {name for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
             and n.func.attr == "full_name" and (name := topic_of(n.func.value)) is not None}
 
@@ -115,20 +115,11 @@ def replayed(path: Path) -> set[str]:
 NEVER_SENT = {("migrations.record", "extractor"), ("migrations.record", "loader")}
 
 
-def faust_changelogs(service: str) -> set[str]:
-    """A faust table writes its changelog, ``<app id>-<table>-changelog``: the registry's topics of that
-    shape for a service whose package makes tables (``app.Table(...)``)."""
-    makes_tables = any(isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "Table"
-                       for path in (ROOT / "services" / service).rglob("*.py") for n in ast.walk(tree(path)))
-    return {t.name for t in topic_registry.TOPICS
-            if makes_tables and t.name.startswith(f"mailferry-{service}-") and t.name.endswith("-changelog")}
-
-
 def test_the_topic_registry_names_who_produces_and_consumes_each_topic() -> None:
     code_producers: dict[str, set[str]] = {t.name: set() for t in topic_registry.TOPICS}
     code_consumers: dict[str, set[str]] = {t.name: set() for t in topic_registry.TOPICS}
     for service in SERVICES:
-        for name in produced(closure(service)) | faust_changelogs(service):
+        for name in produced(closure(service)):
             code_producers[name].add(service)
         for name in consumed(service):
             code_consumers[name].add(service)
