@@ -155,7 +155,9 @@ class Load:
             report["cpu_s_per_1000_msgs"] = {k: round((measure.cpu_seconds(p) - cpu0[k]) * 1000 / moved, 3)
                                              for k, p in pids.items()}
             counts = sessions_over_time(self.dovecot.log_path, offset)
+            workers = sessions_over_time(self.dovecot.log_path, offset, without_login_checks=True)
             report["sessions"] = {"cap": cfg.host_cap, "most_open_at_once": max(counts, default=0),
+                                  "most_open_at_once_without_login_checks": max(workers, default=0),
                                   "logins": sum(1 for a, b in zip([0, *counts], counts, strict=False) if b > a)}
             print("checking every row message by message ...", flush=True)
             report["exact"] = self.check([*alone, *together, big_row])
@@ -270,7 +272,8 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         ("small p95 with the big one ≤ 1.5× without", with_big["small_p95_s"] / alone["small_p95_s"]
          if alone["small_p95_s"] else None, 1.5, False),
         ("status p95 < 100 ms", with_big["status_p95_ms"], 100.0, False),
-        ("sessions at once ≤ the host cap", report["sessions"]["most_open_at_once"], report["sessions"]["cap"], False),
+        ("sessions at once ≤ the host cap (intake's login checks left out: they are not capped)",
+         report["sessions"]["most_open_at_once_without_login_checks"], report["sessions"]["cap"], False),
         ("every row exact", report["exact"]["exact"] / max(1, report["exact"]["rows"]), 1.0, True),
     ]
     return [{"target": what, "measured": None if got is None else round(got, 2),
