@@ -184,9 +184,9 @@ class Settings:
     ews_max_connections: int = 4
     session_caps: SessionCaps = field(default_factory=SessionCaps)
     #: Chains a migration's extract tasks are dealt into: at most this many of its tasks wait in the queue.
-    migration_share: int = 8
+    migration_share: int = 16
     #: Messages a migration's extraction may run ahead of its loading before its tasks wait (0: no limit).
-    migration_window: int = 2000
+    migration_window: int = 5000
     ca_file: str = ""
     allow_insecure_tls: bool = False
     connect_timeout: float = 15.0

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BACKOFF_SECONDS = 60.0
-TICK_SECONDS = 1.0  # leases renewed, idle sessions closed and waiting replicas served this often
+TICK_SECONDS = 0.25  # leases renewed, idle sessions closed and waiting replicas served this often
 WANTED_MS = 2000
 
 # Redis's own clock, so the replicas' clocks need not agree.

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from services.extractor.plan import plan_emails
 from services.extractor.sources import SourcePool
@@ -75,6 +76,19 @@ START_SESSIONS = 4  # a migration's first session target; it grows while its thr
 TARGETS_MEMORY = 10_000
 HELD_BACK_PAUSE = 0.1
 IDLE_SECONDS = 15.0  # an idle session holds a lease on its server's cap: give it back soon
+
+
+@dataclass
+class Round:
+    """One round of a migration's tasks in a batch, for the session rule."""
+
+    started: float
+    used: int = 0  # the most sessions busy at once
+    messages: int = 0
+    tasks: int = 0
+
+    def rate(self, now: float) -> float:
+        return self.messages / max(1e-6, now - self.started)
 
 
 class SlotUnavailable(Exception):
@@ -172,21 +186,41 @@ class Extractor:
         throttled: set[str] = set()
         cond = threading.Condition()
         limit = {t.migration_id: self._target(t).sessions for t in queue}
-        free: dict[str, list[int]] = {mid: list(range(n)) for mid, n in limit.items()}
-        used: dict[str, int] = {}
-        counts: dict[str, int] = {}
-        started = time.monotonic()
+        in_use: dict[str, set[int]] = {mid: set() for mid in limit}  # a session is never shared by two threads
+        rounds = {mid: Round(time.monotonic()) for mid in limit}
+        busy: dict[str, int] = dict.fromkeys(limit, 0)
+        surplus: list[tuple[str, int]] = []  # sessions above a lowered target: closed after the batch
 
         def pick() -> tuple[ExtractTask, int] | None:
             for i, task in enumerate(queue):
-                slots = free[task.migration_id]
-                if slots:
+                mid = task.migration_id
+                slot = next((n for n in range(limit[mid]) if n not in in_use[mid]), None)
+                if slot is not None:
                     del queue[i]
-                    slot = slots.pop(0)
-                    busy = limit[task.migration_id] - len(slots)
-                    used[task.migration_id] = max(used.get(task.migration_id, 0), busy)
+                    in_use[mid].add(slot)
+                    busy[mid] += 1
+                    rounds[mid].used = max(rounds[mid].used, busy[mid])
                     return task, slot
             return None
+
+        def done(mid: str, slot: int, sent: int) -> None:
+            """A task ended: its slot goes back; after as many tasks as the migration's target, one round of the
+            session rule (:mod:`shared.session_target`) — more slots open at once, or fewer are given back."""
+            busy[mid] -= 1
+            in_use[mid].discard(slot)
+            rd = rounds[mid]
+            rd.messages += sent
+            rd.tasks += 1
+            if rd.tasks >= limit[mid]:
+                now = time.monotonic()
+                target = self._targets[mid].observe(rd.messages, now - rd.started, rd.used)
+                if target != limit[mid]:
+                    log.info("session target changed", extra={"migration_id": mid, "sessions": target,
+                                                               "messages_per_second": round(rd.rate(now))})
+                limit[mid] = target
+                rounds[mid] = Round(now, used=busy[mid])
+            if slot >= limit[mid]:
+                surplus.append((mid, slot))
 
         def work() -> None:
             while True:
@@ -206,7 +240,7 @@ class Extractor:
                     with cond:
                         finished.append(task)
                         counts[mid] = counts.get(mid, 0) + n
-                        free[mid].insert(0, slot)
+                        done(mid, slot, n)
                         cond.notify_all()
                 except SlotUnavailable as exc:
                     # The server (or the session cap) allows fewer sessions: the task goes back, and this
@@ -215,15 +249,19 @@ class Extractor:
                              extra={"migration_id": mid, "slot": slot, "error": str(exc)[:200]})
                     with cond:
                         queue.appendleft(task)
+                        busy[mid] -= 1
+                        in_use[mid].discard(slot)
                         limit[mid] = max(1, slot)
                         cond.notify_all()
                 except Exception as exc:
                     with cond:
+                        in_use[mid].discard(slot)  # its session was dropped by run()
                         if isinstance(exc, (Throttled, ServerBusy)):
                             throttled.add(mid)
                         errors.append(exc)
                         cond.notify_all()
 
+        counts: dict[str, int] = {}
         threads = min(len(queue), max(1, self.settings.extract_connections))
         futures = [self.workers.submit(work) for _ in range(threads)]
         for task in one_by_one:
@@ -238,7 +276,11 @@ class Extractor:
                 break
         for fut in futures:
             fut.result()
-        self._adapt(counts, used, throttled, time.monotonic() - started)
+        for mid in throttled:
+            if mid in self._targets:
+                self._targets[mid].throttled()
+        for mid, slot in surplus:
+            self.pool.drop(mid, slot)  # its lease goes back to the host's cap
         for task in finished:  # the chain goes on, to the end of the queue, in the same flush
             following = next_in_chain(task)
             if following is not None:
@@ -269,20 +311,6 @@ class Extractor:
             while len(self._targets) > TARGETS_MEMORY:
                 self._targets.pop(next(iter(self._targets)))
         return found
-
-    def _adapt(self, counts: dict[str, int], used: dict[str, int], throttled: set[str], seconds: float) -> None:
-        for mid in throttled:
-            if mid in self._targets:
-                self._targets[mid].throttled()
-        for mid, n in counts.items():
-            if mid in self._targets and mid not in throttled:
-                before = self._targets[mid].sessions
-                after = self._targets[mid].observe(n, seconds, used.get(mid, 0))
-                if after != before:
-                    log.info("session target changed", extra={"migration_id": mid, "sessions": after,
-                                                               "messages_per_second": round(n / seconds)})
-                for slot in range(after, before):
-                    self.pool.drop(mid, slot)  # their leases go back to the host's cap
 
     def poison(self, batch: Sequence[Delivered], exc: Exception) -> None:
         """A task or request that keeps failing: its items are reported failed, the migration goes on."""

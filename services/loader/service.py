@@ -291,6 +291,12 @@ class Loader:
                 continue
             send_undecodable(self.producer, self.metrics, msg, EventError(f"poison batch: {exc}"))
         error = f"{type(exc).__name__}: {redact(str(exc))}"[:200]
+        if self.flow is not None:  # taken in too: the migration's extraction must not wait for these forever
+            taken: dict[str, int] = defaultdict(int)
+            for ev in events:
+                if isinstance(ev, MailItem) or (isinstance(ev, MailChunk) and ev.last):
+                    taken[ev.migration_id] += 1
+            self.flow.loaded(taken)
         for ev in given_up(events, error).events():
             self.producer.send(topics.PROGRESS, ev.migration_id, ev)
         self.producer.flush()

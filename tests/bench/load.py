@@ -129,6 +129,10 @@ class Load:
             small = [self.row("small", rng.randint(cfg.small_min, cfg.small_max), i) for i in range(cfg.small)]
             big = self.row("big", cfg.big, 999)
             report["raw_multiappend"] = self.raw_limit(proxy.port)
+            # Every target and its expected folders now: the harness's own sessions stay out of the measured log.
+            alone = [self.target_for(r, "alone") for r in small]
+            together = [self.target_for(r, "with") for r in small]
+            big_row = self.target_for(big, "big")
             env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFERRY_")}
             env.update({"MAILFERRY_KAFKA_BOOTSTRAP": broker.address, "MAILFERRY_REDIS_URL": redis.address,
                         "MAILFERRY_TOPIC_PREFIX": f"load{secrets.token_hex(3)}.", "MAILFERRY_TOPIC_PARTITIONS": "4",
@@ -142,11 +146,8 @@ class Load:
                     stack.wait_ready(f"http://127.0.0.1:{p}/readyz", 120)
             offset = self.dovecot.log_path.stat().st_size
             print("small mailboxes alone ...", flush=True)
-            alone = [self.target_for(r, "alone") for r in small]
             report["alone"] = self.phase(info, alone, None, proxy.port)
             print("small mailboxes with the big one ...", flush=True)
-            together = [self.target_for(r, "with") for r in small]
-            big_row = self.target_for(big, "big")
             pids = {f"{n}{'' if i == 0 else f'-{i}'}": pid for n in stack.SERVICES
                     for i, pid in enumerate(info.processes.get(n, []))}
             cpu0 = {k: measure.cpu_seconds(p) for k, p in pids.items()}
@@ -154,8 +155,11 @@ class Load:
             moved = sum(r.messages for r in together) + big.messages
             report["cpu_s_per_1000_msgs"] = {k: round((measure.cpu_seconds(p) - cpu0[k]) * 1000 / moved, 3)
                                              for k, p in pids.items()}
-            counts = sessions_over_time(self.dovecot.log_path, offset)
+            end = self.dovecot.log_path.stat().st_size  # before the check's own sessions
+            counts = sessions_over_time(self.dovecot.log_path, offset, end)
+            workers = sessions_over_time(self.dovecot.log_path, offset, end, without_login_checks=True)
             report["sessions"] = {"cap": cfg.host_cap, "most_open_at_once": max(counts, default=0),
+                                  "most_open_at_once_without_login_checks": max(workers, default=0),
                                   "logins": sum(1 for a, b in zip([0, *counts], counts, strict=False) if b > a)}
             print("checking every row message by message ...", flush=True)
             report["exact"] = self.check([*alone, *together, big_row])
@@ -270,7 +274,8 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         ("small p95 with the big one ≤ 1.5× without", with_big["small_p95_s"] / alone["small_p95_s"]
          if alone["small_p95_s"] else None, 1.5, False),
         ("status p95 < 100 ms", with_big["status_p95_ms"], 100.0, False),
-        ("sessions at once ≤ the host cap", report["sessions"]["most_open_at_once"], report["sessions"]["cap"], False),
+        ("sessions at once ≤ the host cap (intake's login checks left out: they are not capped)",
+         report["sessions"]["most_open_at_once_without_login_checks"], report["sessions"]["cap"], False),
         ("every row exact", report["exact"]["exact"] / max(1, report["exact"]["rows"]), 1.0, True),
     ]
     return [{"target": what, "measured": None if got is None else round(got, 2),

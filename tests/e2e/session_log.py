@@ -7,17 +7,29 @@ from pathlib import Path
 
 LOGIN = re.compile(r"-login: Info: Login: user=<[^>]*>.*session=<([^>]+)>")
 END = re.compile(r"^\S+ \S+ \S+ (?:imap|pop3|managesieve)\([^)]*\)<\d+><([^>]+)>: Info: Disconnected")
+IN_BYTES = re.compile(r" in=(\d+) ")
 
 
-def sessions_over_time(log: Path, offset: int = 0, end: int | None = None) -> list[int]:
-    """The number of logged-in sessions after each login and logout the log records between two offsets."""
+def sessions_over_time(log: Path, offset: int = 0, end: int | None = None, *,
+                       without_login_checks: bool = False) -> list[int]:
+    """The number of logged-in sessions after each login and logout the log records between two offsets.
+
+    ``without_login_checks``: leave out sessions that sent nothing but LOGOUT after logging in (fewer than
+    20 bytes: intake's login checks, which are not under the session caps)."""
     with log.open("rb") as fh:
         fh.seek(offset)
         text = fh.read(-1 if end is None else end - offset).decode("utf-8", "replace")
+    checks: set[str] = set()
+    if without_login_checks:
+        for line in text.splitlines():
+            if (m := END.search(line)) and (b := IN_BYTES.search(line)) and int(b.group(1)) < 20:
+                checks.add(m.group(1))
     open_now: set[str] = set()
     counts: list[int] = []
     for line in text.splitlines():
         if m := LOGIN.search(line):
+            if m.group(1) in checks:
+                continue
             open_now.add(m.group(1))
         elif m := END.search(line):
             open_now.discard(m.group(1))

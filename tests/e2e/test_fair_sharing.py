@@ -50,7 +50,7 @@ def test_small_migrations_started_after_a_big_one_finish_while_it_runs(
         ends = []
         for mid, (src, _dst) in zip(mids, small, strict=True):
             st = wait_final(info, mid, src, timeout=300)
-            assert st["state"] == "completed" and st["items"]["emails"]["done"] == SMALL
+            assert st["state"] == "completed" and st["items"]["emails"]["done"] == SMALL, [(e.get("folder"), e.get("reason")) for e in st["errors"]]
             ends.append(datetime.fromisoformat(st["finished_at"]))
         running = status(info, big, big_src)
         assert running["state"] == "running", f"the big migration ended before the small ones: {running['state']}"
