@@ -90,7 +90,10 @@ def run_service(service: str, settings: Settings, stop: threading.Event, reads: 
                                         specs=topics.registry(settings.undo_retention_hours))
 
     ensure_topics()
-    ctx.view.ensure()
+    try:
+        ctx.view.ensure()
+    except redis.RedisError as exc:  # Redis away at start: /readyz says so; each batch checks the view again
+        log.warning("the Redis view was not checked at start", extra={"error": type(exc).__name__})
     consumer = kafka_edge.BatchConsumer(settings.kafka_bootstrap, f"{settings.topic_prefix}mailferry-{service}",
                                         [t.full_name(settings.topic_prefix) for t in reads],
                                         **(consumer_overrides or {}))

@@ -25,14 +25,18 @@ def sessions_over_time(log: Path, offset: int = 0, end: int | None = None, *,
             if (m := END.search(line)) and (b := IN_BYTES.search(line)) and int(b.group(1)) < 20:
                 checks.add(m.group(1))
     open_now: set[str] = set()
+    ended_first: set[str] = set()  # two Dovecot processes write the log: a session's end may come first
     counts: list[int] = []
     for line in text.splitlines():
         if m := LOGIN.search(line):
-            if m.group(1) in checks:
+            if m.group(1) in checks or m.group(1) in ended_first:
                 continue
             open_now.add(m.group(1))
         elif m := END.search(line):
-            open_now.discard(m.group(1))
+            if m.group(1) in open_now:
+                open_now.discard(m.group(1))
+            else:
+                ended_first.add(m.group(1))
         else:
             continue
         counts.append(len(open_now))

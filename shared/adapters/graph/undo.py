@@ -11,6 +11,7 @@ The automatic replies get back their oldest recorded value, schedule included.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from urllib.parse import quote
 
 from shared.adapters.graph.client import GraphClient, NotFound
 from shared.adapters.graph.mail_target import KEY_SEP
@@ -98,7 +99,7 @@ class GraphUndo:
             removed, kept = 0, []
             for ref in rules:
                 try:
-                    self.client.request("DELETE", f"/mailFolders/inbox/messageRules/{ref}")
+                    self.client.request("DELETE", f"/mailFolders/inbox/messageRules/{quote(ref, safe='')}")
                 except NotFound:
                     pass
                 except ServerRefused as exc:
