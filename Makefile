@@ -36,7 +36,7 @@ image: install
 	bash scripts/build-image.sh
 
 test: install lint typecheck image
-	$(BIN)/pytest -p no:cacheprovider -q -ra
+	$(BIN)/pytest -p no:cacheprovider -q -ra --durations=40
 
 schemas: install
 	$(PY) -m shared.schema_export
