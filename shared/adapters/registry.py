@@ -17,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
-from shared.adapters.descriptor import System
+from shared.adapters.descriptor import DiscoveryOpener, ServerFinder, System
 from shared.adapters.ews.system import SYSTEM as EWS
 from shared.adapters.graph.system import SYSTEM as GRAPH
 from shared.adapters.imap.system import SYSTEM as IMAP
 from shared.adapters.pop3.system import SYSTEM as POP3
+from shared.adapters.ports import Discovery, Lookups
 from shared.adapters.pst.system import SYSTEM as PST
+from shared.adapters.server_suggestions import ProviderTableDiscovery
 from shared.errors import NotSupported
 from shared.events import EndpointSpec
 from shared.migration_state import EMAILS, OPERATIONS
@@ -199,7 +201,31 @@ def needs_password(type_: object, auth: str) -> bool:
 
 def autodiscovered() -> list[str]:
     """Account types whose server intake finds from the login when none is given."""
-    return sorted(s.name for s in SYSTEMS.values() if s.autodiscover)
+    return sorted(s.name for s in SYSTEMS.values() if s.find_server is not None)
+
+
+def find_server(type_: str) -> ServerFinder | None:
+    """How to find an account's server from its login when the request names none (None: it cannot be)."""
+    found = SYSTEMS.get(type_)
+    return found.find_server if found is not None else None
+
+
+#: The order in which autodetection asks the ways of finding an address's servers (the first with an
+#: answer wins): the provider table (no network), Thunderbird autoconfig, DNS SRV (RFC 6186), Exchange
+#: autodiscover, and last the guesses from MX records.
+DISCOVERY_ORDER: tuple[str, ...] = ("builtin", "autoconfig", "srv", "autodiscover", "mx")
+
+
+def _provider_table(_lookups: Lookups) -> Discovery:
+    return ProviderTableDiscovery()
+
+
+def discoveries(lookups: Lookups) -> list[tuple[str, Discovery]]:
+    """Every registered way of finding an address's servers, by name, in ``DISCOVERY_ORDER``."""
+    openers: dict[str, DiscoveryOpener] = {"builtin": _provider_table}
+    for s in SYSTEMS.values():
+        openers.update(s.discovery)
+    return [(name, openers[name](lookups)) for name in DISCOVERY_ORDER if name in openers]
 
 
 @contextmanager
