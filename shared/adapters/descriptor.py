@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from shared.adapters.net import ConnectOptions
@@ -39,6 +40,8 @@ ItemTargetOpener = Callable[[EndpointSpec, Secret, AdapterEnv], ItemTarget]
 UndoOpener = Callable[[EndpointSpec, Secret, AdapterEnv], Undo]
 #: Logs in and out, or raises the ConnectionCheckFailed kind that says why not (password in clear).
 LoginCheck = Callable[[EndpointSpec, str, AdapterEnv], None]
+#: Checks an uploaded file before anything starts; raises FileRefused with the reason.
+UploadCheck = Callable[[Path], None]
 #: Builds one way of finding an address's servers on the lookups the caller hands it.
 DiscoveryOpener = Callable[[Lookups], Discovery]
 #: (login, password, settings, allow-list) → the account's (host, port, security); HostNotFound when none.
@@ -99,6 +102,7 @@ class System:
     #: answers carry ("autoconfig", "srv", "autodiscover", "mx"); the registry says in which order.
     discovery: Mapping[str, DiscoveryOpener] = field(default_factory=dict)
     uploaded: bool = False  # a file uploaded to intake, not an account: no login of its own
+    check_upload: UploadCheck | None = None  # how intake checks an uploaded file (raises FileRefused)
     default_ports: Mapping[str, int] = field(default_factory=dict)  # by security, for the web form and CLI
     form_security: str = ""  # the security the web form selects when this type is chosen ("": the user's stays)
     #: How the account signs in (``auth``), the first being the default: "basic" (password), "oauth2" (a
