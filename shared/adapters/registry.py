@@ -2,10 +2,12 @@
 
 An account's ``type`` (``imap``, ``pop3``, ``ews``, ``pst``) names a :class:`System`: how to open
 its ports, which operations it can read and write and in which neutral format, and the few
-facts intake and the web form ask (does it need a server name, can it be found by autodiscover,
-is it an uploaded file). Which options a source/target pair can take follows from that: e-mails
-when the source has a mail source and the target a mail target, any other operation when the
-source reads it and the target writes it *in the same format*. Services and intake ask here;
+facts intake and the web form ask (does it need a server name, how is it found from the login,
+is it an uploaded file and how is the file checked). The systems also bring the ways of finding an
+address's servers (the Discovery port), which intake's autodetection asks in ``DISCOVERY_ORDER``.
+Which options a source/target pair can take follows from the systems: e-mails when the source has a
+mail source and the target a mail target, any other operation when the source reads it and the
+target writes it *in the same format*. Services and intake ask here;
 nothing else switches on the type.
 
 The systems' entries (``shared/adapters/<name>/system.py``) import their adapters only when a
