@@ -205,9 +205,8 @@ def mark_current(html: str, path: str) -> str:
 
 def load_page(path: str, name: str, i18n_block: str) -> str:
     """A page as served (but for its language): partials in, current link marked, dictionaries embedded."""
-    page = default_texts(expand_includes((WEB_DIR / name).read_text(encoding="utf-8")))
-    page = page.replace(OPTION_ROWS_MARKER, option_rows())
-    page = ACCOUNT_TYPES_MARKER.sub(lambda m: account_type_options(m.group(1)), page)
+    page = expand_includes((WEB_DIR / name).read_text(encoding="utf-8")).replace(OPTION_ROWS_MARKER, option_rows())
+    page = default_texts(ACCOUNT_TYPES_MARKER.sub(lambda m: account_type_options(m.group(1)), page))
     return mark_current(page, path).replace(I18N_MARKER, i18n_block)
 
 
