@@ -123,16 +123,24 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         body[side] = endpoint(args, side)
     api = _api(args)
     resp = httpx.post(f"{api}/api/v1/migrations", json=body, timeout=120)
+    return _started(api, resp, args.source_login, args.no_follow,
+                    "keep it: with the source login it finds this migration again")
+
+
+def _started(api: str, resp: httpx.Response, login: str, no_follow: bool, keep: str) -> int:
+    """The answer to a start: the refusal (exit 2), or the migration ID and ``keep`` (how to find it again),
+    then the migration followed to its end unless ``no_follow`` (exit 0 when completed, else 1)."""
     if resp.status_code != 202:
-        err = resp.json().get("error", {})
+        err = resp.json().get("error", {}) if resp.headers.get("content-type", "").startswith("application/json") \
+            else {}
         where = f" ({err['side']})" if err.get("side") else ""
-        print(f"refused{where}: {err.get('message', resp.text)}", file=sys.stderr)
+        print(f"refused{where}: {err.get('message', resp.text[:300])}", file=sys.stderr)
         return 2
     mid = resp.json()["id"]
-    print(f"migration ID: {mid}   (keep it: with the source login it finds this migration again)")
-    if args.no_follow:
+    print(f"migration ID: {mid}   ({keep})")
+    if no_follow:
         return 0
-    status = follow(api, mid, args.source_login)
+    status = follow(api, mid, login)
     return 0 if status.get("state") == "completed" else 1
 
 
@@ -150,17 +158,8 @@ def cmd_pst_import(args: argparse.Namespace) -> int:
         resp = httpx.post(f"{api}/api/v1/pst-migrations", data=data,
                           files={"file": (os.path.basename(args.file), fh, "application/vnd.ms-outlook")},
                           timeout=httpx.Timeout(60, read=3600, write=3600))
-    if resp.status_code != 202:
-        err = resp.json().get("error", {}) if resp.headers.get("content-type", "").startswith("application/json") \
-            else {}
-        print(f"refused: {err.get('message', resp.text[:300])}", file=sys.stderr)
-        return 2
-    mid = resp.json()["id"]
-    print(f"migration ID: {mid}   (follow it with this ID and the target login {args.target_login})")
-    if args.no_follow:
-        return 0
-    status = follow(api, mid, args.target_login)
-    return 0 if status.get("state") == "completed" else 1
+    return _started(api, resp, args.target_login, args.no_follow,
+                    f"follow it with this ID and the target login {args.target_login}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

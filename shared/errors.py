@@ -73,6 +73,15 @@ class ItemRejected(MailferryError):
     code = "item_rejected"
 
 
+class FileRefused(MailferryError):
+    """An uploaded file that cannot be imported; ``code`` says why (``not_a_pst``, ``pst_truncated``...)
+    and the message says it in plain words."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class ServerRefused(MailferryError):
     """The server refused a command the adapter cannot do without (a folder it will not open, a FETCH
     it answers NO): not a passing fault, so the batch is given up after a few attempts."""

@@ -175,7 +175,7 @@ class EventProducer:
         self.send_raw(spec, key, encode(event))
 
     def send_raw(self, spec: TopicSpec, key: str, value: bytes | None) -> None:
-        """``None`` is a tombstone: a compacted topic forgets the key."""
+        """``None`` is a tombstone: on a compacted topic the key's records go at the next compaction."""
         self._renew_if_needed()
         topic = spec.full_name(self._prefix)
         self.bytes_sent += len(value or b"")
@@ -188,10 +188,6 @@ class EventProducer:
                 self._producer.poll(0.5)
         self._unflushed += 1
         self._producer.poll(0)
-
-    def send_tombstone(self, spec: TopicSpec, key: str) -> None:
-        """A null value for ``key``: on a compacted topic, the key's records go at the next compaction."""
-        self.send_raw(spec, key, None)
 
     def flush(self, timeout: float = 60.0) -> None:
         """Wait until every record so far is acknowledged; raise if any was not."""

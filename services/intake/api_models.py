@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from services.intake.autodetect import EMAIL_LOOKUP_PATTERN, InvalidEmail, parse_email
 from shared import wire_text
 from shared.adapters import registry
+from shared.mail_address import EMAIL_LOOKUP_PATTERN, InvalidEmail, parse_email
 from shared.migration_state import OPERATIONS
 
 CONTROLS_MESSAGE = "must not contain line breaks or other control characters"

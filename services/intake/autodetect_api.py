@@ -16,16 +16,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from services.intake.api_errors import error
-from services.intake.autodetect import (
-    EMAIL_LOOKUP_PATTERN,
-    MAX_EMAIL_LENGTH,
-    Detector,
-    DetectSettings,
-    DnsLookup,
-    HttpFetch,
-    InvalidEmail,
-    parse_email,
-)
+from services.intake.autodetect import Detector
+from shared.adapters.dns_lookup import DnsLookup
+from shared.adapters.guarded_http import HttpFetch
+from shared.config import DetectSettings
+from shared.mail_address import EMAIL_LOOKUP_PATTERN, MAX_EMAIL_LENGTH, InvalidEmail, parse_email
 from shared.net_guard import AllowList, Resolver
 
 

@@ -24,8 +24,6 @@ from services.intake.api_models import (
     Endpoint,
     MigrationRequest,
 )
-from services.intake.autodetect import DetectSettings, InvalidEmail
-from services.intake.ews_discovery import discover_ews
 from services.intake.login_check import SideFailed, check_both, check_endpoint, raise_first_failure
 from services.intake.migration_start import (
     MigrationDraft,
@@ -43,13 +41,14 @@ from shared.account_identity import account_identity, scope_text
 from shared.adapters import registry as adapters
 from shared.adapters.net import ConnectOptions
 from shared.adapters.ports import AdapterEnv
-from shared.config import Settings
+from shared.config import DetectSettings, Settings
 from shared.credential_seal import MasterKeys, new_data_key, seal
 from shared.credentials import UNDO_SEAL_SIDE, seal_context
 from shared.dependency_watch import DependencyWatch
 from shared.errors import ConnectionCheckFailed
 from shared.events import ControlCommand, MigrationRequested, decode_as
 from shared.kafka_edge import EventProducer
+from shared.mail_address import InvalidEmail
 from shared.metrics import ServiceMetrics
 from shared.migration_records import RecordLog
 from shared.net_guard import AllowList
@@ -175,10 +174,11 @@ class Intake:
         try:
             for side in ("source", "target"):
                 ep = getattr(req, side)
-                if not ep.host and adapters.system(ep.type).autodiscover:
+                find_server = adapters.find_server(ep.type)
+                if not ep.host and find_server is not None:
                     try:
-                        host, port, security = discover_ews(ep.login, ep.password, self.detect_settings,
-                                                            self.settings.allow_hosts)
+                        host, port, security = find_server(ep.login, ep.password, self.detect_settings,
+                                                           self.settings.allow_hosts)
                     except InvalidEmail as exc:  # the request model refuses these first; never a 500
                         return error(422, "invalid_request", f"{side}.login: {exc}", side=side,
                                      field=f"{side}.login")

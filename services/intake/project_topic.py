@@ -36,7 +36,7 @@ class TopicLog:
         self.producer.send(topics.PROJECTS, key, record)
 
     def tombstone(self, key: str) -> None:
-        self.producer.send_tombstone(topics.PROJECTS, key)
+        self.producer.send_raw(topics.PROJECTS, key, None)
 
     def flush(self) -> None:
         self.producer.flush(30)

@@ -19,13 +19,7 @@ from pydantic import ValidationError
 from services.intake.api_models import Endpoint
 from shared import json_log
 from shared.adapters import registry
-from shared.adapters.pst.reader import (
-    NotAPstError,
-    PstError,
-    PstPasswordProtectedError,
-    PstTruncatedError,
-    check_pst,
-)
+from shared.errors import FileRefused
 from shared.wire_text import is_single_address
 
 log = logging.getLogger("services.intake.pst_upload")  # the upload's log, wherever the check is made
@@ -96,24 +90,14 @@ def parse_fields(values: dict[str, bytes], allow_insecure_tls: bool) -> PstReque
     return PstRequest(target, list(options), notify)
 
 
-def pst_error_code(exc: PstError) -> str:
-    """The API's code for a file the reader refused."""
-    if isinstance(exc, NotAPstError):
-        return "not_a_pst"
-    if isinstance(exc, PstTruncatedError):
-        return "pst_truncated"
-    if isinstance(exc, PstPasswordProtectedError):
-        return "pst_password_protected"
-    return "pst_corrupt"
-
-
 def check_file(path: Path) -> None:
-    """check_pst, with every failure turned into a 422 the user can act on; raises Refused."""
+    """The PST system's upload check, with every failure turned into a 422 the user can act on; raises Refused."""
+    check = registry.system("pst").check_upload
+    assert check is not None  # the PST system always has one
     try:
-        check_pst(path)
-    except PstError as exc:
-        code = pst_error_code(exc)
-        raise Refused(422, code, str(exc), side="source", field="file") from None
+        check(path)
+    except FileRefused as exc:
+        raise Refused(422, exc.code, str(exc), side="source", field="file") from None
     except Exception as exc:  # libpff failing in a way the reader does not classify: still the file's fault
         log.warning("PST check failed unexpectedly", extra={"error": type(exc).__name__})
         raise Refused(422, "pst_corrupt", "The Outlook data file is damaged and cannot be read.",

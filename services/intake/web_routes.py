@@ -4,7 +4,8 @@ Plain HTML, CSS and JavaScript from ``services/intake/web/``: no build step, not
 internet. The pages talk to the same REST API as the CLI. Their language (English or German) comes from
 ``?lang=``, else from the browser's Accept-Language; the page script lets the user switch and remembers the
 choice in localStorage. Both dictionaries are embedded in the page, so switching needs no request.
-The parts pages share (header and navigation, account fields, options, footer) live once in ``web/partials/``
+The parts pages share (the head with the styles, header and navigation, account fields, options, footer and the
+end of the page, user pages and the operator's alike) live once in ``web/partials/``
 and are put in by ``<!-- include: NAME key=value -->`` lines when the pages are loaded, not per request.
 The option checkboxes are made then too, one per operation intake knows (``OPERATIONS``, served as the
 ``operations`` of ``GET /api/v1/option-rules``), so the form cannot offer a different list than the API;
@@ -49,6 +50,8 @@ CHECKED_OPTIONS = ("emails",)  # ticked when a form opens: every source/target p
 INCLUDE_LINE = re.compile(r"^[ \t]*<!--[ \t]*include:[ \t]*([\w.-]+\.html)((?:[ \t]+\w+=[^\s>]+)*)[ \t]*-->[ \t]*\n",
                           re.MULTILINE)
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+# In a partial, an element whose English text comes from the dictionary (the page title in page-start.html).
+DEFAULT_TEXT = re.compile(r'(data-i18n="([\w.]+)">)<!--DEFAULT-TEXT-->')
 MAX_INCLUDE_DEPTH = 4
 # Everything the pages load comes from this origin; the status page's URL holds the migration ID, so no
 # Referer leaves the page either.
@@ -177,6 +180,20 @@ def account_type_options(side: str) -> str:
     return "\n            ".join(rows)  # the marker's line keeps its indentation; the others get the same
 
 
+def default_texts(html: str) -> str:
+    """Each ``<!--DEFAULT-TEXT-->`` filled with its element's English text (the page script translates it), so
+    a partial can hold what differs per page only as a dictionary key. A key the dictionary lacks raises."""
+    labels = _dictionary(DEFAULT_LANGUAGE)
+
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(2)
+        if key not in labels:
+            raise ValueError(f"web/i18n/{DEFAULT_LANGUAGE}.json has no text for {key}")
+        return match.group(1) + escape(labels[key])
+
+    return DEFAULT_TEXT.sub(fill, html)
+
+
 def mark_current(html: str, path: str) -> str:
     """The shared navigation with its link to this page marked as the current one."""
     link = re.compile(rf'(<a href="{re.escape(path)}" data-i18n="nav\.\w+")>')
@@ -189,7 +206,7 @@ def mark_current(html: str, path: str) -> str:
 def load_page(path: str, name: str, i18n_block: str) -> str:
     """A page as served (but for its language): partials in, current link marked, dictionaries embedded."""
     page = expand_includes((WEB_DIR / name).read_text(encoding="utf-8")).replace(OPTION_ROWS_MARKER, option_rows())
-    page = ACCOUNT_TYPES_MARKER.sub(lambda m: account_type_options(m.group(1)), page)
+    page = default_texts(ACCOUNT_TYPES_MARKER.sub(lambda m: account_type_options(m.group(1)), page))
     return mark_current(page, path).replace(I18N_MARKER, i18n_block)
 
 

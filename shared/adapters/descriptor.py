@@ -8,19 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from shared.adapters.net import ConnectOptions
 from shared.adapters.ports import (
     AdapterEnv,
+    Discovery,
     ItemReader,
     ItemTarget,
+    Lookups,
     MailTarget,
     Secret,
     Source,
     Undo,
 )
+from shared.config import DetectSettings
 from shared.events import EndpointSpec, ExtractTask
+from shared.net_guard import AllowList
 
 
 def _no_keys(task: ExtractTask) -> list[str]:
@@ -35,6 +40,12 @@ ItemTargetOpener = Callable[[EndpointSpec, Secret, AdapterEnv], ItemTarget]
 UndoOpener = Callable[[EndpointSpec, Secret, AdapterEnv], Undo]
 #: Logs in and out, or raises the ConnectionCheckFailed kind that says why not (password in clear).
 LoginCheck = Callable[[EndpointSpec, str, AdapterEnv], None]
+#: Checks an uploaded file before anything starts; raises FileRefused with the reason.
+UploadCheck = Callable[[Path], None]
+#: Builds one way of finding an address's servers on the lookups the caller hands it.
+DiscoveryOpener = Callable[[Lookups], Discovery]
+#: (login, password, settings, allow-list) → the account's (host, port, security); HostNotFound when none.
+ServerFinder = Callable[[str, str, DetectSettings, AllowList], tuple[str, int, str]]
 
 
 @dataclass(frozen=True)
@@ -85,8 +96,13 @@ class System:
     task_keys: Callable[[ExtractTask], list[str]] = _no_keys
     parallel_reads: bool = False  # several sessions may read one account at once
     needs_host: bool = True  # False: the server can be found from the login (autodiscover)
-    autodiscover: bool = False  # intake looks the server up by POX autodiscover when none is given
+    #: Finds the account's server from its login when none is given (Exchange's autodiscover); None: never.
+    find_server: ServerFinder | None = None
+    #: The ways of finding an address's servers this system's protocols offer, by the ``source`` their
+    #: answers carry ("autoconfig", "srv", "autodiscover", "mx"); the registry says in which order.
+    discovery: Mapping[str, DiscoveryOpener] = field(default_factory=dict)
     uploaded: bool = False  # a file uploaded to intake, not an account: no login of its own
+    check_upload: UploadCheck | None = None  # how intake checks an uploaded file (raises FileRefused)
     default_ports: Mapping[str, int] = field(default_factory=dict)  # by security, for the web form and CLI
     form_security: str = ""  # the security the web form selects when this type is chosen ("": the user's stays)
     #: How the account signs in (``auth``), the first being the default: "basic" (password), "oauth2" (a

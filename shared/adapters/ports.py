@@ -18,6 +18,7 @@ Sessions are not thread-safe: one per thread (the services keep them in a
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -25,8 +26,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
+from shared.adapters.dns_lookup import DnsLookup
+from shared.adapters.guarded_http import HttpFetch
 from shared.adapters.net import ConnectOptions
 from shared.adapters.records import ItemRecord, MailRecord, PimRecord, Record, ScriptRecord
+from shared.adapters.server_suggestions import Suggestion
 from shared.errors import ItemRejected
 from shared.events import (
     CreatedThing,
@@ -280,14 +284,42 @@ class Undo(Protocol):
     def close(self) -> None: ...
 
 
+# -- discovery -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """The I/O a discovery may use, passed in so tests need no network: DNS (built on first use; None when
+    the host has no DNS configuration), a fetch that passes every host through the network guard, where
+    autoconfig and autodiscover answer (tests: plain HTTP on a free port), and the SRV draw."""
+
+    dns: Callable[[], DnsLookup | None]
+    fetch: HttpFetch
+    http_scheme: str = "https"
+    http_port: int | None = None
+    rng: random.Random | None = None
+
+
+class Discovery(Protocol):
+    """One way of finding the servers of an e-mail address from what its domain publishes (a provider
+    table, autoconfig files, DNS records, autodiscover). Every answer is a stranger's text: an adapter keeps
+    only well-formed settings, and the caller passes each host through the network guard before offering it."""
+
+    def discover(self, email: str, domain: str, timeout: float) -> list[Suggestion]:
+        """Suggestions in the order to offer them, [] when this way finds none; each lookup bounded by
+        ``timeout``. A network failure may raise (the caller counts it as no answer)."""
+
+
 __all__ = [
     "AdapterEnv",
+    "Discovery",
     "FetchLimits",
     "Fetched",
     "ItemListing",
     "ItemReader",
     "ItemRecord",
     "ItemTarget",
+    "Lookups",
     "MailRecord",
     "MailTarget",
     "Outgoing",
@@ -300,6 +332,7 @@ __all__ = [
     "ScriptRecord",
     "Secret",
     "Source",
+    "Suggestion",
     "Target",
     "Undo",
     "WholeItem",

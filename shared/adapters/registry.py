@@ -2,10 +2,12 @@
 
 An account's ``type`` (``imap``, ``pop3``, ``ews``, ``pst``) names a :class:`System`: how to open
 its ports, which operations it can read and write and in which neutral format, and the few
-facts intake and the web form ask (does it need a server name, can it be found by autodiscover,
-is it an uploaded file). Which options a source/target pair can take follows from that: e-mails
-when the source has a mail source and the target a mail target, any other operation when the
-source reads it and the target writes it *in the same format*. Services and intake ask here;
+facts intake and the web form ask (does it need a server name, how is it found from the login,
+is it an uploaded file and how is the file checked). The systems also bring the ways of finding an
+address's servers (the Discovery port), which intake's autodetection asks in ``DISCOVERY_ORDER``.
+Which options a source/target pair can take follows from the systems: e-mails when the source has a
+mail source and the target a mail target, any other operation when the source reads it and the
+target writes it *in the same format*. Services and intake ask here;
 nothing else switches on the type.
 
 The systems' entries (``shared/adapters/<name>/system.py``) import their adapters only when a
@@ -17,12 +19,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
-from shared.adapters.descriptor import System
+from shared.adapters.descriptor import DiscoveryOpener, ServerFinder, System
 from shared.adapters.ews.system import SYSTEM as EWS
 from shared.adapters.graph.system import SYSTEM as GRAPH
 from shared.adapters.imap.system import SYSTEM as IMAP
 from shared.adapters.pop3.system import SYSTEM as POP3
+from shared.adapters.ports import Discovery, Lookups
 from shared.adapters.pst.system import SYSTEM as PST
+from shared.adapters.server_suggestions import ProviderTableDiscovery
 from shared.errors import NotSupported
 from shared.events import EndpointSpec
 from shared.migration_state import EMAILS, OPERATIONS
@@ -199,7 +203,31 @@ def needs_password(type_: object, auth: str) -> bool:
 
 def autodiscovered() -> list[str]:
     """Account types whose server intake finds from the login when none is given."""
-    return sorted(s.name for s in SYSTEMS.values() if s.autodiscover)
+    return sorted(s.name for s in SYSTEMS.values() if s.find_server is not None)
+
+
+def find_server(type_: str) -> ServerFinder | None:
+    """How to find an account's server from its login when the request names none (None: it cannot be)."""
+    found = SYSTEMS.get(type_)
+    return found.find_server if found is not None else None
+
+
+#: The order in which autodetection asks the ways of finding an address's servers (the first with an
+#: answer wins): the provider table (no network), Thunderbird autoconfig, DNS SRV (RFC 6186), Exchange
+#: autodiscover, and last the guesses from MX records.
+DISCOVERY_ORDER: tuple[str, ...] = ("builtin", "autoconfig", "srv", "autodiscover", "mx")
+
+
+def _provider_table(_lookups: Lookups) -> Discovery:
+    return ProviderTableDiscovery()
+
+
+def discoveries(lookups: Lookups) -> list[tuple[str, Discovery]]:
+    """Every registered way of finding an address's servers, by name, in ``DISCOVERY_ORDER``."""
+    openers: dict[str, DiscoveryOpener] = {"builtin": _provider_table}
+    for s in SYSTEMS.values():
+        openers.update(s.discovery)
+    return [(name, openers[name](lookups)) for name in DISCOVERY_ORDER if name in openers]
 
 
 @contextmanager

@@ -19,11 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from exchangelib import DELEGATE, Account, Configuration, Credentials, Message, Version
+from exchangelib import Account, Message
 from exchangelib.folders import Folder
-from exchangelib.protocol import FailFast
-from exchangelib.transport import BASIC
-from exchangelib.version import EXCHANGE_2016
 from imapclient import IMAPClient
 
 from mailferry.dovecot import DovecotServer
@@ -39,6 +36,7 @@ from shared.adapters.ports import AdapterEnv, ItemRecord, PimRecord, ScriptRecor
 from shared.events import EndpointSpec, SieveScriptItem
 from shared.formats.settings import AutoReply
 from shared.net_guard import AllowList
+from tests.ews_client import emulator_account
 from tests.ews_emulator import EwsEmulator
 
 ENV = AdapterEnv(connect=ConnectOptions(allow=AllowList.parse("127.0.0.1"), timeout=30))
@@ -395,9 +393,7 @@ class EwsRig(Rig):
         return Acct(login, password, spec)
 
     def exchangelib(self, acct: Acct) -> Account:
-        config = Configuration(service_endpoint=self.emu.url, credentials=Credentials(acct.login, acct.password),
-                               auth_type=BASIC, version=Version(build=EXCHANGE_2016), retry_policy=FailFast())
-        return Account(acct.login, config=config, autodiscover=False, access_type=DELEGATE)
+        return emulator_account(self.emu.url, acct.login, acct.password, fail_fast=True)
 
     def seed(self, acct: Acct, layout: dict[str, list[Seed]]) -> None:
         acc = self.exchangelib(acct)

@@ -15,15 +15,14 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from exchangelib import DELEGATE, Account, Configuration, Credentials, EWSDateTime, EWSTimeZone, Message, Version
+from exchangelib import Account, EWSDateTime, EWSTimeZone, Message
 from exchangelib.extended_properties import ExtendedProperty
-from exchangelib.transport import BASIC
-from exchangelib.version import EXCHANGE_2016
 
 from mailferry.stack import StackInfo
 from tests.conftest import Accounts
 from tests.e2e.flows import migrate, start, wait_final
 from tests.e2e.test_ews_mail import endpoint, new_mailbox
+from tests.ews_client import emulator_account
 from tests.ews_emulator import EwsEmulator
 
 
@@ -53,10 +52,7 @@ def emulator() -> Iterator[EwsEmulator]:
 
 
 def account(emu: EwsEmulator, login: str, password: str) -> Account:
-    config = Configuration(service_endpoint=emu.url, credentials=Credentials(login, password), auth_type=BASIC,
-                           version=Version(build=EXCHANGE_2016))
-    return Account(login, config=config, autodiscover=False, access_type=DELEGATE,
-                   default_timezone=EWSTimeZone("UTC"))
+    return emulator_account(emu.url, login, password, timezone=EWSTimeZone("UTC"))
 
 
 def mime(subject: str, n: int) -> bytes:

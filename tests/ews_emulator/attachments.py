@@ -13,9 +13,8 @@ from .soap import (
     child,
     copy_el,
     local,
-    multi_response,
+    per_message,
     require,
-    response_message,
     schema_error,
     sub,
     tq,
@@ -72,36 +71,30 @@ def create_attachment(ctx: Context, op: Any) -> Any:
     from .items import resolve_item
 
     mbx, item = resolve_item(ctx, require(op, M_NS, "ParentItemId"))
-    msgs = []
-    for src in require(op, M_NS, "Attachments"):
+
+    def one(msg: Any, src: Any) -> None:
         kind = local(src)
-        try:
-            if kind not in ATTACHMENT_CHILDREN:
-                raise schema_error(f"The element 'Attachments' has invalid child element '{kind}'.")
-            for c in src:
-                if local(c) not in ATTACHMENT_CHILDREN[kind]:
-                    raise schema_error(f"The element '{kind}' has invalid child element '{local(c)}'.")
-            if kind == "FileAttachment" and src.find(tq("Content")) is None:
-                raise EwsError("ErrorInvalidAttachmentSubfilter", "A FileAttachment requires Content.")
-            stored = normalize(copy_el(src))
-            content = stored.findtext(tq("Content"))
-            if stored.find(tq("Size")) is None:
-                size = len(base64.b64decode(content)) if content else len(str(stored))
-                sub(stored, T_NS, "Size", str(size))
-            if stored.find(tq("LastModifiedTime")) is None:
-                sub(stored, T_NS, "LastModifiedTime", now_iso())
-            att = Attachment(make_id("A", mbx.number), stored)
-            item.attachments.append(att)
-            item.touch(["Attachments", "HasAttachments"])
-            msg = response_message("CreateAttachment")
-            out = sub(sub(msg, M_NS, "Attachments"), T_NS, kind)
-            _root_id(sub(out, T_NS, "AttachmentId", Id=att.id), item)
-        except EwsError as e:
-            if e.fault:
-                raise
-            msg = response_message("CreateAttachment", e)
-        msgs.append(msg)
-    return multi_response("CreateAttachment", msgs)
+        if kind not in ATTACHMENT_CHILDREN:
+            raise schema_error(f"The element 'Attachments' has invalid child element '{kind}'.")
+        for c in src:
+            if local(c) not in ATTACHMENT_CHILDREN[kind]:
+                raise schema_error(f"The element '{kind}' has invalid child element '{local(c)}'.")
+        if kind == "FileAttachment" and src.find(tq("Content")) is None:
+            raise EwsError("ErrorInvalidAttachmentSubfilter", "A FileAttachment requires Content.")
+        stored = normalize(copy_el(src))
+        content = stored.findtext(tq("Content"))
+        if stored.find(tq("Size")) is None:
+            size = len(base64.b64decode(content)) if content else len(str(stored))
+            sub(stored, T_NS, "Size", str(size))
+        if stored.find(tq("LastModifiedTime")) is None:
+            sub(stored, T_NS, "LastModifiedTime", now_iso())
+        att = Attachment(make_id("A", mbx.number), stored)
+        item.attachments.append(att)
+        item.touch(["Attachments", "HasAttachments"])
+        out = sub(sub(msg, M_NS, "Attachments"), T_NS, kind)
+        _root_id(sub(out, T_NS, "AttachmentId", Id=att.id), item)
+
+    return per_message("CreateAttachment", one, require(op, M_NS, "Attachments"))
 
 
 def _lookup(ctx: Context, el: Any) -> tuple[Any, Attachment]:
@@ -126,40 +119,27 @@ def get_attachment(ctx: Context, op: Any) -> Any:
                 raise schema_error(
                     f"AttachmentShape child '{local(c)}' is not implemented by the EWS emulator."
                 )
-    msgs = []
-    for aid in require(op, M_NS, "AttachmentIds"):
-        try:
-            item, att = _lookup(ctx, aid)
-            msg = response_message("GetAttachment")
-            out = sub(sub(msg, M_NS, "Attachments"), T_NS, local(att.elem))
-            _root_id(sub(out, T_NS, "AttachmentId", Id=att.id), item)
-            for c in att.elem:
-                if local(c) != "AttachmentId":
-                    out.append(copy_el(c))
-        except EwsError as e:
-            if e.fault:
-                raise
-            msg = response_message("GetAttachment", e)
-        msgs.append(msg)
-    return multi_response("GetAttachment", msgs)
+
+    def one(msg: Any, aid: Any) -> None:
+        item, att = _lookup(ctx, aid)
+        out = sub(sub(msg, M_NS, "Attachments"), T_NS, local(att.elem))
+        _root_id(sub(out, T_NS, "AttachmentId", Id=att.id), item)
+        for c in att.elem:
+            if local(c) != "AttachmentId":
+                out.append(copy_el(c))
+
+    return per_message("GetAttachment", one, require(op, M_NS, "AttachmentIds"))
 
 
 def delete_attachment(ctx: Context, op: Any) -> Any:
     # Response shape: "DeleteAttachment operation" (learn.microsoft.com) successful response sample.
-    msgs = []
-    for aid in require(op, M_NS, "AttachmentIds"):
-        try:
-            item, att = _lookup(ctx, aid)
-            item.attachments.remove(att)
-            item.touch(["Attachments", "HasAttachments"])
-            msg = response_message("DeleteAttachment")
-            _root_id(sub(msg, M_NS, "RootItemId"), item)
-        except EwsError as e:
-            if e.fault:
-                raise
-            msg = response_message("DeleteAttachment", e)
-        msgs.append(msg)
-    return multi_response("DeleteAttachment", msgs)
+    def one(msg: Any, aid: Any) -> None:
+        item, att = _lookup(ctx, aid)
+        item.attachments.remove(att)
+        item.touch(["Attachments", "HasAttachments"])
+        _root_id(sub(msg, M_NS, "RootItemId"), item)
+
+    return per_message("DeleteAttachment", one, require(op, M_NS, "AttachmentIds"))
 
 
 OPERATIONS = {

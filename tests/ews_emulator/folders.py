@@ -12,9 +12,8 @@ from .soap import (
     child,
     local,
     m_el,
-    multi_response,
+    per_message,
     require,
-    response_message,
     schema_error,
     sub,
     t_el,
@@ -130,18 +129,12 @@ def folder_xml(mbx: Mailbox, f: Folder, shape: Shape) -> Any:
 def get_folder(ctx: Context, op: Any) -> Any:
     # Response shape: "GetFolder operation" (learn.microsoft.com) successful response sample.
     shape = parse_shape(child(op, M_NS, "FolderShape"))
-    msgs = []
-    for fid in folder_id_children(require(op, M_NS, "FolderIds")):
-        try:
-            mbx, f = resolve_folder(ctx, fid)
-            msg = response_message("GetFolder")
-            sub(msg, M_NS, "Folders").append(folder_xml(mbx, f, shape))
-        except EwsError as e:
-            if e.fault:
-                raise
-            msg = response_message("GetFolder", e)
-        msgs.append(msg)
-    return multi_response("GetFolder", msgs)
+
+    def one(msg: Any, fid: Any) -> None:
+        mbx, f = resolve_folder(ctx, fid)
+        sub(msg, M_NS, "Folders").append(folder_xml(mbx, f, shape))
+
+    return per_message("GetFolder", one, folder_id_children(require(op, M_NS, "FolderIds")))
 
 
 def find_folder(ctx: Context, op: Any) -> Any:
@@ -154,29 +147,23 @@ def find_folder(ctx: Context, op: Any) -> Any:
     shape = parse_shape(child(op, M_NS, "FolderShape"))
     paging = parse_paging(op, "IndexedPageFolderView")
     restriction = parse_restriction(child(op, M_NS, "Restriction"))
-    msgs = []
-    for fid in folder_id_children(require(op, M_NS, "ParentFolderIds")):
-        try:
-            mbx, parent = resolve_folder(ctx, fid)
-            if traversal == "Deep":
-                found = mbx.descendants(parent.id)
-            elif traversal == "Shallow":
-                found = mbx.children(parent.id)
-            else:
-                found = []
-            entries = [folder_xml(mbx, f, Shape("AllProperties")) for f in found]
-            if restriction is not None:
-                found = [f for f, e in zip(found, entries, strict=True) if restriction(e)]
-            msg = response_message("FindFolder")
-            holder, chunk = page(found, paging, sub(msg, M_NS, "RootFolder"), "Folders")
-            for f in chunk:
-                holder.append(folder_xml(mbx, f, shape))
-        except EwsError as e:
-            if e.fault:
-                raise
-            msg = response_message("FindFolder", e)
-        msgs.append(msg)
-    return multi_response("FindFolder", msgs)
+
+    def one(msg: Any, fid: Any) -> None:
+        mbx, parent = resolve_folder(ctx, fid)
+        if traversal == "Deep":
+            found = mbx.descendants(parent.id)
+        elif traversal == "Shallow":
+            found = mbx.children(parent.id)
+        else:
+            found = []
+        entries = [folder_xml(mbx, f, Shape("AllProperties")) for f in found]
+        if restriction is not None:
+            found = [f for f, e in zip(found, entries, strict=True) if restriction(e)]
+        holder, chunk = page(found, paging, sub(msg, M_NS, "RootFolder"), "Folders")
+        for f in chunk:
+            holder.append(folder_xml(mbx, f, shape))
+
+    return per_message("FindFolder", one, folder_id_children(require(op, M_NS, "ParentFolderIds")))
 
 
 def _check_name(mbx: Mailbox, parent: Folder, name: str, exclude: Folder | None = None) -> None:
@@ -192,40 +179,34 @@ def create_folder(ctx: Context, op: Any) -> Any:
     if len(ids) != 1:
         raise schema_error("ParentFolderId must contain exactly one FolderId or DistinguishedFolderId.")
     mbx, parent = resolve_folder(ctx, ids[0])
-    msgs = []
-    for fe in require(op, M_NS, "Folders"):
-        try:
-            if local(fe) not in FOLDER_ELEMENTS:
-                raise schema_error(f"The element 'Folders' has invalid child element '{local(fe)}'.")
-            for c in fe:
-                if local(c) not in ("DisplayName", "FolderClass", "PermissionSet", "ExtendedProperty"):
-                    raise schema_error(
-                        f"CreateFolder: element '{local(c)}' is not supported by the EWS emulator."
-                    )
-            name = text_of(fe, T_NS, "DisplayName")
-            if not name:
-                raise EwsError(
-                    "ErrorFolderSavePropertyError", "Folder property error: DisplayName is required."
+
+    def one(msg: Any, fe: Any) -> None:
+        if local(fe) not in FOLDER_ELEMENTS:
+            raise schema_error(f"The element 'Folders' has invalid child element '{local(fe)}'.")
+        for c in fe:
+            if local(c) not in ("DisplayName", "FolderClass", "PermissionSet", "ExtendedProperty"):
+                raise schema_error(
+                    f"CreateFolder: element '{local(c)}' is not supported by the EWS emulator."
                 )
-            folder_class = text_of(fe, T_NS, "FolderClass")
-            if folder_class is None and local(fe) != "Folder":
-                folder_class = {
-                    "CalendarFolder": "IPF.Appointment",
-                    "ContactsFolder": "IPF.Contact",
-                    "TasksFolder": "IPF.Task",
-                }.get(local(fe))
-            _check_name(mbx, parent, name)
-            f = mbx.add_folder(parent.id, name, folder_class or "IPF.Note", tag_for_class(folder_class))
-            parent.version += 1
-            msg = response_message("CreateFolder")
-            out = sub(sub(msg, M_NS, "Folders"), T_NS, f.tag)
-            sub(out, T_NS, "FolderId", Id=f.id, ChangeKey=f.changekey)
-        except EwsError as e:
-            if e.fault:
-                raise
-            msg = response_message("CreateFolder", e)
-        msgs.append(msg)
-    return multi_response("CreateFolder", msgs)
+        name = text_of(fe, T_NS, "DisplayName")
+        if not name:
+            raise EwsError(
+                "ErrorFolderSavePropertyError", "Folder property error: DisplayName is required."
+            )
+        folder_class = text_of(fe, T_NS, "FolderClass")
+        if folder_class is None and local(fe) != "Folder":
+            folder_class = {
+                "CalendarFolder": "IPF.Appointment",
+                "ContactsFolder": "IPF.Contact",
+                "TasksFolder": "IPF.Task",
+            }.get(local(fe))
+        _check_name(mbx, parent, name)
+        f = mbx.add_folder(parent.id, name, folder_class or "IPF.Note", tag_for_class(folder_class))
+        parent.version += 1
+        out = sub(sub(msg, M_NS, "Folders"), T_NS, f.tag)
+        sub(out, T_NS, "FolderId", Id=f.id, ChangeKey=f.changekey)
+
+    return per_message("CreateFolder", one, require(op, M_NS, "Folders"))
 
 
 def _drop_folder(mbx: Mailbox, f: Folder) -> None:
@@ -242,67 +223,54 @@ def delete_folder(ctx: Context, op: Any) -> Any:
         raise schema_error(
             "DeleteFolder requires DeleteType='HardDelete', 'SoftDelete' or 'MoveToDeletedItems'."
         )
-    msgs = []
-    for fid in folder_id_children(require(op, M_NS, "FolderIds")):
-        try:
-            mbx, f = resolve_folder(ctx, fid)
-            if f.distinguished:
-                raise EwsError("ErrorDeleteDistinguishedFolder", "Distinguished folders cannot be deleted.")
-            trash = mbx.distinguished("deleteditems")
-            if delete_type == "MoveToDeletedItems" and f.parent_id != trash.id:
-                _check_name(mbx, trash, f.name)
-                f.parent_id = trash.id
-                f.version += 1
-            else:
-                _drop_folder(mbx, f)
-            msg = response_message("DeleteFolder")
-        except EwsError as e:
-            if e.fault:
-                raise
-            msg = response_message("DeleteFolder", e)
-        msgs.append(msg)
-    return multi_response("DeleteFolder", msgs)
+
+    def one(msg: Any, fid: Any) -> None:
+        mbx, f = resolve_folder(ctx, fid)
+        if f.distinguished:
+            raise EwsError("ErrorDeleteDistinguishedFolder", "Distinguished folders cannot be deleted.")
+        trash = mbx.distinguished("deleteditems")
+        if delete_type == "MoveToDeletedItems" and f.parent_id != trash.id:
+            _check_name(mbx, trash, f.name)
+            f.parent_id = trash.id
+            f.version += 1
+        else:
+            _drop_folder(mbx, f)
+
+    return per_message("DeleteFolder", one, folder_id_children(require(op, M_NS, "FolderIds")))
 
 
 def update_folder(ctx: Context, op: Any) -> Any:
     # Response shape: "UpdateFolder operation" (learn.microsoft.com) successful response sample.
-    msgs = []
-    for change in require(op, M_NS, "FolderChanges"):
-        try:
-            ids = folder_id_children(change)
-            if len(ids) != 1:
-                raise schema_error("FolderChange requires one FolderId or DistinguishedFolderId.")
-            mbx, f = resolve_folder(ctx, ids[0])
-            for upd in require(change, T_NS, "Updates"):
-                if local(upd) != "SetFolderField":
-                    raise schema_error(f"UpdateFolder: '{local(upd)}' is not supported by the EWS emulator.")
-                uri = child(upd, T_NS, "FieldURI")
-                field = uri.get("FieldURI") if uri is not None else None
-                value_el = next((c for c in upd if local(c) in FOLDER_ELEMENTS), None)
-                if value_el is None or field not in ("folder:DisplayName", "folder:FolderClass"):
-                    raise EwsError(
-                        "ErrorInvalidPropertySet",
-                        f"Cannot set folder property {field!r} in the EWS emulator.",
-                    )
-                value = text_of(value_el, T_NS, field.split(":")[1]) or ""
-                if field == "folder:DisplayName":
-                    if f.distinguished:
-                        raise EwsError("ErrorAccessDenied", "Distinguished folders cannot be renamed.")
-                    if f.parent_id:
-                        _check_name(mbx, mbx.folders[f.parent_id], value, exclude=f)
-                    f.name = value
-                else:
-                    f.folder_class = value
-            f.version += 1
-            msg = response_message("UpdateFolder")
-            out = sub(sub(msg, M_NS, "Folders"), T_NS, f.tag)
-            sub(out, T_NS, "FolderId", Id=f.id, ChangeKey=f.changekey)
-        except EwsError as e:
-            if e.fault:
-                raise
-            msg = response_message("UpdateFolder", e)
-        msgs.append(msg)
-    return multi_response("UpdateFolder", msgs)
+    def one(msg: Any, change: Any) -> None:
+        ids = folder_id_children(change)
+        if len(ids) != 1:
+            raise schema_error("FolderChange requires one FolderId or DistinguishedFolderId.")
+        mbx, f = resolve_folder(ctx, ids[0])
+        for upd in require(change, T_NS, "Updates"):
+            if local(upd) != "SetFolderField":
+                raise schema_error(f"UpdateFolder: '{local(upd)}' is not supported by the EWS emulator.")
+            uri = child(upd, T_NS, "FieldURI")
+            field = uri.get("FieldURI") if uri is not None else None
+            value_el = next((c for c in upd if local(c) in FOLDER_ELEMENTS), None)
+            if value_el is None or field not in ("folder:DisplayName", "folder:FolderClass"):
+                raise EwsError(
+                    "ErrorInvalidPropertySet",
+                    f"Cannot set folder property {field!r} in the EWS emulator.",
+                )
+            value = text_of(value_el, T_NS, field.split(":")[1]) or ""
+            if field == "folder:DisplayName":
+                if f.distinguished:
+                    raise EwsError("ErrorAccessDenied", "Distinguished folders cannot be renamed.")
+                if f.parent_id:
+                    _check_name(mbx, mbx.folders[f.parent_id], value, exclude=f)
+                f.name = value
+            else:
+                f.folder_class = value
+        f.version += 1
+        out = sub(sub(msg, M_NS, "Folders"), T_NS, f.tag)
+        sub(out, T_NS, "FolderId", Id=f.id, ChangeKey=f.changekey)
+
+    return per_message("UpdateFolder", one, require(op, M_NS, "FolderChanges"))
 
 
 def move_folder(ctx: Context, op: Any) -> Any:
@@ -311,50 +279,38 @@ def move_folder(ctx: Context, op: Any) -> Any:
     if len(to_ids) != 1:
         raise schema_error("ToFolderId requires one FolderId or DistinguishedFolderId.")
     tmbx, target = resolve_folder(ctx, to_ids[0])
-    msgs = []
-    for fid in folder_id_children(require(op, M_NS, "FolderIds")):
-        try:
-            mbx, f = resolve_folder(ctx, fid)
-            if mbx is not tmbx:
-                raise EwsError("ErrorCrossMailboxMoveCopy", "Cross-mailbox moves are not supported.")
-            if f.distinguished:
-                raise EwsError("ErrorMoveDistinguishedFolder", "Distinguished folders cannot be moved.")
-            if target is f or target in mbx.descendants(f.id):
-                raise EwsError("ErrorMoveCopyFailed", "Cannot move a folder into itself.")
-            _check_name(mbx, target, f.name)
-            f.parent_id = target.id
-            f.version += 1
-            msg = response_message("MoveFolder")
-            out = sub(sub(msg, M_NS, "Folders"), T_NS, f.tag)
-            sub(out, T_NS, "FolderId", Id=f.id, ChangeKey=f.changekey)
-        except EwsError as e:
-            if e.fault:
-                raise
-            msg = response_message("MoveFolder", e)
-        msgs.append(msg)
-    return multi_response("MoveFolder", msgs)
+
+    def one(msg: Any, fid: Any) -> None:
+        mbx, f = resolve_folder(ctx, fid)
+        if mbx is not tmbx:
+            raise EwsError("ErrorCrossMailboxMoveCopy", "Cross-mailbox moves are not supported.")
+        if f.distinguished:
+            raise EwsError("ErrorMoveDistinguishedFolder", "Distinguished folders cannot be moved.")
+        if target is f or target in mbx.descendants(f.id):
+            raise EwsError("ErrorMoveCopyFailed", "Cannot move a folder into itself.")
+        _check_name(mbx, target, f.name)
+        f.parent_id = target.id
+        f.version += 1
+        out = sub(sub(msg, M_NS, "Folders"), T_NS, f.tag)
+        sub(out, T_NS, "FolderId", Id=f.id, ChangeKey=f.changekey)
+
+    return per_message("MoveFolder", one, folder_id_children(require(op, M_NS, "FolderIds")))
 
 
 def empty_folder(ctx: Context, op: Any) -> Any:
     # Response shape: "EmptyFolder operation" (learn.microsoft.com) successful response sample.
     delete_sub = bool_text(True) == (op.get("DeleteSubFolders") or "false").lower()
-    msgs = []
-    for fid in folder_id_children(require(op, M_NS, "FolderIds")):
-        try:
-            mbx, f = resolve_folder(ctx, fid)
-            for item in list(f.items.values()):
-                mbx.remove_item(item)
-            if delete_sub:
-                for c in mbx.children(f.id):
-                    _drop_folder(mbx, c)
-            f.version += 1
-            msg = response_message("EmptyFolder")
-        except EwsError as e:
-            if e.fault:
-                raise
-            msg = response_message("EmptyFolder", e)
-        msgs.append(msg)
-    return multi_response("EmptyFolder", msgs)
+
+    def one(msg: Any, fid: Any) -> None:
+        mbx, f = resolve_folder(ctx, fid)
+        for item in list(f.items.values()):
+            mbx.remove_item(item)
+        if delete_sub:
+            for c in mbx.children(f.id):
+                _drop_folder(mbx, c)
+        f.version += 1
+
+    return per_message("EmptyFolder", one, folder_id_children(require(op, M_NS, "FolderIds")))
 
 
 OPERATIONS = {

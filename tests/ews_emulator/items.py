@@ -18,9 +18,8 @@ from .soap import (
     child,
     copy_el,
     local,
-    multi_response,
+    per_message,
     require,
-    response_message,
     schema_error,
     sub,
     tq,
@@ -78,20 +77,6 @@ def _item_ref(msg: Any, item: Item) -> None:
     sub(sub(holder, T_NS, item.kind), T_NS, "ItemId", Id=item.id, ChangeKey=item.changekey)
 
 
-def _per_message(op: str, fn: Any, inputs: list[Any]) -> Any:
-    msgs = []
-    for x in inputs:
-        try:
-            msg = response_message(op)
-            fn(msg, x)
-        except EwsError as e:
-            if e.fault:
-                raise
-            msg = response_message(op, e)
-        msgs.append(msg)
-    return multi_response(op, msgs)
-
-
 def find_item(ctx: Context, op: Any) -> Any:
     # Response shape: "FindItem operation" (learn.microsoft.com) successful response sample.
     traversal = op.get("Traversal")
@@ -125,7 +110,7 @@ def find_item(ctx: Context, op: Any) -> Any:
         for item in chunk:
             holder.append(render_item(item, mbx, shape))
 
-    return _per_message("FindItem", one, folder_id_children(require(op, M_NS, "ParentFolderIds")))
+    return per_message("FindItem", one, folder_id_children(require(op, M_NS, "ParentFolderIds")))
 
 
 def get_item(ctx: Context, op: Any) -> Any:
@@ -136,7 +121,7 @@ def get_item(ctx: Context, op: Any) -> Any:
         mbx, item = resolve_item(ctx, iid)
         sub(msg, M_NS, "Items").append(render_item(item, mbx, shape))
 
-    return _per_message("GetItem", one, item_id_children(require(op, M_NS, "ItemIds")))
+    return per_message("GetItem", one, item_id_children(require(op, M_NS, "ItemIds")))
 
 
 def _check_disposition(op: Any, kinds: set[str], attr: str = "MessageDisposition") -> None:
@@ -213,7 +198,7 @@ def create_item(ctx: Context, op: Any) -> Any:
             folder = mbx.distinguished(DEFAULT_TARGET.get(local(src), "drafts"))
         _item_ref(msg, store_new_item(mbx, folder, src))
 
-    return _per_message("CreateItem", one, list(items_el))
+    return per_message("CreateItem", one, list(items_el))
 
 
 def _check_change_key(item: Item, id_el: Any, mode: str, fields: list[str]) -> None:
@@ -348,7 +333,7 @@ def update_item(ctx: Context, op: Any) -> Any:
         _item_ref(msg, item)
         sub(sub(msg, M_NS, "ConflictResults"), T_NS, "Count", "0")
 
-    return _per_message("UpdateItem", one, list(require(op, M_NS, "ItemChanges")))
+    return per_message("UpdateItem", one, list(require(op, M_NS, "ItemChanges")))
 
 
 def delete_item(ctx: Context, op: Any) -> Any:
@@ -380,7 +365,7 @@ def delete_item(ctx: Context, op: Any) -> Any:
         else:
             mbx.remove_item(item)
 
-    return _per_message("DeleteItem", one, item_id_children(require(op, M_NS, "ItemIds")))
+    return per_message("DeleteItem", one, item_id_children(require(op, M_NS, "ItemIds")))
 
 
 def _move_or_copy(ctx: Context, op: Any, name: str) -> Any:
@@ -399,7 +384,7 @@ def _move_or_copy(ctx: Context, op: Any, name: str) -> Any:
             mbx.remove_item(item)
         _item_ref(msg, new)
 
-    return _per_message(name, one, item_id_children(require(op, M_NS, "ItemIds")))
+    return per_message(name, one, item_id_children(require(op, M_NS, "ItemIds")))
 
 
 def move_item(ctx: Context, op: Any) -> Any:

@@ -6,6 +6,7 @@ bytes lives here, together with the error type that operations raise.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -253,6 +254,22 @@ def multi_response(op_name: str, messages: list[Any]) -> Any:
     for msg in messages:
         msgs.append(msg)
     return resp
+
+
+def per_message(op_name: str, fn: Callable[[Any, Any], None], inputs: Iterable[Any]) -> Any:
+    """A batched operation's response: one message per input, filled by ``fn(message, input)``; an EwsError
+    that is not a fault becomes that input's error message and the others still run (as Exchange does)."""
+    msgs = []
+    for x in inputs:
+        try:
+            msg = response_message(op_name)
+            fn(msg, x)
+        except EwsError as e:
+            if e.fault:
+                raise
+            msg = response_message(op_name, e)
+        msgs.append(msg)
+    return multi_response(op_name, msgs)
 
 
 def copy_el(elem: Any) -> Any:

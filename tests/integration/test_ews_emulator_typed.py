@@ -14,21 +14,16 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from exchangelib import (
-    DELEGATE,
     Account,
     CalendarItem,
-    Configuration,
-    Credentials,
     EWSDateTime,
     EWSTimeZone,
     Message,
-    Version,
 )
 from exchangelib.extended_properties import ExtendedProperty
 from exchangelib.properties import Actions, Conditions, Rule
-from exchangelib.transport import BASIC
-from exchangelib.version import EXCHANGE_2016
 
+from tests.ews_client import emulator_account
 from tests.ews_emulator import EwsEmulator
 
 pytestmark = pytest.mark.integration
@@ -57,10 +52,7 @@ def emu() -> Iterator[EwsEmulator]:
 
 
 def account(emu: EwsEmulator) -> Account:
-    config = Configuration(service_endpoint=emu.url, credentials=Credentials(ALICE, PW), auth_type=BASIC,
-                           version=Version(build=EXCHANGE_2016))
-    return Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE,
-                   default_timezone=EWSTimeZone("UTC"))
+    return emulator_account(emu.url, ALICE, PW, timezone=EWSTimeZone("UTC"))
 
 
 def soap(emu: EwsEmulator, body: str) -> tuple[int, str]:

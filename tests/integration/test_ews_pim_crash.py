@@ -14,11 +14,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis as redis_lib
-from exchangelib import DELEGATE, Account, Configuration, Credentials, Version
+from exchangelib import Account
 from exchangelib.errors import ErrorServerBusy
-from exchangelib.protocol import FailFast
-from exchangelib.transport import BASIC
-from exchangelib.version import EXCHANGE_2016
 from prometheus_client import CollectorRegistry
 
 from shared import topics
@@ -37,6 +34,7 @@ from shared.kafka_edge import DeliveryFailed, EventProducer, ensure_topics, make
 from shared.ledger import LedgerStore, RedisLedger
 from shared.metrics import ServiceMetrics
 from shared.topics import TopicSpec
+from tests.ews_client import emulator_account
 from tests.ews_emulator import EwsEmulator
 from tests.ews_emulator.pim_seed import WEEKLY_STANDUP, add_news_rule, save_calendar, save_group
 from tests.servers import Process
@@ -113,9 +111,7 @@ def emu() -> Iterator[EwsEmulator]:
 
 def connect(emu: EwsEmulator, login: str) -> Account:
     # Fail fast: a refused request is an error at once (the tests use refusals as crashes).
-    config = Configuration(service_endpoint=emu.url, credentials=Credentials(login, PW), auth_type=BASIC,
-                           version=Version(build=EXCHANGE_2016), retry_policy=FailFast())
-    return Account(login, config=config, autodiscover=False, access_type=DELEGATE)
+    return emulator_account(emu.url, login, PW, fail_fast=True)
 
 
 def source_items(emu: EwsEmulator, mid: str) -> list[PimItem]:

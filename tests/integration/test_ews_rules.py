@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from exchangelib import DELEGATE, Account, Configuration, Credentials, EWSDateTime, EWSTimeZone, Version
+from exchangelib import Account, EWSDateTime, EWSTimeZone
 from exchangelib.folders import Folder
 from exchangelib.properties import Actions, Address, Conditions, Exceptions, Rule, WithinDateRange, WithinSizeRange
-from exchangelib.transport import BASIC
-from exchangelib.version import EXCHANGE_2016
 
 from shared.adapters.ews.rules import create_rule
 from shared.formats.settings import RuleModel, rule_from_ews, rule_to_ews
+from tests.ews_client import emulator_account
 from tests.ews_emulator import EwsEmulator
 
 pytestmark = pytest.mark.integration
@@ -29,9 +28,7 @@ UTC = EWSTimeZone("UTC")
 def acc() -> Iterator[Account]:
     with EwsEmulator() as emu:
         emu.add_mailbox(ALICE, PW)
-        config = Configuration(service_endpoint=emu.url, credentials=Credentials(ALICE, PW), auth_type=BASIC,
-                               version=Version(build=EXCHANGE_2016))
-        yield Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE, default_timezone=UTC)
+        yield emulator_account(emu.url, ALICE, PW, timezone=UTC)
 
 
 def addresses(value: object) -> list[str]:

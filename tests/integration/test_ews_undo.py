@@ -17,20 +17,13 @@ from datetime import UTC, datetime
 
 import pytest
 from exchangelib import (
-    DELEGATE,
     Account,
-    Configuration,
-    Credentials,
     EWSDateTime,
     EWSTimeZone,
     Message,
     OofSettings,
-    Version,
 )
 from exchangelib.properties import Actions, Conditions, Rule
-from exchangelib.protocol import FailFast
-from exchangelib.transport import BASIC
-from exchangelib.version import EXCHANGE_2016
 
 from services.loader.undo_plan import build_plan
 from services.loader.undo_run import UndoRunner
@@ -40,6 +33,7 @@ from shared.adapters.ews.undo import EwsUndo
 from shared.adapters.ports import Outgoing
 from shared.events import CreatedThing, UndoFinished, UndoProgress
 from shared.formats.settings import auto_reply_from_ews
+from tests.ews_client import emulator_account
 from tests.ews_emulator import EwsEmulator
 
 pytestmark = pytest.mark.integration
@@ -63,9 +57,7 @@ def emu() -> Iterator[EwsEmulator]:
 
 
 def connect(emu: EwsEmulator) -> Account:
-    config = Configuration(service_endpoint=emu.url, credentials=Credentials(TARGET, PW), auth_type=BASIC,
-                           version=Version(build=EXCHANGE_2016), retry_policy=FailFast())
-    return Account(TARGET, config=config, autodiscover=False, access_type=DELEGATE)
+    return emulator_account(emu.url, TARGET, PW, fail_fast=True)
 
 
 def folder_paths(acc: Account) -> set[str]:

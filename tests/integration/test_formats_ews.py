@@ -13,9 +13,7 @@ import pytest
 
 exchangelib = pytest.importorskip("exchangelib")
 
-from exchangelib import DELEGATE, Account, Configuration, Credentials, EWSTimeZone, Version  # noqa: E402
-from exchangelib.transport import BASIC  # noqa: E402
-from exchangelib.version import EXCHANGE_2016  # noqa: E402
+from exchangelib import Account, EWSTimeZone  # noqa: E402
 
 from shared.adapters.ews.mapping import (  # noqa: E402
     ContactGroup,
@@ -48,6 +46,7 @@ try:
 except ModuleNotFoundError:  # pytest without the repo root on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from tests.ews_emulator import EwsEmulator
+from tests.ews_client import emulator_account  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -65,13 +64,7 @@ def emu() -> Iterator[EwsEmulator]:
 
 @pytest.fixture
 def acc(emu: EwsEmulator) -> Account:
-    config = Configuration(
-        service_endpoint=emu.url,
-        credentials=Credentials(ALICE, PW),
-        auth_type=BASIC,
-        version=Version(build=EXCHANGE_2016),
-    )
-    return Account(ALICE, config=config, autodiscover=False, access_type=DELEGATE, default_timezone=EWSTimeZone("UTC"))
+    return emulator_account(emu.url, ALICE, PW, timezone=EWSTimeZone("UTC"))
 
 
 def _mapped_contact_fields(card: ContactCard) -> dict[str, object]:

@@ -11,32 +11,19 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from services.intake import provider_table as pt
 from services.intake.api_errors import install_error_handlers
-from services.intake.autodetect import (
-    Detector,
-    DetectSettings,
-    GuardedHttp,
-    HttpResponse,
-    InvalidEmail,
-    MxRecord,
-    SrvRecord,
-    Suggestion,
-    autoconfig_urls,
-    autodiscover_urls,
-    builtin_suggestions,
-    ews_suggestion,
-    expand_placeholders,
-    mx_suggestions,
-    order_srv,
-    parse_autoconfig,
-    parse_email,
-    parse_pox,
-    pox_request,
-    pox_suggestions,
-    srv_suggestions,
-)
+from services.intake.autodetect import Detector
 from services.intake.autodetect_api import autodetect_router
+from shared.adapters import provider_table as pt
+from shared.adapters.dns_lookup import MxRecord, SrvRecord, order_srv
+from shared.adapters.ews.pox import autodiscover_urls, parse_pox, pox_request, pox_suggestions
+from shared.adapters.guarded_http import GuardedHttp, HttpResponse
+from shared.adapters.imap.autoconfig import autoconfig_urls, expand_placeholders, parse_autoconfig
+from shared.adapters.imap.mx_guess import mx_suggestions
+from shared.adapters.imap.srv_discovery import srv_suggestions
+from shared.adapters.server_suggestions import Suggestion, builtin_suggestions, ews_suggestion
+from shared.config import DetectSettings
+from shared.mail_address import InvalidEmail, parse_email
 from shared.net_guard import AddressNotAllowed, AllowList
 
 NOTHING = AllowList.parse("")

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.intake import web_routes
-from services.intake.web_routes import PAGES, WEB_DIR, expand_includes, mark_current, web_router
+from services.intake.web_routes import PAGES, WEB_DIR, default_texts, expand_includes, mark_current, web_router
 
 NAV = {"/": "nav.new", "/pst": "nav.pst", "/status": "nav.status", "/operator": "nav.operator"}
 
@@ -50,6 +50,25 @@ def test_no_page_file_repeats_what_a_partial_holds() -> None:
     for name in PAGES.values():
         source = (WEB_DIR / name).read_text(encoding="utf-8")
         assert '<header class="topbar">' not in source and 'id="lang-select"' not in source
+        assert "<head>" not in source and "app.css" not in source and "</body>" not in source
+        assert "include: footer.html" not in source  # the page's end, footer included, is one partial
+
+
+@pytest.mark.parametrize("path, title", [("/", "New migration – mailferry"), ("/pst", "PST file – mailferry"),
+                                         ("/status", "Follow a migration – mailferry"),
+                                         ("/operator", "Projects – mailferry")])
+def test_every_page_has_its_own_title_in_the_shared_head(client: TestClient, path: str, title: str) -> None:
+    html = client.get(path).text
+    assert html.count("<title ") == 1 and f">{title}</title>" in html
+    assert html.count('href="/assets/app.css"') == 1 and html.rstrip().endswith("</body>\n</html>")
+
+
+def test_a_default_text_needs_its_dictionary_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(web_routes, "_dictionary", lambda lang: {"a.title": "Tom & Jerry"})
+    assert default_texts('<title data-i18n="a.title"><!--DEFAULT-TEXT--></title>') == (
+        '<title data-i18n="a.title">Tom &amp; Jerry</title>')
+    with pytest.raises(ValueError, match=r"no text for b\.title"):
+        default_texts('<title data-i18n="b.title"><!--DEFAULT-TEXT--></title>')
 
 
 def test_a_partial_needs_every_placeholder_filled(monkeypatch: pytest.MonkeyPatch) -> None:

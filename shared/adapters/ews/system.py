@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.adapters.descriptor import Reading, System, Writing
-from shared.adapters.ports import AdapterEnv, Secret
+from shared.adapters.ports import AdapterEnv, Discovery, Lookups, Secret
+from shared.config import DetectSettings
 from shared.events import EndpointSpec, ExtractTask
+from shared.net_guard import AllowList
 
 if TYPE_CHECKING:
     from exchangelib import Account
@@ -76,6 +78,18 @@ def task_keys(task: ExtractTask) -> list[str]:
     return [ews_item_key(task.folder.folder_id, r) for r in task.refs]
 
 
+def open_autodiscover(lookups: Lookups) -> Discovery:
+    from shared.adapters.ews.autodiscover import AutodiscoverDiscovery
+
+    return AutodiscoverDiscovery(lookups)
+
+
+def find_server(login: str, password: str, settings: DetectSettings, allow: AllowList) -> tuple[str, int, str]:
+    from shared.adapters.ews.autodiscover import find_server as find
+
+    return find(login, password, settings, allow)
+
+
 SYSTEM = System(
     name="ews",
     label="Exchange (EWS)",
@@ -88,7 +102,8 @@ SYSTEM = System(
     task_keys=task_keys,
     parallel_reads=True,
     needs_host=False,
-    autodiscover=True,
+    find_server=find_server,
+    discovery={"autodiscover": open_autodiscover},
     default_ports={"tls": 443, "starttls": 443, "none": 80},
     form_security="tls",  # EWS is HTTPS: STARTTLS means nothing to it
     auth_modes=("basic", "oauth2"),

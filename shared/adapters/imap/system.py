@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from shared.adapters.descriptor import Reading, System, Writing
-from shared.adapters.ports import AdapterEnv, MailTarget, Secret, Source, Undo
+from shared.adapters.ports import AdapterEnv, Discovery, Lookups, MailTarget, Secret, Source, Undo
 from shared.adapters.sieve import system as sieve
 from shared.events import EndpointSpec, ExtractTask
 from shared.item_keys import item_key
@@ -88,6 +88,24 @@ def task_keys(task: ExtractTask) -> list[str]:
     return [item_key(task.folder.folder_id, task.uidvalidity, u) for u in task.uids]
 
 
+def open_autoconfig(lookups: Lookups) -> Discovery:
+    from shared.adapters.imap.autoconfig import AutoconfigDiscovery
+
+    return AutoconfigDiscovery(lookups)
+
+
+def open_srv(lookups: Lookups) -> Discovery:
+    from shared.adapters.imap.srv_discovery import SrvDiscovery
+
+    return SrvDiscovery(lookups)
+
+
+def open_mx(lookups: Lookups) -> Discovery:
+    from shared.adapters.imap.mx_guess import MxDiscovery
+
+    return MxDiscovery(lookups)
+
+
 SYSTEM = System(
     name="imap",
     label="IMAP",
@@ -102,4 +120,6 @@ SYSTEM = System(
     task_keys=task_keys,
     parallel_reads=True,
     default_ports={"tls": 993, "starttls": 143, "none": 143},
+    # The ways of finding a mail server from an address; they find POP3 servers too (one file, one RFC).
+    discovery={"autoconfig": open_autoconfig, "srv": open_srv, "mx": open_mx},
 )

@@ -6,11 +6,12 @@ the target's login. pypff is imported when the file is opened, not with this tab
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shared.adapters.descriptor import Reading, System
 from shared.adapters.ports import AdapterEnv, Secret
-from shared.errors import MailferryError
+from shared.errors import FileRefused, MailferryError
 from shared.events import EndpointSpec, ExtractTask
 from shared.spool import spool_file
 
@@ -33,6 +34,25 @@ def task_keys(task: ExtractTask) -> list[str]:
     return [pst_item_key(task.folder.folder_id, r) for r in task.refs]
 
 
+def check_upload(path: Path) -> None:
+    """Header, libpff open, password: FileRefused with the code the API answers for a file it cannot import."""
+    from shared.adapters.pst.reader import (
+        NotAPstError,
+        PstError,
+        PstPasswordProtectedError,
+        PstTruncatedError,
+        check_pst,
+    )
+
+    try:
+        check_pst(path)
+    except PstError as exc:
+        code = ("not_a_pst" if isinstance(exc, NotAPstError) else "pst_truncated"
+                if isinstance(exc, PstTruncatedError) else "pst_password_protected"
+                if isinstance(exc, PstPasswordProtectedError) else "pst_corrupt")
+        raise FileRefused(str(exc), code) from None
+
+
 # A PST reader is not thread-safe: one session reads at a time. Rules and auto-reply live on the
 # server, not in the file.
 SYSTEM = System(
@@ -44,4 +64,5 @@ SYSTEM = System(
     task_keys=task_keys,
     needs_host=False,
     uploaded=True,
+    check_upload=check_upload,
 )

@@ -1,4 +1,4 @@
-"""Built-in server settings of well-known mail providers (autodetection step 1, and step 5's MX matches).
+"""Built-in server settings of well-known mail providers (discovery by the table, and MX or autodiscover matches).
 
 Why a table at all: the big providers publish no autoconfig file or SRV record for
 their consumer domains (or publish one that only offers OAuth), so asking the
