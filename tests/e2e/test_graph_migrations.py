@@ -10,7 +10,9 @@ and sign-in addresses pointing at the emulator, its test CA trusted.
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import json
 import re
 import secrets
@@ -359,7 +361,6 @@ def test_a_signed_in_user_migrates_with_tokens_renewed_and_never_in_clear(
 
 
 # -- Microsoft 365 as the target ---------------------------------------------------------------------------
-UNDO_AUTH = "app"  # undo asks for the target's password again; the operator's app has none: any text passes
 
 
 def graph_tree(g: httpx.Client) -> dict[str, str]:
@@ -405,10 +406,52 @@ def simple_mime(subject: str, message_id: str, date: str, attachment: bytes | No
 
 
 def undo(info: StackInfo, mid: str, login: str) -> dict[str, Any]:
-    resp = httpx.post(f"{info.intake_url}/api/v1/migrations/{mid}/undo",
-                      json={"login": login, "target_password": UNDO_AUTH}, timeout=60)
+    """Undo into a mailbox the operator's app writes to: the status says nothing is asked, and no password goes."""
+    st = httpx.get(f"{info.intake_url}/api/v1/migrations/{mid}", params={"login": login}, timeout=60).json()
+    assert st["undo_asks"] == "nothing" and st.get("undo_sign_in_url") is None, st
+    resp = httpx.post(f"{info.intake_url}/api/v1/migrations/{mid}/undo", json={"login": login}, timeout=60)
     assert resp.status_code == 202, resp.text
     return wait_final(info, mid, login)
+
+
+def test_undo_into_a_signed_in_mailbox_asks_for_a_new_sign_in(graph_stack: StackInfo, accounts: Accounts,
+                                                              graph_emu: GraphEmulator) -> None:
+    """The tokens of the migration's sign-in are gone at its end: undo says so with the sign-in URL, refuses the
+    old sign-in and one made for another account, and runs with a new sign-in of the target's own user."""
+    src = accounts.new("undo-signed-src")
+    with accounts.client(src) as c:
+        for n in range(3):
+            c.append("INBOX", f"From: a@example.net\r\nSubject: u{n}\r\nMessage-ID: <u{n}@example.net>\r\n"
+                              f"\r\nbody {n}\r\n".encode(), (b"\\Seen",))
+    login, other = new_user(graph_emu, "undo-signed"), new_user(graph_emu, "undo-other")
+    first = sign_in_over_http(graph_stack, login)
+    mid = start(graph_stack, accounts.endpoint(src), graph_endpoint(login, auth="oauth2", password=first))
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "completed" and st["items"]["emails"]["done"] == 3, st
+    url = f"/api/v1/sign-in/graph?login={login.replace('@', '%40')}"
+    assert (st["undo_asks"], st["undo_sign_in_url"]) == ("sign_in", url)
+    post = f"{graph_stack.intake_url}/api/v1/migrations/{mid}/undo"
+    asked = httpx.post(post, json={"login": src}, timeout=60)
+    assert asked.status_code == 409, asked.text
+    assert asked.json()["error"] | {"message": ""} == {"code": "sign_in_required", "message": "", "side": "target",
+                                                        "field": "target_password", "sign_in_url": url}
+    for stale in (first, sign_in_over_http(graph_stack, other), "not-a-sign-in"):
+        refused = httpx.post(post, json={"login": src, "target_password": stale}, timeout=60)
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "sign_in_expired", refused.text
+        assert refused.json()["error"]["sign_in_url"] == url
+    with httpx.Client(verify=False, timeout=30) as h:  # noqa: S501 - the emulator's test CA
+        started = h.get(graph_stack.intake_url + url)  # the URL the error names starts the sign-in flow
+        assert started.status_code == 303 and "/oauth2/v2.0/authorize" in started.headers["Location"]
+    again = sign_in_over_http(graph_stack, login)
+    resp = httpx.post(post, json={"login": src, "target_password": again}, timeout=60)
+    assert resp.status_code == 202, resp.text
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "undone" and st["undo"]["removed_messages"] == 3, st
+    with rig.seeding(graph_emu, login) as g:
+        assert graph_messages(g, g.get("/mailFolders/inbox").json()["id"]) == []
+    reused = httpx.post(f"{graph_stack.intake_url}/api/v1/migrations", timeout=60, json={
+        "source": accounts.endpoint(src), "target": graph_endpoint(login, auth="oauth2", password=again)})
+    assert reused.status_code == 422 and reused.json()["error"]["code"] == "sign_in_expired"  # used by the undo
 
 
 def test_imap_to_graph_every_message_and_folder_then_a_pass_copies_nothing_then_undo(
@@ -807,3 +850,37 @@ def test_cancel_into_graph_finishes_the_emails_starts_no_contacts_and_undo_remov
     assert st["state"] == "undone", st
     with rig.seeding(graph_emu, dst) as g:
         assert graph_messages(g, g.get("/mailFolders/inbox").json()["id"]) == []
+
+
+CORPUS_EML = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "eml" / "mail-gem" / "attachment_emails"
+
+
+def test_what_graph_cannot_hold_is_noted_per_message_in_the_report(graph_stack: StackInfo, accounts: Accounts,
+                                                                    graph_emu: GraphEmulator) -> None:
+    """A corpus message with an attached message (message/rfc822) becomes a message with an .eml file in Microsoft
+    365, and its line in the report (JSON and CSV) says so; every line says Exchange re-renders the headers."""
+    forwarded = (CORPUS_EML / "attachment_message_rfc822.eml").read_bytes()
+    plain = b"From: a@example.net\r\nSubject: plain\r\nMessage-ID: <plain@example.net>\r\n\r\nhello\r\n"
+    src = accounts.new("notes-src")
+    with accounts.client(src) as c:
+        c.append("INBOX", forwarded, (b"\\Seen",))
+        c.append("INBOX", plain, (b"\\Seen",))
+    login = new_user(graph_emu, "notes")
+    mid = start(graph_stack, accounts.endpoint(src), graph_endpoint(login))
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "completed" and st["items"]["emails"]["done"] == 2, st
+    report = f"{graph_stack.intake_url}/api/v1/migrations/{mid}/report"
+    rows = httpx.get(report, params={"login": src}, timeout=30).json()["items"]
+    notes = {r["subject"]: r["reason"] for r in rows}
+    rendered = "headers and MIME re-rendered by Exchange (the original header block kept as Internet headers)"
+    assert notes == {"testing": f"{rendered}; an attached message became an .eml file attachment",
+                     "plain": rendered}, rows
+    assert {r["result"] for r in rows} == {"done"}
+    csv_text = httpx.get(report, params={"login": src, "format": "csv"}, timeout=30).text
+    lines = {row["subject"]: row for row in csv.DictReader(io.StringIO(csv_text))}
+    assert lines["testing"]["reason"] == notes["testing"] and lines["testing"]["result"] == "done"
+    with rig.seeding(graph_emu, login) as g:
+        inbox = g.get("/mailFolders/inbox/messages", params={"$select": "id,subject"}).json()["value"]
+        made = next(m for m in inbox if m["subject"] == "testing")
+        names = [a["name"] for a in g.get(f"/messages/{made['id']}/attachments").json()["value"]]
+    assert names == ["ForwardedMessage.eml"]  # what the note says, read back over plain HTTP
