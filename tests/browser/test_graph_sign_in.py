@@ -16,7 +16,7 @@ from mailferry import stack
 from mailferry.stack import StackInfo
 from tests import graph_rig as rig
 from tests.browser.conftest import VIEWPORT, Screenshots
-from tests.browser.test_pages import fill_account, message_count
+from tests.browser.test_pages import fill_account, message_count, open_status, wait_state
 from tests.conftest import Accounts, stack_env
 from tests.e2e.flows import wait_final
 from tests.graph_emulator import GraphEmulator
@@ -132,3 +132,48 @@ def test_into_microsoft_365_signed_in_on_the_target_side(page: Page, web_url: st
         got = sorted((m["subject"], m["isRead"], m["isDraft"]) for m in g.get("/mailFolders/inbox/messages", params={
             "$select": "subject,isRead,isDraft"}).json()["value"])
     assert got == [(f"to 365 #{n}", bool(n % 2), False) for n in range(4)]
+
+
+def test_undo_into_microsoft_365_asks_for_a_new_sign_in_not_a_password(
+        page: Page, web_url: str, running_stack: StackInfo, accounts: Accounts, graph_emu: GraphEmulator,
+        shot: Screenshots) -> None:
+    """The migration's sign-in ended with it: the undo form offers Sign in with Microsoft instead of a password
+    field, refuses to start without it, and undoes once the target's user has signed in again."""
+    src = accounts.new("undo-365")
+    with accounts.client(src) as c:
+        for n in range(3):
+            c.append("INBOX", f"From: a@example.net\r\nSubject: undo me #{n}\r\nMessage-ID: <v{n}@example.net>\r\n"
+                              f"\r\nhello {n}\r\n".encode(), (b"\\Seen",))
+    login = f"gus-{secrets.token_hex(3)}@example.test"
+    graph_emu.add_user(login)
+    page.goto(f"{web_url}/")
+    fill_account(page, "source", accounts, src)
+    page.select_option("#target-type", "graph")
+    page.fill("#target-login", login)
+    with page.expect_popup() as popup:
+        page.click("#target-sign-in")
+    expect(page.locator("#target-sign-in-status")).to_have_text(f"Signed in as {login}.")
+    if not popup.value.is_closed():
+        popup.value.wait_for_event("close", timeout=30_000)
+    page.click("#start")
+    expect(page.locator("#done")).to_be_visible(timeout=60_000)
+    mid = page.locator("#migration-id").inner_text().strip()
+    assert wait_final(running_stack, mid, src)["state"] == "completed"
+    open_status(page, web_url, mid, src)
+    expect(page.locator("#undo-form")).to_be_visible()
+    expect(page.locator("#undo-password-field")).to_be_hidden()  # no password: Microsoft's sign-in instead
+    expect(page.locator("#undo-sign-in")).to_have_text("Sign in with Microsoft")
+    expect(page.locator("#undo-sign-in-hint")).to_contain_text("sign in to the target account again")
+    page.click("#undo")
+    expect(page.locator("#undo-sign-in-error")).to_contain_text("Sign in with Microsoft first.")
+    with page.expect_popup() as popup:
+        page.click("#undo-sign-in")
+    expect(page.locator("#undo-sign-in-status")).to_have_text(f"Signed in as {login}.")
+    if not popup.value.is_closed():
+        popup.value.wait_for_event("close", timeout=30_000)
+    shot(page, "status-undo-microsoft-365")
+    page.click("#undo")
+    wait_state(page, "undone")
+    expect(page.locator("#undo-progress")).to_contain_text("3 messages")
+    with rig.seeding(graph_emu, login) as g:
+        assert g.get("/mailFolders/inbox/messages", params={"$select": "id"}).json()["value"] == []
