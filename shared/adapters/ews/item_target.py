@@ -40,7 +40,8 @@ from shared.adapters.records import ItemRecord, PimRecord
 from shared.errors import ItemRejected
 from shared.events import CreatedThing, PimItem
 from shared.formats import FormatError
-from shared.formats.ical import parse_calendar
+from shared.formats.calendar_name import calendar_name
+from shared.formats.ical import Calendar, parse_calendar
 from shared.formats.settings import AutoReply, RuleModel, auto_reply_from_ews, auto_reply_to_ews
 from shared.formats.vcard import parse_vcard
 
@@ -167,14 +168,16 @@ class PimWriter:
             mapped = group_to_ews(group, account=acc, folder=acc.contacts)
             return self._planned(rec, acc.contacts, [(mapped.value, _no_follow_up)], mapped.lossy)
         if item.item_type == "calendar":
+            cal = parse_calendar(item.payload)
             events = [event_to_ews(e, default_tz=self.default_tz, account=acc, folder=acc.calendar)
-                      for e in parse_calendar(item.payload).events]
+                      for e in cal.events]
             return self._planned(rec, acc.calendar, [(m.item, self._occurrences(m)) for m in events],
-                                 [x for m in events for x in m.lossy])
+                                 [*_other_container(cal, "calendar"), *(x for m in events for x in m.lossy)])
         if item.item_type == "task":
-            tasks = [task_to_ews(t, account=acc, folder=acc.tasks) for t in parse_calendar(item.payload).tasks]
+            cal = parse_calendar(item.payload)
+            tasks = [task_to_ews(t, account=acc, folder=acc.tasks) for t in cal.tasks]
             return self._planned(rec, acc.tasks, [(t.value, _no_follow_up) for t in tasks],
-                                 [x for t in tasks for x in t.lossy])
+                                 [*_other_container(cal, "task list"), *(x for t in tasks for x in t.lossy)])
         if item.item_type in ("rule", "auto_reply"):
             return rec
         raise ValueError(f"unknown item type {item.item_type!r}")
@@ -243,3 +246,11 @@ class PimWriter:
             self.write_ahead([CreatedThing(kind="folder", target_folder=n, ref=self.target.folder_ref(n))
                               for n in made])
         return self.target.folder(name)
+
+
+def _other_container(cal: Calendar, what: str) -> list[str]:
+    """The report's note on an item from another calendar or task list than the source's default one: this
+    version writes every one into the Exchange mailbox's default folder of its kind."""
+    name = calendar_name(cal)
+    return [f"from the {what} {name!r}: written to the default {what} (Exchange's other folders are not made "
+            "by this version)"] if name else []
