@@ -199,6 +199,8 @@ def test_graph_to_exchange_contacts_calendars_tasks_rules_auto_reply(graph_stack
         rig.created(g.post(f"/todo/lists/{default['id']}/tasks", json={
             "title": "File the report", "status": "inProgress", "importance": "high",
             "dueDateTime": {"dateTime": "2026-06-10T00:00:00", "timeZone": "UTC"}}))
+        shop = rig.created(g.post("/todo/lists", json={"displayName": "Einkauf"}))  # EWS: into the default folder
+        rig.created(g.post(f"/todo/lists/{shop['id']}/tasks", json={"title": "Milch"}))
         archive = g.get("/mailFolders/archive").json()["id"]
         rig.created(g.post("/mailFolders/inbox/messageRules", json={
             "displayName": "News", "sequence": 1, "isEnabled": True,
@@ -219,8 +221,13 @@ def test_graph_to_exchange_contacts_calendars_tasks_rules_auto_reply(graph_stack
     mid = start(graph_stack, graph_endpoint(login), ews, options=options)
     st = wait_final(graph_stack, mid, login)
     assert st["state"] == "completed", st
-    assert {op: st["items"][op]["done"] for op in options} == {"contacts": 1, "calendars": 2, "tasks": 1,
+    assert {op: st["items"][op]["done"] for op in options} == {"contacts": 1, "calendars": 2, "tasks": 2,
                                                                "rules": 1, "auto_reply": 1}
+    rows = httpx.get(f"{graph_stack.intake_url}/api/v1/migrations/{mid}/report", params={"login": login},
+                     timeout=30).json()["items"]
+    assert [r["reason"] for r in rows if r["subject"] == "Milch"] == [
+        "from the task list 'Einkauf': written to the default task list (Exchange's other folders are not made by "
+        "this version)"]
     acc = ews_connection.connect_ews("127.0.0.1", int(ews_port or 80), "none", target, "t-pw-1")
     [ada] = list(acc.contacts.all())
     assert (ada.given_name, ada.surname, ada.company_name, ada.job_title) == ("Ada", "Lovelace",
@@ -241,7 +248,9 @@ def test_graph_to_exchange_contacts_calendars_tasks_rules_auto_reply(graph_stack
     [moved] = list(acc.fetch(ids=[o.to_id() for o in series.modified_occurrences]))
     assert moved.subject == "Jour fixe (moved)"
     assert moved.start.astimezone(ews_connection_utc()).isoformat() == "2026-01-13T10:00:00+00:00"
-    [task] = list(acc.tasks.all())
+    tasks = {t.subject: t for t in acc.tasks.all()}
+    assert sorted(tasks) == ["File the report", "Milch"]
+    task = tasks["File the report"]
     assert (task.subject, task.status, task.importance) == ("File the report", "InProgress", "High")
     assert (task.due_date.year, task.due_date.month, task.due_date.day) == (2026, 6, 10)
     [rule] = list(acc.rules)
@@ -547,6 +556,12 @@ def test_graph_to_graph_everything_then_undo_puts_the_mailbox_back(graph_stack: 
         rig.created(g.post(f"/todo/lists/{default['id']}/tasks", json={
             "title": "File the report", "status": "inProgress", "importance": "high",
             "dueDateTime": {"dateTime": "2026-06-10T00:00:00", "timeZone": "UTC"}}))
+        shop = rig.created(g.post("/todo/lists", json={"displayName": "Einkauf"}))  # other lists and calendars
+        rig.created(g.post(f"/todo/lists/{shop['id']}/tasks", json={"title": "Milch"}))
+        team = rig.created(g.post("/calendars", json={"name": "Team"}))
+        rig.created(g.post(f"/calendars/{team['id']}/events", json={
+            "subject": "Retro", "start": {"dateTime": "2026-03-02T09:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-03-02T10:00:00", "timeZone": "UTC"}}))
         rig.created(g.post("/mailFolders/inbox/messageRules", json={
             "displayName": "News", "sequence": 1, "isEnabled": True,
             "conditions": {"subjectContains": ["newsletter"]}, "actions": {"moveToFolder": projects,
@@ -562,8 +577,8 @@ def test_graph_to_graph_everything_then_undo_puts_the_mailbox_back(graph_stack: 
     mid = start(graph_stack, graph_endpoint(src), graph_endpoint(dst), options=options)
     st = wait_final(graph_stack, mid, src)
     assert st["state"] == "completed", st
-    assert {op: st["items"][op]["done"] for op in options} == {"emails": 3, "contacts": 1, "calendars": 2,
-                                                               "tasks": 1, "rules": 1, "auto_reply": 1}
+    assert {op: st["items"][op]["done"] for op in options} == {"emails": 3, "contacts": 1, "calendars": 3,
+                                                               "tasks": 2, "rules": 1, "auto_reply": 1}
     with rig.seeding(graph_emu, dst) as g:
         tree = graph_tree(g)
         got = {path: [(m[0], m[1], m[2], m[3], m[4], m[5]) for m in graph_messages(g, fid)]
@@ -586,6 +601,12 @@ def test_graph_to_graph_everything_then_undo_puts_the_mailbox_back(graph_stack: 
         default = next(x for x in lists if x["wellknownListName"] == "defaultList")
         [task] = g.get(f"/todo/lists/{default['id']}/tasks").json()["value"]
         assert (task["title"], task["status"], task["importance"]) == ("File the report", "inProgress", "high")
+        assert sorted(x["displayName"] for x in lists) == ["Einkauf", "Tasks"]
+        einkauf = next(x["id"] for x in lists if x["displayName"] == "Einkauf")
+        assert [t["title"] for t in g.get(f"/todo/lists/{einkauf}/tasks").json()["value"]] == ["Milch"]
+        calendars = {c["name"]: c["id"] for c in g.get("/calendars").json()["value"]}
+        assert sorted(calendars) == ["Calendar", "Team"]
+        assert [e["subject"] for e in g.get(f"/calendars/{calendars['Team']}/events").json()["value"]] == ["Retro"]
         rules = {r["displayName"]: r for r in g.get("/mailFolders/inbox/messageRules").json()["value"]}
         assert set(rules) == {"News", "Mine"}
         assert g.get(f"/mailFolders/{rules['News']['actions']['moveToFolder']}").json()["displayName"] == "Projects"
@@ -601,6 +622,8 @@ def test_graph_to_graph_everything_then_undo_puts_the_mailbox_back(graph_stack: 
             assert graph_messages(g, fid) == []
         assert g.get("/contacts").json()["value"] == [] and g.get("/calendar/events").json()["value"] == []
         assert g.get(f"/todo/lists/{default['id']}/tasks").json()["value"] == []
+        assert [x["displayName"] for x in g.get("/todo/lists").json()["value"]] == ["Tasks"]  # the ones it made: gone
+        assert [c["name"] for c in g.get("/calendars").json()["value"]] == ["Calendar"]
         assert [r["id"] for r in g.get("/mailFolders/inbox/messageRules").json()["value"]] == [mine["id"]]
         assert g.get("/mailboxSettings/automaticRepliesSetting").json() == before_reply
 
