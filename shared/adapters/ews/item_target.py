@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from exchangelib import Account
 from exchangelib.properties import ItemId
 
+from shared.adapters.ews.containers import FolderByName
 from shared.adapters.ews.fields import FIELD
 from shared.adapters.ews.mapping import (
     ContactGroup,
@@ -119,6 +120,7 @@ class PimWriter:
         self.scope = ctx.pair_id
         self.default_tz = default_tz
         self.rules = RuleWriter(self.account, ctx.snapshots, self._folder_for)
+        self.by_name = FolderByName(self.account, ctx.write_ahead)
 
     def write(self, records: Sequence[PimRecord], inflight: Set[str], sink: PlacementSink) -> None:
         """``inflight``: the keys that may already be on the target (written before a crash). Each item is
@@ -169,18 +171,24 @@ class PimWriter:
             return self._planned(rec, acc.contacts, [(mapped.value, _no_follow_up)], mapped.lossy)
         if item.item_type == "calendar":
             cal = parse_calendar(item.payload)
-            events = [event_to_ews(e, default_tz=self.default_tz, account=acc, folder=acc.calendar)
-                      for e in cal.events]
-            return self._planned(rec, acc.calendar, [(m.item, self._occurrences(m)) for m in events],
-                                 [*_other_container(cal, "calendar"), *(x for m in events for x in m.lossy)])
+            folder = self._container(acc.calendar, cal)
+            events = [event_to_ews(e, default_tz=self.default_tz, account=acc, folder=folder) for e in cal.events]
+            return self._planned(rec, folder, [(m.item, self._occurrences(m)) for m in events],
+                                 [x for m in events for x in m.lossy])
         if item.item_type == "task":
             cal = parse_calendar(item.payload)
-            tasks = [task_to_ews(t, account=acc, folder=acc.tasks) for t in cal.tasks]
-            return self._planned(rec, acc.tasks, [(t.value, _no_follow_up) for t in tasks],
-                                 [*_other_container(cal, "task list"), *(x for t in tasks for x in t.lossy)])
+            folder = self._container(acc.tasks, cal)
+            tasks = [task_to_ews(t, account=acc, folder=folder) for t in cal.tasks]
+            return self._planned(rec, folder, [(t.value, _no_follow_up) for t in tasks],
+                                 [x for t in tasks for x in t.lossy])
         if item.item_type in ("rule", "auto_reply"):
             return rec
         raise ValueError(f"unknown item type {item.item_type!r}")
+
+    def _container(self, default: Any, cal: Calendar) -> Any:
+        """The default folder, or the one of the name the item carries (``containers``), made where missing."""
+        name = calendar_name(cal)
+        return self.by_name.folder(default, name) if name else default
 
     def _planned(self, rec: PimRecord, folder: Any, values: list[tuple[Any, Callable[[str | None], list[str]]]],
                  lossy: list[str]) -> Planned:
@@ -247,10 +255,3 @@ class PimWriter:
                               for n in made])
         return self.target.folder(name)
 
-
-def _other_container(cal: Calendar, what: str) -> list[str]:
-    """The report's note on an item from another calendar or task list than the source's default one: this
-    version writes every one into the Exchange mailbox's default folder of its kind."""
-    name = calendar_name(cal)
-    return [f"from the {what} {name!r}: written to the default {what} (Exchange's other folders are not made "
-            "by this version)"] if name else []
