@@ -330,6 +330,8 @@ def test_events_of_every_calendar_name_their_calendar(emu: GraphEmulator) -> Non
             cal = rig.created(g.post("/calendars", json={"name": name}))
             for n in range(2):
                 rig.created(g.post(f"/calendars/{cal['id']}/events", json={"subject": f"{name} #{n}", **times}))
+        shared = emu.share_calendar(ALICE, "bob@example.test", "Bob's calendar")  # Bob's, not Alice's: left
+        rig.created(g.post(f"/calendars/{shared}/events", json={"subject": "Bob's meeting", **times}))
     items = {i.name: i for i in _pim(source(emu), "calendars")}
     assert sorted(items) == ["Default one", "Team #0", "Team #1", "Urlaub; Reisen #0", "Urlaub; Reisen #1"]
     raw = {subject: icalendar.Calendar.from_ical(i.payload).get("X-WR-CALNAME") for subject, i in items.items()}
