@@ -5,6 +5,7 @@ into a Dovecot account, and see it arrive. The stack here is configured for the 
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -42,10 +43,16 @@ def page(browser: Browser) -> Iterator[Page]:
 @pytest.fixture(scope="module")
 def running_stack(broker: Process, redis_server: Process, graph_emu: GraphEmulator,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
-    """The pages' stack (web_url comes from it), with sign-in with Microsoft configured for the emulator."""
+    """The pages' stack (web_url comes from it), with sign-in with Microsoft configured for the emulator, and the
+    operator's app for the tenant of example.test."""
     state = tmp_path_factory.mktemp("graph-browser")
+    tenants = state / "tenants.json"
+    tenants.write_text(json.dumps({"example.test": {
+        "tenant_id": graph_emu.tenant.tenant_id, "client_id": graph_emu.register_app(secret=rig.SECRET).client_id,
+        "client_secret": rig.SECRET}}))
     env = stack_env(broker, redis_server, f"b{secrets.token_hex(4)}.", MAILFERRY_GRAPH_URL=graph_emu.graph_url,
-                    MAILFERRY_GRAPH_AUTHORITY=graph_emu.base_url, MAILFERRY_CA_FILE=str(graph_emu.ca_file))
+                    MAILFERRY_GRAPH_AUTHORITY=graph_emu.base_url, MAILFERRY_CA_FILE=str(graph_emu.ca_file),
+                    MAILFERRY_GRAPH_TENANTS=str(tenants))
     redirect = f"http://127.0.0.1:{env['MAILFERRY_INTAKE_PORT']}/api/v1/sign-in/graph/redirect"
     env["MAILFERRY_GRAPH_CLIENT_ID"] = graph_emu.register_app(public_client=True,
                                                               redirect_uris={redirect}).client_id
@@ -175,5 +182,34 @@ def test_undo_into_microsoft_365_asks_for_a_new_sign_in_not_a_password(
     page.click("#undo")
     wait_state(page, "undone")
     expect(page.locator("#undo-progress")).to_contain_text("3 messages")
+    with rig.seeding(graph_emu, login) as g:
+        assert g.get("/mailFolders/inbox/messages", params={"$select": "id"}).json()["value"] == []
+
+
+def test_undo_into_microsoft_365_through_the_operators_app_asks_for_nothing(
+        page: Page, web_url: str, running_stack: StackInfo, accounts: Accounts, graph_emu: GraphEmulator) -> None:
+    """Without a sign-in the operator's app writes to the mailbox: the undo form has no password field and no
+    sign-in button, says why, and undoes at a click."""
+    src = accounts.new("undo-app")
+    with accounts.client(src) as c:
+        c.append("INBOX", b"From: a@example.net\r\nSubject: app\r\nMessage-ID: <app@example.net>\r\n\r\nhi\r\n", ())
+    login = f"hal-{secrets.token_hex(3)}@example.test"
+    graph_emu.add_user(login)
+    page.goto(f"{web_url}/")
+    fill_account(page, "source", accounts, src)
+    page.select_option("#target-type", "graph")
+    page.fill("#target-login", login)  # no sign-in: the organisation's app
+    page.click("#start")
+    expect(page.locator("#done")).to_be_visible(timeout=60_000)
+    mid = page.locator("#migration-id").inner_text().strip()
+    assert wait_final(running_stack, mid, src)["state"] == "completed"
+    open_status(page, web_url, mid, src)
+    expect(page.locator("#undo-form")).to_be_visible()
+    expect(page.locator("#undo-password-field")).to_be_hidden()
+    expect(page.locator("#undo-sign-in-field")).to_be_hidden()
+    expect(page.locator("#undo-nothing-hint")).to_contain_text("no password is needed")
+    page.click("#undo")
+    wait_state(page, "undone")
+    expect(page.locator("#undo-progress")).to_contain_text("1 messages")
     with rig.seeding(graph_emu, login) as g:
         assert g.get("/mailFolders/inbox/messages", params={"$select": "id"}).json()["value"] == []
