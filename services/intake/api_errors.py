@@ -29,8 +29,12 @@ HTTP_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404
 
 
 def error(status: int, code: str, message: str, *, side: str | None = None, field: str | None = None,
-          headers: dict[str, str] | None = None) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "side": side, "field": field}}
+          headers: dict[str, str] | None = None, sign_in_url: str | None = None) -> JSONResponse:
+    """``sign_in_url``: where the user signs in again, on a refusal that needs a new sign-in (only then present)."""
+    body: dict[str, dict[str, str | None]] = {"error": {"code": code, "message": message, "side": side,
+                                                        "field": field}}
+    if sign_in_url is not None:
+        body["error"]["sign_in_url"] = sign_in_url
     return JSONResponse(status_code=status, content=body, headers=headers)
 
 

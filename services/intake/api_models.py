@@ -169,8 +169,12 @@ class UndoRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     login: LoginText = Field(min_length=1, max_length=320, description="the source login")
-    target_password: CleanText = Field(min_length=1, max_length=1024, repr=False,
-                                       description="asked again: undo removes data from the target")
+    target_password: CleanText = Field(
+        default="", max_length=1024, repr=False,
+        description="asked again: undo removes data from the target. The target's password; for a Microsoft 365 "
+                    "target the user signed in to on the web page, the id of a new sign-in (the undo answers 409 "
+                    "sign_in_required with the sign-in URL without one); for one the operator's app signs in to, "
+                    "nothing (the migration's status says which: undo_asks)")
 
 
 class ControlAccepted(BaseModel):
@@ -209,6 +213,9 @@ class MigrationStatus(BaseModel):
     history: list[Transition]
     error: str | None = None
     undo_possible_until: str | None = None
+    #: What an undo needs besides the ID and source login: the target's password, a new sign-in, or nothing.
+    undo_asks: Literal["password", "sign_in", "nothing"] | None = None
+    undo_sign_in_url: str | None = None
     undo: dict[str, object] | None = None
 
 
@@ -217,6 +224,8 @@ class ErrorBody(BaseModel):
     message: str
     side: str | None = None
     field: str | None = None
+    sign_in_url: str | None = Field(default=None, description="only with sign_in_required and sign_in_expired on "
+                                    "an undo: where the browser signs in again (a redirect to the sign-in service)")
 
 
 class ErrorResponse(BaseModel):

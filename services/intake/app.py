@@ -131,6 +131,7 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
         deadline = intake.undo_deadline(fields)
         if deadline and fields.get("state") in ms.UNDOABLE:
             view["undo_possible_until"] = deadline.isoformat(timespec="seconds")
+            view.update(await run_in_threadpool(intake.undo_needs, mid))
         return view
 
     @app.post("/api/v1/migrations/{mid}/cancel", status_code=202, response_model=ControlAccepted,

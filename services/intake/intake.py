@@ -34,11 +34,13 @@ from services.intake.migration_start import (
 )
 from services.intake.rate_limit import Attempt, LoginRateLimiter, RateLimited
 from services.intake.sign_in import SignInStore, refused_sign_in
+from services.intake.undo_access import sign_in_url, undo_asks
 from shared import json_log, topics
 from shared import migration_state as ms
 from shared import redis_keys as k
 from shared.account_identity import account_identity, scope_text
 from shared.adapters import registry as adapters
+from shared.adapters.descriptor import System
 from shared.adapters.net import ConnectOptions
 from shared.adapters.ports import AdapterEnv
 from shared.config import DetectSettings, Settings
@@ -46,7 +48,7 @@ from shared.credential_seal import MasterKeys, new_data_key, seal
 from shared.credentials import UNDO_SEAL_SIDE, seal_context
 from shared.dependency_watch import DependencyWatch
 from shared.errors import ConnectionCheckFailed
-from shared.events import ControlCommand, MigrationRequested, decode_as
+from shared.events import ControlCommand, EndpointSpec, MigrationRequested, decode_as
 from shared.kafka_edge import EventProducer
 from shared.mail_address import InvalidEmail
 from shared.metrics import ServiceMetrics
@@ -257,16 +259,56 @@ class Intake:
         system = adapters.SYSTEMS.get(spec.type)
         if system is None or system.undo is None:
             return error(409, "not_finished", "this migration has no target that can be undone")
+        secret = self.undo_secret(system, spec, target_password)
+        if isinstance(secret, JSONResponse):
+            return secret
         try:
             with self.limiter.failures("target", spec.login) as target_check:
-                check_endpoint(spec, target_password, self.env)
+                check_endpoint(spec, secret, self.env)
                 target_check.passed()
         except RateLimited as exc:
             return rate_limited(exc)
         except ConnectionCheckFailed as exc:
             self.metrics.error(exc.code)
             return error(422, exc.code, str(exc), side="target")
-        return self.start_undo(mid, target_password)
+        if undo_asks(system, spec) == "sign_in":
+            self.sign_ins.forget(target_password)  # sealed under the undo's own data key from here on
+        return self.start_undo(mid, secret)
+
+    def undo_needs(self, mid: str) -> dict[str, str]:
+        """For the status: what an undo of this migration asks for (``undo_asks``, and where to sign in)."""
+        raw = self.r.get(k.spec(mid))
+        if raw is None:
+            return {}
+        spec = decode_as(raw, MigrationRequested).target
+        system = adapters.SYSTEMS.get(spec.type)
+        if system is None or system.undo is None:
+            return {}
+        asks = undo_asks(system, spec)
+        return {"undo_asks": asks, **({"undo_sign_in_url": sign_in_url(spec)} if asks == "sign_in" else {})}
+
+    def undo_secret(self, system: System, spec: EndpointSpec, given: str) -> str | JSONResponse:
+        """The target's secret for the undo (``undo_access``): the password given, the tokens of a new sign-in
+        on the page in place of its id, or nothing for the operator's app; else the refusal saying what is needed."""
+        asks = undo_asks(system, spec)
+        if asks == "nothing":
+            return ""
+        if asks == "password":
+            if not given:
+                return error(422, "invalid_request", "target_password: the target account's password is needed "
+                             "to undo", side="target", field="target_password")
+            return given
+        url = sign_in_url(spec)
+        if not given:
+            return error(409, "sign_in_required", f"the sign-in to {spec.login} ended with the migration; sign in "
+                         "again and send the new sign-in id as target_password", side="target",
+                         field="target_password", sign_in_url=url)
+        found = self.sign_ins.tokens(spec.type, given)
+        if found is None or found[1].strip().lower() != spec.login.strip().lower():
+            return error(422, "sign_in_expired", f"the sign-in has expired, is unknown, or was made for another "
+                         f"account than {spec.login}; sign in again", side="target", field="target_password",
+                         sign_in_url=url)
+        return found[0]
 
     def start_undo(self, mid: str, target_password: str) -> JSONResponse:
         """Queue the undo of an ended migration whose target password has been checked (or is the operator's)."""

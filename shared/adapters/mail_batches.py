@@ -80,6 +80,14 @@ def undeal(per_lane: Sequence[Sequence[R]], jobs: int) -> list[R]:
     return [per_lane[i % lanes][i // lanes] for i in range(jobs)]
 
 
+def placement_note(placed: Placed) -> str:
+    """The report's note on a message copied with losses: flags and keywords not kept, then what else the
+    target could not hold (bounded, as every reason in the report)."""
+    parts = [not_kept_reason(placed.not_kept)] if placed.not_kept else []
+    parts += placed.lossy
+    return "; ".join(parts)[:300]
+
+
 def write_mail(target: Appender, records: Sequence[MailRecord], ctx: WriteContext, sink: PlacementSink) -> None:
     """The e-mail side of :meth:`shared.adapters.ports.Target.write`, for any :class:`Appender`."""
     jobs: list[Job] = []
@@ -93,7 +101,7 @@ def write_mail(target: Appender, records: Sequence[MailRecord], ctx: WriteContex
                 found = target.find(name, outgoing(r), claimed)
                 if found is not None:  # written before a crash, never recorded: recorded now, not copied again
                     claimed.add(found.key)
-                    sink.placed(r, found, [found.message(r.meta.item_key)])
+                    sink.placed(r, found, [found.message(r.meta.item_key)], placement_note(found))
                     continue
             todo.append(r)
         jobs += [(name, group) for group in append_groups(todo)]
@@ -105,5 +113,4 @@ def write_mail(target: Appender, records: Sequence[MailRecord], ctx: WriteContex
             if isinstance(placed, ItemRejected):
                 sink.rejected(r, placed)
             else:
-                sink.placed(r, placed, [placed.message(r.meta.item_key)],
-                            not_kept_reason(placed.not_kept)[:300] if placed.not_kept else "")
+                sink.placed(r, placed, [placed.message(r.meta.item_key)], placement_note(placed))

@@ -166,13 +166,15 @@ class Outgoing:
 class Placed:
     """Where an item landed: IMAP (folder, UIDVALIDITY, UID), or the target's own id in ``ref`` (an
     Exchange ItemId; several, space-separated, for an item made of several); ``not_kept``: flags and
-    keywords of a message the target could not store."""
+    keywords of a message the target could not store; ``lossy``: what else of the message the target could
+    not hold as it came (an attached message made a file, headers re-rendered), one phrase each, for the report."""
 
     folder: str
     uidvalidity: int = 0
     uid: int = 0
     ref: str = ""
     not_kept: tuple[str, ...] = ()
+    lossy: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

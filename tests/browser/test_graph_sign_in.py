@@ -5,6 +5,7 @@ into a Dovecot account, and see it arrive. The stack here is configured for the 
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from mailferry import stack
 from mailferry.stack import StackInfo
 from tests import graph_rig as rig
 from tests.browser.conftest import VIEWPORT, Screenshots
-from tests.browser.test_pages import fill_account, message_count
+from tests.browser.test_pages import fill_account, message_count, open_status, wait_state
 from tests.conftest import Accounts, stack_env
 from tests.e2e.flows import wait_final
 from tests.graph_emulator import GraphEmulator
@@ -42,10 +43,16 @@ def page(browser: Browser) -> Iterator[Page]:
 @pytest.fixture(scope="module")
 def running_stack(broker: Process, redis_server: Process, graph_emu: GraphEmulator,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
-    """The pages' stack (web_url comes from it), with sign-in with Microsoft configured for the emulator."""
+    """The pages' stack (web_url comes from it), with sign-in with Microsoft configured for the emulator, and the
+    operator's app for the tenant of example.test."""
     state = tmp_path_factory.mktemp("graph-browser")
+    tenants = state / "tenants.json"
+    tenants.write_text(json.dumps({"example.test": {
+        "tenant_id": graph_emu.tenant.tenant_id, "client_id": graph_emu.register_app(secret=rig.SECRET).client_id,
+        "client_secret": rig.SECRET}}))
     env = stack_env(broker, redis_server, f"b{secrets.token_hex(4)}.", MAILFERRY_GRAPH_URL=graph_emu.graph_url,
-                    MAILFERRY_GRAPH_AUTHORITY=graph_emu.base_url, MAILFERRY_CA_FILE=str(graph_emu.ca_file))
+                    MAILFERRY_GRAPH_AUTHORITY=graph_emu.base_url, MAILFERRY_CA_FILE=str(graph_emu.ca_file),
+                    MAILFERRY_GRAPH_TENANTS=str(tenants))
     redirect = f"http://127.0.0.1:{env['MAILFERRY_INTAKE_PORT']}/api/v1/sign-in/graph/redirect"
     env["MAILFERRY_GRAPH_CLIENT_ID"] = graph_emu.register_app(public_client=True,
                                                               redirect_uris={redirect}).client_id
@@ -132,3 +139,77 @@ def test_into_microsoft_365_signed_in_on_the_target_side(page: Page, web_url: st
         got = sorted((m["subject"], m["isRead"], m["isDraft"]) for m in g.get("/mailFolders/inbox/messages", params={
             "$select": "subject,isRead,isDraft"}).json()["value"])
     assert got == [(f"to 365 #{n}", bool(n % 2), False) for n in range(4)]
+
+
+def test_undo_into_microsoft_365_asks_for_a_new_sign_in_not_a_password(
+        page: Page, web_url: str, running_stack: StackInfo, accounts: Accounts, graph_emu: GraphEmulator,
+        shot: Screenshots) -> None:
+    """The migration's sign-in ended with it: the undo form offers Sign in with Microsoft instead of a password
+    field, refuses to start without it, and undoes once the target's user has signed in again."""
+    src = accounts.new("undo-365")
+    with accounts.client(src) as c:
+        for n in range(3):
+            c.append("INBOX", f"From: a@example.net\r\nSubject: undo me #{n}\r\nMessage-ID: <v{n}@example.net>\r\n"
+                              f"\r\nhello {n}\r\n".encode(), (b"\\Seen",))
+    login = f"gus-{secrets.token_hex(3)}@example.test"
+    graph_emu.add_user(login)
+    page.goto(f"{web_url}/")
+    fill_account(page, "source", accounts, src)
+    page.select_option("#target-type", "graph")
+    page.fill("#target-login", login)
+    with page.expect_popup() as popup:
+        page.click("#target-sign-in")
+    expect(page.locator("#target-sign-in-status")).to_have_text(f"Signed in as {login}.")
+    if not popup.value.is_closed():
+        popup.value.wait_for_event("close", timeout=30_000)
+    page.click("#start")
+    expect(page.locator("#done")).to_be_visible(timeout=60_000)
+    mid = page.locator("#migration-id").inner_text().strip()
+    assert wait_final(running_stack, mid, src)["state"] == "completed"
+    open_status(page, web_url, mid, src)
+    expect(page.locator("#undo-form")).to_be_visible()
+    expect(page.locator("#undo-password-field")).to_be_hidden()  # no password: Microsoft's sign-in instead
+    expect(page.locator("#undo-sign-in")).to_have_text("Sign in with Microsoft")
+    expect(page.locator("#undo-sign-in-hint")).to_contain_text("sign in to the target account again")
+    page.click("#undo")
+    expect(page.locator("#undo-sign-in-error")).to_contain_text("Sign in with Microsoft first.")
+    with page.expect_popup() as popup:
+        page.click("#undo-sign-in")
+    expect(page.locator("#undo-sign-in-status")).to_have_text(f"Signed in as {login}.")
+    if not popup.value.is_closed():
+        popup.value.wait_for_event("close", timeout=30_000)
+    shot(page, "status-undo-microsoft-365")
+    page.click("#undo")
+    wait_state(page, "undone")
+    expect(page.locator("#undo-progress")).to_contain_text("3 messages")
+    with rig.seeding(graph_emu, login) as g:
+        assert g.get("/mailFolders/inbox/messages", params={"$select": "id"}).json()["value"] == []
+
+
+def test_undo_into_microsoft_365_through_the_operators_app_asks_for_nothing(
+        page: Page, web_url: str, running_stack: StackInfo, accounts: Accounts, graph_emu: GraphEmulator) -> None:
+    """Without a sign-in the operator's app writes to the mailbox: the undo form has no password field and no
+    sign-in button, says why, and undoes at a click."""
+    src = accounts.new("undo-app")
+    with accounts.client(src) as c:
+        c.append("INBOX", b"From: a@example.net\r\nSubject: app\r\nMessage-ID: <app@example.net>\r\n\r\nhi\r\n", ())
+    login = f"hal-{secrets.token_hex(3)}@example.test"
+    graph_emu.add_user(login)
+    page.goto(f"{web_url}/")
+    fill_account(page, "source", accounts, src)
+    page.select_option("#target-type", "graph")
+    page.fill("#target-login", login)  # no sign-in: the organisation's app
+    page.click("#start")
+    expect(page.locator("#done")).to_be_visible(timeout=60_000)
+    mid = page.locator("#migration-id").inner_text().strip()
+    assert wait_final(running_stack, mid, src)["state"] == "completed"
+    open_status(page, web_url, mid, src)
+    expect(page.locator("#undo-form")).to_be_visible()
+    expect(page.locator("#undo-password-field")).to_be_hidden()
+    expect(page.locator("#undo-sign-in-field")).to_be_hidden()
+    expect(page.locator("#undo-nothing-hint")).to_contain_text("no password is needed")
+    page.click("#undo")
+    wait_state(page, "undone")
+    expect(page.locator("#undo-progress")).to_contain_text("1 messages")
+    with rig.seeding(graph_emu, login) as g:
+        assert g.get("/mailFolders/inbox/messages", params={"$select": "id"}).json()["value"] == []

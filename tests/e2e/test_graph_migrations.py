@@ -10,7 +10,9 @@ and sign-in addresses pointing at the emulator, its test CA trusted.
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import json
 import re
 import secrets
@@ -197,6 +199,8 @@ def test_graph_to_exchange_contacts_calendars_tasks_rules_auto_reply(graph_stack
         rig.created(g.post(f"/todo/lists/{default['id']}/tasks", json={
             "title": "File the report", "status": "inProgress", "importance": "high",
             "dueDateTime": {"dateTime": "2026-06-10T00:00:00", "timeZone": "UTC"}}))
+        shop = rig.created(g.post("/todo/lists", json={"displayName": "Einkauf"}))  # EWS: a folder below Tasks
+        rig.created(g.post(f"/todo/lists/{shop['id']}/tasks", json={"title": "Milch"}))
         archive = g.get("/mailFolders/archive").json()["id"]
         rig.created(g.post("/mailFolders/inbox/messageRules", json={
             "displayName": "News", "sequence": 1, "isEnabled": True,
@@ -217,8 +221,11 @@ def test_graph_to_exchange_contacts_calendars_tasks_rules_auto_reply(graph_stack
     mid = start(graph_stack, graph_endpoint(login), ews, options=options)
     st = wait_final(graph_stack, mid, login)
     assert st["state"] == "completed", st
-    assert {op: st["items"][op]["done"] for op in options} == {"contacts": 1, "calendars": 2, "tasks": 1,
+    assert {op: st["items"][op]["done"] for op in options} == {"contacts": 1, "calendars": 2, "tasks": 2,
                                                                "rules": 1, "auto_reply": 1}
+    rows = httpx.get(f"{graph_stack.intake_url}/api/v1/migrations/{mid}/report", params={"login": login},
+                     timeout=30).json()["items"]
+    assert [r for r in rows if r["subject"] == "Milch"] == []  # kept whole: nothing to report
     acc = ews_connection.connect_ews("127.0.0.1", int(ews_port or 80), "none", target, "t-pw-1")
     [ada] = list(acc.contacts.all())
     assert (ada.given_name, ada.surname, ada.company_name, ada.job_title) == ("Ada", "Lovelace",
@@ -240,6 +247,8 @@ def test_graph_to_exchange_contacts_calendars_tasks_rules_auto_reply(graph_stack
     assert moved.subject == "Jour fixe (moved)"
     assert moved.start.astimezone(ews_connection_utc()).isoformat() == "2026-01-13T10:00:00+00:00"
     [task] = list(acc.tasks.all())
+    [einkauf] = [f for f in acc.tasks.children if f.name == "Einkauf"]
+    assert [t.subject for t in einkauf.all()] == ["Milch"]
     assert (task.subject, task.status, task.importance) == ("File the report", "InProgress", "High")
     assert (task.due_date.year, task.due_date.month, task.due_date.day) == (2026, 6, 10)
     [rule] = list(acc.rules)
@@ -359,7 +368,6 @@ def test_a_signed_in_user_migrates_with_tokens_renewed_and_never_in_clear(
 
 
 # -- Microsoft 365 as the target ---------------------------------------------------------------------------
-UNDO_AUTH = "app"  # undo asks for the target's password again; the operator's app has none: any text passes
 
 
 def graph_tree(g: httpx.Client) -> dict[str, str]:
@@ -405,10 +413,52 @@ def simple_mime(subject: str, message_id: str, date: str, attachment: bytes | No
 
 
 def undo(info: StackInfo, mid: str, login: str) -> dict[str, Any]:
-    resp = httpx.post(f"{info.intake_url}/api/v1/migrations/{mid}/undo",
-                      json={"login": login, "target_password": UNDO_AUTH}, timeout=60)
+    """Undo into a mailbox the operator's app writes to: the status says nothing is asked, and no password goes."""
+    st = httpx.get(f"{info.intake_url}/api/v1/migrations/{mid}", params={"login": login}, timeout=60).json()
+    assert st["undo_asks"] == "nothing" and st.get("undo_sign_in_url") is None, st
+    resp = httpx.post(f"{info.intake_url}/api/v1/migrations/{mid}/undo", json={"login": login}, timeout=60)
     assert resp.status_code == 202, resp.text
     return wait_final(info, mid, login)
+
+
+def test_undo_into_a_signed_in_mailbox_asks_for_a_new_sign_in(graph_stack: StackInfo, accounts: Accounts,
+                                                              graph_emu: GraphEmulator) -> None:
+    """The tokens of the migration's sign-in are gone at its end: undo says so with the sign-in URL, refuses the
+    old sign-in and one made for another account, and runs with a new sign-in of the target's own user."""
+    src = accounts.new("undo-signed-src")
+    with accounts.client(src) as c:
+        for n in range(3):
+            c.append("INBOX", f"From: a@example.net\r\nSubject: u{n}\r\nMessage-ID: <u{n}@example.net>\r\n"
+                              f"\r\nbody {n}\r\n".encode(), (b"\\Seen",))
+    login, other = new_user(graph_emu, "undo-signed"), new_user(graph_emu, "undo-other")
+    first = sign_in_over_http(graph_stack, login)
+    mid = start(graph_stack, accounts.endpoint(src), graph_endpoint(login, auth="oauth2", password=first))
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "completed" and st["items"]["emails"]["done"] == 3, st
+    url = f"/api/v1/sign-in/graph?login={login.replace('@', '%40')}"
+    assert (st["undo_asks"], st["undo_sign_in_url"]) == ("sign_in", url)
+    post = f"{graph_stack.intake_url}/api/v1/migrations/{mid}/undo"
+    asked = httpx.post(post, json={"login": src}, timeout=60)
+    assert asked.status_code == 409, asked.text
+    assert asked.json()["error"] | {"message": ""} == {"code": "sign_in_required", "message": "", "side": "target",
+                                                        "field": "target_password", "sign_in_url": url}
+    for stale in (first, sign_in_over_http(graph_stack, other), "not-a-sign-in"):
+        refused = httpx.post(post, json={"login": src, "target_password": stale}, timeout=60)
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "sign_in_expired", refused.text
+        assert refused.json()["error"]["sign_in_url"] == url
+    with httpx.Client(verify=False, timeout=30) as h:  # noqa: S501 - the emulator's test CA
+        started = h.get(graph_stack.intake_url + url)  # the URL the error names starts the sign-in flow
+        assert started.status_code == 303 and "/oauth2/v2.0/authorize" in started.headers["Location"]
+    again = sign_in_over_http(graph_stack, login)
+    resp = httpx.post(post, json={"login": src, "target_password": again}, timeout=60)
+    assert resp.status_code == 202, resp.text
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "undone" and st["undo"]["removed_messages"] == 3, st
+    with rig.seeding(graph_emu, login) as g:
+        assert graph_messages(g, g.get("/mailFolders/inbox").json()["id"]) == []
+    reused = httpx.post(f"{graph_stack.intake_url}/api/v1/migrations", timeout=60, json={
+        "source": accounts.endpoint(src), "target": graph_endpoint(login, auth="oauth2", password=again)})
+    assert reused.status_code == 422 and reused.json()["error"]["code"] == "sign_in_expired"  # used by the undo
 
 
 def test_imap_to_graph_every_message_and_folder_then_a_pass_copies_nothing_then_undo(
@@ -504,6 +554,12 @@ def test_graph_to_graph_everything_then_undo_puts_the_mailbox_back(graph_stack: 
         rig.created(g.post(f"/todo/lists/{default['id']}/tasks", json={
             "title": "File the report", "status": "inProgress", "importance": "high",
             "dueDateTime": {"dateTime": "2026-06-10T00:00:00", "timeZone": "UTC"}}))
+        shop = rig.created(g.post("/todo/lists", json={"displayName": "Einkauf"}))  # other lists and calendars
+        rig.created(g.post(f"/todo/lists/{shop['id']}/tasks", json={"title": "Milch"}))
+        team = rig.created(g.post("/calendars", json={"name": "Team"}))
+        rig.created(g.post(f"/calendars/{team['id']}/events", json={
+            "subject": "Retro", "start": {"dateTime": "2026-03-02T09:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-03-02T10:00:00", "timeZone": "UTC"}}))
         rig.created(g.post("/mailFolders/inbox/messageRules", json={
             "displayName": "News", "sequence": 1, "isEnabled": True,
             "conditions": {"subjectContains": ["newsletter"]}, "actions": {"moveToFolder": projects,
@@ -519,8 +575,8 @@ def test_graph_to_graph_everything_then_undo_puts_the_mailbox_back(graph_stack: 
     mid = start(graph_stack, graph_endpoint(src), graph_endpoint(dst), options=options)
     st = wait_final(graph_stack, mid, src)
     assert st["state"] == "completed", st
-    assert {op: st["items"][op]["done"] for op in options} == {"emails": 3, "contacts": 1, "calendars": 2,
-                                                               "tasks": 1, "rules": 1, "auto_reply": 1}
+    assert {op: st["items"][op]["done"] for op in options} == {"emails": 3, "contacts": 1, "calendars": 3,
+                                                               "tasks": 2, "rules": 1, "auto_reply": 1}
     with rig.seeding(graph_emu, dst) as g:
         tree = graph_tree(g)
         got = {path: [(m[0], m[1], m[2], m[3], m[4], m[5]) for m in graph_messages(g, fid)]
@@ -543,6 +599,12 @@ def test_graph_to_graph_everything_then_undo_puts_the_mailbox_back(graph_stack: 
         default = next(x for x in lists if x["wellknownListName"] == "defaultList")
         [task] = g.get(f"/todo/lists/{default['id']}/tasks").json()["value"]
         assert (task["title"], task["status"], task["importance"]) == ("File the report", "inProgress", "high")
+        assert sorted(x["displayName"] for x in lists) == ["Einkauf", "Tasks"]
+        einkauf = next(x["id"] for x in lists if x["displayName"] == "Einkauf")
+        assert [t["title"] for t in g.get(f"/todo/lists/{einkauf}/tasks").json()["value"]] == ["Milch"]
+        calendars = {c["name"]: c["id"] for c in g.get("/calendars").json()["value"]}
+        assert sorted(calendars) == ["Calendar", "Team"]
+        assert [e["subject"] for e in g.get(f"/calendars/{calendars['Team']}/events").json()["value"]] == ["Retro"]
         rules = {r["displayName"]: r for r in g.get("/mailFolders/inbox/messageRules").json()["value"]}
         assert set(rules) == {"News", "Mine"}
         assert g.get(f"/mailFolders/{rules['News']['actions']['moveToFolder']}").json()["displayName"] == "Projects"
@@ -558,6 +620,8 @@ def test_graph_to_graph_everything_then_undo_puts_the_mailbox_back(graph_stack: 
             assert graph_messages(g, fid) == []
         assert g.get("/contacts").json()["value"] == [] and g.get("/calendar/events").json()["value"] == []
         assert g.get(f"/todo/lists/{default['id']}/tasks").json()["value"] == []
+        assert [x["displayName"] for x in g.get("/todo/lists").json()["value"]] == ["Tasks"]  # the ones it made: gone
+        assert [c["name"] for c in g.get("/calendars").json()["value"]] == ["Calendar"]
         assert [r["id"] for r in g.get("/mailFolders/inbox/messageRules").json()["value"]] == [mine["id"]]
         assert g.get("/mailboxSettings/automaticRepliesSetting").json() == before_reply
 
@@ -807,3 +871,37 @@ def test_cancel_into_graph_finishes_the_emails_starts_no_contacts_and_undo_remov
     assert st["state"] == "undone", st
     with rig.seeding(graph_emu, dst) as g:
         assert graph_messages(g, g.get("/mailFolders/inbox").json()["id"]) == []
+
+
+CORPUS_EML = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "eml" / "mail-gem" / "attachment_emails"
+
+
+def test_what_graph_cannot_hold_is_noted_per_message_in_the_report(graph_stack: StackInfo, accounts: Accounts,
+                                                                    graph_emu: GraphEmulator) -> None:
+    """A corpus message with an attached message (message/rfc822) becomes a message with an .eml file in Microsoft
+    365, and its line in the report (JSON and CSV) says so; every line says Exchange re-renders the headers."""
+    forwarded = (CORPUS_EML / "attachment_message_rfc822.eml").read_bytes()
+    plain = b"From: a@example.net\r\nSubject: plain\r\nMessage-ID: <plain@example.net>\r\n\r\nhello\r\n"
+    src = accounts.new("notes-src")
+    with accounts.client(src) as c:
+        c.append("INBOX", forwarded, (b"\\Seen",))
+        c.append("INBOX", plain, (b"\\Seen",))
+    login = new_user(graph_emu, "notes")
+    mid = start(graph_stack, accounts.endpoint(src), graph_endpoint(login))
+    st = wait_final(graph_stack, mid, src)
+    assert st["state"] == "completed" and st["items"]["emails"]["done"] == 2, st
+    report = f"{graph_stack.intake_url}/api/v1/migrations/{mid}/report"
+    rows = httpx.get(report, params={"login": src}, timeout=30).json()["items"]
+    notes = {r["subject"]: r["reason"] for r in rows}
+    rendered = "headers and MIME re-rendered by Exchange (the original header block kept as Internet headers)"
+    assert notes == {"testing": f"{rendered}; an attached message became an .eml file attachment",
+                     "plain": rendered}, rows
+    assert {r["result"] for r in rows} == {"done"}
+    csv_text = httpx.get(report, params={"login": src, "format": "csv"}, timeout=30).text
+    lines = {row["subject"]: row for row in csv.DictReader(io.StringIO(csv_text))}
+    assert lines["testing"]["reason"] == notes["testing"] and lines["testing"]["result"] == "done"
+    with rig.seeding(graph_emu, login) as g:
+        inbox = g.get("/mailFolders/inbox/messages", params={"$select": "id,subject"}).json()["value"]
+        made = next(m for m in inbox if m["subject"] == "testing")
+        names = [a["name"] for a in g.get(f"/messages/{made['id']}/attachments").json()["value"]]
+    assert names == ["ForwardedMessage.eml"]  # what the note says, read back over plain HTTP

@@ -137,6 +137,17 @@ class GraphEmulator:
         self.tenant.apps[app.client_id] = app
         return app
 
+    def share_calendar(self, upn: str, owner: str, name: str) -> str:
+        """A calendar ``owner`` shared with ``upn`` that ``upn`` added to their calendars (Graph lists it under
+        /me/calendars with the sharer as its read-only ``owner``); its id in ``upn``'s mailbox."""
+        with self.lock:
+            mbx = self.mailboxes[upn.lower()]
+            entry = mbx.new_entry("calendar", None, {
+                "name": name, "color": "auto", "hexColor": "", "isDefaultCalendar": False, "canEdit": False,
+                "canShare": False, "canViewPrivateItems": False, "isRemovable": True, "isTallyingResponses": False,
+                "owner": {"name": owner.split("@")[0], "address": owner}})
+            return entry.id
+
     def sign_in(self, upn: str | None) -> None:
         """The user the authorize endpoint signs in (as if they had typed their password)."""
         self.tenant.signed_in = upn.lower() if upn else None

@@ -116,9 +116,14 @@ def list_events(call: Call, p: dict[str, str]) -> Answer:
     cal = _cal(call, p)
     opts = query.parse(call.emulator.schema, "event", call.query, frozenset({"$select", "$top", "$skip", "$expand"}))
     entries = [e for e in call.mailbox.children(cal.id, "event") if e.props.get("type") != "exception"]
-    items = [query.apply_select(_one(call, e, opts), opts.select) for e in entries]
+    items = [query.apply_select(_one(call, e, opts), _shown(opts)) for e in entries]
     return Answer(200, query.page(items, opts, 10, f"{call.user_path}/calendars('{cal.id}')/events", call.query),
                   entity_type="event", collection=True)
+
+
+def _shown(opts: query.Options) -> list[str] | None:
+    """What $select keeps: the selected properties and the expanded ones (Graph answers both)."""
+    return opts.select + list(opts.expand) if opts.select is not None else None
 
 
 def _one(call: Call, entry: Entry, opts: query.Options | None) -> dict[str, Any]:
@@ -157,7 +162,7 @@ def get_event(call: Call, p: dict[str, str]) -> Answer:
     inst = event_instances.find(call, p["event"])
     opts = query.parse(call.emulator.schema, "event", call.query, frozenset({"$select", "$expand"}))
     obj = _one(call, inst.entry, opts) if inst.entry is not None else event_instances.event_json(call, inst)
-    return Answer(200, query.apply_select(obj, opts.select), entity_type="event")
+    return Answer(200, query.apply_select(obj, _shown(opts)), entity_type="event")
 
 
 def update_event(call: Call, p: dict[str, str]) -> Answer:

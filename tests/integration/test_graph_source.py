@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import threading
 import time
@@ -310,7 +311,33 @@ def test_to_do_tasks_from_every_list(emu: GraphEmulator) -> None:
     assert items["Steuer"].lossy == []
     [milch] = _components(items["Milch"].payload)
     assert str(milch["STATUS"]) == "COMPLETED" and int(milch["PERCENT-COMPLETE"]) == 100
-    assert items["Milch"].lossy == ["from the To Do list 'Einkauf': the target's task folder holds it"]
+    assert items["Milch"].lossy == []
+    assert icalendar.Calendar.from_ical(items["Milch"].payload)["X-WR-CALNAME"] == "Einkauf"  # its list, by name
+    assert "X-WR-CALNAME" not in icalendar.Calendar.from_ical(items["Steuer"].payload)  # the default list
+
+
+def _text(value: str) -> str:
+    """An iCalendar TEXT value unescaped (RFC 5545 3.3.11)."""
+    return re.sub(r"\\([\\;,nN])", lambda m: "\n" if m.group(1) in "nN" else m.group(1), value)
+
+
+def test_events_of_every_calendar_name_their_calendar(emu: GraphEmulator) -> None:
+    times = {"start": {"dateTime": "2026-05-04T09:00:00", "timeZone": "UTC"},
+             "end": {"dateTime": "2026-05-04T10:00:00", "timeZone": "UTC"}}
+    with rig.seeding(emu, ALICE) as g:
+        rig.created(g.post("/calendar/events", json={"subject": "Default one", **times}))
+        for name in ("Urlaub; Reisen", "Team"):
+            cal = rig.created(g.post("/calendars", json={"name": name}))
+            for n in range(2):
+                rig.created(g.post(f"/calendars/{cal['id']}/events", json={"subject": f"{name} #{n}", **times}))
+        shared = emu.share_calendar(ALICE, "bob@example.test", "Bob's calendar")  # Bob's, not Alice's: left
+        rig.created(g.post(f"/calendars/{shared}/events", json={"subject": "Bob's meeting", **times}))
+    items = {i.name: i for i in _pim(source(emu), "calendars")}
+    assert sorted(items) == ["Default one", "Team #0", "Team #1", "Urlaub; Reisen #0", "Urlaub; Reisen #1"]
+    raw = {subject: icalendar.Calendar.from_ical(i.payload).get("X-WR-CALNAME") for subject, i in items.items()}
+    names = {s: _text(str(v)) if v is not None else None for s, v in raw.items()}
+    assert names == {"Default one": None, "Team #0": "Team", "Team #1": "Team", "Urlaub; Reisen #0": "Urlaub; Reisen",
+                     "Urlaub; Reisen #1": "Urlaub; Reisen"}
 
 
 def test_rules_and_automatic_replies_as_their_models(emu: GraphEmulator) -> None:

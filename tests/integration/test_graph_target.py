@@ -417,3 +417,79 @@ def test_a_message_whose_attachment_did_not_arrive_is_made_again_not_taken(emu: 
         atts = g.get(f"/messages/{listed[0]['id']}/attachments").json()["value"]
         assert [(a["name"], a["size"]) for a in atts] == [("data.bin", len(big))]
     assert s.placed[rec.key][0].ref == listed[0]["id"]
+
+
+def named(calendar_name: str, component: str) -> str:
+    """An iCalendar object from another calendar or list than the default one, written here as data."""
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+            f"X-WR-CALNAME:{calendar_name}\r\n{component}END:VCALENDAR\r\n")
+
+
+def test_events_and_tasks_go_into_calendars_and_lists_of_their_names_and_undo_removes_what_it_made(
+        emu: GraphEmulator) -> None:
+    with rig.seeding(emu, ALICE) as g:  # the user already has a calendar "Family" with an event of their own
+        family = rig.created(g.post("/calendars", json={"name": "Family"}))
+        rig.created(g.post(f"/calendars/{family['id']}/events", json={
+            "subject": "Mine", "start": {"dateTime": "2026-02-01T10:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-02-01T11:00:00", "timeZone": "UTC"}}))
+    event = ("BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTART:20260301T090000Z\r\nDTEND:20260301T100000Z\r\n"
+             "SUMMARY:{subject}\r\nEND:VEVENT\r\n")
+    made = [pim_item("m1", "calendars", "e1", "ical", "Sprint review",
+                     named("Projekte", event.format(uid="a", subject="Sprint review"))),
+            pim_item("m1", "calendars", "e2", "ical", "Zoo", named("family", event.format(uid="b", subject="Zoo"))),
+            pim_item("m1", "calendars", "e3", "ical", "Plain", WEEKLY.split("BEGIN:VEVENT")[0]
+                     + event.format(uid="c", subject="Plain") + "END:VCALENDAR\r\n"),
+            pim_item("m1", "tasks", "t1", "ical", "Milch",
+                     named("Einkauf\\, Wochenende", "BEGIN:VTODO\r\nUID:t1\r\nSUMMARY:Milch\r\nEND:VTODO\r\n"))]
+    records = [PimRecord(item=i) for i in made]
+    ahead: list[CreatedThing] = []
+    s = Sink()
+    GraphItemTarget(GraphTarget(client(emu), "p1")).write(records, ctx(ahead), sink_of(s))
+    assert s.rejected == {} and len(s.placed) == 4
+    with rig.seeding(emu, ALICE) as g:
+        cals = {c["name"]: c["id"] for c in g.get("/calendars").json()["value"]}
+        assert sorted(cals) == ["Calendar", "Family", "Projekte"]  # "family" went into the user's "Family"
+        subjects = {n: sorted(e["subject"] for e in g.get(f"/calendars/{cid}/events").json()["value"])
+                    for n, cid in cals.items()}
+        assert subjects == {"Calendar": ["Plain"], "Family": ["Mine", "Zoo"], "Projekte": ["Sprint review"]}
+        lists = {x["displayName"]: x["id"] for x in g.get("/todo/lists").json()["value"]}
+        assert sorted(lists) == ["Einkauf, Wochenende", "Tasks"]
+        assert [t["title"] for t in g.get(f"/todo/lists/{lists['Einkauf, Wochenende']}/tasks").json()["value"]] == [
+            "Milch"]
+    # only what was made is recorded, ahead of its items: the calendar "Projekte" and the list
+    assert sorted((a.kind, a.ref) for a in ahead) == [("folder", f"calendar:{cals['Projekte']}"),
+                                                      ("folder", f"todolist:{lists['Einkauf, Wochenende']}")]
+    again = Sink()  # a retry of the same batch after a crash: found by their markers, nothing made twice
+    GraphItemTarget(GraphTarget(client(emu), "p1")).write(
+        records[:3], ctx([], inflight=frozenset(r.key for r in records[:3])), sink_of(again))
+    assert {k: v[0].ref for k, v in again.placed.items()} == {k: v[0].ref for k, v in s.placed.items() if k in again.placed}
+    undo = GraphUndo(client(emu))
+    removed = list(undo.remove([u for u in s.undo if u.kind == "item"], 100))
+    assert sum(r.removed for r in removed) == 4
+    folders = list(undo.remove_folders(ahead))
+    assert [(r.removed, r.kept) for r in folders] == [(1, ()), (1, ())]
+    with rig.seeding(emu, ALICE) as g:
+        assert sorted(c["name"] for c in g.get("/calendars").json()["value"]) == ["Calendar", "Family"]
+        assert [e["subject"] for e in g.get(f"/calendars/{family['id']}/events").json()["value"]] == ["Mine"]
+        assert [x["displayName"] for x in g.get("/todo/lists").json()["value"]] == ["Tasks"]
+
+
+def test_undo_keeps_a_calendar_it_made_once_the_user_put_an_event_into_it(emu: GraphEmulator) -> None:
+    item = pim_item("m1", "calendars", "e1", "ical", "Kickoff", named("Team", (
+        "BEGIN:VEVENT\r\nUID:k\r\nDTSTART:20260301T090000Z\r\nDTEND:20260301T100000Z\r\nSUMMARY:Kickoff\r\n"
+        "END:VEVENT\r\n")))
+    ahead: list[CreatedThing] = []
+    s = Sink()
+    GraphItemTarget(GraphTarget(client(emu), "p1")).write([PimRecord(item=item)], ctx(ahead), sink_of(s))
+    [team] = [a.ref.split(":")[1] for a in ahead]
+    with rig.seeding(emu, ALICE) as g:
+        rig.created(g.post(f"/calendars/{team}/events", json={
+            "subject": "Added later", "start": {"dateTime": "2026-03-02T10:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-03-02T11:00:00", "timeZone": "UTC"}}))
+    undo = GraphUndo(client(emu))
+    assert sum(r.removed for r in undo.remove(s.undo, 100)) == 1
+    [kept] = list(undo.remove_folders(ahead))
+    assert (kept.removed, kept.kept) == (0, ("the calendar 'Team' was kept: it holds items that the migration did "
+                                             "not put there",))
+    with rig.seeding(emu, ALICE) as g:
+        assert [e["subject"] for e in g.get(f"/calendars/{team}/events").json()["value"]] == ["Added later"]

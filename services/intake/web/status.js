@@ -251,6 +251,7 @@
     if (canUndo) {
       MF.setText(document.getElementById("undo-until"), "undo.until",
         { until: MF.formatDate(st.undo_possible_until) });
+      showUndoAsks(st.undo_asks || "password");
     }
     MF.setText(document.getElementById("refresh-note"), isFinal(state) ? "refresh.final" : "refresh.auto",
       { time: new Intl.DateTimeFormat(MF.lang() === "de" ? "de-DE" : "en-GB", { timeStyle: "medium" })
@@ -258,6 +259,55 @@
   }
 
   MF.onLangChange(function () { render(); });
+
+  /* What the undo asks for (intake's undo_asks): the target's password; a new sign-in with Microsoft, since
+     the migration's own ended with it; or nothing, where the operator's app signs in. */
+  var undoSignIn = { id: null, login: "" };
+
+  function showUndoAsks(asks) {
+    document.getElementById("undo-password-field").hidden = asks !== "password";
+    document.getElementById("undo-password").required = asks === "password";
+    document.getElementById("undo-sign-in-field").hidden = asks !== "sign_in";
+    document.getElementById("undo-nothing-hint").hidden = asks !== "nothing";
+    MF.setText(document.getElementById("undo-sign-in-hint"), "undo.sign_in_hint");
+  }
+
+  function forgetUndoSignIn() {
+    undoSignIn.id = null;
+    var status = document.getElementById("undo-sign-in-status");
+    status.textContent = "";
+    status.classList.remove("is-error", "is-ok");
+  }
+
+  document.getElementById("undo-sign-in").addEventListener("click", function () {
+    var status = document.getElementById("undo-sign-in-status");
+    MF.clearErrors(undoForm);
+    forgetUndoSignIn();
+    var url = current.status && current.status.undo_sign_in_url;
+    var popup = url ? window.open(url, "mailferry-sign-in", "popup,width=520,height=680") : null;
+    if (!popup) {
+      MF.setText(status, "signin.blocked");
+      status.classList.add("is-error");
+      return;
+    }
+    MF.setText(status, "signin.busy");
+  });
+
+  /* The window's last page (signed-in.js) posts the sign-in id here; it goes with the undo as target_password. */
+  window.addEventListener("message", function (event) {
+    if (event.origin !== window.location.origin || !event.data || event.data.mailferry !== "sign-in") { return; }
+    var status = document.getElementById("undo-sign-in-status");
+    status.classList.remove("is-error", "is-ok");
+    if (event.data.error || !event.data.signIn) {
+      MF.setText(status, "signin.failed", { reason: String(event.data.error || "") });
+      status.classList.add("is-error");
+      return;
+    }
+    undoSignIn.id = String(event.data.signIn);
+    undoSignIn.login = String(event.data.login || "");
+    MF.setText(status, "signin.done", { login: undoSignIn.login });
+    status.classList.add("is-ok");
+  });
 
   function clearUndoPassword() {
     var pw = document.getElementById("undo-password");
@@ -285,17 +335,30 @@
   undoForm.addEventListener("submit", function (event) {
     event.preventDefault();
     MF.clearErrors(undoForm);
+    var asks = (current.status && current.status.undo_asks) || "password";
     var pw = document.getElementById("undo-password");
-    if (!pw.value) {
-      MF.fieldError("undo-password", { key: "error.required" });
-      pw.focus();
-      return;
+    var body = { login: current.login };
+    var errorField = asks === "sign_in" ? "undo-sign-in" : "undo-password";
+    if (asks === "password") {
+      if (!pw.value) {
+        MF.fieldError("undo-password", { key: "error.required" });
+        pw.focus();
+        return;
+      }
+      body.target_password = pw.value;
+    } else if (asks === "sign_in") {
+      if (!undoSignIn.id) {
+        MF.fieldError("undo-sign-in", { key: "undo.sign_in_first" });
+        document.getElementById("undo-sign-in").focus();
+        return;
+      }
+      body.target_password = undoSignIn.id;
     }
     var button = document.getElementById("undo");
     button.disabled = true;
-    var request = MF.api("POST", "/api/v1/migrations/" + encodeURIComponent(current.id) + "/undo",
-      { login: current.login, target_password: pw.value });
+    var request = MF.api("POST", "/api/v1/migrations/" + encodeURIComponent(current.id) + "/undo", body);
     clearUndoPassword(); // asked again on a retry; never kept in the page
+    forgetUndoSignIn(); // a sign-in serves one request
     request.then(function (result) {
       button.disabled = false;
       if (result.ok) {
@@ -303,8 +366,8 @@
         MF.setText(actionStatus, "undo.sent");
         undoForm.hidden = true;
       } else {
-        MF.fieldError("undo-password", MF.describeError(result));
-        pw.focus();
+        MF.fieldError(errorField, MF.describeError(result));
+        document.getElementById(asks === "sign_in" ? "undo-sign-in" : "undo-password").focus();
       }
       load();
     });

@@ -16,9 +16,11 @@ from typing import Any
 
 from exchangelib import Account, CalendarItem, Contact, DistributionList, Task
 
+from shared.adapters.ews.containers import containers
 from shared.adapters.ews.mapping import contact_from_ews, event_from_ews, group_from_ews, task_from_ews
 from shared.adapters.pim_items import pim_item
 from shared.events import PimItem
+from shared.formats.calendar_name import with_name
 from shared.formats.ical import Calendar, serialize_calendar
 from shared.formats.settings import auto_reply_from_ews, rule_from_ews
 from shared.formats.vcard import serialize_vcard
@@ -41,23 +43,25 @@ def read(account: Account, operation: str, mid: str,
                 group = mapped.value
                 yield pim_item(mid, operation, dl.id, "json", group.display_name, json.dumps(asdict(group)),
                             mapped.lossy)
-    elif operation == "calendars":
-        for ev in account.calendar.all():
-            if not isinstance(ev, CalendarItem):
-                continue
-            exceptions: list[Any] = []
-            if ev.modified_occurrences:
-                exceptions = [x for x in account.fetch(ids=[o.to_id() for o in ev.modified_occurrences])
-                              if not isinstance(x, Exception)]
-            event = event_from_ews(ev, exceptions)
-            yield pim_item(mid, operation, ev.id, "ical", ev.subject or "",
-                        serialize_calendar(Calendar(events=[event.value])), event.lossy)
-    elif operation == "tasks":
-        for t in account.tasks.all():
-            if isinstance(t, Task):
-                task = task_from_ews(t)
-                yield pim_item(mid, operation, t.id, "ical", t.subject or "",
-                            serialize_calendar(Calendar(tasks=[task.value])), task.lossy)
+    elif operation == "calendars":  # the default calendar and every calendar below it, which its items name
+        for folder, name in containers(account, account.calendar):
+            for ev in folder.all():
+                if not isinstance(ev, CalendarItem):
+                    continue
+                exceptions: list[Any] = []
+                if ev.modified_occurrences:
+                    exceptions = [x for x in account.fetch(ids=[o.to_id() for o in ev.modified_occurrences])
+                                  if not isinstance(x, Exception)]
+                event = event_from_ews(ev, exceptions)
+                yield pim_item(mid, operation, ev.id, "ical", ev.subject or "",
+                               serialize_calendar(with_name(Calendar(events=[event.value]), name)), event.lossy)
+    elif operation == "tasks":  # likewise the default task folder and every task folder below it
+        for folder, name in containers(account, account.tasks):
+            for t in folder.all():
+                if isinstance(t, Task):
+                    task = task_from_ews(t)
+                    yield pim_item(mid, operation, t.id, "ical", t.subject or "",
+                                   serialize_calendar(with_name(Calendar(tasks=[task.value]), name)), task.lossy)
     elif operation == "rules":
         paths = folder_paths()
         for rule in account.rules:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from exchangelib import Account
 from exchangelib.properties import ItemId
 
+from shared.adapters.ews.containers import FolderByName
 from shared.adapters.ews.fields import FIELD
 from shared.adapters.ews.mapping import (
     ContactGroup,
@@ -40,7 +41,8 @@ from shared.adapters.records import ItemRecord, PimRecord
 from shared.errors import ItemRejected
 from shared.events import CreatedThing, PimItem
 from shared.formats import FormatError
-from shared.formats.ical import parse_calendar
+from shared.formats.calendar_name import calendar_name
+from shared.formats.ical import Calendar, parse_calendar
 from shared.formats.settings import AutoReply, RuleModel, auto_reply_from_ews, auto_reply_to_ews
 from shared.formats.vcard import parse_vcard
 
@@ -118,6 +120,7 @@ class PimWriter:
         self.scope = ctx.pair_id
         self.default_tz = default_tz
         self.rules = RuleWriter(self.account, ctx.snapshots, self._folder_for)
+        self.by_name = FolderByName(self.account, ctx.write_ahead)
 
     def write(self, records: Sequence[PimRecord], inflight: Set[str], sink: PlacementSink) -> None:
         """``inflight``: the keys that may already be on the target (written before a crash). Each item is
@@ -167,17 +170,25 @@ class PimWriter:
             mapped = group_to_ews(group, account=acc, folder=acc.contacts)
             return self._planned(rec, acc.contacts, [(mapped.value, _no_follow_up)], mapped.lossy)
         if item.item_type == "calendar":
-            events = [event_to_ews(e, default_tz=self.default_tz, account=acc, folder=acc.calendar)
-                      for e in parse_calendar(item.payload).events]
-            return self._planned(rec, acc.calendar, [(m.item, self._occurrences(m)) for m in events],
+            cal = parse_calendar(item.payload)
+            folder = self._container(acc.calendar, cal)
+            events = [event_to_ews(e, default_tz=self.default_tz, account=acc, folder=folder) for e in cal.events]
+            return self._planned(rec, folder, [(m.item, self._occurrences(m)) for m in events],
                                  [x for m in events for x in m.lossy])
         if item.item_type == "task":
-            tasks = [task_to_ews(t, account=acc, folder=acc.tasks) for t in parse_calendar(item.payload).tasks]
-            return self._planned(rec, acc.tasks, [(t.value, _no_follow_up) for t in tasks],
+            cal = parse_calendar(item.payload)
+            folder = self._container(acc.tasks, cal)
+            tasks = [task_to_ews(t, account=acc, folder=folder) for t in cal.tasks]
+            return self._planned(rec, folder, [(t.value, _no_follow_up) for t in tasks],
                                  [x for t in tasks for x in t.lossy])
         if item.item_type in ("rule", "auto_reply"):
             return rec
         raise ValueError(f"unknown item type {item.item_type!r}")
+
+    def _container(self, default: Any, cal: Calendar) -> Any:
+        """The default folder, or the one of the name the item carries (``containers``), made where missing."""
+        name = calendar_name(cal)
+        return self.by_name.folder(default, name) if name else default
 
     def _planned(self, rec: PimRecord, folder: Any, values: list[tuple[Any, Callable[[str | None], list[str]]]],
                  lossy: list[str]) -> Planned:
@@ -243,3 +254,4 @@ class PimWriter:
             self.write_ahead([CreatedThing(kind="folder", target_folder=n, ref=self.target.folder_ref(n))
                               for n in made])
         return self.target.folder(name)
+

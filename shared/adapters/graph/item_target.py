@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from shared.adapters.graph.client import GraphClient
+from shared.adapters.graph.containers import Containers
 from shared.adapters.graph.mail_target import GraphTarget
 from shared.adapters.graph.mapping import auto_reply_from_graph, parse_utc
 from shared.adapters.graph.mime_message import MARKER
@@ -34,6 +35,7 @@ from shared.adapters.records import ItemRecord, PimRecord
 from shared.errors import ItemRejected, ServerRefused
 from shared.events import CreatedThing, PimItem
 from shared.formats import FormatError
+from shared.formats.calendar_name import calendar_name
 from shared.formats.ical import EventRecord, parse_calendar
 from shared.formats.settings import AutoReply, RuleModel
 from shared.formats.vcard import parse_vcard
@@ -54,10 +56,12 @@ class GraphItemTarget:
         self.scope = ""
         self._default_list: str | None = None
         self._markers: dict[str, dict[str, str]] = {}
+        self.containers = Containers(self.client)
 
     def write(self, records: Sequence[ItemRecord], ctx: WriteContext, sink: PlacementSink) -> None:
         self.scope = ctx.pair_id
         self.ctx = ctx
+        self.containers.write_ahead = ctx.write_ahead
         rules = [r.key for r in records if isinstance(r, PimRecord) and r.item.item_type == "rule"]
         if rules:
             ctx.snapshots.keep_rules_before(rules, self._rule_ids())
@@ -95,14 +99,19 @@ class GraphItemTarget:
             return mapped.lossy
         if kind == "calendar":
             lossy: list[str] = []
-            for n, event in enumerate(parse_calendar(item.payload).events):
-                lossy += self._event(item.item_key, n, event, inflight, refs)
+            cal = parse_calendar(item.payload)
+            collection = self.containers.events_of(calendar_name(cal))
+            for n, event in enumerate(cal.events):
+                lossy += self._event(item.item_key, n, event, inflight, refs, collection)
             return lossy
         if kind == "task":
             lossy = []
-            for task in parse_calendar(item.payload).tasks:
+            cal = parse_calendar(item.payload)
+            name = calendar_name(cal)
+            lst = self.containers.task_list(name) if name else self._default()
+            for task in cal.tasks:
                 mapped = task_to_graph(task)
-                refs.append(self._task(mapped.value, inflight))
+                refs.append(self._task(lst, mapped.value, inflight))
                 lossy += mapped.lossy
             return lossy
         if kind == "rule":
@@ -116,37 +125,40 @@ class GraphItemTarget:
         raise ValueError(f"unknown item type {kind!r}")
 
     # -- contacts and events -------------------------------------------------------------------
-    def _found(self, kind: str) -> dict[str, str]:
+    def _found(self, collection: str) -> dict[str, str]:
         """Marker → id of the items of a collection that carry one (read once per batch, on a retry)."""
-        if kind not in self._markers:
+        if collection not in self._markers:
             params = {"$select": "id", "$top": "100",
                       "$expand": f"singleValueExtendedProperties($filter=id eq '{MARKER}')"}
             found: dict[str, str] = {}
-            for it in self.client.pages(COLLECTIONS[kind], params):
+            for it in self.client.pages(collection, params):
                 for p in it.get("singleValueExtendedProperties") or []:
                     found[str(p.get("value") or "")] = str(it["id"])
-            self._markers[kind] = found
-        return self._markers[kind]
+            self._markers[collection] = found
+        return self._markers[collection]
 
     def _create(self, kind: str, key: str, part: int, body: dict[str, Any], inflight: bool,
-                refs: list[str]) -> tuple[str, bool]:
-        """(id, created now) of an item: found by its marker when it may exist, else created."""
+                refs: list[str], collection: str = "") -> tuple[str, bool]:
+        """(id, created now) of an item in ``collection`` (default: the kind's own): found by its marker when
+        it may exist, else created."""
         mark = item_marker(self.scope, key, part)
         prefix = "contact" if kind == "contact" else "event"
+        collection = collection or COLLECTIONS[kind]
         if inflight:
-            existing = self._found(kind).get(mark)
+            existing = self._found(collection).get(mark)
             if existing:
                 refs.append(f"{prefix}:{existing}")
                 return existing, False
-        made = self.client.request("POST", COLLECTIONS[kind], body={
+        made = self.client.request("POST", collection, body={
             **body, "singleValueExtendedProperties": [{"id": MARKER, "value": mark}]})
         ref = str(made["id"])
         refs.append(f"{prefix}:{ref}")
         return ref, True
 
-    def _event(self, key: str, n: int, event: EventRecord, inflight: bool, refs: list[str]) -> list[str]:
+    def _event(self, key: str, n: int, event: EventRecord, inflight: bool, refs: list[str],
+               collection: str) -> list[str]:
         mapped = event_to_graph(event)
-        master, _created = self._create("calendar", key, n, mapped.value, inflight, refs)
+        master, _created = self._create("calendar", key, n, mapped.value, inflight, refs, collection)
         lossy = list(mapped.lossy)
         if "recurrence" in mapped.value and (event.exceptions or event.exdates):
             lossy += self._occurrences(master, event)
@@ -195,8 +207,7 @@ class GraphItemTarget:
             self._default_list = str(found["id"])
         return self._default_list
 
-    def _task(self, body: dict[str, Any], inflight: bool) -> str:
-        lst = self._default()
+    def _task(self, lst: str, body: dict[str, Any], inflight: bool) -> str:
         if inflight:
             claimed = {r for e in self.ctx.known.values() for r in e.ref.split()}
             for t in self.client.pages(f"/todo/lists/{lst}/tasks", {"$top": "100"}):

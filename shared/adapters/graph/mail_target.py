@@ -31,6 +31,8 @@ WELL_KNOWN = {INBOX: "inbox", "\\Sent": "sentitems", "\\Drafts": "drafts", "\\Tr
               "\\Junk": "junkemail", "\\Archive": "archive"}
 PENDING = "pending\x00"  # the marker of a message whose attachments are still on their way
 SMALL_ATTACHMENT = 3 * 1024 * 1024  # below this, POST /attachments; above, an upload session (Graph's advice)
+#: Said of every message in the report: Exchange renders a JSON-created message's MIME from its properties.
+HEADERS_RENDERED = "headers and MIME re-rendered by Exchange (the original header block kept as Internet headers)"
 
 
 def marker(scope: str, key: str) -> str:
@@ -154,7 +156,7 @@ class GraphTarget:
                 self.attach(ref, att)
             self.client.request("PATCH", f"/messages/{ref}", body={
                 "singleValueExtendedProperties": [{"id": MARKER, "value": final}]})
-        return Placed(folder=folder, ref=ref, not_kept=())
+        return Placed(folder=folder, ref=ref, lossy=(HEADERS_RENDERED, *planned.lossy))
 
     def attach(self, message: str, att: FileAttachment) -> None:
         """A large attachment: POSTed whole below 3 MB, else through an upload session in pieces."""
@@ -169,8 +171,9 @@ class GraphTarget:
         """The message this migration created before a crash: the folder's messages with our marker."""
         want = marker(self.scope, identity(msg))
         for mid, value in self.marked(self._folders[folder]):
-            if value == want and mid not in exclude:
-                return Placed(folder=folder, ref=mid)
+            if value == want and mid not in exclude:  # its notes, as when it was created
+                lossy = graph_message(msg.data, msg.flags, msg.internaldate, want).lossy
+                return Placed(folder=folder, ref=mid, lossy=(HEADERS_RENDERED, *lossy))
             if value == PENDING + want:  # ours, its attachments never all arrived: gone, made again
                 try:
                     self.client.request("POST", f"/messages/{mid}/permanentDelete")

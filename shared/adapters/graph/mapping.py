@@ -255,7 +255,7 @@ _TASK_STATUS = {"notStarted": "NEEDS-ACTION", "inProgress": "IN-PROCESS", "compl
                 "waitingOnOthers": "IN-PROCESS", "deferred": "CANCELLED"}
 
 
-def task_from_graph(t: Mapping[str, Any], list_name: str | None = None) -> Mapped[TaskRecord]:
+def task_from_graph(t: Mapping[str, Any]) -> Mapped[TaskRecord]:
     """A To Do task as a VTODO record, its states in EWS's words (waiting and deferred kept as a note line)."""
     lossy: list[str] = []
     rec = TaskRecord(summary=t.get("title"))
@@ -286,8 +286,6 @@ def task_from_graph(t: Mapping[str, Any], list_name: str | None = None) -> Mappe
             rec.rrule = recurrence_from_graph(t["recurrence"], UTC, True)
         except ValueError as err:
             lossy.append(f"task recurrence: {err}")
-    if list_name:
-        lossy.append(f"from the To Do list {list_name!r}: the target's task folder holds it")
     return Mapped(rec, lossy)
 
 

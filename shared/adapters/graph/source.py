@@ -37,6 +37,7 @@ from shared.adapters.ports import Fetched, FetchLimits, ItemListing, WholeItem
 from shared.errors import ServerRefused, Transient
 from shared.events import ExtractTask, FolderRef, ItemResult, ItemResults, MailChunk, MailItem, MailMeta, PimItem
 from shared.folder_refs import folder_refs
+from shared.formats.calendar_name import with_name
 from shared.formats.ical import Calendar, serialize_calendar
 from shared.formats.keywords import FLAG_COMPLETE, FLAG_FLAGGED, imap_flags
 from shared.formats.vcard import serialize_vcard
@@ -278,19 +279,31 @@ class GraphSource:
                                serialize_vcard(card.value), card.lossy)
 
     def _events(self, mid: str) -> Iterator[PimItem]:
-        """The default calendar's single events and series masters, each with its exceptions."""
-        for ev in self.client.pages("/calendar/events", {"$top": "100", "$expand": "exceptionOccurrences"}):
-            event = event_from_graph(ev)
-            yield pim_item(mid, "calendars", str(ev["id"]), "ical", ev.get("subject") or "",
-                           serialize_calendar(Calendar(events=[event.value])), event.lossy)
+        """Every calendar's single events and series masters, each with its exceptions; an event of another
+        calendar than the default one names it (``X-WR-CALNAME``), so a target can put it into one of that name."""
+        for cal in self._own_calendars():
+            name = None if cal.get("isDefaultCalendar") else str(cal.get("name") or "")
+            for ev in self.client.pages(f"/calendars/{cal['id']}/events",
+                                        {"$top": "100", "$expand": "exceptionOccurrences"}):
+                event = event_from_graph(ev)
+                yield pim_item(mid, "calendars", str(ev["id"]), "ical", ev.get("subject") or "",
+                               serialize_calendar(with_name(Calendar(events=[event.value]), name)), event.lossy)
+
+    def _own_calendars(self) -> list[dict[str, Any]]:
+        """The mailbox's own calendars: a calendar another user shared (its owner not the default calendar's)
+        is theirs, and stays out."""
+        cals = list(self.client.pages("/calendars", {"$top": "100", "$select": "id,name,isDefaultCalendar,owner"}))
+        owners = {_owner(c) for c in cals if c.get("isDefaultCalendar")}
+        return [c for c in cals if c.get("isDefaultCalendar") or not owners or _owner(c) in owners | {""}]
 
     def _tasks(self, mid: str) -> Iterator[PimItem]:
+        """Every To Do list's tasks; one of another list than the default one names it (``X-WR-CALNAME``)."""
         for lst in self.client.pages("/todo/lists"):
             name = None if lst.get("wellknownListName") == "defaultList" else str(lst.get("displayName") or "")
             for t in self.client.pages(f"/todo/lists/{lst['id']}/tasks", {"$top": "100"}):
-                task = task_from_graph(t, name)
+                task = task_from_graph(t)
                 yield pim_item(mid, "tasks", str(t["id"]), "ical", t.get("title") or "",
-                               serialize_calendar(Calendar(tasks=[task.value])), task.lossy)
+                               serialize_calendar(with_name(Calendar(tasks=[task.value]), name)), task.lossy)
 
     def close(self) -> None:
         self.client.close()
@@ -298,6 +311,10 @@ class GraphSource:
 
 class ItemGone(Exception):
     """A message listed in the task answered 404 while its MIME was read."""
+
+
+def _owner(calendar: dict[str, Any]) -> str:
+    return str((calendar.get("owner") or {}).get("address") or "").strip().lower()
 
 
 def _path(value: Any) -> list[str] | None:

@@ -4,7 +4,8 @@ replies as they were.
 Messages, contacts and events are removed with ``permanentDelete`` (a plain DELETE only moves them to
 Deleted Items), 20 to a ``$batch``; To Do tasks with DELETE. What is already gone counts as done (not as removed
 by this run). A folder
-is deleted only while it is empty and has no subfolders (the user may have filed mail into it since).
+is deleted only while it is empty and has no subfolders (the user may have filed mail into it since); a
+calendar or To Do list the migration made, only while it holds no event or task.
 The automatic replies get back their oldest recorded value, schedule included.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from urllib.parse import quote
 
 from shared.adapters.graph.client import GraphClient, NotFound
+from shared.adapters.graph.containers import container_label
 from shared.adapters.graph.mail_target import KEY_SEP
 from shared.adapters.graph.to_graph import auto_reply_to_graph
 from shared.adapters.ports import Removal
@@ -74,6 +76,9 @@ class GraphUndo:
             yield Removal(1, 0 if why else 1, (why,) if why else ())
 
     def _folder(self, name: str, ref: str) -> str:
+        container = container_label(name)
+        if container is not None:
+            return self._container(container, ref)
         label = name.replace(KEY_SEP, "/")
         if not ref:
             return f"{label} was kept: the migration recorded no Microsoft 365 id for it"
@@ -87,6 +92,23 @@ class GraphUndo:
             return f"{label} was kept: it has subfolders that the migration did not create"
         try:
             self.client.request("POST", f"/mailFolders/{ref}/permanentDelete")
+        except NotFound:
+            return ""
+        except ServerRefused as exc:
+            return f"{label} was kept: Microsoft 365 refused to delete it ({exc})"
+        return ""
+
+    def _container(self, label: str, ref: str) -> str:
+        """A calendar or To Do list the migration made: deleted once its items are gone, kept if it holds others
+        (deleting a calendar or list deletes what is in it)."""
+        kind, _, cid = ref.partition(":")
+        base = f"/calendars/{cid}" if kind == "calendar" else f"/todo/lists/{cid}"
+        items = f"{base}/events" if kind == "calendar" else f"{base}/tasks"
+        try:
+            left = list(self.client.get(items, {"$top": "1", "$select": "id"}).get("value") or [])
+            if left:
+                return f"{label} was kept: it holds items that the migration did not put there"
+            self.client.request("DELETE", base)
         except NotFound:
             return ""
         except ServerRefused as exc:

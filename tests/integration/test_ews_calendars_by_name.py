@@ -1,0 +1,90 @@
+"""Other calendars and task folders of an Exchange mailbox, against the EWS emulator: the source names each item's
+folder (X-WR-CALNAME), the target puts an item naming one into the folder of that name below its default one
+(made where missing, recorded for undo first), and undo deletes what it made once empty. Read back with exchangelib
+alone; the iCalendar the target gets is written here as data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import icalendar
+import pytest
+from exchangelib import Account, CalendarItem, EWSDateTime, EWSTimeZone
+from exchangelib.folders import SHALLOW, Calendar, FolderCollection, Tasks
+from exchangelib.items import Task
+
+from shared.adapters.ews import item_source
+from shared.adapters.ews.item_target import EwsItemTarget
+from shared.adapters.ews.mail_target import EwsTarget
+from shared.adapters.ews.undo import EwsUndo
+from shared.adapters.pim_items import pim_item
+from shared.adapters.ports import PimRecord
+from shared.events import CreatedThing
+from tests.ews_emulator import EwsEmulator
+from tests.integration.test_ews_undo import PW, TARGET, connect
+from tests.integration.test_graph_target import Sink, ctx, sink_of
+
+pytestmark = pytest.mark.integration
+
+UTC = EWSTimeZone("UTC")
+
+
+@pytest.fixture
+def account() -> Iterator[Account]:
+    with EwsEmulator() as emu:
+        emu.add_mailbox(TARGET, PW)
+        yield connect(emu)
+
+
+def children(acc: Account, parent: Any) -> dict[str, Any]:
+    return {f.name: f for f in FolderCollection(account=acc, folders=[parent]).find_folders(depth=SHALLOW)}
+
+
+def named(name: str, component: str) -> str:
+    return f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nX-WR-CALNAME:{name}\r\n{component}END:VCALENDAR\r\n"
+
+
+def test_the_source_names_the_calendar_and_task_folder_of_each_item(account: Account) -> None:
+    team = Calendar(parent=account.calendar, name="Team")
+    team.save()
+    shop = Tasks(parent=account.tasks, name="Einkauf")
+    shop.save()
+    when = {"start": EWSDateTime(2026, 3, 2, 9, tzinfo=UTC), "end": EWSDateTime(2026, 3, 2, 10, tzinfo=UTC)}
+    CalendarItem(account=account, folder=account.calendar, subject="Mine", **when).save()
+    CalendarItem(account=account, folder=team, subject="Retro", **when).save()
+    Task(account=account, folder=shop, subject="Milch").save()
+    Task(account=account, folder=account.tasks, subject="Steuer").save()
+    got = {}
+    for op in ("calendars", "tasks"):
+        for item in item_source.read(account, op, "m1", dict):
+            got[item.name] = icalendar.Calendar.from_ical(item.payload).get("X-WR-CALNAME")
+    assert {k: (str(v) if v is not None else None) for k, v in got.items()} == {
+        "Mine": None, "Retro": "Team", "Milch": "Einkauf", "Steuer": None}
+
+
+def test_the_target_fills_folders_of_those_names_and_undo_removes_the_ones_it_made(account: Account) -> None:
+    own = Calendar(parent=account.calendar, name="Family")  # the user's own: used, never removed
+    own.save()
+    event = ("BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTART:20260301T090000Z\r\nDTEND:20260301T100000Z\r\nSUMMARY:{s}\r\n"
+             "END:VEVENT\r\n")
+    items = [pim_item("m1", "calendars", "e1", "ical", "Retro", named("Team", event.format(uid="a", s="Retro"))),
+             pim_item("m1", "calendars", "e2", "ical", "Zoo", named("family", event.format(uid="b", s="Zoo"))),
+             pim_item("m1", "tasks", "t1", "ical", "Milch",
+                      named("Einkauf", "BEGIN:VTODO\r\nUID:t1\r\nSUMMARY:Milch\r\nEND:VTODO\r\n"))]
+    ahead: list[CreatedThing] = []
+    s = Sink()
+    EwsItemTarget(EwsTarget(account)).write([PimRecord(i) for i in items], ctx(ahead), sink_of(s))
+    assert s.rejected == {}
+    assert [p[2] for p in s.placed.values()] == ["", "", "UID (Exchange tasks have none)"]  # no note on the folder
+    cals, lists = children(account, account.calendar), children(account, account.tasks)
+    assert sorted(cals) == ["Family", "Team"] and sorted(lists) == ["Einkauf"]
+    assert [e.subject for e in cals["Team"].all()] == ["Retro"]
+    assert [e.subject for e in cals["Family"].all()] == ["Zoo"]
+    assert [t.subject for t in lists["Einkauf"].all()] == ["Milch"]
+    assert list(account.calendar.all()) == [] and list(account.tasks.all()) == []
+    assert sorted(a.target_folder for a in ahead) == ["Calendar\x1fTeam", "Tasks\x1fEinkauf"]
+    undo = EwsUndo(account)
+    assert sum(r.removed for r in undo.remove([u for u in s.undo if u.kind == "item"], 100)) == 3
+    assert [(r.removed, r.kept) for r in undo.remove_folders(ahead)] == [(1, ()), (1, ())]
+    assert sorted(children(account, account.calendar)) == ["Family"] and children(account, account.tasks) == {}
