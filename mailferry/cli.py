@@ -41,8 +41,10 @@ def cmd_service(args: argparse.Namespace) -> int:
         from services.loader.service import serve
     else:
         from services.tracker.service import serve
+    from shared.adapters.registry import load_adapters
     from shared.kafka_edge import TopicMismatch
 
+    load_adapters()
     try:
         serve(settings, stop)
     except TopicMismatch as exc:  # refuse to run on topics whose keys would land on other partitions

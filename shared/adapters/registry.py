@@ -252,3 +252,20 @@ def session_host(spec: EndpointSpec) -> str | None:
     if found is None or found.uploaded or found.service_address is not None or not spec.host:
         return None
     return spec.host
+
+
+def load_adapters() -> None:
+    """Import every adapter module (and so its protocol library) now, in one thread.
+
+    The systems import their adapters when a port is first opened, which keeps the CLI light, but a
+    service opens ports from several threads: intake checks a migration's two logins side by side, and
+    two first imports of libraries that share urllib3 (msal, exchangelib) racing in two threads once gave
+    ``ImportError: partially initialized module``. Services call this once at start-up (~0.8 s).
+    """
+    import importlib
+    import pkgutil
+
+    import shared.adapters as adapters
+
+    for module in pkgutil.walk_packages(adapters.__path__, "shared.adapters."):
+        importlib.import_module(module.name)
