@@ -41,7 +41,7 @@ from shared.credential_seal import generate_master_key
 from tests.bench import baselines, measure
 from tests.bench import mailbox as mbox
 from tests.bench.latency_proxy import LatencyProxy
-from tests.e2e.session_log import sessions_over_time
+from tests.e2e.session_log import logins_by_user, sessions_over_time
 from tests.servers import start_broker, start_redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,19 +148,19 @@ class Load:
             print("small mailboxes alone ...", flush=True)
             report["alone"] = self.phase(info, alone, None, proxy.port)
             print("small mailboxes with the big one ...", flush=True)
-            pids = {f"{n}{'' if i == 0 else f'-{i}'}": pid for n in stack.SERVICES
-                    for i, pid in enumerate(info.processes.get(n, []))}
-            cpu0 = {k: measure.cpu_seconds(p) for k, p in pids.items()}
+            pids = measure.service_pids(info.processes, stack.SERVICES)
+            cpu0 = measure.cpu_snapshot(pids)
             report["with_big"] = self.phase(info, together, big_row, proxy.port)
             moved = sum(r.messages for r in together) + big.messages
-            report["cpu_s_per_1000_msgs"] = {k: round((measure.cpu_seconds(p) - cpu0[k]) * 1000 / moved, 3)
-                                             for k, p in pids.items()}
+            report["cpu_s_per_1000_msgs"] = measure.cpu_per_1000(cpu0, measure.cpu_snapshot(pids), moved)
             end = self.dovecot.log_path.stat().st_size  # before the check's own sessions
             counts = sessions_over_time(self.dovecot.log_path, offset, end)
             workers = sessions_over_time(self.dovecot.log_path, offset, end, without_login_checks=True)
             report["sessions"] = {"cap": cfg.host_cap, "most_open_at_once": max(counts, default=0),
                                   "most_open_at_once_without_login_checks": max(workers, default=0),
-                                  "logins": sum(1 for a, b in zip([0, *counts], counts, strict=False) if b > a)}
+                                  "logins": sum(1 for a, b in zip([0, *counts], counts, strict=False) if b > a),
+                                  "logins_per_migration": logins_per_migration(
+                                      logins_by_user(self.dovecot.log_path, offset, end), 2 * cfg.small + 1)}
             print("checking every row message by message ...", flush=True)
             report["exact"] = self.check([*alone, *together, big_row])
         finally:
@@ -264,6 +264,16 @@ class Load:
             if not (result.identical and result.messages == r.messages and r.state == "completed"):
                 bad.append({"source": r.src, "state": r.state, "problems": result.problems()[:5]})
         return {"rows": len(rows), "exact": len(rows) - len(bad), "not_exact": bad}
+
+
+def logins_per_migration(by_user: dict[str, tuple[int, int]], migrations: int) -> dict[str, float]:
+    """Sessions Dovecot saw per migration: the extractor's (source accounts), the loader's (targets), and
+    intake's login checks (both sides; sessions that sent nothing but LOGOUT)."""
+    src = sum(work for user, (work, _) in by_user.items() if user.split("-")[0].endswith("src"))
+    dst = sum(work for user, (work, _) in by_user.items() if user.split("-")[0].endswith("dst"))
+    checks = sum(c for _, c in by_user.values())
+    return {"extractor": round(src / migrations, 2), "loader": round(dst / migrations, 2),
+            "intake_checks": round(checks / migrations, 2)}
 
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
