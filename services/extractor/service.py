@@ -72,7 +72,8 @@ SERVICE = "extractor"
 OPERATION = ms.EMAILS
 FLUSHED_MEMORY = 10_000
 METRIC_EVERY = 50
-TASKS_PER_SLOT = 4  # tasks taken per batch for each slot: a slow task then delays little else
+TASKS_PER_SLOT = 12  # tasks taken per batch for each slot: small migrations run one session each, so a batch
+# must hold several of them to keep the slots busy (a slow task still delays only its own batch)
 START_SESSIONS = 4  # a migration's first session target; it grows while its throughput does
 TARGETS_MEMORY = 10_000
 HELD_BACK_PAUSE = 0.1

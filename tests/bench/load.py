@@ -153,6 +153,9 @@ class Load:
             report["with_big"] = self.phase(info, together, big_row, proxy.port)
             moved = sum(r.messages for r in together) + big.messages
             report["cpu_s_per_1000_msgs"] = measure.cpu_per_1000(cpu0, measure.cpu_snapshot(pids), moved)
+            report["stage_seconds"] = {  # where each worker's time went, both phases (its own stage metrics)
+                f"{name}{'' if i == 0 else f'-{i}'}": measure.stage_seconds(measure.scrape(p))
+                for name, ports in info.http_ports.items() if name != "intake" for i, p in enumerate(ports)}
             end = self.dovecot.log_path.stat().st_size  # before the check's own sessions
             counts = sessions_over_time(self.dovecot.log_path, offset, end)
             workers = sessions_over_time(self.dovecot.log_path, offset, end, without_login_checks=True)
@@ -284,8 +287,8 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         ("small p95 with the big one ≤ 1.5× without", with_big["small_p95_s"] / alone["small_p95_s"]
          if alone["small_p95_s"] else None, 1.5, False),
         ("status p95 < 100 ms", with_big["status_p95_ms"], 100.0, False),
-        ("sessions at once ≤ the host cap (intake's login checks left out: they are not capped)",
-         report["sessions"]["most_open_at_once_without_login_checks"], report["sessions"]["cap"], False),
+        ("sessions at once ≤ the host cap (intake's login checks included)",
+         report["sessions"]["most_open_at_once"], report["sessions"]["cap"], False),
         ("every row exact", report["exact"]["exact"] / max(1, report["exact"]["rows"]), 1.0, True),
     ]
     return [{"target": what, "measured": None if got is None else round(got, 2),
