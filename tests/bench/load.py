@@ -1,7 +1,7 @@
 """``make load``: many small mailboxes and one big one through the local stack, with session caps on.
 
     python -m tests.bench.load [--small 100] [--big 5000] [--rtt-ms 20] [--host-cap 12] [--replicas 1]
-                               [--out artifacts/load.json]
+                               [--clients 8] [--out artifacts/load.json]
 
 One private Dovecot (store on tmpfs) behind the delaying proxy (``--rtt-ms``), the broker and Redis, and the
 four services with a session cap on the server's host. First the small mailboxes alone (20–200 messages each,
@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +57,7 @@ class Config:
     rtt_ms: float = 20.0
     host_cap: int = 12
     replicas: int = 1
+    clients: int = 8
     out: Path = ROOT / "artifacts" / "load.json"
 
 
@@ -217,8 +219,8 @@ class Load:
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
-            for r in rows:
-                start(r)
+            with ThreadPoolExecutor(max_workers=self.cfg.clients) as clients:  # users start theirs at once
+                list(clients.map(start, rows))
             pending = list(rows)
             while pending:
                 time.sleep(0.5)
@@ -304,9 +306,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rtt-ms", type=float, default=20.0)
     p.add_argument("--host-cap", type=int, default=12)
     p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--clients", type=int, default=8, help="threads sending the POSTs (1: one after another)")
     p.add_argument("--out", default=str(ROOT / "artifacts" / "load.json"))
     a = p.parse_args(argv)
-    cfg = Config(small=a.small, big=a.big, rtt_ms=a.rtt_ms, host_cap=a.host_cap, replicas=a.replicas, out=Path(a.out))
+    cfg = Config(small=a.small, big=a.big, rtt_ms=a.rtt_ms, host_cap=a.host_cap, replicas=a.replicas,
+                 clients=a.clients, out=Path(a.out))
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     work = cfg.out.parent / "load-work"
     shutil.rmtree(work, ignore_errors=True)
