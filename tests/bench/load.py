@@ -173,6 +173,8 @@ class Load:
             proxy.stop()
             broker.stop()
             redis.stop()
+            if self.dovecot.log_path.exists():  # kept: the sessions can be read again after the run
+                shutil.copy(self.dovecot.log_path, self.work / "dovecot.log")
             self.dovecot.destroy()
             shutil.rmtree(base, ignore_errors=True)
         report["targets"] = targets(report)
