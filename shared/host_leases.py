@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BACKOFF_SECONDS = 60.0
-TICK_SECONDS = 0.1  # leases renewed, idle sessions closed and waiting replicas served this often
+TICK_SECONDS = 0.2  # leases renewed, idle sessions closed and waiting replicas served this often
 WANTED_MS = 2000
 FREED_MS = 1000  # a release's wake-up waits this long for a waiter, then goes (a waiter polls anyway)
 FREED_KEPT = 64
