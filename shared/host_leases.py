@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BACKOFF_SECONDS = 60.0
-TICK_SECONDS = 0.25  # leases renewed, idle sessions closed and waiting replicas served this often
+TICK_SECONDS = 0.2  # leases renewed, idle sessions closed and waiting replicas served this often
 WANTED_MS = 2000
+FREED_MS = 1000  # a release's wake-up waits this long for a waiter, then goes (a waiter polls anyway)
+FREED_KEPT = 64
+FULL_MEMORY_SECONDS = 1.0  # a further session refused on a full host is not asked for again for this long
 
 # Redis's own clock, so the replicas' clocks need not agree.
 _NOW = """
@@ -75,6 +78,10 @@ return level
 class SessionRefused(Exception):
     """No lease now, and the caller asked not to wait (a further, optional session)."""
 
+    def __init__(self, message: str, host_full: bool = False) -> None:
+        super().__init__(message)
+        self.host_full = host_full  # the host's cap (not one account's) is what is full
+
 
 @dataclass(frozen=True)
 class Lease:
@@ -112,10 +119,12 @@ class HostLeases:
         self._tickers.append(tick)
 
     # -- leases
-    def acquire(self, host: str, login: str, *, wait: bool = True, stop: threading.Event | None = None) -> Lease:
+    def acquire(self, host: str, login: str, *, wait: bool = True, stop: threading.Event | None = None,
+                timeout: float | None = None) -> Lease:
         """A lease for one session to ``login`` at ``host``; waits while the host or account is full
-        (or raises :class:`SessionRefused` at once with ``wait=False``)."""
+        (or raises :class:`SessionRefused` at once with ``wait=False``, or after ``timeout`` seconds)."""
         self._start()
+        deadline = None if timeout is None else time.monotonic() + timeout
         name = host_name(host)
         lease = Lease(uuid.uuid4().hex, name, redis_keys.host_sessions(name),
                       redis_keys.account_sessions(account_name(host, login)))
@@ -130,22 +139,36 @@ class HostLeases:
                 return lease
             if not wait:
                 raise SessionRefused(f"the session cap of {name} is reached" if got == 0
-                                     else f"the session cap of one account at {name} is reached")
+                                     else f"the session cap of one account at {name} is reached", host_full=got == 0)
             if delay == 0.02:  # once per wait: every replica closes its idle sessions to this host at its next tick
                 self.redis.set(redis_keys.host_wanted(name), 1, px=WANTED_MS)
             self._call(self._reclaimers, name)
             if stop is not None and stop.is_set():
                 raise SessionRefused("stopping")
-            self.sleep(delay)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise SessionRefused(f"no session to {name} became free in {timeout:g} s")
+            self._wait_freed(name, delay)
             delay = min(delay * 1.5, 0.5)
+
+    def _wait_freed(self, host: str, seconds: float) -> None:
+        """Until a lease on the host is given back (by any replica) or ``seconds`` pass (a lease that expired
+        wakes no one)."""
+        if self.sleep is not time.sleep:  # a test's clock
+            self.sleep(seconds)
+            return
+        self.redis.blpop([redis_keys.host_freed(host)], timeout=max(0.01, seconds))
 
     def release(self, lease: Lease) -> None:
         with self._lock:
             self._held.pop(lease.lease_id, None)
         try:
+            freed = redis_keys.host_freed(lease.host)
             pipe = self.redis.pipeline(transaction=False)
             pipe.zrem(lease.host_key, lease.lease_id)
             pipe.zrem(lease.account_key, lease.lease_id)
+            pipe.lpush(freed, 1)  # wakes one replica waiting for this host at once
+            pipe.ltrim(freed, 0, FREED_KEPT - 1)
+            pipe.pexpire(freed, FREED_MS)
             pipe.execute()
         except Exception as exc:  # it expires by itself
             log.warning("a session lease could not be given back; it expires by itself",
@@ -236,6 +259,7 @@ class SessionGate:
         self.leases = leases
         self.stop = stop
         self._by_session: dict[int, Lease] = {}
+        self._full: dict[str, float] = {}  # host → when a further session was refused there (monotonic)
         self._lock = threading.Lock()
 
     def open(self, host: str | None, login: str, opener: Callable[[], T], *, wait: bool = True) -> T:
@@ -244,7 +268,15 @@ class SessionGate:
         if self.leases is None or not host:
             return opener()
         self.leases.wait_back_off(host, self.stop)
-        lease = self.leases.acquire(host, login, wait=wait, stop=self.stop)
+        if not wait and self._still_full(host):
+            raise SessionRefused(f"the session cap of {host} was reached a moment ago", host_full=True)
+        try:
+            lease = self.leases.acquire(host, login, wait=wait, stop=self.stop)
+        except SessionRefused as exc:
+            if exc.host_full:
+                with self._lock:
+                    self._full[host_name(host)] = time.monotonic()
+            raise
         try:
             session = opener()
         except BaseException:
@@ -255,21 +287,31 @@ class SessionGate:
         return session
 
     @contextmanager
-    def held(self, host: str | None, login: str) -> Iterator[None]:
-        """A lease for a session opened inside the block by code that closes it itself (undo)."""
+    def held(self, host: str | None, login: str, timeout: float | None = None) -> Iterator[None]:
+        """A lease for a session opened inside the block by code that closes it itself (undo, intake's
+        login checks); with ``timeout``, :class:`SessionRefused` when none is free by then."""
         if self.leases is None or not host:
             yield
             return
         self.leases.wait_back_off(host, self.stop)
-        lease = self.leases.acquire(host, login, stop=self.stop)
+        lease = self.leases.acquire(host, login, stop=self.stop, timeout=timeout)
         try:
             yield
         finally:
             self.leases.release(lease)
 
+    def _still_full(self, host: str) -> bool:
+        """A further session was refused on the host less than ``FULL_MEMORY_SECONDS`` ago, and this process
+        has given none back there since: not asked again (each batch would ask for every slot)."""
+        with self._lock:
+            at = self._full.get(host_name(host))
+        return at is not None and time.monotonic() - at < FULL_MEMORY_SECONDS
+
     def closed(self, session: object) -> None:
         with self._lock:
             lease = self._by_session.pop(id(session), None)
+            if lease is not None:
+                self._full.pop(lease.host, None)  # a lease goes back: a further session may fit again
         if lease is not None and self.leases is not None:
             self.leases.release(lease)
 

@@ -34,6 +34,9 @@ class ProjectLog(Protocol):
 
     def tombstone(self, key: str) -> None: ...
 
+    def data_key(self, pid: str, wrapped: str | None) -> None:
+        """The project's wrapped data key (None: gone for good), kept like a migration's ``dek:<mid>``."""
+
     def flush(self) -> None: ...
 
 
@@ -44,6 +47,9 @@ class NoLog:
         pass
 
     def tombstone(self, key: str) -> None:
+        pass
+
+    def data_key(self, pid: str, wrapped: str | None) -> None:
         pass
 
     def flush(self) -> None:
@@ -80,6 +86,7 @@ class ProjectStore:
         pipe.set(k.project_key(pid), wrapped_key)
         pipe.zadd(k.projects(), {pid: datetime.now(UTC).timestamp()})
         pipe.execute()
+        self.log.data_key(pid, wrapped_key)  # flushed with the fields: the project and its key are on the topic
         self._record_fields(pid)
 
     def exists(self, pid: str) -> bool:
@@ -157,6 +164,8 @@ class ProjectStore:
 
     # -- the end ----------------------------------------------------------------------------
     def forget_credentials(self, pid: str) -> None:
+        self.log.data_key(pid, None)  # a tombstone first: a rebuild must not bring the key back
+        self.log.flush()
         self.r.delete(k.project_key(pid))
 
     def delete(self, pid: str) -> None:
@@ -167,6 +176,7 @@ class ProjectStore:
         for seq in self.r.smembers(k.project_error_records(pid)):
             self.log.tombstone(errors_key(pid, _s(seq)))
         self.log.tombstone(pid)
+        self.log.data_key(pid, None)
         self.log.flush()
         self.r.delete(k.project(pid), k.project_rows(pid), k.project_errors(pid), k.project_accounts(pid),
                       k.project_key(pid), k.project_lock(pid), k.project_error_records(pid))
@@ -174,10 +184,12 @@ class ProjectStore:
 
     # -- rebuilding from the topic ------------------------------------------------------------
     def restore(self, pid: str, fields: dict[str, str], rows: Sequence[dict[str, Any]],
-                errors: Sequence[tuple[int, list[dict[str, Any]]]]) -> None:
+                errors: Sequence[tuple[int, list[dict[str, Any]]]], wrapped_key: str | None = None) -> None:
         """A project as its topic holds it, put back into Redis (nothing is recorded again)."""
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(k.project(pid), mapping=fields)  # type: ignore[arg-type]
+        if wrapped_key is not None:
+            pipe.set(k.project_key(pid), wrapped_key)
         created = fields.get("created_at", "")
         pipe.zadd(k.projects(), {pid: datetime.fromisoformat(created).timestamp() if created else 0.0})
         if rows:

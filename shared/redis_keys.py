@@ -128,6 +128,12 @@ def account_sessions(account: str) -> str:
     return f"{PREFIX}:sessions:account:{account}"
 
 
+def host_freed(host: str) -> str:
+    """A list a lease's release pushes to, for a moment: a replica waiting for a lease on the host blocks on it
+    (BLPOP), so it tries again as soon as one is given back instead of at its next poll."""
+    return f"{PREFIX}:sessions:freed:{host}"
+
+
 def host_wanted(host: str) -> str:
     """Set for a moment while a replica waits for a lease on the host: the others close their idle sessions there."""
     return f"{PREFIX}:sessions:wanted:{host}"

@@ -74,10 +74,22 @@ class SessionPool(Generic[T]):
 
     def drop_idle(self, which: Callable[[T], bool]) -> None:
         """Close every session not in use that ``which`` names (to give its server's session cap back now)."""
+        self._close_taken(lambda key, s, _at: which(s))
+
+    def _close_taken(self, chosen: Callable[[str, T, float], bool]) -> None:
+        """Take the idle sessions ``chosen`` names out of the pool, then close them: chosen and taken out under
+        one lock, so a task cannot lease a session between the choice and its closing (it would find it
+        logged out)."""
         with self._lock:
-            idle = [key for key, (s, _at) in self._pool.items() if key not in self._busy and which(s)]
-        for key in idle:
-            self.drop(key)
+            keys = [key for key, (s, at) in self._pool.items() if key not in self._busy and chosen(key, s, at)]
+            taken = [self._pool.pop(key)[0] for key in keys]
+            for key in keys:
+                self._opening.pop(key, None)
+        for session in taken:
+            try:
+                self._close(session)
+            except Exception:  # noqa: S110 - an idle session being let go; it may be broken already
+                pass
 
     def drop(self, key: str) -> None:
         with self._lock:
@@ -98,10 +110,7 @@ class SessionPool(Generic[T]):
 
     def expire(self) -> None:
         now = self._clock()
-        with self._lock:
-            stale = [key for key, (_s, at) in self._pool.items() if now - at > self._idle and key not in self._busy]
-        for key in stale:
-            self.drop(key)
+        self._close_taken(lambda _key, _s, at: now - at > self._idle)
 
     def close_all(self) -> None:
         with self._lock:

@@ -125,13 +125,14 @@ ITEMS_FAILED = TopicSpec(
 
 PROJECTS = TopicSpec(
     name="projects",
-    key="project_id[/row/N|/errors/N]",
+    key="project_id[/row/N|/errors/N] | dek:<project_id>",
     producers=("intake",),
     consumers=("intake",),
     retention_ms=400 * DAY_MS,
     cleanup_policy="compact",
-    purpose="operators' projects: each project's fields, each row (credentials sealed), each upload's refused "
-            "lines, the latest per key; a deleted project leaves tombstones. Intake rebuilds Redis from it",
+    purpose="operators' projects: each project's fields, its wrapped data key, each row (credentials sealed), "
+            "each upload's refused lines, the latest per key; a deleted project leaves tombstones. Intake rebuilds "
+            "Redis from it",
 )
 
 TOPICS: tuple[TopicSpec, ...] = (

@@ -40,6 +40,7 @@ from shared.errors import (
     Transient,
 )
 from shared.events import (
+    EndpointSpec,
     Event,
     ExtractTask,
     FolderItem,
@@ -71,7 +72,8 @@ SERVICE = "extractor"
 OPERATION = ms.EMAILS
 FLUSHED_MEMORY = 10_000
 METRIC_EVERY = 50
-TASKS_PER_SLOT = 4  # tasks taken per batch for each slot: a slow task then delays little else
+TASKS_PER_SLOT = 12  # tasks taken per batch for each slot: small migrations run one session each, so a batch
+# must hold several of them to keep the slots busy (a slow task still delays only its own batch)
 START_SESSIONS = 4  # a migration's first session target; it grows while its throughput does
 TARGETS_MEMORY = 10_000
 HELD_BACK_PAUSE = 0.1
@@ -133,12 +135,36 @@ class Extractor:
         failed, or a chain's task published twice) is not run again: its items are in Kafka.
         """
         tasks: list[ExtractTask] = []
+        plans: dict[str, list[Event]] = {}  # per migration, its plan requests in order
         for msg in batch:
             try:
                 event = decode(msg.value() or b"")
             except EventError as exc:
                 send_undecodable(self.producer, self.metrics, msg, exc)
                 continue
+            if isinstance(event, (MigrationRequested, OperationRequested)):
+                plans.setdefault(event.migration_id, []).append(event)
+            elif isinstance(event, ExtractTask) and event.task_id not in self._flushed:
+                tasks.append(event)
+        self._plan_all(list(plans.values()))
+        self._run_all(self._runnable(tasks))  # it ends with a flush: everything this batch sent is in Kafka
+        return next_offsets(batch)
+
+    def _plan_all(self, plans: list[list[Event]]) -> None:
+        """Plan the batch's migrations side by side (a plan is a login and a listing: round trips), each
+        migration's requests in order; a failed plan fails the batch once the others are done (a retry does
+        not plan those again: their plan lock says done)."""
+        if len(plans) <= 1:
+            for events in plans:
+                self._plan_in_order(events)
+            return
+        futures = [self.workers.submit(self._plan_in_order, events) for events in plans]
+        errors = [exc for fut in futures if (exc := fut.exception()) is not None]
+        if errors:
+            raise errors[0]
+
+    def _plan_in_order(self, events: list[Event]) -> None:
+        for event in events:
             if isinstance(event, MigrationRequested):
                 first = registry.ordered(event.options)
                 if first:
@@ -147,10 +173,6 @@ class Extractor:
                 spec = self.records.spec(event.migration_id)
                 if spec is not None:
                     self.start_operation(spec, event.operation)
-            elif isinstance(event, ExtractTask) and event.task_id not in self._flushed:
-                tasks.append(event)
-        self._run_all(self._runnable(tasks))  # it ends with a flush: everything this batch sent is in Kafka
-        return next_offsets(batch)
 
     def _runnable(self, tasks: list[ExtractTask]) -> list[ExtractTask]:
         """The tasks to run now: not those already run, and a migration too far ahead of its loading has its
@@ -299,12 +321,14 @@ class Extractor:
             raise Transient(f"stopping: {len(tasks) - len(finished)} extract tasks not run, they come again")
 
     def _target(self, task: ExtractTask) -> SessionTarget:
+        return self._target_for(task.migration_id, task.source)
+
+    def _target_for(self, mid: str, source: EndpointSpec) -> SessionTarget:
         """The migration's session target in this replica, capped by the host's and account's caps."""
-        mid = task.migration_id
         found = self._targets.get(mid)
         if found is None:
             caps = self.settings.session_caps
-            host = registry.session_host(task.source)
+            host = registry.session_host(source)
             cap = min(self.settings.extract_connections, self.settings.migration_share,
                       *((caps.for_host(host), caps.account_default) if host else ()))
             found = self._targets[mid] = SessionTarget(cap=cap, sessions=min(cap, START_SESSIONS))
@@ -399,6 +423,7 @@ class Extractor:
             return
         for i in range(0, len(plan.skipped), 1000):
             self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=plan.skipped[i:i + 1000]))
+        self._size_sessions(ev, plan.total, len(plan.tasks))
         # Large tasks first: each then heads its partition, so the first poll of any extractor takes them;
         # a poll takes partitions one after another, so _run_all orders the tasks it got once more.
         for task in chained(plan.tasks, self.settings.migration_share):
@@ -411,13 +436,27 @@ class Extractor:
 
     def _list_all(self, ev: MigrationRequested, source: Source, folders: list[FolderRef]) -> dict[str, ItemListing]:
         """Every folder's items, in one call. IMAP lists them on the first session with every command
-        pipelined (one round trip for all folders), while the sessions the tasks will want log in
-        beside it. Listing on one session also means each folder's index exists before several
-        sessions open it at once (Dovecot 2.3 can kill a session on a lock deadlock otherwise)."""
-        if registry.system(ev.source.type).parallel_reads:
-            for slot in range(1, min(len(folders), max(1, self.settings.extract_connections))):
-                self.workers.submit(self._warm, ev, slot)
+        pipelined (one round trip for all folders). Listing on one session also means each folder's index
+        exists before several sessions open it at once (Dovecot 2.3 can kill a session on a lock deadlock
+        otherwise)."""
         return source.list_items(folders, larger_than=self.settings.fetch_batch_bytes)
+
+    def _size_sessions(self, ev: MigrationRequested, messages: int, tasks: int) -> None:
+        """Once the plan is known: a migration that fits in one task's size copies on the session it was
+        listed on (in this replica; a further login costs more than it saves, and under a full host cap it
+        takes a session from another migration); a larger one has its further sessions log in now, while
+        its tasks travel through the broker — as many as it has tasks, up to its session target."""
+        mid = ev.migration_id
+        if not registry.system(ev.source.type).parallel_reads:
+            return
+        if messages <= self.settings.task_size:
+            self._targets[mid] = SessionTarget(cap=1, sessions=1)
+            while len(self._targets) > TARGETS_MEMORY:
+                self._targets.pop(next(iter(self._targets)))
+            return
+        want = min(tasks, self._target_for(mid, ev.source).sessions)
+        for slot in range(1, want):
+            self.workers.submit(self._warm, ev, slot)
 
     def _warm(self, ev: MigrationRequested, slot: int) -> None:
         try:

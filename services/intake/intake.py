@@ -49,6 +49,7 @@ from shared.credentials import UNDO_SEAL_SIDE, seal_context
 from shared.dependency_watch import DependencyWatch
 from shared.errors import ConnectionCheckFailed
 from shared.events import ControlCommand, EndpointSpec, MigrationRequested, decode_as
+from shared.host_leases import HostLeases, SessionGate
 from shared.kafka_edge import EventProducer
 from shared.mail_address import InvalidEmail
 from shared.metrics import ServiceMetrics
@@ -84,7 +85,9 @@ class Intake:
         self.limiter = LoginRateLimiter(r, settings.login_checks_per_minute)
         self.opts = ConnectOptions(allow=settings.allow_hosts, ca_file=settings.ca_file,
                                    timeout=settings.connect_timeout)
-        self.env = AdapterEnv(connect=self.opts, spool=settings.spool, max_connections=settings.ews_max_connections)
+        # The login checks' sessions count against the operator's session caps like the workers' do.
+        self.env = AdapterEnv(connect=self.opts, spool=settings.spool, max_connections=settings.ews_max_connections,
+                              gate=SessionGate(HostLeases(r, settings.session_caps)))
         self.detect_settings = detect_settings or DetectSettings()
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="login-check")
         self.sign_ins = SignInStore(r, keys)

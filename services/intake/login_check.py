@@ -8,16 +8,19 @@ login, and a second protocol a chosen operation needs (ManageSieve for rules).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Literal
 
 from shared.adapters import registry
 from shared.adapters.ports import AdapterEnv
-from shared.errors import ConnectionCheckFailed, ProtocolError
+from shared.errors import ConnectionCheckFailed, ProtocolError, ServerBusy
 from shared.events import EndpointSpec
+from shared.host_leases import SessionRefused
 
 Side = Literal["source", "target"]
+CHECK_WAIT_SECONDS = 20.0  # how long a check waits for a session under a full cap (the request waits as long)
 
 
 class SideFailed(Exception):
@@ -34,12 +37,28 @@ def check_endpoint(spec: EndpointSpec, password: str, env: AdapterEnv, side: Sid
     system = registry.SYSTEMS.get(spec.type)
     if system is None or system.check_login is None:
         raise ProtocolError(f"{spec.type} accounts cannot be checked by this version")
-    system.check_login(spec, password, env)
-    ways = system.readers if side == "source" else system.writers
-    for op in registry.ordered(list(options)):
-        way = ways.get(op)
-        if way is not None and way.check_login is not None:
-            way.check_login(spec, password, env)
+    with capped(spec, env):  # one session at a time, under the host's and account's caps like the workers'
+        system.check_login(spec, password, env)
+        ways = system.readers if side == "source" else system.writers
+        for op in registry.ordered(list(options)):
+            way = ways.get(op)
+            if way is not None and way.check_login is not None:
+                way.check_login(spec, password, env)
+
+
+@contextmanager
+def capped(spec: EndpointSpec, env: AdapterEnv) -> Iterator[None]:
+    """A lease on the session caps for the check's session (none without a gate: unit tests); a server whose
+    cap stays full for ``CHECK_WAIT_SECONDS`` is answered as busy, not waited for without end."""
+    if env.gate is None:
+        yield
+        return
+    try:
+        with env.gate.held(registry.session_host(spec), spec.login, timeout=CHECK_WAIT_SECONDS):
+            yield
+    except SessionRefused as exc:
+        raise ServerBusy(f"the server has no session free for a login check now ({exc}); try again "
+                         "in a minute") from None
 
 
 def check_both(source: tuple[EndpointSpec, str], target: tuple[EndpointSpec, str], env: AdapterEnv,

@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from services.intake.login_check import check_both
+from services.intake.login_check import capped, check_both
 from services.intake.migration_start import unsealed_spec
 from services.intake.projects import Projects
 from shared import project_progress as pp
@@ -95,15 +95,17 @@ class Preflight:
         system = registry.system(type_)
         if system.mail_source is None:
             return {}
-        session = system.mail_source(spec, lambda: password, self.intake.env)
-        try:
-            refs = folder_refs(session.list_folders(), session.prefix, session.marks_special_use)
-            selectable = [ref for ref, can in refs if can]
-            listings = session.list_items(selectable, larger_than=0)
-            messages = sum(len(li.keys) for li in listings.values())
-            nbytes = sum(session.folder_bytes(selectable).values()) if isinstance(session, MeasuredSource) else None
-        finally:
-            session.close()
+        with capped(spec, self.intake.env):  # the measuring session is under the session caps too
+            session = system.mail_source(spec, lambda: password, self.intake.env)
+            try:
+                refs = folder_refs(session.list_folders(), session.prefix, session.marks_special_use)
+                selectable = [ref for ref, can in refs if can]
+                listings = session.list_items(selectable, larger_than=0)
+                messages = sum(len(li.keys) for li in listings.values())
+                nbytes = sum(session.folder_bytes(selectable).values()) if isinstance(session, MeasuredSource) \
+                    else None
+            finally:
+                session.close()
         settings = self.intake.settings
         return {"folders": len(refs), "messages": messages, "bytes": nbytes,
                 "estimated_seconds": estimate_seconds(messages, nbytes, settings.estimate_messages_per_second,

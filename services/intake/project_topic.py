@@ -3,27 +3,27 @@
 Kafka is the record (as for migrations): the topic is compacted, so its latest record per key is the
 project's current part (fields, a row, a slice of refused lines) and a tombstone is a deleted one. At start
 intake reads it to the end and puts back every project Redis has lost; one it still has is left as it is.
-The project's data key is not on the topic (deliberately, as a migration's): a project restored after Redis
-lost everything shows its rows, errors and history, but its credentials are gone and it cannot run again.
+The project's data key (wrapped under the master key) is on the topic too, as ``dek:<project_id>``, the way a
+migration's is on ``migrations.record``: a project restored after Redis lost everything shows its rows, errors
+and history and can run again; a deleted project's key is a tombstone, so it never comes back.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import time
 from collections import defaultdict
 from typing import Any
-
-from confluent_kafka import Consumer, TopicPartition
 
 from shared import topics
 from shared.errors import EventError
 from shared.events import ProjectRecord, decode_as
 from shared.kafka_edge import EventProducer
 from shared.project_store import ProjectStore
+from shared.view_rebuild import read_topics
 
 log = logging.getLogger(__name__)
-GROUP = "mailferry-intake"
+DEK = "dek:"
 
 
 class TopicLog:
@@ -38,48 +38,28 @@ class TopicLog:
     def tombstone(self, key: str) -> None:
         self.producer.send_raw(topics.PROJECTS, key, None)
 
+    def data_key(self, pid: str, wrapped: str | None) -> None:
+        self.producer.send_raw(topics.PROJECTS, DEK + pid, None if wrapped is None else json.dumps(wrapped).encode())
+
     def flush(self) -> None:
         self.producer.flush(30)
 
 
-def read_all(bootstrap: str, prefix: str, timeout: float = 60.0) -> dict[str, bytes | None]:
-    """The latest value of every key on the topic (None: a tombstone), read from the start to the end."""
-    topic = topics.PROJECTS.full_name(prefix)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP, "enable.auto.commit": False})
-    latest: dict[str, bytes | None] = {}
-    try:
-        found = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if found is None or found.error is not None:
-            return latest
-        ends: dict[int, int] = {}
-        starts = []
-        for p in found.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if high > low:
-                ends[p] = high
-                starts.append(TopicPartition(topic, p, low))
-        consumer.assign(starts)
-        deadline = time.monotonic() + timeout
-        while ends and time.monotonic() < deadline:
-            for msg in consumer.consume(500, 1.0):
-                key, offset, partition = msg.key(), msg.offset(), msg.partition()
-                if msg.error() is not None or key is None or offset is None or partition is None:
-                    continue
-                latest[key.decode() if isinstance(key, bytes) else str(key)] = msg.value()
-                if offset + 1 >= ends.get(partition, 0):
-                    ends.pop(partition, None)
-        if ends:
-            log.warning("the projects topic was not read to its end", extra={"partitions": len(ends)})
-    finally:
-        consumer.close()
-    return latest
+def read_all(bootstrap: str, prefix: str) -> dict[str, bytes | None]:
+    """The latest value of every key on the topic (None: a tombstone), read from the start to its end (the
+    end as the fetch reports it, as the Redis view's rebuild reads: the listed watermarks can fall short)."""
+    return {key: value for _topic, key, value in read_topics(bootstrap, prefix, [topics.PROJECTS])}
 
 
 def restore_missing(store: ProjectStore, latest: dict[str, bytes | None]) -> int:
     """Every project the topic holds that Redis does not, put back; returns how many."""
     parts: dict[str, dict[str, Any]] = defaultdict(lambda: {"fields": None, "rows": [], "errors": []})
+    keys: dict[str, str] = {}
     for key, value in latest.items():
         if value is None:
+            continue
+        if key.startswith(DEK):
+            keys[key[len(DEK):]] = json.loads(value)
             continue
         try:
             record = decode_as(value, ProjectRecord)
@@ -97,7 +77,7 @@ def restore_missing(store: ProjectStore, latest: dict[str, bytes | None]) -> int
     for pid, part in parts.items():
         if part["fields"] is None or store.exists(pid):  # deleted (tombstone), or still in Redis
             continue
-        store.restore(pid, part["fields"], part["rows"], part["errors"])
+        store.restore(pid, part["fields"], part["rows"], part["errors"], keys.get(pid))
         restored += 1
     return restored
 

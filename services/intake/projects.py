@@ -207,6 +207,7 @@ class Projects:
     def row_views(self, pid: str, rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         """What the operator sees of each row (of ``rows``, else of every row), with its migration's state."""
         rows = self.store.rows(pid) if rows is None else rows
+        self.intake.status.ensure_view()  # the migrations' statuses are read below straight from the view
         pipe = self.intake.r.pipeline(transaction=False)
         mids = [pp.current_mid(r) for r in rows]
         for mid in mids:

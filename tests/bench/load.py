@@ -1,7 +1,7 @@
 """``make load``: many small mailboxes and one big one through the local stack, with session caps on.
 
     python -m tests.bench.load [--small 100] [--big 5000] [--rtt-ms 20] [--host-cap 12] [--replicas 1]
-                               [--out artifacts/load.json]
+                               [--clients 8] [--out artifacts/load.json]
 
 One private Dovecot (store on tmpfs) behind the delaying proxy (``--rtt-ms``), the broker and Redis, and the
 four services with a session cap on the server's host. First the small mailboxes alone (20–200 messages each,
@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +42,7 @@ from shared.credential_seal import generate_master_key
 from tests.bench import baselines, measure
 from tests.bench import mailbox as mbox
 from tests.bench.latency_proxy import LatencyProxy
-from tests.e2e.session_log import sessions_over_time
+from tests.e2e.session_log import logins_by_user, sessions_over_time
 from tests.servers import start_broker, start_redis
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +57,7 @@ class Config:
     rtt_ms: float = 20.0
     host_cap: int = 12
     replicas: int = 1
+    clients: int = 8
     out: Path = ROOT / "artifacts" / "load.json"
 
 
@@ -148,19 +150,22 @@ class Load:
             print("small mailboxes alone ...", flush=True)
             report["alone"] = self.phase(info, alone, None, proxy.port)
             print("small mailboxes with the big one ...", flush=True)
-            pids = {f"{n}{'' if i == 0 else f'-{i}'}": pid for n in stack.SERVICES
-                    for i, pid in enumerate(info.processes.get(n, []))}
-            cpu0 = {k: measure.cpu_seconds(p) for k, p in pids.items()}
+            pids = measure.service_pids(info.processes, stack.SERVICES)
+            cpu0 = measure.cpu_snapshot(pids)
             report["with_big"] = self.phase(info, together, big_row, proxy.port)
             moved = sum(r.messages for r in together) + big.messages
-            report["cpu_s_per_1000_msgs"] = {k: round((measure.cpu_seconds(p) - cpu0[k]) * 1000 / moved, 3)
-                                             for k, p in pids.items()}
+            report["cpu_s_per_1000_msgs"] = measure.cpu_per_1000(cpu0, measure.cpu_snapshot(pids), moved)
+            report["stage_seconds"] = {  # where each worker's time went, both phases (its own stage metrics)
+                f"{name}{'' if i == 0 else f'-{i}'}": measure.stage_seconds(measure.scrape(p))
+                for name, ports in info.http_ports.items() if name != "intake" for i, p in enumerate(ports)}
             end = self.dovecot.log_path.stat().st_size  # before the check's own sessions
             counts = sessions_over_time(self.dovecot.log_path, offset, end)
             workers = sessions_over_time(self.dovecot.log_path, offset, end, without_login_checks=True)
             report["sessions"] = {"cap": cfg.host_cap, "most_open_at_once": max(counts, default=0),
                                   "most_open_at_once_without_login_checks": max(workers, default=0),
-                                  "logins": sum(1 for a, b in zip([0, *counts], counts, strict=False) if b > a)}
+                                  "logins": sum(1 for a, b in zip([0, *counts], counts, strict=False) if b > a),
+                                  "logins_per_migration": logins_per_migration(
+                                      logins_by_user(self.dovecot.log_path, offset, end), 2 * cfg.small + 1)}
             print("checking every row message by message ...", flush=True)
             report["exact"] = self.check([*alone, *together, big_row])
         finally:
@@ -168,6 +173,8 @@ class Load:
             proxy.stop()
             broker.stop()
             redis.stop()
+            if self.dovecot.log_path.exists():  # kept: the sessions can be read again after the run
+                shutil.copy(self.dovecot.log_path, self.work / "dovecot.log")
             self.dovecot.destroy()
             shutil.rmtree(base, ignore_errors=True)
         report["targets"] = targets(report)
@@ -214,8 +221,8 @@ class Load:
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
-            for r in rows:
-                start(r)
+            with ThreadPoolExecutor(max_workers=self.cfg.clients) as clients:  # users start theirs at once
+                list(clients.map(start, rows))
             pending = list(rows)
             while pending:
                 time.sleep(0.5)
@@ -266,6 +273,16 @@ class Load:
         return {"rows": len(rows), "exact": len(rows) - len(bad), "not_exact": bad}
 
 
+def logins_per_migration(by_user: dict[str, tuple[int, int]], migrations: int) -> dict[str, float]:
+    """Sessions Dovecot saw per migration: the extractor's (source accounts), the loader's (targets), and
+    intake's login checks (both sides; sessions that sent nothing but LOGOUT)."""
+    src = sum(work for user, (work, _) in by_user.items() if user.split("-")[0].endswith("src"))
+    dst = sum(work for user, (work, _) in by_user.items() if user.split("-")[0].endswith("dst"))
+    checks = sum(c for _, c in by_user.values())
+    return {"extractor": round(src / migrations, 2), "loader": round(dst / migrations, 2),
+            "intake_checks": round(checks / migrations, 2)}
+
+
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     with_big, alone = report["with_big"], report["alone"]
     raw = report["raw_multiappend"]["msgs_per_s"]
@@ -274,8 +291,8 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         ("small p95 with the big one ≤ 1.5× without", with_big["small_p95_s"] / alone["small_p95_s"]
          if alone["small_p95_s"] else None, 1.5, False),
         ("status p95 < 100 ms", with_big["status_p95_ms"], 100.0, False),
-        ("sessions at once ≤ the host cap (intake's login checks left out: they are not capped)",
-         report["sessions"]["most_open_at_once_without_login_checks"], report["sessions"]["cap"], False),
+        ("sessions at once ≤ the host cap (intake's login checks included)",
+         report["sessions"]["most_open_at_once"], report["sessions"]["cap"], False),
         ("every row exact", report["exact"]["exact"] / max(1, report["exact"]["rows"]), 1.0, True),
     ]
     return [{"target": what, "measured": None if got is None else round(got, 2),
@@ -291,9 +308,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rtt-ms", type=float, default=20.0)
     p.add_argument("--host-cap", type=int, default=12)
     p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--clients", type=int, default=8, help="threads sending the POSTs (1: one after another)")
     p.add_argument("--out", default=str(ROOT / "artifacts" / "load.json"))
     a = p.parse_args(argv)
-    cfg = Config(small=a.small, big=a.big, rtt_ms=a.rtt_ms, host_cap=a.host_cap, replicas=a.replicas, out=Path(a.out))
+    cfg = Config(small=a.small, big=a.big, rtt_ms=a.rtt_ms, host_cap=a.host_cap, replicas=a.replicas,
+                 clients=a.clients, out=Path(a.out))
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     work = cfg.out.parent / "load-work"
     shutil.rmtree(work, ignore_errors=True)

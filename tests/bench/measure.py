@@ -22,7 +22,7 @@ import os
 import re
 import subprocess
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +45,26 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
     if children:
         ticks += int(f[13]) + int(f[14])  # cutime, cstime
     return ticks / CLK_TCK
+
+
+def service_pids(processes: Mapping[str, Sequence[int]], services: Iterable[str]) -> dict[str, int]:
+    """Each service process by name: ``loader``, ``loader-1``… (a stack's ``processes``)."""
+    return {f"{name}{'' if i == 0 else f'-{i}'}": pid for name in services
+            for i, pid in enumerate(processes.get(name, []))}
+
+
+def cpu_snapshot(pids: Mapping[str, int]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def cpu_per_1000(before: Mapping[str, float], after: Mapping[str, float], messages: int,
+                 digits: int = 3) -> dict[str, float]:
+    """CPU seconds per 1,000 messages per service, its replicas summed (``loader-1`` counts as ``loader``)."""
+    per_service: dict[str, float] = {}
+    for name, end in after.items():
+        service = name.split("-")[0]
+        per_service[service] = per_service.get(service, 0.0) + end - before.get(name, 0.0)
+    return {service: round(v * 1000 / max(messages, 1), digits) for service, v in per_service.items()}
 
 
 def machine_ticks() -> tuple[int, int]:

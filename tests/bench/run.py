@@ -287,7 +287,7 @@ class Bench:
         return pids
 
     def _cpu(self, pids: dict[str, int]) -> dict[str, float]:
-        out = {name: measure.cpu_seconds(pid) for name, pid in pids.items()}
+        out = measure.cpu_snapshot(pids)
         if self.dovecot is not None:
             out["dovecot"] = measure.session_cpu_seconds(self.dovecot.pid)
         return out
@@ -438,11 +438,10 @@ class Bench:
                     if not stack.wait_ready(f"http://127.0.0.1:{p}/readyz", 120):
                         raise RuntimeError(f"{name} on port {p} did not become ready; see {state}/logs")
             row["stack_up_seconds"] = round(time.perf_counter() - t_up, 1)
-            pids = {f"{name}{'' if i == 0 else f'-{i}'}": pid for name in stack.SERVICES
-                    for i, pid in enumerate(info.processes.get(name, []))}
+            pids = measure.service_pids(info.processes, stack.SERVICES)
             if profile_dir is not None:
                 samplers = start_profilers(profile_dir, pids)
-            before = {k: measure.cpu_seconds(p) for k, p in pids.items()}
+            before = measure.cpu_snapshot(pids)
             assert self.broker is not None
             broker_port = int(self.broker.address.rsplit(":", 1)[1])
             rx0, tx0 = measure.broker_bytes(broker_port)
@@ -469,7 +468,7 @@ class Bench:
                              int(((st.get("items") or {}).get("emails") or {}).get("done", 0))))
             res.extra["timeline"] = timeline
             rx1, tx1 = measure.broker_bytes(broker_port)
-            after = {k: measure.cpu_seconds(p) for k, p in pids.items()}
+            after = measure.cpu_snapshot(pids)
             res.peak_rss_mb = {k: measure.peak_rss_mb(p) for k, p in pids.items()}
             res.cpu_seconds = {k: after[k] - before[k] for k in pids}
             for s_name, proc in samplers:
@@ -490,14 +489,10 @@ class Bench:
         extracted = sum(measure.metric_sum(m, "mailferry_item_bytes_total", service="extractor")
                         for m in metrics.values())
         loaded = sum(measure.metric_sum(m, "mailferry_item_bytes_total", service="loader") for m in metrics.values())
-        per_service: dict[str, float] = {}
-        for k, v in res.cpu_seconds.items():
-            per_service[k.split("-")[0]] = per_service.get(k.split("-")[0], 0.0) + v
-        n = max(res.messages, 1)
         res.extra = {
             **res.extra,
             "state": st.get("state"), "status_items": emails, "migration_id": mid,
-            "cpu_s_per_1000_msgs": {k: round(v * 1000 / n, 2) for k, v in per_service.items()},
+            "cpu_s_per_1000_msgs": measure.cpu_per_1000(before, after, res.messages, digits=2),
             "broker": {
                 "bytes_to_broker": rx1 - rx0, "bytes_from_broker": tx1 - tx0,
                 "to_broker_per_mail_byte": round((rx1 - rx0) / mail_bytes, 3) if mail_bytes else None,

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 LOGIN = re.compile(r"-login: Info: Login: user=<[^>]*>.*session=<([^>]+)>")
+LOGIN_USER = re.compile(r"-login: Info: Login: user=<([^>]*)>.*session=<([^>]+)>")
 END = re.compile(r"^\S+ \S+ \S+ (?:imap|pop3|managesieve)\([^)]*\)<\d+><([^>]+)>: Info: Disconnected")
 IN_BYTES = re.compile(r" in=(\d+) ")
 
@@ -41,6 +42,25 @@ def sessions_over_time(log: Path, offset: int = 0, end: int | None = None, *,
             continue
         counts.append(len(open_now))
     return counts
+
+
+def logins_by_user(log: Path, offset: int = 0, end: int | None = None) -> dict[str, tuple[int, int]]:
+    """Per user: (sessions that did work, login checks: sessions that sent nothing but LOGOUT), from the log."""
+    with log.open("rb") as fh:
+        fh.seek(offset)
+        text = fh.read(-1 if end is None else end - offset).decode("utf-8", "replace")
+    user_of: dict[str, str] = {}
+    small: set[str] = set()
+    for line in text.splitlines():
+        if m := LOGIN_USER.search(line):
+            user_of[m.group(2)] = m.group(1)
+        elif (m := END.search(line)) and (b := IN_BYTES.search(line)) and int(b.group(1)) < 20:
+            small.add(m.group(1))
+    out: dict[str, tuple[int, int]] = {}
+    for session, user in user_of.items():
+        work, checks = out.get(user, (0, 0))
+        out[user] = (work, checks + 1) if session in small else (work + 1, checks)
+    return out
 
 
 def open_sessions(log: Path) -> int:

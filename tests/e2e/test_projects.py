@@ -320,12 +320,13 @@ def test_rows_without_a_password_log_in_with_the_project_wide_master_user(
     assert MASTER_PASSWORD.encode() not in all_redis_bytes(project_stack.redis_url)
 
 
-def test_a_project_lost_from_redis_comes_back_from_its_topic(
+def test_a_project_survives_flushall_rows_status_and_credentials_from_its_topic(
         project_stack: stack.StackInfo, accounts: Accounts, dovecot: DovecotServer,
         redis_client: redis_lib.Redis) -> None:
-    """Kafka is the record: a project whose every Redis key is gone is rebuilt by the next intake from the
-    projects topic — rows, refused lines, states — but its credentials stay gone (they were only in Redis)."""
-    login, _layout = seeded(accounts, 15, seed_no=515)
+    """Kafka is the record: after FLUSHALL the next intake rebuilds the project from the projects topic — rows,
+    refused lines, states — and its data key (``dek:<project_id>`` there, as a migration's on its record), so
+    it can run again; a project deleted on request stays deleted (its key is a tombstone too)."""
+    login, layout = seeded(accounts, 15, seed_no=515)
     target = accounts.new("pdst")
     pw = accounts.passwords
     body = HEADER + row(dovecot, login, pw[login], target, pw[target]) + "127.0.0.1,1,none,=x,y,h,1,none,t,z\n"
@@ -336,10 +337,7 @@ def test_a_project_lost_from_redis_comes_back_from_its_topic(
     errors_before = api(project_stack, "GET", f"/projects/{pid}/errors").json()["errors"]
     assert rows_before[0]["state"] == "completed" and len(errors_before) == 1
 
-    lost = [*redis_client.scan_iter(match=f"mf:proj:{pid}*"), f"mf:pdek:{pid}"]
-    redis_client.delete(*lost)
-    redis_client.zrem("mf:projects", pid)
-    assert api(project_stack, "GET", f"/projects/{pid}").status_code == 404
+    redis_client.flushall()
     restart_intake(project_stack)
 
     after = api(project_stack, "GET", f"/projects/{pid}").json()
@@ -347,12 +345,21 @@ def test_a_project_lost_from_redis_comes_back_from_its_topic(
         k: before[k] for k in ("name", "state", "created_at", "ended_at", "totals")}
     assert api(project_stack, "GET", f"/projects/{pid}/rows").json()["rows"] == rows_before
     assert api(project_stack, "GET", f"/projects/{pid}/errors").json()["errors"] == errors_before
-    refused = api(project_stack, "POST", f"/projects/{pid}/start", json={"pass": "final"})
-    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "credentials_deleted")
-    # A project deleted on request stays deleted: its tombstones are read too.
+    assert redis_client.exists(f"mf:pdek:{pid}"), "the project's data key did not come back from its topic"
+    # The credentials came back with it: the final pass logs in and runs (nothing is left to copy).
+    assert api(project_stack, "POST", f"/projects/{pid}/start", json={"pass": "final"}).status_code == 202
+    final = project_in(project_stack, pid, "ended")
+    rows_final = api(project_stack, "GET", f"/projects/{pid}/report").json()["rows"]
+    assert rows_final[0]["runs"] == 2 and final["totals"]["rows_by_state"] == {"completed": 1}, rows_final[0]
+    with accounts.client(login) as a, accounts.client(target) as b:
+        result = verify.compare(a, b, same_tree(accounts, login))
+    assert result.identical and result.messages == sum(len(v) for v in layout.values()), result.problems()
+    # A project deleted on request stays deleted: its tombstones (its key's too) are read.
     assert api(project_stack, "DELETE", f"/projects/{pid}").status_code == 200
+    redis_client.flushall()
     restart_intake(project_stack)
     assert api(project_stack, "GET", f"/projects/{pid}").status_code == 404
+    assert not redis_client.exists(f"mf:pdek:{pid}")
 
 
 def restart_intake(info: stack.StackInfo) -> None:

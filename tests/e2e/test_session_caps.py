@@ -5,15 +5,17 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from mailferry import seed, stack, verify
 from mailferry.dovecot import DovecotServer
+from tests.bench.latency_proxy import LatencyProxy
 from tests.conftest import Accounts, stack_env
 from tests.e2e.flows import DEMO_TREE, same_names, start, wait_final
-from tests.e2e.session_log import open_sessions, sessions_over_time
+from tests.e2e.session_log import logins_by_user, open_sessions, sessions_over_time
 from tests.servers import Process
 
 CAP = 3
@@ -27,6 +29,17 @@ def own_dovecot(tmp_path: Path) -> Iterator[DovecotServer]:
     server.destroy()
 
 
+def seeded_pairs(accounts: Accounts, count: int, messages: int) -> list[tuple[str, str]]:
+    """``count`` (source, target) accounts, each source seeded with ``messages``."""
+    pairs = []
+    for n in range(count):
+        src, dst = accounts.new("src"), accounts.new("dst")
+        with accounts.client(src) as c:
+            seed.seed(c, seed.plan_mailbox(messages, seed=n, with_corpus=False))
+        pairs.append((src, dst))
+    return pairs
+
+
 def test_several_extractors_and_loaders_never_exceed_the_host_cap(
         broker: Process, redis_server: Process, own_dovecot: DovecotServer, tmp_path: Path) -> None:
     accounts = Accounts(own_dovecot)
@@ -36,12 +49,7 @@ def test_several_extractors_and_loaders_never_exceed_the_host_cap(
     state = tmp_path / "stack"
     info = stack.up(state, env, replicas={"extractor": 0, "loader": 0}, timeout=120)
     try:
-        pairs = []
-        for n in range(4):
-            src, dst = accounts.new("src"), accounts.new("dst")
-            with accounts.client(src) as c:
-                seed.seed(c, seed.plan_mailbox(300, seed=n, with_corpus=False))
-            pairs.append((src, dst))
+        pairs = seeded_pairs(accounts, 4, 300)
         mids = [start(info, accounts.endpoint(s), accounts.endpoint(d)) for s, d in pairs]
         # Intake's login checks and the seeding are over and logged out before any worker starts.
         deadline = time.monotonic() + 30
@@ -63,5 +71,37 @@ def test_several_extractors_and_loaders_never_exceed_the_host_cap(
         assert len(counts) > 2 * 8, "the workers' sessions are not in Dovecot's log"
         assert max(counts) <= CAP, f"Dovecot saw {max(counts)} sessions at once; the cap is {CAP}"
         assert max(counts) >= 2, "the migrations never ran side by side"
+    finally:
+        stack.down(state)
+
+
+def test_intake_login_checks_count_under_the_host_cap(
+        broker: Process, redis_server: Process, own_dovecot: DovecotServer, tmp_path: Path) -> None:
+    """Six migrations are started at once through a 40 ms link, so their twelve login checks (two a POST, a
+    few round trips each) would overlap each other and the workers' sessions: they wait for a lease like the
+    workers' sessions do, and Dovecot never sees more than the cap in all."""
+    accounts = Accounts(own_dovecot)
+    env = stack_env(broker, redis_server, f"i{secrets.token_hex(4)}.", MAILFERRY_TASK_SIZE="50",
+                    MAILFERRY_HOST_SESSION_CAPS=f"127.0.0.1={CAP}", MAILFERRY_SESSION_LEASE_SECONDS="5")
+    state = tmp_path / "stack"
+    pairs = seeded_pairs(accounts, 6, 100)
+    info = stack.up(state, env, timeout=120)
+    try:
+        with LatencyProxy(own_dovecot.imap_port, rtt_ms=40) as proxy:
+            offset = own_dovecot.log_path.stat().st_size
+            with ThreadPoolExecutor(max_workers=6) as pool:
+                mids = list(pool.map(lambda p: start(info, accounts.endpoint(p[0], port=proxy.port),
+                                                     accounts.endpoint(p[1], port=proxy.port)), pairs))
+            for mid, (src, _dst) in zip(mids, pairs, strict=True):
+                assert wait_final(info, mid, src, timeout=300)["state"] == "completed"
+            end = own_dovecot.log_path.stat().st_size
+        for src, dst in pairs:
+            with accounts.client(src) as a, accounts.client(dst) as b:
+                result = verify.compare(a, b, same_names(*DEMO_TREE))
+            assert result.identical and result.messages == 100, result.problems()
+        by_user = logins_by_user(own_dovecot.log_path, offset, end)
+        assert sum(checks for _, checks in by_user.values()) >= 12, "intake's login checks are not in the log"
+        counts = sessions_over_time(own_dovecot.log_path, offset, end)
+        assert max(counts) <= CAP, f"Dovecot saw {max(counts)} sessions at once, login checks included; cap {CAP}"
     finally:
         stack.down(state)

@@ -13,7 +13,7 @@ import pytest
 import redis as redis_lib
 
 from shared import redis_keys
-from shared.host_leases import HostLeases, SessionRefused
+from shared.host_leases import HostLeases, SessionGate, SessionRefused
 from shared.session_caps import SessionCaps
 from tests.servers import Process
 
@@ -118,3 +118,56 @@ def test_a_back_off_is_seen_by_every_replica_and_doubles_when_the_server_throttl
     assert waited > 0 and two.backing_off("imap.busy.test") == 0
     assert one.back_off("imap.busy.test", 0.3) == pytest.approx(0.6, abs=0.01)  # soon again: twice as long
     assert two.backing_off("imap.other.test") == 0  # another host is not slowed
+
+
+def test_a_full_host_is_not_asked_again_for_a_further_session_until_one_is_given_back(
+        redis_client: redis_lib.Redis) -> None:
+    _fresh(redis_client, "imap.full.test")
+    leases = HostLeases(redis_client, SessionCaps(hosts={"imap.full.test": 1}))
+    gate = SessionGate(leases)
+    asked: list[str] = []
+    take = leases.acquire
+    leases.acquire = lambda *a, **kw: (asked.append(a[0]), take(*a, **kw))[1]  # type: ignore[method-assign]
+    first = gate.open("imap.full.test", "ann", object)
+    with pytest.raises(SessionRefused):
+        gate.open("imap.full.test", "bob", object, wait=False)
+    assert len(asked) == 2
+    with pytest.raises(SessionRefused, match="a moment ago"):
+        gate.open("imap.full.test", "bob", object, wait=False)
+    assert len(asked) == 2, "the full host was asked again"
+    gate.closed(first)  # a lease given back: the host may have room again
+    second = gate.open("imap.full.test", "bob", object, wait=False)
+    assert len(asked) == 3
+    gate.closed(second)
+
+
+def test_a_waiter_wakes_when_a_lease_is_given_back_and_a_login_check_gives_up_on_a_full_host(
+        redis_client: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fresh(redis_client, "imap.wake.test")
+    redis_client.delete(redis_keys.host_freed("imap.wake.test"))
+    one, two = HostLeases(redis_client, SessionCaps(hosts={"imap.wake.test": 1})), \
+        HostLeases(redis_client, SessionCaps(hosts={"imap.wake.test": 1}))
+    held = one.acquire("imap.wake.test", "ann")
+    one.release(held)
+    assert redis_client.lrange(redis_keys.host_freed("imap.wake.test"), 0, -1) == [b"1"]  # the wake-up
+    held = one.acquire("imap.wake.test", "ann")
+    got = threading.Event()
+    threading.Thread(target=lambda: (two.acquire("imap.wake.test", "bob"), got.set()), daemon=True).start()
+    assert not got.wait(0.3)
+    one.release(held)
+    assert got.wait(5), "the waiter never got the lease given back"
+
+    # Intake's login check waits for a lease like a worker, and answers "busy" when none comes.
+    from services.intake import login_check
+    from shared.adapters.net import ConnectOptions
+    from shared.adapters.ports import AdapterEnv
+    from shared.errors import ServerBusy
+    from shared.events import EndpointSpec
+    from shared.net_guard import AllowList
+
+    monkeypatch.setattr(login_check, "CHECK_WAIT_SECONDS", 0.2)
+    env = AdapterEnv(connect=ConnectOptions(allow=AllowList()), gate=SessionGate(one))
+    spec = EndpointSpec(type="imap", host="imap.wake.test", port=143, security="none", login="carl",
+                        password_sealed="")
+    with pytest.raises(ServerBusy, match="no session free"):
+        login_check.check_endpoint(spec, "pw", env)

@@ -101,11 +101,14 @@ def consumed(service: str) -> set[str]:
 
 def replayed(path: Path) -> set[str]:
     """Topics a module reads from the start by itself (a rebuild: ``topics.X.full_name(...)`` in a module
-    that assigns a consumer), beside the service's subscriptions."""
+    that assigns a consumer, or ``read_topics(..., [topics.X])``), beside the service's subscriptions."""
     nodes = list(ast.walk(tree(path)))
+    through_reader = {name for n in nodes if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "read_topics"
+                      for arg in n.args if isinstance(arg, ast.List)
+                      for e in arg.elts if (name := topic_of(e)) is not None}  # shared.view_rebuild's reader
     if not any(isinstance(n, ast.Attribute) and n.attr in ("assign", "subscribe") for n in nodes):
-        return set()
-    return {name for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+        return through_reader
+    return through_reader | {name for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
             and n.func.attr == "full_name" and (name := topic_of(n.func.value)) is not None}
 
 
