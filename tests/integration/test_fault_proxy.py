@@ -1,0 +1,84 @@
+"""The chaos runner's IMAP fault proxy against the real Dovecot: an injected ``NO`` answers exactly the
+command it swallowed (the server never sees it, the connection stays in step, pipelined LITERAL+ commands
+included), an injected ``BYE`` ends the connection between two responses."""
+
+from __future__ import annotations
+
+import imaplib
+import random
+import socket
+from collections.abc import Iterator
+
+import pytest
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from tests.chaos.fault_proxy import FaultProxy
+from tests.conftest import Accounts
+
+
+@pytest.fixture
+def proxy(accounts: Accounts) -> Iterator[FaultProxy]:
+    p = FaultProxy(accounts.server.imap_port, imap=True)
+    yield p
+    p.close()
+
+
+def through(proxy: FaultProxy, accounts: Accounts, login: str) -> IMAPClient:
+    c = IMAPClient("127.0.0.1", port=proxy.port, ssl=False, timeout=30)
+    c.login(login, accounts.passwords[login])
+    return c
+
+
+def test_an_injected_no_answers_the_append_it_swallowed(proxy: FaultProxy, accounts: Accounts) -> None:
+    login = accounts.new("proxy")
+    with through(proxy, accounts, login) as c:
+        c.append("INBOX", b"Subject: first\r\n\r\none\r\n")
+        proxy.inject("no", ("APPEND",), times=1, chance=1.0, rng=random.Random(1))
+        with pytest.raises(IMAPClientError, match="UNAVAILABLE"):
+            c.append("INBOX", b"Subject: refused\r\n\r\ntwo\r\n")
+        c.append("INBOX", b"Subject: third\r\n\r\nthree\r\n")  # in step: the next command is the server's
+        c.select_folder("INBOX", readonly=True)
+        subjects = sorted(d[b"BODY[HEADER.FIELDS (SUBJECT)]"].strip()
+                          for d in c.fetch(c.search(), ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"]).values())
+    assert subjects == [b"Subject: first", b"Subject: third"]
+    assert proxy.injected == ["no to APPEND"]
+
+
+def test_pipelined_literal_plus_appends_keep_in_step_around_an_injected_no(proxy: FaultProxy,
+                                                                         accounts: Accounts) -> None:
+    login = accounts.new("proxy")
+    sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=30)
+    reader = sock.makefile("rb")
+    reader.readline()
+    sock.sendall(f'a LOGIN "{login}" "{accounts.passwords[login]}"\r\n'.encode())
+    while not reader.readline().startswith(b"a OK"):
+        pass
+    proxy.inject("no", ("APPEND",), times=1, chance=1.0, rng=random.Random(1))
+    cmds = b"".join(f"b{i} APPEND INBOX {{{len(body)}+}}\r\n".encode() + body + b"\r\n"
+                    for i, body in enumerate([b"Subject: x0\r\n\r\n0\r\n", b"Subject: x1\r\n\r\n1\r\n",
+                                              b"Subject: x2\r\n\r\n2\r\n"]))
+    sock.sendall(cmds + b"z LOGOUT\r\n")
+    tagged = {}
+    while (line := reader.readline()) and not line.startswith(b"z "):
+        if line[:1] == b"b":
+            tagged[line.split(b" ")[0]] = line.split(b" ")[1]
+    sock.close()
+    assert tagged == {b"b0": b"NO", b"b1": b"OK", b"b2": b"OK"}
+    with accounts.client(login) as c:
+        assert c.select_folder("INBOX")[b"EXISTS"] == 2
+
+
+def test_an_injected_bye_closes_the_connection_mid_fetch(proxy: FaultProxy, accounts: Accounts) -> None:
+    login = accounts.new("proxy")
+    with accounts.client(login) as c:
+        c.append("INBOX", b"Subject: one\r\n\r\none\r\n")
+    c = through(proxy, accounts, login)
+    c.select_folder("INBOX", readonly=True)
+    proxy.inject("bye", ("FETCH",), times=1, chance=1.0, rng=random.Random(1))
+    with pytest.raises((imaplib.IMAP4.abort, OSError)):
+        c.fetch(c.search(), ["BODY.PEEK[]"])
+    assert proxy.injected == ["bye to FETCH"]
+    with through(proxy, accounts, login) as again:  # a new connection is the server's again
+        again.select_folder("INBOX", readonly=True)
+        assert len(again.fetch(again.search(), ["BODY.PEEK[]"])) == 1
