@@ -93,7 +93,7 @@ def command_verb(head: bytes) -> tuple[bytes, bytes]:
 
 @dataclass
 class Injection:
-    kind: str  # "no" or "bye"
+    kinds: tuple[str, ...]  # of "no" and "bye", one chosen at random for each strike
     verbs: frozenset[bytes]
     left: int
     chance: float
@@ -176,12 +176,13 @@ class FaultProxy:
         self._refuse_until = time.monotonic() + seconds
         return self.cut()
 
-    def inject(self, kind: str, verbs: tuple[str, ...], times: int, chance: float, rng: random.Random) -> None:
-        """From now on, each command of ``verbs`` is answered by the proxy with ``kind`` ("no": a tagged
-        ``NO [UNAVAILABLE]``; "bye": an untagged ``BYE`` and the connection closed) with ``chance``, ``times``
-        times in all (``self.injected`` says which)."""
-        assert self.imap and kind in ("no", "bye")
-        self._injection = Injection(kind, frozenset(v.encode() for v in verbs), times, chance, rng)
+    def inject(self, kinds: tuple[str, ...], verbs: tuple[str, ...], times: int, chance: float,
+               rng: random.Random) -> None:
+        """From now on, each command of ``verbs`` is answered by the proxy with ``chance``, ``times`` times in
+        all, with one of ``kinds`` ("no": a tagged ``NO [UNAVAILABLE]``; "bye": an untagged ``BYE`` and the
+        connection closed); ``self.injected`` says which. ``times=0`` ends it."""
+        assert self.imap and set(kinds) <= {"no", "bye"}
+        self._injection = Injection(kinds, frozenset(v.encode() for v in verbs), times, chance, rng)
 
     def _strike(self, verb: bytes) -> str:
         """Which fault this command meets: "" (none), "no" or "bye" (called on the proxy's loop)."""
@@ -189,8 +190,9 @@ class FaultProxy:
         if inj is None or inj.left <= 0 or verb not in inj.verbs or inj.rng.random() >= inj.chance:
             return ""
         inj.left -= 1
-        self.injected.append(f"{inj.kind} to {verb.decode()}")
-        return inj.kind
+        kind = inj.rng.choice(inj.kinds)
+        self.injected.append(f"{kind} to {verb.decode()}")
+        return kind
 
     def stall(self, seconds: float) -> None:
         """Hold every byte for ``seconds``, connections left open."""

@@ -34,7 +34,7 @@ def test_an_injected_no_answers_the_append_it_swallowed(proxy: FaultProxy, accou
     login = accounts.new("proxy")
     with through(proxy, accounts, login) as c:
         c.append("INBOX", b"Subject: first\r\n\r\none\r\n")
-        proxy.inject("no", ("APPEND",), times=1, chance=1.0, rng=random.Random(1))
+        proxy.inject(("no",), ("APPEND",), times=1, chance=1.0, rng=random.Random(1))
         with pytest.raises(IMAPClientError, match="UNAVAILABLE"):
             c.append("INBOX", b"Subject: refused\r\n\r\ntwo\r\n")
         c.append("INBOX", b"Subject: third\r\n\r\nthree\r\n")  # in step: the next command is the server's
@@ -54,7 +54,7 @@ def test_pipelined_literal_plus_appends_keep_in_step_around_an_injected_no(proxy
     sock.sendall(f'a LOGIN "{login}" "{accounts.passwords[login]}"\r\n'.encode())
     while not reader.readline().startswith(b"a OK"):
         pass
-    proxy.inject("no", ("APPEND",), times=1, chance=1.0, rng=random.Random(1))
+    proxy.inject(("no",), ("APPEND",), times=1, chance=1.0, rng=random.Random(1))
     cmds = b"".join(f"b{i} APPEND INBOX {{{len(body)}+}}\r\n".encode() + body + b"\r\n"
                     for i, body in enumerate([b"Subject: x0\r\n\r\n0\r\n", b"Subject: x1\r\n\r\n1\r\n",
                                               b"Subject: x2\r\n\r\n2\r\n"]))
@@ -75,7 +75,7 @@ def test_an_injected_bye_closes_the_connection_mid_fetch(proxy: FaultProxy, acco
         c.append("INBOX", b"Subject: one\r\n\r\none\r\n")
     c = through(proxy, accounts, login)
     c.select_folder("INBOX", readonly=True)
-    proxy.inject("bye", ("FETCH",), times=1, chance=1.0, rng=random.Random(1))
+    proxy.inject(("bye",), ("FETCH",), times=1, chance=1.0, rng=random.Random(1))
     with pytest.raises((imaplib.IMAP4.abort, OSError)):
         c.fetch(c.search(), ["BODY.PEEK[]"])
     assert proxy.injected == ["bye to FETCH"]
