@@ -126,6 +126,11 @@ class FaultProxy:
         self.port = int(self._server.sockets[0].getsockname()[1])
         started.set()
         self._loop.run_forever()
+        for task in asyncio.all_tasks(self._loop):  # the connections' pipes, cut by close()
+            task.cancel()
+        with contextlib.suppress(Exception):
+            self._loop.run_until_complete(asyncio.sleep(0))
+        self._loop.close()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
