@@ -139,7 +139,8 @@ class StatusStore:
         short and may fail while the broker is away: the producer keeps the records and sends them when it is
         back (and the stall watch ends a ``queued`` migration a rebuilt view still shows)."""
         at = now_iso()
-        self._hset(mid, {"error": reason, "error_code": "not_queued", "finished_at": at, "updated_at": at})
+        self._hset(mid, {"error": reason, "error_code": "not_queued", "finished_at": at, "updated_at": at,
+                         "notified_at": at})  # the caller's 503 told: no notification owed
         self._move(mid, ms.FAILED, at)
         self.r.delete(k.data_key(mid))
         self.publish(mid)

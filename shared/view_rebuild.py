@@ -36,6 +36,7 @@ from shared import topics
 from shared.events import UndoRecords, decode_as
 from shared.ledger import INFLIGHT, RULES_BEFORE, split_record
 from shared.migration_records import RecordState, read_record
+from shared.notify_due import notify_job, owed
 from shared.redis_view import ViewRebuilding, run_id, view_is_current
 
 log = logging.getLogger(__name__)
@@ -141,8 +142,10 @@ class _Batch:
         self.n = 0
 
 
-def apply_view(client: redis.Redis, view: TopicView) -> None:
-    """Write the view (see the module's doc). Keys of a migration are replaced; ledgers are merged."""
+def apply_view(client: redis.Redis, view: TopicView, now: float | None = None) -> None:
+    """Write the view (see the module's doc). Keys of a migration are replaced; ledgers are merged; every
+    end whose notification is owed (:func:`shared.notify_due.owed`) is queued again."""
+    now = time.time() if now is None else now
     b = _Batch(client)
     for state in ms.STATES:
         b.delete(k.by_state(state))
@@ -169,6 +172,8 @@ def apply_view(client: redis.Redis, view: TopicView) -> None:
             b.set(k.spec(mid), st.spec)
         if st.dek is not None and state not in ms.FINAL:
             b.set(k.data_key(mid), st.dek)  # an ended migration's key never comes back
+        for kind in owed(fields, now):  # a sender drops it if it was told meanwhile
+            b.rpush(k.NOTIFY_READY, notify_job(mid, kind))
     for pair, entries in view.ledgers.items():
         done = {key: v for key, v in entries.items() if v is not None and v != INFLIGHT}
         marks = [key for key, v in entries.items() if v == INFLIGHT]

@@ -8,11 +8,18 @@ import imaplib
 import random
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from shared.adapters.imap.connection import login_imap
+from shared.adapters.imap.target import ImapTarget
+from shared.adapters.net import ConnectOptions
+from shared.adapters.ports import Outgoing, Placed
+from shared.errors import Throttled
+from shared.net_guard import AllowList
 from tests.chaos.fault_proxy import FaultProxy
 from tests.conftest import Accounts
 
@@ -82,3 +89,19 @@ def test_an_injected_bye_closes_the_connection_mid_fetch(proxy: FaultProxy, acco
     with through(proxy, accounts, login) as again:  # a new connection is the server's again
         again.select_folder("INBOX", readonly=True)
         assert len(again.fetch(again.search(), ["BODY.PEEK[]"])) == 1
+
+
+def test_the_imap_target_takes_no_unavailable_to_an_append_for_not_now(
+        proxy: FaultProxy, accounts: Accounts) -> None:
+    """Through the proxy, the adapter's pipelined APPEND answered ``NO [UNAVAILABLE]`` raises Throttled (the
+    batch goes again after a back-off), not a refusal of the message."""
+    login = accounts.new("proxy")
+    opts = ConnectOptions(allow=AllowList.parse("127.0.0.1"), timeout=30)
+    target = ImapTarget(login_imap("127.0.0.1", proxy.port, "none", False, login, accounts.passwords[login], opts))
+    when = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    msgs = [Outgoing(f"Subject: t{i}\r\n\r\n{i}\r\n".encode(), (), when) for i in range(3)]
+    proxy.inject(("no",), ("APPEND",), times=1, chance=1.0, rng=random.Random(1))
+    with pytest.raises(Throttled, match="UNAVAILABLE"):
+        target.append_pipelined([("INBOX", msgs[:2]), ("INBOX", msgs[2:])])
+    placed = target.append_pipelined([("INBOX", msgs)])  # the next answers are the server's again
+    assert all(isinstance(p, Placed) for p in placed[0]) and len(placed[0]) == 3

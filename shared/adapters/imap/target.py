@@ -25,7 +25,7 @@ from imapclient.exceptions import IMAPClientError
 
 from shared import folder_map
 from shared.adapters.imap import flags as imap_flags
-from shared.adapters.imap.errors import busy, translated
+from shared.adapters.imap.errors import translated
 from shared.adapters.mail_batches import deal, undeal, write_mail
 from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import MailRecord
@@ -402,11 +402,16 @@ def _t(v: bytes | str) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
 
 
+#: An APPEND answered with these (RFC 5530: a subsystem down, a lock held) was refused for now, not for the
+#: message; ``[LIMIT]`` is not among them: Dovecot names a message too large with it.
+APPEND_NOT_NOW = ("[UNAVAILABLE]", "[INUSE]")
+
+
 def _not_now(answer: str) -> None:
-    """A refused APPEND whose answer says "not now" (``NO [UNAVAILABLE]``, ``[LIMIT]``, RFC 5530) is no refusal
-    of the message: :class:`Throttled`, so the batch goes again after a back-off (the in-flight marks make
-    the retry look for what did go in); any other refusal is the message's own."""
-    if busy(answer):
+    """A refused APPEND whose answer says "not now" (:data:`APPEND_NOT_NOW`) is no refusal of the message:
+    :class:`Throttled`, so the batch goes again after a back-off (the in-flight marks make the retry look
+    for what did go in); any other refusal is the message's own."""
+    if any(code in answer.upper() for code in APPEND_NOT_NOW):
         raise Throttled(f"the target is busy (APPEND): {answer[:200]}")
 
 
