@@ -18,7 +18,7 @@ from shared.adapters.imap.connection import login_imap
 from shared.adapters.imap.target import ImapTarget
 from shared.adapters.net import ConnectOptions
 from shared.adapters.ports import Outgoing, Placed
-from shared.errors import Throttled
+from shared.errors import ServerUnreachable, Throttled
 from shared.net_guard import AllowList
 from tests.chaos.fault_proxy import FaultProxy
 from tests.conftest import Accounts
@@ -105,3 +105,16 @@ def test_the_imap_target_takes_no_unavailable_to_an_append_for_not_now(
         target.append_pipelined([("INBOX", msgs[:2]), ("INBOX", msgs[2:])])
     placed = target.append_pipelined([("INBOX", msgs)])  # the next answers are the server's again
     assert all(isinstance(p, Placed) for p in placed[0]) and len(placed[0]) == 3
+
+
+def test_a_connection_dropped_during_the_login_is_unreachable_for_now_not_a_protocol_error(
+        proxy: FaultProxy, accounts: Accounts) -> None:
+    """A BYE and a closed connection in answer to LOGIN says nothing about the credentials or the protocol:
+    ServerUnreachable (retryable), not ProtocolError, which would fail the whole migration."""
+    login = accounts.new("proxy")
+    opts = ConnectOptions(allow=AllowList.parse("127.0.0.1"), timeout=30)
+    proxy.inject(("bye",), ("LOGIN",), times=1, chance=1.0, rng=random.Random(1))
+    with pytest.raises(ServerUnreachable) as dropped:
+        login_imap("127.0.0.1", proxy.port, "none", False, login, accounts.passwords[login], opts)
+    assert dropped.value.retryable
+    login_imap("127.0.0.1", proxy.port, "none", False, login, accounts.passwords[login], opts).logout()
