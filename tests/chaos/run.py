@@ -297,6 +297,7 @@ def redis_restarted(rig: Rig, progress: Progress) -> list[str]:
 
 def answers(rig: Rig, progress: Progress, proxy: FaultProxy, verb: str, times: int, chance: float) -> list[str]:
     """The proxy answers ``times`` of the ``verb`` commands in the server's place, NO or BYE at random."""
+    proxy.injected.clear()
     proxy.inject(("no", "bye"), (verb,), times=times, chance=chance, rng=rig.rng)
     progress.wait_final()
     proxy.inject((), (), times=0, chance=0, rng=rig.rng)
