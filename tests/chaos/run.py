@@ -186,6 +186,21 @@ def restart(rig: Rig, name: str) -> None:
     stack.start_service(rig.info, name, rig.logs)
 
 
+def revive(rig: Rig) -> list[str]:
+    """Start again every service process that is gone without a fault's doing: on a machine shared with
+    other stacks, a free port handed to a service can be taken by another process before it binds it (it
+    then exits at once, and the run would wait for a worker that is not there)."""
+    started = []
+    for name, pids in rig.info.processes.items():
+        for i, pid in reversed(list(enumerate(pids))):
+            if not stack.alive(pid):
+                pids.pop(i)
+                rig.info.http_ports[name].pop(i)
+                stack.start_service(rig.info, name, rig.logs)
+                started.append(name)
+    return started
+
+
 @register("kill-workers", "SIGKILL of each service kind (extractor, loader, tracker, intake) at random moments, "
                           "twice each, each restarted")
 def kill_workers(rig: Rig, progress: Progress) -> list[str]:
@@ -197,6 +212,8 @@ def kill_workers(rig: Rig, progress: Progress) -> list[str]:
             break
         restart(rig, name)
         done.append(f"killed {name} at {progress.done} done")
+        time.sleep(1)
+        done += [f"{again} started again (its port was taken)" for again in revive(rig)]
     return done
 
 
@@ -380,6 +397,10 @@ def report_failures(rig: Rig, progress: Progress) -> list[str]:
 
 def run_fault(rig: Rig, name: str, final_timeout: float) -> dict[str, Any]:
     what, fault, expect = FAULTS[name]
+    revived = revive(rig)
+    if revived:
+        print(f"started again before {name}: {revived} (gone at start: port taken)", flush=True)
+        time.sleep(10)  # until they are assigned partitions
     quota = int(rig.size * expect.quota_share / 1024) if expect.quota_share < 1 else 0
     target = rig.new_account("chaos-dst", quota_kib=quota)
     t0 = time.monotonic()
