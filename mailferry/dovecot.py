@@ -195,7 +195,7 @@ class DovecotServer:
 
     def __init__(self, base_dir: Path, *, host: str = "127.0.0.1", max_message_size: int = 0,
                  special_folders: dict[str, str] | None = None, max_user_connections: int = 100,
-                 master_user: tuple[str, str] | None = None) -> None:
+                 master_user: tuple[str, str] | None = None, user_quotas: bool = False) -> None:
         self.base_dir = Path(base_dir).absolute()
         # (login, password) of a master user: ``user*login`` with that password logs in as ``user`` (an
         # operator's admin credential for a project of many mailboxes).
@@ -204,6 +204,9 @@ class DovecotServer:
         self.special_folders = dict(SPECIAL_USE_FOLDERS if special_folders is None else special_folders)
         # Above this size APPEND is refused (quota plugin), as real providers refuse big mail.
         self.max_message_size = max_message_size
+        # The quota plugin on, so :meth:`add_user` can give a mailbox a storage quota (APPEND beyond it is
+        # answered ``NO [OVERQUOTA]``, as a full mailbox at a provider).
+        self.user_quotas = user_quotas
         # IMAP sessions one user may hold from one address, as providers limit them.
         self.max_user_connections = max_user_connections
         self.host = host
@@ -278,8 +281,9 @@ class DovecotServer:
         """
         time.sleep(1.0 - time.time() % 1.0 + 0.01)
 
-    def add_user(self, login: str, password: str) -> None:
-        """Add (or re-password) a mailbox; usable while the server runs.
+    def add_user(self, login: str, password: str, quota_kib: int = 0) -> None:
+        """Add (or re-password) a mailbox; usable while the server runs. ``quota_kib``: its storage quota
+        (needs ``user_quotas``).
 
         Each user has their own passwd-file (``users/<login>``), so a new user works at
         once; changing a password waits ~1 s for Dovecot's reread granularity.
@@ -294,7 +298,10 @@ class DovecotServer:
             self.users_dir.mkdir(parents=True, exist_ok=True)
             old_mtime = int(path.stat().st_mtime) if path.exists() else None
             tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(f"{login.lower()}:{{PLAIN}}{password}::::::\n")
+            if quota_kib and not self.user_quotas:
+                raise ValueError("a mailbox quota needs DovecotServer(user_quotas=True)")
+            extra = f"userdb_quota_rule=*:storage={quota_kib}K" if quota_kib else ""
+            tmp.write_text(f"{login.lower()}:{{PLAIN}}{password}::::::{extra}\n")
             os.chown(tmp, 0, self._gid)
             tmp.chmod(0o640)
             os.replace(tmp, path)
@@ -435,13 +442,13 @@ service pop3 {{
 """
 
     def _quota_plugin(self) -> str:
-        if not self.max_message_size:
+        if not (self.max_message_size or self.user_quotas):
             return ""
-        return (f"  quota = maildir:User quota\n  quota_rule = *:storage=0\n"
-                f"  quota_max_mail_size = {self.max_message_size}\n")
+        size = f"  quota_max_mail_size = {self.max_message_size}\n" if self.max_message_size else ""
+        return f"  quota = maildir:User quota\n  quota_rule = *:storage=0\n{size}"
 
     def _quota_mail_plugins(self) -> str:
-        return "mail_plugins = $mail_plugins quota\n" if self.max_message_size else ""
+        return "mail_plugins = $mail_plugins quota\n" if self.max_message_size or self.user_quotas else ""
 
     # -- lifecycle ------------------------------------------------------------------------
 

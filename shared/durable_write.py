@@ -26,6 +26,7 @@ in-flight marks stay, so the retry looks for those items instead of writing them
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -45,7 +46,7 @@ from shared.events import (
     UndoRecords,
 )
 from shared.item_keys import folder_key
-from shared.ledger import ALREADY_COPIED, INFLIGHT, LedgerEntry, LedgerStore, ledger_record
+from shared.ledger import ALREADY_COPIED, INFLIGHT, RULES_BEFORE, LedgerEntry, LedgerStore, ledger_record
 from shared.metrics import ServiceMetrics
 from shared.migration_state import OPERATION_OF
 
@@ -121,15 +122,27 @@ class Outcome:
 
 
 class _Snapshots:
-    """The ledger's rule snapshots, remembering which keys got one in this batch (forgotten once settled)."""
+    """The ledger's rule snapshots, remembering which keys got one in this batch (forgotten once settled).
 
-    def __init__(self, ledger: LedgerStore) -> None:
+    Undo needs them (they tell a rule that was already there from the one mailferry created), and they
+    cannot be taken again once the rule is written: each goes to the ``ledger`` topic (flushed) before
+    Redis, so a view rebuilt after Redis was lost still has it. The first snapshot of a key wins."""
+
+    def __init__(self, ledger: LedgerStore, producer: ProducerEdge, pair_id: str) -> None:
         self.ledger = ledger
+        self.producer = producer
+        self.pair_id = pair_id
         self.kept: set[str] = set()
 
     def keep_rules_before(self, item_keys: Iterable[str], rule_ids: Sequence[str]) -> None:
         keys = list(item_keys)
         self.kept.update(keys)
+        new = [key for key in keys if self.ledger.rules_before(key) is None]
+        if new:
+            value = json.dumps(sorted(rule_ids)).encode()
+            for key in new:
+                self.producer.send_raw(topics.LEDGER, ledger_record(self.pair_id, RULES_BEFORE + key), value)
+            self.producer.flush()
         self.ledger.keep_rules_before(keys, rule_ids)
 
     def rules_before(self, item_key: str) -> set[str] | None:
@@ -174,7 +187,7 @@ class DurableWrite:
             known, inflight = self.ledger.lookup_with_inflight([r.key for r in records])
         plan = plan_write(records, known, inflight, self.mid)
         out.results += plan.already
-        snapshots = _Snapshots(self.ledger)
+        snapshots = _Snapshots(self.ledger, self.producer, self.pair_id)
         if plan.todo or prepare is not None:
             try:
                 target = open_target()
@@ -270,10 +283,12 @@ class DurableWrite:
             self.producer.send_raw(topics.LEDGER, ledger_record(self.pair_id, key), entry.to_json().encode())
         for key in out.cleared:
             self.producer.send_raw(topics.LEDGER, ledger_record(self.pair_id, key), None)
-        self.producer.flush()
-        self.ledger.record(out.entries, mid, [c.model_dump_json() for c in out.created], out.cleared)
         # A rule's written-ahead snapshot is needed only while it may be on the target unrecorded.
         settled = [key for key in snapshots if key in out.entries or key in out.cleared]
+        for key in settled:
+            self.producer.send_raw(topics.LEDGER, ledger_record(self.pair_id, RULES_BEFORE + key), None)
+        self.producer.flush()
+        self.ledger.record(out.entries, mid, [c.model_dump_json() for c in out.created], out.cleared)
         if settled:
             self.ledger.forget_rules_before(settled)
         for item_type, (n, nbytes) in out.done.items():

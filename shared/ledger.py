@@ -64,6 +64,11 @@ class LedgerEntry:
 INFLIGHT = b'"inflight"'
 
 
+#: On the ``ledger`` topic, ``<pair>|~rules-before~<item_key>``: a rule item's snapshot of the target's rule ids,
+#: taken before it was first written (item keys never begin with "~"); a tombstone once the rule is recorded.
+RULES_BEFORE = "~rules-before~"
+
+
 def ledger_record(pair_id: str, item_key: str) -> str:
     """The ``ledger`` topic's key: the pair, then the item's identity (a pair id never holds ``|``)."""
     return f"{pair_id}|{item_key}"

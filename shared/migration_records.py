@@ -113,8 +113,8 @@ class RecordLog:
             self._send(f"{RESULT}{mid}|{res.item_key}", {"r": res.result, "t": res.item_type, "b": res.bytes,
                                                           "line": result_line(res), "seq": stamp + i})
 
-    def flush(self) -> None:
-        self.producer.flush()
+    def flush(self, timeout: float = 60.0) -> None:
+        self.producer.flush(timeout)
 
 
 @dataclass

@@ -57,3 +57,6 @@ class StatusCreator(Protocol):
     """Where intake records a new migration: its status fields, its spec (JSON) and its wrapped data key."""
 
     def create(self, mid: str, fields: dict[str, str], spec_json: str, wrapped_key: str) -> None: ...
+
+    def abandon(self, mid: str, reason: str) -> None:
+        """``failed`` with ``reason`` at once: the request could not be handed to the workers."""

@@ -2,9 +2,11 @@
 
 Every key here is rebuilt from the topics when Redis was flushed, restarted empty or is behind
 (:mod:`shared.view_rebuild`): the status view, its history, results and report, the spec and the
-wrapped data key from ``migrations.record``; the ledger and in-flight marks from ``ledger``; the
-undo index from ``undo``. Plan locks and rate-limit windows are not rebuilt (losing them repeats a
-plan, which the ledger makes harmless, or forgets a minute of login checks).
+wrapped data key from ``migrations.record``; the ledger, in-flight marks and rule snapshots from
+``ledger``; the undo index from ``undo``; the notification queue's owed jobs derived from the statuses
+(``shared.notify_due``). Plan locks, rate-limit windows, Graph delta checkpoints, session leases and
+back-offs are not rebuilt: losing them repeats work the ledger makes harmless, or forgets a moment of
+counting (README "Durability").
 """
 
 from __future__ import annotations

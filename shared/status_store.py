@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -27,10 +28,12 @@ import redis
 from shared import migration_state as ms
 from shared import redis_keys as k
 from shared.events import ItemResult
+from shared.kafka_edge import DeliveryFailed
 from shared.migration_records import RecordLog, result_line
 from shared.migration_status import Status, is_count
 from shared.redis_view import ViewRebuilding, require_view
 
+log = logging.getLogger(__name__)
 NO_VIEW = "noview"
 _APPLY_RESULTS = """
 if redis.call('EXISTS', KEYS[5]) == 0 then return -1 end
@@ -128,6 +131,27 @@ class StatusStore:
             self.record.data_key(mid, wrapped_key)
             self.record.flush()
         self.r.set(k.data_key(mid), wrapped_key)
+
+    def abandon(self, mid: str, reason: str) -> None:
+        """A migration whose request never reached the workers (the broker stopped answering between the record
+        and the request): ``failed`` with ``reason`` at once, in Redis and on the record, its data key
+        tombstoned, so it never waits in ``queued`` for a worker that will not come. The record's flush is
+        short and may fail while the broker is away: the producer keeps the records and sends them when it is
+        back (and the stall watch ends a ``queued`` migration a rebuilt view still shows)."""
+        at = now_iso()
+        self._hset(mid, {"error": reason, "error_code": "not_queued", "finished_at": at, "updated_at": at,
+                         "notified_at": at})  # the caller's 503 told: no notification owed
+        self._move(mid, ms.FAILED, at)
+        self.r.delete(k.data_key(mid))
+        self.publish(mid)
+        if self.record is None:
+            return
+        self.record.data_key(mid, None)
+        try:
+            self.record.flush(timeout=5)
+        except DeliveryFailed as exc:
+            log.warning("failed status not yet on the record; it is sent when the broker is back",
+                        extra={"migration_id": mid, "error": str(exc)[:200]})
 
     def exists(self, mid: str) -> bool:
         return bool(self.fields(mid))

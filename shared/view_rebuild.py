@@ -34,8 +34,9 @@ from shared import migration_state as ms
 from shared import redis_keys as k
 from shared import topics
 from shared.events import UndoRecords, decode_as
-from shared.ledger import INFLIGHT, split_record
+from shared.ledger import INFLIGHT, RULES_BEFORE, split_record
 from shared.migration_records import RecordState, read_record
+from shared.notify_due import notify_job, owed
 from shared.redis_view import ViewRebuilding, run_id, view_is_current
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class TopicView:
     migrations: dict[str, RecordState] = field(default_factory=dict)
     ledgers: dict[str, dict[str, bytes | None]] = field(default_factory=dict)  # pair → item key → value
     undo: dict[str, list[str]] = field(default_factory=dict)  # mid → undo records (JSON) in order
+    rules_before: dict[str, dict[str, bytes | None]] = field(default_factory=dict)  # pair → rule key → snapshot
     records: int = 0
 
     def add(self, topic: str, key: str, value: bytes | None) -> None:
@@ -60,7 +62,10 @@ class TopicView:
             read_record(self.migrations, key, value)
         elif topic == topics.LEDGER.name:
             pair, item_key = split_record(key)
-            self.ledgers.setdefault(pair, {})[item_key] = value
+            if item_key.startswith(RULES_BEFORE):
+                self.rules_before.setdefault(pair, {})[item_key[len(RULES_BEFORE):]] = value
+            else:
+                self.ledgers.setdefault(pair, {})[item_key] = value
         elif topic == topics.UNDO.name and value is not None:
             ev = decode_as(value, UndoRecords)
             self.undo.setdefault(ev.migration_id, []).extend(r.model_dump_json() for r in ev.records)
@@ -137,8 +142,10 @@ class _Batch:
         self.n = 0
 
 
-def apply_view(client: redis.Redis, view: TopicView) -> None:
-    """Write the view (see the module's doc). Keys of a migration are replaced; ledgers are merged."""
+def apply_view(client: redis.Redis, view: TopicView, now: float | None = None) -> None:
+    """Write the view (see the module's doc). Keys of a migration are replaced; ledgers are merged; every
+    end whose notification is owed (:func:`shared.notify_due.owed`) is queued again."""
+    now = time.time() if now is None else now
     b = _Batch(client)
     for state in ms.STATES:
         b.delete(k.by_state(state))
@@ -165,6 +172,8 @@ def apply_view(client: redis.Redis, view: TopicView) -> None:
             b.set(k.spec(mid), st.spec)
         if st.dek is not None and state not in ms.FINAL:
             b.set(k.data_key(mid), st.dek)  # an ended migration's key never comes back
+        for kind in owed(fields, now):  # a sender drops it if it was told meanwhile
+            b.rpush(k.NOTIFY_READY, notify_job(mid, kind))
     for pair, entries in view.ledgers.items():
         done = {key: v for key, v in entries.items() if v is not None and v != INFLIGHT}
         marks = [key for key, v in entries.items() if v == INFLIGHT]
@@ -177,6 +186,12 @@ def apply_view(client: redis.Redis, view: TopicView) -> None:
         if gone:
             b.hdel(k.ledger(pair), *gone)
             b.srem(k.inflight(pair), *gone)
+    for pair, snaps in view.rules_before.items():
+        for key, value in snaps.items():  # merged: the first snapshot of a key wins, as when it was taken
+            if value is None:
+                b.hdel(k.rules_before(pair), key)
+            else:
+                b.hsetnx(k.rules_before(pair), key, value)
     for mid, records in view.undo.items():
         b.delete(k.undo_index(mid))
         b.rpush(k.undo_index(mid), *records)

@@ -36,6 +36,7 @@ from shared.errors import (
     NotSupported,
     SecretUnavailable,
     ServerBusy,
+    ServerUnreachable,
     Throttled,
     Transient,
 )
@@ -419,6 +420,8 @@ class Extractor:
             raise
         except (ConnectionCheckFailed, SecretUnavailable, NotSupported) as exc:
             self.pool.drop(mid)
+            if dropped_for_now(exc):
+                raise
             self._fail(mid, exc)
             return
         for i in range(0, len(plan.skipped), 1000):
@@ -481,6 +484,8 @@ class Extractor:
             self.pool.gate.throttled(registry.session_host(ev.source), exc.backoff_seconds)
             raise
         except (ConnectionCheckFailed, SecretUnavailable) as exc:
+            if dropped_for_now(exc):
+                raise
             if reading.unavailable_item:  # the account's other protocol is down: this operation ends, not all
                 self._progress(OperationPlanned(migration_id=mid, operation=operation, total=1, folders=0, tasks=0))
                 self._progress(ItemResults(migration_id=mid, operation=operation, results=[ItemResult(
@@ -568,6 +573,9 @@ class Extractor:
         except (ConnectionCheckFailed, SecretUnavailable) as exc:
             if slot > 0 and not opened and isinstance(exc, ConnectionCheckFailed):
                 raise SlotUnavailable(str(exc)) from None  # a further session refused: not the migration's end
+            if dropped_for_now(exc):
+                self.pool.drop(mid, slot)
+                raise
             self.pool.drop(mid)
             self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=[
                 ItemResult(item_key=key, result="failed", folder=task.folder.display, reason=str(exc))
@@ -578,6 +586,13 @@ class Extractor:
             self.pool.drop(mid, slot)
             raise
         return sent
+
+
+def dropped_for_now(exc: Exception) -> bool:
+    """A server that could not be reached or dropped the connection while logging in again mid-run (its logins
+    were checked when the migration was accepted): retried with the batch's back-off for as long as it lasts,
+    as any network trouble, never the migration's end (the stall watch ends one that never gets through)."""
+    return isinstance(exc, ServerUnreachable)
 
 
 def serve(settings: Settings, stop: threading.Event) -> None:

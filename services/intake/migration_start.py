@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass, field
 
+from confluent_kafka import KafkaException
 from fastapi.responses import JSONResponse
 
 from services.intake.api_models import Endpoint
@@ -19,7 +21,13 @@ from shared.credential_seal import MasterKeys, new_data_key, seal
 from shared.credentials import seal_context
 from shared.edges import ProducerEdge
 from shared.events import EndpointSpec, MailFilters, MigrationRequested, encode
+from shared.kafka_edge import DeliveryFailed
 from shared.migration_status import StatusCreator
+
+NOT_QUEUED = ("the request could not be handed to the workers (the message broker did not answer); nothing was "
+              "copied: submit it again")
+
+log = logging.getLogger(__name__)
 
 
 def login_digest(salt: str, login: str) -> str:
@@ -74,8 +82,18 @@ def create_migration(status: StatusCreator, producer: ProducerEdge, keys: Master
         "pair_id": draft.pair_id,
         **draft.status_fields,
     }, encode(event).decode(), keys.wrap(data_key, mid))
-    producer.send(topics.MIGRATIONS_REQUESTED, mid, event)
-    producer.flush(30)
+    try:
+        producer.send(topics.MIGRATIONS_REQUESTED, mid, event)
+        producer.flush(30)
+    except (DeliveryFailed, KafkaException) as exc:
+        # Recorded but never handed to the workers: it would wait in ``queued`` for ever. Failed at once, with
+        # the reason; the caller's 503 (the error handlers) says to try again.
+        log.warning("migration not queued, marked failed", extra={"migration_id": mid, "error": str(exc)[:200]})
+        try:
+            status.abandon(mid, NOT_QUEUED)
+        except Exception as also:  # the broker or Redis gone too: the stall watch ends it later
+            log.warning("abandoned migration not marked", extra={"migration_id": mid, "error": str(also)[:200]})
+        raise
     return mid
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import smtplib
 import threading
 import time
@@ -27,6 +26,7 @@ from services.tracker.notify_queue import NotifyQueue
 from shared.config import SmtpSettings
 from shared.migration_state import ITEM_TYPE_NAMES as PLURAL
 from shared.migration_state import OPERATION_ITEM_TYPES, count
+from shared.notify_due import notify_job
 from shared.wire_text import is_single_address
 
 log = logging.getLogger(__name__)
@@ -96,10 +96,11 @@ class Notifier:
 
     def __init__(self, r: redis.Redis, smtp: SmtpSettings,
                  build: Callable[[str, str], EmailMessage | None], clock: Callable[[], float] = time.time,
-                 queue: NotifyQueue | None = None) -> None:
+                 queue: NotifyQueue | None = None, settled: Callable[[str, str], None] | None = None) -> None:
         self.r = r
         self.smtp = smtp
         self.build = build
+        self.settled = settled or (lambda _mid, _kind: None)  # a job done (sent, given up): on the record
         self.clock = clock
         self.queue = queue or NotifyQueue(r, clock=clock)
         self.stop = threading.Event()
@@ -107,8 +108,7 @@ class Notifier:
         self._last_recover = 0.0
 
     def enqueue(self, mid: str, kind: str) -> None:
-        self.queue.put(json.dumps({"mid": mid, "kind": kind, "attempt": 0, "not_before": 0,
-                                   "id": secrets.token_hex(8)}))
+        self.queue.put(notify_job(mid, kind))
 
     def send(self, msg: EmailMessage) -> None:
         # The envelope's one recipient is the To address, checked: never a list read out of the header.
@@ -148,6 +148,7 @@ class Notifier:
             job["attempt"] += 1
             if job["attempt"] >= MAX_ATTEMPTS:
                 log.error("notification given up", extra={"migration_id": job["mid"], "error": str(exc)})
+                self.settled(job["mid"], job["kind"])
                 self.queue.done(raw)
                 return True
             job["not_before"] = self.clock() + min(2 ** job["attempt"], 600)
@@ -155,6 +156,7 @@ class Notifier:
                                                                   "attempt": job["attempt"]})
             self.queue.later(raw, json.dumps(job), job["not_before"])
             return True
+        self.settled(job["mid"], job["kind"])
         self.queue.done(raw)
         self.sent += 1
         log.info("notification sent", extra={"migration_id": job["mid"], "kind": job["kind"]})

@@ -33,7 +33,9 @@ from shared.edges import Delivered, ProducerEdge
 from shared.errors import EventError
 from shared.events import Event, ItemResults, OperationRequested, ProjectEnded, decode, decode_as, encode
 from shared.kafka_edge import EventProducer, make_producer, next_offsets
+from shared.migration_records import RecordLog
 from shared.migration_status import StatusKeeper
+from shared.notify_due import ENDS, marker, told
 from shared.spool import PstUnavailable, spool_file
 from shared.status_store import StatusStore
 
@@ -55,6 +57,8 @@ class Tracker:
         self.notifier = notifier
         self.stalled = stalled  # how many running migrations made no progress lately (a gauge)
         self._last_gauges = 0.0
+        # Where the notifier's thread says an end was told (its own producer: see serve); None: not said.
+        self.notify_status: StatusStore | None = None
 
     def handle(self, batch: Sequence[Delivered]) -> list[tuple[str, int, int]]:
         """Per migration of the batch: load its status, fold its events (:mod:`services.tracker.fold`), save
@@ -151,9 +155,24 @@ class Tracker:
             return compose_project(ev.name, ev.state, ev.lines, self.notifier.smtp.sender, ev.notify_email)
         fields = self.status.fields(mid)
         to = fields.get("notify_email")
-        if not to or self.notifier is None:
-            return None
+        if not to or self.notifier is None or (kind in ENDS and told(fields, kind)):
+            return None  # nothing to tell, or told already (a job queued again by a rebuilt view)
         return compose(mid, kind, fields, self.status.errors(mid), self.notifier.smtp.sender, to)
+
+    def notified(self, mid: str, kind: str) -> None:
+        """The end of ``kind`` was told (or given up): said on the status and flushed to the record, so a view
+        rebuilt from the topics does not owe it again (:mod:`shared.notify_due`). A failure here only means
+        the notification may be sent again after Redis is lost: logged, never raised."""
+        if self.notify_status is None or kind not in ENDS:
+            return
+        try:
+            fields = marker(self.notify_status.fields(mid), kind)
+            if fields:
+                self.notify_status.set_fields(mid, **fields)
+                if self.notify_status.record is not None:
+                    self.notify_status.record.flush(timeout=10)
+        except Exception as exc:
+            log.warning("notification not marked on the record", extra={"migration_id": mid, "error": str(exc)[:200]})
 
     def refresh_gauges(self, every: float = 5.0) -> None:
         if time.monotonic() - self._last_gauges < every:
@@ -178,7 +197,12 @@ def serve(settings: Settings, stop: threading.Event) -> None:
                           TrackerMetrics(ctx.registry, ctx.metrics), spool=settings.spool,
                           stalled=stalled_in_redis(ctx.redis))
         if settings.smtp.host:
-            tracker.notifier = Notifier(ctx.redis, settings.smtp, tracker.build_notification)
+            # The notifier's thread writes its marks with a producer of its own (a flush from one thread must
+            # not collect another's delivery errors).
+            tracker.notify_status = StatusStore(ctx.redis, RecordLog(
+                EventProducer(make_producer(settings.kafka_bootstrap), settings.topic_prefix), "notifier"))
+            tracker.notifier = Notifier(ctx.redis, settings.smtp, tracker.build_notification,
+                                        settled=tracker.notified)
             tracker.notifier.start()
         # Its own producer: a flush from the handler's thread must not collect this thread's delivery errors.
         watch = StallWatch(ctx.redis, EventProducer(make_producer(settings.kafka_bootstrap), settings.topic_prefix),

@@ -43,6 +43,13 @@ class MemoryRecords:
             self.results[mid], self.reports[mid] = {}, []
             self.history[mid] = [{"state": ms.QUEUED, "at": at}]
 
+    def abandon(self, mid: str, reason: str) -> None:
+        with self.lock:
+            at = now_iso()
+            self.status[mid].update(error=reason, error_code="not_queued", finished_at=at)
+            self.transition(mid, ms.FAILED, at)
+            self.keys.pop(k.data_key(mid), None)
+
     def transition(self, mid: str, new_state: str, at: str = "") -> str | None:
         with self.lock:
             fields = self.status.get(mid)

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from imapclient import IMAPClient
 
 from mailferry import seed, stack, verify
 from mailferry.dovecot import DovecotServer
@@ -312,6 +313,43 @@ def test_report_lists_every_skipped_and_failed_item(life_stack: StackInfo, accou
     rows2 = httpx.get(f"{life_stack.intake_url}/api/v1/migrations/{second}/report", params={"login": src}).json()
     assert sorted(r["result"] for r in rows2["items"]) == ["failed", "skipped", "skipped", "skipped"]
     assert httpx.get(url, params={"login": "someone@else.test"}).status_code == 404
+
+
+def test_a_full_target_ends_completed_with_errors_with_each_refused_message_reported(
+        life_stack: StackInfo, accounts: Accounts, tmp_path: Path) -> None:
+    """The target's quota is smaller than the mailbox: Dovecot answers ``NO [OVERQUOTA]`` once it is full.
+    Each message that did not fit is reported with the server's words, nothing is copied twice, no
+    service crash-loops, and the migration ends."""
+    src = accounts.new("src")
+    sent = [f"Subject: quota {i}\r\nMessage-ID: <quota-{i}@x.test>\r\n\r\n{i:04d}".encode() + b"q" * 3000 + b"\r\n"
+            for i in range(40)]
+    with accounts.client(src) as c:
+        for raw in sent:
+            c.append("INBOX", raw)
+    before = {name: list(pids) for name, pids in life_stack.processes.items()}
+    with DovecotServer(tmp_path / "quota", user_quotas=True) as full:
+        full.add_user("t@example.test", "t-password-1", quota_kib=60)  # room for about half of 124 KB
+        target = {"type": "imap", "host": "127.0.0.1", "port": full.imap_port, "security": "none",
+                  "login": "t@example.test", "password": "t-password-1"}
+        mid = start(life_stack, accounts.endpoint(src), target)
+        st = wait_final(life_stack, mid, src, timeout=180)
+        with IMAPClient("127.0.0.1", port=full.imap_port, ssl=False) as t:
+            t.login("t@example.test", "t-password-1")
+            t.select_folder("INBOX", readonly=True)
+            there = [d[b"BODY[]"] for d in t.fetch(t.search(), ["BODY.PEEK[]"]).values()]
+        full.destroy()
+    emails = st["items"]["emails"]
+    assert st["state"] == "completed_with_errors", st
+    assert emails["done"] + emails["failed"] == 40 and emails["done"] > 0 and emails["failed"] > 0, emails
+    assert len(there) == emails["done"] and len(set(there)) == len(there), "copied once each"
+    assert set(there) <= set(sent)
+    rows = httpx.get(f"{life_stack.intake_url}/api/v1/migrations/{mid}/report", params={"login": src}).json()["items"]
+    failed = [r for r in rows if r["result"] == "failed"]
+    assert len(failed) == emails["failed"]
+    assert all("OVERQUOTA" in r["reason"] for r in failed), failed[:3]
+    assert {r["subject"] for r in failed} == {m.split(b"\r\n")[0][9:].decode() for m in sent if m not in there}
+    assert {name: list(pids) for name, pids in life_stack.processes.items()} == before
+    assert all(stack.alive(pid) for pids in before.values() for pid in pids), "no service died on it"
 
 
 @pytest.fixture(scope="module")

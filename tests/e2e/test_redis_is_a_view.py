@@ -13,6 +13,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,11 @@ import redis as redis_lib
 
 from mailferry import seed, stack, verify
 from mailferry.stack import StackInfo
-from shared import topics
+from shared import redis_keys, topics
 from shared.view_rebuild import read_topics
 from tests.conftest import Accounts, stack_env
 from tests.e2e.flows import start, status, wait_final, wait_status
+from tests.e2e.test_lifecycle import Relay
 from tests.servers import Process
 
 
@@ -67,10 +69,20 @@ def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnRedis]:
 
 
 @pytest.fixture(scope="module")
-def view_stack(broker: Process, own_redis: OwnRedis, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+def relay() -> Iterator[Relay]:
+    """The SMTP relay the stack's notifications go to; down until a test starts it."""
+    r = Relay()
+    yield r
+    r.stop()
+
+
+@pytest.fixture(scope="module")
+def view_stack(broker: Process, own_redis: OwnRedis, relay: Relay,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     state = tmp_path_factory.mktemp("stack-view")
     env = stack_env(broker, broker, f"v{secrets.token_hex(4)}.", MAILFERRY_LOAD_BATCH="100",
-                    MAILFERRY_REDIS_URL=own_redis.address)
+                    MAILFERRY_REDIS_URL=own_redis.address, MAILFERRY_SMTP_HOST="127.0.0.1",
+                    MAILFERRY_SMTP_PORT=str(relay.port), MAILFERRY_SMTP_FROM="mailferry@ops.test")
     info = stack.up(state, env, timeout=120)
     yield info
     stack.down(state)
@@ -225,3 +237,36 @@ def test_tracker_sigkilled_twice_mid_run_and_the_status_is_exact(
     assert len(held) == 2000 + final["items"]["folders"]["total"]
     with accounts.client(dst) as t:
         assert messages(verify.snapshot(t)) == 2000
+
+
+def test_a_notification_still_owed_when_redis_is_lost_is_sent_once_after_the_rebuild(
+        view_stack: StackInfo, own_redis: OwnRedis, relay: Relay, accounts: Accounts) -> None:
+    """The relay is down when the migration ends: the notification waits in Redis for its retry, and Redis is
+    flushed. The status on the record says the end was not told yet, so the rebuilt view queues it again:
+    it arrives once the relay is up, once; after that the record says it was told, and a further flush
+    sends nothing."""
+    src, dst = accounts.new("src"), accounts.new("dst")
+    with accounts.client(src) as c:
+        for i in range(3):
+            c.append("INBOX", seed.generated(90_000 + i, random.Random(i)))
+    mid = start(view_stack, accounts.endpoint(src), accounts.endpoint(dst), notify_email="owner@example.test")
+    assert wait_final(view_stack, mid, src)["state"] == "completed"
+    tracker_logs = list((Path(view_stack.state_dir) / "logs").glob("tracker*.log"))
+    deadline = time.monotonic() + 30
+    while not any("notification failed, will retry" in p.read_text(errors="replace") and mid in
+                  p.read_text(errors="replace") for p in tracker_logs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    own_redis.client().flushall()  # the job, waiting for its retry, is gone with Redis
+    assert status(view_stack, mid, src)["state"] == "completed"  # the view rebuilt from the topics
+    relay.start()
+    relay.inbox.wait_for(lambda m: mid in m.get_payload(), timeout=60)
+    client = own_redis.client()
+    deadline = time.monotonic() + 30
+    while client.hget(redis_keys.migration(mid), "notified_at") is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    fields = {a.decode(): b.decode() for a, b in client.hgetall(redis_keys.migration(mid)).items()}
+    assert fields["notified_at"] == fields["finished_at"]
+    client.flushall()  # told: the rebuilt view owes nothing
+    assert status(view_stack, mid, src)["state"] == "completed"
+    time.sleep(8)  # a queued job would have been sent by now (the sender polls every second)
+    assert sum(1 for m in relay.inbox.messages if mid in m.get_payload()) == 1

@@ -7,15 +7,25 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient  # type: ignore[attr-defined]
 
-from shared import kafka_edge
-from shared.topics import ITEMS_FAILED, TOPICS
+from mailferry import stack
+from services.intake.migration_start import NOT_QUEUED, MigrationDraft, create_migration
+from shared import kafka_edge, redis_keys
+from shared.credential_seal import MasterKeys
+from shared.events import EndpointSpec, Event
+from shared.migration_records import RecordLog, RecordState, read_record
+from shared.status_store import StatusStore
+from shared.topics import ITEMS_FAILED, MIGRATIONS_RECORD, MIGRATIONS_REQUESTED, TOPICS, TopicSpec
+from shared.view_rebuild import read_topics
+from tests.chaos.fault_proxy import FaultProxy
 from tests.servers import Process, start_broker
 
 
@@ -106,3 +116,63 @@ def test_the_producer_is_rebuilt_when_the_broker_comes_back_without_its_state(ow
             break
     consumer.close()
     assert set(got) >= set(after), got  # the records sent before the restart were lost with the broker's memory
+
+
+def test_a_migration_whose_request_the_broker_did_not_take_is_failed_not_left_queued(
+        tmp_path: Path, redis_client: redis_lib.Redis) -> None:
+    """Recorded, then the broker stops answering as the request is sent: without an answer the migration would
+    wait in ``queued`` for ever. It is ``failed`` at once with the reason (intake answers 503: the error is
+    raised), its data key gone, and once the broker is back the record says ``failed`` too."""
+    proxy_port = stack.free_port()
+    own = start_broker(tmp_path / "broker.log", advertised_port=proxy_port)
+    proxy = FaultProxy(own.port, listen_port=proxy_port)
+    try:
+        bootstrap, prefix = f"127.0.0.1:{proxy_port}", f"q{secrets.token_hex(3)}."
+        kafka_edge.ensure_topics(bootstrap, prefix, 1)
+        producer = kafka_edge.event_producer(bootstrap, prefix)
+        store = StatusStore(redis_client, RecordLog(producer, "intake"))
+        sent: list[str] = []
+
+        class BrokerStops:
+            """The intake's producer, with the broker going away just as the request is handed over."""
+
+            def send(self, spec: TopicSpec, key: str, event: Event) -> None:
+                if spec is MIGRATIONS_REQUESTED:
+                    sent.append(key)
+                    proxy.unreachable(10)
+                producer.send(spec, key, event)
+
+            def send_raw(self, spec: TopicSpec, key: str, value: bytes | None) -> None:
+                producer.send_raw(spec, key, value)
+
+            def flush(self, timeout: float = 60.0) -> None:
+                producer.flush(min(timeout, 3))
+
+        spec = EndpointSpec(type="imap", host="mail.example.test", port=993, security="tls", login="",
+                            password_sealed="")
+        draft = MigrationDraft(source=spec.model_copy(update={"login": "a@example.test"}),
+                               target=spec.model_copy(update={"login": "b@example.test"}),
+                               passwords=("pw-a", "pw-b"), options=["emails"], notify_email=None, pair_id="p1",
+                               login="a@example.test")
+        keys = MasterKeys.parse("k:" + "A" * 43 + "=")
+        with pytest.raises(kafka_edge.DeliveryFailed):
+            create_migration(store, BrokerStops(), keys, draft)
+        [mid] = sent
+        fields = store.fields(mid)
+        assert fields["state"] == "failed"
+        assert fields["error"] == NOT_QUEUED and fields["error_code"] == "not_queued" and fields["finished_at"]
+        assert redis_client.get(redis_keys.data_key(mid)) is None
+
+        time.sleep(10)  # the broker answers again: what the producer still held reaches the record
+        producer.flush(60)
+        states: dict[str, RecordState] = {}
+        for _topic, key, value in read_topics(bootstrap, prefix, [MIGRATIONS_RECORD]):
+            read_record(states, key, value)
+        record = states[mid]
+        assert record.fields is not None and record.fields["state"] == "failed"
+        assert record.fields["error"] == NOT_QUEUED
+        assert [h["state"] for h in record.history or []] == ["queued", "failed"]
+        assert record.dek is None  # tombstoned: nothing can unseal its passwords
+    finally:
+        proxy.close()
+        own.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -34,10 +35,11 @@ from shared.kafka_edge import DeliveryFailed, EventProducer, ensure_topics, make
 from shared.ledger import LedgerStore, RedisLedger
 from shared.metrics import ServiceMetrics
 from shared.topics import TopicSpec
+from shared.view_rebuild import ViewGuard
 from tests.ews_client import emulator_account
 from tests.ews_emulator import EwsEmulator
 from tests.ews_emulator.pim_seed import WEEKLY_STANDUP, add_news_rule, save_calendar, save_group
-from tests.servers import Process
+from tests.servers import Process, start_redis
 
 pytestmark = pytest.mark.integration
 
@@ -93,12 +95,14 @@ class Producer(EventProducer):
         return [r for spec, e in self.flushed if spec is topics.UNDO and isinstance(e, UndoRecords) for r in e.records]
 
 
+PREFIX = f"pimcrash{secrets.token_hex(3)}."
+
+
 @pytest.fixture(scope="module")
 def producers(broker: Process) -> Callable[..., Producer]:
     """Producers on the session's broker, with topics of this module's own."""
-    prefix = f"pimcrash{secrets.token_hex(3)}."
-    ensure_topics(broker.address, prefix, 1)
-    return lambda fail_undo=False: Producer(broker.address, prefix, fail_undo)
+    ensure_topics(broker.address, PREFIX, 1)
+    return lambda fail_undo=False: Producer(broker.address, PREFIX, fail_undo)
 
 
 @pytest.fixture
@@ -286,3 +290,40 @@ def test_a_part_created_twice_before_a_crash_has_both_copies_recorded_for_undo(
     assert {i.id for i in emu.mailbox(TARGET).items_in("contacts")} == copies  # nothing created again
     assert {r.ref for r in producer.undo()} == copies  # undo removes both
     assert set(ledger.lookup([contact.item_key])[contact.item_key].ref.split()) == copies
+
+
+def test_a_rule_snapshot_survives_losing_redis_between_the_crash_and_the_retry(
+        emu: EwsEmulator, broker: Process, producers: Callable[..., Producer], tmp_path: Path) -> None:
+    """The snapshot of the target's rules, taken before ours was created, cannot be taken again afterwards:
+    it is on the ``ledger`` topic, so Redis flushed between the crash and the retry loses nothing (without it
+    the retry would create the rule a second time, and undo would know only one of them)."""
+    own = start_redis(tmp_path / "redis")
+    try:
+        client = redis_lib.Redis.from_url(own.address)
+        guard = ViewGuard(client, broker.address, PREFIX, "loader")
+        guard.ensure()
+        mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
+        [rule_item] = [i for i in source_items(emu, mid) if i.item_type == "rule"]
+        add_news_rule(connect(emu, TARGET))
+        [users] = rule_ids(emu)
+        ledger = RedisLedger(client, pair)
+        target = EwsTarget(connect(emu, TARGET))
+        with pytest.raises(DeliveryFailed):
+            load_pim(mid, pair, [rule_item], lambda: target, ledger, producers(fail_undo=True))
+        [ours] = set(rule_ids(emu)) - {users}
+
+        client.flushall()
+        guard.ensure()  # the view rebuilt from the topics
+        assert ledger.rules_before(rule_item.item_key) == {users}
+        assert ledger.inflight([rule_item.item_key]) == {rule_item.item_key}
+        producer = producers()
+        load_pim(mid, pair, [rule_item], lambda: target, ledger, producer)
+
+        assert sorted(rule_ids(emu)) == sorted([users, ours])  # found again, not created twice
+        assert [r.ref for r in producer.undo()] == [ours]
+        client.flushall()  # once recorded, the snapshot is gone from the topic too; the entry stays
+        guard.ensure()
+        assert ledger.rules_before(rule_item.item_key) is None
+        assert ledger.lookup([rule_item.item_key])[rule_item.item_key].ref == ours
+    finally:
+        own.stop()

@@ -103,6 +103,8 @@ def open_imap(host: str, port: int, security: str, tls_verify: bool, opts: Conne
         raise ServerUnreachable(f"{where} did not answer in time") from None
     except OSError as exc:
         raise ServerUnreachable(f"cannot reach {where}: {exc.strerror or exc}") from None
+    except imaplib.IMAP4.abort as exc:  # the connection dropped before the greeting was whole: try again
+        raise ServerUnreachable(f"{where} closed the connection: {str(exc)[:200]}") from None
     except (imaplib.IMAP4.error, IMAPClientError) as exc:
         msg = str(exc)
         if security == "starttls" and "STARTTLS" in msg.upper():
@@ -125,6 +127,10 @@ def login_imap(host: str, port: int, security: str, tls_verify: bool, login: str
         send_login(client, host, login, password)
     except (imaplib.IMAP4.error, IMAPClientError) as exc:
         _quiet_close(client)
+        if isinstance(exc, imaplib.IMAP4.abort) or isinstance(exc.__context__, imaplib.IMAP4.abort):
+            # The connection dropped (or the server said BYE) during the login; imapclient reports even that
+            # as a LoginError. Nothing about the credentials or the protocol was learnt: tried again.
+            raise ServerUnreachable(f"{host} closed the connection during the login") from None
         if busy(str(exc)):  # RFC 5530: the server limits us now, the credentials are not at fault
             raise ServerBusy(f"{host} refused the login for now: {_answer(exc)}") from None
         if isinstance(exc, LoginError):
@@ -132,7 +138,7 @@ def login_imap(host: str, port: int, security: str, tls_verify: bool, login: str
         raise ProtocolError(f"login at {host} failed: {type(exc).__name__}") from None
     except OSError as exc:
         _quiet_close(client)
-        raise ProtocolError(f"login at {host} failed: {type(exc).__name__}") from None
+        raise ServerUnreachable(f"the connection to {host} failed during the login: {type(exc).__name__}") from None
     except wire_text.UnsafeText:
         _quiet_close(client)
         raise

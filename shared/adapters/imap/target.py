@@ -29,7 +29,7 @@ from shared.adapters.imap.errors import translated
 from shared.adapters.mail_batches import deal, undeal, write_mail
 from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import MailRecord
-from shared.errors import ItemRejected, Transient
+from shared.errors import ItemRejected, Throttled, Transient
 from shared.host_leases import SessionRefused
 from shared.uid_sets import expand_uid_set
 
@@ -213,6 +213,7 @@ class ImapTarget:
         except imaplib.IMAP4.abort as exc:
             raise Transient(f"connection lost during APPEND: {exc}") from None
         except (IMAPClientError, imaplib.IMAP4.error) as exc:
+            _not_now(str(exc))
             raise ItemRejected(f"the target refused the message: {_short(exc)}") from None
         return self._placed(folder, resp, [msg])[0]
 
@@ -278,6 +279,10 @@ class ImapTarget:
             raise Transient(f"connection lost during APPEND: {exc}") from None
         except (imaplib.IMAP4.error, OSError) as exc:
             raise Transient(f"APPEND failed on the connection: {_short(exc)}") from None
+        for typ, data in answers:  # "not now" for one command: the whole batch again, after a back-off
+            if str(typ).upper() != "OK":
+                _not_now(b" ".join(d if isinstance(d, bytes) else str(d).encode() for d in (data or [])
+                                   if d is not None).decode("utf-8", "replace"))
         out: list[list[Placed | ItemRejected]] = []
         for (folder, msgs), ready, (typ, data) in zip(jobs, prepared, answers, strict=True):
             text = b" ".join(d if isinstance(d, bytes) else str(d).encode() for d in (data or []) if d is not None)
@@ -326,11 +331,13 @@ class ImapTarget:
         except imaplib.IMAP4.abort as exc:
             raise Transient(f"connection lost during MULTIAPPEND: {exc}") from None
         except (IMAPClientError, imaplib.IMAP4.error) as exc:
+            _not_now(str(exc))
             raise ItemRejected(f"the target refused a message: {_short(exc)}") from None
         # imapclient hands back imaplib's raw (type, data) here, and does not check for NO.
         typ, data = resp if isinstance(resp, tuple) else ("OK", [resp])
         text = b" ".join(d if isinstance(d, bytes) else str(d).encode() for d in (data or []) if d is not None)
         if str(typ).upper() != "OK":
+            _not_now(text.decode("utf-8", "replace"))
             raise ItemRejected(f"the target refused a message: {text.decode('utf-8', 'replace')[:300]}")
         return self._placed(folder, text, msgs)
 
@@ -393,6 +400,19 @@ class ImapTarget:
 
 def _t(v: bytes | str) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+
+
+#: An APPEND answered with these (RFC 5530: a subsystem down, a lock held) was refused for now, not for the
+#: message; ``[LIMIT]`` is not among them: Dovecot names a message too large with it.
+APPEND_NOT_NOW = ("[UNAVAILABLE]", "[INUSE]")
+
+
+def _not_now(answer: str) -> None:
+    """A refused APPEND whose answer says "not now" (:data:`APPEND_NOT_NOW`) is no refusal of the message:
+    :class:`Throttled`, so the batch goes again after a back-off (the in-flight marks make the retry look
+    for what did go in); any other refusal is the message's own."""
+    if any(code in answer.upper() for code in APPEND_NOT_NOW):
+        raise Throttled(f"the target is busy (APPEND): {answer[:200]}")
 
 
 def _short(exc: BaseException) -> str:
