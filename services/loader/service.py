@@ -37,6 +37,7 @@ from shared.adapters.ports import (
     Record,
     ScriptRecord,
     Target,
+    WriteLanes,
 )
 from shared.config import Settings
 from shared.credentials import CredentialStore
@@ -66,11 +67,14 @@ from shared.migration_records import MigrationRecords, RedisRecords
 from shared.migration_state import EMAILS, OPERATION_OF
 from shared.prefetch import PreparedBatch
 from shared.session_pool import SessionPool
+from shared.session_target import SessionTarget
 
 log = logging.getLogger(__name__)
 SERVICE = "loader"
 UNKNOWN = "the migration is unknown to this service (its record is gone)"
 IDLE_SECONDS = 15.0
+START_LANES = 4  # a migration's first number of write sessions; the session rule moves it
+LANES_MEMORY = 10_000
 
 
 @dataclass
@@ -102,7 +106,7 @@ class Loader:
         # Every target session holds a lease on its server's and account's session caps while it is open.
         self.gate = SessionGate(leases)
         self.flow = flow  # counts what was taken in, so a migration's extraction stays within its window
-        # Without LITERAL+ an IMAP target writes through up to load_connections sessions side by side.
+        # A migration's e-mail is written through up to load_connections sessions side by side (_lane_rule).
         connections = max(1, settings.load_connections)
         self.env = dataclasses.replace(env, write_sessions=connections, write_pool=ThreadPoolExecutor(
             max_workers=connections, thread_name_prefix="append"), gate=self.gate if leases is not None else None)
@@ -117,6 +121,10 @@ class Loader:
                 leases.add_reclaimer(self._reclaimer(pool), pool.expire)
         self.chunks = ChunkAssembler(settings.spool / "loader" / f"{socket.gethostname()}-{os.getpid()}")
         self.undo_batch = settings.undo_batch
+        # Per migration, how many sessions its batches are written through: the extractor's rule
+        # (:mod:`shared.session_target`), one round per batch, capped like the extractor's sessions.
+        self.settings = settings
+        self._lanes: dict[str, SessionTarget] = {}
         self._current: tuple[Sequence[Delivered], BatchWork] | None = None  # the batch being handled, decoded
 
     def _close(self, session: MailTarget | Target[Any]) -> None:
@@ -220,12 +228,17 @@ class Loader:
                 for operation in work.items:
                     held.enter_context(self.item_targets.hold(f"{mid}#{operation}"))
                 if work.mail or work.folders:
+                    rule = self._lane_rule(mid, host)
+                    lanes = WriteLanes(wanted=rule.sessions)
                     writes.write_mail(work.mail, work.folders,
-                                      lambda: self.mail_targets.get(mid, self._mail_opener(mid)))
+                                      lambda: self.mail_targets.get(mid, self._mail_opener(mid)), lanes)
+                    rule.observe(lanes.messages, lanes.seconds, lanes.used)
                 for operation, records in work.items.items():
                     writes.write_items(records, self._item_session(mid, operation))
         except (Throttled, ServerBusy) as exc:
             self.gate.throttled(host, exc.backoff_seconds)
+            if mid in self._lanes:
+                self._lanes[mid].throttled()
             self.mail_targets.drop_migration(mid)
             self.item_targets.drop_migration(mid)
             raise
@@ -233,6 +246,19 @@ class Loader:
             self.mail_targets.drop_migration(mid)  # reconnect on the retry
             self.item_targets.drop_migration(mid)
             raise
+
+    def _lane_rule(self, mid: str, host: str | None) -> SessionTarget:
+        """The migration's write sessions in this replica: from START_LANES up to the smallest of the
+        loader's limit and the host's and account's caps, moved by what each batch's write achieved."""
+        found = self._lanes.get(mid)
+        if found is None:
+            caps = self.settings.session_caps
+            cap = min([max(1, self.settings.load_connections),
+                       *((caps.for_host(host), caps.account_default) if host else ())])
+            found = self._lanes[mid] = SessionTarget(cap=cap, sessions=min(cap, START_LANES))
+            while len(self._lanes) > LANES_MEMORY:
+                self._lanes.pop(next(iter(self._lanes)))
+        return found
 
     def _mail_opener(self, mid: str) -> Callable[[], MailTarget]:
         return lambda: self._mail_target(mid)
