@@ -92,6 +92,7 @@ class BatchWork:
 
     migrations: defaultdict[str, MigrationWork] = field(default_factory=lambda: defaultdict(MigrationWork))
     undos: list[ControlCommand] = field(default_factory=list)
+    accepted: list[MigrationRequested] = field(default_factory=list)  # targets to log in to ahead
     finished_chunks: list[tuple[str, str]] = field(default_factory=list)
     safe_offsets: list[tuple[str, int, int]] = field(default_factory=list)
 
@@ -125,6 +126,7 @@ class Loader:
         # (:mod:`shared.session_target`), one round per batch, capped like the extractor's sessions.
         self.settings = settings
         self._lanes: dict[str, SessionTarget] = {}
+        self._ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="login-ahead")
         self._current: tuple[Sequence[Delivered], BatchWork] | None = None  # the batch being handled, decoded
 
     def _close(self, session: MailTarget | Target[Any]) -> None:
@@ -154,6 +156,8 @@ class Loader:
 
     def handle(self, batch: Sequence[Delivered]) -> list[tuple[str, int, int]]:
         work = self._work_of(batch)
+        for ev in work.accepted:
+            self._log_in_ahead(ev)
         for mid, share in work.migrations.items():
             self._load(mid, share)
         if self.flow is not None:
@@ -212,6 +216,8 @@ class Loader:
                 work.migrations[ev.migration_id].items[OPERATION_OF.get(ev.item_type, "")].append(PimRecord(ev))
             elif isinstance(ev, ControlCommand) and ev.command == "undo":
                 work.undos.append(ev)
+            elif isinstance(ev, MigrationRequested):
+                work.accepted.append(ev)
         return work
 
     def _load(self, mid: str, work: MigrationWork) -> None:
@@ -247,6 +253,25 @@ class Loader:
             self.item_targets.drop_migration(mid)
             raise
 
+    def _log_in_ahead(self, ev: MigrationRequested) -> None:
+        """A migration was accepted: log in to its target now, on a thread, while the extractor logs in to the
+        source and plans, so its first folders and messages find the session open (a small mailbox's copy
+        no longer waits for a login after the plan). Best effort: a login that fails or finds no free lease
+        here is made (and reported) when the first batch comes; an unused session is closed as idle."""
+        mid = ev.migration_id
+        if EMAILS not in ev.options or registry.system(ev.target.type).mail_target is None:
+            return
+        self.specs.setdefault(mid, ev)
+
+        def log_in() -> None:
+            try:
+                self.mail_targets.get(mid, lambda: self._mail_target(mid, wait=False))
+            except Exception as exc:  # the first batch logs in itself
+                log.info("the target could not be logged in to ahead", extra={"migration_id": mid,
+                                                                             "error": type(exc).__name__})
+
+        self._ahead.submit(log_in)
+
     def _lane_rule(self, mid: str, host: str | None) -> SessionTarget:
         """The migration's write sessions in this replica: from START_LANES up to the smallest of the
         loader's limit and the host's and account's caps, moved by what each batch's write achieved."""
@@ -266,14 +291,14 @@ class Loader:
     def _item_session(self, mid: str, operation: str) -> Callable[[], Target[Any]]:
         return lambda: self.item_targets.get(f"{mid}#{operation}", lambda: self._item_target(mid, operation))
 
-    def _mail_target(self, mid: str) -> MailTarget:
+    def _mail_target(self, mid: str, *, wait: bool = True) -> MailTarget:
         spec = self.specs[mid].target
         system = registry.system(spec.type)
         mail_target = system.mail_target
         if mail_target is None:
             raise NotSupported(f"e-mails cannot be written to {system.label} by this version")
         return self.gate.open(registry.session_host(spec), spec.login,
-                              lambda: mail_target(spec, self._secret(mid), self.env))
+                              lambda: mail_target(spec, self._secret(mid), self.env), wait=wait)
 
     def _item_target(self, mid: str, operation: str) -> Target[Any]:
         """The migration's session writing ``operation`` (NotSupported when the target's system has none)."""
@@ -355,7 +380,7 @@ def serve(settings: Settings, stop: threading.Event) -> None:
                         flow=FlowWindow(ctx.redis, settings.migration_window))
         return loader.handle, loader.poison, loader.prepare
 
-    run_service(SERVICE, settings, stop, [topics.ITEMS, topics.MIGRATIONS_CONTROL], make,
+    run_service(SERVICE, settings, stop, [topics.ITEMS, topics.MIGRATIONS_CONTROL, topics.MIGRATIONS_REQUESTED], make,
                 batch_size=settings.load_batch, linger=0.05, batch_bytes=settings.load_batch_bytes,
                 # Prefetch bounded: a loader's memory must not grow with the backlog of large items.
                 consumer_overrides={"queued.max.messages.kbytes": 32_768})
