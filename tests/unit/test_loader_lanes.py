@@ -29,12 +29,12 @@ def loader(tmp_path: Path, connections: int, caps: SessionCaps) -> Loader:
                   ServiceMetrics(CollectorRegistry(), "loader"))
 
 
-def test_lanes_start_at_four_and_are_capped_by_the_smallest_of_the_limits(tmp_path: Path) -> None:
+def test_lanes_start_at_one_and_are_capped_by_the_smallest_of_the_limits(tmp_path: Path) -> None:
     caps = SessionCaps(host_default=20, account_default=10, hosts={"tight.example": 3})
     one = loader(tmp_path, 8, caps)
-    assert START_LANES == 4
-    assert (one._lane_rule("m1", "wide.example").sessions, one._lane_rule("m1", "wide.example").cap) == (4, 8)
-    assert (one._lane_rule("m2", "tight.example").sessions, one._lane_rule("m2", "tight.example").cap) == (3, 3)
+    assert START_LANES == 1
+    assert (one._lane_rule("m1", "wide.example").sessions, one._lane_rule("m1", "wide.example").cap) == (1, 8)
+    assert one._lane_rule("m2", "tight.example").cap == 3
     assert one._lane_rule("m3", None).cap == 8  # no host (a PST file, Graph): the loader's limit only
     account = loader(tmp_path, 8, SessionCaps(host_default=20, account_default=2))
     assert account._lane_rule("m1", "wide.example").cap == 2
@@ -43,7 +43,8 @@ def test_lanes_start_at_four_and_are_capped_by_the_smallest_of_the_limits(tmp_pa
 
 def test_the_number_moves_with_what_each_batch_write_achieved(tmp_path: Path) -> None:
     rule = loader(tmp_path, 8, SessionCaps())._lane_rule("m1", "wide.example")
-    assert rule.observe(1000, 0.5, 4) == 8  # the first round grows (nothing to compare with yet)
-    assert rule.observe(1000, 0.4, 5) == 8  # fewer lanes had work than allowed: the round says nothing
-    assert rule.observe(1000, 0.7, 8) == 7  # slower by more than 10 %: one given back
-    assert rule.throttled() == 3
+    assert rule.observe(1000, 0.5, 1) == 2  # the first round grows (nothing to compare with yet)
+    assert rule.observe(1000, 0.4, 2) == 4  # 25 % faster with two: four next
+    assert rule.observe(1000, 0.3, 3) == 4  # fewer lanes had work than allowed: the round says nothing
+    assert rule.observe(1000, 0.5, 4) == 3  # slower by more than 10 %: one given back
+    assert rule.throttled() == 1

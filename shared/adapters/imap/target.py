@@ -100,19 +100,19 @@ class ImapTarget:
 
     # -- the Target port ---------------------------------------------------------------------
     def write(self, records: Sequence[MailRecord], ctx: WriteContext, sink: PlacementSink) -> None:
-        self._asked = ctx.lanes.wanted if ctx.lanes is not None else None
+        if ctx.lanes is not None:
+            self._asked = ctx.lanes.wanted  # kept: the next batch's folders warm this many lanes
         self._lanes_used, self._sent = 0, 0
         try:
             write_mail(self, records, ctx, sink)
         finally:
             if ctx.lanes is not None:
                 ctx.lanes.used, ctx.lanes.messages = self._lanes_used, self._sent
-            self._asked = None
 
     @property
     def _want(self) -> int:
-        """Sessions the current batch may use: the loader's choice, else (no choice made) one with LITERAL+
-        and all lanes without it."""
+        """Sessions a batch may use: the loader's last choice, else (none made) one with LITERAL+ and all lanes
+        without it."""
         asked = self._asked if self._asked is not None else 1 if self.literal_plus else self._lanes
         return max(1, min(self._lanes, asked))
 
@@ -152,9 +152,9 @@ class ImapTarget:
         return [self, *self._extra[:want - 1]]
 
     def warm(self, sessions: int | None = None) -> None:
-        """Start logging in further lanes (up to ``sessions`` in all, by default the most allowed) on the
-        pool, without waiting: the first batch with messages finds them open. Folders are created first on
-        this session, so a lane logs in while that round trip is under way."""
+        """Start logging in further lanes (up to ``sessions`` in all, by default as many as the last batch
+        could use) on the pool, without waiting, so the next batch finds them open: called when folders are
+        created, a lane logs in while that round trip is under way."""
         if self._pool is None or self._reopen is None or self._opening \
                 or time.monotonic() - self._refused_at < LANE_RETRY_SECONDS:
             return
@@ -168,7 +168,7 @@ class ImapTarget:
             lane._permanent = self._permanent  # a folder's PERMANENTFLAGS are read once for all lanes
             return lane
 
-        missing = min(sessions or self._lanes, self._lanes) - 1 - len(self._extra)
+        missing = min(sessions or self._want, self._lanes) - 1 - len(self._extra)
         self._opening = [self._pool.submit(opened) for _ in range(max(0, missing))]
 
     def _opened(self) -> None:
