@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
 from confluent_kafka.admin import AdminClient
 from imapclient import IMAPClient
 
@@ -54,6 +55,7 @@ from mailferry.expected_folders import expected_for
 from mailferry.follow import FINAL
 from mailferry.seed import Message
 from mailferry.verify import Fingerprint
+from shared import redis_keys
 from shared.credential_seal import generate_master_key
 from tests.bench import baselines, fidelity, measure
 from tests.bench import mailbox as mbox
@@ -416,6 +418,20 @@ class Bench:
         env.update(self.cfg.extra_env)
         return env
 
+    def _forget_leases(self) -> None:
+        """A stopped run's workers leave their session leases in the shared Redis until they expire (30 s), and
+        every run reads the same source account (cap 10): the next run's extractor would wait for the last
+        run's 8 extract sessions' leases. The workers are gone, so their leases go too."""
+        assert self.redis is not None
+        r = redis.Redis.from_url(self.redis.address)
+        try:
+            stale = [*r.scan_iter(match=redis_keys.host_sessions("*")),
+                     *r.scan_iter(match=redis_keys.account_sessions("*"))]
+            if stale:
+                r.delete(*stale)
+        finally:
+            r.close()
+
     def _endpoint(self, login: str, port: int) -> dict[str, object]:
         return {"type": "imap", "host": "127.0.0.1", "port": port, "security": "none", "login": login,
                 "password": self.passwords[login]}
@@ -489,6 +505,7 @@ class Bench:
                 stop_profiler(s_name, proc)
             stack.down(state)
             drop_topics(env["MAILFERRY_KAFKA_BOOTSTRAP"], env["MAILFERRY_TOPIC_PREFIX"])
+            self._forget_leases()
         emails = (st.get("items") or {}).get("emails") or {}
         self.arrived(dst, res)
         mail_bytes = mbox.total_bytes(self.layout)
