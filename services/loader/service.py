@@ -66,6 +66,7 @@ from shared.metrics import ServiceMetrics
 from shared.migration_records import MigrationRecords, RedisRecords
 from shared.migration_state import EMAILS, OPERATION_OF
 from shared.prefetch import PreparedBatch
+from shared.session_caps import host_name
 from shared.session_pool import SessionPool
 from shared.session_target import SessionTarget
 
@@ -260,15 +261,22 @@ class Loader:
         """A migration was accepted: log in to its target now, on a thread, while the extractor logs in to the
         source and plans, so its first folders and messages find the session open (a small mailbox's copy
         no longer waits for a login after the plan). Best effort: a login that fails or finds no free lease
-        here is made (and reported) when the first batch comes; an unused session is closed as idle."""
+        here is made (and reported) when the first batch comes; an unused session is closed as idle. Not when
+        the source is on the same server: the extractor is logging in there at this moment, and a busy server
+        that refuses one login must not see a second one before every worker has heard of its back-off."""
         mid = ev.migration_id
         if EMAILS not in ev.options or registry.system(ev.target.type).mail_target is None:
+            return
+        host = registry.session_host(ev.target)
+        if host is not None and host_name(host) == host_name(registry.session_host(ev.source) or ""):
             return
         self.specs.setdefault(mid, ev)
 
         def log_in() -> None:
             try:
                 self.mail_targets.get(mid, lambda: self._mail_target(mid, wait=False))
+            except (Throttled, ServerBusy) as exc:  # the server is busy: every worker leaves it alone a while
+                self.gate.throttled(host, exc.backoff_seconds)
             except Exception as exc:  # the first batch logs in itself
                 log.info("the target could not be logged in to ahead", extra={"migration_id": mid,
                                                                              "error": type(exc).__name__})

@@ -152,10 +152,10 @@ class Cores:
             reads = [topics.PROGRESS]
         self.workers[name] = (handler, self.broker.consumer(name, reads), producer)
 
-    def migrate(self, options: list[str]) -> str:
+    def migrate(self, options: list[str], target_host: str = "memory.test") -> str:
         spec = EndpointSpec(type="imap", host="memory.test", port=993, security="tls", login="", password_sealed="")
         draft = MigrationDraft(source=spec.model_copy(update={"login": SRC}),
-                               target=spec.model_copy(update={"login": DST}),
+                               target=spec.model_copy(update={"login": DST, "host": target_host}),
                                passwords=("pw-old", "pw-new"), options=options, notify_email=None, pair_id=PAIR,
                                login=SRC)
         return create_migration(self.records, self.broker.producer(), self.keys, draft)
@@ -208,7 +208,7 @@ def cores(tmp_path: Path) -> Iterator[Cores]:
 def test_the_loader_logs_in_to_the_target_as_soon_as_a_migration_is_accepted(cores: Cores) -> None:
     """Before the extractor has planned anything, the loader has logged in; its batches then write through that
     session (one target login for the whole copy)."""
-    mid = cores.migrate(["emails"])
+    mid = cores.migrate(["emails"], target_host="other.memory.test")
     assert cores.step("loader")  # only the accepted migration is there for it yet
     cores.loader._ahead.shutdown(wait=True)
     assert cores.dst.logins == 1
@@ -216,6 +216,15 @@ def test_the_loader_logs_in_to_the_target_as_soon_as_a_migration_is_accepted(cor
     assert cores.status(mid)["state"] == "completed"
     assert mailbox(cores.dst) == expected_after_copy()
     assert cores.dst.logins == 1
+
+
+def test_no_login_ahead_to_the_server_the_extractor_is_logging_in_to(cores: Cores) -> None:
+    """Source and target on one server: a busy server that refuses the extractor's login must not get the
+    loader's at the same moment, before the back-off is known (tests/e2e/test_provider_back_off.py)."""
+    cores.migrate(["emails"])
+    assert cores.step("loader")
+    cores.loader._ahead.shutdown(wait=True)
+    assert cores.dst.logins == 0
 
 
 def test_nested_folders_and_every_item_kind_arrive_exactly(cores: Cores) -> None:
