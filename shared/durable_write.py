@@ -27,12 +27,13 @@ in-flight marks stay, so the retry looks for those items instead of writing them
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from shared import topics
-from shared.adapters.ports import MailTarget, Placed, Target, WriteContext
+from shared.adapters.ports import MailTarget, Placed, Target, WriteContext, WriteLanes
 from shared.adapters.records import MailRecord, Record
 from shared.edges import ProducerEdge
 from shared.errors import ConnectionCheckFailed, ItemRejected, NotSupported, SecretUnavailable
@@ -161,12 +162,14 @@ class DurableWrite:
         self.pair_id = pair_id
 
     def write_mail(self, records: Sequence[MailRecord], folders: Sequence[FolderRef],
-                   open_target: Callable[[], MailTarget]) -> None:
-        """Messages and the folders of a batch. A target that cannot be logged into fails the migration."""
+                   open_target: Callable[[], MailTarget], lanes: WriteLanes | None = None) -> None:
+        """Messages and the folders of a batch. A target that cannot be logged into fails the migration.
+        ``lanes``: how many sessions the batch may be written through; filled with what the write used."""
         def make_folders(target: MailTarget, todo: list[MailRecord], out: Outcome) -> dict[str, str]:
             return self._folders(target, folders, todo, out)
 
-        self._write(records, open_target, make_folders if folders or records else None, fails_migration=True)
+        self._write(records, open_target, make_folders if folders or records else None, fails_migration=True,
+                    lanes=lanes)
 
     def write_items(self, records: Sequence[R], open_target: Callable[[], Target[R]]) -> None:
         """Records of an operation read whole. A target that cannot be logged into fails these items only."""
@@ -181,7 +184,8 @@ class DurableWrite:
 
     # -- the steps ------------------------------------------------------------------------------
     def _write(self, records: Sequence[R], open_target: Callable[[], T],
-               prepare: Callable[[T, list[R], Outcome], dict[str, str]] | None, fails_migration: bool) -> None:
+               prepare: Callable[[T, list[R], Outcome], dict[str, str]] | None, fails_migration: bool,
+               lanes: WriteLanes | None = None) -> None:
         out = Outcome(self.mid)
         with self.metrics.stage("lookup"):
             known, inflight = self.ledger.lookup_with_inflight([r.key for r in records])
@@ -200,13 +204,17 @@ class DurableWrite:
                     self._mark_inflight([r.key for r in plan.todo])
                     ctx = WriteContext(migration_id=self.mid, pair_id=self.pair_id, inflight=plan.inflight,
                                        known=known, write_ahead=self.write_ahead, snapshots=snapshots,
-                                       folders=folders)
+                                       folders=folders, lanes=lanes)
+                    started = time.perf_counter()
                     with self.metrics.stage("write"):
                         try:
                             target.write(plan.todo, ctx, out)
                         except Exception:
                             self._keep_undoable(out)
                             raise
+                        finally:
+                            if lanes is not None:
+                                lanes.seconds = time.perf_counter() - started
         with self.metrics.stage("durable"):
             self._make_durable(out, snapshots.kept)
 

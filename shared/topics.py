@@ -38,9 +38,10 @@ MIGRATIONS_REQUESTED = TopicSpec(
     name="migrations.requested",
     key="migration_id",
     producers=("intake", "tracker"),
-    consumers=("extractor",),
+    consumers=("extractor", "loader"),
     retention_ms=7 * DAY_MS,
-    purpose="a migration was accepted (sealed credentials, options); the next operation is due",
+    purpose="a migration was accepted (sealed credentials, options); the next operation is due "
+            "(the loader logs in to the target meanwhile)",
 )
 MIGRATIONS_CONTROL = TopicSpec(
     name="migrations.control",

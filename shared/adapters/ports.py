@@ -60,8 +60,8 @@ class AdapterEnv:
     connect: ConnectOptions
     spool: Path | None = None  # where uploaded files are (the PST source)
     max_connections: int = 4  # connections one process may hold to one HTTP server (EWS's pool)
-    #: Sessions an e-mail target may write through side by side when one session cannot keep several
-    #: writes in flight (IMAP without LITERAL+), and the threads they run on (None: one session).
+    #: Sessions an e-mail target may write through side by side at most (how many a batch uses is the
+    #: loader's choice, :class:`WriteLanes`), and the threads they run on (None: one session).
     write_sessions: int = 1
     write_pool: Executor | None = None
     #: Holds the operator's session caps for sessions an adapter opens on its own (a target's further
@@ -210,6 +210,18 @@ class RuleSnapshots(Protocol):
     def rules_before(self, item_key: str) -> set[str] | None: ...
 
 
+@dataclass
+class WriteLanes:
+    """How many sessions an e-mail target may write one batch through side by side (the loader's choice,
+    from what the server sustained: :mod:`shared.session_target`), and what the write then used, so the
+    loader can judge the round. A target with one way of writing ignores it."""
+
+    wanted: int = 1
+    used: int = 0  # sessions that wrote a share of the batch
+    messages: int = 0  # messages sent to the target
+    seconds: float = 0.0  # the target's write, timed by the durable write path
+
+
 @dataclass(frozen=True)
 class WriteContext:
     """What a target needs to know of the batch besides its records."""
@@ -225,6 +237,8 @@ class WriteContext:
     snapshots: RuleSnapshots
     #: E-mail: each source folder's (``FolderRef.folder_id``) target folder, made by ``ensure_folders``.
     folders: Mapping[str, str] = field(default_factory=dict)
+    #: E-mail: the sessions this batch may be written through (None: the target's own single session).
+    lanes: WriteLanes | None = None
 
 
 class Target(Protocol[R_contra]):

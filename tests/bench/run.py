@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
 from confluent_kafka.admin import AdminClient
 from imapclient import IMAPClient
 
@@ -54,6 +55,7 @@ from mailferry.expected_folders import expected_for
 from mailferry.follow import FINAL
 from mailferry.seed import Message
 from mailferry.verify import Fingerprint
+from shared import redis_keys
 from shared.credential_seal import generate_master_key
 from tests.bench import baselines, fidelity, measure
 from tests.bench import mailbox as mbox
@@ -67,6 +69,9 @@ from tests.servers import Process, start_broker, start_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 LINES = ("raw-fetch", "raw-append", "raw-copy", "mailferry", "mbsync", "naive")
+# Run only when named: mailferry ×1 writing through one target session (the loader's lanes off), to compare
+# with the lanes in the same run.
+OPTIONAL_LINES = ("mailferry-one-session",)
 STORES = ("tmpfs", "disk")
 
 
@@ -102,7 +107,8 @@ def parse_args(argv: list[str] | None) -> Config:
                    help="small and fast (the smoke test): 200 messages, one 3 MB message instead of 25 MB, "
                         "naive copy on at most 200 messages")
     p.add_argument("--replicas", default="1,2", help="replica counts of extractor and loader to run (default 1,2)")
-    p.add_argument("--lines", default=",".join(LINES), help=f"which lines to run, of {','.join(LINES)}")
+    p.add_argument("--lines", default=",".join(LINES),
+                   help=f"which lines to run, of {','.join(LINES + OPTIONAL_LINES)}")
     p.add_argument("--huge-mb", type=float, default=None, help="size of the one huge message (default 25, 0 none)")
     p.add_argument("--naive-max", type=int, default=None,
                    help="at 0 ms the naive copy copies at most this many messages, a 1-in-k sample (default 1000)")
@@ -128,7 +134,7 @@ def parse_args(argv: list[str] | None) -> Config:
     if not cfg.stores or set(cfg.stores) - set(STORES):
         p.error(f"--stores takes {','.join(STORES)}")
     cfg.disk_dir = Path(a.disk_dir) if a.disk_dir else None
-    unknown = set(cfg.lines) - set(LINES)
+    unknown = set(cfg.lines) - set(LINES) - set(OPTIONAL_LINES)
     if unknown:
         p.error(f"unknown lines {sorted(unknown)}")
     if a.quick:
@@ -412,12 +418,26 @@ class Bench:
         env.update(self.cfg.extra_env)
         return env
 
+    def _forget_leases(self) -> None:
+        """A stopped run's workers leave their session leases in the shared Redis until they expire (30 s), and
+        every run reads the same source account (cap 10): the next run's extractor would wait for the last
+        run's 8 extract sessions' leases. The workers are gone, so their leases go too."""
+        assert self.redis is not None
+        r = redis.Redis.from_url(self.redis.address)
+        try:
+            stale = [*r.scan_iter(match=redis_keys.host_sessions("*")),
+                     *r.scan_iter(match=redis_keys.account_sessions("*"))]
+            if stale:
+                r.delete(*stale)
+        finally:
+            r.close()
+
     def _endpoint(self, login: str, port: int) -> dict[str, object]:
         return {"type": "imap", "host": "127.0.0.1", "port": port, "security": "none", "login": login,
                 "password": self.passwords[login]}
 
-    def _run_mailferry(self, port: int, row: dict[str, Any], replicas: int,
-                       profile_dir: Path | None = None) -> tuple[baselines.LineResult, dict[str, Any]]:
+    def _run_mailferry(self, port: int, row: dict[str, Any], replicas: int, profile_dir: Path | None = None,
+                       env: dict[str, str] | None = None) -> tuple[baselines.LineResult, dict[str, Any]]:
         res = baselines.LineResult()
         dst = self.target(f"mf{replicas}")
         # Each run its own topics, consumer groups and logs: a group that the last run's workers have
@@ -428,7 +448,8 @@ class Bench:
         shutil.rmtree(state, ignore_errors=True)
         row["replicas"] = replicas
         t_up = time.perf_counter()
-        env = self._mailferry_env(tag)
+        extra_env = env or {}
+        env = {**self._mailferry_env(tag), **extra_env}
         info = stack.up(state, env, replicas={"extractor": replicas, "loader": replicas},
                         timeout=90)  # it starts in ~10 s; a service that crashes at start costs the whole wait
         samplers: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -483,6 +504,7 @@ class Bench:
                 stop_profiler(s_name, proc)
             stack.down(state)
             drop_topics(env["MAILFERRY_KAFKA_BOOTSTRAP"], env["MAILFERRY_TOPIC_PREFIX"])
+            self._forget_leases()
         emails = (st.get("items") or {}).get("emails") or {}
         self.arrived(dst, res)
         mail_bytes = mbox.total_bytes(self.layout)
@@ -571,6 +593,9 @@ class Bench:
             plan.append(("raw pipelined copy (4 FETCH × 200 → 4 MULTIAPPEND × 50)", "raw-copy", {}))
         if "mailferry" in self.cfg.lines:
             plan += [(f"mailferry ×{r}", "mailferry", {"replicas": r}) for r in self.cfg.replicas]
+        if "mailferry-one-session" in self.cfg.lines:
+            plan.append(("mailferry ×1, one write session", "mailferry",
+                         {"replicas": 1, "env": {"MAILFERRY_LOAD_CONNECTIONS": "1"}}))
         if "mbsync" in self.cfg.lines:
             plan.append(("mbsync", "mbsync", {}))
         if "naive" in self.cfg.lines:  # the floor, on a sample: once is enough

@@ -7,7 +7,9 @@ import datetime as dt
 import imaplib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import pytest
 from imapclient import IMAPClient
@@ -19,8 +21,10 @@ from shared.adapters.imap.connection import login_imap
 from shared.adapters.imap.source import LISTING_MAX_LINE, ImapSource
 from shared.adapters.imap.target import ImapTarget
 from shared.adapters.net import ConnectOptions
-from shared.adapters.ports import Outgoing, Placed
-from shared.errors import ItemRejected
+from shared.adapters.ports import Outgoing, Placed, WriteContext, WriteLanes
+from shared.adapters.records import MailRecord
+from shared.errors import ItemRejected, Transient
+from shared.events import CreatedThing, FolderRef, MailMeta
 
 pytestmark = [
     pytest.mark.integration,
@@ -231,3 +235,114 @@ def test_a_listing_whose_answers_do_not_add_up_is_taken_again_folder_by_folder(
     # EXISTS said 7: "Kurz" is listed again, whole, and the answers for "Lang" behind it in the pipeline stay its own
     assert source.select_many(["Kurz", "Lang"]) == [(validity, uids, []), (validity_b, uids_b, [])]
     source.close()
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.placed: dict[str, Placed] = {}
+        self.rejected: dict[str, str] = {}
+
+    def placed_(self, record: MailRecord, where: Placed, created: Sequence[CreatedThing], note: str = "") -> None:
+        self.placed[record.key] = where
+
+    def rejected_(self, record: MailRecord, error: ItemRejected, created: Sequence[CreatedThing] = ()) -> None:
+        self.rejected[record.key] = str(error)
+
+    def undoable(self, created: Sequence[CreatedThing]) -> None:
+        pass
+
+
+def _lanes_target(server: DovecotServer, login: str, allowed: int,
+                  opened: list[ImapTarget]) -> tuple[ImapTarget, ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(max_workers=allowed)
+
+    def lane() -> ImapTarget:
+        made = ImapTarget(session(server, login))
+        opened.append(made)
+        return made
+
+    return ImapTarget(session(server, login), reopen=lane, lanes=allowed, pool=pool), pool
+
+
+def _write(target: ImapTarget, folders: list[str], per_folder: int, wanted: int, start: int) -> tuple[_Sink, WriteLanes]:
+    refs = {name: FolderRef(folder_id=f"f-{name}", path=[name]) for name in folders}
+    target.ensure_folders(folders)
+    records = []
+    for ref in refs.values():
+        for _ in range(per_folder):
+            n = start + len(records)
+            data = message(n)
+            records.append(MailRecord(MailMeta(item_key=f"{ref.folder_id}:{n}", folder=ref, flags=["\\Seen"],
+                                               internaldate=dt.datetime(2021, 1, 1, tzinfo=TZ) + dt.timedelta(hours=n),
+                                               size=len(data), message_id=f"<m{n}@fast.test>"), data))
+    sink = _Sink()
+    lanes = WriteLanes(wanted=wanted)
+    ctx = WriteContext(migration_id="m", pair_id="p", inflight=frozenset(), known={}, write_ahead=lambda _t: None,
+                       snapshots=_NoSnapshots(), folders={r.folder_id: name for name, r in refs.items()}, lanes=lanes)
+    target.write(records, ctx, cast(Any, type("S", (), {"placed": sink.placed_, "rejected": sink.rejected_,
+                                                       "undoable": sink.undoable})()))
+    return sink, lanes
+
+
+class _NoSnapshots:
+    def keep_rules_before(self, item_keys: Any, rule_ids: Sequence[str]) -> None:
+        pass
+
+    def rules_before(self, item_key: str) -> set[str] | None:
+        return None
+
+
+def test_with_literal_plus_a_batch_goes_through_as_many_lanes_as_the_loader_asks(server: DovecotServer) -> None:
+    """Six folders of 60 messages (12 MULTIAPPENDs) through three sessions: every message lands once, where the
+    sink was told, byte-identical; one session when one is asked for, and lanes above a lowered number close."""
+    login = "lanes@fast.test"
+    server.add_user(login, "pw-lanes")
+    USERS[login] = "pw-lanes"
+    opened: list[ImapTarget] = []
+    target, pool = _lanes_target(server, login, 4, opened)
+    assert target.literal_plus
+    folders = [f"L{i}" for i in range(6)]
+    sink, lanes = _write(target, folders, 60, wanted=3, start=0)
+    assert not sink.rejected and len(sink.placed) == 360
+    assert lanes.used == 3 and lanes.messages == 360 and lanes.seconds == 0.0  # timed by the durable write path
+    assert len(opened) == 2  # two further lanes, logged in when the batch asked for them
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
+        c.login(login, USERS[login])
+        for name in folders:
+            c.select_folder(name, readonly=True)
+            got = c.fetch(c.search("ALL"), ["BODY.PEEK[]", "FLAGS"])
+            assert len(got) == 60
+            placed = {p.uid for p in sink.placed.values() if p.folder == name}
+            assert placed == set(got)
+            assert all(b"\\Seen" in d[b"FLAGS"] for d in got.values())
+            ids = sorted(int(d[b"BODY[]"].split(b"<m", 1)[1].split(b"@", 1)[0]) for d in got.values())
+            first = folders.index(name) * 60
+            assert ids == list(range(first, first + 60))
+    sink, lanes = _write(target, folders, 10, wanted=1, start=1000)
+    assert len(sink.placed) == 60 and lanes.used == 1
+    assert sum(1 for lane in opened if lane.client._imap.state != "LOGOUT") == 0  # all closed: one asked for
+    target.close()
+    pool.shutdown()
+
+
+def test_a_lane_that_fails_fails_the_write_after_every_lane_finished(server: DovecotServer) -> None:
+    login = "lanes2@fast.test"
+    server.add_user(login, "pw-lanes2")
+    USERS[login] = "pw-lanes2"
+    opened: list[ImapTarget] = []
+    target, pool = _lanes_target(server, login, 2, opened)
+    target.ensure_folders(["A", "B"])
+    target.warm(2)
+    target._opened()
+    [lane] = opened
+    lane.client.shutdown()  # its connection is gone: its share fails
+    job_a = ("A", [Outgoing(message(1), (), dt.datetime(2020, 5, 5, tzinfo=TZ))])
+    job_b = ("B", [Outgoing(message(2), (), dt.datetime(2020, 5, 5, tzinfo=TZ))])
+    target._asked = 2
+    with pytest.raises(Transient):
+        target.append_jobs([job_a, job_b])
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
+        c.login(login, USERS[login])
+        assert c.folder_status("A", [b"MESSAGES"])[b"MESSAGES"] == 1  # the healthy lane's share was written
+    target.close()
+    pool.shutdown()

@@ -134,6 +134,27 @@ def test_a_folder_without_keywords_in_permanentflags_gets_none(server: AclDoveco
     assert flags_on_server(server, login, "INBOX") == {"n8": {"\\Seen", "\\Flagged", "$Work"}}
 
 
+def test_the_folders_permanentflags_read_in_one_pipeline_leave_out_what_a_folder_cannot_keep(
+        server: AclDovecot) -> None:
+    """A batch into three folders: their SELECTs go out together (then one UNSELECT); the folder whose ACL keeps
+    only \\Seen and \\Deleted gets only those, the others everything; the session then writes on normally."""
+    login, dst = target(server)
+    dst.ensure_folders(["Shared", "Open"])
+    flags = ("\\Seen", "\\Flagged", "$Work")
+    out = dst.append_jobs([("Shared", [Outgoing(message(16), flags, WHEN)]), ("INBOX", [Outgoing(message(17), flags, WHEN)]),
+                           ("Open", [Outgoing(message(18), flags, WHEN)])])
+    assert [kept_out(r) for r in out] == [[("\\Flagged", "$Work")], [()], [()]]
+    assert dst._permanent["Shared"] == frozenset({"\\seen", "\\deleted"})
+    assert dst._permanent["INBOX"] is not None and "\\*" in dst._permanent["INBOX"]
+    assert dst.client._imap.state == "AUTH"
+    again = dst.append_jobs([("Open", [Outgoing(message(19), ("$Work",), WHEN)])])  # known now: no SELECT
+    assert kept_out(again[0]) == [()]
+    dst.close()
+    assert flags_on_server(server, login, "Shared") == {"n16": {"\\Seen"}}
+    assert flags_on_server(server, login, "INBOX") == {"n17": {"\\Seen", "\\Flagged", "$Work"}}
+    assert flags_on_server(server, login, "Open") == {"n18": {"\\Seen", "\\Flagged", "$Work"}, "n19": {"$Work"}}
+
+
 def test_a_refusal_that_is_not_about_keywords_still_refuses_the_message(server: AclDovecot) -> None:
     _login, dst = target(server)
     with pytest.raises(ItemRejected, match="refused the message"):

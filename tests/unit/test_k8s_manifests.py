@@ -65,7 +65,7 @@ LABEL_VALUES = {
 # Consumer group -> topics it reads (the code's group ids are mailferry-<service>).
 CONSUMER_GROUPS = {
     "mailferry-extractor": {"migrations.requested", "extract.tasks", "migrations.control"},
-    "mailferry-loader": {"items", "migrations.control"},
+    "mailferry-loader": {"items", "migrations.control", "migrations.requested"},
     "mailferry-tracker": {"progress", "undo", "migrations.control", "migrations.requested"},
     # intake reads its projects back at start (assigned partitions, from the beginning, nothing committed)
     "mailferry-intake": {"projects"},

@@ -121,6 +121,7 @@ class Cores:
     records: MemoryRecords = field(default_factory=MemoryRecords)
     keys: MasterKeys = field(default_factory=lambda: MasterKeys.parse(generate_master_key()))
     crashes: Counter[str] = field(default_factory=Counter)
+    loader: Loader = field(init=False)
 
     def __post_init__(self) -> None:
         self.src = self.server.account(SRC, "pw-old")
@@ -143,17 +144,18 @@ class Cores:
             handler = Extractor(self.settings, self.records, producer, SourcePool(self.creds, self.env), metrics).handle
             reads = [topics.MIGRATIONS_REQUESTED, topics.EXTRACT_TASKS]
         elif name == "loader":
-            handler = Loader(self.settings, self.records, producer, self.creds, self.env, metrics).handle
-            reads = [topics.ITEMS, topics.MIGRATIONS_CONTROL]
+            self.loader = Loader(self.settings, self.records, producer, self.creds, self.env, metrics)
+            handler = self.loader.handle
+            reads = [topics.ITEMS, topics.MIGRATIONS_CONTROL, topics.MIGRATIONS_REQUESTED]
         else:
             handler = Tracker(self.records, self.creds, producer, TrackerMetrics(CollectorRegistry(), metrics)).handle
             reads = [topics.PROGRESS]
         self.workers[name] = (handler, self.broker.consumer(name, reads), producer)
 
-    def migrate(self, options: list[str]) -> str:
+    def migrate(self, options: list[str], target_host: str = "memory.test") -> str:
         spec = EndpointSpec(type="imap", host="memory.test", port=993, security="tls", login="", password_sealed="")
         draft = MigrationDraft(source=spec.model_copy(update={"login": SRC}),
-                               target=spec.model_copy(update={"login": DST}),
+                               target=spec.model_copy(update={"login": DST, "host": target_host}),
                                passwords=("pw-old", "pw-new"), options=options, notify_email=None, pair_id=PAIR,
                                login=SRC)
         return create_migration(self.records, self.broker.producer(), self.keys, draft)
@@ -201,6 +203,28 @@ def cores(tmp_path: Path) -> Iterator[Cores]:
     fill_target(made.dst)
     with registry.registered(memory_system(made.server, "imap")):  # the memory system stands in for IMAP
         yield made
+
+
+def test_the_loader_logs_in_to_the_target_as_soon_as_a_migration_is_accepted(cores: Cores) -> None:
+    """Before the extractor has planned anything, the loader has logged in; its batches then write through that
+    session (one target login for the whole copy)."""
+    mid = cores.migrate(["emails"], target_host="other.memory.test")
+    assert cores.step("loader")  # only the accepted migration is there for it yet
+    cores.loader._ahead.shutdown(wait=True)
+    assert cores.dst.logins == 1
+    cores.drain()
+    assert cores.status(mid)["state"] == "completed"
+    assert mailbox(cores.dst) == expected_after_copy()
+    assert cores.dst.logins == 1
+
+
+def test_no_login_ahead_to_the_server_the_extractor_is_logging_in_to(cores: Cores) -> None:
+    """Source and target on one server: a busy server that refuses the extractor's login must not get the
+    loader's at the same moment, before the back-off is known (tests/e2e/test_provider_back_off.py)."""
+    cores.migrate(["emails"])
+    assert cores.step("loader")
+    cores.loader._ahead.shutdown(wait=True)
+    assert cores.dst.logins == 0
 
 
 def test_nested_folders_and_every_item_kind_arrive_exactly(cores: Cores) -> None:

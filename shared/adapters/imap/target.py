@@ -4,10 +4,12 @@ Every write returns where the thing landed (folder, UIDVALIDITY, UID) from the
 server's UIDPLUS answer, which becomes the undo record. Without UIDPLUS the UID
 is found by searching, so undo still knows exactly what to remove.
 
-With LITERAL+ one session pipelines every (MULTI)APPEND of a batch, which Dovecot takes in faster
-and at a quarter of the CPU than several sessions writing into one account at once (they contend
-for its index locks). Without it each APPEND waits for the server, so the target opens further
-sessions ("lanes", ``AdapterEnv.write_sessions``) and deals the batch's groups over them.
+With LITERAL+ a session pipelines every (MULTI)APPEND it is given, so one round trip carries its
+share of a batch; without it each APPEND waits for the server. Either way the batch's groups can be
+dealt over several sessions ("lanes") writing side by side: as many as the loader asks for in
+``WriteContext.lanes`` (chosen from what the server sustained), at most ``AdapterEnv.write_sessions``.
+One session costs a Dovecot on tmpfs the least CPU (several contend for the account's index locks),
+but a server that spends its time on its disk takes mail in faster through several.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import re
+import time
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, wait
 from dataclasses import replace
 
 from imapclient import IMAPClient
@@ -38,6 +41,8 @@ _APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", re.IGNORECASE)
 SMALL_LITERAL = 256 * 1024
 # Flags a client may not set on APPEND.
 _NOT_SETTABLE = {"\\recent"}
+# A lane the session caps refused is asked for again only after this long (each try costs a Redis round trip).
+LANE_RETRY_SECONDS = 5.0
 
 
 def parse_appenduid(response: bytes | str) -> tuple[int, list[int]] | None:
@@ -70,6 +75,11 @@ class ImapTarget:
         self._lanes = lanes
         self._pool = pool
         self._extra: list[ImapTarget] = []  # further sessions, opened when first needed
+        self._opening: list[Future[ImapTarget | None]] = []  # lanes logging in (see :meth:`warm`)
+        self._refused_at = -LANE_RETRY_SECONDS  # when the session caps last refused a further lane
+        self._asked: int | None = None  # sessions the loader allows the batch being written
+        self._lanes_used = 0
+        self._sent = 0
         self.on_close: Callable[[], None] | None = None  # gives a lane's lease back
         client.normalise_times = False
         listed = [folder_map.ListedFolder(_t(n), _t(d or ""), tuple(_t(f) for f in fl))
@@ -90,33 +100,91 @@ class ImapTarget:
 
     # -- the Target port ---------------------------------------------------------------------
     def write(self, records: Sequence[MailRecord], ctx: WriteContext, sink: PlacementSink) -> None:
-        write_mail(self, records, ctx, sink)
+        if ctx.lanes is not None:
+            self._asked = ctx.lanes.wanted  # kept: the next batch's folders warm this many lanes
+        self._lanes_used, self._sent = 0, 0
+        try:
+            write_mail(self, records, ctx, sink)
+        finally:
+            if ctx.lanes is not None:
+                ctx.lanes.used, ctx.lanes.messages = self._lanes_used, self._sent
+
+    @property
+    def _want(self) -> int:
+        """Sessions a batch may use: the loader's last choice, else (none made) one with LITERAL+ and all lanes
+        without it."""
+        asked = self._asked if self._asked is not None else 1 if self.literal_plus else self._lanes
+        return max(1, min(self._lanes, asked))
 
     def append_jobs(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
-        """Every job pipelined on this session, or, without LITERAL+, dealt over the lanes (each pipelines
-        its share as far as it can). Results in job order."""
+        """Every job pipelined on this session, or dealt over the lanes (each pipelines its share as far as
+        it can). Results in job order. A lane that fails fails the call, after every lane has finished:
+        nothing is still being written when the batch is retried."""
+        self._learn_permanent([folder for folder, msgs in jobs if any(m.flags for m in msgs)])
         lanes = self._sessions(len(jobs))
+        self._lanes_used = max(self._lanes_used, len(lanes))
+        self._sent += sum(len(msgs) for _f, msgs in jobs)
         if len(lanes) == 1:
             return self.append_pipelined(jobs)
         assert self._pool is not None
         futures = [self._pool.submit(lane.append_pipelined, share)
                    for lane, share in zip(lanes, deal(jobs, len(lanes)), strict=False) if share]
+        wait(futures)
+        for f in futures:
+            if (exc := f.exception()) is not None:
+                raise exc
         return undeal([f.result() for f in futures], len(jobs))
 
     def _sessions(self, jobs: int) -> list[ImapTarget]:
-        if self.literal_plus or jobs <= 1 or self._lanes <= 1 or self._pool is None or self._reopen is None:
+        """This session and as many further lanes as the batch may use (``_want``) and has jobs for. Lanes
+        log in side by side when first needed; one the session caps refuse is not opened (and not asked
+        for again for a while); lanes above a lowered number are closed, giving their leases back."""
+        if self._pool is None or self._reopen is None:
             return [self]
-        if not self._extra:  # they log in side by side; a lane the session caps refuse is not opened
-            reopen = self._reopen
+        self._opened()
+        while len(self._extra) > self._want - 1:
+            self._extra.pop().close()
+        want = min(self._want, jobs)
+        if want <= 1:
+            return [self]
+        if want - 1 > len(self._extra):
+            self.warm(want)
+            self._opened()
+        return [self, *self._extra[:want - 1]]
 
-            def opened(_n: int) -> ImapTarget | None:
-                try:
-                    return reopen()
-                except SessionRefused:
-                    return None
+    def warm(self, sessions: int | None = None) -> None:
+        """Start logging in further lanes (up to ``sessions`` in all, by default as many as the last batch
+        could use) on the pool, without waiting, so the next batch finds them open: called when folders are
+        created, a lane logs in while that round trip is under way."""
+        if self._pool is None or self._reopen is None or self._opening \
+                or time.monotonic() - self._refused_at < LANE_RETRY_SECONDS:
+            return
+        reopen = self._reopen
 
-            self._extra = [t for t in self._pool.map(opened, range(self._lanes - 1)) if t is not None]
-        return [self, *self._extra]
+        def opened() -> ImapTarget | None:
+            try:
+                lane = reopen()
+            except SessionRefused:
+                return None
+            lane._permanent = self._permanent  # a folder's PERMANENTFLAGS are read once for all lanes
+            return lane
+
+        missing = min(sessions or self._want, self._lanes) - 1 - len(self._extra)
+        self._opening = [self._pool.submit(opened) for _ in range(max(0, missing))]
+
+    def _opened(self) -> None:
+        """The lanes being logged in, waited for; one the session caps refused is not asked for again soon.
+        A login that failed otherwise fails the batch (it is retried)."""
+        opening, self._opening = self._opening, []
+        wait(opening)
+        for f in opening:
+            if f.exception() is None and f.result() is not None:
+                self._extra.append(f.result())  # type: ignore[arg-type]
+        if any(f.exception() is None and f.result() is None for f in opening):
+            self._refused_at = time.monotonic()
+        for f in opening:
+            if (exc := f.exception()) is not None:
+                raise exc
 
     def _personal_prefix(self) -> str:
         try:
@@ -139,7 +207,9 @@ class ImapTarget:
     @translated("CREATE")
     def ensure_folders(self, names: Sequence[str]) -> list[str]:
         """Create the folders and their missing parents, with every CREATE and SUBSCRIBE pipelined:
-        a distant server costs one round trip, not two per folder. Returns the names created."""
+        a distant server costs one round trip, not two per folder. Returns the names created. The further
+        lanes start logging in meanwhile (:meth:`warm`)."""
+        self.warm()
         wanted: list[str] = []
         for name in names:
             for each in [*folder_map.ancestors(name, self.delimiter), name]:
@@ -186,6 +256,41 @@ class ImapTarget:
                                              self._keyword_too_long)
             out.append((replace(m, flags=kept), left))
         return out
+
+    def _learn_permanent(self, folders: Sequence[str]) -> None:
+        """The PERMANENTFLAGS of the batch's folders not known yet, with their SELECTs pipelined and one
+        UNSELECT after them: one round trip for the batch, not two per folder (a small mailbox of 12 folders
+        spent half a second here at 20 ms). Read once for this session and its lanes."""
+        todo = [f for f in dict.fromkeys(folders) if f not in self._permanent]
+        if len(todo) < 2 or not self.client.has_capability("UNSELECT"):
+            for folder in todo:
+                self._permanent[folder] = self._permanent_flags(folder)
+            return
+        imap = self.client._imap
+        try:
+            imap.untagged_responses = {}
+            tags = [(folder, imap._command("SELECT", self.client._normalise_folder(folder))) for folder in todo]
+            imap.state = "SELECTED"  # as imaplib's select() sets it once a SELECT answered; UNSELECT needs it
+            unselect = imap._command("UNSELECT")
+            for folder, tag in tags:
+                try:
+                    typ, _data = imap._command_complete("SELECT", tag)
+                except imaplib.IMAP4.abort:
+                    raise
+                except imaplib.IMAP4.error:  # BAD: unknown, the APPEND's answer will tell
+                    typ = "BAD"
+                lines = imap.untagged_responses.pop("OK", [])
+                imap.untagged_responses = {}
+                self._permanent[folder] = imap_flags.permanent_flags(_permanent_in(lines)) if typ == "OK" else None
+            with contextlib.suppress(imaplib.IMAP4.error):  # BAD when the last SELECT failed: nothing selected
+                imap._command_complete("UNSELECT", unselect)
+        except imaplib.IMAP4.abort as exc:
+            raise Transient(f"connection lost during SELECT: {exc}") from None
+        except OSError as exc:
+            raise Transient(f"SELECT failed on the connection: {_short(exc)}") from None
+        finally:
+            imap.state = "AUTH"
+            imap.untagged_responses = {}
 
     def _permanent_flags(self, folder: str) -> frozenset[str] | None:
         """SELECT (not EXAMINE: a read-only folder lists no permanent flag); None when unknown. UNSELECT
@@ -386,16 +491,31 @@ class ImapTarget:
         return None
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):  # lanes still logging in are closed with the rest
+            self._opened()
         for lane in self._extra:
             lane.close()
         self._extra = []
         try:
             self.client.logout()
         except Exception:
-            self.client.shutdown()
+            with contextlib.suppress(OSError):  # a lane whose connection broke is closed with the rest
+                self.client.shutdown()
         finally:
             if self.on_close is not None:
                 self.on_close()
+
+
+_PERMANENTFLAGS = re.compile(rb"\[PERMANENTFLAGS \((?P<data>[^)]*)\)\]", re.IGNORECASE)
+
+
+def _permanent_in(lines: Sequence[bytes | str]) -> tuple[bytes, ...] | None:
+    """The flags of an untagged ``OK [PERMANENTFLAGS (...)]`` among a SELECT's OK lines; None when none came."""
+    for line in lines:
+        m = _PERMANENTFLAGS.search(line.encode() if isinstance(line, str) else line)
+        if m:
+            return tuple(m.group("data").split())
+    return None
 
 
 def _t(v: bytes | str) -> str:

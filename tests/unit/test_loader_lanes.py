@@ -1,0 +1,50 @@
+"""The loader's choice of write sessions per migration: the extractor's session rule, capped by the
+loader's own limit and the operator's host and account caps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from services.loader.service import START_LANES, Loader
+from shared.adapters.net import ConnectOptions
+from shared.adapters.ports import AdapterEnv
+from shared.config import Settings
+from shared.credential_seal import MasterKeys, generate_master_key
+from shared.credentials import CredentialStore
+from shared.memory.broker import MemoryBroker
+from shared.memory.records import MemoryRecords
+from shared.metrics import ServiceMetrics
+from shared.net_guard import AllowList
+from shared.session_caps import SessionCaps
+
+
+def loader(tmp_path: Path, connections: int, caps: SessionCaps) -> Loader:
+    records = MemoryRecords()
+    settings = Settings(spool_dir=tmp_path, load_connections=connections, session_caps=caps)
+    return Loader(settings, records, MemoryBroker().producer(),
+                  CredentialStore(records, MasterKeys.parse(generate_master_key())),
+                  AdapterEnv(connect=ConnectOptions(allow=AllowList.parse(""))),
+                  ServiceMetrics(CollectorRegistry(), "loader"))
+
+
+def test_lanes_start_at_one_and_are_capped_by_the_smallest_of_the_limits(tmp_path: Path) -> None:
+    caps = SessionCaps(host_default=20, account_default=10, hosts={"tight.example": 3})
+    one = loader(tmp_path, 8, caps)
+    assert START_LANES == 1
+    assert (one._lane_rule("m1", "wide.example").sessions, one._lane_rule("m1", "wide.example").cap) == (1, 8)
+    assert one._lane_rule("m2", "tight.example").cap == 3
+    assert one._lane_rule("m3", None).cap == 8  # no host (a PST file, Graph): the loader's limit only
+    account = loader(tmp_path, 8, SessionCaps(host_default=20, account_default=2))
+    assert account._lane_rule("m1", "wide.example").cap == 2
+    assert loader(tmp_path, 1, caps)._lane_rule("m1", "wide.example").sessions == 1
+
+
+def test_the_number_moves_with_what_each_batch_write_achieved(tmp_path: Path) -> None:
+    rule = loader(tmp_path, 8, SessionCaps())._lane_rule("m1", "wide.example")
+    assert rule.observe(1000, 0.5, 1) == 2  # the first round grows (nothing to compare with yet)
+    assert rule.observe(1000, 0.4, 2) == 4  # 25 % faster with two: four next
+    assert rule.observe(1000, 0.3, 3) == 4  # fewer lanes had work than allowed: the round says nothing
+    assert rule.observe(1000, 0.5, 4) == 3  # slower by more than 10 %: one given back
+    assert rule.throttled() == 1
