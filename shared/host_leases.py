@@ -15,6 +15,7 @@ Redis holds no record here: if it is flushed, the holders write their leases bac
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -174,6 +175,15 @@ class HostLeases:
             log.warning("a session lease could not be given back; it expires by itself",
                         extra={"error": type(exc).__name__})
 
+    def release_all(self) -> None:
+        """Give back every lease this process holds (at its exit): a stopped worker's sessions must not count
+        against the caps until their leases expire, or a restarted one finds its own host full for 30 s."""
+        self._stop.set()
+        with self._lock:
+            leases = list(self._held.values())
+        for lease in leases:
+            self.release(lease)
+
     def held(self) -> int:
         with self._lock:
             return len(self._held)
@@ -219,6 +229,7 @@ class HostLeases:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name="lease-renewal", daemon=True)
                     self._thread.start()
+                    atexit.register(self.release_all)  # a service stopped by SIGTERM exits normally
 
     def _run(self) -> None:
         every = max(0.2, min(TICK_SECONDS, self.caps.lease_seconds / 3))

@@ -171,3 +171,33 @@ def test_a_waiter_wakes_when_a_lease_is_given_back_and_a_login_check_gives_up_on
                         password_sealed="")
     with pytest.raises(ServerBusy, match="no session free"):
         login_check.check_endpoint(spec, "pw", env)
+
+
+EXITS = """
+import sys, redis
+from shared.host_leases import HostLeases
+from shared.session_caps import SessionCaps
+leases = HostLeases(redis.Redis.from_url(sys.argv[1]), SessionCaps(hosts={"imap.exits.test": 1}, lease_seconds=600))
+leases.acquire("imap.exits.test", "ann")
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_process_that_exits_gives_its_leases_back_at_once(redis_server: Process) -> None:
+    """A worker stopped (SIGTERM ends its loop and the process exits normally) must not leave its sessions
+    counted against the cap for a lease's life: the restarted worker would find its own host full."""
+    client = redis_lib.Redis.from_url(redis_server.address)
+    _fresh(client, "imap.exits.test")
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    holder = subprocess.Popen([sys.executable, "-c", EXITS, redis_server.address], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, env=env)
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline().strip() == b"held"
+    assert client.zcard(redis_keys.host_sessions("imap.exits.test")) == 1
+    holder.stdin.write(b"\n")
+    holder.stdin.flush()
+    assert holder.wait(10) == 0
+    # The lease would live 600 s: it is gone because the process gave it back, not because it expired.
+    assert client.zcard(redis_keys.host_sessions("imap.exits.test")) == 0
+    HostLeases(client, SessionCaps(hosts={"imap.exits.test": 1})).acquire("imap.exits.test", "bob", wait=False)
