@@ -121,6 +121,40 @@ def test_fast_fetch_matches_imapclient(server: DovecotServer) -> None:
     source.close()
 
 
+def test_opening_a_folder_and_reading_its_metadata_in_one_round_trip(server: DovecotServer) -> None:
+    """EXAMINE and UID FETCH pipelined: the answers are the folder's own (compared with imapclient's), and a
+    folder the server refuses to open raises, its FETCH answer (taken in another folder) thrown away."""
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
+        c.login("dst2@fast.test", USERS["dst2@fast.test"])
+        c.create_folder("Kept")
+        for i in range(5):
+            c.append("INBOX", message(100 + i, 900), flags=("\\Seen",), msg_time=dt.datetime(2020, 1, 2, 3, i, tzinfo=TZ))
+        for i in range(3):
+            c.append("Kept", message(200 + i, 2_000), flags=("$Work",) if i else (),
+                     msg_time=dt.datetime(2019, 5, 6, 7, i, tzinfo=TZ))
+        c.normalise_times = False
+        kept = c.select_folder("Kept", readonly=True)
+        kept_uids = c.search("ALL")
+        want = c.fetch(kept_uids, ["RFC822.SIZE", "FLAGS", "INTERNALDATE"])
+
+    source = ImapSource(session(server, "dst2@fast.test"))
+    source.open_folder("INBOX")  # another folder open before, whose UIDs 1..3 exist too
+    validity, meta = source.open_with_meta("Kept", [*kept_uids, 999])
+    assert validity == kept[b"UIDVALIDITY"]
+    assert set(meta) == set(kept_uids)
+    for uid in kept_uids:
+        assert meta[uid].size == want[uid][b"RFC822.SIZE"]
+        assert set(meta[uid].flags) == {f.decode() for f in want[uid][b"FLAGS"]}
+        assert meta[uid].internaldate == want[uid][b"INTERNALDATE"]
+    source.open_folder("INBOX")
+    with pytest.raises(imaplib.IMAP4.error, match="refused to open folder"):
+        source.open_with_meta("Gone", [1, 2, 3])
+    # The session is still in step: the next task's folder opens and reads as before.
+    again_validity, again = source.open_with_meta("Kept", kept_uids[:1])
+    assert again_validity == validity and set(again) == {kept_uids[0]}
+    source.close()
+
+
 def test_without_literal_plus_appends_still_work(server: DovecotServer) -> None:
     target = ImapTarget(session(server, "dst2@fast.test"))
     target.literal_plus = False  # as on a server that does not offer it: synchronizing literals

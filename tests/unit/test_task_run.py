@@ -91,7 +91,7 @@ def test_header_fields_subject_is_bounded() -> None:
 # -- run_task with a fake source -------------------------------------------------------------
 
 class FakeSource:
-    """The four calls run_task makes, over a dict of uid → message bytes."""
+    """The calls run_task makes, over a dict of uid → message bytes."""
 
     def __init__(self, uidvalidity: int, messages: dict[int, bytes]) -> None:
         self.uidvalidity = uidvalidity
@@ -102,6 +102,9 @@ class FakeSource:
     def open_folder(self, name: str) -> int:
         self.calls.append(("select", name))
         return self.uidvalidity
+
+    def open_with_meta(self, name: str, uids: Sequence[int]) -> tuple[int, dict[int, MessageMeta]]:
+        return self.open_folder(name), self.fetch_meta(uids)
 
     def fetch_meta(self, uids: Sequence[int]) -> dict[int, MessageMeta]:
         self.calls.append(("fetch_meta", list(uids)))
@@ -160,7 +163,7 @@ def test_running_a_task_twice_gives_the_same_items() -> None:
     assert strip(run(source, task([1, 2]))) == strip(run(source, task([1, 2])))
 
 
-def test_uidvalidity_changed_fails_every_uid_and_fetches_nothing() -> None:
+def test_uidvalidity_changed_fails_every_uid_and_reads_no_message() -> None:
     source = FakeSource(8, {1: msg(1), 2: msg(2)})
     out = run(source, task([1, 2], uidvalidity=7))
     assert len(out) == 1 and isinstance(out[0], ItemResults)
@@ -168,7 +171,8 @@ def test_uidvalidity_changed_fails_every_uid_and_fetches_nothing() -> None:
     assert [r.item_key for r in results] == [item_key("fid", 7, 1), item_key("fid", 7, 2)]
     assert {r.result for r in results} == {"failed"}
     assert "UIDVALIDITY" in results[0].reason
-    assert [c for c, _ in source.calls] == ["select"]
+    # The metadata comes with the opening (one round trip); no message is read.
+    assert [c for c, _ in source.calls] == ["select", "fetch_meta"]
 
 
 def test_vanished_before_meta_are_skipped_and_the_rest_copied() -> None:

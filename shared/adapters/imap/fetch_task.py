@@ -25,6 +25,8 @@ class FolderReader(Protocol):
 
     def open_folder(self, name: str) -> int: ...
 
+    def open_with_meta(self, name: str, uids: Sequence[int]) -> tuple[int, dict[int, MessageMeta]]: ...
+
     def fetch_meta(self, uids: Sequence[int]) -> dict[int, MessageMeta]: ...
 
     def fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]: ...
@@ -59,7 +61,7 @@ def results_event(task: ExtractTask, results: list[ItemResult]) -> ItemResults:
 def run_task(task: ExtractTask, source: FolderReader, limits: FetchLimits) -> Iterator[Fetched]:
     """Yields item events (for ``items``) and ItemResults (for ``progress``), in order."""
     folder = task.folder
-    uidvalidity = source.open_folder(folder.source_name)
+    uidvalidity, metas = source.open_with_meta(folder.source_name, task.uids)
     if uidvalidity != task.uidvalidity:
         yield results_event(task, [
             ItemResult(item_key=item_key(folder.folder_id, task.uidvalidity, u), result="failed",
@@ -67,7 +69,6 @@ def run_task(task: ExtractTask, source: FolderReader, limits: FetchLimits) -> It
                        reason="the source folder was reset (UIDVALIDITY changed); run the migration again")
             for u in task.uids])
         return
-    metas = source.fetch_meta(task.uids)
     vanished = [u for u in task.uids if u not in metas]
     if vanished:
         yield results_event(task, [

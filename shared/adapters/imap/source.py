@@ -172,6 +172,32 @@ class ImapSource:
         info = self.client.select_folder(name, readonly=True)
         return int(info[b"UIDVALIDITY"])
 
+    def open_with_meta(self, name: str, uids: Sequence[int]) -> tuple[int, dict[int, MessageMeta]]:
+        """:meth:`open_folder` and :meth:`fetch_meta` in one round trip: the EXAMINE and the UID FETCH are
+        pipelined (a task of a small folder was three round trips, now two). The FETCH answers are kept only
+        when the EXAMINE succeeded: a server that refused to open the folder answers the FETCH in no folder
+        (or another one), and that answer is thrown away with the refusal."""
+        if not uids:
+            return self.open_folder(name), {}
+        imap = self.client._imap
+        imap.untagged_responses = {}  # as imaplib's own SELECT does: no answer of an earlier command is read
+        examine = self._send(imap, b"EXAMINE " + self.client._normalise_folder(name))
+        fetch = self._send(imap, b"UID FETCH " + uid_set(uids).encode() + b" (UID RFC822.SIZE FLAGS INTERNALDATE)")
+        typ, data = self._complete(imap, "EXAMINE", examine)
+        validity = imap.untagged_responses.pop("UIDVALIDITY", [b"0"])[-1]
+        for kind in ("EXISTS", "RECENT", "FLAGS", "READ-ONLY", "OK", "UIDNEXT", "PERMANENTFLAGS", "HIGHESTMODSEQ"):
+            imap.untagged_responses.pop(kind, None)
+        f_typ, f_data = self._complete(imap, "FETCH", fetch)
+        answers = imap.untagged_responses.pop("FETCH", [])
+        if typ != "OK":
+            imap.state = "AUTH"
+            raise imaplib.IMAP4.error(f"the source refused to open folder {name!r}: {data!r:.200}")
+        imap.state = "SELECTED"  # what imaplib would say after an EXAMINE of its own
+        imap.is_readonly = True
+        if f_typ != "OK":
+            raise imaplib.IMAP4.error(f"the source refused FETCH: {f_data!r:.200}")
+        return int(validity), parse_meta(list(answers))
+
     def fetch_meta(self, uids: Sequence[int]) -> dict[int, MessageMeta]:
         if not uids:
             return {}
