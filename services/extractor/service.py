@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -25,7 +25,7 @@ from shared import topics
 from shared.adapters import registry
 from shared.adapters.descriptor import Reading
 from shared.adapters.pim_items import ITEM_TYPE
-from shared.adapters.ports import FetchLimits, ItemListing, Source, WholeItem
+from shared.adapters.ports import Fetched, FetchLimits, GroupedSource, ItemListing, Source, WholeItem
 from shared.config import Settings
 from shared.dead_letters import send_undecodable
 from shared.edges import Delivered, ProducerEdge
@@ -109,6 +109,33 @@ def runs_in_parallel(task: ExtractTask) -> bool:
     (POP3 locks its mailbox per session and a PST reader is not thread-safe: those go one by one.)"""
     found = registry.SYSTEMS.get(task.source.type)
     return found is not None and found.parallel_reads
+
+
+GROUP_TASKS = 64  # at most this many small tasks read in one pass (their answers are held together)
+
+
+def reads_grouped(task: ExtractTask) -> bool:
+    """Whether the source reads several small tasks of one migration in one pass (:class:`GroupedSource`)."""
+    found = registry.SYSTEMS.get(task.source.type)
+    return found is not None and found.grouped_reads and not task.large
+
+
+def take_group(queue: deque[ExtractTask], first: ExtractTask, most_uids: int) -> list[ExtractTask]:
+    """The queued small tasks of ``first``'s migration that run with it on its session, taken out of the
+    queue: up to ``most_uids`` messages in all. A small mailbox's folders are one task each; one after
+    another each cost its own round trips, read together they cost two or three in all."""
+    if not reads_grouped(first):
+        return []
+    taken: list[ExtractTask] = []
+    room = most_uids - len(first.uids)
+    for task in list(queue):
+        if room <= 0 or len(taken) >= GROUP_TASKS:
+            break
+        if task.migration_id == first.migration_id and reads_grouped(task) and 0 < len(task.uids) <= room:
+            queue.remove(task)
+            taken.append(task)
+            room -= len(task.uids)
+    return taken
 
 
 class Extractor:
@@ -255,13 +282,14 @@ class Extractor:
                         if picked is not None:
                             break
                         cond.wait(0.2)  # every queued task's migration is at its target: wait for a slot
-                task, slot = picked
+                    task, slot = picked
+                    group = [task, *take_group(queue, task, self.settings.task_size)]
                 mid = task.migration_id
                 try:
                     with self.metrics.stage("task"):
-                        n = self.run(task, slot)
+                        n = self.run_group(group, slot)
                     with cond:
-                        finished.append(task)
+                        finished.extend(group)
                         counts[mid] = counts.get(mid, 0) + n
                         done(mid, slot, n)
                         cond.notify_all()
@@ -271,7 +299,7 @@ class Extractor:
                     log.info("a further source session was refused; fewer tasks run side by side",
                              extra={"migration_id": mid, "slot": slot, "error": str(exc)[:200]})
                     with cond:
-                        queue.appendleft(task)
+                        queue.extendleft(reversed(group))
                         busy[mid] -= 1
                         in_use[mid].discard(slot)
                         limit[mid] = max(1, slot)
@@ -534,18 +562,24 @@ class Extractor:
 
     def run(self, task: ExtractTask, slot: int = 0) -> int:
         """Run one task on the migration's ``slot``-th session; returns the messages it sent."""
-        mid = task.migration_id
-        host = registry.session_host(task.source)
+        return self.run_group([task], slot)
+
+    def run_group(self, tasks: Sequence[ExtractTask], slot: int = 0) -> int:
+        """Run tasks of one migration on its ``slot``-th session, in one pass where the source reads them
+        together (:class:`GroupedSource`); returns the messages they sent."""
+        first = tasks[0]
+        mid = first.migration_id
+        host = registry.session_host(first.source)
         self.pool.gate.wait(host)  # a host that throttled is left alone by every replica for a while
         opened = False
         sent = 0
-        windowed = task.received_before is not None or task.received_since is not None
         try:
-            with self.pool.lease(mid, task.source, slot) as source:
+            with self.pool.lease(mid, first.source, slot) as source:
                 opened = True
                 count = nbytes = 0  # counted in the metric a few dozen at a time: it costs more than a send
                 outside: set[str] = set()  # large messages whose first chunk was outside the date window
-                for event in source.fetch(task, self.limits):
+                for task, event in self._events(source, tasks):
+                    windowed = task.received_before is not None or task.received_since is not None
                     if windowed and isinstance(event, (MailItem, MailChunk)) and self._outside(task, event, outside):
                         continue
                     if isinstance(event, (MailItem, MailChunk)):
@@ -579,13 +613,21 @@ class Extractor:
             self.pool.drop(mid)
             self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=[
                 ItemResult(item_key=key, result="failed", folder=task.folder.display, reason=str(exc))
-                for key in task_keys(task)]))
+                for task in tasks for key in task_keys(task)]))
             self._fail(mid, exc)
         except Exception:
             # A dropped connection and the like: reconnect on the retry of this task.
             self.pool.drop(mid, slot)
             raise
         return sent
+
+    def _events(self, source: Source, tasks: Sequence[ExtractTask]) -> Iterator[tuple[ExtractTask, Fetched]]:
+        if len(tasks) > 1 and isinstance(source, GroupedSource):
+            yield from source.fetch_group(tasks, self.limits)
+            return
+        for task in tasks:
+            for event in source.fetch(task, self.limits):
+                yield task, event
 
 
 def dropped_for_now(exc: Exception) -> bool:

@@ -95,6 +95,7 @@ class System:
     #: The ledger identities of a task's items without a session (to report a task that failed).
     task_keys: Callable[[ExtractTask], list[str]] = _no_keys
     parallel_reads: bool = False  # several sessions may read one account at once
+    grouped_reads: bool = False  # its mail source reads small tasks of a migration together (GroupedSource)
     needs_host: bool = True  # False: the server can be found from the login (autodiscover)
     #: Finds the account's server from its login when none is given (Exchange's autodiscover); None: never.
     find_server: ServerFinder | None = None

@@ -129,6 +129,15 @@ class Source(Protocol):
 
 
 @runtime_checkable
+class GroupedSource(Protocol):
+    """A source that reads several small tasks of one migration in one pass on one session (IMAP pipelines
+    every folder's commands, so a small mailbox's ten folders cost two or three round trips, not twenty)."""
+
+    def fetch_group(self, tasks: Sequence[ExtractTask], limits: FetchLimits) -> Iterator[tuple[ExtractTask, Fetched]]:
+        """Every task's events as :meth:`Source.fetch` gives them, each paired with its task."""
+
+
+@runtime_checkable
 class MeasuredSource(Protocol):
     """A source that can say how many bytes its folders hold without reading them (the pre-flight's
     estimate); a source without it is measured in messages only."""

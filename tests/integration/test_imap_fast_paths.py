@@ -21,10 +21,19 @@ from shared.adapters.imap.connection import login_imap
 from shared.adapters.imap.source import LISTING_MAX_LINE, ImapSource
 from shared.adapters.imap.target import ImapTarget
 from shared.adapters.net import ConnectOptions
-from shared.adapters.ports import Outgoing, Placed, WriteContext, WriteLanes
+from shared.adapters.ports import FetchLimits, Outgoing, Placed, WriteContext, WriteLanes
 from shared.adapters.records import MailRecord
 from shared.errors import ItemRejected, Transient
-from shared.events import CreatedThing, FolderRef, MailMeta
+from shared.events import (
+    CreatedThing,
+    EndpointSpec,
+    ExtractTask,
+    FolderRef,
+    ItemResults,
+    MailChunk,
+    MailItem,
+    MailMeta,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -153,6 +162,73 @@ def test_opening_a_folder_and_reading_its_metadata_in_one_round_trip(server: Dov
     again_validity, again = source.open_with_meta("Kept", kept_uids[:1])
     assert again_validity == validity and set(again) == {kept_uids[0]}
     source.close()
+
+
+def test_small_tasks_of_several_folders_read_in_one_pass_arrive_whole(server: DovecotServer) -> None:
+    """A group of tasks over three folders (one message above the inline limit, one UID deleted after the
+    plan, one folder reset since): every message's bytes, flags and date as imapclient reads them, the large
+    one in pieces that make it whole, the missing and the reset reported, nothing else."""
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
+        c.login("dst@fast.test", USERS["dst@fast.test"])
+        for name in ("GrpA", "GrpB", "GrpC"):
+            c.create_folder(name)
+        for i in range(4):
+            c.append("GrpA", message(300 + i, 1_200), flags=("\\Seen",) if i % 2 else (),
+                     msg_time=dt.datetime(2018, 1, 1, 1, i, tzinfo=TZ))
+        for i in range(3):
+            c.append("GrpB", message(400 + i, 60_000 if i == 1 else 800), flags=("$Label1",),
+                     msg_time=dt.datetime(2017, 2, 2, 2, i, tzinfo=TZ))
+        c.append("GrpC", message(500, 700))
+        c.normalise_times = False
+        want: dict[tuple[str, int], dict[bytes, Any]] = {}
+        validity: dict[str, int] = {}
+        for name in ("GrpA", "GrpB", "GrpC"):
+            validity[name] = c.select_folder(name, readonly=True)[b"UIDVALIDITY"]
+            uids = c.search("ALL")
+            for uid, data in c.fetch(uids, ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"]).items():
+                want[(name, uid)] = data
+        c.select_folder("GrpA")
+        c.delete_messages([4])  # gone after the plan
+        c.expunge()
+        gone_body = want.pop(("GrpA", 4))[b"BODY[]"]
+    assert gone_body
+    endpoint = EndpointSpec(type="imap", host="h", port=1, security="none", login="l", password_sealed="x.y")
+
+    def task_of(name: str, uids: list[int], uidvalidity: int) -> ExtractTask:
+        return ExtractTask(migration_id="m", task_id=f"m:{name}", source=endpoint, uids=uids, uidvalidity=uidvalidity,
+                           folder=FolderRef(folder_id=name.lower(), path=[name], source_name=name))
+
+    tasks = [task_of("GrpA", [1, 2, 3, 4], validity["GrpA"]), task_of("GrpB", [1, 2, 3], validity["GrpB"]),
+             task_of("GrpC", [1], validity["GrpC"] + 1)]
+    source = ImapSource(session(server, "dst@fast.test"))
+    got: dict[tuple[str, int], tuple[bytes, list[str], Any]] = {}
+    pieces: dict[str, list[MailChunk]] = {}
+    results: dict[str, str] = {}
+    for owner, event in source.fetch_group(tasks, FetchLimits(inline_limit=16_384, fetch_batch_bytes=4_000)):
+        name = owner.folder.source_name
+        if isinstance(event, MailItem):
+            assert event.meta.item_key.startswith(owner.folder.folder_id + ":")
+            got[(name, int(event.meta.item_key.rsplit(":", 1)[1]))] = (event.data, event.meta.flags,
+                                                                        event.meta.internaldate)
+        elif isinstance(event, MailChunk):
+            pieces.setdefault(event.item_key, []).append(event)
+        else:
+            assert isinstance(event, ItemResults)
+            results.update({r.item_key: r.result for r in event.results})
+    source.close()
+    [(key, chunks)] = pieces.items()
+    assert [p.seq for p in chunks] == list(range(len(chunks))) and chunks[-1].last and len(chunks) > 1
+    meta = chunks[0].meta
+    assert meta is not None and key.startswith("grpb:")
+    got[("GrpB", int(key.rsplit(":", 1)[1]))] = (b"".join(p.data for p in chunks), meta.flags, meta.internaldate)
+    expected = {k: v for k, v in want.items() if k[0] != "GrpC"}
+    assert set(got) == set(expected)
+    for k, (data, flags, when) in got.items():
+        assert data == expected[k][b"BODY[]"]
+        # \Recent belongs to whichever session saw the message first (no client can set it): not compared
+        assert set(flags) - {"\\Recent"} == {f.decode() for f in expected[k][b"FLAGS"]} - {"\\Recent"}
+        assert when == expected[k][b"INTERNALDATE"]
+    assert results == {f"grpa:{validity['GrpA']}:4": "skipped", f"grpc:{validity['GrpC'] + 1}:1": "failed"}
 
 
 def test_without_literal_plus_appends_still_work(server: DovecotServer) -> None:

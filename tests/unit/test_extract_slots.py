@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -57,7 +58,8 @@ class Recording(Extractor):
         self.most: dict[str, int] = {}
         self.ran: list[str] = []
 
-    def run(self, task: ExtractTask, slot: int = 0) -> int:
+    def run_group(self, tasks: Sequence[ExtractTask], slot: int = 0) -> int:
+        task = tasks[0]
         key = (task.migration_id, slot)
         with self.lock:
             if key in self.active:
@@ -68,15 +70,16 @@ class Recording(Extractor):
         time.sleep(0.002 * (1 + hash(task.task_id) % 5))
         with self.lock:
             self.active.discard(key)
-            self.ran.append(task.task_id)
-        return len(task.uids)
+            self.ran.extend(t.task_id for t in tasks)
+        return sum(len(t.uids) for t in tasks)
 
 
 def test_no_session_is_shared_by_two_threads_while_the_target_moves() -> None:
     ex = Recording()
     folder = FolderRef(folder_id="f", path=["INBOX"])
+    # Full tasks (a task's worth of UIDs each): none is read together with another.
     tasks = [ExtractTask(migration_id=m, task_id=f"{m}:{i}", source=SPEC, folder=folder, uidvalidity=1,
-                         uids=[i]) for m in ("m1", "m2") for i in range(60)]
+                         uids=list(range(i * 500 + 1, i * 500 + 501))) for m in ("m1", "m2") for i in range(60)]
     for mid in ("m1", "m2"):
         ex._targets[mid] = ScriptedTarget(cap=8, sessions=4)
     ex._run_all(tasks)

@@ -34,6 +34,15 @@ class FolderReader(Protocol):
     def fetch_ranges(self, uid: int, piece: int, per_fetch: int = 1) -> Iterator[bytes]: ...
 
 
+class GroupReader(FolderReader, Protocol):
+    """What :func:`run_group` needs besides: several folders' commands in one pipeline."""
+
+    def open_many_with_meta(self, reads: Sequence[tuple[str, Sequence[int]]]
+                            ) -> list[tuple[int, dict[int, MessageMeta]]]: ...
+
+    def fetch_bodies_many(self, reads: Sequence[tuple[str, Sequence[int]]]) -> list[dict[int, bytes]]: ...
+
+
 def batches(metas: Sequence[MessageMeta], limits: FetchLimits) -> Iterator[list[MessageMeta]]:
     """Consecutive small messages grouped up to a byte budget; large ones alone."""
     batch: list[MessageMeta] = []
@@ -60,39 +69,99 @@ def results_event(task: ExtractTask, results: list[ItemResult]) -> ItemResults:
 
 def run_task(task: ExtractTask, source: FolderReader, limits: FetchLimits) -> Iterator[Fetched]:
     """Yields item events (for ``items``) and ItemResults (for ``progress``), in order."""
-    folder = task.folder
-    uidvalidity, metas = source.open_with_meta(folder.source_name, task.uids)
-    if uidvalidity != task.uidvalidity:
-        yield results_event(task, [
-            ItemResult(item_key=item_key(folder.folder_id, task.uidvalidity, u), result="failed",
-                       folder=folder.display, subject=f"UID {u}",
-                       reason="the source folder was reset (UIDVALIDITY changed); run the migration again")
-            for u in task.uids])
-        return
-    vanished = [u for u in task.uids if u not in metas]
-    if vanished:
-        yield results_event(task, [
-            ItemResult(item_key=item_key(folder.folder_id, uidvalidity, u), result="skipped",
-                       folder=folder.display, subject=f"UID {u}",
-                       reason="deleted from the source while the migration ran") for u in vanished])
-    ordered = [metas[u] for u in task.uids if u in metas]
+    uidvalidity, metas = source.open_with_meta(task.folder.source_name, task.uids)
+    results, ordered = _opened(task, uidvalidity, metas)
+    yield from results
     for batch in batches(ordered, limits):
         if len(batch) == 1 and batch[0].size > limits.inline_limit:
             yield from _chunked(task, source, batch[0], limits)
             continue
-        bodies = source.fetch_bodies([m.uid for m in batch])
-        for m in batch:
-            data = bodies.get(m.uid)
-            key = item_key(folder.folder_id, uidvalidity, m.uid)
-            if data is None:
-                yield results_event(task, [ItemResult(item_key=key, result="skipped", folder=folder.display,
-                                                      subject=f"UID {m.uid}",
-                                                      reason="deleted from the source while the migration ran")])
-                continue
-            message_id, subject = header_fields(data)
-            meta = MailMeta(item_key=key, folder=folder, flags=list(m.flags), internaldate=m.internaldate,
-                            size=len(data), message_id=message_id, subject=subject)
-            yield MailItem(migration_id=task.migration_id, meta=meta, data=data)
+        yield from _items(task, uidvalidity, batch, source.fetch_bodies([m.uid for m in batch]))
+
+
+def run_group(tasks: Sequence[ExtractTask], source: GroupReader,
+              limits: FetchLimits) -> Iterator[tuple[ExtractTask, Fetched]]:
+    """Several small tasks of one migration (a small mailbox's folders) on one session in few round trips:
+    every folder opened and its metadata read in one pipeline, then the bodies of as many folders' batches
+    as fit in a fetch batch's bytes per pipeline (each FETCH after its folder's EXAMINE). A small folder's
+    task alone costs two round trips; ten of them grouped cost two or three in all. Each event comes with
+    the task it belongs to; messages above the inline limit are read in pieces as :func:`run_task` does."""
+    opened = source.open_many_with_meta([(t.folder.source_name, t.uids) for t in tasks])
+    reads: list[tuple[ExtractTask, int, list[MessageMeta]]] = []
+    large: list[tuple[ExtractTask, MessageMeta]] = []
+    for task, (uidvalidity, metas) in zip(tasks, opened, strict=True):
+        results, ordered = _opened(task, uidvalidity, metas)
+        for event in results:
+            yield task, event
+        for batch in batches(ordered, limits):
+            if len(batch) == 1 and batch[0].size > limits.inline_limit:
+                large.append((task, batch[0]))
+            else:
+                reads.append((task, uidvalidity, batch))
+    for round_ in _rounds(reads, limits):
+        bodies = source.fetch_bodies_many([(t.folder.source_name, [m.uid for m in b]) for t, _, b in round_])
+        for (task, uidvalidity, batch), found in zip(round_, bodies, strict=True):
+            for event in _items(task, uidvalidity, batch, found):
+                yield task, event
+    for task, m in large:
+        source.open_folder(task.folder.source_name)
+        for event in _chunked(task, source, m, limits):
+            yield task, event
+
+
+def _rounds(reads: list[tuple[ExtractTask, int, list[MessageMeta]]],
+            limits: FetchLimits) -> Iterator[list[tuple[ExtractTask, int, list[MessageMeta]]]]:
+    """Body fetches grouped so that one pipeline holds at most a fetch batch's bytes (one batch may hold
+    it alone)."""
+    round_: list[tuple[ExtractTask, int, list[MessageMeta]]] = []
+    total = 0
+    for read in reads:
+        size = sum(m.size for m in read[2])
+        if round_ and total + size > limits.fetch_batch_bytes:
+            yield round_
+            round_, total = [], 0
+        round_.append(read)
+        total += size
+    if round_:
+        yield round_
+
+
+def _opened(task: ExtractTask, uidvalidity: int,
+            metas: dict[int, MessageMeta]) -> tuple[list[Fetched], list[MessageMeta]]:
+    """The results of opening the task's folder (all failed if it was reset, the vanished ones skipped), and
+    the messages to read, in task order."""
+    folder = task.folder
+    if uidvalidity != task.uidvalidity:
+        return [results_event(task, [
+            ItemResult(item_key=item_key(folder.folder_id, task.uidvalidity, u), result="failed",
+                       folder=folder.display, subject=f"UID {u}",
+                       reason="the source folder was reset (UIDVALIDITY changed); run the migration again")
+            for u in task.uids])], []
+    vanished = [u for u in task.uids if u not in metas]
+    results: list[Fetched] = []
+    if vanished:
+        results.append(results_event(task, [
+            ItemResult(item_key=item_key(folder.folder_id, uidvalidity, u), result="skipped",
+                       folder=folder.display, subject=f"UID {u}",
+                       reason="deleted from the source while the migration ran") for u in vanished]))
+    return results, [metas[u] for u in task.uids if u in metas]
+
+
+def _items(task: ExtractTask, uidvalidity: int, batch: Sequence[MessageMeta],
+           bodies: dict[int, bytes]) -> Iterator[Fetched]:
+    folder = task.folder
+    for m in batch:
+        data = bodies.get(m.uid)
+        key = item_key(folder.folder_id, uidvalidity, m.uid)
+        if data is None:
+            yield results_event(task, [ItemResult(item_key=key, result="skipped", folder=folder.display,
+                                                  subject=f"UID {m.uid}",
+                                                  reason="deleted from the source while the migration ran")])
+            continue
+        message_id, subject = header_fields(data)
+        meta = MailMeta(item_key=key, folder=folder, flags=list(m.flags), internaldate=m.internaldate,
+                        size=len(data), message_id=message_id, subject=subject)
+        yield MailItem(migration_id=task.migration_id, meta=meta, data=data)
 
 
 def _chunked(task: ExtractTask, source: FolderReader, m: MessageMeta, limits: FetchLimits) -> Iterator[Fetched]:

@@ -17,7 +17,7 @@ from imapclient import IMAPClient
 from shared import folder_map
 from shared.adapters.imap.errors import translated
 from shared.adapters.imap.fetch_parse import MessageMeta, parse_bodies, parse_meta
-from shared.adapters.imap.fetch_task import run_task
+from shared.adapters.imap.fetch_task import run_group, run_task
 from shared.adapters.ports import Fetched, FetchLimits, ItemListing
 from shared.events import ExtractTask, FolderRef
 from shared.item_keys import item_key
@@ -86,6 +86,11 @@ class ImapSource:
     def fetch(self, task: ExtractTask, limits: FetchLimits) -> Iterator[Fetched]:
         """The task's messages (:func:`shared.adapters.imap.fetch_task.run_task`)."""
         yield from run_task(task, self, limits)
+
+    @translated("FETCH")
+    def fetch_group(self, tasks: Sequence[ExtractTask], limits: FetchLimits) -> Iterator[tuple[ExtractTask, Fetched]]:
+        """Small tasks of one migration in few round trips (:func:`shared.adapters.imap.fetch_task.run_group`)."""
+        yield from run_group(tasks, self, limits)
 
     def select_many(self, names: Sequence[str], larger_than: int = 0
                     ) -> list[tuple[int, list[int], list[int]]]:
@@ -173,30 +178,52 @@ class ImapSource:
         return int(info[b"UIDVALIDITY"])
 
     def open_with_meta(self, name: str, uids: Sequence[int]) -> tuple[int, dict[int, MessageMeta]]:
-        """:meth:`open_folder` and :meth:`fetch_meta` in one round trip: the EXAMINE and the UID FETCH are
-        pipelined (a task of a small folder was three round trips, now two). The FETCH answers are kept only
-        when the EXAMINE succeeded: a server that refused to open the folder answers the FETCH in no folder
-        (or another one), and that answer is thrown away with the refusal."""
+        """:meth:`open_folder` and :meth:`fetch_meta` in one round trip (a small folder's task was three
+        round trips, now two)."""
         if not uids:
             return self.open_folder(name), {}
+        [opened] = self.open_many_with_meta([(name, uids)])
+        return opened
+
+    def open_many_with_meta(self, reads: Sequence[tuple[str, Sequence[int]]]
+                            ) -> list[tuple[int, dict[int, MessageMeta]]]:
+        """Each folder's UIDVALIDITY and its listed messages' size, flags and date, every EXAMINE and UID
+        FETCH pipelined: one round trip for all. A FETCH answer is kept only when its EXAMINE succeeded: a
+        server that refused to open a folder answers the FETCH in no folder (or the one open before), and
+        that answer is thrown away with the refusal."""
+        sent = self._pipeline(reads, b"(UID RFC822.SIZE FLAGS INTERNALDATE)")
+        return [(validity, parse_meta(answers)) for validity, answers in sent]
+
+    def fetch_bodies_many(self, reads: Sequence[tuple[str, Sequence[int]]]) -> list[dict[int, bytes]]:
+        """The bodies of each folder's UIDs, every EXAMINE and UID FETCH pipelined (one round trip)."""
+        return [parse_bodies(answers) for _, answers in self._pipeline(reads, b"(UID BODY.PEEK[])")]
+
+    def _pipeline(self, reads: Sequence[tuple[str, Sequence[int]]], items: bytes) -> list[tuple[int, list[object]]]:
         imap = self.client._imap
         imap.untagged_responses = {}  # as imaplib's own SELECT does: no answer of an earlier command is read
-        examine = self._send(imap, b"EXAMINE " + self.client._normalise_folder(name))
-        fetch = self._send(imap, b"UID FETCH " + uid_set(uids).encode() + b" (UID RFC822.SIZE FLAGS INTERNALDATE)")
-        typ, data = self._complete(imap, "EXAMINE", examine)
-        validity = imap.untagged_responses.pop("UIDVALIDITY", [b"0"])[-1]
-        for kind in ("EXISTS", "RECENT", "FLAGS", "READ-ONLY", "OK", "UIDNEXT", "PERMANENTFLAGS", "HIGHESTMODSEQ"):
-            imap.untagged_responses.pop(kind, None)
-        f_typ, f_data = self._complete(imap, "FETCH", fetch)
-        answers = imap.untagged_responses.pop("FETCH", [])
-        if typ != "OK":
-            imap.state = "AUTH"
-            raise imaplib.IMAP4.error(f"the source refused to open folder {name!r}: {data!r:.200}")
-        imap.state = "SELECTED"  # what imaplib would say after an EXAMINE of its own
+        tags = [(name, self._send(imap, b"EXAMINE " + self.client._normalise_folder(name)),
+                 self._send(imap, b"UID FETCH " + uid_set(uids).encode() + b" " + items) if uids else None)
+                for name, uids in reads]
+        out: list[tuple[int, list[object]]] = []
+        refused = ""
+        for name, examine, fetch in tags:  # every answer is read, so the session stays in step
+            typ, data = self._complete(imap, "EXAMINE", examine)
+            validity = imap.untagged_responses.pop("UIDVALIDITY", [b"0"])[-1]
+            for kind in ("EXISTS", "RECENT", "FLAGS", "READ-ONLY", "OK", "UIDNEXT", "PERMANENTFLAGS",
+                         "HIGHESTMODSEQ"):
+                imap.untagged_responses.pop(kind, None)
+            f_typ, f_data = self._complete(imap, "FETCH", fetch) if fetch is not None else ("OK", [])
+            answers = list(imap.untagged_responses.pop("FETCH", []))
+            if typ != "OK":
+                refused = refused or f"the source refused to open folder {name!r}: {data!r:.200}"
+            elif f_typ != "OK":
+                refused = refused or f"the source refused FETCH: {f_data!r:.200}"
+            out.append((int(validity), answers))
+        imap.state = "SELECTED" if not refused else "AUTH"
         imap.is_readonly = True
-        if f_typ != "OK":
-            raise imaplib.IMAP4.error(f"the source refused FETCH: {f_data!r:.200}")
-        return int(validity), parse_meta(list(answers))
+        if refused:
+            raise imaplib.IMAP4.error(refused)
+        return out
 
     def fetch_meta(self, uids: Sequence[int]) -> dict[int, MessageMeta]:
         if not uids:

@@ -119,6 +119,7 @@ SYSTEM = System(
     check_login=check_login,
     task_keys=task_keys,
     parallel_reads=True,
+    grouped_reads=True,
     default_ports={"tls": 993, "starttls": 143, "none": 143},
     # The ways of finding a mail server from an address; they find POP3 servers too (one file, one RFC).
     discovery={"autoconfig": open_autoconfig, "srv": open_srv, "mx": open_mx},
