@@ -106,6 +106,7 @@ class HostLeases:
         self._back_off = redis_client.register_script(_BACK_OFF)
         self._reclaimers: list[Callable[[str], None]] = []  # called with a host that is full
         self._tickers: list[Callable[[], None]] = []
+        self._closers: list[Callable[[], None]] = []  # the pools' close_all, run at exit
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -113,11 +114,15 @@ class HostLeases:
     def life_ms(self) -> int:
         return int(self.caps.lease_seconds * 1000)
 
-    def add_reclaimer(self, reclaim: Callable[[str], None], tick: Callable[[], None]) -> None:
+    def add_reclaimer(self, reclaim: Callable[[str], None], tick: Callable[[], None],
+                      close_all: Callable[[], None] | None = None) -> None:
         """``reclaim(host)`` closes this process's idle sessions to a host that is full, while a lease for it
-        is waited for; ``tick`` (a pool's idle expiry) runs at every renewal, so idle sessions let go in time."""
+        is waited for; ``tick`` (a pool's idle expiry) runs at every renewal, so idle sessions let go in time;
+        ``close_all`` (the pool's) closes every session when the process exits, before the leases go back."""
         self._reclaimers.append(reclaim)
         self._tickers.append(tick)
+        if close_all is not None:
+            self._closers.append(close_all)
 
     # -- leases
     def acquire(self, host: str, login: str, *, wait: bool = True, stop: threading.Event | None = None,
@@ -177,8 +182,11 @@ class HostLeases:
 
     def release_all(self) -> None:
         """Give back every lease this process holds (at its exit): a stopped worker's sessions must not count
-        against the caps until their leases expire, or a restarted one finds its own host full for 30 s."""
+        against the caps until their leases expire, or a restarted one finds its own host full for 30 s. The
+        pools' sessions are logged out first (each gives its lease back once the server has ended it), so no
+        lease goes back while its session is still open; what is left (a session outside any pool) after."""
         self._stop.set()
+        self._call(self._closers)
         with self._lock:
             leases = list(self._held.values())
         for lease in leases:

@@ -30,7 +30,7 @@ class SourcePool:
         self._pool: SessionPool[Source] = SessionPool(_unnamed, self._close, idle_seconds)
         if leases is not None:
             leases.add_reclaimer(lambda host: self._pool.drop_idle(lambda s: self.gate.host_of(s) == host),
-                                 self._pool.expire)
+                                 self._pool.expire, self._pool.close_all)
 
     def _close(self, source: Source) -> None:
         try:

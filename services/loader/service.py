@@ -124,7 +124,7 @@ class Loader:
         self.item_targets: SessionPool[Target[Any]] = SessionPool(_unnamed, self._close, idle_seconds=IDLE_SECONDS)
         if leases is not None:
             for pool in (self.mail_targets, self.item_targets):
-                leases.add_reclaimer(self._reclaimer(pool), pool.expire)
+                leases.add_reclaimer(self._reclaimer(pool), pool.expire, pool.close_all)
         self.chunks = ChunkAssembler(settings.spool / "loader" / f"{socket.gethostname()}-{os.getpid()}")
         self.undo_batch = settings.undo_batch
         # Per migration, how many sessions its batches are written through: the extractor's rule

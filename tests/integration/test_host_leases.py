@@ -201,3 +201,49 @@ def test_a_process_that_exits_gives_its_leases_back_at_once(redis_server: Proces
     # The lease would live 600 s: it is gone because the process gave it back, not because it expired.
     assert client.zcard(redis_keys.host_sessions("imap.exits.test")) == 0
     HostLeases(client, SessionCaps(hosts={"imap.exits.test": 1})).acquire("imap.exits.test", "bob", wait=False)
+
+
+EXITS_WITH_POOL = """
+import sys, redis
+from shared import redis_keys
+from shared.host_leases import HostLeases, SessionGate
+from shared.session_caps import SessionCaps
+from shared.session_pool import SessionPool
+client = redis.Redis.from_url(sys.argv[1])
+leases = HostLeases(client, SessionCaps(hosts={"imap.pool.test": 2}, lease_seconds=600))
+gate = SessionGate(leases)
+
+class Session:
+    def close(self):  # what a LOGOUT is: the server ends the session; its lease must still be held now
+        print("closing with", client.zcard(redis_keys.host_sessions("imap.pool.test")), "leases", flush=True)
+
+def close(session):
+    try:
+        session.close()
+    finally:
+        gate.closed(session)
+
+pool = SessionPool(lambda key: gate.open("imap.pool.test", "ann", Session), close, idle_seconds=600)
+leases.add_reclaimer(lambda host: None, pool.expire, pool.close_all)
+pool.get("a"), pool.get("b")
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_at_exit_a_pools_sessions_are_closed_before_their_leases_go_back(redis_server: Process) -> None:
+    """A lease given back while its session is still open would let another replica's session in over the cap."""
+    client = redis_lib.Redis.from_url(redis_server.address)
+    _fresh(client, "imap.pool.test")
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    holder = subprocess.Popen([sys.executable, "-c", EXITS_WITH_POOL, redis_server.address], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, env=env)
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline().strip() == b"held"
+    holder.stdin.write(b"\n")
+    holder.stdin.flush()
+    out, _ = holder.communicate(timeout=10)
+    assert holder.returncode == 0
+    # Each session was closed while its own lease (and the other's, not yet closed) was held: 2, then 1.
+    assert out.decode().split("\n")[:2] == ["closing with 2 leases", "closing with 1 leases"]
+    assert client.zcard(redis_keys.host_sessions("imap.pool.test")) == 0
