@@ -119,11 +119,7 @@ class ImapSource:
         again: list[tuple[int, str]] = []  # (place in out, folder) whose answers did not add up
         refused = ""
         for name, examine, search, large in sent:
-            typ, data = self._complete(imap, "EXAMINE", examine)
-            validity = imap.untagged_responses.pop("UIDVALIDITY", [b"0"])[-1]
-            exists = int(imap.untagged_responses.pop("EXISTS", [b"0"])[-1])
-            for kind in ("RECENT", "FLAGS", "READ-ONLY", "OK", "UIDNEXT", "PERMANENTFLAGS"):
-                imap.untagged_responses.pop(kind, None)
+            typ, data, validity, exists = self._examined(imap, examine)
             s_typ, _ = self._complete(imap, "SEARCH", search)
             ranged = _esearch_all(imap, search) if esearch else None
             lines = imap.untagged_responses.pop("SEARCH", [])  # a server may answer RETURN with a plain SEARCH
@@ -172,6 +168,16 @@ class ImapSource:
             return "BAD", [str(exc).encode()]
         return str(typ), list(data or [])
 
+    @classmethod
+    def _examined(cls, imap: imaplib.IMAP4, tag: bytes) -> tuple[str, list[object], int, int]:
+        """A pipelined EXAMINE's outcome, UIDVALIDITY and EXISTS; its other untagged answers are taken out of
+        imaplib's store, so the next command's answers are read alone."""
+        typ, data = cls._complete(imap, "EXAMINE", tag)
+        validity, exists = (imap.untagged_responses.pop(k, [b"0"])[-1] for k in ("UIDVALIDITY", "EXISTS"))
+        for kind in ("RECENT", "FLAGS", "READ-ONLY", "OK", "UIDNEXT", "PERMANENTFLAGS", "HIGHESTMODSEQ"):
+            imap.untagged_responses.pop(kind, None)
+        return typ, data, int(validity), int(exists)  # type: ignore[arg-type]  # numbers, never literals
+
     def open_folder(self, name: str) -> int:
         """Open read-only for fetching a known set of UIDs; returns UIDVALIDITY (one round trip, no SEARCH)."""
         info = self.client.select_folder(name, readonly=True)
@@ -207,18 +213,14 @@ class ImapSource:
         out: list[tuple[int, list[object]]] = []
         refused = ""
         for name, examine, fetch in tags:  # every answer is read, so the session stays in step
-            typ, data = self._complete(imap, "EXAMINE", examine)
-            validity = imap.untagged_responses.pop("UIDVALIDITY", [b"0"])[-1]
-            for kind in ("EXISTS", "RECENT", "FLAGS", "READ-ONLY", "OK", "UIDNEXT", "PERMANENTFLAGS",
-                         "HIGHESTMODSEQ"):
-                imap.untagged_responses.pop(kind, None)
+            typ, data, validity, _exists = self._examined(imap, examine)
             f_typ, f_data = self._complete(imap, "FETCH", fetch) if fetch is not None else ("OK", [])
             answers = list(imap.untagged_responses.pop("FETCH", []))
             if typ != "OK":
                 refused = refused or f"the source refused to open folder {name!r}: {data!r:.200}"
             elif f_typ != "OK":
                 refused = refused or f"the source refused FETCH: {f_data!r:.200}"
-            out.append((int(validity), answers))
+            out.append((validity, answers))
         imap.state = "SELECTED" if not refused else "AUTH"
         imap.is_readonly = True
         if refused:
