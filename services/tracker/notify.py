@@ -24,6 +24,7 @@ import redis
 
 from services.tracker.notify_queue import NotifyQueue
 from shared.config import SmtpSettings
+from shared.counted import counted
 from shared.migration_state import ITEM_TYPE_NAMES as PLURAL
 from shared.migration_state import OPERATION_ITEM_TYPES, count
 from shared.notify_due import notify_job
@@ -61,9 +62,9 @@ def compose(mid: str, kind: str, fields: Mapping[str, str], errors: list[dict[st
                              f"{count(fields, f'failed:{t}')} of {count(fields, f'total:{t}')}")
     else:
         lines.append("")
-        lines.append(f"Undo removed {fields.get('undo_removed_messages', '0')} messages and "
-                     f"{fields.get('undo_removed_folders', '0')} folders, and restored "
-                     f"{fields.get('undo_restored_settings', '0')} settings.")
+        lines.append(f"Undo removed {counted(fields.get('undo_removed_messages', '0'), 'message')} and "
+                     f"{counted(fields.get('undo_removed_folders', '0'), 'folder')}, and restored "
+                     f"{counted(fields.get('undo_restored_settings', '0'), 'setting')}.")
     if errors:
         lines += ["", "First errors:"] + [f"  {e.get('folder', '')} {e.get('subject', '')}: {e.get('reason', '')}"
                                           for e in errors[:10]]

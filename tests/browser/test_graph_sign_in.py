@@ -61,6 +61,26 @@ def running_stack(broker: Process, redis_server: Process, graph_emu: GraphEmulat
     stack.down(state)
 
 
+def sign_in(page: Page, side: str, login: str | None = None) -> None:
+    """Click the side's "Sign in with Microsoft" (login typed first when given) and wait until signed in."""
+    if login is not None:
+        page.fill(f"#{side}-login", login)
+    with page.expect_popup() as popup:
+        page.click(f"#{side}-sign-in")
+    expect(page.locator(f"#{side}-sign-in-status")).to_have_text(f"Signed in as {login}." if login else
+                                                                    re.compile(r"^Signed in as "))
+    if not popup.value.is_closed():
+        popup.value.wait_for_event("close", timeout=30_000)  # the window closes itself once signed in
+
+
+def start_and_finish(page: Page, running_stack: StackInfo, source_login: str) -> tuple[str, dict]:
+    """Start the filled-in migration; its id and final status."""
+    page.click("#start")
+    expect(page.locator("#done")).to_be_visible(timeout=60_000)
+    mid = page.locator("#migration-id").inner_text().strip()
+    return mid, wait_final(running_stack, mid, source_login)
+
+
 def test_sign_in_with_microsoft_then_migrate(page: Page, web_url: str, running_stack: StackInfo,
                                              accounts: Accounts, graph_emu: GraphEmulator,
                                              shot: Screenshots) -> None:
@@ -74,23 +94,15 @@ def test_sign_in_with_microsoft_then_migrate(page: Page, web_url: str, running_s
     expect(page.locator("#source-server-row")).to_be_hidden()  # the operator says where Microsoft 365 is
     expect(page.locator("#source-password-field")).to_be_hidden()
     expect(page.locator("#source-sign-in")).to_have_text("Sign in with Microsoft")
-    page.fill("#source-login", login)
-    with page.expect_popup() as popup:
-        page.click("#source-sign-in")
-    expect(page.locator("#source-sign-in-status")).to_have_text(f"Signed in as {login}.")
-    if not popup.value.is_closed():
-        popup.value.wait_for_event("close", timeout=30_000)  # the window closes itself once signed in
+    sign_in(page, "source", login)
     dst = accounts.new("graph-dst")
     fill_account(page, "target", accounts, dst)
     expect(page.locator("#option-emails")).to_be_enabled()
     expect(page.locator("#option-contacts")).to_be_disabled()  # IMAP holds no contacts
     shot(page, "new-migration-microsoft-365", docs=True)
     assert page.evaluate("document.documentElement.outerHTML").count("sign_in=") == 0  # the id is not in the page
-    page.click("#start")
-    expect(page.locator("#done")).to_be_visible(timeout=60_000)
-    mid = page.locator("#migration-id").inner_text().strip()
+    mid, st = start_and_finish(page, running_stack, login)
     assert re.fullmatch(r"[A-Za-z0-9_-]{32}", mid), mid
-    st = wait_final(running_stack, mid, login)
     assert st["state"] == "completed", st
     assert st["items"]["emails"]["done"] == 6
     assert message_count(accounts, dst) == 6
@@ -121,18 +133,10 @@ def test_into_microsoft_365_signed_in_on_the_target_side(page: Page, web_url: st
     page.select_option("#target-type", "graph")
     expect(page.locator("#target-server-row")).to_be_hidden()
     expect(page.locator("#target-password-field")).to_be_hidden()
-    page.fill("#target-login", login)
-    with page.expect_popup() as popup:
-        page.click("#target-sign-in")
-    expect(page.locator("#target-sign-in-status")).to_have_text(f"Signed in as {login}.")
-    if not popup.value.is_closed():
-        popup.value.wait_for_event("close", timeout=30_000)
+    sign_in(page, "target", login)
     expect(page.locator("#option-emails")).to_be_enabled()
     expect(page.locator("#option-contacts")).to_be_disabled()  # an IMAP source holds no contacts
-    page.click("#start")
-    expect(page.locator("#done")).to_be_visible(timeout=60_000)
-    mid = page.locator("#migration-id").inner_text().strip()
-    st = wait_final(running_stack, mid, src)
+    _, st = start_and_finish(page, running_stack, src)
     assert st["state"] == "completed", st
     assert st["items"]["emails"]["done"] == 4
     with rig.seeding(graph_emu, login) as g:
@@ -156,16 +160,9 @@ def test_undo_into_microsoft_365_asks_for_a_new_sign_in_not_a_password(
     page.goto(f"{web_url}/")
     fill_account(page, "source", accounts, src)
     page.select_option("#target-type", "graph")
-    page.fill("#target-login", login)
-    with page.expect_popup() as popup:
-        page.click("#target-sign-in")
-    expect(page.locator("#target-sign-in-status")).to_have_text(f"Signed in as {login}.")
-    if not popup.value.is_closed():
-        popup.value.wait_for_event("close", timeout=30_000)
-    page.click("#start")
-    expect(page.locator("#done")).to_be_visible(timeout=60_000)
-    mid = page.locator("#migration-id").inner_text().strip()
-    assert wait_final(running_stack, mid, src)["state"] == "completed"
+    sign_in(page, "target", login)
+    mid, st = start_and_finish(page, running_stack, src)
+    assert st["state"] == "completed", st
     open_status(page, web_url, mid, src)
     expect(page.locator("#undo-form")).to_be_visible()
     expect(page.locator("#undo-password-field")).to_be_hidden()  # no password: Microsoft's sign-in instead
@@ -173,11 +170,8 @@ def test_undo_into_microsoft_365_asks_for_a_new_sign_in_not_a_password(
     expect(page.locator("#undo-sign-in-hint")).to_contain_text("sign in to the target account again")
     page.click("#undo")
     expect(page.locator("#undo-sign-in-error")).to_contain_text("Sign in with Microsoft first.")
-    with page.expect_popup() as popup:
-        page.click("#undo-sign-in")
+    sign_in(page, "undo")
     expect(page.locator("#undo-sign-in-status")).to_have_text(f"Signed in as {login}.")
-    if not popup.value.is_closed():
-        popup.value.wait_for_event("close", timeout=30_000)
     shot(page, "status-undo-microsoft-365")
     page.click("#undo")
     wait_state(page, "undone")
@@ -199,10 +193,8 @@ def test_undo_into_microsoft_365_through_the_operators_app_asks_for_nothing(
     fill_account(page, "source", accounts, src)
     page.select_option("#target-type", "graph")
     page.fill("#target-login", login)  # no sign-in: the organisation's app
-    page.click("#start")
-    expect(page.locator("#done")).to_be_visible(timeout=60_000)
-    mid = page.locator("#migration-id").inner_text().strip()
-    assert wait_final(running_stack, mid, src)["state"] == "completed"
+    mid, st = start_and_finish(page, running_stack, src)
+    assert st["state"] == "completed", st
     open_status(page, web_url, mid, src)
     expect(page.locator("#undo-form")).to_be_visible()
     expect(page.locator("#undo-password-field")).to_be_hidden()
@@ -210,6 +202,6 @@ def test_undo_into_microsoft_365_through_the_operators_app_asks_for_nothing(
     expect(page.locator("#undo-nothing-hint")).to_contain_text("no password is needed")
     page.click("#undo")
     wait_state(page, "undone")
-    expect(page.locator("#undo-progress")).to_contain_text("1 messages")
+    expect(page.locator("#undo-progress")).to_contain_text("1 message and")
     with rig.seeding(graph_emu, login) as g:
         assert g.get("/mailFolders/inbox/messages", params={"$select": "id"}).json()["value"] == []

@@ -233,6 +233,21 @@ def test_german_page_and_switching_to_english(german_page: Page, web_url: str, s
     shot(page, "pst-de")
 
 
+
+def test_counts_take_the_noun_in_the_right_number_in_both_languages(german_page: Page, web_url: str) -> None:
+    """The page's own translation function, with formatted counts as the pages pass them."""
+    page = german_page
+    page.goto(f"{web_url}/status?lang=de")
+    params = {"done": "4", "total": "4", "messages": "1", "folders": "2", "settings": "1.234"}
+    assert page.evaluate("p => MF.t('undo.progress', p)", params) == (
+        "Rückgängig: 4 von 4 Schritten · 1 Nachricht und 2 Ordner entfernt · 1.234 Einstellungen wiederhergestellt")
+    page.goto(f"{web_url}/status?lang=en")
+    params = {"done": "1", "total": "1", "messages": "1,001", "folders": "1", "settings": "0"}
+    assert page.evaluate("p => MF.t('undo.progress', p)", params) == (
+        "Undo: 1 of 1 step · 1,001 messages and 1 folder removed · 0 settings restored")
+    assert page.evaluate("MF.t('operator.summary', {state: 'running', done: '0', total: '1', ended: '0', rows: '1'})"
+                         ) == "running: 0 of 1 message copied; 0 of 1 row ended."
+
 def test_no_password_remains_in_the_page_after_submission(page: Page, web_url: str, accounts: Accounts) -> None:
     src, dst = accounts.new("src"), accounts.new("dst")
     with accounts.client(src) as c:

@@ -356,7 +356,7 @@ def test_undo_keeps_a_folder_the_user_filed_mail_into_and_removes_messages_for_g
     undo = GraphUndo(client(emu))
     assert sum(r.removed for r in undo.remove(s.undo, 10)) == 1
     kept = list(undo.remove_folders(folders))
-    assert [(r.removed, r.kept) for r in kept] == [(1, ()), (0, ("Work was kept: it holds 1 items that the migration "
+    assert [(r.removed, r.kept) for r in kept] == [(1, ()), (0, ("Work was kept: it holds 1 item that the migration "
                                                                  "did not put there",))]
     with rig.seeding(emu, ALICE) as g:
         deleted = g.get("/mailFolders/deleteditems/messages").json()["value"]

@@ -282,7 +282,7 @@ def test_undo_removes_exactly_what_was_copied_and_puts_the_setting_back(cores: C
     # 8 messages and 2 contacts removed; of the 4 folders it created, the one the user filed into is kept
     assert (st["undo_removed_messages"], st["undo_removed_folders"], st["undo_restored_settings"]) == ("10", "3", "1")
     assert json.loads(st["undo_kept_reasons"]) == [
-        "Projekte was kept: it holds 1 messages that the migration did not put there"]
+        "Projekte was kept: it holds 1 message that the migration did not put there"]
     assert st["undo_done"] == st["undo_total"] == "15"  # 8 messages, 2 contacts, 4 folders, the auto-reply
 
 

@@ -22,9 +22,24 @@
 
   var lang = initialLang();
 
+  /* The count a parameter holds, for choosing a plural form: callers pass numbers already formatted
+     ("1,234", "1.234"), so the digits are read back. */
+  function countOf(value) {
+    var digits = String(value).replace(/[^0-9]/g, "");
+    return digits ? Number(digits) : NaN;
+  }
+
+  /* {name} is the parameter; {name|one|other} is the word of the parameter's plural form in the page's
+     language ("1 message", "2 messages"; German has the same two forms). */
   function t(key, params) {
     var text = (dictionaries[lang] && dictionaries[lang][key]) || dictionaries.en[key] || key;
     if (params) {
+      var rules = new Intl.PluralRules(lang === "de" ? "de-DE" : "en-GB");
+      text = text.replace(/\{(\w+)\|([^|{}]*)\|([^|{}]*)\}/g, function (all, name, one, other) {
+        if (!Object.prototype.hasOwnProperty.call(params, name)) { return all; }
+        var n = countOf(params[name]);
+        return !isNaN(n) && rules.select(n) === "one" ? one : other;
+      });
       text = text.replace(/\{(\w+)\}/g, function (all, name) {
         return Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : all;
       });

@@ -21,6 +21,7 @@ from exchangelib.settings import OofSettings
 
 from shared.adapters.ews.paths import KEY_SEP
 from shared.adapters.ports import Removal
+from shared.counted import counted
 from shared.errors import Throttled, Transient
 from shared.events import CreatedThing
 from shared.formats.settings import AutoReply, auto_reply_to_ews
@@ -47,7 +48,7 @@ def delete_created_folder(account: Account, name: str, ref: str) -> str:
     if isinstance(folder, Exception):
         return f"{label} was kept: Exchange did not let mailferry read it ({type(folder).__name__}: {folder})"
     if folder.total_count:
-        return f"{label} was kept: it holds {folder.total_count} items that the migration did not put there"
+        return f"{label} was kept: it holds {counted(folder.total_count, 'item')} that the migration did not put there"
     if folder.child_folder_count:
         return f"{label} was kept: it has subfolders that the migration did not create"
     try:
@@ -139,7 +140,7 @@ class EwsUndo:
             else:
                 by_uid[t.target_folder] = by_uid.get(t.target_folder, 0) + 1
         for folder, n in by_uid.items():
-            yield Removal(n, 0, (f"{n} messages recorded by IMAP UID in {folder} were left: "
+            yield Removal(n, 0, (f"{counted(n, 'message')} recorded by IMAP UID in {folder} were left: "
                                  "the target is not an IMAP account",))
         for i in range(0, len(refs), batch):
             part = refs[i:i + batch]

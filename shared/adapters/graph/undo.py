@@ -19,6 +19,7 @@ from shared.adapters.graph.containers import container_label
 from shared.adapters.graph.mail_target import KEY_SEP
 from shared.adapters.graph.to_graph import auto_reply_to_graph
 from shared.adapters.ports import Removal
+from shared.counted import counted
 from shared.errors import ServerRefused, Transient
 from shared.events import CreatedThing
 from shared.formats.settings import AutoReply
@@ -57,7 +58,7 @@ class GraphUndo:
                 else:
                     requests.append(req)
         if unknown:
-            yield Removal(unknown, 0, (f"{unknown} items recorded without a Microsoft 365 id were left",))
+            yield Removal(unknown, 0, (f"{counted(unknown, 'item')} recorded without a Microsoft 365 id were left",))
         step = max(1, min(batch, 200))
         for i in range(0, len(requests), step):
             part = requests[i:i + step]
@@ -87,7 +88,8 @@ class GraphUndo:
         except NotFound:
             return ""
         if folder.get("totalItemCount"):
-            return f"{label} was kept: it holds {folder['totalItemCount']} items that the migration did not put there"
+            held = counted(folder["totalItemCount"], "item")
+            return f"{label} was kept: it holds {held} that the migration did not put there"
         if folder.get("childFolderCount"):
             return f"{label} was kept: it has subfolders that the migration did not create"
         try:

@@ -16,6 +16,7 @@ from shared.adapters.imap.target import ImapTarget
 from shared.adapters.ports import Removal
 from shared.adapters.sieve.client import ManageSieve
 from shared.adapters.sieve.undo import restore_scripts
+from shared.counted import counted
 from shared.events import CreatedThing
 
 
@@ -39,8 +40,8 @@ class ImapUndo:
             removed, why = self.remove_messages(folder, uidvalidity, uids, batch)
             yield Removal(len(uids), removed, (why,) if why else ())
         if foreign:
-            yield Removal(foreign, 0, (f"{foreign} items recorded by Exchange id were left: the target is not "
-                                       "Exchange",))
+            yield Removal(foreign, 0, (f"{counted(foreign, 'item')} recorded by Exchange id were left: "
+                                       "the target is not Exchange",))
 
     @translated("the removal of messages")
     def remove_messages(self, folder: str, uidvalidity: int, uids: Sequence[int], batch: int = 500) -> tuple[int, str]:
@@ -83,7 +84,7 @@ class ImapUndo:
             return ""
         held = int(client.folder_status(name, [b"MESSAGES"])[b"MESSAGES"])
         if held:
-            return f"{name} was kept: it holds {held} messages that the migration did not put there"
+            return f"{name} was kept: it holds {counted(held, 'message')} that the migration did not put there"
         if client.list_folders(pattern=f"{name}{self.target.delimiter}%"):
             return f"{name} was kept: it has subfolders that the migration did not create"
         client.delete_folder(name)

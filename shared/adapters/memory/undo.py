@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 
 from shared.adapters.memory.account import DELIMITER, MemoryAccount
 from shared.adapters.ports import Removal
+from shared.counted import counted
 from shared.events import CreatedThing
 
 
@@ -39,8 +40,8 @@ class MemoryUndo:
             if f is None:
                 yield Removal(1, 1)
             elif f.messages:
-                yield Removal(1, 0, (f"{name} was kept: it holds {len(f.messages)} messages that the migration "
-                                     "did not put there",))
+                held = counted(len(f.messages), "message")
+                yield Removal(1, 0, (f"{name} was kept: it holds {held} that the migration did not put there",))
             elif any(other.startswith(name + DELIMITER) for other in acc.folders):
                 yield Removal(1, 0, (f"{name} was kept: it has subfolders that the migration did not create",))
             else:
