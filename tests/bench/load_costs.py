@@ -5,7 +5,8 @@
   — and the same for the raw MULTIAPPEND copy, with the machine's busy share during each: near 1.0 means the
   two cores were the limit, not a round trip.
 * How full the host's session cap was: the live leases on the host, sampled from Redis (not from Dovecot's
-  log, which the session count reads), and how often a worker was waiting for one.
+  log, which the session count reads), and how often the host's "wanted" flag was up: a worker that starts
+  waiting for a lease sets it for 2 s, and while it is up every replica closes its idle sessions there.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def measured(meter: CpuMeter, run: Callable[[], int]) -> dict[str, Any]:
 
 class CapSampler:
     """Samples the live leases on one host every ``every`` seconds (Redis's clock, as the leases are scored),
-    and whether a worker was waiting for one (the host's "wanted" flag)."""
+    and whether the host's "wanted" flag was up (a worker began waiting for a lease within its 2 s)."""
 
     def __init__(self, redis_url: str, host: str, cap: int, every: float = 0.05) -> None:
         self.client = redis.Redis.from_url(redis_url)
@@ -96,8 +97,8 @@ class CapSampler:
         held = [h for _t, h, _w in self.samples]
         return {"samples": n, "cap": self.cap, "mean_leases": round(sum(held) / n, 2), "most_leases": max(held),
                 "share_at_cap": round(sum(1 for h in held if h >= self.cap) / n, 2),
-                "share_someone_waiting": round(sum(1 for _t, _h, w in self.samples if w) / n, 2),
-                # one line per second: mean leases held, share of samples with a waiter
+                "share_wanted_flag_up": round(sum(1 for _t, _h, w in self.samples if w) / n, 2),
+                # one line per second: mean leases held, share of samples with the wanted flag up
                 "per_second": _per_second(self.samples)}
 
 
