@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -131,6 +132,7 @@ class Loader:
         # (:mod:`shared.session_target`), one round per batch, capped like the extractor's sessions.
         self.settings = settings
         self._lanes: dict[str, SessionTarget] = {}
+        self._written: dict[str, int] = {}  # messages written per migration by this replica (see _judge_lanes)
         self._ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="login-ahead")
         self._current: tuple[Sequence[Delivered], BatchWork] | None = None  # the batch being handled, decoded
         self.side_by_side = ThreadPoolExecutor(max_workers=MIGRATIONS_SIDE_BY_SIDE, thread_name_prefix="load")
@@ -161,6 +163,7 @@ class Loader:
         return self._decode(batch)
 
     def handle(self, batch: Sequence[Delivered]) -> list[tuple[str, int, int]]:
+        self._observe_queued(batch)
         work = self._work_of(batch)
         for ev in work.accepted:
             self._log_in_ahead(ev)
@@ -173,6 +176,15 @@ class Loader:
             self.chunks.release(mid, key)
         self._current = None
         return work.safe_offsets
+
+    def _observe_queued(self, batch: Sequence[Delivered]) -> None:
+        """Stage ``queued``: how long the batch's oldest record waited (produced → handled): about one batch's
+        time when the loader keeps up, growing when it is what the pipeline waits for."""
+        stamps = [ts for msg in batch if (stamp := getattr(msg, "timestamp", None)) is not None
+                  and (ts := stamp()[1]) > 0]
+        if stamps:
+            age = max(0.0, time.time() - min(stamps) / 1000)
+            self.metrics.stage_seconds.labels(self.metrics.service, "queued").observe(age)
 
     def _work_of(self, batch: Sequence[Delivered]) -> BatchWork:
         """The batch decoded once: ahead by the prefetch thread, or now and kept until it succeeds.
@@ -232,12 +244,17 @@ class Loader:
         batch (after the others are written: the retry finds them in the ledger)."""
         if len(shares) <= 1:
             for mid, share in shares.items():
-                self._load(mid, share)
+                self._timed_load(mid, share)
             return
-        futures = [self.side_by_side.submit(self._load, mid, share) for mid, share in shares.items()]
+        futures = [self.side_by_side.submit(self._timed_load, mid, share) for mid, share in shares.items()]
         errors = [exc for fut in futures if (exc := fut.exception()) is not None]
         if errors:
             raise errors[0]
+
+    def _timed_load(self, mid: str, work: MigrationWork) -> None:
+        """Stage ``share``: one migration's share of a batch; a batch takes as long as its slowest share."""
+        with self.metrics.stage("share"):
+            self._load(mid, work)
 
     def _load(self, mid: str, work: MigrationWork) -> None:
         spec = self._spec(mid)
@@ -257,7 +274,7 @@ class Loader:
                     lanes = WriteLanes(wanted=rule.sessions)
                     writes.write_mail(work.mail, work.folders,
                                       lambda: self.mail_targets.get(mid, self._mail_opener(mid)), lanes)
-                    rule.observe(lanes.messages, lanes.seconds, lanes.used)
+                    self._judge_lanes(mid, rule, lanes)
                 for operation, records in work.items.items():
                     writes.write_items(records, self._item_session(mid, operation))
         except (Throttled, ServerBusy) as exc:
@@ -308,11 +325,25 @@ class Loader:
                        *((caps.for_host(host), caps.account_default) if host else ())])
             found = self._lanes[mid] = SessionTarget(cap=cap, sessions=min(cap, START_LANES))
             while len(self._lanes) > LANES_MEMORY:
-                self._lanes.pop(next(iter(self._lanes)))
+                oldest = next(iter(self._lanes))
+                del self._lanes[oldest]
+                self._written.pop(oldest, None)
         return found
 
+    def _judge_lanes(self, mid: str, rule: SessionTarget, lanes: WriteLanes) -> None:
+        """One round of the migration's lane rule, once it has written more than a task's worth of messages
+        (``MAILFERRY_TASK_SIZE``). As the extractor keeps a migration that fits in one task on one session, a
+        small migration keeps one write session: a further lane is a login and a lease on the caps, for a write
+        of a few round trips."""
+        written = self._written[mid] = self._written.get(mid, 0) + lanes.messages
+        if written > self.settings.task_size:
+            rule.observe(lanes.messages, lanes.seconds, lanes.used)
+
     def _mail_opener(self, mid: str) -> Callable[[], MailTarget]:
-        return lambda: self._mail_target(mid)
+        def opened() -> MailTarget:
+            with self.metrics.stage("open"):  # a lease (waited for while the host is full) and a login
+                return self._mail_target(mid)
+        return opened
 
     def _item_session(self, mid: str, operation: str) -> Callable[[], Target[Any]]:
         return lambda: self.item_targets.get(f"{mid}#{operation}", lambda: self._item_target(mid, operation))

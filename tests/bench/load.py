@@ -39,7 +39,7 @@ from mailferry.dovecot import DovecotServer
 from mailferry.expected_folders import expected_for
 from mailferry.follow import FINAL
 from shared.credential_seal import generate_master_key
-from tests.bench import baselines, measure
+from tests.bench import baselines, load_costs, measure, profiling
 from tests.bench import mailbox as mbox
 from tests.bench.latency_proxy import LatencyProxy
 from tests.e2e.session_log import logins_by_user, sessions_over_time
@@ -58,6 +58,7 @@ class Config:
     host_cap: int = 12
     replicas: int = 1
     clients: int = 8
+    profile: bool = False  # py-spy on the loader and the tracker during the phase with the big one
     out: Path = ROOT / "artifacts" / "load.json"
 
 
@@ -70,6 +71,7 @@ class Row:
     expected: dict[str, str | None] | None = None
     seconds: float = 0.0
     state: str = ""
+    finished_at: float = 0.0  # the status's own end time (epoch seconds)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -130,7 +132,8 @@ class Load:
             print(f"seeding {cfg.small} small mailboxes and one of {cfg.big} ...", flush=True)
             small = [self.row("small", rng.randint(cfg.small_min, cfg.small_max), i) for i in range(cfg.small)]
             big = self.row("big", cfg.big, 999)
-            report["raw_multiappend"] = self.raw_limit(proxy.port)
+            report["raw_multiappend"] = self.raw_limit(proxy.port, load_costs.CpuMeter(
+                {"latency-proxy": proxy.proc.pid}, self.dovecot.pid))
             # Every target and its expected folders now: the harness's own sessions stay out of the measured log.
             alone = [self.target_for(r, "alone") for r in small]
             together = [self.target_for(r, "with") for r in small]
@@ -152,8 +155,23 @@ class Load:
             print("small mailboxes with the big one ...", flush=True)
             pids = measure.service_pids(info.processes, stack.SERVICES)
             cpu0 = measure.cpu_snapshot(pids)
-            report["with_big"] = self.phase(info, together, big_row, proxy.port)
+            meter = load_costs.CpuMeter({**pids, "broker": broker.proc.pid, "redis": redis.proc.pid,
+                                         "latency-proxy": proxy.proc.pid}, self.dovecot.pid)
+            spies = profiling.start_profilers(self.work, pids, ("loader", "tracker"),
+                                              ("raw", "cpu")) if cfg.profile else []
+            costs0 = meter.snapshot()
+            with load_costs.CapSampler(redis.address, "127.0.0.1", cfg.host_cap) as cap_use:
+                report["with_big"] = self.phase(info, together, big_row, proxy.port)
+            for spy in spies:
+                profiling.stop_profiler(*spy)
+            if spies:
+                report["profile"] = {f"{name}{suffix}": profiling.summarise_profile(
+                    self.work / f"profile-{name}{suffix}.txt") for name in ("loader", "tracker")
+                    for suffix in ("", "-cpu")}
             moved = sum(r.messages for r in together) + big.messages
+            report["costs_with_big"] = load_costs.costs(costs0, meter.snapshot(), moved,
+                                                        report["with_big"]["elapsed_s"])
+            report["session_cap_use_with_big"] = cap_use.result()
             report["cpu_s_per_1000_msgs"] = measure.cpu_per_1000(cpu0, measure.cpu_snapshot(pids), moved)
             report["stage_seconds"] = {  # where each worker's time went, both phases (its own stage metrics)
                 f"{name}{'' if i == 0 else f'-{i}'}": measure.stage_seconds(measure.scrape(p))
@@ -180,12 +198,19 @@ class Load:
         report["targets"] = targets(report)
         return report
 
-    def raw_limit(self, port: int) -> dict[str, Any]:
+    def raw_limit(self, port: int, meter: load_costs.CpuMeter) -> dict[str, Any]:
         dst = self.account("raw")
         layout = mbox.plan(mbox.MailboxSpec(messages=self.cfg.big, huge_bytes=0, seed=999))
-        res = baselines.raw_append("127.0.0.1", port, dst, self.passwords[dst], layout)
+        got: list[baselines.LineResult] = []
+
+        def copy() -> int:
+            got.append(baselines.raw_append("127.0.0.1", port, dst, self.passwords[dst], layout))
+            return got[0].messages
+
+        cost = load_costs.measured(meter, copy)  # its client's CPU is the harness's
+        res = got[0]
         return {"messages": res.messages, "seconds": round(res.seconds, 2),
-                "msgs_per_s": round(res.messages / res.seconds, 1)}
+                "msgs_per_s": round(res.messages / res.seconds, 1), "costs": cost}
 
     def phase(self, info: stack.StackInfo, rows: list[Row], big: Row | None, port: int) -> dict[str, Any]:
         latencies: list[float] = []
@@ -232,6 +257,7 @@ class Load:
                         r.state = st["state"]
                         r.seconds = (datetime.fromisoformat(st["finished_at"]) -
                                      datetime.fromisoformat(st["created_at"])).total_seconds()
+                        r.finished_at = datetime.fromisoformat(st["finished_at"]).timestamp()
                         pending.remove(r)
             small_done = time.time()
             big_state = status(big) if big is not None else None
@@ -241,9 +267,11 @@ class Load:
                 big.state = st["state"]
                 big.seconds = (datetime.fromisoformat(st["finished_at"]) -
                                datetime.fromisoformat(st["created_at"])).total_seconds()
+                big.finished_at = datetime.fromisoformat(st["finished_at"]).timestamp()
             stop.set()
             sampler.join(10)
         elapsed = time.time() - t0
+        last = max(r.finished_at for r in [*rows, *([big] if big is not None else [])])
         times = [r.seconds for r in rows]
         moved = sum(r.messages for r in rows) + (big.messages if big else 0)
         return {
@@ -257,6 +285,9 @@ class Load:
                                                  "emails", {}).get("done"),
                                              "small_finished_at_s": round(small_done - t0, 1)},
             "elapsed_s": round(elapsed, 1), "messages": moved, "aggregate_msgs_per_s": round(moved / elapsed, 1),
+            # the same, ended at the last migration's own finished_at rather than when the polling saw it
+            "to_last_finish_s": round(last - t0, 1),
+            "aggregate_to_last_finish_msgs_per_s": round(moved / (last - t0), 1) if last > t0 else None,
             "status_requests": len(latencies),
             "status_p50_ms": round(percentile(latencies, 50) * 1000, 1),
             "status_p95_ms": round(percentile(latencies, 95) * 1000, 1),
@@ -309,10 +340,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--host-cap", type=int, default=12)
     p.add_argument("--replicas", type=int, default=1)
     p.add_argument("--clients", type=int, default=8, help="threads sending the POSTs (1: one after another)")
+    p.add_argument("--profile", action="store_true",
+                   help="py-spy on the loader and the tracker during the phase with the big one (load-work/profile-*)")
     p.add_argument("--out", default=str(ROOT / "artifacts" / "load.json"))
     a = p.parse_args(argv)
     cfg = Config(small=a.small, big=a.big, rtt_ms=a.rtt_ms, host_cap=a.host_cap, replicas=a.replicas,
-                 clients=a.clients, out=Path(a.out))
+                 clients=a.clients, profile=a.profile, out=Path(a.out))
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     work = cfg.out.parent / "load-work"
     shutil.rmtree(work, ignore_errors=True)
@@ -320,7 +353,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report = Load(cfg, work).run()
     cfg.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
     print(json.dumps({k: report[k] for k in ("raw_multiappend", "alone", "with_big", "sessions", "exact",
-                                             "cpu_s_per_1000_msgs")}, indent=1, ensure_ascii=False))
+                                             "cpu_s_per_1000_msgs", "costs_with_big")}, indent=1, ensure_ascii=False))
+    use = report["session_cap_use_with_big"]
+    print(json.dumps({k: v for k, v in use.items() if k != "per_second"}, ensure_ascii=False))
     for t in report["targets"]:
         print(f"  {t['target']}: {t['measured']} — {'met' if t['met'] else 'NOT met'}")
     return report

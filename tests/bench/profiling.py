@@ -15,18 +15,22 @@ def _py_spy() -> str:
     return str(local) if local.exists() else "py-spy"
 
 
-def start_profilers(out_dir: Path, pids: dict[str, int]) -> list[tuple[str, subprocess.Popen[bytes]]]:
-    """py-spy on loader and extractor: an SVG flame graph (CPU, idle threads left out) and collapsed
-    stacks per thread including idle time (where the wall clock goes)."""
+def start_profilers(out_dir: Path, pids: dict[str, int], names: tuple[str, ...] = ("loader", "extractor"),
+                    formats: tuple[str, ...] = ("svg", "raw", "cpu")) -> list[tuple[str, subprocess.Popen[bytes]]]:
+    """py-spy on the named processes (loader and extractor by default): an SVG flame graph (CPU, idle threads
+    left out), collapsed stacks per thread including idle time (where the wall clock goes) and without it
+    (where the CPU goes); ``formats`` chooses among them (each is a py-spy process of its own)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     procs = []
-    for name in ("loader", "extractor"):
+    for name in names:
         pid = pids.get(name)
         if not pid:
             continue
         for fmt, args, path in (("svg", [], f"profile-{name}.svg"),
                                 ("raw", ["--idle", "--threads", "--format", "raw"], f"profile-{name}.txt"),
                                 ("cpu", ["--format", "raw"], f"profile-{name}-cpu.txt")):
+            if fmt not in formats:
+                continue
             log = (out_dir / f"profile-{name}-{fmt}.log").open("wb")
             procs.append((f"{name}-{fmt}", subprocess.Popen(
                 [_py_spy(), "record", "--pid", str(pid), "--rate", "50", "-o", str(out_dir / path), *args],

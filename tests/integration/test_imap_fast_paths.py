@@ -42,7 +42,8 @@ pytestmark = [
 ]
 
 LIMIT = 200_000  # the server refuses larger messages, as providers do
-USERS = {"src@fast.test": "pw-src", "dst@fast.test": "pw-dst", "dst2@fast.test": "pw-dst2"}
+USERS = {"src@fast.test": "pw-src", "dst@fast.test": "pw-dst", "dst2@fast.test": "pw-dst2",
+         "dst3@fast.test": "pw-dst3"}
 TZ = dt.timezone(dt.timedelta(hours=2))
 
 
@@ -229,6 +230,33 @@ def test_small_tasks_of_several_folders_read_in_one_pass_arrive_whole(server: Do
         assert set(flags) - {"\\Recent"} == {f.decode() for f in expected[k][b"FLAGS"]} - {"\\Recent"}
         assert when == expected[k][b"INTERNALDATE"]
     assert results == {f"grpa:{validity['GrpA']}:4": "skipped", f"grpc:{validity['GrpC'] + 1}:1": "failed"}
+
+
+def test_a_target_session_lists_its_folders_and_namespace_in_one_round_trip(server: DovecotServer) -> None:
+    """LIST and NAMESPACE are both written before either answer is read; what they give is what imapclient's
+    own commands give."""
+    client = session(server, "dst3@fast.test")
+    client.create_folder("Eigene/Liste")
+    imap = client._imap
+    calls: list[str] = []
+    command, complete = imap._command, imap._command_complete
+
+    def sent(name: str, *args: Any) -> Any:
+        calls.append(f"send {name}")
+        return command(name, *args)
+
+    def read(name: str, tag: Any) -> Any:
+        calls.append(f"read {name}")
+        return complete(name, tag)
+
+    imap._command, imap._command_complete = sent, read
+    target = ImapTarget(client)
+    assert calls == ["send LIST", "send NAMESPACE", "read LIST", "read NAMESPACE"]
+    imap._command, imap._command_complete = command, complete
+    assert target.existing == {_name for _f, _d, _name in client.list_folders()} >= {"INBOX", "Eigene/Liste"}
+    personal = client.namespace().personal
+    assert target.prefix == (personal[0][0] if personal else "") and target.delimiter == "/"
+    target.close()
 
 
 def test_without_literal_plus_appends_still_work(server: DovecotServer) -> None:

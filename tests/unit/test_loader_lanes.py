@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from services.loader.service import START_LANES, Loader
 from shared.adapters.net import ConnectOptions
-from shared.adapters.ports import AdapterEnv
+from shared.adapters.ports import AdapterEnv, WriteLanes
 from shared.config import Settings
 from shared.credential_seal import MasterKeys, generate_master_key
 from shared.credentials import CredentialStore
@@ -48,3 +48,19 @@ def test_the_number_moves_with_what_each_batch_write_achieved(tmp_path: Path) ->
     assert rule.observe(1000, 0.3, 3) == 4  # fewer lanes had work than allowed: the round says nothing
     assert rule.observe(1000, 0.5, 4) == 3  # slower by more than 10 %: one given back
     assert rule.throttled() == 1
+
+
+def test_a_migration_that_fits_in_a_task_keeps_one_write_session(tmp_path: Path) -> None:
+    """Like the extractor's rule for a migration that fits in one task: its batches do not move the number of
+    lanes (a further lane would be a login and a lease for a write of a few round trips); past a task's worth
+    of messages written, they do."""
+    one = loader(tmp_path, 8, SessionCaps())
+    rule = one._lane_rule("m1", "wide.example")
+    for _ in range(2):  # 2 × 200 messages: not more than MAILFERRY_TASK_SIZE (500)
+        one._judge_lanes("m1", rule, WriteLanes(wanted=1, used=1, messages=200, seconds=0.1))
+    assert rule.sessions == 1
+    one._judge_lanes("m1", rule, WriteLanes(wanted=1, used=1, messages=200, seconds=0.1))  # 600 written
+    assert rule.sessions == 2
+    other = one._lane_rule("m2", "wide.example")  # counted per migration
+    one._judge_lanes("m2", other, WriteLanes(wanted=1, used=1, messages=200, seconds=0.1))
+    assert other.sessions == 1
