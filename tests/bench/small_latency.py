@@ -74,6 +74,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--env-b", action="append", default=[], metavar="MAILFERRY_X=VALUE",
                    help="settings of every second stack (an A/B comparison taking turns, as the load changes)")
     p.add_argument("--seed", type=int, default=8)
+    p.add_argument("--target-host", default="127.0.0.1",
+                   help="the target's host name: 'localhost' makes it another server as mailferry sees it (the "
+                        "loader logs in ahead, as it does where source and target are two servers)")
     return p.parse_args(argv)
 
 
@@ -180,11 +183,13 @@ def scrape_all(info: stack.StackInfo) -> dict[str, list[measure.Metric]]:
             if name != "intake" and ports}
 
 
-def one_copy(bench: Bench, info: stack.StackInfo, env: dict[str, str], port: int, r: redis.Redis) -> dict[str, Any]:
+def one_copy(bench: Bench, info: stack.StackInfo, env: dict[str, str], port: int, r: redis.Redis,
+             target_host: str) -> dict[str, Any]:
     dst = bench.target("lat")
     load = _loadavg()
     before = scrape_all(info)
-    body = {"source": bench._endpoint(bench.src, port), "target": bench._endpoint(dst, port), "options": ["emails"]}
+    body = {"source": bench._endpoint(bench.src, port), "target": {**bench._endpoint(dst, port), "host": target_host},
+            "options": ["emails"]}
     with httpx.Client(base_url=info.intake_url, timeout=120) as http:  # connected before the clock starts, as a
         http.get("/healthz")  # browser's page is: a new client's set-up (its TLS context) is not intake's time
         t0 = time.time()
@@ -203,7 +208,8 @@ def one_copy(bench: Bench, info: stack.StackInfo, env: dict[str, str], port: int
             "messages_checked": check.get("messages_checked")}
 
 
-def one_stack(bench: Bench, n: int, port: int, per_stack: int, extra_env: dict[str, str]) -> list[dict[str, Any]]:
+def one_stack(bench: Bench, n: int, port: int, per_stack: int, extra_env: dict[str, str],
+              target_host: str) -> list[dict[str, Any]]:
     tag = f"lat{n}"
     state_dir = bench.work / f"stack-{tag}"
     env = {**bench._mailferry_env(tag), **extra_env}
@@ -216,7 +222,7 @@ def one_stack(bench: Bench, n: int, port: int, per_stack: int, extra_env: dict[s
                 if not stack.wait_ready(f"http://127.0.0.1:{p}/readyz", 120):
                     raise RuntimeError(f"{name} did not become ready; see {state_dir}/logs")
         for i in range(per_stack):
-            run = one_copy(bench, info, env, port, r)
+            run = one_copy(bench, info, env, port, r, target_host)
             run.update(stack=n, copy=i, cold=i == 0)
             runs.append(run)
             print(f"  stack {n} copy {i} ({'cold' if i == 0 else 'warm'}): {run['state']} "
@@ -260,7 +266,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work = out.parent / "small-latency-work"
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(Config(messages=a.messages, huge_mb=0.0, rtts=[a.rtt_ms], stores=("tmpfs",), seed=a.seed), work)
-    report: dict[str, Any] = {"messages": a.messages, "rtt_ms": a.rtt_ms, "env": extra, "stages": STAGES}
+    report: dict[str, Any] = {"messages": a.messages, "rtt_ms": a.rtt_ms, "env": extra, "stages": STAGES,
+                              "target_host": a.target_host}
     if a.env_b:
         report["env_b"] = extra_b
     runs: list[dict[str, Any]] = []
@@ -273,7 +280,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             report["rtt_measured_ms"] = round(measure_rtt(port), 2)
             for n in range(a.stacks):
                 b = bool(a.env_b) and n % 2 == 1
-                for run in one_stack(bench, n, port, a.per_stack, extra_b if b else extra):
+                for run in one_stack(bench, n, port, a.per_stack, extra_b if b else extra, a.target_host):
                     runs.append({**run, "variant": "B" if b else "A"})
         finally:
             if proxy is not None:
