@@ -41,10 +41,13 @@ def cmd_service(args: argparse.Namespace) -> int:
         from services.loader.service import serve
     else:
         from services.tracker.service import serve
+    from shared.adapters.net import tls_context
     from shared.adapters.registry import load_adapters
     from shared.kafka_edge import TopicMismatch
 
     load_adapters()
+    # The CA store, loaded once now rather than by the first session's login (40-80 ms of a first migration).
+    tls_context(True, settings.ca_file)
     try:
         serve(settings, stop)
     except TopicMismatch as exc:  # refuse to run on topics whose keys would land on other partitions

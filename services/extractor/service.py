@@ -138,6 +138,14 @@ def take_group(queue: deque[ExtractTask], first: ExtractTask, most_uids: int) ->
     return taken
 
 
+def runs_now(tasks: Sequence[ExtractTask], most_uids: int) -> bool:
+    """Whether a plan's tasks are read at once on the session that listed them, instead of being published: a
+    mailbox that fits in one task's size (it is copied on one session anyway, :meth:`Extractor._size_sessions`),
+    from a source that reads small tasks together, without a message large enough to be read on its own."""
+    return (bool(tasks) and len(tasks) <= GROUP_TASKS and all(reads_grouped(t) for t in tasks)
+            and sum(len(t.uids) for t in tasks) <= most_uids)
+
+
 class Extractor:
     def __init__(self, settings: Settings, records: MigrationRecords, producer: ProducerEdge, pool: SourcePool,
                  metrics: ServiceMetrics, stopping: threading.Event | None = None,
@@ -415,22 +423,43 @@ class Extractor:
             self._progress(MigrationValidating(migration_id=mid))
         try:
             with self.metrics.stage("plan"), self.pool.hold(mid):
-                self._plan(ev, operation)
+                now = self._plan(ev, operation)
         except Exception:
             self.pool.drop(mid)  # a broken session must not be reused by the retry
             raise
+        sent = self._run_now(now)
         self.producer.flush()
+        if sent and self.flow is not None:
+            self.flow.extracted({mid: sent})
         self.records.set_plan_lock(mid, operation, "done")
 
-    def _plan(self, ev: MigrationRequested, operation: str) -> None:
+    def _plan(self, ev: MigrationRequested, operation: str) -> list[ExtractTask]:
         if operation == OPERATION:
-            self.plan_emails(ev)
-        else:
-            self.plan_items(ev, operation)
+            return self.plan_emails(ev)
+        self.plan_items(ev, operation)
+        return []
 
-    def plan_emails(self, ev: MigrationRequested) -> None:
+    def _run_now(self, tasks: list[ExtractTask]) -> int:
+        """A small mailbox's tasks (:func:`runs_now`), read at once on the session that listed it: they do not
+        travel through the broker first. If the read fails they are published after all and take the usual way
+        (any replica, retries, poison reports); a message read twice is still placed once (the loader's ledger).
+        Returns the messages sent."""
+        if not tasks:
+            return 0
+        try:
+            with self.metrics.stage("task"):
+                return self.run_group(tasks, 0)
+        except Exception as exc:
+            log.info("a small mailbox read at planning failed; its tasks are queued",
+                     extra={"migration_id": tasks[0].migration_id, "error": str(exc)[:200]})
+            for task in chained(tasks, self.settings.migration_share):
+                self.producer.send(topics.EXTRACT_TASKS, task.task_id, task)
+            return 0
+
+    def plan_emails(self, ev: MigrationRequested) -> list[ExtractTask]:
         """List the source (folders first, so the loader creates them while the rest is planned), ask the
-        ledger once, publish the plan (:func:`services.extractor.plan.plan_emails`)."""
+        ledger once, publish the plan (:func:`services.extractor.plan.plan_emails`). Returns the tasks to run
+        now instead of publishing them (:func:`runs_now`)."""
         mid = ev.migration_id
         try:
             source = self.pool.get(mid, ev.source)  # first: a server with a session limit must grant this one
@@ -440,6 +469,7 @@ class Extractor:
                                   ev.filters)
             for ref, _selectable in refs:  # first: the loader logs in and creates them while the rest is planned
                 self.producer.send(topics.ITEMS, f"{mid}/{ref.folder_id}", FolderItem(migration_id=mid, folder=ref))
+            self.producer.flush()  # sent now, not after the producer's linger: the loader starts 10 ms sooner
             listings = self._list_all(ev, source, [ref for ref, selectable in refs if selectable])
             known = set(self.records.ledger(ev.pair_id).lookup([key for li in listings.values() for key in li.keys]))
             plan = plan_emails(mid, ev.source, refs, listings, known, self.settings.task_size, ev.filters)
@@ -451,19 +481,21 @@ class Extractor:
             if dropped_for_now(exc):
                 raise
             self._fail(mid, exc)
-            return
+            return []
         for i in range(0, len(plan.skipped), 1000):
             self._progress(ItemResults(migration_id=mid, operation=OPERATION, results=plan.skipped[i:i + 1000]))
         self._size_sessions(ev, plan.total, len(plan.tasks))
+        now = runs_now(plan.tasks, self.settings.task_size)
         # Large tasks first: each then heads its partition, so the first poll of any extractor takes them;
         # a poll takes partitions one after another, so _run_all orders the tasks it got once more.
-        for task in chained(plan.tasks, self.settings.migration_share):
+        for task in [] if now else chained(plan.tasks, self.settings.migration_share):
             self.producer.send(topics.EXTRACT_TASKS, task.task_id, task)
         self._progress(OperationPlanned(migration_id=mid, operation=OPERATION, total=plan.total,
                                         folders=len(refs), tasks=len(plan.tasks)))
         log.info("planned", extra={"migration_id": mid, "folders": len(refs), "messages": plan.total,
                                    "tasks": len(plan.tasks), "large": sum(t.large for t in plan.tasks),
-                                   "already_copied": len(plan.skipped)})
+                                   "already_copied": len(plan.skipped), "read_now": bool(now)})
+        return plan.tasks if now else []
 
     def _list_all(self, ev: MigrationRequested, source: Source, folders: list[FolderRef]) -> dict[str, ItemListing]:
         """Every folder's items, in one call. IMAP lists them on the first session with every command
@@ -622,7 +654,9 @@ class Extractor:
         return sent
 
     def _events(self, source: Source, tasks: Sequence[ExtractTask]) -> Iterator[tuple[ExtractTask, Fetched]]:
-        if len(tasks) > 1 and isinstance(source, GroupedSource):
+        # Small tasks together; a small one alone too (its short messages come with their metadata).
+        small = len(tasks) > 1 or (not tasks[0].large and len(tasks[0].uids) < self.settings.task_size)
+        if small and isinstance(source, GroupedSource):
             yield from source.fetch_group(tasks, self.limits)
             return
         for task in tasks:

@@ -191,7 +191,8 @@ class Intake:
                         raise SideFailed(side, exc) from None
                     setattr(req, side, ep.model_copy(update={"host": host, "port": port, "security": security}))
             outcomes = check_both((unsealed_spec(req.source), req.source.password),
-                                  (unsealed_spec(req.target), req.target.password), self.env, self.pool, req.options)
+                                  (unsealed_spec(req.target), req.target.password), self.env, self.pool, req.options,
+                                  answer_first=True)
             if outcomes["target"] is None:
                 target_check.passed()
             raise_first_failure(outcomes)

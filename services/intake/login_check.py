@@ -8,9 +8,9 @@ login, and a second protocol a chosen operation needs (ManageSieve for rules).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from typing import Literal
 
 from shared.adapters import registry
@@ -34,16 +34,32 @@ def check_endpoint(spec: EndpointSpec, password: str, env: AdapterEnv, side: Sid
                    options: Collection[str] = ()) -> None:
     """Log in to the account, and to what the chosen ``options`` need on this ``side``; raises the
     ConnectionCheckFailed kind that says why not."""
+    open_endpoint(spec, password, env, side, options)()
+
+
+def open_endpoint(spec: EndpointSpec, password: str, env: AdapterEnv, side: Side = "target",
+                  options: Collection[str] = ()) -> Callable[[], None]:
+    """:func:`check_endpoint` up to its outcome: returns what logs the account's session out and gives its lease
+    back after it (a system without :attr:`~shared.adapters.descriptor.System.open_login` is logged out already)."""
     system = registry.SYSTEMS.get(spec.type)
     if system is None or system.check_login is None:
         raise ProtocolError(f"{spec.type} accounts cannot be checked by this version")
-    with capped(spec, env):  # one session at a time, under the host's and account's caps like the workers'
-        system.check_login(spec, password, env)
+    ends = ExitStack()
+    try:
+        ends.enter_context(capped(spec, env))  # one session at a time, under the host's and account's caps
+        if system.open_login is not None:
+            ends.callback(system.open_login(spec, password, env))
+        else:
+            system.check_login(spec, password, env)
         ways = system.readers if side == "source" else system.writers
         for op in registry.ordered(list(options)):
             way = ways.get(op)
             if way is not None and way.check_login is not None:
                 way.check_login(spec, password, env)
+    except BaseException:
+        ends.close()
+        raise
+    return ends.close
 
 
 @contextmanager
@@ -62,19 +78,39 @@ def capped(spec: EndpointSpec, env: AdapterEnv) -> Iterator[None]:
 
 
 def check_both(source: tuple[EndpointSpec, str], target: tuple[EndpointSpec, str], env: AdapterEnv,
-               pool: ThreadPoolExecutor, options: Collection[str] = ()) -> dict[str, ConnectionCheckFailed | None]:
+               pool: ThreadPoolExecutor, options: Collection[str] = (), *,
+               answer_first: bool = False) -> dict[str, ConnectionCheckFailed | None]:
     """Each side's failure, or None where the login succeeded: both are always known (the target's
-    outcome counts against its login's limit even when the source failed). Each side is (account, password)."""
+    outcome counts against its login's limit even when the source failed). Each side is (account, password).
+    With ``answer_first`` the outcomes come as soon as both logins are known, and each session is logged out
+    (its lease given back after) in its checking thread meanwhile: a LOGOUT is a round trip no answer needs."""
     sides: tuple[tuple[Side, tuple[EndpointSpec, str]], ...] = (("source", source), ("target", target))
-    futures = {side: pool.submit(check_endpoint, spec, password, env, side, options)
-               for side, (spec, password) in sides}
+    known: dict[str, Future[None]] = {side: Future() for side, _ in sides}
+
+    def check(side: Side, spec: EndpointSpec, password: str) -> None:
+        try:
+            end = open_endpoint(spec, password, env, side, options)
+        except BaseException as exc:
+            known[side].set_exception(exc)
+            return
+        if answer_first:
+            known[side].set_result(None)
+        try:
+            end()
+        finally:
+            if not answer_first:
+                known[side].set_result(None)
+
+    checks = [pool.submit(check, side, spec, password) for side, (spec, password) in sides]
     outcomes: dict[str, ConnectionCheckFailed | None] = {}
-    for side, fut in futures.items():
+    for side, fut in known.items():
         try:
             fut.result()
             outcomes[side] = None
         except ConnectionCheckFailed as exc:
             outcomes[side] = exc
+    for done in checks if not answer_first else ():
+        done.result()
     return outcomes
 
 

@@ -40,6 +40,8 @@ ItemTargetOpener = Callable[[EndpointSpec, Secret, AdapterEnv], ItemTarget]
 UndoOpener = Callable[[EndpointSpec, Secret, AdapterEnv], Undo]
 #: Logs in and out, or raises the ConnectionCheckFailed kind that says why not (password in clear).
 LoginCheck = Callable[[EndpointSpec, str, AdapterEnv], None]
+#: Logs in as a LoginCheck does and returns what logs out, for a caller that answers before the logout ends.
+LoginOpen = Callable[[EndpointSpec, str, AdapterEnv], Callable[[], None]]
 #: Checks an uploaded file before anything starts; raises FileRefused with the reason.
 UploadCheck = Callable[[Path], None]
 #: Builds one way of finding an address's servers on the lookups the caller hands it.
@@ -92,6 +94,7 @@ class System:
     writers: Mapping[str, Writing] = field(default_factory=dict)  # operation → writer, besides e-mails
     undo: UndoOpener | None = None  # removes what was written through mail_target and writers, puts settings back
     check_login: LoginCheck | None = None  # None: no login (an uploaded file)
+    open_login: LoginOpen | None = None  # check_login in two steps, where logging out costs a round trip
     #: The ledger identities of a task's items without a session (to report a task that failed).
     task_keys: Callable[[ExtractTask], list[str]] = _no_keys
     parallel_reads: bool = False  # several sessions may read one account at once

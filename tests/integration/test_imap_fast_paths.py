@@ -17,7 +17,7 @@ from imapclient import IMAPClient
 from mailferry.dovecot import DovecotServer
 from mailferry.seed import Message, seed
 from shared import net_guard
-from shared.adapters.imap.connection import login_imap
+from shared.adapters.imap.connection import login_imap, open_imap, send_login
 from shared.adapters.imap.source import LISTING_MAX_LINE, ImapSource
 from shared.adapters.imap.target import ImapTarget
 from shared.adapters.net import ConnectOptions
@@ -484,3 +484,110 @@ def test_a_lane_that_fails_fails_the_write_after_every_lane_finished(server: Dov
         assert c.folder_status("A", [b"MESSAGES"])[b"MESSAGES"] == 1  # the healthy lane's share was written
     target.close()
     pool.shutdown()
+
+
+def test_a_session_takes_its_capabilities_from_the_greeting_and_the_login_answer(server: DovecotServer) -> None:
+    """No CAPABILITY command: the greeting's list before the login, the login answer's after it (with what only
+    a logged-in session is offered), the same lists the server answers when asked."""
+    opts = ConnectOptions(allow=net_guard.AllowList.parse("127.0.0.1"), timeout=30)
+    client = open_imap("127.0.0.1", server.imap_port, "none", False, opts)
+    assert client._imap.tagnum == 0  # nothing sent yet
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as asked:
+        before = asked._imap.capabilities  # imaplib's own CAPABILITY command
+        asked.login("src@fast.test", USERS["src@fast.test"])
+        after = asked.capabilities()
+    assert client._imap.capabilities == before
+    send_login(client, "127.0.0.1", "src@fast.test", USERS["src@fast.test"])
+    assert client.capabilities() == after and client.has_capability("ESEARCH") and b"ESEARCH" not in before
+    assert client._imap.tagnum == 1  # the LOGIN alone
+    client.logout()
+
+
+def test_the_namespace_and_the_folders_come_in_one_round_trip(server: DovecotServer) -> None:
+    login = "src@fast.test"
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
+        c.login(login, USERS[login])
+        c.create_folder("Runde/Zwei")
+        c.create_folder("Runde/Über")
+        personal = c.namespace().personal
+        want = {(name, delim.decode(), frozenset(f.decode() for f in flags)) for flags, delim, name in c.list_folders()}
+    source = ImapSource(session(server, login))
+    imap = source.client._imap
+    seen: list[str] = []
+    send, readline = imap.send, imap.readline
+
+    def sent(data: bytes) -> None:
+        seen.append(data.split()[1].decode())
+        send(data)
+
+    def read() -> bytes:
+        seen.append("read")
+        return readline()
+
+    imap.send, imap.readline = sent, read  # type: ignore[method-assign]
+    listed = source.list_folders()
+    assert seen[:3] == ["NAMESPACE", "LIST", "read"] and set(seen[3:]) == {"read"}  # both sent, then the answers
+    assert source.prefix == (personal[0][0] if personal else "")
+    assert {(f.name, f.delimiter, frozenset(f.flags)) for f in listed} == want
+    assert {"Runde/Zwei", "Runde/Über"} <= {f.name for f in listed}
+    seen.clear()
+    assert source.list_folders() == listed and seen[0] == "LIST"  # the namespace is asked once
+    source.close()
+
+
+def exact(i: int, size: int) -> bytes:
+    """A message of exactly ``size`` bytes."""
+    head = f"From: a@fast.test\r\nMessage-ID: <h{i}@fast.test>\r\nSubject: head {i}\r\n\r\n".encode()
+    return head + b"y" * (size - len(head))
+
+
+def test_short_messages_of_a_group_come_with_their_metadata(server: DovecotServer) -> None:
+    """Each message's first bytes are read with its metadata: one shorter than that needs no second round
+    trip; one as long or longer (or above the inline limit, read in pieces) is read again whole. Every message
+    arrives byte-identical with its flags and date, as imapclient reads them."""
+    login = "dst2@fast.test"
+    sizes = {"HeadA": [1_000, 4_999, 1_200], "HeadB": [5_000, 8_000, 40_000]}
+    when = dt.datetime(2016, 6, 6, 6, 6, tzinfo=TZ)
+    with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
+        c.login(login, USERS[login])
+        seed(c, {name: [Message(exact(10 * n + i, size), ("\\Seen",) if i else ("$Work",), when)
+                        for i, size in enumerate(sizes_)] for n, (name, sizes_) in enumerate(sizes.items())})
+        c.normalise_times = False
+        want: dict[tuple[str, int], dict[bytes, Any]] = {}
+        validity: dict[str, int] = {}
+        for name in sizes:
+            validity[name] = int(c.select_folder(name, readonly=True)[b"UIDVALIDITY"])
+            for uid, data in c.fetch(c.search("ALL"), ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"]).items():
+                want[(name, uid)] = data
+    endpoint = EndpointSpec(type="imap", host="h", port=1, security="none", login="l", password_sealed="x.y")
+    tasks = [ExtractTask(migration_id="m", task_id=f"m:{name}", source=endpoint, uids=[1, 2, 3],
+                         uidvalidity=validity[name], folder=FolderRef(folder_id=name.lower(), path=[name],
+                                                                      source_name=name)) for name in sizes]
+    limits = FetchLimits(inline_limit=16_384, fetch_batch_bytes=6 * 5_000)  # heads of 5,000 bytes
+    source = ImapSource(session(server, login))
+    asked: list[list[tuple[str, list[int]]]] = []
+    bodies_many = source.fetch_bodies_many
+
+    def counted(reads: Sequence[tuple[str, Sequence[int]]]) -> list[dict[int, bytes]]:
+        asked.append([(name, list(uids)) for name, uids in reads])
+        return bodies_many(reads)
+
+    source.fetch_bodies_many = counted  # type: ignore[method-assign]
+    got: dict[tuple[str, int], bytes] = {}
+    for owner, event in source.fetch_group(tasks, limits):
+        if isinstance(event, MailItem):
+            key = (owner.folder.source_name, int(event.meta.item_key.rsplit(":", 1)[1]))
+            got[key] = event.data
+            assert set(event.meta.flags) - {"\\Recent"} == {f.decode() for f in want[key][b"FLAGS"]} - {"\\Recent"}
+            assert event.meta.internaldate == want[key][b"INTERNALDATE"]
+        elif isinstance(event, MailChunk):
+            key = (owner.folder.source_name, int(event.item_key.rsplit(":", 1)[1]))
+            got[key] = got.get(key, b"") + event.data
+    # 5,000 bytes asked: the 5,000-byte message might go on, so it is read again, as is the 8,000-byte one.
+    assert asked == [[("HeadB", [1, 2])]]
+    assert got == {key: data[b"BODY[]"] for key, data in want.items()}
+    asked.clear()
+    only_short = [tasks[0]]
+    assert sum(isinstance(e, MailItem) for _t, e in source.fetch_group(only_short, limits)) == 3
+    assert asked == []  # one round trip for all
+    source.close()

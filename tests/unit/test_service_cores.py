@@ -9,6 +9,7 @@ is written out in the tests, not derived from the adapters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -38,7 +39,7 @@ from shared.credential_seal import MasterKeys, generate_master_key, new_data_key
 from shared.credentials import UNDO_SEAL_SIDE, CredentialStore, seal_context
 from shared.edges import Delivered
 from shared.errors import Transient
-from shared.events import ControlCommand, EndpointSpec
+from shared.events import ControlCommand, EndpointSpec, MailItem
 from shared.memory.broker import MemoryBroker, MemoryConsumer, MemoryProducer
 from shared.memory.records import MemoryRecords
 from shared.metrics import ServiceMetrics
@@ -296,3 +297,44 @@ def test_cancel_finishes_the_running_operation_and_starts_no_other(cores: Cores)
     assert "planned:contacts" not in st and "requested:contacts" not in st
     assert mailbox(cores.dst) == expected_after_copy()  # the running operation went to its end
     assert cores.dst.items == {}  # contacts never started
+
+
+@pytest.fixture
+def grouped(tmp_path: Path) -> Iterator[Cores]:
+    """The cores with a source that reads small tasks together (as IMAP does) and room for the whole mailbox in
+    one task: the mailbox is read at planning, on the session that listed it."""
+    made = Cores(tmp_path)
+    made.settings = made.settings.with_(task_size=100, fetch_batch_bytes=100_000)  # no message is "large"
+    made.start_worker("extractor")
+    fill_source(made.src)
+    fill_target(made.dst)
+    system = dataclasses.replace(memory_system(made.server, "imap"), grouped_reads=True)
+    with registry.registered(system):
+        yield made
+
+
+def test_a_small_mailbox_is_read_at_planning_without_extract_tasks(grouped: Cores) -> None:
+    mid = grouped.migrate(["emails"])
+    assert grouped.step("extractor")  # the plan: listed and read in one go
+    assert grouped.broker.events(topics.EXTRACT_TASKS) == []
+    assert sum(isinstance(e, MailItem) for e in grouped.broker.events(topics.ITEMS)) == 7  # and one in chunks
+    grouped.drain()
+    st = grouped.status(mid)
+    assert st["state"] == "completed", st
+    assert (st["done:email"], st["total:email"]) == ("8", "8")
+    assert mailbox(grouped.dst) == expected_after_copy()
+
+
+def test_a_small_mailbox_whose_read_at_planning_fails_is_queued_and_copied_once(grouped: Cores) -> None:
+    """The read at planning fails (a dropped connection): its tasks are published after all and run the usual
+    way; every message lands once."""
+    grouped.src.fail_at.add("fetch")
+    mid = grouped.migrate(["emails"])
+    assert grouped.step("extractor")
+    assert len(grouped.broker.events(topics.EXTRACT_TASKS)) == 4  # one per folder with messages
+    grouped.src.fail_at.clear()
+    grouped.drain()
+    st = grouped.status(mid)
+    assert st["state"] == "completed", st
+    assert (st["done:email"], st.get("failed:email", "0")) == ("8", "0")
+    assert mailbox(grouped.dst) == expected_after_copy()

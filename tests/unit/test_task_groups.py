@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from services.extractor.service import GROUP_TASKS, take_group
+from services.extractor.service import GROUP_TASKS, runs_now, take_group
 from shared.events import EndpointSpec, ExtractTask, FolderRef
 
 IMAP = EndpointSpec(type="imap", host="h", port=993, security="tls", login="l", password_sealed="x.y")
@@ -38,3 +38,15 @@ def test_a_group_holds_a_bounded_number_of_tasks() -> None:
     queue = deque(task("a", f"F{i}", 1) for i in range(GROUP_TASKS + 10))
     taken = take_group(queue, task("a", "INBOX", 1), 10_000)
     assert len(taken) == GROUP_TASKS and len(queue) == 10
+
+
+def test_a_small_mailbox_of_small_tasks_is_read_at_planning() -> None:
+    """Up to one task's size of messages, every task small and from a source that reads them together: read on
+    the session that listed them. Otherwise (more messages, a large message, a task-by-task source) published."""
+    small = [task("a", "INBOX", 30), task("a", "Sent", 20)]
+    assert runs_now(small, 50)
+    assert not runs_now(small, 49)
+    assert not runs_now([*small, task("a", "huge", 1, large=True)], 500)
+    assert not runs_now([task("p", "INBOX", 3, source=POP3)], 500)
+    assert not runs_now([], 500)
+    assert not runs_now([task("a", f"F{i}", 1) for i in range(GROUP_TASKS + 1)], 10_000)

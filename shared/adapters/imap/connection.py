@@ -36,7 +36,21 @@ class _PinnedPlain(imaplib.IMAP4):
     def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
         self._address = address
         self._connect_timeout = timeout
+        self._greeted = False
         super().__init__(host, port, timeout=timeout)
+
+    def _get_capabilities(self) -> None:
+        """At connect, the capabilities the greeting announced (``* OK [CAPABILITY …]``, as Dovecot and most
+        servers send them): imaplib would ask again, a round trip before every login. Asked when the greeting
+        named none, and always after STARTTLS (what came before TLS is not believed)."""
+        announced = self.untagged_responses.pop("CAPABILITY", None)
+        if not self._greeted:
+            self._greeted = True
+            words = announced[-1] if announced else None
+            if isinstance(words, bytes) and words.strip():
+                self.capabilities = tuple(words.decode("ascii", "replace").upper().split())
+                return
+        super()._get_capabilities()  # type: ignore[misc]  # imaplib's own, not in its stubs
 
     def _create_socket(self, timeout: float | None = None) -> socket.socket:
         sock = socket.create_connection((self._address, self.port), timeout or self._connect_timeout)

@@ -40,7 +40,24 @@ class GroupReader(FolderReader, Protocol):
     def open_many_with_meta(self, reads: Sequence[tuple[str, Sequence[int]]]
                             ) -> list[tuple[int, dict[int, MessageMeta]]]: ...
 
+    def open_many_with_heads(self, reads: Sequence[tuple[str, Sequence[int]]], head: int
+                             ) -> list[tuple[int, dict[int, MessageMeta], dict[int, bytes]]]: ...
+
     def fetch_bodies_many(self, reads: Sequence[tuple[str, Sequence[int]]]) -> list[dict[int, bytes]]: ...
+
+
+MIN_HEAD = 4096  # a smaller head reads few messages whole: not worth its bytes
+
+
+def head_bytes(messages: int, limits: FetchLimits) -> int:
+    """How much of each message :func:`run_group` reads with its metadata: a fetch batch's bytes shared by the
+    group's messages, at most the inline limit (a message read whole there is an inline one); 0 for none."""
+    head = min(limits.inline_limit, limits.fetch_batch_bytes // max(1, messages))
+    return head if head >= MIN_HEAD else 0
+
+
+#: A batch of one task to emit: its UIDVALIDITY, its messages, and the bodies already read (by UID).
+_Read = tuple[ExtractTask, int, list[MessageMeta], dict[int, bytes]]
 
 
 def batches(metas: Sequence[MessageMeta], limits: FetchLimits) -> Iterator[list[MessageMeta]]:
@@ -82,25 +99,33 @@ def run_task(task: ExtractTask, source: FolderReader, limits: FetchLimits) -> It
 def run_group(tasks: Sequence[ExtractTask], source: GroupReader,
               limits: FetchLimits) -> Iterator[tuple[ExtractTask, Fetched]]:
     """Several small tasks of one migration (a small mailbox's folders) on one session in few round trips:
-    every folder opened and its metadata read in one pipeline, then the bodies of as many folders' batches
-    as fit in a fetch batch's bytes per pipeline (each FETCH after its folder's EXAMINE). A small folder's
-    task alone costs two round trips; ten of them grouped cost two or three in all. Each event comes with
-    the task it belongs to; messages above the inline limit are read in pieces as :func:`run_task` does."""
-    opened = source.open_many_with_meta([(t.folder.source_name, t.uids) for t in tasks])
-    reads: list[tuple[ExtractTask, int, list[MessageMeta]]] = []
+    every folder opened and its metadata read in one pipeline, with each message's first bytes
+    (:func:`head_bytes`): a message shorter than that is read then. The others' bodies follow, as many
+    folders' batches as fit in a fetch batch's bytes per pipeline (each FETCH after its folder's EXAMINE). A
+    small mailbox of short messages costs one round trip. Each event comes with the task it belongs to, in
+    task order; messages above the inline limit are read in pieces as :func:`run_task` does."""
+    head = head_bytes(sum(len(t.uids) for t in tasks), limits)
+    wanted = [(t.folder.source_name, t.uids) for t in tasks]
+    opened = source.open_many_with_heads(wanted, head) if head else \
+        [(validity, metas, {}) for validity, metas in source.open_many_with_meta(wanted)]
+    reads: list[_Read] = []
     large: list[tuple[ExtractTask, MessageMeta]] = []
-    for task, (uidvalidity, metas) in zip(tasks, opened, strict=True):
+    for task, (uidvalidity, metas, heads) in zip(tasks, opened, strict=True):
         results, ordered = _opened(task, uidvalidity, metas)
         for event in results:
             yield task, event
+        whole = {uid: data for uid, data in heads.items() if len(data) < head}  # less than asked: all of it
         for batch in batches(ordered, limits):
-            if len(batch) == 1 and batch[0].size > limits.inline_limit:
+            if len(batch) == 1 and batch[0].size > limits.inline_limit and batch[0].uid not in whole:
                 large.append((task, batch[0]))
             else:
-                reads.append((task, uidvalidity, batch))
+                reads.append((task, uidvalidity, batch, {m.uid: whole[m.uid] for m in batch if m.uid in whole}))
     for round_ in _rounds(reads, limits):
-        bodies = source.fetch_bodies_many([(t.folder.source_name, [m.uid for m in b]) for t, _, b in round_])
-        for (task, uidvalidity, batch), found in zip(round_, bodies, strict=True):
+        missing = [[m.uid for m in batch if m.uid not in known] for _t, _v, batch, known in round_]
+        asked = [(t.folder.source_name, uids) for (t, _v, _b, _k), uids in zip(round_, missing, strict=True) if uids]
+        fetched = iter(source.fetch_bodies_many(asked) if asked else [])
+        for (task, uidvalidity, batch, known), uids in zip(round_, missing, strict=True):
+            found = {**known, **next(fetched)} if uids else known
             for event in _items(task, uidvalidity, batch, found):
                 yield task, event
     for task, m in large:
@@ -109,14 +134,13 @@ def run_group(tasks: Sequence[ExtractTask], source: GroupReader,
             yield task, event
 
 
-def _rounds(reads: list[tuple[ExtractTask, int, list[MessageMeta]]],
-            limits: FetchLimits) -> Iterator[list[tuple[ExtractTask, int, list[MessageMeta]]]]:
-    """Body fetches grouped so that one pipeline holds at most a fetch batch's bytes (one batch may hold
-    it alone)."""
-    round_: list[tuple[ExtractTask, int, list[MessageMeta]]] = []
+def _rounds(reads: list[_Read], limits: FetchLimits) -> Iterator[list[_Read]]:
+    """Batches grouped so that one pipeline fetches at most a fetch batch's bytes (one batch may hold it
+    alone); bodies already read count nothing, so batches read whole with their metadata need no round trip."""
+    round_: list[_Read] = []
     total = 0
     for read in reads:
-        size = sum(m.size for m in read[2])
+        size = sum(m.size for m in read[2] if m.uid not in read[3])
         if round_ and total + size > limits.fetch_batch_bytes:
             yield round_
             round_, total = [], 0

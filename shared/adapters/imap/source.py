@@ -18,6 +18,7 @@ from shared import folder_map
 from shared.adapters.imap.errors import translated
 from shared.adapters.imap.fetch_parse import MessageMeta, parse_bodies, parse_meta
 from shared.adapters.imap.fetch_task import run_group, run_task
+from shared.adapters.imap.listing import command_outcome, folders_and_prefix, send_command, text
 from shared.adapters.ports import Fetched, FetchLimits, ItemListing
 from shared.events import ExtractTask, FolderRef
 from shared.item_keys import item_key
@@ -30,10 +31,6 @@ __all__ = ["ImapSource", "MessageMeta"]
 LISTING_MAX_LINE = 64 * 1024 * 1024
 
 
-def _text(v: bytes | str) -> str:
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
-
-
 class ImapSource:
     """Reads one account. Not thread-safe: one per worker thread."""
 
@@ -41,26 +38,28 @@ class ImapSource:
         self.client = client
         client.normalise_times = False  # keep INTERNALDATE's own time zone
         client._imap.max_line = LISTING_MAX_LINE
-        self.prefix = self._personal_prefix()
+        self._prefix: str | None = None  # asked with the first LIST (one round trip for both)
         # A server that announces SPECIAL-USE flags its special folders: their names are not read as hints.
         self.marks_special_use = bool(client.has_capability("SPECIAL-USE"))
 
-    def _personal_prefix(self) -> str:
-        try:
-            ns = self.client.namespace()
-        except Exception:
-            return ""
-        if ns.personal:
-            return _text(ns.personal[0][0])
-        return ""
+    @property
+    def prefix(self) -> str:
+        """The personal namespace's prefix ("" without NAMESPACE): learnt with :meth:`list_folders`."""
+        if self._prefix is None:
+            try:
+                ns = self.client.namespace()
+            except Exception:
+                ns = None
+            self._prefix = text(ns.personal[0][0]) if ns is not None and ns.personal else ""
+        return self._prefix
 
     @translated("LIST")
     def list_folders(self) -> list[folder_map.ListedFolder]:
-        out = []
-        for flags, delim, name in self.client.list_folders():
-            out.append(folder_map.ListedFolder(
-                name=_text(name), delimiter=_text(delim or ""), flags=tuple(_text(f) for f in flags)))
-        return out
+        """Every folder, with NAMESPACE asked in the same round trip the first time (one round trip less to plan)."""
+        listed, prefix = folders_and_prefix(self.client, want_prefix=self._prefix is None)
+        if prefix is not None:
+            self._prefix = prefix
+        return listed
 
     @translated("the listing of the folders")
     def list_items(self, folders: Sequence[FolderRef], larger_than: int) -> dict[str, ItemListing]:
@@ -110,9 +109,9 @@ class ImapSource:
         everything = b"UID SEARCH RETURN (ALL) ALL" if esearch else b"UID SEARCH ALL"
         sent = []
         for name in names:
-            examine = self._send(imap, b"EXAMINE " + self.client._normalise_folder(name))
-            search = self._send(imap, everything)
-            large = self._send(imap, b"UID SEARCH RETURN (ALL) LARGER %d" % larger_than) \
+            examine = send_command(imap, b"EXAMINE " + self.client._normalise_folder(name))
+            search = send_command(imap, everything)
+            large = send_command(imap, b"UID SEARCH RETURN (ALL) LARGER %d" % larger_than) \
                 if esearch and larger_than > 0 else None
             sent.append((name, examine, search, large))
         out: list[tuple[int, list[int], list[int]]] = []
@@ -120,7 +119,7 @@ class ImapSource:
         refused = ""
         for name, examine, search, large in sent:
             typ, data, validity, exists = self._examined(imap, examine)
-            s_typ, _ = self._complete(imap, "SEARCH", search)
+            s_typ, _ = command_outcome(imap, "SEARCH", search)
             ranged = _esearch_all(imap, search) if esearch else None
             lines = imap.untagged_responses.pop("SEARCH", [])  # a server may answer RETURN with a plain SEARCH
             found = ranged if ranged is not None else [int(u) for line in lines if line for u in line.split()]
@@ -132,7 +131,7 @@ class ImapSource:
                 again.append((len(out), name))
             big: list[int] = []
             if large is not None:
-                l_typ, _ = self._complete(imap, "SEARCH", large)
+                l_typ, _ = command_outcome(imap, "SEARCH", large)
                 big = sorted(_esearch_all(imap, large) or []) if l_typ == "OK" else []
             if typ != "OK" or s_typ != "OK":
                 refused = refused or f"the source refused to open folder {name!r}: {data!r:.200}"
@@ -152,27 +151,11 @@ class ImapSource:
             raise imaplib.IMAP4.error(f"folder {name!r} was reset (UIDVALIDITY changed) while it was listed")
         return sorted(int(u) for u in self.client.search("ALL"))
 
-    @staticmethod
-    def _send(imap: imaplib.IMAP4, command: bytes) -> bytes:
-        tag: bytes = imap._new_tag()
-        imap.send(tag + b" " + command + b"\r\n")
-        return tag
-
-    @staticmethod
-    def _complete(imap: imaplib.IMAP4, name: str, tag: bytes) -> tuple[str, list[object]]:
-        try:
-            typ, data = imap._command_complete(name, tag)
-        except imaplib.IMAP4.abort:
-            raise
-        except imaplib.IMAP4.error as exc:  # BAD: answered, so the pipeline stays in step
-            return "BAD", [str(exc).encode()]
-        return str(typ), list(data or [])
-
     @classmethod
     def _examined(cls, imap: imaplib.IMAP4, tag: bytes) -> tuple[str, list[object], int, int]:
         """A pipelined EXAMINE's outcome, UIDVALIDITY and EXISTS; its other untagged answers are taken out of
         imaplib's store, so the next command's answers are read alone."""
-        typ, data = cls._complete(imap, "EXAMINE", tag)
+        typ, data = command_outcome(imap, "EXAMINE", tag)
         validity, exists = (imap.untagged_responses.pop(k, [b"0"])[-1] for k in ("UIDVALIDITY", "EXISTS"))
         for kind in ("RECENT", "FLAGS", "READ-ONLY", "OK", "UIDNEXT", "PERMANENTFLAGS", "HIGHESTMODSEQ"):
             imap.untagged_responses.pop(kind, None)
@@ -200,6 +183,15 @@ class ImapSource:
         sent = self._pipeline(reads, b"(UID RFC822.SIZE FLAGS INTERNALDATE)")
         return [(validity, parse_meta(answers)) for validity, answers in sent]
 
+    def open_many_with_heads(self, reads: Sequence[tuple[str, Sequence[int]]], head: int
+                             ) -> list[tuple[int, dict[int, MessageMeta], dict[int, bytes]]]:
+        """:meth:`open_many_with_meta` with each message's first ``head`` bytes in the same FETCH
+        (``BODY.PEEK[]<0.head>``): a message shorter than that is read whole in the round trip that reads its
+        metadata (the caller bounds ``head`` times the messages)."""
+        items = b"(UID RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[]<0.%d>)" % head
+        return [(validity, parse_meta(answers), parse_bodies(answers))
+                for validity, answers in self._pipeline(reads, items)]
+
     def fetch_bodies_many(self, reads: Sequence[tuple[str, Sequence[int]]]) -> list[dict[int, bytes]]:
         """The bodies of each folder's UIDs, every EXAMINE and UID FETCH pipelined (one round trip)."""
         return [parse_bodies(answers) for _, answers in self._pipeline(reads, b"(UID BODY.PEEK[])")]
@@ -207,14 +199,14 @@ class ImapSource:
     def _pipeline(self, reads: Sequence[tuple[str, Sequence[int]]], items: bytes) -> list[tuple[int, list[object]]]:
         imap = self.client._imap
         imap.untagged_responses = {}  # as imaplib's own SELECT does: no answer of an earlier command is read
-        tags = [(name, self._send(imap, b"EXAMINE " + self.client._normalise_folder(name)),
-                 self._send(imap, b"UID FETCH " + uid_set(uids).encode() + b" " + items) if uids else None)
+        tags = [(name, send_command(imap, b"EXAMINE " + self.client._normalise_folder(name)),
+                 send_command(imap, b"UID FETCH " + uid_set(uids).encode() + b" " + items) if uids else None)
                 for name, uids in reads]
         out: list[tuple[int, list[object]]] = []
         refused = ""
         for name, examine, fetch in tags:  # every answer is read, so the session stays in step
             typ, data, validity, _exists = self._examined(imap, examine)
-            f_typ, f_data = self._complete(imap, "FETCH", fetch) if fetch is not None else ("OK", [])
+            f_typ, f_data = command_outcome(imap, "FETCH", fetch) if fetch is not None else ("OK", [])
             answers = list(imap.untagged_responses.pop("FETCH", []))
             if typ != "OK":
                 refused = refused or f"the source refused to open folder {name!r}: {data!r:.200}"

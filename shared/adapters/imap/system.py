@@ -74,14 +74,23 @@ def open_undo(spec: EndpointSpec, secret: Secret, env: AdapterEnv) -> Undo:
     return ImapUndo(_session(spec, secret, env, ImapTarget), lambda: sieve.client(spec, secret(), env))
 
 
-def check_login(spec: EndpointSpec, password: str, env: AdapterEnv) -> None:
+def open_login(spec: EndpointSpec, password: str, env: AdapterEnv) -> Callable[[], None]:
+    """Log in; returns the logout (a round trip the answer to a login check need not wait for)."""
     from shared.adapters.imap.connection import login_imap
 
     client = login_imap(spec.host, spec.port, spec.security, spec.tls_verify, spec.login, password, env.connect)
-    try:
-        client.logout()
-    except Exception:
-        client.shutdown()
+
+    def logout() -> None:
+        try:
+            client.logout()
+        except Exception:
+            client.shutdown()
+
+    return logout
+
+
+def check_login(spec: EndpointSpec, password: str, env: AdapterEnv) -> None:
+    open_login(spec, password, env)()
 
 
 def task_keys(task: ExtractTask) -> list[str]:
@@ -117,6 +126,7 @@ SYSTEM = System(
     writers={"rules": Writing("sieve", sieve.open_target, check_login=sieve.check_login)},
     undo=open_undo,
     check_login=check_login,
+    open_login=open_login,
     task_keys=task_keys,
     parallel_reads=True,
     grouped_reads=True,
