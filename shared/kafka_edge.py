@@ -27,6 +27,17 @@ def topic_name(spec: TopicSpec, prefix: str) -> str:
     return spec.full_name(prefix)
 
 
+WAITED = 0.002  # a first record that took longer than this to come was not already waiting in the client
+
+
+def batch_linger(waited: float, linger: float) -> float:
+    """How long a batch waits to fill after its first record. A record that was already waiting means a flow
+    is under way: wait ``linger`` for more. A record the consumer had to wait for starts a flow (a migration's
+    first folder events, a lone control record): its batch goes at once, with whatever else already came, as
+    lingering would only delay the flow's first step (the loader's target login and CREATEs) by ``linger``."""
+    return linger if waited <= WAITED else 0.0
+
+
 class TopicMismatch(RuntimeError):
     """A registered topic exists with settings other than the configured ones: the service refuses to start."""
 
@@ -310,9 +321,10 @@ class BatchConsumer:
         (librdkafka alone would wait the whole timeout for a full batch)."""
         if self._rewind.is_set():
             self._rewind_now()
+        asked = time.monotonic()
         got = self._consumer.consume(1, timeout)
         size = sum(len(m.value() or b"") for m in got)
-        deadline = time.monotonic() + linger
+        deadline = time.monotonic() + batch_linger(time.monotonic() - asked, linger)
         while got and len(got) < max_messages and not (max_bytes and size >= max_bytes):
             want = min(POLL_STEP, max_messages - len(got))
             more = self._consumer.consume(want, max(0.0, deadline - time.monotonic()))

@@ -25,12 +25,11 @@ from dataclasses import replace
 from imapclient import IMAPClient
 from imapclient.datetime_util import datetime_to_INTERNALDATE
 from imapclient.exceptions import IMAPClientError
-from imapclient.imap_utf7 import decode as decode_utf7
-from imapclient.response_parser import parse_response
 
 from shared import folder_map
 from shared.adapters.imap import flags as imap_flags
 from shared.adapters.imap.errors import translated
+from shared.adapters.imap.listing import folders_and_prefix
 from shared.adapters.mail_batches import deal, undeal, write_mail
 from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import MailRecord
@@ -84,8 +83,10 @@ class ImapTarget:
         self._sent = 0
         self.on_close: Callable[[], None] | None = None  # gives a lane's lease back
         client.normalise_times = False
-        folders, self.prefix = self._folders_and_prefix()
-        listed = [folder_map.ListedFolder(_t(n), _t(d or ""), tuple(_t(f) for f in fl)) for fl, d, n in folders]
+        # NAMESPACE and LIST pipelined: a new session costs one round trip here, not two (make load opens a
+        # target session per small migration, each waiting for a lease on a full host).
+        listed, prefix = folders_and_prefix(client)
+        self.prefix = prefix or ""
         caps = {c.decode().upper() if isinstance(c, bytes) else str(c).upper() for c in client.capabilities()}
         self.delimiter = next((f.delimiter for f in listed if f.delimiter), "/")
         self.specials = folder_map.target_special_names(listed, self.prefix, "SPECIAL-USE" in caps)
@@ -186,30 +187,6 @@ class ImapTarget:
         for f in opening:
             if (exc := f.exception()) is not None:
                 raise exc
-
-    def _folders_and_prefix(self) -> tuple[list[tuple[tuple[bytes, ...], bytes, str]], str]:
-        """The account's folders (LIST) and its personal namespace's prefix (NAMESPACE; "" when the server has
-        none or its answer cannot be read), both commands pipelined: a new session costs one round trip here, not
-        two (``make load`` opens a target session per small migration, each waiting for a lease on a full host)."""
-        client = self.client
-        imap = client._imap
-        listing = imap._command("LIST", client._normalise_folder(""), client._normalise_folder("*"))
-        namespace = imap._command("NAMESPACE") if client.has_capability("NAMESPACE") else None
-        typ, data = imap._command_complete("LIST", listing)
-        if typ != "OK":
-            raise IMAPClientError(f"LIST command error: {typ} {data!r:.200}")
-        folders = client._proc_folder_list(imap._untagged_response(typ, data, "LIST")[1])
-        if namespace is None:
-            return folders, ""
-        try:
-            typ, data = imap._command_complete("NAMESPACE", namespace)
-            personal = parse_response(imap._untagged_response(typ, data, "NAMESPACE")[1])[0] if typ == "OK" else None
-        except imaplib.IMAP4.abort:
-            raise
-        except Exception:  # a refusal or an answer this client cannot read: no prefix, as before
-            return folders, ""
-        prefix = personal[0][0] if personal else ""
-        return folders, decode_utf7(prefix) if client.folder_encode else _t(prefix)
 
     def folder_name(self, path: Sequence[str]) -> str:
         name = folder_map.target_name(path, self.specials, self.delimiter, self.prefix)
