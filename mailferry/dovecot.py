@@ -55,9 +55,11 @@ _STOP_TIMEOUT = 10.0
 # Longest socket Dovecot creates below base_dir is ~25 bytes ("login/imap-urlauth-login"
 # plus slack); sun_path holds 107 usable bytes.
 _MAX_RUN_DIR_LEN = 75
-# The one debug line a mail process writes when it takes a logged-in session (Dovecot 2.3's
-# mail-storage-service.c, "Effective uid=..."), for :meth:`DovecotServer._session_times`.
-_SESSION_START_FILTER = "source_location=mail-user.c:730"
+# The debug lines let through for :meth:`DovecotServer._session_times`: those of a mail user's event
+# (mail-user.c) written from the line of Dovecot 2.3.19's mail-storage-service.c that says "Effective uid=..."
+# as the mail process takes a logged-in session (the filter matches the event's file and the call's line; the
+# few lines after it come along), and "Command finished: LOGOUT" as an IMAP session's LOGOUT is answered.
+_SESSION_START_FILTER = "source_location=mail-user.c:730 OR (event=imap_command_finished AND cmd_name=LOGOUT)"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -459,7 +461,8 @@ service managesieve {{
         may be read in either order. With ``-L`` (``_log_directly``) a mail process writes its lines to the
         file itself, stamped when written (``%{{usecs}}``); the one debug line let through, ``Effective
         uid=…``, is written as it takes a logged-in session (before the client is told the login is done);
-        its ``Disconnected`` line comes after it has closed the connection.
+        its ``Disconnected`` line comes after it has closed the connection (``Command finished: LOGOUT``, let
+        through too, before).
         """
         if not self.session_times:
             return ""

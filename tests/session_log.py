@@ -27,7 +27,8 @@ from datetime import datetime
 from pathlib import Path
 
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}) ")
-_MAIL = re.compile(r" (imap|pop3|managesieve)\([^)]*\)<\d+><([^>]+)>: (Debug: Effective uid=|Info: Disconnected)")
+_MAIL = re.compile(r" (imap|pop3|managesieve)\([^)]*\)<\d+><([^>]+)>: "
+                   r"(Debug: Effective uid=|Debug: Command finished: LOGOUT|Info: Disconnected)")
 _LOGIN = re.compile(r"-login: Info: Login: user=<([^>]*)>.*session=<([^>]+)>")
 _IN_BYTES = re.compile(r" in=(\d+)")
 #: A session that sent fewer bytes than this after its login did nothing but LOGOUT: a login check.
@@ -43,6 +44,7 @@ class Session:
     user: str = ""
     start: float | None = None
     end: float | None = None
+    logout: float | None = None  # when its IMAP LOGOUT was answered (before the close; None: no such line)
     bytes_in: int | None = None
 
     @property
@@ -89,7 +91,9 @@ def sessions(text: str) -> tuple[list[Session], tuple[float, float] | None]:
         if m := _MAIL.search(line):
             s = found.setdefault(m.group(2), Session(m.group(2)))
             s.protocol = m.group(1)
-            if m.group(3).startswith("Debug"):
+            if m.group(3).startswith("Debug: Command"):
+                s.logout = t
+            elif m.group(3).startswith("Debug"):
                 starts += 1
                 s.start = t
             else:
@@ -106,13 +110,15 @@ def sessions(text: str) -> tuple[list[Session], tuple[float, float] | None]:
     return [s for s in found.values() if s.start is not None or s.end is not None], span
 
 
-def _open_after_each(found: Iterable[Session], span: tuple[float, float]) -> Iterator[tuple[float, set[str]]]:
+def _open_after_each(found: Iterable[Session], span: tuple[float, float],
+                     at_logout: bool = False) -> Iterator[tuple[float, set[str]]]:
     """(time, the sessions open right after it) for each start and end, in the order they happened; at equal
-    times starts come first."""
+    times starts come first. ``at_logout``: a session that logged out ends when its LOGOUT was answered."""
     events = []
     for s in found:
+        end = s.logout if at_logout and s.logout is not None else s.end
         events.append((span[0] if s.start is None else s.start, 0, s.session))
-        events.append((span[1] if s.end is None else s.end, 1, s.session))
+        events.append((span[1] if end is None else end, 1, s.session))
     open_now: set[str] = set()
     for t, kind, session in sorted(events):
         if kind == 0:
@@ -127,33 +133,54 @@ def counts_over_time(found: Iterable[Session], span: tuple[float, float] | None)
     return [] if span is None else [len(now) for _t, now in _open_after_each(found, span)]
 
 
-def peak(found: Iterable[Session], span: tuple[float, float] | None) -> Peak:
-    """The most sessions open at once, when first, and which."""
+def peak(found: Iterable[Session], span: tuple[float, float] | None, at_logout: bool = False) -> Peak:
+    """The most sessions open at once, when first, and which. ``at_logout``: the fewest the log allows (a
+    session that logged out counted only until its LOGOUT was answered, before it was closed)."""
     best = Peak(0, None, ())
     if span is None:
         return best
-    for t, now in _open_after_each(found, span):
+    for t, now in _open_after_each(found, span, at_logout):
         if len(now) > best.count:
             best = Peak(len(now), t, tuple(sorted(now)))
     return best
+
+
+def closest_handover(found: Iterable[Session], span: tuple[float, float] | None, level: int) -> float | None:
+    """The shortest time, in seconds, from a session's end that took the count below ``level`` to the start
+    that brought it back up to it: how near the log came to showing one more. None when it never did."""
+    if span is None:
+        return None
+    closest = last_end = None
+    before = 0
+    for t, now in _open_after_each(found, span):
+        if len(now) < before == level:
+            last_end = t
+        elif before < len(now) == level and last_end is not None:
+            closest = t - last_end if closest is None else min(closest, t - last_end)
+        before = len(now)
+    return closest
 
 
 @dataclass(frozen=True)
 class Count:
     """What :func:`count` found in one excerpt of the log."""
 
-    peak: Peak
+    peak: Peak  # never below what the server held
+    peak_at_logout: Peak  # the fewest the log allows: IMAP sessions ended at their LOGOUT's answer
     peak_without_checks: Peak  # intake's login checks left out
     sessions: int
     without_start: int  # begun before the excerpt (counted from its start)
     without_end: int  # still open at its end (counted to its end)
+    closest_handover: float | None  # at the peak's count: see :func:`closest_handover`
 
 
 def count(log: Path, offset: int = 0, end: int | None = None) -> Count:
     found, span = sessions(read_excerpt(log, offset, end))
-    return Count(peak=peak(found, span), peak_without_checks=peak([s for s in found if not s.login_check], span),
+    top = peak(found, span)
+    return Count(peak=top, peak_at_logout=peak(found, span, at_logout=True), peak_without_checks=peak([s for s in found if not s.login_check], span),
                  sessions=len(found), without_start=sum(s.start is None for s in found),
-                 without_end=sum(s.end is None for s in found))
+                 without_end=sum(s.end is None for s in found),
+                 closest_handover=closest_handover(found, span, top.count))
 
 
 def open_sessions(log: Path) -> int:

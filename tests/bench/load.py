@@ -164,7 +164,9 @@ class Load:
             report["sessions"] = {"cap": cfg.host_cap, "most_open_at_once": seen.peak.count,
                                   "most_open_at_once_without_login_checks": seen.peak_without_checks.count,
                                   "logins": seen.sessions, "begun_before": seen.without_start,
-                                  "open_at_the_end": seen.without_end,
+                                  "open_at_the_end": seen.without_end, "log_bytes": [offset, end],
+                                  "closest_handover_ms": None if seen.closest_handover is None
+                                  else round(seen.closest_handover * 1000, 2),
                                   "peak_at": None if seen.peak.at is None
                                   else datetime.fromtimestamp(seen.peak.at).isoformat(timespec="microseconds"),
                                   "logins_per_migration": logins_per_migration(

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.session_log import count, counts_over_time, logins_by_user, open_sessions, peak, sessions
+from tests.session_log import (
+    closest_handover,
+    count,
+    counts_over_time,
+    logins_by_user,
+    open_sessions,
+    peak,
+    sessions,
+)
 
 UID = "Debug: Effective uid=107, gid=113, home=/m/x"
 # As ``DovecotServer(session_times=True)`` writes it. Out of the order they happened in: C's start (1.000500)
@@ -44,6 +52,10 @@ def test_sessions_are_counted_by_the_servers_own_stamps_not_by_the_order_of_the_
     assert top.count == 3
     assert top.sessions == ("AAAA", "BBBB", "EEEE")
     assert top.at is not None and round(top.at % 60, 6) == 0.5
+    # Back up to 3: G 1.3 s after E's end, D 0.5 s after B's, F 0.3 s after D's; up to 2: C 0.0005 s after A's.
+    assert round(closest_handover(found, span, 3) or -1, 6) == 0.3
+    assert round(closest_handover(found, span, 2) or -1, 6) == 0.0005
+    assert closest_handover(found, span, 4) is None
 
 
 def test_the_count_of_an_excerpt(tmp_path: Path) -> None:
@@ -51,6 +63,7 @@ def test_the_count_of_an_excerpt(tmp_path: Path) -> None:
     log.write_text(EXCERPT)
     got = count(log)
     assert (got.peak.count, got.sessions, got.without_start, got.without_end) == (3, 7, 1, 1)
+    assert got.closest_handover is not None and round(got.closest_handover, 6) == 0.3
     assert got.peak_without_checks.count == 3  # D, the one login check, never made a peak here
     assert open_sessions(log) == 1  # F
     assert logins_by_user(log) == {"a@x": (1, 0), "b@x": (1, 0), "d@x": (0, 1)}
