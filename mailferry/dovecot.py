@@ -55,6 +55,11 @@ _STOP_TIMEOUT = 10.0
 # Longest socket Dovecot creates below base_dir is ~25 bytes ("login/imap-urlauth-login"
 # plus slack); sun_path holds 107 usable bytes.
 _MAX_RUN_DIR_LEN = 75
+# The debug lines let through for :meth:`DovecotServer._session_times`: those of a mail user's event
+# (mail-user.c) written from the line of Dovecot 2.3.19's mail-storage-service.c that says "Effective uid=..."
+# as the mail process takes a logged-in session (the filter matches the event's file and the call's line; the
+# few lines after it come along), and "Command finished: LOGOUT" as an IMAP session's LOGOUT is answered.
+_SESSION_START_FILTER = "source_location=mail-user.c:730 OR (event=imap_command_finished AND cmd_name=LOGOUT)"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -195,8 +200,13 @@ class DovecotServer:
 
     def __init__(self, base_dir: Path, *, host: str = "127.0.0.1", max_message_size: int = 0,
                  special_folders: dict[str, str] | None = None, max_user_connections: int = 100,
-                 master_user: tuple[str, str] | None = None, user_quotas: bool = False) -> None:
+                 master_user: tuple[str, str] | None = None, user_quotas: bool = False,
+                 session_times: bool = False) -> None:
         self.base_dir = Path(base_dir).absolute()
+        # Each mail process (imap, pop3, managesieve) writes its own log lines, stamped to the microsecond when
+        # written, and one when it takes a logged-in session: sessions open at once can be counted from the
+        # server's own times (see ``_session_times``).
+        self.session_times = session_times
         # (login, password) of a master user: ``user*login`` with that password logs in as ``user`` (an
         # operator's admin credential for a project of many mailboxes).
         self.master_user = master_user
@@ -346,7 +356,7 @@ state_dir = {self.data_dir / "state"}
 log_path = {self.log_path}
 info_log_path = {self.log_path}
 debug_log_path = {self.log_path}
-protocols = imap pop3 sieve
+{self._session_times()}protocols = imap pop3 sieve
 verbose_proctitle = yes
 listen = {self.host}
 shutdown_clients = yes
@@ -428,7 +438,7 @@ service managesieve-login {{
 }}
 service imap {{
   process_limit = 1000
-}}
+{self._log_directly("imap")}}}
 # mode 0 turns off anvil's auth penalty (a growing delay, up to 15 s, for every login from
 # an IP after failures), which would turn each wrong-password test into a slow one.
 service anvil {{
@@ -438,8 +448,31 @@ service anvil {{
 }}
 service pop3 {{
   process_limit = 500
-}}
+{self._log_directly("pop3")}}}
+service managesieve {{
+{self._log_directly("managesieve")}}}
 """
+
+    def _session_times(self) -> str:
+        """Log settings that let a log tell how many sessions were open at once.
+
+        Dovecot's processes normally log through one log process, which stamps a line when it reads it (in
+        whole seconds by default): a session's end and the next one's start, written by different processes,
+        may be read in either order. With ``-L`` (``_log_directly``) a mail process writes its lines to the
+        file itself, stamped when written (``%{{usecs}}``); the one debug line let through, ``Effective
+        uid=…``, is written as it takes a logged-in session (before the client is told the login is done);
+        its ``Disconnected`` line comes after it has closed the connection (``Command finished: LOGOUT``, let
+        through too, before).
+        """
+        if not self.session_times:
+            return ""
+        return (
+            'log_timestamp = "%Y-%m-%d %H:%M:%S.%{usecs} "\n'
+            f"log_debug = {_SESSION_START_FILTER}\n"
+        )
+
+    def _log_directly(self, service: str) -> str:
+        return f"  executable = {service} -L\n" if self.session_times else ""
 
     def _quota_plugin(self) -> str:
         if not (self.max_message_size or self.user_quotas):

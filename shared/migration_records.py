@@ -5,7 +5,8 @@ and how its record is written to the ``migrations.record`` topic, where it lives
 :class:`shared.memory.records.MemoryRecords` keeps them in memory for the service cores' unit tests.
 :class:`RecordLog` writes the record (the spec, the wrapped data key and its tombstone, status snapshots
 and one result per item); :mod:`shared.view_rebuild` reads it back into Redis. Keys (compacted, the
-latest per key is kept): ``spec:<mid>``, ``dek:<mid>``, ``status:<mid>:<writer>``, ``result:<mid>|<item_key>``.
+latest per key is kept): ``spec:<mid>``, ``dek:<mid>``, ``status:<mid>:<writer>``, ``result:<mid>|<item_key>``,
+and ``notice:<project_id>``, a project's end notice until it is told (:mod:`shared.notify_due`).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class RedisRecords:
 
 
 # -- the record on its topic -----------------------------------------------------------------------------
-SPEC, DEK, STATUS, RESULT = "spec:", "dek:", "status:", "result:"
+SPEC, DEK, STATUS, RESULT, NOTICE = "spec:", "dek:", "status:", "result:", "notice:"
 
 
 def result_line(res: ItemResult) -> str:
@@ -112,6 +113,10 @@ class RecordLog:
         for i, res in enumerate(results):
             self._send(f"{RESULT}{mid}|{res.item_key}", {"r": res.result, "t": res.item_type, "b": res.bytes,
                                                           "line": result_line(res), "seq": stamp + i})
+
+    def notice(self, project_id: str, event: bytes | None) -> None:
+        """A project's end notice (its encoded ``ProjectEnded``) while it is owed; None once told: a tombstone."""
+        self.producer.send_raw(topics.MIGRATIONS_RECORD, NOTICE + project_id, event)
 
     def flush(self, timeout: float = 60.0) -> None:
         self.producer.flush(timeout)

@@ -1,10 +1,14 @@
-"""Which end-of-migration notifications are still owed, read from a migration's status (pure).
+"""Which end notifications are still owed, read from the record (pure).
 
 The notification queue lives in Redis, but a notification owed must outlive Redis: the status (on the
 ``migrations.record`` topic, like every status field) says which end was last notified — ``notified_at``
 holds the ``finished_at`` of the migration's end it told about, ``undo_notified_at`` the ``undo_finished_at``
 of an undo's. So a view rebuilt from the topics queues again every end not yet told (:func:`owed`), and a
 sender drops a job whose end was told meanwhile (a job queued twice is sent once).
+
+A project's end is told from its notice (the ``ProjectEnded`` event), which the tracker puts on the same
+topic (``notice:<project_id>``) before it queues it and tombstones once it is told: a notice still on the
+record is owed (:func:`notice_owed`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ REDERIVE_HOURS = 48.0
 
 #: kind → (the field with the end's time, the field with the end last notified)
 ENDS = {"migration": ("finished_at", "notified_at"), "undo": ("undo_finished_at", "undo_notified_at")}
+#: The notification kind of a project's end, and how long its notice is kept in Redis for the sender.
+PROJECT = "project"
+PROJECT_NOTICE_SECONDS = 30 * 24 * 3600
 
 
 def notify_job(mid: str, kind: str) -> str:
@@ -39,6 +46,11 @@ def marker(fields: Mapping[str, str], kind: str) -> dict[str, str]:
         return {}
     end, mark = ENDS[kind]
     return {mark: fields[end]}
+
+
+def notice_owed(occurred_at: datetime, now: float) -> bool:
+    """Whether a project's notice still on the record (not yet told) is recent enough to be queued again."""
+    return now - occurred_at.timestamp() <= REDERIVE_HOURS * 3600
 
 
 def owed(fields: Mapping[str, str], now: float) -> list[str]:

@@ -4,9 +4,9 @@ Every key here is rebuilt from the topics when Redis was flushed, restarted empt
 (:mod:`shared.view_rebuild`): the status view, its history, results and report, the spec and the
 wrapped data key from ``migrations.record``; the ledger, in-flight marks and rule snapshots from
 ``ledger``; the undo index from ``undo``; the notification queue's owed jobs derived from the statuses
-(``shared.notify_due``). Plan locks, rate-limit windows, Graph delta checkpoints, session leases and
-back-offs are not rebuilt: losing them repeats work the ledger makes harmless, or forgets a moment of
-counting (README "Durability").
+and a project's end notice while it is owed (``shared.notify_due``). Plan locks, rate-limit windows, Graph
+delta checkpoints, session leases and back-offs are not rebuilt: losing them repeats work the ledger makes
+harmless, or forgets a moment of counting (README "Durability").
 """
 
 from __future__ import annotations
@@ -202,7 +202,8 @@ def project_lock(pid: str) -> str:
 
 
 def project_notice(pid: str) -> str:
-    """The tracker's copy of a project's end (the ProjectEnded event) until its notification is sent."""
+    """The tracker's copy of a project's end (the ProjectEnded event) until its notification is sent; rebuilt
+    from ``notice:<pid>`` on ``migrations.record`` while that is there (not yet told)."""
     return f"{PREFIX}:proj:{pid}:notice"
 
 

@@ -94,13 +94,13 @@ UNDO = TopicSpec(
 # Compacted: the latest record per key is kept for good (retention -1), a tombstone removes a key.
 MIGRATIONS_RECORD = TopicSpec(
     name="migrations.record",
-    key="spec:<mid> | dek:<mid> | status:<mid>:<writer> | result:<mid>|<item_key>",
+    key="spec:<mid> | dek:<mid> | status:<mid>:<writer> | result:<mid>|<item_key> | notice:<project_id>",
     producers=("intake", "tracker"),
     consumers=(),
     retention_ms=-1,
     cleanup_policy="compact",
     purpose="the migration's record: spec (sealed), wrapped data key (tombstoned at the final state), "
-            "status snapshots with their history, one result per item",
+            "status snapshots with their history, one result per item; a project's end notice until it is told",
     rebuilds=True,
 )
 LEDGER = TopicSpec(

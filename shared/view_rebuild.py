@@ -33,10 +33,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from shared import migration_state as ms
 from shared import redis_keys as k
 from shared import topics
-from shared.events import UndoRecords, decode_as
+from shared.errors import EventError
+from shared.events import ProjectEnded, UndoRecords, decode_as
 from shared.ledger import INFLIGHT, RULES_BEFORE, split_record
-from shared.migration_records import RecordState, read_record
-from shared.notify_due import notify_job, owed
+from shared.migration_records import NOTICE, RecordState, read_record
+from shared.notify_due import PROJECT, PROJECT_NOTICE_SECONDS, notice_owed, notify_job, owed
 from shared.redis_view import ViewRebuilding, run_id, view_is_current
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,15 @@ class TopicView:
     migrations: dict[str, RecordState] = field(default_factory=dict)
     ledgers: dict[str, dict[str, bytes | None]] = field(default_factory=dict)  # pair → item key → value
     undo: dict[str, list[str]] = field(default_factory=dict)  # mid → undo records (JSON) in order
+    notices: dict[str, bytes | None] = field(default_factory=dict)  # project → its end notice while owed
     rules_before: dict[str, dict[str, bytes | None]] = field(default_factory=dict)  # pair → rule key → snapshot
     records: int = 0
 
     def add(self, topic: str, key: str, value: bytes | None) -> None:
         self.records += 1
-        if topic == topics.MIGRATIONS_RECORD.name:
+        if topic == topics.MIGRATIONS_RECORD.name and key.startswith(NOTICE):
+            self.notices[key[len(NOTICE):]] = value
+        elif topic == topics.MIGRATIONS_RECORD.name:
             read_record(self.migrations, key, value)
         elif topic == topics.LEDGER.name:
             pair, item_key = split_record(key)
@@ -144,7 +148,8 @@ class _Batch:
 
 def apply_view(client: redis.Redis, view: TopicView, now: float | None = None) -> None:
     """Write the view (see the module's doc). Keys of a migration are replaced; ledgers are merged; every
-    end whose notification is owed (:func:`shared.notify_due.owed`) is queued again."""
+    end whose notification is owed (:func:`shared.notify_due.owed`, a project's notice still on the record)
+    is queued again."""
     now = time.time() if now is None else now
     b = _Batch(client)
     for state in ms.STATES:
@@ -195,7 +200,20 @@ def apply_view(client: redis.Redis, view: TopicView, now: float | None = None) -
     for mid, records in view.undo.items():
         b.delete(k.undo_index(mid))
         b.rpush(k.undo_index(mid), *records)
+    for pid, notice in view.notices.items():
+        if notice is not None and _notice_owed(pid, notice, now):
+            b.set(k.project_notice(pid), notice, ex=PROJECT_NOTICE_SECONDS)
+            b.rpush(k.NOTIFY_READY, notify_job(pid, PROJECT))
     b.send()
+
+
+def _notice_owed(pid: str, notice: bytes, now: float) -> bool:
+    try:
+        return notice_owed(decode_as(notice, ProjectEnded).occurred_at, now)
+    except EventError as exc:
+        log.warning("a project's end notice on the record cannot be read; left out",
+                    extra={"project_id": pid, "error": str(exc)})
+        return False
 
 
 class ViewGuard:

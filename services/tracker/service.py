@@ -35,21 +35,20 @@ from shared.events import Event, ItemResults, OperationRequested, ProjectEnded, 
 from shared.kafka_edge import EventProducer, make_producer, next_offsets
 from shared.migration_records import RecordLog
 from shared.migration_status import StatusKeeper
-from shared.notify_due import ENDS, marker, told
+from shared.notify_due import ENDS, PROJECT, PROJECT_NOTICE_SECONDS, marker, told
 from shared.spool import PstUnavailable, spool_file
 from shared.status_store import StatusStore
 
 log = logging.getLogger(__name__)
 SERVICE = "tracker"
-PROJECT = "project"  # the notification kind of a project's end
-PROJECT_NOTICE_SECONDS = 30 * 24 * 3600  # a notice not sent within a month is not worth sending
 
 
 class Tracker:
     def __init__(self, status: StatusKeeper, creds: CredentialStore, producer: ProducerEdge,
                  metrics: TrackerMetrics, notifier: Notifier | None = None, spool: Path | None = None,
-                 stalled: Callable[[], int] = lambda: 0) -> None:
+                 stalled: Callable[[], int] = lambda: 0, record: RecordLog | None = None) -> None:
         self.status = status
+        self.record = record  # where a project's end notice is kept until it is told (None: unit tests)
         self.spool = spool
         self.creds = creds
         self.producer = producer
@@ -138,11 +137,17 @@ class Tracker:
         log.info("undo ended", extra={"migration_id": mid, "state": ms.UNDONE if ok else ms.UNDO_FAILED})
 
     def project_ended(self, ev: ProjectEnded) -> None:
-        """A project's end: kept in Redis until its notification is sent (a redelivery queues it again: the
-        notification is at least once, as a migration's)."""
+        """A project's end: its notice goes on the record first (``notice:<project_id>`` on
+        ``migrations.record``, tombstoned once told: a view rebuilt from the topics queues it again while it is
+        there, :mod:`shared.notify_due`), then to Redis for the sender. A redelivery queues it again: the
+        notification is at least once, as a migration's."""
         if self.notifier is None or not ev.notify_email:
             return
-        self.notifier.r.set(k.project_notice(ev.migration_id), encode(ev), ex=PROJECT_NOTICE_SECONDS)
+        notice = encode(ev)
+        if self.record is not None:
+            self.record.notice(ev.migration_id, notice)
+            self.record.flush()
+        self.notifier.r.set(k.project_notice(ev.migration_id), notice, ex=PROJECT_NOTICE_SECONDS)
         self.notifier.enqueue(ev.migration_id, PROJECT)
         log.info("project ended", extra={"project_id": ev.migration_id, "state": ev.state})
 
@@ -163,6 +168,9 @@ class Tracker:
         """The end of ``kind`` was told (or given up): said on the status and flushed to the record, so a view
         rebuilt from the topics does not owe it again (:mod:`shared.notify_due`). A failure here only means
         the notification may be sent again after Redis is lost: logged, never raised."""
+        if kind == PROJECT:
+            self.notice_told(mid)
+            return
         if self.notify_status is None or kind not in ENDS:
             return
         try:
@@ -173,6 +181,20 @@ class Tracker:
                     self.notify_status.record.flush(timeout=10)
         except Exception as exc:
             log.warning("notification not marked on the record", extra={"migration_id": mid, "error": str(exc)[:200]})
+
+    def notice_told(self, pid: str) -> None:
+        """A project's end was told (or given up): its notice is tombstoned on the record, then dropped from
+        Redis, so neither a rebuilt view nor a job queued twice sends it again. Logged, never raised."""
+        record = self.notify_status.record if self.notify_status is not None else None
+        try:
+            if record is not None:
+                record.notice(pid, None)
+                record.flush(timeout=10)
+            if self.notifier is not None:
+                self.notifier.r.delete(k.project_notice(pid))
+        except Exception as exc:
+            log.warning("project notice not marked told on the record", extra={"project_id": pid,
+                                                                               "error": str(exc)[:200]})
 
     def refresh_gauges(self, every: float = 5.0) -> None:
         if time.monotonic() - self._last_gauges < every:
@@ -195,7 +217,7 @@ def serve(settings: Settings, stop: threading.Event) -> None:
     def make(ctx: ServiceContext):  # type: ignore[no-untyped-def]
         tracker = Tracker(StatusStore(ctx.redis, ctx.record), ctx.credentials, ctx.producer,
                           TrackerMetrics(ctx.registry, ctx.metrics), spool=settings.spool,
-                          stalled=stalled_in_redis(ctx.redis))
+                          stalled=stalled_in_redis(ctx.redis), record=ctx.record)
         if settings.smtp.host:
             # The notifier's thread writes its marks with a producer of its own (a flush from one thread must
             # not collect another's delivery errors).

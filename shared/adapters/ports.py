@@ -304,7 +304,8 @@ class Undo(Protocol):
         """Folders the migration created, deepest first, each only if empty."""
 
     def restore(self, settings: Sequence[CreatedThing]) -> Iterator[Removal]:
-        """Rules removed, settings and scripts back to the previous value of their *oldest* record."""
+        """Rules removed, settings and scripts back to the previous value of their *oldest* record. Called
+        last (an adapter may end its other session first, so one lease covers the undo's sessions)."""
 
     def close(self) -> None: ...
 

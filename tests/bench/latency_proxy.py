@@ -3,7 +3,9 @@
 Run as its own process (``python -m tests.bench.latency_proxy --listen-port P --target-port T
 --rtt-ms 20``) so that its CPU never competes with the benchmark's own Python threads for a GIL.
 Bandwidth is not limited: every chunk read is forwarded ``rtt/2`` after it arrived, chunks keep
-their order, and a bounded queue per direction gives back-pressure. Prints ``READY <port>`` on
+their order, and a bounded queue per direction gives back-pressure. A close (or a reset, passed on as a
+close) travels like data: after what was sent before it, ``rtt/2`` late; and a new connection reaches the
+server ``rtt/2`` after it was made, so it never overtakes a close sent before it. Prints ``READY <port>`` on
 stdout once it listens.
 """
 
@@ -31,7 +33,7 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
             wait = due - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            if not data:
+            if not data:  # the end goes on after the data before it, and as late
                 with contextlib.suppress(OSError):
                     if writer.can_write_eof():
                         writer.write_eof()
@@ -41,14 +43,17 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
 
     sender = asyncio.create_task(forward())
     try:
-        while True:
-            data = await reader.read(CHUNK)
+        while not sender.done():  # done early: the far side is gone, nothing more can reach it
+            try:
+                data = await reader.read(CHUNK)
+            except OSError:  # a reset is passed on as a close, in order like one
+                data = b""
             await queue.put((loop.time() + delay, data))
             if not data:
                 break
         await sender
-    except (ConnectionError, OSError):
-        sender.cancel()
+    except OSError:
+        pass
     finally:
         if not sender.done():
             sender.cancel()
@@ -56,6 +61,9 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
 
 async def _handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter, target: tuple[str, int],
                   delay: float) -> None:
+    # A new connection reaches the server half a round trip later, as a close sent at the same moment does:
+    # a session closed and the next one opened right after arrive in that order.
+    await asyncio.sleep(delay)
     try:
         server_r, server_w = await asyncio.open_connection(*target, limit=CHUNK)
     except OSError:

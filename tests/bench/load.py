@@ -42,8 +42,8 @@ from shared.credential_seal import generate_master_key
 from tests.bench import baselines, load_costs, measure, profiling
 from tests.bench import mailbox as mbox
 from tests.bench.latency_proxy import LatencyProxy
-from tests.e2e.session_log import logins_by_user, sessions_over_time
 from tests.servers import start_broker, start_redis
+from tests.session_log import count, logins_by_user, wait_quiet
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,7 +122,7 @@ class Load:
         report: dict[str, Any] = {"config": {k: str(v) for k, v in asdict(cfg).items()}}
         base = Path(tempfile.mkdtemp(prefix="mf-load-dovecot-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
         base.chmod(0o755)
-        self.dovecot = DovecotServer(base)
+        self.dovecot = DovecotServer(base, session_times=True)  # sessions counted by the server's own times
         self.dovecot.start()
         broker, redis = start_broker(self.work / "broker.log"), start_redis(self.work / "redis")
         proxy = LatencyProxy(self.dovecot.imap_port, cfg.rtt_ms)
@@ -149,6 +149,7 @@ class Load:
             for name, ports in info.http_ports.items():
                 for p in ports if name != "intake" else []:
                     stack.wait_ready(f"http://127.0.0.1:{p}/readyz", 120)
+            wait_quiet(self.dovecot.log_path)  # the harness's sessions ended before the measured part of the log
             offset = self.dovecot.log_path.stat().st_size
             print("small mailboxes alone ...", flush=True)
             report["alone"] = self.phase(info, alone, None, proxy.port)
@@ -177,11 +178,15 @@ class Load:
                 f"{name}{'' if i == 0 else f'-{i}'}": measure.stage_seconds(measure.scrape(p))
                 for name, ports in info.http_ports.items() if name != "intake" for i, p in enumerate(ports)}
             end = self.dovecot.log_path.stat().st_size  # before the check's own sessions
-            counts = sessions_over_time(self.dovecot.log_path, offset, end)
-            workers = sessions_over_time(self.dovecot.log_path, offset, end, without_login_checks=True)
-            report["sessions"] = {"cap": cfg.host_cap, "most_open_at_once": max(counts, default=0),
-                                  "most_open_at_once_without_login_checks": max(workers, default=0),
-                                  "logins": sum(1 for a, b in zip([0, *counts], counts, strict=False) if b > a),
+            seen = count(self.dovecot.log_path, offset, end)
+            report["sessions"] = {"cap": cfg.host_cap, "most_open_at_once": seen.peak.count,
+                                  "most_open_at_once_without_login_checks": seen.peak_without_checks.count,
+                                  "logins": seen.sessions, "begun_before": seen.without_start,
+                                  "open_at_the_end": seen.without_end, "log_bytes": [offset, end],
+                                  "closest_handover_ms": None if seen.closest_handover is None
+                                  else round(seen.closest_handover * 1000, 2),
+                                  "peak_at": None if seen.peak.at is None
+                                  else datetime.fromtimestamp(seen.peak.at).isoformat(timespec="microseconds"),
                                   "logins_per_migration": logins_per_migration(
                                       logins_by_user(self.dovecot.log_path, offset, end), 2 * cfg.small + 1)}
             print("checking every row message by message ...", flush=True)

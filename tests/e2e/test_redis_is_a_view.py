@@ -23,12 +23,14 @@ import pytest
 import redis as redis_lib
 
 from mailferry import seed, stack, verify
+from mailferry.dovecot import DovecotServer
 from mailferry.stack import StackInfo
 from shared import redis_keys, topics
 from shared.view_rebuild import read_topics
 from tests.conftest import Accounts, stack_env
 from tests.e2e.flows import start, status, wait_final, wait_status
 from tests.e2e.test_lifecycle import Relay
+from tests.operator_rig import HEADER, OPERATOR_ENTRY, api, create, project_in, row
 from tests.servers import Process
 
 
@@ -81,7 +83,8 @@ def view_stack(broker: Process, own_redis: OwnRedis, relay: Relay,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     state = tmp_path_factory.mktemp("stack-view")
     env = stack_env(broker, broker, f"v{secrets.token_hex(4)}.", MAILFERRY_LOAD_BATCH="100",
-                    MAILFERRY_REDIS_URL=own_redis.address, MAILFERRY_SMTP_HOST="127.0.0.1",
+                    MAILFERRY_REDIS_URL=own_redis.address, MAILFERRY_OPERATOR_KEYS=OPERATOR_ENTRY,
+                    MAILFERRY_SMTP_HOST="127.0.0.1",
                     MAILFERRY_SMTP_PORT=str(relay.port), MAILFERRY_SMTP_FROM="mailferry@ops.test")
     info = stack.up(state, env, timeout=120)
     yield info
@@ -270,3 +273,47 @@ def test_a_notification_still_owed_when_redis_is_lost_is_sent_once_after_the_reb
     assert status(view_stack, mid, src)["state"] == "completed"
     time.sleep(8)  # a queued job would have been sent by now (the sender polls every second)
     assert sum(1 for m in relay.inbox.messages if mid in m.get_payload()) == 1
+
+
+def tracker_retrying(info: StackInfo, about: str) -> None:
+    """Until a tracker has logged a failed notification about ``about`` (waiting for its retry)."""
+    logs = list((Path(info.state_dir) / "logs").glob("tracker*.log"))
+    deadline = time.monotonic() + 30
+    while not any("notification failed, will retry" in p.read_text(errors="replace") and about in
+                  p.read_text(errors="replace") for p in logs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def test_a_projects_end_notice_still_owed_when_redis_is_lost_is_sent_once_after_the_rebuild(
+        view_stack: StackInfo, own_redis: OwnRedis, relay: Relay, accounts: Accounts,
+        dovecot: DovecotServer) -> None:
+    """A project's end notice waits in Redis for its retry (the relay is down) when Redis is flushed: it is on
+    the record until told, so the rebuilt view queues it again and it arrives once the relay is up, once;
+    told, it is tombstoned there, and a further flush sends nothing."""
+    relay.stop()
+    src, dst = accounts.new("psrc"), accounts.new("pdst")
+    with accounts.client(src) as c:
+        c.append("INBOX", seed.generated(91_000, random.Random(7)))
+    body = HEADER + row(dovecot, src, accounts.passwords[src], dst, accounts.passwords[dst])
+    created = create(view_stack, body.encode(), name="told after a flush", notify_email="noc@example.test")
+    pid = created.json()["id"]
+    assert api(view_stack, "POST", f"/projects/{pid}/start").status_code == 202
+    project_in(view_stack, pid, "ended")
+    mid = api(view_stack, "GET", f"/projects/{pid}/rows").json()["rows"][0]["migration_id"]
+    tracker_retrying(view_stack, pid)
+    client = own_redis.client()
+    assert client.get(redis_keys.project_notice(pid)) is not None
+    client.flushall()  # the notice and its job, waiting for the retry, are gone with Redis
+    assert status(view_stack, mid, src)["state"] == "completed"  # the view rebuilt from the topics
+    assert client.get(redis_keys.project_notice(pid)) is not None, "the notice did not come back from the record"
+    relay.start()
+    relay.inbox.wait_for(lambda m: pid in m.get_payload(), timeout=60)
+    deadline = time.monotonic() + 30
+    while client.get(redis_keys.project_notice(pid)) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert client.get(redis_keys.project_notice(pid)) is None
+    client.flushall()  # told: the rebuilt view owes nothing
+    assert status(view_stack, mid, src)["state"] == "completed"
+    assert client.get(redis_keys.project_notice(pid)) is None
+    time.sleep(8)  # a queued job would have been sent by now (the sender polls every second)
+    assert sum(1 for m in relay.inbox.messages if pid in m.get_payload()) == 1

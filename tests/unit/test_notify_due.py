@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from shared.notify_due import marker, notify_job, owed, told
+from shared.notify_due import marker, notice_owed, notify_job, owed, told
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC).timestamp()
 ENDED = {"notify_email": "owner@example.test", "state": "completed", "finished_at": "2026-12-06T11:00:00+00:00"}
@@ -49,3 +49,8 @@ def test_a_job_is_one_fresh_queue_entry() -> None:
     assert {k: a[k] for k in ("mid", "kind", "attempt", "not_before")} == {"mid": "m1", "kind": "undo",
                                                                            "attempt": 0, "not_before": 0}
     assert a["id"] != b["id"]
+
+
+def test_a_project_notice_still_on_the_record_is_owed_while_recent() -> None:
+    assert notice_owed(datetime(2026, 12, 6, 11, 0, tzinfo=UTC), NOW)
+    assert not notice_owed(datetime(2026, 12, 3, 11, 0, tzinfo=UTC), NOW)

@@ -6,6 +6,7 @@ The host is resolved and checked once and the socket goes to exactly that addres
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import socket
 import ssl
@@ -17,6 +18,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from shared import wire_text
 from shared.adapters.imap.errors import busy
 from shared.adapters.net import ConnectOptions, resolve, tls_context
+from shared.adapters.session_end import close_after_server
 from shared.errors import (
     AuthenticationFailed,
     ProtocolError,
@@ -65,6 +67,13 @@ class _PinnedPlain(imaplib.IMAP4):
             raise self.error(f"got more than {self.max_line} bytes")
         return line
 
+    def shutdown(self) -> None:
+        """Closed once the server has closed its side (after LOGOUT, which imaplib's ``logout`` ends with, or
+        after our half-close when the session is dropped): the session's lease goes back only after this."""
+        with contextlib.suppress(Exception):
+            self.file.close()
+        close_after_server(getattr(self, "sock", None))
+
 
 class _PinnedTls(_PinnedPlain):
     """Implicit TLS (port 993 style) to a pre-checked address, verified against the name."""
@@ -106,7 +115,7 @@ def open_imap(host: str, port: int, security: str, tls_verify: bool, opts: Conne
     try:
         client = PinnedIMAPClient(host, address, port, security == "tls", context, opts.timeout)
         if security == "starttls":
-            client.starttls(context)
+            _starttls(client, context)
     except ssl.SSLCertVerificationError as exc:
         raise TlsError(f"the TLS certificate of {where} is not trusted: {exc.verify_message}") from None
     except ssl.SSLError as exc:
@@ -125,6 +134,15 @@ def open_imap(host: str, port: int, security: str, tls_verify: bool, opts: Conne
             raise TlsError(f"{where} does not offer STARTTLS") from None
         raise ProtocolError(f"{where} does not speak IMAP as expected: {msg[:200]}") from None
     return client
+
+
+def _starttls(client: IMAPClient, context: ssl.SSLContext) -> None:
+    """STARTTLS; a refusal closes the connection (a session is given up only once it is closed)."""
+    try:
+        client.starttls(context)
+    except BaseException:
+        _quiet_close(client)
+        raise
 
 
 def login_imap(host: str, port: int, security: str, tls_verify: bool, login: str, password: str,

@@ -27,6 +27,7 @@ class ImapUndo:
         self.target = target
         self.client = target.client
         self.open_sieve = open_sieve
+        self._closed = False
 
     def remove(self, things: Sequence[CreatedThing], batch: int) -> Iterator[Removal]:
         by_folder: dict[tuple[str, int], list[int]] = {}
@@ -104,6 +105,9 @@ class ImapUndo:
         if self.open_sieve is None:
             yield Removal(names, 0, ("the Sieve scripts were left: the target has no ManageSieve",))
             return
+        # The undo holds one lease on the session caps (the loader's): the IMAP session, done with (settings
+        # come last), ends before the ManageSieve one opens, so the server never has both at once.
+        self.close()
         sieve = self.open_sieve()
         try:
             restored = restore_scripts(sieve, scripts)
@@ -112,4 +116,6 @@ class ImapUndo:
         yield Removal(names, restored)
 
     def close(self) -> None:
-        self.target.close()
+        if not self._closed:
+            self._closed = True
+            self.target.close()

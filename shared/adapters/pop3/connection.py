@@ -16,6 +16,7 @@ import socket
 import ssl
 
 from shared.adapters.net import ConnectOptions, resolve, tls_context
+from shared.adapters.session_end import close_after_server
 from shared.errors import (
     AuthenticationFailed,
     ProtocolError,
@@ -166,12 +167,15 @@ class Pop3Client(poplib.POP3):
 
     def abort(self) -> None:
         """Drop the connection without QUIT (nothing to commit: we never delete)."""
+        self.close()
+
+    def close(self) -> None:
+        """Closed once the server has closed its side (after QUIT, which poplib's ``quit`` ends with, or after
+        our half-close when the session is dropped): the session's lease goes back only after this."""
         with contextlib.suppress(Exception):
             if getattr(self, "file", None) is not None:
                 self.file.close()
-        with contextlib.suppress(Exception):
-            if getattr(self, "sock", None) is not None:
-                self.sock.close()
+        close_after_server(getattr(self, "sock", None))
 
     def logout(self) -> None:
         try:

@@ -8,12 +8,15 @@ address the network guard checked, like every other connection.
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.adapters.net import ConnectOptions, resolve, tls_context
+from shared.adapters.session_end import close_after_server
 from shared.errors import AuthenticationFailed, ItemRejected, ProtocolError, ServerUnreachable, TlsError
 from shared.wire_text import has_control, refuse_controls
 
@@ -33,6 +36,7 @@ class ManageSieve:
     def __init__(self, sock: socket.socket, host: str) -> None:
         self.sock = sock
         self.host = host
+        self.on_close: Callable[[], None] | None = None  # gives a lease back, once the session is closed
         self.file = sock.makefile("rb")
         self.capabilities = self._capabilities(self._read_response())
 
@@ -166,9 +170,21 @@ class ManageSieve:
     def logout(self) -> None:
         try:
             self._command(b"LOGOUT")
-        except (OSError, ServerUnreachable):
+        except (OSError, ServerUnreachable, ProtocolError):
             pass
-        self.sock.close()
+        self.close()
+
+    def close(self) -> None:
+        """Closed once the server has closed its side (after LOGOUT, or after our half-close when the session
+        is dropped); then ``on_close`` (a lease given back) runs."""
+        try:
+            with contextlib.suppress(Exception):
+                self.file.close()
+            close_after_server(self.sock)
+        finally:
+            if self.on_close is not None:
+                hook, self.on_close = self.on_close, None
+                hook()
 
 
 DEFAULT_PORT = 4190
@@ -195,14 +211,29 @@ def connect_sieve(host: str, port: int, security: str, tls_verify: bool, login: 
     context = tls_context(tls_verify, opts.ca_file)
     try:
         sock = socket.create_connection((address, port), timeout=opts.timeout)
+    except OSError as exc:
+        raise ServerUnreachable(f"cannot reach the ManageSieve server {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        return _start(sock, host, security, context, login, password)
+    except ssl.SSLError as exc:
+        raise TlsError(f"TLS with the ManageSieve server {host}:{port} failed: {exc}") from None
+    except OSError as exc:
+        raise ServerUnreachable(f"cannot reach the ManageSieve server {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _start(sock: socket.socket, host: str, security: str, context: ssl.SSLContext, login: str,
+           password: str) -> ManageSieve:
+    """TLS as asked and the login on a connected socket; on any failure the connection is closed first (a
+    session is given up only once it is closed)."""
+    client: ManageSieve | None = None
+    try:
         if security == "tls":
             sock = context.wrap_socket(sock, server_hostname=host)
         client = ManageSieve(sock, host)
         if security == "starttls":
             client.starttls(context)
-    except ssl.SSLError as exc:
-        raise TlsError(f"TLS with the ManageSieve server {host}:{port} failed: {exc}") from None
-    except OSError as exc:
-        raise ServerUnreachable(f"cannot reach the ManageSieve server {host}:{port}: {exc.strerror or exc}") from None
-    client.login(login, password)
-    return client
+        client.login(login, password)
+        return client
+    except BaseException:
+        close_after_server(client.sock if client is not None else sock)
+        raise
