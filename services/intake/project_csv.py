@@ -12,6 +12,7 @@ Pure code: the caller gives the lines and keeps the rows.
 from __future__ import annotations
 
 import csv
+import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -27,6 +28,8 @@ SIDES = ("source", "target")
 ENDPOINT_FIELDS = ("type", "host", "port", "security", "login", "password", "auth")
 COLUMNS = (*tuple(f"{side}_{name}" for side in SIDES for name in ENDPOINT_FIELDS), "options")
 REQUIRED = ("source_login", "target_login")
+#: Cells the first line may have: every column once, and room for a few unknown ones to be named.
+MAX_COLUMNS = 2 * len(COLUMNS)
 #: What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
 FORMULA_START = ("=", "+", "-", "@")
 #: Cells where a leading formula character cannot be legitimate (never a password: any character goes there).
@@ -106,12 +109,26 @@ def _cell_problem(column: str, value: str) -> str | None:
 
 
 def header_errors(header: list[str]) -> list[RowError]:
+    """What is wrong with the first line. An unknown name is never repeated: a file without its header line has a
+    row of data there (a password among it), and the errors are stored, published and shown."""
     names = [h.strip().lower() for h in header]
-    out = [RowError(1, h[:40], f"unknown column (columns: {', '.join(COLUMNS)})") for h in names
-           if h not in COLUMNS]
+    if len(names) > MAX_COLUMNS:
+        return [RowError(1, "", f"the first line has {len(names)} cells; it names the columns, at most "
+                                f"{len(COLUMNS)} (columns: {', '.join(COLUMNS)})")]
+    out = [RowError(1, f"column {i}", _unknown_column(h)) for i, h in enumerate(names, start=1) if h not in COLUMNS]
     out += [RowError(1, c, "this column is required") for c in REQUIRED if c not in names]
-    out += [RowError(1, h, "this column appears twice") for i, h in enumerate(names) if h in names[:i]]
+    seen: set[str] = set()
+    for h in names:
+        if h in seen and h in COLUMNS:
+            out.append(RowError(1, h, "this column appears twice"))
+        seen.add(h)
     return out
+
+
+def _unknown_column(name: str) -> str:
+    close = difflib.get_close_matches(name, COLUMNS, n=1, cutoff=0.8)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"not a column name ({hint}the first line names the columns: {', '.join(COLUMNS)})"
 
 
 def _side(row: Mapping[str, str], side: str, defaults: SideDefaults) -> dict[str, Any]:
@@ -122,7 +139,8 @@ def _side(row: Mapping[str, str], side: str, defaults: SideDefaults) -> dict[str
                           "login": cell("login")}
     port = cell("port")
     if port:
-        ep["port"] = int(port) if port.isdigit() and len(port) <= 5 else port
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses (a 500, not the row's error).
+        ep["port"] = int(port) if port.isascii() and port.isdigit() and len(port) <= 5 else port
     elif defaults.port:
         ep["port"] = defaults.port
     for name in ("security", "auth"):
