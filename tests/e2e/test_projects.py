@@ -399,8 +399,13 @@ def test_hostile_operator_requests_get_clear_refusals_never_a_5xx(project_stack:
     pid = create(project_stack, HEADER.encode()).json()["id"]
     assert api(project_stack, "GET", f"/projects/{pid}/rows", params={"state": "<script>"}).json()["total"] == 0
     for start in ({"at": "garbage"}, {"pass": "bogus"}, {"pass": "full", "received_before": "2020-01-01T00:00:00Z"},
-                  {"unknown": 1}):
-        assert api(project_stack, "POST", f"/projects/{pid}/start", json=start).status_code == 422, start
+                  {"unknown": 1},
+                  # times UTC cannot hold (were a 500), and times without a zone (were read in the server's zone)
+                  {"at": "9999-12-31T23:59:59-05:00"}, {"at": "0001-01-01T00:00:00+05:00"},
+                  {"pass": "prestage", "received_before": "9999-12-31T23:59:59-05:00"},
+                  {"at": "2030-01-01T00:00:00"}, {"pass": "prestage", "received_before": "2020-01-01T00:00:00"}):
+        got = api(project_stack, "POST", f"/projects/{pid}/start", json=start)
+        assert code(got) == (422, "invalid_request"), (start, got.text)
     assert code(api(project_stack, "POST", f"/projects/{pid}/undo")) == (409, "not_finished")
     assert code(api(project_stack, "POST", f"/projects/{pid}/start")) == (409, "no_rows")
 
