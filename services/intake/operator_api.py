@@ -115,17 +115,21 @@ def operator_router(projects: Projects, auth: OperatorAuth) -> APIRouter:
         try:
             got = await receive(request, projects.intake.settings.spool / "projects")
         except UploadRefused as exc:
-            return error(exc.status, "invalid_upload", str(exc))
+            return error(exc.status, "invalid_upload", str(exc), field=exc.field)
         except ClientDisconnect:
             return error(400, "upload_incomplete", "the upload was interrupted")
         assert got.csv_path is not None
+        if pid is None and got.settings is None:
+            got.csv_path.unlink(missing_ok=True)
+            return error(422, "invalid_request", "project: the project part (its settings, JSON) is missing",
+                         field="project")
         try:
             settings = ProjectSettings.model_validate_json(got.settings or b"") if pid is None else None
         except ValidationError as exc:
             got.csv_path.unlink(missing_ok=True)
             first = exc.errors()[0]
-            fld = ".".join(str(p) for p in first.get("loc", ()))
-            return error(422, "invalid_request", f"project.{fld}: {first.get('msg')}", field=f"project.{fld}")
+            fld = ".".join(["project", *(str(p) for p in first.get("loc", ()))])
+            return error(422, "invalid_request", f"{fld}: {first.get('msg')}", field=fld)
 
         def work() -> dict[str, Any]:
             assert got.csv_path is not None

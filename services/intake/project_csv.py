@@ -15,12 +15,13 @@ import csv
 import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from services.intake.api_models import AddressText, CleanText, Endpoint, no_controls
+from services.intake.api_models import OPTIONS_SCHEMA, AddressText, CleanText, Endpoint, no_controls
 from shared.adapters import registry
+from shared.migration_state import OPERATIONS
 
 MAX_ROWS = 50_000
 MAX_CELL = 1024
@@ -36,20 +37,34 @@ FORMULA_START = ("=", "+", "-", "@")
 FORMULA_CHECKED = frozenset(c for c in COLUMNS if not c.endswith("_password"))
 
 
+def _choices(name: str) -> tuple[str, ...]:
+    """What the REST API takes in an account's field (its Literal), for the project's defaults."""
+    return tuple(str(c) for c in get_args(Endpoint.model_fields[name].annotation))
+
+
 class SideDefaults(BaseModel):
     """What an empty cell of one side means; ``password`` is the project-wide (admin / master-user) one."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str = Field(default="", max_length=16)
+    type: str = Field(default="", max_length=16, json_schema_extra={"enum": ["", *_choices("type")]})
     host: CleanText = Field(default="", max_length=253)
     port: int | None = Field(default=None, ge=1, le=65535)
-    security: str = Field(default="", max_length=16)
-    auth: str = Field(default="", max_length=16)
+    security: str = Field(default="", max_length=16, json_schema_extra={"enum": ["", *_choices("security")]})
+    auth: str = Field(default="", max_length=16, json_schema_extra={"enum": ["", *_choices("auth")]})
     password: CleanText = Field(default="", max_length=1024, repr=False)
     login_format: CleanText = Field(default="{login}", max_length=320, pattern=r"^[^{}]*\{login\}[^{}]*$",
                                     description="how the row's login is sent, e.g. {login}*admin (a Dovecot "
                                                 "master user); the row keeps its own login")
+
+    @field_validator("type", "security", "auth")
+    @classmethod
+    def _one_of_the_apis(cls, v: str, info: ValidationInfo) -> str:
+        """A default the API would refuse is refused here, not on every row it fills."""
+        known = _choices(str(info.field_name))
+        if v and v not in known:
+            raise ValueError(f"must be empty or one of {', '.join(known)}")
+        return v
 
 
 class FolderFilters(BaseModel):
@@ -69,11 +84,20 @@ class ProjectSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: CleanText = Field(min_length=1, max_length=200)
-    options: list[str] = Field(default_factory=lambda: ["emails"], max_length=16)
+    options: list[str] = Field(default_factory=lambda: ["emails"], json_schema_extra=OPTIONS_SCHEMA)
     source: SideDefaults = Field(default_factory=SideDefaults)
     target: SideDefaults = Field(default_factory=SideDefaults)
     notify_email: AddressText | None = Field(default=None, max_length=320)
     folders: FolderFilters = Field(default_factory=FolderFilters)
+
+    @field_validator("options")
+    @classmethod
+    def _known_options(cls, v: list[str]) -> list[str]:
+        """The rows' default: at least one known option, each once (which ones a pair takes is each row's check)."""
+        unknown = [o for o in v if o not in OPERATIONS]
+        if unknown or not v or len(set(v)) != len(v):
+            raise ValueError(f"choose each of {', '.join(OPERATIONS)} at most once, at least one")
+        return v
 
 
 @dataclass(frozen=True)
