@@ -19,7 +19,7 @@ from typing import Annotated, Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from services.intake.api_models import OPTIONS_SCHEMA, AddressText, CleanText, Endpoint, no_controls
+from services.intake.api_models import OPTIONS_SCHEMA, AddressText, CleanText, Endpoint, HostText, no_controls
 from shared.adapters import registry
 from shared.migration_state import OPERATIONS
 
@@ -48,7 +48,7 @@ class SideDefaults(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str = Field(default="", max_length=16, json_schema_extra={"enum": ["", *_choices("type")]})
-    host: CleanText = Field(default="", max_length=253)
+    host: HostText = Field(default="", max_length=253)
     port: int | None = Field(default=None, ge=1, le=65535)
     security: str = Field(default="", max_length=16, json_schema_extra={"enum": ["", *_choices("security")]})
     auth: str = Field(default="", max_length=16, json_schema_extra={"enum": ["", *_choices("auth")]})
@@ -87,7 +87,7 @@ class ProjectSettings(BaseModel):
     options: list[str] = Field(default_factory=lambda: ["emails"], json_schema_extra=OPTIONS_SCHEMA)
     source: SideDefaults = Field(default_factory=SideDefaults)
     target: SideDefaults = Field(default_factory=SideDefaults)
-    notify_email: AddressText | None = Field(default=None, max_length=320)
+    notify_email: AddressText | None = None
     folders: FolderFilters = Field(default_factory=FolderFilters)
 
     @field_validator("options")
