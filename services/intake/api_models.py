@@ -180,7 +180,8 @@ class MigrationRequest(BaseModel):
 
     source: Endpoint
     target: Endpoint
-    options: list[str] = Field(default_factory=lambda: ["emails"], json_schema_extra=OPTIONS_SCHEMA,
+    options: list[str] = Field(default_factory=lambda: ["emails"], max_length=len(OPERATIONS),
+                               json_schema_extra=OPTIONS_SCHEMA,
                                description="what to migrate (which of them a pair can take: GET /api/v1/option-rules)")
     notify_email: AddressText | None = None
 

@@ -8,8 +8,9 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from services.intake.api_models import HOST_PATTERN, Endpoint
+from services.intake.api_models import HOST_PATTERN, Endpoint, MigrationRequest
 from services.intake.pst_checks import Refused, parse_fields
+from shared.adapters import registry
 
 ACCOUNT = {"type": "imap", "port": 993, "security": "tls", "login": "ann@example.test", "password": "pw"}
 
@@ -41,3 +42,13 @@ def test_a_pst_notification_address_must_be_utf8() -> None:
     assert (caught.value.status, caught.value.field) == (422, "notify_email")
     assert parse_fields({"target": target, "notify_email": "änn@example.test".encode()}, False).notify_email == (
         "änn@example.test")
+
+
+def test_unknown_options_are_named_a_few_and_cut_short() -> None:
+    """They are the caller's words: 6,000 of them made a message of 60 kB."""
+    [(fld, message)] = registry.problems("imap", "imap", ["x" * 500, *(f"o{i}" for i in range(5999))])
+    assert fld == "options" and "and 5997 more" in message and len(message) < 300, message
+    with pytest.raises(ValidationError) as caught:
+        MigrationRequest.model_validate({"source": {**ACCOUNT, "host": "a.example"},
+                                         "target": {**ACCOUNT, "host": "b.example"}, "options": ["emails"] * 8})
+    assert caught.value.errors()[0]["loc"] == ("options",)
