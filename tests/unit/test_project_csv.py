@@ -85,8 +85,8 @@ def test_a_file_without_its_header_line_never_repeats_the_cells_of_its_first_lin
     first = "imap.example.org,993,tls,ann@example.org,Sup3r-Secret-pw,mx.example.net,993,ann@example.net\n"
     found = [e for e in parse([first, first], SETTINGS, {}) if isinstance(e, RowError)]
     assert found and all(e.line == 1 for e in found)
-    for e in found:
-        assert "secret" not in f"{e.field} {e.reason}".lower() and "ann@" not in f"{e.field} {e.reason}", e
+    leaked = [e.line for e in found if "secret" in f"{e.field} {e.reason}".lower() or "ann@" in e.field + e.reason]
+    assert not leaked, "a cell of the first line is in its errors"  # (not printed: it may be the password)
 
 
 def test_a_header_of_100_000_cells_is_one_error_at_once() -> None:
