@@ -24,10 +24,12 @@ class ConnectionCheckFailed(MailferryError):
 
 class HostNotFound(ConnectionCheckFailed):
     code = "host_not_found"
+    field = "host"  # the field at fault, named in the API's error (``source.host``)
 
 
 class AddressNotAllowed(ConnectionCheckFailed):
     code = "address_not_allowed"
+    field = "host"
 
 
 class ServerUnreachable(ConnectionCheckFailed):

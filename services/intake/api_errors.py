@@ -47,6 +47,19 @@ def unavailable(which: list[str]) -> JSONResponse:
                  headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+def whole_body_refused(content_type: str, missing: bool) -> JSONResponse:
+    """A JSON body that is missing, sent as another type (415), or JSON but not an object: said as such, not as
+    FastAPI's "request: Input should be a valid dictionary"."""
+    kind = content_type.split(";")[0].strip().lower()
+    if missing:
+        return error(422, "invalid_request", "the request body is missing: send a JSON object "
+                                             "(Content-Type: application/json)")
+    if kind and kind != "application/json" and not kind.endswith("+json"):  # without a type it is read as JSON
+        return error(415, "unsupported_media_type", f"the request body must be JSON (Content-Type: application/json), "
+                                                    f"not {kind[:60]}")
+    return error(422, "invalid_request", "the request body must be a JSON object ({...})")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(redis.RedisError)
     async def _redis_down(_req: Request, exc: redis.RedisError) -> JSONResponse:
@@ -60,12 +73,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return unavailable(["broker"])
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(req: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         if first.get("type") == "json_invalid":
             ctx = first.get("ctx")
             reason = ctx.get("error", "") if isinstance(ctx, dict) else ""
             return error(422, "invalid_request", f"the request body is not valid JSON: {reason}")
+        if tuple(first.get("loc", ())) == ("body",):  # the body as a whole: missing, not JSON, not an object
+            return whole_body_refused(req.headers.get("content-type", ""), first.get("type") == "missing")
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
         fld = ".".join(loc) or None
         return error(422, "invalid_request", f"{fld or 'request'}: {first.get('msg')}", field=fld)
@@ -76,6 +91,8 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail)
         if exc.status_code == 400:  # FastAPI's "There was an error parsing the body": say what it means
             message = "the request body could not be read: it must be JSON, encoded in UTF-8"
+            if isinstance(exc.__cause__, ValueError) and "digits" in str(exc.__cause__):
+                message = "the request body could not be read: it holds a number of more than 4300 digits"
         return error(exc.status_code, code, message, headers=dict(exc.headers or {}))
 
     @app.exception_handler(Exception)

@@ -8,6 +8,7 @@ the connections apply again before sending), and the OpenAPI schema carries the 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -39,9 +40,34 @@ CleanText = Annotated[str, AfterValidator(no_controls),
 #: A login: the same, and not only white space (it is stripped).
 LoginText = Annotated[str, AfterValidator(no_controls),
                       Field(json_schema_extra={"pattern": wire_text.NOT_BLANK_PATTERN})]
+#: A server name (letters of any script, digits, dots, hyphens, underscores) or an IP address (IPv6 also in brackets);
+#: nothing a URL, a port or a login would add (``imap.example.com:993``, ``https://...``, ``user@host``), which no
+#: resolver finds: refused naming the field before any lookup. Which addresses may be reached is the network guard's.
+_NOT_IN_NAMES = r"\s/\\@?#%:\[\]<>" + "\"'`,;*!$&()=+|{}^~" + wire_text.CONTROL_CLASS
+HOST_PATTERN = (rf"^\s*(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*|[^{_NOT_IN_NAMES}]*)\s*$")
+_HOST = re.compile(HOST_PATTERN)
+
+
+def host_syntax(value: str) -> str:
+    if _HOST.match(value):
+        return value
+    text = value.strip()
+    if "://" in text:
+        raise ValueError("give the server name only, without a scheme such as imaps:// or https://")
+    if re.fullmatch(r"[^:]+:[0-9]*", text):
+        raise ValueError("give the server name only; its port goes into the port field")
+    if "@" in text:
+        raise ValueError("give the server name only; the login goes into the login field")
+    raise ValueError("must be a server name (letters, digits, dots and hyphens, e.g. imap.example.com) or an IP "
+                     "address")
+
+
+#: Where an account's server is: no control characters, and the shape of a name or an address.
+HostText = Annotated[str, AfterValidator(no_controls), AfterValidator(host_syntax),
+                     Field(json_schema_extra={"pattern": HOST_PATTERN})]
 #: The notification's recipient: one address.
-AddressText = Annotated[str, AfterValidator(one_address),
-                        Field(json_schema_extra={"pattern": wire_text.ADDRESS_PATTERN})]
+AddressText = Annotated[str, Field(max_length=320, json_schema_extra={"pattern": wire_text.ADDRESS_PATTERN}),
+                        AfterValidator(one_address)]
 #: What a migration can carry, for the schema; the rules per pair follow from the registry's systems.
 OPTIONS_SCHEMA: dict[str, Any] = {"minItems": 1, "uniqueItems": True,
                                   "items": {"type": "string", "enum": list(OPERATIONS)}}
@@ -80,7 +106,7 @@ class Endpoint(BaseModel):
     type: Literal["imap", "pop3", "ews", "graph"] = Field(
         description="the account's protocol; graph: Microsoft 365 / Exchange Online (no host: the operator's "
                     "setting; the login is the mailbox's address)")
-    host: CleanText = Field(default="", max_length=253,
+    host: HostText = Field(default="", max_length=253,
                             description="server name or address; empty for Exchange means: find it by autodiscover "
                                         "(then the login must be the e-mail address)")
     port: int = Field(default=443, ge=1, le=65535)
@@ -154,9 +180,10 @@ class MigrationRequest(BaseModel):
 
     source: Endpoint
     target: Endpoint
-    options: list[str] = Field(default_factory=lambda: ["emails"], json_schema_extra=OPTIONS_SCHEMA,
+    options: list[str] = Field(default_factory=lambda: ["emails"], max_length=len(OPERATIONS),
+                               json_schema_extra=OPTIONS_SCHEMA,
                                description="what to migrate (which of them a pair can take: GET /api/v1/option-rules)")
-    notify_email: AddressText | None = Field(default=None, max_length=320)
+    notify_email: AddressText | None = None
 
 
 class CancelRequest(BaseModel):

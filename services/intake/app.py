@@ -112,7 +112,8 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(intake.registry), media_type=CONTENT_TYPE_LATEST)
+        # In a thread: the projects' gauges read Redis (seconds for a large project), the event loop must not wait.
+        return Response(await run_in_threadpool(generate_latest, intake.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/api/v1/migrations", status_code=202, response_model=Accepted,
               responses={422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}})

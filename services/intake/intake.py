@@ -6,10 +6,8 @@ Passwords are sealed before they leave this process and are never logged.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -55,6 +53,7 @@ from shared.mail_address import InvalidEmail
 from shared.metrics import ServiceMetrics
 from shared.migration_records import RecordLog
 from shared.net_guard import AllowList
+from shared.project_progress import table_csv
 from shared.status_store import StatusStore
 from shared.view_rebuild import ViewGuard
 
@@ -354,8 +353,5 @@ REPORT_COLUMNS = ("item_type", "result", "folder", "subject", "bytes", "reason",
 
 
 def report_csv(rows: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS, extrasaction="ignore", lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    """The report as CSV, formula cells made inert: a subject or folder name comes from whoever sent the mail."""
+    return table_csv(REPORT_COLUMNS, rows)

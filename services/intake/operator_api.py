@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -50,15 +50,27 @@ ROWS_BODY = _multipart({"rows": ROWS_PART}, ["rows"])
 REFUSALS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (401, 403, 404, 409, 422, 429)}
 
 
+def in_utc(value: datetime) -> datetime:
+    """A time with its zone, in UTC; a time that UTC cannot hold (9999-12-31T23:00-05:00) is the request's error."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must be a date between the years 1 and 9999 in UTC") from None
+
+
+#: A point in time the request gives: with its zone (a time without one would be read in the server's), in UTC.
+UtcTime = Annotated[AwareDatetime, AfterValidator(in_utc)]
+
+
 class StartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    at: datetime | None = Field(default=None, description="when to start (ISO 8601 with a zone); now if left out")
+    at: UtcTime | None = Field(default=None, description="when to start (ISO 8601 with a zone); now if left out")
     run_pass: Literal["full", "prestage", "final"] = Field(
         default="full", alias="pass",
         description="full: every row not yet run; prestage: every row, only mail received before "
                     "received_before (before the MX switch); final: every row again, the delta at cut-over")
-    received_before: datetime | None = Field(default=None, description="the pre-stage's cut-off (with a zone)")
+    received_before: UtcTime | None = Field(default=None, description="the pre-stage's cut-off (with a zone)")
 
 
 class RowError(BaseModel):
@@ -103,17 +115,21 @@ def operator_router(projects: Projects, auth: OperatorAuth) -> APIRouter:
         try:
             got = await receive(request, projects.intake.settings.spool / "projects")
         except UploadRefused as exc:
-            return error(exc.status, "invalid_upload", str(exc))
+            return error(exc.status, "invalid_upload", str(exc), field=exc.field)
         except ClientDisconnect:
             return error(400, "upload_incomplete", "the upload was interrupted")
         assert got.csv_path is not None
+        if pid is None and got.settings is None:
+            got.csv_path.unlink(missing_ok=True)
+            return error(422, "invalid_request", "project: the project part (its settings, JSON) is missing",
+                         field="project")
         try:
             settings = ProjectSettings.model_validate_json(got.settings or b"") if pid is None else None
         except ValidationError as exc:
             got.csv_path.unlink(missing_ok=True)
             first = exc.errors()[0]
-            fld = ".".join(str(p) for p in first.get("loc", ()))
-            return error(422, "invalid_request", f"project.{fld}: {first.get('msg')}", field=f"project.{fld}")
+            fld = ".".join(["project", *(str(p) for p in first.get("loc", ()))])
+            return error(422, "invalid_request", f"{fld}: {first.get('msg')}", field=fld)
 
         def work() -> dict[str, Any]:
             assert got.csv_path is not None

@@ -12,14 +12,16 @@ Pure code: the caller gives the lines and keeps the rows.
 from __future__ import annotations
 
 import csv
+import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from services.intake.api_models import AddressText, CleanText, Endpoint, no_controls
+from services.intake.api_models import OPTIONS_SCHEMA, AddressText, CleanText, Endpoint, HostText, no_controls
 from shared.adapters import registry
+from shared.migration_state import OPERATIONS
 
 MAX_ROWS = 50_000
 MAX_CELL = 1024
@@ -27,10 +29,17 @@ SIDES = ("source", "target")
 ENDPOINT_FIELDS = ("type", "host", "port", "security", "login", "password", "auth")
 COLUMNS = (*tuple(f"{side}_{name}" for side in SIDES for name in ENDPOINT_FIELDS), "options")
 REQUIRED = ("source_login", "target_login")
+#: Cells the first line may have: every column once, and room for a few unknown ones to be named.
+MAX_COLUMNS = 2 * len(COLUMNS)
 #: What a spreadsheet reads as the start of a formula (OWASP "CSV injection").
 FORMULA_START = ("=", "+", "-", "@")
 #: Cells where a leading formula character cannot be legitimate (never a password: any character goes there).
 FORMULA_CHECKED = frozenset(c for c in COLUMNS if not c.endswith("_password"))
+
+
+def _choices(name: str) -> tuple[str, ...]:
+    """What the REST API takes in an account's field (its Literal), for the project's defaults."""
+    return tuple(str(c) for c in get_args(Endpoint.model_fields[name].annotation))
 
 
 class SideDefaults(BaseModel):
@@ -38,15 +47,24 @@ class SideDefaults(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str = Field(default="", max_length=16)
-    host: CleanText = Field(default="", max_length=253)
+    type: str = Field(default="", max_length=16, json_schema_extra={"enum": ["", *_choices("type")]})
+    host: HostText = Field(default="", max_length=253)
     port: int | None = Field(default=None, ge=1, le=65535)
-    security: str = Field(default="", max_length=16)
-    auth: str = Field(default="", max_length=16)
+    security: str = Field(default="", max_length=16, json_schema_extra={"enum": ["", *_choices("security")]})
+    auth: str = Field(default="", max_length=16, json_schema_extra={"enum": ["", *_choices("auth")]})
     password: CleanText = Field(default="", max_length=1024, repr=False)
     login_format: CleanText = Field(default="{login}", max_length=320, pattern=r"^[^{}]*\{login\}[^{}]*$",
                                     description="how the row's login is sent, e.g. {login}*admin (a Dovecot "
                                                 "master user); the row keeps its own login")
+
+    @field_validator("type", "security", "auth")
+    @classmethod
+    def _one_of_the_apis(cls, v: str, info: ValidationInfo) -> str:
+        """A default the API would refuse is refused here, not on every row it fills."""
+        known = _choices(str(info.field_name))
+        if v and v not in known:
+            raise ValueError(f"must be empty or one of {', '.join(known)}")
+        return v
 
 
 class FolderFilters(BaseModel):
@@ -66,11 +84,20 @@ class ProjectSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: CleanText = Field(min_length=1, max_length=200)
-    options: list[str] = Field(default_factory=lambda: ["emails"], max_length=16)
+    options: list[str] = Field(default_factory=lambda: ["emails"], json_schema_extra=OPTIONS_SCHEMA)
     source: SideDefaults = Field(default_factory=SideDefaults)
     target: SideDefaults = Field(default_factory=SideDefaults)
-    notify_email: AddressText | None = Field(default=None, max_length=320)
+    notify_email: AddressText | None = None
     folders: FolderFilters = Field(default_factory=FolderFilters)
+
+    @field_validator("options")
+    @classmethod
+    def _known_options(cls, v: list[str]) -> list[str]:
+        """The rows' default: at least one known option, each once (which ones a pair takes is each row's check)."""
+        unknown = [o for o in v if o not in OPERATIONS]
+        if unknown or not v or len(set(v)) != len(v):
+            raise ValueError(f"choose each of {', '.join(OPERATIONS)} at most once, at least one")
+        return v
 
 
 @dataclass(frozen=True)
@@ -106,12 +133,26 @@ def _cell_problem(column: str, value: str) -> str | None:
 
 
 def header_errors(header: list[str]) -> list[RowError]:
+    """What is wrong with the first line. An unknown name is never repeated: a file without its header line has a
+    row of data there (a password among it), and the errors are stored, published and shown."""
     names = [h.strip().lower() for h in header]
-    out = [RowError(1, h[:40], f"unknown column (columns: {', '.join(COLUMNS)})") for h in names
-           if h not in COLUMNS]
+    if len(names) > MAX_COLUMNS:
+        return [RowError(1, "", f"the first line has {len(names)} cells; it names the columns, at most "
+                                f"{len(COLUMNS)} (columns: {', '.join(COLUMNS)})")]
+    out = [RowError(1, f"column {i}", _unknown_column(h)) for i, h in enumerate(names, start=1) if h not in COLUMNS]
     out += [RowError(1, c, "this column is required") for c in REQUIRED if c not in names]
-    out += [RowError(1, h, "this column appears twice") for i, h in enumerate(names) if h in names[:i]]
+    seen: set[str] = set()
+    for h in names:
+        if h in seen and h in COLUMNS:
+            out.append(RowError(1, h, "this column appears twice"))
+        seen.add(h)
     return out
+
+
+def _unknown_column(name: str) -> str:
+    close = difflib.get_close_matches(name, COLUMNS, n=1, cutoff=0.8)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return f"not a column name ({hint}the first line names the columns: {', '.join(COLUMNS)})"
 
 
 def _side(row: Mapping[str, str], side: str, defaults: SideDefaults) -> dict[str, Any]:
@@ -122,7 +163,8 @@ def _side(row: Mapping[str, str], side: str, defaults: SideDefaults) -> dict[str
                           "login": cell("login")}
     port = cell("port")
     if port:
-        ep["port"] = int(port) if port.isdigit() and len(port) <= 5 else port
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses (a 500, not the row's error).
+        ep["port"] = int(port) if port.isascii() and port.isdigit() and len(port) <= 5 else port
     elif defaults.port:
         ep["port"] = defaults.port
     for name in ("security", "auth"):

@@ -8,7 +8,9 @@ row figures, so a scrape costs what the running projects hold, not the history.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import redis
 from prometheus_client.core import GaugeMetricFamily
@@ -21,11 +23,27 @@ log = logging.getLogger(__name__)
 COUNTERS = (*pp.COUNTERS, "bytes")
 
 
+#: How long one reading of the projects serves scrapes: /metrics answers anyone who reaches intake, and a reading
+#: over a scheduled project of 50,000 rows took 2.2 s; read at most this often, whatever the request rate.
+READING_SECONDS = 10.0
+
+
 class ProjectCollector(Collector):
-    def __init__(self, projects: Projects) -> None:
+    def __init__(self, projects: Projects, clock: Callable[[], float] = time.monotonic) -> None:
         self.projects = projects
+        self.clock = clock
+        self._last: tuple[float, list[GaugeMetricFamily]] | None = None
+        self._lock = threading.Lock()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._lock:  # concurrent scrapes wait for one reading rather than each making its own
+            now = self.clock()
+            if self._last is None or now - self._last[0] >= READING_SECONDS:
+                self._last = (now, list(self._read()))
+            families = self._last[1]
+        yield from families
+
+    def _read(self) -> Iterator[GaugeMetricFamily]:
         # Projects by state (draft, scheduled, running, ended, cancelled, undoing, undone).
         by_project = GaugeMetricFamily("mailferry_projects", "Projects by state", labels=["state"])
         # Rows of the scheduled and running projects, by their migration's state (pending before launch).

@@ -25,15 +25,17 @@ SETTINGS_MAX = 64 * 1024
 
 
 class UploadRefused(ValueError):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.field = field
 
 
 @dataclass
 class Received:
     settings: bytes | None
     csv_path: Path | None
+    has_rows: bool = False
 
 
 async def receive(request: Request, spool: Path) -> Received:
@@ -45,6 +47,7 @@ async def receive(request: Request, spool: Path) -> Received:
     spool.mkdir(parents=True, exist_ok=True)
     out = Received(None, None)
     current: str | None = None
+    seen: set[str] = set()
     settings = bytearray()
     size = 0
     fd, name = tempfile.mkstemp(prefix="project-", suffix=".csv", dir=spool)
@@ -56,6 +59,9 @@ async def receive(request: Request, spool: Path) -> Received:
                     if isinstance(ev, PartStart):
                         if ev.name not in ("project", "rows"):
                             raise UploadRefused(422, f"unknown part {ev.name[:40]!r}: send project and rows")
+                        if ev.name in seen:  # two would be glued together: refused, not guessed at
+                            raise UploadRefused(422, f"{ev.name}: sent twice; send each part once", ev.name)
+                        seen.add(ev.name)
                         current = ev.name
                     elif isinstance(ev, PartData) and current == "rows":
                         size += len(ev.data)
@@ -72,6 +78,9 @@ async def receive(request: Request, spool: Path) -> Received:
                         current = None
         if not parser.finished:
             raise UploadRefused(422, "the multipart body ended before its closing boundary")
+        if "rows" not in seen:
+            raise UploadRefused(422, "rows: the CSV file (part rows) is missing", "rows")
+        out.has_rows = True
     except MultipartError as exc:
         out.csv_path.unlink(missing_ok=True)
         raise UploadRefused(422, str(exc)) from None

@@ -76,7 +76,10 @@ def parse_fields(values: dict[str, bytes], allow_insecure_tls: bool) -> PstReque
             options = None
     if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
         raise invalid("options", 'options: must be a JSON list of strings, e.g. ["emails"]')
-    notify = values.get("notify_email", b"").decode("utf-8", "replace").strip() or None
+    try:  # strictly: a byte that is not UTF-8 would become U+FFFD, which passes for a letter
+        notify = values.get("notify_email", b"").decode("utf-8").strip() or None
+    except UnicodeDecodeError:
+        raise invalid("notify_email", "notify_email: must be UTF-8 text") from None
     if notify is not None and (len(notify) > 320 or not is_single_address(notify)):
         raise invalid("notify_email", "notify_email: must be one e-mail address (name@example.com), without "
                                       "spaces, commas or control characters")

@@ -116,14 +116,17 @@ def sign_in_router(opts: ConnectOptions, store_of: Callable[[], SignInStore]) ->
         """Start the user's own sign-in for an account of ``type_`` (``graph``: Microsoft 365, PKCE)."""
         way = _way(type_)
         if way is None:
-            return error(404, "not_found", f"{type_[:40]} accounts have no sign-in on this page")
+            return error(404, "not_found", "this type of account has no sign-in on this page")
         if wire_text.has_control(login):
             return error(422, "invalid_request", "login: must not contain control characters", field="login")
         redirect_uri = str(request.base_url).rstrip("/") + f"{PREFIX}/{type_}/redirect"
         try:
             url, flow = await run_in_threadpool(way.start, opts, login.strip(), redirect_uri)
         except ConnectionCheckFailed as exc:
-            return error(422, exc.code, str(exc), field="login")
+            if exc.code == "not_configured":  # the operator's setting, not the login (a hint only)
+                return error(422, exc.code, str(exc))
+            # The sign-in service not found or not answering is no fault of the request.
+            return error(502, "sign_in_unavailable", f"the sign-in service cannot be reached: {exc}")
         except Exception as exc:  # the sign-in service cannot be reached: a clear answer, never a 500
             return error(502, "sign_in_unavailable", f"the sign-in service cannot be reached ({type(exc).__name__})")
         store_of().keep_flow(type_, flow)

@@ -25,6 +25,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.intake.api_errors import error
 from shared.adapters import registry
 from shared.migration_state import OPERATIONS
 
@@ -240,8 +241,8 @@ def web_router() -> APIRouter:
     @router.get("/assets/{name:path}")
     async def asset(name: str) -> Response:
         file = assets.get(name)
-        if file is None:
-            return Response(status_code=404, content="not found", media_type="text/plain")
+        if file is None:  # the API's error shape, as every refusal
+            return error(404, "not_found", "no such file")
         headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
         return Response(file.read_bytes(), media_type=ASSET_TYPES[file.suffix], headers=headers)
 

@@ -123,7 +123,9 @@ def _unknown(options: list[str]) -> list[tuple[str, str]]:
     unknown = [o for o in options if o not in OPERATIONS]
     if not unknown:
         return []
-    return [("options", f"unknown option(s) {', '.join(unknown)}; known: {', '.join(OPERATIONS)}")]
+    # The caller's words: a few of them, cut short (a body of 6,000 made a message of 60 kB).
+    named = ", ".join(repr(o[:40]) for o in unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+    return [("options", f"unknown option(s) {named}; known: {', '.join(OPERATIONS)}")]
 
 
 def _twice(options: list[str]) -> list[tuple[str, str]]:

@@ -380,13 +380,39 @@ def test_hostile_operator_requests_get_clear_refusals_never_a_5xx(project_stack:
     assert code(api(project_stack, "POST", "/projects", json={"name": "x"})) == (415, "invalid_upload")
     files: dict[str, Any] = {"evil": (None, "x"), "rows": ("r.csv", HEADER.encode(), "text/csv")}
     assert code(api(project_stack, "POST", "/projects", files=files)) == (422, "invalid_upload")
-    for settings in ("{not json", '{"name": "a\\u0000b"}', '{"name": "x", "extra": 1}',
-                     '{"name": "x", "folders": {"exclude": ' + json.dumps(["f"] * 101) + "}}",
-                     '{"name": "x", "notify_email": "a@b.c, d@e.f"}'):
+    for settings, fld in (("{not json", "project"), ('{"name": "a\\u0000b"}', "project.name"),
+                          ('{"name": "x", "extra": 1}', "project.extra"),
+                          ('{"name": "x", "folders": {"exclude": ' + json.dumps(["f"] * 101) + "}}",
+                           "project.folders.exclude"),
+                          ('{"name": "x", "notify_email": "a@b.c, d@e.f"}', "project.notify_email"),
+                          # defaults the API would refuse on every row they fill: refused once, here
+                          ('{"name": "x", "options": ["nope"]}', "project.options"),
+                          ('{"name": "x", "options": []}', "project.options"),
+                          ('{"name": "x", "source": {"type": "bogus"}}', "project.source.type"),
+                          ('{"name": "x", "target": {"security": "ssl"}}', "project.target.security")):
         files = {"project": (None, settings), "rows": ("r.csv", HEADER.encode(), "text/csv")}
         got = api(project_stack, "POST", "/projects", files=files)
         assert code(got) == (422, "invalid_request"), (settings, got.text)
-        assert got.json()["error"]["field"].startswith("project")
+        assert got.json()["error"]["field"] == fld, (settings, got.text)
+    # A part missing or sent twice: refused naming it, and no project is made (two were glued together).
+    settings_part = ("project", (None, '{"name": "parts"}'))
+    rows_part = ("rows", ("r.csv", HEADER.encode(), "text/csv"))
+    before = len(api(project_stack, "GET", "/projects").json()["projects"])
+    for parts, want in (([rows_part], (422, "invalid_request", "project")),
+                        ([settings_part], (422, "invalid_upload", "rows")),
+                        ([settings_part, settings_part, rows_part], (422, "invalid_upload", "project")),
+                        ([settings_part, rows_part, rows_part], (422, "invalid_upload", "rows"))):
+        got = api(project_stack, "POST", "/projects", files=parts)
+        assert (*code(got), got.json()["error"]["field"]) == want, (parts, got.text)
+    assert len(api(project_stack, "GET", "/projects").json()["projects"]) == before
+    # A CSV without its header line: its first row (a password in it) is named nowhere the errors go.
+    secret = "Pw-" + secrets.token_urlsafe(12)
+    first = f"10.1.2.3,993,tls,nohead@example.test,{secret},10.1.2.4,993,tls,nohead@example.net,x\n"
+    got = create(project_stack, (first + first).encode())
+    assert got.status_code == 201 and got.json()["rows_added"] == 0, got.text
+    errors_csv = api(project_stack, "GET", f"/projects/{got.json()['id']}/errors", params={"format": "csv"}).text
+    leaked = secret.lower() in (got.text + errors_csv).lower() or "nohead" in got.text + errors_csv
+    assert not leaked, "a cell of the first line is in the answer or the errors"  # (never the password itself)
     boundary = "b0undary"
     truncated = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"rows\"; filename=\"r.csv\"\r\n\r\n"
                  + HEADER).encode()  # no closing boundary
@@ -399,8 +425,13 @@ def test_hostile_operator_requests_get_clear_refusals_never_a_5xx(project_stack:
     pid = create(project_stack, HEADER.encode()).json()["id"]
     assert api(project_stack, "GET", f"/projects/{pid}/rows", params={"state": "<script>"}).json()["total"] == 0
     for start in ({"at": "garbage"}, {"pass": "bogus"}, {"pass": "full", "received_before": "2020-01-01T00:00:00Z"},
-                  {"unknown": 1}):
-        assert api(project_stack, "POST", f"/projects/{pid}/start", json=start).status_code == 422, start
+                  {"unknown": 1},
+                  # times UTC cannot hold (were a 500), and times without a zone (were read in the server's zone)
+                  {"at": "9999-12-31T23:59:59-05:00"}, {"at": "0001-01-01T00:00:00+05:00"},
+                  {"pass": "prestage", "received_before": "9999-12-31T23:59:59-05:00"},
+                  {"at": "2030-01-01T00:00:00"}, {"pass": "prestage", "received_before": "2020-01-01T00:00:00"}):
+        got = api(project_stack, "POST", f"/projects/{pid}/start", json=start)
+        assert code(got) == (422, "invalid_request"), (start, got.text)
     assert code(api(project_stack, "POST", f"/projects/{pid}/undo")) == (409, "not_finished")
     assert code(api(project_stack, "POST", f"/projects/{pid}/start")) == (409, "no_rows")
 

@@ -49,9 +49,11 @@ def test_hostile_and_broken_cells_are_each_reported_on_their_line() -> None:
 
 
 def test_the_header_must_name_known_columns_and_the_logins() -> None:
-    bad = list(parse(["source_login,evil_column,source_login\n", "a,b,c\n"], SETTINGS, {}))
+    bad = list(parse(["source_login,evil_column,source_login,target_lgin\n", "a,b,c,d\n"], SETTINGS, {}))
     assert {(e.line, e.field) for e in bad if isinstance(e, RowError)} == {
-        (1, "evil_column"), (1, "target_login"), (1, "source_login")}
+        (1, "column 2"), (1, "column 4"), (1, "target_login"), (1, "source_login")}
+    [typo] = [e.reason for e in bad if isinstance(e, RowError) and e.field == "column 4"]
+    assert typo.startswith("not a column name (did you mean target_login?")
     assert [(e.line, e.reason) for e in parse([], SETTINGS, {}) if isinstance(e, RowError)] == [
         (1, "the CSV is empty: the first line names the columns")]
 
@@ -76,3 +78,25 @@ def test_exports_neutralise_formulas() -> None:
     assert safe_cell("=1+1") == "'=1+1" and safe_cell("@SUM(A1)") == "'@SUM(A1)" and safe_cell("ann") == "ann"
     assert safe_cell(5) == 5
     assert table_csv(("a", "b"), [{"a": "-2+3", "b": "x"}]) == "a,b\r\n'-2+3,x\r\n"
+
+
+def test_a_file_without_its_header_line_never_repeats_the_cells_of_its_first_line() -> None:
+    """The first line is then a row of data, its password among it; the errors are stored, published and shown."""
+    first = "imap.example.org,993,tls,ann@example.org,Sup3r-Secret-pw,mx.example.net,993,ann@example.net\n"
+    found = [e for e in parse([first, first], SETTINGS, {}) if isinstance(e, RowError)]
+    assert found and all(e.line == 1 for e in found)
+    leaked = [e.line for e in found if "secret" in f"{e.field} {e.reason}".lower() or "ann@" in e.field + e.reason]
+    assert not leaked, "a cell of the first line is in its errors"  # (not printed: it may be the password)
+
+
+def test_a_header_of_100_000_cells_is_one_error_at_once() -> None:
+    header = ",".join(f"c{i}" for i in range(100_000)) + "\n"
+    [err] = [e for e in parse([header], SETTINGS, {}) if isinstance(e, RowError)]
+    assert (err.line, err.field) == (1, "") and "100000 cells" in err.reason
+
+
+def test_a_port_of_digits_python_reads_but_int_refuses_is_the_rows_error() -> None:
+    """"²".isdigit() is True but int("²") raises: once a 500 that left the project half made."""
+    found = errors(*(f"imap.example.org,{port},tls,u{i}@example.org,pw,,993,x@example.net\n"
+                     for i, port in enumerate(("²", "١٤٣", "１４３", "9.9e2"))))
+    assert found == {(2, "source_port"), (3, "source_port"), (4, "source_port"), (5, "source_port")}
