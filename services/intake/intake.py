@@ -147,28 +147,50 @@ class Intake:
         return accepted(mid)
 
     def resolve_accounts(self, req: MigrationRequest) -> JSONResponse | None:
-        """Where the operator says the service is (Microsoft 365), and the tokens of a sign-in on the page in
-        place of its id; the refusal, or None."""
+        """Both accounts through :meth:`resolve_account`; the refusal, or None."""
         for side in ("source", "target"):
-            ep = getattr(req, side)
-            system = adapters.SYSTEMS.get(ep.type)
-            if system is None:
-                continue
-            update: dict[str, Any] = {}
-            if system.service_address is not None:
-                try:
-                    host, port = system.service_address()
-                except ConnectionCheckFailed as exc:
-                    return error(422, exc.code, str(exc), side=side)
-                update.update(host=host, port=port, security="tls")
-            if system.sign_in is not None and ep.auth == "oauth2":
-                found = self.sign_ins.tokens(ep.type, ep.password)
-                if found is None or found[1].strip().lower() != ep.login.strip().lower():
-                    return refused_sign_in(side)
-                update["password"] = found[0]
-            if update:
-                setattr(req, side, ep.model_copy(update=update))
+            try:
+                setattr(req, side, self.resolve_account(side, getattr(req, side)))
+            except SideFailed as exc:
+                return error(422, exc.error.code, str(exc.error), side=side, field=side_field(side, exc.error))
+            except SignInRefused:
+                return refused_sign_in(side)
         return None
+
+    def resolve_account(self, side: str, ep: Endpoint) -> Endpoint:
+        """Where the operator says the service is (Microsoft 365), and the tokens of a sign-in on the page in
+        place of its id. Raises SideFailed (the service's address cannot be had) or SignInRefused. Used by new
+        migrations and PST uploads alike."""
+        system = adapters.SYSTEMS.get(ep.type)
+        if system is None:
+            return ep
+        update: dict[str, Any] = {}
+        if system.service_address is not None:
+            try:
+                host, port = system.service_address()
+            except ConnectionCheckFailed as exc:
+                raise SideFailed(side, exc) from None
+            update.update(host=host, port=port, security="tls")
+        if system.sign_in is not None and ep.auth == "oauth2":
+            found = self.sign_ins.tokens(ep.type, ep.password)
+            if found is None or found[1].strip().lower() != ep.login.strip().lower():
+                raise SignInRefused(side)
+            update["password"] = found[0]
+        return ep.model_copy(update=update) if update else ep
+
+    def locate(self, side: str, ep: Endpoint) -> Endpoint:
+        """The account with its server found (autodiscover, DNS, the provider table) when none was given.
+        Raises SideFailed."""
+        find_server = adapters.find_server(ep.type)
+        if ep.host or find_server is None:
+            return ep
+        try:
+            host, port, security = find_server(ep.login, ep.password, self.detect_settings, self.settings.allow_hosts)
+        except InvalidEmail as exc:  # the request model refuses these first; never a 500
+            raise SideFailed(side, LoginNotAnAddress(f"{side}.login: {exc}")) from None
+        except ConnectionCheckFailed as exc:
+            raise SideFailed(side, exc) from None
+        return ep.model_copy(update={"host": host, "port": port, "security": security})
 
     def check_logins(self, req: MigrationRequest, target_check: Attempt) -> JSONResponse | None:
         """Find servers not given (autodiscover), check both logins; the refusal, or None when both logged in.
@@ -177,18 +199,7 @@ class Intake:
         """
         try:
             for side in ("source", "target"):
-                ep = getattr(req, side)
-                find_server = adapters.find_server(ep.type)
-                if not ep.host and find_server is not None:
-                    try:
-                        host, port, security = find_server(ep.login, ep.password, self.detect_settings,
-                                                           self.settings.allow_hosts)
-                    except InvalidEmail as exc:  # the request model refuses these first; never a 500
-                        return error(422, "invalid_request", f"{side}.login: {exc}", side=side,
-                                     field=f"{side}.login")
-                    except ConnectionCheckFailed as exc:
-                        raise SideFailed(side, exc) from None
-                    setattr(req, side, ep.model_copy(update={"host": host, "port": port, "security": security}))
+                setattr(req, side, self.locate(side, getattr(req, side)))
             outcomes = check_both((unsealed_spec(req.source), req.source.password),
                                   (unsealed_spec(req.target), req.target.password), self.env, self.pool, req.options,
                                   answer_first=True)
@@ -341,6 +352,18 @@ def rate_limited(exc: RateLimited) -> JSONResponse:
     target = exc.kind == "target"
     return error(429, "rate_limited", str(exc), side="target" if target else None,
                  field="target.login" if target else None, headers={"Retry-After": str(exc.retry_after)})
+
+
+class LoginNotAnAddress(ConnectionCheckFailed):
+    """The server is to be found from the login, which is no e-mail address (the request model refuses these
+    first; never a 500)."""
+
+    code = "invalid_request"
+    field = "login"
+
+
+class SignInRefused(Exception):
+    """A sign-in id that names no live sign-in of this account."""
 
 
 def side_field(side: str, exc: Exception) -> str | None:

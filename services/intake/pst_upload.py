@@ -31,8 +31,8 @@ from starlette.requests import ClientDisconnect
 
 from services.intake.api_errors import error
 from services.intake.api_models import OPTIONS_SCHEMA, Accepted, Endpoint, ErrorResponse
-from services.intake.intake import Intake
-from services.intake.login_check import check_endpoint
+from services.intake.intake import Intake, SignInRefused, side_field
+from services.intake.login_check import SideFailed, check_endpoint
 from services.intake.migration_start import MigrationDraft, accepted, create_migration, unsealed_spec
 from services.intake.multipart_stream import MultipartError, MultipartParser, PartData, PartStart, boundary_of
 from services.intake.pst_checks import (
@@ -47,6 +47,7 @@ from services.intake.pst_checks import (
 )
 from services.intake.pst_spool import SpoolUpload
 from services.intake.rate_limit import RateLimited
+from services.intake.sign_in import SIGN_IN_EXPIRED
 from shared.account_identity import account_identity, scope_text
 from shared.errors import ConnectionCheckFailed
 from shared.events import EndpointSpec
@@ -168,13 +169,23 @@ async def receive(request: Request, upload: SpoolUpload, limit: int, allow_insec
 def create_pst_migration(intake: Intake, req: PstRequest, upload: SpoolUpload, filename: str,
                          client_ip: str) -> JSONResponse:
     """After the upload: check the file, the target login, then create the migration (in a worker thread)."""
-    target = req.target
     check_file(upload.part_path)
+    handle = req.target.password if req.target.auth == "oauth2" else None
     try:
+        # As for a new migration: where the operator says the service is, a sign-in's tokens for its id, and
+        # the server found from the login when none was given.
+        target = intake.resolve_account("target", req.target)
         intake.limiter.check(("login", target.login), ("ip", client_ip))
         with intake.limiter.failures("target", target.login) as target_check:
+            target = intake.locate("target", target)
             check_endpoint(unsealed_spec(target), target.password, intake.env)
             target_check.passed()
+    except SignInRefused:
+        raise Refused(422, "sign_in_expired", SIGN_IN_EXPIRED, side="target", field="target.password") from None
+    except SideFailed as exc:
+        intake.metrics.error(exc.error.code)
+        raise Refused(422, exc.error.code, str(exc.error), side="target",
+                      field=side_field("target", exc.error)) from None
     except RateLimited as exc:
         target_limit = exc.kind == "target"
         raise Refused(429, "rate_limited", str(exc), side="target" if target_limit else None,
@@ -196,6 +207,8 @@ def create_pst_migration(intake: Intake, req: PstRequest, upload: SpoolUpload, f
                            status_fields={"source": f"pst:{filename}", "source_bytes": str(upload.size),
                                           "spool_file": upload.relative})  # deleted by the tracker at the end
     mid = create_migration(intake.status, intake.producer, intake.keys, draft)
+    if handle is not None:
+        intake.sign_ins.forget(handle)  # the tokens are sealed under the migration's data key now
     log.info("PST migration accepted", extra={"migration_id": mid, "options": req.options, "bytes": upload.size})
     return accepted(mid)
 

@@ -163,6 +163,8 @@ def _done(fragment: str) -> Response:
     return RedirectResponse(f"{DONE_PATH}#{fragment}", status_code=303, headers={"Cache-Control": "no-store"})
 
 
+SIGN_IN_EXPIRED = "the sign-in has expired, is unknown, or was made for another account; sign in again"
+
+
 def refused_sign_in(side: str) -> JSONResponse:
-    return error(422, "sign_in_expired", "the sign-in has expired, is unknown, or was made for another account; "
-                                         "sign in again", side=side, field=f"{side}.password")
+    return error(422, "sign_in_expired", SIGN_IN_EXPIRED, side=side, field=f"{side}.password")

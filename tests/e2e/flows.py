@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from mailferry.stack import StackInfo
 
 # The folders seed.plan_mailbox fills by default and the parents Dovecot lists for them (\\Noselect): between
 # two accounts of the same Dovecot every one of them keeps its name, and no other folder may appear.
+PST_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "pst"  # beside the project, as in CI
 DEMO_TREE = ("INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive", "Projects", "Projects/2024", "Projects/2024/Q1",
              "Données", "Données/Été 2024", "日本語", "日本語/メール", "Empty folder")
 

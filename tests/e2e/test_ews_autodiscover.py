@@ -6,6 +6,7 @@ A real DNS server (dnslib) answers for autodiscover.<domain>; the EWS emulator
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -18,7 +19,7 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 from mailferry import stack
 from mailferry.stack import StackInfo
 from tests.conftest import Accounts, stack_env
-from tests.e2e.flows import wait_final
+from tests.e2e.flows import PST_CORPUS, wait_final
 from tests.ews_emulator import EwsEmulator
 from tests.servers import Process
 
@@ -77,3 +78,22 @@ def test_exchange_without_a_server_is_found_by_autodiscover(discovery_stack: Sta
     err = httpx.post(f"{discovery_stack.intake_url}/api/v1/migrations", json=nowhere, timeout=120).json()["error"]
     assert (err["code"], err["side"]) == ("host_not_found", "target")
     assert "autodiscover found no Exchange server" in err["message"]
+
+
+def test_a_pst_upload_into_exchange_without_a_server_is_found_by_autodiscover(
+        discovery_stack: StackInfo, emulator: EwsEmulator) -> None:
+    emulator.add_mailbox("cfo@auto.test", "cfo-pw-1")
+    with (PST_CORPUS / "sample1.pst").open("rb") as fh:
+        resp = httpx.post(f"{discovery_stack.intake_url}/api/v1/pst-migrations", timeout=120, data={
+            "target": json.dumps({"type": "ews", "login": "cfo@auto.test", "password": "cfo-pw-1"}),
+            "options": json.dumps(["emails"])}, files={"file": ("sample1.pst", fh, "application/octet-stream")})
+    assert resp.status_code == 202, resp.text
+    st = wait_final(discovery_stack, resp.json()["id"], "cfo@auto.test")
+    assert st["state"] == "completed" and st["items"]["emails"]["done"] == 1, st
+    mailbox = emulator.mailbox("cfo@auto.test")
+    assert {p: len(mailbox.items_in(p)) for p in mailbox.folder_paths() if mailbox.items_in(p)} == {"Sample1": 1}
+    with (PST_CORPUS / "sample1.pst").open("rb") as fh:
+        err = httpx.post(f"{discovery_stack.intake_url}/api/v1/pst-migrations", timeout=120, data={
+            "target": json.dumps({"type": "ews", "login": "cfo@nowhere.test", "password": "x"})},
+            files={"file": ("sample1.pst", fh, "application/octet-stream")}).json()["error"]
+    assert (err["code"], err["side"]) == ("host_not_found", "target")

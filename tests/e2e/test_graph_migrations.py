@@ -33,7 +33,7 @@ from shared.adapters.ews import connection as ews_connection
 from shared.adapters.ews import fields  # noqa: F401 - registers the extended properties
 from tests import graph_rig as rig
 from tests.conftest import Accounts, stack_env
-from tests.e2e.flows import start, wait_final
+from tests.e2e.flows import PST_CORPUS, start, wait_final
 from tests.e2e.secret_scan import all_redis_bytes, all_topic_bytes
 from tests.ews_emulator import EwsEmulator
 from tests.graph_emulator import GraphEmulator, ManualClock
@@ -726,16 +726,42 @@ def test_exchange_to_graph_every_item_type_contact_groups_reported_then_undo(
         assert g.get("/mailboxSettings/automaticRepliesSetting").json()["status"] == "disabled"
 
 
-PST_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "pst"
+
+
+def post_pst(info: StackInfo, name: str, target: dict[str, object], options: list[str]) -> httpx.Response:
+    with (PST_CORPUS / name).open("rb") as fh:
+        return httpx.post(f"{info.intake_url}/api/v1/pst-migrations",
+                          data={"target": json.dumps(target), "options": json.dumps(options)},
+                          files={"file": (name, fh, "application/octet-stream")}, timeout=120)
 
 
 def upload_pst(info: StackInfo, name: str, login: str, options: list[str]) -> str:
-    with (PST_CORPUS / name).open("rb") as fh:
-        resp = httpx.post(f"{info.intake_url}/api/v1/pst-migrations",
-                          data={"target": json.dumps(graph_endpoint(login)), "options": json.dumps(options)},
-                          files={"file": (name, fh, "application/octet-stream")}, timeout=120)
+    resp = post_pst(info, name, graph_endpoint(login), options)
     assert resp.status_code == 202, resp.text
     return str(resp.json()["id"])
+
+
+def test_pst_into_a_signed_in_mailbox_uses_the_sign_in_once(graph_stack: StackInfo, graph_emu: GraphEmulator) -> None:
+    """A PST upload into Microsoft 365 with the user's own sign-in: the sign-in's id is swapped for its tokens as
+    for a new migration (a sign-in for another account, or one used up, is refused naming the field)."""
+    login = new_user(graph_emu, "pst-signed")
+    handle = sign_in_over_http(graph_stack, login)
+    wrong = post_pst(graph_stack, "sample1.pst", graph_endpoint("nobody@example.test", auth="oauth2",
+                                                                  password=handle), ["emails"])
+    assert (wrong.status_code, wrong.json()["error"]["code"], wrong.json()["error"]["field"]) == (
+        422, "sign_in_expired", "target.password")
+    resp = post_pst(graph_stack, "sample1.pst", graph_endpoint(login, auth="oauth2", password=handle), ["emails"])
+    assert resp.status_code == 202, resp.text
+    st = wait_final(graph_stack, str(resp.json()["id"]), login)
+    assert st["state"] == "completed", st
+    assert st["items"]["emails"]["done"] == 1
+    with rig.seeding(graph_emu, login) as g:
+        [mail] = g.get(f"/mailFolders/{graph_tree(g)['Sample1']}/messages",
+                       params={"$select": "internetMessageId"}).json()["value"]
+    assert mail["internetMessageId"] == (
+        "<B2FDDB8BE384C94794441DB4A7F3D8B804AE624B@TK5EX14MBXC114.redmond.corp.microsoft.com>")
+    again = post_pst(graph_stack, "sample1.pst", graph_endpoint(login, auth="oauth2", password=handle), ["emails"])
+    assert (again.status_code, again.json()["error"]["code"]) == (422, "sign_in_expired")  # used up
 
 
 def test_pst_to_graph_mail_contacts_series_and_groups_reported(graph_stack: StackInfo,
