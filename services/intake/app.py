@@ -52,6 +52,9 @@ LoginQuery = Annotated[str, Query(min_length=1, max_length=320, description="the
                        AfterValidator(no_controls)]
 
 
+#: Headers a proxy adds to what it forwards; a request carrying one did not come straight to the pod.
+FORWARDED_HEADERS = frozenset({"x-forwarded-for", "forwarded", "x-real-ip"})
+
 def intake_checks(intake: Intake) -> dict[str, str]:
     """Readiness without a watch (tests that build the app directly): Redis only."""
     try:
@@ -111,7 +114,11 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
         return Response(readiness_body(ok, checks), status_code=200 if ok else 503, media_type="application/json")
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if FORWARDED_HEADERS & {h.lower() for h in request.headers}:
+            # Came through a proxy (the ingress adds these and users cannot take them off): the metrics are
+            # the monitoring's, scraped from the pod, not the public's (they name projects and counts).
+            return error(404, "not_found", "no such page")
         # In a thread: the projects' gauges read Redis (seconds for a large project), the event loop must not wait.
         return Response(await run_in_threadpool(generate_latest, intake.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -110,6 +110,10 @@ def test_openapi_and_probes(tls_stack: StackInfo) -> None:
     assert httpx.get(f"{tls_stack.intake_url}/readyz").status_code == 200
     metrics = httpx.get(f"{tls_stack.intake_url}/metrics").text
     assert "mailferry_intake_requests_total" in metrics
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):  # through the ingress: not the public's
+        proxied = httpx.get(f"{tls_stack.intake_url}/metrics", headers={header: "for=203.0.113.9"})
+        assert (proxied.status_code, proxied.json()["error"]["code"]) == (404, "not_found")
+        assert "mailferry_" not in proxied.text
     for name, ports in tls_stack.http_ports.items():
         if name == "intake":
             continue
