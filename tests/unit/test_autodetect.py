@@ -637,3 +637,32 @@ def test_api_not_found() -> None:
     assert answer.status_code == 404
     error = answer.json()["error"]
     assert error["code"] == "not_found" and "example.com" in error["message"]
+
+
+def test_api_lookups_at_once_are_bounded_and_the_rest_told_to_come_back() -> None:
+    """Slow lookups hold the web server's threads: past the bound a request is answered 429 with Retry-After at
+    once, and a slot freed serves the next one."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    class Slow(Detector):
+        def detect(self, email: str) -> list[Suggestion]:  # type: ignore[override]
+            started.release()
+            release.wait(30)
+            return detector().detect(email)
+
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(autodetect_router(NOTHING, detector=Slow(NOTHING, DetectSettings()), at_once=2))
+    with TestClient(app) as http, ThreadPoolExecutor(2) as pool:
+        held = [pool.submit(http.get, "/api/v1/autodetect", params={"email": "alice@gmail.com"}) for _ in range(2)]
+        assert started.acquire(timeout=30) and started.acquire(timeout=30)
+        busy = http.get("/api/v1/autodetect", params={"email": "bob@gmail.com"})
+        assert (busy.status_code, busy.json()["error"]["code"], busy.headers["retry-after"]) == (429, "rate_limited",
+                                                                                                  "2")
+        release.set()
+        assert [f.result(timeout=30).status_code for f in held] == [200, 200]
+        assert http.get("/api/v1/autodetect", params={"email": "bob@gmail.com"}).status_code == 200
