@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,7 @@ from services.intake.pst_checks import (
     too_large,
 )
 from services.intake.pst_spool import SpoolUpload
-from services.intake.rate_limit import RateLimited
+from services.intake.rate_limit import RateLimited, address_bucket
 from services.intake.sign_in import SIGN_IN_EXPIRED
 from shared.account_identity import account_identity, scope_text
 from shared.errors import ConnectionCheckFailed
@@ -213,10 +214,18 @@ def create_pst_migration(intake: Intake, req: PstRequest, upload: SpoolUpload, f
     return accepted(mid)
 
 
+#: Uploads one client address may have in progress at once on a replica: a file goes to the spool volume as it
+#: arrives, so many at once from one address could fill it before any is checked.
+UPLOADS_PER_ADDRESS = 2
+UPLOAD_RETRY_AFTER = 30
+
+
 def pst_router(intake: Intake, max_bytes: int | None = None) -> APIRouter:
     """The PST upload endpoint; ``max_bytes`` overrides the setting (tests)."""
     router = APIRouter()
     limit = max_bytes or int(getattr(intake.settings, "pst_max_bytes", 0) or DEFAULT_PST_MAX_BYTES)
+
+    uploading: Counter[str] = Counter()  # uploads in progress on this replica, per client address (/64 for IPv6)
 
     def outcome(name: str) -> None:
         intake.requests.labels("pst_create", name).inc()
@@ -227,6 +236,12 @@ def pst_router(intake: Intake, max_bytes: int | None = None) -> APIRouter:
     async def create_pst(request: Request) -> JSONResponse:
         """Upload a PST/OST file (multipart) and import it into the target account; follow it with the target login."""
         ip = request.client.host if request.client else "unknown"
+        bucket = address_bucket(ip)
+        if uploading[bucket] >= UPLOADS_PER_ADDRESS:  # checked and counted with no await between: one loop
+            outcome("rate_limited")
+            return error(429, "rate_limited", f"at most {UPLOADS_PER_ADDRESS} uploads at once from one address; "
+                         "try again when one has ended", headers={"Retry-After": str(UPLOAD_RETRY_AFTER)})
+        uploading[bucket] += 1
         upload = SpoolUpload(intake.settings.spool / PST_DIR)
         accepted = False
         try:
@@ -245,6 +260,9 @@ def pst_router(intake: Intake, max_bytes: int | None = None) -> APIRouter:
             log.info("PST upload abandoned by the client", extra={"bytes": upload.size})
             return error(400, "upload_incomplete", "the upload was interrupted")
         finally:
+            uploading[bucket] -= 1
+            if uploading[bucket] <= 0:
+                del uploading[bucket]
             if not accepted:
                 await run_in_threadpool(upload.discard)
 

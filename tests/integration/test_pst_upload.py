@@ -408,3 +408,31 @@ def test_a_pst_is_imported_into_a_dovecot_account(pst_stack: StackInfo, accounts
         time.sleep(0.2)
     assert leftovers(spool) == []
 
+
+
+def test_a_third_upload_at_once_from_one_address_is_told_to_come_back(router: Router, accounts: Accounts) -> None:
+    """Two uploads from one address are in progress (each held at its second piece): a third is answered 429 with
+    Retry-After before a byte of it is written; once they have ended, the address may upload again."""
+    target = accounts.endpoint(accounts.new("pst"))
+    boundary = "c" + secrets.token_hex(8)
+    body = multipart([("target", None, json.dumps(target).encode()), ("file", "x.pst", b"not a pst " * 5000)],
+                     boundary)
+    chunks = [body[i:i + 16384] for i in range(0, len(body), 16384)]
+    third: list[tuple[int, dict[str, Any]]] = []
+
+    def start_third(i: int) -> None:
+        if i == 1 and not third:
+            third.append(asgi_post(router.app, chunks, boundary))
+
+    def start_second(i: int) -> None:
+        if i == 1:
+            second.append(asgi_post(router.app, chunks, boundary, during=start_third))
+
+    second: list[tuple[int, dict[str, Any]]] = []
+    first = asgi_post(router.app, chunks, boundary, during=start_second)
+    [(status, answer)] = third
+    assert (status, answer["error"]["code"]) == (429, "rate_limited")
+    assert [first[0], second[0][0]] == [422, 422]  # the two held ones went on to their own answer: not a PST
+    assert first[1]["error"]["code"] == second[0][1]["error"]["code"] == "not_a_pst"
+    assert asgi_post(router.app, chunks, boundary)[0] == 422  # counted down: not refused for being too many
+    assert leftovers(router.spool) == []
