@@ -284,7 +284,9 @@ def down(state_dir: Path) -> bool:
 
 
 def _stop_all(state_dir: Path, processes: dict[str, list[int]]) -> None:
-    """Services first, then broker and Redis; the stack's record goes with them."""
-    for name in [*SERVICES, *(n for n in processes if n not in SERVICES)]:
-        stop_pids(processes.get(name, []))
+    """Services first, then broker and Redis; the stack's record goes with them. The services are told together:
+    each finishes its batch and gives its leases back on its own, and one after the other took 2-3 s more."""
+    stop_pids([pid for name in SERVICES for pid in processes.get(name, [])])
+    for name in (n for n in processes if n not in SERVICES):
+        stop_pids(processes[name])
     (state_dir / "stack.json").unlink(missing_ok=True)

@@ -61,7 +61,9 @@ def address(spec: EndpointSpec) -> str:
 
 def create_migration(status: StatusCreator, producer: ProducerEdge, keys: MasterKeys, draft: MigrationDraft) -> str:
     """Seal, record and publish ``draft``; returns the new migration's ID."""
-    mid = secrets.token_urlsafe(24)  # 192 random bits: the ID carries the secrecy
+    # 192 random bits: the ID carries the secrecy. Never a leading "-": `mailferry status -In5…` read it as an option.
+    while (mid := secrets.token_urlsafe(24)).startswith("-"):
+        pass
     data_key = new_data_key()
 
     def sealed(spec: EndpointSpec, password: str, side: str) -> EndpointSpec:
