@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
@@ -59,11 +60,17 @@ def address(spec: EndpointSpec) -> str:
     return f"{spec.type}://{spec.host}:{spec.port}"
 
 
+def new_migration_id(token: Callable[[int], str] = secrets.token_urlsafe) -> str:
+    """192 random bits (the ID carries the secrecy), never with a leading "-": `mailferry status -In5…` read it
+    as an option."""
+    while (mid := token(24)).startswith("-"):
+        pass
+    return mid
+
+
 def create_migration(status: StatusCreator, producer: ProducerEdge, keys: MasterKeys, draft: MigrationDraft) -> str:
     """Seal, record and publish ``draft``; returns the new migration's ID."""
-    # 192 random bits: the ID carries the secrecy. Never a leading "-": `mailferry status -In5…` read it as an option.
-    while (mid := secrets.token_urlsafe(24)).startswith("-"):
-        pass
+    mid = new_migration_id()
     data_key = new_data_key()
 
     def sealed(spec: EndpointSpec, password: str, side: str) -> EndpointSpec:
