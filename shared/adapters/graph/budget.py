@@ -27,8 +27,10 @@ from shared import redis_keys
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 30.0  # a dead holder's slot comes back after this; a live holder renews its leases
-RENEW_EVERY = 10.0  # how often the leases of requests still in flight (a long $value) are renewed
+#: A dead holder's slot comes back after this; a live holder renews its leases. A restarted loader waits for
+#: its killed self's slots (all four of a mailbox, during a $batch) this long: 30 s was a long stall after a crash.
+LEASE_SECONDS = 10.0
+RENEW_EVERY = 3.0  # how often the leases of requests still in flight (a long $value) are renewed: 3 tries a lease
 #: Graph counts a request when it arrives, the log here when it is sent: a request sent just as an old one
 #: leaves our window may reach Graph before that one left Graph's. The log's window is this much longer.
 WINDOW_MARGIN = 1.0
