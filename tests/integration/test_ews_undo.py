@@ -162,7 +162,7 @@ def test_undo_removes_the_exchange_folders_it_created_and_reports_the_one_in_use
     [kept] = [f for f in undone.after.msg_folder_root.children if f.name == "Reisen"]
     assert [m.subject for m in kept.all()] == ["my own"]
     assert len(undone.finished.kept) == 1
-    assert "Reisen" in undone.finished.kept[0] and "holds 1 items" in undone.finished.kept[0]
+    assert "Reisen" in undone.finished.kept[0] and "holds 1 item that" in undone.finished.kept[0]
     assert undone.finished.removed_folders == 2
     assert [r.display_name for r in undone.after.rules] == ["mine"]
 
