@@ -102,6 +102,22 @@ class BatchWork:
     finished_chunks: list[tuple[str, str]] = field(default_factory=list)
     safe_offsets: list[tuple[str, int, int]] = field(default_factory=list)
 
+    def absorb(self, later: BatchWork) -> None:
+        """Take in the records decoded after this batch's (the prefetcher grows a waiting batch while the
+        loader is busy). Per partition the later commit limit wins: it was decided knowing every chunk of
+        both parts, while a partition only this part holds keeps its own."""
+        for mid, share in later.migrations.items():
+            mine = self.migrations[mid]
+            mine.mail += share.mail
+            mine.folders += share.folders
+            for operation, records in share.items.items():
+                mine.items[operation] += records
+        self.undos += later.undos
+        self.accepted += later.accepted
+        self.finished_chunks += later.finished_chunks
+        limits = {(t, p): o for t, p, o in self.safe_offsets} | {(t, p): o for t, p, o in later.safe_offsets}
+        self.safe_offsets = [(t, p, o) for (t, p), o in limits.items()]
+
 
 class Loader:
     def __init__(self, settings: Settings, records: MigrationRecords, producer: ProducerEdge, creds: CredentialStore,

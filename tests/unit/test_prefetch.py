@@ -24,6 +24,10 @@ class ScriptedConsumer:
             time.sleep(min(timeout, 0.01))
             return []
         self.polls += 1
+        head = self.batches[0]
+        if len(head) > max_messages:  # as the real consumer: never more than asked for
+            self.batches[0] = head[max_messages:]
+            return head[:max_messages]
         return self.batches.pop(0)
 
     def commit(self, offsets: Any) -> None:
@@ -36,8 +40,8 @@ class ScriptedConsumer:
         self.closed = True
 
 
-def make(consumer: ScriptedConsumer, prepare: Any, depth: int = 1) -> Prefetcher:
-    return Prefetcher(cast(BatchConsumer, consumer), prepare, batch_size=10, linger=0.0, batch_bytes=0, depth=depth)
+def make(consumer: ScriptedConsumer, prepare: Any, batch_size: int = 10) -> Prefetcher:
+    return Prefetcher(cast(BatchConsumer, consumer), prepare, batch_size=batch_size, linger=0.0, batch_bytes=0)
 
 
 def eventually(check: Any, timeout: float = 5.0) -> bool:
@@ -71,14 +75,61 @@ def test_batches_come_in_order_each_prepared_before_it_is_handed_out() -> None:
     assert consumer.closed
 
 
-def test_at_most_depth_batches_wait_while_the_loop_is_busy() -> None:
+def test_a_batch_that_cannot_grow_waits_alone_while_the_loop_is_busy() -> None:
     consumer = ScriptedConsumer([[i] for i in range(10)])
-    p = make(consumer, lambda _b: None, depth=1)
+    p = make(consumer, lambda _b: None)  # what prepare made cannot take in more records
     time.sleep(0.3)  # the loop is busy with a long batch
-    # One batch waits in the queue; the next is not read until the loop takes it (it would go stale).
+    # One batch waits; the next is not read until the loop takes it (it would go stale).
     assert consumer.polls == 1
     assert p.poll_batch(10, 1.0) == [0]
     assert eventually(lambda: consumer.polls == 2)
+    p.close()
+
+
+class Summed:
+    """A prepared batch that takes in the records polled after it (as the loader's decoded batch does)."""
+
+    def __init__(self, batch: list[int]) -> None:
+        self.values = list(batch)
+
+    def absorb(self, later: Summed) -> None:
+        self.values += later.values
+
+
+def test_the_waiting_batch_grows_while_the_loop_is_busy_up_to_its_size() -> None:
+    consumer = ScriptedConsumer([[1], [2, 3], [4], [5, 6, 7], [8, 9, 10], [11, 12], [13]])
+    p = make(consumer, Summed, batch_size=6)
+    assert eventually(lambda: consumer.polls == 4)  # [1] + [2, 3] + [4] + two of [5, 6, 7]: full at 6
+    time.sleep(0.2)
+    assert consumer.polls == 4  # a full batch is not added to
+    first = p.poll_batch(10, 1.0)
+    assert isinstance(first, PreparedBatch)
+    assert list(first) == [1, 2, 3, 4, 5, 6]
+    assert isinstance(first.made, Summed) and first.made.values == [1, 2, 3, 4, 5, 6]
+    rest: list[int] = []
+    while len(rest) < 7:
+        batch = p.poll_batch(10, 1.0)
+        assert len(batch) <= 6
+        assert isinstance(batch, PreparedBatch) and isinstance(batch.made, Summed) and batch.made.values == batch
+        rest += batch
+    assert rest == list(range(7, 14))  # nothing lost, reordered or handed twice
+    p.close()
+
+
+def test_a_part_whose_prepare_failed_leaves_the_whole_batch_to_the_handler() -> None:
+    def prepare(batch: list[int]) -> Summed:
+        if batch == [2]:
+            raise ValueError("cannot decode")
+        return Summed(batch)
+
+    consumer = ScriptedConsumer([[1], [2], [3]])
+    p = make(consumer, prepare)
+    assert eventually(lambda: consumer.polls == 2)
+    time.sleep(0.1)
+    batch = p.poll_batch(10, 1.0)
+    assert isinstance(batch, PreparedBatch)
+    assert list(batch) == [1, 2] and batch.made is None  # decoded again, whole, by the handler
+    assert p.poll_batch(10, 1.0) == [3]  # a batch that cannot grow is handed over alone
     p.close()
 
 
