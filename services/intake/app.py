@@ -30,6 +30,7 @@ from services.intake.api_models import (
 )
 from services.intake.autodetect_api import autodetect_router
 from services.intake.body_limit import DEFAULT_LIMIT, BodyLimit
+from services.intake.forwarding import came_through_proxy
 from services.intake.intake import Intake
 from services.intake.operator_api import operator_router, streamed
 from services.intake.operator_auth import OperatorAuth
@@ -51,9 +52,6 @@ LoginQuery = Annotated[str, Query(min_length=1, max_length=320, description="the
                                   json_schema_extra={"pattern": wire_text.NOT_BLANK_PATTERN}),
                        AfterValidator(no_controls)]
 
-
-#: Headers a proxy adds to what it forwards; a request carrying one did not come straight to the pod.
-FORWARDED_HEADERS = frozenset({"x-forwarded-for", "forwarded", "x-real-ip"})
 
 def intake_checks(intake: Intake) -> dict[str, str]:
     """Readiness without a watch (tests that build the app directly): Redis only."""
@@ -115,7 +113,7 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        if FORWARDED_HEADERS & {h.lower() for h in request.headers}:
+        if came_through_proxy(request.headers.keys()):
             # Came through a proxy (the ingress adds these and users cannot take them off): the metrics are
             # the monitoring's, scraped from the pod, not the public's (they name projects and counts).
             return error(404, "not_found", "no such page")
