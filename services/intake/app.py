@@ -91,7 +91,7 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
     app.include_router(autodetect_router(intake.settings.allow_hosts, intake.detect_settings))
     app.include_router(pst_router(intake))
     app.include_router(option_rules_router())
-    app.include_router(sign_in_router(intake.opts, lambda: intake.sign_ins))
+    app.include_router(sign_in_router(intake.opts, lambda: intake.sign_ins, intake.settings.public_url))
 
     app.add_middleware(BodyLimit, limit=DEFAULT_LIMIT, streamed_paths=frozenset({PST_PATH}), streamed=streamed,
                        too_large=lambda limit: error(413, "request_too_large",
