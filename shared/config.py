@@ -183,6 +183,8 @@ class Settings:
     #: The address users reach intake at (``https://mailferry.example.com``): where a sign-in with Microsoft comes
     #: back to. Empty: only an intake reached on a loopback name takes it from the request (the local stack).
     public_url: str = ""
+    #: Seconds a request body may stall (no bytes arriving) before intake answers 408 and closes the connection.
+    body_timeout_seconds: float = 30.0
     allow_hosts: AllowList = field(default_factory=lambda: AllowList.parse(""))
     secret_key: str = field(default="", repr=False)
     state_dir: Path = field(default_factory=default_state_dir)
@@ -250,6 +252,7 @@ class Settings:
             bind_host=_address(e, "MAILFERRY_BIND_HOST", d.bind_host),
             trusted_proxies=_networks(e, "MAILFERRY_TRUSTED_PROXIES"),
             public_url=_public_url(e, "MAILFERRY_PUBLIC_URL"),
+            body_timeout_seconds=_positive(e, "MAILFERRY_BODY_TIMEOUT_SECONDS", d.body_timeout_seconds),
             allow_hosts=allow,
             secret_key=e.get("MAILFERRY_SECRET_KEY", ""),
             state_dir=Path(e.get("MAILFERRY_STATE_DIR", "").strip() or default_state_dir()),

@@ -30,6 +30,7 @@ from services.intake.api_models import (
 )
 from services.intake.autodetect_api import autodetect_router
 from services.intake.body_limit import DEFAULT_LIMIT, BodyLimit
+from services.intake.body_timeout import BodyTimeout
 from services.intake.forwarding import came_through_proxy
 from services.intake.intake import Intake
 from services.intake.operator_api import operator_router, streamed
@@ -96,6 +97,10 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit=DEFAULT_LIMIT, streamed_paths=frozenset({PST_PATH}), streamed=streamed,
                        too_large=lambda limit: error(413, "request_too_large",
                                                      f"the request body is larger than {limit} bytes"))
+    # Outside the body limit (added last): every route's body, the streamed uploads' too, stalls a bounded time.
+    app.add_middleware(BodyTimeout, seconds=intake.settings.body_timeout_seconds,
+                       timed_out=lambda seconds: error(408, "request_timeout",
+                                                       f"the request body stopped arriving for {seconds:g} seconds"))
 
     install_error_handlers(app)
     add_schemas(app, ProjectSettings)
