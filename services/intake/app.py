@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from services.intake import status_view
+from services.intake.api_docs import docs_router
 from services.intake.api_errors import error, install_error_handlers
 from services.intake.api_models import (
     Accepted,
@@ -81,7 +82,9 @@ def add_schemas(app: FastAPI, *models: type[BaseModel]) -> None:
 
 
 def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
-    app = FastAPI(title="mailferry", version="1", description="Move a whole mail account into another.")
+    # /docs is ours (services/intake/api_docs.py: Swagger UI from local files); FastAPI's load it from a CDN.
+    app = FastAPI(title="mailferry", version="1", description="Move a whole mail account into another.",
+                  docs_url=None, redoc_url=None)
     auth = OperatorAuth(intake.settings.operator_keys,
                         LoginRateLimiter(intake.r, intake.settings.operator_auth_failures_per_minute))
     projects = projects or Projects(intake)
@@ -89,6 +92,7 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
     intake.registry.register(ProjectCollector(projects))
 
     app.include_router(web_router())
+    app.include_router(docs_router())
     app.include_router(autodetect_router(intake.settings.allow_hosts, intake.detect_settings))
     app.include_router(pst_router(intake))
     app.include_router(option_rules_router())
