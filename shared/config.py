@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from shared import operator_keys, topics
+from shared import operator_keys, topics, wire_text
 from shared.net_guard import AllowList
 from shared.session_caps import SessionCaps, caps_from_env
 from shared.topics import DEFAULT_PARTITIONS
@@ -93,6 +94,23 @@ def _address(env: Mapping[str, str], name: str, default: str) -> str:
         raise ConfigError(f"{name} must be an IP address to listen on (127.0.0.1, 0.0.0.0, ::), got {raw!r}") from None
 
 
+def _public_url(env: Mapping[str, str], name: str) -> str:
+    """A base URL (``https://mailferry.example.com``, no path, query or login), without a trailing slash."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ""
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - a port that is no number raises here
+    except ValueError:
+        parts = None
+    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.username is not None
+            or parts.path not in ("", "/") or parts.query or parts.fragment or wire_text.has_control(raw)):
+        raise ConfigError(f"{name} must be the address users reach intake at, such as https://mailferry.example.com "
+                          f"(http or https, no path), got {raw!r}")
+    return raw.rstrip("/")
+
+
 def _operator_keys(env: Mapping[str, str]) -> tuple[operator_keys.OperatorKey, ...]:
     try:
         return operator_keys.parse(env.get("MAILFERRY_OPERATOR_KEYS", ""))
@@ -162,6 +180,11 @@ class Settings:
     #: Proxies (addresses or CIDRs) whose X-Forwarded-For intake believes; none by default, so a client
     #: cannot choose the address its requests are rate-limited under.
     trusted_proxies: tuple[str, ...] = ()
+    #: The address users reach intake at (``https://mailferry.example.com``): where a sign-in with Microsoft comes
+    #: back to. Empty: only an intake reached on a loopback name takes it from the request (the local stack).
+    public_url: str = ""
+    #: Seconds a request body may stall (no bytes arriving) before intake answers 408 and closes the connection.
+    body_timeout_seconds: float = 30.0
     allow_hosts: AllowList = field(default_factory=lambda: AllowList.parse(""))
     secret_key: str = field(default="", repr=False)
     state_dir: Path = field(default_factory=default_state_dir)
@@ -228,6 +251,8 @@ class Settings:
             http_port=_int(e, "MAILFERRY_HTTP_PORT", d.http_port),
             bind_host=_address(e, "MAILFERRY_BIND_HOST", d.bind_host),
             trusted_proxies=_networks(e, "MAILFERRY_TRUSTED_PROXIES"),
+            public_url=_public_url(e, "MAILFERRY_PUBLIC_URL"),
+            body_timeout_seconds=_positive(e, "MAILFERRY_BODY_TIMEOUT_SECONDS", d.body_timeout_seconds),
             allow_hosts=allow,
             secret_key=e.get("MAILFERRY_SECRET_KEY", ""),
             state_dir=Path(e.get("MAILFERRY_STATE_DIR", "").strip() or default_state_dir()),

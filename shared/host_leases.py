@@ -4,7 +4,10 @@ Each session to a server takes a **lease** first: a member of two sorted sets (t
 the account's), scored with its expiry in Redis's own clock. Taking one is a Lua script that drops
 expired leases and adds the new one only while both sets are below their caps, so all replicas
 together never hold more than the cap. A holder renews its leases every third of their life from a
-thread; a holder that dies stops renewing and its leases expire (``MAILFERRY_SESSION_LEASE_SECONDS``).
+thread that does nothing else; a holder that dies stops renewing and its leases expire
+(``MAILFERRY_SESSION_LEASE_SECONDS``). Idle sessions are closed from a second thread: a close waits for the
+server to end the session (up to 2 s, :mod:`shared.adapters.session_end`), and a server that never closes must
+not keep the renewals waiting — the closing session's lease, renewed meanwhile, goes back once it has closed.
 
 A server that answers ``NO [LIMIT]``, ``[UNAVAILABLE]`` or a throttling error gets a **back-off** kept
 under its host name: every replica waits it out before it opens a session or starts work there. It
@@ -32,7 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_BACKOFF_SECONDS = 60.0
-TICK_SECONDS = 0.2  # leases renewed, idle sessions closed and waiting replicas served this often
+TICK_SECONDS = 0.2  # leases renewed (and, from another thread, idle sessions closed) this often
 WANTED_MS = 2000
 FREED_MS = 1000  # a release's wake-up waits this long for a waiter, then goes (a waiter polls anyway)
 FREED_KEPT = 64
@@ -108,7 +111,8 @@ class HostLeases:
         self._tickers: list[Callable[[], None]] = []
         self._closers: list[Callable[[], None]] = []  # the pools' close_all, run at exit
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # renews the leases, and nothing else
+        self._tender: threading.Thread | None = None  # closes idle sessions, serves waiting replicas
 
     @property
     def life_ms(self) -> int:
@@ -235,19 +239,33 @@ class HostLeases:
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
+                    self._tender = threading.Thread(target=self._tend, name="idle-sessions", daemon=True)
+                    self._tender.start()
                     self._thread = threading.Thread(target=self._run, name="lease-renewal", daemon=True)
                     self._thread.start()
                     atexit.register(self.release_all)  # a service stopped by SIGTERM exits normally
 
+    @property
+    def _every(self) -> float:
+        return max(0.2, min(TICK_SECONDS, self.caps.lease_seconds / 3))
+
     def _run(self) -> None:
-        every = max(0.2, min(TICK_SECONDS, self.caps.lease_seconds / 3))
-        while not self._stop.wait(every):
+        """Renew every held lease each tick, and do nothing else here: no session's close can hold it up (a
+        lease not renewed within its life expires while its session is open, and another may take its place)."""
+        while not self._stop.wait(self._every):
             try:
-                self._call(self._tickers)
-                self._give_wanted()
                 self.renew_all()
             except Exception as exc:  # Redis away: the next tick tries again (leases live 3 ticks)
                 log.warning("session leases could not be renewed", extra={"error": type(exc).__name__})
+
+    def _tend(self) -> None:
+        """Each tick: the pools' idle sessions closed, and those on a host another replica waits for."""
+        while not self._stop.wait(self._every):
+            try:
+                self._call(self._tickers)
+                self._give_wanted()
+            except Exception as exc:  # Redis away: the next tick tries again
+                log.warning("idle sessions could not be looked at", extra={"error": type(exc).__name__})
 
     def _give_wanted(self) -> None:
         """A replica waits for a lease on a host this one holds: close this one's idle sessions there now,

@@ -8,6 +8,9 @@ Keys are ``<migration id>`` or ``<migration id>#<slot>`` when a worker keeps
 several sessions to one account (parallel FETCH or APPEND). The pool may be
 used from several threads, each with its own keys; a session leased with
 :meth:`lease` is never closed as idle while its holder works with it.
+
+Closing a session can wait (a mail session ends only once its server has closed it, up to a bound): several
+sessions let go at once are closed side by side, so their waits overlap instead of adding up.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+CLOSING_SIDE_BY_SIDE = 8  # sessions closed at once, at most, when several are let go together
 
 
 def slot_key(mid: str, slot: int) -> str:
@@ -76,44 +80,56 @@ class SessionPool(Generic[T]):
         """Close every session not in use that ``which`` names (to give its server's session cap back now)."""
         self._close_taken(lambda key, s, _at: which(s))
 
-    def _close_taken(self, chosen: Callable[[str, T, float], bool]) -> None:
-        """Take the idle sessions ``chosen`` names out of the pool, then close them: chosen and taken out under
-        one lock, so a task cannot lease a session between the choice and its closing (it would find it
-        logged out)."""
+    def _close_taken(self, chosen: Callable[[str, T, float], bool], *, in_use_too: bool = False) -> None:
+        """Take the idle sessions ``chosen`` names (``in_use_too``: busy ones as well) out of the pool, then close
+        them: chosen and taken out under one lock, so a task cannot lease a session between the choice and its
+        closing (it would find it logged out)."""
         with self._lock:
-            keys = [key for key, (s, at) in self._pool.items() if key not in self._busy and chosen(key, s, at)]
+            keys = [key for key, (s, at) in self._pool.items()
+                    if (in_use_too or key not in self._busy) and chosen(key, s, at)]
             taken = [self._pool.pop(key)[0] for key in keys]
             for key in keys:
                 self._opening.pop(key, None)
-        for session in taken:
-            try:
-                self._close(session)
-            except Exception:  # noqa: S110 - an idle session being let go; it may be broken already
-                pass
+        self._close_each(taken)
+
+    def _close_each(self, sessions: list[T]) -> None:
+        """Close ``sessions``, up to :data:`CLOSING_SIDE_BY_SIDE` at once; returns once every one is closed. (Plain
+        threads: at a process's exit an executor takes no more work, and the pools are closed then too.)"""
+        for i in range(0, len(sessions), CLOSING_SIDE_BY_SIDE):
+            first, *others = sessions[i:i + CLOSING_SIDE_BY_SIDE]
+            started = []
+            for session in others:
+                thread = threading.Thread(target=self._close_quietly, args=(session,), name="session-close",
+                                          daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # no new thread now (the interpreter is shutting down): close it here
+                    self._close_quietly(session)
+                    continue
+                started.append(thread)
+            self._close_quietly(first)
+            for thread in started:
+                thread.join()
+
+    def _close_quietly(self, session: T) -> None:
+        try:
+            self._close(session)
+        except Exception:  # noqa: S110 - a session being let go; it may be broken already
+            pass
 
     def drop(self, key: str) -> None:
-        with self._lock:
-            hit = self._pool.pop(key, None)
-            self._opening.pop(key, None)
-        if hit:
-            try:
-                self._close(hit[0])
-            except Exception:  # noqa: S110 - the session is being discarded because it may be broken
-                pass
+        """``key``'s session, in use or not (it may be broken)."""
+        self._close_taken(lambda k, _s, _at: k == key, in_use_too=True)
 
     def drop_migration(self, mid: str) -> None:
-        """Every session of one migration (all its slots)."""
-        with self._lock:
-            keys = [k for k in self._pool if k == mid or k.startswith(f"{mid}#")]
-        for key in keys:
-            self.drop(key)
+        """Every session of one migration (all its slots), closed side by side."""
+        self._close_taken(lambda k, _s, _at: k == mid or k.startswith(f"{mid}#"), in_use_too=True)
 
     def expire(self) -> None:
         now = self._clock()
         self._close_taken(lambda _key, _s, at: now - at > self._idle)
 
     def close_all(self) -> None:
-        with self._lock:
-            keys = list(self._pool)
-        for key in keys:
-            self.drop(key)
+        """Every session, closed side by side; returns once all are (a worker's exit gives the leases back
+        after this)."""
+        self._close_taken(lambda _k, _s, _at: True, in_use_too=True)

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from services.extractor.plan import plan_emails
+from services.extractor.read_together import runs_now, take_group
 from services.extractor.sources import SourcePool
 from services.extractor.task_chains import chained, next_in_chain
 from shared import migration_state as ms
@@ -109,41 +110,6 @@ def runs_in_parallel(task: ExtractTask) -> bool:
     (POP3 locks its mailbox per session and a PST reader is not thread-safe: those go one by one.)"""
     found = registry.SYSTEMS.get(task.source.type)
     return found is not None and found.parallel_reads
-
-
-GROUP_TASKS = 64  # at most this many small tasks read in one pass (their answers are held together)
-
-
-def reads_grouped(task: ExtractTask) -> bool:
-    """Whether the source reads several small tasks of one migration in one pass (:class:`GroupedSource`)."""
-    found = registry.SYSTEMS.get(task.source.type)
-    return found is not None and found.grouped_reads and not task.large
-
-
-def take_group(queue: deque[ExtractTask], first: ExtractTask, most_uids: int) -> list[ExtractTask]:
-    """The queued small tasks of ``first``'s migration that run with it on its session, taken out of the
-    queue: up to ``most_uids`` messages in all. A small mailbox's folders are one task each; one after
-    another each cost its own round trips, read together they cost two or three in all."""
-    if not reads_grouped(first):
-        return []
-    taken: list[ExtractTask] = []
-    room = most_uids - len(first.uids)
-    for task in list(queue):
-        if room <= 0 or len(taken) >= GROUP_TASKS:
-            break
-        if task.migration_id == first.migration_id and reads_grouped(task) and 0 < len(task.uids) <= room:
-            queue.remove(task)
-            taken.append(task)
-            room -= len(task.uids)
-    return taken
-
-
-def runs_now(tasks: Sequence[ExtractTask], most_uids: int) -> bool:
-    """Whether a plan's tasks are read at once on the session that listed them, instead of being published: a
-    mailbox that fits in one task's size (it is copied on one session anyway, :meth:`Extractor._size_sessions`),
-    from a source that reads small tasks together, without a message large enough to be read on its own."""
-    return (bool(tasks) and len(tasks) <= GROUP_TASKS and all(reads_grouped(t) for t in tasks)
-            and sum(len(t.uids) for t in tasks) <= most_uids)
 
 
 class Extractor:

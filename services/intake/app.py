@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from services.intake import status_view
+from services.intake.api_docs import docs_router
 from services.intake.api_errors import error, install_error_handlers
 from services.intake.api_models import (
     Accepted,
@@ -30,6 +31,8 @@ from services.intake.api_models import (
 )
 from services.intake.autodetect_api import autodetect_router
 from services.intake.body_limit import DEFAULT_LIMIT, BodyLimit
+from services.intake.body_timeout import BodyTimeout
+from services.intake.forwarding import came_through_proxy
 from services.intake.intake import Intake
 from services.intake.operator_api import operator_router, streamed
 from services.intake.operator_auth import OperatorAuth
@@ -51,9 +54,6 @@ LoginQuery = Annotated[str, Query(min_length=1, max_length=320, description="the
                                   json_schema_extra={"pattern": wire_text.NOT_BLANK_PATTERN}),
                        AfterValidator(no_controls)]
 
-
-#: Headers a proxy adds to what it forwards; a request carrying one did not come straight to the pod.
-FORWARDED_HEADERS = frozenset({"x-forwarded-for", "forwarded", "x-real-ip"})
 
 def intake_checks(intake: Intake) -> dict[str, str]:
     """Readiness without a watch (tests that build the app directly): Redis only."""
@@ -82,7 +82,9 @@ def add_schemas(app: FastAPI, *models: type[BaseModel]) -> None:
 
 
 def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
-    app = FastAPI(title="mailferry", version="1", description="Move a whole mail account into another.")
+    # /docs is ours (services/intake/api_docs.py: Swagger UI from local files); FastAPI's load it from a CDN.
+    app = FastAPI(title="mailferry", version="1", description="Move a whole mail account into another.",
+                  docs_url=None, redoc_url=None)
     auth = OperatorAuth(intake.settings.operator_keys,
                         LoginRateLimiter(intake.r, intake.settings.operator_auth_failures_per_minute))
     projects = projects or Projects(intake)
@@ -90,14 +92,19 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
     intake.registry.register(ProjectCollector(projects))
 
     app.include_router(web_router())
+    app.include_router(docs_router())
     app.include_router(autodetect_router(intake.settings.allow_hosts, intake.detect_settings))
     app.include_router(pst_router(intake))
     app.include_router(option_rules_router())
-    app.include_router(sign_in_router(intake.opts, lambda: intake.sign_ins))
+    app.include_router(sign_in_router(intake.opts, lambda: intake.sign_ins, intake.settings.public_url))
 
     app.add_middleware(BodyLimit, limit=DEFAULT_LIMIT, streamed_paths=frozenset({PST_PATH}), streamed=streamed,
                        too_large=lambda limit: error(413, "request_too_large",
                                                      f"the request body is larger than {limit} bytes"))
+    # Outside the body limit (added last): every route's body, the streamed uploads' too, stalls a bounded time.
+    app.add_middleware(BodyTimeout, seconds=intake.settings.body_timeout_seconds,
+                       timed_out=lambda seconds: error(408, "request_timeout",
+                                                       f"the request body stopped arriving for {seconds:g} seconds"))
 
     install_error_handlers(app)
     add_schemas(app, ProjectSettings)
@@ -115,7 +122,7 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        if FORWARDED_HEADERS & {h.lower() for h in request.headers}:
+        if came_through_proxy(request.headers.keys()):
             # Came through a proxy (the ingress adds these and users cannot take them off): the metrics are
             # the monitoring's, scraped from the pod, not the public's (they name projects and counts).
             return error(404, "not_found", "no such page")

@@ -1,8 +1,8 @@
 """Entry for ``mailferry service intake``: the API under uvicorn.
 
 uvicorn listens on ``MAILFERRY_BIND_HOST`` (loopback unless configured) and believes X-Forwarded-For
-only from ``MAILFERRY_TRUSTED_PROXIES``: the client address is what login checks are rate-limited by,
-so a header anyone can send must not choose it.
+only from ``MAILFERRY_TRUSTED_PROXIES`` (:mod:`services.intake.forwarding`): the client address is what login
+checks are rate-limited by, so a header anyone can send must not choose it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.intake.app import create_app
+from services.intake.forwarding import uvicorn_options
 from services.intake.intake import Intake
 from services.intake.project_loop import ProjectLoop
 from services.intake.project_topic import TopicLog, rebuild
@@ -31,9 +32,8 @@ log = logging.getLogger(__name__)
 
 def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
     """Where to listen, and whose forwarded headers to believe (none unless configured)."""
-    trusted = list(settings.trusted_proxies)
     return uvicorn.Config(app, host=settings.bind_host, port=settings.intake_port, log_config=None,
-                          access_log=False, proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
+                          access_log=False, **uvicorn_options(settings.trusted_proxies))
 
 
 def run_projects(loop: ProjectLoop, stop: threading.Event) -> None:

@@ -15,6 +15,7 @@ key of their own, wrapped by the master key, in Redis with a short life, and del
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import secrets
 from collections.abc import Callable
@@ -25,6 +26,7 @@ import redis
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URL
 
 from services.intake.api_errors import error
 from services.intake.web_routes import SECURITY_HEADERS
@@ -106,7 +108,33 @@ def _way(type_: str) -> SignIn | None:
     return found.sign_in if found is not None else None
 
 
-def sign_in_router(opts: ConnectOptions, store_of: Callable[[], SignInStore]) -> APIRouter:
+def way_back(public_url: str, url: URL, type_: str) -> str:
+    """Where the sign-in service sends the browser back to: under the operator's public address
+    (``MAILFERRY_PUBLIC_URL``); without one, under the request's own address only when that is a loopback name
+    (the local stack listens on loopback, and a browser reaches it as 127.0.0.1 or localhost); otherwise "" —
+    the Host header is the client's to write, and must not steer where the user's sign-in code is sent."""
+    path = f"{PREFIX}/{type_}/redirect"
+    if public_url:
+        return public_url + path
+    host = (url.hostname or "").lower()
+    try:
+        port = url.port
+        loopback = host == "localhost" or _plain_loopback(ipaddress.ip_address(host))
+    except ValueError:
+        return ""
+    if not loopback or "@" in url.netloc or url.scheme not in ("http", "https"):
+        return ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    return f"{url.scheme}://{netloc}{path}"
+
+
+def _plain_loopback(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """127.0.0.0/8 or ::1, not spelled inside another form (an IPv4-mapped IPv6 address)."""
+    return ip.is_loopback and not (isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None)
+
+
+def sign_in_router(opts: ConnectOptions, store_of: Callable[[], SignInStore], public_url: str = "") -> APIRouter:
+    """``public_url``: intake's address as users reach it (the way back from the sign-in, :func:`way_back`)."""
     router = APIRouter()
 
     @router.get(PREFIX + "/{type_}", response_class=Response, status_code=303,
@@ -119,7 +147,7 @@ def sign_in_router(opts: ConnectOptions, store_of: Callable[[], SignInStore]) ->
             return error(404, "not_found", "this type of account has no sign-in on this page")
         if wire_text.has_control(login):
             return error(422, "invalid_request", "login: must not contain control characters", field="login")
-        redirect_uri = str(request.base_url).rstrip("/") + f"{PREFIX}/{type_}/redirect"
+        redirect_uri = way_back(public_url, request.url, type_)
         try:
             url, flow = await run_in_threadpool(way.start, opts, login.strip(), redirect_uri)
         except ConnectionCheckFailed as exc:

@@ -148,7 +148,6 @@ class Loader:
         # (:mod:`shared.session_target`), one round per batch, capped like the extractor's sessions.
         self.settings = settings
         self._lanes: dict[str, SessionTarget] = {}
-        self._written: dict[str, int] = {}  # messages written per migration by this replica (see _judge_lanes)
         self._ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="login-ahead")
         self._current: tuple[Sequence[Delivered], BatchWork] | None = None  # the batch being handled, decoded
         self.side_by_side = ThreadPoolExecutor(max_workers=MIGRATIONS_SIDE_BY_SIDE, thread_name_prefix="load")
@@ -290,7 +289,7 @@ class Loader:
                     lanes = WriteLanes(wanted=rule.sessions)
                     writes.write_mail(work.mail, work.folders,
                                       lambda: self.mail_targets.get(mid, self._mail_opener(mid)), lanes)
-                    self._judge_lanes(mid, rule, lanes)
+                    rule.observe(lanes.messages, lanes.seconds, lanes.used)
                 for operation, records in work.items.items():
                     writes.write_items(records, self._item_session(mid, operation))
         except (Throttled, ServerBusy) as exc:
@@ -333,27 +332,22 @@ class Loader:
 
     def _lane_rule(self, mid: str, host: str | None) -> SessionTarget:
         """The migration's write sessions in this replica: from START_LANES up to the smallest of the
-        loader's limit and the host's and account's caps, moved by what each batch's write achieved."""
+        loader's limit and the host's and account's caps, moved by what each batch's write achieved — once the
+        migration has written more than a task's worth of messages (``MAILFERRY_TASK_SIZE``) here. As the
+        extractor keeps a migration that fits in one task on one session, a small migration keeps one write
+        session: a further lane is a login and a lease on the caps, for a write of a few round trips. The rule
+        counts what it was shown itself (:mod:`shared.session_target`): after a restart, or in each of two
+        loaders, a migration starts on one lane again until that replica has written a task's worth."""
         found = self._lanes.get(mid)
         if found is None:
             caps = self.settings.session_caps
             cap = min([max(1, self.settings.load_connections),
                        *((caps.for_host(host), caps.account_default) if host else ())])
-            found = self._lanes[mid] = SessionTarget(cap=cap, sessions=min(cap, START_LANES))
+            found = self._lanes[mid] = SessionTarget(cap=cap, sessions=min(cap, START_LANES),
+                                                     judged_after=self.settings.task_size)
             while len(self._lanes) > LANES_MEMORY:
-                oldest = next(iter(self._lanes))
-                del self._lanes[oldest]
-                self._written.pop(oldest, None)
+                del self._lanes[next(iter(self._lanes))]
         return found
-
-    def _judge_lanes(self, mid: str, rule: SessionTarget, lanes: WriteLanes) -> None:
-        """One round of the migration's lane rule, once it has written more than a task's worth of messages
-        (``MAILFERRY_TASK_SIZE``). As the extractor keeps a migration that fits in one task on one session, a
-        small migration keeps one write session: a further lane is a login and a lease on the caps, for a write
-        of a few round trips."""
-        written = self._written[mid] = self._written.get(mid, 0) + lanes.messages
-        if written > self.settings.task_size:
-            rule.observe(lanes.messages, lanes.seconds, lanes.used)
 
     def _mail_opener(self, mid: str) -> Callable[[], MailTarget]:
         def opened() -> MailTarget:

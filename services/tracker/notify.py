@@ -23,11 +23,12 @@ from typing import Any
 import redis
 
 from services.tracker.notify_queue import NotifyQueue
+from shared import redis_keys
 from shared.config import SmtpSettings
 from shared.counted import counted
 from shared.migration_state import ITEM_TYPE_NAMES as PLURAL
 from shared.migration_state import OPERATION_ITEM_TYPES, count
-from shared.notify_due import notify_job
+from shared.notify_due import PROJECT_NOTICE_SECONDS, notify_job
 from shared.wire_text import is_single_address
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,18 @@ class Notifier:
 
     def enqueue(self, mid: str, kind: str) -> None:
         self.queue.put(notify_job(mid, kind))
+
+    # A project's end is told from its notice (the encoded ProjectEnded), kept in Redis beside the queue until
+    # it is told; the record keeps it too (``notice:<pid>``), so a rebuilt view puts it back while it is owed.
+    def keep_notice(self, pid: str, notice: bytes) -> None:
+        self.r.set(redis_keys.project_notice(pid), notice, ex=PROJECT_NOTICE_SECONDS)
+
+    def notice(self, pid: str) -> bytes | None:
+        raw = self.r.get(redis_keys.project_notice(pid))
+        return raw.encode() if isinstance(raw, str) else raw
+
+    def forget_notice(self, pid: str) -> None:
+        self.r.delete(redis_keys.project_notice(pid))
 
     def send(self, msg: EmailMessage) -> None:
         # The envelope's one recipient is the To address, checked: never a list read out of the header.

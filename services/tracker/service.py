@@ -25,7 +25,6 @@ from services.tracker.metrics import TrackerMetrics
 from services.tracker.notify import Notifier, compose, compose_project
 from services.tracker.stall import StallWatch, idle_migrations
 from shared import migration_state as ms
-from shared import redis_keys as k
 from shared import topics
 from shared.config import Settings
 from shared.credentials import CredentialStore
@@ -35,7 +34,7 @@ from shared.events import Event, ItemResults, OperationRequested, ProjectEnded, 
 from shared.kafka_edge import EventProducer, make_producer, next_offsets
 from shared.migration_records import RecordLog
 from shared.migration_status import StatusKeeper
-from shared.notify_due import ENDS, PROJECT, PROJECT_NOTICE_SECONDS, marker, told
+from shared.notify_due import ENDS, PROJECT, marker, told
 from shared.spool import PstUnavailable, spool_file
 from shared.status_store import StatusStore
 
@@ -147,13 +146,13 @@ class Tracker:
         if self.record is not None:
             self.record.notice(ev.migration_id, notice)
             self.record.flush()
-        self.notifier.r.set(k.project_notice(ev.migration_id), notice, ex=PROJECT_NOTICE_SECONDS)
+        self.notifier.keep_notice(ev.migration_id, notice)
         self.notifier.enqueue(ev.migration_id, PROJECT)
         log.info("project ended", extra={"project_id": ev.migration_id, "state": ev.state})
 
     def build_notification(self, mid: str, kind: str) -> EmailMessage | None:
         if kind == PROJECT:
-            raw = self.notifier.r.get(k.project_notice(mid)) if self.notifier else None
+            raw = self.notifier.notice(mid) if self.notifier else None
             if raw is None or self.notifier is None:
                 return None
             ev = decode_as(raw, ProjectEnded)
@@ -191,7 +190,7 @@ class Tracker:
                 record.notice(pid, None)
                 record.flush(timeout=10)
             if self.notifier is not None:
-                self.notifier.r.delete(k.project_notice(pid))
+                self.notifier.forget_notice(pid)
         except Exception as exc:
             log.warning("project notice not marked told on the record", extra={"project_id": pid,
                                                                                "error": str(exc)[:200]})

@@ -77,7 +77,9 @@ class SignIn:
     """A user's own interactive sign-in (OAuth2 authorization code with PKCE): intake runs the two steps and
     keeps what is between them sealed; the result (the tokens) is the account's secret."""
 
-    #: (opts, login, redirect_uri) → (the URL to send the browser to, the flow to keep until the redirect)
+    #: (opts, login, redirect_uri) → (the URL to send the browser to, the flow to keep until the redirect).
+    #: ``redirect_uri`` is intake's way back as the operator configured it, or "" when intake knows none it may
+    #: trust (the request's Host is not): the system then uses its own configured one, or refuses (not_configured).
     start: Callable[[ConnectOptions, str, str], tuple[str, dict[str, Any]]]
     #: (opts, flow, the redirect's query) → (the secret to seal, the login that signed in)
     finish: Callable[[ConnectOptions, dict[str, Any], dict[str, str]], tuple[str, str]]

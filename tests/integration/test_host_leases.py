@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,8 +14,10 @@ import pytest
 import redis as redis_lib
 
 from shared import redis_keys
+from shared.adapters.session_end import EOF_WAIT_SECONDS, close_after_server
 from shared.host_leases import HostLeases, SessionGate, SessionRefused
 from shared.session_caps import SessionCaps
+from shared.session_pool import SessionPool
 from tests.servers import Process
 
 HOLDER = """
@@ -244,6 +247,59 @@ def test_at_exit_a_pools_sessions_are_closed_before_their_leases_go_back(redis_s
     holder.stdin.flush()
     out, _ = holder.communicate(timeout=10)
     assert holder.returncode == 0
-    # Each session was closed while its own lease (and the other's, not yet closed) was held: 2, then 1.
-    assert out.decode().split("\n")[:2] == ["closing with 2 leases", "closing with 1 leases"]
+    # Each session was closed while its own lease (and the other's, not yet closed) was held. They are closed side
+    # by side: the first close sees both leases, the second both or (the first already given back) its own.
+    first, second = out.decode().split("\n")[:2]
+    assert first == "closing with 2 leases" and second in ("closing with 2 leases", "closing with 1 leases")
     assert client.zcard(redis_keys.host_sessions("imap.pool.test")) == 0
+
+
+def test_sessions_whose_server_never_closes_keep_no_lease_from_being_renewed(redis_server: Process) -> None:
+    """Three idle sessions to a server that never closes a connection (a plain listener here: it accepts and
+    never answers or closes) are let go while a fourth session's lease is held, with leases living 2 s. Each close
+    waits its bound (2 s) for the server; meanwhile every lease stays renewed (the held one, and the closing ones:
+    their sessions are still open), each closing session's lease goes back once its close has ended, and the three
+    closes wait side by side. Before, the closes ran on the renewal thread one after another: 6 s without a
+    renewal, and the leases — the working session's too — expired while their sessions were open."""
+    client = redis_lib.Redis.from_url(redis_server.address)
+    host = "imap.silent.test"
+    _fresh(client, host)
+    leases = HostLeases(redis_lib.Redis.from_url(redis_server.address), SessionCaps(lease_seconds=2))
+    gate = SessionGate(leases)
+    closes: list[tuple[float, float]] = []  # (start, end) of each close
+
+    def close(sock: socket.socket) -> None:
+        start = time.monotonic()
+        try:
+            close_after_server(sock)
+        finally:
+            closes.append((start, time.monotonic()))
+            gate.closed(sock)  # as the pools do: the lease goes back once the close has ended
+
+    clock = [0.0]
+    pool: SessionPool[socket.socket] = SessionPool(lambda _k: socket.socket(), close, idle_seconds=60,
+                                                   clock=lambda: clock[0])
+    leases.add_reclaimer(lambda _h: None, pool.expire, pool.close_all)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        address = silent.getsockname()
+        for n in range(3):
+            pool.get(f"m{n}", lambda n=n: gate.open(host, f"user{n}", lambda: socket.create_connection(address, 5)))
+        in_use = leases.acquire(host, "worker")  # a session at work, whose lease must live on
+        assert client.zcard(redis_keys.host_sessions(host)) == 4
+        clock[0] = 100.0  # the three are idle now: the next tick lets them go
+        lapsed: list[str] = []
+        deadline = time.monotonic() + 20
+        while len(closes) < 3 and time.monotonic() < deadline:
+            seconds, micros = client.time()
+            now_ms = seconds * 1000 + micros // 1000
+            lapsed += [member.decode() for member, expiry in
+                       client.zrange(redis_keys.host_sessions(host), 0, -1, withscores=True) if expiry <= now_ms]
+            time.sleep(0.05)
+        leases.release(in_use)
+        leases.close()
+    assert len(closes) == 3, "the idle sessions were not closed"
+    assert lapsed == [], "a lease lapsed while its session was open (not renewed)"
+    assert all(end - start >= EOF_WAIT_SECONDS - 0.05 for start, end in closes)  # the server never closed
+    latest_start = max(start for start, _ in closes)
+    assert all(latest_start < end for _, end in closes), "the closes waited one after another"
+    assert client.zcard(redis_keys.host_sessions(host)) == 0  # every lease given back, each after its close

@@ -49,3 +49,36 @@ def test_an_owed_notice_is_put_back_and_queued_a_told_or_old_one_is_not(redis_cl
     for pid in (told, old):
         assert redis_client.get(k.project_notice(pid)) is None
         assert jobs_for(redis_client, pid) == []
+
+
+def test_the_tracker_keeps_tells_and_drops_a_projects_notice_through_the_notifier(
+        redis_client: redis_lib.Redis) -> None:
+    """The tracker's way to the notice in Redis is the notifier's own (keep, read, forget), under the key and for
+    the time written here: 30 days, the sender's to read, gone once told."""
+    from prometheus_client import CollectorRegistry
+
+    from services.tracker.metrics import TrackerMetrics
+    from services.tracker.notify import Notifier
+    from services.tracker.service import Tracker
+    from shared.config import SmtpSettings
+    from shared.memory.broker import MemoryBroker
+    from shared.metrics import ServiceMetrics
+
+    pid = f"p{secrets.token_hex(6)}"
+    notifier = Notifier(redis_client, SmtpSettings(sender="ops@example.test"), lambda _m, _k: None)
+    tracker = Tracker(None, None, MemoryBroker().producer(),  # type: ignore[arg-type]  # not used by projects
+                      TrackerMetrics(CollectorRegistry(), ServiceMetrics(CollectorRegistry(), "tracker")), notifier)
+    ended = decode_as(notice(pid, NOW), ProjectEnded)
+    tracker.project_ended(ended)
+    key = f"mf:proj:{pid}:notice"
+    assert notifier.notice(pid) == redis_client.get(key) == encode(ended)
+    assert 30 * 24 * 3600 - 60 < redis_client.ttl(key) <= 30 * 24 * 3600
+    assert [(job["kind"], job["attempt"]) for job in jobs_for(redis_client, pid)] == [("project", 0)]
+    mail = tracker.build_notification(pid, "project")
+    assert mail is not None and mail["To"] == "noc@example.test" and "2 rows: 2 completed" in mail.get_content()
+    tracker.notified(pid, "project")
+    assert redis_client.get(key) is None and notifier.notice(pid) is None
+    assert tracker.build_notification(pid, "project") is None  # told: nothing left to send
+    for raw in redis_client.lrange(k.NOTIFY_READY, 0, -1):  # this test's job only: the queue is the session's
+        if json.loads(raw)["mid"] == pid:
+            redis_client.lrem(k.NOTIFY_READY, 0, raw)

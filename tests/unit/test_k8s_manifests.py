@@ -81,6 +81,7 @@ CONFIG_KEYS = {
     "MAILFERRY_BIND_HOST",
     "MAILFERRY_STALL_TIMEOUT_MINUTES",
     "MAILFERRY_TRUSTED_PROXIES",
+    "MAILFERRY_PUBLIC_URL",
     "MAILFERRY_ALLOW_HOSTS",
     "MAILFERRY_STATE_DIR",
     "MAILFERRY_SPOOL_DIR",
@@ -555,6 +556,18 @@ def test_services_pdbs_and_ingress(objs: list[dict[str, Any]]) -> None:
         for p in rule["http"]["paths"]
     }  # fmt: skip
     assert backends == {("mailferry-intake", "http")}
+
+
+def test_the_public_url_is_the_ingress_address(objs: list[dict[str, Any]]) -> None:
+    """A sign-in with Microsoft comes back under MAILFERRY_PUBLIC_URL (never under a request's Host): it must be
+    the address the Ingress serves, https where the Ingress has TLS."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(Settings.from_env(config_data(objs)).public_url)
+    (ing,) = of_kind(objs, "Ingress")
+    assert [rule["host"] for rule in ing["spec"]["rules"]] == [url.hostname]
+    tls_hosts = [h for t in ing["spec"].get("tls", []) for h in t["hosts"]]
+    assert url.scheme == ("https" if url.hostname in tls_hosts else "http")
 
 
 # --- network policies -----------------------------------------------------------------------

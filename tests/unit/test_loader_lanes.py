@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from services.loader.service import START_LANES, Loader
 from shared.adapters.net import ConnectOptions
-from shared.adapters.ports import AdapterEnv, WriteLanes
+from shared.adapters.ports import AdapterEnv
 from shared.config import Settings
 from shared.credential_seal import MasterKeys, generate_master_key
 from shared.credentials import CredentialStore
@@ -53,14 +53,23 @@ def test_the_number_moves_with_what_each_batch_write_achieved(tmp_path: Path) ->
 def test_a_migration_that_fits_in_a_task_keeps_one_write_session(tmp_path: Path) -> None:
     """Like the extractor's rule for a migration that fits in one task: its batches do not move the number of
     lanes (a further lane would be a login and a lease for a write of a few round trips); past a task's worth
-    of messages written, they do."""
+    of messages written, they do. The count is the rule's own, per migration and per loader."""
     one = loader(tmp_path, 8, SessionCaps())
     rule = one._lane_rule("m1", "wide.example")
     for _ in range(2):  # 2 × 200 messages: not more than MAILFERRY_TASK_SIZE (500)
-        one._judge_lanes("m1", rule, WriteLanes(wanted=1, used=1, messages=200, seconds=0.1))
-    assert rule.sessions == 1
-    one._judge_lanes("m1", rule, WriteLanes(wanted=1, used=1, messages=200, seconds=0.1))  # 600 written
-    assert rule.sessions == 2
+        assert rule.observe(200, 0.1, 1) == 1
+    assert rule.observe(200, 0.1, 1) == 2  # 600 written: judged (the first judged round grows)
     other = one._lane_rule("m2", "wide.example")  # counted per migration
-    one._judge_lanes("m2", other, WriteLanes(wanted=1, used=1, messages=200, seconds=0.1))
-    assert other.sessions == 1
+    assert other.observe(200, 0.1, 1) == 1
+    assert one._lane_rule("m1", "wide.example") is rule  # the same rule (and count) for the next batch
+
+
+def test_a_restarted_loader_starts_a_migrations_lanes_again(tmp_path: Path) -> None:
+    """The rule lives in the loader's memory only: a loader started anew (after a crash, or a second replica
+    taking the migration's partitions) writes on one lane until it has written a task's worth itself."""
+    before = loader(tmp_path, 8, SessionCaps())
+    rule = before._lane_rule("m1", "wide.example")
+    assert rule.observe(600, 0.1, 1) == 2
+    after = loader(tmp_path, 8, SessionCaps())
+    again = after._lane_rule("m1", "wide.example")
+    assert (again.sessions, again.observe(500, 0.1, 1), again.observe(1, 0.1, 1)) == (1, 1, 2)

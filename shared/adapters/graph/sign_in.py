@@ -26,6 +26,9 @@ def start(opts: ConnectOptions, login: str, redirect_uri: str,
     if settings.sign_in is None:
         raise ConfigError("sign-in with Microsoft is not configured on this service (MAILFERRY_GRAPH_CLIENT_ID)")
     uri = settings.sign_in.redirect_uri or redirect_uri
+    if not uri:  # intake would not take its own address from the request (a Host header anyone can send)
+        raise ConfigError("the address sign-ins come back to is not configured on this service "
+                          "(MAILFERRY_PUBLIC_URL, or MAILFERRY_GRAPH_REDIRECT_URI)")
     with http_client(opts) as http:
         app = sign_in_msal(settings, settings.sign_in, http)
         flow: dict[str, Any] = app.initiate_auth_code_flow(list(DELEGATED_SCOPES), redirect_uri=uri,
