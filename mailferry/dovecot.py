@@ -201,8 +201,15 @@ class DovecotServer:
     def __init__(self, base_dir: Path, *, host: str = "127.0.0.1", max_message_size: int = 0,
                  special_folders: dict[str, str] | None = None, max_user_connections: int = 100,
                  master_user: tuple[str, str] | None = None, user_quotas: bool = False,
-                 session_times: bool = False) -> None:
+                 session_times: bool = False, separator: str = "/", prefix: str = "",
+                 pop3_uidl_format: str = "") -> None:
         self.base_dir = Path(base_dir).absolute()
+        # The personal namespace as other servers have it: "." and "INBOX." (Courier, Cyrus) instead of "/" and none.
+        # With "." the mail is stored as Maildir++ (folders as ".a.b" directories), as those servers keep it.
+        self.separator = separator
+        self.prefix = prefix
+        # POP3's UIDL format ("" for Dovecot's default); "%v" gives every message of a mailbox the same UIDL.
+        self.pop3_uidl_format = pop3_uidl_format
         # Each mail process (imap, pop3, managesieve) writes its own log lines, stamped to the microsecond when
         # written, and one when it takes a logged-in session: sessions open at once can be counted from the
         # server's own times (see ``_session_times``).
@@ -368,7 +375,8 @@ first_valid_gid = {self._gid}
 mail_uid = {self._uid}
 mail_gid = {self._gid}
 mail_home = {self.mail_dir}/%Ld/%Ln
-mail_location = maildir:~/Maildir:LAYOUT=fs:DIRNAME=mAildir
+mail_location = maildir:~/Maildir{"" if self.separator == "." else ":LAYOUT=fs:DIRNAME=mAildir"}
+{f"pop3_uidl_format = {self.pop3_uidl_format}" if self.pop3_uidl_format else ""}
 mail_fsync = never
 mail_max_userip_connections = {self.max_user_connections}
 imap_max_line_length = 10M
@@ -398,8 +406,8 @@ userdb {{
 
 namespace inbox {{
   inbox = yes
-  separator = /
-  prefix =
+  separator = {self.separator}
+  prefix = {self.prefix}
 {mailboxes}
 }}
 

@@ -5,10 +5,11 @@ Those must not come from ``shared/folder_map.py`` (a wrong rule would then be ex
 the rules are written here again, small and separately, from the README's words:
 
 * ``INBOX`` (any case) is ``INBOX``; virtual views (``\\All``, ``\\Flagged``) are not copied;
-* a top-level source folder has a use by its SPECIAL-USE flag; names count only on a source
-  that marks no folder and does not announce SPECIAL-USE (each use once);
-* it lands in the folder the target already has for that use (by flag, or by name on a target
-  without SPECIAL-USE), else it keeps its name, like every other folder;
+* a source folder has a use by its SPECIAL-USE flag, at any depth; names count only for top-level
+  folders on a source that marks no folder and does not announce SPECIAL-USE (each use once, the
+  shallowest first);
+* it lands (with its subfolders) in the folder the target already has for that use (by flag, or
+  by name on a target without SPECIAL-USE), else it keeps its own name, at the top level;
 * the target's separator replaces the source's (a separator inside a name becomes ``_``), and
   the personal-namespace prefixes are taken off and put on.
 
@@ -62,25 +63,27 @@ def expected_names(source: dict[str, Listed], target: dict[str, Listed], *, sour
         if use and use not in theirs and f.selectable:
             theirs[use] = name
     s_by_flag = _marks(source.values(), source_announces)
-    ours: dict[str, str] = {}
-    for name, f in source.items():
+    ours: dict[str, str] = {}  # source folder (without prefix) -> use; by flag at any depth, by name at the top
+    for name, f in sorted(source.items(), key=lambda kv: len(_parts(kv[0], kv[1].delimiter, source_prefix))):
         parts = _parts(name, f.delimiter, source_prefix)
-        use = _use(f, s_by_flag, parts[0]) if len(parts) == 1 and parts[0].upper() != "INBOX" else None
+        counts = (s_by_flag or len(parts) == 1) and not (len(parts) == 1 and parts[0].upper() == "INBOX")
+        use = _use(f, s_by_flag, parts[0]) if counts else None
         if use and use not in ours.values():
-            ours[parts[0]] = use
+            ours[f.delimiter.join(parts)] = use
     out: dict[str, str | None] = {}
     for name, f in source.items():
         if {v.lower() for v in VIRTUAL} & {x.lower() for x in f.flags}:
             out[name] = None
             continue
-        parts = [p.replace(t_delim, "_") for p in _parts(name, f.delimiter, source_prefix)]
-        top = _parts(name, f.delimiter, source_prefix)[0]
-        if top.upper() == "INBOX":
-            root = "INBOX"
-        elif top in ours and ours[top] in theirs:
-            root = theirs[ours[top]]
-        else:
-            root = target_prefix + parts[0]
+        raw = _parts(name, f.delimiter, source_prefix)
+        parts = [p.replace(t_delim, "_") for p in raw]
+        special = next((d for d in range(1, len(raw) + 1) if f.delimiter.join(raw[:d]) in ours), 0)
+        if special:
+            use = ours[f.delimiter.join(raw[:special])]
+            root = theirs[use] if use in theirs else target_prefix + parts[special - 1]
+            out[name] = t_delim.join([root, *parts[special:]])
+            continue
+        root = "INBOX" if raw[0].upper() == "INBOX" else target_prefix + parts[0]
         out[name] = t_delim.join([root, *parts[1:]])
     return out
 

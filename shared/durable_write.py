@@ -36,7 +36,7 @@ from shared import topics
 from shared.adapters.ports import MailTarget, Placed, Target, WriteContext, WriteLanes
 from shared.adapters.records import MailRecord, Record
 from shared.edges import ProducerEdge
-from shared.errors import ConnectionCheckFailed, ItemRejected, NotSupported, SecretUnavailable
+from shared.errors import ConnectionCheckFailed, FoldersRefused, ItemRejected, NotSupported, SecretUnavailable
 from shared.events import (
     CreatedThing,
     DeadLetter,
@@ -150,6 +150,26 @@ class _Snapshots:
         return self.ledger.rules_before(item_key)
 
 
+def _ensure_folders(target: MailTarget, names: list[str]) -> tuple[list[str], dict[str, ItemRejected]]:
+    """The folders created, and those the target refused (a name it cannot take), each with its refusal. All are
+    asked in one call; when the target refuses one, they are asked one by one, so one name it cannot take costs
+    only its own messages, never the other folders' in the batch."""
+    try:
+        return target.ensure_folders(names), {}
+    except FoldersRefused as exc:
+        return exc.created, {name: ItemRejected(why) for name, why in exc.refused.items()}
+    except ItemRejected:
+        pass
+    created: list[str] = []
+    refused: dict[str, ItemRejected] = {}
+    for name in names:
+        try:
+            created += target.ensure_folders([name])
+        except ItemRejected as exc:
+            refused[name] = exc
+    return created, refused
+
+
 class DurableWrite:
     """One migration's writes into its target, in the order above. The caller commits after a call returns."""
 
@@ -237,13 +257,19 @@ class DurableWrite:
             ref = r.meta.folder
             if ref.folder_id not in names:
                 names[ref.folder_id] = target.folder_name(ref.path)
-        created = target.ensure_folders(list(dict.fromkeys(names.values())))
+        created, refused = _ensure_folders(target, list(dict.fromkeys(names.values())))
         if created:
             # Recorded before any message is written: if the batch then fails, its retry finds these folders
             # already there and would not know that this migration created them, so undo would leave them.
             self.write_ahead([CreatedThing(kind="folder", target_folder=n, ref=target.folder_ref(n)) for n in created])
         out.results += [ItemResult(item_key=folder_key(f.folder_id), item_type="folder", result="done",
-                                   folder=f.display) for f in folders]
+                                   folder=f.display) if names[f.folder_id] not in refused else
+                        ItemResult(item_key=folder_key(f.folder_id), item_type="folder", result="failed",
+                                   folder=f.display, reason=str(refused[names[f.folder_id]])) for f in folders]
+        if refused:  # the messages of a folder the target refused are reported with its reason; the rest go on
+            for r in [r for r in todo if names[r.meta.folder.folder_id] in refused]:
+                out.rejected(r, refused[names[r.meta.folder.folder_id]])
+            todo[:] = [r for r in todo if names[r.meta.folder.folder_id] not in refused]
         return names
 
     def _unwritable(self, todo: Sequence[Record], exc: Exception, fails_migration: bool, out: Outcome) -> None:

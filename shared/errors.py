@@ -75,6 +75,16 @@ class ItemRejected(MailferryError):
     code = "item_rejected"
 
 
+class FoldersRefused(ItemRejected):
+    """The target refused to create some folders of a call (names it cannot take): ``refused`` says which and
+    why, ``created`` what the same call did create (for undo)."""
+
+    def __init__(self, created: list[str], refused: dict[str, str]) -> None:
+        super().__init__("; ".join(refused.values()))
+        self.created = created
+        self.refused = refused
+
+
 class FileRefused(MailferryError):
     """An uploaded file that cannot be imported; ``code`` says why (``not_a_pst``, ``pst_truncated``...)
     and the message says it in plain words."""

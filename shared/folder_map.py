@@ -2,8 +2,9 @@
 
 A source folder becomes a *neutral path*: its components as Unicode (imapclient
 already decodes modified UTF-7), with the personal-namespace prefix removed. The
-INBOX becomes ``INBOX``; a top-level special folder becomes a *root token* that
-carries both its use and its own name (``\\Archive:Archiv``). A target turns the
+INBOX becomes ``INBOX``; a special folder becomes a *root token* that carries both
+its use and its own name (``\\Archive:Archiv``), whatever its depth on the source (a
+flagged ``[Gmail]/Sent Mail`` too). A target turns the
 neutral path back into its own name, with its own separator and prefix.
 
 The rule, the same for every use and every language: a folder keeps its name,
@@ -11,7 +12,9 @@ unless the target already has a folder for that use (by its SPECIAL-USE flag, or
 on a target without SPECIAL-USE, by a well-known name), and then it goes there.
 Which source folder has a use is read from its flags; well-known names are read
 only from a source without SPECIAL-USE, because a server that flags its special
-folders has said which ones they are (its "Archiv" without a flag is the user's).
+folders has said which ones they are (its "Archiv" without a flag is the user's), and
+then of top-level folders only. A special folder the target has no folder for keeps its
+own name, at the top level.
 Pure code: the adapters give it LIST data and whether the server announced SPECIAL-USE.
 """
 
@@ -101,12 +104,16 @@ def split_name(name: str, delimiter: str, prefix: str = "") -> list[str]:
 
 
 def neutral_path(folder: ListedFolder, specials: dict[str, str], prefix: str = "") -> list[str]:
-    """The neutral path of a source folder; ``specials`` maps top-level names to their use."""
+    """The neutral path of a source folder; ``specials`` maps special folders (their names without the prefix,
+    :func:`special_roots`) to their use. A special folder below others (Gmail's ``[Gmail]/Sent Mail``) is a root
+    token, its own folders below it: it goes where the target keeps that use, else to the top level."""
     parts = split_name(folder.name, folder.delimiter, prefix)
+    for depth in range(1, len(parts) + 1):
+        name = folder.delimiter.join(parts[:depth])
+        if name in specials:
+            return [root_token(specials[name], parts[depth - 1]), *parts[depth:]]
     if parts[0].upper() == INBOX:
         parts[0] = INBOX
-    elif parts[0] in specials:
-        parts[0] = root_token(specials[parts[0]], parts[0])
     elif parts[0].startswith("\\"):
         parts[0] = "\\" + parts[0]  # cannot be read as a token
     return parts
@@ -118,29 +125,35 @@ def marks_uses(folders: Iterable[ListedFolder], announced: bool = False) -> bool
 
 
 def special_roots(folders: Iterable[ListedFolder], prefix: str = "", announced: bool = False) -> dict[str, str]:
-    """The source's top-level special folders by name → use.
+    """The source's special folders by name (without the prefix) → use.
 
     A server that marks special folders (``announced`` SPECIAL-USE, or any folder flagged) is
-    taken at its word: its flags alone count. Only on a server without SPECIAL-USE are
-    well-known names read. Each use is taken once, so a second "Spam" next to "Junk" stays
-    an ordinary folder.
+    taken at its word: its flags alone count, at any depth (Gmail flags ``[Gmail]/Sent Mail``;
+    the shallowest folder of a use wins). Only on a server without SPECIAL-USE are well-known
+    names read, of top-level folders only. Each use is taken once, so a second "Spam" next to
+    "Junk" stays an ordinary folder.
     """
     listed = list(folders)
     by_flag = marks_uses(listed, announced)
     found: dict[str, str] = {}
-    for f in listed:
+    for f in sorted(listed, key=lambda f: len(split_name(f.name, f.delimiter, prefix))):
         parts = split_name(f.name, f.delimiter, prefix)
-        if len(parts) != 1 or parts[0].upper() == INBOX:
+        if (len(parts) == 1 and parts[0].upper() == INBOX) or (len(parts) > 1 and not by_flag):
             continue
         use = f.special_use if by_flag else well_known_use(parts[0])
         if use in SPECIAL_USES and use not in found.values():
-            found[parts[0]] = use
+            found[f.delimiter.join(parts)] = use
     return found
 
 
 def sanitize_component(component: str, delimiter: str) -> str:
-    """A component may not contain the target's separator; it becomes ``_`` (documented)."""
-    return component.replace(delimiter, "_") if delimiter else component
+    """A component may not contain the target's separator; it becomes ``_`` (documented). Nor, on a target whose
+    separator is not "/", a "/": Maildir++ servers (Dovecot, Courier) keep a folder as one file name and refuse it."""
+    if not delimiter:
+        return component
+    if delimiter != "/":
+        component = component.replace("/", "_")
+    return component.replace(delimiter, "_")
 
 
 def target_name(path: Sequence[str], target_specials: dict[str, str], delimiter: str,

@@ -28,6 +28,10 @@ def folder_refs(listed: Sequence[folder_map.ListedFolder], prefix: str = "",
         ref = FolderRef(folder_id=folder_map.folder_id(f.name), path=path,
                         special_use=use if len(path) == 1 else None, source_name=f.name)
         out.append((ref, f.selectable))
+    # A folder that holds no mail (\\Noselect) is there for the folders below it: where none of them stays
+    # below it (Gmail's "[Gmail]", whose folders all go to the target's special folders), it is left out.
+    parents = {tuple(ref.path[:i]) for ref, _selectable in out for i in range(1, len(ref.path))}
+    out = [(ref, selectable) for ref, selectable in out if selectable or tuple(ref.path) in parents]
     # Parents before children, so the target creates them in order.
     out.sort(key=lambda pair: (len(pair[0].path), pair[0].path))
     return out

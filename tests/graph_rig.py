@@ -62,14 +62,18 @@ def folder(g: httpx.Client, parent: str, name: str) -> str:
 
 
 def message(g: httpx.Client, folder_id: str, subject: str, *, read: bool, received: str,
-            flag: str = "notFlagged", categories: list[str] | None = None, body: str = "Hello") -> str:
-    """A received (not draft) message, its read state and delivery time set at creation as Exchange takes them."""
+            flag: str = "notFlagged", categories: list[str] | None = None, body: str = "Hello",
+            last_verb: int | None = None) -> str:
+    """A received (not draft) message, its read state and delivery time set at creation as Exchange takes them;
+    ``last_verb``: PR_LAST_VERB_EXECUTED (102 replied, 103 replied to all, 104 forwarded)."""
+    props = [{"id": FLAGS, "value": str(MSGFLAG_READ if read else 0)}, {"id": DELIVERY, "value": received}]
+    if last_verb is not None:
+        props.append({"id": "Integer 0x1081", "value": str(last_verb)})
     made = created(g.post(f"/mailFolders/{folder_id}/messages", json={
         "subject": subject, "body": {"contentType": "text", "content": body},
         "from": {"emailAddress": {"address": "sender@example.net", "name": "Sender"}},
         "toRecipients": [{"emailAddress": {"address": "alice@example.test"}}],
-        "singleValueExtendedProperties": [{"id": FLAGS, "value": str(MSGFLAG_READ if read else 0)},
-                                          {"id": DELIVERY, "value": received}]}))
+        "singleValueExtendedProperties": props}))
     if flag != "notFlagged" or categories:
         r = g.patch(f"/messages/{made['id']}", json={"flag": {"flagStatus": flag}, "categories": categories or []})
         assert r.status_code == 200, r.text

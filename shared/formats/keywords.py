@@ -8,9 +8,16 @@ controls and ``( ) { % * " \\ ]``), while Outlook's own categories are called "R
 So a category is written in IMAP's modified UTF-7 (RFC 3501 §5.1.3, the encoding of mailbox
 names), with the characters an atom cannot hold encoded as well as the non-ASCII ones:
 "Red Category" → ``Red&ACA-Category``, "Büro" → ``B&APw-ro``, "R&D" → ``R&-D``. A category
-named like the reserved keyword has its ``$`` encoded (``&ACQ-Completed``). Any modified UTF-7
+named like a keyword with a meaning (``$Completed``, :data:`PROTOCOL_KEYWORDS`) has its first letter encoded
+(``&ACQ-Completed``, ``&AEo-unk`` for a category "Junk"). Any modified UTF-7
 decoder reads these back; mailferry takes a keyword as encoded only when it is exactly what
 encoding its decoded form gives, so a keyword another client wrote (``R&D``) stays as it is.
+
+Replied and forwarded: ``\\Answered`` and ``$Forwarded`` are Exchange's last verb (PR_LAST_VERB_EXECUTED,
+with the icon Outlook shows); Exchange keeps one verb, so replied wins over forwarded. Keywords that clients
+set for their own bookkeeping (:data:`PROTOCOL_KEYWORDS`: ``$MDNSent``, junk marks…) are no user's tags and
+become no category; Exchange has nothing for them, nor for ``\\Deleted``: :func:`left_out_by_exchange` names
+what a copy into Exchange cannot keep, for the report.
 """
 
 from __future__ import annotations
@@ -25,6 +32,19 @@ FLAG_FLAGGED = 2  # PR_FLAG_STATUS followupFlagged
 
 _ATOM_SPECIALS = frozenset('(){%*"\\]')
 
+FORWARDED = "$Forwarded"
+# PR_LAST_VERB_EXECUTED (MS-OXOMSG EXCHIVERB_*) and the PR_ICON_INDEX that goes with it.
+VERB_REPLY_TO_SENDER, VERB_REPLY_TO_ALL, VERB_FORWARD = 102, 103, 104
+ICON_REPLIED, ICON_FORWARDED = 261, 262
+#: Keywords with a protocol meaning (RFC 5788's registry, Thunderbird's and Apple Mail's junk marks, Dovecot's
+#: attachment marks), lower-cased: not categories. ``$Forwarded`` travels as the last verb.
+PROTOCOL_KEYWORDS = frozenset(k.lower() for k in (
+    FORWARDED, "$MDNSent", "$Junk", "$NotJunk", "Junk", "NonJunk", "NotJunk", "$SubmitPending", "$Submitted",
+    "$HasAttachment", "$HasNoAttachment", "$Phishing"))
+# What Exchange holds in fields of its own (read, follow-up, draft) or never takes (\Recent).
+_HELD = frozenset(("\\seen", "\\flagged", "\\draft", "\\recent", COMPLETED.lower()))
+_RESERVED = PROTOCOL_KEYWORDS | {COMPLETED.lower()}
+
 
 def _atom_char(ch: str) -> bool:
     return 0x20 < ord(ch) < 0x7F and ch not in _ATOM_SPECIALS
@@ -37,8 +57,8 @@ def _run(chars: str) -> str:
 
 def category_to_keyword(category: str) -> str:
     """The IMAP keyword for an Exchange category ("" for an empty name)."""
-    if category.lower() == COMPLETED.lower():
-        return _run("$") + category[1:]
+    if category.lower() in _RESERVED:  # a user's category named like a keyword with a meaning: its first letter encoded
+        return _run(category[0]) + category[1:]
     out: list[str] = []
     pending = ""
     for ch in category:
@@ -88,11 +108,15 @@ def keyword_to_category(keyword: str) -> str:
 
 
 def imap_flags(is_read: bool | None, flag: int | None, is_draft: bool | None,
-               categories: Iterable[str] | None) -> list[str]:
-    """Exchange's read, follow-up, draft state and categories as IMAP flags and keywords."""
+               categories: Iterable[str] | None, last_verb: int | None = None) -> list[str]:
+    """Exchange's read, follow-up, draft state, last verb and categories as IMAP flags and keywords."""
     flags = []
     if is_read:
         flags.append("\\Seen")
+    if last_verb in (VERB_REPLY_TO_SENDER, VERB_REPLY_TO_ALL):
+        flags.append("\\Answered")
+    elif last_verb == VERB_FORWARD:
+        flags.append(FORWARDED)
     if flag == FLAG_FLAGGED:
         flags.append("\\Flagged")
     elif flag == FLAG_COMPLETE:
@@ -114,13 +138,37 @@ def follow_up(flags: Sequence[str]) -> int | None:
     return FLAG_COMPLETE if COMPLETED.lower() in lowered else None
 
 
+def last_verb(flags: Sequence[str]) -> tuple[int, int] | None:
+    """(PR_LAST_VERB_EXECUTED, PR_ICON_INDEX) for IMAP flags: replied, else forwarded, else None."""
+    lowered = {f.lower() for f in flags}
+    if "\\answered" in lowered:
+        return VERB_REPLY_TO_SENDER, ICON_REPLIED
+    return (VERB_FORWARD, ICON_FORWARDED) if FORWARDED.lower() in lowered else None
+
+
 def categories(flags: Sequence[str]) -> list[str]:
-    """The Exchange categories in IMAP flags: every keyword but the follow-up state, unescaped."""
+    """The Exchange categories in IMAP flags: every keyword but the follow-up state and the protocol keywords
+    (:data:`PROTOCOL_KEYWORDS`), unescaped."""
     out: list[str] = []
     for f in flags:
-        if f.startswith("\\") or f.lower() == COMPLETED.lower():
+        if f.startswith("\\") or f.lower() == COMPLETED.lower() or f.lower() in PROTOCOL_KEYWORDS:
             continue
         name = keyword_to_category(f)
         if name not in out:
             out.append(name)
     return out
+
+
+def left_out_by_exchange(flags: Sequence[str]) -> tuple[str, ...]:
+    """The flags a copy into Exchange cannot keep: system flags it has no field for (``\\Deleted``), protocol
+    keywords, and ``$Forwarded`` when replied is the verb kept."""
+    verb = last_verb(flags)
+    kept_verb = "\\answered" if verb and verb[0] == VERB_REPLY_TO_SENDER else FORWARDED.lower() if verb else ""
+    out = []
+    for f in flags:
+        low = f.lower()
+        if low in _HELD or low == kept_verb:
+            continue
+        if f.startswith("\\") or low in PROTOCOL_KEYWORDS:
+            out.append(f)
+    return tuple(out)

@@ -150,6 +150,20 @@ def test_folders_flags_dates_and_bytes(emu: GraphEmulator) -> None:
             assert len(chunks) == -(-len(big_raw) // LIMITS.inline_limit)  # streamed in pieces of the limit
 
 
+def test_replied_and_forwarded_come_as_answered_and_forwarded(emu: GraphEmulator) -> None:
+    with rig.seeding(emu, ALICE) as g:
+        made = {verb: rig.message(g, "inbox", f"verb {verb}", read=True, received=f"2023-03-0{n + 1}T10:00:00Z",
+                                  last_verb=verb) for n, verb in enumerate((102, 103, 104, None))}
+    src = source(emu)
+    refs = refs_by_name(src)
+    listing = src.list_items([refs["INBOX"]], 0)["INBOX"]
+    got = assembled(run_task(src, refs["INBOX"], list(listing.refs)))
+    flags = {ref: got[key][1] for ref, key in zip(listing.refs, listing.keys, strict=True)}
+    assert {verb: flags[ref] for verb, ref in made.items()} == {
+        102: frozenset({"\\Seen", "\\Answered"}), 103: frozenset({"\\Seen", "\\Answered"}),
+        104: frozenset({"\\Seen", "$Forwarded"}), None: frozenset({"\\Seen"})}
+
+
 def test_a_message_gone_meanwhile_is_skipped_not_failed(emu: GraphEmulator) -> None:
     with rig.seeding(emu, ALICE) as g:
         keep = rig.message(g, "inbox", "stays", read=True, received="2023-01-01T00:00:00Z")

@@ -31,18 +31,22 @@ def test_folder_refs_leaves_out_virtual_views_and_orders_parents_first() -> None
         lf("Sent Items", "\\Sent"),
         lf("inbox"),
         lf("Work"),
+        lf("Old", "\\Noselect", "\\HasChildren"),
+        lf("Old/2019", "\\HasNoChildren"),
     ]
     refs = folder_refs(listed)
     names = [r.source_name for r, _ in refs]
     assert "[Gmail]/All Mail" not in names and "[Gmail]/Starred" not in names
-    assert sorted(names) == sorted(["Work/Project", "[Gmail]", "Sent Items/2019", "Sent Items", "inbox", "Work"])
+    # "[Gmail]" holds no mail and nothing stays below it: left out. "Old" holds no mail but "Old/2019" is below it.
+    assert sorted(names) == sorted(["Work/Project", "Sent Items/2019", "Sent Items", "inbox", "Work", "Old",
+                                    "Old/2019"])
     by_name = {r.source_name: (r, selectable) for r, selectable in refs}
     # Parents before children.
     for name in names:
         for parent in fm.ancestors(name, "/"):
             if parent in by_name:
                 assert names.index(parent) < names.index(name)
-    assert by_name["[Gmail]"][1] is False
+    assert by_name["Old"][1] is False
     assert by_name["Work"][1] is True
     inbox, _ = by_name["inbox"]
     assert inbox.path == ["INBOX"] and inbox.special_use is None

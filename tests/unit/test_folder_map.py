@@ -50,10 +50,24 @@ def test_flagged_use_taken_once_and_second_name_stays_ordinary() -> None:
     assert fm.special_roots(listed) == {"Junk": "\\Junk"}
 
 
-def test_only_top_level_folders_are_special() -> None:
-    listed = [lf("Work"), lf("Work/Sent"), lf("Work/Trash", "\\Trash")]
+def test_names_count_only_at_the_top_level() -> None:
+    listed = [lf("Work"), lf("Work/Sent"), lf("Work/Trash")]
     assert fm.special_roots(listed) == {}
     assert neutral(listed)["Work/Sent"] == ["Work", "Sent"]
+
+
+def test_flags_count_at_any_depth_as_gmail_sets_them() -> None:
+    gmail = [lf("INBOX"), lf("[Gmail]", "\\Noselect"), lf("[Gmail]/Sent Mail", "\\Sent"),
+             lf("[Gmail]/Sent Mail/2019"), lf("[Gmail]/Trash", "\\Trash"), lf("Trash"), lf("Old/Trash", "\\Trash"),
+             lf("INBOX/Drafts", "\\Drafts")]
+    assert fm.special_roots(gmail) == {"[Gmail]/Sent Mail": "\\Sent", "[Gmail]/Trash": "\\Trash",
+                                       "INBOX/Drafts": "\\Drafts"}
+    assert neutral(gmail) == {
+        "INBOX": ["INBOX"], "[Gmail]": ["[Gmail]"], "[Gmail]/Sent Mail": ["\\Sent:Sent Mail"],
+        "[Gmail]/Sent Mail/2019": ["\\Sent:Sent Mail", "2019"], "[Gmail]/Trash": ["\\Trash:Trash"],
+        "Trash": ["Trash"], "Old/Trash": ["Old", "Trash"], "INBOX/Drafts": ["\\Drafts:Drafts"]}
+    assert fm.target_name(["\\Sent:Sent Mail", "2019"], {"\\Sent": "Gesendet"}, ".") == "Gesendet.2019"
+    assert fm.target_name(["\\Sent:Sent Mail", "2019"], {}, "/") == "Sent Mail/2019"  # none: its name, at the top
 
 
 def test_special_use_flag_is_case_insensitive() -> None:
@@ -96,6 +110,8 @@ def test_separator_translation_component_with_target_delimiter_becomes_underscor
     assert path == ["a", "b/c"]
     assert fm.target_name(path, {}, "/") == "a/b_c"
     assert fm.sanitize_component("a.b", "") == "a.b"
+    # A "/" in a name from Exchange ("Q1/Q2") on a "." target: Maildir++ servers refuse it too.
+    assert fm.target_name(["Q1/Q2 Berichte", "v1.2"], {}, ".", "INBOX.") == "INBOX.Q1_Q2 Berichte.v1_2"
 
 
 def test_namespace_prefix_on_source_is_removed() -> None:

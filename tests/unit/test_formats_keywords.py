@@ -12,7 +12,15 @@ import re
 import pytest
 from imapclient import imap_utf7
 
-from shared.formats.keywords import categories, category_to_keyword, follow_up, imap_flags, keyword_to_category
+from shared.formats.keywords import (
+    categories,
+    category_to_keyword,
+    follow_up,
+    imap_flags,
+    keyword_to_category,
+    last_verb,
+    left_out_by_exchange,
+)
 
 # RFC 3501 §9: flag-keyword = atom; atom = 1*ATOM-CHAR; ATOM-CHAR = any CHAR (0x01-0x7F) except
 # "(" ")" "{" SP CTL "%" "*" DQUOTE "\" "]".
@@ -77,3 +85,33 @@ def test_a_pst_messages_follow_up_state(flag: str, expected: tuple[str, ...]) ->
                       sender_address="", sent=None, received=None, is_read=True, is_draft=False, flag=flag,
                       attachment_names=(), has_transport_headers=False, rfc822=b"")
     assert mail.imap_flags == expected
+
+
+@pytest.mark.parametrize(("flags", "verb"), [
+    (("\\Answered",), (102, 261)), (("$Forwarded",), (104, 262)), (("\\answered", "$forwarded"), (102, 261)),
+    (("\\Seen", "Work"), None)])
+def test_replied_and_forwarded_are_exchanges_last_verb(flags: tuple[str, ...], verb: tuple[int, int] | None) -> None:
+    assert last_verb(flags) == verb
+
+
+@pytest.mark.parametrize(("verb", "flags"), [(102, ["\\Answered"]), (103, ["\\Answered"]), (104, ["$Forwarded"]),
+                                             (None, []), (0, [])])
+def test_exchanges_last_verb_comes_back_as_imap_flags(verb: int | None, flags: list[str]) -> None:
+    assert imap_flags(None, None, None, None, verb) == flags
+
+
+def test_protocol_keywords_are_no_categories_and_what_exchange_cannot_keep_is_named() -> None:
+    flags = ["\\Seen", "\\Answered", "$Forwarded", "\\Deleted", "$MDNSent", "NonJunk", "$Junk", "$label1", "Work",
+             "\\Recent", "\\Draft", "\\Flagged", "$Completed", "$HasAttachment"]
+    assert categories(flags) == ["$label1", "Work"]
+    assert left_out_by_exchange(flags) == ("$Forwarded", "\\Deleted", "$MDNSent", "NonJunk", "$Junk",
+                                           "$HasAttachment")
+    assert left_out_by_exchange(["$Forwarded", "\\Seen"]) == ()
+
+
+@pytest.mark.parametrize(("category", "keyword"), [("Junk", "&AEo-unk"), ("$MDNSent", "&ACQ-MDNSent"),
+                                                   ("nonjunk", "&AG4-onjunk"), ("$Forwarded", "&ACQ-Forwarded")])
+def test_a_category_named_like_a_protocol_keyword_stays_a_category(category: str, keyword: str) -> None:
+    assert category_to_keyword(category) == keyword
+    assert imap_utf7.decode(keyword.encode("ascii")) == category
+    assert categories(imap_flags(None, None, None, [category])) == [category]

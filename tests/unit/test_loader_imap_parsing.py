@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.adapters.imap.target import parse_appenduid, settable_flags
+from shared.adapters.imap.target import append_limit, parse_appenduid, settable_flags
 from shared.uid_sets import expand_uid_set
 
 
@@ -46,3 +46,10 @@ def test_settable_flags_drop_recent_in_any_case_and_keep_order() -> None:
     assert settable_flags(flags) == ("\\Seen", "$Label1", "\\Flagged", "\\Answered")
     assert settable_flags([]) == ()
     assert settable_flags(settable_flags(flags)) == settable_flags(flags)
+
+
+@pytest.mark.parametrize(("caps", "expected"), [({"IMAP4REV1", "APPENDLIMIT=35651584"}, 35651584),
+                                                ({"appendlimit=10"}, 10), ({"APPENDLIMIT"}, None), ({"IMAP4REV1"}, None)])
+def test_append_limit_from_the_capabilities(caps: set[str], expected: int | None) -> None:
+    """RFC 7889: ``APPENDLIMIT=n`` for the whole server; a bare ``APPENDLIMIT`` means it differs by folder."""
+    assert append_limit(caps) == expected

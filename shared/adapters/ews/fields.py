@@ -44,8 +44,13 @@ class MailferryKey(ExtendedProperty):  # type: ignore[misc]
     property_type = "String"
 
 
+# PR_LAST_VERB_EXECUTED: replied (102, 103) or forwarded (104), IMAP's \\Answered and $Forwarded; PR_ICON_INDEX:
+# the replied or forwarded icon Outlook shows with it.
+LastVerb = type("LastVerb", (ExtendedProperty,), {"property_tag": 0x1081, "property_type": "Integer"})
+IconIndex = type("IconIndex", (ExtendedProperty,), {"property_tag": 0x1080, "property_type": "Integer"})
+
 for _name, _cls in (("flag", Flag), ("delivery_time", DeliveryTime), ("submit_time", SubmitTime),
-                    ("message_flags", MessageFlags)):
+                    ("message_flags", MessageFlags), ("last_verb", LastVerb), ("icon_index", IconIndex)):
     if _name not in {f.name for f in Message.FIELDS}:
         Message.register(_name, _cls)
 

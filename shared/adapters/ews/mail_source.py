@@ -7,7 +7,7 @@ localized name. Exchange has no well-known id for an archive folder (Outlook cre
 plain one, named in the user's language), so a top-level folder with a well-known archive
 name carries ``\\Archive``: the same rule the Exchange target uses to find its own.
 Path components are joined with a control character, because Exchange folder names may
-contain "/" or ".". Read, follow-up (flagged or complete) and draft state and the
+contain "/" or ".". Read, follow-up (flagged or complete), draft and replied/forwarded state and the
 categories become IMAP flags and keywords as :mod:`shared.formats.keywords` says.
 """
 
@@ -117,7 +117,7 @@ class EwsSource(WholeItemSource):
     def whole(self, task: ExtractTask) -> Iterator[MailItem]:
         for i in range(0, len(task.refs), FETCH_BATCH):
             ids = [ItemId(id=r) for r in task.refs[i:i + FETCH_BATCH]]
-            fields = ["mime_content", "is_read", "flag", "is_draft", "categories", "datetime_received"]
+            fields = ["mime_content", "is_read", "flag", "is_draft", "categories", "datetime_received", "last_verb"]
             for item in self.account.fetch(ids=ids, only_fields=fields):
                 if isinstance(item, Exception) or not getattr(item, "mime_content", None):
                     continue
@@ -131,7 +131,8 @@ class EwsSource(WholeItemSource):
         received = datetime.fromtimestamp(item.datetime_received.timestamp(), UTC) if item.datetime_received \
             else datetime.now(UTC)
         meta = MailMeta(item_key=ews_item_key(task.folder.folder_id, item.id), folder=task.folder,
-                        flags=imap_flags(item.is_read, item.flag, item.is_draft, item.categories),
+                        flags=imap_flags(item.is_read, item.flag, item.is_draft, item.categories,
+                                         getattr(item, "last_verb", None)),
                         internaldate=received, size=len(data), message_id=message_id,
                         subject=subject)
         return MailItem(migration_id=task.migration_id, meta=meta, data=data)

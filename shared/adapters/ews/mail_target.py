@@ -3,10 +3,10 @@
 A neutral path's special root (``INBOX``, ``\\Sent``…) becomes the mailbox's
 well-known folder of that role, whatever its localized name; other folders go
 under the message folder root. Messages are created from their MIME bytes with
-read, follow-up (flagged or complete) and draft state, categories from keywords
-(:mod:`shared.formats.keywords`) and their received/sent dates set through the
-MAPI properties Exchange keeps them in. Every created item and folder is named
-by its Exchange id in the undo record. The other item kinds are written by
+read, follow-up (flagged or complete), draft and replied/forwarded state, categories from keywords
+(:mod:`shared.formats.keywords`; the flags Exchange cannot keep, ``\\Deleted`` among them, go to the report)
+and their received/sent dates set through the MAPI properties Exchange keeps them in. Every created item and
+folder is named by its Exchange id in the undo record. The other item kinds are written by
 :mod:`shared.adapters.ews.item_target`, undone by :mod:`shared.adapters.ews.undo`.
 """
 
@@ -31,7 +31,7 @@ from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import MailRecord
 from shared.errors import ItemRejected, Throttled
 from shared.folder_map import INBOX
-from shared.formats.keywords import categories, follow_up
+from shared.formats.keywords import categories, follow_up, last_verb, left_out_by_exchange
 
 MSGFLAG_READ = 0x1
 MSGFLAG_UNSENT = 0x8
@@ -146,6 +146,9 @@ class EwsTarget:
         cats = categories(msg.flags)
         if cats:
             fields["categories"] = cats
+        verb = last_verb(msg.flags)
+        if verb is not None:
+            fields["last_verb"], fields["icon_index"] = verb
         return Message(account=self.account, folder=folder, mime_content=msg.data, **fields)
 
     def write(self, records: Sequence[MailRecord], ctx: WriteContext, sink: PlacementSink) -> None:
@@ -162,11 +165,12 @@ class EwsTarget:
         except (ErrorServerBusy, TransportError) as exc:
             raise Throttled(f"Exchange is busy: {exc}") from None
         out: list[Placed | ItemRejected] = []
-        for r in results:
+        for m, r in zip(msgs, results, strict=True):
             if isinstance(r, Exception):
                 out.append(ItemRejected(f"Exchange refused the message: {type(r).__name__}: {r}"[:300]))
             else:
-                out.append(Placed(folder=folder, uidvalidity=0, uid=0, ref=r.id))
+                out.append(Placed(folder=folder, uidvalidity=0, uid=0, ref=r.id,
+                                  not_kept=left_out_by_exchange(m.flags)))
         return out
 
     def find(self, folder: str, msg: Outgoing, exclude: Collection[str] = frozenset()) -> Placed | None:
@@ -180,7 +184,8 @@ class EwsTarget:
                 continue
             received = item.datetime_received
             if received is not None and int(received.timestamp()) == want:
-                return Placed(folder=folder, uidvalidity=0, uid=0, ref=item.id)
+                return Placed(folder=folder, uidvalidity=0, uid=0, ref=item.id,
+                              not_kept=left_out_by_exchange(msg.flags))
         return None
 
     def close(self) -> None:

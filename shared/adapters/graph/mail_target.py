@@ -24,6 +24,7 @@ from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import MailRecord
 from shared.errors import ItemRejected, ServerRefused
 from shared.folder_map import INBOX
+from shared.formats.keywords import left_out_by_exchange
 
 KEY_SEP = "\x1f"
 #: A neutral root's role → Graph's well-known folder name.
@@ -156,7 +157,8 @@ class GraphTarget:
                 self.attach(ref, att)
             self.client.request("PATCH", f"/messages/{ref}", body={
                 "singleValueExtendedProperties": [{"id": MARKER, "value": final}]})
-        return Placed(folder=folder, ref=ref, lossy=(HEADERS_RENDERED, *planned.lossy))
+        return Placed(folder=folder, ref=ref, lossy=(HEADERS_RENDERED, *planned.lossy),
+                      not_kept=left_out_by_exchange(msg.flags))
 
     def attach(self, message: str, att: FileAttachment) -> None:
         """A large attachment: POSTed whole below 3 MB, else through an upload session in pieces."""
@@ -173,7 +175,8 @@ class GraphTarget:
         for mid, value in self.marked(self._folders[folder]):
             if value == want and mid not in exclude:  # its notes, as when it was created
                 lossy = graph_message(msg.data, msg.flags, msg.internaldate, want).lossy
-                return Placed(folder=folder, ref=mid, lossy=(HEADERS_RENDERED, *lossy))
+                return Placed(folder=folder, ref=mid, lossy=(HEADERS_RENDERED, *lossy),
+                              not_kept=left_out_by_exchange(msg.flags))
             if value == PENDING + want:  # ours, its attachments never all arrived: gone, made again
                 try:
                     self.client.request("POST", f"/messages/{mid}/permanentDelete")

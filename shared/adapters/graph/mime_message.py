@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from typing import Any
 
-from shared.formats.keywords import FLAG_COMPLETE, FLAG_FLAGGED, categories, follow_up
+from shared.formats.keywords import FLAG_COMPLETE, FLAG_FLAGGED, categories, follow_up, last_verb
 
 PR_MESSAGE_FLAGS = "Integer 0x0E07"
 PR_MESSAGE_DELIVERY_TIME = "SystemTime 0x0E06"
@@ -35,7 +35,6 @@ PR_TRANSPORT_MESSAGE_HEADERS = "String 0x007D"
 #: Answered and forwarded: the last verb Outlook shows ("You replied on ..."), and its icon.
 PR_LAST_VERB_EXECUTED = "Integer 0x1081"
 PR_ICON_INDEX = "Integer 0x1080"
-VERBS = (("\\answered", 102, 261), ("$forwarded", 104, 262))  # EXCHIVERB_REPLYTOSENDER / _FORWARD, icons
 #: The mailferry marker of a created item: found again after a crash (named property, our own GUID).
 MARKER = "String {8f2b5a43-1c1e-4d5e-9a57-6d2f0c3b7e11} Name mailferry-item"
 READ, UNSENT = 0x1, 0x8
@@ -223,8 +222,7 @@ def graph_message(data: bytes, flags: Sequence[str], received: datetime, marker:
     sent = _sent(msg)
     if sent is not None:
         props.append({"id": PR_CLIENT_SUBMIT_TIME, "value": systime(sent)})
-    lowered = {f.lower() for f in flags}
-    verb = next(((v, icon) for flag, v, icon in VERBS if flag in lowered), None)
+    verb = last_verb(flags)
     if verb is not None:  # replied wins over forwarded, as Outlook shows one
         props += [{"id": PR_LAST_VERB_EXECUTED, "value": str(verb[0])}, {"id": PR_ICON_INDEX, "value": str(verb[1])}]
     body["singleValueExtendedProperties"] = props

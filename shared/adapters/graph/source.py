@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import quote
 
 from shared import folder_map
 from shared.adapters.fetch_whole import as_chunks
@@ -49,6 +50,10 @@ DELIMITER = "\x1f"
 ROLES = {"inbox": "INBOX", "sentitems": "\\Sent", "drafts": "\\Drafts", "deleteditems": "\\Trash",
          "junkemail": "\\Junk", "archive": "\\Archive"}
 STATE_FIELDS = "isRead,isDraft,flag,categories,receivedDateTime"
+#: PR_LAST_VERB_EXECUTED: replied or forwarded (IMAP's \\Answered, $Forwarded), read with the state.
+LAST_VERB = "Integer 0x1081"
+STATE_QUERY = f"$select={STATE_FIELDS}&$expand=" + quote(
+    f"singleValueExtendedProperties($filter=id eq '{LAST_VERB}')", safe="$()='")
 _FLAG_STATUS = {"flagged": FLAG_FLAGGED, "complete": FLAG_COMPLETE}
 
 
@@ -173,7 +178,7 @@ class GraphSource:
         read failed; neither ends the task."""
         for start in range(0, len(task.refs), 20):
             refs = task.refs[start:start + 20]
-            answers = self.client.batch([("GET", f"/messages/{r}?$select={STATE_FIELDS}") for r in refs])
+            answers = self.client.batch([("GET", f"/messages/{r}?{STATE_QUERY}") for r in refs])
             for ref, answer in zip(refs, answers, strict=True):
                 key = graph_item_key(task.folder.folder_id, ref)
                 try:
@@ -190,7 +195,9 @@ class GraphSource:
                  limit: int) -> Iterator[MailItem | MailChunk]:
         flag = _FLAG_STATUS.get(str((state.get("flag") or {}).get("flagStatus") or ""))
         received = parse_utc(state.get("receivedDateTime"))
-        flags = imap_flags(state.get("isRead"), flag, state.get("isDraft"), state.get("categories"))
+        verb = next((int(p["value"]) for p in state.get("singleValueExtendedProperties") or []
+                     if str(p.get("id", "")).lower() == LAST_VERB.lower() and str(p.get("value", "")).isdigit()), None)
+        flags = imap_flags(state.get("isRead"), flag, state.get("isDraft"), state.get("categories"), verb)
         try:
             with self.client.stream(f"/messages/{ref}/$value") as resp:
                 length = resp.headers.get("Content-Length")

@@ -33,7 +33,7 @@ from shared.adapters.imap.listing import folders_and_prefix
 from shared.adapters.mail_batches import deal, undeal, write_mail
 from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import MailRecord
-from shared.errors import ItemRejected, Throttled, Transient
+from shared.errors import FoldersRefused, ItemRejected, Throttled, Transient
 from shared.host_leases import SessionRefused
 from shared.uid_sets import expand_uid_set
 
@@ -57,6 +57,16 @@ def parse_appenduid(response: bytes | str) -> tuple[int, list[int]] | None:
 def create_arguments(folder: bytes, use: str | None) -> tuple[bytes, ...]:
     """CREATE's arguments: the (quoted) name, and ``(USE (\\Archive))`` when it is created for a use."""
     return (folder, b"(USE (" + use.encode("ascii") + b"))") if use else (folder,)
+
+
+def append_limit(caps: Collection[str]) -> int | None:
+    """The ``APPENDLIMIT=n`` a server announces (RFC 7889), None without one (or without a number: the limit
+    differs by folder)."""
+    for cap in caps:
+        name, _eq, value = cap.partition("=")
+        if name.upper() == "APPENDLIMIT" and value.isdigit():
+            return int(value)
+    return None
 
 
 def settable_flags(flags: Sequence[str]) -> tuple[str, ...]:
@@ -97,6 +107,9 @@ class ImapTarget:
         self.multiappend = "MULTIAPPEND" in caps
         self.uidplus = "UIDPLUS" in caps
         self.literal_plus = "LITERAL+" in caps
+        # RFC 7889: the largest message the server takes. A larger one is refused here, never sent (a server
+        # may end the connection on a literal above its limit, losing the batch's other messages with it).
+        self.append_limit = append_limit(caps)
         self._permanent: dict[str, frozenset[str] | None] = {}  # folder → its PERMANENTFLAGS, read once
         self._keyword_too_long: int | None = None  # the shortest keyword length the target refused
 
@@ -121,7 +134,21 @@ class ImapTarget:
     def append_jobs(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
         """Every job pipelined on this session, or dealt over the lanes (each pipelines its share as far as
         it can). Results in job order. A lane that fails fails the call, after every lane has finished:
-        nothing is still being written when the batch is retried."""
+        nothing is still being written when the batch is retried. A message above the APPENDLIMIT is refused
+        without being sent."""
+        if self.append_limit is None or all(len(m.data) <= self.append_limit for _f, msgs in jobs for m in msgs):
+            return self._append_jobs(jobs)
+        limit = self.append_limit
+        sent = [(folder, [m for m in msgs if len(m.data) <= limit]) for folder, msgs in jobs]
+        written = iter(self._append_jobs([job for job in sent if job[1]]))
+        out: list[list[Placed | ItemRejected]] = []
+        for (_folder, msgs), (_f, fitting) in zip(jobs, sent, strict=True):
+            done = iter(next(written) if fitting else [])
+            out.append([next(done) if len(m.data) <= limit else ItemRejected(
+                f"the target refused the message: larger than its APPENDLIMIT of {limit} bytes") for m in msgs])
+        return out
+
+    def _append_jobs(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
         self._learn_permanent([folder for folder, msgs in jobs if any(m.flags for m in msgs)])
         lanes = self._sessions(len(jobs))
         self._lanes_used = max(self._lanes_used, len(lanes))
@@ -216,8 +243,9 @@ class ImapTarget:
             folder = self.client._normalise_folder(name)
             tags.append((name, imap._command("CREATE", *create_arguments(folder, self._create_uses.get(name))),
                          imap._command("SUBSCRIBE", folder)))
-        created = []
-        for name, create_tag, subscribe_tag in tags:
+        created: list[str] = []
+        refused: dict[str, str] = {}
+        for name, create_tag, subscribe_tag in tags:  # every answer is read, so the session stays in step
             try:
                 typ, data = imap._command_complete("CREATE", create_tag)
                 if typ != "OK" and b"[USEATTR]" in b" ".join(d for d in data if isinstance(d, bytes)).upper():
@@ -226,15 +254,19 @@ class ImapTarget:
             except imaplib.IMAP4.abort as exc:
                 raise Transient(f"connection lost during CREATE: {exc}") from None
             except imaplib.IMAP4.error as exc:  # BAD: a name this server cannot take
-                raise ItemRejected(f"the target refused to create folder {name!r}: {_short(exc)}") from None
+                typ, data = "BAD", [str(exc).encode()]
             with contextlib.suppress(imaplib.IMAP4.error):  # subscription is a nicety; some servers do not keep it
                 imap._command_complete("SUBSCRIBE", subscribe_tag)
             if typ == "OK":
                 created.append(name)
             elif b"ALREADYEXISTS" not in b" ".join(d for d in data if isinstance(d, bytes)).upper() \
-                    and not self.client.folder_exists(name):
-                raise ItemRejected(f"the target refused to create folder {name!r}: {data!r:.200}")
+                    and (typ == "BAD" or not self.client.folder_exists(name)):
+                answer = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
+                refused[name] = f"the target refused to create folder {name!r}: {answer[:200]}"
+                continue
             self.existing.add(name)
+        if refused:  # a name this server cannot take costs its own folder, never the others of the batch
+            raise FoldersRefused(created, refused)
         return created
 
     def uidvalidity(self, folder: str) -> int:

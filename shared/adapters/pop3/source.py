@@ -2,7 +2,11 @@
 
 POP3 has no folders and no flags: every message goes to the target's Inbox,
 its INTERNALDATE taken from the topmost Received header (else Date). Delta
-passes compare UIDLs, which servers keep stable across sessions.
+passes compare UIDLs, which servers keep stable across sessions. RFC 1939 wants a
+UIDL unique in the maildrop, but a server whose UIDL is built from too little
+(``pop3_uidl_format = %v`` on Dovecot, a digest of headers elsewhere) gives several
+messages one UIDL: each repeat is named by the UIDL and its place among them
+(:func:`numbered_refs`), so none is lost.
 """
 
 from __future__ import annotations
@@ -19,6 +23,17 @@ from shared.mail_headers import header_fields
 INBOX = folder_map.INBOX
 
 
+def numbered_refs(uidls: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+    """(message number, reference) in maildrop order: the UIDL, and for its n-th repeat (n > 1) the UIDL, a
+    space (no UIDL holds one) and n. The first keeps the plain UIDL, as a maildrop without repeats has it."""
+    seen: dict[str, int] = {}
+    out = []
+    for number, uidl in uidls:
+        n = seen[uidl] = seen.get(uidl, 0) + 1
+        out.append((number, uidl if n == 1 else f"{uidl} {n}"))
+    return out
+
+
 class Pop3Mailbox(WholeItemSource):
     """The e-mail :class:`~shared.adapters.ports.Source` port of a POP3 maildrop."""
 
@@ -31,7 +46,7 @@ class Pop3Mailbox(WholeItemSource):
         return [folder_map.ListedFolder(name=INBOX, delimiter="/", flags=())]
 
     def item_refs(self, name: str) -> list[str]:
-        return [uidl for _n, uidl in self.source.uidls()]
+        return [ref for _n, ref in numbered_refs(self.source.uidls())]
 
     def folder_bytes(self, folders: Sequence[FolderRef]) -> dict[str, int]:
         """The maildrop's size from LIST (one folder: every message is in it)."""
@@ -44,7 +59,7 @@ class Pop3Mailbox(WholeItemSource):
 
     def whole(self, task: ExtractTask) -> Iterator[MailItem]:
         """RETR the task's messages (pipelined), looked up by UIDL in this session's numbering."""
-        numbers = {uidl: n for n, uidl in self.source.uidls()}
+        numbers = {ref: n for n, ref in numbered_refs(self.source.uidls())}
         wanted = {numbers[u]: u for u in task.refs if u in numbers}
         for number, data in self.source.fetch(sorted(wanted)):
             uidl = wanted[number]
