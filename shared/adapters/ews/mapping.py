@@ -41,7 +41,7 @@ from exchangelib.recurrence import (
     WeeklyPattern,
 )
 
-from shared.formats import FormatError, free_busy, parse_line
+from shared.formats import FormatError, free_busy, html_body, parse_line
 from shared.formats.ical import (
     WEEKDAYS,
     Alarm,
@@ -180,6 +180,12 @@ def _as_date(value: DateOrDateTime) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
+def attachment_notes(item: Any) -> list[str]:
+    """The item's attachments other than its contact photo: the neutral formats carry none of them."""
+    return [f"attachment {getattr(a, 'name', None) or '(no name)'!r} (attachments of contacts, events and "
+            "tasks are not migrated)" for a in item.attachments or [] if not getattr(a, "is_contact_photo", False)]
+
+
 # -- contacts ---------------------------------------------------------------------------
 
 _PHONE_TYPES: dict[str, list[str]] = {
@@ -254,7 +260,10 @@ def contact_to_ews(card: ContactCard, account: Any = None, folder: Any = None) -
     if card.org_units:
         lossy.append(f"further organisation units {card.org_units!r}")
     contact.job_title = card.title
-    if card.note is not None:
+    html = html_body.html_of(card.extra)
+    if html is not None:
+        contact.body = HTMLBody(html)
+    elif card.note is not None:
         contact.body = card.note
     contact.categories = list(card.categories) or None
     for attr, value, what in (
@@ -351,6 +360,8 @@ def _contact_extras(lines: Sequence[str], contact: Any, lossy: list[str]) -> lis
         attr = _EXTRA_FIELDS.get(parsed.name)
         if attr is not None and getattr(contact, attr, None) is None:
             setattr(contact, attr, unescape(parsed.value) or None)
+        elif html_body.is_alt_desc(line):
+            continue  # the notes' HTML, set as the body
         elif parsed.name in ("IMPP", "X-MS-IMADDRESS"):
             ims.append(unescape(parsed.value))
         else:
@@ -377,10 +388,11 @@ def contact_from_ews(contact: Any) -> Mapped[ContactCard]:
     )
     if card.department is not None and card.organization is None:
         card.organization = ""
-    if contact.body is not None:
+    if isinstance(contact.body, HTMLBody):  # the text as NOTE, the HTML beside it (as events carry it)
+        card.note = html_body.html_to_text(str(contact.body)) or None
+        card.extra.append(html_body.html_line(str(contact.body)))
+    elif contact.body is not None:
         card.note = str(contact.body)
-        if isinstance(contact.body, HTMLBody):
-            lossy.append("notes are HTML; kept as HTML text")
     card.categories = list(contact.categories or [])
     if contact.birthday is not None:
         card.birthday = date(contact.birthday.year, contact.birthday.month, contact.birthday.day)
@@ -415,6 +427,7 @@ def contact_from_ews(contact: Any) -> Mapped[ContactCard]:
         if isinstance(att, FileAttachment) and att.is_contact_photo and card.photo is None:
             card.photo = base64.b64encode(att.content).decode("ascii")
             card.photo_type = att.content_type or "image/jpeg"
+    lossy.extend(attachment_notes(contact))
     for attr, prop in (
         ("assistant_name", "X-ASSISTANT"),
         ("manager", "X-MANAGER"),
@@ -702,6 +715,17 @@ def occurrence_index(recurrence: Any, original_start: DateOrDateTime, tz: tzinfo
 
 # -- events -----------------------------------------------------------------------------
 
+
+def _set_body(rec: EventRecord | TaskRecord, body: Any) -> None:
+    """An HTML body travels as X-ALT-DESC with its text as DESCRIPTION (see shared.formats.html_body)."""
+    if body is not None:
+        html_body.set_body(rec, str(body), isinstance(body, HTMLBody))
+
+
+def _body(rec: EventRecord | TaskRecord) -> Any:
+    body = html_body.body_of(rec)
+    return None if body is None else HTMLBody(body[0]) if body[1] else body[0]
+
 _PARTSTAT_TO_EWS = {
     "ACCEPTED": "Accept",
     "DECLINED": "Decline",
@@ -765,16 +789,27 @@ def _attendees(rec: EventRecord, lossy: list[str]) -> dict[str, list[Any]]:
     return out
 
 
-def _reminder_minutes(alarms: list[Alarm], start: DateOrDateTime | None, lossy: list[str]) -> int | None:
+def _span_minutes(start: DateOrDateTime | None, end: DateOrDateTime | None) -> int:
+    if start is None or end is None:
+        return 0
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        if (start.utcoffset() is None) != (end.utcoffset() is None):
+            return 0
+        return int((end - start).total_seconds() // 60)
+    return (_as_date(end) - _as_date(start)).days * 1440
+
+
+def _reminder_minutes(alarms: list[Alarm], start: DateOrDateTime | None, lossy: list[str],
+                      end: DateOrDateTime | None = None) -> int | None:
     if not alarms:
         return None
     alarm = alarms[0]
     if len(alarms) > 1:
         lossy.append(f"{len(alarms) - 1} further alarm(s) (Exchange keeps one reminder)")
     if isinstance(alarm.trigger, timedelta):
-        if alarm.related == "END":
-            lossy.append("alarm relative to the end, moved to the start")
         minutes = -int(alarm.trigger.total_seconds() // 60)
+        if alarm.related == "END":  # Exchange counts from the start: the same moment, counted from there
+            minutes -= _span_minutes(start, end)
     elif isinstance(start, datetime) and start.utcoffset() is not None and alarm.trigger.utcoffset() is not None:
         minutes = int((start - alarm.trigger).total_seconds() // 60)
     else:
@@ -816,7 +851,7 @@ def _event_fields(rec: EventRecord, default_tz: EWSTimeZone, lossy: list[str]) -
             lossy.append("end before start, set to start")
             f["end"] = f["start"]
     f["subject"] = rec.summary
-    f["body"] = rec.description
+    f["body"] = _body(rec)
     f["location"] = rec.location
     f["categories"] = list(rec.categories) or None
     f["importance"] = _importance(rec.priority, lossy) or "Normal"
@@ -824,7 +859,7 @@ def _event_fields(rec: EventRecord, default_tz: EWSTimeZone, lossy: list[str]) -
     f["legacy_free_busy_status"] = free_busy.from_ical(rec)
     if rec.status == "CANCELLED":
         lossy.append("STATUS:CANCELLED (read-only in Exchange)")
-    minutes = _reminder_minutes(rec.alarms, rec.start, lossy)
+    minutes = _reminder_minutes(rec.alarms, rec.start, lossy, end)
     f["reminder_is_set"] = minutes is not None
     if minutes is not None:
         f["reminder_minutes_before_start"] = minutes
@@ -835,8 +870,8 @@ def _event_fields(rec: EventRecord, default_tz: EWSTimeZone, lossy: list[str]) -
         lossy.append(f"organizer {rec.organizer.email} (read-only in Exchange; the mailbox owner organizes)")
     if rec.url is not None:
         lossy.append(f"URL {rec.url}")
-    extra = _extra_names([x for x in rec.extra
-                          if not x.upper().startswith(("DTSTAMP", "SEQUENCE")) and not free_busy.busy_line(x)])
+    extra = _extra_names([x for x in rec.extra if not x.upper().startswith(("DTSTAMP", "SEQUENCE"))
+                          and not free_busy.busy_line(x) and not html_body.is_alt_desc(x)])
     if extra:
         lossy.append("properties without Exchange field: " + ", ".join(extra))
     return f
@@ -941,10 +976,7 @@ def _event_record(item: Any, lossy: list[str]) -> EventRecord:
     start, end, _ = _record_times(item)
     rec = EventRecord(start=start, end=end)
     rec.summary = item.subject
-    if item.body is not None:
-        rec.description = str(item.body)
-        if isinstance(item.body, HTMLBody):
-            lossy.append("description is HTML; kept as HTML text")
+    _set_body(rec, item.body)
     rec.location = item.location
     rec.categories = list(item.categories or [])
     rec.priority = _priority(item.importance)
@@ -982,6 +1014,7 @@ def event_from_ews(item: Any, exceptions: Sequence[Any] = ()) -> Mapped[EventRec
     lossy: list[str] = []
     rec = _event_record(item, lossy)
     rec.uid = item.uid
+    lossy.extend(attachment_notes(item))
     _, _, tz = _record_times(item)
     if item.recurrence is not None:
         rec.rrule = recurrence_from_ews(item.recurrence, tz, bool(item.is_all_day))
@@ -1018,8 +1051,7 @@ def task_to_ews(task: TaskRecord, account: Any = None, folder: Any = None) -> Ma
     kwargs: dict[str, Any] = {"account": account, "folder": folder} if account is not None else {}
     item = Task(**kwargs)
     item.subject = task.summary
-    if task.description is not None:
-        item.body = task.description
+    item.body = _body(task)
     item.categories = list(task.categories) or None
     item.importance = _importance(task.priority, lossy) or "Normal"
     item.sensitivity = _sensitivity(task.classification, lossy) or "Normal"
@@ -1035,7 +1067,10 @@ def task_to_ews(task: TaskRecord, account: Any = None, folder: Any = None) -> Ma
         lossy.append("task DURATION")
     percent = task.percent_complete
     status = _TASK_STATUS.get(task.status or "")
-    if task.status == "CANCELLED":
+    word = _task_status_word(task.extra)
+    if word is not None:
+        status = word
+    elif task.status == "CANCELLED":
         status = "Deferred"
         lossy.append("STATUS:CANCELLED stored as Deferred")
     if status is None:
@@ -1076,17 +1111,29 @@ def task_to_ews(task: TaskRecord, account: Any = None, folder: Any = None) -> Ma
         lossy.append("task organizer/attendees (assignment is not migrated)")
     if task.location:
         lossy.append(f"location {task.location!r}")
-    extra = _extra_names([x for x in task.extra if not x.upper().startswith(("DTSTAMP", "SEQUENCE"))])
+    extra = _extra_names([x for x in task.extra if not x.upper().startswith(("DTSTAMP", "SEQUENCE", _STATUS_WORD))
+                          and not html_body.is_alt_desc(x)])
     if extra:
         lossy.append("properties without Exchange field: " + ", ".join(extra))
     return Mapped(item, lossy)
 
 
+_STATUS_WORD = "X-MS-TASK-STATUS:"  # Exchange's own status word, for the states iCalendar has none for
+
+
+def _task_status_word(extra: Sequence[str]) -> str | None:
+    """WaitingOnOthers or Deferred when the task says so (written by task_from_ews and the PST reader)."""
+    for line in extra:
+        if line.upper().startswith(_STATUS_WORD):
+            word = line[len(_STATUS_WORD):].strip().lower()
+            return {"waitingonothers": "WaitingOnOthers", "deferred": "Deferred"}.get(word)
+    return None
+
+
 def task_from_ews(item: Any) -> Mapped[TaskRecord]:
     lossy: list[str] = []
     rec = TaskRecord(summary=item.subject)
-    if item.body is not None:
-        rec.description = str(item.body)
+    _set_body(rec, item.body)
     rec.categories = list(item.categories or [])
     rec.priority = _priority(item.importance)
     rec.classification = _classification(item.sensitivity)
@@ -1111,6 +1158,7 @@ def task_from_ews(item: Any) -> Mapped[TaskRecord]:
             rec.rrule = recurrence_from_ews(item.recurrence, None, True)
         except ValueError as exc:
             lossy.append(f"task recurrence: {exc}")
+    lossy.extend(attachment_notes(item))
     for attr in ("billing_information", "companies", "mileage", "actual_work", "total_work"):
         value = getattr(item, attr, None)
         if value:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
 
-from shared.formats import free_busy
+from shared.formats import free_busy, html_body
 from shared.formats.ical import Alarm, Attendee, EventRecord, RecurrenceRule, TaskRecord
 from shared.formats.ical_zones import zone_by_name
 from shared.formats.settings import AutoReply, RuleModel
@@ -186,9 +186,7 @@ def _event_fields(ev: Mapping[str, Any], lossy: list[str]) -> EventRecord:
     rec.summary = ev.get("subject")
     body = ev.get("body") or {}
     if body.get("content"):
-        rec.description = str(body["content"])
-        if body.get("contentType") == "html":
-            lossy.append("description is HTML; kept as HTML text")
+        html_body.set_body(rec, str(body["content"]), body.get("contentType") == "html")
     location = (ev.get("location") or {}).get("displayName")
     rec.location = location or None
     rec.categories = list(ev.get("categories") or [])
@@ -261,7 +259,7 @@ def task_from_graph(t: Mapping[str, Any]) -> Mapped[TaskRecord]:
     rec = TaskRecord(summary=t.get("title"))
     body = t.get("body") or {}
     if body.get("content"):
-        rec.description = str(body["content"])
+        html_body.set_body(rec, str(body["content"]), body.get("contentType") == "html")
     rec.categories = list(t.get("categories") or [])
     rec.priority = _PRIORITY.get(str(t.get("importance") or ""))
     rec.start = _local_date(t.get("startDateTime"))

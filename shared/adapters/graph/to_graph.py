@@ -27,7 +27,7 @@ from shared.adapters.graph.mapping import (
     WEEKDAYS,
     Mapped,
 )
-from shared.formats import free_busy
+from shared.formats import free_busy, html_body
 from shared.formats.ical import EventRecord, RecurrenceRule, TaskRecord
 from shared.formats.settings import AutoReply, RuleModel
 from shared.formats.vcard import ContactCard
@@ -87,6 +87,8 @@ def contact_to_graph(card: ContactCard) -> Mapped[dict[str, Any]]:
             c[graph] = value
         elif name == "IMPP":
             ims.append(value)
+        elif name == html_body.ALT_DESC:
+            lossy.append("the notes' HTML formatting (Graph keeps their text)")
         else:
             lossy.append(f"the vCard property {name}")
     lists: list[tuple[str, list[Any]]] = [("emailAddresses", emails), *phones.items(), ("imAddresses", ims)]
@@ -191,13 +193,15 @@ def _all_day(rec: EventRecord) -> bool:
     return isinstance(rec.start, date) and not isinstance(rec.start, datetime)
 
 
-def event_fields(rec: EventRecord, lossy: list[str]) -> dict[str, Any]:
-    """The fields an event and a modified occurrence share."""
+def event_fields(rec: EventRecord, lossy: list[str], day_zone: str | None = None) -> dict[str, Any]:
+    """The fields an event and a modified occurrence share; an all-day event's days are anchored in
+    ``day_zone`` (the source's zone, see shared.formats.calendar_zone), else in UTC."""
     ev: dict[str, Any] = {}
     if rec.summary is not None:
         ev["subject"] = rec.summary
-    if rec.description:
-        ev["body"] = {"contentType": "text", "content": rec.description}
+    body = html_body.body_of(rec)
+    if body is not None and body[0]:
+        ev["body"] = {"contentType": "html" if body[1] else "text", "content": body[0]}
     if rec.location:
         ev["location"] = {"displayName": rec.location}
     if rec.categories:
@@ -215,7 +219,7 @@ def event_fields(rec: EventRecord, lossy: list[str]) -> dict[str, Any]:
             end = start + (rec.duration or (timedelta(days=1) if _all_day(rec) else timedelta(0)))
         if _all_day(rec):
             ev["isAllDay"] = True
-            ev["start"], ev["end"] = date_time_zone(start), date_time_zone(end)
+            ev["start"], ev["end"] = date_time_zone(start, day_zone), date_time_zone(end, day_zone)
         else:
             start_tz = start.tzinfo if isinstance(start, datetime) else None
             ev["start"] = date_time_zone(start)
@@ -234,15 +238,16 @@ def event_fields(rec: EventRecord, lossy: list[str]) -> dict[str, Any]:
         lossy.append("attendees' responses (Graph sets them from meeting replies)")
     if rec.organizer is not None:
         lossy.append("the organizer (Graph makes the mailbox's owner organizer of an event it creates)")
-    if rec.extra:
-        lossy.append(f"{len(rec.extra)} iCalendar properties without a Graph field")
+    unmapped = [x for x in rec.extra if not free_busy.busy_line(x) and not html_body.is_alt_desc(x)]
+    if unmapped:
+        lossy.append(f"{len(unmapped)} iCalendar properties without a Graph field")
     return ev
 
 
-def event_to_graph(rec: EventRecord) -> Mapped[dict[str, Any]]:
+def event_to_graph(rec: EventRecord, day_zone: str | None = None) -> Mapped[dict[str, Any]]:
     """A single event or a series master (its occurrence changes are applied by the writer)."""
     lossy: list[str] = []
-    ev = event_fields(rec, lossy)
+    ev = event_fields(rec, lossy, day_zone)
     if rec.rrule is not None and rec.start is not None:
         try:
             ev["recurrence"] = recurrence_to_graph(rec.rrule, rec.start, _all_day(rec))
@@ -269,8 +274,9 @@ _STATUS = {"NEEDS-ACTION": "notStarted", "IN-PROCESS": "inProgress", "COMPLETED"
 def task_to_graph(rec: TaskRecord) -> Mapped[dict[str, Any]]:
     lossy: list[str] = []
     t: dict[str, Any] = {"title": rec.summary or ""}
-    if rec.description:
-        t["body"] = {"contentType": "text", "content": rec.description}
+    body = html_body.body_of(rec)
+    if body is not None and body[0]:
+        t["body"] = {"contentType": "html" if body[1] else "text", "content": body[0]}
     if rec.categories:
         t["categories"] = list(rec.categories)
     if rec.priority:
