@@ -469,3 +469,16 @@ def test_html_contact_notes_stay_html_exchange_to_exchange(acc: Account) -> None
     mapped.value.save()
     [copy] = list(acc.fetch(ids=[mapped.value]))
     assert isinstance(copy.body, HTMLBody) and str(copy.body) == HTML
+
+
+@pytest.mark.parametrize("name", ["issue_466_respect_unique_timezone.ics", "issue_165_missing_event.ics"])
+def test_a_custom_zone_with_todays_eu_rule_from_1601_or_1970_keeps_its_wall_time(name: str) -> None:
+    """Thunderbird writes its rules from 1970, Outlook from 1601: the zone was matched in those years, when
+    no Central European zone had this rule, and the series went to Exchange in UTC, an hour off all winter
+    (issue_466: every Friday 20:00 CEST/CET)."""
+    [event] = parse_calendar((CORPORA / "ics" / "icalendar" / "calendars" / name).read_bytes()).events
+    mapping = event_to_ews(event)
+    assert not [n for n in mapping.lossy if "time zone" in n]
+    zone = ZoneInfo(mapping.item.start.tzinfo.key)
+    assert [zone.utcoffset(datetime(2022, m, 15)) for m in (1, 7)] == [timedelta(hours=1), timedelta(hours=2)]
+    assert mapping.item.start.replace(tzinfo=None) == event.start.replace(tzinfo=None)  # the wall time kept
