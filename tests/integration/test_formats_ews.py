@@ -482,3 +482,39 @@ def test_a_custom_zone_with_todays_eu_rule_from_1601_or_1970_keeps_its_wall_time
     zone = ZoneInfo(mapping.item.start.tzinfo.key)
     assert [zone.utcoffset(datetime(2022, m, 15)) for m in (1, 7)] == [timedelta(hours=1), timedelta(hours=2)]
     assert mapping.item.start.replace(tzinfo=None) == event.start.replace(tzinfo=None)  # the wall time kept
+
+
+def test_day_31_of_every_month_keeps_exchanges_short_months_as_icalendar_says_them(acc: Account) -> None:
+    """Exchange's "day 31 of every month" falls on 29 February and 30 April; iCalendar's BYMONTHDAY=31 leaves
+    those months out. The series used to come out as BYMONTHDAY=31 (two occurrences lost) and go back as day 31
+    silently. Expanded by vobject (dateutil), independently of the mapping."""
+    import vobject
+    from exchangelib import CalendarItem, EWSDateTime
+    from exchangelib.recurrence import AbsoluteMonthlyPattern, Recurrence
+
+    utc = EWSTimeZone("UTC")
+    start = EWSDateTime(2024, 1, 31, 9, tzinfo=utc)
+    CalendarItem(account=acc, folder=acc.calendar, subject="Monatsende", start=start, end=start + timedelta(hours=1),
+                 recurrence=Recurrence(pattern=AbsoluteMonthlyPattern(interval=1, day_of_month=31),
+                                       start=date(2024, 1, 31), number=4)).save()
+    [source] = list(acc.calendar.all())
+    text = serialize_calendar(Calendar(events=[event_from_ews(source).value]))
+    got = [d.date() for d in vobject.readOne(text).vevent.getrruleset()]
+    assert got == [date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 31), date(2024, 4, 30)]
+    [event] = parse_calendar(text).events
+    mapping = event_to_ews(event, account=acc, folder=acc.calendar)
+    assert mapping.lossy == []
+    assert (mapping.item.recurrence.pattern.day_of_month, mapping.item.recurrence.boundary.number) == (31, 4)
+
+
+@pytest.mark.parametrize(("rule", "first", "note"), [
+    (RecurrenceRule("MONTHLY", by_month_day=[31]), date(2024, 1, 31), True),
+    (RecurrenceRule("MONTHLY"), date(2024, 1, 30), True),  # the day of DTSTART
+    (RecurrenceRule("MONTHLY", by_month_day=[28]), date(2024, 1, 28), False),
+    (RecurrenceRule("YEARLY", by_month=[2], by_month_day=[29]), date(2024, 2, 29), True),
+    (RecurrenceRule("YEARLY", by_month=[1], by_month_day=[31]), date(2024, 1, 31), False),
+])
+def test_a_day_some_months_lack_is_reported_going_to_exchange(rule: RecurrenceRule, first: date, note: bool) -> None:
+    recurrence, lossy = recurrence_to_ews(rule, first)
+    assert recurrence is not None
+    assert bool([n for n in lossy if "last day of shorter months" in n]) is note
