@@ -54,6 +54,7 @@ from shared.formats.ical import (
     VTimezone,
     zone_by_name,
 )
+from shared.formats.month_days import SHORTEST, exchange_day, last_day_rule
 from shared.formats.vcard import Address, ContactCard, TypedValue, unescape
 
 __all__ = [
@@ -535,8 +536,8 @@ def recurrence_to_ews(rule: RecurrenceRule, start: DateOrDateTime, task: bool = 
         months = interval if rule.freq == "MONTHLY" else interval * 12
         month = rule.by_month[0] if len(rule.by_month) == 1 else first.month if not rule.by_month else None
         relative = _relative(rule, lossy) if (rule.by_day or rule.by_month_day == [-1]) else None
-        shortest = _SHORTEST[month] if rule.freq == "YEARLY" and month is not None else 28
-        plain_day = None if relative is not None else _exchange_day(rule, first.day, shortest, lossy)
+        shortest = SHORTEST[month] if rule.freq == "YEARLY" and month is not None else 28
+        plain_day = None if relative is not None else exchange_day(rule, first.day, shortest, lossy)
         if (
             (rule.freq == "MONTHLY" and rule.by_month)
             or month is None
@@ -599,34 +600,6 @@ def _relative_byday(weekday: int, week_number: int) -> tuple[list[tuple[int | No
     return [(None, d) for d in days], [ordinal]
 
 
-# The fewest days a month has (February: 28). Exchange puts day 29-31 on the last day of a month that is shorter.
-_SHORTEST = {m: 28 if m == 2 else 30 if m in (4, 6, 9, 11) else 31 for m in range(1, 13)}
-
-
-def _last_day_rule(day: int, shortest: int) -> tuple[list[int], list[int]]:
-    """BYMONTHDAY (and BYSETPOS) for Exchange's day of the month: day 31 on the last day of a shorter month is
-    BYMONTHDAY=28,29,30,31;BYSETPOS=-1 (iCalendar's BYMONTHDAY=31 leaves shorter months out)."""
-    if day <= shortest:
-        return [day], []
-    return list(range(shortest, day + 1)), [-1]
-
-
-def _exchange_day(rule: RecurrenceRule, first_day: int, shortest: int, lossy: list[str]) -> int | None:
-    """Exchange's day of the month for a rule: the one _last_day_rule writes, a plain BYMONTHDAY, or the first
-    occurrence's day (a day past the shortest month's then falls on the last day of shorter months too, which
-    the rule had not)."""
-    days = rule.by_month_day or [first_day]
-    if rule.by_day:
-        return None
-    if len(days) > 1 and rule.by_set_pos == [-1] and days == list(range(days[0], days[-1] + 1)) and days[0] >= 28:
-        return days[-1]
-    if len(days) == 1 and days[0] > 0 and not rule.by_set_pos:
-        if days[0] > shortest:
-            lossy.append(f"day {days[0]} of the month also falls on the last day of shorter months in Exchange")
-        return days[0]
-    return None
-
-
 def recurrence_from_ews(recurrence: Any, tz: tzinfo | None = None, all_day: bool = False) -> RecurrenceRule:
     """An exchangelib Recurrence as an RRULE. An end date becomes UNTIL (a DATE for all-day events,
     else the end of that day in ``tz``, in UTC)."""
@@ -640,7 +613,7 @@ def recurrence_from_ews(recurrence: Any, tz: tzinfo | None = None, all_day: bool
         if p.first_day_of_week not in (None, 1):
             rule.week_start = WEEKDAYS[p.first_day_of_week - 1]
     elif isinstance(p, AbsoluteMonthlyPattern):
-        days, pos = _last_day_rule(p.day_of_month, 28)
+        days, pos = last_day_rule(p.day_of_month, 28)
         if p.interval % 12 == 0:
             rule = RecurrenceRule("YEARLY", interval=p.interval // 12, by_month_day=days, by_set_pos=pos)
         else:
@@ -650,7 +623,7 @@ def recurrence_from_ews(recurrence: Any, tz: tzinfo | None = None, all_day: bool
         freq, interval = ("YEARLY", p.interval // 12) if p.interval % 12 == 0 else ("MONTHLY", p.interval)
         rule = RecurrenceRule(freq, interval=interval, by_day=by_day, by_set_pos=set_pos)
     elif isinstance(p, AbsoluteYearlyPattern):
-        days, pos = _last_day_rule(p.day_of_month, _SHORTEST[p.month])
+        days, pos = last_day_rule(p.day_of_month, SHORTEST[p.month])
         rule = RecurrenceRule("YEARLY", by_month_day=days, by_set_pos=pos, by_month=[p.month])
     elif isinstance(p, RelativeYearlyPattern):
         by_day, set_pos = _relative_byday(p.weekday, p.week_number)

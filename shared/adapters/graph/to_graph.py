@@ -29,6 +29,7 @@ from shared.adapters.graph.mapping import (
 )
 from shared.formats import free_busy, html_body
 from shared.formats.ical import EventRecord, RecurrenceRule, TaskRecord
+from shared.formats.month_days import SHORTEST, exchange_day
 from shared.formats.settings import AutoReply, RuleModel
 from shared.formats.vcard import ContactCard
 
@@ -141,8 +142,10 @@ def date_time_zone(value: date | datetime, tz_name: str | None = None) -> dict[s
     return {"dateTime": f"{value.isoformat()}T00:00:00", "timeZone": tz_name or "UTC"}
 
 
-def recurrence_to_graph(rule: RecurrenceRule, start: date | datetime, all_day: bool) -> dict[str, Any]:
-    """An RRULE as a patternedRecurrence; ValueError for what Graph's patterns cannot say."""
+def recurrence_to_graph(rule: RecurrenceRule, start: date | datetime, all_day: bool,
+                        lossy: list[str] | None = None) -> dict[str, Any]:
+    """An RRULE as a patternedRecurrence; ValueError for what Graph's patterns cannot say, ``lossy`` for what
+    it says otherwise."""
     if rule.other:
         raise ValueError(f"the recurrence parts {', '.join(sorted(rule.other))}")
     first = start.date() if isinstance(start, datetime) else start
@@ -163,11 +166,15 @@ def recurrence_to_graph(rule: RecurrenceRule, start: date | datetime, all_day: b
                        index=INDEX[next(iter(ordinals))])
         if rule.freq == "YEARLY":
             pattern["month"] = (rule.by_month or [first.month])[0]
-    elif rule.freq == "MONTHLY":
-        pattern.update(type="absoluteMonthly", dayOfMonth=(rule.by_month_day or [first.day])[0])
-    elif rule.freq == "YEARLY":
-        pattern.update(type="absoluteYearly", dayOfMonth=(rule.by_month_day or [first.day])[0],
-                       month=(rule.by_month or [first.month])[0])
+    elif rule.freq in ("MONTHLY", "YEARLY"):
+        month = (rule.by_month or [first.month])[0]
+        day = exchange_day(rule, first.day, SHORTEST.get(month, 28) if rule.freq == "YEARLY" else 28,
+                           [] if lossy is None else lossy)
+        if day is None or (rule.freq == "YEARLY" and len(rule.by_month) > 1):
+            raise ValueError("days of the month Graph's patterns cannot say")
+        pattern.update(type="absoluteMonthly", dayOfMonth=day)
+        if rule.freq == "YEARLY":
+            pattern.update(type="absoluteYearly", month=month)
     else:
         raise ValueError(f"the frequency {rule.freq}")
     rng: dict[str, Any] = {"startDate": first.isoformat()}
@@ -250,7 +257,7 @@ def event_to_graph(rec: EventRecord, day_zone: str | None = None) -> Mapped[dict
     ev = event_fields(rec, lossy, day_zone)
     if rec.rrule is not None and rec.start is not None:
         try:
-            ev["recurrence"] = recurrence_to_graph(rec.rrule, rec.start, _all_day(rec))
+            ev["recurrence"] = recurrence_to_graph(rec.rrule, rec.start, _all_day(rec), lossy)
         except ValueError as err:
             lossy.append(f"recurrence: {err}; only the first occurrence is kept")
     if rec.rdates:
