@@ -7,6 +7,7 @@ iCalendar lines are written here, not computed by the builders.
 from __future__ import annotations
 
 import base64
+import struct
 from datetime import UTC, datetime
 from typing import Any
 
@@ -128,3 +129,37 @@ def test_meeting_attendees_keep_their_kind_and_response() -> None:
                    ("mailto:bob@example.test", "Bob", "OPT-PARTICIPANT", "DECLINED", None),
                    ("mailto:cy@example.test", "Cy", "REQ-PARTICIPANT", None, None),
                    ("mailto:room1@example.test", "Raum 1", "NON-PARTICIPANT", "TENTATIVE", "RESOURCE")]
+
+
+def minutes(when: datetime) -> int:
+    return int((when - datetime(1601, 1, 1)).total_seconds() // 60)
+
+
+def daily_blob_with_a_renamed_occurrence(subject: str, location: str) -> bytes:
+    """An AppointmentRecurrencePattern built field by field from MS-OXOCAL 2.2.1.44: daily, 3 times from
+    2024-03-04 09:00, the second occurrence moved an hour and given a subject and location. The 8-bit copies
+    in ExceptionInfo are what a writer in another code page leaves ('?' here); ExtendedException has them whole."""
+    day, moved = datetime(2024, 3, 4), datetime(2024, 3, 5, 10, 0)
+    original = datetime(2024, 3, 5, 9, 0)
+    head = struct.pack("<HHHHHIII", 0x3004, 0x3004, 0x200A, 0, 0, 0, 1440, 0)
+    head += struct.pack("<IIII", 0x2022, 3, 1, 1) + struct.pack("<I", minutes(datetime(2024, 3, 5)))
+    head += struct.pack("<I", 1) + struct.pack("<I", minutes(datetime(2024, 3, 5)))
+    head += struct.pack("<II", minutes(day), minutes(datetime(2024, 3, 6)))
+    narrow_s, narrow_l = b"?" * len(subject), b"?" * len(location)
+    info = struct.pack("<IIIH", minutes(moved), minutes(moved) + 60, minutes(original), 0x0011)
+    info += struct.pack("<HH", len(narrow_s) + 1, len(narrow_s)) + narrow_s
+    info += struct.pack("<HH", len(narrow_l) + 1, len(narrow_l)) + narrow_l
+    wide_s, wide_l = subject.encode("utf-16-le"), location.encode("utf-16-le")
+    extended = struct.pack("<III", 4, 0, 0) + struct.pack("<III", minutes(moved), minutes(moved) + 60, minutes(original))
+    extended += struct.pack("<H", len(subject)) + wide_s + struct.pack("<H", len(location)) + wide_l
+    extended += struct.pack("<I", 0)
+    tail = struct.pack("<IIIIH", 0x3006, 0x3009, 540, 600, 1) + info + struct.pack("<I", 0) + extended
+    return head + tail + struct.pack("<I", 0)
+
+
+def test_a_renamed_occurrence_keeps_its_unicode_subject_and_location() -> None:
+    rec = mm.parse_recurrence(daily_blob_with_a_renamed_occurrence("Überraschung – Тест", "Raum Ω"))
+    [moved] = rec.exceptions
+    assert (moved.subject, moved.location) == ("Überraschung – Тест", "Raum Ω")
+    assert (moved.original_start, moved.start) == (datetime(2024, 3, 5, 9, 0), datetime(2024, 3, 5, 10, 0))
+    assert rec.count == 3 and rec.deleted == ()

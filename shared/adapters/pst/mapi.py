@@ -19,7 +19,7 @@ import mimetypes
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from email import policy
 from email.headerregistry import Address
@@ -798,13 +798,40 @@ def parse_recurrence(blob: bytes) -> Recurrence:
 
 def _with_appointment_part(r: _Reader, rec: Recurrence, deleted: list[int], modified: list[int]) -> Recurrence:
     """Read the AppointmentRecurrencePattern tail: times of day and the modified occurrences."""
-    r.take("<I"), r.take("<I")
+    r.take("<I")
+    writer = r.take("<I")  # WriterVersion2
     start_minutes, end_minutes = r.take("<I"), r.take("<I")
     exceptions = [_exception_info(r) for _ in range(r.take("<H"))]
+    try:
+        exceptions = _wide_texts(r, writer, exceptions)
+    except ValueError:
+        pass  # no or a cut ExtendedException part: the 8-bit subjects and locations stay
     only_deleted = sorted(set(deleted) - set(modified))
     return Recurrence(**{**rec.__dict__, "start_minutes": start_minutes, "end_minutes": end_minutes,
                          "deleted": tuple(minutes_to_datetime(d).date() for d in only_deleted),
                          "exceptions": tuple(exceptions)})
+
+
+def _wide_texts(r: _Reader, writer: int, exceptions: list[Exception_]) -> list[Exception_]:
+    """The Unicode subject and location of each changed occurrence, from the ExtendedException records that
+    follow the ExceptionInfo ones (MS-OXOCAL 2.2.1.44.3); the ExceptionInfo's are 8-bit, in the writer's code
+    page."""
+    r.raw(r.take("<I"))  # ReservedBlock1
+    out: list[Exception_] = []
+    for exc in exceptions:
+        if writer >= 0x3009:
+            r.raw(r.take("<I"))  # ChangeHighlight: its size, then that many bytes
+        r.raw(r.take("<I"))  # ReservedBlockEE1
+        subject, location = exc.subject, exc.location
+        if subject is not None or location is not None:
+            r.take("<I"), r.take("<I"), r.take("<I")  # start, end, original start again
+            if exc.subject is not None:
+                subject = r.raw(2 * r.take("<H")).decode("utf-16-le", "replace")
+            if exc.location is not None:
+                location = r.raw(2 * r.take("<H")).decode("utf-16-le", "replace")
+            r.raw(r.take("<I"))  # ReservedBlockEE2
+        out.append(replace(exc, subject=subject, location=location))
+    return out
 
 
 def _exception_info(r: _Reader) -> Exception_:
