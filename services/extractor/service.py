@@ -25,7 +25,7 @@ from shared import migration_state as ms
 from shared import topics
 from shared.adapters import registry
 from shared.adapters.descriptor import Reading
-from shared.adapters.pim_items import ITEM_TYPE
+from shared.adapters.pim_items import ITEM_TYPE, too_large
 from shared.adapters.ports import Fetched, FetchLimits, GroupedSource, ItemListing, Source, WholeItem
 from shared.config import Settings
 from shared.dead_letters import send_undecodable
@@ -535,12 +535,20 @@ class Extractor:
             self.pool.close_reader(reader)
 
     def _publish_all(self, mid: str, operation: str, items: Sequence[Event]) -> None:
-        """An operation read whole at plan time (few, small items): its items, then its plan."""
+        """An operation read whole at plan time (few, small items): its items, then its plan; an item too large
+        for one record is reported failed instead (:func:`too_large`)."""
+        refused = []
         for item in items:
-            self.producer.send(topics.ITEMS, f"{mid}/{operation}", item)
-        self.metrics.item(ITEM_TYPE[operation], "extracted", len(items))
+            failed = too_large(item)
+            if failed is None:
+                self.producer.send(topics.ITEMS, f"{mid}/{operation}", item)
+            else:
+                refused.append(failed)
+        self.metrics.item(ITEM_TYPE[operation], "extracted", len(items) - len(refused))
         self._progress(OperationPlanned(migration_id=mid, operation=operation, total=len(items), folders=0,
                                         tasks=0))
+        if refused:
+            self._progress(ItemResults(migration_id=mid, operation=operation, results=refused))
         log.info("planned", extra={"migration_id": mid, "operation": operation, "items": len(items)})
 
     # -- running a task

@@ -7,8 +7,9 @@ pass (the ledger's dedupe), whatever system it is read from.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
-from shared.events import PimItem
+from shared.events import Event, ItemResult, PimItem, encode
 
 # Operation → the item type its results are counted as.
 ITEM_TYPE = {"contacts": "contact", "contact_groups": "contact_group", "calendars": "calendar", "tasks": "task",
@@ -23,3 +24,21 @@ def pim_item(mid: str, operation: str, source_id: str, fmt: str, name: str, payl
           lossy: list[str] | None = None) -> PimItem:
     return PimItem(migration_id=mid, item_key=pim_key(operation, source_id), item_type=ITEM_TYPE[operation],
                    format=fmt, name=(name or "")[:200], payload=payload, lossy=lossy or [])
+
+
+# An item read whole travels as one record, and the items topic takes 2 MiB a record: a larger one (a contact
+# with a photo of several megabytes, an event with a huge body) is reported failed instead of sent, so it cannot
+# stop its operation (the broker would refuse the record again on every retry).
+MAX_RECORD_BYTES = 2_000_000
+
+
+def too_large(item: Event) -> ItemResult | None:
+    """The failed result for an item read whole that is too large for one record, else None."""
+    size = len(encode(item))
+    if size <= MAX_RECORD_BYTES:
+        return None
+    kind = item.item_type if isinstance(item, PimItem) else "rule"  # else a Sieve script
+    fields: dict[str, Any] = {"item_type": kind, "subject": str(getattr(item, "name", ""))[:200]}
+    return ItemResult(item_key=str(getattr(item, "item_key", "")), result="failed", bytes=size,
+                      reason=f"too large to carry: {size / 1e6:.1f} MB as one record, at most "
+                             f"{MAX_RECORD_BYTES / 1e6:.1f} MB", **fields)

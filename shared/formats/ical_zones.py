@@ -103,7 +103,11 @@ def _candidate_zones() -> tuple[str, ...]:
 
 
 def _matching_iana(vtz: VTimezone, years: Iterable[int]) -> str | None:
-    last = sorted({*years, 2024})[-2:]
+    # Probe the latest years the definition speaks of. Observances that start in 1601 (Outlook) or 1970
+    # (Thunderbird, Evolution) with a yearly rule describe today's rule, not those years, when most IANA zones
+    # had other rules or none: such a definition is probed in recent years.
+    recent = {y for y in years if y >= 1990} | {2024}
+    last = sorted(recent if len(recent) > 1 else {2023, 2024})[-2:]
     probes = [datetime(y, m, 15, 12) for y in last for m in (1, 4, 7, 10)]
     offsets = [vtz.utcoffset(p) for p in probes]
     if all(o == offsets[0] for o in offsets) and offsets[0] is not None:

@@ -187,4 +187,9 @@ def test_pst_file_into_exchange_with_contacts_calendar_and_lists(running_stack: 
     assert {"Contact", "DistributionList"} <= kinds
     [group] = [d for d in dst.contacts.all() if d.__class__.__name__ == "DistributionList"]
     assert group.members
-    assert len(list(dst.calendar.all())) >= 1
+    # The weekly series: its 15-minute reminder, and each moved occurrence with its own body (pffexport shows
+    # the series' PidLidReminderDelta 15 and the bodies of the two exception attachments).
+    [series] = [e for e in dst.calendar.all() if e.subject == "Test appointment"]
+    assert (series.reminder_is_set, series.reminder_minutes_before_start) == (True, 15)
+    moved = list(dst.fetch(ids=[o.to_id() for o in series.modified_occurrences or []]))
+    assert sorted(str(m.body).strip() for m in moved) == ["This is the appointment at 9", "This is the one at 10"]

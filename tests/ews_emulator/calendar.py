@@ -72,6 +72,10 @@ def _nth(d: date, days: list[str], index: str) -> bool:
     return bool(candidates) and candidates[pos - 1 if pos > 0 else -1] == d
 
 
+def _clamped(d: date, dom: int) -> int:
+    return min(dom, pycal.monthrange(d.year, d.month)[1])
+
+
 def _matcher(pattern: Any, first: date) -> Any:
     kind = local(pattern)
     interval = int(pattern.findtext(tq("Interval")) or 1)
@@ -85,15 +89,16 @@ def _matcher(pattern: Any, first: date) -> Any:
 
     if kind == "DailyRecurrence":
         return lambda d: (d - first).days % interval == 0
-    if kind == "WeeklyRecurrence":
-        week0 = first - timedelta(days=first.weekday())
+    if kind == "WeeklyRecurrence":  # weeks start on FirstDayOfWeek (Monday when absent), as Exchange counts them
+        week_start = DAYS.index(pattern.findtext(tq("FirstDayOfWeek")) or "Monday")
+        week0 = first - timedelta(days=(first.weekday() - week_start) % 7)
         return lambda d: _weekday_matches(d, days) and ((d - week0).days // 7) % interval == 0
-    if kind == "AbsoluteMonthlyRecurrence":
-        return lambda d: d.day == dom and months_between(d) % interval == 0
+    if kind == "AbsoluteMonthlyRecurrence":  # day 31 falls on the last day of a shorter month, as in Outlook
+        return lambda d: d.day == _clamped(d, dom) and months_between(d) % interval == 0
     if kind == "RelativeMonthlyRecurrence":
         return lambda d: months_between(d) % interval == 0 and _nth(d, days, index)
     if kind == "AbsoluteYearlyRecurrence":
-        return lambda d: d.month == month and d.day == dom
+        return lambda d: d.month == month and d.day == _clamped(d, dom)
     if kind == "RelativeYearlyRecurrence":
         return lambda d: d.month == month and _nth(d, days, index)
     raise schema_error(f"Recurrence pattern '{kind}' is not implemented by the EWS emulator.")

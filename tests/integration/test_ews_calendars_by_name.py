@@ -1,7 +1,12 @@
 """Other calendars and task folders of an Exchange mailbox, against the EWS emulator: the source names each item's
 folder (X-WR-CALNAME), the target puts an item naming one into the folder of that name below its default one
 (made where missing, recorded for undo first), and undo deletes what it made once empty. Read back with exchangelib
-alone; the iCalendar the target gets is written here as data."""
+alone; the iCalendar the target gets is written here as data.
+
+An all-day event keeps its days in its own zone likewise: Exchange anchors one to midnight in a zone, and Outlook
+shows one anchored elsewhere than the reader's zone as spanning two days. The source names the event's zone
+(X-WR-TIMEZONE) and the target anchors its days there; an .ics that names its zone the same way (as Google
+exports do) is read the same way."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Any
 
 import icalendar
 import pytest
-from exchangelib import Account, CalendarItem, EWSDateTime, EWSTimeZone
+from exchangelib import Account, CalendarItem, EWSDate, EWSDateTime, EWSTimeZone
 from exchangelib.folders import SHALLOW, Calendar, FolderCollection, Tasks
 from exchangelib.items import Task
 
@@ -88,3 +93,46 @@ def test_the_target_fills_folders_of_those_names_and_undo_removes_the_ones_it_ma
     assert sum(r.removed for r in undo.remove([u for u in s.undo if u.kind == "item"], 100)) == 3
     assert [(r.removed, r.kept) for r in undo.remove_folders(ahead)] == [(1, ()), (1, ())]
     assert sorted(children(account, account.calendar)) == ["Family"] and children(account, account.tasks) == {}
+
+
+BERLIN = EWSTimeZone("Europe/Berlin")
+
+
+def write(account: Account, key: str, ics: str) -> None:
+    """One calendar item through the Exchange item target, as the loader writes it."""
+    s = Sink()
+    ahead: list[CreatedThing] = []
+    EwsItemTarget(EwsTarget(account)).write([PimRecord(pim_item("m1", "calendars", key, "ical", key, ics))],
+                                            ctx(ahead), sink_of(s))
+    assert s.rejected == {}
+
+
+def copies(account: Account, subject: str) -> list[CalendarItem]:
+    return [i for i in account.calendar.all() if i.subject == subject]
+
+
+def test_an_all_day_event_from_berlin_stays_anchored_in_berlin(account: Account) -> None:
+    item = CalendarItem(account=account, folder=account.calendar, subject="Feiertag", is_all_day=True,
+                        start=EWSDate(2026, 5, 1), end=EWSDate(2026, 5, 1))
+    item._start_timezone = item._end_timezone = BERLIN
+    item.save()
+    [payload] = [i for i in item_source.read(account, "calendars", "m1", dict) if i.name == "Feiertag"]
+    assert str(icalendar.Calendar.from_ical(payload.payload).get("X-WR-TIMEZONE")) == "Europe/Berlin"
+    write(account, "copy", payload.payload.replace("SUMMARY:Feiertag", "SUMMARY:Feiertag (copy)"))
+    [copy] = copies(account, "Feiertag (copy)")
+    assert copy.is_all_day and copy._start_timezone.key == "Europe/Berlin"
+    assert (copy.start, copy.end) == (EWSDate(2026, 5, 1), EWSDate(2026, 5, 1))
+
+
+def test_an_ics_naming_its_zone_anchors_all_day_and_floating_events_there(account: Account) -> None:
+    ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\n"
+           "X-WR-TIMEZONE:America/New_York\r\n"
+           "BEGIN:VEVENT\r\nUID:a@x\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20260704\r\n"
+           "DTEND;VALUE=DATE:20260705\r\nSUMMARY:Fourth\r\nEND:VEVENT\r\n"
+           "BEGIN:VEVENT\r\nUID:b@x\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260704T180000\r\n"
+           "DTEND:20260704T190000\r\nSUMMARY:Fireworks\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    write(account, "g", ics)
+    [day] = copies(account, "Fourth")
+    assert day.is_all_day and day._start_timezone.key == "America/New_York" and day.start == EWSDate(2026, 7, 4)
+    [evening] = copies(account, "Fireworks")
+    assert evening.start.astimezone(EWSTimeZone("UTC")).hour == 22  # 18:00 EDT

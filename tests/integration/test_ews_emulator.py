@@ -55,7 +55,7 @@ from exchangelib.properties import (  # noqa: E402
     Member,
     Rule,
 )
-from exchangelib.recurrence import DailyPattern, Recurrence  # noqa: E402
+from exchangelib.recurrence import AbsoluteMonthlyPattern, DailyPattern, Recurrence, WeeklyPattern  # noqa: E402
 from exchangelib.transport import BASIC  # noqa: E402
 from exchangelib.version import EXCHANGE_2016  # noqa: E402
 
@@ -605,3 +605,36 @@ def test_restriction_constant_must_fit_the_property_type(emu: EwsEmulator) -> No
                  "</m:ParentFolderIds></m:FindItem>")
     r = requests.post(emu.url, data=body.encode(), auth=(ALICE, PW), timeout=10)
     assert b"ErrorInvalidValueForProperty" in r.content
+
+
+def occurrence_days(master: CalendarItem, count: int) -> list[date]:
+    days = []
+    for index in range(1, count + 1):
+        occurrence = master.occurrence(index=index)
+        occurrence.refresh()
+        days.append(occurrence.start.date())
+    return days
+
+
+def test_occurrences_follow_exchange_week_and_month_rules(emu: EwsEmulator) -> None:
+    """Every other week counts weeks from the pattern's first day of the week, and day 31 of the month falls on
+    the last day of a shorter month (Outlook's "some months have fewer than 31 days"). The emulator counted
+    weeks from Monday and left shorter months out, so occurrence N was another day than on Exchange."""
+    acc = account(emu)
+    utc = EWSTimeZone("UTC")
+    start = EWSDateTime(2024, 1, 7, 9, 0, tzinfo=utc)  # a Sunday
+    biweekly = CalendarItem(account=acc, folder=acc.calendar, subject="w", start=start, end=start + timedelta(hours=1),
+                            recurrence=Recurrence(pattern=WeeklyPattern(interval=2, weekdays=[1, 7],
+                                                                        first_day_of_week=7),
+                                                  start=date(2024, 1, 7), number=4))
+    biweekly.save()
+    days = occurrence_days(biweekly, 4)
+    # weeks Sun 7 - Sat 13 and Sun 21 - Sat 27: Sunday 7, Monday 8, Sunday 21, Monday 22
+    assert days == [date(2024, 1, 7), date(2024, 1, 8), date(2024, 1, 21), date(2024, 1, 22)]
+    start = EWSDateTime(2024, 1, 31, 9, 0, tzinfo=utc)
+    monthly = CalendarItem(account=acc, folder=acc.calendar, subject="m", start=start, end=start + timedelta(hours=1),
+                           recurrence=Recurrence(pattern=AbsoluteMonthlyPattern(interval=1, day_of_month=31),
+                                                 start=date(2024, 1, 31), number=4))
+    monthly.save()
+    days = occurrence_days(monthly, 4)
+    assert days == [date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 31), date(2024, 4, 30)]

@@ -367,3 +367,154 @@ def test_contact_fields_kept_as_vcard_extensions_come_back(acc: Account) -> None
         "Bea, the 2nd", "Carl", "Dan", "Building 7", "Physicist")
     assert [(i.label, i.im_address) for i in copy.im_addresses] == [("ImAddress1", "xmpp:ann@chat.example"),
                                                                    ("ImAddress2", "sip:ann@voip.example")]
+
+
+@pytest.mark.parametrize("status", ["WaitingOnOthers", "Deferred"])
+def test_a_waiting_or_deferred_task_keeps_its_status_exchange_to_exchange(acc: Account, status: str) -> None:
+    """iCalendar has no word for either; the task used to arrive 'in progress' (waiting) or with a note
+    that CANCELLED was stored as Deferred."""
+    from exchangelib import Task
+
+    Task(account=acc, folder=acc.tasks, subject=f"task {status}", status=status).save()
+    [source] = list(acc.tasks.all())
+    [task] = parse_calendar(serialize_calendar(Calendar(tasks=[task_from_ews(source).value]))).tasks
+    mapped = task_to_ews(task, account=acc, folder=acc.tasks)
+    assert not [n for n in mapped.lossy if "STATUS" in n.upper()]
+    mapped.value.save()
+    [copy] = list(acc.fetch(ids=[mapped.value]))
+    assert copy.status == status
+
+
+HTML = '<html><body><p>Agenda:</p><ul><li>Budget &amp; plan</li><li>Gr&uuml;&szlig;e</li></ul></body></html>'
+
+
+def test_an_html_event_body_stays_html_exchange_to_exchange(acc: Account) -> None:
+    """Outlook writes event bodies as HTML; they used to arrive as plain text showing the markup."""
+    from exchangelib import CalendarItem, EWSDateTime
+    from exchangelib.properties import HTMLBody
+
+    utc = EWSTimeZone("UTC")
+    CalendarItem(account=acc, folder=acc.calendar, subject="html", body=HTMLBody(HTML),
+                 start=EWSDateTime(2026, 5, 4, 9, tzinfo=utc), end=EWSDateTime(2026, 5, 4, 10, tzinfo=utc)).save()
+    [source] = list(acc.calendar.all())
+    read = event_from_ews(source)
+    assert read.lossy == []
+    [event] = parse_calendar(serialize_calendar(Calendar(events=[read.value]))).events
+    assert event.description == "Agenda:\nBudget & plan\nGrüße"  # the text, for readers of DESCRIPTION
+    mapping = event_to_ews(event, account=acc, folder=acc.calendar)
+    assert mapping.lossy == []
+    mapping.item.save()
+    [copy] = list(acc.fetch(ids=[mapping.item]))
+    assert isinstance(copy.body, HTMLBody) and str(copy.body) == HTML
+
+
+def test_an_html_task_body_stays_html_and_a_text_body_text(acc: Account) -> None:
+    from exchangelib import Task
+    from exchangelib.properties import Body, HTMLBody
+
+    Task(account=acc, folder=acc.tasks, subject="h", body=HTMLBody(HTML)).save()
+    Task(account=acc, folder=acc.tasks, subject="t", body=Body("plain <b>not markup</b>")).save()
+    for source in acc.tasks.all():
+        [task] = parse_calendar(serialize_calendar(Calendar(tasks=[task_from_ews(source).value]))).tasks
+        mapped = task_to_ews(task, account=acc, folder=acc.tasks)
+        mapped.value.save()
+        [copy] = list(acc.fetch(ids=[mapped.value]))
+        if source.subject == "h":
+            assert isinstance(copy.body, HTMLBody) and str(copy.body) == HTML
+        else:
+            assert not isinstance(copy.body, HTMLBody) and str(copy.body) == "plain <b>not markup</b>"
+
+
+def test_an_event_attachment_is_reported_not_dropped_silently(acc: Account) -> None:
+    from exchangelib import CalendarItem, EWSDateTime
+    from exchangelib.attachments import FileAttachment
+
+    utc = EWSTimeZone("UTC")
+    item = CalendarItem(account=acc, folder=acc.calendar, subject="with file",
+                        start=EWSDateTime(2026, 5, 4, 9, tzinfo=utc), end=EWSDateTime(2026, 5, 4, 10, tzinfo=utc))
+    item.save()
+    item.attach(FileAttachment(name="agenda.pdf", content=b"%PDF-1.4 x"))
+    [source] = list(acc.calendar.all())
+    assert any("agenda.pdf" in note for note in event_from_ews(source).lossy)
+
+
+def test_a_reminder_relative_to_the_end_keeps_its_moment() -> None:
+    """TRIGGER;RELATED=END:-PT2H on a 90-minute meeting rings 30 minutes before the start (it used to ring
+    two hours before); one 10 minutes before the end rings after the start, which Exchange cannot: at the start."""
+    text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:end-alarm\r\n"
+            "DTSTAMP:20260101T000000Z\r\nDTSTART:20260504T090000Z\r\nDTEND:20260504T103000Z\r\nSUMMARY:x\r\n"
+            "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:x\r\nTRIGGER;RELATED=END:-PT2H\r\nEND:VALARM\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    [event] = parse_calendar(text).events
+    mapping = event_to_ews(event)
+    assert mapping.item.reminder_is_set is True and mapping.item.reminder_minutes_before_start == 30
+    assert mapping.lossy == []
+    [late] = parse_calendar(text.replace("-PT2H", "-PT10M")).events
+    mapping = event_to_ews(late)
+    assert mapping.item.reminder_minutes_before_start == 0 and mapping.lossy == ["alarm after the start, moved to the start"]
+
+
+def test_html_contact_notes_stay_html_exchange_to_exchange(acc: Account) -> None:
+    from exchangelib import Contact
+    from exchangelib.properties import HTMLBody
+
+    Contact(account=acc, folder=acc.contacts, display_name="Notiz", given_name="Notiz", body=HTMLBody(HTML)).save()
+    [source] = list(acc.contacts.all())
+    read = contact_from_ews(source)
+    assert read.lossy == []
+    card = parse_vcard(serialize_vcard(read.value))
+    assert card.note == "Agenda:\nBudget & plan\nGrüße"
+    mapped = contact_to_ews(card, account=acc, folder=acc.contacts)
+    assert mapped.lossy == []
+    mapped.value.save()
+    [copy] = list(acc.fetch(ids=[mapped.value]))
+    assert isinstance(copy.body, HTMLBody) and str(copy.body) == HTML
+
+
+@pytest.mark.parametrize("name", ["issue_466_respect_unique_timezone.ics", "issue_165_missing_event.ics"])
+def test_a_custom_zone_with_todays_eu_rule_from_1601_or_1970_keeps_its_wall_time(name: str) -> None:
+    """Thunderbird writes its rules from 1970, Outlook from 1601: the zone was matched in those years, when
+    no Central European zone had this rule, and the series went to Exchange in UTC, an hour off all winter
+    (issue_466: every Friday 20:00 CEST/CET)."""
+    [event] = parse_calendar((CORPORA / "ics" / "icalendar" / "calendars" / name).read_bytes()).events
+    mapping = event_to_ews(event)
+    assert not [n for n in mapping.lossy if "time zone" in n]
+    zone = ZoneInfo(mapping.item.start.tzinfo.key)
+    assert [zone.utcoffset(datetime(2022, m, 15)) for m in (1, 7)] == [timedelta(hours=1), timedelta(hours=2)]
+    assert mapping.item.start.replace(tzinfo=None) == event.start.replace(tzinfo=None)  # the wall time kept
+
+
+def test_day_31_of_every_month_keeps_exchanges_short_months_as_icalendar_says_them(acc: Account) -> None:
+    """Exchange's "day 31 of every month" falls on 29 February and 30 April; iCalendar's BYMONTHDAY=31 leaves
+    those months out. The series used to come out as BYMONTHDAY=31 (two occurrences lost) and go back as day 31
+    silently. Expanded by vobject (dateutil), independently of the mapping."""
+    import vobject
+    from exchangelib import CalendarItem, EWSDateTime
+    from exchangelib.recurrence import AbsoluteMonthlyPattern, Recurrence
+
+    utc = EWSTimeZone("UTC")
+    start = EWSDateTime(2024, 1, 31, 9, tzinfo=utc)
+    CalendarItem(account=acc, folder=acc.calendar, subject="Monatsende", start=start, end=start + timedelta(hours=1),
+                 recurrence=Recurrence(pattern=AbsoluteMonthlyPattern(interval=1, day_of_month=31),
+                                       start=date(2024, 1, 31), number=4)).save()
+    [source] = list(acc.calendar.all())
+    text = serialize_calendar(Calendar(events=[event_from_ews(source).value]))
+    got = [d.date() for d in vobject.readOne(text).vevent.getrruleset()]
+    assert got == [date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 31), date(2024, 4, 30)]
+    [event] = parse_calendar(text).events
+    mapping = event_to_ews(event, account=acc, folder=acc.calendar)
+    assert mapping.lossy == []
+    assert (mapping.item.recurrence.pattern.day_of_month, mapping.item.recurrence.boundary.number) == (31, 4)
+
+
+@pytest.mark.parametrize(("rule", "first", "note"), [
+    (RecurrenceRule("MONTHLY", by_month_day=[31]), date(2024, 1, 31), True),
+    (RecurrenceRule("MONTHLY"), date(2024, 1, 30), True),  # the day of DTSTART
+    (RecurrenceRule("MONTHLY", by_month_day=[28]), date(2024, 1, 28), False),
+    (RecurrenceRule("YEARLY", by_month=[2], by_month_day=[29]), date(2024, 2, 29), True),
+    (RecurrenceRule("YEARLY", by_month=[1], by_month_day=[31]), date(2024, 1, 31), False),
+])
+def test_a_day_some_months_lack_is_reported_going_to_exchange(rule: RecurrenceRule, first: date, note: bool) -> None:
+    recurrence, lossy = recurrence_to_ews(rule, first)
+    assert recurrence is not None
+    assert bool([n for n in lossy if "last day of shorter months" in n]) is note

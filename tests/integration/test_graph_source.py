@@ -291,6 +291,9 @@ def test_calendar_single_all_day_and_a_series_with_changes(emu: GraphEmulator) -
 
     [holiday] = _components(items["Holiday"].payload)
     assert holiday["DTSTART"].dt == date(2026, 4, 1) and holiday["DTEND"].dt == date(2026, 4, 3)
+    # the days belong to Berlin: a target anchors them there (a timed event needs no such line)
+    assert icalendar.Calendar.from_ical(items["Holiday"].payload)["X-WR-TIMEZONE"] == berlin
+    assert "X-WR-TIMEZONE" not in icalendar.Calendar.from_ical(items["Planning"].payload)
 
     series = _components(items["Jour fixe"].payload)
     [main] = [c for c in series if "RECURRENCE-ID" not in c]

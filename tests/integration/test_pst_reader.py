@@ -213,6 +213,28 @@ def test_dist_list_file_contact_appointment_and_list() -> None:
     assert bodies == ["This is the appointment at 9", "This is the one at 10"]
 
 
+def vevents(ics: str) -> list[list[str]]:
+    lines = ics.replace("\r\n ", "").split("\r\n")
+    starts = [i for i, line in enumerate(lines) if line == "BEGIN:VEVENT"]
+    return [lines[i:lines.index("END:VEVENT", i) + 1] for i in starts]
+
+
+def test_dist_list_appointment_keeps_its_reminder_and_each_changed_occurrence_its_own_body() -> None:
+    """pffexport -d shows PidLidReminderSet 1 and PidLidReminderDelta 15 on the series; each exception
+    attachment holds its occurrence's own body (pffexport prints them as above)."""
+    (appointment,) = [i for _, i in read_all("dist-list.pst") if isinstance(i, AppointmentRecord)]
+    master, *changed = vevents(appointment.ical)
+    assert "DESCRIPTION:This is a complete test" in master
+    assert master[master.index("BEGIN:VALARM"):master.index("END:VALARM") + 1] == [
+        "BEGIN:VALARM", "ACTION:DISPLAY", "TRIGGER:-PT15M", "END:VALARM"]
+    by_original = {next(x.rsplit(":", 1)[1] for x in c if x.startswith("RECURRENCE-ID")): c for c in changed}
+    assert sorted(by_original) == ["20160823T080000", "20160830T080000"]
+    assert "DESCRIPTION:This is the appointment at 9" in by_original["20160823T080000"]
+    assert "DESCRIPTION:This is the one at 10" in by_original["20160830T080000"]
+    for occurrence in changed:
+        assert "TRIGGER:-PT15M" in occurrence and "X-MICROSOFT-CDO-BUSYSTATUS:BUSY" in occurrence
+
+
 def test_a_bad_item_becomes_an_item_problem_and_the_walk_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
     real = pst.PstReader._convert
 

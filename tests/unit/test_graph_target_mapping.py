@@ -144,3 +144,31 @@ def test_answered_and_forwarded_become_outlooks_last_verb(flags: tuple[str, ...]
                                                         "m").body["singleValueExtendedProperties"]}
     got = (props["Integer 0x1081"], props["Integer 0x1080"]) if "Integer 0x1081" in props else None
     assert got == verb
+
+
+@pytest.mark.parametrize(("rule", "first", "day", "note"), [
+    (RecurrenceRule("MONTHLY", by_month_day=[28, 29, 30, 31], by_set_pos=[-1]), date(2026, 1, 31), 31, False),
+    (RecurrenceRule("MONTHLY", by_month_day=[-1]), date(2026, 1, 31), 31, False),
+    (RecurrenceRule("MONTHLY", by_month_day=[31]), date(2026, 1, 31), 31, True),
+    (RecurrenceRule("MONTHLY", by_month_day=[15]), date(2026, 1, 15), 15, False),
+])
+def test_days_of_the_month_in_graphs_words(rule: RecurrenceRule, first: date, day: int, note: bool) -> None:
+    """Graph's absoluteMonthly day 31 falls on the last day of shorter months, as Exchange's. The last-day form
+    an Exchange source writes used to become day 28, and BYMONTHDAY=-1 a day Graph refuses."""
+    lossy: list[str] = []
+    pattern = recurrence_to_graph(rule, first, True, lossy)["pattern"]
+    assert (pattern["type"], pattern["dayOfMonth"]) == ("absoluteMonthly", day)
+    assert bool(lossy) is note
+
+
+def test_graphs_day_31_comes_back_with_its_short_months() -> None:
+    from shared.adapters.graph.mapping import recurrence_from_graph
+
+    rec = {"pattern": {"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 31},
+           "range": {"type": "numbered", "startDate": "2026-01-31", "numberOfOccurrences": 4}}
+    assert recurrence_from_graph(rec, UTC, True) == RecurrenceRule("MONTHLY", by_month_day=[28, 29, 30, 31],
+                                                                   by_set_pos=[-1], count=4)
+    yearly = {"pattern": {"type": "absoluteYearly", "interval": 1, "dayOfMonth": 29, "month": 2},
+              "range": {"type": "noEnd", "startDate": "2028-02-29"}}
+    assert recurrence_from_graph(yearly, UTC, True) == RecurrenceRule("YEARLY", by_month_day=[28, 29],
+                                                                      by_set_pos=[-1], by_month=[2])

@@ -21,6 +21,7 @@ from shared.adapters.ews.mapping import contact_from_ews, event_from_ews, group_
 from shared.adapters.pim_items import pim_item
 from shared.events import PimItem
 from shared.formats.calendar_name import with_name
+from shared.formats.calendar_zone import with_zone
 from shared.formats.ical import Calendar, serialize_calendar
 from shared.formats.settings import auto_reply_from_ews, rule_from_ews
 from shared.formats.vcard import serialize_vcard
@@ -53,8 +54,10 @@ def read(account: Account, operation: str, mid: str,
                     exceptions = [x for x in account.fetch(ids=[o.to_id() for o in ev.modified_occurrences])
                                   if not isinstance(x, Exception)]
                 event = event_from_ews(ev, exceptions)
-                yield pim_item(mid, operation, ev.id, "ical", ev.subject or "",
-                               serialize_calendar(with_name(Calendar(events=[event.value]), name)), event.lossy)
+                cal = with_name(Calendar(events=[event.value]), name)
+                if ev.is_all_day:  # its days belong to its zone (see shared.formats.calendar_zone)
+                    with_zone(cal, getattr(ev, "_start_timezone", None))
+                yield pim_item(mid, operation, ev.id, "ical", ev.subject or "", serialize_calendar(cal), event.lossy)
     elif operation == "tasks":  # likewise the default task folder and every task folder below it
         for folder, name in containers(account, account.tasks):
             for t in folder.all():

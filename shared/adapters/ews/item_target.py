@@ -42,6 +42,7 @@ from shared.errors import ItemRejected
 from shared.events import CreatedThing, PimItem
 from shared.formats import FormatError
 from shared.formats.calendar_name import calendar_name
+from shared.formats.calendar_zone import calendar_zone
 from shared.formats.ical import Calendar, parse_calendar
 from shared.formats.settings import AutoReply, RuleModel, auto_reply_from_ews, auto_reply_to_ews
 from shared.formats.vcard import parse_vcard
@@ -172,7 +173,8 @@ class PimWriter:
         if item.item_type == "calendar":
             cal = parse_calendar(item.payload)
             folder = self._container(acc.calendar, cal)
-            events = [event_to_ews(e, default_tz=self.default_tz, account=acc, folder=folder) for e in cal.events]
+            tz = calendar_zone(cal) or self.default_tz  # floating times and all-day days: the source's zone
+            events = [event_to_ews(e, default_tz=tz, account=acc, folder=folder) for e in cal.events]
             return self._planned(rec, folder, [(m.item, self._occurrences(m)) for m in events],
                                  [x for m in events for x in m.lossy])
         if item.item_type == "task":

@@ -41,7 +41,7 @@ from exchangelib.recurrence import (
     WeeklyPattern,
 )
 
-from shared.formats import FormatError, free_busy, parse_line
+from shared.formats import FormatError, free_busy, html_body, parse_line
 from shared.formats.ical import (
     WEEKDAYS,
     Alarm,
@@ -54,6 +54,7 @@ from shared.formats.ical import (
     VTimezone,
     zone_by_name,
 )
+from shared.formats.month_days import SHORTEST, exchange_day, last_day_rule
 from shared.formats.vcard import Address, ContactCard, TypedValue, unescape
 
 __all__ = [
@@ -180,6 +181,12 @@ def _as_date(value: DateOrDateTime) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
+def attachment_notes(item: Any) -> list[str]:
+    """The item's attachments other than its contact photo: the neutral formats carry none of them."""
+    return [f"attachment {getattr(a, 'name', None) or '(no name)'!r} (attachments of contacts, events and "
+            "tasks are not migrated)" for a in item.attachments or [] if not getattr(a, "is_contact_photo", False)]
+
+
 # -- contacts ---------------------------------------------------------------------------
 
 _PHONE_TYPES: dict[str, list[str]] = {
@@ -254,7 +261,10 @@ def contact_to_ews(card: ContactCard, account: Any = None, folder: Any = None) -
     if card.org_units:
         lossy.append(f"further organisation units {card.org_units!r}")
     contact.job_title = card.title
-    if card.note is not None:
+    html = html_body.html_of(card.extra)
+    if html is not None:
+        contact.body = HTMLBody(html)
+    elif card.note is not None:
         contact.body = card.note
     contact.categories = list(card.categories) or None
     for attr, value, what in (
@@ -351,6 +361,8 @@ def _contact_extras(lines: Sequence[str], contact: Any, lossy: list[str]) -> lis
         attr = _EXTRA_FIELDS.get(parsed.name)
         if attr is not None and getattr(contact, attr, None) is None:
             setattr(contact, attr, unescape(parsed.value) or None)
+        elif html_body.is_alt_desc(line):
+            continue  # the notes' HTML, set as the body
         elif parsed.name in ("IMPP", "X-MS-IMADDRESS"):
             ims.append(unescape(parsed.value))
         else:
@@ -377,10 +389,11 @@ def contact_from_ews(contact: Any) -> Mapped[ContactCard]:
     )
     if card.department is not None and card.organization is None:
         card.organization = ""
-    if contact.body is not None:
+    if isinstance(contact.body, HTMLBody):  # the text as NOTE, the HTML beside it (as events carry it)
+        card.note = html_body.html_to_text(str(contact.body)) or None
+        card.extra.append(html_body.html_line(str(contact.body)))
+    elif contact.body is not None:
         card.note = str(contact.body)
-        if isinstance(contact.body, HTMLBody):
-            lossy.append("notes are HTML; kept as HTML text")
     card.categories = list(contact.categories or [])
     if contact.birthday is not None:
         card.birthday = date(contact.birthday.year, contact.birthday.month, contact.birthday.day)
@@ -415,6 +428,7 @@ def contact_from_ews(contact: Any) -> Mapped[ContactCard]:
         if isinstance(att, FileAttachment) and att.is_contact_photo and card.photo is None:
             card.photo = base64.b64encode(att.content).decode("ascii")
             card.photo_type = att.content_type or "image/jpeg"
+    lossy.extend(attachment_notes(contact))
     for attr, prop in (
         ("assistant_name", "X-ASSISTANT"),
         ("manager", "X-MANAGER"),
@@ -522,13 +536,8 @@ def recurrence_to_ews(rule: RecurrenceRule, start: DateOrDateTime, task: bool = 
         months = interval if rule.freq == "MONTHLY" else interval * 12
         month = rule.by_month[0] if len(rule.by_month) == 1 else first.month if not rule.by_month else None
         relative = _relative(rule, lossy) if (rule.by_day or rule.by_month_day == [-1]) else None
-        plain_day = (
-            rule.by_month_day[0]
-            if len(rule.by_month_day) == 1 and rule.by_month_day[0] > 0 and not rule.by_day and not rule.by_set_pos
-            else first.day
-            if not rule.by_month_day and not rule.by_day and not rule.by_set_pos
-            else None
-        )
+        shortest = SHORTEST[month] if rule.freq == "YEARLY" and month is not None else 28
+        plain_day = None if relative is not None else exchange_day(rule, first.day, shortest, lossy)
         if (
             (rule.freq == "MONTHLY" and rule.by_month)
             or month is None
@@ -604,16 +613,18 @@ def recurrence_from_ews(recurrence: Any, tz: tzinfo | None = None, all_day: bool
         if p.first_day_of_week not in (None, 1):
             rule.week_start = WEEKDAYS[p.first_day_of_week - 1]
     elif isinstance(p, AbsoluteMonthlyPattern):
+        days, pos = last_day_rule(p.day_of_month, 28)
         if p.interval % 12 == 0:
-            rule = RecurrenceRule("YEARLY", interval=p.interval // 12, by_month_day=[p.day_of_month])
+            rule = RecurrenceRule("YEARLY", interval=p.interval // 12, by_month_day=days, by_set_pos=pos)
         else:
-            rule = RecurrenceRule("MONTHLY", interval=p.interval, by_month_day=[p.day_of_month])
+            rule = RecurrenceRule("MONTHLY", interval=p.interval, by_month_day=days, by_set_pos=pos)
     elif isinstance(p, RelativeMonthlyPattern):
         by_day, set_pos = _relative_byday(p.weekday, p.week_number)
         freq, interval = ("YEARLY", p.interval // 12) if p.interval % 12 == 0 else ("MONTHLY", p.interval)
         rule = RecurrenceRule(freq, interval=interval, by_day=by_day, by_set_pos=set_pos)
     elif isinstance(p, AbsoluteYearlyPattern):
-        rule = RecurrenceRule("YEARLY", by_month_day=[p.day_of_month], by_month=[p.month])
+        days, pos = last_day_rule(p.day_of_month, SHORTEST[p.month])
+        rule = RecurrenceRule("YEARLY", by_month_day=days, by_set_pos=pos, by_month=[p.month])
     elif isinstance(p, RelativeYearlyPattern):
         by_day, set_pos = _relative_byday(p.weekday, p.week_number)
         rule = RecurrenceRule("YEARLY", by_day=by_day, by_set_pos=set_pos, by_month=[p.month])
@@ -702,6 +713,17 @@ def occurrence_index(recurrence: Any, original_start: DateOrDateTime, tz: tzinfo
 
 # -- events -----------------------------------------------------------------------------
 
+
+def _set_body(rec: EventRecord | TaskRecord, body: Any) -> None:
+    """An HTML body travels as X-ALT-DESC with its text as DESCRIPTION (see shared.formats.html_body)."""
+    if body is not None:
+        html_body.set_body(rec, str(body), isinstance(body, HTMLBody))
+
+
+def _body(rec: EventRecord | TaskRecord) -> Any:
+    body = html_body.body_of(rec)
+    return None if body is None else HTMLBody(body[0]) if body[1] else body[0]
+
 _PARTSTAT_TO_EWS = {
     "ACCEPTED": "Accept",
     "DECLINED": "Decline",
@@ -765,16 +787,27 @@ def _attendees(rec: EventRecord, lossy: list[str]) -> dict[str, list[Any]]:
     return out
 
 
-def _reminder_minutes(alarms: list[Alarm], start: DateOrDateTime | None, lossy: list[str]) -> int | None:
+def _span_minutes(start: DateOrDateTime | None, end: DateOrDateTime | None) -> int:
+    if start is None or end is None:
+        return 0
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        if (start.utcoffset() is None) != (end.utcoffset() is None):
+            return 0
+        return int((end - start).total_seconds() // 60)
+    return (_as_date(end) - _as_date(start)).days * 1440
+
+
+def _reminder_minutes(alarms: list[Alarm], start: DateOrDateTime | None, lossy: list[str],
+                      end: DateOrDateTime | None = None) -> int | None:
     if not alarms:
         return None
     alarm = alarms[0]
     if len(alarms) > 1:
         lossy.append(f"{len(alarms) - 1} further alarm(s) (Exchange keeps one reminder)")
     if isinstance(alarm.trigger, timedelta):
-        if alarm.related == "END":
-            lossy.append("alarm relative to the end, moved to the start")
         minutes = -int(alarm.trigger.total_seconds() // 60)
+        if alarm.related == "END":  # Exchange counts from the start: the same moment, counted from there
+            minutes -= _span_minutes(start, end)
     elif isinstance(start, datetime) and start.utcoffset() is not None and alarm.trigger.utcoffset() is not None:
         minutes = int((start - alarm.trigger).total_seconds() // 60)
     else:
@@ -816,7 +849,7 @@ def _event_fields(rec: EventRecord, default_tz: EWSTimeZone, lossy: list[str]) -
             lossy.append("end before start, set to start")
             f["end"] = f["start"]
     f["subject"] = rec.summary
-    f["body"] = rec.description
+    f["body"] = _body(rec)
     f["location"] = rec.location
     f["categories"] = list(rec.categories) or None
     f["importance"] = _importance(rec.priority, lossy) or "Normal"
@@ -824,7 +857,7 @@ def _event_fields(rec: EventRecord, default_tz: EWSTimeZone, lossy: list[str]) -
     f["legacy_free_busy_status"] = free_busy.from_ical(rec)
     if rec.status == "CANCELLED":
         lossy.append("STATUS:CANCELLED (read-only in Exchange)")
-    minutes = _reminder_minutes(rec.alarms, rec.start, lossy)
+    minutes = _reminder_minutes(rec.alarms, rec.start, lossy, end)
     f["reminder_is_set"] = minutes is not None
     if minutes is not None:
         f["reminder_minutes_before_start"] = minutes
@@ -835,8 +868,8 @@ def _event_fields(rec: EventRecord, default_tz: EWSTimeZone, lossy: list[str]) -
         lossy.append(f"organizer {rec.organizer.email} (read-only in Exchange; the mailbox owner organizes)")
     if rec.url is not None:
         lossy.append(f"URL {rec.url}")
-    extra = _extra_names([x for x in rec.extra
-                          if not x.upper().startswith(("DTSTAMP", "SEQUENCE")) and not free_busy.busy_line(x)])
+    extra = _extra_names([x for x in rec.extra if not x.upper().startswith(("DTSTAMP", "SEQUENCE"))
+                          and not free_busy.busy_line(x) and not html_body.is_alt_desc(x)])
     if extra:
         lossy.append("properties without Exchange field: " + ", ".join(extra))
     return f
@@ -941,10 +974,7 @@ def _event_record(item: Any, lossy: list[str]) -> EventRecord:
     start, end, _ = _record_times(item)
     rec = EventRecord(start=start, end=end)
     rec.summary = item.subject
-    if item.body is not None:
-        rec.description = str(item.body)
-        if isinstance(item.body, HTMLBody):
-            lossy.append("description is HTML; kept as HTML text")
+    _set_body(rec, item.body)
     rec.location = item.location
     rec.categories = list(item.categories or [])
     rec.priority = _priority(item.importance)
@@ -982,6 +1012,7 @@ def event_from_ews(item: Any, exceptions: Sequence[Any] = ()) -> Mapped[EventRec
     lossy: list[str] = []
     rec = _event_record(item, lossy)
     rec.uid = item.uid
+    lossy.extend(attachment_notes(item))
     _, _, tz = _record_times(item)
     if item.recurrence is not None:
         rec.rrule = recurrence_from_ews(item.recurrence, tz, bool(item.is_all_day))
@@ -1018,8 +1049,7 @@ def task_to_ews(task: TaskRecord, account: Any = None, folder: Any = None) -> Ma
     kwargs: dict[str, Any] = {"account": account, "folder": folder} if account is not None else {}
     item = Task(**kwargs)
     item.subject = task.summary
-    if task.description is not None:
-        item.body = task.description
+    item.body = _body(task)
     item.categories = list(task.categories) or None
     item.importance = _importance(task.priority, lossy) or "Normal"
     item.sensitivity = _sensitivity(task.classification, lossy) or "Normal"
@@ -1035,7 +1065,10 @@ def task_to_ews(task: TaskRecord, account: Any = None, folder: Any = None) -> Ma
         lossy.append("task DURATION")
     percent = task.percent_complete
     status = _TASK_STATUS.get(task.status or "")
-    if task.status == "CANCELLED":
+    word = _task_status_word(task.extra)
+    if word is not None:
+        status = word
+    elif task.status == "CANCELLED":
         status = "Deferred"
         lossy.append("STATUS:CANCELLED stored as Deferred")
     if status is None:
@@ -1076,17 +1109,29 @@ def task_to_ews(task: TaskRecord, account: Any = None, folder: Any = None) -> Ma
         lossy.append("task organizer/attendees (assignment is not migrated)")
     if task.location:
         lossy.append(f"location {task.location!r}")
-    extra = _extra_names([x for x in task.extra if not x.upper().startswith(("DTSTAMP", "SEQUENCE"))])
+    extra = _extra_names([x for x in task.extra if not x.upper().startswith(("DTSTAMP", "SEQUENCE", _STATUS_WORD))
+                          and not html_body.is_alt_desc(x)])
     if extra:
         lossy.append("properties without Exchange field: " + ", ".join(extra))
     return Mapped(item, lossy)
 
 
+_STATUS_WORD = "X-MS-TASK-STATUS:"  # Exchange's own status word, for the states iCalendar has none for
+
+
+def _task_status_word(extra: Sequence[str]) -> str | None:
+    """WaitingOnOthers or Deferred when the task says so (written by task_from_ews and the PST reader)."""
+    for line in extra:
+        if line.upper().startswith(_STATUS_WORD):
+            word = line[len(_STATUS_WORD):].strip().lower()
+            return {"waitingonothers": "WaitingOnOthers", "deferred": "Deferred"}.get(word)
+    return None
+
+
 def task_from_ews(item: Any) -> Mapped[TaskRecord]:
     lossy: list[str] = []
     rec = TaskRecord(summary=item.subject)
-    if item.body is not None:
-        rec.description = str(item.body)
+    _set_body(rec, item.body)
     rec.categories = list(item.categories or [])
     rec.priority = _priority(item.importance)
     rec.classification = _classification(item.sensitivity)
@@ -1111,6 +1156,7 @@ def task_from_ews(item: Any) -> Mapped[TaskRecord]:
             rec.rrule = recurrence_from_ews(item.recurrence, None, True)
         except ValueError as exc:
             lossy.append(f"task recurrence: {exc}")
+    lossy.extend(attachment_notes(item))
     for attr in ("billing_information", "companies", "mileage", "actual_work", "total_work"):
         value = getattr(item, attr, None)
         if value:

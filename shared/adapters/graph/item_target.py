@@ -36,6 +36,7 @@ from shared.errors import ItemRejected, ServerRefused
 from shared.events import CreatedThing, PimItem
 from shared.formats import FormatError
 from shared.formats.calendar_name import calendar_name
+from shared.formats.calendar_zone import calendar_zone
 from shared.formats.ical import EventRecord, parse_calendar
 from shared.formats.settings import AutoReply, RuleModel
 from shared.formats.vcard import parse_vcard
@@ -101,8 +102,9 @@ class GraphItemTarget:
             lossy: list[str] = []
             cal = parse_calendar(item.payload)
             collection = self.containers.events_of(calendar_name(cal))
+            day_zone = calendar_zone(cal)
             for n, event in enumerate(cal.events):
-                lossy += self._event(item.item_key, n, event, inflight, refs, collection)
+                lossy += self._event(item.item_key, n, event, inflight, refs, collection, day_zone)
             return lossy
         if kind == "task":
             lossy = []
@@ -156,15 +158,15 @@ class GraphItemTarget:
         return ref, True
 
     def _event(self, key: str, n: int, event: EventRecord, inflight: bool, refs: list[str],
-               collection: str) -> list[str]:
-        mapped = event_to_graph(event)
+               collection: str, day_zone: str | None = None) -> list[str]:
+        mapped = event_to_graph(event, day_zone)
         master, _created = self._create("calendar", key, n, mapped.value, inflight, refs, collection)
         lossy = list(mapped.lossy)
         if "recurrence" in mapped.value and (event.exceptions or event.exdates):
-            lossy += self._occurrences(master, event)
+            lossy += self._occurrences(master, event, day_zone)
         return lossy
 
-    def _occurrences(self, master: str, event: EventRecord) -> list[str]:
+    def _occurrences(self, master: str, event: EventRecord, day_zone: str | None = None) -> list[str]:
         """Modified occurrences patched, deleted ones deleted; idempotent (a cancelled one is not listed)."""
         tz = event.start.tzinfo if isinstance(event.start, datetime) else None
         changes: dict[date, EventRecord | None] = {}
@@ -191,7 +193,7 @@ class GraphItemTarget:
             if change is None:
                 self.client.request("DELETE", f"/events/{inst['id']}")
             else:
-                body = event_fields(change, [])
+                body = event_fields(change, [], day_zone)
                 body.pop("attendees", None)
                 self.client.request("PATCH", f"/events/{inst['id']}", body=body)
         missing = [d for d in changes if d not in done and changes[d] is not None]

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
 
-from shared.formats import free_busy
+from shared.formats import free_busy, html_body
 from shared.formats.ical import Alarm, Attendee, EventRecord, RecurrenceRule, TaskRecord
 from shared.formats.ical_zones import zone_by_name
+from shared.formats.month_days import SHORTEST, last_day_rule
 from shared.formats.settings import AutoReply, RuleModel
 from shared.formats.vcard import Address, ContactCard, TypedValue
 
@@ -150,14 +151,17 @@ def recurrence_from_graph(rec: Mapping[str, Any], tz: tzinfo, all_day: bool) -> 
         first = WEEKDAYS.get(str(p.get("firstDayOfWeek") or "sunday"), "SU")
         if first != "MO":
             rule.week_start = first
-    elif kind == "absoluteMonthly":
-        rule = RecurrenceRule("MONTHLY", interval=interval, by_month_day=[int(p.get("dayOfMonth") or 1)])
+    elif kind == "absoluteMonthly":  # day 31 falls on the last day of a shorter month (shared.formats.month_days)
+        month_days, set_pos = last_day_rule(int(p.get("dayOfMonth") or 1))
+        rule = RecurrenceRule("MONTHLY", interval=interval, by_month_day=month_days, by_set_pos=set_pos)
     elif kind == "relativeMonthly":
         by_day, set_pos = relative()
         rule = RecurrenceRule("MONTHLY", interval=interval, by_day=by_day, by_set_pos=set_pos)
     elif kind == "absoluteYearly":
-        rule = RecurrenceRule("YEARLY", interval=interval, by_month_day=[int(p.get("dayOfMonth") or 1)],
-                              by_month=[int(p.get("month") or 1)])
+        month = int(p.get("month") or 1)
+        month_days, set_pos = last_day_rule(int(p.get("dayOfMonth") or 1), SHORTEST.get(month, 28))
+        rule = RecurrenceRule("YEARLY", interval=interval, by_month_day=month_days, by_set_pos=set_pos,
+                              by_month=[month])
     elif kind == "relativeYearly":
         by_day, set_pos = relative()
         rule = RecurrenceRule("YEARLY", interval=interval, by_day=by_day, by_set_pos=set_pos,
@@ -186,9 +190,7 @@ def _event_fields(ev: Mapping[str, Any], lossy: list[str]) -> EventRecord:
     rec.summary = ev.get("subject")
     body = ev.get("body") or {}
     if body.get("content"):
-        rec.description = str(body["content"])
-        if body.get("contentType") == "html":
-            lossy.append("description is HTML; kept as HTML text")
+        html_body.set_body(rec, str(body["content"]), body.get("contentType") == "html")
     location = (ev.get("location") or {}).get("displayName")
     rec.location = location or None
     rec.categories = list(ev.get("categories") or [])
@@ -261,7 +263,7 @@ def task_from_graph(t: Mapping[str, Any]) -> Mapped[TaskRecord]:
     rec = TaskRecord(summary=t.get("title"))
     body = t.get("body") or {}
     if body.get("content"):
-        rec.description = str(body["content"])
+        html_body.set_body(rec, str(body["content"]), body.get("contentType") == "html")
     rec.categories = list(t.get("categories") or [])
     rec.priority = _PRIORITY.get(str(t.get("importance") or ""))
     rec.start = _local_date(t.get("startDateTime"))

@@ -39,6 +39,7 @@ from shared.errors import ServerRefused, Transient
 from shared.events import ExtractTask, FolderRef, ItemResult, ItemResults, MailChunk, MailItem, MailMeta, PimItem
 from shared.folder_refs import folder_refs
 from shared.formats.calendar_name import with_name
+from shared.formats.calendar_zone import with_zone
 from shared.formats.ical import Calendar, serialize_calendar
 from shared.formats.keywords import FLAG_COMPLETE, FLAG_FLAGGED, imap_flags
 from shared.formats.vcard import serialize_vcard
@@ -293,8 +294,11 @@ class GraphSource:
             for ev in self.client.pages(f"/calendars/{cal['id']}/events",
                                         {"$top": "100", "$expand": "exceptionOccurrences"}):
                 event = event_from_graph(ev)
+                text = with_name(Calendar(events=[event.value]), name)
+                if ev.get("isAllDay"):  # its days belong to its zone (see shared.formats.calendar_zone)
+                    with_zone(text, ev.get("originalStartTimeZone"))
                 yield pim_item(mid, "calendars", str(ev["id"]), "ical", ev.get("subject") or "",
-                               serialize_calendar(with_name(Calendar(events=[event.value]), name)), event.lossy)
+                               serialize_calendar(text), event.lossy)
 
     def _own_calendars(self) -> list[dict[str, Any]]:
         """The mailbox's own calendars: a calendar another user shared (its owner not the default calendar's)

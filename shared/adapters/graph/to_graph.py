@@ -27,8 +27,9 @@ from shared.adapters.graph.mapping import (
     WEEKDAYS,
     Mapped,
 )
-from shared.formats import free_busy
+from shared.formats import free_busy, html_body
 from shared.formats.ical import EventRecord, RecurrenceRule, TaskRecord
+from shared.formats.month_days import SHORTEST, exchange_day
 from shared.formats.settings import AutoReply, RuleModel
 from shared.formats.vcard import ContactCard
 
@@ -87,6 +88,8 @@ def contact_to_graph(card: ContactCard) -> Mapped[dict[str, Any]]:
             c[graph] = value
         elif name == "IMPP":
             ims.append(value)
+        elif name == html_body.ALT_DESC:
+            lossy.append("the notes' HTML formatting (Graph keeps their text)")
         else:
             lossy.append(f"the vCard property {name}")
     lists: list[tuple[str, list[Any]]] = [("emailAddresses", emails), *phones.items(), ("imAddresses", ims)]
@@ -139,8 +142,10 @@ def date_time_zone(value: date | datetime, tz_name: str | None = None) -> dict[s
     return {"dateTime": f"{value.isoformat()}T00:00:00", "timeZone": tz_name or "UTC"}
 
 
-def recurrence_to_graph(rule: RecurrenceRule, start: date | datetime, all_day: bool) -> dict[str, Any]:
-    """An RRULE as a patternedRecurrence; ValueError for what Graph's patterns cannot say."""
+def recurrence_to_graph(rule: RecurrenceRule, start: date | datetime, all_day: bool,
+                        lossy: list[str] | None = None) -> dict[str, Any]:
+    """An RRULE as a patternedRecurrence; ValueError for what Graph's patterns cannot say, ``lossy`` for what
+    it says otherwise."""
     if rule.other:
         raise ValueError(f"the recurrence parts {', '.join(sorted(rule.other))}")
     first = start.date() if isinstance(start, datetime) else start
@@ -161,11 +166,15 @@ def recurrence_to_graph(rule: RecurrenceRule, start: date | datetime, all_day: b
                        index=INDEX[next(iter(ordinals))])
         if rule.freq == "YEARLY":
             pattern["month"] = (rule.by_month or [first.month])[0]
-    elif rule.freq == "MONTHLY":
-        pattern.update(type="absoluteMonthly", dayOfMonth=(rule.by_month_day or [first.day])[0])
-    elif rule.freq == "YEARLY":
-        pattern.update(type="absoluteYearly", dayOfMonth=(rule.by_month_day or [first.day])[0],
-                       month=(rule.by_month or [first.month])[0])
+    elif rule.freq in ("MONTHLY", "YEARLY"):
+        month = (rule.by_month or [first.month])[0]
+        day = exchange_day(rule, first.day, SHORTEST.get(month, 28) if rule.freq == "YEARLY" else 28,
+                           [] if lossy is None else lossy)
+        if day is None or (rule.freq == "YEARLY" and len(rule.by_month) > 1):
+            raise ValueError("days of the month Graph's patterns cannot say")
+        pattern.update(type="absoluteMonthly", dayOfMonth=day)
+        if rule.freq == "YEARLY":
+            pattern.update(type="absoluteYearly", month=month)
     else:
         raise ValueError(f"the frequency {rule.freq}")
     rng: dict[str, Any] = {"startDate": first.isoformat()}
@@ -191,13 +200,15 @@ def _all_day(rec: EventRecord) -> bool:
     return isinstance(rec.start, date) and not isinstance(rec.start, datetime)
 
 
-def event_fields(rec: EventRecord, lossy: list[str]) -> dict[str, Any]:
-    """The fields an event and a modified occurrence share."""
+def event_fields(rec: EventRecord, lossy: list[str], day_zone: str | None = None) -> dict[str, Any]:
+    """The fields an event and a modified occurrence share; an all-day event's days are anchored in
+    ``day_zone`` (the source's zone, see shared.formats.calendar_zone), else in UTC."""
     ev: dict[str, Any] = {}
     if rec.summary is not None:
         ev["subject"] = rec.summary
-    if rec.description:
-        ev["body"] = {"contentType": "text", "content": rec.description}
+    body = html_body.body_of(rec)
+    if body is not None and body[0]:
+        ev["body"] = {"contentType": "html" if body[1] else "text", "content": body[0]}
     if rec.location:
         ev["location"] = {"displayName": rec.location}
     if rec.categories:
@@ -215,7 +226,7 @@ def event_fields(rec: EventRecord, lossy: list[str]) -> dict[str, Any]:
             end = start + (rec.duration or (timedelta(days=1) if _all_day(rec) else timedelta(0)))
         if _all_day(rec):
             ev["isAllDay"] = True
-            ev["start"], ev["end"] = date_time_zone(start), date_time_zone(end)
+            ev["start"], ev["end"] = date_time_zone(start, day_zone), date_time_zone(end, day_zone)
         else:
             start_tz = start.tzinfo if isinstance(start, datetime) else None
             ev["start"] = date_time_zone(start)
@@ -234,18 +245,19 @@ def event_fields(rec: EventRecord, lossy: list[str]) -> dict[str, Any]:
         lossy.append("attendees' responses (Graph sets them from meeting replies)")
     if rec.organizer is not None:
         lossy.append("the organizer (Graph makes the mailbox's owner organizer of an event it creates)")
-    if rec.extra:
-        lossy.append(f"{len(rec.extra)} iCalendar properties without a Graph field")
+    unmapped = [x for x in rec.extra if not free_busy.busy_line(x) and not html_body.is_alt_desc(x)]
+    if unmapped:
+        lossy.append(f"{len(unmapped)} iCalendar properties without a Graph field")
     return ev
 
 
-def event_to_graph(rec: EventRecord) -> Mapped[dict[str, Any]]:
+def event_to_graph(rec: EventRecord, day_zone: str | None = None) -> Mapped[dict[str, Any]]:
     """A single event or a series master (its occurrence changes are applied by the writer)."""
     lossy: list[str] = []
-    ev = event_fields(rec, lossy)
+    ev = event_fields(rec, lossy, day_zone)
     if rec.rrule is not None and rec.start is not None:
         try:
-            ev["recurrence"] = recurrence_to_graph(rec.rrule, rec.start, _all_day(rec))
+            ev["recurrence"] = recurrence_to_graph(rec.rrule, rec.start, _all_day(rec), lossy)
         except ValueError as err:
             lossy.append(f"recurrence: {err}; only the first occurrence is kept")
     if rec.rdates:
@@ -269,8 +281,9 @@ _STATUS = {"NEEDS-ACTION": "notStarted", "IN-PROCESS": "inProgress", "COMPLETED"
 def task_to_graph(rec: TaskRecord) -> Mapped[dict[str, Any]]:
     lossy: list[str] = []
     t: dict[str, Any] = {"title": rec.summary or ""}
-    if rec.description:
-        t["body"] = {"contentType": "text", "content": rec.description}
+    body = html_body.body_of(rec)
+    if body is not None and body[0]:
+        t["body"] = {"contentType": "html" if body[1] else "text", "content": body[0]}
     if rec.categories:
         t["categories"] = list(rec.categories)
     if rec.priority:

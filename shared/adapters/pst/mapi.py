@@ -12,13 +12,14 @@ Properties are passed as a ``Props`` mapping: tag id (``0x0037``) for ordinary p
 
 from __future__ import annotations
 
+import base64
 import email
 import hashlib
 import mimetypes
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from email import policy
 from email.headerregistry import Address
@@ -27,6 +28,7 @@ from email.utils import format_datetime, formataddr
 
 import compressed_rtf
 
+from shared.adapters.pst import item_fields
 from shared.formats import free_busy, ical
 from shared.formats.vcard import Address as PostalAddress
 from shared.formats.vcard import ContactCard, TypedValue, serialize_vcard
@@ -276,9 +278,10 @@ def _codec_for_cpid(cpid: int | None) -> str:
 
 @dataclass(frozen=True)
 class Recipient:
-    kind: int  # 1 To, 2 Cc, 3 Bcc (PR_RECIPIENT_TYPE)
+    kind: int  # 1 To, 2 Cc, 3 Bcc (PR_RECIPIENT_TYPE); on a meeting: required, optional, resource
     name: str
     address: str
+    response: int | None = None  # PR_RECIPIENT_TRACKSTATUS on a meeting: 2 tentative, 3 accepted, 4 declined
 
 
 @dataclass(frozen=True)
@@ -291,6 +294,7 @@ class MapiAttachment:
     content_id: str | None = None
     embedded: MapiMessage | None = None
     recurrence_exception: bool = False  # an appointment's changed occurrence, stored as an attachment
+    contact_photo: bool = False  # PR_ATTACHMENT_CONTACTPHOTO: a contact's picture
 
 
 @dataclass(frozen=True)
@@ -329,7 +333,7 @@ def recipient_from_props(props: Props) -> Recipient:
     kind = prop_int(props, PR_RECIPIENT_TYPE) or 1
     name = prop_str(props, PR_DISPLAY_NAME) or ""
     addr = smtp_address(props, PR_ADDRTYPE, PR_EMAIL_ADDRESS, PR_SMTP_ADDRESS)
-    return Recipient(kind=kind & 0x0F, name=name, address=addr)
+    return Recipient(kind=kind & 0x0F, name=name, address=addr, response=prop_int(props, 0x5FFF))
 
 
 def message_date(props: Props) -> datetime | None:
@@ -562,8 +566,8 @@ def contact_emails(props: Props) -> list[str]:
     return out
 
 
-def contact_card(props: Props, uid: str) -> ContactCard:
-    """The neutral contact record of an IPM.Contact."""
+def contact_card(props: Props, uid: str, photo: MapiAttachment | None = None) -> ContactCard:
+    """The neutral contact record of an IPM.Contact; ``photo`` is its contact-photo attachment."""
     card = ContactCard(
         formatted_name=prop_str(props, PR_DISPLAY_NAME) or prop_str(props, (PSETID_ADDRESS, 0x8005)) or "",
         family_name=prop_str(props, 0x3A11) or "", given_name=prop_str(props, 0x3A06) or "",
@@ -585,19 +589,23 @@ def contact_card(props: Props, uid: str) -> ContactCard:
     if company or department:
         card.organization, card.department = company or "", department or None
     birthday = prop_time(props, 0x3A42)
-    card.birthday = birthday.date() if birthday is not None else None
+    card.birthday = item_fields.day_of(birthday) if birthday is not None else None
     card.urls = [TypedValue(url) for url in (prop_str(props, 0x3A51), prop_str(props, 0x3A50)) if url]
     note = prop_str(props, PR_BODY)
     card.note = note.strip() if note and note.strip() else None
+    item_fields.add_contact_fields(props, card)
+    if photo is not None and photo.data:
+        card.photo = base64.b64encode(photo.data).decode("ascii")
+        card.photo_type = photo.mime_type or mimetypes.guess_type(photo.filename)[0] or "image/jpeg"
     modified = prop_time(props, PR_LAST_MODIFICATION_TIME)
     if modified is not None:
         card.extra.append(f"REV:{modified.astimezone(UTC):%Y%m%dT%H%M%SZ}")  # an RFC 6350 timestamp value
     return card
 
 
-def vcard_from_contact(props: Props, uid: str) -> str:
+def vcard_from_contact(props: Props, uid: str, photo: MapiAttachment | None = None) -> str:
     """vCard 3.0 (RFC 2426) text for an IPM.Contact, written by the shared vCard writer."""
-    return serialize_vcard(contact_card(props, uid), "3.0")
+    return serialize_vcard(contact_card(props, uid, photo), "3.0")
 
 
 # --------------------------------------------------------------------------------------------
@@ -682,6 +690,9 @@ class Exception_:
     end: datetime
     subject: str | None = None
     location: str | None = None
+    reminder_delta: int | None = None
+    reminder_set: bool | None = None
+    busy_status: int | None = None
 
 
 @dataclass(frozen=True)
@@ -787,13 +798,40 @@ def parse_recurrence(blob: bytes) -> Recurrence:
 
 def _with_appointment_part(r: _Reader, rec: Recurrence, deleted: list[int], modified: list[int]) -> Recurrence:
     """Read the AppointmentRecurrencePattern tail: times of day and the modified occurrences."""
-    r.take("<I"), r.take("<I")
+    r.take("<I")
+    writer = r.take("<I")  # WriterVersion2
     start_minutes, end_minutes = r.take("<I"), r.take("<I")
     exceptions = [_exception_info(r) for _ in range(r.take("<H"))]
+    try:
+        exceptions = _wide_texts(r, writer, exceptions)
+    except ValueError:
+        pass  # no or a cut ExtendedException part: the 8-bit subjects and locations stay
     only_deleted = sorted(set(deleted) - set(modified))
     return Recurrence(**{**rec.__dict__, "start_minutes": start_minutes, "end_minutes": end_minutes,
                          "deleted": tuple(minutes_to_datetime(d).date() for d in only_deleted),
                          "exceptions": tuple(exceptions)})
+
+
+def _wide_texts(r: _Reader, writer: int, exceptions: list[Exception_]) -> list[Exception_]:
+    """The Unicode subject and location of each changed occurrence, from the ExtendedException records that
+    follow the ExceptionInfo ones (MS-OXOCAL 2.2.1.44.3); the ExceptionInfo's are 8-bit, in the writer's code
+    page."""
+    r.raw(r.take("<I"))  # ReservedBlock1
+    out: list[Exception_] = []
+    for exc in exceptions:
+        if writer >= 0x3009:
+            r.raw(r.take("<I"))  # ChangeHighlight: its size, then that many bytes
+        r.raw(r.take("<I"))  # ReservedBlockEE1
+        subject, location = exc.subject, exc.location
+        if subject is not None or location is not None:
+            r.take("<I"), r.take("<I"), r.take("<I")  # start, end, original start again
+            if exc.subject is not None:
+                subject = r.raw(2 * r.take("<H")).decode("utf-16-le", "replace")
+            if exc.location is not None:
+                location = r.raw(2 * r.take("<H")).decode("utf-16-le", "replace")
+            r.raw(r.take("<I"))  # ReservedBlockEE2
+        out.append(replace(exc, subject=subject, location=location))
+    return out
 
 
 def _exception_info(r: _Reader) -> Exception_:
@@ -804,17 +842,20 @@ def _exception_info(r: _Reader) -> Exception_:
     if flags & 0x0001:
         r.take("<H")
         subject = r.raw(r.take("<H")).decode("cp1252", "replace")
-    for bit in (0x0002, 0x0004, 0x0008):
+    values: dict[int, int] = {}
+    for bit in (0x0002, 0x0004, 0x0008):  # meeting type, reminder delta, reminder set
         if flags & bit:
-            r.take("<I")
+            values[bit] = r.take("<I")
     if flags & 0x0010:
         r.take("<H")
         location = r.raw(r.take("<H")).decode("cp1252", "replace")
-    for bit in (0x0020, 0x0040, 0x0080, 0x0100):
+    for bit in (0x0020, 0x0040, 0x0080, 0x0100):  # busy status, attachment, all-day, colour
         if flags & bit:
-            r.take("<I")
+            values[bit] = r.take("<I")
+    reminder_set = bool(values[0x0008]) if 0x0008 in values else None
     return Exception_(original_start=minutes_to_datetime(original), start=minutes_to_datetime(start),
-                      end=minutes_to_datetime(end), subject=subject, location=location)
+                      end=minutes_to_datetime(end), subject=subject, location=location,
+                      reminder_delta=values.get(0x0004), reminder_set=reminder_set, busy_status=values.get(0x0020))
 
 
 @dataclass(frozen=True)
@@ -895,17 +936,24 @@ def _common(rec: ical.EventRecord | ical.TaskRecord, props: Props, uid: str) -> 
     rec.description = body.strip() if body and body.strip() else None
     importance = prop_int(props, PR_IMPORTANCE)
     rec.priority = {0: 9, 2: 1}.get(importance) if importance is not None else None
+    rec.classification = item_fields.classification(props)
+    rec.categories = item_fields.categories(props)
 
 
 # PidLidBusyStatus -> Exchange's name for it, which shared.formats.free_busy writes (TRANSP and Outlook's own
 # X-MICROSOFT-CDO-BUSYSTATUS), so tentative, away and elsewhere survive.
 _BUSY_STATUS = {0: "Free", 1: "Tentative", 2: "Busy", 3: "OOF", 4: "WorkingElsewhere"}
 _PST_PRODID = "-//mailferry//PST import//EN"
+# PR_RECIPIENT_TRACKSTATUS (MS-OXOCAL 2.2.4.7) -> PARTSTAT; 0 (none) says nothing, 1 is the organizer.
+_RESPONSES = {1: "ACCEPTED", 2: "TENTATIVE", 3: "ACCEPTED", 4: "DECLINED", 5: "NEEDS-ACTION"}
 
 
 def appointment_event(props: Props, uid: str, organizer: tuple[str, str] | None = None,
-                      attendees: Sequence[Recipient] = ()) -> ical.EventRecord:
-    """The neutral event record of an IPM.Appointment, its changed occurrences as ``exceptions``."""
+                      attendees: Sequence[Recipient] = (), exception_items: Sequence[Props] = ()) -> ical.EventRecord:
+    """The neutral event record of an IPM.Appointment, its changed occurrences as ``exceptions``.
+
+    ``exception_items``: the properties of the series' exception attachments (embedded messages), which
+    hold a changed occurrence's own body."""
     start = prop_time(props, (PSETID_APPOINTMENT, 0x820D))
     end = prop_time(props, (PSETID_APPOINTMENT, 0x820E)) or start
     all_day = bool(prop_bool(props, (PSETID_APPOINTMENT, 0x8215)))
@@ -917,22 +965,25 @@ def appointment_event(props: Props, uid: str, organizer: tuple[str, str] | None 
     event.location = prop_str(props, (PSETID_APPOINTMENT, 0x8208)) or None
     busy = prop_int(props, (PSETID_APPOINTMENT, 0x8205))
     free_busy.to_ical(_BUSY_STATUS.get(busy) if busy is not None else None, event)
+    event.alarms = item_fields.relative_alarm(item_fields.reminder_minutes(props))
     if organizer and organizer[1]:
         event.organizer = ical.Attendee(f"mailto:{organizer[1]}", name=organizer[0])
     event.attendees = [ical.Attendee(f"mailto:{p.address}", name=p.name,
-                                role="OPT-PARTICIPANT" if p.kind == 2 else "REQ-PARTICIPANT")
+                                     role="OPT-PARTICIPANT" if p.kind == 2 else "NON-PARTICIPANT" if p.kind == 3
+                                     else "REQ-PARTICIPANT", status=_RESPONSES.get(p.response or 0),
+                                     kind="RESOURCE" if p.kind == 3 else None)
                        for p in attendees if p.address]
     if recurrence is not None:
         event.rrule = recurrence.rule()
         event.exdates = _exdates(recurrence, zone, all_day)
-        event.exceptions = _changed_occurrences(props, uid, recurrence, zone, all_day)
+        event.exceptions = _changed_occurrences(event, props, recurrence, zone, all_day, exception_items)
     return event
 
 
 def vevent_from_appointment(props: Props, uid: str, organizer: tuple[str, str] | None = None,
-                            attendees: Sequence[Recipient] = ()) -> str:
+                            attendees: Sequence[Recipient] = (), exception_items: Sequence[Props] = ()) -> str:
     """A VCALENDAR with one VEVENT (plus overrides for changed occurrences) for an IPM.Appointment."""
-    event = appointment_event(props, uid, organizer, attendees)
+    event = appointment_event(props, uid, organizer, attendees, exception_items)
     return ical.serialize_calendar(ical.Calendar(events=[event]), prodid=_PST_PRODID)
 
 
@@ -974,8 +1025,8 @@ def _event_times(start: datetime | None, end: datetime | None, all_day: bool, re
         return local_start, local_end
     if start is None:
         return None, None
-    if all_day:
-        return start.date(), (end or start).date()
+    if all_day:  # midnight where it was made, stored in UTC: the evening before for a zone east of UTC
+        return item_fields.day_of(start), item_fields.day_of(end or start)
     return start.astimezone(UTC), (end or start).astimezone(UTC)
 
 
@@ -985,22 +1036,39 @@ def _exdates(rec: Recurrence, zone: ical.VTimezone | None, all_day: bool) -> lis
     return [_local(day, rec.start_minutes, zone) for day in rec.deleted] if zone is not None else []
 
 
-def _changed_occurrences(props: Props, uid: str, rec: Recurrence, zone: ical.VTimezone | None,
-                         all_day: bool) -> list[ical.EventRecord]:
-    """One override per changed occurrence, keyed by RECURRENCE-ID."""
-    if zone is None or all_day:
+def _changed_occurrences(master: ical.EventRecord, props: Props, rec: Recurrence, zone: ical.VTimezone | None,
+                         all_day: bool, exception_items: Sequence[Props]) -> list[ical.EventRecord]:
+    """One override per changed occurrence, keyed by RECURRENCE-ID: what the exception record changes
+    (MS-OXOCAL 2.2.1.44.2), its own body from its exception attachment, the rest as the series has it."""
+    if zone is None and not all_day:
         return []
+    bodies: dict[datetime, str | None] = {}
+    for item in exception_items:
+        start = prop_time(item, (PSETID_APPOINTMENT, 0x820D))
+        body = prop_str(item, PR_BODY)
+        if start is not None:
+            bodies[start.astimezone(UTC)] = body.strip() if body and body.strip() else None
     out: list[ical.EventRecord] = []
     for exc in rec.exceptions:
         original = exc.original_start
         if original.hour == 0 and original.minute == 0:  # stored as the day: the series' time of day
             original = original + timedelta(minutes=rec.start_minutes)
         override = ical.EventRecord()
-        _common(override, props, uid)
+        _common(override, props, master.uid or "")
         override.summary = exc.subject if exc.subject is not None else override.summary
-        override.recurrence_id = original.replace(tzinfo=zone)
-        override.start, override.end = exc.start.replace(tzinfo=zone), exc.end.replace(tzinfo=zone)
-        override.location = exc.location
+        if all_day:  # local days; the body is matched by the day the occurrence moved to
+            override.recurrence_id, override.start, override.end = original.date(), exc.start.date(), exc.end.date()
+            days = {item_fields.day_of(when): body for when, body in bodies.items()}
+            override.description = days.get(exc.start.date(), master.description)
+        else:
+            override.recurrence_id = original.replace(tzinfo=zone)
+            override.start, override.end = exc.start.replace(tzinfo=zone), exc.end.replace(tzinfo=zone)
+            override.description = bodies.get(override.start.astimezone(UTC), master.description)
+        override.location = exc.location if exc.location is not None else master.location
+        free_busy.to_ical(_BUSY_STATUS.get(exc.busy_status) if exc.busy_status is not None
+                          else free_busy.from_ical(master), override)
+        override.alarms = item_fields.relative_alarm(
+            item_fields.reminder_minutes(props, exc.reminder_set, exc.reminder_delta))
         out.append(override)
     return out
 
@@ -1009,7 +1077,7 @@ def _changed_occurrences(props: Props, uid: str, rec: Recurrence, zone: ical.VTi
 # Tasks → VTODO
 # --------------------------------------------------------------------------------------------
 
-_TASK_STATUS = {0: "NEEDS-ACTION", 1: "IN-PROCESS", 2: "COMPLETED", 3: "NEEDS-ACTION", 4: "CANCELLED"}
+_TASK_STATUS = {0: "NEEDS-ACTION", 1: "IN-PROCESS", 2: "COMPLETED", 3: "IN-PROCESS", 4: "CANCELLED"}
 
 
 def task_record(props: Props, uid: str) -> ical.TaskRecord:
@@ -1024,6 +1092,9 @@ def task_record(props: Props, uid: str) -> ical.TaskRecord:
     if prop_bool(props, (PSETID_TASK, 0x811C)):
         status = 2
     task.status = _TASK_STATUS.get(status) if status is not None else None
+    if status in item_fields.TASK_STATUS_WORD:  # waiting and deferred, as an Exchange source says them
+        task.extra.append(f"X-MS-TASK-STATUS:{item_fields.TASK_STATUS_WORD[status]}")
+    task.alarms = item_fields.task_alarm(props)
     percent = props.get((PSETID_TASK, 0x8102))
     if isinstance(percent, float | int) and not isinstance(percent, bool):
         task.percent_complete = round(float(percent) * 100)

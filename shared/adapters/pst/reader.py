@@ -43,6 +43,7 @@ PR_ATTACH_PATHNAME = 0x3708
 PR_ATTACH_LONG_PATHNAME = 0x370D
 PR_ATTACHMENT_FLAGS = 0x7FFD
 PR_ATTACHMENT_HIDDEN = 0x7FFE
+PR_ATTACHMENT_CONTACTPHOTO = 0x7FFF
 
 ATTACH_BY_VALUE, ATTACH_EMBEDDED_MSG, ATTACH_OLE = 1, 5, 6
 AF_EXCEPTION = 0x2
@@ -150,6 +151,7 @@ class ContactRecord:
     display_name: str
     emails: tuple[str, ...]
     vcard: str
+    attachment_names: tuple[str, ...] = ()  # other than the contact photo: not carried
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ class TaskRecord:
     due: datetime | None
     is_complete: bool
     ical: str
+    attachment_names: tuple[str, ...] = ()  # not carried
 
 
 @dataclass(frozen=True)
@@ -520,8 +523,11 @@ class PstReader:
         kind = message_class.upper()
         uid = self._uid(props, source_id)
         if kind.startswith("IPM.CONTACT"):
+            attachments = self._attachments(message)
+            photo = next((a for a in attachments if a.contact_photo), None)
             return ContactRecord(source_id, path, mm.prop_str(props, mm.PR_DISPLAY_NAME) or "",
-                                 tuple(mm.contact_emails(props)), mm.vcard_from_contact(props, uid))
+                                 tuple(mm.contact_emails(props)), mm.vcard_from_contact(props, uid, photo),
+                                 tuple(a.filename for a in attachments if a is not photo))
         if kind.startswith("IPM.DISTLIST"):
             name = mm.prop_str(props, mm.PR_DISPLAY_NAME) or mm.clean_subject(mm.prop_str(props, mm.PR_SUBJECT))
             return DistListRecord(source_id, path, name, tuple(mm.dist_list_members(props)))
@@ -531,7 +537,7 @@ class PstReader:
             due = mm.prop_time(props, (mm.PSETID_TASK, 0x8105))
             done = bool(mm.prop_bool(props, (mm.PSETID_TASK, 0x811C)))
             return TaskRecord(source_id, path, mm.clean_subject(mm.prop_str(props, mm.PR_SUBJECT)), due, done,
-                              mm.vtodo_from_task(props, uid))
+                              mm.vtodo_from_task(props, uid), tuple(a.filename for a in self._attachments(message)))
         return self._mail(message, props, source_id, path, message_class)
 
     def _mail(self, message: Any, props: dict[PropKey, object], source_id: int, path: FolderPath,
@@ -557,8 +563,11 @@ class PstReader:
                      uid: str) -> AppointmentRecord:
         recipients = self._recipients(message)
         organizer = mm.sender_of(props)
-        ical = mm.vevent_from_appointment(props, uid, organizer, [r for r in recipients if r.address != organizer[1]])
-        attachments = tuple(self._appointment_attachment(a) for a in self._attachments(message))
+        mapi_attachments = self._attachments(message)
+        exception_items = [a.embedded.props for a in mapi_attachments if a.recurrence_exception and a.embedded]
+        ical = mm.vevent_from_appointment(props, uid, organizer, [r for r in recipients if r.address != organizer[1]],
+                                          exception_items)
+        attachments = tuple(self._appointment_attachment(a) for a in mapi_attachments)
         return AppointmentRecord(
             source_id=source_id, folder=path, subject=mm.clean_subject(mm.prop_str(props, mm.PR_SUBJECT)),
             start=mm.prop_time(props, (mm.PSETID_APPOINTMENT, 0x820D)),
@@ -616,6 +625,7 @@ class PstReader:
                 or mm.prop_str(props, mm.PR_DISPLAY_NAME) or "attachment")
         mime_type = mm.prop_str(props, mm.PR_ATTACH_MIME_TAG)
         exception = bool((mm.prop_int(props, PR_ATTACHMENT_FLAGS) or 0) & AF_EXCEPTION)
+        photo = bool(mm.prop_bool(props, PR_ATTACHMENT_CONTACTPHOTO))
         content_id = mm.prop_str(props, mm.PR_ATTACH_CONTENT_ID)
         if method == ATTACH_EMBEDDED_MSG:
             return MapiAttachment(filename=name, data=b"", mime_type=mime_type, embedded=self._embedded(handle),
@@ -623,7 +633,8 @@ class PstReader:
         if method not in (ATTACH_BY_VALUE, ATTACH_OLE):
             target = mm.prop_str(props, PR_ATTACH_LONG_PATHNAME) or mm.prop_str(props, PR_ATTACH_PATHNAME) or ""
             return MapiAttachment(filename=name, data=(target + "\r\n").encode(), mime_type="text/uri-list")
-        return MapiAttachment(filename=name, data=_read_all(handle), mime_type=mime_type, content_id=content_id)
+        return MapiAttachment(filename=name, data=_read_all(handle), mime_type=mime_type, content_id=content_id,
+                              contact_photo=photo)
 
     def _embedded(self, handle: Any) -> MapiMessage:
         """An attached message, rebuilt from its raw property node (heap-resident properties only)."""
