@@ -61,7 +61,7 @@ EXTRACT_TASKS = TopicSpec(
 )
 ITEMS = TopicSpec(
     name="items",
-    key="migration_id/folder",
+    key="migration_id/folder (a small mailbox and every migration's folder events: migration_id)",
     producers=("extractor",),
     consumers=("loader",),
     retention_ms=3 * DAY_MS,

@@ -7,7 +7,8 @@ process's prefix, ``session=<…>`` in the login process's ``Login`` line) two o
 - its **start**, ``Debug: Effective uid=…``, written as the mail process takes the logged-in connection,
   before the client is told its login succeeded (so after the client took its lease);
 - its **end**, ``Info: Disconnected…``, written once the process has closed the connection (so no earlier
-  than the client could see the close and give its lease back).
+  than the client could see the close and give its lease back) — or, for a process that died without it (a
+  panic), the master's line reaping it (``child N killed with signal``), written after it died.
 
 A session is counted open from its start to its end, by those stamps: never shorter than the server held it
 logged in. Lines are ordered by their stamps, not by where they sit in the file (two processes may write in
@@ -27,8 +28,11 @@ from datetime import datetime
 from pathlib import Path
 
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}) ")
-_MAIL = re.compile(r" (imap|pop3|managesieve)\([^)]*\)<\d+><([^>]+)>: "
+_MAIL = re.compile(r" (imap|pop3|managesieve)\([^)]*\)<(\d+)><([^>]+)>: "
                    r"(Debug: Effective uid=|Debug: Command finished: LOGOUT|Info: Disconnected)")
+#: The master reaping a mail process that died without its ``Disconnected`` line (a panic: Dovecot 2.3 aborts a
+#: session on an index lock deadlock between two sessions of one account): the session's end.
+_KILLED = re.compile(r" (?:imap|pop3|managesieve): Fatal: master: service\([^)]*\): child (\d+) killed with signal")
 _LOGIN = re.compile(r"-login: Info: Login: user=<([^>]*)>.*session=<([^>]+)>")
 _IN_BYTES = re.compile(r" in=(\d+)")
 #: A session that sent fewer bytes than this after its login did nothing but LOGOUT: a login check.
@@ -77,6 +81,7 @@ def sessions(text: str) -> tuple[list[Session], tuple[float, float] | None]:
     but no starts: it was not written with ``session_times`` (whole-second stamps from one log process prove
     nothing about order)."""
     found: dict[str, Session] = {}
+    by_pid: dict[str, Session] = {}  # the session each mail process runs (the last one it started)
     first = last = None
     ends = starts = 0
     for line in text.splitlines():
@@ -89,13 +94,14 @@ def sessions(text: str) -> tuple[list[Session], tuple[float, float] | None]:
         first = t if first is None else min(first, t)
         last = t if last is None else max(last, t)
         if m := _MAIL.search(line):
-            s = found.setdefault(m.group(2), Session(m.group(2)))
+            s = found.setdefault(m.group(3), Session(m.group(3)))
             s.protocol = m.group(1)
-            if m.group(3).startswith("Debug: Command"):
+            if m.group(4).startswith("Debug: Command"):
                 s.logout = t
-            elif m.group(3).startswith("Debug"):
+            elif m.group(4).startswith("Debug"):
                 starts += 1
                 s.start = t
+                by_pid[m.group(2)] = s
             else:
                 ends += 1
                 s.end = t
@@ -103,6 +109,8 @@ def sessions(text: str) -> tuple[list[Session], tuple[float, float] | None]:
                     s.bytes_in = int(b.group(1))
         elif m := _LOGIN.search(line):
             found.setdefault(m.group(2), Session(m.group(2))).user = m.group(1)
+        elif (m := _KILLED.search(line)) and (died := by_pid.get(m.group(1))) is not None and died.end is None:
+            died.end = t
     if ends and not starts:
         raise ValueError("the log shows sessions ending but none starting: it was not written with "
                          "DovecotServer(session_times=True), and cannot tell sessions open at once")

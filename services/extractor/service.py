@@ -63,6 +63,7 @@ from shared.events import (
 from shared.flow_window import FlowWindow, held_back
 from shared.folder_refs import folder_refs
 from shared.host_leases import HostLeases, SessionRefused
+from shared.item_keys import items_record_key
 from shared.kafka_edge import next_offsets
 from shared.mail_filters import OUTSIDE_WINDOW, in_window, wanted_folders
 from shared.metrics import ServiceMetrics
@@ -434,7 +435,7 @@ class Extractor:
             refs = wanted_folders(folder_refs(source.list_folders(), source.prefix, source.marks_special_use),
                                   ev.filters)
             for ref, _selectable in refs:  # first: the loader logs in and creates them while the rest is planned
-                self.producer.send(topics.ITEMS, f"{mid}/{ref.folder_id}", FolderItem(migration_id=mid, folder=ref))
+                self.producer.send(topics.ITEMS, items_record_key(mid), FolderItem(migration_id=mid, folder=ref))
             self.producer.flush()  # sent now, not after the producer's linger: the loader starts 10 ms sooner
             listings = self._list_all(ev, source, [ref for ref, selectable in refs if selectable])
             known = set(self.records.ledger(ev.pair_id).lookup([key for li in listings.values() for key in li.keys]))
@@ -461,7 +462,8 @@ class Extractor:
         log.info("planned", extra={"migration_id": mid, "folders": len(refs), "messages": plan.total,
                                    "tasks": len(plan.tasks), "large": sum(t.large for t in plan.tasks),
                                    "already_copied": len(plan.skipped), "read_now": bool(now)})
-        return plan.tasks if now else []
+        # Read now, its items go on one partition with its folder events, so one loader writes all of it.
+        return [t.model_copy(update={"keyed_by_migration": True}) for t in plan.tasks] if now else []
 
     def _list_all(self, ev: MigrationRequested, source: Source, folders: list[FolderRef]) -> dict[str, ItemListing]:
         """Every folder's items, in one call. IMAP lists them on the first session with every command
@@ -589,7 +591,8 @@ class Extractor:
                     if windowed and isinstance(event, (MailItem, MailChunk)) and self._outside(task, event, outside):
                         continue
                     if isinstance(event, (MailItem, MailChunk)):
-                        self.producer.send(topics.ITEMS, f"{mid}/{task.folder.folder_id}", event)
+                        self.producer.send(topics.ITEMS, items_record_key(
+                            mid, None if task.keyed_by_migration else task.folder.folder_id), event)
                         whole = isinstance(event, MailItem) or event.last
                         count += whole
                         sent += whole

@@ -22,13 +22,16 @@ def chained(tasks: Sequence[ExtractTask], share: int) -> list[ExtractTask]:
 
 
 def next_in_chain(task: ExtractTask) -> ExtractTask | None:
-    """The task after ``task`` in its chain, carrying the rest of it, or None at the chain's end."""
+    """The task after ``task`` in its chain, carrying the rest of it and what a chain shares (the date window,
+    the items' key), or None at the chain's end."""
     if not task.chain:
         return None
     link, rest = task.chain[0], task.chain[1:]
     return ExtractTask(migration_id=task.migration_id, task_id=link.task_id, source=task.source, folder=link.folder,
                        uidvalidity=link.uidvalidity, uids=expand_uid_set(link.uids) if link.uids else [],
-                       refs=list(link.refs), large=link.large, chain=list(rest))
+                       refs=list(link.refs), large=link.large, chain=list(rest),
+                       received_before=task.received_before, received_since=task.received_since,
+                       keyed_by_migration=task.keyed_by_migration)
 
 
 def chain_length(task: ExtractTask) -> int:

@@ -65,3 +65,6 @@ class ExtractTask(Event):
     # The migration's date window (shared/mail_filters.py): a message received outside it is reported skipped.
     received_before: datetime | None = None
     received_since: datetime | None = None
+    # Its items are keyed by the migration alone (shared.item_keys.items_record_key): a small mailbox read whole at
+    # planning. Published after all (that read failed), it keeps the key, so a message's chunks are on one partition.
+    keyed_by_migration: bool = False

@@ -1,15 +1,20 @@
 """``make load``: many small mailboxes and one big one through the local stack, with session caps on.
 
-    python -m tests.bench.load [--small 100] [--big 5000] [--rtt-ms 20] [--host-cap 12] [--replicas 1]
-                               [--clients 8] [--out artifacts/load.json]
+    python -m tests.bench.load [--via project|posts] [--no-preflight] [--small 100] [--big 5000] [--rtt-ms 20]
+                               [--host-cap 12] [--replicas 1] [--clients 8] [--out artifacts/load.json]
 
 One private Dovecot (store on tmpfs) behind the delaying proxy (``--rtt-ms``), the broker and Redis, and the
 four services with a session cap on the server's host. First the small mailboxes alone (20–200 messages each,
-every one to its own target), then again with the big one started first. Reported: every row checked message
-by message, the most sessions Dovecot's own log shows open at once against the cap, aggregate messages/s
-against raw MULTIAPPEND (4 × 50) into the same server measured in the same run, the p50/p95 completion time of
-the small mailboxes with and without the big one, the p95 latency of the status endpoint while it all runs, and
-CPU seconds per 1,000 messages per service.
+every one to its own target), then again with the big one started first. By default (``--via project``) the
+small mailboxes are the rows of two operator projects (one a phase), created from a CSV with each row's
+passwords through the operator API with a key made by ``mailferry operator-key``, pre-flighted before the
+measured part (its time reported apart) and started by one request each; ``--via posts`` starts each with its
+own ``POST /api/v1/migrations`` instead (with intake's login checks). The big one is a single POST either way
+(:mod:`tests.bench.load_phases`). Reported: every row checked message by message, the most sessions Dovecot's
+own log shows open at once against the cap, aggregate messages/s against raw MULTIAPPEND (4 × 50) into the same
+server measured in the same run, the p50/p95 completion time of the small mailboxes with and without the big
+one, the p95 latency of the status endpoint (and of the project's row view) while it all runs, CPU seconds per
+1,000 messages per service, and logins per migration.
 """
 
 from __future__ import annotations
@@ -20,28 +25,24 @@ import os
 import random
 import secrets
 import shutil
-import statistics
 import sys
 import tempfile
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from imapclient import IMAPClient
 
 from mailferry import stack, verify
 from mailferry.dovecot import DovecotServer
 from mailferry.expected_folders import expected_for
-from mailferry.follow import FINAL
 from shared.credential_seal import generate_master_key
 from tests.bench import baselines, load_costs, measure, profiling
 from tests.bench import mailbox as mbox
 from tests.bench.latency_proxy import LatencyProxy
+from tests.bench.load_phases import Phase, Row
+from tests.bench.load_project import Account, OperatorApi, operator_key, preflight_summary, rows_csv
 from tests.servers import start_broker, start_redis
 from tests.session_log import count, logins_by_user, wait_quiet
 
@@ -58,27 +59,10 @@ class Config:
     host_cap: int = 12
     replicas: int = 1
     clients: int = 8
+    via: str = "project"  # the small mailboxes as an operator's project's rows, or "posts": one POST each
+    preflight: bool = True  # the projects' pre-flight before the measured part (its time reported apart)
     profile: bool = False  # py-spy on the loader and the tracker during the phase with the big one
     out: Path = ROOT / "artifacts" / "load.json"
-
-
-@dataclass
-class Row:
-    src: str
-    dst: str
-    messages: int
-    mid: str = ""
-    expected: dict[str, str | None] | None = None
-    seconds: float = 0.0
-    state: str = ""
-    finished_at: float = 0.0  # the status's own end time (epoch seconds)
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
 class Load:
@@ -145,14 +129,24 @@ class Load:
                         "MAILFERRY_SECRET_KEY": generate_master_key("load1"),
                         "MAILFERRY_LOGIN_CHECKS_PER_MINUTE": "100000",
                         "MAILFERRY_HOST_SESSION_CAPS": f"127.0.0.1={cfg.host_cap}"})
+            key, entry = operator_key("load-bench")  # as the README tells an operator to make one
+            env["MAILFERRY_OPERATOR_KEYS"] = entry
             info = stack.up(state, env, replicas={"extractor": cfg.replicas, "loader": cfg.replicas}, timeout=120)
             for name, ports in info.http_ports.items():
                 for p in ports if name != "intake" else []:
                     stack.wait_ready(f"http://127.0.0.1:{p}/readyz", 120)
+            operator = OperatorApi(info.intake_url, key)
+            projects: dict[str, str | None] = {"alone": None, "with": None}
+            if cfg.via == "project":
+                projects, report["preflight"] = self.projects(operator, {"alone": alone, "with": together},
+                                                              proxy.port)
+            phase = Phase(info.intake_url, lambda login: self.endpoint(login, proxy.port), cfg.clients, operator)
             wait_quiet(self.dovecot.log_path)  # the harness's sessions ended before the measured part of the log
             offset = self.dovecot.log_path.stat().st_size
             print("small mailboxes alone ...", flush=True)
-            report["alone"] = self.phase(info, alone, None, proxy.port)
+            report["load_average"] = {"before": os.getloadavg()}  # 1, 5, 15 minutes: the machine's other load
+            report["alone"] = phase.run(alone, None, projects["alone"])
+            report["load_average"]["after_alone"] = os.getloadavg()
             print("small mailboxes with the big one ...", flush=True)
             pids = measure.service_pids(info.processes, stack.SERVICES)
             cpu0 = measure.cpu_snapshot(pids)
@@ -162,7 +156,9 @@ class Load:
                                               ("raw", "cpu")) if cfg.profile else []
             costs0 = meter.snapshot()
             with load_costs.CapSampler(redis.address, "127.0.0.1", cfg.host_cap) as cap_use:
-                report["with_big"] = self.phase(info, together, big_row, proxy.port)
+                report["with_big"] = phase.run(together, big_row, projects["with"])
+            report["load_average"]["after_with_big"] = os.getloadavg()
+            operator.close()
             for spy in spies:
                 profiling.stop_profiler(*spy)
             if spies:
@@ -203,6 +199,32 @@ class Load:
         report["targets"] = targets(report)
         return report
 
+    def projects(self, operator: OperatorApi, rows: dict[str, list[Row]], port: int
+                 ) -> tuple[dict[str, str | None], dict[str, Any]]:
+        """One project a phase, created from its CSV; then (``--preflight``) each project's pre-flight, timed, with
+        the sessions it opened counted from Dovecot's log: all before the measured part."""
+        assert self.dovecot is not None
+        pids: dict[str, str | None] = {}
+        for name, phase_rows in rows.items():
+            pairs = [(Account(r.src, self.passwords[r.src]), Account(r.dst, self.passwords[r.dst])) for r in phase_rows]
+            pids[name] = operator.create(f"load {name}", rows_csv(pairs, "127.0.0.1", port), len(phase_rows))
+        found: dict[str, Any] = {"done": self.cfg.preflight}
+        if not self.cfg.preflight:
+            return pids, found
+        wait_quiet(self.dovecot.log_path)
+        offset = self.dovecot.log_path.stat().st_size
+        for name, phase_rows in rows.items():
+            pid = pids[name]
+            assert pid is not None
+            print(f"pre-flight of project {name} ...", flush=True)
+            table, seconds = operator.preflight(pid)
+            found[name] = preflight_summary(table, {r.src: r.messages for r in phase_rows}, seconds)
+        wait_quiet(self.dovecot.log_path)
+        end = self.dovecot.log_path.stat().st_size
+        seen = count(self.dovecot.log_path, offset, end)
+        found["sessions"] = {"cap": self.cfg.host_cap, "most_open_at_once": seen.peak.count, "logins": seen.sessions}
+        return pids, found
+
     def raw_limit(self, port: int, meter: load_costs.CpuMeter) -> dict[str, Any]:
         dst = self.account("raw")
         layout = mbox.plan(mbox.MailboxSpec(messages=self.cfg.big, huge_bytes=0, seed=999))
@@ -216,87 +238,6 @@ class Load:
         res = got[0]
         return {"messages": res.messages, "seconds": round(res.seconds, 2),
                 "msgs_per_s": round(res.messages / res.seconds, 1), "costs": cost}
-
-    def phase(self, info: stack.StackInfo, rows: list[Row], big: Row | None, port: int) -> dict[str, Any]:
-        latencies: list[float] = []
-        stop = threading.Event()
-        t0 = time.time()
-        with httpx.Client(timeout=30) as http:
-            def start(r: Row) -> None:
-                resp = http.post(f"{info.intake_url}/api/v1/migrations", json={
-                    "source": self.endpoint(r.src, port), "target": self.endpoint(r.dst, port), "options": ["emails"]})
-                resp.raise_for_status()
-                r.mid = str(resp.json()["id"])
-
-            def status(r: Row) -> dict[str, Any]:
-                resp = http.get(f"{info.intake_url}/api/v1/migrations/{r.mid}", params={"login": r.src})
-                resp.raise_for_status()
-                return dict(resp.json())
-
-            if big is not None:
-                start(big)
-                while status(big)["items"].get("emails", {}).get("done", 0) == 0:
-                    time.sleep(0.2)
-
-            def sample() -> None:  # the status endpoint under load, as users polling their migration see it
-                with httpx.Client(timeout=30) as own:
-                    while not stop.wait(0.05):
-                        candidates = [x for x in rows if x.mid] or ([big] if big is not None and big.mid else [])
-                        if not candidates:
-                            continue
-                        r = random.choice(candidates)
-                        t = time.perf_counter()
-                        own.get(f"{info.intake_url}/api/v1/migrations/{r.mid}", params={"login": r.src})
-                        latencies.append(time.perf_counter() - t)
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            with ThreadPoolExecutor(max_workers=self.cfg.clients) as clients:  # users start theirs at once
-                list(clients.map(start, rows))
-            pending = list(rows)
-            while pending:
-                time.sleep(0.5)
-                for r in list(pending):
-                    st = status(r)
-                    if st["state"] in FINAL:
-                        r.state = st["state"]
-                        r.seconds = (datetime.fromisoformat(st["finished_at"]) -
-                                     datetime.fromisoformat(st["created_at"])).total_seconds()
-                        r.finished_at = datetime.fromisoformat(st["finished_at"]).timestamp()
-                        pending.remove(r)
-            small_done = time.time()
-            big_state = status(big) if big is not None else None
-            if big is not None:
-                while (st := status(big))["state"] not in FINAL:
-                    time.sleep(0.5)
-                big.state = st["state"]
-                big.seconds = (datetime.fromisoformat(st["finished_at"]) -
-                               datetime.fromisoformat(st["created_at"])).total_seconds()
-                big.finished_at = datetime.fromisoformat(st["finished_at"]).timestamp()
-            stop.set()
-            sampler.join(10)
-        elapsed = time.time() - t0
-        last = max(r.finished_at for r in [*rows, *([big] if big is not None else [])])
-        times = [r.seconds for r in rows]
-        moved = sum(r.messages for r in rows) + (big.messages if big else 0)
-        return {
-            "small_mailboxes": len(rows), "small_messages": sum(r.messages for r in rows),
-            "states": sorted({r.state for r in rows}),
-            "small_p50_s": round(statistics.median(times), 2), "small_p95_s": round(percentile(times, 95), 2),
-            "small_max_s": round(max(times), 2),
-            "big": None if big is None else {"messages": big.messages, "seconds": round(big.seconds, 1),
-                                             "state": big.state,
-                                             "done_when_small_finished": (big_state or {}).get("items", {}).get(
-                                                 "emails", {}).get("done"),
-                                             "small_finished_at_s": round(small_done - t0, 1)},
-            "elapsed_s": round(elapsed, 1), "messages": moved, "aggregate_msgs_per_s": round(moved / elapsed, 1),
-            # the same, ended at the last migration's own finished_at rather than when the polling saw it
-            "to_last_finish_s": round(last - t0, 1),
-            "aggregate_to_last_finish_msgs_per_s": round(moved / (last - t0), 1) if last > t0 else None,
-            "status_requests": len(latencies),
-            "status_p50_ms": round(percentile(latencies, 50) * 1000, 1),
-            "status_p95_ms": round(percentile(latencies, 95) * 1000, 1),
-        }
 
     def check(self, rows: list[Row]) -> dict[str, Any]:
         bad = []
@@ -327,6 +268,8 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         ("small p95 with the big one ≤ 1.5× without", with_big["small_p95_s"] / alone["small_p95_s"]
          if alone["small_p95_s"] else None, 1.5, False),
         ("status p95 < 100 ms", with_big["status_p95_ms"], 100.0, False),
+        *([("project row view p95 < 100 ms", with_big["project_view_p95_ms"], 100.0, False)]
+          if with_big.get("project_view_p95_ms") is not None else []),
         ("sessions at once ≤ the host cap (intake's login checks included)",
          report["sessions"]["most_open_at_once"], report["sessions"]["cap"], False),
         ("every row exact", report["exact"]["exact"] / max(1, report["exact"]["rows"]), 1.0, True),
@@ -339,6 +282,10 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m tests.bench.load", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--via", choices=("project", "posts"), default="project",
+                   help="start the small mailboxes as an operator project's rows (default) or by one POST each")
+    p.add_argument("--preflight", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the projects' pre-flight before the measured part (--via project)")
     p.add_argument("--small", type=int, default=100)
     p.add_argument("--big", type=int, default=5000)
     p.add_argument("--rtt-ms", type=float, default=20.0)
@@ -350,15 +297,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", default=str(ROOT / "artifacts" / "load.json"))
     a = p.parse_args(argv)
     cfg = Config(small=a.small, big=a.big, rtt_ms=a.rtt_ms, host_cap=a.host_cap, replicas=a.replicas,
-                 clients=a.clients, profile=a.profile, out=Path(a.out))
+                 clients=a.clients, via=a.via, preflight=a.preflight, profile=a.profile, out=Path(a.out))
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     work = cfg.out.parent / "load-work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     report = Load(cfg, work).run()
     cfg.out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
-    print(json.dumps({k: report[k] for k in ("raw_multiappend", "alone", "with_big", "sessions", "exact",
-                                             "cpu_s_per_1000_msgs", "costs_with_big")}, indent=1, ensure_ascii=False))
+    print(json.dumps({k: report[k] for k in ("raw_multiappend", "preflight", "alone", "with_big", "sessions", "exact",
+                                             "cpu_s_per_1000_msgs", "costs_with_big", "load_average")
+                      if k in report}, indent=1, ensure_ascii=False))
     use = report["session_cap_use_with_big"]
     print(json.dumps({k: v for k, v in use.items() if k != "per_second"}, ensure_ascii=False))
     for t in report["targets"]:

@@ -4,6 +4,7 @@ and which server answers mean "not now"."""
 from __future__ import annotations
 
 import imaplib
+from datetime import UTC, datetime
 
 import pytest
 
@@ -69,6 +70,21 @@ def test_chains_carry_every_task_once_and_at_most_share_wait_at_a_time() -> None
     assert sorted(strip, key=str) == sorted(want, key=str)
     assert chained(_tasks(2), 8) and len(chained(_tasks(2), 8)) == 2
     assert chained([], 4) == []
+
+
+def test_every_task_of_a_chain_keeps_the_date_window_and_the_items_key() -> None:
+    """A pre-stage pass's later tasks filter by date as its first does, and a small mailbox's tasks published
+    after a failed read all keep their migration's items key."""
+    before = datetime(2026, 11, 1, tzinfo=UTC)
+    tasks = [t.model_copy(update={"received_before": before, "keyed_by_migration": True}) for t in _tasks(5)]
+    (head,) = chained(tasks, 1)
+    seen: list[ExtractTask] = []
+    task: ExtractTask | None = head
+    while task is not None:
+        seen.append(task)
+        task = next_in_chain(task)
+    assert len(seen) == 5
+    assert all(t.received_before == before and t.received_since is None and t.keyed_by_migration for t in seen)
 
 
 def test_the_session_target_grows_while_throughput_rises_and_stops_at_the_cap() -> None:

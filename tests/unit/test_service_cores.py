@@ -39,7 +39,7 @@ from shared.credential_seal import MasterKeys, generate_master_key, new_data_key
 from shared.credentials import UNDO_SEAL_SIDE, CredentialStore, seal_context
 from shared.edges import Delivered
 from shared.errors import Transient
-from shared.events import ControlCommand, EndpointSpec, MailItem
+from shared.events import ControlCommand, EndpointSpec, ExtractTask, FolderItem, MailChunk, MailItem, decode
 from shared.memory.broker import MemoryBroker, MemoryConsumer, MemoryProducer
 from shared.memory.records import MemoryRecords
 from shared.metrics import ServiceMetrics
@@ -338,3 +338,50 @@ def test_a_small_mailbox_whose_read_at_planning_fails_is_queued_and_copied_once(
     assert st["state"] == "completed", st
     assert (st["done:email"], st.get("failed:email", "0")) == ("8", "0")
     assert mailbox(grouped.dst) == expected_after_copy()
+
+
+def mail_keys(broker: MemoryBroker) -> tuple[set[str], set[str]]:
+    """The Kafka keys of the e-mail ``items`` records: (folder events', messages' and chunks')."""
+    folders, mail = set(), set()
+    for part in broker.topics.get(broker.name(topics.ITEMS), []):
+        for m in part:
+            ev = decode(m.value() or b"")
+            if isinstance(ev, FolderItem):
+                folders.add((m.key() or b"").decode())
+            elif isinstance(ev, (MailItem, MailChunk)):
+                mail.add((m.key() or b"").decode())
+    return folders, mail
+
+
+def test_a_small_mailbox_is_all_on_one_key_its_migration(grouped: Cores) -> None:
+    """Read whole at planning, its folder events, messages and chunks share one key (so one partition, one loader
+    replica), which keeps every folder's order too."""
+    mid = grouped.migrate(["emails"])
+    assert grouped.step("extractor")
+    assert mail_keys(grouped.broker) == ({mid}, {mid})
+
+
+def test_a_small_mailbox_queued_after_a_failed_read_keeps_its_key(grouped: Cores) -> None:
+    """Its tasks, published after all, carry the key: a message whose first chunks went out before the read
+    failed comes again on the same partition, in order (the loader's assembler restarts it at its first chunk)."""
+    grouped.src.fail_at.add("fetch")
+    mid = grouped.migrate(["emails"])
+    assert grouped.step("extractor")
+    tasks = grouped.broker.events(topics.EXTRACT_TASKS)
+    assert tasks and all(isinstance(t, ExtractTask) and t.keyed_by_migration for t in tasks)
+    grouped.src.fail_at.clear()
+    grouped.drain()
+    assert grouped.status(mid)["state"] == "completed"
+    assert mail_keys(grouped.broker) == ({mid}, {mid})
+
+
+def test_a_larger_mailbox_spreads_its_messages_by_folder(cores: Cores) -> None:
+    """More than a task's worth: its messages are keyed per folder (over the partitions, so over the loaders); its
+    folder events by the migration (sent before its size is known); every message still arrives once."""
+    mid = cores.migrate(["emails"])
+    cores.drain()
+    assert cores.status(mid)["state"] == "completed"
+    folders, mail = mail_keys(cores.broker)
+    assert folders == {mid}
+    assert len(mail) > 1 and all(key.startswith(f"{mid}/") for key in mail)
+    assert mailbox(cores.dst) == expected_after_copy()

@@ -80,3 +80,25 @@ def test_a_log_without_stamps_to_the_microsecond_proves_nothing() -> None:
     no_starts = "2026-12-06 10:00:00.000001 imap(a@x)<101><AAAA>: Info: Disconnected: Logged out in=120\n"
     with pytest.raises(ValueError, match="session_times"):
         sessions(no_starts)
+
+
+# As Dovecot 2.3 writes a panicked session (an index lock deadlock between two sessions of one account): no
+# Disconnected line; the master reaps its process. Another process's reaping says nothing about these sessions.
+PANIC = f"""\
+2026-12-06 10:00:00.000000 imap(a@x)<201><AAAA>: {UID}
+2026-12-06 10:00:00.100000 imap(a@x)<202><BBBB>: {UID}
+2026-12-06 10:00:00.200000 imap(a@x)<201><AAAA>: Panic: fcntl(/m/x/dovecot.list.index.log, write-lock, F_SETLKW) \
+locking failed: Resource deadlock avoided (WRITE lock held by pid 202)
+2026-12-06 10:00:00.250000 imap: Fatal: master: service(imap): child 201 killed with signal 6 (core dumps disabled)
+2026-12-06 10:00:00.260000 imap: Fatal: master: service(imap): child 999 killed with signal 9
+2026-12-06 10:00:00.300000 imap(c@x)<203><CCCC>: {UID}
+2026-12-06 10:00:00.400000 imap(a@x)<202><BBBB>: Info: Disconnected: Logged out in=300 out=900 deleted=0
+2026-12-06 10:00:00.900000 imap(c@x)<203><CCCC>: Info: Disconnected: Logged out in=300 out=900 deleted=0
+"""
+
+
+def test_a_session_whose_process_died_ends_when_the_master_reaped_it() -> None:
+    found, span = sessions(PANIC)
+    by_id = {s.session: s for s in found}
+    assert by_id["AAAA"].end is not None and round(by_id["AAAA"].end % 60, 6) == 0.25
+    assert peak(found, span).count == 2  # A was gone before C started; counted to the end it would be 3
