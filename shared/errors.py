@@ -85,6 +85,14 @@ class FoldersRefused(ItemRejected):
         self.refused = refused
 
 
+def folder_refused(who: str, name: str, answer: str) -> str:
+    """The reason a refused folder's messages carry: who refused which folder (a long name shortened, levels
+    joined by "/"), then the server's own words."""
+    shown = name.replace("\x1f", "/")
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return f"{who} refused to create folder {shown!r}: {answer}"[:300]
+
+
 class FileRefused(MailferryError):
     """An uploaded file that cannot be imported; ``code`` says why (``not_a_pst``, ``pst_truncated``...)
     and the message says it in plain words."""

@@ -9,13 +9,13 @@ writes as it can (IMAP: every group in flight on one session). Grouping and deal
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 from shared.adapters.imap.flags import not_kept_reason
 from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import MailRecord
-from shared.errors import ItemRejected
+from shared.errors import FoldersRefused, ItemRejected, folder_refused
 
 APPEND_GROUP_MESSAGES = 50
 APPEND_GROUP_BYTES = 16 * 1024 * 1024
@@ -114,3 +114,21 @@ def write_mail(target: Appender, records: Sequence[MailRecord], ctx: WriteContex
                 sink.rejected(r, placed)
             else:
                 sink.placed(r, placed, [placed.message(r.meta.item_key)], placement_note(placed))
+
+
+def ensure_each(names: Sequence[str], ensure: Callable[[str, list[str]], None], refusals: tuple[type[Exception], ...],
+                who: str, words: Callable[[Exception], str] = str) -> list[str]:
+    """Each folder of ``names`` made by ``ensure`` (which adds those it creates to the list as it makes them).
+    A refusal of ``refusals`` (a name the target cannot take) costs only that name and those below it: the
+    others are made, then :class:`FoldersRefused` says which were refused, in ``who``'s words, and which were
+    created (for undo)."""
+    created: list[str] = []
+    refused: dict[str, str] = {}
+    for name in names:
+        try:
+            ensure(name, created)
+        except refusals as exc:
+            refused[name] = folder_refused(who, name, words(exc))
+    if refused:
+        raise FoldersRefused(created, refused)
+    return created

@@ -172,6 +172,23 @@ def _check_name(mbx: Mailbox, parent: Folder, name: str, exclude: Folder | None 
             raise EwsError("ErrorFolderExists", "A folder with the specified name already exists.")
 
 
+#: The longest folder name the emulator takes, in UTF-16 code units (a .NET string's length): exchangelib's
+#: limit for a folder name, counted as Exchange counts; README, "Folder names refused", says what is assumed.
+MAX_FOLDER_NAME = 255
+
+
+def utf16_length(text: str) -> int:
+    """A character outside the BMP (an emoji) counts twice, as in .NET."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def display_name_refused() -> EwsError:
+    """A DisplayName the store will not save, as the "CreateFolderPath operation" error sample answers it."""
+    return EwsError("ErrorFolderSavePropertyError",
+                    "The folder save operation failed due to invalid property values.",
+                    field_uri="folder:DisplayName")
+
+
 def create_folder(ctx: Context, op: Any) -> Any:
     # Response shape: "CreateFolder operation" (learn.microsoft.com) successful response sample.
     parent_el = require(op, M_NS, "ParentFolderId")
@@ -189,10 +206,8 @@ def create_folder(ctx: Context, op: Any) -> Any:
                     f"CreateFolder: element '{local(c)}' is not supported by the EWS emulator."
                 )
         name = text_of(fe, T_NS, "DisplayName")
-        if not name:
-            raise EwsError(
-                "ErrorFolderSavePropertyError", "Folder property error: DisplayName is required."
-            )
+        if not name or utf16_length(name) > MAX_FOLDER_NAME:
+            raise display_name_refused()
         folder_class = text_of(fe, T_NS, "FolderClass")
         if folder_class is None and local(fe) != "Folder":
             folder_class = {
@@ -261,6 +276,8 @@ def update_folder(ctx: Context, op: Any) -> Any:
             if field == "folder:DisplayName":
                 if f.distinguished:
                     raise EwsError("ErrorAccessDenied", "Distinguished folders cannot be renamed.")
+                if not value or utf16_length(value) > MAX_FOLDER_NAME:
+                    raise display_name_refused()
                 if f.parent_id:
                     _check_name(mbx, mbx.folders[f.parent_id], value, exclude=f)
                 f.name = value

@@ -45,6 +45,8 @@ class EwsError(Exception):
     values: dict[str, str] = field(default_factory=dict)
     # A fault aborts the whole request (SOAP Fault); otherwise only one response message fails.
     fault: bool = False
+    # The property at fault, said in MessageXml as <t:FieldURI> (the "CreateFolderPath operation" error sample).
+    field_uri: str = ""
 
     def __str__(self) -> str:
         return f"{self.code}: {self.text}"
@@ -239,8 +241,10 @@ def response_message(op_name: str, err: EwsError | None = None, msg_name: str | 
     sub(msg, M_NS, "MessageText", err.text or err.code)
     sub(msg, M_NS, "ResponseCode", err.code)
     sub(msg, M_NS, "DescriptiveLinkKey", "0")
-    if err.values:
+    if err.values or err.field_uri:
         mx = sub(msg, M_NS, "MessageXml")
+        if err.field_uri:
+            sub(mx, T_NS, "FieldURI", FieldURI=err.field_uri)
         for k, v in err.values.items():
             sub(mx, T_NS, "Value", v, Name=k)
     return msg

@@ -15,7 +15,7 @@ def display_name(body: dict[str, Any], required: bool = True, key: str = "displa
         return None
     if not isinstance(name, str) or not name.strip():
         raise bad_request(f"The folder's {key} is required and cannot be empty.", "ErrorInvalidRequest")
-    if len(name) > 255 or any(ord(c) < 0x20 for c in name):
+    if len(name.encode("utf-16-le")) // 2 > 255 or any(ord(c) < 0x20 for c in name):
         raise bad_request(f"The folder's {key} is not valid.", "ErrorInvalidRequest")
     return name
 

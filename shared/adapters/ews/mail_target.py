@@ -20,18 +20,22 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from exchangelib import Account, EWSDateTime, Message
-from exchangelib.errors import ErrorFolderExists, ErrorServerBusy, TransportError
+from exchangelib.errors import ErrorFolderExists, ErrorFolderSavePropertyError, ErrorServerBusy, TransportError
 from exchangelib.folders import Folder
 
 from shared import folder_map
 from shared.adapters.ews import fields as _fields  # noqa: F401 - the MAPI properties it writes are registered
 from shared.adapters.ews.paths import KEY_SEP
-from shared.adapters.mail_batches import write_mail
+from shared.adapters.mail_batches import ensure_each, write_mail
 from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import MailRecord
 from shared.errors import ItemRejected, Throttled
 from shared.folder_map import INBOX
 from shared.formats.keywords import categories, follow_up, last_verb, left_out_by_exchange
+
+#: The longest folder name exchangelib sends (Exchange's DisplayName limit, in characters); a longer one is
+#: refused here, unsent, with the same consequence as Exchange's own refusal.
+MAX_FOLDER_NAME: int = Folder.get_field_by_fieldname("name").max_length
 
 MSGFLAG_READ = 0x1
 MSGFLAG_UNSENT = 0x8
@@ -53,6 +57,15 @@ def sent_date(data: bytes) -> datetime | None:
         return parsedate_to_datetime(str(value)).astimezone(UTC) if value else None
     except (TypeError, ValueError, IndexError):
         return None
+
+
+class NameTooLong(ValueError):
+    """A folder name longer than Exchange takes: not sent (exchangelib would refuse to)."""
+
+
+def exchange_words(exc: Exception) -> str:
+    """Exchange's refusal with its response code; our own (a name too long to send) as it is."""
+    return str(exc) if isinstance(exc, NameTooLong) else f"{type(exc).__name__}: {exc}"
 
 
 class EwsTarget:
@@ -94,14 +107,23 @@ class EwsTarget:
         return None
 
     def ensure_folders(self, names: Sequence[str]) -> list[str]:
-        return [c for name in names for c in self.ensure_folder(name)]
+        """Every folder and its parents. A name Exchange will not save (ErrorFolderSavePropertyError), or one
+        too long to send, costs only that folder and those below it (:func:`ensure_each`)."""
+        return ensure_each(names, self._ensure, (ErrorFolderSavePropertyError, NameTooLong), "Exchange",
+                           exchange_words)
 
     def ensure_folder(self, name: str) -> list[str]:
         """Find or create every level; returns the keys of the folders actually created."""
-        if name in self._folders:
-            return []
-        parts = name.split(KEY_SEP)
         created: list[str] = []
+        self._ensure(name, created)
+        return created
+
+    def _ensure(self, name: str, created: list[str]) -> None:
+        """:meth:`ensure_folder`, adding each folder to ``created`` as soon as it is made (a refusal further
+        down the path still leaves the parents made before it on the record, for undo)."""
+        if name in self._folders:
+            return
+        parts = name.split(KEY_SEP)
         head = parts[0]
         use, own = (INBOX, INBOX) if head == INBOX else folder_map.parse_root(head)
         parent = self.specials.get(use) if use else None
@@ -117,12 +139,13 @@ class EwsTarget:
             self._folders[key] = parent
             if made:
                 created.append(key)
-        return created
 
     def _get_or_create(self, parent: Folder, name: str) -> tuple[Folder, bool]:
         existing = self._child(parent, name)
         if existing is not None:
             return existing, False
+        if len(name) > MAX_FOLDER_NAME:
+            raise NameTooLong(f"a folder name takes at most {MAX_FOLDER_NAME} characters, this one has {len(name)}")
         folder = Folder(parent=parent, name=name, folder_class="IPF.Note")
         try:
             folder.save()

@@ -42,6 +42,11 @@ class DeltaGone(Exception):
     """A delta link is no longer known to Graph (410): start a new round."""
 
 
+class BadRequest(ServerRefused):
+    """Graph answered 400: the request's content is what it refuses (a folder name it cannot take...), so
+    the caller may fail that one item instead of its whole batch."""
+
+
 @dataclass(frozen=True)
 class Answer:
     """One inner answer of a $batch."""
@@ -161,7 +166,8 @@ class GraphClient:
             return Throttled(f"Microsoft Graph is busy for {self.mailbox} ({code or status})")
         if status >= 500:
             return Transient(f"Microsoft Graph answered {status} {code}")
-        return ServerRefused(f"Microsoft Graph refused a request ({status} {code}: {message})")
+        refused = BadRequest if status == 400 else ServerRefused
+        return refused(f"Microsoft Graph refused a request ({status} {code}: {message})")
 
     def get(self, path: str, params: dict[str, str] | None = None) -> Any:
         return self.request("GET", path, params=params)

@@ -16,10 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared import folder_map
-from shared.adapters.graph.client import GraphClient, NotFound
+from shared.adapters.graph.client import BadRequest, GraphClient, NotFound
 from shared.adapters.graph.mime_message import MARKER, FileAttachment, graph_message
 from shared.adapters.graph.uploads import upload_attachment
-from shared.adapters.mail_batches import write_mail
+from shared.adapters.mail_batches import ensure_each, write_mail
 from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import MailRecord
 from shared.errors import ItemRejected, ServerRefused
@@ -70,10 +70,9 @@ class GraphTarget:
         return self._folders.get(name, "")
 
     def ensure_folders(self, names: Sequence[str]) -> list[str]:
-        made: list[str] = []
-        for name in names:
-            made += self.ensure_folder(name)
-        return made
+        """Every folder and its parents. A name Microsoft 365 answers 400 to (the displayName is all a create
+        sends) costs only that folder and those below it (:func:`ensure_each`)."""
+        return ensure_each(names, self._ensure, (BadRequest,), "Microsoft 365")
 
     def _root(self, head: str) -> tuple[str, bool]:
         """(Graph id, created now) of a path's first component: a well-known folder for a special root."""
@@ -85,10 +84,16 @@ class GraphTarget:
 
     def ensure_folder(self, name: str) -> list[str]:
         """Find or create every level; the keys of the folders actually created, parents first."""
-        if name in self._folders:
-            return []
-        head, *rest = name.split(KEY_SEP)
         created: list[str] = []
+        self._ensure(name, created)
+        return created
+
+    def _ensure(self, name: str, created: list[str]) -> None:
+        """:meth:`ensure_folder`, adding each folder to ``created`` as soon as it is made (a refusal further
+        down the path still leaves the parents made before it on the record, for undo)."""
+        if name in self._folders:
+            return
+        head, *rest = name.split(KEY_SEP)
         key = head
         if key not in self._folders:
             self._folders[key], made = self._root(head)
@@ -100,7 +105,6 @@ class GraphTarget:
                 self._folders[key], made = self._get_or_create(parent, part)
                 created += [key] if made else []
             parent = self._folders[key]
-        return created
 
     def folder_id(self, name: str) -> str:
         """The Graph id of a folder made or found by :meth:`ensure_folder`."""
