@@ -59,11 +59,13 @@ for i = 1, 2 do
 end
 return 1
 """
-# KEYS: pairs of (host set, account set); ARGV: lease ms, lease ids (one per pair)
+# KEYS: pairs of (host set, account set); ARGV: lease ms, lease ids (one per pair). XX: only a lease still there is
+# renewed — one released while the renewal was on its way (closes run on another thread) must not come back and
+# hold a slot for nobody for a whole life.
 _RENEW = _NOW + """
 local life = tonumber(ARGV[1])
 for i = 1, #KEYS do
-  redis.call('ZADD', KEYS[i], now + life, ARGV[1 + math.ceil(i / 2)])
+  redis.call('ZADD', KEYS[i], 'XX', now + life, ARGV[1 + math.ceil(i / 2)])
   redis.call('PEXPIRE', KEYS[i], life * 4)
 end
 return 1

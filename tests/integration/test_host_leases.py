@@ -303,3 +303,17 @@ def test_sessions_whose_server_never_closes_keep_no_lease_from_being_renewed(red
     latest_start = max(start for start, _ in closes)
     assert all(latest_start < end for _, end in closes), "the closes waited one after another"
     assert client.zcard(redis_keys.host_sessions(host)) == 0  # every lease given back, each after its close
+
+
+def test_a_renewal_on_its_way_does_not_bring_back_a_lease_given_back_meanwhile(redis_client: redis_lib.Redis) -> None:
+    """Closes run on another thread than renewals: a renewal that took its list of leases just before one was
+    given back must not write it back (it would hold the host's only slot for nobody for a whole lease life)."""
+    _fresh(redis_client, "imap.renew.test")
+    caps = SessionCaps(hosts={"imap.renew.test": 1}, lease_seconds=30)
+    mine, other = HostLeases(redis_client, caps), HostLeases(redis_client, caps)
+    lease = mine.acquire("imap.renew.test", "ann")
+    keys, ids = [lease.host_key, lease.account_key], [lease.lease_id]
+    mine.release(lease)
+    mine._renew(keys=keys, args=[mine.life_ms, *ids])  # the renewal that had taken the lease before its release
+    assert redis_client.zcard(redis_keys.host_sessions("imap.renew.test")) == 0
+    assert other.acquire("imap.renew.test", "bob", wait=False) is not None  # the slot is free at once
