@@ -30,7 +30,9 @@ from shared.topics import TopicSpec
 from shared.view_rebuild import ViewGuard
 from shared.worker_loop import Consumer, Handler, PoisonHandler, WorkerLoop
 
-Made = Handler | tuple[Handler, PoisonHandler] | tuple[Handler, PoisonHandler, Prepare]
+Revoked = Callable[[list[tuple[str, int]]], None]
+Made = (Handler | tuple[Handler, PoisonHandler] | tuple[Handler, PoisonHandler, Prepare]
+        | tuple[Handler, PoisonHandler, Prepare, Revoked])
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +69,16 @@ def build_context(service: str, settings: Settings) -> ServiceContext:
     )
 
 
-def _parts(made: Made) -> tuple[Handler, PoisonHandler | None, Prepare | None]:
+def _parts(made: Made) -> tuple[Handler, PoisonHandler | None, Prepare | None, Revoked | None]:
+    """The handler, and what else the service gave: its poison handler, its ``prepare`` (decoding ahead), and
+    what it forgets of partitions taken from it (called on the polling thread, during a poll)."""
     if not isinstance(made, tuple):
-        return made, None, None
+        return made, None, None, None
     if len(made) == 2:
-        return made[0], made[1], None
-    return made[0], made[1], made[2]
+        return made[0], made[1], None, None
+    if len(made) == 3:
+        return made[0], made[1], made[2], None
+    return made[0], made[1], made[2], made[3]
 
 
 def run_service(service: str, settings: Settings, stop: threading.Event, reads: list[TopicSpec],
@@ -98,7 +104,9 @@ def run_service(service: str, settings: Settings, stop: threading.Event, reads: 
                                         [t.full_name(settings.topic_prefix) for t in reads],
                                         **(consumer_overrides or {}))
     made = make_handler(ctx)
-    acts, poison, prepare = _parts(made)
+    acts, poison, prepare, revoked = _parts(made)
+    if revoked is not None:
+        consumer.on_revoke(revoked)
 
     def handler(batch: list[Message]) -> list[tuple[str, int, int]]:
         ctx.view.ensure()  # Redis flushed or behind: rebuilt from the topics before the batch acts on it

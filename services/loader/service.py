@@ -445,7 +445,9 @@ def serve(settings: Settings, stop: threading.Event) -> None:
         loader = Loader(settings, RedisRecords(ctx.redis), ctx.producer, ctx.credentials, ctx.adapters, ctx.metrics,
                         leases=HostLeases(ctx.redis, settings.session_caps),
                         flow=FlowWindow(ctx.redis, settings.migration_window))
-        return loader.handle, loader.poison, loader.prepare
+        # A partition taken away: its half-built large messages are forgotten, so a stale first-chunk offset
+        # never holds that partition's commits back if it comes back after another loader went on with it.
+        return loader.handle, loader.poison, loader.prepare, loader.chunks.forget_partitions
 
     run_service(SERVICE, settings, stop, [topics.ITEMS, topics.MIGRATIONS_CONTROL, topics.MIGRATIONS_REQUESTED], make,
                 batch_size=settings.load_batch, linger=0.05, batch_bytes=settings.load_batch_bytes,
