@@ -6,7 +6,9 @@ passes compare UIDLs, which servers keep stable across sessions. RFC 1939 wants 
 UIDL unique in the maildrop, but a server whose UIDL is built from too little
 (``pop3_uidl_format = %v`` on Dovecot, a digest of headers elsewhere) gives several
 messages one UIDL: each repeat is named by the UIDL and its place among them
-(:func:`numbered_refs`), so none is lost.
+(:func:`numbered_refs`), so none is lost in a pass. A place is not an identity: after repeats are deleted from
+the maildrop, a later pass can take a new message for a copied one (the README says so); only a content digest
+(TOP of every repeat) would tell them apart, not done.
 """
 
 from __future__ import annotations
