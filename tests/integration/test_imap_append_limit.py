@@ -66,7 +66,7 @@ def test_a_message_above_the_appendlimit_is_refused_unsent_and_the_rest_written(
     finally:
         dst.close()
     assert [[type(r) for r in job] for job in results] == [[Placed, ItemRejected, Placed], [ItemRejected]]
-    assert str(results[0][1]) == f"the target refused the message: larger than its APPENDLIMIT of {LIMIT} bytes"
+    assert str(results[0][1]) == f"not sent: larger than the target's APPENDLIMIT of {LIMIT} bytes"
     with IMAPClient("127.0.0.1", port=server.imap_port, ssl=False) as c:
         c.login("limit@example.test", PASSWORD)
         c.select_folder("INBOX", readonly=True)

@@ -145,7 +145,7 @@ class ImapTarget:
         for (_folder, msgs), (_f, fitting) in zip(jobs, sent, strict=True):
             done = iter(next(written) if fitting else [])
             out.append([next(done) if len(m.data) <= limit else ItemRejected(
-                f"the target refused the message: larger than its APPENDLIMIT of {limit} bytes") for m in msgs])
+                f"not sent: larger than the target's APPENDLIMIT of {limit} bytes") for m in msgs])
         return out
 
     def _append_jobs(self, jobs: Sequence[tuple[str, Sequence[Outgoing]]]) -> list[list[Placed | ItemRejected]]:
