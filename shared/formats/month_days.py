@@ -30,6 +30,9 @@ def exchange_day(rule: RecurrenceRule, first_day: int, shortest: int, lossy: lis
     if days == [-1] and not rule.by_set_pos:
         return 31  # the last day of every month
     if len(days) > 1 and rule.by_set_pos == [-1] and days == list(range(days[0], days[-1] + 1)) and days[0] >= 28:
+        if days[0] > shortest:  # e.g. 29..31: no occurrence in a February, which Exchange would give one
+            lossy.append(f"days {days[0]}-{days[-1]} of the month, the last of them: Exchange also puts one on the "
+                         f"last day of months shorter than {days[0]} days")
         return days[-1]
     if len(days) == 1 and days[0] > 0 and not rule.by_set_pos:
         if days[0] > shortest:
