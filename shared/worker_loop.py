@@ -29,8 +29,9 @@ from shared.metrics import ServiceMetrics
 log = logging.getLogger(__name__)
 
 Handler = Callable[[list[Message]], list[tuple[str, int, int]]]
-# Called with a batch that failed the same way too often: report its items as failed, dead-letter them.
-PoisonHandler = Callable[[list[Message], Exception], None]
+# Called with a batch that failed the same way too often: report its items as failed, dead-letter them. It may
+# return the offsets to commit (a loader stops before a large message it has not seen the end of); None: all.
+PoisonHandler = Callable[[list[Message], Exception], list[tuple[str, int, int]] | None]
 POISON_ATTEMPTS = 5
 # Commit refusals that mean the group has moved on without this member (its session expired while the broker
 # was away, or a rebalance took the partitions): retrying cannot succeed, and librdkafka rejoins only while
@@ -145,8 +146,8 @@ class WorkerLoop:
                     # The same batch keeps failing for a reason waiting will not cure: report its items
                     # as failed and move on, instead of stalling every migration behind it.
                     log.error("batch given up as poison", extra={"error": str(exc)[:500], "kind": kind})
-                    self.poison(batch, exc)
-                    self.consumer.commit(next_offsets(batch))
+                    limits = self.poison(batch, exc)
+                    self.consumer.commit(next_offsets(batch) if limits is None else limits)
                     return
                 if self.stop.wait(backoff):
                     # Stopping: leave the batch uncommitted; it is redelivered to whoever owns it next.

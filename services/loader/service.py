@@ -397,9 +397,12 @@ class Loader:
                      lambda pw: open_undo(target, lambda: pw, self.env), self.producer, self.undo_batch,
                      spec.pair_id)
 
-    def poison(self, batch: Sequence[Delivered], exc: Exception) -> None:
+    def poison(self, batch: Sequence[Delivered], exc: Exception) -> list[tuple[str, int, int]]:
         """A batch that keeps failing: every item in it reported failed under its own operation, an undo in it
-        reported as a failed undo, and all of it dead-lettered, so every migration can still end."""
+        reported as a failed undo, and all of it dead-lettered, so every migration can still end. Returns the
+        offsets to commit: not past the first chunk of a large message whose last chunk is not in the batch (it
+        is reported with its last chunk; committed past its start, a restart would read its rest as chunks
+        without a start and it would never be reported)."""
         self._current = None
         events = []
         for msg in batch:
@@ -418,6 +421,10 @@ class Loader:
         for ev in given_up(events, error).events():
             self.producer.send(topics.PROGRESS, ev.migration_id, ev)
         self.producer.flush()
+        for ev in events:  # reported failed with their last chunk: their files go
+            if isinstance(ev, MailChunk) and ev.last:
+                self.chunks.release(ev.migration_id, ev.item_key)
+        return self._safe_offsets(batch)
 
     def _fail_all(self, mid: str, records: Sequence[Record], reason: str) -> None:
         by_operation: dict[str, list[Record]] = defaultdict(list)

@@ -101,3 +101,12 @@ def test_a_member_the_group_dropped_gives_the_batch_back_instead_of_retrying() -
     consumer.commit = refuse  # type: ignore[method-assign]
     loop._handle_with_retry([FakeMessage(5)])  # type: ignore[list-item]
     assert calls == [1] and consumer.commits == [[("items", 0, 6)]]
+
+
+def test_a_poison_handler_may_say_where_to_stop_committing() -> None:
+    def handler(batch: list[Any]) -> list[tuple[str, int, int]]:
+        raise ValueError("a bug")
+
+    loop, consumer = make_loop(handler, lambda batch, exc: [("items", 0, 8)])  # e.g. an unfinished large message
+    loop._handle_with_retry([FakeMessage(7), FakeMessage(8), FakeMessage(9)])  # type: ignore[list-item]
+    assert consumer.commits == [[("items", 0, 8)]]

@@ -1,0 +1,67 @@
+"""A batch the loader gives up as poison is committed up to, not past, a large message whose last chunk it has
+not seen: that message is reported with its last chunk, and committed past its start a restart would read the
+rest as chunks without a start, never to be reported."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from services.loader.service import Loader
+from shared import topics
+from shared.adapters.net import ConnectOptions
+from shared.adapters.ports import AdapterEnv
+from shared.config import Settings
+from shared.credential_seal import MasterKeys, generate_master_key
+from shared.credentials import CredentialStore
+from shared.events import FolderRef, MailChunk, MailItem, MailMeta
+from shared.memory.broker import MemoryBroker
+from shared.memory.records import MemoryRecords
+from shared.metrics import ServiceMetrics
+from shared.net_guard import AllowList
+
+
+def meta(key: str) -> MailMeta:
+    return MailMeta(item_key=key, folder=FolderRef(folder_id="f", path=["INBOX"]), flags=[],
+                    internaldate=datetime(2026, 1, 1, tzinfo=UTC), size=6)
+
+
+def loader(tmp_path: Path, broker: MemoryBroker) -> Loader:
+    records = MemoryRecords()
+    return Loader(Settings(spool_dir=tmp_path), records, broker.producer(),
+                  CredentialStore(records, MasterKeys.parse(generate_master_key())),
+                  AdapterEnv(connect=ConnectOptions(allow=AllowList.parse(""))),
+                  ServiceMetrics(CollectorRegistry(), "loader"))
+
+
+def test_a_poisoned_batch_stops_at_the_first_chunk_of_an_unfinished_message(tmp_path: Path) -> None:
+    broker = MemoryBroker()
+    producer = broker.producer()
+    # One key, so one partition, offsets 0-3: a message, a large one's first two chunks, another message.
+    producer.send(topics.ITEMS, "m", MailItem(migration_id="m", meta=meta("a"), data=b"aaaaaa"))
+    producer.send(topics.ITEMS, "m", MailChunk(migration_id="m", item_key="big", seq=0, last=False, meta=meta("big"),
+                                               data=b"123"))
+    producer.send(topics.ITEMS, "m", MailChunk(migration_id="m", item_key="big", seq=1, last=False, data=b"456"))
+    producer.send(topics.ITEMS, "m", MailItem(migration_id="m", meta=meta("b"), data=b"bbbbbb"))
+    producer.flush()
+    batch = broker.consumer("loader", [topics.ITEMS]).poll_batch(50)
+    assert [m.offset() for m in batch] == [0, 1, 2, 3]
+    worker = loader(tmp_path, broker)
+    worker.prepare(batch)  # decoded ahead, as the prefetcher does: the chunks are on disk
+    assert worker.poison(batch, ValueError("a bug")) == [(batch[0].topic(), batch[0].partition(), 1)]
+
+
+def test_a_poisoned_batch_with_every_message_whole_is_committed_to_its_end(tmp_path: Path) -> None:
+    broker = MemoryBroker()
+    producer = broker.producer()
+    producer.send(topics.ITEMS, "m", MailChunk(migration_id="m", item_key="big", seq=0, last=False, meta=meta("big"),
+                                               data=b"123"))
+    producer.send(topics.ITEMS, "m", MailChunk(migration_id="m", item_key="big", seq=1, last=True, data=b"456"))
+    producer.flush()
+    batch = broker.consumer("loader", [topics.ITEMS]).poll_batch(50)
+    worker = loader(tmp_path, broker)
+    worker.prepare(batch)
+    assert worker.poison(batch, ValueError("a bug")) == [(batch[0].topic(), batch[0].partition(), 2)]
+    assert worker.chunks.items == {}  # reported failed with its last chunk: its file is gone
