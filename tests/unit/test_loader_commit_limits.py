@@ -1,4 +1,4 @@
-"""A batch the loader gives up as poison is committed up to, not past, a large message whose last chunk it has
+"""Where the loader's commits stop. A batch given up as poison is committed up to, not past, a large message whose last chunk it has
 not seen: that message is reported with its last chunk, and committed past its start a restart would read the
 rest as chunks without a start, never to be reported."""
 
@@ -65,3 +65,26 @@ def test_a_poisoned_batch_with_every_message_whole_is_committed_to_its_end(tmp_p
     worker.prepare(batch)
     assert worker.poison(batch, ValueError("a bug")) == [(batch[0].topic(), batch[0].partition(), 2)]
     assert worker.chunks.items == {}  # reported failed with its last chunk: its file is gone
+
+
+def test_parts_decoded_one_after_the_other_make_the_batch_decoded_whole(tmp_path: Path) -> None:
+    """What the prefetcher does: the waiting batch's first part decoded, then the records that came meanwhile,
+    absorbed. The merged batch holds the large message once whole and commits to its end; with its last chunk
+    still to come, it would commit up to the first chunk only."""
+    broker = MemoryBroker()
+    producer = broker.producer()
+    producer.send(topics.ITEMS, "m", MailItem(migration_id="m", meta=meta("a"), data=b"aaaaaa"))
+    producer.send(topics.ITEMS, "m", MailChunk(migration_id="m", item_key="big", seq=0, last=False, meta=meta("big"),
+                                               data=b"123"))
+    producer.send(topics.ITEMS, "m", MailChunk(migration_id="m", item_key="big", seq=1, last=True, data=b"456"))
+    producer.send(topics.ITEMS, "m", MailItem(migration_id="m", meta=meta("b"), data=b"bbbbbb"))
+    producer.flush()
+    records = broker.consumer("loader", [topics.ITEMS]).poll_batch(50)
+    worker = loader(tmp_path, broker)
+    first = worker.prepare(records[:2])
+    assert first.safe_offsets == [(records[0].topic(), records[0].partition(), 1)]  # the big one unfinished
+    first.absorb(worker.prepare(records[2:]))
+    assert first.safe_offsets == [(records[0].topic(), records[0].partition(), 4)]
+    mail = first.migrations["m"].mail
+    assert [(m.meta.item_key, m.data) for m in mail] == [("a", b"aaaaaa"), ("big", b"123456"), ("b", b"bbbbbb")]
+    assert first.finished_chunks == [("m", "big")]
