@@ -1,6 +1,7 @@
-"""Where the loader's commits stop. A batch given up as poison is committed up to, not past, a large message whose last chunk it has
-not seen: that message is reported with its last chunk, and committed past its start a restart would read the
-rest as chunks without a start, never to be reported."""
+"""Where the loader's commits stop. A batch given up as poison is committed up to, not past, a large message
+whose last chunk it has not seen: that message is reported with its last chunk, and committed past its start a
+restart would read the rest as chunks without a start, never to be reported. A batch grown from parts commits as
+the batch decoded whole would."""
 
 from __future__ import annotations
 
