@@ -18,7 +18,7 @@ from shared.config import Settings
 from shared.credential_seal import MasterKeys, generate_master_key
 from shared.credentials import CredentialStore
 from shared.events import FolderRef, MailChunk, MailItem, MailMeta
-from shared.memory.broker import MemoryBroker
+from shared.memory.broker import MemoryBroker, MemoryMessage
 from shared.memory.records import MemoryRecords
 from shared.metrics import ServiceMetrics
 from shared.net_guard import AllowList
@@ -37,17 +37,28 @@ def loader(tmp_path: Path, broker: MemoryBroker) -> Loader:
                   ServiceMetrics(CollectorRegistry(), "loader"))
 
 
+def delivered(broker: MemoryBroker, events: list[MailItem | MailChunk]) -> list[MemoryMessage]:
+    """The events on one key (so one partition, offsets from 0), as the loader's consumer gets them."""
+    producer = broker.producer()
+    for ev in events:
+        producer.send(topics.ITEMS, "m", ev)
+    producer.flush()
+    return broker.consumer("loader", [topics.ITEMS]).poll_batch(50)
+
+
+def first_chunk() -> MailChunk:
+    return MailChunk(migration_id="m", item_key="big", seq=0, last=False, meta=meta("big"), data=b"123")
+
+
+def last_chunk(last: bool = True) -> MailChunk:
+    return MailChunk(migration_id="m", item_key="big", seq=1, last=last, data=b"456")
+
+
 def test_a_poisoned_batch_stops_at_the_first_chunk_of_an_unfinished_message(tmp_path: Path) -> None:
     broker = MemoryBroker()
-    producer = broker.producer()
-    # One key, so one partition, offsets 0-3: a message, a large one's first two chunks, another message.
-    producer.send(topics.ITEMS, "m", MailItem(migration_id="m", meta=meta("a"), data=b"aaaaaa"))
-    producer.send(topics.ITEMS, "m", MailChunk(migration_id="m", item_key="big", seq=0, last=False, meta=meta("big"),
-                                               data=b"123"))
-    producer.send(topics.ITEMS, "m", MailChunk(migration_id="m", item_key="big", seq=1, last=False, data=b"456"))
-    producer.send(topics.ITEMS, "m", MailItem(migration_id="m", meta=meta("b"), data=b"bbbbbb"))
-    producer.flush()
-    batch = broker.consumer("loader", [topics.ITEMS]).poll_batch(50)
+    # Offsets 0-3: a message, a large one's first two chunks, another message.
+    batch = delivered(broker, [MailItem(migration_id="m", meta=meta("a"), data=b"aaaaaa"), first_chunk(), last_chunk(last=False),
+                               MailItem(migration_id="m", meta=meta("b"), data=b"bbbbbb")])
     assert [m.offset() for m in batch] == [0, 1, 2, 3]
     worker = loader(tmp_path, broker)
     worker.prepare(batch)  # decoded ahead, as the prefetcher does: the chunks are on disk
@@ -56,12 +67,7 @@ def test_a_poisoned_batch_stops_at_the_first_chunk_of_an_unfinished_message(tmp_
 
 def test_a_poisoned_batch_with_every_message_whole_is_committed_to_its_end(tmp_path: Path) -> None:
     broker = MemoryBroker()
-    producer = broker.producer()
-    producer.send(topics.ITEMS, "m", MailChunk(migration_id="m", item_key="big", seq=0, last=False, meta=meta("big"),
-                                               data=b"123"))
-    producer.send(topics.ITEMS, "m", MailChunk(migration_id="m", item_key="big", seq=1, last=True, data=b"456"))
-    producer.flush()
-    batch = broker.consumer("loader", [topics.ITEMS]).poll_batch(50)
+    batch = delivered(broker, [first_chunk(), last_chunk()])
     worker = loader(tmp_path, broker)
     worker.prepare(batch)
     assert worker.poison(batch, ValueError("a bug")) == [(batch[0].topic(), batch[0].partition(), 2)]
@@ -73,14 +79,8 @@ def test_parts_decoded_one_after_the_other_make_the_batch_decoded_whole(tmp_path
     absorbed. The merged batch holds the large message once whole and commits to its end; with its last chunk
     still to come, it would commit up to the first chunk only."""
     broker = MemoryBroker()
-    producer = broker.producer()
-    producer.send(topics.ITEMS, "m", MailItem(migration_id="m", meta=meta("a"), data=b"aaaaaa"))
-    producer.send(topics.ITEMS, "m", MailChunk(migration_id="m", item_key="big", seq=0, last=False, meta=meta("big"),
-                                               data=b"123"))
-    producer.send(topics.ITEMS, "m", MailChunk(migration_id="m", item_key="big", seq=1, last=True, data=b"456"))
-    producer.send(topics.ITEMS, "m", MailItem(migration_id="m", meta=meta("b"), data=b"bbbbbb"))
-    producer.flush()
-    records = broker.consumer("loader", [topics.ITEMS]).poll_batch(50)
+    records = delivered(broker, [MailItem(migration_id="m", meta=meta("a"), data=b"aaaaaa"), first_chunk(), last_chunk(),
+                                 MailItem(migration_id="m", meta=meta("b"), data=b"bbbbbb")])
     worker = loader(tmp_path, broker)
     first = worker.prepare(records[:2])
     assert first.safe_offsets == [(records[0].topic(), records[0].partition(), 1)]  # the big one unfinished
