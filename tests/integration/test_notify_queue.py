@@ -104,6 +104,8 @@ def deliver_with_another_sender(r: redis_lib.Redis, relay: Relay, subject: str) 
     survivor.start()
     try:
         wait_until(lambda: subject in relay.subjects(), f"delivery of {subject!r}")
+        # The relay has the mail before the sender hears its answer and takes the job off its list.
+        wait_until(lambda: survivor.sent == 1, f"the sender finishing the job of {subject!r}")
     finally:
         survivor.stop.set()
 
