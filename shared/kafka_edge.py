@@ -283,6 +283,7 @@ class BatchConsumer:
         self._assigned: set[tuple[str, int]] = set()
         self._rewind = threading.Event()
         self._on_revoke: list[Callable[[list[tuple[str, int]]], None]] = []
+        self._revoked_in_poll: set[tuple[str, int]] = set()  # taken away while poll_batch ran (see there)
         self._consumer.subscribe(list(topics), on_assign=self._assign, on_revoke=self._revoke,
                                  on_lost=self._revoke)
 
@@ -290,13 +291,27 @@ class BatchConsumer:
         self._on_revoke.append(callback)
 
     def _assign(self, _c: Consumer, partitions: list[TopicPartition]) -> None:
-        self._assigned.update((p.topic, p.partition) for p in partitions)
+        given = {(p.topic, p.partition) for p in partitions}
+        self._assigned.update(given)
+        self._revoked_in_poll -= given
 
     def _revoke(self, _c: Consumer, partitions: list[TopicPartition]) -> None:
         gone = [(p.topic, p.partition) for p in partitions]
         for cb in self._on_revoke:
             cb(gone)
         self._assigned.difference_update(gone)
+        self._revoked_in_poll.update(gone)
+
+    def _without_revoked(self, got: list[Message]) -> list[Message]:
+        """What a poll gathered, less the records of partitions taken away since (the rebalance callbacks run
+        inside ``consume``): their new owner reads them from the last commit, and handled here as well they
+        would be written twice at once. A partition given back within the same call keeps its records (which
+        of them came before the revoke cannot be told): at worst handled twice, which the ledger makes
+        harmless; never dropped while later records of it are kept, which would commit past them."""
+        gone, self._revoked_in_poll = self._revoked_in_poll, set()
+        if not gone:
+            return got
+        return [m for m in got if (m.topic(), m.partition()) not in gone]
 
     @property
     def assigned(self) -> bool:
@@ -322,13 +337,14 @@ class BatchConsumer:
         if self._rewind.is_set():
             self._rewind_now()
         asked = time.monotonic()
-        got = self._consumer.consume(1, timeout)
+        self._revoked_in_poll.clear()
+        got = self._without_revoked(self._consumer.consume(1, timeout))
         size = sum(len(m.value() or b"") for m in got)
         deadline = time.monotonic() + batch_linger(time.monotonic() - asked, linger)
         while got and len(got) < max_messages and not (max_bytes and size >= max_bytes):
             want = min(POLL_STEP, max_messages - len(got))
             more = self._consumer.consume(want, max(0.0, deadline - time.monotonic()))
-            got += more
+            got = self._without_revoked(got + more)
             size += sum(len(m.value() or b"") for m in more)
             if len(more) < want:
                 break

@@ -18,7 +18,8 @@ calling one consumer at once, a commit beside a poll, were seen to hang during a
 rebalance). The loop's commits are handed to the thread and made, in order,
 before its next poll; a commit that fails is logged and covered by the next one
 (offsets only grow), and a crash before it redelivers what was handled, which the
-handlers make harmless. One batch at most waits in memory, bounded like the loop's own batches.
+handlers make harmless. One batch at most waits in memory, bounded like the loop's own batches. When
+partitions are taken away, their records leave the waiting batch (see :meth:`Prefetcher._revoked`).
 """
 
 from __future__ import annotations
@@ -49,11 +50,18 @@ class Absorbing(Protocol):
 
 class PreparedBatch(list[Message]):
     """A polled batch carrying what ``prepare`` made of it (None if that failed), so the handler
-    does not do the work again."""
+    does not do the work again. ``made`` covers the first ``decoded`` records; those after (a part whose
+    ``prepare`` failed) are left to the handler, which must not decode the first ones again: decoding has
+    effects (an undecodable record is dead-lettered, a chunk written to disk)."""
 
-    def __init__(self, batch: list[Message], made: object) -> None:
+    def __init__(self, batch: list[Message], made: object, decoded: int | None = None) -> None:
         super().__init__(batch)
         self.made = made
+        self.decoded = len(batch) if decoded is None else decoded
+
+    def undecoded(self) -> list[Message]:
+        """The records ``made`` does not cover (all of them when it is None)."""
+        return list(self) if self.made is None else list(self)[self.decoded:]
 
 
 @dataclass
@@ -65,18 +73,32 @@ class _Waiting:
     size: int
     parts: int = 1
     grows: bool = field(init=False)
+    decoded: int = field(init=False)  # how many of the messages ``made`` covers
 
     def __post_init__(self) -> None:
         self.grows = isinstance(self.made, Absorbing)
+        self.decoded = len(self.messages) if self.made is not None else 0
 
     def join(self, more: list[Message], made: object, size: int) -> None:
+        """Called only while ``grows``: what was made of the waiting records can take in more."""
         self.messages += more
         self.size += size
         self.parts += 1
-        if made is None or not self.grows:  # a part that failed: the handler decodes the whole batch again
-            self.made, self.grows = None, False
+        if made is None:  # a part that failed: the handler decodes that part, and no more joins
+            self.grows = False
         elif isinstance(self.made, Absorbing):
             self.made.absorb(made)
+            self.decoded = len(self.messages)
+
+    def drop(self, gone: set[tuple[str, int]]) -> bool:
+        """Leave out the records of partitions taken away; False when none is left. What was made of the
+        records is dropped with them (it cannot be taken apart): the handler decodes the rest again."""
+        keep = [m for m in self.messages if (m.topic(), m.partition()) not in gone]
+        if len(keep) == len(self.messages):
+            return True
+        self.messages, self.made, self.grows, self.decoded = keep, None, False, 0
+        self.size = sum(len(m.value() or b"") for m in keep)
+        return bool(keep)
 
 
 POLL_SLICE = 0.05  # the thread's longest wait in the consumer, so commits are made promptly
@@ -98,8 +120,17 @@ class Prefetcher:
         self._failure: BaseException | None = None
         self._lag: dict[str, int] = {}
         self._lag_at = 0.0
+        consumer.on_revoke(self._revoked)
         self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
         self._thread.start()
+
+    def _revoked(self, partitions: list[tuple[str, int]]) -> None:
+        """Partitions taken away (called on this thread, inside a poll): their waiting records are not
+        handled here; the new owner reads them from the last commit, and written by both at once they could
+        arrive twice."""
+        with self._cond:
+            if self._waiting is not None and not self._waiting.drop(set(partitions)):
+                self._waiting = None
 
     def _room(self) -> tuple[int, int] | None:
         """How many more messages (and bytes, 0: no bound) the waiting batch takes; None when it is full
@@ -172,7 +203,7 @@ class Prefetcher:
             assert self._waiting is not None
             taken, self._waiting = self._waiting, None
             self._cond.notify_all()  # the thread polls the next batch now, while this one is handled
-        return PreparedBatch(taken.messages, taken.made)
+        return PreparedBatch(taken.messages, taken.made, taken.decoded)
 
     def commit(self, offsets: Iterable[tuple[str, int, int]]) -> None:
         self._commits.put(list(offsets))

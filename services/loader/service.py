@@ -205,12 +205,15 @@ class Loader:
         """The batch decoded once: ahead by the prefetch thread, or now and kept until it succeeds.
         A retry must reuse the commit limits decided when it was decoded (see :meth:`_decode`)."""
         if isinstance(batch, PreparedBatch) and isinstance(batch.made, BatchWork):
+            if rest := batch.undecoded():  # a part whose decoding ahead failed: that part alone, now
+                batch.made.absorb(self._decode(rest))
+                batch.decoded = len(batch)
             return batch.made
         if self._current is not None and self._current[0] is batch:
             return self._current[1]
         work = self._decode(batch)
         if isinstance(batch, PreparedBatch):
-            batch.made = work
+            batch.made, batch.decoded = work, len(batch)
         else:
             self._current = (batch, work)
         return work

@@ -22,6 +22,7 @@ from shared.memory.broker import MemoryBroker, MemoryMessage
 from shared.memory.records import MemoryRecords
 from shared.metrics import ServiceMetrics
 from shared.net_guard import AllowList
+from shared.prefetch import PreparedBatch
 
 
 def meta(key: str) -> MailMeta:
@@ -89,3 +90,23 @@ def test_parts_decoded_one_after_the_other_make_the_batch_decoded_whole(tmp_path
     mail = first.migrations["m"].mail
     assert [(m.meta.item_key, m.data) for m in mail] == [("a", b"aaaaaa"), ("big", b"123456"), ("b", b"bbbbbb")]
     assert first.finished_chunks == [("m", "big")]
+
+
+def test_a_batch_whose_later_part_failed_ahead_decodes_that_part_alone(tmp_path: Path) -> None:
+    """The prefetcher keeps what the first part made; the loader decodes only the part whose decoding
+    ahead failed, so an undecodable record of the first part is dead-lettered once, not twice."""
+    broker = MemoryBroker()
+    producer = broker.producer()
+    producer.send_raw(topics.ITEMS, "m", b"not an event")
+    producer.send(topics.ITEMS, "m", MailItem(migration_id="m", meta=meta("a"), data=b"aaaaaa"))
+    producer.send_raw(topics.ITEMS, "m", b"\x00 nor this")
+    producer.flush()
+    records = broker.consumer("loader", [topics.ITEMS]).poll_batch(50)
+    worker = loader(tmp_path, broker)
+    batch = PreparedBatch(records, worker.prepare(records[:2]), decoded=2)  # the third record's part failed
+    assert [d.offset for d in broker.events(topics.ITEMS_FAILED)] == [0]  # type: ignore[attr-defined]
+    worker.handle(batch)
+    assert [d.offset for d in broker.events(topics.ITEMS_FAILED)] == [0, 2]  # type: ignore[attr-defined]
+    assert batch.undecoded() == []
+    worker.handle(batch)  # handled again (a retry): decoded no more
+    assert [d.offset for d in broker.events(topics.ITEMS_FAILED)] == [0, 2]  # type: ignore[attr-defined]

@@ -18,6 +18,10 @@ class ScriptedConsumer:
         self.commits: list[list[tuple[str, int, int]]] = []
         self.closed = False
         self.assigned = True
+        self.revoke_callbacks: list[Any] = []
+
+    def on_revoke(self, callback: Any) -> None:
+        self.revoke_callbacks.append(callback)
 
     def poll_batch(self, max_messages: int, timeout: float, linger: float = 0.0, max_bytes: int = 0) -> list[Any]:
         if not self.batches:
@@ -128,7 +132,11 @@ def test_a_part_whose_prepare_failed_leaves_the_whole_batch_to_the_handler() -> 
     time.sleep(0.1)
     batch = p.poll_batch(10, 1.0)
     assert isinstance(batch, PreparedBatch)
-    assert list(batch) == [1, 2] and batch.made is None  # decoded again, whole, by the handler
+    assert list(batch) == [1, 2]
+    # What was made of [1] is kept: the handler decodes only the part that failed (decoding twice would
+    # dead-letter an undecodable record twice).
+    assert isinstance(batch.made, Summed) and batch.made.values == [1]
+    assert batch.undecoded() == [2]
     assert p.poll_batch(10, 1.0) == [3]  # a batch that cannot grow is handed over alone
     p.close()
 
@@ -163,3 +171,48 @@ def test_each_batch_carries_what_prepare_made_of_it_or_none_when_prepare_failed(
             got.append(batch)
     p.close()
     assert [(list(b), b.made) for b in got] == [([1, 2], 3), ([3], None), ([4, 5], 9)]
+
+
+class Rec:
+    """A consumed record: where it came from (as confluent_kafka's Message says it)."""
+
+    def __init__(self, partition: int, offset: int) -> None:
+        self._partition, self._offset = partition, offset
+
+    def topic(self) -> str:
+        return "items"
+
+    def partition(self) -> int:
+        return self._partition
+
+    def value(self) -> bytes:
+        return b"x" * 10
+
+    def __repr__(self) -> str:
+        return f"p{self._partition}@{self._offset}"
+
+
+def test_records_of_partitions_taken_away_leave_the_waiting_batch() -> None:
+    a0, a1, b0, b1 = Rec(0, 1), Rec(1, 1), Rec(0, 2), Rec(1, 2)
+    consumer = ScriptedConsumer([[a0, a1], [b0, b1]])
+    p = make(consumer, lambda batch: Summed(list(batch)))
+    assert eventually(lambda: consumer.polls == 2)
+    time.sleep(0.1)
+    for callback in consumer.revoke_callbacks:  # as the consumer calls it during a poll
+        callback([("items", 1)])
+    batch = p.poll_batch(10, 1.0)
+    assert isinstance(batch, PreparedBatch)
+    assert list(batch) == [a0, b0]  # partition 1's records are its new owner's
+    assert batch.made is None and batch.undecoded() == [a0, b0]  # decoded again without them
+    p.close()
+
+
+def test_a_waiting_batch_wholly_of_partitions_taken_away_is_dropped() -> None:
+    consumer = ScriptedConsumer([[Rec(3, 7)]])
+    p = make(consumer, lambda batch: Summed(list(batch)))
+    assert eventually(lambda: consumer.polls == 1)
+    time.sleep(0.1)
+    for callback in consumer.revoke_callbacks:
+        callback([("items", 3)])
+    assert p.poll_batch(10, 0.2) == []
+    p.close()
