@@ -9,9 +9,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from confluent_kafka import Message, Producer
+
 from services.loader.chunks import ChunkAssembler
 from shared import kafka_edge, topics
 from shared.events import FolderRef, MailChunk, MailMeta
+from shared.prefetch import Prefetcher, PreparedBatch
 from tests.servers import Process
 
 
@@ -44,5 +47,63 @@ def test_a_partition_taken_away_drops_its_unfinished_chunks(broker: Process, tmp
         assert assembler.items == {}
     finally:
         first.close()
+        if second is not None:
+            second.close()
+
+
+class Parts:
+    """What a prepared part holds (the records' places), growing as the loader's decoded batch does."""
+
+    def __init__(self, batch: list[Message]) -> None:
+        self.places = [(m.partition(), m.offset()) for m in batch]
+
+    def absorb(self, later: Parts) -> None:
+        self.places += later.places
+
+
+def test_records_of_a_partition_taken_away_leave_the_waiting_batch(broker: Process) -> None:
+    """A real broker's rebalance while the prefetcher holds a waiting batch: the batch the loop then takes holds
+    the records of the partitions this consumer still has, each once, and none of those it lost (their new
+    owner reads them; written by both at once they could arrive twice)."""
+    prefix = f"revoke{secrets.token_hex(4)}."
+    kafka_edge.ensure_topics(broker.address, prefix, 2, specs=[topics.ITEMS])
+    items = topics.ITEMS.full_name(prefix)
+    producer = Producer({"bootstrap.servers": broker.address})
+    for partition in (0, 1):
+        for n in range(3):
+            producer.produce(items, value=f"{partition}-{n}".encode(), partition=partition)
+    assert producer.flush(30) == 0
+    prepared: list[int] = []
+    first = kafka_edge.BatchConsumer(broker.address, f"{prefix}loader", [items])
+    fetcher = Prefetcher(first, lambda batch: (prepared.append(len(batch)), Parts(batch))[1], batch_size=100,
+                         linger=0.0, batch_bytes=0)
+    second = None
+    try:
+        deadline = time.monotonic() + 30
+        while sum(prepared) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sum(prepared) == 6  # both partitions' records wait; the loop has taken none
+        second = kafka_edge.BatchConsumer(broker.address, f"{prefix}loader", [items])
+        got_by_second: list[Message] = []
+        deadline = time.monotonic() + 30
+        while not got_by_second and time.monotonic() < deadline:
+            got_by_second += second.poll_batch(10, 0.2)
+        assert got_by_second, "the second consumer was given no partition with records"
+        lost = {m.partition() for m in got_by_second}
+        assert len(lost) == 1
+        kept = {0, 1} - lost
+        places: list[tuple[int | None, int | None]] = []
+        deadline = time.monotonic() + 20
+        while len(places) < 3 and time.monotonic() < deadline:  # read again after the rebalance, if dropped
+            batch = fetcher.poll_batch(100, 0.5)
+            places += [(m.partition(), m.offset()) for m in batch]
+            assert isinstance(batch, PreparedBatch) or not batch
+            if batch and batch.made is not None:  # type: ignore[attr-defined]
+                assert sorted(batch.made.places) == sorted(  # type: ignore[attr-defined]
+                    (m.partition(), m.offset()) for m in batch)
+        places += [(m.partition(), m.offset()) for m in fetcher.poll_batch(100, 1.0)]  # nothing more comes
+        assert sorted(places) == [(p, n) for p in sorted(kept) for n in range(3)]  # each once, none of the lost
+    finally:
+        fetcher.close()
         if second is not None:
             second.close()
