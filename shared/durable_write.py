@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from shared import topics
-from shared.adapters.ports import MailTarget, Placed, Target, WriteContext, WriteLanes
+from shared.adapters.ports import Announce, MailTarget, Placed, Target, WriteContext, WriteLanes
 from shared.adapters.records import MailRecord, Record
 from shared.edges import ProducerEdge
 from shared.errors import ConnectionCheckFailed, FoldersRefused, ItemRejected, NotSupported, SecretUnavailable
@@ -150,12 +150,13 @@ class _Snapshots:
         return self.ledger.rules_before(item_key)
 
 
-def _ensure_folders(target: MailTarget, names: list[str]) -> tuple[list[str], dict[str, ItemRejected]]:
+def _ensure_folders(target: MailTarget, names: list[str],
+                    announce: Announce) -> tuple[list[str], dict[str, ItemRejected]]:
     """The folders created, and those the target refused (a name it cannot take), each with its refusal. All are
     asked in one call; when the target refuses one, they are asked one by one, so one name it cannot take costs
     only its own messages, never the other folders' in the batch."""
     try:
-        return target.ensure_folders(names), {}
+        return target.ensure_folders(names, announce), {}
     except FoldersRefused as exc:
         return exc.created, {name: ItemRejected(why) for name, why in exc.refused.items()}
     except ItemRejected:
@@ -164,7 +165,7 @@ def _ensure_folders(target: MailTarget, names: list[str]) -> tuple[list[str], di
     refused: dict[str, ItemRejected] = {}
     for name in names:
         try:
-            created += target.ensure_folders([name])
+            created += target.ensure_folders([name], announce)
         except ItemRejected as exc:
             refused[name] = exc
     return created, refused
@@ -257,11 +258,21 @@ class DurableWrite:
             ref = r.meta.folder
             if ref.folder_id not in names:
                 names[ref.folder_id] = target.folder_name(ref.path)
-        created, refused = _ensure_folders(target, list(dict.fromkeys(names.values())))
-        if created:
-            # Recorded before any message is written: if the batch then fails, its retry finds these folders
-            # already there and would not know that this migration created them, so undo would leave them.
-            self.write_ahead([CreatedThing(kind="folder", target_folder=n, ref=target.folder_ref(n)) for n in created])
+        announced: set[str] = set()
+
+        def announce(about_to_be_created: list[str]) -> None:
+            # On the record before the CREATE: killed between the target's answer and a record made after it,
+            # the retry would find these folders there, not know this migration made them, and undo would
+            # leave them. One the target then refuses is not there for undo to find: it counts as not removed.
+            self.write_ahead([CreatedThing(kind="folder", target_folder=n) for n in about_to_be_created])
+            announced.update(about_to_be_created)
+
+        created, refused = _ensure_folders(target, list(dict.fromkeys(names.values())), announce)
+        # Recorded before any message is written (a failed batch's retry finds them there), by the id the
+        # create gave where the target names folders so.
+        if after := [CreatedThing(kind="folder", target_folder=n, ref=folder_id) for n in created
+                     if (folder_id := target.folder_ref(n)) or n not in announced]:
+            self.write_ahead(after)
         out.results += [ItemResult(item_key=folder_key(f.folder_id), item_type="folder", result="done",
                                    folder=f.display) if names[f.folder_id] not in refused else
                         ItemResult(item_key=folder_key(f.folder_id), item_type="folder", result="failed",

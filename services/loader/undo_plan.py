@@ -54,12 +54,16 @@ def build_plan(records: Sequence[str]) -> UndoPlan:
         if rec.kind in ("item", "rule") and not rec.ref:
             continue  # nothing on the target was named
         identity = _identity(rec)
+        if rec.kind == "folder":  # each once; the record with the id the create gave, where there is one
+            if identity not in seen:
+                seen.add(identity)
+                folders.append(rec)
+            elif rec.ref:
+                folders[:] = [rec if f.target_folder == rec.target_folder and not f.ref else f for f in folders]
+            continue
         if identity in seen:
             continue
         seen.add(identity)
-        if rec.kind == "folder":
-            folders.append(rec)
-            continue
         if rec.item_key:
             keys.add(rec.item_key)
         if rec.kind == "rule":

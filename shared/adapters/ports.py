@@ -51,6 +51,7 @@ R_contra = TypeVar("R_contra", contravariant=True)
 #: The account's password (or token), read only when a connection needs it: an uploaded file never
 #: asks, and an account's second protocol (ManageSieve beside IMAP) asks again.
 Secret = Callable[[], str]
+Announce = Callable[[list[str]], None]  # folders about to be created (see MailTarget.ensure_folders)
 
 
 @dataclass(frozen=True)
@@ -271,9 +272,12 @@ class MailTarget(Target[MailRecord], Protocol):
     def folder_ref(self, name: str) -> str:
         """The id to record for a created folder ("" when the name is enough)."""
 
-    def ensure_folders(self, names: Sequence[str]) -> list[str]:
+    def ensure_folders(self, names: Sequence[str], announce: Announce | None = None) -> list[str]:
         """Create the folders and their missing parents (one round trip where the protocol allows);
-        the ones actually created, parents first."""
+        the ones actually created, parents first. A target that names folders by name (``folder_ref`` is
+        "") calls ``announce`` with the ones it is about to create, before it creates them, so they are on
+        the record for undo even if the process dies right after; one that names them by an id the create
+        gives learns what to record only after it (the caller records ``created`` then)."""
 
 
 #: The writer of an operation read whole (contacts ... auto-reply, Sieve scripts).

@@ -45,6 +45,34 @@ def test_folders_are_created_parents_first_and_once(rig: Rig) -> None:
 
 
 @needs("mail_target")
+def test_a_folder_is_on_the_record_before_it_is_created_or_by_the_id_its_create_gave(rig: Rig) -> None:
+    """Undo must know every folder the migration made, even if the process dies right after the create:
+    a target naming folders by name announces them first (none of them exists yet when it does); one
+    naming them by id gives that id for each folder it created."""
+    acct = rig.account()
+    t = target(rig, acct)
+    names = [t.folder_name(["Neu", "Unter"]), t.folder_name(["Archiv"])]
+    announced: list[str] = []
+    there_when_announced: list[str] = []
+
+    made = {"Neu", "Neu/Unter", "Archiv"}  # as the rig's own client names them
+
+    def announce(about: list[str]) -> None:
+        announced.extend(about)
+        there_when_announced.extend(made & set(rig.snapshot(acct)))
+
+    created = t.ensure_folders(names, announce)
+    assert len(created) == 3 and made <= set(rig.snapshot(acct))
+    if announced:
+        assert sorted(announced) == sorted(created) and there_when_announced == []
+    else:
+        assert all(t.folder_ref(n) for n in created)
+    announced.clear()
+    assert t.ensure_folders(names, announce) == [] and announced == []  # nothing more to make, nothing said
+    t.close()
+
+
+@needs("mail_target")
 def test_messages_land_exactly_and_every_one_is_recorded_for_undo(rig: Rig) -> None:
     acct = rig.account()
     rig.seed(acct, {"INBOX": [Seed(message(90), ("\\Seen",), T0)]})  # the user's own

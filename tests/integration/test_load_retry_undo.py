@@ -12,6 +12,7 @@ import imaplib
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import redis as redis_lib
@@ -87,3 +88,50 @@ def test_folders_created_by_a_failed_attempt_are_removed_by_undo(
     assert finished.removed_messages == 1 and finished.kept == []
     assert folders(accounts, dst) == before
     assert progress[-1].done == progress[-1].total == 3
+
+
+class Died(BaseException):
+    """The process killed (nothing after this point runs: no handler, no record)."""
+
+
+class DiesAfterCreate(ImapTarget):
+    """The real target; the process dies as soon as the server has created the folders."""
+
+    def ensure_folders(self, names: Sequence[str], announce: Any = None) -> list[str]:
+        super().ensure_folders(names, announce)
+        raise Died
+
+
+def test_folders_created_just_before_the_process_died_are_removed_by_undo(
+        accounts: Accounts, redis_client: redis_lib.Redis, broker: Process) -> None:
+    """Killed between the server's answer to CREATE and anything recorded after it: the folders were on the
+    record before the CREATE, so undo removes them (recorded after it, the retry found them there, could not
+    tell them from the user's, and undo left them)."""
+    dst = accounts.new("dst")
+    before = folders(accounts, dst)
+    prefix = f"died{secrets.token_hex(3)}."
+    ensure_topics(broker.address, prefix, 1)
+    mid, pair = "m-" + secrets.token_hex(4), "p" + secrets.token_hex(8)
+    ledger = RedisLedger(redis_client, pair)
+    opts = ConnectOptions(allow=net_guard.AllowList.parse("127.0.0.1"), timeout=30)
+
+    def target(cls: type[ImapTarget] = ImapTarget) -> ImapTarget:
+        return cls(login_imap("127.0.0.1", accounts.server.imap_port, "none", False, dst, accounts.passwords[dst],
+                              opts))
+
+    def writes() -> DurableWrite:  # each "process" its own producer and metrics
+        return DurableWrite(ledger, EventProducer(make_producer(broker.address), prefix),
+                            ServiceMetrics(CollectorRegistry(), "loader"), mid, pair)
+
+    archive = FolderRef(folder_id="f-archive", path=["Ablage", "Alt"])
+    meta = MailMeta(item_key="k1", folder=archive, flags=[], internaldate=datetime(2026, 2, 3, tzinfo=UTC),
+                    size=40, message_id="<k1@old.test>", subject="one")
+    mails = [MailRecord(meta, b"Message-ID: <k1@old.test>\r\nSubject: one\r\n\r\nbody\r\n")]
+    with pytest.raises(Died):
+        writes().write_mail(mails, [archive], lambda: target(DiesAfterCreate))
+    assert folders(accounts, dst) == before | {"Ablage", "Ablage/Alt"}
+    writes().write_mail(mails, [archive], target)  # the batch redelivered to a new loader
+
+    finished = UndoRunner(mid, ImapUndo(target()), lambda _p: None).run(build_plan(ledger.undo_index(mid)))
+    assert finished.removed_messages == 1 and finished.removed_folders == 2 and finished.kept == []
+    assert folders(accounts, dst) == before

@@ -71,3 +71,10 @@ def test_the_total_counts_what_the_plan_holds(records: list[str]) -> None:
     names = {(s.kind, s.name) for s in plan.settings if s.kind != "rule"}
     assert plan.total == len(plan.things) + len(plan.folders) + sum(s.kind == "rule" for s in plan.settings) + len(names)
     assert build_plan(records + records).total == plan.total
+
+
+def test_a_folder_recorded_before_its_create_and_after_it_with_its_id_is_removed_once_by_that_id() -> None:
+    plan = build_plan([rec(kind="folder", target_folder="Work"), rec(kind="folder", target_folder="Work/Old"),
+                       rec(kind="folder", target_folder="Work", ref="AAMkF1")])
+    assert [(f.target_folder, f.ref) for f in plan.folders] == [("Work", "AAMkF1"), ("Work/Old", "")]
+    assert plan.total == 2

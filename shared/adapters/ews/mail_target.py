@@ -27,7 +27,7 @@ from shared import folder_map
 from shared.adapters.ews import fields as _fields  # noqa: F401 - the MAPI properties it writes are registered
 from shared.adapters.ews.paths import KEY_SEP
 from shared.adapters.mail_batches import ensure_each, write_mail
-from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
+from shared.adapters.ports import Announce, Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import MailRecord
 from shared.errors import ItemRejected, Throttled
 from shared.folder_map import INBOX
@@ -106,9 +106,10 @@ class EwsTarget:
                 return child  # type: ignore[no-any-return]
         return None
 
-    def ensure_folders(self, names: Sequence[str]) -> list[str]:
+    def ensure_folders(self, names: Sequence[str], announce: Announce | None = None) -> list[str]:
         """Every folder and its parents. A name Exchange will not save (ErrorFolderSavePropertyError), or one
-        too long to send, costs only that folder and those below it (:func:`ensure_each`)."""
+        too long to send, costs only that folder and those below it (:func:`ensure_each`). Folders are recorded
+        by the id the create gives, so nothing is announced before it."""
         return ensure_each(names, self._ensure, (ErrorFolderSavePropertyError, NameTooLong), "Exchange",
                            exchange_words)
 

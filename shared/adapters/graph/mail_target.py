@@ -20,7 +20,7 @@ from shared.adapters.graph.client import BadRequest, GraphClient, NotFound
 from shared.adapters.graph.mime_message import MARKER, FileAttachment, graph_message
 from shared.adapters.graph.uploads import upload_attachment
 from shared.adapters.mail_batches import ensure_each, write_mail
-from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
+from shared.adapters.ports import Announce, Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import MailRecord
 from shared.errors import ItemRejected, ServerRefused
 from shared.folder_map import INBOX
@@ -69,9 +69,10 @@ class GraphTarget:
     def folder_ref(self, name: str) -> str:
         return self._folders.get(name, "")
 
-    def ensure_folders(self, names: Sequence[str]) -> list[str]:
+    def ensure_folders(self, names: Sequence[str], announce: Announce | None = None) -> list[str]:
         """Every folder and its parents. A name Microsoft 365 answers 400 to (the displayName is all a create
-        sends) costs only that folder and those below it (:func:`ensure_each`)."""
+        sends) costs only that folder and those below it (:func:`ensure_each`). Folders are recorded by the
+        id the create gives, so nothing is announced before it."""
         return ensure_each(names, self._ensure, (BadRequest,), "Microsoft 365")
 
     def _root(self, head: str) -> tuple[str, bool]:

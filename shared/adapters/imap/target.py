@@ -31,7 +31,7 @@ from shared.adapters.imap import flags as imap_flags
 from shared.adapters.imap.errors import translated
 from shared.adapters.imap.listing import folders_and_prefix
 from shared.adapters.mail_batches import deal, undeal, write_mail
-from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
+from shared.adapters.ports import Announce, Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import MailRecord
 from shared.errors import FoldersRefused, ItemRejected, Throttled, Transient
 from shared.host_leases import SessionRefused
@@ -222,21 +222,24 @@ class ImapTarget:
             self._create_uses[name] = use
         return name
 
-    def ensure_folder(self, name: str) -> list[str]:
+    def ensure_folder(self, name: str, announce: Announce | None = None) -> list[str]:
         """Create the folder and any missing parents; returns the names actually created."""
-        return self.ensure_folders([name])
+        return self.ensure_folders([name], announce)
 
     @translated("CREATE")
-    def ensure_folders(self, names: Sequence[str]) -> list[str]:
+    def ensure_folders(self, names: Sequence[str], announce: Announce | None = None) -> list[str]:
         """Create the folders and their missing parents, with every CREATE and SUBSCRIBE pipelined:
         a distant server costs one round trip, not two per folder. Returns the names created. The further
-        lanes start logging in meanwhile (:meth:`warm`)."""
+        lanes start logging in meanwhile (:meth:`warm`). ``announce`` hears the names missing from the
+        session's LIST before any CREATE is sent."""
         self.warm()
         wanted: list[str] = []
         for name in names:
             for each in [*folder_map.ancestors(name, self.delimiter), name]:
                 if each not in self.existing and each.upper() != "INBOX" and each not in wanted:
                     wanted.append(each)
+        if wanted and announce is not None:
+            announce(list(wanted))
         imap = self.client._imap
         tags = []
         for name in wanted:  # parents come before their children, and the server runs commands in order

@@ -75,14 +75,18 @@ class ImapUndo:
         delimiter = self.target.delimiter
         for name in sorted({f.target_folder for f in folders}, key=lambda f: (-f.count(delimiter), f)):
             why = self.delete_folder_if_empty(name)
+            if why is None:  # not there: announced but refused by the target, or removed since
+                yield Removal(1, 0, ())
+                continue
             yield Removal(1, 0 if why else 1, (why,) if why else ())
 
     @translated("the removal of a folder")
-    def delete_folder_if_empty(self, name: str) -> str:
-        """Delete a folder the migration created; returns why it was kept, or "" if gone."""
+    def delete_folder_if_empty(self, name: str) -> str | None:
+        """Delete a folder the migration created; returns why it was kept, "" once deleted, None if it was
+        not there."""
         client = self.client
         if not client.folder_exists(name):
-            return ""
+            return None
         held = int(client.folder_status(name, [b"MESSAGES"])[b"MESSAGES"])
         if held:
             return f"{name} was kept: it holds {counted(held, 'message')} that the migration did not put there"

@@ -13,7 +13,7 @@ from typing import Literal
 from shared import folder_map
 from shared.adapters.mail_batches import write_mail
 from shared.adapters.memory.account import DELIMITER, MemItem, MemoryAccount
-from shared.adapters.ports import Outgoing, Placed, PlacementSink, WriteContext
+from shared.adapters.ports import Announce, Outgoing, Placed, PlacementSink, WriteContext
 from shared.adapters.records import ItemRecord, MailRecord, PimRecord
 from shared.errors import ItemRejected, Transient
 from shared.events import CreatedThing
@@ -32,15 +32,15 @@ class MemoryMailTarget:
     def folder_ref(self, name: str) -> str:
         return ""
 
-    def ensure_folders(self, names: Sequence[str]) -> list[str]:
+    def ensure_folders(self, names: Sequence[str], announce: Announce | None = None) -> list[str]:
+        wanted = list(dict.fromkeys(each for name in names for each in [*folder_map.ancestors(name, DELIMITER), name]
+                                    if each not in self.account.folders))
+        if wanted and announce is not None:
+            announce(wanted)
         self.account.step("create")
-        created: list[str] = []
-        for name in names:
-            for each in [*folder_map.ancestors(name, DELIMITER), name]:
-                if each not in self.account.folders:
-                    self.account.folder(each)
-                    created.append(each)
-        return created
+        for each in wanted:
+            self.account.folder(each)
+        return wanted
 
     def write(self, records: Sequence[MailRecord], ctx: WriteContext, sink: PlacementSink) -> None:
         write_mail(self, records, ctx, sink)

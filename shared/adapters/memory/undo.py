@@ -37,8 +37,8 @@ class MemoryUndo:
         acc = self.account
         for name in sorted({f.target_folder for f in folders}, key=lambda n: (-n.count(DELIMITER), n)):
             f = acc.folders.get(name)
-            if f is None:
-                yield Removal(1, 1)
+            if f is None:  # not there: announced but refused, or removed since
+                yield Removal(1, 0)
             elif f.messages:
                 held = counted(len(f.messages), "message")
                 yield Removal(1, 0, (f"{name} was kept: it holds {held} that the migration did not put there",))
