@@ -141,6 +141,12 @@ def test_the_emulator_refuses_a_posted_file_of_3_mb_as_graph_does(emu: GraphEmul
                         json={"@odata.type": "#microsoft.graph.fileAttachment", "name": "x.bin",
                               "contentBytes": "AAAA"})
         assert answer.status_code == 400  # a task takes its own attachment type only
+        # Graph creates no attachment given in an event's create request; the emulator refuses it
+        answer = g.post("/events", json={
+            "subject": "x", "start": {"dateTime": "2026-05-04T09:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2026-05-04T10:00:00", "timeZone": "UTC"},
+            "attachments": [{"@odata.type": "#microsoft.graph.fileAttachment", "name": "a", "contentBytes": "AAAA"}]})
+        assert answer.status_code == 400
 
 
 def test_the_graph_source_reads_an_events_files_and_names_an_attached_item(emu: GraphEmulator) -> None:
