@@ -2,19 +2,19 @@
 
 Read (the source): an event's file attachments with their bytes, name, type, content id and inline mark, and a To Do
 task's (name, type, bytes from ``$value``), listed when Graph says it has some (``hasAttachments``); an attached item
-or a link is named in the report. Written:
+or a link is named in the report.
 
-Graph creates an event without its attachments and takes each afterwards: below 3 MB with one
-``POST /events/{id}/attachments`` (a fileAttachment, its bytes in base64: Graph refuses a request body over 4 MB),
-larger ones through an upload session (``createUploadSession``, then byte ranges), as for e-mail. A series' master
-gets them; Graph has no attachments on a single occurrence created by a patch. A To Do task takes a
-``taskFileAttachment`` the same way below 3 MB; its upload sessions (3 to 25 MB) are not done in this version, and
-such a file is named in the report (an item arrives in one record of at most 2 MB, so none that large comes from a
-source). An item found again after a crash gets only the attachments whose names it does not hold yet.
+Written: Graph creates an event without attachments (none can go in the create request) and takes each afterwards:
+below 3 MB with one ``POST /events/{id}/attachments`` (a fileAttachment, its bytes in base64: Graph refuses a
+request body over 4 MB), larger ones through an upload session (``createUploadSession``, then byte ranges), as for
+e-mail. A series' master gets them; Graph has no attachments on a single occurrence created by a patch. A To Do task
+takes a ``taskFileAttachment`` the same way below 3 MB; its upload sessions (3 to 25 MB) are not done in this
+version, and such a file is named in the report (an item arrives in one record of at most 2 MB, so none that large
+comes from a source). An item found again after a crash gets only the attachments whose names it does not hold yet.
 
 Contacts do not get theirs (Graph v1.0's contact has no attachments): each is named in the report. A contact's photo
-(the vCard's PHOTO) is put after the contact exists, as Graph takes it: the image as the body of
-``PUT /contacts/{id}/photo/$value`` (again on a retry: it replaces itself).
+(the vCard's PHOTO) is put after the contact exists, as Graph takes it: the image as the body of ``PUT
+/contacts/{id}/photo/$value`` (again on a retry: it replaces itself).
 """
 
 from __future__ import annotations
