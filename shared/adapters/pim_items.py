@@ -7,9 +7,13 @@ pass (the ledger's dedupe), whatever system it is read from.
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Sequence
 from typing import Any
 
 from shared.events import Event, ItemResult, PimItem, encode
+from shared.formats import item_attachments
+from shared.formats.item_attachments import ItemAttachment
 
 # Operation → the item type its results are counted as.
 ITEM_TYPE = {"contacts": "contact", "contact_groups": "contact_group", "calendars": "calendar", "tasks": "task",
@@ -30,6 +34,12 @@ def pim_item(mid: str, operation: str, source_id: str, fmt: str, name: str, payl
 # with a photo of several megabytes, an event with a huge body) is reported failed instead of sent, so it cannot
 # stop its operation (the broker would refuse the record again on every retry).
 MAX_RECORD_BYTES = 2_000_000
+RECORD_MARGIN = 16_384  # the envelope, the name and the report notes beside the payload
+
+
+def payload_size(payload: str) -> int:
+    """The bytes a payload takes in a record (JSON escapes line breaks and quotes)."""
+    return len(json.dumps(payload, ensure_ascii=False).encode())
 
 
 def too_large(item: Event) -> ItemResult | None:
@@ -42,3 +52,12 @@ def too_large(item: Event) -> ItemResult | None:
     return ItemResult(item_key=str(getattr(item, "item_key", "")), result="failed", bytes=size,
                       reason=f"too large to carry: {size / 1e6:.1f} MB as one record, at most "
                              f"{MAX_RECORD_BYTES / 1e6:.1f} MB", **fields)
+
+
+def carry_attachments(extra: list[str], attachments: Sequence[ItemAttachment], used: int,
+                      line_name: str = item_attachments.ICAL_NAME) -> list[str]:
+    """Adds to a record's kept lines the attachments that fit in one record beside ``used`` bytes of payload
+    (the item without them); returns the report's note for each one left out."""
+    kept, notes = item_attachments.fit(attachments, MAX_RECORD_BYTES - used - RECORD_MARGIN, MAX_RECORD_BYTES)
+    extra.extend(a.line(line_name) for a in kept)
+    return notes

@@ -64,7 +64,7 @@ class Line:
     def text(self) -> str:
         """The line as vobject writes it, unfolded: how a property without a field is kept."""
         params = {k: v for k, v in self.params.items() if k != "CHARSET"}  # the text is decoded
-        return serialize_line(self.name, self.value, params, self.group).rstrip("\r\n")
+        return re.sub(r"\r\n[ \t]", "", serialize_line(self.name, self.value, params, self.group).rstrip("\r\n"))
 
 
 def read_line(text: str, number: int) -> Line:

@@ -7,10 +7,12 @@ from typing import Any
 
 from . import query, render, resolve
 from .call import Answer, Call
-from .errors import bad_request, not_found
+from .errors import GraphError, bad_request, not_found
 from .ids import new_id
 from .routing import Route
 from .store import Attachment, Entry, Mailbox
+
+MAX_POST = 3 * 1024 * 1024  # a file this size or larger goes through an upload session
 
 
 def add(call: Call, entry: Entry, meta: dict[str, Any], content: bytes, odata_type: str = "fileAttachment") -> Attachment:
@@ -91,6 +93,10 @@ def create(call: Call, p: dict[str, str]) -> Answer:
     body = call.json()
     call.emulator.validator.check_request("attachment", body)
     att = add_from_json(call, entry, body)
+    if att.props["size"] >= MAX_POST:  # Graph: "limits the size of the attachment you can add to under 3 MB"
+        entry.attachments.remove(att)
+        raise GraphError(413, "RequestEntityTooLarge", f"An attachment of {att.props['size']} bytes must be uploaded "
+                         "in an upload session (a POST takes under 3 MB).")
     entry.touch(call.emulator.clock.iso())
     return Answer(201, render.attachment(att), entity_type="attachment")
 

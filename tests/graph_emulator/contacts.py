@@ -24,7 +24,7 @@ def folder(call: Call, key: str) -> Entry:
     return resolve.entry(call, key, "contactFolder", well_known=True)
 
 
-def _contact(call: Call, p: dict[str, str]) -> Entry:
+def contact_of(call: Call, p: dict[str, str]) -> Entry:
     entry = resolve.entry(call, p["contact"], "contact")
     if "cfolder" in p and entry.parent != folder(call, p["cfolder"]).id:
         raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
@@ -74,7 +74,7 @@ def list_contacts(call: Call, p: dict[str, str]) -> Answer:
 
 def get(call: Call, p: dict[str, str]) -> Answer:
     opts = query.parse(call.emulator.schema, "contact", call.query, frozenset({"$select", "$expand"}))
-    return Answer(200, render.entity(call, _contact(call, p), opts), entity_type="contact")
+    return Answer(200, render.entity(call, contact_of(call, p), opts), entity_type="contact")
 
 
 def create(call: Call, p: dict[str, str]) -> Answer:
@@ -97,7 +97,7 @@ def create(call: Call, p: dict[str, str]) -> Answer:
 
 
 def update(call: Call, p: dict[str, str]) -> Answer:
-    entry = _contact(call, p)
+    entry = contact_of(call, p)
     body = call.json()
     call.emulator.validator.check_request("contact", body, INLINE)
     merged = {**entry.props, **body}
@@ -108,7 +108,7 @@ def update(call: Call, p: dict[str, str]) -> Answer:
 
 
 def delete(call: Call, p: dict[str, str]) -> Answer:
-    call.mailbox.remove(_contact(call, p))
+    call.mailbox.remove(contact_of(call, p))
     return Answer(204)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from . import (
     attachments,
+    contact_photos,
     contacts,
     events,
     mail_folders,
@@ -13,6 +14,7 @@ from . import (
     permanent_delete,
     rules,
     todo,
+    todo_attachments,
     upload_sessions,
     users,
 )
@@ -26,8 +28,10 @@ ALL: list[Route] = [
     *messages.ROUTES,
     *rules.ROUTES,
     *mail_folders.ROUTES,
+    *contact_photos.ROUTES,
     *contacts.ROUTES,
     *events.ROUTES,
+    *todo_attachments.ROUTES,
     *todo.ROUTES,
     *users.ROUTES,
 ]

@@ -43,6 +43,7 @@ class Entry:
     multi_extended: dict[str, list[Any]] = field(default_factory=dict)
     attachments: list[Attachment] = field(default_factory=list)
     mime: bytes | None = None  # the MIME a message was created from
+    photo: tuple[str, bytes] | None = None  # a contact's photo: (content type, bytes)
     well_known: str | None = None
 
     def touch(self, now_iso: str) -> None:

@@ -19,7 +19,7 @@ def task_list(call: Call, key: str) -> Entry:
     return resolve.entry(call, key, "todoTaskList")
 
 
-def _task(call: Call, p: dict[str, str]) -> Entry:
+def task_of(call: Call, p: dict[str, str]) -> Entry:
     lst = task_list(call, p["list"])
     entry = resolve.entry(call, p["task"], "todoTask")
     if entry.parent != lst.id:
@@ -92,7 +92,7 @@ def list_tasks(call: Call, p: dict[str, str]) -> Answer:
 
 def get_task(call: Call, p: dict[str, str]) -> Answer:
     opts = query.parse(call.emulator.schema, "todoTask", call.query, frozenset({"$select"}))
-    return Answer(200, render.entity(call, _task(call, p), opts), entity_type="todoTask")
+    return Answer(200, render.entity(call, task_of(call, p), opts), entity_type="todoTask")
 
 
 def create_task(call: Call, p: dict[str, str]) -> Answer:
@@ -111,7 +111,7 @@ def create_task(call: Call, p: dict[str, str]) -> Answer:
 
 
 def update_task(call: Call, p: dict[str, str]) -> Answer:
-    entry = _task(call, p)
+    entry = task_of(call, p)
     body = call.json()
     call.emulator.validator.check_request("todoTask", body)
     changes = {k: v for k, v in body.items() if k not in TASK_READ_ONLY and "@" not in k}
@@ -125,7 +125,7 @@ def update_task(call: Call, p: dict[str, str]) -> Answer:
 
 
 def delete_task(call: Call, p: dict[str, str]) -> Answer:
-    call.mailbox.remove(_task(call, p))
+    call.mailbox.remove(task_of(call, p))
     return Answer(204)
 
 

@@ -425,17 +425,20 @@ def test_an_html_task_body_stays_html_and_a_text_body_text(acc: Account) -> None
             assert not isinstance(copy.body, HTMLBody) and str(copy.body) == "plain <b>not markup</b>"
 
 
-def test_an_event_attachment_is_reported_not_dropped_silently(acc: Account) -> None:
-    from exchangelib import CalendarItem, EWSDateTime
-    from exchangelib.attachments import FileAttachment
+def test_an_attached_item_is_reported_not_dropped_silently(acc: Account) -> None:
+    """A file travels in the item's text (tests/integration/test_ews_item_attachments.py); an attached item is named."""
+    from exchangelib import CalendarItem, EWSDateTime, Message
+    from exchangelib.attachments import FileAttachment, ItemAttachment
 
     utc = EWSTimeZone("UTC")
     item = CalendarItem(account=acc, folder=acc.calendar, subject="with file",
                         start=EWSDateTime(2026, 5, 4, 9, tzinfo=utc), end=EWSDateTime(2026, 5, 4, 10, tzinfo=utc))
     item.save()
     item.attach(FileAttachment(name="agenda.pdf", content=b"%PDF-1.4 x"))
+    item.attach(ItemAttachment(name="the minutes", item=Message(subject="m", body="b")))
     [source] = list(acc.calendar.all())
-    assert any("agenda.pdf" in note for note in event_from_ews(source).lossy)
+    assert event_from_ews(source).lossy == ["attached item 'the minutes' (an Exchange item inside the item; only "
+                                            "file attachments are carried)"]
 
 
 def test_a_reminder_relative_to_the_end_keeps_its_moment() -> None:

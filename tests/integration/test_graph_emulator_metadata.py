@@ -132,9 +132,11 @@ def _workout(g: httpx.Client) -> None:
     g.get("/mailFolders/delta")
     g.get(f"/messages/{msg['id']}", headers={"Prefer": 'outlook.body-content-type="text"'})
     cf = g.post("/contactFolders", json={"displayName": "Work"}).json()
-    g.post(f"/contactFolders/{cf['id']}/contacts", json={
+    person = g.post(f"/contactFolders/{cf['id']}/contacts", json={
         "givenName": "A", "emailAddresses": [{"address": "a@b.test"}], "birthday": "1990-01-01T00:00:00Z",
-        "businessAddress": {"city": "Berlin", "countryOrRegion": "DE"}})
+        "businessAddress": {"city": "Berlin", "countryOrRegion": "DE"}}).json()
+    g.put(f"/contacts/{person['id']}/photo/$value", content=b"\xff\xd8\xff", headers={"Content-Type": "image/jpeg"})
+    g.get(f"/contacts/{person['id']}/photo")
     g.get("/contacts/delta")
     g.get("/contactFolders/delta")
     g.get(f"/contactFolders/{cf['id']}/contacts/delta")
@@ -162,6 +164,11 @@ def _workout(g: httpx.Client) -> None:
         "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
                        "range": {"type": "noEnd", "startDate": "2026-01-05"}}})
     g.get(f"/todo/lists/{lst['id']}/tasks/delta")
+    todo = g.get(f"/todo/lists/{lst['id']}/tasks").json()["value"][0]
+    g.post(f"/todo/lists/{lst['id']}/tasks/{todo['id']}/attachments", json={
+        "@odata.type": "#microsoft.graph.taskFileAttachment", "name": "a.txt", "contentType": "text/plain",
+        "contentBytes": "YQ=="})
+    g.get(f"/todo/lists/{lst['id']}/tasks/{todo['id']}/attachments")
     archive = g.get("/mailFolders/archive").json()["id"]
     g.post("/mailFolders/inbox/messageRules", json={
         "displayName": "r", "sequence": 1, "conditions": {"fromAddresses": [{"emailAddress": {"address": "a@b.c"}}]},
@@ -179,7 +186,8 @@ def test_every_answer_fits_the_model(emu: GraphEmulator) -> None:
         _workout(g)
     kinds = {t for t, _ in emu.emitted}
     assert {"message", "mailFolder", "contact", "contactFolder", "event", "calendar", "todoTask", "todoTaskList",
-            "messageRule", "mailboxSettings", "attachment", "uploadSession", "user"} <= kinds
+            "messageRule", "mailboxSettings", "attachment", "uploadSession", "user", "taskFileAttachment",
+            "attachmentBase", "profilePhoto"} <= kinds
     problems = [p for t, obj in emu.emitted for p in _object(t, obj, t)]
     assert problems == []
     assert len(emu.emitted) > 40
@@ -204,6 +212,7 @@ def _walk(pattern: str) -> None:
         spec = _members(current).get(step)
         if spec is not None and (spec.navigation or spec.type in GRAPH.types):
             current, collection = spec.type, spec.collection and spec.navigation
+            after_key = spec.navigation and not spec.collection  # one item (a contact's photo): its $value too
             continue
         ops = [op for op in GRAPH.operations
                if op.name == step and op.binding_collection == collection and _derives(current, op.binding)]
@@ -222,6 +231,7 @@ def test_every_served_path_is_a_model_path() -> None:
     "calendars/{cal}/permanentDelete",                 # in Graph, not in the model: the emulator does not do it
     "messages/{message}/extensions",                   # likewise
     "todo/lists/{list}/tasks/{task}/checklistItems",   # likewise
+    "contacts/{contact}/photo/{photo}",                # a contact has one photo, not a collection
     "messages/{message}/bogus",
     "messages/move",                                   # move is bound to one message, not the collection
     "mailFolders/{folder}/messages/{message}/attachments/$value",

@@ -211,6 +211,9 @@ def test_dist_list_file_contact_appointment_and_list() -> None:
         assert body is not None
         bodies.append(body.get_content().strip())
     assert bodies == ["This is the appointment at 9", "This is the one at 10"]
+    # ...so they stay occurrences: no ATTACH line, nothing named as left out
+    assert not any(line.startswith("ATTACH") for line in ics) and appointment.notes == ()
+    assert "X-MAILFERRY-ATTACH" not in contact.vcard and contact.notes == ()
 
 
 def vevents(ics: str) -> list[list[str]]:

@@ -12,17 +12,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 from exchangelib import Account, CalendarItem, Contact, DistributionList, Task
+from exchangelib.attachments import FileAttachment
 
 from shared.adapters.ews.containers import containers
+from shared.adapters.ews.item_files import files_from_ews
 from shared.adapters.ews.mapping import contact_from_ews, event_from_ews, group_from_ews, task_from_ews
-from shared.adapters.pim_items import pim_item
+from shared.adapters.pim_items import carry_attachments, payload_size, pim_item
 from shared.events import PimItem
 from shared.formats.calendar_name import with_name
 from shared.formats.calendar_zone import with_zone
 from shared.formats.ical import Calendar, serialize_calendar
+from shared.formats.item_attachments import ICAL_NAME, VCARD_NAME
 from shared.formats.settings import auto_reply_from_ews, rule_from_ews
 from shared.formats.vcard import serialize_vcard
 
@@ -35,8 +39,8 @@ def read(account: Account, operation: str, mid: str,
         for c in account.contacts.all():
             if isinstance(c, Contact) and not isinstance(c, DistributionList):
                 card = contact_from_ews(c)
-                yield pim_item(mid, operation, c.id, "vcard", c.display_name or "", serialize_vcard(card.value),
-                            card.lossy)
+                text, notes = _with_files(c, card.value.extra, partial(serialize_vcard, card.value), VCARD_NAME)
+                yield pim_item(mid, operation, c.id, "vcard", c.display_name or "", text, card.lossy + notes)
     elif operation == "contact_groups":
         for dl in account.contacts.all():
             if isinstance(dl, DistributionList):
@@ -57,14 +61,16 @@ def read(account: Account, operation: str, mid: str,
                 cal = with_name(Calendar(events=[event.value]), name)
                 if ev.is_all_day:  # its days belong to its zone (see shared.formats.calendar_zone)
                     with_zone(cal, getattr(ev, "_start_timezone", None))
-                yield pim_item(mid, operation, ev.id, "ical", ev.subject or "", serialize_calendar(cal), event.lossy)
+                text, notes = _with_files(ev, event.value.extra, partial(serialize_calendar, cal))
+                yield pim_item(mid, operation, ev.id, "ical", ev.subject or "", text, event.lossy + notes)
     elif operation == "tasks":  # likewise the default task folder and every task folder below it
         for folder, name in containers(account, account.tasks):
             for t in folder.all():
                 if isinstance(t, Task):
                     task = task_from_ews(t)
-                    yield pim_item(mid, operation, t.id, "ical", t.subject or "",
-                                   serialize_calendar(with_name(Calendar(tasks=[task.value]), name)), task.lossy)
+                    cal = with_name(Calendar(tasks=[task.value]), name)
+                    text, notes = _with_files(t, task.value.extra, partial(serialize_calendar, cal))
+                    yield pim_item(mid, operation, t.id, "ical", t.subject or "", text, task.lossy + notes)
     elif operation == "rules":
         paths = folder_paths()
         for rule in account.rules:
@@ -74,3 +80,14 @@ def read(account: Account, operation: str, mid: str,
         yield pim_item(mid, operation, "oof", "json", "auto-reply", auto_reply_from_ews(account.oof_settings).to_json())
     else:
         raise ValueError(f"unknown operation {operation!r}")
+
+
+def _with_files(item: Any, extra: list[str], text: Callable[[], str], line_name: str = ICAL_NAME
+                ) -> tuple[str, list[str]]:
+    """The item's text with its file attachments in ``extra`` (the record's kept lines) as far as one record holds
+    them, and the report's notes for the others; an item without attachments is not fetched again."""
+    if not any(isinstance(a, FileAttachment) and not a.is_contact_photo for a in item.attachments or []):
+        return text(), []
+    bare = text()
+    notes = carry_attachments(extra, files_from_ews(item), payload_size(bare), line_name)
+    return text(), notes

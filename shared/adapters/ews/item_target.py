@@ -7,9 +7,10 @@ and undo puts it back. What the target cannot hold is reported with the item.
 Items are marked in flight before they are written, like mail. Each created item
 carries the mailferry marker (:mod:`shared.adapters.ews.marker`); a retry looks for
 the markers of the items still in flight and records what it finds instead of
-creating it again. Only in-flight items cost a search (one FindItem and one GetItem
-per folder and 50 markers). Rules carry no properties: :mod:`shared.adapters.ews.rules`
-finds them among the rules that appeared since the first attempt.
+creating it again, adding the files it may lack (they are created after the item). Only
+in-flight items cost a search (one FindItem and one GetItem per folder and 50 markers).
+Rules carry no properties: :mod:`shared.adapters.ews.rules` finds them among the rules
+that appeared since the first attempt.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from exchangelib import Account
+from exchangelib.attachments import FileAttachment
 from exchangelib.properties import ItemId
 
 from shared.adapters.ews.containers import FolderByName
@@ -215,9 +217,27 @@ class PimWriter:
             existing = found.get(part.marker, [])
             if not existing:
                 part.item.save()
+            else:
+                self._adopt_files(part.item, existing[0])
             refs.extend(existing or [part.item.id])
             lossy += part.finish(existing[0] if existing else None)
         return lossy
+
+    def _adopt_files(self, unsaved: Any, ref: str) -> None:
+        """A copy found after a crash may lack files: Exchange creates them after the item (CreateAttachment
+        follows CreateItem). Those it does not hold by name are added now."""
+        wanted = [a for a in unsaved.attachments or [] if isinstance(a, FileAttachment)]
+        if not wanted:
+            return
+        [found] = self.account.fetch(ids=[ItemId(id=ref)])
+        if isinstance(found, Exception):
+            raise found
+        have = {a.name for a in found.attachments or []}
+        for a in wanted:
+            if a.name not in have:
+                found.attach(FileAttachment(name=a.name, content=a.content, content_type=a.content_type,
+                                            content_id=a.content_id, is_inline=a.is_inline,
+                                            is_contact_photo=a.is_contact_photo))
 
     def _occurrences(self, mapping: EventMapping) -> Callable[[str | None], list[str]]:
         """Modified and deleted occurrences, applied once the master exists; on a master found after

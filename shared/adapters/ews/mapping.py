@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import calendar as pycal
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -41,7 +41,8 @@ from exchangelib.recurrence import (
     WeeklyPattern,
 )
 
-from shared.formats import FormatError, free_busy, html_body, parse_line
+from shared.adapters.ews.item_files import attach_to_ews, attached_items
+from shared.formats import FormatError, free_busy, html_body, item_attachments, parse_line
 from shared.formats.ical import (
     WEEKDAYS,
     Alarm,
@@ -182,9 +183,16 @@ def _as_date(value: DateOrDateTime) -> date:
 
 
 def attachment_notes(item: Any) -> list[str]:
-    """The item's attachments other than its contact photo: the neutral formats carry none of them."""
-    return [f"attachment {getattr(a, 'name', None) or '(no name)'!r} (attachments of contacts, events and "
-            "tasks are not migrated)" for a in item.attachments or [] if not getattr(a, "is_contact_photo", False)]
+    """The item's attachments the neutral formats do not carry: attached items (its files travel,
+    :mod:`shared.adapters.ews.item_files`)."""
+    return attached_items(item)
+
+
+def _with_files(item: Any, lines: list[str], lossy: list[str]) -> list[str]:
+    """The attachments among a record's kept lines attached to the unsaved item; returns the other lines."""
+    files, rest = item_attachments.split(lines)
+    lossy.extend(attach_to_ews(item, files))
+    return rest
 
 
 # -- contacts ---------------------------------------------------------------------------
@@ -332,7 +340,7 @@ def contact_to_ews(card: ContactCard, account: Any = None, folder: Any = None) -
         lossy.append(f"photo by reference {card.photo_uri}")
     if card.uid is not None:
         lossy.append("UID (Exchange assigns its own item id)")
-    rest = _contact_extras(card.extra, contact, lossy)
+    rest = _contact_extras(_with_files(contact, card.extra, lossy), contact, lossy)
     extra = _extra_names([x for x in rest if not x.upper().startswith(("PRODID", "REV"))])
     if extra:
         lossy.append("properties without Exchange field: " + ", ".join(extra))
@@ -884,9 +892,11 @@ def event_to_ews(
     """
     tz = EWSTimeZone(default_tz if isinstance(default_tz, str) else default_tz.key)
     lossy: list[str] = []
-    fields = _event_fields(event, tz, lossy)
+    files, rest = item_attachments.split(event.extra)
+    fields = _event_fields(replace(event, extra=rest), tz, lossy)
     kwargs: dict[str, Any] = {"account": account, "folder": folder} if account is not None else {}
     item = CalendarItem(**kwargs, **{k: v for k, v in fields.items() if v is not None})
+    lossy.extend(attach_to_ews(item, files))
     if event.is_all_day:
         item._start_timezone = tz
         item._end_timezone = tz
@@ -1109,7 +1119,8 @@ def task_to_ews(task: TaskRecord, account: Any = None, folder: Any = None) -> Ma
         lossy.append("task organizer/attendees (assignment is not migrated)")
     if task.location:
         lossy.append(f"location {task.location!r}")
-    extra = _extra_names([x for x in task.extra if not x.upper().startswith(("DTSTAMP", "SEQUENCE", _STATUS_WORD))
+    extra = _extra_names([x for x in _with_files(item, task.extra, lossy)
+                          if not x.upper().startswith(("DTSTAMP", "SEQUENCE", _STATUS_WORD))
                           and not html_body.is_alt_desc(x)])
     if extra:
         lossy.append("properties without Exchange field: " + ", ".join(extra))

@@ -94,14 +94,16 @@ class GraphClient:
         return self.base + path
 
     def _send(self, method: str, url: str, *, params: dict[str, str] | None, body: Any, headers: dict[str, str],
-              stream: bool, slots: int) -> httpx.Response:
+              stream: bool, slots: int, content: bytes | None = None) -> httpx.Response:
         renewed = False
         for attempt in range(ATTEMPTS):
             hdrs = {"Authorization": f"Bearer {self.tokens.token(force=renewed and attempt > 0)}",
                     "Prefer": IMMUTABLE_IDS, **headers}
             try:
                 with self.budget.slots(slots) if slots else self._counted():
-                    req = self.http.build_request(method, url, params=params, json=body, headers=hdrs)
+                    req = (self.http.build_request(method, url, params=params, json=body, headers=hdrs)
+                           if content is None else
+                           self.http.build_request(method, url, params=params, content=content, headers=hdrs))
                     resp = self.http.send(req, stream=stream)
                     if stream and resp.status_code < 300:
                         return resp  # the caller reads it, still holding its slot (see stream)
@@ -168,6 +170,12 @@ class GraphClient:
             return Transient(f"Microsoft Graph answered {status} {code}")
         refused = BadRequest if status == 400 else ServerRefused
         return refused(f"Microsoft Graph refused a request ({status} {code}: {message})")
+
+    def put_bytes(self, path: str, content: bytes, content_type: str) -> Any:
+        """A PUT of raw bytes (a contact's photo), answered like :meth:`request`."""
+        resp = self._send("PUT", self.url(path), params=None, body=None, headers={"Content-Type": content_type},
+                          stream=False, slots=1, content=content)
+        return self._checked(resp)
 
     def get(self, path: str, params: dict[str, str] | None = None) -> Any:
         return self.request("GET", path, params=params)

@@ -13,11 +13,13 @@ for only among the rules that appeared since.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from shared.adapters.graph.client import GraphClient
 from shared.adapters.graph.containers import Containers
+from shared.adapters.graph.item_files import attach_to_event, attach_to_task, put_photo
 from shared.adapters.graph.mail_target import GraphTarget
 from shared.adapters.graph.mapping import auto_reply_from_graph, parse_utc
 from shared.adapters.graph.mime_message import MARKER
@@ -34,10 +36,11 @@ from shared.adapters.ports import Placed, PlacementSink, WriteContext
 from shared.adapters.records import ItemRecord, PimRecord
 from shared.errors import ItemRejected, ServerRefused
 from shared.events import CreatedThing, PimItem
-from shared.formats import FormatError
+from shared.formats import FormatError, item_attachments
 from shared.formats.calendar_name import calendar_name
 from shared.formats.calendar_zone import calendar_zone
 from shared.formats.ical import EventRecord, parse_calendar
+from shared.formats.item_attachments import not_held
 from shared.formats.settings import AutoReply, RuleModel
 from shared.formats.vcard import parse_vcard
 
@@ -95,9 +98,12 @@ class GraphItemTarget:
     def _one(self, item: PimItem, inflight: bool, refs: list[str]) -> list[str]:
         kind = item.item_type
         if kind == "contact":
-            mapped = contact_to_graph(parse_vcard(item.payload))
-            self._create("contact", item.item_key, 0, mapped.value, inflight, refs)
-            return mapped.lossy
+            card = parse_vcard(item.payload)
+            files, rest = item_attachments.split(card.extra)
+            mapped = contact_to_graph(replace(card, extra=rest))
+            contact_id, _created = self._create("contact", item.item_key, 0, mapped.value, inflight, refs)
+            return (mapped.lossy + not_held(files, "Graph's contacts have no attachments")
+                    + put_photo(self.client, contact_id, card.photo, card.photo_type))
         if kind == "calendar":
             lossy: list[str] = []
             cal = parse_calendar(item.payload)
@@ -112,9 +118,13 @@ class GraphItemTarget:
             name = calendar_name(cal)
             lst = self.containers.task_list(name) if name else self._default()
             for task in cal.tasks:
-                mapped = task_to_graph(task)
-                refs.append(self._task(lst, mapped.value, inflight))
-                lossy += mapped.lossy
+                files, rest = item_attachments.split(task.extra)
+                mapped = task_to_graph(replace(task, extra=rest))
+                ref, created = self._task(lst, mapped.value, inflight)
+                refs.append(ref)
+                _kind, list_id, task_id = ref.split(":")
+                lossy += mapped.lossy + attach_to_task(self.client, f"/todo/lists/{list_id}/tasks/{task_id}", files,
+                                                       created)
             return lossy
         if kind == "rule":
             return self._rule(item, inflight, refs)
@@ -159,9 +169,10 @@ class GraphItemTarget:
 
     def _event(self, key: str, n: int, event: EventRecord, inflight: bool, refs: list[str],
                collection: str, day_zone: str | None = None) -> list[str]:
-        mapped = event_to_graph(event, day_zone)
-        master, _created = self._create("calendar", key, n, mapped.value, inflight, refs, collection)
-        lossy = list(mapped.lossy)
+        files, rest = item_attachments.split(event.extra)
+        mapped = event_to_graph(replace(event, extra=rest), day_zone)
+        master, created = self._create("calendar", key, n, mapped.value, inflight, refs, collection)
+        lossy = list(mapped.lossy) + attach_to_event(self.client, master, files, created)
         if "recurrence" in mapped.value and (event.exceptions or event.exdates):
             lossy += self._occurrences(master, event, day_zone)
         return lossy
@@ -209,7 +220,8 @@ class GraphItemTarget:
             self._default_list = str(found["id"])
         return self._default_list
 
-    def _task(self, lst: str, body: dict[str, Any], inflight: bool) -> str:
+    def _task(self, lst: str, body: dict[str, Any], inflight: bool) -> tuple[str, bool]:
+        """The task's ref, and whether it was made now (else found again after a crash)."""
         if inflight:
             claimed = {r for e in self.ctx.known.values() for r in e.ref.split()}
             for t in self.client.pages(f"/todo/lists/{lst}/tasks", {"$top": "100"}):
@@ -217,9 +229,9 @@ class GraphItemTarget:
                 if ref not in claimed and all(t.get(k) == v for k, v in body.items() if k in ("title", "status")) \
                         and (t.get("body") or {}).get("content", "") == (body.get("body") or {}).get("content", "") \
                         and _day(t.get("dueDateTime")) == _day(body.get("dueDateTime")):
-                    return ref
+                    return ref, False
         made = self.client.request("POST", f"/todo/lists/{lst}/tasks", body=body)
-        return f"task:{lst}:{made['id']}"
+        return f"task:{lst}:{made['id']}", True
 
     # -- rules and the auto-reply --------------------------------------------------------------
     def _rule_ids(self) -> list[str]:

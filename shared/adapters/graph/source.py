@@ -15,6 +15,7 @@ requests of 20 (read, follow-up flag with complete, draft, categories, received 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from shared import folder_map
 from shared.adapters.fetch_whole import as_chunks
 from shared.adapters.graph.client import DeltaGone, GraphClient, NotFound
 from shared.adapters.graph.delta_store import DeltaStore, NoDeltaStore
+from shared.adapters.graph.item_files import files_from_event, files_from_task, photo_of
 from shared.adapters.graph.mapping import (
     auto_reply_from_graph,
     contact_from_graph,
@@ -33,7 +35,7 @@ from shared.adapters.graph.mapping import (
     rule_from_graph,
     task_from_graph,
 )
-from shared.adapters.pim_items import pim_item
+from shared.adapters.pim_items import carry_attachments, payload_size, pim_item
 from shared.adapters.ports import Fetched, FetchLimits, ItemListing, WholeItem
 from shared.errors import ServerRefused, Transient
 from shared.events import ExtractTask, FolderRef, ItemResult, ItemResults, MailChunk, MailItem, MailMeta, PimItem
@@ -283,6 +285,9 @@ class GraphSource:
             path = f"/contactFolders/{folder}/contacts" if folder else "/contacts"
             for c in self.client.pages(path, {"$top": "100"}):
                 card = contact_from_graph(c)
+                photo = photo_of(self.client, str(c["id"]))
+                if photo is not None:
+                    card.value.photo_type, card.value.photo = photo[0], base64.b64encode(photo[1]).decode("ascii")
                 yield pim_item(mid, "contacts", str(c["id"]), "vcard", c.get("displayName") or "",
                                serialize_vcard(card.value), card.lossy)
 
@@ -297,8 +302,13 @@ class GraphSource:
                 text = with_name(Calendar(events=[event.value]), name)
                 if ev.get("isAllDay"):  # its days belong to its zone (see shared.formats.calendar_zone)
                     with_zone(text, ev.get("originalStartTimeZone"))
-                yield pim_item(mid, "calendars", str(ev["id"]), "ical", ev.get("subject") or "",
-                               serialize_calendar(text), event.lossy)
+                payload = serialize_calendar(text)
+                files, notes = files_from_event(self.client, ev)
+                if files:  # as many as one record holds beside the event (see shared.formats.item_attachments)
+                    notes += carry_attachments(event.value.extra, files, payload_size(payload))
+                    payload = serialize_calendar(text)
+                yield pim_item(mid, "calendars", str(ev["id"]), "ical", ev.get("subject") or "", payload,
+                               event.lossy + notes)
 
     def _own_calendars(self) -> list[dict[str, Any]]:
         """The mailbox's own calendars: a calendar another user shared (its owner not the default calendar's)
@@ -313,8 +323,12 @@ class GraphSource:
             name = None if lst.get("wellknownListName") == "defaultList" else str(lst.get("displayName") or "")
             for t in self.client.pages(f"/todo/lists/{lst['id']}/tasks", {"$top": "100"}):
                 task = task_from_graph(t)
+                cal = with_name(Calendar(tasks=[task.value]), name)
+                payload = serialize_calendar(cal)
+                files = files_from_task(self.client, f"/todo/lists/{lst['id']}/tasks/{t['id']}", t)
+                notes = carry_attachments(task.value.extra, files, payload_size(payload)) if files else []
                 yield pim_item(mid, "tasks", str(t["id"]), "ical", t.get("title") or "",
-                               serialize_calendar(with_name(Calendar(tasks=[task.value]), name)), task.lossy)
+                               serialize_calendar(cal) if files else payload, task.lossy + notes)
 
     def close(self) -> None:
         self.client.close()

@@ -51,7 +51,8 @@ def _extra_value(line: str) -> tuple[str, str]:
 
 
 def contact_to_graph(card: ContactCard) -> Mapped[dict[str, Any]]:
-    """A card as a contact; what does not fit (a fourth e-mail address, photos, URLs beyond one) is lossy."""
+    """A card as a contact; what does not fit (a fourth e-mail address, a photo by reference, URLs beyond one) is
+    lossy. An embedded photo is not in the body: Graph takes it afterwards (``PUT photo/$value``)."""
     lossy: list[str] = []
     c: dict[str, Any] = {"displayName": card.formatted_name or " ".join(
         x for x in (card.given_name, card.family_name) if x)}
@@ -115,8 +116,8 @@ def contact_to_graph(card: ContactCard) -> Mapped[dict[str, Any]]:
         c["businessHomePage"] = card.urls[0].value
         if len(card.urls) > 1:
             lossy.append(f"{len(card.urls) - 1} of the web addresses (Graph holds one)")
-    if card.photo or card.photo_uri:
-        lossy.append("the photo")
+    if card.photo_uri:  # an embedded photo is put after the contact exists (item_files.put_photo)
+        lossy.append(f"the photo by reference {card.photo_uri}")
     return Mapped(c, lossy)
 
 

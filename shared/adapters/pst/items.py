@@ -1,13 +1,14 @@
 """A PST file's contacts, distribution lists, appointments and tasks as neutral items.
 
 The reader (:mod:`shared.adapters.pst.reader`) already built vCard and iCalendar text from
-the MAPI properties; each record becomes a :class:`PimItem` keyed by its PST node id.
+the MAPI properties, attachments included as far as one record holds them (the rest are in its
+notes); each record becomes a :class:`PimItem` keyed by its PST node id.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from shared.adapters.pim_items import pim_item
@@ -26,18 +27,9 @@ def read_pst(reader: Any, operation: str, mid: str) -> Iterator[PimItem]:
             continue
         sid = f"pst:{getattr(rec, 'source_id', '')}"
         if isinstance(rec, ContactRecord):
-            notes = _not_carried(rec.attachment_names)
-            yield pim_item(mid, operation, sid, "vcard", rec.display_name, rec.vcard, notes)
+            yield pim_item(mid, operation, sid, "vcard", rec.display_name, rec.vcard, list(rec.notes))
         elif isinstance(rec, DistListRecord):
             group = {"display_name": rec.name, "members": [list(m) for m in rec.members]}
             yield pim_item(mid, operation, sid, "json", rec.name, json.dumps(group))
-        elif isinstance(rec, AppointmentRecord):
-            names = [a.name for a in rec.attachments if not a.is_recurrence_exception]
-            yield pim_item(mid, operation, sid, "ical", rec.subject, rec.ical, _not_carried(names))
-        elif isinstance(rec, TaskRecord):
-            yield pim_item(mid, operation, sid, "ical", rec.subject, rec.ical, _not_carried(rec.attachment_names))
-
-
-def _not_carried(names: Sequence[str]) -> list[str]:
-    """The report's note per attachment the neutral formats do not carry (a changed occurrence's is read)."""
-    return [f"attachment {name!r} (attachments of contacts, events and tasks are not migrated)" for name in names]
+        elif isinstance(rec, AppointmentRecord | TaskRecord):
+            yield pim_item(mid, operation, sid, "ical", rec.subject, rec.ical, list(rec.notes))

@@ -295,6 +295,7 @@ class MapiAttachment:
     embedded: MapiMessage | None = None
     recurrence_exception: bool = False  # an appointment's changed occurrence, stored as an attachment
     contact_photo: bool = False  # PR_ATTACHMENT_CONTACTPHOTO: a contact's picture
+    inline: bool = False  # PR_ATTACHMENT_HIDDEN: shown in the body (an image its HTML refers to), not listed
 
 
 @dataclass(frozen=True)
@@ -603,9 +604,13 @@ def contact_card(props: Props, uid: str, photo: MapiAttachment | None = None) ->
     return card
 
 
-def vcard_from_contact(props: Props, uid: str, photo: MapiAttachment | None = None) -> str:
-    """vCard 3.0 (RFC 2426) text for an IPM.Contact, written by the shared vCard writer."""
-    return serialize_vcard(contact_card(props, uid, photo), "3.0")
+def vcard_from_contact(props: Props, uid: str, photo: MapiAttachment | None = None,
+                       extra: Sequence[str] = ()) -> str:
+    """vCard 3.0 (RFC 2426) text for an IPM.Contact, written by the shared vCard writer; ``extra``: more lines
+    (its attachments')."""
+    card = contact_card(props, uid, photo)
+    card.extra.extend(extra)
+    return serialize_vcard(card, "3.0")
 
 
 # --------------------------------------------------------------------------------------------
@@ -711,6 +716,7 @@ class Recurrence:
     end_minutes: int = 0
     deleted: tuple[date, ...] = ()
     exceptions: tuple[Exception_, ...] = field(default=())
+    regenerates: bool = False  # SlidingFlag: a task made again a period after each completion (tasks only)
 
     def rule(self) -> ical.RecurrenceRule:
         """The pattern as the neutral RRULE record (UNTIL: the end day's last second, local time)."""
@@ -756,7 +762,7 @@ def parse_recurrence(blob: bytes) -> Recurrence:
     r = _Reader(blob)
     r.take("<H"), r.take("<H")
     freq_code, pattern, _calendar = r.take("<H"), r.take("<H"), r.take("<H")
-    _first_date_time, period, _sliding = r.take("<I"), r.take("<I"), r.take("<I")
+    _first_date_time, period, sliding = r.take("<I"), r.take("<I"), r.take("<I")
     by_day: tuple[str, ...] = ()
     by_month_day = by_set_pos = None
     if pattern == 1:
@@ -789,6 +795,7 @@ def parse_recurrence(blob: bytes) -> Recurrence:
         count=occurrences if end_type == 0x2022 else None,
         until=minutes_to_datetime(end_date).date() if end_type == 0x2021 else None,
         week_start=_DAYS[first_dow % 7], start_date=minutes_to_datetime(start_date).date(),
+        regenerates=bool(sliding & 1),
     )
     try:
         return _with_appointment_part(r, rec, deleted, modified)
@@ -981,22 +988,29 @@ def appointment_event(props: Props, uid: str, organizer: tuple[str, str] | None 
 
 
 def vevent_from_appointment(props: Props, uid: str, organizer: tuple[str, str] | None = None,
-                            attendees: Sequence[Recipient] = (), exception_items: Sequence[Props] = ()) -> str:
-    """A VCALENDAR with one VEVENT (plus overrides for changed occurrences) for an IPM.Appointment."""
+                            attendees: Sequence[Recipient] = (), exception_items: Sequence[Props] = (),
+                            extra: Sequence[str] = ()) -> str:
+    """A VCALENDAR with one VEVENT (plus overrides for changed occurrences) for an IPM.Appointment; ``extra``:
+    more lines for the series' VEVENT (its attachments')."""
     event = appointment_event(props, uid, organizer, attendees, exception_items)
+    event.extra.extend(extra)
     return ical.serialize_calendar(ical.Calendar(events=[event]), prodid=_PST_PRODID)
 
 
-def _appointment_recurrence(props: Props) -> Recurrence | None:
-    if not prop_bool(props, (PSETID_APPOINTMENT, 0x8223)):
-        return None
-    blob = prop_bytes(props, (PSETID_APPOINTMENT, 0x8216))
+def _recurrence(props: Props, recurring: bool, blob_key: PropKey) -> Recurrence | None:
+    """The pattern stored under ``blob_key`` when the item recurs; None when it does not, or the blob is absent or
+    cannot be read."""
+    blob = prop_bytes(props, blob_key) if recurring else None
     if blob is None:
         return None
     try:
         return parse_recurrence(blob)
     except ValueError:
         return None
+
+
+def _appointment_recurrence(props: Props) -> Recurrence | None:
+    return _recurrence(props, bool(prop_bool(props, (PSETID_APPOINTMENT, 0x8223))), (PSETID_APPOINTMENT, 0x8216))
 
 
 def _event_zone(props: Props, rec: Recurrence) -> ical.VTimezone | None:
@@ -1081,13 +1095,20 @@ _TASK_STATUS = {0: "NEEDS-ACTION", 1: "IN-PROCESS", 2: "COMPLETED", 3: "IN-PROCE
 
 
 def task_record(props: Props, uid: str) -> ical.TaskRecord:
-    """The neutral task record of an IPM.Task (recurring tasks: first occurrence only)."""
+    """The neutral task record of an IPM.Task, with its recurrence (:func:`task_recurrence`)."""
     task = ical.TaskRecord()
     _common(task, props, uid)
     for key, attr in (((PSETID_TASK, 0x8104), "start"), ((PSETID_TASK, 0x8105), "due")):
         when = prop_time(props, key)
         if when is not None and when.year < 4500:
             setattr(task, attr, when.date())
+    recurrence = task_recurrence(props)
+    if recurrence is not None and not recurrence.regenerates:
+        rule = recurrence.rule()
+        rule.until = recurrence.until if rule.until is not None else None  # a day, as DTSTART is one
+        task.rrule = rule
+        if task.start is None:  # RFC 5545 wants DTSTART beside an RRULE: the pattern's first day
+            task.start = recurrence.start_date
     status = prop_int(props, (PSETID_TASK, 0x8101))
     if prop_bool(props, (PSETID_TASK, 0x811C)):
         status = 2
@@ -1104,6 +1125,26 @@ def task_record(props: Props, uid: str) -> ical.TaskRecord:
     return task
 
 
-def vtodo_from_task(props: Props, uid: str) -> str:
-    """A VCALENDAR with one VTODO for an IPM.Task."""
-    return ical.serialize_calendar(ical.Calendar(tasks=[task_record(props, uid)]), prodid=_PST_PRODID)
+def task_recurrence(props: Props) -> Recurrence | None:
+    """A recurring task's pattern: PidLidTaskRecurrence (MS-OXOTASK 2.2.2.2.15) holds the RecurrencePattern of
+    MS-OXOCAL 2.2.1.44.1 that appointments start with. None when the task does not recur (PidLidTaskFRecurring
+    unset), is the last of its series (PidLidTaskDeadOccurrence) or its pattern cannot be read."""
+    recurring = bool(prop_bool(props, (PSETID_TASK, 0x8126))) and not prop_bool(props, (PSETID_TASK, 0x8109))
+    return _recurrence(props, recurring, (PSETID_TASK, 0x8116))
+
+
+def task_notes(props: Props) -> list[str]:
+    """What a task's recurrence cannot carry, for the report."""
+    recurrence = task_recurrence(props)
+    if recurrence is not None and recurrence.regenerates:
+        unit = {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month", "YEARLY": "year"}[recurrence.frequency]
+        return [f"regenerating recurrence (a new task {recurrence.interval} {unit}(s) after each is completed): "
+                "iCalendar has no such rule; the task is carried once, without recurrence"]
+    return []
+
+
+def vtodo_from_task(props: Props, uid: str, extra: Sequence[str] = ()) -> str:
+    """A VCALENDAR with one VTODO for an IPM.Task; ``extra``: more lines (its attachments')."""
+    task = task_record(props, uid)
+    task.extra.extend(extra)
+    return ical.serialize_calendar(ical.Calendar(tasks=[task]), prodid=_PST_PRODID)

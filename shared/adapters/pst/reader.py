@@ -18,7 +18,7 @@ import hashlib
 import os
 import struct
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,8 +27,10 @@ from typing import Any
 
 import pypff
 
+from shared.adapters.pim_items import carry_attachments, payload_size
 from shared.adapters.pst import mapi as mm
 from shared.adapters.pst.mapi import MapiAttachment, MapiMessage, PropKey, Recipient
+from shared.formats.item_attachments import VCARD_NAME, ItemAttachment, safe_name
 from shared.formats.keywords import COMPLETED
 
 PS_MAPI = "00020328-0000-0000-c000-000000000046"
@@ -151,7 +153,8 @@ class ContactRecord:
     display_name: str
     emails: tuple[str, ...]
     vcard: str
-    attachment_names: tuple[str, ...] = ()  # other than the contact photo: not carried
+    attachment_names: tuple[str, ...] = ()  # other than the contact photo (carried in the vCard as they fit)
+    notes: tuple[str, ...] = ()  # what the vCard could not carry, for the report
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ class AppointmentRecord:
     is_recurring: bool
     ical: str
     attachments: tuple[PstAttachment, ...] = ()
+    notes: tuple[str, ...] = ()  # what the iCalendar text could not carry, for the report
 
 
 @dataclass(frozen=True)
@@ -174,7 +178,8 @@ class TaskRecord:
     due: datetime | None
     is_complete: bool
     ical: str
-    attachment_names: tuple[str, ...] = ()  # not carried
+    attachment_names: tuple[str, ...] = ()  # carried in the iCalendar text as they fit
+    notes: tuple[str, ...] = ()  # what the iCalendar text could not carry, for the report
 
 
 @dataclass(frozen=True)
@@ -525,9 +530,11 @@ class PstReader:
         if kind.startswith("IPM.CONTACT"):
             attachments = self._attachments(message)
             photo = next((a for a in attachments if a.contact_photo), None)
+            files = [a for a in attachments if a is not photo]
+            vcard, notes = with_files(lambda extra: mm.vcard_from_contact(props, uid, photo, extra), files,
+                                      VCARD_NAME)
             return ContactRecord(source_id, path, mm.prop_str(props, mm.PR_DISPLAY_NAME) or "",
-                                 tuple(mm.contact_emails(props)), mm.vcard_from_contact(props, uid, photo),
-                                 tuple(a.filename for a in attachments if a is not photo))
+                                 tuple(mm.contact_emails(props)), vcard, tuple(a.filename for a in files), notes)
         if kind.startswith("IPM.DISTLIST"):
             name = mm.prop_str(props, mm.PR_DISPLAY_NAME) or mm.clean_subject(mm.prop_str(props, mm.PR_SUBJECT))
             return DistListRecord(source_id, path, name, tuple(mm.dist_list_members(props)))
@@ -536,8 +543,10 @@ class PstReader:
         if kind.startswith("IPM.TASK") and not kind.startswith("IPM.TASKREQUEST"):
             due = mm.prop_time(props, (mm.PSETID_TASK, 0x8105))
             done = bool(mm.prop_bool(props, (mm.PSETID_TASK, 0x811C)))
+            files = self._attachments(message)
+            ical, notes = with_files(lambda extra: mm.vtodo_from_task(props, uid, extra), files)
             return TaskRecord(source_id, path, mm.clean_subject(mm.prop_str(props, mm.PR_SUBJECT)), due, done,
-                              mm.vtodo_from_task(props, uid), tuple(a.filename for a in self._attachments(message)))
+                              ical, tuple(a.filename for a in files), (*mm.task_notes(props), *notes))
         return self._mail(message, props, source_id, path, message_class)
 
     def _mail(self, message: Any, props: dict[PropKey, object], source_id: int, path: FolderPath,
@@ -565,15 +574,17 @@ class PstReader:
         organizer = mm.sender_of(props)
         mapi_attachments = self._attachments(message)
         exception_items = [a.embedded.props for a in mapi_attachments if a.recurrence_exception and a.embedded]
-        ical = mm.vevent_from_appointment(props, uid, organizer, [r for r in recipients if r.address != organizer[1]],
-                                          exception_items)
+        attendees = [r for r in recipients if r.address != organizer[1]]
+        files = [a for a in mapi_attachments if not a.recurrence_exception]
+        ical, notes = with_files(
+            lambda extra: mm.vevent_from_appointment(props, uid, organizer, attendees, exception_items, extra), files)
         attachments = tuple(self._appointment_attachment(a) for a in mapi_attachments)
         return AppointmentRecord(
             source_id=source_id, folder=path, subject=mm.clean_subject(mm.prop_str(props, mm.PR_SUBJECT)),
             start=mm.prop_time(props, (mm.PSETID_APPOINTMENT, 0x820D)),
             end=mm.prop_time(props, (mm.PSETID_APPOINTMENT, 0x820E)),
             is_recurring=bool(mm.prop_bool(props, (mm.PSETID_APPOINTMENT, 0x8223))),
-            ical=ical, attachments=attachments,
+            ical=ical, attachments=attachments, notes=notes,
         )
 
     @staticmethod
@@ -633,8 +644,9 @@ class PstReader:
         if method not in (ATTACH_BY_VALUE, ATTACH_OLE):
             target = mm.prop_str(props, PR_ATTACH_LONG_PATHNAME) or mm.prop_str(props, PR_ATTACH_PATHNAME) or ""
             return MapiAttachment(filename=name, data=(target + "\r\n").encode(), mime_type="text/uri-list")
+        hidden = bool(mm.prop_bool(props, PR_ATTACHMENT_HIDDEN))
         return MapiAttachment(filename=name, data=_read_all(handle), mime_type=mime_type, content_id=content_id,
-                              contact_photo=photo)
+                              contact_photo=photo, inline=hidden)
 
     def _embedded(self, handle: Any) -> MapiMessage:
         """An attached message, rebuilt from its raw property node (heap-resident properties only)."""
@@ -683,6 +695,30 @@ def _read_all(handle: Any) -> bytes:
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)
+
+
+def item_file(att: MapiAttachment) -> ItemAttachment:
+    """An attachment of a contact, appointment or task as the neutral formats carry it: an attached message
+    becomes an ``.eml`` file (what the Graph target does with one on an e-mail), a link its ``text/uri-list``."""
+    if att.embedded is not None:
+        name = safe_name(att.filename, "attached message")
+        name = name if name.lower().endswith((".eml", ".msg")) else f"{name}.eml"
+        return ItemAttachment(name, "message/rfc822", mm.build_rfc822(att.embedded))
+    maintype, subtype = mm.mime_type_for(att)
+    return ItemAttachment(safe_name(att.filename), f"{maintype}/{subtype}", att.data,
+                          content_id=(att.content_id or "").strip("<> ") or None, inline=att.inline)
+
+
+def with_files(build: Callable[[Sequence[str]], str], files: Sequence[MapiAttachment],
+               line_name: str = "ATTACH") -> tuple[str, tuple[str, ...]]:
+    """The item's text with its attachments' lines (built again only when it has some), and the report's notes
+    for those one record cannot hold."""
+    bare = build(())
+    if not files:
+        return bare, ()
+    extra: list[str] = []
+    notes = carry_attachments(extra, [item_file(a) for a in files], payload_size(bare), line_name)
+    return (build(extra) if extra else bare), tuple(notes)
 
 
 def open_pst(path: str | os.PathLike[str]) -> PstReader:

@@ -1,11 +1,12 @@
 """Contacts and contact folders. Graph v1.0 has no contact groups (distribution lists); neither has the model.
 
-Left out because the emulator does not do them: photos, open extensions, multi-value extended properties.
+Left out because the emulator does not do them: open extensions, multi-value extended properties. A contact's
+photo (profilePhoto) is stored and given back as sent; its height and width stay null (no image is decoded).
 """
 
 from __future__ import annotations
 
-from .declare import DATE_TIME, STRING, entity, nav, prop
+from .declare import DATE_TIME, INT32, STRING, entity, nav, prop
 
 TYPES = [
     entity("contactFolder", "entity",
@@ -47,5 +48,9 @@ TYPES = [
            prop("yomiCompanyName", STRING),
            prop("yomiGivenName", STRING),
            prop("yomiSurname", STRING),
-           nav("singleValueExtendedProperties", "singleValueLegacyExtendedProperty")),
+           nav("singleValueExtendedProperties", "singleValueLegacyExtendedProperty"),
+           nav("photo", "profilePhoto", many=False)),
+    entity("profilePhoto", "entity",
+           prop("height", INT32, read_only=True),
+           prop("width", INT32, read_only=True)),
 ]

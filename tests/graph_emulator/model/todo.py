@@ -1,12 +1,13 @@
 """Microsoft To Do: task lists and tasks.
 
-Left out because the emulator does not do them: checklist items, linked resources, task attachments and
-their upload sessions, open extensions, list delta.
+Left out because the emulator does not do them: checklist items, linked resources, the upload sessions of task
+attachments (a file of 3 MB or more), open extensions, list delta. Task attachments are file attachments of their
+own type (taskFileAttachment, based on attachmentBase, not on the attachment of messages and events).
 """
 
 from __future__ import annotations
 
-from .declare import BOOLEAN, DATE_TIME, STRING, entity, enum, nav, prop
+from .declare import BINARY, BOOLEAN, DATE_TIME, INT32, STRING, entity, enum, nav, prop
 
 TYPES = [
     entity("todo", "entity",
@@ -32,7 +33,16 @@ TYPES = [
            prop("reminderDateTime", "dateTimeTimeZone"),
            prop("startDateTime", "dateTimeTimeZone"),
            prop("status", "taskStatus", nullable=False),
-           prop("title", STRING)),
+           prop("title", STRING),
+           nav("attachments", "attachmentBase")),
+    entity("attachmentBase", "entity",
+           prop("contentType", STRING),
+           prop("lastModifiedDateTime", DATE_TIME, read_only=True),
+           prop("name", STRING),
+           prop("size", INT32, nullable=False, read_only=True),
+           abstract=True),
+    entity("taskFileAttachment", "attachmentBase",
+           prop("contentBytes", BINARY)),
 ]
 
 ENUMS = [
