@@ -32,6 +32,7 @@ from shared.adapters.graph.mapping import (
     parse_utc,
     rule_from_graph,
     task_from_graph,
+    zone,
 )
 from shared.adapters.pim_items import pim_item
 from shared.adapters.ports import Fetched, FetchLimits, ItemListing, WholeItem
@@ -309,10 +310,11 @@ class GraphSource:
 
     def _tasks(self, mid: str) -> Iterator[PimItem]:
         """Every To Do list's tasks; one of another list than the default one names it (``X-WR-CALNAME``)."""
+        mailbox_zone = zone(self.client.get("/mailboxSettings").get("timeZone"))  # To Do dates are days there
         for lst in self.client.pages("/todo/lists"):
             name = None if lst.get("wellknownListName") == "defaultList" else str(lst.get("displayName") or "")
             for t in self.client.pages(f"/todo/lists/{lst['id']}/tasks", {"$top": "100"}):
-                task = task_from_graph(t)
+                task = task_from_graph(t, mailbox_zone)
                 yield pim_item(mid, "tasks", str(t["id"]), "ical", t.get("title") or "",
                                serialize_calendar(with_name(Calendar(tasks=[task.value]), name)), task.lossy)
 
