@@ -262,6 +262,32 @@ def test_graph_to_exchange_contacts_calendars_tasks_rules_auto_reply(graph_stack
     assert oof.start.isoformat().startswith("2099-07-01T00:00:00")
 
 
+def test_to_do_dates_of_a_mailbox_east_of_utc_keep_their_day(graph_stack: StackInfo, graph_emu: GraphEmulator,
+                                                             ews_emu: EwsEmulator) -> None:
+    """Microsoft 365 answers a To Do date as the midnight that starts it in the mailbox's zone, in UTC: 10 June in
+    Berlin comes as 2026-06-09T22:00:00 UTC. It is 10 June on the target, not the 9th."""
+    login = new_user(graph_emu, "todo-east")
+    with rig.seeding(graph_emu, login) as g:
+        assert g.patch("/mailboxSettings", json={"timeZone": WEST}).status_code == 200
+        default = next(x for x in g.get("/todo/lists").json()["value"] if x["wellknownListName"] == "defaultList")
+        task = rig.created(g.post(f"/todo/lists/{default['id']}/tasks", json={
+            "title": "Steuererklärung", "startDateTime": {"dateTime": "2026-06-01T00:00:00", "timeZone": WEST},
+            "dueDateTime": {"dateTime": "2026-06-10T00:00:00", "timeZone": WEST}}))
+        assert task["dueDateTime"] == {"dateTime": "2026-06-09T22:00:00.0000000", "timeZone": "UTC"}
+    target = f"t-{secrets.token_hex(4)}@example.test"
+    ews_emu.add_mailbox(target, "t-pw-1")
+    ews_port = urlsplit(ews_emu.url).port
+    ews = {"type": "ews", "host": "127.0.0.1", "port": ews_port, "security": "none", "login": target,
+           "password": "t-pw-1"}
+    mid = start(graph_stack, graph_endpoint(login), ews, options=["tasks"])
+    st = wait_final(graph_stack, mid, login)
+    assert st["state"] == "completed", st
+    acc = ews_connection.connect_ews("127.0.0.1", int(ews_port or 80), "none", target, "t-pw-1")
+    [copied] = list(acc.tasks.all())
+    assert copied.subject == "Steuererklärung"
+    assert (str(copied.start_date), str(copied.due_date)) == ("2026-06-01", "2026-06-10")
+
+
 def ews_connection_utc() -> Any:
     from exchangelib import EWSTimeZone
 

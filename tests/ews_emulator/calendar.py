@@ -43,6 +43,10 @@ def _zone(item: Item) -> tzinfo:
     """The wall-clock zone of the master (StartTimeZone Id), so instances keep their local time across DST."""
     tz_el = item.get("StartTimeZone")
     ms_id = tz_el.get("Id") if tz_el is not None else None
+    if tz_el is not None and tz_el.find(tq("Periods")) is not None:  # given by its definition: Exchange uses it
+        from .zone_definition import DefinedZone
+
+        return DefinedZone(tz_el)
     if ms_id:
         try:
             from exchangelib.winzone import MS_TIMEZONE_TO_IANA_MAP  # test-only helper table

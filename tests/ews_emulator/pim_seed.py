@@ -6,8 +6,11 @@ emulator holds items the way Exchange would after a real user made them.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
+from pathlib import Path
 
+import httpx
 from exchangelib import Account
 from exchangelib.folders import Folder
 from exchangelib.properties import Actions, Conditions, Rule
@@ -20,6 +23,11 @@ from shared.adapters.ews.mapping import (
     task_to_ews,
 )
 from shared.formats.ical import parse_calendar
+
+from .itemtypes import READ_ONLY
+from .soap import M_NS, T_NS
+
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "ews"
 
 # A weekly series with one occurrence cancelled and one moved: what a copy most easily gets wrong.
 WEEKLY_STANDUP = """BEGIN:VCALENDAR\r
@@ -67,3 +75,29 @@ def add_news_rule(acc: Account, priority: int = 1) -> None:
     acc.create_rule(Rule(display_name="news", priority=priority, is_enabled=True,
                          conditions=Conditions(contains_subject_strings=["newsletter"]),
                          actions=Actions(move_to_folder=news)))
+
+
+def as_created(name: str) -> str:
+    """An item of tests/data/ews as a client writes it in CreateItem: what Exchange computes taken out."""
+    from lxml import etree
+
+    root = etree.fromstring((RECORDED / name).read_bytes())
+    for el in list(root):
+        if not isinstance(el.tag, str) or etree.QName(el).localname in READ_ONLY | {"MyResponseType", "IsMeeting"}:
+            root.remove(el)
+    return str(etree.tostring(root, encoding="unicode"))
+
+
+def create_raw(url: str, login: str, password: str, folder: str, item: str) -> str:
+    """CreateItem with ``item`` as written (what Outlook for Mac or another client sends): the answer's text.
+
+    exchangelib cannot write every shape Exchange keeps (a zone given by its definition, an X.500 member)."""
+    envelope = (f'<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"'
+                f' xmlns:m="{M_NS}" xmlns:t="{T_NS}"><s:Header><t:RequestServerVersion Version="Exchange2016"/>'
+                '</s:Header><s:Body><m:CreateItem SendMeetingInvitations="SendToNone"><m:SavedItemFolderId>'
+                f'<t:DistinguishedFolderId Id="{folder}"/></m:SavedItemFolderId><m:Items>{item}</m:Items>'
+                "</m:CreateItem></s:Body></s:Envelope>")
+    auth = base64.b64encode(f"{login}:{password}".encode()).decode()
+    resp = httpx.post(url, content=envelope.encode(), timeout=30,
+                      headers={"Authorization": f"Basic {auth}", "Content-Type": "text/xml; charset=utf-8"})
+    return resp.text

@@ -98,6 +98,13 @@ RANGES = ("NoEndRecurrence", "EndDateRecurrence", "NumberedRecurrence")
 IN_CONTEXT: dict[tuple[str, str], Any] = {
     **{(r, "StartDate"): "date" for r in RANGES},
     ("EndDateRecurrence", "EndDate"): "date",
+    # A zone given by its definition (TimeZoneDefinitionType: StartTimeZone, EndTimeZone, TimeZoneContext), as
+    # Outlook for Mac and invitations from other systems store it: Month is a number there, not a month name.
+    **{(t, "Month"): "int" for t in ("RecurringDayTransition", "RecurringDateTransition")},
+    ("RecurringDayTransition", "Occurrence"): "int",
+    ("RecurringDateTransition", "Day"): "int",
+    ("RecurringDayTransition", "DayOfWeek"): ("DayOfWeekType", _DAYS),
+    ("AbsoluteDateTransition", "DateTime"): "dateTime",
     ("Member", "Status"): ("MemberStatusType", ("Unrecognized", "Normal", "Demoted")),
     ("Task", "Status"): ("TaskStatusType", ("NotStarted", "InProgress", "Completed", "WaitingOnOthers",
                                             "Deferred")),

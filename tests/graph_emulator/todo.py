@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from typing import Any
 
 from . import delta, query, recurrence, render, resolve, timezones
@@ -84,6 +85,17 @@ def _check_task(props: dict[str, Any]) -> None:
         raise bad_request("The task body must be text or html.", "invalidRequest")
 
 
+def _days_as_kept(props: dict[str, Any], mailbox_zone: str) -> None:
+    """To Do keeps a start or due date as a day: the midnight that starts it in the mailbox's zone, answered in
+    UTC, whatever zone it was written in (Microsoft's "Get todoTask" sample answers 2020-08-25T04:00:00.0000000
+    UTC, a day in a mailbox at UTC-4; a mailbox at UTC+2 gets 22:00 the day before)."""
+    for key in ("dueDateTime", "startDateTime"):
+        value = props.get(key)
+        if isinstance(value, dict) and value.get("dateTime"):
+            day = timezones.parse_local(str(value["dateTime"])).date()
+            props[key] = timezones.render(datetime.combine(day, time(0), timezones.zone(mailbox_zone)), "UTC")
+
+
 def list_tasks(call: Call, p: dict[str, str]) -> Answer:
     lst = task_list(call, p["list"])
     return render.listing(call, "todoTask", call.mailbox.children(lst.id, "todoTask"),
@@ -106,6 +118,7 @@ def create_task(call: Call, p: dict[str, str]) -> Answer:
                              "body": {"contentType": "text", "content": ""}}
     props.update({k: v for k, v in body.items() if k not in TASK_READ_ONLY and "@" not in k})
     _check_task(props)
+    _days_as_kept(props, str(call.mailbox.settings.get("timeZone") or "UTC"))
     entry = call.mailbox.new_entry("todoTask", lst.id, props)
     return Answer(201, render.entity(call, entry), entity_type="todoTask")
 
@@ -116,6 +129,7 @@ def update_task(call: Call, p: dict[str, str]) -> Answer:
     call.emulator.validator.check_request("todoTask", body)
     changes = {k: v for k, v in body.items() if k not in TASK_READ_ONLY and "@" not in k}
     _check_task({**entry.props, **changes})
+    _days_as_kept(changes, str(call.mailbox.settings.get("timeZone") or "UTC"))
     entry.props.update(changes)
     now = call.emulator.clock.iso()
     if "body" in changes:

@@ -68,6 +68,24 @@ def test_the_source_names_the_calendar_and_task_folder_of_each_item(account: Acc
         "Mine": None, "Retro": "Team", "Milch": "Einkauf", "Steuer": None}
 
 
+def test_contacts_and_groups_of_a_contact_folder_below_contacts_are_read_and_said_to_move(account: Account) -> None:
+    from exchangelib import Contact, DistributionList
+    from exchangelib.folders import Contacts
+    from exchangelib.properties import Mailbox, Member
+
+    clients = Contacts(parent=account.contacts, name="Kunden")  # Outlook's "new contact folder"
+    clients.save()
+    Contact(account=account, folder=account.contacts, display_name="Ann", given_name="Ann").save()
+    Contact(account=account, folder=clients, display_name="Kim", given_name="Kim").save()
+    DistributionList(account=account, folder=clients, display_name="Key accounts", members=[
+        Member(mailbox=Mailbox(name="Kim", email_address="kim@client.example", routing_type="SMTP"))]).save()
+    contacts = {i.name: i.lossy for i in item_source.read(account, "contacts", "m1", dict)}
+    groups = {i.name: i.lossy for i in item_source.read(account, "contact_groups", "m1", dict)}
+    moved = ["from the contact folder 'Kunden': the target keeps it in its Contacts"]
+    assert contacts == {"Ann": [], "Kim": moved}
+    assert groups == {"Key accounts": moved}
+
+
 def test_the_target_fills_folders_of_those_names_and_undo_removes_the_ones_it_made(account: Account) -> None:
     own = Calendar(parent=account.calendar, name="Family")  # the user's own: used, never removed
     own.save()

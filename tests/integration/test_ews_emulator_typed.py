@@ -183,3 +183,18 @@ def test_a_rule_with_a_boolean_that_is_not_one_is_refused(emu: EwsEmulator) -> N
     code, text = soap(emu, bad)
     assert code == 500 and "ErrorSchemaValidation" in text and "MarkAsRead" in text
     assert emu.mailbox(ALICE).rules == []
+
+
+def test_a_zone_given_by_its_definition_is_kept_and_the_series_expanded_in_it(emu: EwsEmulator) -> None:
+    """Exchange takes a StartTimeZone with Periods and transitions (Month a number there, not a month name)
+    and expands a series in it: 6 April 2026 is in Pacific daylight time, 09:00 there is 16:00 UTC."""
+    from tests.ews_emulator.pim_seed import as_created, create_raw
+
+    answer = create_raw(emu.url, ALICE, PW, "calendar", as_created("customized_zone_weekly.xml"))
+    assert 'ResponseClass="Success"' in answer, answer
+    [series] = account(emu).calendar.all()
+    assert series.start == EWSDateTime(2026, 3, 2, 17, 0, tzinfo=EWSTimeZone("UTC"))
+    last = series.occurrence(index=6)
+    last.refresh()
+    assert (last.start, last.end) == (EWSDateTime(2026, 4, 6, 16, 0, tzinfo=EWSTimeZone("UTC")),
+                                      EWSDateTime(2026, 4, 6, 16, 30, tzinfo=EWSTimeZone("UTC")))

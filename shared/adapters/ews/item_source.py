@@ -36,18 +36,18 @@ def read(account: Account, operation: str, mid: str,
     """Every item of one operation, in the source's order. ``folder_paths`` gives folder id → the neutral
     path the folder's mail travels under, for rules that move or copy mail into a folder."""
     if operation == "contacts":
-        for c in account.contacts.all():
+        for c, moved in _address_book(account):
             if isinstance(c, Contact) and not isinstance(c, DistributionList):
                 card = contact_from_ews(c)
                 text, notes = _with_files(c, card.value.extra, partial(serialize_vcard, card.value), VCARD_NAME)
-                yield pim_item(mid, operation, c.id, "vcard", c.display_name or "", text, card.lossy + notes)
+                yield pim_item(mid, operation, c.id, "vcard", c.display_name or "", text, card.lossy + notes + moved)
     elif operation == "contact_groups":
-        for dl in account.contacts.all():
+        for dl, moved in _address_book(account):
             if isinstance(dl, DistributionList):
                 mapped = group_from_ews(dl)
                 group = mapped.value
                 yield pim_item(mid, operation, dl.id, "json", group.display_name, json.dumps(asdict(group)),
-                            mapped.lossy)
+                            mapped.lossy + moved)
     elif operation == "calendars":  # the default calendar and every calendar below it, which its items name
         for folder, name in containers(account, account.calendar):
             for ev in folder.all():
@@ -91,3 +91,13 @@ def _with_files(item: Any, extra: list[str], text: Callable[[], str], line_name:
     bare = text()
     notes = carry_attachments(extra, files_from_ews(item), payload_size(bare), line_name)
     return text(), notes
+
+
+def _address_book(account: Account) -> Iterator[tuple[Any, list[str]]]:
+    """Every item of the Contacts folder and of every contact folder below it ("Contacts/Clients" is common;
+    Exchange's own hidden ones, the recipient cache and the like, are other folder classes and stay out), with
+    the note that an item of a folder below goes into the target's one address book."""
+    for folder, name in containers(account, account.contacts):
+        moved = [] if name is None else [f"from the contact folder {name!r}: the target keeps it in its Contacts"]
+        for item in folder.all():
+            yield item, moved

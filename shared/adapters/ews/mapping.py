@@ -41,6 +41,7 @@ from exchangelib.recurrence import (
     WeeklyPattern,
 )
 
+from shared.adapters.ews import zones as _zones  # noqa: F401 - calendar zones given by their definition are read
 from shared.adapters.ews.item_files import attach_to_ews, attached_items
 from shared.formats import FormatError, free_busy, html_body, item_attachments, parse_line
 from shared.formats.ical import (
@@ -193,6 +194,24 @@ def _with_files(item: Any, lines: list[str], lossy: list[str]) -> list[str]:
     files, rest = item_attachments.split(lines)
     lossy.extend(attach_to_ews(item, files))
     return rest
+
+
+def smtp_address(mbx: Any, lossy: list[str], what: str) -> str | None:
+    """The mailbox's SMTP address, or None. Exchange answers with an X.500 address (RoutingType EX,
+    "/O=EXCHANGELABS/OU=.../CN=...") for a person its directory no longer resolves: that is no e-mail
+    address, and is reported rather than written as one."""
+    address = (getattr(mbx, "email_address", None) or "").strip()
+    routing = (getattr(mbx, "routing_type", None) or "SMTP").upper()
+    if not address:
+        if mbx is not None and what != "member":  # a member without one is reported by its group's reader
+            lossy.append(f"{what} {getattr(mbx, 'name', None) or '(no name)'!r} has no e-mail address")
+        return None
+    if routing != "SMTP" or address.startswith("/") or "@" not in address:
+        name = getattr(mbx, "name", None)
+        lossy.append(f"{what} {name or address!r}: Exchange gives only its {routing} address {address!r}, "
+                     "no e-mail address")
+        return None
+    return address
 
 
 # -- contacts ---------------------------------------------------------------------------
@@ -481,7 +500,9 @@ def group_from_ews(dl: Any) -> Mapped[ContactGroup]:
         if mbx is None or not mbx.email_address:
             lossy.append(f"member {getattr(mbx, 'name', None)!r} has no e-mail address (store reference only)")
             continue
-        group.members.append((mbx.name or "", mbx.email_address))
+        address = smtp_address(mbx, lossy, "member")
+        if address is not None:
+            group.members.append((mbx.name or "", address))
     return Mapped(group, lossy)
 
 
@@ -999,11 +1020,12 @@ def _event_record(item: Any, lossy: list[str]) -> EventRecord:
     ):
         for a in getattr(item, attr, None) or []:
             mbx = a.mailbox
-            if mbx is None or not mbx.email_address:
+            address = smtp_address(mbx, lossy, "attendee")
+            if mbx is None or address is None:
                 continue
             rec.attendees.append(
                 Attendee(
-                    uri=f"mailto:{mbx.email_address}",
+                    uri=f"mailto:{address}",
                     name=mbx.name,
                     role=role,
                     status=_EWS_TO_PARTSTAT.get(a.response_type or ""),
@@ -1011,8 +1033,9 @@ def _event_record(item: Any, lossy: list[str]) -> EventRecord:
                 )
             )
     org = item.organizer
-    if org is not None and org.email_address:
-        rec.organizer = Attendee(uri=f"mailto:{org.email_address}", name=org.name)
+    org_address = smtp_address(org, lossy, "organizer")
+    if org is not None and org_address is not None:
+        rec.organizer = Attendee(uri=f"mailto:{org_address}", name=org.name)
     return rec
 
 
@@ -1139,6 +1162,10 @@ def _task_status_word(extra: Sequence[str]) -> str | None:
     return None
 
 
+_REGENERATION_UNITS = {"DailyRegeneration": "day", "WeeklyRegeneration": "week", "MonthlyRegeneration": "month",
+                       "YearlyRegeneration": "year"}
+
+
 def task_from_ews(item: Any) -> Mapped[TaskRecord]:
     lossy: list[str] = []
     rec = TaskRecord(summary=item.subject)
@@ -1163,10 +1190,16 @@ def task_from_ews(item: Any) -> Mapped[TaskRecord]:
         assert trigger is not None
         rec.alarms.append(Alarm("DISPLAY", trigger))
     if item.recurrence is not None:
-        try:
-            rec.rrule = recurrence_from_ews(item.recurrence, None, True)
-        except ValueError as exc:
-            lossy.append(f"task recurrence: {exc}")
+        pattern: Any = getattr(item.recurrence, "pattern", None)
+        unit = _REGENERATION_UNITS.get(type(pattern).__name__)
+        if unit is not None:  # Outlook's "regenerate new task"
+            lossy.append(f"task recurrence: a new task {pattern.interval} {unit}(s) after each one is completed "
+                         "(Outlook's 'regenerate') has no iCalendar form")
+        else:
+            try:
+                rec.rrule = recurrence_from_ews(item.recurrence, None, True)
+            except ValueError as exc:
+                lossy.append(f"task recurrence: {exc}")
     lossy.extend(attachment_notes(item))
     for attr in ("billing_information", "companies", "mileage", "actual_work", "total_work"):
         value = getattr(item, attr, None)

@@ -177,9 +177,37 @@ def recurrence_from_graph(rec: Mapping[str, Any], tz: tzinfo, all_day: bool) -> 
     return rule
 
 
+_UTC_NAMES = {"tzone://microsoft/utc", "utc", "etc/utc", "gmt"}
+
+
+def event_zone(ev: Mapping[str, Any], end: bool = False) -> tzinfo:
+    """The zone an event's wall clock belongs to: its original zone, else the zone its times are given in.
+
+    Graph names a zone it cannot name otherwise "tzone://Microsoft/Custom" (a custom zone set in desktop
+    Outlook): the times' own zone then stands in, UTC when that is all there is."""
+    side = "End" if end else "Start"
+    names = (ev.get(f"original{side}TimeZone"), (ev.get(side.lower()) or {}).get("timeZone"))
+    for name in names:
+        known = zone_by_name(str(name)) if name else None
+        if known is not None:
+            return known
+    return UTC
+
+
+def _unknown_zone(ev: Mapping[str, Any]) -> str | None:
+    name = ev.get("originalStartTimeZone")
+    if name and str(name).lower() not in _UTC_NAMES and zone_by_name(str(name)) is None:
+        return str(name)
+    return None
+
+
+def _is_utc(tz: tzinfo) -> bool:
+    return all(tz.utcoffset(datetime(2026, month, 1)) == timedelta(0) for month in (1, 7))
+
+
 def _event_fields(ev: Mapping[str, Any], lossy: list[str]) -> EventRecord:
-    tz = zone(ev.get("originalStartTimeZone") or (ev.get("start") or {}).get("timeZone"))
-    end_tz = zone(ev.get("originalEndTimeZone") or (ev.get("end") or {}).get("timeZone"))
+    tz = event_zone(ev)
+    end_tz = event_zone(ev, end=True)
     rec = EventRecord()
     if ev.get("isAllDay"):
         rec.start, rec.end = _local_date(ev.get("start")), _local_date(ev.get("end"))
@@ -202,6 +230,7 @@ def _event_fields(ev: Mapping[str, Any], lossy: list[str]) -> EventRecord:
     for a in ev.get("attendees") or []:
         email = (a.get("emailAddress") or {})
         if not email.get("address"):
+            lossy.append(f"attendee {email.get('name') or '(no name)'!r} has no e-mail address")
             continue
         role, kind = _ROLE.get(str(a.get("type") or "required"), ("REQ-PARTICIPANT", None))
         rec.attendees.append(Attendee(uri=f"mailto:{email['address']}", name=email.get("name"), role=role,
@@ -229,7 +258,10 @@ def event_from_graph(ev: Mapping[str, Any]) -> Mapped[EventRecord]:
     rec = _event_fields(ev, lossy)
     rec.uid = ev.get("iCalUId")
     all_day = bool(ev.get("isAllDay"))
-    tz = zone(ev.get("originalStartTimeZone") or (ev.get("start") or {}).get("timeZone"))
+    tz = event_zone(ev)
+    if ev.get("recurrence") and not all_day and _unknown_zone(ev) and _is_utc(tz):
+        lossy.append(f"time zone {_unknown_zone(ev)!r} has no name Microsoft 365 gives: the series is kept in UTC "
+                     "and its occurrences may move by an hour where daylight-saving time changes")
     if ev.get("recurrence"):
         try:
             rec.rrule = recurrence_from_graph(ev["recurrence"], tz, all_day)
@@ -257,8 +289,17 @@ _TASK_STATUS = {"notStarted": "NEEDS-ACTION", "inProgress": "IN-PROCESS", "compl
                 "waitingOnOthers": "IN-PROCESS", "deferred": "CANCELLED"}
 
 
-def task_from_graph(t: Mapping[str, Any]) -> Mapped[TaskRecord]:
-    """A To Do task as a VTODO record, its states in EWS's words (waiting and deferred kept as a note line)."""
+def _task_day(value: Mapping[str, Any] | None, mailbox_zone: tzinfo) -> date | None:
+    """A To Do date. Microsoft 365 keeps it as the midnight that starts the day in the mailbox's zone and
+    answers that instant in UTC ("2023-04-14T22:00:00.0000000" for 15 April at UTC+2; Microsoft's own
+    sample has 04:00 UTC, a day in a mailbox west of UTC): the day is the instant's date in that zone."""
+    instant = parse_instant(value)
+    return None if instant is None else instant.astimezone(mailbox_zone).date()
+
+
+def task_from_graph(t: Mapping[str, Any], mailbox_zone: tzinfo = UTC) -> Mapped[TaskRecord]:
+    """A To Do task as a VTODO record, its states in EWS's words (waiting and deferred kept as a note line).
+    ``mailbox_zone``: the mailbox's zone (mailboxSettings), in which its dates are days."""
     lossy: list[str] = []
     rec = TaskRecord(summary=t.get("title"))
     body = t.get("body") or {}
@@ -266,8 +307,8 @@ def task_from_graph(t: Mapping[str, Any]) -> Mapped[TaskRecord]:
         html_body.set_body(rec, str(body["content"]), body.get("contentType") == "html")
     rec.categories = list(t.get("categories") or [])
     rec.priority = _PRIORITY.get(str(t.get("importance") or ""))
-    rec.start = _local_date(t.get("startDateTime"))
-    rec.due = _local_date(t.get("dueDateTime"))
+    rec.start = _task_day(t.get("startDateTime"), mailbox_zone)
+    rec.due = _task_day(t.get("dueDateTime"), mailbox_zone)
     status = str(t.get("status") or "")
     rec.status = _TASK_STATUS.get(status)
     if status == "waitingOnOthers":

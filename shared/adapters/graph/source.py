@@ -34,6 +34,7 @@ from shared.adapters.graph.mapping import (
     parse_utc,
     rule_from_graph,
     task_from_graph,
+    zone,
 )
 from shared.adapters.pim_items import carry_attachments, payload_size, pim_item
 from shared.adapters.ports import Fetched, FetchLimits, ItemListing, WholeItem
@@ -319,10 +320,11 @@ class GraphSource:
 
     def _tasks(self, mid: str) -> Iterator[PimItem]:
         """Every To Do list's tasks; one of another list than the default one names it (``X-WR-CALNAME``)."""
+        mailbox_zone = zone(self.client.get("/mailboxSettings").get("timeZone"))  # To Do dates are days there
         for lst in self.client.pages("/todo/lists"):
             name = None if lst.get("wellknownListName") == "defaultList" else str(lst.get("displayName") or "")
             for t in self.client.pages(f"/todo/lists/{lst['id']}/tasks", {"$top": "100"}):
-                task = task_from_graph(t)
+                task = task_from_graph(t, mailbox_zone)
                 cal = with_name(Calendar(tasks=[task.value]), name)
                 payload = serialize_calendar(cal)
                 files = files_from_task(self.client, f"/todo/lists/{lst['id']}/tasks/{t['id']}", t)
