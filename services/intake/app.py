@@ -28,6 +28,7 @@ from services.intake.api_models import (
     MigrationStatus,
     UndoRequest,
     no_controls,
+    visible,
 )
 from services.intake.autodetect_api import autodetect_router
 from services.intake.body_limit import DEFAULT_LIMIT, BodyLimit
@@ -51,8 +52,8 @@ from shared.service_runtime import readiness_body
 
 #: The source login given as a query parameter (status, report): the body fields' rule, as a parameter.
 LoginQuery = Annotated[str, Query(min_length=1, max_length=320, description="the source login",
-                                  json_schema_extra={"pattern": wire_text.NOT_BLANK_PATTERN}),
-                       AfterValidator(no_controls)]
+                                  json_schema_extra={"pattern": wire_text.NAME_PATTERN}),
+                       AfterValidator(no_controls), AfterValidator(visible)]
 
 
 def intake_checks(intake: Intake) -> dict[str, str]:
