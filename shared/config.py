@@ -59,6 +59,13 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _at_least_one(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -185,6 +192,14 @@ class Settings:
     public_url: str = ""
     #: Seconds a request body may stall (no bytes arriving) before intake answers 408 and closes the connection.
     body_timeout_seconds: float = 30.0
+    #: Seconds a request's head (request line and headers) may take to arrive whole (slow clients: 408 or closed).
+    head_timeout_seconds: float = 15.0
+    #: Seconds an idle kept-alive connection stays open between two requests.
+    keep_alive_seconds: float = 5.0
+    #: Open connections one client address (IPv6: its /64) may hold; trusted proxies are not counted.
+    max_connections_per_client: int = 32
+    #: Open connections in all; past it a new one takes the place of the one waiting longest for a request.
+    max_connections: int = 1000
     allow_hosts: AllowList = field(default_factory=lambda: AllowList.parse(""))
     secret_key: str = field(default="", repr=False)
     state_dir: Path = field(default_factory=default_state_dir)
@@ -253,6 +268,11 @@ class Settings:
             trusted_proxies=_networks(e, "MAILFERRY_TRUSTED_PROXIES"),
             public_url=_public_url(e, "MAILFERRY_PUBLIC_URL"),
             body_timeout_seconds=_positive(e, "MAILFERRY_BODY_TIMEOUT_SECONDS", d.body_timeout_seconds),
+            head_timeout_seconds=_positive(e, "MAILFERRY_HEAD_TIMEOUT_SECONDS", d.head_timeout_seconds),
+            keep_alive_seconds=_positive(e, "MAILFERRY_KEEP_ALIVE_SECONDS", d.keep_alive_seconds),
+            max_connections_per_client=_at_least_one(e, "MAILFERRY_MAX_CONNECTIONS_PER_CLIENT",
+                                                     d.max_connections_per_client),
+            max_connections=_at_least_one(e, "MAILFERRY_MAX_CONNECTIONS", d.max_connections),
             allow_hosts=allow,
             secret_key=e.get("MAILFERRY_SECRET_KEY", ""),
             state_dir=Path(e.get("MAILFERRY_STATE_DIR", "").strip() or default_state_dir()),

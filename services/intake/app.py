@@ -43,6 +43,7 @@ from services.intake.project_metrics import ProjectCollector
 from services.intake.projects import Projects
 from services.intake.pst_upload import PST_PATH, pst_router
 from services.intake.rate_limit import LoginRateLimiter
+from services.intake.requests_per_client import RequestsPerClient
 from services.intake.sign_in import sign_in_router
 from services.intake.web_routes import web_router
 from shared import migration_state as ms
@@ -106,6 +107,11 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
     app.add_middleware(BodyTimeout, seconds=intake.settings.body_timeout_seconds,
                        timed_out=lambda seconds: error(408, "request_timeout",
                                                        f"the request body stopped arriving for {seconds:g} seconds"))
+    # Outermost: a request counts for its client from its first moment, however long its body takes.
+    app.add_middleware(RequestsPerClient, limit=intake.settings.max_connections_per_client,
+                       refused=lambda limit: error(429, "rate_limited", f"this client address has {limit} requests in "
+                                                   "progress already; send this one when one of them has ended",
+                                                   headers={"Retry-After": "1"}))
 
     install_error_handlers(app)
     add_schemas(app, ProjectSettings)
