@@ -230,6 +230,9 @@ class Settings:
     connect_timeout: float = 15.0
     login_checks_per_minute: int = 10
     pst_max_bytes: int = 50 * 1000**3
+    #: Whether anyone who reaches intake may name an account the operator's app signs in to (Microsoft 365
+    #: ``auth: app``); false: only a request with an operator key (services/intake/operator_app_gate.py).
+    operator_app_public: bool = False
     #: Who may use the operator API (/api/v1/operator): named keys with a role, only their SHA-256 kept.
     operator_keys: tuple[operator_keys.OperatorKey, ...] = ()
     #: Failed operator-key attempts a client address may make in a minute before it gets 429.
@@ -297,6 +300,7 @@ class Settings:
             login_checks_per_minute=_int(e, "MAILFERRY_LOGIN_CHECKS_PER_MINUTE", d.login_checks_per_minute),
             pst_max_bytes=_int(e, "MAILFERRY_PST_MAX_BYTES", d.pst_max_bytes),
             operator_keys=_operator_keys(e),
+            operator_app_public=_bool(e, "MAILFERRY_OPERATOR_APP_PUBLIC", False),
             operator_auth_failures_per_minute=_int(e, "MAILFERRY_OPERATOR_AUTH_FAILURES_PER_MINUTE",
                                                    d.operator_auth_failures_per_minute),
             project_retention_days=_positive(e, "MAILFERRY_PROJECT_RETENTION_DAYS", d.project_retention_days),

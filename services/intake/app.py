@@ -36,6 +36,7 @@ from services.intake.body_timeout import BodyTimeout
 from services.intake.forwarding import came_through_proxy
 from services.intake.intake import Intake
 from services.intake.operator_api import operator_router, streamed
+from services.intake.operator_app_gate import OperatorAppGate
 from services.intake.operator_auth import OperatorAuth
 from services.intake.option_rules_api import option_rules_router
 from services.intake.project_csv import ProjectSettings
@@ -96,7 +97,8 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
     app.include_router(web_router())
     app.include_router(docs_router())
     app.include_router(autodetect_router(intake.settings.allow_hosts, intake.detect_settings))
-    app.include_router(pst_router(intake))
+    gate = OperatorAppGate(auth, intake.settings.operator_app_public)
+    app.include_router(pst_router(intake, gate=gate))
     app.include_router(option_rules_router())
     app.include_router(sign_in_router(intake.opts, lambda: intake.sign_ins, intake.settings.public_url))
 
@@ -137,8 +139,10 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
         return Response(await run_in_threadpool(generate_latest, intake.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/api/v1/migrations", status_code=202, response_model=Accepted,
-              responses={422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}})
+              responses={403: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}})
     async def create_migration(req: MigrationRequest, request: Request) -> JSONResponse:
+        if (refused := await gate.refusal(request, {"source": req.source, "target": req.target})) is not None:
+            return refused
         ip = request.client.host if request.client else "unknown"
         return await run_in_threadpool(intake.create, req, ip)
 
