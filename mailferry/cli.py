@@ -127,7 +127,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     for side in ("source", "target"):
         body[side] = endpoint(args, side)
     api = _api(args)
-    resp = httpx.post(f"{api}/api/v1/migrations", json=body, timeout=120)
+    # An account the operator's app signs in to (Microsoft 365 without a password) is an operator's to name:
+    # the operator key comes from the environment, never the command line.
+    key = os.environ.get("MAILFERRY_OPERATOR_KEY", "").strip()
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    resp = httpx.post(f"{api}/api/v1/migrations", json=body, headers=headers, timeout=120)
     return _started(api, resp, args.source_login, args.no_follow,
                     "keep it: with the source login it finds this migration again")
 

@@ -59,6 +59,13 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _at_least_one(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -185,6 +192,14 @@ class Settings:
     public_url: str = ""
     #: Seconds a request body may stall (no bytes arriving) before intake answers 408 and closes the connection.
     body_timeout_seconds: float = 30.0
+    #: Seconds a request's head (request line and headers) may take to arrive whole (slow clients: 408 or closed).
+    head_timeout_seconds: float = 15.0
+    #: Seconds an idle kept-alive connection stays open between two requests.
+    keep_alive_seconds: float = 5.0
+    #: Open connections one client address (IPv6: its /64) may hold; trusted proxies are not counted.
+    max_connections_per_client: int = 32
+    #: Open connections in all; past it a new one takes the place of the one waiting longest for a request.
+    max_connections: int = 1000
     allow_hosts: AllowList = field(default_factory=lambda: AllowList.parse(""))
     secret_key: str = field(default="", repr=False)
     state_dir: Path = field(default_factory=default_state_dir)
@@ -215,6 +230,9 @@ class Settings:
     connect_timeout: float = 15.0
     login_checks_per_minute: int = 10
     pst_max_bytes: int = 50 * 1000**3
+    #: Whether anyone who reaches intake may name an account the operator's app signs in to (Microsoft 365
+    #: ``auth: app``); false: only a request with an operator key (services/intake/operator_app_gate.py).
+    operator_app_public: bool = False
     #: Who may use the operator API (/api/v1/operator): named keys with a role, only their SHA-256 kept.
     operator_keys: tuple[operator_keys.OperatorKey, ...] = ()
     #: Failed operator-key attempts a client address may make in a minute before it gets 429.
@@ -253,6 +271,11 @@ class Settings:
             trusted_proxies=_networks(e, "MAILFERRY_TRUSTED_PROXIES"),
             public_url=_public_url(e, "MAILFERRY_PUBLIC_URL"),
             body_timeout_seconds=_positive(e, "MAILFERRY_BODY_TIMEOUT_SECONDS", d.body_timeout_seconds),
+            head_timeout_seconds=_positive(e, "MAILFERRY_HEAD_TIMEOUT_SECONDS", d.head_timeout_seconds),
+            keep_alive_seconds=_positive(e, "MAILFERRY_KEEP_ALIVE_SECONDS", d.keep_alive_seconds),
+            max_connections_per_client=_at_least_one(e, "MAILFERRY_MAX_CONNECTIONS_PER_CLIENT",
+                                                     d.max_connections_per_client),
+            max_connections=_at_least_one(e, "MAILFERRY_MAX_CONNECTIONS", d.max_connections),
             allow_hosts=allow,
             secret_key=e.get("MAILFERRY_SECRET_KEY", ""),
             state_dir=Path(e.get("MAILFERRY_STATE_DIR", "").strip() or default_state_dir()),
@@ -277,6 +300,7 @@ class Settings:
             login_checks_per_minute=_int(e, "MAILFERRY_LOGIN_CHECKS_PER_MINUTE", d.login_checks_per_minute),
             pst_max_bytes=_int(e, "MAILFERRY_PST_MAX_BYTES", d.pst_max_bytes),
             operator_keys=_operator_keys(e),
+            operator_app_public=_bool(e, "MAILFERRY_OPERATOR_APP_PUBLIC", False),
             operator_auth_failures_per_minute=_int(e, "MAILFERRY_OPERATOR_AUTH_FAILURES_PER_MINUTE",
                                                    d.operator_auth_failures_per_minute),
             project_retention_days=_positive(e, "MAILFERRY_PROJECT_RETENTION_DAYS", d.project_retention_days),

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 from datetime import UTC, datetime
 from typing import Any
+
+from shared.wire_text import INVISIBLE_CLASS
 
 _SECRET_FIELD_WORDS = ("password", "secret", "token", "credential", "sealed")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -68,7 +71,19 @@ class JsonFormatter(logging.Formatter):
             line[k] = MASK if any(w in k.lower() for w in _SECRET_FIELD_WORDS) else v
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return redact(json.dumps(line, default=str, ensure_ascii=False))
+        return shown_escaped(redact(json.dumps(line, default=str, ensure_ascii=False)))
+
+
+#: What a log line never carries as it is (JSON lets them stand): the Unicode line and paragraph separators, which
+#: some viewers break a line at (a forged second line), and the invisible and text-direction characters, which make
+#: a name show as another (``U+202E``). From the text of mail (subjects, folder names) or a request. Escaped after
+#: redaction, so a secret holding one is masked in every spelling first.
+_UNSEEN = re.compile(f"[\u2028\u2029{INVISIBLE_CLASS}]")
+
+
+def shown_escaped(text: str) -> str:
+    """``text`` (JSON) with :data:`_UNSEEN` characters as ``\\uXXXX`` escapes: the same JSON, read back."""
+    return _UNSEEN.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def setup(service: str, level: str = "INFO") -> None:

@@ -11,7 +11,19 @@ harmless, or forgets a moment of counting (README "Durability").
 
 from __future__ import annotations
 
+import re
+
 PREFIX = "mf"
+
+#: What the ids this service makes look like (URL-safe base64 letters; a project's with a leading "p").
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def well_formed_id(value: str) -> bool:
+    """Whether ``value`` can be an id this service made. Only such an id may become part of a key named by a
+    request: ``<id>:spec`` would name another key of the migration, of another type (Redis answers WRONGTYPE,
+    which was a 503), and ``*`` or ``:`` have no business in one."""
+    return _ID.fullmatch(value) is not None
 
 
 def migration(mid: str) -> str:

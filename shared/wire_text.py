@@ -28,9 +28,18 @@ _CONTROL = re.compile(f"[{CONTROL_CLASS}]")
 NO_CONTROLS_PATTERN = f"^[^{CONTROL_CLASS}]*$"
 #: The same with at least one character that is not white space (logins: they are stripped).
 NOT_BLANK_PATTERN = f"^[^{CONTROL_CLASS}]*[^\\s{CONTROL_CLASS}][^{CONTROL_CLASS}]*$"
+#: Characters that change how the text around them is shown without being seen: zero-width characters, bidi
+#: marks, embeddings, overrides and isolates, the soft hyphen, the BOM (Unicode format characters). No login,
+#: server name or address holds one; in one they make it pass for another on a page, in a CSV or a log line
+#: (``U+202E`` shows ``moc.elpmaxe@nna`` as ``ann@example.com``). Refused in names, not in passwords.
+INVISIBLE_CLASS = r"\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_INVISIBLE = re.compile(f"[{INVISIBLE_CLASS}]")
+#: A name (a login): not blank, no control and no invisible character.
+NAME_PATTERN = (f"^[^{CONTROL_CLASS}{INVISIBLE_CLASS}]*[^\\s{CONTROL_CLASS}{INVISIBLE_CLASS}]"
+                f"[^{CONTROL_CLASS}{INVISIBLE_CLASS}]*$")
 #: One mail address: one ``@``, nothing that would split it into several (``,`` ``;`` ``<`` ``>``, spaces)
-#: and no control character. Used for the notification's recipient, in the API and on the SMTP wire.
-_ADDRESS_CHARS = f"[^@\\s,;<>()\\[\\]\\\\\"{CONTROL_CLASS}]"
+#: and no control or invisible character. Used for the notification's recipient, in the API and on the SMTP wire.
+_ADDRESS_CHARS = f"[^@\\s,;<>()\\[\\]\\\\\"{CONTROL_CLASS}{INVISIBLE_CLASS}]"
 ADDRESS_PATTERN = f"^{_ADDRESS_CHARS}+@{_ADDRESS_CHARS}+$"
 _ADDRESS = re.compile(ADDRESS_PATTERN)
 
@@ -55,6 +64,11 @@ class UnsafeText(ConnectionCheckFailed):
 def has_control(value: str) -> bool:
     """Whether ``value`` holds a character of the refused class."""
     return _CONTROL.search(value) is not None
+
+
+def has_invisible(value: str) -> bool:
+    """Whether ``value`` holds an invisible or text-direction character (:data:`INVISIBLE_CLASS`)."""
+    return _INVISIBLE.search(value) is not None
 
 
 def refuse_controls(field: str, value: str, server: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
+import idna
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from shared import wire_text
@@ -27,23 +28,30 @@ def no_controls(value: str) -> str:
     return value
 
 
+def visible(value: str) -> str:
+    if wire_text.has_invisible(value):
+        raise ValueError("must not contain invisible or text-direction characters (zero-width characters, bidi "
+                         "controls such as U+202E, the BOM)")
+    return value
+
+
 def one_address(value: str) -> str:
     if not wire_text.is_single_address(value):
-        raise ValueError("must be one e-mail address (name@example.com), without spaces, commas or control "
-                         "characters")
+        raise ValueError("must be one e-mail address (name@example.com), without spaces, commas, control or "
+                         "invisible characters")
     return value
 
 
 #: Text that goes to a mail server: no control characters (validated, and said in the schema).
 CleanText = Annotated[str, AfterValidator(no_controls),
                       Field(json_schema_extra={"pattern": wire_text.NO_CONTROLS_PATTERN})]
-#: A login: the same, and not only white space (it is stripped).
-LoginText = Annotated[str, AfterValidator(no_controls),
-                      Field(json_schema_extra={"pattern": wire_text.NOT_BLANK_PATTERN})]
+#: A login: the same, not only white space (it is stripped), and nothing invisible (it names an account).
+LoginText = Annotated[str, AfterValidator(no_controls), AfterValidator(visible),
+                      Field(json_schema_extra={"pattern": wire_text.NAME_PATTERN})]
 #: A server name (letters of any script, digits, dots, hyphens, underscores) or an IP address (IPv6 also in brackets);
 #: nothing a URL, a port or a login would add (``imap.example.com:993``, ``https://...``, ``user@host``), which no
 #: resolver finds: refused naming the field before any lookup. Which addresses may be reached is the network guard's.
-_NOT_IN_NAMES = r"\s/\\@?#%:\[\]<>" + "\"'`,;*!$&()=+|{}^~" + wire_text.CONTROL_CLASS
+_NOT_IN_NAMES = r"\s/\\@?#%:\[\]<>" + "\"'`,;*!$&()=+|{}^~" + wire_text.CONTROL_CLASS + wire_text.INVISIBLE_CLASS
 HOST_PATTERN = (rf"^\s*(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*|[^{_NOT_IN_NAMES}]*)\s*$")
 _HOST = re.compile(HOST_PATTERN)
 
@@ -62,8 +70,30 @@ def host_syntax(value: str) -> str:
                      "address")
 
 
+def one_reading(value: str) -> str:
+    """An internationalised name must be the same name to every IDNA: Python's resolver and TLS check (IDNA 2003)
+    read ``straße.de`` as ``strasse.de``, another owner's domain than IDNA 2008's ``xn--strae-oqa.de``, so the
+    password would go to a server the user never named. Refused, with the name to write instead."""
+    text = value.strip().rstrip(".")
+    if text.isascii() or not text:
+        return value
+    try:
+        current = idna.encode(text, uts46=True, transitional=False).decode()
+    except idna.IDNAError:
+        raise ValueError("is not a valid internationalised server name (IDNA 2008)") from None
+    try:
+        legacy = text.encode("idna").decode()
+    except UnicodeError:
+        legacy = ""
+    if legacy.lower() != current.lower():
+        raise ValueError(f"is read as two different server names ({legacy or 'none'} and {current}); give the one "
+                         f"meant in its ASCII form, such as {current}")
+    return value
+
+
 #: Where an account's server is: no control characters, and the shape of a name or an address.
-HostText = Annotated[str, AfterValidator(no_controls), AfterValidator(host_syntax),
+HostText = Annotated[str, AfterValidator(no_controls), AfterValidator(visible), AfterValidator(host_syntax),
+                     AfterValidator(one_reading),
                      Field(json_schema_extra={"pattern": HOST_PATTERN})]
 #: The notification's recipient: one address.
 AddressText = Annotated[str, Field(max_length=320, json_schema_extra={"pattern": wire_text.ADDRESS_PATTERN}),

@@ -28,6 +28,7 @@ from services.intake.api_models import (
     MigrationStatus,
     UndoRequest,
     no_controls,
+    visible,
 )
 from services.intake.autodetect_api import autodetect_router
 from services.intake.body_limit import DEFAULT_LIMIT, BodyLimit
@@ -35,6 +36,7 @@ from services.intake.body_timeout import BodyTimeout
 from services.intake.forwarding import came_through_proxy
 from services.intake.intake import Intake
 from services.intake.operator_api import operator_router, streamed
+from services.intake.operator_app_gate import OperatorAppGate
 from services.intake.operator_auth import OperatorAuth
 from services.intake.option_rules_api import option_rules_router
 from services.intake.project_csv import ProjectSettings
@@ -42,6 +44,7 @@ from services.intake.project_metrics import ProjectCollector
 from services.intake.projects import Projects
 from services.intake.pst_upload import PST_PATH, pst_router
 from services.intake.rate_limit import LoginRateLimiter
+from services.intake.requests_per_client import RequestsPerClient
 from services.intake.sign_in import sign_in_router
 from services.intake.web_routes import web_router
 from shared import migration_state as ms
@@ -51,8 +54,8 @@ from shared.service_runtime import readiness_body
 
 #: The source login given as a query parameter (status, report): the body fields' rule, as a parameter.
 LoginQuery = Annotated[str, Query(min_length=1, max_length=320, description="the source login",
-                                  json_schema_extra={"pattern": wire_text.NOT_BLANK_PATTERN}),
-                       AfterValidator(no_controls)]
+                                  json_schema_extra={"pattern": wire_text.NAME_PATTERN}),
+                       AfterValidator(no_controls), AfterValidator(visible)]
 
 
 def intake_checks(intake: Intake) -> dict[str, str]:
@@ -94,7 +97,8 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
     app.include_router(web_router())
     app.include_router(docs_router())
     app.include_router(autodetect_router(intake.settings.allow_hosts, intake.detect_settings))
-    app.include_router(pst_router(intake))
+    gate = OperatorAppGate(auth, intake.settings.operator_app_public)
+    app.include_router(pst_router(intake, gate=gate))
     app.include_router(option_rules_router())
     app.include_router(sign_in_router(intake.opts, lambda: intake.sign_ins, intake.settings.public_url))
 
@@ -105,6 +109,11 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
     app.add_middleware(BodyTimeout, seconds=intake.settings.body_timeout_seconds,
                        timed_out=lambda seconds: error(408, "request_timeout",
                                                        f"the request body stopped arriving for {seconds:g} seconds"))
+    # Outermost: a request counts for its client from its first moment, however long its body takes.
+    app.add_middleware(RequestsPerClient, limit=intake.settings.max_connections_per_client,
+                       refused=lambda limit: error(429, "rate_limited", f"this client address has {limit} requests in "
+                                                   "progress already; send this one when one of them has ended",
+                                                   headers={"Retry-After": "1"}))
 
     install_error_handlers(app)
     add_schemas(app, ProjectSettings)
@@ -130,8 +139,10 @@ def create_app(intake: Intake, projects: Projects | None = None) -> FastAPI:
         return Response(await run_in_threadpool(generate_latest, intake.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/api/v1/migrations", status_code=202, response_model=Accepted,
-              responses={422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}})
+              responses={403: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}})
     async def create_migration(req: MigrationRequest, request: Request) -> JSONResponse:
+        if (refused := await gate.refusal(request, {"source": req.source, "target": req.target})) is not None:
+            return refused
         ip = request.client.host if request.client else "unknown"
         return await run_in_threadpool(intake.create, req, ip)
 

@@ -104,7 +104,7 @@ class Intake:
 
     def authorized(self, mid: str, login: str) -> dict[str, str] | None:
         """The status fields, or None for an unknown ID *or* a wrong login (same answer)."""
-        fields = self.status.fields(mid) if len(mid) <= 64 else {}
+        fields = self.status.fields(mid) if k.well_formed_id(mid) else {}
         if not fields:
             return None
         want = fields.get("login_hash", "")

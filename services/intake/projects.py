@@ -199,7 +199,7 @@ class Projects:
 
     # -- reading -------------------------------------------------------------------------------
     def _fields(self, pid: str) -> dict[str, str]:
-        fields = self.store.fields(pid) if len(pid) <= 64 else {}
+        fields = self.store.fields(pid) if k.well_formed_id(pid) else {}
         if not fields:
             raise ProjectError(404, "not_found", "no project with this ID")
         return fields

@@ -36,6 +36,7 @@ from services.intake.intake import Intake, SignInRefused, side_field
 from services.intake.login_check import SideFailed, check_endpoint
 from services.intake.migration_start import MigrationDraft, accepted, create_migration, unsealed_spec
 from services.intake.multipart_stream import MultipartError, MultipartParser, PartData, PartStart, boundary_of
+from services.intake.operator_app_gate import OperatorAppGate, app_signed
 from services.intake.pst_checks import (
     PstRequest,
     Refused,
@@ -220,8 +221,9 @@ UPLOADS_PER_ADDRESS = 2
 UPLOAD_RETRY_AFTER = 30
 
 
-def pst_router(intake: Intake, max_bytes: int | None = None) -> APIRouter:
-    """The PST upload endpoint; ``max_bytes`` overrides the setting (tests)."""
+def pst_router(intake: Intake, max_bytes: int | None = None, gate: OperatorAppGate | None = None) -> APIRouter:
+    """The PST upload endpoint; ``max_bytes`` overrides the setting (tests); ``gate``: who may import into an
+    account the operator's app signs in to (create_app always gives it; without it, nobody)."""
     router = APIRouter()
     limit = max_bytes or int(getattr(intake.settings, "pst_max_bytes", 0) or DEFAULT_PST_MAX_BYTES)
 
@@ -247,6 +249,12 @@ def pst_router(intake: Intake, max_bytes: int | None = None) -> APIRouter:
         try:
             got = await receive(request, upload, limit, intake.settings.allow_insecure_tls)
             req = parse_fields(got.values, intake.settings.allow_insecure_tls)
+            if gate is None and app_signed({"target": req.target}):
+                raise Refused(403, "forbidden", "target.auth: the operator's app is not offered here", side="target",
+                              field="target.auth")
+            if gate is not None and (refused_app := await gate.refusal(request, {"target": req.target})):
+                outcome("forbidden")
+                return refused_app
             response = await run_in_threadpool(create_pst_migration, intake, req, upload, got.filename, ip)
             accepted = True
             outcome("accepted")

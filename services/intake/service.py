@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.intake.app import create_app
+from services.intake.connection_guard import ConnectionLimits, guarded_protocol
 from services.intake.forwarding import uvicorn_options
 from services.intake.intake import Intake
 from services.intake.project_loop import ProjectLoop
@@ -31,9 +32,16 @@ log = logging.getLogger(__name__)
 
 
 def server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
-    """Where to listen, and whose forwarded headers to believe (none unless configured)."""
+    """Where to listen, whose forwarded headers to believe (none unless configured), and how long and how many
+    connections may wait (:mod:`services.intake.connection_guard`: h11 always, whatever else is installed; no
+    WebSocket upgrades, intake has none; no ``limit_concurrency``, whose refusal is a 503)."""
+    limits = ConnectionLimits(head_seconds=settings.head_timeout_seconds,
+                              per_client=settings.max_connections_per_client, total=settings.max_connections,
+                              trusted_proxies=settings.trusted_proxies)
     return uvicorn.Config(app, host=settings.bind_host, port=settings.intake_port, log_config=None,
-                          access_log=False, **uvicorn_options(settings.trusted_proxies))
+                          access_log=False, http=guarded_protocol(limits), ws="none",
+                          timeout_keep_alive=settings.keep_alive_seconds,  # type: ignore[arg-type]  # float works
+                          **uvicorn_options(settings.trusted_proxies))
 
 
 def run_projects(loop: ProjectLoop, stop: threading.Event) -> None:

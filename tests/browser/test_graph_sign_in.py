@@ -52,7 +52,10 @@ def running_stack(broker: Process, redis_server: Process, graph_emu: GraphEmulat
         "client_secret": rig.SECRET}}))
     env = stack_env(broker, redis_server, f"b{secrets.token_hex(4)}.", MAILFERRY_GRAPH_URL=graph_emu.graph_url,
                     MAILFERRY_GRAPH_AUTHORITY=graph_emu.base_url, MAILFERRY_CA_FILE=str(graph_emu.ca_file),
-                    MAILFERRY_GRAPH_TENANTS=str(tenants))
+                    MAILFERRY_GRAPH_TENANTS=str(tenants),
+                    # the form's "no sign-in: the organisation's app" path, which an operator must allow for anyone
+                    # (services/intake/operator_app_gate.py)
+                    MAILFERRY_OPERATOR_APP_PUBLIC="true")
     redirect = f"http://127.0.0.1:{env['MAILFERRY_INTAKE_PORT']}/api/v1/sign-in/graph/redirect"
     env["MAILFERRY_GRAPH_CLIENT_ID"] = graph_emu.register_app(public_client=True,
                                                               redirect_uris={redirect}).client_id

@@ -69,7 +69,10 @@ def graph_stack(broker: Process, redis_server: Process, graph_emu: GraphEmulator
                                                     "client_id": operator_app, "client_secret": rig.SECRET}}))
     env = stack_env(broker, redis_server, f"g{secrets.token_hex(4)}.", MAILFERRY_TASK_SIZE="10",
                     MAILFERRY_GRAPH_URL=graph_emu.graph_url, MAILFERRY_GRAPH_AUTHORITY=graph_emu.base_url,
-                    MAILFERRY_GRAPH_TENANTS=str(tenants), MAILFERRY_CA_FILE=str(graph_emu.ca_file))
+                    MAILFERRY_GRAPH_TENANTS=str(tenants), MAILFERRY_CA_FILE=str(graph_emu.ca_file),
+                    # anyone may start through the operator's app here, as the tests do without an operator key
+                    # (the default refuses them: tests/integration/test_operator_app_gate.py)
+                    MAILFERRY_OPERATOR_APP_PUBLIC="true")
     redirect = f"http://127.0.0.1:{env['MAILFERRY_INTAKE_PORT']}/api/v1/sign-in/graph/redirect"
     public = graph_emu.register_app(public_client=True, redirect_uris={redirect})
     env["MAILFERRY_GRAPH_CLIENT_ID"] = public.client_id

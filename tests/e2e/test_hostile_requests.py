@@ -334,3 +334,24 @@ def test_an_unknown_asset_is_refused_in_the_error_shape(client: httpx.Client) ->
         resp = client.get(path)
         answered(resp)
         assert (resp.status_code, resp.json()["error"]["code"]) == (404, "not_found"), path
+
+
+def test_an_id_naming_another_key_of_a_real_migration_is_an_unknown_id(client: httpx.Client,
+                                                                       accounts: Accounts) -> None:
+    """Found in a hostile review: ``GET /api/v1/migrations/<id>:report`` read the migration's report list as if it
+    were its status hash; Redis answered WRONGTYPE, which was a ``503 temporarily_unavailable`` (a 5xx, and
+    "the state store cannot be reached" while it could). Any id that is not one intake makes is unknown: 404."""
+    src, dst = accounts.new("idkeys-src"), accounts.new("idkeys-dst")
+    resp = client.post("/api/v1/migrations", json={"source": accounts.endpoint(src), "target": accounts.endpoint(dst),
+                                                   "options": ["emails"]})
+    assert resp.status_code == 202, resp.text
+    mid = resp.json()["id"]
+    assert client.get(f"/api/v1/migrations/{mid}", params={"login": src}).status_code == 200
+    for suffix in (":spec", ":report", ":history", ":errors", ":results", ":datakey", "*", ":*"):
+        for method, path, body in (("GET", f"/api/v1/migrations/{mid}{suffix}", None),
+                                   ("GET", f"/api/v1/migrations/{mid}{suffix}/report", None),
+                                   ("POST", f"/api/v1/migrations/{mid}{suffix}/cancel", {"login": src}),
+                                   ("POST", f"/api/v1/migrations/{mid}{suffix}/undo", {"login": src})):
+            got = client.request(method, path, params={"login": src} if body is None else None, json=body)
+            answered(got)
+            assert (got.status_code, got.json()["error"]["code"]) == (404, "not_found"), (path, got.text)

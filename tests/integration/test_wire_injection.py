@@ -22,6 +22,7 @@ from aiosmtpd.controller import Controller
 from mailferry import stack
 from mailferry.dovecot import DovecotServer
 from services.tracker.notify import Notifier, compose
+from shared.adapters.ews.connection import check_login
 from shared.adapters.imap.connection import login_imap
 from shared.adapters.net import ConnectOptions
 from shared.adapters.pop3.connection import login_pop3
@@ -101,6 +102,20 @@ def test_an_imap_login_with_a_control_character_is_refused_before_connecting(
         with pytest.raises(ConnectionCheckFailed) as exc:
             login_imap("127.0.0.1", port, "none", True, login, password, OPTS)
         assert exc.value.code == "invalid_request", exc.value
+    assert nobody_connected(probe)
+
+
+def test_what_exchange_basic_authentication_cannot_carry_is_refused_before_connecting(probe: socket.socket) -> None:
+    """Found in a hostile review: a password or login beyond Latin-1 failed inside the HTTP request, and the user
+    read "does not answer like an Exchange (EWS) server: UnicodeEncodeError"; a colon in the login moved the rest
+    of it into the password (RFC 7617)."""
+    port = probe.getsockname()[1]
+    for login, password, field in (("ann@example.test", "密码", "password"), ("ann@example.test", "pół", "password"),
+                                   ("李@example.test", "pw", "login"), ("ann:x@example.test", "pw", "login")):
+        with pytest.raises(ConnectionCheckFailed) as exc:
+            check_login("127.0.0.1", port, "none", login, password, attempts=1)
+        refused_as_invalid(exc, field)
+        assert "basic authentication" in str(exc.value) and password not in str(exc.value)
     assert nobody_connected(probe)
 
 

@@ -125,3 +125,18 @@ def test_setup_installs_one_json_handler(capsys: pytest.CaptureFixture[str]) -> 
     finally:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
+
+
+def test_line_separators_and_invisible_characters_are_escaped_not_shown(secrets: list[str]) -> None:
+    """Found in a hostile review: text from a mail or a request (a subject, a folder name) went into the line as it
+    was, JSON allowing it: U+2028 broke the line in viewers that read it as one (a forged line after it), U+202E
+    showed what followed backwards. Now escaped; the line reads back the same, and a secret holding one is still
+    masked."""
+    remember(secrets, "pw\u202esecret")
+    text = "subject \u202eevil\u2028forged\u2029line \u200b\ufeff end ü"
+    record = logging.LogRecord("mailferry.test", logging.WARNING, __file__, 1, "%s %s", (text, "pw\u202esecret"), None)
+    shown = JsonFormatter("loader").format(record)
+    for char in "\u202e\u2028\u2029\u200b\ufeff":
+        assert char not in shown, repr(char)
+    assert "\\u2028" in shown and "ü" in shown  # other letters stay readable
+    assert json.loads(shown)["msg"] == f"{text} {MASK}"

@@ -82,6 +82,7 @@ CONFIG_KEYS = {
     "MAILFERRY_STALL_TIMEOUT_MINUTES",
     "MAILFERRY_TRUSTED_PROXIES",
     "MAILFERRY_PUBLIC_URL",
+    "MAILFERRY_KEEP_ALIVE_SECONDS",
     "MAILFERRY_ALLOW_HOSTS",
     "MAILFERRY_STATE_DIR",
     "MAILFERRY_SPOOL_DIR",
@@ -451,6 +452,8 @@ def test_config_keys_are_the_variable_names(objs: list[dict[str, Any]], overlay:
     assert cfg["MAILFERRY_INLINE_LIMIT"] == "524288"
     assert cfg["MAILFERRY_UNDO_WINDOW_HOURS"] == "48"
     assert cfg["MAILFERRY_TOPIC_PREFIX"] == ""
+    # ingress-nginx keeps idle connections to intake 60 s (upstream-keepalive-timeout): intake must not close first
+    assert float(cfg["MAILFERRY_KEEP_ALIVE_SECONDS"]) > 60
     if overlay == "production":
         assert cfg["MAILFERRY_ALLOW_HOSTS"] == "", "production must not allow-list internal hosts"
         assert cfg["MAILFERRY_LOG_LEVEL"] in ("INFO", "WARNING")

@@ -52,3 +52,57 @@ def test_unknown_options_are_named_a_few_and_cut_short() -> None:
         MigrationRequest.model_validate({"source": {**ACCOUNT, "host": "a.example"},
                                          "target": {**ACCOUNT, "host": "b.example"}, "options": ["emails"] * 8})
     assert caught.value.errors()[0]["loc"] == ("options",)
+
+
+#: Characters that are not seen but change what is shown: U+202E shows ``moc.elpmaxe@nna`` as ``ann@example.com``.
+INVISIBLE = ["\u202e", "\u202d", "\u2066", "\u2069", "\u200b", "\u200d", "\u200e", "\u2060", "\ufeff", "\u00ad",
+             "\u061c"]
+
+
+@pytest.mark.parametrize("char", INVISIBLE)
+def test_invisible_and_text_direction_characters_are_refused_in_names_and_the_schema_says_so(char: str) -> None:
+    """Found in a hostile review: a login, a server name or a notification address holding one passed, and could
+    pass for another account on the operator's page, in a CSV export or a log line."""
+    fields = {"login": f"ann{char}@example.test", "host": f"imap{char}.example.com"}
+    for fld, value in fields.items():
+        with pytest.raises(ValidationError) as caught:
+            Endpoint.model_validate({**ACCOUNT, "host": "imap.example.com", fld: value})
+        [err] = caught.value.errors()
+        assert err["loc"] == (fld,) and "invisible" in err["msg"], err
+    with pytest.raises(ValidationError) as caught:
+        MigrationRequest.model_validate({"source": {**ACCOUNT, "host": "a.example"},
+                                         "target": {**ACCOUNT, "host": "b.example"},
+                                         "notify_email": f"ann@exam{char}ple.test"})
+    assert caught.value.errors()[0]["loc"] == ("notify_email",)
+    schema = Endpoint.model_json_schema()["properties"]
+    for fld, value in fields.items():
+        assert not re.match(schema[fld]["pattern"], value), fld
+    # A password may hold anything printable: it is sent, never shown.
+    assert Endpoint.model_validate({**ACCOUNT, "host": "a.example", "password": f"pw{char}"}).password == f"pw{char}"
+
+
+def test_names_in_other_scripts_still_pass() -> None:
+    account = Endpoint.model_validate({**ACCOUNT, "host": "mail.bücher.de", "login": "jürgen@bücher.de"})
+    assert (account.host, account.login) == ("mail.bücher.de", "jürgen@bücher.de")
+    request = MigrationRequest.model_validate({"source": {**ACCOUNT, "host": "a.example"},
+                                               "target": {**ACCOUNT, "host": "b.example"},
+                                               "notify_email": "änn@bücher.example"})
+    assert request.notify_email == "änn@bücher.example"
+
+
+@pytest.mark.parametrize(("host", "meant"), [("straße.de", "xn--strae-oqa.de"), ("mail.ςa.gr", "mail.xn--a-xmb.gr")])
+def test_a_server_name_two_idnas_read_apart_is_refused_naming_the_one_to_write(host: str, meant: str) -> None:
+    """Found in a hostile review: the resolver and the TLS check (Python's IDNA 2003) read straße.de as strasse.de,
+    another owner's domain than the xn--strae-oqa.de registries mean (IDNA 2008): the password went there."""
+    assert host.encode("idna").decode() != meant  # the two readings, as the resolver sees the name
+    with pytest.raises(ValidationError) as caught:
+        Endpoint.model_validate({**ACCOUNT, "host": host})
+    [err] = caught.value.errors()
+    assert err["loc"] == ("host",) and meant in err["msg"], err
+    assert Endpoint.model_validate({**ACCOUNT, "host": meant}).host == meant
+
+
+def test_a_name_idna_2008_does_not_allow_is_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Endpoint.model_validate({**ACCOUNT, "host": "\u2665.example"})
+    assert "internationalised" in caught.value.errors()[0]["msg"]

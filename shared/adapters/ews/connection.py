@@ -52,6 +52,7 @@ from shared.errors import (
     ServerUnreachable,
     TlsError,
 )
+from shared.wire_text import UnsafeText
 
 _lock = threading.Lock()
 _options: ConnectOptions | None = None
@@ -159,6 +160,23 @@ def service_url(host: str, port: int, security: str) -> str:
     return f"{scheme}://{host}{'' if port == default else f':{port}'}/EWS/Exchange.asmx"
 
 
+def basic_credentials(login: str, secret: str) -> Credentials:
+    """HTTP Basic as requests sends it carries Latin-1 only: a login or password beyond it (``密码``, ``ł``) failed
+    inside the request, and the user read "does not answer like an Exchange (EWS) server: UnicodeEncodeError".
+    Refused before anything is sent, naming the field (found in a hostile review)."""
+    for field, value in (("login", login), ("password", secret)):
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise UnsafeText(f"the {field} has characters that basic authentication cannot send to an Exchange "
+                             f"server (Latin-1 only: é or ü, not 密 or ł); sign in with a token instead (auth "
+                             f"oauth2)", field) from None
+    if ":" in login:  # RFC 7617: the server would read the login up to it, and the rest as the password
+        raise UnsafeText("the login has a colon (:), which basic authentication cannot send to an Exchange server",
+                         "login")
+    return Credentials(login, secret)
+
+
 def connect_ews(host: str, port: int, security: str, login: str, secret: str, *, auth: str = "basic",
                 fail_fast: bool = False, max_wait: float = 600.0, tls_verify: bool = True) -> Account:
     """An exchangelib Account for ``login``; ``secret`` is the password, or the OAuth2 access token.
@@ -170,7 +188,7 @@ def connect_ews(host: str, port: int, security: str, login: str, secret: str, *,
             access_token={"access_token": secret, "token_type": "Bearer", "expires_in": 3600})
         auth_type = OAUTH2
     else:
-        credentials = Credentials(login, secret)
+        credentials = basic_credentials(login, secret)
         auth_type = BASIC
     policy = FailFast() if fail_fast else PatientPolicy(max_wait=max_wait)
     config = Configuration(service_endpoint=service_url(host, port, security), credentials=credentials,
