@@ -536,11 +536,14 @@ class Extractor:
         finally:
             self.pool.close_reader(reader)
 
-    def _publish_all(self, mid: str, operation: str, items: Sequence[Event]) -> None:
+    def _publish_all(self, mid: str, operation: str, items: Sequence[Event | ItemResult]) -> None:
         """An operation read whole at plan time (few, small items): its items, then its plan; an item too large
         for one record is reported failed instead (:func:`too_large`)."""
         refused = []
         for item in items:
+            if isinstance(item, ItemResult):  # an item the reader found but could not read
+                refused.append(item)
+                continue
             failed = too_large(item)
             if failed is None:
                 self.producer.send(topics.ITEMS, f"{mid}/{operation}", item)

@@ -163,7 +163,9 @@ async def receive(request: Request, upload: SpoolUpload, limit: int, allow_insec
             await run_in_threadpool(upload.close)
         except OSError as exc:
             raise spool_failed(exc) from None
-    if not got.has_file or upload.size == 0:
+    if got.has_file and upload.size == 0:
+        raise invalid("file", "file: the file is empty (0 bytes); choose the PST file again")
+    if not got.has_file:
         raise invalid("file", "file: choose a PST file")
     return got
 

@@ -36,6 +36,7 @@ from shared.events import (
     CreatedThing,
     ExtractTask,
     FolderRef,
+    ItemResult,
     ItemResults,
     MailChunk,
     MailItem,
@@ -147,8 +148,9 @@ class MeasuredSource(Protocol):
         """The total size of each folder's messages, keyed by ``FolderRef.source_name``."""
 
 
-#: An item read whole at plan time: a contact, group, event, task, rule, auto-reply, or Sieve script.
-WholeItem = PimItem | SieveScriptItem
+#: An item read whole at plan time: a contact, group, event, task, rule, auto-reply, or Sieve script; or the
+#: failed result of one the reader found but could not read (a damaged item of a PST file), to be reported.
+WholeItem = PimItem | SieveScriptItem | ItemResult
 
 
 class ItemReader(Protocol):

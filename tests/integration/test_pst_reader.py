@@ -292,7 +292,7 @@ def test_password_protected_files_are_refused(name: str) -> None:
 def test_non_pst_files_are_refused(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "upload.pst"
     path.write_bytes(content)
-    with pytest.raises(NotAPstError, match=r"not an Outlook|address book"):
+    with pytest.raises(NotAPstError, match=r"not an Outlook|address book|empty \(0 bytes\)"):
         open_pst(path)
 
 

@@ -149,14 +149,19 @@ class Router:
     def spool(self) -> Path:
         return self.settings.spool / "pst"
 
+    @classmethod
+    def running(cls, broker: Process, redis_client: redis_lib.Redis, state: Path) -> Iterator[Router]:
+        """One for a fixture: yielded, then its pool and producer closed."""
+        r = cls(broker, redis_client, state)
+        yield r
+        r.intake.pool.shutdown(wait=False)
+        r.raw_producer.flush(5)
+        r.raw_producer.close()
+
 
 @pytest.fixture
 def router(broker: Process, redis_client: redis_lib.Redis, tmp_path: Path) -> Iterator[Router]:
-    r = Router(broker, redis_client, tmp_path / "state")
-    yield r
-    r.intake.pool.shutdown(wait=False)
-    r.raw_producer.flush(5)
-    r.raw_producer.close()
+    yield from Router.running(broker, redis_client, tmp_path / "state")
 
 
 @pytest.fixture(params=["router", "stack"])

@@ -76,6 +76,29 @@ def test_non_mail_folders_are_left_out() -> None:
     assert list(got) == ["INBOX", "RSS Feeds", "IMAP"]
 
 
+def test_items_in_the_top_folder_get_a_top_level_folder_of_its_name() -> None:
+    """Outlook lets items sit in the file's top folder itself; they were left out of every folder."""
+    top = PstFolder(path=(), source_id=1, container_class=None, item_count=1, name="Top of Outlook data file")
+    got = {e.listed.name.replace(DELIMITER, "/"): e.folder for e in listed_folders([top, folder("Inbox")])}
+    assert list(got) == ["Top of Outlook data file", "INBOX"] and got["Top of Outlook data file"] is top
+    # A child of the same name keeps its own; the top folder's problem alone lists it too (to be reported).
+    got = {e.listed.name.replace(DELIMITER, "/"): e.folder for e in listed_folders(
+        [PstFolder(path=(), source_id=1, container_class=None, item_count=0, problem="its list of sub-folders "
+                   "could not be read (x)"), folder("Top of Personal Folders"), folder("Top of Personal Folders",
+                                                                                       "Sub")])}
+    assert list(got) == ["Top of Personal Folders", "Top of Personal Folders (2)", "Top of Personal Folders (2)/Sub"]
+    assert got["Top of Personal Folders"] is not None and got["Top of Personal Folders"].path == ()
+
+
+def test_the_special_use_the_message_store_states_wins_over_names() -> None:
+    """A Japanese file's Deleted Items ("削除済みアイテム") is named by the store's PR_IPM_WASTEBASKET_ENTRYID;
+    an ordinary folder called "Deleted Items" beside it is then no second \\Trash."""
+    trash = PstFolder(path=("削除済みアイテム",), source_id=7, container_class=None, item_count=0,
+                      special_use="\\Trash")
+    assert listed(trash, folder("Deleted Items"), folder("Sent Items")) == {
+        "削除済みアイテム": ("\\Trash",), "Deleted Items": (), "Sent Items": ("\\Sent",)}
+
+
 def test_a_mail_folder_below_a_non_mail_folder_keeps_its_place() -> None:
     got = neutral(folder("Calendar", cls="IPF.Appointment"), folder("Calendar", "Invitations"))
     assert got == {"Calendar [noselect]": None, "Calendar/Invitations": None}

@@ -28,6 +28,7 @@ from typing import Any
 import pypff
 
 from shared.adapters.pim_items import carry_attachments, payload_size
+from shared.adapters.pst import codepage as cp
 from shared.adapters.pst import mapi as mm
 from shared.adapters.pst.mapi import MapiAttachment, MapiMessage, PropKey, Recipient
 from shared.formats.item_attachments import VCARD_NAME, ItemAttachment, safe_name
@@ -39,6 +40,8 @@ PS_PUBLIC_STRINGS = "00020329-0000-0000-c000-000000000046"
 PR_MESSAGE_CLASS = 0x001A
 PR_PST_PASSWORD = 0x67FF
 PR_IPM_SUBTREE_ENTRYID = 0x35E0
+# The message store's entry ids of its Deleted Items and Sent Items, whatever their names' language.
+_STORE_SPECIAL_USE = {0x35E3: "\\Trash", 0x35E4: "\\Sent"}
 PR_CONTAINER_CLASS = 0x3613
 PR_ATTACH_METHOD = 0x3705
 PR_ATTACH_PATHNAME = 0x3708
@@ -48,6 +51,7 @@ PR_ATTACHMENT_HIDDEN = 0x7FFE
 PR_ATTACHMENT_CONTACTPHOTO = 0x7FFF
 
 ATTACH_BY_VALUE, ATTACH_EMBEDDED_MSG, ATTACH_OLE = 1, 5, 6
+MAX_FOLDER_DEPTH = 100  # Outlook's own trees stay far below; a deeper one is damaged (and would exhaust the stack)
 AF_EXCEPTION = 0x2
 _READ_CHUNK = 1 << 20
 
@@ -101,7 +105,10 @@ class PstFolder:
     path: FolderPath
     source_id: int
     container_class: str | None  # IPF.Note, IPF.Appointment, IPF.Contact, IPF.Task ...
-    item_count: int
+    item_count: int  # 0 when the folder's list of items cannot be read (then ``problem`` says so)
+    name: str = ""  # the folder's own name; for the top folder (path ()) e.g. "Top of Personal Folders"
+    problem: str | None = None  # what of the folder could not be read, in plain words with libpff's detail
+    special_use: str | None = None  # \Trash or \Sent when the message store names the folder so, in any language
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,7 @@ class ContactRecord:
     vcard: str
     attachment_names: tuple[str, ...] = ()  # other than the contact photo (carried in the vCard as they fit)
     notes: tuple[str, ...] = ()  # what the vCard could not carry, for the report
+    unreadable: tuple[str, ...] = ()  # attachments libpff could not read, said in plain words (the item is kept)
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,7 @@ class AppointmentRecord:
     ical: str
     attachments: tuple[PstAttachment, ...] = ()
     notes: tuple[str, ...] = ()  # what the iCalendar text could not carry, for the report
+    unreadable: tuple[str, ...] = ()  # attachments libpff could not read (a changed occurrence's among them)
 
 
 @dataclass(frozen=True)
@@ -180,6 +189,7 @@ class TaskRecord:
     ical: str
     attachment_names: tuple[str, ...] = ()  # carried in the iCalendar text as they fit
     notes: tuple[str, ...] = ()  # what the iCalendar text could not carry, for the report
+    unreadable: tuple[str, ...] = ()  # attachments libpff could not read
 
 
 @dataclass(frozen=True)
@@ -206,6 +216,16 @@ PstItem = MailRecord | ContactRecord | AppointmentRecord | TaskRecord | DistList
 # Up-front validation
 # --------------------------------------------------------------------------------------------
 
+# What users upload instead of a PST, by its first bytes, in the words of the refusal.
+_OTHER_KINDS = (
+    (b"PK\x03\x04", "a ZIP archive: unpack it and upload the .pst file inside"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive: unpack it and upload the .pst file inside"),
+    (b"Rar!", "a RAR archive: unpack it and upload the .pst file inside"),
+    (b"\x1f\x8b", "a gzip-compressed file: unpack it and upload the .pst file inside"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "a single Outlook item or Office document (.msg, .doc, .xls): "
+                                           "export the folders to a .pst file in Outlook"),
+    (b"From ", "an mbox mail file: it can be imported from the IMAP server it came from"),
+)
 _ANSI_VERSIONS = (14, 15)
 _UNICODE_VERSIONS = (23, 36)
 
@@ -215,7 +235,12 @@ def check_header(path: str | os.PathLike[str]) -> PstInfo:
     size = os.stat(path).st_size
     with open(path, "rb") as handle:
         head = handle.read(0x240)
+    if size == 0:
+        raise NotAPstError("The file is empty (0 bytes): nothing was uploaded. Please choose the .pst file again.")
     if len(head) < 12 or head[:4] != b"!BDN":
+        kind = next((what for magic, what in _OTHER_KINDS if head.startswith(magic)), None)
+        if kind is not None:
+            raise NotAPstError(f"This is not an Outlook data file (.pst/.ost) but {kind}.")
         raise NotAPstError("This is not an Outlook data file (.pst/.ost): it does not start with the PST signature.")
     client = head[8:10]
     if client == b"AB":
@@ -246,8 +271,13 @@ def _open_pypff(path: str | os.PathLike[str]) -> Any:
         handle.open(os.fspath(path))
         handle.get_root_folder()
     except (OSError, MemoryError, ValueError) as exc:
-        detail = str(exc).split(". ")[1] if ". " in str(exc) else str(exc)
-        raise PstCorruptError(f"The Outlook data file is damaged and cannot be read ({detail.strip('. ')}).") from exc
+        detail = _libpff_detail(exc)
+        if detail == "unable to open file":  # libpff says no more when its index of nodes does not form a tree
+            raise PstCorruptError("The Outlook data file is damaged and cannot be read: the index of its folders "
+                                  "and items cannot be built (for example, a folder that is inside itself). "
+                                  "Outlook's Inbox Repair Tool (scanpst.exe) can repair it; then upload the repaired "
+                                  "file.") from exc
+        raise PstCorruptError(f"The Outlook data file is damaged and cannot be read ({detail}).") from exc
     return handle
 
 
@@ -424,11 +454,17 @@ class PstReader:
                     "(File > Account Settings > Data Files > Settings > Change Password) and upload it again."
                 )
             self._codepage = self._ascii_codepage()
+            self._top_folder()
             self._names = self._read_name_map()
+        except OSError as exc:  # the store, its folder tree or its name map: nothing can be read without them
+            self.close()
+            raise PstCorruptError(f"The Outlook data file is damaged: its message store or folder tree cannot be "
+                                  f"read ({_libpff_detail(exc)}).") from None
         except BaseException:
             self.close()
             raise
         self._nodes: dict[int, _FolderNode] = {}
+        self._special: dict[int, str] = {}
 
     def close(self) -> None:
         if self._file is not None:
@@ -444,22 +480,59 @@ class PstReader:
     # -- folders -------------------------------------------------------------------------------
 
     def folders(self) -> Iterator[PstFolder]:
-        """Folders depth-first, parents before children; the top folder itself is path ()."""
-        top = self._top_folder()
-        yield from self._walk_folders(top, ())
+        """Folders depth-first, parents before children; the top folder itself is path ().
 
-    def _walk_folders(self, handle: Any, path: FolderPath) -> Iterator[PstFolder]:
-        folder = PstFolder(path=path, source_id=int(handle.identifier), container_class=self._container_class(handle),
-                           item_count=int(handle.number_of_sub_messages))
-        self._nodes[folder.source_id] = _FolderNode(folder, handle)
-        yield folder
-        for index in range(handle.number_of_sub_folders):
+        A damaged folder is still yielded, with what could not be read of it in ``problem`` (its
+        name, its list of items or of sub-folders, a sub-folder met a second time: a loop in the
+        tree, walked once); everything else of the tree is walked.
+        """
+        try:
+            top = self._top_folder()
+        except OSError as exc:
+            raise PstCorruptError(f"The Outlook data file is damaged: its folder tree cannot be read "
+                                  f"({_libpff_detail(exc)}).") from None
+        self._special = {node: _STORE_SPECIAL_USE[tag] for tag, node in self._store_folder_ids().items()
+                         if tag in _STORE_SPECIAL_USE}
+        yield from self._walk_folders(top, (), int(top.identifier), {int(top.identifier)}, [])
+
+    def _walk_folders(self, handle: Any, path: FolderPath, ident: int, seen: set[int],
+                      problems: list[str]) -> Iterator[PstFolder]:
+        count = _count(handle, "number_of_sub_messages", "its list of items", problems)
+        subs = _count(handle, "number_of_sub_folders", "its list of sub-folders", problems)
+        children: list[tuple[Any, int, str, list[str]]] = []
+        for index in range(subs):
             try:
                 child = handle.get_sub_folder(index)
-            except OSError:
-                continue  # an unreadable folder entry; its siblings are still walked
-            name = child.name or f"Folder {child.identifier}"
-            yield from self._walk_folders(child, (*path, name))
+                child_id = int(child.identifier)
+            except OSError as exc:
+                problems.append(f"sub-folder {index + 1} of {subs} could not be opened ({_libpff_detail(exc)})")
+                continue
+            if child_id in seen:
+                problems.append(f"sub-folder {index + 1} of {subs} (folder {child_id}) is this folder or one above it "
+                                "again (a loop in the folder tree): walked once")
+                continue
+            if len(path) >= MAX_FOLDER_DEPTH:
+                problems.append(f"its sub-folders are more than {MAX_FOLDER_DEPTH} levels deep: not walked")
+                break
+            seen.add(child_id)
+            own: list[str] = []
+            try:
+                name = child.name or f"Folder {child_id}"
+            except OSError as exc:
+                name = f"Folder {child_id}"
+                own.append(f"its name could not be read ({_libpff_detail(exc)})")
+            children.append((child, child_id, name, own))
+        try:
+            name = "" if path else handle.name or ""
+        except OSError:
+            name = ""
+        folder = PstFolder(path=path, source_id=ident, container_class=self._container_class(handle),
+                           item_count=count, name=path[-1] if path else name,
+                           problem="; ".join(problems)[:1000] or None, special_use=self._special.get(ident))
+        self._nodes[folder.source_id] = _FolderNode(folder, handle)
+        yield folder
+        for child, child_id, name, own in children:
+            yield from self._walk_folders(child, (*path, name), child_id, seen, own)
 
     def _top_folder(self) -> Any:
         """The IPM subtree ("Top of Personal Folders"), found through the store's entry id."""
@@ -476,13 +549,16 @@ class PstReader:
         return root
 
     def _ipm_subtree_id(self) -> int | None:
+        return self._store_folder_ids().get(PR_IPM_SUBTREE_ENTRYID)
+
+    def _store_folder_ids(self) -> dict[int, int]:
+        """The folders the message store names by entry id (PR_IPM_*_ENTRYID): tag -> node id."""
         store = self._file.get_message_store()
         if store is None:
-            return None
-        for entry in store.get_record_set(0).entries:
-            if entry.entry_type == PR_IPM_SUBTREE_ENTRYID and entry.data and len(entry.data) >= 24:
-                return int(struct.unpack_from("<I", entry.data, 20)[0])
-        return None
+            return {}
+        return {int(entry.entry_type): int(struct.unpack_from("<I", entry.data, 20)[0])
+                for entry in store.get_record_set(0).entries
+                if 0x35E0 <= entry.entry_type <= 0x35E7 and entry.data and len(entry.data) >= 24}
 
     def _container_class(self, handle: Any) -> str | None:
         try:
@@ -503,7 +579,7 @@ class PstReader:
         if node is None:
             raise KeyError(f"folder {folder.source_id} is not in this file")
         handle = node.handle
-        for index in range(handle.number_of_sub_messages):
+        for index in range(node.folder.item_count):  # 0 when the folder's list of items is unreadable
             yield self._read_item(handle, index, folder.path)
 
     def walk(self) -> Iterator[tuple[PstFolder, PstItem]]:
@@ -528,13 +604,14 @@ class PstReader:
         kind = message_class.upper()
         uid = self._uid(props, source_id)
         if kind.startswith("IPM.CONTACT"):
-            attachments = self._attachments(message)
+            attachments, unreadable = self._readable_attachments(message)
             photo = next((a for a in attachments if a.contact_photo), None)
             files = [a for a in attachments if a is not photo]
             vcard, notes = with_files(lambda extra: mm.vcard_from_contact(props, uid, photo, extra), files,
                                       VCARD_NAME)
             return ContactRecord(source_id, path, mm.prop_str(props, mm.PR_DISPLAY_NAME) or "",
-                                 tuple(mm.contact_emails(props)), vcard, tuple(a.filename for a in files), notes)
+                                 tuple(mm.contact_emails(props)), vcard, tuple(a.filename for a in files), notes,
+                                 unreadable)
         if kind.startswith("IPM.DISTLIST"):
             name = mm.prop_str(props, mm.PR_DISPLAY_NAME) or mm.clean_subject(mm.prop_str(props, mm.PR_SUBJECT))
             return DistListRecord(source_id, path, name, tuple(mm.dist_list_members(props)))
@@ -543,10 +620,10 @@ class PstReader:
         if kind.startswith("IPM.TASK") and not kind.startswith("IPM.TASKREQUEST"):
             due = mm.prop_time(props, (mm.PSETID_TASK, 0x8105))
             done = bool(mm.prop_bool(props, (mm.PSETID_TASK, 0x811C)))
-            files = self._attachments(message)
+            files, unreadable = self._readable_attachments(message)
             ical, notes = with_files(lambda extra: mm.vtodo_from_task(props, uid, extra), files)
             return TaskRecord(source_id, path, mm.clean_subject(mm.prop_str(props, mm.PR_SUBJECT)), due, done,
-                              ical, tuple(a.filename for a in files), (*mm.task_notes(props), *notes))
+                              ical, tuple(a.filename for a in files), (*mm.task_notes(props), *notes), unreadable)
         return self._mail(message, props, source_id, path, message_class)
 
     def _mail(self, message: Any, props: dict[PropKey, object], source_id: int, path: FolderPath,
@@ -572,7 +649,7 @@ class PstReader:
                      uid: str) -> AppointmentRecord:
         recipients = self._recipients(message)
         organizer = mm.sender_of(props)
-        mapi_attachments = self._attachments(message)
+        mapi_attachments, unreadable = self._readable_attachments(message)
         exception_items = [a.embedded.props for a in mapi_attachments if a.recurrence_exception and a.embedded]
         attendees = [r for r in recipients if r.address != organizer[1]]
         files = [a for a in mapi_attachments if not a.recurrence_exception]
@@ -584,7 +661,7 @@ class PstReader:
             start=mm.prop_time(props, (mm.PSETID_APPOINTMENT, 0x820D)),
             end=mm.prop_time(props, (mm.PSETID_APPOINTMENT, 0x820E)),
             is_recurring=bool(mm.prop_bool(props, (mm.PSETID_APPOINTMENT, 0x8223))),
-            ical=ical, attachments=attachments, notes=notes,
+            ical=ical, attachments=attachments, notes=notes, unreadable=unreadable,
         )
 
     @staticmethod
@@ -602,9 +679,11 @@ class PstReader:
         out: dict[PropKey, object] = {}
         if item.get_number_of_record_sets() == 0:
             return out
-        for entry in item.get_record_set(0).entries:
+        entries = list(item.get_record_set(0).entries)
+        page = cp.of_item(_stated_pages(entries)) or self._codepage
+        for entry in entries:
             tag = int(entry.entry_type)
-            value = decode_value(int(entry.value_type), entry.data, self._codepage)
+            value = decode_value(int(entry.value_type), entry.data, page)
             if value is not None:
                 out[_key(tag, self._names)] = value
         return out
@@ -628,6 +707,21 @@ class PstReader:
             return []
         return [self._attachment(message.get_attachment(i))
                 for i in range(message.get_number_of_attachments())]
+
+    def _readable_attachments(self, message: Any) -> tuple[list[MapiAttachment], tuple[str, ...]]:
+        """A contact's, event's or task's attachments that libpff can read, and what it could not: one damaged
+        attachment does not cost the item (an e-mail's does: it would arrive without it, unreported)."""
+        try:
+            count = int(message.get_number_of_attachments())
+        except OSError as exc:
+            return [], (f"its attachments could not be read ({_libpff_detail(exc)})",)
+        readable, unreadable = [], []
+        for index in range(count):
+            try:
+                readable.append(self._attachment(message.get_attachment(index)))
+            except (OSError, ValueError) as exc:
+                unreadable.append(f"attachment {index + 1} of {count} could not be read ({_libpff_detail(exc)})")
+        return readable, tuple(unreadable)
 
     def _attachment(self, handle: Any) -> MapiAttachment:
         props = self._props(handle)
@@ -664,6 +758,17 @@ class PstReader:
         return hashlib.sha256(seed.encode()).hexdigest()[:32] + "@pst.mailferry"
 
     def _ascii_codepage(self) -> str:
+        """The file's 8-bit code page: the first one its items state, else libpff's (windows-1252).
+
+        libpff is told it too, so the folder names it decodes come out right.
+        """
+        stated = self._first_stated_codepage()
+        if stated is not None and stated != cp.DEFAULT:
+            try:
+                self._file.set_ascii_codepage(cp.libpff_name(stated))
+            except (OSError, ValueError, TypeError):
+                pass  # a page libpff does not know: its folder names stay as it decodes them
+            return stated
         page = getattr(self._file, "ascii_codepage", None) or "cp1252"
         name = page.decode("ascii", "replace") if isinstance(page, bytes) else str(page)
         name = name.replace("windows-", "cp")
@@ -673,6 +778,27 @@ class PstReader:
             return "cp1252"
         return name
 
+    def _first_stated_codepage(self, max_folders: int = 200, max_items: int = 50) -> str | None:
+        """Look at the first items of the first folders (bounded: this runs for every upload check)."""
+        pending = [self._file.get_root_folder()]
+        folders = items = 0
+        while pending and folders < max_folders and items < max_items:
+            folder = pending.pop(0)
+            folders += 1
+            try:
+                count = int(folder.number_of_sub_messages)
+                for index in range(min(count, max_items - items)):
+                    items += 1
+                    message = folder.get_sub_message(index)
+                    stated = _stated_pages(message.get_record_set(0).entries) \
+                        if message.get_number_of_record_sets() else {}
+                    if stated:  # the first item that says anything decides (a Western locale too)
+                        return cp.of_item(stated) or cp.DEFAULT
+                pending += [folder.get_sub_folder(i) for i in range(int(folder.number_of_sub_folders))]
+            except OSError:
+                continue  # an unreadable folder or item says nothing about the code page
+        return None
+
     def _read_name_map(self) -> dict[int, tuple[str, int | str]]:
         item = self._file.get_name_to_id_map()
         if item is None or item.get_number_of_record_sets() == 0:
@@ -680,6 +806,34 @@ class PstReader:
         streams = {int(e.entry_type): e.data or b"" for e in item.get_record_set(0).entries
                    if int(e.entry_type) in (2, 3, 4)}
         return parse_name_map(streams)
+
+
+def _libpff_detail(exc: BaseException) -> str:
+    """libpff's own words for a failure: its innermost reason (the last sentence), kept short."""
+    parts = [p.strip(" .") for p in str(exc).split(". ") if p.strip(" .")]
+    inner = parts[1] if len(parts) > 1 else parts[0] if parts else type(exc).__name__  # after pypff's own
+    return inner.split(": ", 1)[-1][:200]  # without the function's name
+
+
+def _count(handle: Any, attribute: str, what: str, problems: list[str]) -> int:
+    """A folder's number of items or sub-folders; 0, with the problem noted, when libpff cannot read it."""
+    try:
+        return int(getattr(handle, attribute))
+    except OSError as exc:
+        problems.append(f"{what} could not be read ({_libpff_detail(exc)})")
+        return 0
+
+
+def _stated_pages(entries: Any) -> dict[int, int]:
+    """PR_MESSAGE_CODEPAGE and PR_MESSAGE_LOCALE_ID from a record set's entries, those present."""
+    out = {}
+    for entry in entries:
+        tag = int(entry.entry_type)
+        if tag in (cp.PR_MESSAGE_CODEPAGE, cp.PR_MESSAGE_LOCALE_ID) and int(entry.value_type) == 0x0003:
+            data = entry.data or b""
+            if len(data) >= 4:
+                out[tag] = struct.unpack_from("<I", data)[0]
+    return out
 
 
 def _read_all(handle: Any) -> bytes:

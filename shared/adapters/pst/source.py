@@ -1,7 +1,8 @@
 """An uploaded PST/OST file as an e-mail source: the folder tree and messages, named by PST item ids.
 
 Folders are presented like an IMAP LIST, so the one folder mapping serves every source:
-the folders below the store's top folder ("Top of Personal Folders") are top-level, Outlook's
+the folders below the store's top folder ("Top of Personal Folders") are top-level (items kept in
+the top folder itself, as Outlook allows, come in a top-level folder of its name), Outlook's
 Inbox in the languages we know is ``INBOX``, and Sent Items, Drafts, Deleted Items, Junk E-mail
 (and their translations, e.g. "Gesendete Elemente") carry the IMAP special-use flag
 ``folder_map``'s name hints give them. Path components are joined with a control character,
@@ -51,7 +52,11 @@ INBOX_NAMES = frozenset({
     "caixa de entrada", "skrzynka odbiorcza", "inkorgen", "indbakke", "innboks", "saapuneet", "doručená pošta",
     "beérkezett üzenetek", "входящие", "gelen kutusu",
 })
+# The top folder's name when the file gives none ("Top of Outlook data file" in newer Outlooks).
+TOP_NAME = "Top of Personal Folders"
 OUTBOX_NAMES = frozenset({"outbox", "postausgang", "boîte d'envoi", "bandeja de salida", "posta in uscita"})
+# The ref of a folder's own problem (a damaged list of items or sub-folders): reported as a failed item.
+FOLDER_PROBLEM = "@folder"
 # Message classes that are not e-mail (mirrors PstReader's classification).
 _NOT_MAIL = ("IPM.CONTACT", "IPM.DISTLIST", "IPM.APPOINTMENT")
 
@@ -96,11 +101,14 @@ def listed_folders(folders: Iterable[PstFolder]) -> list[PstListed]:
     inbox_taken = False
     candidates: list[tuple[list[str], PstFolder]] = []
     for f in folders:
-        if not f.path:
+        if not f.path and not f.item_count and not f.problem:
             continue  # the top folder itself: Outlook shows its children as the top level
-        parent = chosen.get(f.path[:-1], list(f.path[:-1]))
-        own = f.path[-1].replace(DELIMITER, "_") or f"Folder {f.source_id}"
-        if not parent and not inbox_taken and own.lower() in INBOX_NAMES:
+        if not f.path:  # ... and items kept in it (Outlook shows them too) in a folder of its name, or its problem
+            parent, own = [], (f.name or TOP_NAME).replace(DELIMITER, "_")
+        else:
+            parent = chosen.get(f.path[:-1], list(f.path[:-1]))
+            own = f.path[-1].replace(DELIMITER, "_") or f"Folder {f.source_id}"
+        if f.path and not parent and not inbox_taken and own.lower() in INBOX_NAMES:
             own, inbox_taken = folder_map.INBOX, True
         path = [*parent, own]
         n = 2
@@ -108,7 +116,8 @@ def listed_folders(folders: Iterable[PstFolder]) -> list[PstListed]:
             path = [*parent, f"{own} ({n})"]
             n += 1
         taken.add(_unique_name(path))
-        chosen[f.path] = path
+        if f.path:
+            chosen[f.path] = path
         candidates.append((path, f))
     keep = {id(f) for path, f in candidates if is_mail_folder(f.container_class)
             and not (len(path) == 1 and path[0].lower() in OUTBOX_NAMES and f.item_count == 0)}
@@ -116,7 +125,9 @@ def listed_folders(folders: Iterable[PstFolder]) -> list[PstListed]:
     needed_parents = {DELIMITER.join(path[:i]) for path, f in candidates if id(f) in keep for i in range(1, len(path))}
     tops = [folder_map.ListedFolder(name=path[0], delimiter=DELIMITER, flags=())
             for path, f in candidates if len(path) == 1 and id(f) in keep]
-    specials = folder_map.special_roots(tops)
+    # What the message store names (Deleted Items, Sent Items in any language) wins over names we know.
+    stated = {path[0]: f.special_use for path, f in candidates if len(path) == 1 and id(f) in keep and f.special_use}
+    specials = {n: use for n, use in folder_map.special_roots(tops).items() if use not in stated.values()} | stated
     out: list[PstListed] = []
     for path, f in candidates:
         name = DELIMITER.join(path)
@@ -219,12 +230,16 @@ class PstSource(WholeItemSource):
         return node.handle
 
     def _refs(self, name: str) -> dict[str, int]:
-        """ref -> position, mail items only; an entry pypff cannot even open is named ``@<position>``."""
+        """ref -> position, mail items only; an entry pypff cannot even open is named ``@<position>``, and
+        what of the folder itself could not be read (:attr:`PstFolder.problem`) is the ref ``@folder``."""
         if name in self._index:
             return self._index[name]
-        handle = self._handle(self._folder(name))
+        folder = self._folder(name)
+        handle = self._handle(folder)
         refs: dict[str, int] = {}
-        for pos in range(int(handle.number_of_sub_messages)):
+        if folder.problem:
+            refs[FOLDER_PROBLEM] = -1  # reported as a failed item of this folder when fetched
+        for pos in range(folder.item_count):
             try:
                 message = handle.get_sub_message(pos)
                 ref = str(int(message.identifier))
@@ -254,6 +269,12 @@ class PstSource(WholeItemSource):
         for ref in task.refs:
             pos = positions.get(ref)
             if pos is None:
+                continue
+            if ref == FOLDER_PROBLEM:
+                yield ItemResults(migration_id=task.migration_id, operation=EMAILS, results=[ItemResult(
+                    item_key=pst_item_key(task.folder.folder_id, ref), result="failed", folder=task.folder.display,
+                    subject=f"PST folder {task.folder.display}",
+                    reason=f"part of this folder could not be read from the PST file: {folder.problem}")])
                 continue
             item: PstItem = self.reader._read_item(handle, pos, folder.path)
             if isinstance(item, MailRecord):
