@@ -73,8 +73,10 @@ class GraphTarget:
         head = path[0]
         use, own = folder_map.parse_root(head) if head != INBOX else (INBOX, INBOX)
         special = self.well_known().get(WELL_KNOWN.get(use or "", ""), "")
-        names = {fid: name for name, fid in self._children_of(self.well_known()["msgfolderroot"]).items()}
-        root = names.get(special, own) if special else own
+        root = own
+        if special:  # its name among the root's folders (the ones the root's children are found by)
+            root = next((name for name, fid in self._children_of(self.well_known()["msgfolderroot"]).items()
+                         if fid == special), own)
         return KEY_SEP.join([root, *path[1:]]).casefold()
 
     def folder_ref(self, name: str) -> str:
