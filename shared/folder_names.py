@@ -11,6 +11,8 @@ is decided here, by one rule (README "Folder names that meet on the target"):
   ``ledger`` topic, :func:`record_key`), so a folder that appears later never takes a name already given;
 - then the INBOX and special folders going to the target's folder for their use (never renamed), then the others,
   shallower before deeper, each level in code-point order of the names (``Work`` before ``work``);
+- the target's INBOX and special folders take only the source's INBOX and special folders (an ordinary ``Trash``
+  must not go where the target empties its trash);
 - a folder whose name is taken gets ``name (2)``, ``name (3)``… — the first that no folder has and no other
   source folder of the listing would take by its own name — shortened where the target limits a name's
   length (in UTF-16 units, as Exchange counts). Its subfolders go below the renamed folder.
@@ -22,7 +24,7 @@ import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 
 from shared.events import FolderRef
-from shared.folder_map import INBOX, WELL_KNOWN_NAMES, parse_root
+from shared.folder_map import INBOX, SPECIAL_USES, WELL_KNOWN_NAMES, parse_root, root_token
 from shared.ledger import LedgerEntry
 
 #: On the ``ledger`` topic, ``<pair>|~folder~<folder_id>``: the neutral path the folder was given on the target
@@ -76,17 +78,19 @@ def _order(ref: FolderRef) -> tuple[int, int, tuple[str, ...], str]:
 
 
 def distinct_paths(refs: Sequence[FolderRef], landing: Landing, recorded: Mapping[str, Sequence[str]] | None = None,
-                   max_units: int = 0) -> dict[str, list[str]]:
+                   max_units: int = 0, reserved: Collection[str] = ()) -> dict[str, list[str]]:
     """Each folder's ``folder_id`` → the neutral path it is given on the target.
 
     ``landing``: the target's comparison key of a path (two paths with one key would share a folder);
     ``recorded``: the paths earlier passes gave (kept as they are); ``max_units``: the longest name the target
-    takes, in UTF-16 units (0: no limit). Two folders with one neutral path (``inbox/x`` and ``INBOX/x``) are
-    ordered by the source's own names."""
+    takes, in UTF-16 units (0: no limit); ``reserved``: keys of the target's INBOX and special folders
+    (:func:`reserved_keys`), which only the source's INBOX and special folders go into — an ordinary folder named
+    like the target's Trash is not emptied with it. Two folders with one neutral path (``inbox/x`` and
+    ``INBOX/x``) are ordered by the source's own names."""
     recorded = recorded or {}
     given: dict[str, list[str]] = {}
     by_source: dict[tuple[str, ...], list[str]] = {}
-    owner: dict[str, str] = {}
+    owner: dict[str, str] = dict.fromkeys(reserved, "")
     for ref in refs:
         if ref.folder_id in recorded:
             given[ref.folder_id] = list(recorded[ref.folder_id])
@@ -113,7 +117,15 @@ def distinct_paths(refs: Sequence[FolderRef], landing: Landing, recorded: Mappin
     return given
 
 
+def reserved_keys(landing: Landing) -> set[str]:
+    """The keys of the target's INBOX and of its folder for each special use (a use it has no folder for lands on
+    a name no folder has)."""
+    return {landing([INBOX])} | {landing([root_token(use, "\0")]) for use in SPECIAL_USES}
+
+
 _LOOSE = str.maketrans({".": "_", "/": "_"})
+#: Names an ordinary folder may land on the target's special folder by: the target is asked about such a folder.
+_SPECIAL_NAMES = {(name.translate(_LOOSE).casefold(),) for names in WELL_KNOWN_NAMES.values() for name in names}
 
 
 def loose_keys(path: Sequence[str]) -> set[tuple[str, ...]]:
@@ -132,11 +144,13 @@ def may_meet(given: Mapping[str, Sequence[str]], decided: Collection[str]) -> bo
     """Whether two of these paths (``folder_id`` → path) could land on one folder of some target, one of them not
     ``decided`` yet: only then is the target asked (:func:`loose_keys`; a target's special folder named in no
     language of :data:`shared.folder_map.WELL_KNOWN_NAMES` is not foreseen)."""
-    seen: dict[tuple[str, ...], str] = {}
+    seen: dict[tuple[str, ...], str] = dict.fromkeys(_SPECIAL_NAMES, "")  # the target's own special folders
     for fid, path in given.items():
         for key in loose_keys(path):
             other = seen.setdefault(key, fid)
-            if other != fid and not (other in decided and fid in decided):
+            if other == fid or (other == "" and fid in decided):
+                continue
+            if other == "" or not (other in decided and fid in decided):
                 return True
     return False
 

@@ -22,7 +22,7 @@ from shared.adapters import registry
 from shared.edges import ProducerEdge
 from shared.errors import ConnectionCheckFailed
 from shared.events import FolderRef, MigrationRequested
-from shared.folder_names import as_entry, distinct_paths, fixed, from_entry, may_meet, record_key
+from shared.folder_names import as_entry, distinct_paths, fixed, from_entry, may_meet, record_key, reserved_keys
 from shared.host_leases import SessionRefused
 from shared.ledger import ledger_record
 from shared.migration_records import MigrationRecords
@@ -80,6 +80,6 @@ class FolderNaming:
             raise type(exc)(f"target login failed: {exc}") from None
         try:
             return distinct_paths([ref for ref, _s in refs], target.folder_key, recorded,
-                                  registry.system(ev.target.type).folder_name_units)
+                                  registry.system(ev.target.type).folder_name_units, reserved_keys(target.folder_key))
         finally:
             self.pool.close_target(target)

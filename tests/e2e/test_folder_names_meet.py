@@ -154,6 +154,31 @@ def test_folders_meeting_on_a_dot_server_below_inbox_get_one_each_and_keep_them_
         assert imap_tree(t) == before
 
 
+def test_a_users_own_folder_named_like_the_targets_trash_is_not_filed_into_it(
+        running_stack: StackInfo, cyrus_like: DovecotServer, tmp_path: Path) -> None:
+    """The source flags only its Sent: its "Trash" is the user's own folder, by the server's word. It must not go
+    into the target's Trash (which the target may empty): it gets a folder of its own, named in the report."""
+    with DovecotServer(tmp_path / "source", special_folders={"Sent": "\\Sent"}) as source:
+        source.add_user("quelle@example.test", PASSWORD)
+        with IMAPClient("127.0.0.1", port=source.imap_port, ssl=False, timeout=60) as c:
+            c.login("quelle@example.test", PASSWORD)
+            fill(c, {"INBOX": ["in-1"], "Sent": ["sent-1"], "Trash": ["kept-1"], "Trash/2024": ["kept-2"]})
+        src = {"type": "imap", "host": "127.0.0.1", "port": source.imap_port, "security": "none",
+               "login": "quelle@example.test", "password": PASSWORD}
+        target = {"type": "imap", "host": "127.0.0.1", "port": cyrus_like.imap_port, "security": "none",
+                  "login": "ziel@example.test", "password": PASSWORD}
+        mid, st = migrate(running_stack, src, target)
+        assert st["state"] == "completed" and st["items"]["emails"]["done"] == 4, st
+        with IMAPClient("127.0.0.1", port=cyrus_like.imap_port, ssl=False, timeout=60) as t:
+            t.login("ziel@example.test", PASSWORD)
+            assert imap_tree(t) == {
+                "INBOX": ["<in-1@example.test>"], "INBOX.Sent Messages": ["<sent-1@example.test>"],
+                "INBOX.Drafts": [], "INBOX.Trash": [], "INBOX.Junk": [], "INBOX.Archive": [],
+                "INBOX.Trash (2)": ["<kept-1@example.test>"], "INBOX.Trash (2).2024": ["<kept-2@example.test>"]}
+        assert report(running_stack, mid, "quelle@example.test") == {("Trash", renamed("Trash (2)"))}
+        source.destroy()
+
+
 # -- Exchange: names compared without regard to case ------------------------------------------------------
 
 

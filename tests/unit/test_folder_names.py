@@ -10,7 +10,16 @@ from collections.abc import Sequence
 
 from shared.events import FolderRef
 from shared.folder_map import compared_name
-from shared.folder_names import as_entry, distinct_paths, from_entry, may_meet, renamed_note, suffixed, utf16_units
+from shared.folder_names import (
+    as_entry,
+    distinct_paths,
+    from_entry,
+    may_meet,
+    renamed_note,
+    reserved_keys,
+    suffixed,
+    utf16_units,
+)
 
 
 def ref(*path: str, source: str = "") -> FolderRef:
@@ -140,3 +149,25 @@ def test_the_target_is_asked_only_where_two_folders_could_meet_on_some_target() 
                    {"a": ["ΟΔΟΣ"], "b": ["οδος"]}, {"a": ["INBOX", "x"], "b": ["INBOX", "x"]}):
         assert may_meet({**demo, **rivals}, decided={"i", "s", "t"}), rivals
         assert not may_meet({**demo, **rivals}, decided={"i", "s", "t", "a", "b"}), rivals  # both named before
+
+
+def dovecot(path: Sequence[str]) -> str:
+    """A "/" server whose Trash and Sent are flagged; it has no folder for the other uses."""
+    own = {"\\Trash": "Trash", "\\Sent": "Sent"}
+    head = path[0]
+    if head.startswith("\\") and not head.startswith("\\\\"):
+        use, _sep, name = head.partition(":")
+        head = own.get(use, name)
+    return "/".join([head, *path[1:]])
+
+
+def test_an_ordinary_folder_never_goes_into_the_targets_special_folder_of_that_name() -> None:
+    # A flagging source without a \\Trash: its "Trash" is the user's own folder, not one the target may empty.
+    refs = [ref("INBOX"), ref("\\Sent:Sent"), ref("Trash"), ref("Trash", "2024"), ref("Archive")]
+    reserved = reserved_keys(dovecot)
+    assert reserved >= {"INBOX", "Trash", "Sent"}
+    assert names(distinct_paths(refs, dovecot, reserved=reserved)) == {
+        "INBOX": ["INBOX"], "\\Sent:Sent": ["\\Sent:Sent"], "Trash": ["Trash (2)"], "Trash/2024": ["Trash (2)", "2024"],
+        "Archive": ["Archive"]}  # the target has no archive folder: nothing to keep apart from
+    assert may_meet({"t": ["Trash"]}, decided=set())  # so the planner asks the target about such a folder
+    assert not may_meet({"p": ["Projects"], "s": ["\\Sent:Sent"]}, decided={"s"})
