@@ -46,6 +46,7 @@ from shared.events import (
     MigrationFailed,
     UndoRecords,
 )
+from shared.folder_names import renamed_note
 from shared.item_keys import folder_key
 from shared.ledger import ALREADY_COPIED, INFLIGHT, RULES_BEFORE, LedgerEntry, LedgerStore, ledger_record
 from shared.metrics import ServiceMetrics
@@ -253,11 +254,11 @@ class DurableWrite:
         names: dict[str, str] = {}
         for f in folders:
             if f.folder_id not in names:
-                names[f.folder_id] = target.folder_name(f.path)
+                names[f.folder_id] = target.folder_name(f.placed_path)
         for r in todo:
             ref = r.meta.folder
             if ref.folder_id not in names:
-                names[ref.folder_id] = target.folder_name(ref.path)
+                names[ref.folder_id] = target.folder_name(ref.placed_path)
         announced: set[str] = set()
 
         def announce(about_to_be_created: list[str]) -> None:
@@ -274,7 +275,7 @@ class DurableWrite:
                      if (folder_id := target.folder_ref(n)) or n not in announced]:
             self.write_ahead(after)
         out.results += [ItemResult(item_key=folder_key(f.folder_id), item_type="folder", result="done",
-                                   folder=f.display) if names[f.folder_id] not in refused else
+                                   folder=f.display, reason=renamed_note(f)) if names[f.folder_id] not in refused else
                         ItemResult(item_key=folder_key(f.folder_id), item_type="folder", result="failed",
                                    folder=f.display, reason=str(refused[names[f.folder_id]])) for f in folders]
         if refused:  # the messages of a folder the target refused are reported with its reason; the rest go on

@@ -175,6 +175,13 @@ def target_name(path: Sequence[str], target_specials: dict[str, str], delimiter:
     return delimiter.join([root, *(sanitize_component(c, delimiter) for c in rest)])
 
 
+def compared_name(name: str, delimiter: str) -> str:
+    """A target name as an IMAP server compares it: exactly, but for INBOX, which is case-insensitive, also as
+    the head of a name (RFC 3501 §5.1: ``inbox/x`` is ``INBOX/x``)."""
+    head, sep, rest = name.partition(delimiter) if delimiter else (name, "", "")
+    return INBOX + sep + rest if head.upper() == INBOX else name
+
+
 def created_use(path: Sequence[str], target_specials: dict[str, str]) -> str | None:
     """The use a folder created for ``path`` stands for (a special root the target has no folder for):
     on a target with CREATE-SPECIAL-USE it can be created with that flag."""

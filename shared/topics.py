@@ -106,12 +106,12 @@ MIGRATIONS_RECORD = TopicSpec(
 LEDGER = TopicSpec(
     name="ledger",
     key="<pair_id>|<item_key>",
-    producers=("loader",),
+    producers=("loader", "extractor"),
     consumers=(),
     retention_ms=-1,
     cleanup_policy="compact",
     purpose="where each source item went on the target, per pair (or an in-flight mark); "
-            "a tombstone when undo removed it",
+            "a tombstone when undo removed it; the path each source folder was given on the target (extractor)",
     rebuilds=True,
 )
 ITEMS_FAILED = TopicSpec(

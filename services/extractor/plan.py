@@ -85,3 +85,14 @@ def plan_emails(mid: str, source: EndpointSpec, folders: Sequence[tuple[FolderRe
         window = {"received_before": filters.received_before, "received_since": filters.received_since}
         tasks = [t.model_copy(update=window) for t in tasks]
     return EmailPlan(sorted(tasks, key=lambda t: not t.large), skipped, total)
+
+
+def with_target_paths(refs: Sequence[tuple[FolderRef, bool]], given: Mapping[str, Sequence[str]]
+                      ) -> list[tuple[FolderRef, bool]]:
+    """The folders with the path each was given on the target (:mod:`shared.folder_names`), set as
+    ``target_path`` only where it is not the folder's own."""
+    out = []
+    for ref, selectable in refs:
+        path = list(given.get(ref.folder_id, ref.path))
+        out.append((ref.model_copy(update={"target_path": path}) if path != ref.path else ref, selectable))
+    return out

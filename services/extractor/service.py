@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from services.extractor.folder_naming import FolderNaming
 from services.extractor.plan import plan_emails
 from services.extractor.read_together import runs_now, take_group
 from services.extractor.sources import SourcePool
@@ -129,6 +130,7 @@ class Extractor:
         self._flushed: dict[str, None] = {}  # task ids whose output is in Kafka (insertion-ordered, bounded)
         self.flow = flow  # how far each migration runs ahead of its loading, and which tasks already ran
         self._targets: dict[str, SessionTarget] = {}  # per migration, in this replica
+        self.naming = FolderNaming(records, producer, pool)
 
     # -- edge: a batch of Kafka messages, committed after all their output is flushed
     def handle(self, batch: Sequence[Delivered]) -> list[tuple[str, int, int]]:
@@ -434,6 +436,8 @@ class Extractor:
             self._progress(OperationStarted(migration_id=mid, operation=OPERATION))
             refs = wanted_folders(folder_refs(source.list_folders(), source.prefix, source.marks_special_use),
                                   ev.filters)
+            refs = self.naming.name(ev, refs)  # one target folder each, as an earlier pass of the pair named it
+            source = self.pool.get(mid, ev.source)  # the same session, unless naming had to give it back
             for ref, _selectable in refs:  # first: the loader logs in and creates them while the rest is planned
                 self.producer.send(topics.ITEMS, items_record_key(mid), FolderItem(migration_id=mid, folder=ref))
             self.producer.flush()  # sent now, not after the producer's linger: the loader starts 10 ms sooner

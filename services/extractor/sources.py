@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from shared.adapters import registry
 from shared.adapters.descriptor import Reading
-from shared.adapters.ports import AdapterEnv, ItemReader, Source
+from shared.adapters.ports import AdapterEnv, ItemReader, MailTarget, Source
 from shared.credentials import CredentialStore
 from shared.errors import MailferryError, NotSupported
 from shared.events import EndpointSpec
@@ -73,6 +73,24 @@ class SourcePool:
             reader.close()
         finally:
             self.gate.closed(reader)
+
+    def mail_target(self, mid: str, spec: EndpointSpec, *, wait: bool = True) -> MailTarget:
+        """A session on the migration's e-mail target, not pooled: the planner asks it where folders would land
+        (:mod:`services.extractor.folder_naming`); the caller gives it to :meth:`close_target`. ``wait=False``:
+        ``SessionRefused`` at once when the session caps are full (a caller holding a lease must not wait)."""
+        system = registry.system(spec.type)
+        opener = system.mail_target
+        if opener is None:
+            raise NotSupported(f"e-mails cannot be written to {system.label} by this version")
+        return self.gate.open(registry.session_host(spec), spec.login,
+                              lambda: opener(spec, lambda: self.creds.password(mid, spec, "target"), self.env),
+                              wait=wait)
+
+    def close_target(self, target: MailTarget) -> None:
+        try:
+            target.close()
+        finally:
+            self.gate.closed(target)
 
     def _open(self, mid: str, spec: EndpointSpec) -> Source:
         system = registry.system(spec.type)

@@ -119,3 +119,6 @@ class System:
     #: Where the service is when the operator, not the user, says so (Graph): (host, port); None: the request's.
     service_address: Callable[[], tuple[str, int]] | None = None
     sign_in: SignIn | None = None  # the user may sign in on the web page (``auth: oauth2``)
+    #: The longest folder name its mail target takes, in UTF-16 units (0: none known): a folder given another name
+    #: because its own meets another's there (``Work (2)``, :mod:`shared.folder_names`) is shortened to fit.
+    folder_name_units: int = 0

@@ -271,6 +271,11 @@ class MailTarget(Target[MailRecord], Protocol):
     def folder_name(self, path: Sequence[str]) -> str:
         """The target's key for a neutral folder path."""
 
+    def folder_key(self, path: Sequence[str]) -> str:
+        """Where a neutral path lands, as this target compares folder names: two paths with one key would share
+        one folder (its separator and prefix applied, a special root as the folder it goes to, case folded where
+        the target ignores case). The planner gives such paths distinct names (:mod:`shared.folder_names`)."""
+
     def folder_ref(self, name: str) -> str:
         """The id to record for a created folder ("" when the name is enough)."""
 

@@ -20,6 +20,14 @@ class FolderRef(BaseModel):
     path: list[str]
     special_use: str | None = None
     source_name: str = ""
+    #: Set when the folder is given another name on the target than ``path`` would give it: its name meets
+    #: another source folder's there (:mod:`shared.folder_names`); the target folder is made from this path.
+    target_path: list[str] | None = None
+
+    @property
+    def placed_path(self) -> list[str]:
+        """The neutral path the target folder is made from."""
+        return self.target_path or self.path
 
     @property
     def display(self) -> str:

@@ -151,3 +151,19 @@ def test_a_batch_written_twice_leaves_one_copy(rig: Rig) -> None:
     assert rig.snapshot(acct)[rig.path("INBOX")] == copies(rig, [(message(1), (), T0 + timedelta(days=1)),
                                                                  (message(2), (), T0 + timedelta(days=2))])
     assert len(edges.undo_records()) == undo_after_first
+
+
+@needs("mail_target")
+def test_the_folder_key_says_which_names_share_one_folder_on_the_target(rig: Rig) -> None:
+    """Two paths with one ``folder_key`` land in one folder (the planner gives such paths names of their own:
+    README "Folder names that meet on the target"), two keys in two folders — as the rig's own reader sees it."""
+    acct = rig.account()
+    t = target(rig, acct)
+    t.ensure_folders([t.folder_name(["Work"])])
+    t.ensure_folders([t.folder_name(["work"])])
+    alike = t.folder_key(["Work"]) == t.folder_key(["work"])
+    assert t.folder_key(["Work"]) != t.folder_key(["Projekte"])
+    assert t.folder_key(["Work", "Sub"]) == t.folder_key(["Work", "Sub"]) != t.folder_key(["Work"])
+    t.close()
+    held = {path for path in rig.snapshot(acct) if path.casefold() == "work"}
+    assert len(held) == (1 if alike else 2), held

@@ -960,3 +960,42 @@ def test_what_graph_cannot_hold_is_noted_per_message_in_the_report(graph_stack: 
         made = next(m for m in inbox if m["subject"] == "testing")
         names = [a["name"] for a in g.get(f"/messages/{made['id']}/attachments").json()["value"]]
     assert names == ["ForwardedMessage.eml"]  # what the note says, read back over plain HTTP
+
+
+def test_imap_to_graph_folders_differing_in_case_get_one_each_also_in_a_delta_pass_then_undo(
+        graph_stack: StackInfo, accounts: Accounts, graph_emu: GraphEmulator) -> None:
+    """Microsoft 365 compares folder names without regard to case: each source folder gets its own (README "Folder
+    names that meet on the target"), a folder appearing later never takes a name already given, undo removes all."""
+    src = accounts.new("meet-g-src")
+    plan = {"Work": "w1", "work": "w2", "work/Sub": "w3", "Trash": "t1", "deleted items": "d1"}
+    with accounts.client(src) as c:
+        for folder, tag in plan.items():
+            if not c.folder_exists(folder):
+                c.create_folder(folder)
+            c.append(folder, simple_mime(tag, f"<{tag}@example.net>", "Mon, 01 Jan 2024 10:00:00 +0100"), ())
+    login = new_user(graph_emu, "meet-g")
+
+    def tree() -> dict[str, list[str]]:
+        with rig.seeding(graph_emu, login) as g:
+            return {path: [m[7] for m in graph_messages(g, fid)] for path, fid in graph_tree(g).items()}
+
+    before = tree()
+    first = start(graph_stack, accounts.endpoint(src), graph_endpoint(login))
+    st = wait_final(graph_stack, first, src)
+    assert st["state"] == "completed" and st["items"]["emails"]["done"] == 5, st
+    after_first = {**before, "Work": ["<w1@example.net>"], "work (2)": ["<w2@example.net>"],
+                   "work (2)/Sub": ["<w3@example.net>"], "Deleted Items": ["<t1@example.net>"],
+                   "deleted items (2)": ["<d1@example.net>"]}
+    assert tree() == after_first
+    with accounts.client(src) as c:
+        c.create_folder("WORK")
+        c.append("WORK", simple_mime("W", "<W1@example.net>", "Mon, 01 Jan 2024 10:00:00 +0100"), ())
+        c.append("work", simple_mime("w4", "<w4@example.net>", "Mon, 01 Jan 2024 10:00:00 +0100"), ())
+    second = start(graph_stack, accounts.endpoint(src), graph_endpoint(login))
+    st = wait_final(graph_stack, second, src)
+    assert (st["items"]["emails"]["done"], st["items"]["emails"]["skipped"]) == (2, 5), st
+    assert tree() == {**after_first, "work (2)": ["<w2@example.net>", "<w4@example.net>"],
+                      "WORK (3)": ["<W1@example.net>"]}
+    assert undo(graph_stack, second, src)["state"] == "undone"
+    assert undo(graph_stack, first, src)["state"] == "undone"
+    assert tree() == before

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import redis as redis_lib
+from imapclient import IMAPClient
 
 from mailferry import seed, stack, verify
 from mailferry.dovecot import DovecotServer
@@ -29,6 +30,7 @@ from shared import redis_keys, topics
 from shared.view_rebuild import read_topics
 from tests.conftest import Accounts, stack_env
 from tests.e2e.flows import start, status, wait_final, wait_status
+from tests.e2e.test_folder_names_meet import PASSWORD, TARGET_SPECIALS, fill, imap_tree
 from tests.e2e.test_lifecycle import Relay
 from tests.operator_rig import HEADER, OPERATOR_ENTRY, api, create, project_in, row
 from tests.servers import Process
@@ -194,6 +196,34 @@ def test_after_redis_is_flushed_or_restarted_empty_status_delta_and_undo_answer_
             if key == f"dek:{mid}"]
     assert len(keys) >= 2 and keys[0] is not None and keys[-1] is None
     assert own_redis.client().get(f"mf:dek:{mid}") is None
+
+
+def test_folder_names_given_by_a_first_pass_come_back_from_the_ledger_topic_after_redis_is_lost(
+        view_stack: StackInfo, own_redis: OwnRedis, accounts: Accounts, tmp_path: Path) -> None:
+    """The first pass names "a_b"; Redis is lost; "a.b", which sorts before it and would land on the same folder of
+    a "." server, appears: it gets the new name, and a_b's new mail still goes where its first went (README
+    "Folder names that meet on the target": the decision is on the ledger topic, not only in Redis)."""
+    src = accounts.new("names-view")
+    with accounts.client(src) as c:
+        fill(c, {"a_b": ["a_b-1"]})
+    with DovecotServer(tmp_path / "dot", separator=".", prefix="INBOX.", special_folders=TARGET_SPECIALS) as dot:
+        dot.add_user("ziel@example.test", PASSWORD)
+        target = {"type": "imap", "host": "127.0.0.1", "port": dot.imap_port, "security": "none",
+                  "login": "ziel@example.test", "password": PASSWORD}
+        first = wait_final(view_stack, start(view_stack, accounts.endpoint(src), target), src)
+        assert first["state"] == "completed" and first["items"]["emails"]["done"] == 1, first
+        own_redis.client().flushall()
+        with accounts.client(src) as c:
+            fill(c, {"a.b": ["a.b-1"], "a_b": ["a_b-2"]})
+        again = wait_final(view_stack, start(view_stack, accounts.endpoint(src), target), src)
+        assert again["state"] == "completed" and again["items"]["emails"]["done"] == 2, again
+        with IMAPClient("127.0.0.1", port=dot.imap_port, ssl=False, timeout=60) as t:
+            t.login("ziel@example.test", PASSWORD)
+            tree = imap_tree(t)
+        dot.destroy()
+    assert tree == {"INBOX": [], "INBOX.Sent Messages": [], "INBOX.Drafts": [], "INBOX.Trash": [], "INBOX.Junk": [],
+                    "INBOX.Archive": [], "INBOX.a_b": ["<a_b-1@example.test>", "<a_b-2@example.test>"],
+                    "INBOX.a_b (2)": ["<a.b-1@example.test>"]}
 
 
 def test_redis_flushed_and_restarted_empty_mid_run_and_the_tracker_killed_lose_and_duplicate_nothing(

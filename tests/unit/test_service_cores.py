@@ -268,6 +268,43 @@ def test_a_delta_pass_copies_nothing_and_says_so(cores: Cores) -> None:
     assert reasons == {"already copied to the target by an earlier migration"}
 
 
+def folder_records(broker: MemoryBroker) -> dict[str, list[str]]:
+    """The folder names on the ``ledger`` topic, read as a rebuild reads them: key → the path it records."""
+    out = {}
+    for part in broker.topics.get(broker.name(topics.LEDGER), []):
+        for m in part:
+            key = (m.key() or b"").decode()
+            if "|~folder~" in key:
+                out[key] = json.loads(json.loads(m.value() or b"")[1])
+    return out
+
+
+def test_a_folder_named_like_the_targets_sent_folder_gets_its_own_and_keeps_it_in_a_delta_pass(cores: Cores) -> None:
+    """The source's flagged Sent goes to the target's "Sent Items", where the user's own "Sent Items" would land
+    too: it is given "Sent Items (2)" (the extractor asks the target once), on the record before any folder is
+    made, and a delta pass puts its new mail there without asking the target again."""
+    cores.src.folder("Sent Items")
+    cores.src.add("Sent Items", message(20), (), when(20))
+    first = cores.migrate(["emails"])
+    cores.drain()
+    assert cores.status(first)["state"] == "completed"
+    expected = {**expected_after_copy(), "Sent Items (2)": Counter({(message(20), (), when(20)): 1})}
+    assert mailbox(cores.dst) == expected
+    assert cores.dst.logins == 2  # the loader's, and the extractor's to ask where names land
+    paths = sorted(folder_records(cores.broker).values())
+    assert paths == [["Leer"], ["Projekte"], ["Projekte", "2026"], ["Projekte", "2026", "Q1"], ["Sent Items (2)"]]
+    notes = {(r["folder"], r["reason"]) for r in cores.records.report(first) if r["item_type"] == "folder"}
+    assert notes == {("Sent Items", "named “Sent Items (2)” on the target: its own name meets another folder's there")}
+    cores.src.add("Sent Items", message(21), (), when(21))
+    again = cores.migrate(["emails"])
+    cores.drain()
+    assert cores.status(again)["state"] == "completed"
+    expected["Sent Items (2)"][(message(21), (), when(21))] = 1
+    assert mailbox(cores.dst) == expected
+    assert cores.dst.logins == 3  # the loader's for the second migration only
+    assert sorted(folder_records(cores.broker).values()) == paths
+
+
 def test_undo_removes_exactly_what_was_copied_and_puts_the_setting_back(cores: Cores) -> None:
     mid = cores.migrate(["emails", "contacts", "auto_reply"])
     cores.drain()

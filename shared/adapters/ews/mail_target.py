@@ -92,6 +92,16 @@ class EwsTarget:
     def folder_name(self, path: Sequence[str]) -> str:
         return KEY_SEP.join(path)
 
+    def folder_key(self, path: Sequence[str]) -> str:
+        """Exchange compares folder names without regard to case (case-folded here: a little wider than Exchange,
+        never narrower); a special root is the mailbox's folder of that use, by its (localized) name, which an
+        ordinary folder of that name would also land in."""
+        head = path[0]
+        use, own = (INBOX, INBOX) if head == INBOX else folder_map.parse_root(head)
+        special = self.specials.get(use) if use else None
+        root = special.name if special is not None and special.name else own
+        return KEY_SEP.join([root, *path[1:]]).casefold()
+
     def folder_ref(self, name: str) -> str:
         folder = self._folders.get(name)
         return folder.id if folder is not None else ""

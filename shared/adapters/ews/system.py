@@ -95,6 +95,7 @@ SYSTEM = System(
     label="Exchange (EWS)",
     mail_source=open_source,
     mail_target=open_target,
+    folder_name_units=255,  # Exchange's DisplayName
     readers={op: Reading(fmt, open_source) for op, fmt in FORMATS.items()},
     writers={op: Writing(fmt, open_item_target) for op, fmt in FORMATS.items()},
     undo=open_undo,

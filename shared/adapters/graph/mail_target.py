@@ -66,6 +66,19 @@ class GraphTarget:
     def folder_name(self, path: Sequence[str]) -> str:
         return KEY_SEP.join(path)
 
+    def folder_key(self, path: Sequence[str]) -> str:
+        """Microsoft 365 compares folder names without regard to case (case-folded here: a little wider, never
+        narrower); a special root is the mailbox's well-known folder of that use, by its (localized) name, which an
+        ordinary folder of that name would also land in."""
+        head = path[0]
+        use, own = folder_map.parse_root(head) if head != INBOX else (INBOX, INBOX)
+        special = self.well_known().get(WELL_KNOWN.get(use or "", ""), "")
+        root = own
+        if special:  # its name among the root's folders (the ones the root's children are found by)
+            root = next((name for name, fid in self._children_of(self.well_known()["msgfolderroot"]).items()
+                         if fid == special), own)
+        return KEY_SEP.join([root, *path[1:]]).casefold()
+
     def folder_ref(self, name: str) -> str:
         return self._folders.get(name, "")
 

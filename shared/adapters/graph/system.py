@@ -88,6 +88,7 @@ SYSTEM = System(
     label="Microsoft 365 / Exchange Online",
     mail_source=open_source,
     mail_target=open_target,
+    folder_name_units=255,  # Exchange's DisplayName
     readers={op: Reading(fmt, open_source) for op, fmt in FORMATS.items()},
     # contact groups are taken only to say, per group, that Graph cannot hold them (the report lists each)
     writers={op: Writing(fmt, open_item_target) for op, fmt in {**FORMATS, "contact_groups": "contact-group"}.items()},

@@ -222,6 +222,11 @@ class ImapTarget:
             self._create_uses[name] = use
         return name
 
+    def folder_key(self, path: Sequence[str]) -> str:
+        """IMAP names are case-sensitive but for INBOX (:func:`shared.folder_map.compared_name`)."""
+        return folder_map.compared_name(folder_map.target_name(path, self.specials, self.delimiter, self.prefix),
+                                        self.delimiter)
+
     def ensure_folder(self, name: str, announce: Announce | None = None) -> list[str]:
         """Create the folder and any missing parents; returns the names actually created."""
         return self.ensure_folders([name], announce)

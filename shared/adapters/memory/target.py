@@ -29,6 +29,9 @@ class MemoryMailTarget:
         specials = {f.use: name for name, f in self.account.folders.items() if f.use}
         return folder_map.target_name(path, specials, DELIMITER)
 
+    def folder_key(self, path: Sequence[str]) -> str:
+        return folder_map.compared_name(self.folder_name(path), DELIMITER)
+
     def folder_ref(self, name: str) -> str:
         return ""
 
