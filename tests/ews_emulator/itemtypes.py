@@ -379,6 +379,23 @@ def mime_attachments(elem: Any) -> list[tuple[str, str, bytes]]:
     return out
 
 
+def _addresses(msg: Any, header: str) -> list[tuple[str, str]]:
+    """(name, address) of a header's mailboxes. Exchange reads what it can of a malformed field and saves the
+    message: the standard library's parser can fail on one (a group without a mailbox, thousands of words), then
+    the field's raw text is read piece by piece and what still fails is left out."""
+    try:
+        return email.utils.getaddresses([str(h) for h in msg.get_all(header) or []])
+    except (AttributeError, IndexError, RecursionError, ValueError):
+        pass
+    out: list[tuple[str, str]] = []
+    for raw in msg.raw_items():
+        if raw[0].lower() == header.lower():
+            for piece in str(raw[1]).split(","):
+                with contextlib.suppress(AttributeError, IndexError, RecursionError, ValueError):
+                    out += email.utils.getaddresses([piece])
+    return out
+
+
 def compute_properties(elem: Any, kind: str) -> None:
     """Fill in what Exchange computes on save: ItemClass, dates, Size, and what it parses out of MIME."""
     _, item_class, _ = KINDS[kind]
@@ -392,13 +409,14 @@ def compute_properties(elem: Any, kind: str) -> None:
         msg = email.parser.HeaderParser(policy=email.policy.default).parsestr(raw.decode("utf-8", "replace"))
         if elem.find(tq("Subject")) is None and msg["Subject"] is not None:
             _set(elem, "Subject", str(msg["Subject"]))
-        if elem.find(tq("From")) is None and msg["From"]:
-            _mailbox(elem, "From", email.utils.parseaddr(str(msg["From"])))
+        sender = _addresses(msg, "From")
+        if elem.find(tq("From")) is None and sender:
+            _mailbox(elem, "From", sender[0])
         for header, tag in (("To", "ToRecipients"), ("Cc", "CcRecipients")):
-            values = msg.get_all(header) or []
-            if elem.find(tq(tag)) is None and values:
+            pairs = _addresses(msg, header)
+            if elem.find(tq(tag)) is None and pairs:
                 holder = sub(elem, T_NS, tag)
-                for name, addr in email.utils.getaddresses([str(h) for h in values]):
+                for name, addr in pairs:
                     mb = sub(holder, T_NS, "Mailbox")
                     if name:
                         sub(mb, T_NS, "Name", name)
@@ -406,7 +424,7 @@ def compute_properties(elem: Any, kind: str) -> None:
         if elem.find(tq("InternetMessageId")) is None and msg["Message-ID"]:
             _set(elem, "InternetMessageId", str(msg["Message-ID"]).strip())
         if msg["Date"]:
-            with contextlib.suppress(TypeError, ValueError):
+            with contextlib.suppress(TypeError, ValueError, OverflowError):  # a date with no UTC form: not read
                 _set(elem, "DateTimeSent", _iso(email.utils.parsedate_to_datetime(str(msg["Date"]))))
     submit = _ext_value(elem, PR_CLIENT_SUBMIT_TIME)
     if submit:

@@ -20,8 +20,16 @@ _TAG = re.compile(r"<[^>]+>")
 def _recipients(value: str | None) -> list[dict[str, Any]]:
     if not value:
         return []
-    return [{"emailAddress": {"name": name or addr, "address": addr}}
-            for name, addr in email.utils.getaddresses([value]) if addr]
+    try:
+        pairs = email.utils.getaddresses([value])
+    except RecursionError:  # thousands of words: Exchange reads what it can, piece by piece
+        pairs = []
+        for piece in value.split(","):
+            try:
+                pairs += email.utils.getaddresses([piece])
+            except RecursionError:
+                continue
+    return [{"emailAddress": {"name": name or addr, "address": addr}} for name, addr in pairs if addr]
 
 
 def _text(value: Any) -> str:
@@ -39,7 +47,7 @@ def _decoded(value: Any) -> str:
 def _decode(payload: bytes, charset: str | None) -> str:
     try:
         return payload.decode(charset or "utf-8", "replace")
-    except LookupError:  # a charset unknown here: Exchange, too, shows such a body as best it can
+    except (LookupError, ValueError):  # a charset unknown here, or with a NUL: Exchange shows such a body as best it can
         return payload.decode("utf-8", "replace")
 
 
@@ -74,7 +82,7 @@ def parse(raw: bytes) -> tuple[dict[str, Any], list[tuple[dict[str, Any], bytes]
         try:
             when = email.utils.parsedate_to_datetime(str(msg["Date"]))
             props["sentDateTime"] = iso_utc(when.astimezone(UTC).timestamp())
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # a date with no UTC form: not read
             pass
     importance = str(msg.get("Importance", "")).lower()
     if importance in ("low", "normal", "high"):

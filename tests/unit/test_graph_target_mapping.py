@@ -172,3 +172,44 @@ def test_graphs_day_31_comes_back_with_its_short_months() -> None:
               "range": {"type": "noEnd", "startDate": "2028-02-29"}}
     assert recurrence_from_graph(yearly, UTC, True) == RecurrenceRule("YEARLY", by_month_day=[28, 29],
                                                                       by_set_pos=[-1], by_month=[2])
+
+
+def test_an_address_field_too_deep_for_the_parser_keeps_what_can_be_read() -> None:
+    """A To field of 2,000 encoded words (MimeKit keeps such a message to test its own stack): the standard
+    library's address parser recurses once per word and overflowed, which failed the whole batch."""
+    words = b"".join(b"\t=?utf-8?Q?date=3E2017-08-20T10:08:%02d.617=3C/pr?=\r\n" % (i % 60) for i in range(2000))
+    data = b'From: "t" <t@example.net>\r\nTo: "Ann" <ann@example.net>,\r\n' + words + b"Subject: deep\r\n\r\nbody\r\n"
+    planned = graph_message(data, [], datetime(2024, 1, 1, tzinfo=UTC), "m")
+    assert planned.body["toRecipients"] == [{"emailAddress": {"address": "ann@example.net", "name": "Ann"}}]
+    assert planned.body["subject"] == "deep"
+    assert planned.lossy == ["the To field was too deep to read whole: the addresses that could be read were kept"]
+
+
+def test_a_charset_name_with_a_nul_reads_the_body_as_utf_8() -> None:
+    """``charset="utf-8\\0"``: Python's decode raises ValueError (not LookupError) for it, which failed the batch."""
+    data = b'From: a@example.net\r\nContent-Type: text/plain; charset="utf-8\x00"\r\n\r\nd\xc3\xa9j\xc3\xa0 \xff\r\n'
+    planned = graph_message(data, [], datetime(2024, 1, 1, tzinfo=UTC), "m")
+    assert planned.body["body"] == {"contentType": "text", "content": "déjà \ufffd\r\n"}
+
+
+MIXED = b"From: a@example.net\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+
+
+@pytest.mark.parametrize(("name", "data", "want_subject", "want_files"), [
+    # an encoded word in a charset whose name holds an 8-bit byte: email.errors.CharsetError
+    ("charset of bytes", b"From: a@example.net\r\nSubject: =?utf-8\xff?Q?caf=C3=A9?=\r\n\r\nx\r\n",
+     "=?utf-8\ufffd?Q?caf=C3=A9?=", []),
+    # an RFC 2231 file name in a charset with a NUL: ValueError from the standard library
+    ("RFC 2231 name", MIXED + b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\nContent-Type: application/pdf\r\n"
+     b"Content-Disposition: attachment; filename*=utf-8\x00''%e3%81%8b.pdf\r\n\r\ndata\r\n--b--\r\n", None, ["か.pdf"]),
+    # an attached message whose boundary never comes, with an 8-bit byte: the bytes generator cannot write it
+    ("attached message", MIXED + b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\nContent-Type: message/rfc822; "
+     b'name="fwd.eml"\r\n\r\nFrom: b@example.net\r\nContent-Type: multipart/mixed; boundary="x"\r\n\r\n--y\r\n'
+     b"Content-Type: text/plain\r\n\r\nab\xffcd\r\n--y--\r\n\r\n--b--\r\n", None, ["fwd.eml"]),
+])
+def test_what_broke_the_conversion_in_fuzzed_corpus_mail_is_converted(name: str, data: bytes, want_subject: str | None,
+                                                                       want_files: list[str]) -> None:
+    """Found by mutating the corpus's messages: each raised out of graph_message (and so failed its batch)."""
+    planned = graph_message(data, [], datetime(2024, 1, 1, tzinfo=UTC), "m")
+    assert planned.body.get("subject") == want_subject, name
+    assert [a["name"] for a in planned.body.get("attachments", [])] == want_files, name

@@ -1,4 +1,5 @@
-"""received_date: the topmost Received: time stamp, else Date:, always time-zone aware."""
+"""received_date: the topmost Received: time stamp, else Date:, always time-zone aware; and the bytes a message
+was stored with, without the line break a POP3 server adds to an unterminated last line."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from shared.adapters.pop3.maildrop import pop3_item_key, received_date
+from shared.adapters.pop3.source import as_stored
 
 
 def msg(*headers: str, body: str = "body\r\n") -> bytes:
@@ -101,3 +103,16 @@ def test_item_key_is_stable_short_and_safe() -> None:
     assert key.startswith("pop3:") and len(key) == 29
     assert all(c.isalnum() or c == ":" for c in key)
     assert pop3_item_key("weird uidl/with\\chars:and spaces").startswith("pop3:")
+
+
+@pytest.mark.parametrize(("served", "size", "want"), [
+    # a message whose last line had no line break: the server added CRLF before its ".", LIST did not count it
+    (b"x\r\n", 1, b"x"),
+    (b"Subject: a\r\n\r\nlast line\r\n", 23, b"Subject: a\r\n\r\nlast line"),
+    (b"Subject: a\r\n\r\nlast line\r\n", 25, b"Subject: a\r\n\r\nlast line\r\n"),  # as stored: left alone
+    (b"Subject: a\r\n\r\nbody\r\n", 10, b"Subject: a\r\n\r\nbody\r\n"),  # a size that explains nothing: as served
+    (b"Subject: a\r\n\r\nbody\n\n", 18, b"Subject: a\r\n\r\nbody\n\n"),  # two more, but not a CRLF
+    (b"x\r\n", None, b"x\r\n"),  # no size known
+])
+def test_the_line_break_a_pop3_server_adds_is_taken_off(served: bytes, size: int | None, want: bytes) -> None:
+    assert as_stored(served, size) == want

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
-from email.parser import BytesHeaderParser
-from email.policy import compat32
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from exchangelib import Account, EWSDateTime, Message
@@ -32,6 +29,7 @@ from shared.adapters.records import MailRecord
 from shared.errors import ItemRejected, Throttled
 from shared.folder_map import INBOX
 from shared.formats.keywords import categories, follow_up, last_verb, left_out_by_exchange
+from shared.mail_dates import date_field
 
 #: The longest folder name exchangelib sends (Exchange's DisplayName limit, in characters); a longer one is
 #: refused here, unsent, with the same consequence as Exchange's own refusal.
@@ -51,12 +49,8 @@ def mapi_state(flags: Sequence[str]) -> tuple[bool, int | None, int]:
 
 def sent_date(data: bytes) -> datetime | None:
     """The Date: header, for Exchange's "sent" time (the received time is INTERNALDATE)."""
-    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0][:65536]
-    try:
-        value = BytesHeaderParser(policy=compat32).parsebytes(head).get("Date")
-        return parsedate_to_datetime(str(value)).astimezone(UTC) if value else None
-    except (TypeError, ValueError, IndexError):
-        return None
+    when = date_field(data)
+    return when.astimezone(UTC) if when is not None else None
 
 
 class NameTooLong(ValueError):
@@ -194,13 +188,24 @@ class EwsTarget:
 
     def append_many(self, folder: str, msgs: Sequence[Outgoing]) -> list[Placed | ItemRejected]:
         target = self._folders[folder]
+        built: list[Message | ItemRejected] = []
+        for m in msgs:
+            try:
+                built.append(self._message(target, m))
+            except Exception as exc:  # pure conversion of this message: it alone fails, not its batch
+                built.append(ItemRejected(f"the message could not be converted for Exchange: {type(exc).__name__}: "
+                                          f"{exc}"[:300]))
+        items = [b for b in built if isinstance(b, Message)]
         try:
-            results = self.account.bulk_create(folder=target, items=[self._message(target, m) for m in msgs])
+            created = iter(self.account.bulk_create(folder=target, items=items) if items else [])
         except (ErrorServerBusy, TransportError) as exc:
             raise Throttled(f"Exchange is busy: {exc}") from None
+        results = [b if isinstance(b, ItemRejected) else next(created) for b in built]
         out: list[Placed | ItemRejected] = []
         for m, r in zip(msgs, results, strict=True):
-            if isinstance(r, Exception):
+            if isinstance(r, ItemRejected):
+                out.append(r)
+            elif isinstance(r, Exception):
                 out.append(ItemRejected(f"Exchange refused the message: {type(r).__name__}: {r}"[:300]))
             else:
                 out.append(Placed(folder=folder, uidvalidity=0, uid=0, ref=r.id,

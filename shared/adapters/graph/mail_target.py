@@ -161,7 +161,11 @@ class GraphTarget:
         A message whose attachments follow the create is marked *pending* until the last byte is in: a crash
         in between leaves a pending copy, which the retry removes and makes again rather than taking it."""
         final = marker(self.scope, identity(msg))
-        planned = graph_message(msg.data, msg.flags, msg.internaldate, final)
+        try:
+            planned = graph_message(msg.data, msg.flags, msg.internaldate, final)
+        except Exception as exc:  # pure conversion of this message's bytes: it alone fails, not its batch
+            return ItemRejected(f"the message could not be converted for Microsoft 365: {type(exc).__name__}: "
+                                f"{exc}"[:300])
         if planned.uploads:
             _set_marker(planned.body, PENDING + final)
         try:

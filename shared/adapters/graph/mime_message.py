@@ -27,6 +27,7 @@ from email.message import Message
 from typing import Any
 
 from shared.formats.keywords import FLAG_COMPLETE, FLAG_FLAGGED, categories, follow_up, last_verb
+from shared.mail_dates import header_date
 
 PR_MESSAGE_FLAGS = "Integer 0x0E07"
 PR_MESSAGE_DELIVERY_TIME = "SystemTime 0x0E06"
@@ -91,10 +92,32 @@ def systime(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _recipients(msg: Message, name: str) -> list[dict[str, Any]]:
+def _addresses(values: list[str]) -> tuple[list[tuple[str, str]], bool]:
+    """(display name, address) pairs, and whether some of the field could not be read.
+
+    The standard library's address parser recurses once per word of a phrase: a field of thousands of
+    encoded words (real mail has them) exhausts the stack. Then each comma-separated piece is read alone and a
+    piece still too deep is left out (the whole header block stays in the Internet headers)."""
+    try:
+        return email.utils.getaddresses(values), False
+    except RecursionError:
+        pass
+    out: list[tuple[str, str]] = []
+    for piece in ",".join(values).split(","):
+        try:
+            out += email.utils.getaddresses([piece])
+        except RecursionError:
+            continue
+    return out, True
+
+
+def _recipients(msg: Message, name: str, lossy: list[str] | None = None) -> list[dict[str, Any]]:
     values = [str(v) for v in msg.get_all(name) or []]
     out = []
-    for display, address in email.utils.getaddresses(values):
+    pairs, partial = _addresses(values)
+    if partial and lossy is not None:
+        lossy.append(f"the {name} field was too deep to read whole: the addresses that could be read were kept")
+    for display, address in pairs:
         if address and "@" in address:
             out.append({"emailAddress": {"address": address, "name": _decoded(display) if display else address}})
     return out
@@ -108,14 +131,14 @@ def _decoded(value: Any) -> str:
     """An encoded-word header as text; a broken one (unknown charset, bad encoding) as it stands."""
     try:
         return _text(email.header.make_header(email.header.decode_header(str(value))))
-    except (ValueError, LookupError, UnicodeError, email.errors.HeaderParseError):
+    except (ValueError, LookupError, UnicodeError, email.errors.MessageError):  # CharsetError: a charset of bytes
         return _text(value)
 
 
 def _decode(content: bytes, charset: str | None) -> str:
     try:
         return content.decode(charset or "utf-8", "replace")
-    except LookupError:  # a charset Python does not know: its bytes as UTF-8, the rest replaced
+    except (LookupError, ValueError):  # a charset unknown to Python, or one with a NUL: as UTF-8, the rest replaced
         return content.decode("utf-8", "replace")
 
 
@@ -129,11 +152,9 @@ def header_block(data: bytes) -> str:
 
 
 def _sent(msg: Message) -> datetime | None:
-    try:
-        value = msg.get("Date")
-        return email.utils.parsedate_to_datetime(str(value)).astimezone(UTC) if value else None
-    except (TypeError, ValueError, IndexError):
-        return None
+    value = msg.get("Date")
+    when = header_date(str(value)) if value is not None else None
+    return when.astimezone(UTC) if when is not None else None
 
 
 def _leaves(msg: Message) -> list[Message]:
@@ -145,6 +166,26 @@ def _leaves(msg: Message) -> list[Message]:
         if isinstance(payload, list) else [msg]
 
 
+def _filename(part: Message) -> str | None:
+    """The part's file name; an RFC 2231 one in a charset Python cannot use (a NUL in its name) read as UTF-8."""
+    try:
+        return part.get_filename()
+    except (ValueError, LookupError, UnicodeError):
+        value = part.get_param("filename", header="content-disposition") or part.get_param("name")
+        if isinstance(value, tuple):  # (charset, language, the %-decoded bytes as Latin-1 text)
+            return _text(str(value[2]).encode("latin-1", "replace").decode("utf-8", "replace")) or None
+        return _text(value) or None
+
+
+def _flattened(inner: Message) -> bytes:
+    """An attached message's bytes for its .eml file; one whose headers the bytes generator cannot write (text
+    that is not ASCII where it wants ASCII) as text, in UTF-8."""
+    try:
+        return inner.as_bytes()
+    except (UnicodeError, LookupError, ValueError):
+        return inner.as_string().encode("utf-8", "surrogateescape")
+
+
 def _walk(msg: Message, lossy: list[str]) -> tuple[dict[str, str] | None, list[FileAttachment]]:
     """The body (HTML before text) and the attachments; an attached message travels as an .eml file."""
     text: str | None = None
@@ -153,13 +194,13 @@ def _walk(msg: Message, lossy: list[str]) -> tuple[dict[str, str] | None, list[F
     for part in _leaves(msg):
         ctype = part.get_content_type()
         disposition = (part.get_content_disposition() or "").lower()
-        filename = part.get_filename()
+        filename = _filename(part)
         payload = part.get_payload(decode=True)
         content = payload if isinstance(payload, bytes) else b""
         cid = str(part.get("Content-ID") or "").strip().strip("<>") or None
         if ctype == "message/rfc822":
             inner = part.get_payload()
-            raw = inner[0].as_bytes() if isinstance(inner, list) and inner and isinstance(inner[0], Message) \
+            raw = _flattened(inner[0]) if isinstance(inner, list) and inner and isinstance(inner[0], Message) \
                 else content
             files.append(FileAttachment(filename or "attached message.eml", "message/rfc822", raw))
             lossy.append("an attached message became an .eml file attachment")
@@ -188,13 +229,13 @@ def graph_message(data: bytes, flags: Sequence[str], received: datetime, marker:
     subject = msg.get("Subject")
     if subject is not None:
         body["subject"] = _decoded(subject)
-    senders = _recipients(msg, "From")
+    senders = _recipients(msg, "From", lossy)
     if senders:
         body["from"] = senders[0]
         body["sender"] = (_recipients(msg, "Sender") or senders)[0]
     for header, key in (("To", "toRecipients"), ("Cc", "ccRecipients"), ("Bcc", "bccRecipients"),
                         ("Reply-To", "replyTo")):
-        found = _recipients(msg, header)
+        found = _recipients(msg, header, lossy)
         if found:
             body[key] = found
     message_id = _text(msg.get("Message-ID"))

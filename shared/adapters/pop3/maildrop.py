@@ -15,14 +15,14 @@ import hashlib
 import poplib
 from collections import deque
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from email.utils import parsedate_to_datetime
 from itertools import islice
 
 from shared.adapters.pop3.connection import Pop3Client, ServerRefused
 from shared.errors import ProtocolError, Transient
+from shared.mail_dates import header_block, header_date
 
 __all__ = ["Pop3Source", "pop3_item_key", "received_date"]
 
@@ -35,33 +35,14 @@ def pop3_item_key(uidl: str) -> str:
     return "pop3:" + hashlib.sha256(uidl.encode("utf-8", "surrogateescape")).hexdigest()[:24]
 
 
-def _parse_date(value: str) -> datetime | None:
-    text = " ".join(value.split())
-    if not text:
-        return None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:  # "-0000" or no zone: RFC 5322 says UTC, local zone unknown
-        when = when.replace(tzinfo=UTC)
-    return when
-
-
 def received_date(data: bytes) -> datetime | None:
     """When the message arrived: the topmost ``Received:`` date, else ``Date:``; tz-aware or None.
 
     The date of a Received field is what follows its last ``;`` (RFC 5321 time stamp),
     folded lines are unfolded, and an unparseable value counts as absent.
     """
-    end = len(data)
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        pos = data.find(sep)
-        if pos != -1:
-            end = min(end, pos)
-    head = data[: min(end, 262144)]
     try:
-        msg = BytesHeaderParser(policy=compat32).parsebytes(head)
+        msg = BytesHeaderParser(policy=compat32).parsebytes(header_block(data))
         received = msg.get_all("Received") or []
         date_field = msg.get("Date")
     except Exception:  # a malformed header must not stop the migration
@@ -69,11 +50,11 @@ def received_date(data: bytes) -> datetime | None:
     if received:
         top = str(received[0])
         if ";" in top:
-            when = _parse_date(top.rsplit(";", 1)[1])
+            when = header_date(top.rsplit(";", 1)[1])
             if when is not None:
                 return when
     if date_field is not None:
-        return _parse_date(str(date_field))
+        return header_date(str(date_field))
     return None
 
 

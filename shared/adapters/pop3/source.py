@@ -36,6 +36,18 @@ def numbered_refs(uidls: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
     return out
 
 
+def as_stored(served: bytes, size: int | None) -> bytes:
+    """The message without the line break a server adds to one that does not end with one.
+
+    A multi-line answer ends with CRLF "." CRLF (RFC 1939), so a message whose last line has no line break gets
+    one from the server, and the bytes read cannot tell. LIST says the message's size (its CRLF form, without
+    that addition: Dovecot counts so, as RFC 1939 asks): exactly two octets more than it, ending with CRLF, is
+    that addition, taken off. Any other difference is left as served."""
+    if size is not None and len(served) == size + 2 and served.endswith(b"\r\n"):
+        return served[:-2]
+    return served
+
+
 class Pop3Mailbox(WholeItemSource):
     """The e-mail :class:`~shared.adapters.ports.Source` port of a POP3 maildrop."""
 
@@ -63,7 +75,9 @@ class Pop3Mailbox(WholeItemSource):
         """RETR the task's messages (pipelined), looked up by UIDL in this session's numbering."""
         numbers = {ref: n for n, ref in numbered_refs(self.source.uidls())}
         wanted = {numbers[u]: u for u in task.refs if u in numbers}
-        for number, data in self.source.fetch(sorted(wanted)):
+        sizes = self.source.sizes() if wanted else {}
+        for number, served in self.source.fetch(sorted(wanted)):
+            data = as_stored(served, sizes.get(number))
             uidl = wanted[number]
             message_id, subject = header_fields(data)
             meta = MailMeta(item_key=pop3_item_key(uidl), folder=task.folder, flags=[],

@@ -17,13 +17,10 @@ import goes on.
 
 from __future__ import annotations
 
-import email.utils
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from typing import Any
 
 from shared import folder_map
@@ -40,6 +37,7 @@ from shared.adapters.pst.reader import (
     open_pst,
 )
 from shared.events import ExtractTask, ItemResult, ItemResults, MailItem, MailMeta
+from shared.mail_dates import date_field
 from shared.mail_headers import header_fields
 from shared.migration_state import EMAILS
 from shared.spool import PstUnavailable
@@ -139,18 +137,6 @@ def listed_folders(folders: Iterable[PstFolder]) -> list[PstListed]:
             out.append(PstListed(folder_map.ListedFolder(name=name, delimiter=DELIMITER, flags=("\\Noselect",)),
                                  None))
     return out
-
-
-def _date_header(data: bytes) -> datetime | None:
-    head = data.split(b"\r\n\r\n", 1)[0][:65536]
-    try:
-        value = BytesHeaderParser(policy=compat32).parsebytes(head).get("Date")
-        parsed = email.utils.parsedate_to_datetime(str(value)) if value else None
-    except (TypeError, ValueError, IndexError):
-        return None
-    if parsed is None:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _message_class(message: Any) -> str:
@@ -294,7 +280,7 @@ class PstSource(WholeItemSource):
     def _mail(self, task: ExtractTask, ref: str, rec: MailRecord) -> MailItem:
         data = rec.rfc822
         message_id, subject = header_fields(data)
-        internaldate = rec.received or rec.sent or _date_header(data) or self._fallback_date
+        internaldate = rec.received or rec.sent or date_field(data) or self._fallback_date
         meta = MailMeta(item_key=pst_item_key(task.folder.folder_id, ref), folder=task.folder,
                         flags=list(rec.imap_flags), internaldate=internaldate, size=len(data),
                         message_id=message_id, subject=subject or " ".join(rec.subject.split())[:200])
