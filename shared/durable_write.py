@@ -190,8 +190,10 @@ class DurableWrite:
         def make_folders(target: MailTarget, todo: list[MailRecord], out: Outcome) -> dict[str, str]:
             return self._folders(target, folders, todo, out)
 
+        # A message of a folder whose UIDVALIDITY changed since an earlier pass may be on the target under its
+        # old key: looked for first, as one whose write may have landed before a crash.
         self._write(records, open_target, make_folders if folders or records else None, fails_migration=True,
-                    lanes=lanes)
+                    lanes=lanes, look_first={r.key for r in records if r.meta.look_first})
 
     def write_items(self, records: Sequence[R], open_target: Callable[[], Target[R]]) -> None:
         """Records of an operation read whole. A target that cannot be logged into fails these items only."""
@@ -207,11 +209,11 @@ class DurableWrite:
     # -- the steps ------------------------------------------------------------------------------
     def _write(self, records: Sequence[R], open_target: Callable[[], T],
                prepare: Callable[[T, list[R], Outcome], dict[str, str]] | None, fails_migration: bool,
-               lanes: WriteLanes | None = None) -> None:
+               lanes: WriteLanes | None = None, look_first: Set[str] = frozenset()) -> None:
         out = Outcome(self.mid)
         with self.metrics.stage("lookup"):
             known, inflight = self.ledger.lookup_with_inflight([r.key for r in records])
-        plan = plan_write(records, known, inflight, self.mid)
+        plan = plan_write(records, known, inflight | look_first, self.mid)
         out.results += plan.already
         snapshots = _Snapshots(self.ledger, self.producer, self.pair_id)
         if plan.todo or prepare is not None:

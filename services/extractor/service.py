@@ -13,12 +13,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from services.extractor.folder_naming import FolderNaming
-from services.extractor.plan import plan_emails
+from services.extractor.plan import changed_validity, plan_emails, validity_key
 from services.extractor.read_together import runs_now, take_group
 from services.extractor.sources import SourcePool
 from services.extractor.task_chains import chained, next_in_chain
@@ -66,6 +66,7 @@ from shared.folder_refs import folder_refs
 from shared.host_leases import HostLeases, SessionRefused
 from shared.item_keys import items_record_key
 from shared.kafka_edge import next_offsets
+from shared.ledger import LedgerEntry, ledger_record
 from shared.mail_filters import OUTSIDE_WINDOW, in_window, wanted_folders
 from shared.metrics import ServiceMetrics
 from shared.migration_records import MigrationRecords, RedisRecords
@@ -442,8 +443,9 @@ class Extractor:
                 self.producer.send(topics.ITEMS, items_record_key(mid), FolderItem(migration_id=mid, folder=ref))
             self.producer.flush()  # sent now, not after the producer's linger: the loader starts 10 ms sooner
             listings = self._list_all(ev, source, [ref for ref, selectable in refs if selectable])
-            known = set(self.records.ledger(ev.pair_id).lookup([key for li in listings.values() for key in li.keys]))
-            plan = plan_emails(mid, ev.source, refs, listings, known, self.settings.task_size, ev.filters)
+            known, look_first = self._ledger_view(ev, refs, listings)
+            plan = plan_emails(mid, ev.source, refs, listings, known, self.settings.task_size, ev.filters,
+                               look_first)
         except ServerBusy as exc:  # not the migration's end: every replica waits, then the plan is tried again
             self.pool.gate.throttled(registry.session_host(ev.source), exc.backoff_seconds)
             raise
@@ -468,6 +470,27 @@ class Extractor:
                                    "already_copied": len(plan.skipped), "read_now": bool(now)})
         # Read now, its items go on one partition with its folder events, so one loader writes all of it.
         return [t.model_copy(update={"keyed_by_migration": True}) for t in plan.tasks] if now else []
+
+    def _ledger_view(self, ev: MigrationRequested, refs: Sequence[tuple[FolderRef, bool]],
+                     listings: Mapping[str, ItemListing]) -> tuple[set[str], set[str]]:
+        """The listed keys the ledger has, and the folders whose UIDVALIDITY is not the one the pair first saw
+        (:func:`services.extractor.plan.changed_validity`), in one lookup; a folder's first UIDVALIDITY goes on
+        the record (the ``ledger`` topic, flushed, then Redis) before any of its messages is copied."""
+        ledger = self.records.ledger(ev.pair_id)
+        validity_keys = {validity_key(ref.folder_id): ref.folder_id for ref, _s in refs}
+        found = ledger.lookup([key for li in listings.values() for key in li.keys] + list(validity_keys))
+        recorded = {fid: found[key].uidvalidity for key, fid in validity_keys.items() if key in found}
+        changed, new = changed_validity(listings, refs, recorded)
+        if new:
+            entries = {validity_key(fid): LedgerEntry(ev.migration_id, "", v, 0, 0) for fid, v in new.items()}
+            for key, entry in entries.items():
+                self.producer.send_raw(topics.LEDGER, ledger_record(ev.pair_id, key), entry.to_json().encode())
+            self.producer.flush()
+            ledger.record(entries)
+        if changed:
+            log.warning("folders whose UIDVALIDITY changed since an earlier pass: their messages are looked for "
+                        "on the target first", extra={"migration_id": ev.migration_id, "folders": len(changed)})
+        return set(found).difference(validity_keys), changed
 
     def _list_all(self, ev: MigrationRequested, source: Source, folders: list[FolderRef]) -> dict[str, ItemListing]:
         """Every folder's items, in one call. IMAP lists them on the first session with every command
@@ -598,6 +621,9 @@ class Extractor:
                     if windowed and isinstance(event, (MailItem, MailChunk)) and self._outside(task, event, outside):
                         continue
                     if isinstance(event, (MailItem, MailChunk)):
+                        if task.look_first and event.meta is not None:
+                            event = event.model_copy(update={"meta": event.meta.model_copy(
+                                update={"look_first": True})})
                         self.producer.send(topics.ITEMS, items_record_key(
                             mid, None if task.keyed_by_migration else task.folder.folder_id), event)
                         whole = isinstance(event, MailItem) or event.last

@@ -29,7 +29,7 @@ def next_in_chain(task: ExtractTask) -> ExtractTask | None:
     link, rest = task.chain[0], task.chain[1:]
     return ExtractTask(migration_id=task.migration_id, task_id=link.task_id, source=task.source, folder=link.folder,
                        uidvalidity=link.uidvalidity, uids=expand_uid_set(link.uids) if link.uids else [],
-                       refs=list(link.refs), large=link.large, chain=list(rest),
+                       refs=list(link.refs), large=link.large, look_first=link.look_first, chain=list(rest),
                        received_before=task.received_before, received_since=task.received_since,
                        keyed_by_migration=task.keyed_by_migration)
 
@@ -40,4 +40,5 @@ def chain_length(task: ExtractTask) -> int:
 
 def _link(task: ExtractTask) -> TaskLink:
     return TaskLink(task_id=task.task_id, folder=task.folder, uidvalidity=task.uidvalidity,
-                    uids=uid_set(task.uids) if task.uids else "", refs=list(task.refs), large=task.large)
+                    uids=uid_set(task.uids) if task.uids else "", refs=list(task.refs), large=task.large,
+                    look_first=task.look_first)

@@ -28,13 +28,26 @@ E = TypeVar("E", bound=Event)
 FRAME = b"MFB1"
 _LENGTH = struct.Struct(">I")
 
+# Fields added after the first release of their event, left off the wire at their default: the models refuse
+# fields they do not know, so a worker of the version before reads every event that does not use them (a rolling
+# upgrade runs both side by side). Each key's JSON text cannot occur inside a string value, where quotes are
+# escaped, so taking it out is exact at any depth.
+_ADDED_AT_DEFAULT = (b',"target_path":null', b',"look_first":false')
+
+
+def _for_earlier_readers(raw: bytes) -> bytes:
+    for added in _ADDED_AT_DEFAULT:
+        if added in raw:
+            raw = raw.replace(added, b"")
+    return raw
+
 
 def encode(event: Event) -> bytes:
     data = getattr(event, "data", None)
     if isinstance(data, bytes) and "data" in type(event).model_fields:
-        header = event.model_dump_json(exclude={"data"}).encode()
+        header = _for_earlier_readers(event.model_dump_json(exclude={"data"}).encode())
         return b"".join((FRAME, _LENGTH.pack(len(header)), header, data))
-    return event.model_dump_json().encode()
+    return _for_earlier_readers(event.model_dump_json().encode())
 
 
 def _framed(raw: bytes) -> dict[str, Any]:

@@ -26,6 +26,9 @@ class MailMeta(BaseModel):
     size: int
     message_id: str = ""
     subject: str = ""
+    # Its folder's UIDVALIDITY changed since an earlier pass of the pair (the folder was re-created or its index
+    # rebuilt): the copy made under the old UID may be on the target, so the loader looks for it first.
+    look_first: bool = False
 
 
 @register

@@ -48,6 +48,7 @@ class TaskLink(BaseModel):
     uids: str = ""
     refs: list[str] = Field(default_factory=list)
     large: bool = False
+    look_first: bool = False
 
 
 @register
@@ -76,3 +77,6 @@ class ExtractTask(Event):
     # Its items are keyed by the migration alone (shared.item_keys.items_record_key): a small mailbox read whole at
     # planning. Published after all (that read failed), it keeps the key, so a message's chunks are on one partition.
     keyed_by_migration: bool = False
+    # Its folder's UIDVALIDITY changed since an earlier pass: its messages are looked for on the target before
+    # they are written (``MailMeta.look_first``).
+    look_first: bool = False

@@ -8,6 +8,7 @@ target and what the report says are written out in each test, never computed by 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -307,6 +308,39 @@ def test_a_delta_pass_copies_what_is_new_and_leaves_the_rest_as_the_first_pass_l
     assert inbox == [("d-new", frozenset({"\\Flagged"})), ("d1", frozenset()), ("d3", frozenset()),
                      ("d5", frozenset())]
     assert work_new == 1
+
+
+def test_a_folder_re_created_with_a_new_uidvalidity_is_not_copied_twice(running_stack: StackInfo,
+                                                                       accounts: Accounts) -> None:
+    """A folder deleted and made again with the same messages (a client's repair, a server's rebuilt index) gets
+    a new UIDVALIDITY, so new UIDs: the next pass finds the copies the first one made instead of copying again."""
+    src, dst = accounts.new("uidv"), accounts.new("uidv-dst")
+    when = [datetime(2024, 6, 1, 9, n, tzinfo=UTC) for n in range(4)]
+    with accounts.client(src) as c:
+        c.create_folder("Projects")
+        for n in range(3):
+            c.append("Projects", mime(f"u{n}", n), msg_time=when[n])
+        before = c.folder_status("Projects", [b"UIDVALIDITY"])[b"UIDVALIDITY"]
+    _mid, st = migrate(running_stack, accounts.endpoint(src), accounts.endpoint(dst))
+    assert (st["state"], st["items"]["emails"]["done"]) == ("completed", 3), st
+    time.sleep(1.1)  # Dovecot's UIDVALIDITY is a time in seconds
+    with accounts.client(src) as c:
+        c.delete_folder("Projects")
+        c.create_folder("Projects")
+        for n in range(4):
+            c.append("Projects", mime(f"u{n}", n), msg_time=when[n])
+        assert c.folder_status("Projects", [b"UIDVALIDITY"])[b"UIDVALIDITY"] != before
+    _mid2, again = migrate(running_stack, accounts.endpoint(src), accounts.endpoint(dst))
+    assert again["state"] == "completed", again
+    assert (again["items"]["emails"]["done"], again["items"]["emails"]["failed"]) == (4, 0), again
+    _mid3, third = migrate(running_stack, accounts.endpoint(src), accounts.endpoint(dst))
+    assert (third["items"]["emails"]["done"], third["items"]["emails"]["skipped"]) == (0, 4), third
+    with accounts.client(dst) as b:
+        b.select_folder("Projects", readonly=True)
+        got = b.fetch(b.search("ALL"), ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])
+    subjects = sorted(bytes(v[b"BODY[HEADER.FIELDS (SUBJECT)]"]).decode().split(":", 1)[1].strip()
+                      for v in got.values())
+    assert subjects == ["u0", "u1", "u2", "u3"]  # once each: before, the three were there twice
 
 
 # -- POP3: a server whose UIDL is not unique ----------------------------------------------------------------

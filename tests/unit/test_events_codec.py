@@ -248,3 +248,22 @@ def test_json_schema_exports(cls: type[Event]) -> None:
         assert schema["type"] == "object"
         assert "migration_id" in schema["properties"]
         assert "migration_id" in schema["required"]
+
+
+def test_fields_added_since_the_first_release_are_left_off_at_their_default() -> None:
+    """A worker of the version before refuses fields it does not know (a rolling upgrade runs both): the new
+    fields travel only when they say something, and every event reads back as it was."""
+    from shared.events import ExtractTask, FolderRef, MailItem, MailMeta, TaskLink
+
+    plain = FolderRef(folder_id="f", path=["A"])
+    renamed = FolderRef(folder_id="g", path=["a"], target_path=["a (2)"])
+    spec = EndpointSpec(type="imap", host="h.example", port=993, security="tls", login="u", password_sealed="s")
+    for folder, look in ((plain, False), (renamed, True)):
+        meta = MailMeta(item_key="k", folder=folder, flags=[], internaldate=datetime(2026, 1, 1, tzinfo=UTC), size=1,
+                        look_first=look)
+        task = ExtractTask(migration_id="m", task_id="t", source=spec, folder=folder, uidvalidity=1, uids=[1],
+                           look_first=look, chain=[TaskLink(task_id="t2", folder=folder, uidvalidity=1, look_first=look)])
+        for event in (MailItem(migration_id="m", meta=meta, data=b"x"), task):
+            raw = encode(event)
+            assert (b'"look_first"' in raw) is look and (b'"target_path"' in raw) is (folder is renamed)
+            assert decode(raw) == event

@@ -5,7 +5,8 @@ Every expected task id, UID slice and result is written out here, not computed w
 
 from __future__ import annotations
 
-from services.extractor.plan import plan_emails
+from services.extractor.plan import changed_validity, plan_emails, validity_key
+from services.extractor.task_chains import chained, next_in_chain
 from shared.adapters.ports import ItemListing
 from shared.events import EndpointSpec, ExtractTask, FolderRef
 
@@ -92,3 +93,28 @@ def test_a_large_message_of_a_later_folder_is_published_before_every_slice() -> 
     listings = {"INBOX": listing(7, [1, 2]), "Work": listing(9, [10, 11], large={11}, folder_id="fwork")}
     plan = plan_emails(MID, SPEC, [(INBOX, True), (WORK, True)], listings, set(), task_size=5)
     assert [t.task_id for t in plan.tasks] == ["m1:fwork:9:large:11", "m1:fin:7:0", "m1:fwork:9:0"]
+
+
+def test_a_folder_whose_uidvalidity_changed_is_found_and_its_tasks_look_first() -> None:
+    listings = {"INBOX": listing(8, [1, 2]), "Work": listing(9, [5], folder_id="fwork"),
+                "Parent": listing(4, [], folder_id="fpar")}
+    refs = [(INBOX, True), (WORK, True), (PARENT, True)]
+    # INBOX was first planned at 7, Work never: INBOX changed, Work's 9 goes on the record, an empty folder waits.
+    changed, new = changed_validity(listings, refs, {"fin": 7})
+    assert (changed, new) == ({"fin"}, {"fwork": 9})
+    assert changed_validity(listings, refs, {"fin": 8, "fwork": 9}) == (set(), {})
+    plan = plan_emails(MID, SPEC, refs, listings, set(), task_size=10, look_first=changed)
+    assert [(t.task_id, t.look_first) for t in plan.tasks] == [("m1:fin:8:0", True), ("m1:fwork:9:0", False)]
+    assert validity_key("fin") == "~uidvalidity~fin"
+
+
+def test_look_first_stays_with_each_task_of_a_chain() -> None:
+    listings = {"INBOX": listing(8, [1, 2, 3, 4, 5, 6], large={6})}
+    plan = plan_emails(MID, SPEC, [(INBOX, True)], listings, set(), task_size=2, look_first={"fin"})
+    [head] = chained(plan.tasks, 1)
+    seen = []
+    task: ExtractTask | None = head
+    while task is not None:
+        seen.append((task.task_id, task.look_first))
+        task = next_in_chain(task)
+    assert seen == [("m1:fin:8:large:6", True), ("m1:fin:8:0", True), ("m1:fin:8:1", True), ("m1:fin:8:2", True)]
